@@ -1,0 +1,40 @@
+# Thin wrapper over CMake: the source lists live in CMakeLists.txt only.
+BUILD ?= build
+TYPE  ?= RelWithDebInfo
+JOBS  ?= $(shell nproc)
+LISTEN ?= 127.0.0.1:8080
+DATA  ?= ./data
+
+.PHONY: all deps configure run test test-asan bench clean format
+
+all: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) >/dev/null
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps all
+	@mkdir -p $(DATA)
+	@echo "Parley is starting: open http://$(LISTEN)/ (Ctrl-C stops it)"
+	@exec $(BUILD)/parleyd --listen $(LISTEN) --data $(DATA)
+
+test: deps all
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# Same suites built with AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+bench: all
+	@echo "no benchmarks yet"
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-asan

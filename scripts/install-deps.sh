@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install the Debian packages Parley needs, only those missing.
+# Idempotent: a second run installs nothing. Needs root (or sudo) only when
+# something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
+  libsqlite3-dev libsodium-dev libssl-dev uthash-dev
+  libcmocka-dev
+)
+# Extra packages for the full test suite (browser tests, sanitizer runtime).
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(clang)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

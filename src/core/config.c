@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c -- the typed configuration table and its parsers. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+typedef enum { CFG_INT, CFG_SIZE, CFG_BOOL, CFG_STR } cfg_type_t;
+
+typedef struct {
+    const char *name;
+    cfg_type_t type;
+    size_t offset;
+    int64_t min, max; /* for numbers */
+    const char *def;  /* default, as text */
+    const char *help;
+} cfg_entry_t;
+
+#define OFF(f) offsetof(pl_config_t, f)
+#define KiB 1024LL
+#define MiB (1024LL * 1024)
+
+static const cfg_entry_t table[] = {
+    {"listen", CFG_STR, OFF(listen), 0, 0, "127.0.0.1:8080", "address to listen on, HOST:PORT"},
+    {"max_connections", CFG_INT, OFF(max_connections), 1, 1000000, "20000", "open TCP connections"},
+    {"threads", CFG_INT, OFF(threads), 0, 256, "1", "event loop threads (0 = one per core)"},
+    {"max_http_header_bytes", CFG_SIZE, OFF(max_http_header_bytes), 1 * KiB, 1 * MiB, "16384",
+     "request line and headers of one HTTP request"},
+    {"max_http_body_bytes", CFG_SIZE, OFF(max_http_body_bytes), 1 * KiB, 64 * MiB, "1048576",
+     "body of one HTTP JSON request"},
+    {"http_idle_timeout_ms", CFG_INT, OFF(http_idle_timeout_ms), 100, 3600000, "30000",
+     "close an HTTP connection idle (or sending a request) this long"},
+    {"web_root", CFG_STR, OFF(web_root), 0, 0, "web", "directory of the web client, served at /"},
+    {"max_ws_message", CFG_SIZE, OFF(max_ws_message), 1 * KiB, 64 * MiB, "1048576",
+     "WebSocket message after reassembly; larger closes with 1009"},
+    {"max_write_queue", CFG_SIZE, OFF(max_write_queue), 64 * KiB, 1024 * MiB, "4194304",
+     "queued outbound bytes per connection; past it the client is closed (4008)"},
+    {"ws_ping_interval_ms", CFG_INT, OFF(ws_ping_interval_ms), 100, 3600000, "30000",
+     "ping a WebSocket that has been quiet this long"},
+    {"ws_idle_timeout_ms", CFG_INT, OFF(ws_idle_timeout_ms), 200, 7200000, "90000",
+     "close a WebSocket that sent nothing for this long"},
+    {"ws_echo", CFG_BOOL, OFF(ws_echo), 0, 1, "false", "serve the /v1/echo WebSocket test endpoint"},
+    {"max_content_bytes", CFG_SIZE, OFF(max_content_bytes), 256, 16 * MiB, "65536",
+     "serialized message content"},
+    {"max_client_id_len", CFG_INT, OFF(max_client_id_len), 8, 1024, "128", "bytes of a client_id"},
+    {"max_room_name", CFG_INT, OFF(max_room_name), 1, 4096, "128", "bytes of a room name"},
+    {"max_group_members", CFG_INT, OFF(max_group_members), 2, 1000000, "10000",
+     "members of one group"},
+    {"history_max_limit", CFG_INT, OFF(history_max_limit), 1, 100000, "500",
+     "largest `limit` of one history request"},
+    {"sync_max_messages", CFG_INT, OFF(sync_max_messages), 10, 1000000, "2000",
+     "messages sent by one sync request before it answers more=true"},
+    {"rate_limit_per_sec", CFG_INT, OFF(rate_limit_per_sec), 1, 10000000, "200",
+     "WebSocket requests per second per connection (burst twice that)"},
+    {"argon2_opslimit", CFG_INT, OFF(argon2_opslimit), 1, 100, "2",
+     "Argon2id passes (libsodium opslimit)"},
+    {"argon2_memlimit", CFG_SIZE, OFF(argon2_memlimit), 8 * KiB, 4096 * MiB, "67108864",
+     "Argon2id memory in bytes"},
+    {"max_sessions_per_user", CFG_INT, OFF(max_sessions_per_user), 1, 100000, "100",
+     "devices logged in at once per user"},
+    {"data_dir", CFG_STR, OFF(data_dir), 0, 0, "./data", "directory of the database"},
+    {"commit_batch_max", CFG_INT, OFF(commit_batch_max), 1, 1000000, "4096",
+     "write jobs committed together in one transaction (one fsync)"},
+    {"store_read_threads", CFG_INT, OFF(store_read_threads), 1, 64, "2",
+     "threads serving database reads"},
+    {"log_level", CFG_STR, OFF(log_level), 0, 0, "info", "error, warn, info, debug or trace"},
+};
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const cfg_entry_t *find(const char *key)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(table); i++)
+        if (strcmp(table[i].name, key) == 0)
+            return &table[i];
+    return NULL;
+}
+
+/* Parses an integer with an optional k/m/g suffix (sizes only). */
+static int parse_int(const char *v, bool size, int64_t *out)
+{
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || errno != 0)
+        return PL_EINVAL;
+    if (size && *end) {
+        long long mul = 1;
+        switch (tolower((unsigned char)*end)) {
+        case 'k': mul = KiB; break;
+        case 'm': mul = MiB; break;
+        case 'g': mul = 1024 * MiB; break;
+        default: return PL_EINVAL;
+        }
+        end++;
+        if (n > INT64_MAX / mul || n < INT64_MIN / mul)
+            return PL_EINVAL;
+        n *= mul;
+    }
+    if (*end)
+        return PL_EINVAL;
+    *out = n;
+    return 0;
+}
+
+int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    const cfg_entry_t *e = find(key);
+    if (e == NULL) {
+        fmt_err(err, errlen, "unknown config key '%s'", key);
+        return PL_EINVAL;
+    }
+    char *slot = (char *)cfg + e->offset;
+    switch (e->type) {
+    case CFG_INT:
+    case CFG_SIZE: {
+        int64_t n;
+        if (parse_int(value, e->type == CFG_SIZE, &n) < 0) {
+            fmt_err(err, errlen, "config key '%s': '%s' is not %s", key, value,
+                    e->type == CFG_SIZE ? "a size (like 1048576 or 1m)" : "an integer");
+            return PL_EINVAL;
+        }
+        if (n < e->min || n > e->max) {
+            fmt_err(err, errlen,
+                    "config key '%s': %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]", key,
+                    n, e->min, e->max);
+            return PL_EINVAL;
+        }
+        *(int64_t *)slot = n;
+        return 0;
+    }
+    case CFG_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on") ||
+            !strcmp(value, "1")) {
+            *(bool *)slot = true;
+        } else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off") ||
+                   !strcmp(value, "0")) {
+            *(bool *)slot = false;
+        } else {
+            fmt_err(err, errlen, "config key '%s': '%s' is not a boolean (true/false)", key,
+                    value);
+            return PL_EINVAL;
+        }
+        return 0;
+    case CFG_STR:
+        if (!strcmp(key, "log_level") && pl_log_parse_level(value) < 0) {
+            fmt_err(err, errlen, "config key 'log_level': '%s' is not one of %s", value,
+                    "error, warn, info, debug, trace");
+            return PL_EINVAL;
+        }
+        free(*(char **)slot);
+        *(char **)slot = pl_xstrdup(value);
+        return 0;
+    }
+    return PL_EINVAL;
+}
+
+void pl_config_init(pl_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < PL_ARRAY_LEN(table); i++) {
+        int rc = pl_config_set(cfg, table[i].name, table[i].def, NULL, 0);
+        (void)rc; /* defaults are valid by construction; the unit test checks it */
+    }
+}
+
+void pl_config_dispose(pl_config_t *cfg)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(table); i++)
+        if (table[i].type == CFG_STR)
+            free(*(char **)((char *)cfg + table[i].offset));
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int pl_config_parse(pl_config_t *cfg, const char *text, size_t len, const char *name, char *err,
+                    size_t errlen)
+{
+    size_t i = 0;
+    int lineno = 0;
+    while (i < len) {
+        lineno++;
+        size_t start = i;
+        while (i < len && text[i] != '\n')
+            i++;
+        size_t end = i;
+        if (i < len)
+            i++; /* skip \n */
+        /* trim */
+        while (start < end && isspace((unsigned char)text[start]))
+            start++;
+        while (end > start && isspace((unsigned char)text[end - 1]))
+            end--;
+        if (start == end || text[start] == '#')
+            continue;
+        if (memchr(text + start, '\0', end - start)) {
+            fmt_err(err, errlen, "%s:%d: NUL byte in line", name, lineno);
+            return PL_EINVAL;
+        }
+        size_t k = start;
+        while (k < end && !isspace((unsigned char)text[k]) && text[k] != '=')
+            k++;
+        size_t v = k;
+        while (v < end && (isspace((unsigned char)text[v]) || text[v] == '='))
+            v++;
+        if (k - start > 64 || v == end) {
+            fmt_err(err, errlen, "%s:%d: expected 'key value'", name, lineno);
+            return PL_EINVAL;
+        }
+        char key[65];
+        memcpy(key, text + start, k - start);
+        key[k - start] = '\0';
+        char *value = pl_xstrndup(text + v, end - v);
+        char msg[256];
+        int rc = pl_config_set(cfg, key, value, msg, sizeof msg);
+        free(value);
+        if (rc < 0) {
+            fmt_err(err, errlen, "%s:%d: %s", name, lineno, msg);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int pl_config_load_file(pl_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fmt_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return PL_EIO;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > 16 * MiB) {
+                fclose(f);
+                free(text);
+                fmt_err(err, errlen, "%s: config file larger than 16 MiB", path);
+                return PL_ETOOBIG;
+            }
+            text = pl_xrealloc(text, cap);
+        }
+        size_t n = fread(text + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    fclose(f);
+    int rc = pl_config_parse(cfg, text, len, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+int pl_config_load_env(pl_config_t *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(table); i++) {
+        char var[96] = "PARLEYD_";
+        size_t n = strlen(var);
+        for (const char *p = table[i].name; *p && n < sizeof var - 1; p++)
+            var[n++] = (char)toupper((unsigned char)*p);
+        var[n] = '\0';
+        const char *v = getenv(var);
+        if (v == NULL)
+            continue;
+        char msg[256];
+        if (pl_config_set(cfg, table[i].name, v, msg, sizeof msg) < 0) {
+            fmt_err(err, errlen, "environment %s: %s", var, msg);
+            return PL_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int pl_config_split_listen(const char *listen, char *host, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen)
+        return PL_EINVAL;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (h[0] == '[') {
+        if (hl < 3 || h[hl - 1] != ']')
+            return PL_EINVAL;
+        h++;
+        hl -= 2;
+    }
+    if (hl >= 64)
+        return PL_EINVAL;
+    int64_t p;
+    if (parse_int(colon + 1, false, &p) < 0 || p < 0 || p > 65535)
+        return PL_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
+{
+    char host[64];
+    int port;
+    if (pl_config_split_listen(cfg->listen, host, &port) < 0) {
+        fmt_err(err, errlen, "config key 'listen': '%s' is not HOST:PORT", cfg->listen);
+        return PL_EINVAL;
+    }
+    if (cfg->ws_idle_timeout_ms <= cfg->ws_ping_interval_ms) {
+        fmt_err(err, errlen, "config key 'ws_idle_timeout_ms' must be larger than "
+                             "'ws_ping_interval_ms'");
+        return PL_EINVAL;
+    }
+    if (cfg->max_content_bytes + 4096 > cfg->max_ws_message) {
+        fmt_err(err, errlen, "config key 'max_content_bytes' must be at least 4096 bytes "
+                             "smaller than 'max_ws_message'");
+        return PL_EINVAL;
+    }
+    return 0;
+}
+
+void pl_config_print(const pl_config_t *cfg, FILE *out)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(table); i++) {
+        const cfg_entry_t *e = &table[i];
+        const char *slot = (const char *)cfg + e->offset;
+        fprintf(out, "# %s\n", e->help);
+        switch (e->type) {
+        case CFG_INT:
+        case CFG_SIZE: fprintf(out, "%s %" PRId64 "\n", e->name, *(const int64_t *)slot); break;
+        case CFG_BOOL: fprintf(out, "%s %s\n", e->name, *(const bool *)slot ? "true" : "false"); break;
+        case CFG_STR: fprintf(out, "%s %s\n", e->name, *(char *const *)slot); break;
+        }
+    }
+}

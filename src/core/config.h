@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h -- parleyd configuration: one typed table of keys with defaults and
+ * bounds. Sources, later wins: defaults, config file (`key value` lines),
+ * PARLEYD_<KEY> environment variables, command-line flags. */
+#ifndef PL_CORE_CONFIG_H
+#define PL_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    /* network */
+    char *listen;            /* HOST:PORT */
+    int64_t max_connections; /* open TCP connections */
+    int64_t threads;         /* loop threads (0 = number of cores); reserved, 1 used today */
+    /* HTTP */
+    int64_t max_http_header_bytes; /* request line + headers */
+    int64_t max_http_body_bytes;   /* JSON request bodies */
+    int64_t http_idle_timeout_ms;  /* keep-alive idle / slow request timeout */
+    char *web_root;                /* directory served at / */
+    /* WebSocket */
+    int64_t max_ws_message;      /* bytes after reassembly; larger => close 1009 */
+    int64_t max_write_queue;     /* queued outbound bytes per connection; past it => close 4008 */
+    int64_t ws_ping_interval_ms; /* server pings an idle connection this often */
+    int64_t ws_idle_timeout_ms;  /* no bytes from the peer this long => close */
+    bool ws_echo;                /* enable the /v1/echo conformance endpoint */
+    /* chat */
+    int64_t max_content_bytes;  /* serialized message content */
+    int64_t max_client_id_len;  /* bytes */
+    int64_t max_room_name;      /* bytes */
+    int64_t max_group_members;  /* members per group */
+    int64_t history_max_limit;  /* upper bound of history `limit` */
+    int64_t sync_max_messages;  /* messages per sync reply before `more` */
+    int64_t rate_limit_per_sec; /* requests per second per connection (burst = 2x) */
+    /* auth */
+    int64_t argon2_opslimit; /* libsodium crypto_pwhash opslimit */
+    int64_t argon2_memlimit; /* bytes */
+    int64_t max_sessions_per_user;
+    /* store */
+    char *data_dir;
+    int64_t commit_batch_max;  /* write jobs per group commit */
+    int64_t store_read_threads;
+    /* logging */
+    char *log_level;
+} pl_config_t;
+
+/** Fills cfg with defaults. Free with pl_config_dispose(). */
+void pl_config_init(pl_config_t *cfg);
+void pl_config_dispose(pl_config_t *cfg);
+
+/** Sets one key from its text value. On error returns PL_EINVAL and writes a
+ * message naming the key into err (errlen bytes). */
+int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/** Parses `key value` lines (# comments, blank lines). Pure: no I/O. name is
+ * used in messages ("file:line: ..."). */
+int pl_config_parse(pl_config_t *cfg, const char *text, size_t len, const char *name, char *err,
+                    size_t errlen);
+
+/** Reads and parses a file. */
+int pl_config_load_file(pl_config_t *cfg, const char *path, char *err, size_t errlen);
+
+/** Applies PARLEYD_<UPPERCASE_KEY> environment variables. */
+int pl_config_load_env(pl_config_t *cfg, char *err, size_t errlen);
+
+/** Checks cross-key rules (e.g. listen address syntax). */
+int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen);
+
+/** Prints every key with its effective value, in config-file syntax. */
+void pl_config_print(const pl_config_t *cfg, FILE *out);
+
+/** Splits "HOST:PORT" (IPv6 as "[::1]:80"). host must hold 64 bytes. */
+int pl_config_split_listen(const char *listen, char *host, int *port);
+
+#endif

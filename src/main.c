@@ -1,0 +1,5 @@
+/* placeholder: replaced by the real main shortly */
+int main(void)
+{
+    return 0;
+}

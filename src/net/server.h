@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* server.h -- parleyd's network front: TCP listener, HTTP/1.1 (http-parser),
+ * WebSocket (wslay for inbound frames, shared pre-encoded outbound frames),
+ * per-connection bounded write queues, timers, graceful shutdown.
+ *
+ * Threading: everything here runs on the loop thread that owns the server.
+ * The upper layer (api/, chat/) sees three kinds of things:
+ *   - pl_http_req_t: one complete HTTP request (headers + body) that is not a
+ *     WebSocket upgrade; it is answered once with pl_http_respond*().
+ *   - pl_conn_t: an open WebSocket on /v1/ws; whole, UTF-8-valid text
+ *     messages arrive through on_ws_message.
+ *   - pl_frame_t: an immutable, refcounted, already framed server->client
+ *     WebSocket text message, written to many connections without copying. */
+#ifndef PL_NET_SERVER_H
+#define PL_NET_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/config.h"
+
+typedef struct pl_server pl_server_t;
+typedef struct pl_conn pl_conn_t;
+typedef struct pl_http_req pl_http_req_t;
+typedef struct pl_frame pl_frame_t;
+
+/* Close codes parleyd uses besides RFC 6455's (1000 normal, 1001 going away,
+ * 1002 protocol error, 1003 unsupported data, 1007 invalid payload, 1008 policy,
+ * 1009 too big, 1011 internal error). */
+#define PL_WS_CLOSE_SLOW_CONSUMER 4008 /* outbound queue over max_write_queue: resync */
+#define PL_WS_CLOSE_IDLE 4000          /* nothing received for ws_idle_timeout_ms */
+
+typedef struct {
+    /** A complete HTTP request arrived (any path except WebSocket upgrades to
+     * /v1/ws and /v1/echo). The handler borrows req and must eventually call
+     * pl_http_respond() exactly once, possibly later from another callback on
+     * the same loop; req stays valid until then even if the peer disconnects. */
+    void (*on_http)(void *ud, pl_http_req_t *req);
+    /** A WebSocket on /v1/ws completed its handshake. */
+    void (*on_ws_open)(void *ud, pl_conn_t *c);
+    /** One whole text message (fragments reassembled, UTF-8 validated,
+     * <= max_ws_message). data is borrowed for the duration of the call. */
+    void (*on_ws_message)(void *ud, pl_conn_t *c, const char *data, size_t len);
+    /** The WebSocket is gone (closed by either side or the server). Called
+     * exactly once per on_ws_open; c must not be used after it returns. */
+    void (*on_ws_close)(void *ud, pl_conn_t *c);
+    void *ud;
+} pl_server_handlers_t;
+
+/** Creates a server on loop with cfg (borrowed; must outlive the server) and
+ * binds/listens on cfg->listen. Returns 0 or a negative UV_E* code (e.g.
+ * UV_EADDRINUSE); *out is set only on success. */
+int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
+                  pl_server_t **out);
+
+/** The port actually bound (useful with port 0). */
+int pl_server_port(const pl_server_t *srv);
+
+/** Graceful stop: stop accepting, close every WebSocket with 1001 "server
+ * shutting down", let queued bytes flush (at most ~2 s), close HTTP
+ * connections after their in-flight response, then call cb (on the loop).
+ * Requests still unanswered are answered 503 by their handler later or dropped. */
+void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg);
+
+/** Frees the server after pl_server_shutdown's cb ran (all handles closed). */
+void pl_server_free(pl_server_t *srv);
+
+/* ---- HTTP requests ---- */
+
+/** Method as text ("GET", "POST", ...). */
+const char *pl_http_method(const pl_http_req_t *req);
+/** Path without the query string, percent-decoding NOT applied. NUL-terminated. */
+const char *pl_http_path(const pl_http_req_t *req);
+/** Query string without '?', or "" . */
+const char *pl_http_query(const pl_http_req_t *req);
+/** Value of a header (case-insensitive name), NUL-terminated, or NULL. */
+const char *pl_http_header(const pl_http_req_t *req, const char *name);
+/** Body bytes (NUL-terminated for convenience; may contain NULs). */
+const char *pl_http_body(const pl_http_req_t *req, size_t *len);
+/** Peer address as text ("127.0.0.1"). */
+const char *pl_http_peer(const pl_http_req_t *req);
+
+/** Sends the response and releases req. body is copied. extra_headers is NULL
+ * or "Name: value\r\n..." lines. Adds Content-Length, Date, Connection and
+ * the security headers every response carries (X-Content-Type-Options:
+ * nosniff). If the connection is gone, this only frees req. */
+void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, const char *body,
+                     size_t len, const char *extra_headers);
+
+/** Serves a file below root for req's path (GET/HEAD only): "/" maps to
+ * index.html, ".." and NUL are refused (404), Content-Type from the
+ * extension, ETag from size+mtime with 304 on If-None-Match. Releases req. */
+void pl_http_serve_file(pl_http_req_t *req, const char *root, const char *path);
+
+/* ---- WebSocket connections ---- */
+
+/** Server-wide unique id of a connection (for logs). */
+uint64_t pl_conn_id(const pl_conn_t *c);
+/** Upper-layer pointer; NULL until set. */
+void *pl_conn_data(const pl_conn_t *c);
+void pl_conn_set_data(pl_conn_t *c, void *data);
+/** Peer address as text. */
+const char *pl_conn_peer(const pl_conn_t *c);
+
+/** Encodes one server->client text frame around data (copied) with refcount 1.
+ * Free with pl_frame_unref(). */
+pl_frame_t *pl_frame_new_text(const char *data, size_t len);
+pl_frame_t *pl_frame_ref(pl_frame_t *f);
+void pl_frame_unref(pl_frame_t *f);
+/** Encoded size (header + payload). */
+size_t pl_frame_size(const pl_frame_t *f);
+
+/** Queues a shared frame (takes a new reference; the caller keeps its own).
+ * If the connection's queued bytes would exceed max_write_queue, the frame is
+ * dropped, the connection is closed with 4008 "slow consumer" (unsent frames
+ * are discarded so the close frame goes out promptly) and PL_ETOOBIG is
+ * returned. Returns PL_ECLOSED if the connection is closing. Writes are
+ * coalesced: frames queued during one loop turn go out in one writev. */
+int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f);
+/** Convenience: frames data (copied) and queues it. Same returns. */
+int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len);
+/** Bytes queued and not yet written. */
+size_t pl_conn_queued(const pl_conn_t *c);
+/** Starts the close handshake with code and reason (<= 123 bytes); the TCP
+ * connection closes after the peer's close frame or a short timeout.
+ * Idempotent. on_ws_close fires later. */
+void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason);
+
+/** Counters for tests and stats. */
+typedef struct {
+    uint64_t connections_accepted;
+    uint64_t ws_opened;
+    uint64_t frames_encoded;   /* pl_frame_new_text calls */
+    uint64_t frames_queued;    /* frame references queued on connections */
+    uint64_t writes;           /* write syscalls (uv_write / uv_try_write) */
+    uint64_t slow_consumers;   /* closes with 4008 */
+} pl_server_stats_t;
+
+void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out);
+
+#endif

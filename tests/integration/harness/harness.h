@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* harness.h -- integration-test helpers: start the real parleyd binary on a free
+ * loopback port with a temporary data dir, and talk to it with raw blocking
+ * sockets (TCP, HTTP/1.1, a minimal masked WebSocket client) so tests can send
+ * exactly the bytes they want, hostile ones included.
+ *
+ * The parleyd path comes from $PARLEYD (set by CTest). Every helper aborts the
+ * test (via cmocka's fail_msg) on unexpected I/O errors, so tests stay short. */
+#ifndef PL_TEST_HARNESS_H
+#define PL_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char data_dir[256]; /* temporary, removed by th_server_stop unless keep_data */
+    char url[64];       /* "http://127.0.0.1:PORT" */
+    char log_path[300]; /* parleyd's stderr, kept in the data dir's parent */
+} th_server_t;
+
+/** Starts parleyd with --listen 127.0.0.1:<free port> --data <tmp dir> and the
+ * given extra "key=value" settings (NULL-terminated array, may be NULL), each
+ * passed as `--set key=value`. Test-friendly defaults are always applied first:
+ * argon2_opslimit=1, argon2_memlimit=8k (overridable). Waits until /healthz
+ * answers (10 s max). */
+void th_server_start(th_server_t *s, const char *const *settings);
+/** Same, reusing s->data_dir (for restart tests). */
+void th_server_restart(th_server_t *s, const char *const *settings);
+/** SIGTERM, wait for exit, assert exit status 0. Returns the exit status. */
+int th_server_stop(th_server_t *s);
+/** SIGKILL and wait (crash simulation). Data dir kept. */
+void th_server_kill9(th_server_t *s);
+/** Removes the data dir. */
+void th_server_cleanup(th_server_t *s);
+
+/** Connects a blocking TCP socket to 127.0.0.1:port with a 10 s recv timeout. */
+int th_connect(int port);
+/** Writes all bytes. */
+void th_send_all(int fd, const void *p, size_t n);
+/** Reads until the peer closes or timeout_ms passes; returns bytes read into
+ * buf (NUL-terminated; cap includes the NUL). */
+size_t th_recv_until_close(int fd, char *buf, size_t cap, int timeout_ms);
+
+/** One blocking HTTP/1.1 request (Connection: close). Returns the status code,
+ * copies the body (NUL-terminated) into body if non-NULL. auth may be NULL
+ * (token for Authorization: Bearer). */
+int th_http(int port, const char *method, const char *path, const char *auth, const char *json_body,
+            char *body, size_t body_cap);
+
+/** Registers a user (asserts 201) and returns its token in token (>= 128 bytes)
+ * and user id in user_id (>= 32 bytes) when non-NULL. */
+void th_register(int port, const char *username, const char *password, char *token,
+                 char *user_id);
+
+/* ---- raw WebSocket client (client frames are masked, as RFC 6455 requires) ---- */
+/** Connects and completes the upgrade on path ("/v1/ws" or "/v1/echo").
+ * Returns the fd. */
+int th_ws_connect(int port, const char *path);
+/** Sends one frame with the given first byte (FIN|RSV|opcode) and payload,
+ * masked. */
+void th_ws_send_frame(int fd, uint8_t b0, const void *payload, size_t len);
+/** Sends a FIN text frame. */
+void th_ws_send_text(int fd, const char *text);
+/** Receives one frame: returns the opcode (0x1 text, 0x2 binary, 0x8 close,
+ * 0x9 ping, 0xA pong) or -1 on EOF/timeout; payload copied (NUL-terminated)
+ * into buf, length into *len. For close frames, *close_code is set (or 1005
+ * when absent) if close_code is non-NULL. */
+int th_ws_recv(int fd, char *buf, size_t cap, size_t *len, int *close_code, int timeout_ms);
+/** Receives frames until a text frame arrives (answering pings); returns its
+ * length, or -1. */
+long th_ws_recv_text(int fd, char *buf, size_t cap, int timeout_ms);
+/** Sends a JSON request and waits for the text frame whose "re" equals id,
+ * skipping events. Returns length or -1. */
+long th_ws_request(int fd, long id, const char *json, char *buf, size_t cap);
+/** Expects the server to close: reads until a close frame and returns its code
+ * (1005 if none, 1006 if the TCP connection dropped without one). */
+int th_ws_expect_close(int fd, int timeout_ms);
+
+/** Returns a unique lowercase username with the given prefix. */
+const char *th_unique_name(const char *prefix, char *out, size_t cap);
+
+#endif
