@@ -1,5 +1,224 @@
-/* placeholder: replaced by the real main shortly */
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/* main.c -- parleyd: flags and config, startup, signals, graceful shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "chat/chat.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "net/server.h"
+#include "store/store.h"
+#include "version.h"
+
+static const char usage[] =
+    "usage: parleyd [options]\n"
+    "\n"
+    "  --listen HOST:PORT   address to serve on (default 127.0.0.1:8080)\n"
+    "  --data DIR           data directory, holds parley.db (default ./data)\n"
+    "  --config FILE        read `key value` settings from FILE\n"
+    "  --set KEY=VALUE      set one config key (repeatable; wins over the file)\n"
+    "  --log-level LEVEL    error, warn, info, debug or trace\n"
+    "  --config-test        validate the configuration, print it, and exit\n"
+    "  --help               show this help\n"
+    "  --version            show the version\n"
+    "\n"
+    "Every config key may also be set as PARLEYD_<KEY> in the environment.\n"
+    "See docs/operations.md for the keys, their defaults and limits.\n";
+
+typedef struct {
+    uv_loop_t *loop;
+    pl_server_t *srv;
+    pl_store_t *st;
+    uv_signal_t sigterm, sigint;
+    bool stopping;
+} app_t;
+
+static void on_server_down(void *arg)
 {
+    app_t *app = arg;
+    pl_log(PL_LOG_INFO, "main", "server closed; flushing the store");
+    pl_store_close(app->st); /* commits what is queued; done callbacks run on the loop */
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app_t *app = h->data;
+    if (app->stopping) {
+        pl_log(PL_LOG_WARN, "main", "signal=%d again: exiting now", signum);
+        exit(1);
+    }
+    app->stopping = true;
+    pl_log(PL_LOG_INFO, "main", "signal=%d: shutting down", signum);
+    pl_server_shutdown(app->srv, on_server_down, app);
+}
+
+typedef struct {
+    pl_api_t *api;
+    pl_chat_t *chat;
+} handlers_ud_t;
+
+static void on_http(void *ud, pl_http_req_t *req)
+{
+    pl_api_on_http(((handlers_ud_t *)ud)->api, req);
+}
+
+static void on_ws_open(void *ud, pl_conn_t *c)
+{
+    pl_chat_on_ws_open(((handlers_ud_t *)ud)->chat, c);
+}
+
+static void on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
+{
+    pl_chat_on_ws_message(((handlers_ud_t *)ud)->chat, c, data, len);
+}
+
+static void on_ws_close(void *ud, pl_conn_t *c)
+{
+    pl_chat_on_ws_close(((handlers_ud_t *)ud)->chat, c);
+}
+
+static int fail_config(const char *msg)
+{
+    fprintf(stderr, "parleyd: %s\n", msg);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    pl_config_t cfg;
+    char err[512];
+    bool config_test = false;
+    pl_config_init(&cfg);
+
+    /* Pass 1: the config file, so flags can override it wherever they appear. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("parleyd %s\n", PL_VERSION);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc)
+                return fail_config("--config needs a FILE");
+            if (pl_config_load_file(&cfg, argv[++i], err, sizeof err) < 0)
+                return fail_config(err);
+        }
+    }
+    if (pl_config_load_env(&cfg, err, sizeof err) < 0)
+        return fail_config(err);
+    /* Pass 2: flags. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *key = NULL;
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        } else if (!strcmp(a, "--config-test")) {
+            config_test = true;
+            continue;
+        } else if (!strcmp(a, "--listen")) {
+            key = "listen";
+        } else if (!strcmp(a, "--data")) {
+            key = "data_dir";
+        } else if (!strcmp(a, "--log-level")) {
+            key = "log_level";
+        } else if (!strcmp(a, "--set")) {
+            if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL)
+                return fail_config("--set needs KEY=VALUE");
+            char *kv = strdup(argv[++i]);
+            char *eq = strchr(kv, '=');
+            *eq = '\0';
+            int rc = pl_config_set(&cfg, kv, eq + 1, err, sizeof err);
+            free(kv);
+            if (rc < 0)
+                return fail_config(err);
+            continue;
+        } else {
+            snprintf(err, sizeof err, "unknown option '%s' (see --help)", a);
+            return fail_config(err);
+        }
+        if (i + 1 >= argc) {
+            snprintf(err, sizeof err, "%s needs a value", a);
+            return fail_config(err);
+        }
+        if (pl_config_set(&cfg, key, argv[++i], err, sizeof err) < 0)
+            return fail_config(err);
+    }
+    if (pl_config_validate(&cfg, err, sizeof err) < 0)
+        return fail_config(err);
+    if (config_test) {
+        pl_config_print(&cfg, stdout);
+        pl_config_dispose(&cfg);
+        return 0;
+    }
+    pl_log_set_level(pl_log_parse_level(cfg.log_level));
+
+    if (sodium_init() < 0) {
+        pl_log(PL_LOG_ERROR, "main", "libsodium failed to initialise");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    app_t app = {0};
+    app.loop = uv_default_loop();
+    int rc = pl_store_open(app.loop, &cfg, &app.st);
+    if (rc < 0) {
+        pl_log(PL_LOG_ERROR, "main", "cannot open the store in %s err=%s", cfg.data_dir,
+               pl_strerror(rc));
+        return 1;
+    }
+    pl_chat_t *chat = NULL;
+    if ((rc = pl_chat_new(app.loop, &cfg, app.st, &chat)) < 0) {
+        pl_log(PL_LOG_ERROR, "main", "cannot load rooms err=%s", pl_strerror(rc));
+        return 1;
+    }
+    pl_api_t *api = pl_api_new(app.loop, &cfg, app.st, chat);
+    /* One server, two handler owners: HTTP goes to api, WebSockets to chat. */
+    handlers_ud_t hud = {api, chat};
+    pl_server_handlers_t h = {
+        .on_http = on_http,
+        .on_ws_open = on_ws_open,
+        .on_ws_message = on_ws_message,
+        .on_ws_close = on_ws_close,
+        .ud = &hud,
+    };
+    if ((rc = pl_server_new(app.loop, &cfg, &h, &app.srv)) < 0) {
+        pl_log(PL_LOG_ERROR, "main", "cannot listen on %s err=%s", cfg.listen, pl_strerror(rc));
+        return 1;
+    }
+    pl_api_set_server(api, app.srv);
+    pl_chat_set_server(chat, app.srv);
+
+    uv_signal_init(app.loop, &app.sigterm);
+    uv_signal_init(app.loop, &app.sigint);
+    app.sigterm.data = app.sigint.data = &app;
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+
+    pl_log(PL_LOG_INFO, "main", "parleyd %s listening on http://%s data=%s", PL_VERSION, cfg.listen,
+           cfg.data_dir);
+    uv_run(app.loop, UV_RUN_DEFAULT);
+
+    pl_server_free(app.srv);
+    pl_api_free(api);
+    pl_chat_free(chat);
+    rc = uv_loop_close(app.loop);
+    if (rc != 0)
+        pl_log(PL_LOG_WARN, "main", "loop closed with handles open err=%s", uv_strerror(rc));
+    pl_log(PL_LOG_INFO, "main", "bye");
+    pl_config_dispose(&cfg);
     return 0;
 }

@@ -46,7 +46,8 @@ static const cfg_entry_t table[] = {
      "ping a WebSocket that has been quiet this long"},
     {"ws_idle_timeout_ms", CFG_INT, OFF(ws_idle_timeout_ms), 200, 7200000, "90000",
      "close a WebSocket that sent nothing for this long"},
-    {"ws_echo", CFG_BOOL, OFF(ws_echo), 0, 1, "false", "serve the /v1/echo WebSocket test endpoint"},
+    {"ws_echo", CFG_BOOL, OFF(ws_echo), 0, 1, "false",
+     "serve the /v1/echo WebSocket test endpoint"},
     {"max_content_bytes", CFG_SIZE, OFF(max_content_bytes), 256, 16 * MiB, "65536",
      "serialized message content"},
     {"max_client_id_len", CFG_INT, OFF(max_client_id_len), 8, 1024, "128", "bytes of a client_id"},
@@ -104,10 +105,17 @@ static int parse_int(const char *v, bool size, int64_t *out)
     if (size && *end) {
         long long mul = 1;
         switch (tolower((unsigned char)*end)) {
-        case 'k': mul = KiB; break;
-        case 'm': mul = MiB; break;
-        case 'g': mul = 1024 * MiB; break;
-        default: return PL_EINVAL;
+        case 'k':
+            mul = KiB;
+            break;
+        case 'm':
+            mul = MiB;
+            break;
+        case 'g':
+            mul = 1024 * MiB;
+            break;
+        default:
+            return PL_EINVAL;
         }
         end++;
         if (n > INT64_MAX / mul || n < INT64_MIN / mul)
@@ -154,8 +162,7 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
                    !strcmp(value, "0")) {
             *(bool *)slot = false;
         } else {
-            fmt_err(err, errlen, "config key '%s': '%s' is not a boolean (true/false)", key,
-                    value);
+            fmt_err(err, errlen, "config key '%s': '%s' is not a boolean (true/false)", key, value);
             return PL_EINVAL;
         }
         return 0;
@@ -322,13 +329,15 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
         return PL_EINVAL;
     }
     if (cfg->ws_idle_timeout_ms <= cfg->ws_ping_interval_ms) {
-        fmt_err(err, errlen, "config key 'ws_idle_timeout_ms' must be larger than "
-                             "'ws_ping_interval_ms'");
+        fmt_err(err, errlen,
+                "config key 'ws_idle_timeout_ms' must be larger than "
+                "'ws_ping_interval_ms'");
         return PL_EINVAL;
     }
     if (cfg->max_content_bytes + 4096 > cfg->max_ws_message) {
-        fmt_err(err, errlen, "config key 'max_content_bytes' must be at least 4096 bytes "
-                             "smaller than 'max_ws_message'");
+        fmt_err(err, errlen,
+                "config key 'max_content_bytes' must be at least 4096 bytes "
+                "smaller than 'max_ws_message'");
         return PL_EINVAL;
     }
     return 0;
@@ -342,9 +351,15 @@ void pl_config_print(const pl_config_t *cfg, FILE *out)
         fprintf(out, "# %s\n", e->help);
         switch (e->type) {
         case CFG_INT:
-        case CFG_SIZE: fprintf(out, "%s %" PRId64 "\n", e->name, *(const int64_t *)slot); break;
-        case CFG_BOOL: fprintf(out, "%s %s\n", e->name, *(const bool *)slot ? "true" : "false"); break;
-        case CFG_STR: fprintf(out, "%s %s\n", e->name, *(char *const *)slot); break;
+        case CFG_SIZE:
+            fprintf(out, "%s %" PRId64 "\n", e->name, *(const int64_t *)slot);
+            break;
+        case CFG_BOOL:
+            fprintf(out, "%s %s\n", e->name, *(const bool *)slot ? "true" : "false");
+            break;
+        case CFG_STR:
+            fprintf(out, "%s %s\n", e->name, *(char *const *)slot);
+            break;
         }
     }
 }

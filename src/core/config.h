@@ -40,7 +40,7 @@ typedef struct {
     int64_t max_sessions_per_user;
     /* store */
     char *data_dir;
-    int64_t commit_batch_max;  /* write jobs per group commit */
+    int64_t commit_batch_max; /* write jobs per group commit */
     int64_t store_read_threads;
     /* logging */
     char *log_level;

@@ -7,17 +7,29 @@
 const char *pl_strerror(int err)
 {
     switch (err) {
-    case PL_OK: return "ok";
-    case PL_EAGAIN: return "incomplete input";
-    case PL_EPROTO: return "protocol error";
-    case PL_ETOOBIG: return "too large";
-    case PL_ENOMEM: return "out of memory";
-    case PL_EINVAL: return "invalid argument";
-    case PL_ENOTFOUND: return "not found";
-    case PL_EEXIST: return "already exists";
-    case PL_EIO: return "I/O error";
-    case PL_EFORBIDDEN: return "forbidden";
-    case PL_ECLOSED: return "closed";
-    default: return err < 0 && err > -4096 ? uv_strerror(err) : "unknown error";
+    case PL_OK:
+        return "ok";
+    case PL_EAGAIN:
+        return "incomplete input";
+    case PL_EPROTO:
+        return "protocol error";
+    case PL_ETOOBIG:
+        return "too large";
+    case PL_ENOMEM:
+        return "out of memory";
+    case PL_EINVAL:
+        return "invalid argument";
+    case PL_ENOTFOUND:
+        return "not found";
+    case PL_EEXIST:
+        return "already exists";
+    case PL_EIO:
+        return "I/O error";
+    case PL_EFORBIDDEN:
+        return "forbidden";
+    case PL_ECLOSED:
+        return "closed";
+    default:
+        return err < 0 && err > -4096 ? uv_strerror(err) : "unknown error";
     }
 }

@@ -79,9 +79,10 @@ bool pl_id_parse(const char *s, char prefix, int64_t *id)
     for (const char *p = s + 1; *p; p++) {
         if (*p < '0' || *p > '9')
             return false;
-        if (v > (INT64_MAX - 9) / 10)
+        int d = *p - '0';
+        if (v > (INT64_MAX - d) / 10)
             return false;
-        v = v * 10 + (*p - '0');
+        v = v * 10 + d;
     }
     *id = v;
     return true;

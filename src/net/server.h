@@ -89,6 +89,15 @@ const char *pl_http_peer(const pl_http_req_t *req);
 void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, const char *body,
                      size_t len, const char *extra_headers);
 
+/** Answers a JSON error {"error":{"code":code,"message":message}} (both
+ * JSON-escaped here) with status, then releases req like pl_http_respond.
+ * extra_headers as in pl_http_respond. */
+void pl_http_respond_error(pl_http_req_t *req, int status, const char *code, const char *message,
+                           const char *extra_headers);
+
+/** Server-wide id of the connection the request came on (for logs). */
+uint64_t pl_http_conn_id(const pl_http_req_t *req);
+
 /** Serves a file below root for req's path (GET/HEAD only): "/" maps to
  * index.html, ".." and NUL are refused (404), Content-Type from the
  * extension, ETag from size+mtime with 304 on If-None-Match. Releases req. */

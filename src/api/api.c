@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/* api.c -- HTTP routes. Password hashing runs on the thread pool and every
+ * database access is a store job, so no handler blocks the loop. */
+#include "api/api.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+struct pl_api {
+    uv_loop_t *loop;
+    const pl_config_t *cfg;
+    pl_store_t *st;
+    pl_chat_t *chat;
+    pl_server_t *srv;
+};
+
+pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat)
+{
+    pl_api_t *api = pl_xcalloc(1, sizeof *api);
+    api->loop = loop;
+    api->cfg = cfg;
+    api->st = st;
+    api->chat = chat;
+    return api;
+}
+
+void pl_api_free(pl_api_t *api)
+{
+    free(api);
+}
+
+void pl_api_set_server(pl_api_t *api, pl_server_t *srv)
+{
+    api->srv = srv;
+}
+
+static void respond_json(pl_http_req_t *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    pl_http_respond(req, status, "application/json", text, strlen(text), NULL);
+    free(text);
+}
+
+void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *message)
+{
+    pl_log(PL_LOG_DEBUG, "api", "%s %s -> %d %s", pl_http_method(req), pl_http_path(req), status,
+           code);
+    respond_json(req, status,
+                 json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+/* Parses the request body as a JSON object; answers 400 and returns NULL if
+ * it is not one. */
+static json_t *body_object(pl_http_req_t *req)
+{
+    size_t len;
+    const char *body = pl_http_body(req, &len);
+    json_error_t jerr;
+    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (v == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "invalid JSON at position %d: %s", jerr.position, jerr.text);
+        pl_api_error(req, 400, "bad_json", msg);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        pl_api_error(req, 400, "bad_request", "the body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+/* Reads "Authorization: Bearer <token>" and hashes the token. */
+static bool bearer_hash(pl_http_req_t *req, unsigned char hash[32])
+{
+    const char *h = pl_http_header(req, "authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strlen(h + 7) > 256)
+        return false;
+    pl_auth_token_hash(h + 7, strlen(h + 7), hash);
+    return true;
+}
+
+/* ---- register / login: a small state machine over pool and store jobs ---- */
+
+typedef struct {
+    pl_api_t *api;
+    pl_http_req_t *req;
+    char username[PL_USERNAME_MAX + 1];
+    char *password;
+    char *display_name;
+    char *device_name;
+    char *pwhash;
+    pl_user_t user;
+    char token[PL_TOKEN_LEN + 1];
+    unsigned char token_hash[32];
+    int64_t user_id, device_id;
+    int status;       /* HTTP status of the answer */
+    const char *code; /* error code or NULL */
+    const char *msg;
+} acct_t;
+
+static void acct_free(acct_t *a)
+{
+    if (a->password) {
+        sodium_memzero(a->password, strlen(a->password));
+        free(a->password);
+    }
+    free(a->display_name);
+    free(a->device_name);
+    free(a->pwhash);
+    pl_user_dispose(&a->user);
+    sodium_memzero(a->token, sizeof a->token);
+    free(a);
+}
+
+static void acct_finish(void *arg)
+{
+    acct_t *a = arg;
+    if (a->code != NULL) {
+        pl_api_error(a->req, a->status, a->code, a->msg);
+    } else {
+        char uid[24], did[24];
+        respond_json(a->req, a->status,
+                     json_pack("{s:s,s:s,s:s,s:s}", "user_id", pl_id_fmt(uid, 'u', a->user_id),
+                               "token", a->token, "device_id", pl_id_fmt(did, 'd', a->device_id),
+                               "username", a->username));
+    }
+    acct_free(a);
+}
+
+static void register_work(pl_db_t *db, void *arg)
+{
+    acct_t *a = arg;
+    int64_t now = pl_now_ms();
+    int rc = pl_db_user_create(db, a->username, a->display_name, a->pwhash, now, &a->user_id);
+    if (rc == 0)
+        rc =
+            pl_db_session_create(db, a->user_id, a->token_hash, a->device_name, now, &a->device_id);
+    if (rc == PL_EEXIST) {
+        a->status = 409, a->code = "username_taken", a->msg = "that username is taken";
+    } else if (rc < 0) {
+        a->status = 500, a->code = "internal", a->msg = "storage error; try again";
+    }
+    if (rc < 0)
+        pl_db_rollback_job(db);
+    else
+        pl_log(PL_LOG_INFO, "auth", "registered user=u%" PRId64, a->user_id);
+}
+
+static void register_hashed(void *arg, int status, const char *hash)
+{
+    acct_t *a = arg;
+    if (status < 0) {
+        a->status = 500, a->code = "internal", a->msg = "cannot hash the password";
+        acct_finish(a);
+        return;
+    }
+    a->pwhash = pl_xstrdup(hash);
+    pl_auth_token_new(a->token);
+    pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
+    a->status = 201;
+    pl_store_write(a->api->st, register_work, acct_finish, a);
+}
+
+/* Validates the common fields of register and login. */
+static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool reg)
+{
+    json_t *u = json_object_get(body, "username"), *p = json_object_get(body, "password");
+    json_t *d = json_object_get(body, "display_name"), *dev = json_object_get(body, "device_name");
+    char norm[PL_USERNAME_MAX + 1];
+    if (!json_is_string(u) || !json_is_string(p)) {
+        pl_api_error(req, 400, "bad_request", "\"username\" and \"password\" are required strings");
+        return NULL;
+    }
+    if (!pl_auth_username_normalize(json_string_value(u), norm)) {
+        pl_api_error(req, reg ? 400 : 401, reg ? "invalid_username" : "bad_credentials",
+                     reg ? "usernames are 1-32 characters of a-z, 0-9, _ . -"
+                         : "wrong username or password");
+        return NULL;
+    }
+    size_t plen = json_string_length(p);
+    if (plen > PL_PASSWORD_MAX || strlen(json_string_value(p)) != plen) {
+        pl_api_error(req, 400, reg ? "weak_password" : "bad_request",
+                     "passwords are 8 to 1024 bytes without NUL");
+        return NULL;
+    }
+    if (reg && plen < PL_PASSWORD_MIN) {
+        pl_api_error(req, 400, "weak_password", "passwords need at least 8 characters");
+        return NULL;
+    }
+    if ((d && !json_is_null(d) &&
+         (!json_is_string(d) || json_string_length(d) > PL_DISPLAY_NAME_MAX)) ||
+        (dev && !json_is_null(dev) && (!json_is_string(dev) || json_string_length(dev) > 64))) {
+        pl_api_error(req, 400, "bad_request",
+                     "\"display_name\" and \"device_name\" are strings of at most 64 bytes");
+        return NULL;
+    }
+    acct_t *a = pl_xcalloc(1, sizeof *a);
+    a->api = api;
+    a->req = req;
+    memcpy(a->username, norm, sizeof norm);
+    a->password = pl_xstrdup(json_string_value(p));
+    a->display_name =
+        pl_xstrdup(json_is_string(d) && json_string_length(d) ? json_string_value(d) : norm);
+    a->device_name = pl_xstrdup(json_is_string(dev) ? json_string_value(dev) : "");
+    return a;
+}
+
+static void handle_register(pl_api_t *api, pl_http_req_t *req)
+{
+    json_t *body = body_object(req);
+    if (body == NULL)
+        return;
+    acct_t *a = acct_parse(api, req, body, true);
+    json_decref(body);
+    if (a == NULL)
+        return;
+    pl_auth_hash_password(api->loop, a->password, (uint64_t)api->cfg->argon2_opslimit,
+                          (size_t)api->cfg->argon2_memlimit, register_hashed, a);
+}
+
+static void login_work(pl_db_t *db, void *arg)
+{
+    acct_t *a = arg;
+    int64_t now = pl_now_ms(), count = 0;
+    int rc = pl_db_session_count(db, a->user.id, &count);
+    if (rc == 0 && count >= a->api->cfg->max_sessions_per_user) {
+        a->status = 429, a->code = "too_many_sessions",
+        a->msg = "too many devices are logged in; log one out first";
+        return;
+    }
+    if (rc == 0)
+        rc =
+            pl_db_session_create(db, a->user.id, a->token_hash, a->device_name, now, &a->device_id);
+    if (rc < 0) {
+        a->status = 500, a->code = "internal", a->msg = "storage error; try again";
+        pl_db_rollback_job(db);
+    }
+}
+
+static void login_verified(void *arg, bool ok)
+{
+    acct_t *a = arg;
+    if (!ok) {
+        a->status = 401, a->code = "bad_credentials", a->msg = "wrong username or password";
+        pl_log(PL_LOG_INFO, "auth", "login failed peer=%s", pl_http_peer(a->req));
+        acct_finish(a);
+        return;
+    }
+    a->user_id = a->user.id;
+    pl_auth_token_new(a->token);
+    pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
+    a->status = 200;
+    pl_store_write(a->api->st, login_work, acct_finish, a);
+}
+
+static void login_lookup_work(pl_db_t *db, void *arg)
+{
+    acct_t *a = arg;
+    int rc = pl_db_user_by_name(db, a->username, &a->user);
+    if (rc < 0 && rc != PL_ENOTFOUND)
+        a->status = 500, a->code = "internal", a->msg = "storage error; try again";
+}
+
+static void login_looked_up(void *arg)
+{
+    acct_t *a = arg;
+    if (a->code != NULL) {
+        acct_finish(a);
+        return;
+    }
+    /* A missing user still costs one Argon2id verification (see auth.c). */
+    pl_auth_verify_password(a->api->loop, a->password, a->user.pwhash,
+                            (uint64_t)a->api->cfg->argon2_opslimit,
+                            (size_t)a->api->cfg->argon2_memlimit, login_verified, a);
+}
+
+static void handle_login(pl_api_t *api, pl_http_req_t *req)
+{
+    json_t *body = body_object(req);
+    if (body == NULL)
+        return;
+    acct_t *a = acct_parse(api, req, body, false);
+    json_decref(body);
+    if (a == NULL)
+        return;
+    pl_store_read(api->st, login_lookup_work, login_looked_up, a);
+}
+
+/* ---- logout ---- */
+
+typedef struct {
+    pl_api_t *api;
+    pl_http_req_t *req;
+    unsigned char hash[32];
+    int64_t user_id, device_id;
+    int rc;
+} logout_t;
+
+static void logout_work(pl_db_t *db, void *arg)
+{
+    logout_t *l = arg;
+    l->rc = pl_db_session_lookup(db, l->hash, pl_now_ms(), &l->user_id, &l->device_id);
+    if (l->rc == 0)
+        l->rc = pl_db_session_delete(db, l->hash, &l->device_id);
+    if (l->rc < 0)
+        pl_db_rollback_job(db);
+}
+
+static void logout_done(void *arg)
+{
+    logout_t *l = arg;
+    if (l->rc == PL_ENOTFOUND) {
+        pl_api_error(l->req, 401, "unauthenticated", "invalid or revoked token");
+    } else if (l->rc < 0) {
+        pl_api_error(l->req, 500, "internal", "storage error; try again");
+    } else {
+        pl_chat_close_device(l->api->chat, l->user_id, l->device_id, 1008, "logged out");
+        pl_http_respond(l->req, 200, "application/json", "{}", 2, NULL);
+        pl_log(PL_LOG_INFO, "auth", "logout user=u%" PRId64 " device=d%" PRId64, l->user_id,
+               l->device_id);
+    }
+    free(l);
+}
+
+static void handle_logout(pl_api_t *api, pl_http_req_t *req)
+{
+    logout_t *l = pl_xcalloc(1, sizeof *l);
+    l->api = api;
+    l->req = req;
+    if (!bearer_hash(req, l->hash)) {
+        free(l);
+        pl_api_error(req, 401, "unauthenticated", "missing Authorization: Bearer <token>");
+        return;
+    }
+    pl_store_write(api->st, logout_work, logout_done, l);
+}
+
+/* ---- stats (loopback only) ---- */
+
+static void handle_stats(pl_api_t *api, pl_http_req_t *req)
+{
+    const char *peer = pl_http_peer(req);
+    if (strcmp(peer, "127.0.0.1") != 0 && strcmp(peer, "::1") != 0) {
+        pl_api_error(req, 403, "forbidden", "stats are served to loopback peers only");
+        return;
+    }
+    pl_server_stats_t ss;
+    pl_chat_stats_t cs;
+    pl_store_stats_t st;
+    pl_server_get_stats(api->srv, &ss);
+    pl_chat_get_stats(api->chat, &cs);
+    pl_store_get_stats(api->st, &st);
+    respond_json(
+        req, 200,
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections_accepted",
+                  (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
+                  "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
+                  (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
+                  (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions,
+                  "messages_stored", (json_int_t)cs.messages_stored, "events_fanned_out",
+                  (json_int_t)cs.events_fanned_out, "message_frames_built",
+                  (json_int_t)cs.frames_built, "commits", (json_int_t)st.commits, "write_jobs",
+                  (json_int_t)st.write_jobs));
+}
+
+/* ---- router ---- */
+
+typedef struct {
+    const char *method;
+    const char *path;
+    void (*fn)(pl_api_t *api, pl_http_req_t *req);
+} route_t;
+
+static void handle_health(pl_api_t *api, pl_http_req_t *req)
+{
+    (void)api;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    pl_http_respond(req, 200, "application/json", ok, sizeof ok - 1, NULL);
+}
+
+static const route_t routes[] = {
+    {"GET", "/healthz", handle_health},  {"POST", "/v1/register", handle_register},
+    {"POST", "/v1/login", handle_login}, {"POST", "/v1/logout", handle_logout},
+    {"GET", "/v1/stats", handle_stats},
+};
+
+void pl_api_on_http(void *ud, pl_http_req_t *req)
+{
+    pl_api_t *api = ud;
+    const char *method = pl_http_method(req), *path = pl_http_path(req);
+    bool path_known = false;
+    for (size_t i = 0; i < PL_ARRAY_LEN(routes); i++) {
+        if (strcmp(routes[i].path, path) != 0)
+            continue;
+        path_known = true;
+        if (strcmp(routes[i].method, method) == 0 ||
+            (!strcmp(method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
+            routes[i].fn(api, req);
+            return;
+        }
+    }
+    if (path_known) {
+        pl_api_error(req, 405, "method_not_allowed", "method not allowed for this path");
+        return;
+    }
+    if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {
+        pl_api_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        pl_api_error(req, 405, "method_not_allowed", "static files are GET only");
+        return;
+    }
+    pl_http_serve_file(req, api->cfg->web_root, path);
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* api.h -- the HTTP side of parleyd: /healthz, account endpoints (register,
+ * login, logout), counters, and the web client's static files. */
+#ifndef PL_API_API_H
+#define PL_API_API_H
+
+#include <uv.h>
+
+#include "chat/chat.h"
+#include "core/config.h"
+#include "net/server.h"
+#include "store/store.h"
+
+typedef struct pl_api pl_api_t;
+
+/** Borrows everything; free with pl_api_free after the server stopped. */
+pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat);
+void pl_api_free(pl_api_t *api);
+void pl_api_set_server(pl_api_t *api, pl_server_t *srv);
+
+/** pl_server_handlers_t.on_http, ud = api. */
+void pl_api_on_http(void *ud, pl_http_req_t *req);
+
+/** Answers a JSON error {"error":{"code","message"}} and releases req. */
+void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *message);
+
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* chat.h -- the chat core: WebSocket sessions, the op table, rooms and
+ * membership routing, fan-out of committed messages, history and sync.
+ *
+ * Threading: everything runs on the loop thread. State that must survive a
+ * round trip to the store (a session waiting for a reply) is refcounted; the
+ * store's done callbacks run on this same thread, so there are no locks.
+ *
+ * In memory: every room with its member list (loaded at startup, updated by
+ * the done callbacks of membership writes — all membership changes go through
+ * this process), and the online users with their sessions. */
+#ifndef PL_CHAT_CHAT_H
+#define PL_CHAT_CHAT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "net/server.h"
+#include "store/store.h"
+
+typedef struct pl_chat pl_chat_t;
+
+/** Creates the chat core and loads rooms and memberships with
+ * pl_store_direct() (startup only). Returns 0 or PL_EIO. Borrows everything. */
+int pl_chat_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t **out);
+void pl_chat_free(pl_chat_t *chat);
+
+/** Attaches the server whose WebSocket callbacks are pl_chat_on_ws_*. */
+void pl_chat_set_server(pl_chat_t *chat, pl_server_t *srv);
+
+/* WebSocket handlers (pl_server_handlers_t), ud = chat. */
+void pl_chat_on_ws_open(void *ud, pl_conn_t *c);
+void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len);
+void pl_chat_on_ws_close(void *ud, pl_conn_t *c);
+
+/** Closes every WebSocket of the given device (after logout). */
+void pl_chat_close_device(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,
+                          const char *reason);
+
+/** Counters for tests (exposed over GET /v1/stats for loopback peers). */
+typedef struct {
+    uint64_t sessions;          /* open WebSockets */
+    uint64_t messages_stored;   /* committed sends */
+    uint64_t events_fanned_out; /* frame references queued to connections */
+    uint64_t frames_built;      /* message events serialized (one per message) */
+} pl_chat_stats_t;
+void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
+
+#endif

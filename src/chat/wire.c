@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* wire.c -- JSON serialization of replies and message events. Messages are
+ * written by hand around their stored content (already compact JSON produced
+ * by jansson from validated input) so content is never re-parsed. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "chat/chat_internal.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static int buf_dump_cb(const char *p, size_t n, void *data)
+{
+    pl_buf_append(data, p, n);
+    return 0;
+}
+
+void pl_wire_json_value(pl_buf_t *b, json_t *v)
+{
+    if (v == NULL) {
+        pl_buf_append(b, "null", 4);
+        return;
+    }
+    json_dump_callback(v, buf_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+void pl_wire_json_string(pl_buf_t *b, const char *s)
+{
+    json_t *j = json_string(s);
+    if (j == NULL) { /* not UTF-8: cannot happen for validated input */
+        pl_buf_append(b, "\"\"", 2);
+        return;
+    }
+    pl_wire_json_value(b, j);
+    json_decref(j);
+}
+
+void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
+{
+    pl_buf_printf(b,
+                  "\"room\":\"r%" PRId64 "\",\"seq\":%" PRId64 ",\"id\":\"m%" PRId64
+                  "\",\"sender\":\"u%" PRId64 "\",\"ts\":%" PRId64 ",\"client_id\":",
+                  m->room_id, m->seq, m->id, m->sender, m->ts);
+    pl_wire_json_string(b, m->client_id);
+    pl_buf_append(b, ",\"content\":", 11);
+    pl_buf_append(b, m->content, strlen(m->content));
+}
+
+void pl_wire_send(session_t *s, const char *data, size_t len)
+{
+    if (s->conn != NULL)
+        (void)pl_conn_send_text(s->conn, data, len);
+}
+
+void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_append(&b, "{\"re\":", 6);
+    pl_wire_json_value(&b, id);
+    pl_buf_append(&b, ",\"ok\":true", 10);
+    pl_buf_append(&b, fields, len);
+    pl_buf_append(&b, "}", 1);
+    pl_wire_send(s, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_append(&b, "{\"re\":", 6);
+    pl_wire_json_value(&b, id);
+    pl_buf_append(&b, ",\"ok\":false,\"error\":{\"code\":", 28);
+    pl_wire_json_string(&b, code);
+    pl_buf_append(&b, ",\"message\":", 11);
+    pl_wire_json_string(&b, msg);
+    pl_buf_append(&b, "}}", 2);
+    pl_wire_send(s, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+    pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
+}

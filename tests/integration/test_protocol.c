@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/* test_protocol.c -- every row of protocol-core.md against the real parleyd,
+ * driven with raw sockets, plus hostile input, durability, fan-out and
+ * shutdown. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static th_server_t srv;
+static long next_id = 100;
+
+/* ---- helpers ---- */
+
+static json_t *parse(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (j == NULL)
+        fail_msg("bad JSON from server: %s (%s)", e.text, text);
+    return j;
+}
+
+/* Sends a request built from fmt (which must not contain "id") and returns
+ * the reply object. */
+static json_t *call(int fd, const char *fmt, ...)
+{
+    char body[65536], frame[70000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    long id = next_id++;
+    /* body is `"op":...` fields; wrap them with the id. */
+    snprintf(frame, sizeof frame, "{\"id\":%ld,%s}", id, body);
+    static char buf[4 << 20];
+    long n = th_ws_request(fd, id, frame, buf, sizeof buf);
+    assert_true(n > 0);
+    return parse(buf);
+}
+
+static void expect_ok(json_t *r)
+{
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        char *t = json_dumps(r, 0);
+        fail_msg("expected ok reply, got %s", t);
+    }
+}
+
+static void expect_err(json_t *r, const char *code)
+{
+    json_t *e = json_object_get(r, "error");
+    const char *got = json_string_value(json_object_get(e, "code"));
+    if (json_is_true(json_object_get(r, "ok")) || got == NULL || strcmp(got, code) != 0) {
+        char *t = json_dumps(r, 0);
+        fail_msg("expected error %s, got %s", code, t);
+    }
+    assert_non_null(json_string_value(json_object_get(e, "message")));
+    json_decref(r);
+}
+
+typedef struct {
+    char name[40];
+    char token[160];
+    char id[32];
+} user_t;
+
+static void new_user(user_t *u, const char *prefix)
+{
+    th_unique_name(prefix, u->name, sizeof u->name);
+    th_register(srv.port, u->name, "correct horse", u->token, u->id);
+}
+
+static int ws_login(const user_t *u)
+{
+    int fd = th_ws_connect(srv.port, "/v1/ws");
+    json_t *r = call(fd, "\"op\":\"auth\",\"token\":\"%s\"", u->token);
+    expect_ok(r);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "user"), "id")),
+                        u->id);
+    json_decref(r);
+    return fd;
+}
+
+/* Receives the next event with ev == name (skipping others). */
+static json_t *next_event(int fd, const char *name)
+{
+    static char buf[1 << 20];
+    for (int i = 0; i < 100; i++) {
+        long n = th_ws_recv_text(fd, buf, sizeof buf, 5000);
+        if (n < 0)
+            fail_msg("no %s event", name);
+        json_t *j = parse(buf);
+        const char *ev = json_string_value(json_object_get(j, "ev"));
+        if (ev && !strcmp(ev, name))
+            return j;
+        json_decref(j);
+    }
+    fail_msg("no %s event after 100 frames", name);
+    return NULL;
+}
+
+/* True if no text frame arrives within ms. */
+static bool quiet(int fd, int ms)
+{
+    char buf[4096];
+    return th_ws_recv_text(fd, buf, sizeof buf, ms) < 0;
+}
+
+static char *room_create(int fd, const char *kind, const char *members_json, const char *name)
+{
+    json_t *r = call(fd, "\"op\":\"create_room\",\"kind\":\"%s\",\"members\":%s%s%s%s", kind,
+                     members_json, name ? ",\"name\":\"" : "", name ? name : "", name ? "\"" : "");
+    expect_ok(r);
+    char *id = strdup(json_string_value(json_object_get(json_object_get(r, "room"), "id")));
+    json_decref(r);
+    return id;
+}
+
+static json_t *send_text(int fd, const char *room, const char *cid, const char *body)
+{
+    json_t *r = call(fd,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"%s\",\"content\":"
+                     "{\"type\":\"text\",\"body\":\"%s\"}",
+                     room, cid, body);
+    expect_ok(r);
+    json_t *m = json_incref(json_object_get(r, "message"));
+    json_decref(r);
+    return m;
+}
+
+static json_int_t jint(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static json_int_t stat(const char *key)
+{
+    char body[4096];
+    assert_int_equal(200, th_http(srv.port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
+    json_t *j = parse(body);
+    json_int_t v = jint(j, key);
+    json_decref(j);
+    return v;
+}
+
+/* ---- HTTP accounts ---- */
+
+static void test_http_accounts(void **state)
+{
+    (void)state;
+    char body[4096], name[40], req[512];
+    assert_int_equal(200, th_http(srv.port, "GET", "/healthz", NULL, NULL, body, sizeof body));
+    json_t *j = parse(body);
+    assert_string_equal("ok", jstr(j, "status"));
+    json_decref(j);
+
+    th_unique_name("acct", name, sizeof name);
+    snprintf(req, sizeof req, "{\"username\":\"%s\",\"password\":\"password1\"}", name);
+    assert_int_equal(201, th_http(srv.port, "POST", "/v1/register", NULL, req, body, sizeof body));
+    j = parse(body);
+    assert_non_null(jstr(j, "token"));
+    assert_true(jstr(j, "user_id")[0] == 'u');
+    assert_true(jstr(j, "device_id")[0] == 'd');
+    json_decref(j);
+
+    /* Usernames are case-insensitive: the same name in capitals is taken. */
+    for (char *p = name; *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    snprintf(req, sizeof req, "{\"username\":\"%s\",\"password\":\"password1\"}", name);
+    assert_int_equal(409, th_http(srv.port, "POST", "/v1/register", NULL, req, body, sizeof body));
+    expect_err(parse(body), "username_taken");
+
+    assert_int_equal(400, th_http(srv.port, "POST", "/v1/register", NULL,
+                                  "{\"username\":\"bad name!\",\"password\":\"password1\"}", body,
+                                  sizeof body));
+    expect_err(parse(body), "invalid_username");
+    assert_int_equal(400,
+                     th_http(srv.port, "POST", "/v1/register", NULL,
+                             "{\"username\":\"\",\"password\":\"password1\"}", body, sizeof body));
+    expect_err(parse(body), "invalid_username");
+    assert_int_equal(400, th_http(srv.port, "POST", "/v1/register", NULL,
+                                  "{\"username\":\"abcdefghijabcdefghijabcdefghijabc\","
+                                  "\"password\":\"password1\"}",
+                                  body, sizeof body));
+    expect_err(parse(body), "invalid_username");
+    assert_int_equal(400, th_http(srv.port, "POST", "/v1/register", NULL,
+                                  "{\"username\":\"shorty\",\"password\":\"short\"}", body,
+                                  sizeof body));
+    expect_err(parse(body), "weak_password");
+    assert_int_equal(
+        400, th_http(srv.port, "POST", "/v1/register", NULL, "{\"username\":", body, sizeof body));
+    expect_err(parse(body), "bad_json");
+    assert_int_equal(400,
+                     th_http(srv.port, "POST", "/v1/register", NULL, "[1,2]", body, sizeof body));
+    expect_err(parse(body), "bad_request");
+    assert_int_equal(405, th_http(srv.port, "GET", "/v1/register", NULL, NULL, body, sizeof body));
+    expect_err(parse(body), "method_not_allowed");
+    assert_int_equal(404, th_http(srv.port, "GET", "/v1/nothing", NULL, NULL, body, sizeof body));
+    expect_err(parse(body), "not_found");
+
+    /* login: right password, wrong password, unknown user */
+    assert_int_equal(200, th_http(srv.port, "POST", "/v1/login", NULL, req, body, sizeof body));
+    j = parse(body);
+    char token2[160];
+    snprintf(token2, sizeof token2, "%s", jstr(j, "token"));
+    json_decref(j);
+    snprintf(req, sizeof req, "{\"username\":\"%s\",\"password\":\"password2\"}", name);
+    assert_int_equal(401, th_http(srv.port, "POST", "/v1/login", NULL, req, body, sizeof body));
+    expect_err(parse(body), "bad_credentials");
+    assert_int_equal(401, th_http(srv.port, "POST", "/v1/login", NULL,
+                                  "{\"username\":\"nobody-here\",\"password\":\"password1\"}", body,
+                                  sizeof body));
+    expect_err(parse(body), "bad_credentials");
+
+    /* logout revokes the token: WebSocket auth with it fails afterwards */
+    assert_int_equal(401, th_http(srv.port, "POST", "/v1/logout", NULL, NULL, body, sizeof body));
+    expect_err(parse(body), "unauthenticated");
+    assert_int_equal(200, th_http(srv.port, "POST", "/v1/logout", token2, NULL, body, sizeof body));
+    int fd = th_ws_connect(srv.port, "/v1/ws");
+    expect_err(call(fd, "\"op\":\"auth\",\"token\":\"%s\"", token2), "unauthenticated");
+    close(fd);
+}
+
+/* ---- WebSocket requests before and around auth, malformed frames ---- */
+
+static void test_ws_auth_and_malformed(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "auth");
+    int fd = th_ws_connect(srv.port, "/v1/ws");
+    char buf[65536];
+
+    expect_err(call(fd, "\"op\":\"rooms\""), "unauthenticated");
+    expect_err(call(fd, "\"op\":\"auth\",\"token\":\"not-a-token\""), "unauthenticated");
+    expect_err(call(fd, "\"op\":\"auth\""), "bad_request");
+
+    /* Not JSON: re is null and the connection stays open. */
+    th_ws_send_text(fd, "{nope");
+    assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+    json_t *j = parse(buf);
+    assert_true(json_is_null(json_object_get(j, "re")));
+    expect_err(j, "bad_json");
+    th_ws_send_text(fd, "[1,2,3]");
+    assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+    expect_err(parse(buf), "bad_request");
+    th_ws_send_text(fd, "{\"id\":{\"x\":1},\"op\":\"rooms\"}");
+    assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+    expect_err(parse(buf), "bad_request");
+    th_ws_send_text(fd, "{\"id\":\"str-id\",\"op\":\"no_such_op\"}");
+    assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+    j = parse(buf);
+    assert_string_equal("str-id", jstr(j, "re"));
+    expect_err(j, "unknown_op");
+    expect_err(call(fd, "\"op\":42"), "bad_request");
+
+    /* The connection survived all of that: auth now succeeds. */
+    json_t *r = call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token);
+    expect_ok(r);
+    assert_string_equal(a.name, jstr(json_object_get(r, "user"), "username"));
+    json_decref(r);
+    expect_err(call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token), "bad_request");
+    close(fd);
+}
+
+/* ---- dm, group, send, idempotency, fan-out, history, rooms, read ---- */
+
+static void test_rooms_and_messages(void **state)
+{
+    (void)state;
+    user_t a, b, c;
+    new_user(&a, "alice");
+    new_user(&b, "bob");
+    new_user(&c, "carol");
+    int fa = ws_login(&a), fb = ws_login(&b), fb2 = ws_login(&b), fc = ws_login(&c);
+    char members[256];
+
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = room_create(fa, "dm", members, NULL);
+    json_t *ev = next_event(fb, "room");
+    assert_string_equal(dm, jstr(json_object_get(ev, "room"), "id"));
+    assert_string_equal("dm", jstr(json_object_get(ev, "room"), "kind"));
+    json_decref(ev);
+    json_decref(next_event(fb2, "room"));
+    /* The same pair gets the same dm, from either side, with no new event. */
+    char *dm2 = room_create(fa, "dm", members, NULL);
+    assert_string_equal(dm, dm2);
+    snprintf(members, sizeof members, "[\"%s\"]", a.name);
+    char *dm3 = room_create(fb, "dm", members, NULL);
+    assert_string_equal(dm, dm3);
+    free(dm2);
+    free(dm3);
+
+    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"no-such-user\"]"),
+               "user_not_found");
+    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"%s\"]", a.name),
+               "bad_request");
+    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"chan\",\"members\":[]"), "bad_request");
+    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"members\":[1]"),
+               "bad_request");
+
+    /* send: seq starts at 1; every connection of every member gets the event */
+    json_t *m1 = send_text(fa, dm, "c-1", "hello bob");
+    assert_int_equal(1, jint(m1, "seq"));
+    assert_string_equal(a.id, jstr(m1, "sender"));
+    assert_true(jint(m1, "ts") > 1700000000000LL);
+    for (int i = 0; i < 3; i++) {
+        int fd = i == 0 ? fb : i == 1 ? fb2 : fa;
+        ev = next_event(fd, "message");
+        assert_string_equal(dm, jstr(ev, "room"));
+        assert_int_equal(1, jint(ev, "seq"));
+        assert_string_equal(jstr(m1, "id"), jstr(ev, "id"));
+        assert_string_equal("c-1", jstr(ev, "client_id"));
+        assert_string_equal("hello bob", jstr(json_object_get(ev, "content"), "body"));
+        assert_string_equal("text", jstr(json_object_get(ev, "content"), "type"));
+        json_decref(ev);
+    }
+    assert_true(quiet(fc, 200)); /* carol is no member */
+
+    /* Same client_id again: the original, nothing new. */
+    json_t *again = send_text(fa, dm, "c-1", "hello bob (retry)");
+    assert_string_equal(jstr(m1, "id"), jstr(again, "id"));
+    assert_int_equal(1, jint(again, "seq"));
+    assert_string_equal("hello bob", jstr(json_object_get(again, "content"), "body"));
+    json_decref(again);
+    assert_true(quiet(fb, 300));
+    json_t *m2 = send_text(fb, dm, "c-1", "hi alice"); /* client_id is per sender */
+    assert_int_equal(2, jint(m2, "seq"));
+    json_decref(m2);
+    json_decref(m1);
+
+    /* outsiders */
+    expect_err(call(fc,
+                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x\",\"content\":"
+                    "{\"type\":\"text\",\"body\":\"hi\"}",
+                    dm),
+               "forbidden");
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\"", dm), "forbidden");
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"r999999\""), "not_found");
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"u1\""), "bad_request");
+    expect_err(call(fc, "\"op\":\"history\",\"room\":7"), "bad_request");
+
+    /* bad send arguments */
+    expect_err(call(fa,
+                    "\"op\":\"send\",\"room\":\"%s\",\"content\":{\"type\":\"text\",\"body\":"
+                    "\"x\"}",
+                    dm),
+               "bad_request");
+    expect_err(
+        call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":\"x\"", dm),
+        "bad_request");
+    expect_err(call(fa,
+                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":"
+                    "{\"type\":\"bogus\"}",
+                    dm),
+               "bad_request");
+    expect_err(call(fa,
+                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":"
+                    "{\"type\":\"text\",\"body\":\"\"}",
+                    dm),
+               "bad_request");
+
+    /* group of three */
+    snprintf(members, sizeof members, "[\"%s\",\"%s\",\"%s\"]", b.name, c.name, b.name);
+    char *g = room_create(fa, "group", members, "Team");
+    ev = next_event(fc, "room");
+    json_t *room = json_object_get(ev, "room");
+    assert_string_equal("group", jstr(room, "kind"));
+    assert_string_equal("Team", jstr(room, "name"));
+    assert_int_equal(3, json_array_size(json_object_get(room, "members")));
+    json_decref(ev);
+    for (int i = 0; i < 30; i++) {
+        char cid[32], text[32];
+        snprintf(cid, sizeof cid, "g-%d", i);
+        snprintf(text, sizeof text, "msg %d", i);
+        json_decref(send_text(i % 2 ? fb : fa, g, cid, text));
+    }
+    for (int i = 0; i < 30; i++) {
+        ev = next_event(fc, "message");
+        assert_int_equal(i + 1, jint(ev, "seq"));
+        json_decref(ev);
+    }
+
+    /* history: newest page, then older pages, oldest first within a page */
+    json_t *h = call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":10", g);
+    expect_ok(h);
+    json_t *msgs = json_object_get(h, "messages");
+    assert_int_equal(10, json_array_size(msgs));
+    assert_int_equal(21, jint(json_array_get(msgs, 0), "seq"));
+    assert_int_equal(30, jint(json_array_get(msgs, 9), "seq"));
+    json_decref(h);
+    h = call(fc, "\"op\":\"history\",\"room\":\"%s\",\"before\":5", g);
+    msgs = json_object_get(h, "messages");
+    assert_int_equal(4, json_array_size(msgs));
+    assert_int_equal(1, jint(json_array_get(msgs, 0), "seq"));
+    assert_string_equal("msg 0", jstr(json_object_get(json_array_get(msgs, 0), "content"), "body"));
+    json_decref(h);
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":0", g), "bad_request");
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":501", g), "bad_request");
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\",\"before\":\"x\"", g), "bad_request");
+
+    /* rooms with unread counts; read marker moves them */
+    json_t *rr = call(fc, "\"op\":\"rooms\"");
+    expect_ok(rr);
+    json_t *list = json_object_get(rr, "rooms");
+    assert_int_equal(1, json_array_size(list));
+    assert_string_equal(g, jstr(json_array_get(list, 0), "id"));
+    assert_int_equal(30, jint(json_array_get(list, 0), "last_seq"));
+    assert_int_equal(30, jint(json_array_get(list, 0), "unread"));
+    json_decref(rr);
+    json_t *rd = call(fc, "\"op\":\"read\",\"room\":\"%s\",\"seq\":25", g);
+    expect_ok(rd);
+    json_decref(rd);
+    rr = call(fc, "\"op\":\"rooms\"");
+    assert_int_equal(5, jint(json_array_get(json_object_get(rr, "rooms"), 0), "unread"));
+    json_decref(rr);
+    rr = call(fa, "\"op\":\"rooms\"");
+    list = json_object_get(rr, "rooms");
+    assert_int_equal(2, json_array_size(list));
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(list, i);
+        if (!strcmp(jstr(e, "id"), g))
+            assert_int_equal(15, jint(e, "unread")); /* bob's 15; alice's own don't count */
+        else
+            assert_int_equal(1, jint(e, "unread"));
+    }
+    json_decref(rr);
+
+    /* leave and join a group */
+    json_t *lv = call(fc, "\"op\":\"leave\",\"room\":\"%s\"", g);
+    expect_ok(lv);
+    json_decref(lv);
+    ev = next_event(fa, "member");
+    assert_string_equal("leave", jstr(ev, "action"));
+    json_decref(ev);
+    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\"", g), "forbidden");
+    expect_err(call(fc, "\"op\":\"leave\",\"room\":\"%s\"", dm), "forbidden");
+    json_t *jn = call(fc, "\"op\":\"join\",\"room\":\"%s\"", g);
+    expect_ok(jn);
+    json_decref(jn);
+    h = call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", g);
+    expect_ok(h);
+    json_decref(h);
+
+    free(dm);
+    free(g);
+    close(fa);
+    close(fb);
+    close(fb2);
+    close(fc);
+}
+
+/* ---- sync: exactly once, in order, paged ---- */
+
+static void test_sync(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "sa");
+    new_user(&b, "sb");
+    int fa = ws_login(&a);
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = room_create(fa, "dm", members, NULL);
+    for (int i = 1; i <= 25; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "s%d", i);
+        json_decref(send_text(fa, dm, cid, "offline message"));
+    }
+    /* bob was offline; he last saw seq 3 */
+    int fb = ws_login(&b);
+    char frame[256];
+    snprintf(frame, sizeof frame, "{\"id\":7,\"op\":\"sync\",\"since\":{\"%s\":3}}", dm);
+    th_ws_send_text(fb, frame);
+    static char buf[1 << 20];
+    int expect = 4;
+    for (;;) {
+        assert_true(th_ws_recv_text(fb, buf, sizeof buf, 5000) > 0);
+        json_t *j = parse(buf);
+        if (json_object_get(j, "re") != NULL) {
+            expect_ok(j);
+            assert_int_equal(7, jint(j, "re"));
+            assert_false(json_is_true(json_object_get(j, "more")));
+            json_decref(j);
+            break;
+        }
+        assert_string_equal("message", jstr(j, "ev"));
+        assert_int_equal(expect++, jint(j, "seq"));
+        json_decref(j);
+    }
+    assert_int_equal(26, expect);
+    /* A second sync from the end sends nothing but the reply. */
+    json_t *r = call(fb, "\"op\":\"sync\",\"since\":{\"%s\":25}", dm);
+    assert_int_equal(0, jint(r, "count"));
+    json_decref(r);
+    expect_err(call(fb, "\"op\":\"sync\",\"since\":[1]"), "bad_request");
+    expect_err(call(fb, "\"op\":\"sync\",\"since\":{\"x\":1}"), "bad_request");
+    expect_err(call(fb, "\"op\":\"sync\",\"since\":{\"%s\":-1}", dm), "bad_request");
+    close(fb);
+
+    /* Paging: with sync_max_messages=10 (set for this server) a sync from 0
+     * answers more=true until everything arrived, each message once. */
+    fb = ws_login(&b);
+    int seen = 0;
+    long last = 0;
+    for (int round = 0; round < 10; round++) {
+        snprintf(frame, sizeof frame, "{\"id\":%d,\"op\":\"sync\",\"since\":{\"%s\":%ld}}",
+                 50 + round, dm, last);
+        th_ws_send_text(fb, frame);
+        bool more = false;
+        for (;;) {
+            assert_true(th_ws_recv_text(fb, buf, sizeof buf, 5000) > 0);
+            json_t *j = parse(buf);
+            if (json_object_get(j, "re") != NULL) {
+                more = json_is_true(json_object_get(j, "more"));
+                json_decref(j);
+                break;
+            }
+            assert_int_equal(last + 1, jint(j, "seq"));
+            last = (long)jint(j, "seq");
+            seen++;
+            json_decref(j);
+        }
+        if (!more)
+            break;
+    }
+    assert_int_equal(25, seen);
+    free(dm);
+    close(fa);
+    close(fb);
+}
+
+/* ---- size limits and WebSocket violations on /v1/ws ---- */
+
+static void test_limits(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "la");
+    new_user(&b, "lb");
+    int fa = ws_login(&a);
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = room_create(fa, "dm", members, NULL);
+
+    /* content over max_content_bytes (64 KiB) but under the frame limit */
+    size_t n = 100000;
+    char *big = malloc(n + 256);
+    int k = snprintf(big, 256,
+                     "{\"id\":9,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"big\","
+                     "\"content\":{\"type\":\"text\",\"body\":\"",
+                     dm);
+    memset(big + k, 'x', n);
+    strcpy(big + k + n, "\"}}");
+    char buf[4096];
+    assert_true(th_ws_request(fa, 9, big, buf, sizeof buf) > 0);
+    expect_err(parse(buf), "too_large");
+
+    /* invalid UTF-8 in a text frame: close 1007 */
+    int fd = th_ws_connect(srv.port, "/v1/ws");
+    th_ws_send_frame(fd, 0x81, "{\"op\":\"\xff\xfe\"}", 12);
+    assert_int_equal(1007, th_ws_expect_close(fd, 5000));
+    close(fd);
+
+    /* binary frames are not part of the protocol: 1003 */
+    fd = th_ws_connect(srv.port, "/v1/ws");
+    th_ws_send_frame(fd, 0x82, "abc", 3);
+    assert_int_equal(1003, th_ws_expect_close(fd, 5000));
+    close(fd);
+
+    /* a 4 MiB message: 1009 */
+    size_t huge = 4u << 20;
+    char *h = malloc(huge);
+    memset(h, 'a', huge);
+    fd = th_ws_connect(srv.port, "/v1/ws");
+    th_ws_send_frame(fd, 0x81, h, huge);
+    assert_int_equal(1009, th_ws_expect_close(fd, 10000));
+    close(fd);
+    free(h);
+    free(big);
+
+    /* the server is fine afterwards */
+    json_t *r = call(fa, "\"op\":\"rooms\"");
+    expect_ok(r);
+    json_decref(r);
+    free(dm);
+    close(fa);
+}
+
+/* ---- encode once, write many ---- */
+
+static void test_fanout_encodes_once(void **state)
+{
+    (void)state;
+    user_t u[3];
+    int fds[6];
+    for (int i = 0; i < 3; i++) {
+        new_user(&u[i], "fo");
+        fds[2 * i] = ws_login(&u[i]);
+        fds[2 * i + 1] = ws_login(&u[i]);
+    }
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\",\"%s\"]", u[1].name, u[2].name);
+    char *g = room_create(fds[0], "group", members, "fanout");
+    json_int_t built = stat("message_frames_built"), fanned = stat("events_fanned_out");
+    json_decref(send_text(fds[0], g, "once", "one frame for six connections"));
+    for (int i = 0; i < 6; i++)
+        json_decref(next_event(fds[i], "message"));
+    assert_int_equal(built + 1, stat("message_frames_built"));
+    assert_int_equal(fanned + 6, stat("events_fanned_out"));
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+    free(g);
+}
+
+/* ---- slow consumer: bounded queue, clear close code ---- */
+
+static void test_slow_consumer(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "fast");
+    new_user(&b, "slow");
+    int fa = ws_login(&a);
+    int fb = ws_login(&b);
+    int small = 4096;
+    setsockopt(fb, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = room_create(fa, "dm", members, NULL);
+    /* Bob never reads. Alice sends ~2 MiB: more than bob's socket buffers
+     * plus max_write_queue (256 KiB for this server). */
+    char *body = malloc(8001);
+    memset(body, 'y', 8000);
+    body[8000] = '\0';
+    json_int_t before = stat("slow_consumers");
+    for (int i = 0; i < 250 && stat("slow_consumers") == before; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "sc%d", i);
+        json_decref(send_text(fa, dm, cid, body));
+    }
+    assert_true(stat("slow_consumers") > before);
+    /* Bob reads now: after whatever was queued, the close says why. */
+    assert_int_equal(4008, th_ws_expect_close(fb, 10000));
+    close(fb);
+    /* He reconnects and catches up with sync. */
+    fb = ws_login(&b);
+    json_t *r = call(fb, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", dm);
+    expect_ok(r);
+    json_decref(r);
+    free(body);
+    free(dm);
+    close(fa);
+    close(fb);
+}
+
+/* ---- durability: acked messages survive kill -9, seq continues ---- */
+
+static void test_durability(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "da");
+    new_user(&b, "db");
+    int fa = ws_login(&a);
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = room_create(fa, "dm", members, NULL);
+    for (int i = 1; i <= 20; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "d%d", i);
+        json_decref(send_text(fa, dm, cid, "durable"));
+    }
+    th_server_kill9(&srv); /* right after the last ack */
+    close(fa);
+    const char *const settings[] = {"sync_max_messages=10", "max_write_queue=256k", NULL};
+    th_server_restart(&srv, settings);
+    fa = ws_login(&a);
+    json_t *h = call(fa, "\"op\":\"history\",\"room\":\"%s\",\"limit\":100", dm);
+    assert_int_equal(20, json_array_size(json_object_get(h, "messages")));
+    json_decref(h);
+    json_t *m = send_text(fa, dm, "d21", "after the crash");
+    assert_int_equal(21, jint(m, "seq"));
+    json_decref(m);
+    /* A retry of an acked client_id after the crash is still deduplicated. */
+    m = send_text(fa, dm, "d20", "retry");
+    assert_int_equal(20, jint(m, "seq"));
+    json_decref(m);
+    free(dm);
+    close(fa);
+}
+
+/* ---- graceful shutdown: WebSockets get 1001, exit status 0 ---- */
+
+static void test_shutdown(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "bye");
+    int fa = ws_login(&a);
+    kill(srv.pid, SIGTERM);
+    assert_int_equal(1001, th_ws_expect_close(fa, 5000));
+    close(fa);
+    assert_int_equal(0, th_server_stop(&srv));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *const settings[] = {"sync_max_messages=10", "max_write_queue=256k", NULL};
+    th_server_start(&srv, settings);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (srv.pid > 0)
+        th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_accounts),
+        cmocka_unit_test(test_ws_auth_and_malformed),
+        cmocka_unit_test(test_rooms_and_messages),
+        cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_fanout_encodes_once),
+        cmocka_unit_test(test_slow_consumer),
+        cmocka_unit_test(test_durability),
+        cmocka_unit_test(test_shutdown),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* test_config.c -- the config table: defaults, parsing, bounds, errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/err.h"
+
+static void test_defaults_valid(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    assert_string_equal("127.0.0.1:8080", c.listen);
+    assert_int_equal(1 << 20, c.max_ws_message);
+    assert_int_equal(65536, c.max_content_bytes);
+    assert_false(c.ws_echo);
+    assert_int_equal(0, pl_config_validate(&c, err, sizeof err));
+    pl_config_dispose(&c);
+}
+
+static void test_parse_file(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    const char *text = "# comment\n\n  listen 0.0.0.0:9000  \nmax_ws_message = 2m\n"
+                       "ws_echo yes\r\nlog_level debug\nmax_write_queue 512k\n";
+    assert_int_equal(0, pl_config_parse(&c, text, strlen(text), "t.conf", err, sizeof err));
+    assert_string_equal("0.0.0.0:9000", c.listen);
+    assert_int_equal(2 << 20, c.max_ws_message);
+    assert_int_equal(512 << 10, c.max_write_queue);
+    assert_true(c.ws_echo);
+    assert_string_equal("debug", c.log_level);
+    pl_config_dispose(&c);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    pl_config_t c;
+    char err[256] = "";
+    pl_config_init(&c);
+    assert_int_equal(PL_EINVAL, pl_config_parse(&c, text, strlen(text), "x.conf", err, sizeof err));
+    if (strstr(err, needle) == NULL)
+        fail_msg("error '%s' does not mention '%s'", err, needle);
+    pl_config_dispose(&c);
+}
+
+static void test_errors_name_key_and_line(void **state)
+{
+    (void)state;
+    expect_error("listen 1.2.3.4:5\nbogus_key 1\n", "x.conf:2: unknown config key 'bogus_key'");
+    expect_error("max_ws_message lots\n", "'max_ws_message'");
+    expect_error("max_ws_message 1\n", "out of range");
+    expect_error("max_ws_message 99999999999999999999\n", "'max_ws_message'");
+    expect_error("ws_echo maybe\n", "boolean");
+    expect_error("log_level loud\n", "log_level");
+    expect_error("listen\n", "x.conf:1: expected 'key value'");
+    expect_error("max_connections 5k\n", "integer");
+    expect_error("max_ws_message 9223372036854775807g\n", "max_ws_message");
+}
+
+static void test_validate(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    assert_int_equal(0, pl_config_set(&c, "listen", "nonsense", err, sizeof err));
+    assert_int_equal(PL_EINVAL, pl_config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "listen"));
+    assert_int_equal(0, pl_config_set(&c, "listen", "[::1]:0", err, sizeof err));
+    assert_int_equal(0, pl_config_validate(&c, err, sizeof err));
+    assert_int_equal(0, pl_config_set(&c, "ws_idle_timeout_ms", "1000", err, sizeof err));
+    assert_int_equal(0, pl_config_set(&c, "ws_ping_interval_ms", "5000", err, sizeof err));
+    assert_int_equal(PL_EINVAL, pl_config_validate(&c, err, sizeof err));
+    pl_config_dispose(&c);
+}
+
+static void test_split_listen(void **state)
+{
+    (void)state;
+    char host[64];
+    int port;
+    assert_int_equal(0, pl_config_split_listen("127.0.0.1:8080", host, &port));
+    assert_string_equal("127.0.0.1", host);
+    assert_int_equal(8080, port);
+    assert_int_equal(0, pl_config_split_listen("[::1]:80", host, &port));
+    assert_string_equal("::1", host);
+    assert_true(pl_config_split_listen("host:70000", host, &port) < 0);
+    assert_true(pl_config_split_listen(":80", host, &port) < 0);
+    assert_true(pl_config_split_listen("noport", host, &port) < 0);
+    assert_true(pl_config_split_listen("[::1:80", host, &port) < 0);
+}
+
+static void test_env(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    setenv("PARLEYD_MAX_CONTENT_BYTES", "1000", 1);
+    assert_int_equal(0, pl_config_load_env(&c, err, sizeof err));
+    assert_int_equal(1000, c.max_content_bytes);
+    setenv("PARLEYD_MAX_CONTENT_BYTES", "-5", 1);
+    assert_int_equal(PL_EINVAL, pl_config_load_env(&c, err, sizeof err));
+    assert_non_null(strstr(err, "PARLEYD_MAX_CONTENT_BYTES"));
+    unsetenv("PARLEYD_MAX_CONTENT_BYTES");
+    pl_config_dispose(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_valid),
+        cmocka_unit_test(test_parse_file),
+        cmocka_unit_test(test_errors_name_key_and_line),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_split_listen),
+        cmocka_unit_test(test_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
