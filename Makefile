@@ -16,16 +16,21 @@ configure:
 deps:
 	@scripts/install-deps.sh
 
-run: deps all
+run:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
 	@mkdir -p $(DATA)
 	@echo "Parley is starting: open http://$(LISTEN)/ (Ctrl-C stops it)"
 	@exec $(BUILD)/parleyd --listen $(LISTEN) --data $(DATA)
 
-test: deps all
+test:
+	@scripts/install-deps.sh --test
+	@$(MAKE) --no-print-directory all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 # Same suites built with AddressSanitizer + UndefinedBehaviorSanitizer.
-test-asan: deps
+test-asan:
+	@scripts/install-deps.sh --test
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600

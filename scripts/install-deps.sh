@@ -10,9 +10,13 @@ PKGS=(
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev
 )
-# Extra packages for the full test suite (browser tests, sanitizer runtime).
+# The browser tests need Chromium and Node.js (npm installs playwright-core).
+# `make test` runs them, so `make test` asks for these too (--test).
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(clang)
+  PKGS+=(chromium)
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS+=(nodejs npm)
+  fi
 fi
 
 missing=()

@@ -126,6 +126,12 @@ static void acct_free(acct_t *a)
 static void acct_finish(void *arg)
 {
     acct_t *a = arg;
+    int st = pl_store_done_status(a->api->st);
+    if (st < 0 && a->code == NULL) {
+        a->status = st == PL_ECLOSED ? 503 : 500;
+        a->code = st == PL_ECLOSED ? "unavailable" : "internal";
+        a->msg = st == PL_ECLOSED ? "the server is shutting down" : "storage error; try again";
+    }
     if (a->code != NULL) {
         pl_api_error(a->req, a->status, a->code, a->msg);
     } else {
@@ -275,6 +281,8 @@ static void login_lookup_work(pl_db_t *db, void *arg)
 static void login_looked_up(void *arg)
 {
     acct_t *a = arg;
+    if (pl_store_done_status(a->api->st) < 0 && a->code == NULL)
+        a->status = 503, a->code = "unavailable", a->msg = "the server is shutting down";
     if (a->code != NULL) {
         acct_finish(a);
         return;
@@ -320,6 +328,9 @@ static void logout_work(pl_db_t *db, void *arg)
 static void logout_done(void *arg)
 {
     logout_t *l = arg;
+    int st = pl_store_done_status(l->api->st);
+    if (st < 0)
+        l->rc = st;
     if (l->rc == PL_ENOTFOUND) {
         pl_api_error(l->req, 401, "unauthenticated", "invalid or revoked token");
     } else if (l->rc < 0) {

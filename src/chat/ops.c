@@ -51,6 +51,17 @@ static void job_store_error(job_t *j, int rc)
                  rc == PL_ENOTFOUND ? "no such object" : "storage error; try again");
 }
 
+/* Called first in every done callback: a job whose transaction did not commit
+ * (storage error) or never ran (shutting down) must not be acknowledged. */
+static void job_check(job_t *j)
+{
+    int st = pl_store_done_status(j->s->chat->st);
+    if (st == PL_ECLOSED)
+        job_fail(j, "unavailable", "the server is shutting down; retry shortly");
+    else if (st < 0)
+        job_fail(j, "internal", "storage error; nothing was stored; try again");
+}
+
 /* ---- argument helpers: they reply with bad_request and return false ---- */
 
 static bool arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
@@ -127,6 +138,7 @@ static void auth_work(pl_db_t *db, void *arg)
 static void auth_done(void *arg)
 {
     auth_job_t *a = arg;
+    job_check(&a->j);
     session_t *s = a->j.s;
     s->authing = false;
     if (a->j.code != NULL) {
@@ -338,6 +350,7 @@ out:
 static void create_done(void *arg)
 {
     create_job_t *c = arg;
+    job_check(&c->j);
     session_t *s = c->j.s;
     pl_chat_t *chat = s->chat;
     if (c->j.code != NULL) {
@@ -501,6 +514,7 @@ static void member_event(pl_chat_t *chat, room_t *r, session_t *s, const char *a
 static void member_done(void *arg)
 {
     member_job_t *m = arg;
+    job_check(&m->j);
     session_t *s = m->j.s;
     pl_chat_t *chat = s->chat;
     room_t *r = pl_chat__room(chat, m->room_id);
@@ -597,6 +611,7 @@ static void rooms_work(pl_db_t *db, void *arg)
 static void rooms_done(void *arg)
 {
     rooms_job_t *q = arg;
+    job_check(&q->j);
     if (q->j.code != NULL) {
         pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
     } else {
@@ -653,6 +668,7 @@ static void send_work(pl_db_t *db, void *arg)
 static void send_done(void *arg)
 {
     send_job_t *q = arg;
+    job_check(&q->j);
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
     if (q->j.code != NULL) {
@@ -779,6 +795,7 @@ static void history_work(pl_db_t *db, void *arg)
 static void history_done(void *arg)
 {
     history_job_t *h = arg;
+    job_check(&h->j);
     if (h->j.code != NULL) {
         pl_wire_reply_err(h->j.s, h->j.id, h->j.code, h->j.msg);
     } else {
@@ -887,6 +904,7 @@ static void sync_work(pl_db_t *db, void *arg)
 static void sync_done(void *arg)
 {
     sync_job_t *q = arg;
+    job_check(&q->j);
     session_t *s = q->j.s;
     if (q->j.code != NULL) {
         pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
@@ -977,6 +995,7 @@ static void read_work(pl_db_t *db, void *arg)
 static void read_done(void *arg)
 {
     read_job_t *q = arg;
+    job_check(&q->j);
     if (q->j.code != NULL)
         pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
     else

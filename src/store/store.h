@@ -76,10 +76,15 @@ void pl_room_dispose(pl_room_t *r);
  * a shared file). Returns 0 or PL_EIO with a log line naming the error. */
 int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out);
 
-/** Stops accepting jobs, runs and commits everything queued, calls the pending
- * done callbacks (by running the loop's async handles: call this from the loop
- * thread, then uv_run the loop until it drains), joins the threads and closes
- * the database. */
+/** Stops accepting jobs, runs and commits everything queued, joins the
+ * threads, closes the database and uv_close()s the store's async handle.
+ * Thread: loop; it blocks until the queued jobs are committed.
+ * The done callbacks still pending (and PL_ECLOSED ones for jobs submitted
+ * after this call, e.g. from those callbacks) run from the handle's close
+ * callback, which also frees st: after pl_store_close the caller runs the loop
+ * (uv_run(loop, UV_RUN_DEFAULT) or NOWAIT until it returns 0), after which
+ * uv_loop_close(loop) returns 0. st must not be used once that close callback
+ * has run; pl_store_direct connections die with this call. */
 void pl_store_close(pl_store_t *st);
 
 /** A connection for use on the calling thread outside the job queues: only for
@@ -91,10 +96,33 @@ typedef void (*pl_store_work_cb)(pl_db_t *db, void *arg); /* store thread */
 typedef void (*pl_store_done_cb)(void *arg);              /* loop thread */
 
 /** Queues a write job (see top of file). arg is owned by the caller and
- * passed to both callbacks. Thread: loop. */
+ * passed to both callbacks; done may be NULL. work must not run BEGIN, COMMIT
+ * or ROLLBACK itself (use pl_db_rollback_job) and runs at most once. A pl_db_*
+ * call that fails with PL_EIO rolls the job back and makes its status PL_EIO
+ * (pl_store_done_status); PL_EEXIST / PL_ENOTFOUND leave nothing half-written
+ * and do not affect the status. Thread: loop. */
 void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
-/** Queues a read job. Thread: loop. */
+/** Queues a read job. work runs inside one read transaction, so it sees one
+ * consistent snapshot including every write whose done callback has run;
+ * write functions fail there with PL_EIO (read-only connection). Thread: loop. */
 void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
+
+/** Outcome of the job whose done callback is running. Call it only from inside
+ * a done callback (loop thread); st is borrowed. Returns:
+ *   0           work ran; everything it wrote (unless it called
+ *               pl_db_rollback_job) is committed and durable.
+ *   PL_EIO      a storage error: a pl_db_* call inside work failed with
+ *               PL_EIO (the job's savepoint was then rolled back), SQLite
+ *               aborted the group transaction, or the group COMMIT failed.
+ *               Nothing the job wrote is in the database. The job is not
+ *               retried: work runs at most once, so a client retries with the
+ *               same client_id and deduplication makes that safe.
+ *   PL_ECLOSED  the job was submitted after pl_store_close began; work never
+ *               ran.
+ * Why not a batch-level retry: with WAL and BEGIN IMMEDIATE a COMMIT only fails
+ * on I/O errors (disk full, EIO) that a per-job retry would hit again, and a
+ * retry would force every work function to be re-runnable against its arg. */
+int pl_store_done_status(const pl_store_t *st);
 
 /** Statistics for tests and benchmarks. */
 typedef struct {
@@ -108,6 +136,13 @@ void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out);
  * Return 0, PL_ENOTFOUND, PL_EEXIST or PL_EIO. Out-parameters are written only
  * on success and their owned fields must be disposed by the caller. */
 
+/** Marks the running write job for rollback: when work returns, the writer
+ * runs ROLLBACK TO the job's savepoint, so nothing the job wrote is committed,
+ * while its neighbours in the same group commit are unaffected. The job's
+ * status stays 0 (the rollback was asked for). Call only from a write job's
+ * work callback; on a reader or direct connection it does nothing. */
+void pl_db_rollback_job(pl_db_t *db);
+
 /* users */
 int pl_db_user_create(pl_db_t *db, const char *username, const char *display_name,
                       const char *pwhash, int64_t now_ms, int64_t *user_id);
@@ -117,7 +152,8 @@ int pl_db_user_by_id(pl_db_t *db, int64_t id, pl_user_t *out);
 /* sessions (devices). token_hash is 32 raw bytes. */
 int pl_db_session_create(pl_db_t *db, int64_t user_id, const unsigned char token_hash[32],
                          const char *device_name, int64_t now_ms, int64_t *device_id);
-/** Finds a live session; sets *user_id and *device_id. Updates last_seen. */
+/** Finds a live session; sets *user_id and *device_id. Updates last_seen
+ * (only when now_ms is later, and not on a read-only reader connection). */
 int pl_db_session_lookup(pl_db_t *db, const unsigned char token_hash[32], int64_t now_ms,
                          int64_t *user_id, int64_t *device_id);
 int pl_db_session_delete(pl_db_t *db, const unsigned char token_hash[32], int64_t *device_id);
@@ -136,7 +172,11 @@ int pl_db_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out);
 int pl_db_member_add(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms);
 /** Removes a member (PL_ENOTFOUND if not one). */
 int pl_db_member_remove(pl_db_t *db, int64_t room_id, int64_t user_id);
-/** Members of a room: *out is a malloc'd array of user ids (free()). */
+/** Sets *is_member to whether user_id is a member of room_id (false for an
+ * unknown room). Returns 0 or PL_EIO. */
+int pl_db_room_is_member(pl_db_t *db, int64_t room_id, int64_t user_id, bool *is_member);
+/** Members of a room, ordered by user id: *out is a malloc'd array of user ids
+ * (free(); NULL when *n is 0). PL_ENOTFOUND if the room does not exist. */
 int pl_db_room_members(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n);
 /** Rooms of a user with unread counts (messages after the read marker not sent
  * by the user). *out: malloc'd array; dispose each and free(). */

@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT */
+/* store_sqlite.c -- SQLite backend lifecycle: connections, versioned schema,
+ * the group-committing writer thread, reader threads and the hand-back of done
+ * callbacks to the loop thread. Data functions live in store_sqlite_data.c. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store_internal.h"
+
+/* ---- schema ----
+ * Migration i (0-based) takes the database from user_version i to i + 1. The
+ * array is append-only: never edit a step that has shipped, add a new one. All
+ * pending steps run in one transaction at open, so a crash mid-upgrade leaves
+ * the old version intact. */
+static const char *const migrations[] = {
+    /* 1: initial schema. */
+    "CREATE TABLE users("
+    " id INTEGER PRIMARY KEY,"
+    " username TEXT NOT NULL UNIQUE,"
+    " display_name TEXT NOT NULL DEFAULT '',"
+    " pwhash TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL);"
+    /* AUTOINCREMENT: a device id is never reused after its session is
+     * deleted, so a stale device id cannot alias a new login. */
+    "CREATE TABLE sessions("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " token_hash BLOB NOT NULL UNIQUE,"
+    " device_name TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE rooms("
+    " id INTEGER PRIMARY KEY,"
+    " kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
+    " name TEXT NOT NULL DEFAULT '',"
+    " dm_key TEXT UNIQUE," /* "minuid:maxuid" for a dm, NULL for a group */
+    " last_seq INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE members("
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " read_seq INTEGER NOT NULL DEFAULT 0,"
+    " joined_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (room_id, user_id)) WITHOUT ROWID;"
+    "CREATE INDEX members_user ON members(user_id, room_id);"
+    /* (room_id, seq) orders history; (sender, client_id) deduplicates retries.
+     * Both unique indexes also cover the foreign keys. */
+    "CREATE TABLE messages("
+    " id INTEGER PRIMARY KEY,"
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " sender INTEGER NOT NULL REFERENCES users(id),"
+    " client_id TEXT NOT NULL,"
+    " ts INTEGER NOT NULL,"
+    " content TEXT NOT NULL,"
+    " UNIQUE (room_id, seq),"
+    " UNIQUE (sender, client_id));",
+};
+#define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- jobs ---- */
+
+typedef struct job {
+    struct job *next;
+    pl_store_work_cb work;
+    pl_store_done_cb done;
+    void *arg;
+    int status; /* see pl_store_done_status */
+} job_t;
+
+typedef struct {
+    job_t *head, *tail;
+} job_list_t;
+
+struct pl_store {
+    uv_loop_t *loop;
+    uv_async_t async; /* wakes the loop to run done callbacks */
+    int64_t batch_max;
+
+    uv_mutex_t mu; /* guards the two queues and closing */
+    uv_cond_t write_cv, read_cv;
+    job_list_t writes, reads;
+    bool closing;
+
+    uv_mutex_t done_mu; /* guards done */
+    job_list_t done;
+
+    uv_thread_t writer_thread;
+    uv_thread_t *reader_threads;
+    pl_db_t writer, direct;
+    pl_db_t *readers;
+    int64_t nreaders;
+    int64_t threads_started; /* writer + readers running, for cleanup */
+
+    int cur_status; /* status of the job whose done callback runs */
+    _Atomic uint64_t commits, write_jobs, read_jobs;
+};
+
+static void list_push(job_list_t *l, job_t *first, job_t *last)
+{
+    last->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = first;
+    else
+        l->head = first;
+    l->tail = last;
+}
+
+/* ---- connections ---- */
+
+static void db_close(pl_db_t *db)
+{
+    for (int i = 0; i < PL_ST__COUNT; i++) {
+        sqlite3_finalize(db->stmt[i]);
+        db->stmt[i] = NULL;
+    }
+    if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
+        pl_log(PL_LOG_ERROR, "store", "op=close db=%s err=%s", db->name, sqlite3_errmsg(db->h));
+    db->h = NULL;
+}
+
+static int db_exec(pl_db_t *db, const char *sql, const char *op)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    pl_log(PL_LOG_ERROR, "store", "op=%s db=%s err=%s", op, db->name,
+           msg != NULL ? msg : sqlite3_errmsg(db->h));
+    sqlite3_free(msg);
+    return PL_EIO;
+}
+
+/* Runs a one-row, one-integer statement (PRAGMA user_version). */
+static int db_query_int(pl_db_t *db, const char *sql, const char *op, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = PL_EIO;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+        rc = 0;
+    } else {
+        pl_store__fail(db, op);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int db_open(pl_db_t *db, const char *path, pl_db_role_t role, const char *name)
+{
+    memset(db, 0, sizeof *db);
+    db->role = role;
+    db->name = name;
+    /* NOMUTEX: each connection is used by one thread at a time, so SQLite's
+     * per-connection mutex would only cost. */
+    int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    flags |= role == PL_DB_READER ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (role == PL_DB_WRITER)
+        flags |= SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+        pl_log(PL_LOG_ERROR, "store", "op=open db=%s err=%s", name,
+               db->h != NULL ? sqlite3_errmsg(db->h) : "out of memory");
+        db_close(db);
+        return PL_EIO;
+    }
+    sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+    if (role != PL_DB_READER) {
+        /* synchronous=FULL: a COMMIT is on disk before its done callbacks run
+         * (NORMAL in WAL mode could lose the last commits on power loss). */
+        if (db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "pragma") != 0) {
+            db_close(db);
+            return PL_EIO;
+        }
+    }
+    return 0;
+}
+
+/* Switches to WAL (persistent in the file) and brings the schema up to date.
+ * Runs on the writer connection before any other connection opens. */
+static int db_migrate(pl_db_t *db)
+{
+    sqlite3_stmt *s = NULL;
+    bool wal = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &s, NULL) == SQLITE_OK &&
+               sqlite3_step(s) == SQLITE_ROW &&
+               strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0;
+    if (!wal)
+        pl_store__fail(db, "journal_mode_wal");
+    sqlite3_finalize(s);
+    if (!wal)
+        return PL_EIO;
+
+    /* Read the version inside the write transaction, so two processes opening
+     * one fresh directory cannot both run the same step. */
+    if (db_exec(db, "BEGIN IMMEDIATE", "migrate_begin") != 0)
+        return PL_EIO;
+    int64_t version = 0;
+    int rc = db_query_int(db, "PRAGMA user_version", "user_version", &version);
+    if (rc == 0 && version > SCHEMA_VERSION) {
+        pl_log(PL_LOG_ERROR, "store",
+               "op=migrate err=database schema version %" PRId64
+               " is newer than this build (%d); refusing to open",
+               version, SCHEMA_VERSION);
+        rc = PL_EIO;
+    }
+    for (int64_t v = version; rc == 0 && v < SCHEMA_VERSION; v++) {
+        pl_log(PL_LOG_INFO, "store", "op=migrate from=%" PRId64 " to=%" PRId64, v, v + 1);
+        rc = db_exec(db, migrations[v], "migrate");
+    }
+    if (rc == 0 && version < SCHEMA_VERSION) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
+        rc = db_exec(db, sql, "set_user_version");
+    }
+    if (rc == 0)
+        return db_exec(db, "COMMIT", "migrate_commit");
+    db_exec(db, "ROLLBACK", "migrate_rollback");
+    return rc;
+}
+
+/* mkdir -p with mode 0700 for the components it creates. */
+static int make_dirs(const char *dir)
+{
+    char *p = pl_xstrdup(dir);
+    int rc = 0;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        char saved = *c;
+        *c = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            pl_log(PL_LOG_ERROR, "store", "op=mkdir path=%s err=%s", p, strerror(errno));
+            rc = PL_EIO;
+            break;
+        }
+        *c = saved;
+        if (saved == '\0')
+            break;
+    }
+    free(p);
+    return rc;
+}
+
+/* ---- writer ---- */
+
+static void complete(pl_store_t *st, job_t *first, job_t *last)
+{
+    uv_mutex_lock(&st->done_mu);
+    list_push(&st->done, first, last);
+    uv_mutex_unlock(&st->done_mu);
+    /* Coalesces: the async callback drains the whole list. */
+    uv_async_send(&st->async);
+}
+
+/* Marks every job from first up to and including last as failed. */
+static void fail_range(job_t *first, job_t *last)
+{
+    for (job_t *j = first;; j = j->next) {
+        j->status = PL_EIO;
+        if (j == last)
+            break;
+    }
+}
+
+/* One group commit: BEGIN IMMEDIATE, each job in its own savepoint, one
+ * COMMIT (one fsync) for all of them. */
+static void run_batch(pl_store_t *st, job_t *first, job_t *last)
+{
+    pl_db_t *db = &st->writer;
+    bool in_tx = false;
+    job_t *seg = first; /* first job of the open transaction */
+    for (job_t *j = first;; j = j->next) {
+        if (!in_tx) {
+            seg = j;
+            in_tx = pl_store__exec(db, PL_ST_BEGIN_IMMEDIATE, "begin") == 0;
+        }
+        db->job_rollback = db->job_failed = false;
+        if (!in_tx || pl_store__exec(db, PL_ST_JOB_SAVEPOINT, "savepoint") != 0) {
+            j->status = PL_EIO;
+        } else {
+            j->work(db, j->arg);
+            atomic_fetch_add_explicit(&st->write_jobs, 1, memory_order_relaxed);
+            if (sqlite3_get_autocommit(db->h)) {
+                /* SQLite rolled the whole transaction back on a hard error
+                 * (I/O, disk full): every job since BEGIN is lost, including
+                 * ones whose work succeeded. Start over for the rest. */
+                pl_log(PL_LOG_ERROR, "store", "op=job err=transaction aborted by sqlite");
+                fail_range(seg, j);
+                in_tx = false;
+            } else {
+                if (db->job_rollback || db->job_failed) {
+                    if (db->job_failed)
+                        j->status = PL_EIO;
+                    pl_store__exec(db, PL_ST_JOB_ROLLBACK_TO, "rollback_to");
+                }
+                if (pl_store__exec(db, PL_ST_JOB_RELEASE, "release") != 0 &&
+                    sqlite3_get_autocommit(db->h)) {
+                    fail_range(seg, j);
+                    in_tx = false;
+                }
+            }
+        }
+        if (j == last)
+            break;
+    }
+    if (!in_tx)
+        return;
+    if (pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
+        atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
+        return;
+    }
+    /* Nothing of this transaction is durable: report it to every job. */
+    if (!sqlite3_get_autocommit(db->h))
+        pl_store__exec(db, PL_ST_ROLLBACK, "rollback");
+    fail_range(seg, last);
+}
+
+static void writer_main(void *arg)
+{
+    pl_store_t *st = arg;
+    for (;;) {
+        uv_mutex_lock(&st->mu);
+        while (st->writes.head == NULL && !st->closing)
+            uv_cond_wait(&st->write_cv, &st->mu);
+        if (st->writes.head == NULL) { /* closing and drained */
+            uv_mutex_unlock(&st->mu);
+            return;
+        }
+        /* Take up to batch_max jobs: everything that queued while the last
+         * COMMIT was syncing shares the next one. */
+        job_t *first = st->writes.head, *last = first;
+        for (int64_t n = 1; n < st->batch_max && last->next != NULL; n++)
+            last = last->next;
+        st->writes.head = last->next;
+        if (st->writes.head == NULL)
+            st->writes.tail = NULL;
+        last->next = NULL;
+        uv_mutex_unlock(&st->mu);
+
+        run_batch(st, first, last);
+        complete(st, first, last);
+    }
+}
+
+/* ---- readers ---- */
+
+typedef struct {
+    pl_store_t *st;
+    pl_db_t *db;
+} reader_arg_t;
+
+static void run_read(pl_store_t *st, pl_db_t *db, job_t *j)
+{
+    db->job_rollback = db->job_failed = false;
+    /* One read transaction per job: every query of the job sees the same
+     * snapshot. */
+    if (pl_store__exec(db, PL_ST_BEGIN, "begin_read") != 0) {
+        j->status = PL_EIO;
+        return;
+    }
+    j->work(db, j->arg);
+    atomic_fetch_add_explicit(&st->read_jobs, 1, memory_order_relaxed);
+    if (!sqlite3_get_autocommit(db->h) && pl_store__exec(db, PL_ST_COMMIT, "commit_read") != 0 &&
+        !sqlite3_get_autocommit(db->h))
+        pl_store__exec(db, PL_ST_ROLLBACK, "rollback_read");
+    if (db->job_failed)
+        j->status = PL_EIO;
+}
+
+static void reader_main(void *arg)
+{
+    pl_store_t *st = ((reader_arg_t *)arg)->st;
+    pl_db_t *db = ((reader_arg_t *)arg)->db;
+    free(arg);
+    for (;;) {
+        uv_mutex_lock(&st->mu);
+        while (st->reads.head == NULL && !st->closing)
+            uv_cond_wait(&st->read_cv, &st->mu);
+        job_t *j = st->reads.head;
+        if (j == NULL) {
+            uv_mutex_unlock(&st->mu);
+            return;
+        }
+        st->reads.head = j->next;
+        if (st->reads.head == NULL)
+            st->reads.tail = NULL;
+        uv_mutex_unlock(&st->mu);
+
+        run_read(st, db, j);
+        complete(st, j, j);
+    }
+}
+
+/* ---- loop side ---- */
+
+/* Runs the done callbacks of every job on the list now. */
+static void run_done(pl_store_t *st)
+{
+    uv_mutex_lock(&st->done_mu);
+    job_t *j = st->done.head;
+    st->done.head = st->done.tail = NULL;
+    uv_mutex_unlock(&st->done_mu);
+    while (j != NULL) {
+        job_t *next = j->next;
+        st->cur_status = j->status;
+        if (j->done != NULL)
+            j->done(j->arg);
+        free(j);
+        j = next;
+    }
+}
+
+static void on_async(uv_async_t *h)
+{
+    run_done(h->data);
+}
+
+static void free_store(pl_store_t *st)
+{
+    uv_mutex_destroy(&st->mu);
+    uv_mutex_destroy(&st->done_mu);
+    uv_cond_destroy(&st->write_cv);
+    uv_cond_destroy(&st->read_cv);
+    free(st->readers);
+    free(st->reader_threads);
+    free(st);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    pl_store_t *st = h->data;
+    /* Callbacks may submit more jobs; those complete with PL_ECLOSED straight
+     * onto the list, so keep draining until it stays empty. */
+    for (;;) {
+        uv_mutex_lock(&st->done_mu);
+        bool empty = st->done.head == NULL;
+        uv_mutex_unlock(&st->done_mu);
+        if (empty)
+            break;
+        run_done(st);
+    }
+    free_store(st);
+}
+
+/* Stops the threads after their queues drain and closes every connection. */
+static void stop_threads(pl_store_t *st)
+{
+    uv_mutex_lock(&st->mu);
+    st->closing = true;
+    uv_cond_broadcast(&st->write_cv);
+    uv_cond_broadcast(&st->read_cv);
+    uv_mutex_unlock(&st->mu);
+    if (st->threads_started > 0)
+        uv_thread_join(&st->writer_thread);
+    for (int64_t i = 0; i + 1 < st->threads_started; i++)
+        uv_thread_join(&st->reader_threads[i]);
+    st->threads_started = 0;
+    for (int64_t i = 0; i < st->nreaders; i++)
+        db_close(&st->readers[i]);
+    db_close(&st->direct);
+    /* The writer closes last: the last connection checkpoints the WAL. */
+    db_close(&st->writer);
+}
+
+/* SQLite's default memory statistics take a process-wide mutex on every
+ * allocation; the writer allocates per statement, so turn them off. It only
+ * works before SQLite initializes, and SQLITE_MISUSE after that is harmless. */
+static uv_once_t sqlite_once = UV_ONCE_INIT;
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
+{
+    uv_once(&sqlite_once, sqlite_setup);
+    if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0' ||
+        strcmp(cfg->data_dir, ":memory:") == 0) {
+        pl_log(PL_LOG_ERROR, "store", "op=open err=data_dir must be a directory");
+        return PL_EIO;
+    }
+    if (make_dirs(cfg->data_dir) != 0)
+        return PL_EIO;
+
+    pl_store_t *st = pl_xcalloc(1, sizeof *st);
+    st->loop = loop;
+    st->batch_max = cfg->commit_batch_max > 0 ? cfg->commit_batch_max : 1;
+    st->nreaders = cfg->store_read_threads > 0 ? cfg->store_read_threads : 1;
+    st->readers = pl_xcalloc((size_t)st->nreaders, sizeof *st->readers);
+    st->reader_threads = pl_xcalloc((size_t)st->nreaders, sizeof *st->reader_threads);
+    uv_mutex_init(&st->mu);
+    uv_mutex_init(&st->done_mu);
+    uv_cond_init(&st->write_cv);
+    uv_cond_init(&st->read_cv);
+
+    size_t plen = strlen(cfg->data_dir) + sizeof "/parley.db";
+    char *path = pl_xmalloc(plen);
+    snprintf(path, plen, "%s/parley.db", cfg->data_dir);
+    int rc = db_open(&st->writer, path, PL_DB_WRITER, "writer");
+    if (rc == 0 && (rc = db_migrate(&st->writer)) != 0)
+        db_close(&st->writer);
+    if (rc == 0)
+        rc = db_open(&st->direct, path, PL_DB_DIRECT, "direct");
+    for (int64_t i = 0; rc == 0 && i < st->nreaders; i++)
+        rc = db_open(&st->readers[i], path, PL_DB_READER, "reader");
+    free(path);
+    if (rc != 0) {
+        stop_threads(st); /* no threads yet: just closes what opened */
+        free_store(st);
+        return PL_EIO;
+    }
+
+    uv_async_init(loop, &st->async, on_async);
+    st->async.data = st;
+    if (uv_thread_create(&st->writer_thread, writer_main, st) == 0) {
+        st->threads_started = 1;
+        for (int64_t i = 0; i < st->nreaders; i++) {
+            reader_arg_t *ra = pl_xmalloc(sizeof *ra);
+            *ra = (reader_arg_t){st, &st->readers[i]};
+            if (uv_thread_create(&st->reader_threads[i], reader_main, ra) != 0) {
+                free(ra);
+                break;
+            }
+            st->threads_started++;
+        }
+    }
+    if (st->threads_started != st->nreaders + 1) {
+        pl_log(PL_LOG_ERROR, "store", "op=open err=cannot start store threads");
+        stop_threads(st);
+        uv_close((uv_handle_t *)&st->async, on_close);
+        return PL_EIO;
+    }
+    pl_log(PL_LOG_INFO, "store", "op=open dir=%s schema=%d readers=%" PRId64 " batch_max=%" PRId64,
+           cfg->data_dir, SCHEMA_VERSION, st->nreaders, st->batch_max);
+    *out = st;
+    return 0;
+}
+
+void pl_store_close(pl_store_t *st)
+{
+    if (st == NULL)
+        return;
+    stop_threads(st);
+    uv_close((uv_handle_t *)&st->async, on_close);
+}
+
+pl_db_t *pl_store_direct(pl_store_t *st)
+{
+    return &st->direct;
+}
+
+static void submit(pl_store_t *st, job_list_t *q, uv_cond_t *cv, pl_store_work_cb work,
+                   pl_store_done_cb done, void *arg)
+{
+    job_t *j = pl_xmalloc(sizeof *j);
+    *j = (job_t){.work = work, .done = done, .arg = arg};
+    uv_mutex_lock(&st->mu);
+    bool closing = st->closing;
+    if (!closing) {
+        list_push(q, j, j);
+        uv_cond_signal(cv);
+    }
+    uv_mutex_unlock(&st->mu);
+    if (closing) {
+        /* The async handle is closing, so no uv_async_send: on_close drains
+         * the list. */
+        j->status = PL_ECLOSED;
+        uv_mutex_lock(&st->done_mu);
+        list_push(&st->done, j, j);
+        uv_mutex_unlock(&st->done_mu);
+    }
+}
+
+void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
+{
+    submit(st, &st->writes, &st->write_cv, work, done, arg);
+}
+
+void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
+{
+    submit(st, &st->reads, &st->read_cv, work, done, arg);
+}
+
+int pl_store_done_status(const pl_store_t *st)
+{
+    return st->cur_status;
+}
+
+void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out)
+{
+    out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
+    out->write_jobs = atomic_load_explicit(&st->write_jobs, memory_order_relaxed);
+    out->read_jobs = atomic_load_explicit(&st->read_jobs, memory_order_relaxed);
+}
