@@ -87,9 +87,13 @@ static void on_ws_close(void *ud, pl_conn_t *c)
     pl_chat_on_ws_close(((handlers_ud_t *)ud)->chat, c);
 }
 
+static pl_config_t *config_to_free; /* so error exits free it too */
+
 static int fail_config(const char *msg)
 {
     fprintf(stderr, "parleyd: %s\n", msg);
+    if (config_to_free)
+        pl_config_dispose(config_to_free);
     return 2;
 }
 
@@ -99,6 +103,7 @@ int main(int argc, char **argv)
     char err[512];
     bool config_test = false;
     pl_config_init(&cfg);
+    config_to_free = &cfg;
 
     /* Pass 1: the config file, so flags can override it wherever they appear. */
     for (int i = 1; i < argc; i++) {

@@ -56,6 +56,8 @@ void pl_buf_consume(pl_buf_t *b, size_t n)
 
 void pl_buf_append(pl_buf_t *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     memcpy(pl_buf_reserve(b, n), p, n);
     b->len += n;
 }

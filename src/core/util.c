@@ -90,6 +90,8 @@ bool pl_id_parse(const char *s, char prefix, int64_t *id)
 
 bool pl_utf8_valid(const char *buf, size_t len)
 {
+    if (len == 0)
+        return true;
     const unsigned char *s = (const unsigned char *)buf, *end = s + len;
     while (s < end) {
         unsigned c = *s;

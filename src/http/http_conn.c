@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/* http_conn.c -- HTTP/1.1 on a connection: one request at a time (the parser
+ * pauses while a response is pending, so pipelined requests are answered in
+ * order), keep-alive, limits, JSON errors, the WebSocket opening handshake and
+ * static files. */
+#include "net/net_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "ws/ws.h"
+
+#define MAX_STATIC_FILE (64u << 20)
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+static pl_http_req_t *req_new(pl_conn_t *c, pl_http_msg_t *m)
+{
+    pl_http_req_t *req = pl_xcalloc(1, sizeof *req);
+    req->conn = c;
+    req->msg = m;
+    req->conn_id = c->id;
+    snprintf(req->peer, sizeof req->peer, "%s", c->peer);
+    return req;
+}
+
+static void req_free(pl_http_req_t *req)
+{
+    pl_http_msg_free(req->msg);
+    free(req);
+}
+
+/* ---- accessors ---- */
+
+const char *pl_http_method(const pl_http_req_t *req)
+{
+    return req->msg ? req->msg->method : "";
+}
+
+const char *pl_http_path(const pl_http_req_t *req)
+{
+    return req->msg && req->msg->path ? req->msg->path : "";
+}
+
+const char *pl_http_query(const pl_http_req_t *req)
+{
+    return req->msg && req->msg->query ? req->msg->query : "";
+}
+
+const char *pl_http_header(const pl_http_req_t *req, const char *name)
+{
+    return req->msg ? pl_http_msg_header(req->msg, name) : NULL;
+}
+
+const char *pl_http_body(const pl_http_req_t *req, size_t *len)
+{
+    if (!req->msg) {
+        if (len)
+            *len = 0;
+        return "";
+    }
+    if (len)
+        *len = req->msg->body.len;
+    return pl_buf_head(&req->msg->body);
+}
+
+const char *pl_http_peer(const pl_http_req_t *req)
+{
+    return req->peer;
+}
+
+uint64_t pl_http_conn_id(const pl_http_req_t *req)
+{
+    return req->conn_id;
+}
+
+/* ---- responses ---- */
+
+static void http_date(char *out, size_t cap)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, const char *body,
+                     size_t len, const char *extra_headers)
+{
+    pl_conn_t *c = req->conn;
+    if (!c || c->closing) {
+        if (c && c->req == req)
+            c->req = NULL;
+        req_free(req);
+        return;
+    }
+    pl_server_t *srv = c->srv;
+    bool keep = req->msg && req->msg->keep_alive && !srv->shutting_down && !c->peer_eof;
+    bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
+    /* RFC 9110 8.6: 1xx, 204 and 304 carry no body and no Content-Length. */
+    bool bodyless = status < 200 || status == 204 || status == 304;
+    char date[64];
+    http_date(date, sizeof date);
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason_phrase(status), date);
+    if (!bodyless) {
+        if (content_type)
+            pl_buf_printf(&b, "Content-Type: %s\r\n", content_type);
+        pl_buf_printf(&b, "Content-Length: %zu\r\n", len);
+    }
+    pl_buf_printf(&b, "Connection: %s\r\nX-Content-Type-Options: nosniff\r\n",
+                  keep ? "keep-alive" : "close");
+    if (extra_headers && *extra_headers)
+        pl_buf_append(&b, extra_headers, strlen(extra_headers));
+    pl_buf_append(&b, "\r\n", 2);
+    if (!bodyless && !head && len)
+        pl_buf_append(&b, body, len);
+    pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+    pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " %s %s status=%d bytes=%zu", c->id,
+           pl_http_method(req), pl_http_path(req), status, len);
+    if (c->req == req)
+        c->req = NULL;
+    req_free(req);
+    c->http_since = uv_now(srv->loop);
+    if (!keep) {
+        pl_net__finish(c);
+    } else if (!c->in_process) {
+        /* Answered from a later callback: parse what is buffered (pipelined
+         * requests) and read again, at the end of this loop turn. */
+        c->need_resume = true;
+        pl_net__schedule(c);
+    }
+}
+
+static void json_escape(pl_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            pl_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            pl_buf_printf(b, "\\u%04x", ch);
+        else
+            pl_buf_append(b, s, 1);
+    }
+}
+
+void pl_http_respond_error(pl_http_req_t *req, int status, const char *code, const char *message,
+                           const char *extra_headers)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_append(&b, "{\"error\":{\"code\":\"", 18);
+    json_escape(&b, code);
+    pl_buf_append(&b, "\",\"message\":\"", 13);
+    json_escape(&b, message);
+    pl_buf_append(&b, "\"}}", 3);
+    pl_http_respond(req, status, "application/json", pl_buf_head(&b), b.len, extra_headers);
+    pl_buf_dispose(&b);
+}
+
+void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
+                          const char *msg)
+{
+    if (m)
+        m->keep_alive = false;
+    pl_http_req_t *req = req_new(c, m);
+    pl_http_respond_error(req, status, code, msg, NULL);
+    pl_net__finish(c);
+}
+
+/* ---- WebSocket opening handshake (RFC 6455 4.2) ---- */
+
+static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
+{
+    const char *upgrade = pl_http_msg_header(m, "Upgrade");
+    const char *connection = pl_http_msg_header(m, "Connection");
+    const char *version = pl_http_msg_header(m, "Sec-WebSocket-Version");
+    const char *key = pl_http_msg_header(m, "Sec-WebSocket-Key");
+    const char *why = NULL, *extra = NULL;
+    if (strcmp(m->method, "GET") != 0)
+        why = "websocket upgrade requires GET";
+    else if (m->http_major != 1 || m->http_minor < 1)
+        why = "websocket upgrade requires HTTP/1.1";
+    else if (!upgrade || !pl_http_token_list_has(upgrade, "websocket"))
+        why = "missing Upgrade: websocket";
+    else if (!connection || !pl_http_token_list_has(connection, "upgrade"))
+        why = "missing Connection: Upgrade";
+    else if (!version || strcmp(version, "13") != 0) {
+        why = "unsupported Sec-WebSocket-Version (13 required)";
+        extra = "Sec-WebSocket-Version: 13\r\n";
+    } else if (!key || !pl_ws_key_valid(key, strlen(key)))
+        why = "missing or invalid Sec-WebSocket-Key";
+    if (why) {
+        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " bad handshake: %s", c->id, why);
+        m->keep_alive = false;
+        pl_http_respond_error(req_new(c, m), 400, "bad_request", why, extra);
+        return;
+    }
+    if (c->srv->shutting_down) {
+        m->keep_alive = false;
+        pl_http_respond_error(req_new(c, m), 503, "shutting_down", "server shutting down", NULL);
+        return;
+    }
+    char accept[PL_WS_ACCEPT_LEN + 1];
+    pl_ws_accept_key(key, strlen(key), accept);
+    char resp[256];
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    pl_net__queue_bytes(c, resp, (size_t)n);
+    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " open path=%s peer=%s", c->id, m->path, c->peer);
+    pl_http_msg_free(m);
+    pl_ws__start(c, echo);
+}
+
+/* ---- request loop ---- */
+
+static void dispatch(pl_conn_t *c, pl_http_msg_t *m)
+{
+    const pl_config_t *cfg = c->srv->cfg;
+    bool is_ws = strcmp(m->path, "/v1/ws") == 0;
+    bool is_echo = strcmp(m->path, "/v1/echo") == 0;
+    if (is_echo && !cfg->ws_echo) {
+        pl_http_respond_error(req_new(c, m), 404, "not_found", "no such endpoint", NULL);
+        return;
+    }
+    if (is_ws || is_echo) {
+        ws_handshake(c, m, is_echo);
+        return;
+    }
+    pl_http_req_t *req = req_new(c, m);
+    if (!c->srv->h.on_http) {
+        pl_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
+        return;
+    }
+    c->req = req;
+    pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " request %s %s", c->id, m->method, m->path);
+    c->srv->h.on_http(c->srv->h.ud, req);
+}
+
+void pl_http__process(pl_conn_t *c)
+{
+    if (c->in_process || c->closing || c->mode != PL_CONN_HTTP)
+        return;
+    c->in_process = true;
+    while (!c->closing && !c->close_after_write && c->mode == PL_CONN_HTTP && !c->req &&
+           c->rbuf.len > 0) {
+        size_t used = 0;
+        int rc = pl_http_parse_feed(&c->hp, pl_buf_head(&c->rbuf), c->rbuf.len, &used);
+        if (rc == 0) {
+            pl_buf_consume(&c->rbuf, c->rbuf.len);
+            break;
+        }
+        if (rc < 0) {
+            int st = c->hp.error_status;
+            pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " bad request status=%d err=%s", c->id, st,
+                   c->hp.error_msg);
+            pl_buf_consume(&c->rbuf, c->rbuf.len);
+            pl_http__error_close(c, NULL, st,
+                                 st == 413   ? "too_large"
+                                 : st == 431 ? "headers_too_large"
+                                             : "bad_request",
+                                 c->hp.error_msg ? c->hp.error_msg : "malformed request");
+            break;
+        }
+        pl_buf_consume(&c->rbuf, used);
+        dispatch(c, pl_http_parse_take(&c->hp));
+    }
+    c->in_process = false;
+    if (c->closing)
+        return;
+    if (c->mode == PL_CONN_WS) {
+        /* Bytes after the handshake already belong to the WebSocket. */
+        if (c->rbuf.len > 0)
+            pl_ws__process(c);
+        return;
+    }
+    if (c->close_after_write)
+        return;
+    if (c->peer_eof && !c->req) {
+        pl_net__finish(c);
+        return;
+    }
+    /* Backpressure: no reading while a response is pending. */
+    pl_net__read(c, c->req == NULL);
+}
+
+void pl_http__sweep(pl_conn_t *c, uint64_t now)
+{
+    if (c->req || c->shut)
+        return; /* the handler is working / already lingering */
+    uint64_t limit = (uint64_t)c->srv->cfg->http_idle_timeout_ms;
+    if (now - c->http_since >= limit) {
+        pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " idle timeout busy=%d", c->id,
+               (int)pl_http_parse_busy(&c->hp));
+        pl_net__abort(c);
+    }
+}
+
+void pl_http__on_close(pl_conn_t *c)
+{
+    if (c->req) {
+        /* The handler still owns req: detach it, pl_http_respond frees it. */
+        c->req->conn = NULL;
+        c->req = NULL;
+    }
+    pl_http_parse_dispose(&c->hp);
+}
+
+/* ---- static files ---- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes path into out (cap bytes). Fails on bad escapes, NUL,
+ * backslashes, and any ".." segment, so neither "/../" nor "%2e%2e%2f"
+ * escapes root. */
+static bool safe_path(const char *path, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (path[0] != '/')
+        return false;
+    for (const char *s = path; *s; s++) {
+        char ch = *s;
+        if (ch == '%') {
+            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+            if (lo < 0)
+                return false;
+            ch = (char)(hi * 16 + lo);
+            s += 2;
+        }
+        if (ch == '\0' || ch == '\\' || n + 1 >= cap)
+            return false;
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    for (const char *seg = out; seg;) {
+        seg++;
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 2 && seg[0] == '.' && seg[1] == '.')
+            return false;
+        seg = end;
+    }
+    return true;
+}
+
+static const char *content_type_for(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".webmanifest", "application/manifest+json"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (dot && (!slash || dot > slash))
+        for (size_t i = 0; i < PL_ARRAY_LEN(types); i++)
+            if (strcasecmp(dot, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+void pl_http_serve_file(pl_http_req_t *req, const char *root, const char *path)
+{
+    const char *method = pl_http_method(req);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        pl_http_respond_error(req, 405, "method_not_allowed", "only GET and HEAD",
+                              "Allow: GET, HEAD\r\n");
+        return;
+    }
+    char rel[1024], full[2048];
+    if (!safe_path(path, rel, sizeof rel - 16)) {
+        pl_http_respond_error(req, 404, "not_found", "no such file", NULL);
+        return;
+    }
+    if (rel[strlen(rel) - 1] == '/')
+        strcat(rel, "index.html");
+    if ((size_t)snprintf(full, sizeof full, "%s%s", root, rel) >= sizeof full) {
+        pl_http_respond_error(req, 404, "not_found", "no such file", NULL);
+        return;
+    }
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size > MAX_STATIC_FILE) {
+        if (fd >= 0)
+            close(fd);
+        pl_http_respond_error(req, 404, "not_found", "no such file", NULL);
+        return;
+    }
+    char etag[64], extra[160];
+    snprintf(etag, sizeof etag, "\"%lld-%lld\"", (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec);
+    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
+    const char *inm = pl_http_header(req, "If-None-Match");
+    if (inm && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0)) {
+        close(fd);
+        pl_http_respond(req, 304, NULL, NULL, 0, extra);
+        return;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    char *data = pl_xmalloc(size + 1);
+    /* Small files from local disk: a blocking read is acceptable here. */
+    while (got < size) {
+        ssize_t r = read(fd, data + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != size) {
+        free(data);
+        pl_http_respond_error(req, 500, "internal", "read failed", NULL);
+        return;
+    }
+    pl_http_respond(req, 200, content_type_for(rel), data, size, extra);
+    free(data);
+}

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* http_parse.c -- limits and request assembly around http-parser. No I/O. */
+#include "http/http_parse.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+/* Bytes charged per header line for ": " and CRLF, so a flood of empty
+ * headers still counts against max_header. */
+#define HDR_OVERHEAD 4
+
+static pl_http_parse_t *hp_of(http_parser *p)
+{
+    return (pl_http_parse_t *)p->data;
+}
+
+static int fail(pl_http_parse_t *hp, int status, const char *msg)
+{
+    hp->error_status = status;
+    hp->error_msg = msg;
+    return -1;
+}
+
+static int charge_header(pl_http_parse_t *hp, size_t n)
+{
+    hp->header_bytes += n;
+    if (hp->header_bytes > hp->max_header)
+        return fail(hp, 431, "request header fields too large");
+    return 0;
+}
+
+/* Returns an owned NUL-terminated copy of b's bytes (b may be empty/NULL). */
+static char *buf_dup(pl_buf_t *b, size_t skip, size_t len)
+{
+    pl_buf_reserve(b, 1);
+    return pl_xstrndup(pl_buf_head(b) + skip, len);
+}
+
+static void flush_header(pl_http_parse_t *hp)
+{
+    pl_http_msg_t *m = hp->msg;
+    if (hp->last != 2)
+        return;
+    if (m->nheaders == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        m->headers = pl_xrealloc(m->headers, m->cap * sizeof *m->headers);
+    }
+    pl_buf_reserve(&hp->value, 1);
+    const char *v = pl_buf_head(&hp->value);
+    size_t skip = 0, vl = hp->value.len;
+    while (vl > 0 && (v[skip] == ' ' || v[skip] == '\t'))
+        skip++, vl--;
+    while (vl > 0 && (v[skip + vl - 1] == ' ' || v[skip + vl - 1] == '\t'))
+        vl--;
+    m->headers[m->nheaders].name = buf_dup(&hp->field, 0, hp->field.len);
+    m->headers[m->nheaders].value = buf_dup(&hp->value, skip, vl);
+    m->nheaders++;
+    pl_buf_reset(&hp->field, 256);
+    pl_buf_reset(&hp->value, 1024);
+    hp->last = 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    hp->msg = pl_xcalloc(1, sizeof *hp->msg);
+    pl_buf_init(&hp->msg->body);
+    hp->header_bytes = 0;
+    hp->last = 0;
+    hp->in_message = true;
+    pl_buf_reset(&hp->url, 1024);
+    pl_buf_reset(&hp->field, 256);
+    pl_buf_reset(&hp->value, 1024);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    if (charge_header(hp, len) < 0)
+        return -1;
+    if (len)
+        pl_buf_append(&hp->url, at, len);
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    if (charge_header(hp, len + (hp->last != 1 ? HDR_OVERHEAD : 0)) < 0)
+        return -1;
+    if (hp->last == 2)
+        flush_header(hp);
+    if (len)
+        pl_buf_append(&hp->field, at, len);
+    hp->last = 1;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    if (charge_header(hp, len) < 0)
+        return -1;
+    if (len)
+        pl_buf_append(&hp->value, at, len);
+    hp->last = 2;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    pl_http_msg_t *m = hp->msg;
+    flush_header(hp);
+    if (p->http_major != 1)
+        return fail(hp, 400, "unsupported HTTP version");
+    pl_buf_reserve(&hp->url, 1);
+    if (memchr(pl_buf_head(&hp->url), '\0', hp->url.len) != NULL)
+        return fail(hp, 400, "NUL in request target");
+    const char *u = pl_buf_head(&hp->url);
+    size_t ul = hp->url.len;
+    const char *q = memchr(u, '?', ul);
+    if (q) {
+        m->path = buf_dup(&hp->url, 0, (size_t)(q - u));
+        m->query = buf_dup(&hp->url, (size_t)(q - u) + 1, ul - (size_t)(q - u) - 1);
+    } else {
+        m->path = buf_dup(&hp->url, 0, ul);
+        m->query = pl_xstrdup("");
+    }
+    snprintf(m->method, sizeof m->method, "%s", http_method_str((enum http_method)p->method));
+    m->http_major = p->http_major;
+    m->http_minor = p->http_minor;
+    /* Refuse a declared body over the cap before reading any of it. */
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > hp->max_body)
+        return fail(hp, 413, "request body too large");
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    /* Chunked bodies have no declared length: enforce the cap as they grow. */
+    if (len > hp->max_body || hp->msg->body.len > hp->max_body - len)
+        return fail(hp, 413, "request body too large");
+    if (len)
+        pl_buf_append(&hp->msg->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    pl_http_parse_t *hp = hp_of(p);
+    pl_http_msg_t *m = hp->msg;
+    /* Keep the body NUL-terminated for callers that treat it as text. */
+    pl_buf_reserve(&m->body, 1)[0] = '\0';
+    m->keep_alive = http_should_keep_alive(p) != 0;
+    m->upgrade = p->upgrade != 0;
+    hp->complete = true;
+    hp->in_message = false;
+    /* One request at a time: stop here until the caller takes it. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void pl_http_parse_init(pl_http_parse_t *hp, size_t max_header, size_t max_body)
+{
+    memset(hp, 0, sizeof *hp);
+    http_parser_init(&hp->p, HTTP_REQUEST);
+    hp->p.data = hp;
+    hp->max_header = max_header;
+    hp->max_body = max_body;
+    pl_buf_init(&hp->url);
+    pl_buf_init(&hp->field);
+    pl_buf_init(&hp->value);
+}
+
+void pl_http_parse_dispose(pl_http_parse_t *hp)
+{
+    pl_http_msg_free(hp->msg);
+    hp->msg = NULL;
+    pl_buf_dispose(&hp->url);
+    pl_buf_dispose(&hp->field);
+    pl_buf_dispose(&hp->value);
+}
+
+int pl_http_parse_feed(pl_http_parse_t *hp, const char *data, size_t len, size_t *consumed)
+{
+    if (hp->error_status)
+        return hp->error_status == 400 ? PL_EPROTO : PL_ETOOBIG;
+    if (hp->complete) {
+        *consumed = 0;
+        return 1;
+    }
+    size_t n = http_parser_execute(&hp->p, &settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&hp->p);
+    if (hp->complete) {
+        /* Paused in on_message_complete, or an upgrade stopped the parser
+         * right after the headers: either way n counts the request's bytes. */
+        *consumed = n;
+        return 1;
+    }
+    if (e != HPE_OK || n != len) {
+        if (!hp->error_status)
+            fail(hp, 400, e == HPE_OK ? "malformed request" : http_errno_description(e));
+        return hp->error_status == 400 ? PL_EPROTO : PL_ETOOBIG;
+    }
+    *consumed = n;
+    return 0;
+}
+
+pl_http_msg_t *pl_http_parse_take(pl_http_parse_t *hp)
+{
+    if (!hp->complete)
+        return NULL;
+    pl_http_msg_t *m = hp->msg;
+    hp->msg = NULL;
+    hp->complete = false;
+    if (HTTP_PARSER_ERRNO(&hp->p) == HPE_PAUSED)
+        http_parser_pause(&hp->p, 0);
+    return m;
+}
+
+bool pl_http_parse_busy(const pl_http_parse_t *hp)
+{
+    return hp->in_message;
+}
+
+const char *pl_http_msg_header(const pl_http_msg_t *m, const char *name)
+{
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (strcasecmp(m->headers[i].name, name) == 0)
+            return m->headers[i].value;
+    return NULL;
+}
+
+bool pl_http_token_list_has(const char *list, const char *token)
+{
+    size_t tl = strlen(token);
+    const char *s = list;
+    while (s && *s) {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        const char *e = s;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - s) == tl && strncasecmp(s, token, tl) == 0)
+            return true;
+        s = e;
+    }
+    return false;
+}
+
+void pl_http_msg_free(pl_http_msg_t *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nheaders; i++) {
+        free(m->headers[i].name);
+        free(m->headers[i].value);
+    }
+    free(m->headers);
+    free(m->path);
+    free(m->query);
+    pl_buf_dispose(&m->body);
+    free(m);
+}

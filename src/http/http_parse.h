@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* http_parse.h -- incremental HTTP/1.1 request reader on top of http-parser,
+ * with parleyd's limits (header bytes, body bytes). Pure: bytes in, whole
+ * requests out; no <uv.h>, so it is unit-tested and fuzzed directly.
+ * Not thread-safe per object; use one per connection. */
+#ifndef PL_HTTP_HTTP_PARSE_H
+#define PL_HTTP_HTTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <http_parser.h>
+
+#include "core/buf.h"
+
+typedef struct {
+    char *name;  /* NUL-terminated, as received */
+    char *value; /* NUL-terminated, surrounding whitespace trimmed */
+} pl_http_header_t;
+
+/** One complete request. Owned by whoever took it from the parser; free with
+ * pl_http_msg_free(). */
+typedef struct {
+    char method[24];           /* "GET", "POST", ... */
+    char *path;                /* request target up to '?', NUL-terminated */
+    char *query;               /* after '?', or "" */
+    pl_http_header_t *headers; /* nheaders entries */
+    size_t nheaders, cap;
+    pl_buf_t body;   /* decoded body (chunked decoded); NUL-terminated */
+    bool keep_alive; /* http_should_keep_alive() at completion */
+    bool upgrade;    /* http-parser saw Upgrade + Connection: upgrade */
+    unsigned short http_major, http_minor;
+} pl_http_msg_t;
+
+typedef struct {
+    http_parser p;
+    size_t max_header;   /* request line + headers, bytes */
+    size_t max_body;     /* decoded body, bytes */
+    size_t header_bytes; /* counted so far for the current message */
+    pl_http_msg_t *msg;  /* in progress, or complete and not yet taken */
+    pl_buf_t url, field, value;
+    int last;              /* 0 none, 1 in a field name, 2 in a value */
+    int error_status;      /* 400, 413 or 431 after an error */
+    const char *error_msg; /* static text for the error response */
+    bool complete;         /* msg complete; parser paused until take */
+    bool in_message;       /* between message begin and complete */
+} pl_http_parse_t;
+
+/** Initializes hp for requests with the given limits. */
+void pl_http_parse_init(pl_http_parse_t *hp, size_t max_header, size_t max_body);
+/** Frees everything hp owns (including an untaken message). */
+void pl_http_parse_dispose(pl_http_parse_t *hp);
+
+/** Feeds len > 0 bytes. Returns:
+ *   0  all bytes consumed, the request is not complete yet (*consumed = len);
+ *   1  a request completed after *consumed bytes; take it with
+ *      pl_http_parse_take() before feeding the rest;
+ *   PL_EPROTO / PL_ETOOBIG  the request is unacceptable: answer
+ *      hp->error_status (400, 413 or 431) with hp->error_msg and close.
+ * After an error, further calls keep returning the error. */
+int pl_http_parse_feed(pl_http_parse_t *hp, const char *data, size_t len, size_t *consumed);
+
+/** Takes the completed request (returns owned; free with pl_http_msg_free)
+ * and readies the parser for the next one. NULL if none is complete. */
+pl_http_msg_t *pl_http_parse_take(pl_http_parse_t *hp);
+
+/** True while a request has started but not completed (for slow-request
+ * timeouts). */
+bool pl_http_parse_busy(const pl_http_parse_t *hp);
+
+/** Case-insensitive header lookup; borrowed value or NULL. */
+const char *pl_http_msg_header(const pl_http_msg_t *m, const char *name);
+
+/** True if the comma-separated header value list contains token
+ * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */
+bool pl_http_token_list_has(const char *list, const char *token);
+
+void pl_http_msg_free(pl_http_msg_t *m);
+
+#endif

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/* conn.c -- TCP connection lifecycle: accept, read into the connection's
+ * buffer, one ordered write queue per connection flushed once per loop turn
+ * (uv_try_write, then uv_write with all pending buffers), graceful close with
+ * lingering, and freeing in the uv_close callback only. */
+#include "net/net_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define READ_CHUNK 65536
+#define MAX_IOV 128
+
+pl_frame_t *pl_net__raw_new(const void *p, size_t n)
+{
+    pl_frame_t *f = pl_xmalloc(sizeof *f + n);
+    f->refs = 1;
+    f->len = n;
+    if (n)
+        memcpy(f->data, p, n);
+    return f;
+}
+
+/* ---- write queue ---- */
+
+void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
+{
+    if (c->wq_tail == c->wq_cap) {
+        /* Compact before growing: the consumed prefix is dead space. */
+        if (c->wq_head > 0) {
+            memmove(c->wq, c->wq + c->wq_head, (c->wq_tail - c->wq_head) * sizeof *c->wq);
+            c->wq_tail -= c->wq_head;
+            c->wq_head = 0;
+        }
+        if (c->wq_tail == c->wq_cap) {
+            c->wq_cap = c->wq_cap ? c->wq_cap * 2 : 16;
+            c->wq = pl_xrealloc(c->wq, c->wq_cap * sizeof *c->wq);
+        }
+    }
+    f->refs++;
+    c->wq[c->wq_tail++] = f;
+    c->queued += f->len;
+    pl_net__schedule(c);
+}
+
+void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n)
+{
+    pl_frame_t *f = pl_net__raw_new(p, n);
+    pl_net__queue(c, f);
+    pl_frame_unref(f);
+}
+
+/* Marks n bytes from the front of the queue as written. */
+static void advance(pl_conn_t *c, size_t n)
+{
+    c->queued -= n;
+    while (n > 0 && c->wq_head < c->wq_tail) {
+        pl_frame_t *f = c->wq[c->wq_head];
+        size_t left = f->len - c->wq_off;
+        if (n < left) {
+            c->wq_off += n;
+            return;
+        }
+        n -= left;
+        c->wq_off = 0;
+        c->wq_head++;
+        pl_frame_unref(f);
+    }
+    /* Zero-length entries at the head are written trivially. */
+    while (c->wq_head < c->wq_tail && c->wq[c->wq_head]->len == 0)
+        pl_frame_unref(c->wq[c->wq_head++]);
+    if (c->wq_head == c->wq_tail)
+        c->wq_head = c->wq_tail = 0;
+}
+
+void pl_net__drop_unsent(pl_conn_t *c)
+{
+    /* Entries in the running uv_write (or partly written) must stay: their
+     * bytes are committed to the stream. Everything after them goes. */
+    size_t keep = c->wq_head + (c->writing ? c->inflight_items : (c->wq_off ? 1 : 0));
+    for (size_t i = keep; i < c->wq_tail; i++) {
+        c->queued -= c->wq[i]->len;
+        pl_frame_unref(c->wq[i]);
+    }
+    c->wq_tail = keep;
+}
+
+static void free_queue(pl_conn_t *c)
+{
+    for (size_t i = c->wq_head; i < c->wq_tail; i++)
+        pl_frame_unref(c->wq[i]);
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_head = c->wq_tail = c->wq_cap = c->queued = 0;
+}
+
+static size_t fill_bufs(pl_conn_t *c, uv_buf_t *bufs, size_t *bytes)
+{
+    size_t n = 0;
+    *bytes = 0;
+    for (size_t i = c->wq_head; i < c->wq_tail && n < MAX_IOV; i++) {
+        pl_frame_t *f = c->wq[i];
+        size_t off = i == c->wq_head ? c->wq_off : 0;
+        bufs[n++] = uv_buf_init((char *)f->data + off, (unsigned)(f->len - off));
+        *bytes += f->len - off;
+    }
+    return n;
+}
+
+static void start_shutdown(pl_conn_t *c);
+static void flush_conn(pl_conn_t *c);
+
+static void drained(pl_conn_t *c)
+{
+    if (c->closing)
+        return;
+    if (c->close_after_write) {
+        start_shutdown(c);
+        return;
+    }
+    if (c->mode == PL_CONN_WS)
+        pl_ws__drained(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    pl_conn_t *c = req->data;
+    c->writing = false;
+    size_t bytes = c->inflight_bytes;
+    c->inflight_items = c->inflight_bytes = 0;
+    if (status < 0) {
+        if (!c->closing)
+            pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " write failed err=%s", c->id,
+                   uv_strerror(status));
+        pl_net__abort(c);
+        return;
+    }
+    advance(c, bytes);
+    c->http_since = uv_now(c->srv->loop);
+    if (c->wq_head < c->wq_tail)
+        flush_conn(c);
+    else
+        drained(c);
+}
+
+static void flush_conn(pl_conn_t *c)
+{
+    if (c->closing || c->writing)
+        return;
+    if (c->wq_head == c->wq_tail) {
+        drained(c);
+        return;
+    }
+    uv_buf_t bufs[MAX_IOV];
+    size_t bytes;
+    size_t n = fill_bufs(c, bufs, &bytes);
+    /* Try the fast path first: most of the time the socket buffer has room
+     * and the whole batch leaves in one writev without a write request. */
+    c->srv->stats.writes++;
+    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+    if (r < 0 && r != UV_EAGAIN) {
+        pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " write failed err=%s", c->id, uv_strerror(r));
+        pl_net__abort(c);
+        return;
+    }
+    if (r > 0)
+        advance(c, (size_t)r);
+    if (c->wq_head == c->wq_tail) {
+        drained(c);
+        return;
+    }
+    n = fill_bufs(c, bufs, &bytes);
+    c->srv->stats.writes++;
+    c->wreq.data = c;
+    r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write);
+    if (r < 0) {
+        pl_net__abort(c);
+        return;
+    }
+    c->writing = true;
+    c->inflight_items = n;
+    c->inflight_bytes = bytes;
+}
+
+void pl_net__schedule(pl_conn_t *c)
+{
+    if (c->in_flush || c->closing)
+        return;
+    pl_server_t *srv = c->srv;
+    c->in_flush = true;
+    c->fprev = NULL;
+    c->fnext = srv->flush_head;
+    if (srv->flush_head)
+        srv->flush_head->fprev = c;
+    srv->flush_head = c;
+}
+
+static void unschedule(pl_conn_t *c)
+{
+    if (!c->in_flush)
+        return;
+    if (c->fprev)
+        c->fprev->fnext = c->fnext;
+    else
+        c->srv->flush_head = c->fnext;
+    if (c->fnext)
+        c->fnext->fprev = c->fprev;
+    c->in_flush = false;
+    c->fprev = c->fnext = NULL;
+}
+
+void pl_net__flush_all(pl_server_t *srv)
+{
+    /* Resumed HTTP parsing may schedule more work; loop until quiet. */
+    while (srv->flush_head) {
+        pl_conn_t *c = srv->flush_head;
+        unschedule(c);
+        if (c->closing)
+            continue;
+        if (c->need_resume) {
+            c->need_resume = false;
+            if (c->mode == PL_CONN_HTTP)
+                pl_http__process(c);
+            else
+                pl_ws__process(c);
+        }
+        flush_conn(c);
+    }
+}
+
+/* ---- closing ---- */
+
+static void on_close(uv_handle_t *h)
+{
+    pl_conn_t *c = (pl_conn_t *)h;
+    pl_server_t *srv = c->srv;
+    if (c->mode == PL_CONN_WS)
+        pl_ws__on_close(c);
+    pl_http__on_close(c);
+    unschedule(c);
+    free_queue(c);
+    pl_buf_dispose(&c->rbuf);
+    pl_buf_dispose(&c->wsout);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " closed", c->id);
+    free(c);
+    if (srv->shutting_down)
+        pl_server__maybe_done(srv);
+}
+
+void pl_net__abort(pl_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    pl_conn_t *c = req->data;
+    if (c->closing)
+        return;
+    /* The peer already finished: nothing left to wait for. */
+    if (status < 0 || c->peer_eof)
+        pl_net__abort(c);
+}
+
+static void start_shutdown(pl_conn_t *c)
+{
+    if (c->shut || c->closing)
+        return;
+    c->shut = true;
+    c->linger_deadline = uv_now(c->srv->loop) + PL_NET_LINGER_MS;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        pl_net__abort(c);
+        return;
+    }
+    /* Keep reading (and discarding) until the peer's FIN: closing with
+     * unread input would send a RST that can destroy our last response in
+     * the peer's receive buffer. */
+    if (!c->peer_eof)
+        pl_net__read(c, true);
+}
+
+void pl_net__finish(pl_conn_t *c)
+{
+    if (c->closing || c->close_after_write)
+        return;
+    c->close_after_write = true;
+    if (!c->writing && c->wq_head == c->wq_tail)
+        start_shutdown(c);
+    else
+        pl_net__schedule(c);
+}
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    pl_conn_t *c = (pl_conn_t *)h;
+    buf->base = pl_buf_reserve(&c->rbuf, READ_CHUNK);
+    buf->len = READ_CHUNK;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    pl_conn_t *c = (pl_conn_t *)s;
+    if (nread == 0 || c->closing)
+        return;
+    c->last_rx = uv_now(c->srv->loop);
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " read error err=%s", c->id,
+                   uv_strerror((int)nread));
+        c->peer_eof = true;
+        pl_net__read(c, false);
+        if (nread != UV_EOF || c->shut || c->mode == PL_CONN_WS) {
+            pl_net__abort(c);
+            return;
+        }
+        /* HTTP half-close: answer what was already received, then close. */
+        pl_http__process(c);
+        if (!c->req)
+            pl_net__finish(c);
+        return;
+    }
+    if (c->shut || c->close_after_write) {
+        /* Lingering: the input is no longer interesting. */
+        return;
+    }
+    pl_buf_commit(&c->rbuf, (size_t)nread);
+    if (c->mode == PL_CONN_HTTP)
+        pl_http__process(c);
+    else
+        pl_ws__process(c);
+}
+
+void pl_net__read(pl_conn_t *c, bool on)
+{
+    if (c->closing || on == c->reading)
+        return;
+    if (on && c->peer_eof)
+        return;
+    if (on) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+    } else {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ---- accepting ---- */
+
+static void on_reject_close(uv_handle_t *h)
+{
+    pl_server_t *srv = h->data;
+    free(h);
+    srv->nrejects--;
+    if (srv->shutting_down)
+        pl_server__maybe_done(srv);
+}
+
+static void free_on_close(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void peer_name(uv_tcp_t *t, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(out, cap, "?");
+    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, out, cap);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, cap);
+}
+
+void pl_net__accept(pl_server_t *srv)
+{
+    if (srv->nconns >= (size_t)srv->cfg->max_connections || srv->shutting_down) {
+        /* Accept and drop, so the backlog does not fill with dead peers. */
+        uv_tcp_t *t = pl_xmalloc(sizeof *t);
+        uv_tcp_init(srv->loop, t);
+        t->data = srv;
+        srv->nrejects++;
+        if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0 && !srv->shutting_down)
+            pl_log(PL_LOG_WARN, "net", "connection refused: max_connections=%" PRId64 " reached",
+                   srv->cfg->max_connections);
+        uv_close((uv_handle_t *)t, on_reject_close);
+        return;
+    }
+    pl_conn_t *c = pl_xcalloc(1, sizeof *c);
+    uv_tcp_init(srv->loop, &c->tcp);
+    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
+        /* An initialized handle must be closed even if accept failed. */
+        uv_close((uv_handle_t *)&c->tcp, free_on_close);
+        return;
+    }
+    c->srv = srv;
+    c->id = ++srv->next_id;
+    c->mode = PL_CONN_HTTP;
+    pl_buf_init(&c->rbuf);
+    pl_buf_init(&c->wsout);
+    pl_http_parse_init(&c->hp, (size_t)srv->cfg->max_http_header_bytes,
+                       (size_t)srv->cfg->max_http_body_bytes);
+    c->last_rx = c->http_since = uv_now(srv->loop);
+    uv_tcp_nodelay(&c->tcp, 1);
+    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    srv->stats.connections_accepted++;
+    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " accepted peer=%s", c->id, c->peer);
+    pl_net__read(c, true);
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* net_internal.h -- shared internals of net/, http/ and ws/ (the connection
+ * state machine). Not for the upper layer: it uses server.h only. */
+#ifndef PL_NET_NET_INTERNAL_H
+#define PL_NET_NET_INTERNAL_H
+
+#include "net/server.h"
+
+#include <wslay/wslay.h>
+
+#include "core/buf.h"
+#include "http/http_parse.h"
+
+/* A refcounted, immutable byte run on a write queue: a pre-encoded WebSocket
+ * frame, an HTTP response, or control frames from wslay. */
+struct pl_frame {
+    uint32_t refs; /* loop thread only: no atomics needed */
+    size_t len;
+    uint8_t data[];
+};
+
+enum { PL_CONN_HTTP, PL_CONN_WS };
+
+#define PL_NET_LINGER_MS 2000    /* graceful close: wait this long for the peer's FIN */
+#define PL_WS_CLOSE_WAIT_MS 2000 /* close handshake: wait this long for the peer's close */
+
+struct pl_conn {
+    uv_tcp_t tcp; /* first member: handle->data is not needed */
+    pl_server_t *srv;
+    uint64_t id;
+    char peer[64];
+    int mode;                 /* PL_CONN_HTTP or PL_CONN_WS */
+    pl_conn_t *prev, *next;   /* srv->conns */
+    pl_conn_t *fprev, *fnext; /* srv->flush list */
+    bool in_flush;
+    pl_buf_t rbuf;    /* received, not yet parsed */
+    uint64_t last_rx; /* uv_now() of the last read */
+    /* write queue: frames [wq_head, wq_tail) of wq, wq_off bytes of the first
+     * already written; `queued` unwritten bytes in total. */
+    pl_frame_t **wq;
+    size_t wq_head, wq_tail, wq_cap, wq_off, queued;
+    size_t inflight_items, inflight_bytes; /* the uv_write in progress */
+    bool writing;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    /* lifecycle */
+    bool reading;
+    bool closing;           /* uv_close called */
+    bool close_after_write; /* shutdown + close once the queue drains */
+    bool shut;              /* uv_shutdown issued: lingering */
+    bool peer_eof;          /* the peer finished sending */
+    uint64_t linger_deadline;
+    /* HTTP */
+    pl_http_parse_t hp;
+    pl_http_req_t *req;  /* handed to on_http, not answered yet */
+    bool in_process;     /* inside pl_http__process: no re-entry */
+    bool need_resume;    /* answered asynchronously: continue parsing */
+    uint64_t http_since; /* accept, last response or last write progress */
+    /* WebSocket */
+    wslay_event_context_ptr ws;
+    bool echo;       /* /v1/echo */
+    bool opened;     /* on_ws_open ran: on_ws_close is owed */
+    bool ws_closing; /* a close frame is queued or was received */
+    bool ws_failed;  /* wslay gave up: our own close frame was queued */
+    bool in_wslay;   /* inside wslay_event_recv */
+    uint64_t ws_close_deadline;
+    uint64_t last_ping;
+    pl_buf_t wsout;  /* bytes from wslay's send callback */
+    uint8_t cur_op;  /* opcode of the frame being received */
+    uint8_t cf[125]; /* payload of the close frame being received */
+    size_t cf_len;
+    void *data;
+};
+
+struct pl_http_req {
+    pl_conn_t *conn;    /* NULL once the connection is gone */
+    pl_http_msg_t *msg; /* NULL for parse errors */
+    uint64_t conn_id;
+    char peer[64];
+};
+
+struct pl_server {
+    uv_loop_t *loop;
+    const pl_config_t *cfg;
+    pl_server_handlers_t h;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    uv_prepare_t prep;
+    uv_check_t check;
+    int port;
+    uint64_t next_id;
+    pl_conn_t *conns;
+    size_t nconns;
+    size_t nrejects; /* over-limit handles still closing */
+    pl_conn_t *flush_head;
+    pl_server_stats_t stats;
+    bool shutting_down;
+    bool closing_handles;
+    int open_handles; /* listener, sweep, prep, check still open */
+    uint64_t shutdown_deadline;
+    void (*shutdown_cb)(void *arg);
+    void *shutdown_arg;
+};
+
+/* ---- net/server.c ---- */
+/** During shutdown: closes the server's own handles once no connection is
+ * left, and runs the shutdown callback after the last one. */
+void pl_server__maybe_done(pl_server_t *srv);
+
+/* ---- net/conn.c ---- */
+/** Appends a reference to f (the queue takes a new reference). */
+void pl_net__queue(pl_conn_t *c, pl_frame_t *f);
+/** Copies bytes into a new queue entry. */
+void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n);
+/** Drops queued frames that no write is using (slow consumer). */
+void pl_net__drop_unsent(pl_conn_t *c);
+/** Flushes c at the end of this loop turn (coalesced). */
+void pl_net__schedule(pl_conn_t *c);
+/** Graceful close: write what is queued, shut down, wait for the peer's FIN
+ * (at most PL_NET_LINGER_MS), then close. Idempotent. */
+void pl_net__finish(pl_conn_t *c);
+/** Immediate close (uv_close). Idempotent; frees c later. */
+void pl_net__abort(pl_conn_t *c);
+/** Starts/stops reading. */
+void pl_net__read(pl_conn_t *c, bool on);
+/** Accepts one connection from the listener. */
+void pl_net__accept(pl_server_t *srv);
+/** Runs scheduled resumes and flushes. */
+void pl_net__flush_all(pl_server_t *srv);
+
+/* ---- http/http_conn.c ---- */
+void pl_http__process(pl_conn_t *c);
+void pl_http__sweep(pl_conn_t *c, uint64_t now);
+void pl_http__on_close(pl_conn_t *c);
+/** Answers an internal JSON error on c without a handler (parse errors). */
+void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
+                          const char *msg);
+
+/* ---- ws/ws_conn.c ---- */
+void pl_ws__start(pl_conn_t *c, bool echo);
+void pl_ws__process(pl_conn_t *c);
+void pl_ws__sweep(pl_conn_t *c, uint64_t now);
+/** The write queue drained: see whether the close handshake is done. */
+void pl_ws__drained(pl_conn_t *c);
+void pl_ws__on_close(pl_conn_t *c);
+/** Frames a payload with any opcode (not counted in frames_encoded). */
+pl_frame_t *pl_ws__frame_new(unsigned opcode, const void *data, size_t len);
+uint64_t pl_ws__frames_encoded(void);
+/** Frees a frame that is being made from raw bytes (no WebSocket header). */
+pl_frame_t *pl_net__raw_new(const void *p, size_t n);
+
+#endif

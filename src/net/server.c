@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c -- the listener, the per-server sweep timer (timeouts, pings), the
+ * end-of-turn flush handles, graceful shutdown and stats. */
+#include "net/net_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    pl_server_t *srv = l->data;
+    if (status < 0) {
+        pl_log(PL_LOG_WARN, "net", "accept failed err=%s", uv_strerror(status));
+        return;
+    }
+    pl_net__accept(srv);
+}
+
+/* Prepare runs before the loop blocks for I/O (catching frames queued by
+ * timers and other callbacks), check right after I/O callbacks (catching
+ * frames queued while handling reads). Both coalesce: one writev per
+ * connection per turn. */
+static void on_prepare(uv_prepare_t *h)
+{
+    pl_net__flush_all(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+    pl_net__flush_all(h->data);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    pl_server_t *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    bool past_deadline = srv->shutting_down && now >= srv->shutdown_deadline;
+    for (pl_conn_t *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (past_deadline || (c->shut && now >= c->linger_deadline)) {
+            pl_net__abort(c);
+            continue;
+        }
+        if (c->mode == PL_CONN_HTTP)
+            pl_http__sweep(c, now);
+        else
+            pl_ws__sweep(c, now);
+    }
+}
+
+static uint64_t sweep_period(const pl_config_t *cfg)
+{
+    int64_t p = cfg->http_idle_timeout_ms;
+    p = PL_MIN(p, cfg->ws_ping_interval_ms);
+    p = PL_MIN(p, cfg->ws_idle_timeout_ms);
+    p /= 4;
+    return (uint64_t)PL_MAX(PL_MIN(p, 1000), 25);
+}
+
+static void free_srv(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
+                  pl_server_t **out)
+{
+    char host[64];
+    int port, rc;
+    struct sockaddr_storage ss;
+    if (pl_config_split_listen(cfg->listen, host, &port) != 0)
+        return UV_EINVAL;
+    if (strchr(host, ':'))
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc != 0)
+        return rc;
+
+    pl_server_t *srv = pl_xcalloc(1, sizeof *srv);
+    srv->loop = loop;
+    srv->cfg = cfg;
+    srv->h = *h;
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    srv->open_handles = 1;
+    if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) != 0) {
+        /* The handle is closed asynchronously; free srv from its callback. */
+        uv_close((uv_handle_t *)&srv->listener, free_srv);
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);
+    srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+
+    uv_timer_init(loop, &srv->sweep);
+    srv->sweep.data = srv;
+    uint64_t period = sweep_period(cfg);
+    uv_timer_start(&srv->sweep, on_sweep, period, period);
+    uv_unref((uv_handle_t *)&srv->sweep);
+    uv_prepare_init(loop, &srv->prep);
+    srv->prep.data = srv;
+    uv_prepare_start(&srv->prep, on_prepare);
+    uv_unref((uv_handle_t *)&srv->prep);
+    uv_check_init(loop, &srv->check);
+    srv->check.data = srv;
+    uv_check_start(&srv->check, on_check);
+    uv_unref((uv_handle_t *)&srv->check);
+    srv->open_handles = 4;
+    pl_log(PL_LOG_INFO, "net", "listening on %s port=%d", cfg->listen, srv->port);
+    *out = srv;
+    return 0;
+}
+
+int pl_server_port(const pl_server_t *srv)
+{
+    return srv->port;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    pl_server_t *srv = h->data;
+    if (--srv->open_handles == 0 && srv->shutdown_cb) {
+        pl_log(PL_LOG_INFO, "net", "server stopped");
+        void (*cb)(void *) = srv->shutdown_cb;
+        srv->shutdown_cb = NULL;
+        cb(srv->shutdown_arg);
+    }
+}
+
+void pl_server__maybe_done(pl_server_t *srv)
+{
+    if (srv->closing_handles || srv->nconns > 0 || srv->nrejects > 0)
+        return;
+    srv->closing_handles = true;
+    uv_close((uv_handle_t *)&srv->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->prep, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->check, on_handle_closed);
+}
+
+void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
+{
+    if (srv->shutting_down)
+        return;
+    srv->shutting_down = true;
+    srv->shutdown_cb = cb;
+    srv->shutdown_arg = arg;
+    srv->shutdown_deadline = uv_now(srv->loop) + PL_WS_CLOSE_WAIT_MS;
+    pl_log(PL_LOG_INFO, "net", "shutting down conns=%zu", srv->nconns);
+    uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
+    /* The sweep timer now enforces the deadline: keep the loop alive. */
+    uv_ref((uv_handle_t *)&srv->sweep);
+    for (pl_conn_t *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (c->mode == PL_CONN_WS)
+            pl_conn_close(c, 1001, "server shutting down");
+        else if (!c->req)
+            pl_net__finish(c);
+        /* else: the pending response carries Connection: close. */
+    }
+    pl_server__maybe_done(srv);
+}
+
+void pl_server_free(pl_server_t *srv)
+{
+    free(srv);
+}
+
+void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out)
+{
+    *out = srv->stats;
+    out->frames_encoded = pl_ws__frames_encoded();
+}

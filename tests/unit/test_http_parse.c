@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* test_http_parse.c -- the pure HTTP request reader: assembly, pipelining,
+ * limits, chunked bodies, upgrades, malformed input. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "http/http_parse.h"
+
+static pl_http_parse_t hp;
+
+static int setup(void **state)
+{
+    (void)state;
+    pl_http_parse_init(&hp, 1024, 2048);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pl_http_parse_dispose(&hp);
+    return 0;
+}
+
+/* Feeds all of s, one byte at a time when bytewise; returns the last rc. */
+static int feed(const char *s, size_t len, size_t *used)
+{
+    return pl_http_parse_feed(&hp, s, len, used);
+}
+
+static void test_simple_get(void **state)
+{
+    (void)state;
+    const char req[] = "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: h\r\nX-Pad:   v  \r\n\r\n";
+    size_t used;
+    assert_int_equal(1, feed(req, sizeof req - 1, &used));
+    assert_int_equal(sizeof req - 1, used);
+    pl_http_msg_t *m = pl_http_parse_take(&hp);
+    assert_non_null(m);
+    assert_string_equal("GET", m->method);
+    assert_string_equal("/a/b", m->path);
+    assert_string_equal("x=1&y=2", m->query);
+    assert_string_equal("h", pl_http_msg_header(m, "host"));
+    assert_string_equal("v", pl_http_msg_header(m, "x-pad"));
+    assert_null(pl_http_msg_header(m, "nope"));
+    assert_true(m->keep_alive);
+    assert_int_equal(0, m->body.len);
+    pl_http_msg_free(m);
+}
+
+static void test_bytewise_and_pipelined(void **state)
+{
+    (void)state;
+    const char reqs[] = "POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                        "GET /second HTTP/1.0\r\n\r\n";
+    size_t off = 0, total = sizeof reqs - 1;
+    /* Byte at a time until the first request completes. */
+    int rc = 0;
+    while (rc == 0) {
+        size_t used;
+        rc = feed(reqs + off, 1, &used);
+        off += used;
+    }
+    assert_int_equal(1, rc);
+    pl_http_msg_t *m = pl_http_parse_take(&hp);
+    assert_string_equal("POST", m->method);
+    assert_memory_equal("hello", pl_buf_head(&m->body), 5);
+    pl_http_msg_free(m);
+    size_t used;
+    assert_int_equal(1, feed(reqs + off, total - off, &used));
+    assert_int_equal(total - off, used);
+    m = pl_http_parse_take(&hp);
+    assert_string_equal("/second", m->path);
+    assert_false(m->keep_alive); /* HTTP/1.0 without keep-alive */
+    pl_http_msg_free(m);
+}
+
+static void test_paused_until_taken(void **state)
+{
+    (void)state;
+    const char reqs[] = "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+    size_t used;
+    assert_int_equal(1, feed(reqs, sizeof reqs - 1, &used));
+    assert_int_equal(19, used);
+    /* Still complete: feeding again consumes nothing. */
+    size_t used2;
+    assert_int_equal(1, feed(reqs + used, sizeof reqs - 1 - used, &used2));
+    assert_int_equal(0, used2);
+    pl_http_msg_free(pl_http_parse_take(&hp));
+    assert_int_equal(1, feed(reqs + used, sizeof reqs - 1 - used, &used2));
+    pl_http_msg_t *m = pl_http_parse_take(&hp);
+    assert_string_equal("/2", m->path);
+    pl_http_msg_free(m);
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    const char req[] = "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
+    size_t used;
+    assert_int_equal(1, feed(req, sizeof req - 1, &used));
+    pl_http_msg_t *m = pl_http_parse_take(&hp);
+    assert_int_equal(7, m->body.len);
+    assert_string_equal("abcdefg", pl_buf_head(&m->body));
+    pl_http_msg_free(m);
+}
+
+static void test_header_limit(void **state)
+{
+    (void)state;
+    char req[2048];
+    int n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX: ");
+    memset(req + n, 'a', 1100);
+    n += 1100;
+    size_t used;
+    assert_int_equal(PL_ETOOBIG, feed(req, (size_t)n, &used));
+    assert_int_equal(431, hp.error_status);
+    /* Sticky. */
+    assert_int_equal(PL_ETOOBIG, feed("x", 1, &used));
+}
+
+static void test_many_empty_headers(void **state)
+{
+    (void)state;
+    char req[4096] = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 300; i++)
+        strcat(req, "a:\r\n");
+    size_t used;
+    assert_int_equal(PL_ETOOBIG, feed(req, strlen(req), &used));
+    assert_int_equal(431, hp.error_status);
+}
+
+static void test_body_limit(void **state)
+{
+    (void)state;
+    const char req[] = "POST / HTTP/1.1\r\nContent-Length: 4096\r\n\r\n";
+    size_t used;
+    assert_int_equal(PL_ETOOBIG, feed(req, sizeof req - 1, &used));
+    assert_int_equal(413, hp.error_status);
+}
+
+static void test_chunked_body_limit(void **state)
+{
+    (void)state;
+    const char head[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    size_t used;
+    assert_int_equal(0, feed(head, sizeof head - 1, &used));
+    char chunk[1100];
+    memcpy(chunk, "400\r\n", 5);
+    memset(chunk + 5, 'z', 1024);
+    memcpy(chunk + 1029, "\r\n", 2);
+    assert_int_equal(0, feed(chunk, 1031, &used));
+    assert_int_equal(0, feed(chunk, 1031, &used));
+    assert_int_equal(PL_ETOOBIG, feed(chunk, 1031, &used));
+    assert_int_equal(413, hp.error_status);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    size_t used;
+    assert_int_equal(PL_EPROTO, feed("\x16\x03\x01\x00garbage\r\n\r\n", 15, &used));
+    assert_int_equal(400, hp.error_status);
+}
+
+static void test_bad_version(void **state)
+{
+    (void)state;
+    size_t used;
+    const char req[] = "GET / HTTP/2.0\r\n\r\n";
+    assert_int_equal(PL_EPROTO, feed(req, sizeof req - 1, &used));
+}
+
+static void test_upgrade(void **state)
+{
+    (void)state;
+    const char req[] = "GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, "
+                       "Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
+    size_t used;
+    assert_int_equal(1, feed(req, sizeof req - 1, &used));
+    assert_int_equal(sizeof req - 1 - 6, used); /* frame bytes left over */
+    pl_http_msg_t *m = pl_http_parse_take(&hp);
+    assert_true(m->upgrade);
+    assert_true(pl_http_token_list_has(pl_http_msg_header(m, "Connection"), "upgrade"));
+    assert_false(pl_http_token_list_has(pl_http_msg_header(m, "Connection"), "close"));
+    pl_http_msg_free(m);
+}
+
+static void test_token_list(void **state)
+{
+    (void)state;
+    assert_true(pl_http_token_list_has("Upgrade", "upgrade"));
+    assert_true(pl_http_token_list_has(" keep-alive ,  UPGRADE ", "upgrade"));
+    assert_false(pl_http_token_list_has("upgrades", "upgrade"));
+    assert_false(pl_http_token_list_has("", "upgrade"));
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_simple_get),
+        T(test_bytewise_and_pipelined),
+        T(test_paused_until_taken),
+        T(test_chunked),
+        T(test_header_limit),
+        T(test_many_empty_headers),
+        T(test_body_limit),
+        T(test_chunked_body_limit),
+        T(test_garbage),
+        T(test_bad_version),
+        T(test_upgrade),
+        T(test_token_list),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
