@@ -239,6 +239,32 @@ static void test_http_accounts(void **state)
     close(fd);
 }
 
+/* ---- security headers on every response (the web client's first defence) ---- */
+
+static void test_security_headers(void **state)
+{
+    (void)state;
+    static const char *paths[] = {"/healthz", "/", "/no-such-file.js", "/../etc/passwd"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        int fd = th_connect(srv.port);
+        char req[256], resp[65536];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 paths[i]);
+        th_send_all(fd, req, strlen(req));
+        th_recv_until_close(fd, resp, sizeof resp, 5000);
+        close(fd);
+        char *end = strstr(resp, "\r\n\r\n");
+        assert_non_null(end);
+        *end = '\0';
+        assert_non_null(strstr(resp, "X-Content-Type-Options: nosniff"));
+        assert_non_null(strstr(resp, "Content-Security-Policy: default-src 'self'"));
+        assert_non_null(strstr(resp, "frame-ancestors 'none'"));
+        assert_null(strstr(resp, "unsafe-inline"));
+        if (i >= 2)
+            assert_non_null(strstr(resp, "HTTP/1.1 404"));
+    }
+}
+
 /* ---- WebSocket requests before and around auth, malformed frames ---- */
 
 static void test_ws_auth_and_malformed(void **state)
@@ -744,6 +770,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_accounts),
+        cmocka_unit_test(test_security_headers),
         cmocka_unit_test(test_ws_auth_and_malformed),
         cmocka_unit_test(test_rooms_and_messages),
         cmocka_unit_test(test_sync),
