@@ -28,12 +28,13 @@ test:
 	@$(MAKE) --no-print-directory all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-# Same suites built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# The unit and integration suites built with AddressSanitizer +
+# UndefinedBehaviorSanitizer (the browser suite runs in `make test`).
 test-asan:
 	@scripts/install-deps.sh --test
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE e2e
 
 bench: all
 	@echo "no benchmarks yet"

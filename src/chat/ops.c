@@ -203,6 +203,9 @@ typedef struct {
     member_info_t *members; /* NULL when more than ROOM_MEMBERS_LISTED */
     size_t nmembers;
     int64_t unread;
+    int64_t read_seq;
+    pl_message_t *last; /* newest message (rooms op only), or NULL */
+    size_t nlast;
 } room_info_t;
 
 #define ROOM_MEMBERS_LISTED 100
@@ -215,6 +218,7 @@ static void room_info_dispose(room_info_t *ri)
         free(ri->members[i].display_name);
     }
     free(ri->members);
+    pl_messages_free(ri->last, ri->nlast);
     memset(ri, 0, sizeof *ri);
 }
 
@@ -253,8 +257,17 @@ static void room_info_json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
     pl_wire_json_string(b, ri->room.name ? ri->room.name : "");
     pl_buf_printf(b, ",\"last_seq\":%" PRId64 ",\"member_count\":%zu", ri->room.last_seq,
                   ri->nmembers);
-    if (with_unread)
-        pl_buf_printf(b, ",\"unread\":%" PRId64, ri->unread);
+    if (with_unread) {
+        pl_buf_printf(b, ",\"unread\":%" PRId64 ",\"read_seq\":%" PRId64 ",\"last_message\":",
+                      ri->unread, ri->read_seq);
+        if (ri->nlast > 0) {
+            pl_buf_append(b, "{", 1);
+            pl_wire_message_fields(b, &ri->last[0]);
+            pl_buf_append(b, "}", 1);
+        } else {
+            pl_buf_append(b, "null", 4);
+        }
+    }
     if (ri->members != NULL) {
         pl_buf_append(b, ",\"members\":[", 12);
         for (size_t i = 0; i < ri->nmembers; i++) {
@@ -601,8 +614,14 @@ static void rooms_work(pl_db_t *db, void *arg)
     }
     q->rooms = pl_xcalloc(n ? n : 1, sizeof *q->rooms);
     for (size_t i = 0; i < n; i++) {
-        if (room_info_load(db, sum[i].room.id, &q->rooms[q->n]) == 0)
-            q->rooms[q->n++].unread = sum[i].unread;
+        room_info_t *ri = &q->rooms[q->n];
+        if (room_info_load(db, sum[i].room.id, ri) == 0) {
+            ri->unread = sum[i].unread;
+            ri->read_seq = sum[i].read_seq;
+            if (pl_db_messages_before(db, ri->room.id, 0, 1, &ri->last, &ri->nlast) < 0)
+                ri->last = NULL, ri->nlast = 0;
+            q->n++;
+        }
         pl_room_dispose(&sum[i].room);
     }
     free(sum);

@@ -486,8 +486,9 @@ void pl_http_serve_file(pl_http_req_t *req, const char *root, const char *path)
         return;
     }
     char etag[64], extra[160];
-    snprintf(etag, sizeof etag, "\"%lld-%lld\"", (long long)st.st_size,
-             (long long)st.st_mtim.tv_sec);
+    /* Nanosecond mtime: a same-size edit within one second still changes it. */
+    snprintf(etag, sizeof etag, "\"%llx-%llx.%lx\"", (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
     snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
     const char *inm = pl_http_header(req, "If-None-Match");
     if (inm && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0)) {

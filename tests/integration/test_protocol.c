@@ -451,12 +451,17 @@ static void test_rooms_and_messages(void **state)
     assert_string_equal(g, jstr(json_array_get(list, 0), "id"));
     assert_int_equal(30, jint(json_array_get(list, 0), "last_seq"));
     assert_int_equal(30, jint(json_array_get(list, 0), "unread"));
+    assert_int_equal(0, jint(json_array_get(list, 0), "read_seq"));
+    json_t *last = json_object_get(json_array_get(list, 0), "last_message");
+    assert_int_equal(30, jint(last, "seq"));
+    assert_string_equal("msg 29", jstr(json_object_get(last, "content"), "body"));
     json_decref(rr);
     json_t *rd = call(fc, "\"op\":\"read\",\"room\":\"%s\",\"seq\":25", g);
     expect_ok(rd);
     json_decref(rd);
     rr = call(fc, "\"op\":\"rooms\"");
     assert_int_equal(5, jint(json_array_get(json_object_get(rr, "rooms"), 0), "unread"));
+    assert_int_equal(25, jint(json_array_get(json_object_get(rr, "rooms"), 0), "read_seq"));
     json_decref(rr);
     rr = call(fa, "\"op\":\"rooms\"");
     list = json_object_get(rr, "rooms");
