@@ -1,4 +1,734 @@
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/* main.c -- the parley command-line client, built on libparley. */
+#include "cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <parley.h>
+#include <sodium.h>
+
+#include "version.h"
+
+#define DEFAULT_SERVER "http://127.0.0.1:8080"
+#define CALL_TIMEOUT_MS 15000
+#define CONNECT_TIMEOUT_MS 15000
+
+/* Exit codes. */
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
+
+typedef struct {
+    const char *server; /* effective server URL */
+    bool json;          /* --json: raw JSON output */
+    cli_session_t sess;
+    parley_client_t *client;
+    json_t *names; /* user id -> username */
+    const char *tail_room;
+} cli_t;
+
+static const char usage_text[] =
+    "usage: parley [--server URL] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  register USER [--display NAME]  create an account and log in\n"
+    "  login USER                      log in (password from $PARLEY_PASSWORD,\n"
+    "                                  the terminal, or stdin)\n"
+    "  logout                          revoke the stored token\n"
+    "  whoami                          show the logged-in user\n"
+    "  rooms                           list rooms: id, kind, name, unread\n"
+    "  dm USER                         open the direct room with USER, print its id\n"
+    "  group NAME USER...              create a group room, print its id\n"
+    "  send ROOM [TEXT...]             send TEXT (or stdin when no TEXT)\n"
+    "  history ROOM [--limit N] [--before SEQ]\n"
+    "  tail ROOM                       print live messages until Ctrl-C\n"
+    "  read ROOM SEQ                   set the read marker\n"
+    "\n"
+    "ROOM is a room id or @username for the direct room with that user.\n"
+    "options:\n"
+    "  --server URL   server (default: the stored one, else " DEFAULT_SERVER ")\n"
+    "  --json         print raw JSON\n"
+    "  --help, --version\n";
+
+static int usage_error(const char *fmt, const char *arg)
 {
+    fprintf(stderr, "parley: ");
+    fprintf(stderr, fmt, arg ? arg : "");
+    fprintf(stderr, "\nTry 'parley --help'.\n");
+    return EXIT_USAGE;
+}
+
+static int fail(const parley_error_t *err)
+{
+    fprintf(stderr, "parley: %s: %s\n", err->code[0] ? err->code : "error", err->message);
+    return EXIT_ERR;
+}
+
+static int fail_msg(const char *code, const char *msg)
+{
+    fprintf(stderr, "parley: %s: %s\n", code, msg);
+    return EXIT_ERR;
+}
+
+static void print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    if (s) {
+        printf("%s\n", s);
+        free(s);
+    }
+}
+
+/* ---- name resolution ---- */
+
+static void learn_members(cli_t *cli, const json_t *room)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(room, "members"), i, m)
+    {
+        const char *id = json_string_value(json_object_get(m, "id"));
+        const char *un = json_string_value(json_object_get(m, "username"));
+        if (id && un)
+            json_object_set_new(cli->names, id, json_string(un));
+    }
+}
+
+static const char *name_of(cli_t *cli, const char *id)
+{
+    const char *n = json_string_value(json_object_get(cli->names, id));
+    return n ? n : id;
+}
+
+static void print_message(cli_t *cli, const json_t *m)
+{
+    if (cli->json) {
+        print_json(m);
+        fflush(stdout);
+        return;
+    }
+    json_int_t seq = json_integer_value(json_object_get(m, "seq"));
+    json_int_t ts = json_integer_value(json_object_get(m, "ts"));
+    const char *sender = json_string_value(json_object_get(m, "sender"));
+    json_t *content = json_object_get(m, "content");
+    const char *type = json_string_value(json_object_get(content, "type"));
+    const char *body = json_string_value(json_object_get(content, "body"));
+    time_t t = (time_t)(ts / 1000);
+    struct tm tm;
+    char hm[16] = "--:--";
+    if (localtime_r(&t, &tm))
+        strftime(hm, sizeof(hm), "%H:%M", &tm);
+    if (type && strcmp(type, "text") == 0 && body)
+        printf("[%lld] %s %s: %s\n", (long long)seq, hm, name_of(cli, sender ? sender : "?"), body);
+    else
+        printf("[%lld] %s %s: <%s>\n", (long long)seq, hm, name_of(cli, sender ? sender : "?"),
+               type ? type : "unknown");
+    fflush(stdout);
+}
+
+/* ---- connection helpers ---- */
+
+static int need_session(cli_t *cli)
+{
+    if (cli->sess.token == NULL)
+        return fail_msg("unauthenticated", "not logged in (run 'parley login USER')");
+    return EXIT_OK;
+}
+
+static int connect_ws(cli_t *cli)
+{
+    int rc = need_session(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    parley_error_t err = {{0}, {0}, 0};
+    if (parley_sync_connect(cli->server, cli->sess.token, false, CONNECT_TIMEOUT_MS, &cli->client,
+                            &err) < 0)
+        return fail(&err);
+    const json_t *user = parley_client_user(cli->client);
+    const char *id = json_string_value(json_object_get(user, "id"));
+    const char *un = json_string_value(json_object_get(user, "username"));
+    if (id && un)
+        json_object_set_new(cli->names, id, json_string(un));
+    return EXIT_OK;
+}
+
+/* Sends a request, returns the reply (owned) or NULL after printing the error. */
+static json_t *call(cli_t *cli, json_t *req)
+{
+    json_t *reply = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    if (parley_call(cli->client, req, &reply, CALL_TIMEOUT_MS, &err) < 0) {
+        fail(&err);
+        return NULL;
+    }
+    return reply;
+}
+
+static json_t *room_by_id(json_t *rooms_reply, const char *id)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(rooms_reply, "rooms"), i, r)
+    {
+        const char *rid = json_string_value(json_object_get(r, "id"));
+        if (rid && strcmp(rid, id) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Resolves ROOM ("r12" or "@alice") to a room id (owned) and learns member
+ * names from the room. Returns NULL after printing an error. */
+static char *resolve_room(cli_t *cli, const char *arg)
+{
+    if (arg[0] == '@') {
+        json_t *reply = call(cli, json_pack("{s:s, s:s, s:[s]}", "op", "create_room", "kind", "dm",
+                                            "members", arg + 1));
+        if (reply == NULL)
+            return NULL;
+        json_t *room = json_object_get(reply, "room");
+        learn_members(cli, room);
+        const char *id = json_string_value(json_object_get(room, "id"));
+        char *out = id ? strdup(id) : NULL;
+        json_decref(reply);
+        if (out == NULL)
+            fail_msg("protocol", "create_room reply lacks room.id");
+        return out;
+    }
+    json_t *reply = call(cli, json_pack("{s:s}", "op", "rooms"));
+    if (reply == NULL)
+        return NULL;
+    json_t *r = room_by_id(reply, arg);
+    if (r)
+        learn_members(cli, r);
+    json_decref(reply);
+    return strdup(arg);
+}
+
+/* ---- commands ---- */
+
+static int save_login(cli_t *cli, const char *user, char *token, char *uid)
+{
+    cli_session_t s = {strdup(cli->server), strdup(user), uid, token};
+    int rc = cli_session_save(&s);
+    cli_session_dispose(&s);
+    return rc < 0 ? EXIT_ERR : EXIT_OK;
+}
+
+static int cmd_register(cli_t *cli, int argc, char **argv)
+{
+    const char *user = NULL, *display = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--display") == 0 && i + 1 < argc)
+            display = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1] == '-')
+            return usage_error("register: unknown option %s", argv[i]);
+        else if (user == NULL)
+            user = argv[i];
+        else
+            return usage_error("register: unexpected argument %s", argv[i]);
+    }
+    if (user == NULL)
+        return usage_error("register: USER is required%s", NULL);
+    char *pw = cli_read_password("Password: ");
+    if (pw == NULL)
+        return fail_msg("invalid_argument", "no password given");
+    char *token = NULL, *uid = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    int rc = parley_register(cli->server, user, pw, display, &token, &uid, &err);
+    sodium_memzero(pw, strlen(pw));
+    free(pw);
+    if (rc < 0)
+        return fail(&err);
+    if (cli->json) {
+        json_t *o = json_pack("{s:s, s:s}", "user_id", uid, "username", user);
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("registered %s (%s)\n", user, uid);
+    }
+    return save_login(cli, user, token, uid);
+}
+
+static int cmd_login(cli_t *cli, int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("login: expected USER%s", NULL);
+    char *pw = cli_read_password("Password: ");
+    if (pw == NULL)
+        return fail_msg("invalid_argument", "no password given");
+    char *token = NULL, *uid = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    char host[256] = "parley-cli";
+    gethostname(host, sizeof(host) - 1);
+    int rc = parley_login(cli->server, argv[0], pw, host, &token, &uid, &err);
+    sodium_memzero(pw, strlen(pw));
+    free(pw);
+    if (rc < 0)
+        return fail(&err);
+    if (cli->json) {
+        json_t *o = json_pack("{s:s, s:s}", "user_id", uid, "username", argv[0]);
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("logged in as %s (%s)\n", argv[0], uid);
+    }
+    return save_login(cli, argv[0], token, uid);
+}
+
+static int cmd_logout(cli_t *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage_error("logout: no arguments expected%s", NULL);
+    int rc = need_session(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    parley_error_t err = {{0}, {0}, 0};
+    if (parley_logout(cli->server, cli->sess.token, &err) < 0 &&
+        strcmp(err.code, "unauthenticated") != 0)
+        return fail(&err);
+    cli_session_remove();
+    if (!cli->json)
+        printf("logged out\n");
+    return EXIT_OK;
+}
+
+static int cmd_whoami(cli_t *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage_error("whoami: no arguments expected%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    const json_t *u = parley_client_user(cli->client);
+    if (cli->json) {
+        print_json(u);
+    } else {
+        const char *dn = json_string_value(json_object_get(u, "display_name"));
+        printf("%s (%s)%s%s\n", json_string_value(json_object_get(u, "username")),
+               json_string_value(json_object_get(u, "id")), dn && *dn ? " " : "", dn ? dn : "");
+    }
+    return EXIT_OK;
+}
+
+static int cmd_rooms(cli_t *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage_error("rooms: no arguments expected%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    json_t *reply = call(cli, json_pack("{s:s}", "op", "rooms"));
+    if (reply == NULL)
+        return EXIT_ERR;
+    if (cli->json) {
+        print_json(json_object_get(reply, "rooms"));
+        json_decref(reply);
+        return EXIT_OK;
+    }
+    const char *me = json_string_value(json_object_get(parley_client_user(cli->client), "id"));
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(reply, "rooms"), i, r)
+    {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        char buf[512] = "";
+        if (name == NULL || *name == '\0') {
+            /* A dm has no name: show the other members. */
+            size_t j;
+            json_t *m;
+            json_array_foreach(json_object_get(r, "members"), j, m)
+            {
+                const char *id = json_string_value(json_object_get(m, "id"));
+                const char *un = json_string_value(json_object_get(m, "username"));
+                if (un == NULL || (me && id && strcmp(id, me) == 0))
+                    continue;
+                size_t l = strlen(buf);
+                snprintf(buf + l, sizeof(buf) - l, "%s@%s", l ? "," : "", un);
+            }
+            name = buf[0] ? buf : "-";
+        }
+        printf("%s\t%s\t%s\t%lld\n", json_string_value(json_object_get(r, "id")),
+               json_string_value(json_object_get(r, "kind")), name,
+               (long long)json_integer_value(json_object_get(r, "unread")));
+    }
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int print_room_id(cli_t *cli, json_t *reply)
+{
+    json_t *room = json_object_get(reply, "room");
+    if (cli->json)
+        print_json(room);
+    else
+        printf("%s\n", json_string_value(json_object_get(room, "id")));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_dm(cli_t *cli, int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("dm: expected USER%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *user = argv[0][0] == '@' ? argv[0] + 1 : argv[0];
+    json_t *reply = call(
+        cli, json_pack("{s:s, s:s, s:[s]}", "op", "create_room", "kind", "dm", "members", user));
+    return reply ? print_room_id(cli, reply) : EXIT_ERR;
+}
+
+static int cmd_group(cli_t *cli, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("group: expected NAME USER...%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    json_t *members = json_array();
+    for (int i = 1; i < argc; i++)
+        json_array_append_new(members, json_string(argv[i][0] == '@' ? argv[i] + 1 : argv[i]));
+    json_t *reply = call(cli, json_pack("{s:s, s:s, s:s, s:o}", "op", "create_room", "kind",
+                                        "group", "name", argv[0], "members", members));
+    return reply ? print_room_id(cli, reply) : EXIT_ERR;
+}
+
+static char *read_all_stdin(void)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 >= cap) {
+            char *n = realloc(buf, cap * 2);
+            if (n == NULL) {
+                free(buf);
+                return NULL;
+            }
+            buf = n;
+            cap *= 2;
+        }
+        size_t r = fread(buf + len, 1, cap - len - 1, stdin);
+        len += r;
+        if (r == 0)
+            break;
+    }
+    if (buf == NULL)
+        return NULL;
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    buf[len] = '\0';
+    return buf;
+}
+
+static int cmd_send(cli_t *cli, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("send: expected ROOM [TEXT...]%s", NULL);
+    char *text = NULL;
+    if (argc > 1) {
+        size_t len = 0;
+        for (int i = 1; i < argc; i++)
+            len += strlen(argv[i]) + 1;
+        text = calloc(1, len + 1);
+        for (int i = 1; text && i < argc; i++) {
+            if (i > 1)
+                strcat(text, " ");
+            strcat(text, argv[i]);
+        }
+    } else {
+        text = read_all_stdin();
+    }
+    if (text == NULL)
+        return fail_msg("no_memory", "cannot read the message");
+    if (*text == '\0') {
+        free(text);
+        return usage_error("send: empty message%s", NULL);
+    }
+    int rc = connect_ws(cli);
+    char *room = rc == EXIT_OK ? resolve_room(cli, argv[0]) : NULL;
+    if (room == NULL) {
+        free(text);
+        return rc != EXIT_OK ? rc : EXIT_ERR;
+    }
+    unsigned char rnd[12];
+    char cid[40] = "cli-";
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(cid + 4, sizeof(cid) - 4, rnd, sizeof(rnd));
+    json_t *reply = call(cli, json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "op", "send", "room", room,
+                                        "client_id", cid, "content", "type", "text", "body", text));
+    free(text);
+    free(room);
+    if (reply == NULL)
+        return EXIT_ERR;
+    print_message(cli, json_object_get(reply, "message"));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int parse_int(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0)
+        return -1;
+    *out = v;
     return 0;
+}
+
+static int cmd_history(cli_t *cli, int argc, char **argv)
+{
+    const char *room_arg = NULL;
+    long long limit = -1, before = -1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            if (parse_int(argv[++i], &limit) < 0)
+                return usage_error("history: bad --limit %s", argv[i]);
+        } else if (strcmp(argv[i], "--before") == 0 && i + 1 < argc) {
+            if (parse_int(argv[++i], &before) < 0)
+                return usage_error("history: bad --before %s", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            return usage_error("history: unknown option %s", argv[i]);
+        } else if (room_arg == NULL) {
+            room_arg = argv[i];
+        } else {
+            return usage_error("history: unexpected argument %s", argv[i]);
+        }
+    }
+    if (room_arg == NULL)
+        return usage_error("history: expected ROOM%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    char *room = resolve_room(cli, room_arg);
+    if (room == NULL)
+        return EXIT_ERR;
+    json_t *req = json_pack("{s:s, s:s}", "op", "history", "room", room);
+    free(room);
+    if (limit >= 0)
+        json_object_set_new(req, "limit", json_integer(limit));
+    if (before >= 0)
+        json_object_set_new(req, "before", json_integer(before));
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    size_t i;
+    json_t *m;
+    if (cli->json)
+        print_json(json_object_get(reply, "messages"));
+    else
+        json_array_foreach(json_object_get(reply, "messages"), i, m)
+        {
+            print_message(cli, m);
+        }
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_read(cli_t *cli, int argc, char **argv)
+{
+    long long seq;
+    if (argc != 2 || parse_int(argv[1], &seq) < 0)
+        return usage_error("read: expected ROOM SEQ%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    char *room = resolve_room(cli, argv[0]);
+    if (room == NULL)
+        return EXIT_ERR;
+    json_t *reply =
+        call(cli, json_pack("{s:s, s:s, s:I}", "op", "read", "room", room, "seq", (json_int_t)seq));
+    free(room);
+    if (reply == NULL)
+        return EXIT_ERR;
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+/* ---- tail: the async API on our own loop ---- */
+
+typedef struct {
+    cli_t *cli;
+    parley_client_t *client;
+    uv_signal_t sigint, sigterm;
+    int exit_code;
+    bool was_ready;
+} tail_t;
+
+static void tail_stop(tail_t *t, int code)
+{
+    t->exit_code = code;
+    parley_client_free(t->client);
+    t->client = NULL;
+    if (!uv_is_closing((uv_handle_t *)&t->sigint)) {
+        uv_close((uv_handle_t *)&t->sigint, NULL);
+        uv_close((uv_handle_t *)&t->sigterm, NULL);
+    }
+}
+
+static void on_tail_signal(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    tail_stop(s->data, EXIT_OK);
+}
+
+static void on_tail_event(parley_client_t *c, json_t *ev, void *ud)
+{
+    (void)c;
+    tail_t *t = ud;
+    const char *name = json_string_value(json_object_get(ev, "ev"));
+    if (name && strcmp(name, "room") == 0) {
+        learn_members(t->cli, json_object_get(ev, "room"));
+        return;
+    }
+    if (name == NULL || strcmp(name, "message") != 0)
+        return;
+    const char *room = json_string_value(json_object_get(ev, "room"));
+    if (room && strcmp(room, t->cli->tail_room) == 0)
+        print_message(t->cli, ev);
+}
+
+static void on_tail_state(parley_client_t *c, parley_state_t st, const parley_error_t *err,
+                          void *ud)
+{
+    (void)c;
+    tail_t *t = ud;
+    if (st == PARLEY_STATE_WAITING && err && t->was_ready) {
+        fprintf(stderr, "parley: connection lost (%s: %s), reconnecting\n", err->code,
+                err->message);
+        t->was_ready = false;
+    } else if (st == PARLEY_STATE_READY) {
+        t->was_ready = true;
+    } else if (st == PARLEY_STATE_CLOSED && t->client) {
+        if (err)
+            fail(err);
+        tail_stop(t, EXIT_ERR);
+    }
+}
+
+static int cmd_tail(cli_t *cli, int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("tail: expected ROOM%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    /* Resolve the room and member names on a short blocking connection. */
+    char *room = resolve_room(cli, argv[0]);
+    parley_client_free(cli->client);
+    cli->client = NULL;
+    if (room == NULL)
+        return EXIT_ERR;
+    cli->tail_room = room;
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tail_t t = {.cli = cli, .exit_code = EXIT_OK};
+    t.client = parley_client_new(&loop, cli->server);
+    if (t.client == NULL) {
+        free(room);
+        uv_loop_close(&loop);
+        return fail_msg("invalid_argument", "bad server URL");
+    }
+    parley_client_set_token(t.client, cli->sess.token);
+    parley_client_set_initial_sync(t.client, false);
+    parley_client_set_event_cb(t.client, on_tail_event, &t);
+    parley_client_set_state_cb(t.client, on_tail_state, &t);
+    uv_signal_init(&loop, &t.sigint);
+    uv_signal_init(&loop, &t.sigterm);
+    t.sigint.data = t.sigterm.data = &t;
+    uv_signal_start(&t.sigint, on_tail_signal, SIGINT);
+    uv_signal_start(&t.sigterm, on_tail_signal, SIGTERM);
+    parley_client_connect(t.client);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    free(room);
+    cli->tail_room = NULL;
+    return t.exit_code;
+}
+
+/* ---- main ---- */
+
+typedef struct {
+    const char *name;
+    int (*fn)(cli_t *, int, char **);
+} command_t;
+
+static const command_t commands[] = {
+    {"register", cmd_register}, {"login", cmd_login}, {"logout", cmd_logout},
+    {"whoami", cmd_whoami},     {"rooms", cmd_rooms}, {"dm", cmd_dm},
+    {"group", cmd_group},       {"send", cmd_send},   {"history", cmd_history},
+    {"tail", cmd_tail},         {"read", cmd_read},
+};
+
+int main(int argc, char **argv)
+{
+    cli_t cli = {0};
+    const char *server = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("parley %s\n", PL_VERSION);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            cli.json = true;
+        } else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) {
+            server = argv[++i];
+        } else if (strncmp(argv[i], "--server=", 9) == 0) {
+            server = argv[i] + 9;
+        } else {
+            return usage_error("unknown option %s", argv[i]);
+        }
+    }
+    if (i >= argc)
+        return usage_error("missing COMMAND%s", NULL);
+    const command_t *cmd = NULL;
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+        if (strcmp(argv[i], commands[k].name) == 0)
+            cmd = &commands[k];
+    if (cmd == NULL)
+        return usage_error("unknown command %s", argv[i]);
+    /* Global flags are also accepted after the command. */
+    int cargc = 0;
+    char **cargv = calloc((size_t)argc, sizeof(char *));
+    if (cargv == NULL)
+        return EXIT_ERR;
+    for (int k = i + 1; k < argc; k++) {
+        if (strcmp(argv[k], "--json") == 0)
+            cli.json = true;
+        else if (strcmp(argv[k], "--server") == 0 && k + 1 < argc)
+            server = argv[++k];
+        else if (strcmp(argv[k], "--help") == 0) {
+            fputs(usage_text, stdout);
+            free(cargv);
+            return EXIT_OK;
+        } else
+            cargv[cargc++] = argv[k];
+    }
+    if (sodium_init() < 0) {
+        free(cargv);
+        return fail_msg("internal", "libsodium init failed");
+    }
+    signal(SIGPIPE, SIG_IGN);
+    cli_session_load(&cli.sess);
+    cli.server = server ? server : cli.sess.server ? cli.sess.server : DEFAULT_SERVER;
+    cli.names = json_object();
+    int rc = cmd->fn(&cli, cargc, cargv);
+    parley_client_free(cli.client);
+    json_decref(cli.names);
+    cli_session_dispose(&cli.sess);
+    free(cargv);
+    return rc;
 }

@@ -74,7 +74,8 @@ static void launch(th_server_t *s, const char *const *settings)
     const char *bin = getenv("PARLEYD");
     if (!bin || !*bin)
         bin = "build/parleyd";
-    s->port = free_port();
+    if (s->port == 0) /* a restart keeps its port so connected clients find it again */
+        s->port = free_port();
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
     const char *argv[128];
     char listen[64];

@@ -1,0 +1,1037 @@
+/* SPDX-License-Identifier: MIT */
+/* client.c -- the asynchronous WebSocket client: upgrade handshake, wslay
+ * framing, request/reply matching, reconnect with backoff, and sync with
+ * per-room positions so each message reaches the application exactly once. */
+#include "client_internal.h"
+
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+/* Largest WebSocket message accepted from the server (sync pages can be big). */
+#define WS_MAX_MSG ((uint64_t)64 << 20)
+/* Largest HTTP upgrade response header block. */
+#define HS_MAX 16384
+/* How many gap-triggered resyncs may deliver nothing before we give up. */
+#define MAX_EMPTY_RESYNCS 2
+
+static void conn_close(conn_t *k);
+static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg);
+static void start_attempt(parley_client_t *c);
+static void start_sync(parley_client_t *c);
+static void flush(parley_client_t *c);
+static void teardown(parley_client_t *c);
+static void on_reconnect_timer(uv_timer_t *t);
+static void on_ping_timer(uv_timer_t *t);
+
+/* ------------------------------------------------------------------ */
+/* Re-entrancy: the application may call parley_client_free from any
+ * callback. Every libuv entry point brackets its work with enter/leave, and
+ * the real teardown runs when the outermost one returns. */
+
+static void enter(parley_client_t *c)
+{
+    c->depth++;
+}
+
+static void leave(parley_client_t *c)
+{
+    if (--c->depth == 0 && c->free_requested && !c->torn_down)
+        teardown(c);
+}
+
+/* Something a blocking call may be waiting for happened: make its
+ * uv_run(UV_RUN_ONCE) return even if this ran outside the poll phase. */
+static void wake_blocking(parley_client_t *c)
+{
+    if (c->blocking)
+        uv_stop(c->loop);
+}
+
+static void set_state(parley_client_t *c, parley_state_t st, const parley_error_t *err)
+{
+    wake_blocking(c);
+    if (c->state == st && err == NULL)
+        return;
+    c->state = st;
+    if (c->state_cb && !c->torn_down)
+        c->state_cb(c, st, err, c->state_ud);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pending requests */
+
+static pending_t *pending_take(parley_client_t *c, int64_t id)
+{
+    for (pending_t **pp = &c->pending; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            pending_t *p = *pp;
+            *pp = p->next;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+void parley__pending_cancel(parley_client_t *c, int64_t id)
+{
+    pending_t *p = pending_take(c, id);
+    if (p) {
+        json_decref(p->req);
+        free(p);
+    }
+}
+
+static void pending_append(parley_client_t *c, pending_t *p)
+{
+    pending_t **pp = &c->pending;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = p;
+}
+
+static json_t *local_reply(int64_t id, const char *code, const char *msg)
+{
+    return json_pack("{s:I, s:b, s:{s:s, s:s}, s:b}", "re", (json_int_t)id, "ok", 0, "error",
+                     "code", code, "message", msg, "local", 1);
+}
+
+static void pending_complete(parley_client_t *c, pending_t *p, json_t *reply, bool local)
+{
+    wake_blocking(c);
+    if (p->icb)
+        p->icb(c, reply, local);
+    else if (p->cb)
+        p->cb(c, reply, p->ud);
+    json_decref(p->req);
+    free(p);
+}
+
+/* Fails pending requests: those sent on connection gen (gen != 0), or all. */
+static void pending_fail(parley_client_t *c, uint64_t gen, const char *code, const char *msg)
+{
+    for (;;) {
+        pending_t **pp = &c->pending;
+        while (*pp && gen != 0 && (*pp)->sent_gen != gen)
+            pp = &(*pp)->next;
+        pending_t *p = *pp;
+        if (p == NULL)
+            break;
+        *pp = p->next;
+        json_t *r = local_reply(p->id, code, msg);
+        pending_complete(c, p, r, true);
+        json_decref(r);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Positions */
+
+int64_t parley_client_get_position(const parley_client_t *c, const char *room)
+{
+    if (c == NULL || room == NULL)
+        return 0;
+    return json_integer_value(json_object_get(c->positions, room));
+}
+
+int parley_client_set_position(parley_client_t *c, const char *room, int64_t seq)
+{
+    if (c == NULL || room == NULL || seq < 0)
+        return PARLEY_EINVAL;
+    if (json_object_set_new(c->positions, room, json_integer(seq)) < 0)
+        return PARLEY_ENOMEM;
+    return PARLEY_OK;
+}
+
+json_t *parley_client_positions(const parley_client_t *c)
+{
+    return json_deep_copy(c->positions);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending */
+
+static void on_write_done(uv_write_t *w, int status)
+{
+    (void)status; /* errors surface as read errors / EOF on the same socket */
+    free(w);
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *ud)
+{
+    (void)flags;
+    conn_t *k = ud;
+    if (k->closing) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    /* One allocation holds the request and its bytes, freed in on_write_done. */
+    uv_write_t *w = malloc(sizeof(*w) + len);
+    if (w == NULL) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    char *copy = (char *)(w + 1);
+    memcpy(copy, data, len);
+    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    if (uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, on_write_done) < 0) {
+        free(w);
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
+{
+    (void)ctx;
+    (void)ud;
+    randombytes_buf(buf, len);
+    return 0;
+}
+
+/* Pushes queued frames to the socket. Deferred while wslay is inside recv. */
+static void flush(parley_client_t *c)
+{
+    conn_t *k = c->conn;
+    if (k == NULL || k->ws == NULL || k->closing)
+        return;
+    if (k->in_recv) {
+        k->want_flush = true;
+        return;
+    }
+    if (wslay_event_send(k->ws) < 0)
+        conn_drop(c, 1006, "network", "write failed");
+}
+
+/* Encodes and queues one JSON text frame on the current connection. */
+static int send_json(parley_client_t *c, const json_t *msg)
+{
+    conn_t *k = c->conn;
+    if (k == NULL || k->ws == NULL || k->closing)
+        return PARLEY_EDISCONNECTED;
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (s == NULL)
+        return PARLEY_ENOMEM;
+    if (c->trace)
+        fprintf(stderr, "parley: >> %s\n", s);
+    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)s, strlen(s)};
+    int rc = wslay_event_queue_msg(k->ws, &m); /* copies the bytes */
+    free(s);
+    if (rc < 0)
+        return PARLEY_EDISCONNECTED;
+    flush(c);
+    return PARLEY_OK;
+}
+
+/* Sends a pending request now (the connection is authenticated, or it is the
+ * auth request itself). On failure the request stays unsent. */
+static void pending_send(parley_client_t *c, pending_t *p)
+{
+    if (json_object_set_new(p->req, "id", json_integer(p->id)) < 0)
+        return;
+    uint64_t gen = c->conn ? c->conn->gen : 0;
+    if (send_json(c, p->req) == PARLEY_OK && c->conn && c->conn->gen == gen) {
+        p->sent_gen = gen;
+        json_decref(p->req);
+        p->req = NULL;
+    }
+}
+
+/* Internal request: sent immediately on the current connection. */
+static int send_internal(parley_client_t *c, json_t *req, internal_cb icb)
+{
+    pending_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        json_decref(req);
+        return PARLEY_ENOMEM;
+    }
+    p->id = c->next_id++;
+    p->req = req;
+    p->icb = icb;
+    pending_append(c, p);
+    pending_send(c, p);
+    if (p->req != NULL) {
+        /* Could not send: the connection is gone; drop it silently, the
+         * reconnect path starts over. */
+        parley__pending_cancel(c, p->id);
+        return PARLEY_EDISCONNECTED;
+    }
+    return PARLEY_OK;
+}
+
+static void flush_unsent(parley_client_t *c)
+{
+    for (pending_t *p = c->pending; p && c->authed; p = p->next)
+        if (p->req != NULL && p->icb == NULL)
+            pending_send(c, p);
+}
+
+int64_t parley_client_request(parley_client_t *c, json_t *req, parley_reply_cb cb, void *ud)
+{
+    if (c == NULL || !json_is_object(req)) {
+        json_decref(req);
+        return PARLEY_EINVAL;
+    }
+    if (c->torn_down || c->free_requested || c->state == PARLEY_STATE_CLOSED) {
+        json_decref(req);
+        return PARLEY_ECLOSED;
+    }
+    pending_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        json_decref(req);
+        return PARLEY_ENOMEM;
+    }
+    p->id = c->next_id++;
+    p->req = req;
+    p->cb = cb;
+    p->ud = ud;
+    pending_append(c, p);
+    if (c->authed)
+        pending_send(c, p);
+    return p->id;
+}
+
+/* ------------------------------------------------------------------ */
+/* Delivery, dedupe and sync */
+
+static void deliver(parley_client_t *c, json_t *ev)
+{
+    wake_blocking(c);
+    if (c->event_cb)
+        c->event_cb(c, ev, c->event_ud);
+    else
+        json_array_append(c->evq, ev);
+}
+
+static void handle_message(parley_client_t *c, json_t *ev)
+{
+    const char *room = json_string_value(json_object_get(ev, "room"));
+    json_t *jseq = json_object_get(ev, "seq");
+    if (room == NULL || !json_is_integer(jseq))
+        return; /* malformed: nothing sensible to do with it */
+    if (c->seeding) {
+        json_array_append(c->held, ev);
+        return;
+    }
+    int64_t seq = json_integer_value(jseq);
+    int64_t pos = parley_client_get_position(c, room);
+    if (seq <= pos)
+        return; /* already delivered (sync overlap or duplicate) */
+    if (seq > pos + 1) {
+        /* A gap: fetch the missing range rather than deliver out of order. */
+        if (c->sync_inflight)
+            c->resync_needed = true;
+        else
+            start_sync(c);
+        return;
+    }
+    if (parley_client_set_position(c, room, seq) < 0)
+        return;
+    if (c->sync_inflight)
+        c->sync_delivered++;
+    deliver(c, ev);
+}
+
+static void handle_event(parley_client_t *c, json_t *ev)
+{
+    const char *name = json_string_value(json_object_get(ev, "ev"));
+    if (name && strcmp(name, "message") == 0) {
+        handle_message(c, ev);
+        return;
+    }
+    if (name && strcmp(name, "room") == 0 && !c->replay_history) {
+        /* In "from now" mode a newly joined room starts at its current end. */
+        json_t *room = json_object_get(ev, "room");
+        const char *id = json_string_value(json_object_get(room, "id"));
+        if (id && json_object_get(c->positions, id) == NULL)
+            parley_client_set_position(c, id,
+                                       json_integer_value(json_object_get(room, "last_seq")));
+    }
+    deliver(c, ev);
+}
+
+static void become_ready(parley_client_t *c)
+{
+    c->initial_done = true;
+    c->backoff_cur = c->backoff_min;
+    set_state(c, PARLEY_STATE_READY, NULL);
+}
+
+static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
+{
+    c->sync_inflight = false;
+    if (local)
+        return; /* connection lost; the reconnect path syncs again */
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        /* The server refused sync: nothing to catch up with, go live. */
+        c->resync_needed = false;
+        become_ready(c);
+        return;
+    }
+    if (c->sync_delivered > 0)
+        c->empty_resyncs = 0;
+    if (json_is_true(json_object_get(reply, "more"))) {
+        start_sync(c);
+        return;
+    }
+    if (c->resync_needed) {
+        c->resync_needed = false;
+        if (c->sync_delivered == 0 && ++c->empty_resyncs > MAX_EMPTY_RESYNCS) {
+            become_ready(c);
+            return;
+        }
+        start_sync(c);
+        return;
+    }
+    c->empty_resyncs = 0;
+    become_ready(c);
+}
+
+static void start_sync(parley_client_t *c)
+{
+    if (c->sync_inflight) {
+        c->resync_needed = true;
+        return;
+    }
+    if (c->conn == NULL || !c->authed)
+        return;
+    json_t *since = json_deep_copy(c->positions);
+    json_t *req = json_pack("{s:s, s:o}", "op", "sync", "since", since);
+    if (req == NULL)
+        return;
+    c->sync_inflight = true;
+    c->sync_delivered = 0;
+    if (c->state != PARLEY_STATE_SYNCING)
+        set_state(c, PARLEY_STATE_SYNCING, NULL);
+    if (send_internal(c, req, on_sync_reply) < 0)
+        c->sync_inflight = false;
+}
+
+static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
+{
+    if (local)
+        return;
+    json_t *rooms = json_object_get(reply, "rooms");
+    size_t i;
+    json_t *r;
+    json_array_foreach(rooms, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        if (id && json_object_get(c->positions, id) == NULL)
+            parley_client_set_position(c, id, json_integer_value(json_object_get(r, "last_seq")));
+    }
+    c->seeding = false;
+    c->initial_done = true;
+    json_t *held = c->held;
+    c->held = json_array();
+    json_array_foreach(held, i, r)
+    {
+        handle_message(c, r);
+    }
+    json_decref(held);
+    if (!c->sync_inflight)
+        become_ready(c);
+}
+
+static void on_auth_reply(parley_client_t *c, json_t *reply, bool local)
+{
+    if (local)
+        return;
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        json_t *e = json_object_get(reply, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        parley__set_error_json(&c->last_err, e);
+        if (code && strcmp(code, "unauthenticated") == 0) {
+            /* Retrying with the same token cannot help: stop for good. */
+            c->auth_refused = true;
+            conn_drop(c, 1000, c->last_err.code, c->last_err.message);
+        } else {
+            conn_drop(c, 1011, c->last_err.code, c->last_err.message);
+        }
+        return;
+    }
+    json_decref(c->user);
+    c->user = json_incref(json_object_get(reply, "user"));
+    c->authed = true;
+    set_state(c, PARLEY_STATE_SYNCING, NULL);
+    if (!c->initial_done && !c->replay_history) {
+        c->seeding = true;
+        json_t *req = json_pack("{s:s}", "op", "rooms");
+        if (req)
+            send_internal(c, req, on_rooms_seed);
+    } else {
+        start_sync(c);
+    }
+    flush_unsent(c);
+}
+
+static void handle_frame(parley_client_t *c, const uint8_t *data, size_t len)
+{
+    if (c->trace)
+        fprintf(stderr, "parley: << %.*s\n", (int)len, (const char *)data);
+    json_t *msg = json_loadb((const char *)data, len, 0, NULL);
+    if (!json_is_object(msg)) {
+        json_decref(msg);
+        return;
+    }
+    json_t *re = json_object_get(msg, "re");
+    if (re != NULL) {
+        pending_t *p = json_is_integer(re) ? pending_take(c, json_integer_value(re)) : NULL;
+        if (p != NULL)
+            pending_complete(c, p, msg, false);
+    } else if (json_object_get(msg, "ev") != NULL) {
+        handle_event(c, msg);
+    }
+    json_decref(msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection */
+
+static void conn_unref(conn_t *k)
+{
+    if (--k->refs > 0)
+        return;
+    if (k->ws)
+        wslay_event_context_free(k->ws);
+    free(k->in);
+    free(k);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void conn_close(conn_t *k)
+{
+    if (k->closing)
+        return;
+    k->closing = true;
+    if (k->gai_pending)
+        uv_cancel((uv_req_t *)&k->gai);
+    uv_close((uv_handle_t *)&k->tcp, on_conn_closed);
+}
+
+/* Detaches and closes the current connection, fails its in-flight requests
+ * and schedules a reconnect (unless the client is closing or auth failed). */
+static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg)
+{
+    conn_t *k = c->conn;
+    if (k == NULL)
+        return;
+    c->conn = NULL;
+    k->c = NULL;
+    conn_close(k);
+    uv_timer_stop(&c->ping_timer);
+    c->authed = false;
+    c->sync_inflight = false;
+    c->resync_needed = false;
+    c->seeding = false;
+    json_array_clear(c->held);
+    c->last_close_code = close_code;
+    if (!c->auth_refused)
+        parley__set_error(&c->last_err, code, "%s (close %d)", msg, close_code);
+    pending_fail(c, k->gen, "disconnected", "connection lost before the reply");
+    if (c->torn_down || c->free_requested)
+        return;
+    if (c->auth_refused) {
+        pending_fail(c, 0, c->last_err.code, c->last_err.message);
+        set_state(c, PARLEY_STATE_CLOSED, &c->last_err);
+        return;
+    }
+    /* Exponential backoff with +-25 % jitter. */
+    uint64_t base = c->backoff_cur ? c->backoff_cur : c->backoff_min;
+    uint64_t delay = base * (750 + randombytes_uniform(501)) / 1000;
+    c->backoff_cur = base * 2 > c->backoff_max ? c->backoff_max : (unsigned)(base * 2);
+    set_state(c, PARLEY_STATE_WAITING, &c->last_err);
+    if (c->conn == NULL && !c->torn_down && !c->free_requested && c->state == PARLEY_STATE_WAITING)
+        uv_timer_start(&c->reconnect_timer, on_reconnect_timer, delay, 0);
+}
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *ud)
+{
+    (void)flags;
+    conn_t *k = ud;
+    size_t avail = k->in_len - k->in_off;
+    if (avail == 0 || k->closing) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > avail)
+        len = avail;
+    memcpy(buf, k->in + k->in_off, len);
+    k->in_off += len;
+    return (ssize_t)len;
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *ud)
+{
+    (void)ctx;
+    conn_t *k = ud;
+    parley_client_t *c = k->c;
+    if (c == NULL || k->closing)
+        return;
+    if (arg->opcode == WSLAY_TEXT_FRAME)
+        handle_frame(c, arg->msg, arg->msg_length);
+    else if (arg->opcode == WSLAY_CONNECTION_CLOSE)
+        k->close_code = arg->status_code ? arg->status_code : 1005;
+}
+
+/* Feeds buffered bytes to wslay and reacts to what it found. */
+static void ws_process(parley_client_t *c, conn_t *k)
+{
+    k->in_recv = true;
+    int rc = wslay_event_recv(k->ws);
+    k->in_recv = false;
+    if (k->closing || c->conn != k)
+        return;
+    /* Compact the input buffer. */
+    if (k->in_off > 0) {
+        memmove(k->in, k->in + k->in_off, k->in_len - k->in_off);
+        k->in_len -= k->in_off;
+        k->in_off = 0;
+    }
+    if (rc < 0) {
+        conn_drop(c, 1002, "protocol", "WebSocket protocol error");
+        return;
+    }
+    k->want_flush = false;
+    flush(c);
+    if (c->conn != k)
+        return;
+    if (wslay_event_get_close_received(k->ws)) {
+        int code = k->close_code ? k->close_code : 1005;
+        const char *why = code == 4008   ? "server closed a slow consumer"
+                          : code == 4000 ? "server closed an idle connection"
+                          : code == 1001 ? "server shutting down"
+                                         : "server closed the connection";
+        conn_drop(c, code, "disconnected", why);
+    }
+}
+
+/* Validates the 101 response and switches to WebSocket framing. Returns the
+ * header length consumed, 0 when incomplete, -1 on failure. */
+static long handshake_check(conn_t *k)
+{
+    char *end = memmem(k->in, k->in_len, "\r\n\r\n", 4);
+    if (end == NULL)
+        return k->in_len > HS_MAX ? -1 : 0;
+    *end = '\0';
+    long used = (long)(end - (char *)k->in) + 4;
+    char *save = NULL;
+    char *line = strtok_r((char *)k->in, "\r\n", &save);
+    int major, minor, status;
+    if (line == NULL || sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 ||
+        status != 101)
+        return -1;
+    bool upgrade = false, connection = false, accept_ok = false;
+    char expect[64];
+    if (parley__ws_accept(k->key, expect, sizeof(expect)) < 0)
+        return -1;
+    while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
+        char *colon = strchr(line, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = strlen(v);
+        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            v[--vl] = '\0';
+        if (strcasecmp(line, "upgrade") == 0 && strcasestr(v, "websocket"))
+            upgrade = true;
+        else if (strcasecmp(line, "connection") == 0 && strcasestr(v, "upgrade"))
+            connection = true;
+        else if (strcasecmp(line, "sec-websocket-accept") == 0 && strcmp(v, expect) == 0)
+            accept_ok = true;
+    }
+    return (upgrade && connection && accept_ok) ? used : -1;
+}
+
+static void ws_open(parley_client_t *c, conn_t *k)
+{
+    static const struct wslay_event_callbacks cbs = {
+        .recv_callback = ws_recv_cb,
+        .send_callback = ws_send_cb,
+        .genmask_callback = ws_genmask_cb,
+        .on_msg_recv_callback = ws_msg_cb,
+    };
+    if (wslay_event_context_client_init(&k->ws, &cbs, k) != 0) {
+        k->ws = NULL;
+        conn_drop(c, 1006, "no_memory", "cannot create WebSocket context");
+        return;
+    }
+    wslay_event_config_set_max_recv_msg_length(k->ws, WS_MAX_MSG);
+    k->upgraded = true;
+    set_state(c, PARLEY_STATE_AUTHENTICATING, NULL);
+    if (c->ping_interval > 0)
+        uv_timer_start(&c->ping_timer, on_ping_timer, c->ping_interval, c->ping_interval);
+    json_t *req = json_pack("{s:s, s:s}", "op", "auth", "token", c->token);
+    if (req == NULL || send_internal(c, req, on_auth_reply) < 0) {
+        if (c->conn == k)
+            conn_drop(c, 1006, "network", "cannot send auth");
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn_t *k = h->data;
+    if (k->in_cap - k->in_len < 16384) {
+        size_t ncap = k->in_cap ? k->in_cap * 2 : 65536;
+        uint8_t *n = realloc(k->in, ncap);
+        if (n == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        k->in = n;
+        k->in_cap = ncap;
+    }
+    *buf = uv_buf_init((char *)k->in + k->in_len, (unsigned)(k->in_cap - k->in_len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    conn_t *k = s->data;
+    parley_client_t *c = k->c;
+    if (c == NULL || k->closing)
+        return;
+    if (nread == 0)
+        return;
+    enter(c);
+    if (nread < 0) {
+        int code = k->close_code ? k->close_code : 1006;
+        conn_drop(c, code, "disconnected",
+                  nread == UV_EOF ? "connection closed by server" : uv_strerror((int)nread));
+        goto out;
+    }
+    c->last_rx = parley__now_ms();
+    k->in_len += (size_t)nread;
+    if (!k->upgraded) {
+        long used = handshake_check(k);
+        if (used < 0) {
+            conn_drop(c, 1002, "protocol", "WebSocket upgrade refused");
+            goto out;
+        }
+        if (used == 0)
+            goto out;
+        memmove(k->in, k->in + used, k->in_len - (size_t)used);
+        k->in_len -= (size_t)used;
+        ws_open(c, k);
+        if (c->conn != k || k->in_len == 0)
+            goto out;
+    }
+    ws_process(c, k);
+out:
+    leave(c);
+}
+
+static void on_hs_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn_t *k = req->data;
+    parley_client_t *c = k->c;
+    if (c == NULL || k->closing)
+        return;
+    enter(c);
+    if (status < 0) {
+        conn_drop(c, 1006, "network", uv_strerror(status));
+        goto out;
+    }
+    /* Frames go out as header + payload writes; don't let Nagle hold them. */
+    uv_tcp_nodelay(&k->tcp, 1);
+    uint8_t raw[16];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(k->key, sizeof(k->key), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
+    const char *v6 = strchr(c->url.host, ':') ? "[" : "";
+    size_t cap = 1024 + strlen(c->url.ws_path) + strlen(c->url.host);
+    uv_write_t *w = malloc(sizeof(*w) + cap);
+    if (w == NULL) {
+        conn_drop(c, 1006, "no_memory", "out of memory");
+        goto out;
+    }
+    char *p = (char *)(w + 1);
+    int n = snprintf(p, cap,
+                     "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\nUser-Agent: libparley\r\n\r\n",
+                     c->url.ws_path, v6, c->url.host, *v6 ? "]" : "", c->url.port, k->key);
+    uv_buf_t b = uv_buf_init(p, (unsigned)n);
+    int rc = uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, on_hs_written);
+    if (rc < 0)
+        free(w);
+    if (rc == 0)
+        rc = uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+    if (rc < 0)
+        conn_drop(c, 1006, "network", uv_strerror(rc));
+out:
+    leave(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
+{
+    conn_t *k = g->data;
+    k->gai_pending = false;
+    parley_client_t *c = k->c;
+    if (c != NULL && !k->closing) {
+        enter(c);
+        int rc = status;
+        if (rc == 0 && res == NULL)
+            rc = UV_EAI_NONAME;
+        if (rc == 0) {
+            k->creq.data = k;
+            rc = uv_tcp_connect(&k->creq, &k->tcp, res->ai_addr, on_connect);
+        }
+        if (rc < 0)
+            conn_drop(c, 1006, "network", uv_strerror(rc));
+        leave(c);
+    }
+    uv_freeaddrinfo(res);
+    conn_unref(k);
+}
+
+static void start_attempt(parley_client_t *c)
+{
+    conn_t *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        goto fail;
+    if (uv_tcp_init(c->loop, &k->tcp) < 0) {
+        free(k);
+        goto fail;
+    }
+    k->tcp.data = k;
+    k->refs = 1;
+    k->c = c;
+    k->gen = ++c->gen;
+    c->conn = k;
+    c->last_rx = parley__now_ms();
+    set_state(c, PARLEY_STATE_CONNECTING, NULL);
+    if (c->conn != k)
+        return;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", c->url.port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = strchr(c->url.host, ':') ? AF_INET6 : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    k->gai.data = k;
+    int rc = uv_getaddrinfo(c->loop, &k->gai, on_resolved, c->url.host, port, &hints);
+    if (rc < 0) {
+        conn_drop(c, 1006, "network", uv_strerror(rc));
+        return;
+    }
+    k->gai_pending = true;
+    k->refs++;
+    return;
+fail:
+    /* Out of memory: retry later like any failed attempt. */
+    uv_timer_start(&c->reconnect_timer, on_reconnect_timer, c->backoff_max, 0);
+}
+
+static void on_reconnect_timer(uv_timer_t *t)
+{
+    parley_client_t *c = t->data;
+    enter(c);
+    if (c->conn == NULL && !c->auth_refused)
+        start_attempt(c);
+    leave(c);
+}
+
+static void on_ping_timer(uv_timer_t *t)
+{
+    parley_client_t *c = t->data;
+    conn_t *k = c->conn;
+    if (k == NULL || k->ws == NULL)
+        return;
+    enter(c);
+    if (parley__now_ms() - c->last_rx > 2ull * c->ping_interval + 1000) {
+        conn_drop(c, 1006, "timeout", "no traffic from the server");
+    } else {
+        struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"p", 1};
+        if (wslay_event_queue_msg(k->ws, &m) == 0)
+            flush(c);
+    }
+    leave(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle */
+
+parley_client_t *parley_client_new(uv_loop_t *loop, const char *url)
+{
+    if (loop == NULL || url == NULL)
+        return NULL;
+    if (sodium_init() < 0)
+        return NULL;
+    /* libuv writes with write(2): a peer that vanished would kill the process
+     * with SIGPIPE. Ignore it unless the application installed a handler. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    parley_client_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    if (parley__url_parse(url, &c->url) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->positions = json_object();
+    c->evq = json_array();
+    c->held = json_array();
+    if (c->positions == NULL || c->evq == NULL || c->held == NULL) {
+        json_decref(c->positions);
+        json_decref(c->evq);
+        json_decref(c->held);
+        free(c);
+        return NULL;
+    }
+    c->loop = loop;
+    c->next_id = 1;
+    c->backoff_min = 100;
+    c->backoff_max = 10000;
+    c->ping_interval = 20000;
+    c->replay_history = true;
+    c->trace = getenv("PARLEY_TRACE") != NULL && *getenv("PARLEY_TRACE") != '\0';
+    uv_timer_init(loop, &c->reconnect_timer);
+    uv_timer_init(loop, &c->ping_timer);
+    uv_timer_init(loop, &c->wait_timer);
+    c->reconnect_timer.data = c;
+    c->ping_timer.data = c;
+    c->wait_timer.data = c;
+    c->open_handles = 3;
+    return c;
+}
+
+static void on_client_handle_closed(uv_handle_t *h)
+{
+    parley_client_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    json_decref(c->positions);
+    json_decref(c->evq);
+    json_decref(c->held);
+    json_decref(c->user);
+    free(c->token);
+    free(c);
+}
+
+static void teardown(parley_client_t *c)
+{
+    c->torn_down = true;
+    c->state = PARLEY_STATE_CLOSED;
+    if (c->conn) {
+        conn_t *k = c->conn;
+        c->conn = NULL;
+        k->c = NULL;
+        conn_close(k);
+    }
+    pending_fail(c, 0, "closed", "client closed");
+    uv_close((uv_handle_t *)&c->reconnect_timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->ping_timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->wait_timer, on_client_handle_closed);
+}
+
+void parley_client_free(parley_client_t *c)
+{
+    if (c == NULL || c->torn_down)
+        return;
+    if (c->depth > 0) {
+        c->free_requested = true;
+        return;
+    }
+    uv_loop_t *loop = c->loop;
+    bool owns = c->owns_loop;
+    teardown(c);
+    if (owns) {
+        uv_run(loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(loop);
+        free(loop);
+    }
+}
+
+int parley_client_set_token(parley_client_t *c, const char *token)
+{
+    if (c == NULL || token == NULL)
+        return PARLEY_EINVAL;
+    char *t = strdup(token);
+    if (t == NULL)
+        return PARLEY_ENOMEM;
+    free(c->token);
+    c->token = t;
+    c->auth_refused = false;
+    return PARLEY_OK;
+}
+
+void parley_client_set_event_cb(parley_client_t *c, parley_event_cb cb, void *ud)
+{
+    c->event_cb = cb;
+    c->event_ud = ud;
+}
+
+void parley_client_set_state_cb(parley_client_t *c, parley_state_cb cb, void *ud)
+{
+    c->state_cb = cb;
+    c->state_ud = ud;
+}
+
+void parley_client_set_timing(parley_client_t *c, unsigned backoff_min_ms, unsigned backoff_max_ms,
+                              unsigned ping_interval_ms)
+{
+    c->backoff_min = backoff_min_ms ? backoff_min_ms : 1;
+    c->backoff_max = backoff_max_ms < c->backoff_min ? c->backoff_min : backoff_max_ms;
+    c->backoff_cur = c->backoff_min;
+    c->ping_interval = ping_interval_ms;
+}
+
+void parley_client_set_initial_sync(parley_client_t *c, bool replay_history)
+{
+    c->replay_history = replay_history;
+}
+
+int parley_client_connect(parley_client_t *c)
+{
+    if (c == NULL || c->token == NULL)
+        return PARLEY_EINVAL;
+    if (c->torn_down || c->free_requested)
+        return PARLEY_ECLOSED;
+    if (c->conn != NULL || uv_is_active((uv_handle_t *)&c->reconnect_timer))
+        return PARLEY_OK;
+    c->auth_refused = false;
+    c->backoff_cur = c->backoff_min;
+    enter(c);
+    start_attempt(c);
+    leave(c);
+    return PARLEY_OK;
+}
+
+parley_state_t parley_client_state(const parley_client_t *c)
+{
+    return c->state;
+}
+
+const json_t *parley_client_user(const parley_client_t *c)
+{
+    return c->user;
+}
+
+uv_loop_t *parley_client_loop(const parley_client_t *c)
+{
+    return c->loop;
+}

@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+/* test_client.c -- libparley and the parley CLI against the real parleyd:
+ * accounts, live DMs both ways, reconnect across a server restart with
+ * exactly-once delivery, dedupe and gap handling in sync, several clients on
+ * one loop, and the CLI end to end. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <parley.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define PW "correct horse battery"
+#define T_MS 10000
+
+static th_server_t srv;
+
+/* ---- helpers ---- */
+
+static void expect_rc(int rc, int want, const parley_error_t *err)
+{
+    if (rc != want)
+        fail_msg("rc=%d (%s) want %d; err=%s: %s", rc, parley_strerror(rc), want,
+                 err ? err->code : "", err ? err->message : "");
+}
+
+/* Registers a fresh user; returns its name in name (>= 64) and token (owned). */
+static char *new_user(const char *prefix, char *name, char **uid)
+{
+    th_unique_name(prefix, name, 64);
+    char *token = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    int rc = parley_register(srv.url, name, PW, NULL, &token, uid, &err);
+    expect_rc(rc, PARLEY_OK, &err);
+    return token;
+}
+
+static parley_client_t *connect_user(const char *token)
+{
+    parley_client_t *c = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    int rc = parley_sync_connect(srv.url, token, true, T_MS, &c, &err);
+    expect_rc(rc, PARLEY_OK, &err);
+    return c;
+}
+
+/* Calls op and returns the ok reply (owned); fails the test otherwise. */
+static json_t *call_ok(parley_client_t *c, json_t *req)
+{
+    json_t *reply = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    int rc = parley_call(c, req, &reply, T_MS, &err);
+    expect_rc(rc, PARLEY_OK, &err);
+    return reply;
+}
+
+static char *create_dm(parley_client_t *c, const char *other)
+{
+    json_t *r = call_ok(
+        c, json_pack("{s:s, s:s, s:[s]}", "op", "create_room", "kind", "dm", "members", other));
+    const char *id = json_string_value(json_object_get(json_object_get(r, "room"), "id"));
+    assert_non_null(id);
+    char *out = strdup(id);
+    json_decref(r);
+    return out;
+}
+
+/* Sends text with a given client_id, retrying while the connection is being
+ * re-established (the same client_id makes retries idempotent). */
+static int64_t send_text(parley_client_t *c, const char *room, const char *cid, const char *text)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "op", "send", "room", room,
+                                "client_id", cid, "content", "type", "text", "body", text);
+        json_t *reply = NULL;
+        parley_error_t err = {{0}, {0}, 0};
+        int rc = parley_call(c, req, &reply, T_MS, &err);
+        if (rc == PARLEY_EDISCONNECTED) {
+            parley_wait_ready(c, T_MS, NULL);
+            continue;
+        }
+        expect_rc(rc, PARLEY_OK, &err);
+        int64_t seq = json_integer_value(json_object_get(json_object_get(reply, "message"), "seq"));
+        json_decref(reply);
+        return seq;
+    }
+    fail_msg("send never succeeded");
+    return -1;
+}
+
+/* Waits for the next "message" event (skipping others); owned, or NULL. */
+static json_t *next_message(parley_client_t *c, int timeout_ms)
+{
+    for (;;) {
+        json_t *ev = parley_wait_event(c, timeout_ms);
+        if (ev == NULL)
+            return NULL;
+        const char *name = json_string_value(json_object_get(ev, "ev"));
+        if (name && strcmp(name, "message") == 0)
+            return ev;
+        json_decref(ev);
+    }
+}
+
+static void expect_message(parley_client_t *c, const char *room, int64_t seq, const char *body)
+{
+    json_t *ev = next_message(c, T_MS);
+    if (ev == NULL)
+        fail_msg("no message event (wanted seq %lld %s)", (long long)seq, body);
+    assert_string_equal(json_string_value(json_object_get(ev, "room")), room);
+    assert_int_equal(json_integer_value(json_object_get(ev, "seq")), seq);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "content"), "body")),
+                        body);
+    json_decref(ev);
+}
+
+static void expect_no_message(parley_client_t *c, int timeout_ms)
+{
+    json_t *ev = next_message(c, timeout_ms);
+    if (ev != NULL) {
+        char *t = json_dumps(ev, 0);
+        fail_msg("unexpected event %s", t);
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_accounts(void **state)
+{
+    (void)state;
+    char name[64], *uid = NULL;
+    char *token = new_user("acct", name, &uid);
+    assert_non_null(token);
+    assert_non_null(uid);
+
+    parley_error_t err = {{0}, {0}, 0};
+    char *t2 = NULL, *u2 = NULL;
+    expect_rc(parley_register(srv.url, name, PW, NULL, &t2, &u2, &err), PARLEY_ESERVER, &err);
+    assert_string_equal(err.code, "username_taken");
+    assert_int_equal(err.status, 409);
+    expect_rc(parley_login(srv.url, name, "wrong password", NULL, &t2, &u2, &err), PARLEY_ESERVER,
+              &err);
+    assert_string_equal(err.code, "bad_credentials");
+    expect_rc(parley_login(srv.url, name, PW, "test-device", &t2, &u2, &err), PARLEY_OK, &err);
+    assert_string_equal(u2, uid);
+
+    /* Both tokens authenticate. */
+    parley_client_t *c = connect_user(t2);
+    const json_t *user = parley_client_user(c);
+    assert_string_equal(json_string_value(json_object_get(user, "username")), name);
+    assert_string_equal(json_string_value(json_object_get(user, "id")), uid);
+    parley_client_free(c);
+
+    /* A bad token fails with the server's code. */
+    c = NULL;
+    expect_rc(parley_sync_connect(srv.url, "not-a-token", true, T_MS, &c, &err), PARLEY_ESERVER,
+              &err);
+    assert_string_equal(err.code, "unauthenticated");
+    assert_null(c);
+
+    /* Logout revokes t2. */
+    expect_rc(parley_logout(srv.url, t2, &err), PARLEY_OK, &err);
+    expect_rc(parley_sync_connect(srv.url, t2, true, T_MS, &c, &err), PARLEY_ESERVER, &err);
+
+    /* Nothing listening: a network error, quickly. */
+    expect_rc(parley_login("http://127.0.0.1:1", name, PW, NULL, &t2, &u2, &err), PARLEY_EIO, &err);
+    expect_rc(parley_sync_connect("ws://127.0.0.1:1", token, true, T_MS, &c, &err), PARLEY_EIO,
+              &err);
+    assert_null(parley_client_new(uv_default_loop(), "https://example.com"));
+    free(t2);
+    free(u2);
+    free(token);
+    free(uid);
+}
+
+static void test_dm_live_both_ways(void **state)
+{
+    (void)state;
+    char an[64], bn[64];
+    char *ta = new_user("dma", an, NULL), *tb = new_user("dmb", bn, NULL);
+    parley_client_t *a = connect_user(ta), *b = connect_user(tb);
+    char *room = create_dm(a, bn);
+    /* The dm is created once: asking again (from either side) returns it. */
+    char *again = create_dm(b, an);
+    assert_string_equal(room, again);
+
+    assert_int_equal(send_text(a, room, "a1", "hello bob"), 1);
+    expect_message(b, room, 1, "hello bob");
+    assert_int_equal(send_text(b, room, "b1", "hi alice"), 2);
+    expect_message(a, room, 1, "hello bob"); /* a's own message, once */
+    expect_message(a, room, 2, "hi alice");
+    expect_message(b, room, 2, "hi alice");
+    assert_int_equal(send_text(a, room, "a2", "how are you"), 3);
+    expect_message(b, room, 3, "how are you");
+    expect_message(a, room, 3, "how are you");
+    expect_no_message(a, 200);
+    expect_no_message(b, 200);
+    assert_int_equal(parley_client_get_position(a, room), 3);
+    assert_int_equal(parley_client_get_position(b, room), 3);
+
+    /* A server error comes back as PARLEY_ESERVER with its code. */
+    parley_error_t err = {{0}, {0}, 0};
+    expect_rc(parley_call(a, json_pack("{s:s, s:s}", "op", "history", "room", "r999999"), NULL,
+                          T_MS, &err),
+              PARLEY_ESERVER, &err);
+    assert_true(err.code[0] != '\0');
+    expect_rc(parley_call(a, json_pack("{s:s}", "op", "no_such_op"), NULL, T_MS, &err),
+              PARLEY_ESERVER, &err);
+    assert_string_equal(err.code, "unknown_op");
+
+    parley_client_free(a);
+    parley_client_free(b);
+    free(room);
+    free(again);
+    free(ta);
+    free(tb);
+}
+
+static void test_dedupe_and_gap(void **state)
+{
+    (void)state;
+    char an[64], bn[64];
+    char *ta = new_user("dda", an, NULL), *tb = new_user("ddb", bn, NULL);
+    parley_client_t *a = connect_user(ta), *b = connect_user(tb);
+    char *room = create_dm(b, an);
+    send_text(b, room, "m1", "one");
+    send_text(b, room, "m2", "two");
+    send_text(b, room, "m3", "three");
+    expect_message(a, room, 1, "one");
+    expect_message(a, room, 2, "two");
+    expect_message(a, room, 3, "three");
+
+    /* An explicit full sync replays everything: the library drops it all. */
+    json_t *r = call_ok(a, json_pack("{s:s, s:{}}", "op", "sync", "since"));
+    json_decref(r);
+    expect_no_message(a, 300);
+    assert_int_equal(parley_client_get_position(a, room), 3);
+
+    /* A second device seeded at 2 (async API, own loop) gets only seq 3. */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    parley_client_t *c = parley_client_new(&loop, srv.url);
+    assert_non_null(c);
+    assert_int_equal(parley_client_set_token(c, ta), PARLEY_OK);
+    assert_int_equal(parley_client_set_position(c, room, 2), PARLEY_OK);
+    assert_int_equal(parley_client_connect(c), PARLEY_OK);
+    parley_error_t err = {{0}, {0}, 0};
+    expect_rc(parley_wait_ready(c, T_MS, &err), PARLEY_OK, &err);
+    expect_message(c, room, 3, "three");
+    expect_no_message(c, 200);
+
+    /* Pretend c missed 3 and 4: live seq 5 is a gap, so the library syncs and
+     * delivers 3, 4, 5 in order instead of 5 alone. */
+    send_text(b, room, "m4", "four");
+    expect_message(c, room, 4, "four");
+    assert_int_equal(parley_client_set_position(c, room, 2), PARLEY_OK);
+    send_text(b, room, "m5", "five");
+    expect_message(c, room, 3, "three");
+    expect_message(c, room, 4, "four");
+    expect_message(c, room, 5, "five");
+    expect_no_message(c, 200);
+    json_t *pos = parley_client_positions(c);
+    assert_int_equal(json_integer_value(json_object_get(pos, room)), 5);
+    json_decref(pos);
+
+    /* Sending the same client_id again returns the original message. */
+    assert_int_equal(send_text(b, room, "m5", "five again"), 5);
+
+    parley_client_free(c);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    parley_client_free(a);
+    parley_client_free(b);
+    free(room);
+    free(ta);
+    free(tb);
+}
+
+/* ---- several async clients on one loop ---- */
+
+typedef struct {
+    int messages;
+    int64_t last_seq;
+    bool replied;
+    bool ok;
+} tally_t;
+
+static void on_tally_event(parley_client_t *c, json_t *ev, void *ud)
+{
+    (void)c;
+    tally_t *t = ud;
+    if (strcmp(json_string_value(json_object_get(ev, "ev")), "message") == 0) {
+        int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+        assert_int_equal(seq, t->last_seq + 1);
+        t->last_seq = seq;
+        t->messages++;
+    }
+}
+
+static void on_tally_reply(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tally_t *t = ud;
+    t->replied = true;
+    t->ok = json_is_true(json_object_get(reply, "ok"));
+}
+
+static void test_three_clients_one_loop(void **state)
+{
+    (void)state;
+    char n[3][64];
+    char *tok[3];
+    for (int i = 0; i < 3; i++)
+        tok[i] = new_user("grp", n[i], NULL);
+    /* Make the group with a blocking client first. */
+    parley_client_t *admin = connect_user(tok[0]);
+    json_t *r = call_ok(admin, json_pack("{s:s, s:s, s:s, s:[s,s]}", "op", "create_room", "kind",
+                                         "group", "name", "trio", "members", n[1], n[2]));
+    char *room = strdup(json_string_value(json_object_get(json_object_get(r, "room"), "id")));
+    json_decref(r);
+    parley_client_free(admin);
+
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    parley_client_t *c[3];
+    tally_t t[3];
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < 3; i++) {
+        c[i] = parley_client_new(&loop, srv.url);
+        parley_client_set_token(c[i], tok[i]);
+        parley_client_set_event_cb(c[i], on_tally_event, &t[i]);
+        assert_int_equal(parley_client_connect(c[i]), PARLEY_OK);
+    }
+    /* Requests made before auth are queued and sent after it. */
+    tally_t sent[6];
+    memset(sent, 0, sizeof(sent));
+    for (int k = 0; k < 6; k++) {
+        char cid[16], body[32];
+        snprintf(cid, sizeof(cid), "k%d", k);
+        snprintf(body, sizeof(body), "msg %d", k);
+        int64_t id = parley_client_request(c[k % 3],
+                                           json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "op", "send",
+                                                     "room", room, "client_id", cid, "content",
+                                                     "type", "text", "body", body),
+                                           on_tally_reply, &sent[k]);
+        assert_true(id > 0);
+    }
+    uint64_t deadline = uv_hrtime() + 10000000000ull;
+    while ((t[0].messages < 6 || t[1].messages < 6 || t[2].messages < 6) && uv_hrtime() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t[i].messages, 6);
+        assert_int_equal(parley_client_state(c[i]), PARLEY_STATE_READY);
+    }
+    for (int k = 0; k < 6; k++)
+        assert_true(sent[k].replied && sent[k].ok);
+    /* Freeing fails what is still pending, and the loop closes cleanly. */
+    tally_t late = {0};
+    parley_client_request(c[0], json_pack("{s:s}", "op", "rooms"), on_tally_reply, &late);
+    for (int i = 0; i < 3; i++)
+        parley_client_free(c[i]);
+    assert_true(late.replied);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    free(room);
+    for (int i = 0; i < 3; i++)
+        free(tok[i]);
+}
+
+
+static void test_reconnect_exactly_once(void **state)
+{
+    (void)state;
+    th_server_t own;
+    th_server_start(&own, NULL);
+    th_server_t saved = srv;
+    srv = own; /* helpers use srv.url */
+
+    char an[64], bn[64];
+    char *ta = new_user("rca", an, NULL), *tb = new_user("rcb", bn, NULL);
+    parley_client_t *a = connect_user(ta), *b = connect_user(tb);
+    parley_client_set_timing(a, 50, 1000, 20000);
+    parley_client_set_timing(b, 50, 1000, 20000);
+    char *room = create_dm(b, an);
+    send_text(b, room, "r1", "before");
+    expect_message(a, room, 1, "before");
+
+    assert_int_equal(th_server_stop(&own), 0);
+    th_server_restart(&own, NULL); /* same port and data dir */
+
+    /* b notices the drop on its next call and retries (idempotent client_id). */
+    send_text(b, room, "r2", "while a was away 1");
+    send_text(b, room, "r3", "while a was away 2");
+    send_text(b, room, "r4", "while a was away 3");
+
+    /* a reconnects, re-authenticates and syncs: each message once, in order. */
+    expect_message(a, room, 2, "while a was away 1");
+    expect_message(a, room, 3, "while a was away 2");
+    expect_message(a, room, 4, "while a was away 3");
+    expect_no_message(a, 300);
+    assert_int_equal(parley_client_state(a), PARLEY_STATE_READY);
+
+    /* And live traffic flows again. */
+    send_text(b, room, "r5", "live again");
+    expect_message(a, room, 5, "live again");
+    expect_no_message(a, 200);
+
+    /* A request in flight when the server dies fails with "disconnected". */
+    assert_int_equal(th_server_stop(&own), 0);
+    parley_error_t err = {{0}, {0}, 0};
+    int rc = parley_call(a, json_pack("{s:s}", "op", "rooms"), NULL, T_MS, &err);
+    assert_true(rc == PARLEY_EDISCONNECTED);
+    assert_string_equal(err.code, "disconnected");
+    assert_int_not_equal(parley_client_state(a), PARLEY_STATE_READY);
+
+    parley_client_free(a);
+    parley_client_free(b);
+    th_server_cleanup(&own);
+    srv = saved;
+    free(room);
+    free(ta);
+    free(tb);
+}
+
+/* ---- CLI ---- */
+
+/* Runs the CLI with XDG_CONFIG_HOME=home; stdout into out (may be NULL).
+ * Returns the exit status. */
+static int run_cli(const char *home, const char *stdin_text, char *out, size_t cap, const char *fmt,
+                   ...)
+{
+    const char *cli = getenv("PARLEY_CLI");
+    if (cli == NULL)
+        fail_msg("PARLEY_CLI is not set");
+    char args[2048], cmd[4096], infile[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(infile, sizeof(infile), "%s/stdin.txt", home);
+    FILE *f = fopen(infile, "w");
+    assert_non_null(f);
+    fputs(stdin_text ? stdin_text : "", f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "env -u PARLEY_PASSWORD XDG_CONFIG_HOME='%s' '%s' --server %s %s < '%s/stdin.txt' "
+             "2>'%s/stderr.txt'",
+             home, cli, srv.url, args, home, home);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = 0;
+    char tmp[4096];
+    size_t r;
+    while ((r = fread(tmp, 1, sizeof(tmp), p)) > 0) {
+        if (out && n + r < cap) {
+            memcpy(out + n, tmp, r);
+            n += r;
+        }
+    }
+    if (out)
+        out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_end_to_end(void **state)
+{
+    (void)state;
+    char ha[] = "/tmp/parley-cli-a-XXXXXX", hb[] = "/tmp/parley-cli-b-XXXXXX";
+    assert_non_null(mkdtemp(ha));
+    assert_non_null(mkdtemp(hb));
+    char an[64], bn[64], out[8192], path[400];
+    th_unique_name("clia", an, sizeof(an));
+    th_unique_name("clib", bn, sizeof(bn));
+
+    /* Password from stdin (not a tty). */
+    assert_int_equal(run_cli(ha, PW "\n", out, sizeof(out), "register %s --display Alice", an), 0);
+    assert_non_null(strstr(out, an));
+    assert_int_equal(run_cli(hb, PW "\n", out, sizeof(out), "register %s", bn), 0);
+
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/parley/session.json", ha);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(path, sizeof(path), "%s/parley", ha);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "whoami"), 0);
+    assert_non_null(strstr(out, an));
+
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "dm %s", bn), 0);
+    char room[64];
+    assert_int_equal(sscanf(out, "%63s", room), 1);
+    assert_int_equal(room[0], 'r');
+
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s hello from the cli", room), 0);
+    assert_non_null(strstr(out, "[1] "));
+    assert_int_equal(run_cli(hb, "piped text\n", out, sizeof(out), "send @%s", an), 0);
+    assert_non_null(strstr(out, "[2] "));
+
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "history %s", room), 0);
+    char want[200];
+    snprintf(want, sizeof(want), "%s: hello from the cli", an);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof(want), "%s: piped text", bn);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "[1] "));
+
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "--json history @%s --limit 1", an), 0);
+    json_t *arr = json_loads(out, 0, NULL);
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), 1);
+    json_decref(arr);
+
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "rooms"), 0);
+    assert_non_null(strstr(out, room));
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "read %s 2", room), 0);
+
+    /* Errors: server code on stderr and exit 1; usage errors exit 2. */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send r99999999 nope"), 1);
+    snprintf(path, sizeof(path), "%s/stderr.txt", ha);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char err[512] = "";
+    size_t n = fread(err, 1, sizeof(err) - 1, f);
+    err[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(err, "parley: "));
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "frobnicate"), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "history"), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "--version"), 0);
+    assert_non_null(strstr(out, "parley "));
+
+    /* Logout forgets the session. */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "logout"), 0);
+    snprintf(path, sizeof(path), "%s/parley/session.json", ha);
+    assert_int_not_equal(stat(path, &st), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "whoami"), 1);
+
+    char rm[700];
+    snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", ha, hb);
+    assert_int_equal(system(rm), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    static const char *const dbg[] = {"log_level=trace", NULL};
+    th_server_start(&srv, getenv("TEST_SERVER_TRACE") ? dbg : NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accounts),
+        cmocka_unit_test(test_dm_live_both_ways),
+        cmocka_unit_test(test_dedupe_and_gap),
+        cmocka_unit_test(test_three_clients_one_loop),
+        cmocka_unit_test(test_reconnect_exactly_once),
+        cmocka_unit_test(test_cli_end_to_end),
+    };
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
