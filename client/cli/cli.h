@@ -26,6 +26,13 @@ void cli_session_remove(void);
 /** Frees the fields. */
 void cli_session_dispose(cli_session_t *s);
 
+/** Saved per-room positions of `tail` (positions.json next to session.json),
+ * keyed by "<server> <user_id>": returns the last seq seen in room, or -1 when
+ * none was saved. */
+long long cli_position_load(const char *server, const char *user_id, const char *room);
+/** Saves the position (best effort, mode 0600). */
+void cli_position_save(const char *server, const char *user_id, const char *room, long long seq);
+
 /** Reads the password: $PARLEY_PASSWORD, else prompt without echo on the tty,
  * else one line from stdin. Returns malloc'ed text or NULL. */
 char *cli_read_password(const char *prompt);

@@ -45,7 +45,8 @@ static const char usage_text[] =
     "  group NAME USER...              create a group room, print its id\n"
     "  send ROOM [TEXT...]             send TEXT (or stdin when no TEXT)\n"
     "  history ROOM [--limit N] [--before SEQ]\n"
-    "  tail ROOM                       print live messages until Ctrl-C\n"
+    "  tail ROOM                       print live messages until Ctrl-C; a later tail\n"
+    "                                  first prints what arrived in between\n"
     "  read ROOM SEQ                   set the read marker\n"
     "\n"
     "ROOM is a room id or @username for the direct room with that user.\n"
@@ -593,14 +594,19 @@ static void on_tail_event(parley_client_t *c, json_t *ev, void *ud)
     if (name == NULL || strcmp(name, "message") != 0)
         return;
     const char *room = json_string_value(json_object_get(ev, "room"));
-    if (room && strcmp(room, t->cli->tail_room) == 0)
+    if (room && strcmp(room, t->cli->tail_room) == 0) {
         print_message(t->cli, ev);
+        fflush(stdout);
+        /* Remember how far we got: a later `tail` resumes here, so messages
+         * sent while it was stopped are shown once, in order. */
+        cli_position_save(t->cli->server, t->cli->sess.user_id, room,
+                          (long long)json_integer_value(json_object_get(ev, "seq")));
+    }
 }
 
 static void on_tail_state(parley_client_t *c, parley_state_t st, const parley_error_t *err,
                           void *ud)
 {
-    (void)c;
     tail_t *t = ud;
     if (st == PARLEY_STATE_WAITING && err && t->was_ready) {
         fprintf(stderr, "parley: connection lost (%s: %s), reconnecting\n", err->code,
@@ -608,6 +614,11 @@ static void on_tail_state(parley_client_t *c, parley_state_t st, const parley_er
         t->was_ready = false;
     } else if (st == PARLEY_STATE_READY) {
         t->was_ready = true;
+        /* Record the starting point too, so a tail stopped before any
+         * message arrived still resumes from here next time. */
+        int64_t pos = parley_client_get_position(c, t->cli->tail_room);
+        cli_position_save(t->cli->server, t->cli->sess.user_id, t->cli->tail_room,
+                          (long long)pos);
     } else if (st == PARLEY_STATE_CLOSED && t->client) {
         if (err)
             fail(err);
@@ -640,7 +651,12 @@ static int cmd_tail(cli_t *cli, int argc, char **argv)
         return fail_msg("invalid_argument", "bad server URL");
     }
     parley_client_set_token(t.client, cli->sess.token);
+    /* First tail of a room starts at "now"; later ones resume where the last
+     * one stopped. */
     parley_client_set_initial_sync(t.client, false);
+    long long saved = cli_position_load(cli->server, cli->sess.user_id, room);
+    if (saved >= 0)
+        parley_client_set_position(t.client, room, saved);
     parley_client_set_event_cb(t.client, on_tail_event, &t);
     parley_client_set_state_cb(t.client, on_tail_state, &t);
     uv_signal_init(&loop, &t.sigint);

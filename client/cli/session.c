@@ -168,3 +168,59 @@ char *cli_read_password(const char *prompt)
     fclose(tty);
     return pw;
 }
+
+/* ---- tail positions ---- */
+
+static int positions_path(char *out, size_t cap, char *dir, size_t dir_cap)
+{
+    char session[4096];
+    if (cli_session_path(session, sizeof(session), dir, dir_cap) < 0)
+        return -1;
+    int n = snprintf(out, cap, "%s/positions.json", dir);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+long long cli_position_load(const char *server, const char *user_id, const char *room)
+{
+    char path[4200], dir[4096], key[1024];
+    if (positions_path(path, sizeof(path), dir, sizeof(dir)) < 0)
+        return -1;
+    json_t *o = json_load_file(path, 0, NULL);
+    snprintf(key, sizeof(key), "%s %s", server, user_id);
+    json_t *seq = json_object_get(json_object_get(o, key), room);
+    long long v = json_is_integer(seq) ? (long long)json_integer_value(seq) : -1;
+    json_decref(o);
+    return v;
+}
+
+void cli_position_save(const char *server, const char *user_id, const char *room, long long seq)
+{
+    char path[4200], dir[4096], tmp[4300], key[1024];
+    if (positions_path(path, sizeof(path), dir, sizeof(dir)) < 0 || make_dir(dir) < 0)
+        return;
+    json_t *o = json_load_file(path, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    snprintf(key, sizeof(key), "%s %s", server, user_id);
+    json_t *mine = json_object_get(o, key);
+    if (!json_is_object(mine)) {
+        mine = json_object();
+        json_object_set_new(o, key, mine);
+    }
+    json_object_set_new(mine, room, json_integer(seq));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        char *text = json_dumps(o, JSON_COMPACT);
+        bool ok = text && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        free(text);
+        ok = close(fd) == 0 && ok;
+        if (ok)
+            (void)rename(tmp, path);
+        else
+            unlink(tmp);
+    }
+    json_decref(o);
+}

@@ -436,8 +436,11 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
         handle_message(c, r);
     }
     json_decref(held);
+    /* Positions the application seeded (e.g. saved by a previous run) may be
+     * behind: one sync catches them up before going live. Rooms seeded from
+     * `rooms` are at their end, so the sync costs nothing for them. */
     if (!c->sync_inflight)
-        become_ready(c);
+        start_sync(c);
 }
 
 static void on_auth_reply(parley_client_t *c, json_t *reply, bool local)

@@ -39,6 +39,7 @@ test('two browsers: register, start a DM, exchange messages live both ways', asy
     await waitForBody(A.page, 'Hello Alice\nsecond line');
     await send(A.page, 'third');
     await waitForBody(B.page, 'third');
+    await waitForBody(A.page, 'third'); // the sender's own copy turns from pending to sent
     assert.deepEqual(await bodies(A.page), ['Hi Bob! see https://example.com/a?b=1.', 'Hello Alice\nsecond line', 'third']);
     assert.deepEqual(await bodies(B.page), await bodies(A.page));
     // sender's own messages are on the right, the other's on the left

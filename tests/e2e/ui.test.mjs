@@ -211,6 +211,7 @@ test('phone 375x667: one pane at a time with back navigation; screenshots', asyn
     await openRoomByName(P.page, 'Yuri Gagarin');
     await P.page.waitForTimeout(200);
     await shot(P.page, 'phone-conversation-dark.png');
+    await waitForBody(B.page, 'Coffee sounds perfect.\nSee you at 10!');
     assert.deepEqual(await bodies(P.page), await bodies(B.page));
     assertNoErrors(P.page);
   } finally {

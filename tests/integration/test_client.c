@@ -476,6 +476,61 @@ static int run_cli(const char *home, const char *stdin_text, char *out, size_t c
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs `parley tail ROOM` for secs seconds (then SIGINT) and returns its
+ * exit status with stdout in out. */
+static int run_tail(const char *home, const char *room, int secs, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "env XDG_CONFIG_HOME='%s' timeout --preserve-status -s INT %d '%s' --server %s tail %s",
+             home, secs, getenv("PARLEY_CLI"), srv.url, room);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A tail that is stopped and started again prints what arrived in between,
+ * once, in order: the CLI's offline catch-up. */
+static void test_cli_tail_resumes(void **state)
+{
+    (void)state;
+    char ha[] = "/tmp/parley-tail-a-XXXXXX", hb[] = "/tmp/parley-tail-b-XXXXXX";
+    assert_non_null(mkdtemp(ha));
+    assert_non_null(mkdtemp(hb));
+    char an[64], bn[64], out[8192], room[64];
+    th_unique_name("taila", an, sizeof(an));
+    th_unique_name("tailb", bn, sizeof(bn));
+    assert_int_equal(run_cli(ha, PW "\n", out, sizeof(out), "register %s", an), 0);
+    assert_int_equal(run_cli(hb, PW "\n", out, sizeof(out), "register %s", bn), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "dm %s", bn), 0);
+    assert_int_equal(sscanf(out, "%63s", room), 1);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s before", room), 0);
+
+    /* First tail starts at "now": nothing old is printed. */
+    assert_int_equal(run_tail(hb, room, 3, out, sizeof(out)), 0);
+    assert_null(strstr(out, "before"));
+    /* While bob's tail is stopped, alice sends two messages. */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s away one", room), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s away two", room), 0);
+    assert_int_equal(run_tail(hb, room, 3, out, sizeof(out)), 0);
+    char *one = strstr(out, "[2] "), *two = strstr(out, "[3] ");
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_true(one < two);
+    assert_non_null(strstr(one, "away one"));
+    assert_null(strstr(two + 1, "[3] ")); /* once */
+    assert_null(strstr(out, "before"));
+    /* And a third run has nothing new. */
+    assert_int_equal(run_tail(hb, room, 2, out, sizeof(out)), 0);
+    assert_null(strstr(out, "away"));
+
+    char rm[700];
+    snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", ha, hb);
+    assert_int_equal(system(rm), 0);
+}
+
 static void test_cli_end_to_end(void **state)
 {
     (void)state;
@@ -581,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_three_clients_one_loop),
         cmocka_unit_test(test_reconnect_exactly_once),
         cmocka_unit_test(test_cli_end_to_end),
+        cmocka_unit_test(test_cli_tail_resumes),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
