@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run test test-asan bench clean format
+.PHONY: all deps configure run test test-asan test-valgrind bench clean format
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -35,6 +35,11 @@ test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE e2e
+
+# The protocol suite against parleyd running under valgrind memcheck.
+test-valgrind: all
+	@PARLEYD_REAL=$(abspath $(BUILD))/parleyd PARLEYD=$(abspath scripts/valgrind-parleyd.sh) \
+		$(BUILD)/it_test_protocol
 
 bench: all
 	@echo "no benchmarks yet"
