@@ -22,6 +22,8 @@ $CC $CFLAGS -o "$OUT/fuzz_http" "$ROOT/tests/fuzz/fuzz_http.c" "$ROOT/src/http/h
     $CORE -lhttp_parser -luv
 $CC $CFLAGS -o "$OUT/fuzz_ws_frame" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$ROOT/src/ws/ws_frame.c" \
     "$ROOT/src/ws/ws_handshake.c" $CORE -lwslay -lcrypto -luv
+$CC $CFLAGS -o "$OUT/fuzz_config" "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/src/core/config.c" \
+    $CORE -luv
 
 seed() { # seed DIR NAME BYTES(printf format)
     mkdir -p "$1"
@@ -36,8 +38,10 @@ W="$OUT/corpus_fuzz_ws_frame"
 seed "$W" text '\005\201\205\001\002\003\004iggmn'
 seed "$W" close '\003\210\202\000\000\000\000\003\350'
 seed "$W" frag '\002\001\201\000\000\000\000a\211\200\000\000\000\000\200\201\000\000\000\000b'
+C="$OUT/corpus_fuzz_config"
+seed "$C" basic 'listen 127.0.0.1:8080\nmax_ws_message 2m\nws_echo true\n# comment\n'
 
-for t in fuzz_http fuzz_ws_frame; do
+for t in fuzz_http fuzz_ws_frame fuzz_config; do
     echo "== $t for ${SECS}s"
     "$OUT/$t" -max_total_time="$SECS" -artifact_prefix="$OUT/" -max_len=8192 -print_final_stats=1 "$OUT/corpus_$t"
 done
