@@ -109,10 +109,12 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
+            pl_config_dispose(&cfg);
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {
             printf("parleyd %s\n", PL_VERSION);
+            pl_config_dispose(&cfg);
             return 0;
         }
         if (!strcmp(argv[i], "--config")) {
@@ -183,14 +185,18 @@ int main(int argc, char **argv)
     if (rc < 0) {
         pl_log(PL_LOG_ERROR, "main", "cannot open the store in %s err=%s", cfg.data_dir,
                pl_strerror(rc));
+        pl_config_dispose(&cfg);
         return 1;
     }
     pl_chat_t *chat = NULL;
+    pl_api_t *api = NULL;
+    int exit_code = 0;
     if ((rc = pl_chat_new(app.loop, &cfg, app.st, &chat)) < 0) {
         pl_log(PL_LOG_ERROR, "main", "cannot load rooms err=%s", pl_strerror(rc));
-        return 1;
+        exit_code = 1;
+        goto stop_store;
     }
-    pl_api_t *api = pl_api_new(app.loop, &cfg, app.st, chat);
+    api = pl_api_new(app.loop, &cfg, app.st, chat);
     /* One server, two handler owners: HTTP goes to api, WebSockets to chat. */
     handlers_ud_t hud = {api, chat};
     pl_server_handlers_t h = {
@@ -202,7 +208,8 @@ int main(int argc, char **argv)
     };
     if ((rc = pl_server_new(app.loop, &cfg, &h, &app.srv)) < 0) {
         pl_log(PL_LOG_ERROR, "main", "cannot listen on %s err=%s", cfg.listen, pl_strerror(rc));
-        return 1;
+        exit_code = 1;
+        goto stop_store;
     }
     pl_api_set_server(api, app.srv);
     pl_chat_set_server(chat, app.srv);
@@ -216,14 +223,22 @@ int main(int argc, char **argv)
     pl_log(PL_LOG_INFO, "main", "parleyd %s listening on http://%s data=%s", PL_VERSION, cfg.listen,
            cfg.data_dir);
     uv_run(app.loop, UV_RUN_DEFAULT);
-
     pl_server_free(app.srv);
+    goto done;
+
+stop_store:
+    /* Startup failed after the store opened: close it cleanly (its handle
+     * and a failed server's are freed by running the loop once more). */
+    pl_store_close(app.st);
+    uv_run(app.loop, UV_RUN_DEFAULT);
+done:
     pl_api_free(api);
     pl_chat_free(chat);
     rc = uv_loop_close(app.loop);
     if (rc != 0)
         pl_log(PL_LOG_WARN, "main", "loop closed with handles open err=%s", uv_strerror(rc));
-    pl_log(PL_LOG_INFO, "main", "bye");
+    if (exit_code == 0)
+        pl_log(PL_LOG_INFO, "main", "bye");
     pl_config_dispose(&cfg);
-    return 0;
+    return exit_code;
 }

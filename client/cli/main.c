@@ -563,6 +563,7 @@ typedef struct {
     uv_signal_t sigint, sigterm;
     int exit_code;
     bool was_ready;
+    bool announced;
 } tail_t;
 
 static void tail_stop(tail_t *t, int code)
@@ -613,6 +614,11 @@ static void on_tail_state(parley_client_t *c, parley_state_t st, const parley_er
                 err->message);
         t->was_ready = false;
     } else if (st == PARLEY_STATE_READY) {
+        if (!t->announced) {
+            /* After the catch-up sync: everything missed is printed above. */
+            fprintf(stderr, "parley: following %s (Ctrl-C to stop)\n", t->cli->tail_room);
+            t->announced = true;
+        }
         t->was_ready = true;
         /* Record the starting point too, so a tail stopped before any
          * message arrived still resumes from here next time. */

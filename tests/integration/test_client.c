@@ -18,7 +18,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -476,19 +479,59 @@ static int run_cli(const char *home, const char *stdin_text, char *out, size_t c
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs `parley tail ROOM` for secs seconds (then SIGINT) and returns its
- * exit status with stdout in out. */
-static int run_tail(const char *home, const char *room, int secs, char *out, size_t cap)
+static int64_t now_ms(void)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "env XDG_CONFIG_HOME='%s' timeout --preserve-status -s INT %d '%s' --server %s tail %s",
-             home, secs, getenv("PARLEY_CLI"), srv.url, room);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs `parley tail ROOM` until it reports (on stderr) that it caught up and
+ * follows live, then stops it with SIGINT. Returns the exit status with
+ * stdout in out. No timing: it waits for that line (30 s at most). */
+static int run_tail(const char *home, const char *room, char *out, size_t cap)
+{
+    int o[2], e[2];
+    assert_int_equal(pipe(o), 0);
+    assert_int_equal(pipe(e), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+        setenv("XDG_CONFIG_HOME", home, 1);
+        execl(getenv("PARLEY_CLI"), "parley", "--server", srv.url, "tail", room, (char *)NULL);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    char err[4096] = "";
+    size_t elen = 0;
+    int64_t deadline = now_ms() + 30000;
+    while (strstr(err, "following") == NULL && now_ms() < deadline) {
+        struct pollfd p = {.fd = e[0], .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            ssize_t r = read(e[0], err + elen, sizeof(err) - 1 - elen);
+            if (r <= 0)
+                break;
+            elen += (size_t)r;
+            err[elen] = '\0';
+        }
+    }
+    if (strstr(err, "following") == NULL)
+        fail_msg("parley tail never caught up; stderr: %s", err);
+    kill(pid, SIGINT);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(o[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
     out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    close(o[0]);
+    close(e[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* A tail that is stopped and started again prints what arrived in between,
@@ -509,12 +552,12 @@ static void test_cli_tail_resumes(void **state)
     assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s before", room), 0);
 
     /* First tail starts at "now": nothing old is printed. */
-    assert_int_equal(run_tail(hb, room, 3, out, sizeof(out)), 0);
+    assert_int_equal(run_tail(hb, room, out, sizeof(out)), 0);
     assert_null(strstr(out, "before"));
     /* While bob's tail is stopped, alice sends two messages. */
     assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s away one", room), 0);
     assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s away two", room), 0);
-    assert_int_equal(run_tail(hb, room, 3, out, sizeof(out)), 0);
+    assert_int_equal(run_tail(hb, room, out, sizeof(out)), 0);
     char *one = strstr(out, "[2] "), *two = strstr(out, "[3] ");
     assert_non_null(one);
     assert_non_null(two);
@@ -523,7 +566,7 @@ static void test_cli_tail_resumes(void **state)
     assert_null(strstr(two + 1, "[3] ")); /* once */
     assert_null(strstr(out, "before"));
     /* And a third run has nothing new. */
-    assert_int_equal(run_tail(hb, room, 2, out, sizeof(out)), 0);
+    assert_int_equal(run_tail(hb, room, out, sizeof(out)), 0);
     assert_null(strstr(out, "away"));
 
     char rm[700];
