@@ -30,6 +30,8 @@ room_t *pl_chat__room_add(pl_chat_t *chat, const pl_room_t *pr)
     r->kind = pr->kind;
     r->name = pl_xstrdup(pr->name ? pr->name : "");
     r->last_seq = pr->last_seq;
+    r->last_version = pr->last_version;
+    r->disappearing_ms = pr->disappearing_ms;
     HASH_ADD(hh, chat->rooms, id, sizeof r->id, r);
     return r;
 }
@@ -109,6 +111,13 @@ void pl_chat__session_unref(session_t *s)
     free(s);
 }
 
+online_t *pl_chat__online(pl_chat_t *chat, int64_t user)
+{
+    online_t *u = NULL;
+    HASH_FIND(hh, chat->users, &user, sizeof user, u);
+    return u;
+}
+
 static void online_remove(pl_chat_t *chat, session_t *s)
 {
     if (s->user_id == 0)
@@ -132,11 +141,12 @@ static void online_remove(pl_chat_t *chat, session_t *s)
 
 /* ---- fan-out ---- */
 
-static void session_deliver(session_t *s, int64_t room, int64_t seq, pl_frame_t *f)
+static void session_deliver(session_t *s, int64_t room, int64_t seq, int64_t version,
+                            pl_frame_t *f)
 {
     if (s->conn == NULL)
         return;
-    if (s->syncing && seq > 0) {
+    if (s->syncing && (seq > 0 || version > 0)) {
         size_t size = pl_frame_size(f);
         if (s->held_bytes + size > (size_t)s->chat->cfg->max_write_queue) {
             pl_log(PL_LOG_WARN, "chat",
@@ -150,6 +160,7 @@ static void session_deliver(session_t *s, int64_t room, int64_t seq, pl_frame_t 
         held_t *h = pl_xmalloc(sizeof *h);
         h->room = room;
         h->seq = seq;
+        h->version = version;
         h->frame = pl_frame_ref(f);
         h->next = NULL;
         *s->held_tail = h;
@@ -169,11 +180,79 @@ void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f)
         return;
     for (session_t *s = u->head, *next; s != NULL; s = next) {
         next = s->next; /* a send may close the session */
-        session_deliver(s, 0, 0, f);
+        session_deliver(s, 0, 0, 0, f);
     }
 }
 
-void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f)
+void pl_chat__fanout_except(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f)
+{
+    for (size_t i = 0; i < room->nmembers; i++) {
+        if (room->members[i] == except_user)
+            continue;
+        online_t *u = pl_chat__online(chat, room->members[i]);
+        for (session_t *s = u ? u->head : NULL, *next; s != NULL; s = next) {
+            next = s->next;
+            session_deliver(s, 0, 0, 0, f);
+        }
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Walks every room: there is no user -> rooms index in memory, and presence
+ * and profile events are rare (coalesced) next to messages. */
+void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f)
+{
+    int64_t *to = NULL;
+    size_t n = 0, cap = 0;
+    room_t *r, *tmp;
+    HASH_ITER(hh, chat->rooms, r, tmp)
+    {
+        if (!pl_chat__is_member(r, user))
+            continue;
+        for (size_t i = 0; i < r->nmembers; i++) {
+            if (r->members[i] == user || pl_chat__online(chat, r->members[i]) == NULL)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                to = pl_xrealloc(to, cap * sizeof *to);
+            }
+            to[n++] = r->members[i];
+        }
+    }
+    if (n > 0)
+        qsort(to, n, sizeof *to, cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || to[i] != to[i - 1])
+            pl_chat__send_user(chat, to[i], f);
+    free(to);
+}
+
+void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m)
+{
+    room_t *room = pl_chat__room(chat, m->room_id);
+    if (room == NULL)
+        return;
+    if (m->version > room->last_version)
+        room->last_version = m->version;
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_printf(&b, "{\"ev\":\"update\",\"room\":\"r%" PRId64 "\",\"version\":%" PRId64
+                  ",\"message\":{", m->room_id, m->version);
+    pl_wire_message_fields(&b, m);
+    pl_buf_append(&b, "}}", 2);
+    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
+    chat->stats.frames_built++;
+    pl_chat__fanout(chat, room, 0, m->version, f);
+    pl_frame_unref(f);
+    pl_buf_dispose(&b);
+}
+
+void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version, pl_frame_t *f)
 {
     for (size_t i = 0; i < room->nmembers; i++) {
         online_t *u = NULL;
@@ -182,7 +261,7 @@ void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f)
             continue;
         for (session_t *s = u->head, *next; s != NULL; s = next) {
             next = s->next;
-            session_deliver(s, room->id, seq, f);
+            session_deliver(s, room->id, seq, version, f);
         }
     }
 }
@@ -199,7 +278,10 @@ void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n)
         bool skip = false;
         for (size_t i = 0; i < n; i++) {
             if (pos[i].room == h->room) {
-                skip = pos[i].truncated || h->seq <= pos[i].upto;
+                /* An update the sync covered (its version is in the
+                 * snapshot) is skipped like a message it delivered. */
+                skip = pos[i].truncated ||
+                       (h->seq > 0 ? h->seq <= pos[i].upto : h->version <= pos[i].vupto);
                 break;
             }
         }
@@ -236,6 +318,8 @@ void pl_chat_on_ws_close(void *ud, pl_conn_t *c)
         return;
     pl_conn_set_data(c, NULL);
     online_remove(chat, s);
+    if (s->user_id != 0)
+        pl_presence__update(chat, s->user_id);
     s->conn = NULL;
     chat->stats.sessions--;
     pl_log(PL_LOG_DEBUG, "chat", "conn=%" PRIu64 " user=u%" PRId64 " session closed", pl_conn_id(c),
@@ -323,6 +407,7 @@ void pl_chat__online_add(pl_chat_t *chat, session_t *s)
     if (u->head)
         u->head->prev = s;
     u->head = s;
+    pl_presence__update(chat, s->user_id);
 }
 
 /* ---- lifecycle ---- */
@@ -341,6 +426,22 @@ static int load_member(void *arg, const pl_member_t *m)
     return 0;
 }
 
+/* The tick: expire disappearing messages (one write job at a time) and end
+ * presence grace periods. It runs once right away, so messages that expired
+ * while the server was down go at startup. The timer is unref'd: it never
+ * keeps the loop alive on shutdown. */
+static void on_tick(uv_timer_t *t)
+{
+    pl_chat_t *chat = t->data;
+    if (chat->closing) {
+        uv_timer_stop(t);
+        return;
+    }
+    pl_presence__tick(chat);
+    if (!chat->sweeping)
+        pl_ops_sweep(chat);
+}
+
 int pl_chat_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t **out)
 {
     pl_chat_t *chat = pl_xcalloc(1, sizeof *chat);
@@ -356,6 +457,10 @@ int pl_chat_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat
         return rc;
     }
     pl_log(PL_LOG_INFO, "chat", "loaded rooms=%u", HASH_COUNT(chat->rooms));
+    uv_timer_init(loop, &chat->tick);
+    chat->tick.data = chat;
+    uv_timer_start(&chat->tick, on_tick, 0, (uint64_t)cfg->sweep_interval_ms);
+    uv_unref((uv_handle_t *)&chat->tick);
     *out = chat;
     return 0;
 }
@@ -369,6 +474,13 @@ void pl_chat_free(pl_chat_t *chat)
 {
     if (chat == NULL)
         return;
+    if (chat->tick.data != NULL) {
+        /* Called after uv_run returned: close the timer and let the loop run
+         * its close callback, so uv_loop_close finds no open handle. */
+        uv_close((uv_handle_t *)&chat->tick, NULL);
+        uv_run(chat->loop, UV_RUN_NOWAIT);
+    }
+    pl_presence__free_all(chat);
     room_t *r, *rtmp;
     HASH_ITER(hh, chat->rooms, r, rtmp)
     {

@@ -15,7 +15,9 @@ typedef struct room {
     pl_room_kind_t kind;
     char *name;
     int64_t last_seq;
-    int64_t *members; /* sorted user ids */
+    int64_t last_version;    /* version of the newest mutation (edit, delete, react, ...) */
+    int64_t disappearing_ms; /* timer of new messages, 0 = off */
+    int64_t *members;        /* sorted user ids */
     size_t nmembers, cap;
     UT_hash_handle hh;
 } room_t;
@@ -32,6 +34,7 @@ typedef struct online {
  * events always precede live ones. */
 typedef struct held {
     int64_t room, seq;
+    int64_t version; /* of an `update` event (seq is 0 then) */
     pl_frame_t *frame;
     struct held *next;
 } held_t;
@@ -51,7 +54,26 @@ struct session {
     size_t held_bytes;
     double tokens; /* rate limiter bucket */
     uint64_t refill_ns;
+    bool away;          /* last reported presence of this session */
+    bool read_receipts; /* the user's settings, kept current on every session */
+    bool show_presence;
+    struct {
+        int64_t room;
+        uint64_t at_ns; /* last typing:true that went out */
+    } typing[8];        /* per-room typing throttle, oldest entry reused */
 };
+
+/* Presence of a user who is online, away, or inside the offline grace
+ * period. Users offline for good have no entry. */
+typedef struct pres {
+    int64_t user_id;
+    int status;            /* PL_PRES_* */
+    int64_t offline_at_ms; /* > 0: no sessions; goes offline at this time */
+    bool visible;          /* show_presence */
+    UT_hash_handle hh;
+} pres_t;
+
+enum { PL_PRES_OFFLINE = 0, PL_PRES_ONLINE = 1, PL_PRES_AWAY = 2 };
 
 struct pl_chat {
     uv_loop_t *loop;
@@ -60,8 +82,21 @@ struct pl_chat {
     pl_server_t *srv;
     room_t *rooms;   /* uthash by id */
     online_t *users; /* uthash by user id */
+    pres_t *pres;    /* uthash by user id */
+    uv_timer_t tick; /* sweeper + presence grace, every sweep_interval_ms */
+    bool sweeping;   /* a sweep job is in flight */
+    bool closing;    /* the store refused a job: stop the timer */
     pl_chat_stats_t stats;
 };
+
+/* Every async op carries this header: the session (referenced) and the
+ * request id, plus an error to report if the job failed. */
+typedef struct {
+    session_t *s;
+    json_t *id;
+    const char *code; /* NULL: success */
+    char msg[160];
+} job_t;
 
 /* chat.c */
 session_t *pl_chat__session_ref(session_t *s);
@@ -72,14 +107,25 @@ bool pl_chat__is_member(const room_t *r, int64_t user);
 void pl_chat__member_add(room_t *r, int64_t user);
 void pl_chat__member_remove(room_t *r, int64_t user);
 /** Queues a frame to every session of every member of room (holding it for
- * syncing sessions). seq is 0 for events outside the message timeline. */
-void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f);
+ * syncing sessions). seq is that of a `message` event, version that of an
+ * `update` event; both 0 for events outside the timeline (never held). */
+void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version, pl_frame_t *f);
+/** Queues a frame to the sessions of every member except one user. */
+void pl_chat__fanout_except(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f);
+/** Queues a frame to every online user sharing a room with user (not user). */
+void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f);
+/** Encodes {"ev":"update","room","version","message"} once and fans it out;
+ * advances the room's in-memory last_version. */
+void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m);
+/** Online sessions of a user (NULL if none). */
+online_t *pl_chat__online(pl_chat_t *chat, int64_t user);
 /** Queues a frame to every session of one user. */
 void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f);
 /** Delivers the frames held during a sync, skipping what the sync sent. */
 typedef struct {
     int64_t room;
     int64_t upto;   /* the sync delivered this room up to this seq */
+    int64_t vupto;  /* ... and its updates up to this version */
     bool truncated; /* more=true for this room: skip held frames */
 } pl_sync_pos_t;
 void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n);
@@ -95,6 +141,59 @@ void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
 void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg);
 /** Sends the text on the session's connection if it is still open. */
 void pl_wire_send(session_t *s, const char *data, size_t len);
+
+/* presence.c */
+/** Recomputes a user's presence from their sessions; emits a `presence`
+ * event only when the status changes (coalesced). */
+void pl_presence__update(pl_chat_t *chat, int64_t user);
+/** Timer: users whose grace period ended go offline. */
+void pl_presence__tick(pl_chat_t *chat);
+/** The user's visibility setting changed. */
+void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible);
+/** Status and last_seen for presence_query; status offline for unknown. */
+int pl_presence__status(pl_chat_t *chat, int64_t user, bool *visible);
+const char *pl_presence__name(int status);
+void pl_presence__free_all(pl_chat_t *chat);
+
+/* ops.c: helpers shared by the op files */
+void pl_ops__job_init(job_t *j, session_t *s, json_t *id);
+void pl_ops__job_dispose(job_t *j);
+void pl_ops__job_fail(job_t *j, const char *code, const char *msg);
+void pl_ops__job_store_error(job_t *j, int rc);
+void pl_ops__job_check(job_t *j);
+bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out);
+bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);
+bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
+                     int64_t max, int64_t def, int64_t *out);
+/** Validates message content; replies bad_request and returns false. */
+bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content);
+/** Resolves parsed @mentions of a text content to member ids (store thread).
+ * *ids is malloc'd (free()). */
+void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
+                              const char *content, int64_t **ids, size_t *n, bool *room);
+/** Applies a user's settings JSON (stored text) to every session flag. */
+void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings);
+
+/* ops_conv.c: the conversation-feature ops */
+typedef void (*pl_op_fn)(session_t *s, json_t *id, json_t *req);
+void pl_ops_edit(session_t *s, json_t *id, json_t *req);
+void pl_ops_delete(session_t *s, json_t *id, json_t *req);
+void pl_ops_react(session_t *s, json_t *id, json_t *req);
+void pl_ops_typing(session_t *s, json_t *id, json_t *req);
+void pl_ops_delivered(session_t *s, json_t *id, json_t *req);
+void pl_ops_read(session_t *s, json_t *id, json_t *req);
+void pl_ops_receipts(session_t *s, json_t *id, json_t *req);
+void pl_ops_thread(session_t *s, json_t *id, json_t *req);
+void pl_ops_room_settings(session_t *s, json_t *id, json_t *req);
+void pl_ops_presence(session_t *s, json_t *id, json_t *req);
+void pl_ops_presence_query(session_t *s, json_t *id, json_t *req);
+void pl_ops_profile_get(session_t *s, json_t *id, json_t *req);
+void pl_ops_profile_set(session_t *s, json_t *id, json_t *req);
+void pl_ops_settings_get(session_t *s, json_t *id, json_t *req);
+void pl_ops_settings_set(session_t *s, json_t *id, json_t *req);
+void pl_ops_search(session_t *s, json_t *id, json_t *req);
+/** Sweeper: one write job expiring due messages (chat.c's timer). */
+void pl_ops_sweep(pl_chat_t *chat);
 
 /* ops.c */
 /** Handles one parsed request object. id is borrowed (may be NULL). */

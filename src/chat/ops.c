@@ -8,22 +8,14 @@
 
 #include "auth/auth.h"
 #include "chat/chat_internal.h"
+#include "chat/emoji.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
 
 void pl_chat__online_add(pl_chat_t *chat, session_t *s);
 
-/* Every async op carries this header: the session (referenced) and the
- * request id, plus an error to report if the job failed. */
-typedef struct {
-    session_t *s;
-    json_t *id;
-    const char *code; /* NULL: success */
-    char msg[160];
-} job_t;
-
-static void job_init(job_t *j, session_t *s, json_t *id)
+void pl_ops__job_init(job_t *j, session_t *s, json_t *id)
 {
     j->s = pl_chat__session_ref(s);
     j->id = json_incref(id);
@@ -31,40 +23,40 @@ static void job_init(job_t *j, session_t *s, json_t *id)
     j->msg[0] = '\0';
 }
 
-static void job_dispose(job_t *j)
+void pl_ops__job_dispose(job_t *j)
 {
     json_decref(j->id);
     pl_chat__session_unref(j->s);
 }
 
-static void job_fail(job_t *j, const char *code, const char *msg)
+void pl_ops__job_fail(job_t *j, const char *code, const char *msg)
 {
     j->code = code;
     snprintf(j->msg, sizeof j->msg, "%s", msg);
 }
 
 /* Maps a store error to a reply when the job has not set one. */
-static void job_store_error(job_t *j, int rc)
+void pl_ops__job_store_error(job_t *j, int rc)
 {
     if (j->code == NULL)
-        job_fail(j, rc == PL_ENOTFOUND ? "not_found" : "internal",
+        pl_ops__job_fail(j, rc == PL_ENOTFOUND ? "not_found" : "internal",
                  rc == PL_ENOTFOUND ? "no such object" : "storage error; try again");
 }
 
 /* Called first in every done callback: a job whose transaction did not commit
  * (storage error) or never ran (shutting down) must not be acknowledged. */
-static void job_check(job_t *j)
+void pl_ops__job_check(job_t *j)
 {
     int st = pl_store_done_status(j->s->chat->st);
     if (st == PL_ECLOSED)
-        job_fail(j, "unavailable", "the server is shutting down; retry shortly");
+        pl_ops__job_fail(j, "unavailable", "the server is shutting down; retry shortly");
     else if (st < 0)
-        job_fail(j, "internal", "storage error; nothing was stored; try again");
+        pl_ops__job_fail(j, "internal", "storage error; nothing was stored; try again");
 }
 
 /* ---- argument helpers: they reply with bad_request and return false ---- */
 
-static bool arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
+bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
 {
     json_t *v = json_object_get(req, "room");
     int64_t rid;
@@ -81,9 +73,9 @@ static bool arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
     return true;
 }
 
-static bool arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out)
+bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out)
 {
-    if (!arg_room(s, id, req, out))
+    if (!pl_ops__arg_room(s, id, req, out))
         return false;
     if (!pl_chat__is_member(*out, s->user_id)) {
         pl_wire_reply_err(s, id, "forbidden", "you are not a member of this room");
@@ -93,7 +85,7 @@ static bool arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out)
 }
 
 /* Optional non-negative integer argument. */
-static bool arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
+bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
                     int64_t max, int64_t def, int64_t *out)
 {
     json_t *v = json_object_get(req, key);
@@ -119,6 +111,7 @@ typedef struct {
     unsigned char hash[32];
     int64_t user_id, device_id;
     pl_user_t user;
+    pl_profile_t prof;
 } auth_job_t;
 
 static void auth_work(pl_db_t *db, void *arg)
@@ -126,19 +119,21 @@ static void auth_work(pl_db_t *db, void *arg)
     auth_job_t *a = arg;
     int rc = pl_db_session_lookup(db, a->hash, pl_now_ms(), &a->user_id, &a->device_id);
     if (rc == PL_ENOTFOUND) {
-        job_fail(&a->j, "unauthenticated", "invalid or revoked token");
+        pl_ops__job_fail(&a->j, "unauthenticated", "invalid or revoked token");
         return;
     }
     if (rc == 0)
         rc = pl_db_user_by_id(db, a->user_id, &a->user);
+    if (rc == 0)
+        rc = pl_db_profile_get(db, a->user_id, NULL, &a->prof);
     if (rc < 0)
-        job_store_error(&a->j, rc);
+        pl_ops__job_store_error(&a->j, rc);
 }
 
 static void auth_done(void *arg)
 {
     auth_job_t *a = arg;
-    job_check(&a->j);
+    pl_ops__job_check(&a->j);
     session_t *s = a->j.s;
     s->authing = false;
     if (a->j.code != NULL) {
@@ -149,7 +144,9 @@ static void auth_done(void *arg)
         s->username = a->user.username;
         s->display_name = a->user.display_name;
         a->user.username = a->user.display_name = NULL;
+        s->read_receipts = s->show_presence = true;
         pl_chat__online_add(s->chat, s);
+        pl_ops__apply_settings(s->chat, s->user_id, a->prof.settings);
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_printf(&b, ",\"user\":{\"id\":\"u%" PRId64 "\",\"username\":", s->user_id);
@@ -164,7 +161,8 @@ static void auth_done(void *arg)
                pl_conn_id(s->conn), s->user_id, s->device_id);
     }
     pl_user_dispose(&a->user);
-    job_dispose(&a->j);
+    pl_profile_dispose(&a->prof);
+    pl_ops__job_dispose(&a->j);
     free(a);
 }
 
@@ -184,7 +182,7 @@ static void op_auth(session_t *s, json_t *id, json_t *req)
         return;
     }
     auth_job_t *a = pl_xcalloc(1, sizeof *a);
-    job_init(&a->j, s, id);
+    pl_ops__job_init(&a->j, s, id);
     pl_auth_token_hash(json_string_value(tok), json_string_length(tok), a->hash);
     s->authing = true;
     pl_store_read(s->chat->st, auth_work, auth_done, a);
@@ -202,8 +200,10 @@ typedef struct {
     pl_room_t room;
     member_info_t *members; /* NULL when more than ROOM_MEMBERS_LISTED */
     size_t nmembers;
+    int64_t *ids; /* every member's id, sorted (nmembers of them) */
     int64_t unread;
     int64_t read_seq;
+    int64_t mentions;
     pl_message_t *last; /* newest message (rooms op only), or NULL */
     size_t nlast;
 } room_info_t;
@@ -218,6 +218,7 @@ static void room_info_dispose(room_info_t *ri)
         free(ri->members[i].display_name);
     }
     free(ri->members);
+    free(ri->ids);
     pl_messages_free(ri->last, ri->nlast);
     memset(ri, 0, sizeof *ri);
 }
@@ -246,7 +247,7 @@ static int room_info_load(pl_db_t *db, int64_t room_id, room_info_t *ri)
             pl_user_dispose(&u);
         }
     }
-    free(ids);
+    ri->ids = ids; /* kept: the routing table needs all of them */
     return 0;
 }
 
@@ -255,11 +256,15 @@ static void room_info_json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
     pl_buf_printf(b, "{\"id\":\"r%" PRId64 "\",\"kind\":\"%s\",\"name\":", ri->room.id,
                   ri->room.kind == PL_ROOM_DM ? "dm" : "group");
     pl_wire_json_string(b, ri->room.name ? ri->room.name : "");
-    pl_buf_printf(b, ",\"last_seq\":%" PRId64 ",\"member_count\":%zu", ri->room.last_seq,
-                  ri->nmembers);
+    pl_buf_printf(b,
+                  ",\"last_seq\":%" PRId64 ",\"last_version\":%" PRId64
+                  ",\"disappearing_ms\":%" PRId64 ",\"member_count\":%zu",
+                  ri->room.last_seq, ri->room.last_version, ri->room.disappearing_ms, ri->nmembers);
     if (with_unread) {
-        pl_buf_printf(b, ",\"unread\":%" PRId64 ",\"read_seq\":%" PRId64 ",\"last_message\":",
-                      ri->unread, ri->read_seq);
+        pl_buf_printf(b,
+                      ",\"unread\":%" PRId64 ",\"mentions\":%" PRId64 ",\"read_seq\":%" PRId64
+                      ",\"last_message\":",
+                      ri->unread, ri->mentions, ri->read_seq);
         if (ri->nlast > 0) {
             pl_buf_append(b, "{", 1);
             pl_wire_message_fields(b, &ri->last[0]);
@@ -295,7 +300,7 @@ static void announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int
     if (only_user)
         pl_chat__send_user(chat, only_user, f);
     else
-        pl_chat__fanout(chat, r, 0, f);
+        pl_chat__fanout(chat, r, 0, 0, f);
     pl_frame_unref(f);
     pl_buf_dispose(&b);
 }
@@ -325,7 +330,7 @@ static void create_work(pl_db_t *db, void *arg)
         if (rc == PL_ENOTFOUND) {
             char msg[80];
             snprintf(msg, sizeof msg, "no user named '%s'", c->usernames[i]);
-            job_fail(&c->j, "user_not_found", msg);
+            pl_ops__job_fail(&c->j, "user_not_found", msg);
             goto out;
         }
         if (rc < 0)
@@ -342,7 +347,7 @@ static void create_work(pl_db_t *db, void *arg)
     int64_t now = pl_now_ms(), room_id = 0;
     if (c->kind == PL_ROOM_DM) {
         if (k != 1) {
-            job_fail(&c->j, "bad_request", "a dm needs exactly one other user");
+            pl_ops__job_fail(&c->j, "bad_request", "a dm needs exactly one other user");
             goto out;
         }
         rc = pl_db_room_get_or_create_dm(db, c->creator, ids[0], now, &room_id, &c->created);
@@ -354,7 +359,7 @@ static void create_work(pl_db_t *db, void *arg)
         rc = room_info_load(db, room_id, &c->ri);
 out:
     if (rc < 0) {
-        job_store_error(&c->j, rc);
+        pl_ops__job_store_error(&c->j, rc);
         pl_db_rollback_job(db);
     }
     free(ids);
@@ -363,7 +368,7 @@ out:
 static void create_done(void *arg)
 {
     create_job_t *c = arg;
-    job_check(&c->j);
+    pl_ops__job_check(&c->j);
     session_t *s = c->j.s;
     pl_chat_t *chat = s->chat;
     if (c->j.code != NULL) {
@@ -371,9 +376,11 @@ static void create_done(void *arg)
     } else {
         room_t *r = pl_chat__room_add(chat, &c->ri.room);
         if (c->created) {
+            /* All members, not just the listed ones: a group of more than
+             * ROOM_MEMBERS_LISTED must route to everyone. */
             pl_chat__member_add(r, c->creator);
-            for (size_t i = 0; i < c->ri.nmembers && c->ri.members; i++)
-                pl_chat__member_add(r, c->ri.members[i].id);
+            for (size_t i = 0; i < c->ri.nmembers; i++)
+                pl_chat__member_add(r, c->ri.ids[i]);
         }
         pl_buf_t b;
         pl_buf_init(&b);
@@ -395,7 +402,7 @@ static void create_done(void *arg)
         free(c->usernames[i]);
     free(c->usernames);
     free(c->name);
-    job_dispose(&c->j);
+    pl_ops__job_dispose(&c->j);
     free(c);
 }
 
@@ -462,7 +469,7 @@ static void op_create_room(session_t *s, json_t *id, json_t *req)
         }
     }
     create_job_t *c = pl_xcalloc(1, sizeof *c);
-    job_init(&c->j, s, id);
+    pl_ops__job_init(&c->j, s, id);
     c->kind = k;
     c->name = pl_xstrdup(nm);
     c->usernames = names;
@@ -499,7 +506,7 @@ static void member_work(pl_db_t *db, void *arg)
             rc = 0;
     }
     if (rc < 0) {
-        job_store_error(&m->j, rc);
+        pl_ops__job_store_error(&m->j, rc);
         pl_db_rollback_job(db);
     }
 }
@@ -517,7 +524,7 @@ static void member_event(pl_chat_t *chat, room_t *r, session_t *s, const char *a
     pl_wire_json_string(&b, s->display_name);
     pl_buf_append(&b, "}}", 2);
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
-    pl_chat__fanout(chat, r, 0, f);
+    pl_chat__fanout(chat, r, 0, 0, f);
     if (!pl_chat__is_member(r, s->user_id))
         pl_chat__send_user(chat, s->user_id, f); /* the leaver's other devices */
     pl_frame_unref(f);
@@ -527,7 +534,7 @@ static void member_event(pl_chat_t *chat, room_t *r, session_t *s, const char *a
 static void member_done(void *arg)
 {
     member_job_t *m = arg;
-    job_check(&m->j);
+    pl_ops__job_check(&m->j);
     session_t *s = m->j.s;
     pl_chat_t *chat = s->chat;
     room_t *r = pl_chat__room(chat, m->room_id);
@@ -552,14 +559,14 @@ static void member_done(void *arg)
             member_event(chat, r, s, "leave");
     }
     room_info_dispose(&m->ri);
-    job_dispose(&m->j);
+    pl_ops__job_dispose(&m->j);
     free(m);
 }
 
 static void op_member(session_t *s, json_t *id, json_t *req, bool join)
 {
     room_t *r;
-    if (!arg_room(s, id, req, &r))
+    if (!pl_ops__arg_room(s, id, req, &r))
         return;
     if (r->kind == PL_ROOM_DM) {
         pl_wire_reply_err(s, id, "forbidden",
@@ -576,7 +583,7 @@ static void op_member(session_t *s, json_t *id, json_t *req, bool join)
         return;
     }
     member_job_t *m = pl_xcalloc(1, sizeof *m);
-    job_init(&m->j, s, id);
+    pl_ops__job_init(&m->j, s, id);
     m->room_id = r->id;
     m->user = s->user_id;
     m->join = join;
@@ -609,7 +616,7 @@ static void rooms_work(pl_db_t *db, void *arg)
     size_t n = 0;
     int rc = pl_db_user_rooms(db, q->user, &sum, &n);
     if (rc < 0) {
-        job_store_error(&q->j, rc);
+        pl_ops__job_store_error(&q->j, rc);
         return;
     }
     q->rooms = pl_xcalloc(n ? n : 1, sizeof *q->rooms);
@@ -618,6 +625,7 @@ static void rooms_work(pl_db_t *db, void *arg)
         if (room_info_load(db, sum[i].room.id, ri) == 0) {
             ri->unread = sum[i].unread;
             ri->read_seq = sum[i].read_seq;
+            ri->mentions = sum[i].mentions;
             if (pl_db_messages_before(db, ri->room.id, 0, 1, &ri->last, &ri->nlast) < 0)
                 ri->last = NULL, ri->nlast = 0;
             q->n++;
@@ -630,7 +638,7 @@ static void rooms_work(pl_db_t *db, void *arg)
 static void rooms_done(void *arg)
 {
     rooms_job_t *q = arg;
-    job_check(&q->j);
+    pl_ops__job_check(&q->j);
     if (q->j.code != NULL) {
         pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
     } else {
@@ -649,7 +657,7 @@ static void rooms_done(void *arg)
     for (size_t i = 0; i < q->n; i++)
         room_info_dispose(&q->rooms[i]);
     free(q->rooms);
-    job_dispose(&q->j);
+    pl_ops__job_dispose(&q->j);
     free(q);
 }
 
@@ -657,7 +665,7 @@ static void op_rooms(session_t *s, json_t *id, json_t *req)
 {
     (void)req;
     rooms_job_t *q = pl_xcalloc(1, sizeof *q);
-    job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, id);
     q->user = s->user_id;
     pl_store_read(s->chat->st, rooms_work, rooms_done, q);
 }
@@ -667,19 +675,102 @@ static void op_rooms(session_t *s, json_t *id, json_t *req)
 typedef struct {
     job_t j;
     int64_t room_id, sender;
+    pl_room_kind_t kind;
     char *client_id;
     char *content;
+    int64_t reply_to, thread, expires_in;
     pl_message_t m;
+    pl_message_t root; /* thread root's new state (id 0 if none) */
     bool duplicate;
 } send_job_t;
+
+void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
+                              const char *content, int64_t **ids, size_t *n, bool *room)
+{
+    *ids = NULL;
+    *n = 0;
+    *room = false;
+    json_t *c = json_loads(content, 0, NULL);
+    json_t *body = json_object_get(c, "body");
+    if (!json_is_string(body)) {
+        json_decref(c);
+        return;
+    }
+    pl_mentions_t pm;
+    pl_mentions_parse(json_string_value(body), json_string_length(body), &pm);
+    json_decref(c);
+    /* @room only means something in a group. */
+    *room = pm.room && kind == PL_ROOM_GROUP;
+    if (pm.n == 0)
+        return;
+    *ids = pl_xcalloc(pm.n, sizeof **ids);
+    for (size_t i = 0; i < pm.n; i++) {
+        pl_user_t u = {0};
+        bool member = false;
+        /* Mentions of non-members (or of nobody) do nothing. */
+        if (pl_db_user_by_name(db, pm.names[i], &u) == 0 &&
+            pl_db_room_is_member(db, room_id, u.id, &member) == 0 && member)
+            (*ids)[(*n)++] = u.id;
+        pl_user_dispose(&u);
+    }
+}
 
 static void send_work(pl_db_t *db, void *arg)
 {
     send_job_t *q = arg;
-    int rc = pl_db_message_append(db, q->room_id, q->sender, q->client_id, q->content, pl_now_ms(),
-                                  &q->m, &q->duplicate);
+    int rc = pl_db_message_by_client_id(db, q->sender, q->client_id, &q->m);
+    if (rc == 0) { /* a retry: the original, whatever happened since */
+        q->duplicate = true;
+        return;
+    }
+    if (rc != PL_ENOTFOUND)
+        goto out;
+    /* reply_to and thread must name a live message of this room; a thread
+     * root must not itself be a thread reply. */
+    int64_t refs[2] = {q->reply_to, q->thread};
+    for (int i = 0; i < 2; i++) {
+        if (refs[i] <= 0)
+            continue;
+        pl_message_t t = {0};
+        rc = pl_db_message_get(db, q->room_id, refs[i], &t);
+        bool dead = rc == 0 && t.deleted, nested = rc == 0 && i == 1 && t.thread_root > 0;
+        pl_message_dispose(&t);
+        if (rc == PL_ENOTFOUND || dead) {
+            pl_ops__job_fail(&q->j, "not_found",
+                             i ? "no such thread root" : "the message replied to does not exist");
+            return;
+        }
+        if (rc < 0)
+            goto out;
+        if (nested) {
+            pl_ops__job_fail(&q->j, "bad_request",
+                             "a thread reply cannot start a thread; reply in the root's thread");
+            return;
+        }
+    }
+    int64_t *ids = NULL;
+    size_t nids = 0;
+    bool mroom = false;
+    pl_ops__resolve_mentions(db, q->room_id, q->kind, q->content, &ids, &nids, &mroom);
+    int64_t now = pl_now_ms();
+    pl_message_new_t in = {
+        .room_id = q->room_id,
+        .sender = q->sender,
+        .client_id = q->client_id,
+        .content = q->content,
+        .now_ms = now,
+        .reply_to = q->reply_to,
+        .thread_root = q->thread,
+        .expires_ts = q->expires_in > 0 ? now + q->expires_in : 0,
+        .mentions = ids,
+        .nmentions = nids,
+        .mention_room = mroom,
+    };
+    rc = pl_db_message_post(db, &in, &q->m, &q->duplicate, &q->root);
+    free(ids);
+out:
     if (rc < 0) {
-        job_store_error(&q->j, rc);
+        pl_ops__job_store_error(&q->j, rc);
         pl_db_rollback_job(db);
     }
 }
@@ -687,7 +778,7 @@ static void send_work(pl_db_t *db, void *arg)
 static void send_done(void *arg)
 {
     send_job_t *q = arg;
-    job_check(&q->j);
+    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
     if (q->j.code != NULL) {
@@ -716,20 +807,24 @@ static void send_done(void *arg)
         pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
         chat->stats.frames_built++;
         chat->stats.messages_stored++;
-        pl_chat__fanout(chat, room, q->m.seq, f);
+        pl_chat__fanout(chat, room, q->m.seq, 0, f);
         pl_frame_unref(f);
+        /* The thread root changed (count, last ts): members replace it. */
+        if (q->root.id != 0)
+            pl_chat__emit_update(chat, &q->root);
     }
     pl_buf_dispose(&b);
 out:
     pl_message_dispose(&q->m);
+    pl_message_dispose(&q->root);
     free(q->client_id);
     free(q->content);
-    job_dispose(&q->j);
+    pl_ops__job_dispose(&q->j);
     free(q);
 }
 
 /* Validates message content: an object with a known "type". Today: text. */
-static bool content_valid(session_t *s, json_t *id, json_t *content)
+bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content)
 {
     if (!json_is_object(content)) {
         pl_wire_reply_err(s, id, "bad_request", "\"content\" must be an object");
@@ -752,11 +847,13 @@ static bool content_valid(session_t *s, json_t *id, json_t *content)
     return false;
 }
 
+#define MAX_DISAPPEARING_MS 2419200000LL /* four weeks */
+
 static void op_send(session_t *s, json_t *id, json_t *req)
 {
     const pl_config_t *cfg = s->chat->cfg;
     room_t *r;
-    if (!arg_member_room(s, id, req, &r))
+    if (!pl_ops__arg_member_room(s, id, req, &r))
         return;
     json_t *cid = json_object_get(req, "client_id");
     if (!json_is_string(cid) || json_string_length(cid) == 0 ||
@@ -770,8 +867,14 @@ static void op_send(session_t *s, json_t *id, json_t *req)
         pl_wire_reply_err(s, id, "bad_request", "\"client_id\" must not contain NUL");
         return;
     }
+    int64_t reply_to, thread, ttl;
+    if (!pl_ops__arg_int(s, id, req, "reply_to", 1, INT64_MAX, 0, &reply_to) ||
+        !pl_ops__arg_int(s, id, req, "thread", 1, INT64_MAX, 0, &thread) ||
+        !pl_ops__arg_int(s, id, req, "ttl_ms", cfg->min_disappearing_ms, MAX_DISAPPEARING_MS, 0,
+                         &ttl))
+        return;
     json_t *content = json_object_get(req, "content");
-    if (!content_valid(s, id, content))
+    if (!pl_ops__content_valid(s, id, content))
         return;
     char *text = json_dumps(content, JSON_COMPACT);
     if (text == NULL) {
@@ -780,17 +883,20 @@ static void op_send(session_t *s, json_t *id, json_t *req)
     }
     if (strlen(text) > (size_t)cfg->max_content_bytes) {
         free(text);
-        {
-            pl_wire_reply_err(s, id, "too_large", "message content exceeds max_content_bytes");
-            return;
-        }
+        pl_wire_reply_err(s, id, "too_large", "message content exceeds max_content_bytes");
+        return;
     }
     send_job_t *q = pl_xcalloc(1, sizeof *q);
-    job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, id);
     q->room_id = r->id;
+    q->kind = r->kind;
     q->sender = s->user_id;
     q->client_id = pl_xstrdup(json_string_value(cid));
     q->content = text;
+    q->reply_to = reply_to;
+    q->thread = thread;
+    /* A per-message ttl overrides the room's timer. */
+    q->expires_in = ttl > 0 ? ttl : r->disappearing_ms;
     pl_store_write(s->chat->st, send_work, send_done, q);
 }
 
@@ -798,7 +904,7 @@ static void op_send(session_t *s, json_t *id, json_t *req)
 
 typedef struct {
     job_t j;
-    int64_t room_id, before, limit;
+    int64_t room_id, before, after, limit;
     pl_message_t *msgs;
     size_t n;
 } history_job_t;
@@ -806,15 +912,30 @@ typedef struct {
 static void history_work(pl_db_t *db, void *arg)
 {
     history_job_t *h = arg;
-    int rc = pl_db_messages_before(db, h->room_id, h->before, h->limit, &h->msgs, &h->n);
+    int rc;
+    if (h->after >= 0)
+        rc = pl_db_messages_after(db, h->room_id, h->after, h->limit, &h->msgs, &h->n);
+    else
+        rc = pl_db_messages_before(db, h->room_id, h->before, h->limit, &h->msgs, &h->n);
+    /* before and after together: the window between them, oldest first. */
+    if (rc == 0 && h->after > 0 && h->before > 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < h->n; i++) {
+            if (h->msgs[i].seq < h->before)
+                h->msgs[k++] = h->msgs[i];
+            else
+                pl_message_dispose(&h->msgs[i]);
+        }
+        h->n = k;
+    }
     if (rc < 0)
-        job_store_error(&h->j, rc);
+        pl_ops__job_store_error(&h->j, rc);
 }
 
 static void history_done(void *arg)
 {
     history_job_t *h = arg;
-    job_check(&h->j);
+    pl_ops__job_check(&h->j);
     if (h->j.code != NULL) {
         pl_wire_reply_err(h->j.s, h->j.id, h->j.code, h->j.msg);
     } else {
@@ -831,22 +952,24 @@ static void history_done(void *arg)
         pl_buf_dispose(&b);
     }
     pl_messages_free(h->msgs, h->n);
-    job_dispose(&h->j);
+    pl_ops__job_dispose(&h->j);
     free(h);
 }
 
 static void op_history(session_t *s, json_t *id, json_t *req)
 {
     room_t *r;
-    int64_t before, limit;
-    if (!arg_member_room(s, id, req, &r) ||
-        !arg_int(s, id, req, "before", 1, INT64_MAX, 0, &before) ||
-        !arg_int(s, id, req, "limit", 1, s->chat->cfg->history_max_limit, 50, &limit))
+    int64_t before, after, limit;
+    if (!pl_ops__arg_member_room(s, id, req, &r) ||
+        !pl_ops__arg_int(s, id, req, "before", 1, INT64_MAX, 0, &before) ||
+        !pl_ops__arg_int(s, id, req, "after", 0, INT64_MAX, -1, &after) ||
+        !pl_ops__arg_int(s, id, req, "limit", 1, s->chat->cfg->history_max_limit, 50, &limit))
         return;
     history_job_t *h = pl_xcalloc(1, sizeof *h);
-    job_init(&h->j, s, id);
+    pl_ops__job_init(&h->j, s, id);
     h->room_id = r->id;
     h->before = before;
+    h->after = after;
     h->limit = limit;
     pl_store_read(s->chat->st, history_work, history_done, h);
 }
@@ -857,11 +980,12 @@ typedef struct {
     job_t j;
     int64_t user;
     int64_t budget;
-    pl_sync_pos_t *since; /* request positions, sorted by room */
+    pl_sync_pos_t *since; /* request positions (upto = seq, vupto = version), by room */
     size_t nsince;
     pl_sync_pos_t *pos; /* per room of the user: delivered up to / truncated */
     size_t npos;
-    pl_message_t *msgs; /* all rooms, each room's run in seq order */
+    pl_message_t *msgs; /* all rooms; each room's updates (version order), then its messages */
+    bool *is_update;    /* parallel to msgs */
     size_t nmsgs, capmsgs;
     bool more;
 } sync_job_t;
@@ -872,6 +996,27 @@ static int cmp_pos(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void sync_take(sync_job_t *q, pl_message_t *m, size_t k, bool update)
+{
+    if (q->nmsgs + k > q->capmsgs) {
+        q->capmsgs = (q->nmsgs + k) * 2;
+        q->msgs = pl_xrealloc(q->msgs, q->capmsgs * sizeof *q->msgs);
+        q->is_update = pl_xrealloc(q->is_update, q->capmsgs * sizeof *q->is_update);
+    }
+    if (k > 0)
+        memcpy(q->msgs + q->nmsgs, m, k * sizeof *m);
+    for (size_t i = 0; i < k; i++)
+        q->is_update[q->nmsgs + i] = update;
+    q->nmsgs += k;
+    free(m);
+    q->budget -= (int64_t)k;
+}
+
+/* Why updates come before the room's new messages: a client advances its
+ * room version from every event it sees, and new messages carry their
+ * current version, which may be newer than an update of an older message.
+ * Sending the updates first (in version order) keeps "ignore an update whose
+ * version is <= mine" correct. */
 static void sync_work(pl_db_t *db, void *arg)
 {
     sync_job_t *q = arg;
@@ -879,17 +1024,34 @@ static void sync_work(pl_db_t *db, void *arg)
     size_t n = 0;
     int rc = pl_db_user_rooms(db, q->user, &sum, &n);
     if (rc < 0) {
-        job_store_error(&q->j, rc);
+        pl_ops__job_store_error(&q->j, rc);
         return;
     }
     q->pos = pl_xcalloc(n ? n : 1, sizeof *q->pos);
     for (size_t i = 0; i < n; i++) {
         pl_sync_pos_t key = {.room = sum[i].room.id};
         pl_sync_pos_t *have = bsearch(&key, q->since, q->nsince, sizeof key, cmp_pos);
-        int64_t after = have ? have->upto : 0, last = sum[i].room.last_seq;
+        int64_t after = have ? have->upto : 0, vafter = have ? have->vupto : 0;
+        int64_t last = sum[i].room.last_seq, lastv = sum[i].room.last_version;
         pl_sync_pos_t *p = &q->pos[q->npos++];
         p->room = key.room;
         p->upto = after > last ? after : last;
+        p->vupto = vafter > lastv ? vafter : lastv;
+        if (lastv > vafter && after > 0) {
+            pl_message_t *m = NULL;
+            size_t k = 0;
+            if (q->budget <= 0 ||
+                pl_db_messages_updated(db, key.room, after, vafter, q->budget, &m, &k) < 0) {
+                p->truncated = q->more = true;
+                continue;
+            }
+            bool cut = (int64_t)k == q->budget;
+            sync_take(q, m, k, true);
+            if (cut) { /* maybe more updates: the messages wait for the next sync */
+                p->truncated = q->more = true;
+                continue;
+            }
+        }
         if (last > after) {
             if (q->budget <= 0) {
                 p->truncated = q->more = true;
@@ -901,14 +1063,7 @@ static void sync_work(pl_db_t *db, void *arg)
                 p->truncated = q->more = true;
                 continue;
             }
-            if (q->nmsgs + k > q->capmsgs) {
-                q->capmsgs = (q->nmsgs + k) * 2;
-                q->msgs = pl_xrealloc(q->msgs, q->capmsgs * sizeof *q->msgs);
-            }
-            memcpy(q->msgs + q->nmsgs, m, k * sizeof *m);
-            q->nmsgs += k;
-            free(m);
-            q->budget -= (int64_t)k;
+            sync_take(q, m, k, false);
             if (k == 0 || q->msgs[q->nmsgs - 1].seq < last) {
                 p->truncated = q->more = true;
                 p->upto = k ? q->msgs[q->nmsgs - 1].seq : after;
@@ -923,7 +1078,7 @@ static void sync_work(pl_db_t *db, void *arg)
 static void sync_done(void *arg)
 {
     sync_job_t *q = arg;
-    job_check(&q->j);
+    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
     if (q->j.code != NULL) {
         pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
@@ -932,10 +1087,17 @@ static void sync_done(void *arg)
         pl_buf_t b;
         pl_buf_init(&b);
         for (size_t i = 0; i < q->nmsgs; i++) {
+            const pl_message_t *m = &q->msgs[i];
             pl_buf_reset(&b, 1 << 16);
-            pl_buf_append(&b, "{\"ev\":\"message\",", 16);
-            pl_wire_message_fields(&b, &q->msgs[i]);
-            pl_buf_append(&b, "}", 1);
+            if (q->is_update[i])
+                pl_buf_printf(&b,
+                              "{\"ev\":\"update\",\"room\":\"r%" PRId64 "\",\"version\":%" PRId64
+                              ",\"message\":{",
+                              m->room_id, m->version);
+            else
+                pl_buf_append(&b, "{\"ev\":\"message\",", 16);
+            pl_wire_message_fields(&b, m);
+            pl_buf_append(&b, q->is_update[i] ? "}}" : "}", q->is_update[i] ? 2 : 1);
             pl_wire_send(s, pl_buf_head(&b), b.len);
         }
         pl_buf_reset(&b, 0);
@@ -945,10 +1107,29 @@ static void sync_done(void *arg)
         pl_chat__release_held(s, q->pos, q->npos);
     }
     pl_messages_free(q->msgs, q->nmsgs);
+    free(q->is_update);
     free(q->since);
     free(q->pos);
-    job_dispose(&q->j);
+    pl_ops__job_dispose(&q->j);
     free(q);
+}
+
+/* One `since` value: a seq (version 0) or {"seq": n, "version": v}. */
+static bool since_value(json_t *v, int64_t *seq, int64_t *version)
+{
+    if (json_is_integer(v)) {
+        *seq = json_integer_value(v);
+        *version = 0;
+        return *seq >= 0;
+    }
+    if (!json_is_object(v))
+        return false;
+    json_t *js = json_object_get(v, "seq"), *jv = json_object_get(v, "version");
+    if (!json_is_integer(js) || (jv != NULL && !json_is_integer(jv)))
+        return false;
+    *seq = json_integer_value(js);
+    *version = jv ? json_integer_value(jv) : 0;
+    return *seq >= 0 && *version >= 0;
 }
 
 static void op_sync(session_t *s, json_t *id, json_t *req)
@@ -970,22 +1151,22 @@ static void op_sync(session_t *s, json_t *id, json_t *req)
     if (json_is_object(since)) {
         json_object_foreach(since, key, v)
         {
-            int64_t rid;
-            if (!pl_id_parse(key, 'r', &rid) || !json_is_integer(v) || json_integer_value(v) < 0) {
+            int64_t rid, seq, ver;
+            if (!pl_id_parse(key, 'r', &rid) || !since_value(v, &seq, &ver)) {
                 free(pos);
-                {
-                    pl_wire_reply_err(s, id, "bad_request",
-                                      "\"since\" maps room ids (\"r1\") to seqs >= 0");
-                    return;
-                }
+                pl_wire_reply_err(s, id, "bad_request",
+                                  "\"since\" maps room ids (\"r1\") to seqs >= 0 or to "
+                                  "{\"seq\": n, \"version\": v}");
+                return;
             }
             pos[k].room = rid;
-            pos[k++].upto = json_integer_value(v);
+            pos[k].upto = seq;
+            pos[k++].vupto = ver;
         }
     }
     qsort(pos, k, sizeof *pos, cmp_pos);
     sync_job_t *q = pl_xcalloc(1, sizeof *q);
-    job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, id);
     q->user = s->user_id;
     q->budget = s->chat->cfg->sync_max_messages;
     q->since = pos;
@@ -994,51 +1175,68 @@ static void op_sync(session_t *s, json_t *id, json_t *req)
     pl_store_read(s->chat->st, sync_work, sync_done, q);
 }
 
-/* ---- read marker ---- */
+/* ---- room_settings ---- */
 
 typedef struct {
     job_t j;
-    int64_t room_id, user, seq;
-} read_job_t;
+    int64_t room_id, ms;
+    room_info_t ri;
+} rset_job_t;
 
-static void read_work(pl_db_t *db, void *arg)
+static void rset_work(pl_db_t *db, void *arg)
 {
-    read_job_t *q = arg;
-    int rc = pl_db_member_set_read(db, q->room_id, q->user, q->seq);
+    rset_job_t *q = arg;
+    int rc = pl_db_room_set_disappearing(db, q->room_id, q->ms);
+    if (rc == 0)
+        rc = room_info_load(db, q->room_id, &q->ri);
     if (rc < 0) {
-        job_store_error(&q->j, rc);
+        pl_ops__job_store_error(&q->j, rc);
         pl_db_rollback_job(db);
     }
 }
 
-static void read_done(void *arg)
+static void rset_done(void *arg)
 {
-    read_job_t *q = arg;
-    job_check(&q->j);
-    if (q->j.code != NULL)
-        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
-    else
-        pl_wire_reply_ok(q->j.s, q->j.id, "", 0);
-    job_dispose(&q->j);
+    rset_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    session_t *s = q->j.s;
+    room_t *r = pl_chat__room(s->chat, q->room_id);
+    if (q->j.code != NULL || r == NULL) {
+        pl_wire_reply_err(s, q->j.id, q->j.code ? q->j.code : "not_found", q->j.msg);
+    } else {
+        r->disappearing_ms = q->ms;
+        pl_buf_t b;
+        pl_buf_init(&b);
+        pl_buf_append(&b, ",\"room\":", 8);
+        room_info_json(&b, &q->ri, false);
+        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
+        pl_buf_dispose(&b);
+        announce_room(s->chat, r, &q->ri, 0);
+    }
+    room_info_dispose(&q->ri);
+    pl_ops__job_dispose(&q->j);
     free(q);
 }
 
-static void op_read(session_t *s, json_t *id, json_t *req)
+static void op_room_settings(session_t *s, json_t *id, json_t *req)
 {
     room_t *r;
-    int64_t seq;
-    if (!arg_member_room(s, id, req, &r) || !arg_int(s, id, req, "seq", 0, INT64_MAX, -1, &seq))
+    int64_t ms;
+    if (!pl_ops__arg_member_room(s, id, req, &r) ||
+        !pl_ops__arg_int(s, id, req, "disappearing_ms", 0, MAX_DISAPPEARING_MS, -1, &ms))
         return;
-    if (seq < 0) {
-        pl_wire_reply_err(s, id, "bad_request", "\"seq\" is required");
+    if (ms < 0 || (ms > 0 && ms < s->chat->cfg->min_disappearing_ms)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "\"disappearing_ms\" must be 0 (off) or in [%" PRId64 ", %lld]",
+                 s->chat->cfg->min_disappearing_ms, MAX_DISAPPEARING_MS);
+        pl_wire_reply_err(s, id, "bad_request", msg);
         return;
     }
-    read_job_t *q = pl_xcalloc(1, sizeof *q);
-    job_init(&q->j, s, id);
+    rset_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
     q->room_id = r->id;
-    q->user = s->user_id;
-    q->seq = seq;
-    pl_store_write(s->chat->st, read_work, read_done, q);
+    q->ms = ms;
+    pl_store_write(s->chat->st, rset_work, rset_done, q);
 }
 
 /* ---- ping (application-level, for clients that cannot send WS pings) ---- */
@@ -1060,10 +1258,32 @@ typedef struct {
 } op_t;
 
 static const op_t ops[] = {
-    {"auth", op_auth, false}, {"ping", op_ping, false},      {"create_room", op_create_room, true},
-    {"join", op_join, true},  {"leave", op_leave, true},     {"rooms", op_rooms, true},
-    {"send", op_send, true},  {"history", op_history, true}, {"sync", op_sync, true},
-    {"read", op_read, true},
+    {"auth", op_auth, false},
+    {"ping", op_ping, false},
+    {"create_room", op_create_room, true},
+    {"join", op_join, true},
+    {"leave", op_leave, true},
+    {"rooms", op_rooms, true},
+    {"send", op_send, true},
+    {"history", op_history, true},
+    {"sync", op_sync, true},
+    {"read", pl_ops_read, true},
+    /* conversation features (ops_conv.c) */
+    {"edit", pl_ops_edit, true},
+    {"delete", pl_ops_delete, true},
+    {"react", pl_ops_react, true},
+    {"typing", pl_ops_typing, true},
+    {"delivered", pl_ops_delivered, true},
+    {"receipts", pl_ops_receipts, true},
+    {"thread", pl_ops_thread, true},
+    {"room_settings", op_room_settings, true},
+    {"presence", pl_ops_presence, true},
+    {"presence_query", pl_ops_presence_query, true},
+    {"profile_get", pl_ops_profile_get, true},
+    {"profile_set", pl_ops_profile_set, true},
+    {"settings_get", pl_ops_settings_get, true},
+    {"settings_set", pl_ops_settings_set, true},
+    {"search", pl_ops_search, true},
 };
 
 void pl_ops_dispatch(session_t *s, json_t *id, json_t *req)

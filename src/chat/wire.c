@@ -44,6 +44,39 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
     pl_wire_json_string(b, m->client_id);
     pl_buf_append(b, ",\"content\":", 11);
     pl_buf_append(b, m->content, strlen(m->content));
+    /* Conversation fields: version always, the rest only when set. */
+    pl_buf_printf(b, ",\"version\":%" PRId64, m->version);
+    if (m->edited_ts > 0)
+        pl_buf_printf(b, ",\"edited_ts\":%" PRId64, m->edited_ts);
+    if (m->deleted)
+        pl_buf_append(b, ",\"deleted\":true", 15);
+    if (m->reactions != NULL) {
+        pl_buf_append(b, ",\"reactions\":", 13);
+        pl_buf_append(b, m->reactions, strlen(m->reactions));
+    }
+    if (m->mentions != NULL) {
+        pl_buf_append(b, ",\"mentions\":", 12);
+        pl_buf_append(b, m->mentions, strlen(m->mentions));
+    }
+    if (m->mention_room)
+        pl_buf_append(b, ",\"mention_room\":true", 20);
+    if (m->reply_to > 0) {
+        pl_buf_printf(b, ",\"reply_to\":{\"seq\":%" PRId64 ",\"sender\":", m->reply_to);
+        if (m->reply_sender > 0)
+            pl_buf_printf(b, "\"u%" PRId64 "\"", m->reply_sender);
+        else
+            pl_buf_append(b, "null", 4);
+        pl_buf_append(b, ",\"preview\":", 11);
+        pl_wire_json_string(b, m->reply_preview ? m->reply_preview : "");
+        pl_buf_append(b, "}", 1);
+    }
+    if (m->thread_root > 0)
+        pl_buf_printf(b, ",\"thread_root\":%" PRId64, m->thread_root);
+    if (m->thread_count > 0)
+        pl_buf_printf(b, ",\"thread_count\":%" PRId64 ",\"thread_last_ts\":%" PRId64,
+                      m->thread_count, m->thread_last_ts);
+    if (m->expires_ts > 0)
+        pl_buf_printf(b, ",\"expires_ts\":%" PRId64, m->expires_ts);
 }
 
 void pl_wire_send(session_t *s, const char *data, size_t len)

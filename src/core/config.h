@@ -34,6 +34,10 @@ typedef struct {
     int64_t history_max_limit;  /* upper bound of history `limit` */
     int64_t sync_max_messages;  /* messages per sync reply before `more` */
     int64_t rate_limit_per_sec; /* requests per second per connection (burst = 2x) */
+    int64_t min_disappearing_ms;    /* shortest disappearing timer (ttl_ms, room_settings) */
+    int64_t sweep_interval_ms;      /* how often expired messages are deleted */
+    int64_t presence_grace_ms;      /* a user goes offline this long after the last session */
+    int64_t max_reactions_per_user; /* different emoji one user may put on one message */
     /* auth */
     int64_t argon2_opslimit; /* libsodium crypto_pwhash opslimit */
     int64_t argon2_memlimit; /* bytes */

@@ -47,7 +47,21 @@ typedef struct {
     int64_t sender;   /* user id */
     int64_t ts;       /* ms since epoch, set by the server */
     char *client_id;  /* owned */
-    char *content;    /* owned; serialized JSON object */
+    char *content;    /* owned; serialized JSON object ({"type":"deleted"} once deleted) */
+    /* Conversation features (schema 2). */
+    int64_t version;        /* room version of the last mutation; 0 = never changed */
+    int64_t edited_ts;      /* 0 = never edited */
+    bool deleted;           /* deleted or expired: a tombstone */
+    int64_t reply_to;       /* seq of the quoted message in the same room, 0 = none */
+    int64_t reply_sender;   /* sender of the quoted message (0 if unknown) */
+    char *reply_preview;    /* owned; first 100 characters of its body ("" when deleted) */
+    int64_t thread_root;    /* seq of the thread root, 0 = not a thread reply */
+    int64_t thread_count;   /* replies in this message's thread */
+    int64_t thread_last_ts; /* ts of the newest thread reply */
+    int64_t expires_ts;     /* disappears at this time; 0 = never */
+    char *mentions;         /* owned; JSON array of user ids ("u2"), NULL when none */
+    bool mention_room;      /* the body mentions @room */
+    char *reactions;        /* owned; JSON array [{emoji,count,users}], NULL when none */
 } pl_message_t;
 
 typedef struct {
@@ -56,6 +70,8 @@ typedef struct {
     char *name;       /* owned; "" for a dm */
     int64_t last_seq;
     int64_t created_ms;
+    int64_t last_version;    /* counter of message mutations (edit, delete, react, ...) */
+    int64_t disappearing_ms; /* timer for new messages, 0 = off */
 } pl_room_t;
 
 typedef struct {
@@ -184,6 +200,7 @@ typedef struct {
     pl_room_t room;
     int64_t unread;
     int64_t read_seq;
+    int64_t mentions; /* unread messages mentioning the user or @room */
 } pl_room_summary_t;
 int pl_db_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size_t *n);
 /** Moves the read marker forward (never back; clamps to last_seq). */
@@ -211,5 +228,115 @@ int pl_db_messages_after(pl_db_t *db, int64_t room_id, int64_t after, int64_t li
                          pl_message_t **out, size_t *n);
 /** Frees an array returned above. */
 void pl_messages_free(pl_message_t *m, size_t n);
+
+/* ---- conversation features (schema 2) ----
+ * Mutations (edit, delete, reaction, thread counter, expiry) do not take a
+ * seq: each increments the room's last_version and stamps the message with
+ * it, so a client that knows version v of a room can ask for everything
+ * changed after v. The store keeps the search index, the mention rows and the
+ * reactions consistent with every mutation; policy (who may edit, limits)
+ * belongs to the caller. */
+
+/** Arguments of pl_db_message_post; everything borrowed. */
+typedef struct {
+    int64_t room_id, sender;
+    const char *client_id;
+    const char *content; /* serialized JSON object */
+    int64_t now_ms;
+    int64_t reply_to;    /* seq or 0; the caller checked it exists */
+    int64_t thread_root; /* seq or 0; the caller checked it is a live root */
+    int64_t expires_ts;  /* 0 = never */
+    const int64_t *mentions; /* member ids mentioned in the body */
+    size_t nmentions;
+    bool mention_room;
+} pl_message_new_t;
+
+/** pl_db_message_append with the new fields. When thread_root is set and the
+ * message is new, the root's thread_count/thread_last_ts change (a mutation:
+ * the room's version moves) and *root (if non-NULL) receives the root's new
+ * state; otherwise root->id is left 0. A text body is added to the search
+ * index. */
+int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out,
+                       bool *duplicate, pl_message_t *root);
+/** The message a sender stored under client_id (PL_ENOTFOUND if none). */
+int pl_db_message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,
+                               pl_message_t *out);
+/** The current state of one message (PL_ENOTFOUND if the seq does not exist). */
+int pl_db_message_get(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *out);
+/** Replaces the content (edit): sets edited_ts, the mention rows and the
+ * search entry; *out is the new state. */
+int pl_db_message_edit(pl_db_t *db, int64_t room_id, int64_t seq, const char *content,
+                       const int64_t *mentions, size_t nmentions, bool mention_room,
+                       int64_t now_ms, pl_message_t *out);
+/** Turns the message into a tombstone: content {"type":"deleted"}, deleted,
+ * reactions, mentions, timer and search entry removed. *out is the new state.
+ * Deleting a tombstone again changes nothing (no new version). */
+int pl_db_message_delete(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *out);
+/** Adds (add=true) or removes the user's reaction emoji. *changed is false
+ * when it was already so (no new version). Adding fails with PL_ETOOBIG when
+ * the user already has max_per_user different reactions on the message. */
+int pl_db_reaction_set(pl_db_t *db, int64_t room_id, int64_t seq, int64_t user_id,
+                       const char *emoji, bool add, int64_t max_per_user, int64_t now_ms,
+                       bool *changed, pl_message_t *out);
+/** Messages with seq <= max_seq and version > after_version, in version
+ * order, at most limit (sync). */
+int pl_db_messages_updated(pl_db_t *db, int64_t room_id, int64_t max_seq, int64_t after_version,
+                           int64_t limit, pl_message_t **out, size_t *n);
+/** Replies of a thread with seq < before (before <= 0: no bound), the newest
+ * limit of them, oldest first. */
+int pl_db_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t before,
+                          int64_t limit, pl_message_t **out, size_t *n);
+/** Deletes (as pl_db_message_delete) up to limit messages whose expires_ts
+ * <= now_ms; *out holds their tombstones. */
+int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message_t **out,
+                          size_t *n);
+/** Full-text search over live text bodies in rooms user_id is a member of
+ * (room_id 0: all of them), newest first, message id < before_id (0: no
+ * bound). query is the user's text: the store turns it into its own query
+ * syntax (every word must match, as a prefix), so any text is safe. */
+int pl_db_search(pl_db_t *db, int64_t user_id, const char *query, int64_t room_id,
+                 int64_t before_id, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n);
+/** Sets the room's disappearing timer for new messages. */
+int pl_db_room_set_disappearing(pl_db_t *db, int64_t room_id, int64_t ms);
+
+/* receipts */
+typedef struct {
+    int64_t user_id;
+    int64_t read_seq, read_ts;
+    int64_t delivered_seq, delivered_ts;
+    bool read_receipts; /* the user's setting: others may see read_seq */
+} pl_receipt_t;
+/** Moves the user's read (read=true) or delivered marker forward, clamped to
+ * the room's last_seq; reading also counts as delivered. *changed tells
+ * whether a marker moved; *out is the member's receipt afterwards.
+ * PL_ENOTFOUND if the user is not a member. */
+int pl_db_member_mark(pl_db_t *db, int64_t room_id, int64_t user_id, bool read, int64_t seq,
+                      int64_t now_ms, bool *changed, pl_receipt_t *out);
+/** Receipts of every member, by user id. *out: malloc'd; free(). */
+int pl_db_room_receipts(pl_db_t *db, int64_t room_id, pl_receipt_t **out, size_t *n);
+
+/* profiles, settings, presence */
+typedef struct {
+    int64_t id;
+    char *username, *display_name, *bio, *status_text; /* owned */
+    char *settings;       /* owned; JSON object of the keys the user set */
+    int64_t last_seen_ms; /* when the user last went offline; 0 = unknown */
+} pl_profile_t;
+void pl_profile_dispose(pl_profile_t *p);
+/** By id, or by username when username is non-NULL. */
+int pl_db_profile_get(pl_db_t *db, int64_t id, const char *username, pl_profile_t *out);
+/** Sets the fields that are non-NULL. */
+int pl_db_profile_set(pl_db_t *db, int64_t id, const char *display_name, const char *bio,
+                      const char *status_text);
+/** Stores the user's settings object (serialized JSON). */
+int pl_db_settings_set(pl_db_t *db, int64_t id, const char *settings);
+int pl_db_user_set_last_seen(pl_db_t *db, int64_t id, int64_t ms);
+/** Users sharing at least one room with user_id, by id, at most limit. */
+typedef struct {
+    int64_t user_id;
+    int64_t last_seen_ms;
+    bool show_presence;
+} pl_contact_t;
+int pl_db_contacts(pl_db_t *db, int64_t user_id, int64_t limit, pl_contact_t **out, size_t *n);
 
 #endif

@@ -66,6 +66,54 @@ static const char *const migrations[] = {
     " content TEXT NOT NULL,"
     " UNIQUE (room_id, seq),"
     " UNIQUE (sender, client_id));",
+    /* 2: conversation features (issue 4). Mutations of a message take a new
+     * per-room `version` (rooms.last_version) instead of a seq; reactions,
+     * mentions, receipts, profiles, settings, disappearing messages and the
+     * FTS5 search index. */
+    "ALTER TABLE rooms ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rooms ADD COLUMN disappearing_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN edited_ts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"     /* seq */
+    "ALTER TABLE messages ADD COLUMN thread_root INTEGER NOT NULL DEFAULT 0;"  /* seq */
+    "ALTER TABLE messages ADD COLUMN thread_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN thread_last_ts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN expires_ts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN mentions TEXT;" /* JSON array of user ids, NULL: none */
+    "ALTER TABLE messages ADD COLUMN mention_room INTEGER NOT NULL DEFAULT 0;"
+    /* sync: the updates of one room after a version. */
+    "CREATE INDEX messages_version ON messages(room_id, version) WHERE version > 0;"
+    /* the sweeper: live messages with a timer, soonest first. */
+    "CREATE INDEX messages_expiry ON messages(expires_ts) WHERE expires_ts > 0 AND deleted = 0;"
+    "CREATE INDEX messages_thread ON messages(room_id, thread_root, seq) WHERE thread_root > 0;"
+    "CREATE TABLE reactions("
+    " message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " emoji TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " ts INTEGER NOT NULL,"
+    " PRIMARY KEY (message_id, emoji, user_id)) WITHOUT ROWID;"
+    /* One row per mentioned user of a live message; user_id 0 is @room. The
+     * unread mention count of `rooms` reads it by (room_id, seq). */
+    "CREATE TABLE mentions("
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " user_id INTEGER NOT NULL,"
+    " sender INTEGER NOT NULL,"
+    " PRIMARY KEY (room_id, user_id, seq)) WITHOUT ROWID;"
+    "ALTER TABLE members ADD COLUMN read_ts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN delivered_ts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN bio TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN status_text TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';" /* only keys set */
+    "ALTER TABLE users ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;"
+    /* Text bodies of live messages, rowid = messages.id. Deleting a message
+     * deletes its row here, so a deleted body is gone from the index too. */
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');"
+    "INSERT INTO messages_fts(rowid, body) SELECT id, json_extract(content, '$.body') FROM messages"
+    " WHERE json_valid(content) AND json_extract(content, '$.type') = 'text'"
+    " AND json_type(content, '$.body') = 'text';",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
@@ -123,6 +171,7 @@ static void list_push(job_list_t *l, job_t *first, job_t *last)
 
 static void db_close(pl_db_t *db)
 {
+    pl_store__fts_truncate(db, 0);
     for (int i = 0; i < PL_ST__COUNT; i++) {
         sqlite3_finalize(db->stmt[i]);
         db->stmt[i] = NULL;
@@ -287,6 +336,7 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
             in_tx = pl_store__exec(db, PL_ST_BEGIN_IMMEDIATE, "begin") == 0;
         }
         db->job_rollback = db->job_failed = false;
+        db->fts_job_start = db->nfts;
         if (!in_tx || pl_store__exec(db, PL_ST_JOB_SAVEPOINT, "savepoint") != 0) {
             j->status = PL_EIO;
         } else {
@@ -298,16 +348,19 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
                  * ones whose work succeeded. Start over for the rest. */
                 pl_log(PL_LOG_ERROR, "store", "op=job err=transaction aborted by sqlite");
                 fail_range(seg, j);
+                pl_store__fts_truncate(db, 0);
                 in_tx = false;
             } else {
                 if (db->job_rollback || db->job_failed) {
                     if (db->job_failed)
                         j->status = PL_EIO;
                     pl_store__exec(db, PL_ST_JOB_ROLLBACK_TO, "rollback_to");
+                    pl_store__fts_truncate(db, db->fts_job_start);
                 }
                 if (pl_store__exec(db, PL_ST_JOB_RELEASE, "release") != 0 &&
                     sqlite3_get_autocommit(db->h)) {
                     fail_range(seg, j);
+                    pl_store__fts_truncate(db, 0);
                     in_tx = false;
                 }
             }
@@ -315,9 +368,13 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
         if (j == last)
             break;
     }
-    if (!in_tx)
+    if (!in_tx) {
+        pl_store__fts_truncate(db, 0);
         return;
-    if (pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
+    }
+    /* The search index of the whole batch, in one go (see store_internal.h).
+     * If it fails nothing of the batch is committed. */
+    if (pl_store__fts_flush(db) == 0 && pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
         return;
     }

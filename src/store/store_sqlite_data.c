@@ -40,7 +40,8 @@ static const char *const sql_text[PL_ST__COUNT] = {
     [PL_ST_ROOM_INSERT] =
         "INSERT INTO rooms(kind, name, dm_key, created_ms) VALUES (?1, ?2, ?3, ?4)",
     [PL_ST_ROOM_BY_DM_KEY] = "SELECT id FROM rooms WHERE dm_key = ?1",
-    [PL_ST_ROOM_GET] = "SELECT id, kind, name, last_seq, created_ms FROM rooms WHERE id = ?1",
+    [PL_ST_ROOM_GET] = "SELECT id, kind, name, last_seq, created_ms, last_version, "
+                       "disappearing_ms FROM rooms WHERE id = ?1",
     [PL_ST_MEMBER_INSERT] = "INSERT INTO members(room_id, user_id, joined_ms) VALUES (?1, ?2, ?3)",
     [PL_ST_MEMBER_INSERT_OR_IGNORE] = "INSERT OR IGNORE INTO members(room_id, user_id, joined_ms) "
                                       "VALUES (?1, ?2, ?3)",
@@ -49,30 +50,36 @@ static const char *const sql_text[PL_ST__COUNT] = {
     [PL_ST_ROOM_MEMBERS] = "SELECT user_id FROM members WHERE room_id = ?1 ORDER BY user_id",
     /* Unread uses the (room_id, seq) index for the range and reads each row
      * only to skip the user's own messages. */
-    [PL_ST_USER_ROOMS] = "SELECT r.id, r.kind, r.name, r.last_seq, r.created_ms, m.read_seq, "
+    [PL_ST_USER_ROOMS] = "SELECT r.id, r.kind, r.name, r.last_seq, r.created_ms, r.last_version, "
+                         "r.disappearing_ms, m.read_seq, "
                          "(SELECT count(*) FROM messages g WHERE g.room_id = r.id "
-                         "AND g.seq > m.read_seq AND g.sender <> m.user_id) "
+                         "AND g.seq > m.read_seq AND g.sender <> m.user_id AND g.deleted = 0), "
+                         /* user_id 0 is @room; a message mentioning both counts once */
+                         "(SELECT count(DISTINCT x.seq) FROM mentions x WHERE x.room_id = r.id "
+                         "AND x.user_id IN (0, m.user_id) AND x.seq > m.read_seq "
+                         "AND x.sender <> m.user_id) "
                          "FROM members m JOIN rooms r ON r.id = m.room_id "
                          "WHERE m.user_id = ?1 ORDER BY r.id",
     /* Never backwards, never past the room's last_seq. */
     [PL_ST_MEMBER_SET_READ] = "UPDATE members SET read_seq = max(read_seq, min(?3, "
                               "(SELECT last_seq FROM rooms WHERE id = ?1))) "
                               "WHERE room_id = ?1 AND user_id = ?2",
-    [PL_ST_EACH_ROOM] = "SELECT id, kind, name, last_seq, created_ms FROM rooms ORDER BY id",
+    [PL_ST_EACH_ROOM] = "SELECT id, kind, name, last_seq, created_ms, last_version, "
+                        "disappearing_ms FROM rooms ORDER BY id",
     [PL_ST_EACH_MEMBER] =
         "SELECT room_id, user_id, read_seq FROM members ORDER BY room_id, user_id",
-    [PL_ST_MSG_BY_CLIENT_ID] = "SELECT id, room_id, seq, sender, ts, client_id, content "
-                               "FROM messages WHERE sender = ?1 AND client_id = ?2",
+    [PL_ST_MSG_BY_CLIENT_ID] = PL_STORE_MSG_SELECT "WHERE m.sender = ?1 AND m.client_id = ?2",
     /* No RETURNING on the hot path: SQLite buffers RETURNING rows in an
      * ephemeral table, which costs more than a separate indexed read. */
     [PL_ST_ROOM_LAST_SEQ] = "SELECT last_seq FROM rooms WHERE id = ?1",
-    [PL_ST_MSG_INSERT] = "INSERT INTO messages(room_id, seq, sender, client_id, ts, content) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [PL_ST_MSG_INSERT] = "INSERT INTO messages(room_id, seq, sender, client_id, ts, content, "
+                         "reply_to, thread_root, expires_ts, mentions, mention_room) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [PL_ST_ROOM_SET_LAST_SEQ] = "UPDATE rooms SET last_seq = ?2 WHERE id = ?1",
-    [PL_ST_MSG_BEFORE] = "SELECT id, room_id, seq, sender, ts, client_id, content FROM messages "
-                         "WHERE room_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-    [PL_ST_MSG_AFTER] = "SELECT id, room_id, seq, sender, ts, client_id, content FROM messages "
-                        "WHERE room_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [PL_ST_MSG_BEFORE] = PL_STORE_MSG_SELECT
+    "WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
+    [PL_ST_MSG_AFTER] = PL_STORE_MSG_SELECT
+    "WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
 };
 
 /* ---- statement helpers ---- */
@@ -87,7 +94,7 @@ int pl_store__fail(pl_db_t *db, const char *op)
 sqlite3_stmt *pl_store__stmt(pl_db_t *db, pl_stmt_id_t id)
 {
     if (db->stmt[id] == NULL &&
-        sqlite3_prepare_v3(db->h, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[id],
+        sqlite3_prepare_v3(db->h, sql_text[id] != NULL ? sql_text[id] : pl_store__conv_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[id],
                            NULL) != SQLITE_OK) {
         pl_store__fail(db, "prepare");
         db->stmt[id] = NULL;
@@ -186,7 +193,10 @@ void pl_message_dispose(pl_message_t *m)
         return;
     free(m->client_id);
     free(m->content);
-    m->client_id = m->content = NULL;
+    free(m->reply_preview);
+    free(m->mentions);
+    free(m->reactions);
+    m->client_id = m->content = m->reply_preview = m->mentions = m->reactions = NULL;
 }
 
 void pl_room_dispose(pl_room_t *r)
@@ -453,6 +463,8 @@ static void room_from_row(sqlite3_stmt *s, pl_room_t *r)
     r->name = col_str(s, 2);
     r->last_seq = sqlite3_column_int64(s, 3);
     r->created_ms = sqlite3_column_int64(s, 4);
+    r->last_version = sqlite3_column_int64(s, 5);
+    r->disappearing_ms = sqlite3_column_int64(s, 6);
 }
 
 int pl_db_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out)
@@ -554,8 +566,9 @@ int pl_db_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size
             v = pl_xrealloc(v, cap * sizeof *v);
         }
         room_from_row(s, &v[len].room);
-        v[len].read_seq = sqlite3_column_int64(s, 5);
-        v[len].unread = sqlite3_column_int64(s, 6);
+        v[len].read_seq = sqlite3_column_int64(s, 7);
+        v[len].unread = sqlite3_column_int64(s, 8);
+        v[len].mentions = sqlite3_column_int64(s, 9);
         len++;
     }
     rc = rc == SQLITE_DONE ? 0 : pl_store__fail(db, "user_rooms");
@@ -624,7 +637,13 @@ int pl_db_each_member(pl_db_t *db, int (*cb)(void *arg, const pl_member_t *m), v
 
 /* ---- messages ---- */
 
-static void message_from_row(sqlite3_stmt *s, pl_message_t *m)
+static char *col_str_or_null(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t != NULL ? pl_xstrdup((const char *)t) : NULL;
+}
+
+void pl_store__message_from_row(sqlite3_stmt *s, pl_message_t *m)
 {
     m->id = sqlite3_column_int64(s, 0);
     m->room_id = sqlite3_column_int64(s, 1);
@@ -633,16 +652,32 @@ static void message_from_row(sqlite3_stmt *s, pl_message_t *m)
     m->ts = sqlite3_column_int64(s, 4);
     m->client_id = col_str(s, 5);
     m->content = col_str(s, 6);
+    m->version = sqlite3_column_int64(s, 7);
+    m->edited_ts = sqlite3_column_int64(s, 8);
+    m->deleted = sqlite3_column_int(s, 9) != 0;
+    m->reply_to = sqlite3_column_int64(s, 10);
+    m->thread_root = sqlite3_column_int64(s, 11);
+    m->thread_count = sqlite3_column_int64(s, 12);
+    m->thread_last_ts = sqlite3_column_int64(s, 13);
+    m->expires_ts = sqlite3_column_int64(s, 14);
+    m->mentions = col_str_or_null(s, 15);
+    m->mention_room = sqlite3_column_int(s, 16) != 0;
+    m->reply_sender = sqlite3_column_int64(s, 17);
+    m->reply_preview = m->reply_to > 0 ? col_str(s, 18) : NULL;
+    m->reactions = col_str_or_null(s, 19);
 }
+
+#define message_from_row pl_store__message_from_row
 
 /* Reads the room's last_seq, inserts the row with the next seq, then stores
  * it as last_seq. An unknown room or sender fails before anything is written;
  * only a storage error can stop between the insert and the update, and that
  * rolls the job back (or the direct connection's fn savepoint), so seq stays
  * gap-free. The writer is the only writer, so nothing races the read. */
-static int message_insert(pl_db_t *db, int64_t room_id, int64_t sender, const char *client_id,
-                          const char *content, int64_t now_ms, pl_message_t *m)
+static int message_insert(pl_db_t *db, const pl_message_new_t *in, pl_message_t *m)
 {
+    int64_t room_id = in->room_id, sender = in->sender, now_ms = in->now_ms;
+    const char *client_id = in->client_id, *content = in->content;
     sqlite3_stmt *s = pl_store__stmt(db, PL_ST_ROOM_LAST_SEQ);
     if (s == NULL)
         return PL_EIO;
@@ -667,9 +702,27 @@ static int message_insert(pl_db_t *db, int64_t room_id, int64_t sender, const ch
     bind_text(s, 4, client_id);
     sqlite3_bind_int64(s, 5, now_ms);
     bind_text(s, 6, content);
-    if ((rc = step_done(db, s, "message_insert")) != 0)
+    sqlite3_bind_int64(s, 7, in->reply_to);
+    sqlite3_bind_int64(s, 8, in->thread_root);
+    sqlite3_bind_int64(s, 9, in->expires_ts);
+    char *mentions = pl_store__mentions_json(in->mentions, in->nmentions);
+    if (mentions != NULL)
+        bind_text(s, 10, mentions);
+    else
+        sqlite3_bind_null(s, 10);
+    sqlite3_bind_int(s, 11, in->mention_room ? 1 : 0);
+    rc = step_done(db, s, "message_insert");
+    if (rc != 0) {
+        free(mentions);
         return rc;
+    }
     m->id = sqlite3_last_insert_rowid(db->h);
+    m->mentions = mentions;
+    if ((rc = pl_store__index_message(db, m->id, content)) != 0)
+        return rc;
+    if ((rc = pl_store__mentions_insert(db, room_id, seq, sender, in->mentions, in->nmentions,
+                                        in->mention_room)) != 0)
+        return rc;
 
     if ((s = pl_store__stmt(db, PL_ST_ROOM_SET_LAST_SEQ)) == NULL)
         return PL_EIO;
@@ -681,12 +734,29 @@ static int message_insert(pl_db_t *db, int64_t room_id, int64_t sender, const ch
     m->seq = seq;
     m->sender = sender;
     m->ts = now_ms;
+    m->reply_to = in->reply_to;
+    m->thread_root = in->thread_root;
+    m->expires_ts = in->expires_ts;
+    m->mention_room = in->mention_room;
     return 0;
 }
 
 int pl_db_message_append(pl_db_t *db, int64_t room_id, int64_t sender, const char *client_id,
                          const char *content, int64_t now_ms, pl_message_t *out, bool *duplicate)
 {
+    pl_message_new_t in = {.room_id = room_id,
+                           .sender = sender,
+                           .client_id = client_id,
+                           .content = content,
+                           .now_ms = now_ms};
+    return pl_db_message_post(db, &in, out, duplicate, NULL);
+}
+
+int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out,
+                       bool *duplicate, pl_message_t *root)
+{
+    int64_t sender = in->sender;
+    const char *client_id = in->client_id, *content = in->content;
     /* Idempotency first: a retried client_id gets the original back. */
     sqlite3_stmt *s = pl_store__stmt(db, PL_ST_MSG_BY_CLIENT_ID);
     if (s == NULL)
@@ -711,26 +781,46 @@ int pl_db_message_append(pl_db_t *db, int64_t room_id, int64_t sender, const cha
         return rc;
 
     /* Inside a job the job's savepoint already covers a storage error between
-     * the two statements; the savepoint is only needed in autocommit mode
-     * (direct connection), where each statement would commit alone. Skipping
-     * it keeps the hot path at four statements. */
+     * the statements (row, search index, mentions, last_seq, thread root); the
+     * savepoint is only needed in autocommit mode (direct connection), where
+     * each statement would commit alone. Skipping it keeps the hot path short. */
     bool own_tx = sqlite3_get_autocommit(db->h);
     if (own_tx && (rc = fn_begin(db)) != 0)
         return rc;
-    rc = message_insert(db, room_id, sender, client_id, content, now_ms, &m);
+    rc = message_insert(db, in, &m);
+    pl_message_t r = {0};
+    if (rc == 0 && in->thread_root > 0)
+        rc = pl_store__thread_bump(db, in->room_id, in->thread_root, in->now_ms, &r);
     if (own_tx)
         rc = fn_end(db, rc);
-    if (rc != 0)
+    if (rc != 0) {
+        pl_message_dispose(&m);
+        pl_message_dispose(&r);
         return rc;
+    }
+    if (root != NULL)
+        *root = r;
+    else
+        pl_message_dispose(&r);
     m.client_id = pl_xstrdup(client_id);
     m.content = pl_xstrdup(content);
+    if (in->reply_to > 0) {
+        /* The quote (sender, preview) comes from the original's row. */
+        pl_message_t full = {0};
+        if ((rc = pl_db_message_get(db, in->room_id, m.seq, &full)) != 0) {
+            pl_message_dispose(&m);
+            return rc;
+        }
+        pl_message_dispose(&m);
+        m = full;
+    }
     *out = m;
     *duplicate = false;
     return 0;
 }
 
 /* Collects every row of a message query. */
-static int collect_messages(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_message_t **out,
+int pl_store__collect_messages(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_message_t **out,
                             size_t *n)
 {
     pl_message_t *v = NULL;
@@ -765,7 +855,7 @@ int pl_db_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t 
     sqlite3_bind_int64(s, 3, limit < 0 ? 0 : limit);
     pl_message_t *v;
     size_t len;
-    int rc = collect_messages(db, s, "messages_before", &v, &len);
+    int rc = pl_store__collect_messages(db, s, "messages_before", &v, &len);
     if (rc != 0)
         return rc;
     /* The query walks newest first so LIMIT keeps the newest; callers want
@@ -789,5 +879,32 @@ int pl_db_messages_after(pl_db_t *db, int64_t room_id, int64_t after, int64_t li
     sqlite3_bind_int64(s, 1, room_id);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, limit < 0 ? 0 : limit);
-    return collect_messages(db, s, "messages_after", out, n);
+    return pl_store__collect_messages(db, s, "messages_after", out, n);
+}
+
+/* ---- helpers shared with store_sqlite_conv.c ---- */
+
+int pl_store__step_done(pl_db_t *db, sqlite3_stmt *s, const char *op)
+{
+    return step_done(db, s, op);
+}
+
+int pl_store__fn_begin(pl_db_t *db)
+{
+    return fn_begin(db);
+}
+
+int pl_store__fn_end(pl_db_t *db, int rc)
+{
+    return fn_end(db, rc);
+}
+
+void pl_store__bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    bind_text(s, i, v);
+}
+
+char *pl_store__col_str(sqlite3_stmt *s, int i)
+{
+    return col_str(s, i);
 }

@@ -499,6 +499,44 @@ static void test_rooms_and_messages(void **state)
     close(fc);
 }
 
+/* ---- a group larger than the listed-members cap routes to everyone ---- */
+
+static void test_big_group(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    static user_t u[N + 1];
+    size_t cap = N * 48 + 8;
+    char *members = malloc(cap);
+    size_t len = 0;
+    members[len++] = '[';
+    for (int i = 0; i <= N; i++) {
+        new_user(&u[i], "big");
+        if (i > 0)
+            len += (size_t)snprintf(members + len, cap - len, "%s\"%s\"", i > 1 ? "," : "",
+                                    u[i].name);
+    }
+    members[len++] = ']';
+    members[len] = '\0';
+    int owner = ws_login(&u[0]);
+    char *g = room_create(owner, "group", members, "crowd");
+    /* The last member, far past the 100 listed in room objects, may talk. */
+    int last = ws_login(&u[N]);
+    json_t *m = send_text(last, g, "hello-crowd", "hi all");
+    assert_int_equal(1, jint(m, "seq"));
+    json_decref(m);
+    json_t *ev = next_event(owner, "message");
+    assert_string_equal("hi all", jstr(json_object_get(ev, "content"), "body"));
+    json_decref(ev);
+    json_t *r = call(last, "\"op\":\"history\",\"room\":\"%s\"", g);
+    expect_ok(r);
+    json_decref(r);
+    free(g);
+    free(members);
+    close(owner);
+    close(last);
+}
+
 /* ---- sync: exactly once, in order, paged ---- */
 
 /* Syncs room from position `from` until the reply says more=false, checking
@@ -778,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_security_headers),
         cmocka_unit_test(test_ws_auth_and_malformed),
         cmocka_unit_test(test_rooms_and_messages),
+        cmocka_unit_test(test_big_group),
         cmocka_unit_test(test_sync),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fanout_encodes_once),

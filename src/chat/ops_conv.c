@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: MIT */
+/* ops_conv.c -- the conversation-feature ops (docs/design/conversation-
+ * features.md): edit, delete, react, typing, receipts, threads, presence,
+ * profiles, settings, search, and the disappearing-message sweeper. Same
+ * rules as ops.c: validate everything, check membership in memory, answer
+ * exactly once; mutations go to the writer and fan out after COMMIT. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat/chat_internal.h"
+#include "chat/emoji.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#define TYPING_THROTTLE_NS (2000ULL * 1000 * 1000)
+#define TYPING_EXPIRES_MS 6000
+#define SWEEP_BATCH 500
+#define PRESENCE_QUERY_MAX 1000
+
+/* Optional int argument that is required. */
+static bool arg_seq(session_t *s, json_t *id, json_t *req, const char *key, int64_t *out)
+{
+    if (!pl_ops__arg_int(s, id, req, key, 1, INT64_MAX, -1, out))
+        return false;
+    if (*out < 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "\"%s\" (a seq >= 1) is required", key);
+        pl_wire_reply_err(s, id, "bad_request", msg);
+        return false;
+    }
+    return true;
+}
+
+static void reply_message(session_t *s, json_t *id, const pl_message_t *m)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_append(&b, ",\"message\":{", 12);
+    pl_wire_message_fields(&b, m);
+    pl_buf_append(&b, "}", 1);
+    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+static void reply_messages(session_t *s, json_t *id, const char *key, const pl_message_t *m,
+                           size_t n, const char *prefix)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    if (prefix != NULL)
+        pl_buf_append(&b, prefix, strlen(prefix));
+    pl_buf_printf(&b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        pl_buf_append(&b, i ? ",{" : "{", i ? 2 : 1);
+        pl_wire_message_fields(&b, &m[i]);
+        pl_buf_append(&b, "}", 1);
+    }
+    pl_buf_append(&b, "]", 1);
+    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+/* ---- edit / delete / react: one job type ---- */
+
+typedef enum { MUT_EDIT, MUT_DELETE, MUT_REACT } mut_kind_t;
+
+typedef struct {
+    job_t j;
+    mut_kind_t kind;
+    int64_t room_id, seq, user;
+    pl_room_kind_t room_kind;
+    char *content; /* edit */
+    char *emoji;   /* react */
+    bool remove;
+    int64_t max_reactions;
+    bool changed;
+    pl_message_t m;
+} mut_job_t;
+
+static void mut_work(pl_db_t *db, void *arg)
+{
+    mut_job_t *q = arg;
+    pl_message_t cur = {0};
+    int rc = pl_db_message_get(db, q->room_id, q->seq, &cur);
+    if (rc == PL_ENOTFOUND || (rc == 0 && cur.deleted && q->kind == MUT_REACT)) {
+        pl_ops__job_fail(&q->j, "not_found", "no such message");
+        pl_message_dispose(&cur);
+        return;
+    }
+    if (rc < 0)
+        goto out;
+    if (q->kind != MUT_REACT && cur.sender != q->user) {
+        pl_ops__job_fail(&q->j, "forbidden", "you can only change your own messages");
+        goto out;
+    }
+    if (q->kind == MUT_EDIT && cur.deleted) {
+        pl_ops__job_fail(&q->j, "bad_request", "a deleted message cannot be edited");
+        goto out;
+    }
+    if (q->kind == MUT_DELETE && cur.deleted) { /* idempotent: no new version */
+        q->m = cur;
+        memset(&cur, 0, sizeof cur);
+        goto out;
+    }
+    if (q->kind == MUT_EDIT) {
+        int64_t *ids = NULL;
+        size_t n = 0;
+        bool mroom = false;
+        pl_ops__resolve_mentions(db, q->room_id, q->room_kind, q->content, &ids, &n, &mroom);
+        rc = pl_db_message_edit(db, q->room_id, q->seq, q->content, ids, n, mroom, pl_now_ms(),
+                                &q->m);
+        free(ids);
+        q->changed = rc == 0;
+    } else if (q->kind == MUT_DELETE) {
+        rc = pl_db_message_delete(db, q->room_id, q->seq, &q->m);
+        q->changed = rc == 0;
+    } else {
+        rc = pl_db_reaction_set(db, q->room_id, q->seq, q->user, q->emoji, !q->remove,
+                                q->max_reactions, pl_now_ms(), &q->changed, &q->m);
+        if (rc == PL_ETOOBIG) {
+            pl_ops__job_fail(&q->j, "bad_request", "too many different reactions on this message");
+            rc = 0;
+        }
+    }
+out:
+    pl_message_dispose(&cur);
+    if (rc < 0) {
+        pl_ops__job_store_error(&q->j, rc);
+        pl_db_rollback_job(db);
+    }
+}
+
+static void mut_done(void *arg)
+{
+    mut_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    session_t *s = q->j.s;
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
+    } else {
+        reply_message(s, q->j.id, &q->m);
+        if (q->changed)
+            pl_chat__emit_update(s->chat, &q->m);
+    }
+    pl_message_dispose(&q->m);
+    free(q->content);
+    free(q->emoji);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+static mut_job_t *mut_new(session_t *s, json_t *id, room_t *r, int64_t seq, mut_kind_t kind)
+{
+    mut_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->kind = kind;
+    q->room_id = r->id;
+    q->room_kind = r->kind;
+    q->seq = seq;
+    q->user = s->user_id;
+    q->max_reactions = s->chat->cfg->max_reactions_per_user;
+    return q;
+}
+
+void pl_ops_edit(session_t *s, json_t *id, json_t *req)
+{
+    room_t *r;
+    int64_t seq;
+    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
+        return;
+    json_t *content = json_object_get(req, "content");
+    if (!pl_ops__content_valid(s, id, content))
+        return;
+    char *text = json_dumps(content, JSON_COMPACT);
+    if (text == NULL) {
+        pl_wire_reply_err(s, id, "internal", "cannot encode content");
+        return;
+    }
+    if (strlen(text) > (size_t)s->chat->cfg->max_content_bytes) {
+        free(text);
+        pl_wire_reply_err(s, id, "too_large", "message content exceeds max_content_bytes");
+        return;
+    }
+    mut_job_t *q = mut_new(s, id, r, seq, MUT_EDIT);
+    q->content = text;
+    pl_store_write(s->chat->st, mut_work, mut_done, q);
+}
+
+void pl_ops_delete(session_t *s, json_t *id, json_t *req)
+{
+    room_t *r;
+    int64_t seq;
+    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
+        return;
+    pl_store_write(s->chat->st, mut_work, mut_done, mut_new(s, id, r, seq, MUT_DELETE));
+}
+
+void pl_ops_react(session_t *s, json_t *id, json_t *req)
+{
+    room_t *r;
+    int64_t seq;
+    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
+        return;
+    json_t *emoji = json_object_get(req, "emoji");
+    if (!json_is_string(emoji) ||
+        !pl_emoji_is_single(json_string_value(emoji), json_string_length(emoji))) {
+        pl_wire_reply_err(s, id, "bad_request",
+                          "\"emoji\" must be exactly one emoji (at most 32 bytes)");
+        return;
+    }
+    json_t *rm = json_object_get(req, "remove");
+    if (rm != NULL && !json_is_boolean(rm)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"remove\" must be a boolean");
+        return;
+    }
+    mut_job_t *q = mut_new(s, id, r, seq, MUT_REACT);
+    q->emoji = pl_xstrdup(json_string_value(emoji));
+    q->remove = json_is_true(rm);
+    pl_store_write(s->chat->st, mut_work, mut_done, q);
+}
+
+/* ---- typing: never stored ---- */
+
+void pl_ops_typing(session_t *s, json_t *id, json_t *req)
+{
+    room_t *r;
+    if (!pl_ops__arg_member_room(s, id, req, &r))
+        return;
+    json_t *t = json_object_get(req, "typing");
+    if (!json_is_boolean(t)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"typing\" must be a boolean");
+        return;
+    }
+    bool typing = json_is_true(t);
+    uint64_t now = pl_mono_ns();
+    size_t slot = 0;
+    for (size_t i = 0; i < PL_ARRAY_LEN(s->typing); i++) {
+        if (s->typing[i].room == r->id) {
+            slot = i;
+            break;
+        }
+        if (s->typing[i].at_ns < s->typing[slot].at_ns)
+            slot = i; /* the oldest entry is reused */
+    }
+    if (typing && s->typing[slot].room == r->id && s->typing[slot].at_ns != 0 &&
+        now - s->typing[slot].at_ns < TYPING_THROTTLE_NS) {
+        pl_wire_reply_ok(s, id, ",\"dropped\":true", 15);
+        return;
+    }
+    s->typing[slot].room = r->id;
+    s->typing[slot].at_ns = typing ? now : 0; /* typing:false re-arms the throttle */
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_printf(&b,
+                  "{\"ev\":\"typing\",\"room\":\"r%" PRId64 "\",\"user\":\"u%" PRId64
+                  "\",\"typing\":%s,\"expires_in_ms\":%d}",
+                  r->id, s->user_id, typing ? "true" : "false", TYPING_EXPIRES_MS);
+    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
+    pl_chat__fanout_except(s->chat, r, s->user_id, f);
+    pl_frame_unref(f);
+    pl_buf_dispose(&b);
+    pl_wire_reply_ok(s, id, ",\"dropped\":false", 16);
+}
+
+/* ---- read / delivered markers and receipts ---- */
+
+typedef struct {
+    job_t j;
+    int64_t room_id, user, seq;
+    bool read, changed;
+    pl_receipt_t r;
+} mark_job_t;
+
+static void mark_work(pl_db_t *db, void *arg)
+{
+    mark_job_t *q = arg;
+    int rc = pl_db_member_mark(db, q->room_id, q->user, q->read, q->seq, pl_now_ms(), &q->changed,
+                               &q->r);
+    if (rc < 0) {
+        pl_ops__job_store_error(&q->j, rc);
+        pl_db_rollback_job(db);
+    }
+}
+
+/* {"ev":"receipt",...}: the user's own devices always see read_seq; others
+ * only when the user allows read receipts. Two frames at most, each shared. */
+static void emit_receipt(pl_chat_t *chat, room_t *room, const pl_receipt_t *r)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_frame_t *full, *nored;
+    pl_buf_printf(&b,
+                  "{\"ev\":\"receipt\",\"room\":\"r%" PRId64 "\",\"user\":\"u%" PRId64
+                  "\",\"read_seq\":%" PRId64 ",\"delivered_seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
+                  room->id, r->user_id, r->read_seq, r->delivered_seq, pl_now_ms());
+    full = pl_frame_new_text(pl_buf_head(&b), b.len);
+    pl_buf_reset(&b, 0);
+    pl_buf_printf(&b,
+                  "{\"ev\":\"receipt\",\"room\":\"r%" PRId64 "\",\"user\":\"u%" PRId64
+                  "\",\"delivered_seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
+                  room->id, r->user_id, r->delivered_seq, pl_now_ms());
+    nored = pl_frame_new_text(pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+    pl_chat__send_user(chat, r->user_id, full);
+    for (size_t i = 0; i < room->nmembers; i++)
+        if (room->members[i] != r->user_id)
+            pl_chat__send_user(chat, room->members[i], r->read_receipts ? full : nored);
+    pl_frame_unref(full);
+    pl_frame_unref(nored);
+}
+
+static void mark_done(void *arg)
+{
+    mark_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    session_t *s = q->j.s;
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
+    } else {
+        pl_wire_reply_ok(s, q->j.id, "", 0);
+        room_t *room = pl_chat__room(s->chat, q->room_id);
+        if (q->changed && room != NULL)
+            emit_receipt(s->chat, room, &q->r);
+    }
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+static void op_mark(session_t *s, json_t *id, json_t *req, bool read)
+{
+    room_t *r;
+    int64_t seq;
+    if (!pl_ops__arg_member_room(s, id, req, &r) ||
+        !pl_ops__arg_int(s, id, req, "seq", 0, INT64_MAX, -1, &seq))
+        return;
+    if (seq < 0) {
+        pl_wire_reply_err(s, id, "bad_request", "\"seq\" is required");
+        return;
+    }
+    mark_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->room_id = r->id;
+    q->user = s->user_id;
+    q->seq = seq;
+    q->read = read;
+    pl_store_write(s->chat->st, mark_work, mark_done, q);
+}
+
+void pl_ops_read(session_t *s, json_t *id, json_t *req)
+{
+    op_mark(s, id, req, true);
+}
+
+void pl_ops_delivered(session_t *s, json_t *id, json_t *req)
+{
+    op_mark(s, id, req, false);
+}
+
+typedef struct {
+    job_t j;
+    int64_t room_id, user;
+    pl_receipt_t *r;
+    size_t n;
+} receipts_job_t;
+
+static void receipts_work(pl_db_t *db, void *arg)
+{
+    receipts_job_t *q = arg;
+    int rc = pl_db_room_receipts(db, q->room_id, &q->r, &q->n);
+    if (rc < 0)
+        pl_ops__job_store_error(&q->j, rc);
+}
+
+static void receipts_done(void *arg)
+{
+    receipts_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
+    } else {
+        pl_buf_t b;
+        pl_buf_init(&b);
+        pl_buf_append(&b, ",\"receipts\":[", 13);
+        for (size_t i = 0; i < q->n; i++) {
+            const pl_receipt_t *r = &q->r[i];
+            pl_buf_printf(&b, "%s{\"user\":\"u%" PRId64 "\"", i ? "," : "", r->user_id);
+            if (r->read_receipts || r->user_id == q->user)
+                pl_buf_printf(&b, ",\"read_seq\":%" PRId64 ",\"read_ts\":%" PRId64, r->read_seq,
+                              r->read_ts);
+            pl_buf_printf(&b, ",\"delivered_seq\":%" PRId64 ",\"delivered_ts\":%" PRId64 "}",
+                          r->delivered_seq, r->delivered_ts);
+        }
+        pl_buf_append(&b, "]", 1);
+        pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
+        pl_buf_dispose(&b);
+    }
+    free(q->r);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+void pl_ops_receipts(session_t *s, json_t *id, json_t *req)
+{
+    room_t *r;
+    if (!pl_ops__arg_member_room(s, id, req, &r))
+        return;
+    receipts_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->room_id = r->id;
+    q->user = s->user_id;
+    pl_store_read(s->chat->st, receipts_work, receipts_done, q);
+}
+
+/* ---- thread ---- */
+
+typedef struct {
+    job_t j;
+    int64_t room_id, root, before, limit;
+    pl_message_t rootm;
+    pl_message_t *msgs;
+    size_t n;
+} thread_job_t;
+
+static void thread_work(pl_db_t *db, void *arg)
+{
+    thread_job_t *q = arg;
+    int rc = pl_db_message_get(db, q->room_id, q->root, &q->rootm);
+    if (rc == 0 && q->rootm.thread_root > 0) {
+        pl_ops__job_fail(&q->j, "not_found", "that message is a thread reply, not a root");
+        return;
+    }
+    if (rc == 0)
+        rc = pl_db_thread_messages(db, q->room_id, q->root, q->before, q->limit, &q->msgs, &q->n);
+    if (rc < 0)
+        pl_ops__job_store_error(&q->j, rc);
+}
+
+static void thread_done(void *arg)
+{
+    thread_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
+    } else {
+        pl_buf_t b;
+        pl_buf_init(&b);
+        pl_buf_append(&b, ",\"root\":{", 9);
+        pl_wire_message_fields(&b, &q->rootm);
+        pl_buf_append(&b, "}", 1);
+        pl_buf_append(&b, "", 1); /* NUL for the prefix string */
+        reply_messages(q->j.s, q->j.id, "messages", q->msgs, q->n, pl_buf_head(&b));
+        pl_buf_dispose(&b);
+    }
+    pl_message_dispose(&q->rootm);
+    pl_messages_free(q->msgs, q->n);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+void pl_ops_thread(session_t *s, json_t *id, json_t *req)
+{
+    room_t *r;
+    int64_t root, before, limit;
+    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "root", &root) ||
+        !pl_ops__arg_int(s, id, req, "before", 1, INT64_MAX, 0, &before) ||
+        !pl_ops__arg_int(s, id, req, "limit", 1, s->chat->cfg->history_max_limit, 50, &limit))
+        return;
+    thread_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->room_id = r->id;
+    q->root = root;
+    q->before = before;
+    q->limit = limit;
+    pl_store_read(s->chat->st, thread_work, thread_done, q);
+}
+
+/* ---- presence ---- */
+
+void pl_ops_presence(session_t *s, json_t *id, json_t *req)
+{
+    json_t *st = json_object_get(req, "status");
+    const char *v = json_string_value(st);
+    if (v == NULL || (strcmp(v, "online") != 0 && strcmp(v, "away") != 0)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"status\" must be \"online\" or \"away\"");
+        return;
+    }
+    s->away = strcmp(v, "away") == 0;
+    pl_presence__update(s->chat, s->user_id);
+    pl_wire_reply_ok(s, id, "", 0);
+}
+
+typedef struct {
+    job_t j;
+    int64_t user;
+    pl_contact_t *c;
+    size_t n;
+} pq_job_t;
+
+static void pq_work(pl_db_t *db, void *arg)
+{
+    pq_job_t *q = arg;
+    int rc = pl_db_contacts(db, q->user, PRESENCE_QUERY_MAX, &q->c, &q->n);
+    if (rc < 0)
+        pl_ops__job_store_error(&q->j, rc);
+}
+
+static void pq_done(void *arg)
+{
+    pq_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
+    } else {
+        pl_buf_t b;
+        pl_buf_init(&b);
+        pl_buf_append(&b, ",\"presence\":[", 13);
+        for (size_t i = 0; i < q->n; i++) {
+            bool visible = q->c[i].show_presence;
+            int st = pl_presence__status(q->j.s->chat, q->c[i].user_id, &visible);
+            pl_buf_printf(&b, "%s{\"user\":\"u%" PRId64 "\",\"status\":\"%s\"", i ? "," : "",
+                          q->c[i].user_id, pl_presence__name(st));
+            if (visible && q->c[i].last_seen_ms > 0)
+                pl_buf_printf(&b, ",\"last_seen\":%" PRId64, q->c[i].last_seen_ms);
+            pl_buf_append(&b, "}", 1);
+        }
+        pl_buf_append(&b, "]", 1);
+        pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
+        pl_buf_dispose(&b);
+    }
+    free(q->c);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+void pl_ops_presence_query(session_t *s, json_t *id, json_t *req)
+{
+    (void)req;
+    pq_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->user = s->user_id;
+    pl_store_read(s->chat->st, pq_work, pq_done, q);
+}
+
+/* ---- profiles and settings ---- */
+
+static void profile_json(pl_buf_t *b, const pl_profile_t *p)
+{
+    pl_buf_printf(b, "{\"id\":\"u%" PRId64 "\",\"username\":", p->id);
+    pl_wire_json_string(b, p->username);
+    pl_buf_append(b, ",\"display_name\":", 16);
+    pl_wire_json_string(b, p->display_name);
+    pl_buf_append(b, ",\"bio\":", 7);
+    pl_wire_json_string(b, p->bio);
+    pl_buf_append(b, ",\"status_text\":", 15);
+    pl_wire_json_string(b, p->status_text);
+    pl_buf_append(b, "}", 1);
+}
+
+/* The stored settings merged over the defaults. Returns a new object. */
+static json_t *settings_merged(const char *stored)
+{
+    json_t *out = json_pack("{s:s,s:b,s:b,s:b}", "theme", "system", "read_receipts", 1,
+                            "show_presence", 1, "notifications", 1);
+    json_t *st = stored ? json_loads(stored, 0, NULL) : NULL;
+    if (json_is_object(st))
+        json_object_update_existing(out, st);
+    json_decref(st);
+    return out;
+}
+
+void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings)
+{
+    json_t *m = settings_merged(settings);
+    bool rr = json_is_true(json_object_get(m, "read_receipts"));
+    bool sp = json_is_true(json_object_get(m, "show_presence"));
+    json_decref(m);
+    online_t *u = pl_chat__online(chat, user);
+    for (session_t *s = u ? u->head : NULL; s != NULL; s = s->next) {
+        s->read_receipts = rr;
+        s->show_presence = sp;
+    }
+    pl_presence__set_visible(chat, user, sp);
+}
+
+typedef enum { PROF_GET, PROF_SET, SETTINGS_GET, SETTINGS_SET } prof_kind_t;
+
+typedef struct {
+    job_t j;
+    prof_kind_t kind;
+    int64_t user;    /* target (get by id) or the requester */
+    char *username;  /* get by name */
+    char *fields[3]; /* set: display_name, bio, status_text (NULL = unchanged) */
+    json_t *patch;   /* settings_set */
+    pl_profile_t p;
+} prof_job_t;
+
+static void prof_work(pl_db_t *db, void *arg)
+{
+    prof_job_t *q = arg;
+    int rc = 0;
+    if (q->kind == PROF_SET)
+        rc = pl_db_profile_set(db, q->user, q->fields[0], q->fields[1], q->fields[2]);
+    if (rc == 0)
+        rc = pl_db_profile_get(db, q->user, q->username, &q->p);
+    if (rc == PL_ENOTFOUND && q->kind == PROF_GET) {
+        pl_ops__job_fail(&q->j, "user_not_found", "no such user");
+        return;
+    }
+    if (rc == 0 && q->kind == SETTINGS_SET) {
+        json_t *m = settings_merged(q->p.settings);
+        json_object_update(m, q->patch);
+        char *text = json_dumps(m, JSON_COMPACT);
+        json_decref(m);
+        rc = pl_db_settings_set(db, q->user, text);
+        if (rc == 0) {
+            free(q->p.settings);
+            q->p.settings = text;
+        } else {
+            free(text);
+        }
+    }
+    if (rc < 0) {
+        pl_ops__job_store_error(&q->j, rc);
+        pl_db_rollback_job(db);
+    }
+}
+
+static void prof_done(void *arg)
+{
+    prof_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    session_t *s = q->j.s;
+    pl_chat_t *chat = s->chat;
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
+        goto out;
+    }
+    pl_buf_t b;
+    pl_buf_init(&b);
+    if (q->kind == PROF_GET || q->kind == PROF_SET) {
+        pl_buf_append(&b, ",\"user\":", 8);
+        profile_json(&b, &q->p);
+        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
+        if (q->kind == PROF_SET) {
+            online_t *u = pl_chat__online(chat, q->user);
+            for (session_t *x = u ? u->head : NULL; x != NULL; x = x->next) {
+                free(x->display_name);
+                x->display_name = pl_xstrdup(q->p.display_name);
+            }
+            pl_buf_reset(&b, 0);
+            pl_buf_append(&b, "{\"ev\":\"profile\",\"user\":", 23);
+            profile_json(&b, &q->p);
+            pl_buf_append(&b, "}", 1);
+            pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
+            pl_chat__send_contacts(chat, q->user, f);
+            pl_chat__send_user(chat, q->user, f);
+            pl_frame_unref(f);
+        }
+    } else {
+        json_t *m = settings_merged(q->p.settings);
+        pl_buf_append(&b, ",\"settings\":", 12);
+        pl_wire_json_value(&b, m);
+        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
+        if (q->kind == SETTINGS_SET) {
+            pl_buf_reset(&b, 0);
+            pl_buf_append(&b, "{\"ev\":\"settings\",\"settings\":", 28);
+            pl_wire_json_value(&b, m);
+            pl_buf_append(&b, "}", 1);
+            pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
+            pl_chat__send_user(chat, q->user, f);
+            pl_frame_unref(f);
+            pl_ops__apply_settings(chat, q->user, q->p.settings);
+        }
+        json_decref(m);
+    }
+    pl_buf_dispose(&b);
+out:
+    pl_profile_dispose(&q->p);
+    free(q->username);
+    for (int i = 0; i < 3; i++)
+        free(q->fields[i]);
+    json_decref(q->patch);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+static prof_job_t *prof_new(session_t *s, json_t *id, prof_kind_t kind)
+{
+    prof_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->kind = kind;
+    q->user = s->user_id;
+    return q;
+}
+
+void pl_ops_profile_get(session_t *s, json_t *id, json_t *req)
+{
+    json_t *u = json_object_get(req, "user"), *n = json_object_get(req, "username");
+    int64_t uid = 0;
+    if ((u == NULL) == (n == NULL)) {
+        pl_wire_reply_err(s, id, "bad_request", "give exactly one of \"user\" and \"username\"");
+        return;
+    }
+    if (u != NULL && (!json_is_string(u) || !pl_id_parse(json_string_value(u), 'u', &uid))) {
+        pl_wire_reply_err(s, id, "bad_request", "\"user\" must be a user id like \"u1\"");
+        return;
+    }
+    if (n != NULL && (!json_is_string(n) || json_string_length(n) == 0 ||
+                      json_string_length(n) > 32 ||
+                      strlen(json_string_value(n)) != json_string_length(n))) {
+        pl_wire_reply_err(s, id, "bad_request", "\"username\" must be a username");
+        return;
+    }
+    prof_job_t *q = prof_new(s, id, PROF_GET);
+    q->user = uid;
+    if (n != NULL) {
+        q->username = pl_xstrdup(json_string_value(n));
+        for (char *p = q->username; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+    }
+    pl_store_read(s->chat->st, prof_work, prof_done, q);
+}
+
+void pl_ops_profile_set(session_t *s, json_t *id, json_t *req)
+{
+    static const struct {
+        const char *key;
+        size_t min, max;
+    } f[3] = {{"display_name", 1, 64}, {"bio", 0, 500}, {"status_text", 0, 100}};
+    const char *v[3] = {NULL, NULL, NULL};
+    size_t given = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *j = json_object_get(req, f[i].key);
+        if (j == NULL)
+            continue;
+        char msg[96];
+        if (!json_is_string(j) || strlen(json_string_value(j)) != json_string_length(j)) {
+            snprintf(msg, sizeof msg, "\"%s\" must be a string", f[i].key);
+            pl_wire_reply_err(s, id, "bad_request", msg);
+            return;
+        }
+        if (json_string_length(j) > f[i].max) {
+            snprintf(msg, sizeof msg, "\"%s\" is longer than %zu bytes", f[i].key, f[i].max);
+            pl_wire_reply_err(s, id, "too_large", msg);
+            return;
+        }
+        if (json_string_length(j) < f[i].min) {
+            snprintf(msg, sizeof msg, "\"%s\" must not be empty", f[i].key);
+            pl_wire_reply_err(s, id, "bad_request", msg);
+            return;
+        }
+        v[i] = json_string_value(j);
+        given++;
+    }
+    if (given == 0) {
+        pl_wire_reply_err(s, id, "bad_request",
+                          "give at least one of \"display_name\", \"bio\", \"status_text\"");
+        return;
+    }
+    prof_job_t *q = prof_new(s, id, PROF_SET);
+    for (int i = 0; i < 3; i++)
+        q->fields[i] = v[i] ? pl_xstrdup(v[i]) : NULL;
+    pl_store_write(s->chat->st, prof_work, prof_done, q);
+}
+
+void pl_ops_settings_get(session_t *s, json_t *id, json_t *req)
+{
+    (void)req;
+    pl_store_read(s->chat->st, prof_work, prof_done, prof_new(s, id, SETTINGS_GET));
+}
+
+void pl_ops_settings_set(session_t *s, json_t *id, json_t *req)
+{
+    json_t *patch = json_object_get(req, "settings");
+    if (!json_is_object(patch)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"settings\" must be an object");
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(patch, key, v)
+    {
+        bool ok;
+        if (!strcmp(key, "theme"))
+            ok = json_is_string(v) && (!strcmp(json_string_value(v), "system") ||
+                                       !strcmp(json_string_value(v), "light") ||
+                                       !strcmp(json_string_value(v), "dark"));
+        else if (!strcmp(key, "read_receipts") || !strcmp(key, "show_presence") ||
+                 !strcmp(key, "notifications"))
+            ok = json_is_boolean(v);
+        else
+            ok = false;
+        if (!ok) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "unknown setting or wrong type: \"%.64s\"", key);
+            pl_wire_reply_err(s, id, "bad_request", msg);
+            return;
+        }
+    }
+    prof_job_t *q = prof_new(s, id, SETTINGS_SET);
+    q->patch = json_incref(patch);
+    pl_store_write(s->chat->st, prof_work, prof_done, q);
+}
+
+/* ---- search ---- */
+
+typedef struct {
+    job_t j;
+    int64_t user, room_id, before, limit;
+    char *query;
+    pl_message_t *msgs;
+    size_t n;
+} search_job_t;
+
+static void search_work(pl_db_t *db, void *arg)
+{
+    search_job_t *q = arg;
+    int rc = pl_db_search(db, q->user, q->query, q->room_id, q->before, pl_now_ms(), q->limit,
+                          &q->msgs, &q->n);
+    if (rc < 0)
+        pl_ops__job_store_error(&q->j, rc);
+}
+
+static void search_done(void *arg)
+{
+    search_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    if (q->j.code != NULL)
+        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
+    else
+        reply_messages(q->j.s, q->j.id, "results", q->msgs, q->n, NULL);
+    pl_messages_free(q->msgs, q->n);
+    free(q->query);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+void pl_ops_search(session_t *s, json_t *id, json_t *req)
+{
+    json_t *query = json_object_get(req, "query");
+    if (!json_is_string(query) || json_string_length(query) == 0 ||
+        json_string_length(query) > 200 ||
+        strlen(json_string_value(query)) != json_string_length(query)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"query\" must be a string of 1 to 200 bytes");
+        return;
+    }
+    room_t *r = NULL;
+    if (json_object_get(req, "room") != NULL && !pl_ops__arg_member_room(s, id, req, &r))
+        return;
+    int64_t limit, before = 0;
+    if (!pl_ops__arg_int(s, id, req, "limit", 1, 100, 20, &limit))
+        return;
+    json_t *b = json_object_get(req, "before");
+    if (b != NULL && !json_is_null(b) &&
+        (!json_is_string(b) || !pl_id_parse(json_string_value(b), 'm', &before))) {
+        pl_wire_reply_err(s, id, "bad_request", "\"before\" must be a message id like \"m9\"");
+        return;
+    }
+    search_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->user = s->user_id;
+    q->room_id = r ? r->id : 0;
+    q->before = before;
+    q->limit = limit;
+    q->query = pl_xstrdup(json_string_value(query));
+    pl_store_read(s->chat->st, search_work, search_done, q);
+}
+
+/* ---- the disappearing-message sweeper ---- */
+
+typedef struct {
+    pl_chat_t *chat;
+    pl_message_t *msgs;
+    size_t n;
+} sweep_job_t;
+
+static void sweep_work(pl_db_t *db, void *arg)
+{
+    sweep_job_t *q = arg;
+    if (pl_db_messages_expire(db, pl_now_ms(), SWEEP_BATCH, &q->msgs, &q->n) < 0)
+        pl_db_rollback_job(db);
+}
+
+static void sweep_done(void *arg)
+{
+    sweep_job_t *q = arg;
+    pl_chat_t *chat = q->chat;
+    int st = pl_store_done_status(chat->st);
+    chat->sweeping = false;
+    if (st == PL_ECLOSED)
+        chat->closing = true; /* shutting down: the timer stops at its next run */
+    if (st == 0) {
+        for (size_t i = 0; i < q->n; i++)
+            pl_chat__emit_update(chat, &q->msgs[i]);
+        if (q->n > 0)
+            pl_log(PL_LOG_DEBUG, "chat", "sweeper expired=%zu", q->n);
+    }
+    pl_messages_free(q->msgs, q->n);
+    free(q);
+}
+
+void pl_ops_sweep(pl_chat_t *chat)
+{
+    sweep_job_t *q = pl_xcalloc(1, sizeof *q);
+    q->chat = chat;
+    chat->sweeping = true;
+    pl_store_write(chat->st, sweep_work, sweep_done, q);
+}
