@@ -13,7 +13,7 @@ PKGS=(
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(chromium)
+  PKGS+=(chromium fonts-noto-color-emoji)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

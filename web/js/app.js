@@ -3,8 +3,10 @@ import * as api from './api.js';
 import { Connection } from './conn.js';
 import { Outbox } from './outbox.js';
 import { load, save, remove, SESSION_KEY } from './storage.js';
-import { $, el, linkify, fmtTime, fmtFull, fmtDay, dayKey, fmtListTime, setAvatar, clockIcon } from './dom.js';
-import { initTheme } from './theme-toggle.js';
+import { $, el, linkify, fmtTime, fmtFull, fmtDay, dayKey, fmtListTime, setAvatar, clockIcon, markMentions,
+  highlightText, snippet, fmtAgo, icon } from './dom.js';
+import { initTheme, setTheme, onThemeChosen, currentThemeSetting } from './theme-toggle.js';
+import { openMenu, openEmojiPicker, closePopover, QUICK, noteRecent } from './popover.js';
 
 const PAGE = 50;              // history page size
 const MAX_MSGS = 300;         // message nodes kept in the DOM per room
@@ -23,12 +25,21 @@ const S = {
   status: 'connecting',
   flushing: false,
   filter: '',
+  settings: { theme: 'system', read_receipts: true, show_presence: true, notifications: true },
+  unsupported: new Set(), // ops the server answered unknown_op
+  versioned: false,       // server has per-room versions (update events)
+  presence: new Map(),    // user id -> {status, last_seen}
+  reported: null,         // presence status last reported
+  thread: null,           // open thread pane state
+  compose: null,          // {mode: 'reply'|'edit', room, seq, ...}
+  jump: null,             // {room, seq}: scroll to and flash after render
 };
 
 // ---------------------------------------------------------------- boot
 
 function boot() {
   initTheme();
+  onThemeChosen((theme) => saveSetting({ theme }));
   bindAuthView();
   bindChatView();
   if ('serviceWorker' in navigator && location.protocol !== 'file:') {
@@ -141,7 +152,11 @@ function startChat(session) {
   S.outbox = new Outbox(session.user_id);
   S.rooms.clear();
   S.users.clear();
+  S.presence.clear();
+  S.unsupported.clear();
   S.current = null;
+  S.thread = null;
+  S.compose = null;
   restoreCache();
   $('auth-view').hidden = true;
   $('chat-view').hidden = false;
@@ -218,6 +233,8 @@ function newRoom(data) {
     member_count: data.member_count || 0,
     lastSeq: data.last_seq || 0, pos: 0, unread: data.unread || 0,
     lastMsg: null, seenAt: 0,
+    version: 0, disappearing_ms: data.disappearing_ms || 0, mentions: data.mentions || 0,
+    typing: new Map(), receipts: new Map(), deliveredSent: 0, receiptsLoaded: false,
     msgs: new Map(), nodes: new Map(), loaded: false, loading: false,
     atLatest: true, hasOlder: false, loadingOlder: false, loadingNewer: false,
     markerSeq: null, readSent: 0, newBelow: 0, seps: new Map(),
@@ -232,6 +249,7 @@ function updateRoomMeta(r, data) {
     for (const u of data.members) S.users.set(u.id, u);
   }
   if (typeof data.member_count === 'number') r.member_count = data.member_count;
+  if (typeof data.disappearing_ms === 'number') r.disappearing_ms = data.disappearing_ms;
 }
 
 function roomTitle(r) {
@@ -244,10 +262,12 @@ function roomTitle(r) {
   return names.length ? names.join(', ') : 'Group';
 }
 
-function roomSubtitle(r) {
+function roomSubtitle(r, withPresence = false) {
   if (r.kind === 'dm') {
     const other = r.members.find((m) => m.id !== S.me.id);
-    return other ? '@' + other.username : '';
+    if (!other) return '';
+    const p = withPresence ? presenceText(other.id) : '';
+    return '@' + other.username + (p ? ' · ' + p : '');
   }
   const n = r.member_count || r.members.length;
   if (r.members.length && r.members.length <= 6) {
@@ -281,7 +301,8 @@ function writeCache() {
     const msgs = r.loaded && r.atLatest ? sortedMsgs(r).slice(-CACHE_MSGS) : [];
     rooms.push({ id: r.id, kind: r.kind, name: r.name, members: r.members.length <= 100 ? r.members : [],
       member_count: r.member_count, last_seq: r.lastSeq, pos: r.pos, unread: r.unread,
-      lastMsg: r.lastMsg, seenAt: r.seenAt, msgs });
+      lastMsg: r.lastMsg, seenAt: r.seenAt, msgs, version: r.version, disappearing_ms: r.disappearing_ms,
+      mentions: r.mentions });
   }
   if (!save(`parley.cache.${S.me.id}`, { v: 1, me: S.me, rooms })) {
     save(`parley.cache.${S.me.id}`, { v: 1, me: S.me, rooms: rooms.map((r) => ({ ...r, msgs: [] })) });
@@ -296,6 +317,7 @@ function restoreCache() {
     const r = newRoom(d);
     updateRoomMeta(r, d);
     r.pos = d.pos || 0;
+    r.version = d.version || 0;
     r.lastMsg = d.lastMsg || null;
     r.seenAt = d.seenAt || 0;
     if (Array.isArray(d.msgs) && d.msgs.length) {
@@ -321,6 +343,10 @@ async function onReady(auth) {
     renderMe();
   }
   const conn = S.conn;
+  S.reported = null;
+  loadSettings();
+  loadPresence();
+  reportPresence();
   try {
     const { rooms } = await conn.request('rooms');
     if (gen !== readyGen) return;
@@ -331,10 +357,16 @@ async function onReady(auth) {
       const reply = await conn.request('sync', { since: positions }, 120000);
       if (gen !== readyGen) return;
       if (!reply.more) break;
-      positions = {};
-      for (const r of S.rooms.values()) positions[r.id] = r.pos;
+      positions = syncPositions();
+    }
+    // Every update up to the versions the rooms reply named has been replayed.
+    for (const d of rooms) {
+      const r = S.rooms.get(d.id);
+      if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
     }
     scheduleRender({ sidebar: true, messages: true });
+    const cur0 = currentRoom();
+    if (cur0) loadReceipts(cur0);
     flushOutbox();
     const cur = currentRoom();
     if (cur && !cur.loaded) loadLatest(cur);
@@ -344,10 +376,16 @@ async function onReady(auth) {
   }
 }
 
+function syncPositions() {
+  const since = {};
+  for (const r of S.rooms.values()) since[r.id] = S.versioned ? { seq: r.pos, version: r.version } : r.pos;
+  return since;
+}
+
 // Merge a `rooms` reply; return the `sync` positions.
 function mergeRooms(list) {
-  const since = {};
   const seen = new Set();
+  if (list.some((d) => typeof d.last_version === 'number')) S.versioned = true;
   for (const d of list) {
     seen.add(d.id);
     let r = S.rooms.get(d.id);
@@ -359,14 +397,18 @@ function mergeRooms(list) {
     const serverLast = d.last_seq || 0;
     if (r.loaded && serverLast - r.pos > MAX_MSGS) dropWindow(r);
     if (!r.loaded) {
-      // Not displayed: ask sync for just the newest message (the preview).
+      // Not displayed: ask sync for just the newest message (the preview),
+      // and no updates (nothing older is held; history is current state).
       r.pos = Math.max(r.pos, serverLast - 1, 0);
       if (r.lastMsg && r.lastMsg.seq >= serverLast) r.pos = serverLast;
+      if (typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
+      if (d.last_message && r.lastMsg && d.last_message.seq === r.lastMsg.seq) r.lastMsg = d.last_message;
     }
     r.lastSeq = Math.max(r.lastSeq, serverLast);
     r.unread = d.unread || 0;
-    since[r.id] = r.pos;
+    r.mentions = d.mentions || 0;
   }
+  const since = syncPositions();
   for (const id of [...S.rooms.keys()]) {
     if (!seen.has(id)) {
       S.rooms.delete(id);
@@ -391,6 +433,12 @@ function onEvent(ev) {
   if (ev.ev === 'message') onMessage(ev);
   else if (ev.ev === 'room' && ev.room) onRoomEvent(ev.room);
   else if (ev.ev === 'member') onMemberEvent(ev);
+  else if (ev.ev === 'update') onUpdate(ev);
+  else if (ev.ev === 'typing') onTyping(ev);
+  else if (ev.ev === 'receipt') onReceipt(ev);
+  else if (ev.ev === 'presence') onPresence(ev);
+  else if (ev.ev === 'profile' && ev.user) onProfile(ev.user);
+  else if (ev.ev === 'settings' && ev.settings) applySettings(ev.settings, true);
 }
 
 let roomsRefresh = null;
@@ -403,6 +451,10 @@ function refreshRoomsSoon() {
       const { rooms } = await S.conn.request('rooms');
       const since = mergeRooms(rooms);
       await S.conn.request('sync', { since });
+      for (const d of rooms) {
+        const r = S.rooms.get(d.id);
+        if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
+      }
     } catch (e) { /* next reconnect fixes it */ }
   }, 300);
 }
@@ -418,7 +470,9 @@ function onRoomEvent(d) {
   }
   updateRoomMeta(r, d);
   r.lastSeq = Math.max(r.lastSeq, d.last_seq || 0);
+  if (fresh && typeof d.last_version === 'number') r.version = d.last_version;
   if (fresh && r.lastSeq > 0) loadPreview(r);
+  if (fresh) loadPresenceSoon();
   scheduleRender({ sidebar: true, header: true });
   scheduleCache();
 }
@@ -436,6 +490,7 @@ function onMemberEvent(ev) {
   S.users.set(ev.user.id, ev.user);
   if (ev.action === 'join') {
     if (!r.members.some((m) => m.id === ev.user.id)) { r.members.push(ev.user); r.member_count++; }
+    if (!S.presence.has(ev.user.id)) loadPresenceSoon();
   } else if (ev.action === 'leave') {
     if (ev.user.id === S.me.id) {
       S.rooms.delete(r.id);
@@ -456,8 +511,24 @@ function onMessage(m, opts = {}) {
   const isNew = m.seq > r.lastSeq;
   r.lastSeq = Math.max(r.lastSeq, m.seq);
   r.pos = Math.max(r.pos, m.seq);
-  if (!r.lastMsg || m.seq >= r.lastMsg.seq) r.lastMsg = m;
+  if (!r.lastMsg || m.seq > r.lastMsg.seq || (m.seq === r.lastMsg.seq && (m.version || 0) >= (r.lastMsg.version || 0))) {
+    r.lastMsg = m;
+  }
   const mine = m.sender === S.me.id;
+  if (mine && m.client_id && m.reply_to && (!m.reply_to.sender || !m.reply_to.preview)) {
+    // keep the quote details the outbox recorded when the reply was written
+    const it = S.outbox.get(m.client_id);
+    if (it && it.reply_to) {
+      m.reply_to = { ...it.reply_to, ...Object.fromEntries(Object.entries(m.reply_to).filter(([, v]) => v)) };
+    }
+  }
+  if (!mine) {
+    noteDelivered(r, m.seq);
+    if (r.typing.delete(m.sender)) renderTyping();
+  }
+  if (m.thread_root && S.thread && S.thread.room === r.id && S.thread.root === m.thread_root) {
+    putThreadMsg(m);
+  }
   if (mine && m.client_id && S.outbox.delete(m.client_id)) {
     // our pending message is now stored
   }
@@ -467,12 +538,13 @@ function onMessage(m, opts = {}) {
       const tail = maxSeq(r);
       r.msgs.set(m.seq, m);
       if (r.loaded && tail && m.seq > tail + 1) fillGap(r, tail, m.seq);
-    }
+    } else putMsg(r, m);
   }
   if (isNew && !mine && !opts.quiet) {
     const reading = isCurrent && isReading(r);
     if (!reading) {
       r.unread++;
+      if (isMentioned(m)) r.mentions++;
       if (isCurrent) {
         if (r.markerSeq === null) r.markerSeq = m.seq;
         r.newBelow++;
@@ -486,7 +558,7 @@ function onMessage(m, opts = {}) {
 async function fillGap(r, tail, seq) {
   try {
     const { messages } = await S.conn.request('history', { room: r.id, before: seq, limit: Math.min(500, seq - tail - 1) });
-    for (const m of messages) if (!r.msgs.has(m.seq)) r.msgs.set(m.seq, m);
+    for (const m of messages) putMsg(r, m);
     scheduleRender({ messages: S.current === r.id });
   } catch (e) { /* ignore */ }
 }
@@ -520,9 +592,12 @@ async function flushOutbox() {
       tried.add(item.client_id);
       if (!S.rooms.has(item.room)) { S.outbox.markFailed(item.client_id, 'This conversation is gone.'); continue; }
       try {
-        const reply = await S.conn.request('send', { room: item.room, client_id: item.client_id, content: item.content });
-        S.outbox.delete(item.client_id);
+        const args = { room: item.room, client_id: item.client_id, content: item.content };
+        if (item.reply_to) args.reply_to = item.reply_to.seq;
+        if (item.thread) args.thread = item.thread;
+        const reply = await S.conn.request('send', args);
         if (reply.message) onMessage(reply.message);
+        S.outbox.delete(item.client_id);
         scheduleRender({ messages: S.current === item.room });
       } catch (err) {
         if (err.code === 'disconnected' || err.code === 'timeout') break;
@@ -548,12 +623,13 @@ async function flushOutbox() {
   }
 }
 
-function sendText(text) {
+function sendText(text, extra = {}) {
   const r = currentRoom();
   if (!r) return;
   const body = text.replace(/\s+$/, '');
   if (!body.trim()) return;
-  S.outbox.add(r.id, body);
+  S.outbox.add(r.id, body, extra);
+  if (extra.thread) { renderThread(); flushOutbox(); return; }
   if (!r.atLatest) jumpToLatest();
   stickToBottom = true;
   scheduleRender({ messages: true, sidebar: true });
@@ -566,13 +642,17 @@ function currentRoom() { return S.current ? S.rooms.get(S.current) || null : nul
 
 let stickToBottom = false;
 
-function openRoom(id, { push = true, focus = true } = {}) {
+function openRoom(id, { push = true, focus = true, noLoad = false } = {}) {
   const r = S.rooms.get(id);
   if (!r) return;
   const wasOpen = S.current !== null;
   if (S.current !== id) {
     const prev = currentRoom();
     if (prev) { prev.markerSeq = null; prev.newBelow = 0; }
+    stopTyping();
+    setCompose(null);
+    closeMentions();
+    if (S.thread && S.thread.room !== id) closeThread({ focus: false });
     S.current = id;
     r.markerSeq = r.unread > 0 ? Math.max(1, r.lastSeq - r.unread + 1) : null;
     r.newBelow = 0;
@@ -590,7 +670,9 @@ function openRoom(id, { push = true, focus = true } = {}) {
     else history.pushState({ room: id }, '');
   }
   renderHeader();
-  if (!r.loaded && S.conn && S.conn.isReady) loadLatest(r);
+  renderTyping();
+  if (!r.loaded && !noLoad && S.conn && S.conn.isReady) loadLatest(r);
+  if (S.conn && S.conn.isReady) loadReceipts(r);
   scheduleRender({ sidebar: true, messages: true });
   if (focus && !window.matchMedia('(max-width: 720px)').matches) $('composer-input').focus();
   else if (focus) $('messages').focus({ preventScroll: true });
@@ -598,6 +680,9 @@ function openRoom(id, { push = true, focus = true } = {}) {
 
 function closeRoom({ pop = true } = {}) {
   const r = currentRoom();
+  stopTyping();
+  setCompose(null);
+  if (S.thread) closeThread({ focus: false });
   if (r) { r.markerSeq = null; r.newBelow = 0; }
   const id = S.current;
   S.current = null;
@@ -620,7 +705,7 @@ async function loadLatest(r) {
   setHistoryStatus(r, 'Loading messages…');
   try {
     const { messages } = await S.conn.request('history', { room: r.id, limit: PAGE });
-    for (const m of messages) if (!r.msgs.has(m.seq)) r.msgs.set(m.seq, m);
+    for (const m of messages) putMsg(r, m);
     r.loaded = true;
     r.hasOlder = minSeq(r) > 1;
     const mx = maxSeq(r);
@@ -648,7 +733,7 @@ async function loadOlder(r) {
   try {
     const before = minSeq(r);
     const { messages } = await S.conn.request('history', { room: r.id, before, limit: PAGE });
-    for (const m of messages) if (!r.msgs.has(m.seq)) r.msgs.set(m.seq, m);
+    for (const m of messages) putMsg(r, m);
     r.hasOlder = messages.length > 0 && minSeq(r) > 1;
     trim(r, 'newest');
   } catch (e) { /* retry on next scroll */ }
@@ -663,7 +748,7 @@ async function loadNewer(r) {
   try {
     const after = maxSeq(r);
     const { messages } = await S.conn.request('history', { room: r.id, before: after + PAGE + 1, limit: PAGE });
-    for (const m of messages) if (!r.msgs.has(m.seq)) r.msgs.set(m.seq, m);
+    for (const m of messages) putMsg(r, m);
     if (!messages.length || maxSeq(r) >= r.lastSeq) r.atLatest = true;
     trim(r, 'oldest');
   } catch (e) { /* retry on next scroll */ }
@@ -718,7 +803,7 @@ function maybeMarkRead() {
   if (!r || !r.loaded || !isReading(r)) return;
   const seq = Math.max(maxSeq(r), 0);
   r.newBelow = 0;
-  if (r.unread !== 0) { r.unread = 0; scheduleRender({ sidebar: true }); scheduleCache(); }
+  if (r.unread !== 0 || r.mentions !== 0) { r.unread = 0; r.mentions = 0; scheduleRender({ sidebar: true }); scheduleCache(); }
   if (seq > r.readSent && S.conn && S.conn.isReady) {
     r.readSent = seq;
     S.conn.request('read', { room: r.id, seq }).catch(() => { r.readSent = 0; });
@@ -756,9 +841,12 @@ function renderMe() {
 function previewText(r) {
   const pend = S.outbox ? S.outbox.forRoom(r.id) : [];
   if (pend.length) return { prefix: 'You: ', text: pend[pend.length - 1].content.body, pending: true };
+  const typing = typingNames(r);
+  if (typing.length) return { prefix: '', text: typingLabel(typing, r.kind === 'dm'), typing: true };
   const m = r.lastMsg;
   if (!m) return { prefix: '', text: r.kind === 'dm' ? 'Say hello' : 'No messages yet' };
   const who = m.sender === S.me.id ? 'You: ' : (r.kind === 'group' ? userName(m.sender) + ': ' : '');
+  if (isDeleted(m)) return { prefix: '', text: isExpired(m) ? 'Message disappeared' : 'This message was deleted', muted: true };
   const text = m.content && m.content.type === 'text' && typeof m.content.body === 'string'
     ? m.content.body : 'Unsupported message';
   return { prefix: who, text };
@@ -781,22 +869,30 @@ function renderSidebar() {
     const avatar = el('span', { class: 'avatar', 'aria-hidden': 'true' });
     setAvatar(avatar, title);
     if (r.kind === 'group') avatar.classList.add('group');
+    const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
+    const pres = other ? presenceOf(other.id) : null;
+    const wrap = el('span', { class: 'avatar-wrap' }, avatar,
+      pres ? el('span', { class: 'presence-dot', 'data-status': pres.status, 'aria-hidden': 'true' }) : null);
     const ts = r.lastMsg ? r.lastMsg.ts : 0;
-    const label = `${title}${unread ? `, ${unread} unread` : ''}${pv.text ? `. ${pv.prefix}${pv.text}` : ''}`;
+    const mentions = !active && r.mentions > 0 ? r.mentions : 0;
+    const label = `${title}${pres ? `, ${pres.status}` : ''}${unread ? `, ${unread} unread` : ''}` +
+      `${mentions ? `, ${mentions} mention${mentions > 1 ? 's' : ''}` : ''}${pv.text ? `. ${pv.prefix}${pv.text}` : ''}`;
     const btn = el('button', {
       type: 'button', class: 'room-item' + (active ? ' active' : '') + (unread ? ' has-unread' : ''),
       'data-room': r.id, 'aria-current': active ? 'true' : null, 'aria-label': label.slice(0, 200),
     },
-    avatar,
+    wrap,
     el('span', { class: 'room-main' },
       el('span', { class: 'room-top' },
         el('span', { class: 'room-name', text: title }),
         ts ? el('time', { class: 'room-time', datetime: new Date(ts).toISOString(), text: fmtListTime(ts) }) : null),
       el('span', { class: 'room-bottom' },
-        el('span', { class: 'room-preview' + (pv.pending ? ' pending' : '') },
+        el('span', { class: 'room-preview' + (pv.pending ? ' pending' : '') + (pv.typing ? ' typing-preview' : '') + (pv.muted ? ' muted' : '') },
           pv.prefix ? el('span', { class: 'preview-who', text: pv.prefix }) : null,
           pv.text.replace(/\s+/g, ' ').slice(0, 120)),
         pv.pending ? el('span', { class: 'preview-pending', title: 'Waiting to send' }, clockIcon()) : null,
+        r.disappearing_ms ? el('span', { class: 'preview-timer', title: 'Disappearing messages on' }, icon('timer')) : null,
+        mentions ? el('span', { class: 'badge mention-badge', 'aria-hidden': 'true', title: `${mentions} unread mention${mentions > 1 ? 's' : ''}`, text: '@' }) : null,
         unread ? el('span', { class: 'badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null)));
     return el('li', null, btn);
   });
@@ -815,29 +911,30 @@ function renderHeader() {
   if (!r) return;
   const title = roomTitle(r);
   $('room-title').textContent = title;
-  $('room-subtitle').textContent = roomSubtitle(r);
+  $('room-subtitle').textContent = roomSubtitle(r, true);
   setAvatar($('room-avatar'), title);
   $('room-avatar').classList.toggle('group', r.kind === 'group');
+  const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
+  const pres = other ? presenceOf(other.id) : null;
+  const dot = $('room-presence');
+  dot.hidden = !pres;
+  if (pres) dot.dataset.status = pres.status;
+  $('btn-room-info').setAttribute('aria-label', other ? `Profile of ${title}` : `Members of ${title}`);
+  const timer = $('room-timer');
+  timer.hidden = !r.disappearing_ms;
+  if (r.disappearing_ms) {
+    const label = timerLabel(r.disappearing_ms);
+    timer.replaceChildren(icon('timer'), el('span', { text: timerShort(r.disappearing_ms) }));
+    timer.title = `Disappearing messages: ${label}`;
+    timer.setAttribute('aria-label', `Disappearing messages: ${label}`);
+    timer.setAttribute('role', 'img');
+  }
 }
 
 function messageNode(r, m) {
   let li = r.nodes.get(m.seq);
   if (li) return li;
-  const mine = m.sender === S.me.id;
-  const body = el('div', { class: 'body' });
-  if (m.content && m.content.type === 'text' && typeof m.content.body === 'string') {
-    body.append(linkify(m.content.body));
-  } else {
-    body.classList.add('unsupported');
-    body.textContent = 'Unsupported message';
-  }
-  const time = el('time', { datetime: new Date(m.ts).toISOString(), title: fmtFull(m.ts), text: fmtTime(m.ts) });
-  li = el('li', { class: 'msg ' + (mine ? 'mine' : 'theirs'), 'data-seq': m.seq, 'data-sender': m.sender },
-    el('div', { class: 'bubble' },
-      el('span', { class: 'sender', text: userName(m.sender) }),
-      body,
-      el('span', { class: 'meta' }, time,
-        mine ? el('span', { class: 'tick', 'aria-label': 'Sent', title: 'Sent', text: '✓' }) : null)));
+  li = buildMessage(r, m, {});
   r.nodes.set(m.seq, li);
   return li;
 }
@@ -876,6 +973,7 @@ function buildPendingNode(item) {
     : el('span', { class: 'send-state', role: 'img', 'aria-label': 'Waiting to send', title: 'Waiting to send' }, clockIcon());
   return el('li', { class: 'msg mine pending' + (failed ? ' failed' : ''), 'data-client-id': item.client_id },
     el('div', { class: 'bubble' },
+      item.reply_to ? quoteNode(item.reply_to) : null,
       el('div', { class: 'body' }, linkify(item.content.body)),
       el('span', { class: 'meta' }, el('time', { datetime: new Date(item.ts).toISOString(), text: fmtTime(item.ts) }), status),
       failed && item.error ? el('span', { class: 'send-error', text: item.error }) : null));
@@ -899,7 +997,9 @@ function renderMessages() {
     if (rect.bottom > boxTop) { anchorSeq = li.dataset.seq; anchorOffset = rect.top - boxTop; break; }
   }
 
-  const msgs = sortedMsgs(r);
+  const now = Date.now();
+  const msgs = sortedMsgs(r).filter((m) => !m.thread_root && !(isExpired(m, now)));
+  scheduleExpiry(r);
   const nodes = [];
   let prevDay = null;
   let prev = null;
@@ -934,15 +1034,25 @@ function renderMessages() {
     nodes.push(li);
     prev = m;
   }
-  if (r.atLatest) for (const item of S.outbox.forRoom(r.id)) nodes.push(pendingNode(item));
+  if (r.atLatest) for (const item of S.outbox.forRoom(r.id)) if (!item.thread) nodes.push(pendingNode(item));
   if (!msgs.length && !S.outbox.forRoom(r.id).length && r.loaded) {
     nodes.push(emptyNode || (emptyNode = el('li', { class: 'empty-room' }, el('span', { text: 'No messages yet. Say hello!' }))));
   }
   reconcile(list, nodes);
+  updateTicks(r);
   if (!r.hasOlder && r.loaded && msgs.length) $('history-status').textContent = 'Start of the conversation';
   else if (!r.loadingOlder && !r.loading) $('history-status').textContent = '';
 
-  if (pendingScrollToMarker && r.loaded) {
+  if (S.jump && S.jump.room === r.id && r.loaded) {
+    const target = list.querySelector(`li[data-seq="${S.jump.seq}"]`);
+    if (target) {
+      S.jump = null;
+      pendingScrollToMarker = false;
+      stickToBottom = false;
+      target.scrollIntoView({ block: 'center' });
+      flash(target);
+    }
+  } else if (pendingScrollToMarker && r.loaded) {
     pendingScrollToMarker = false;
     stickToBottom = false;
     const mk = $('new-marker');
@@ -1024,11 +1134,23 @@ function bindChatView() {
     input.style.height = 'auto';
     input.style.height = Math.min(input.scrollHeight, 160) + 'px';
   };
-  input.addEventListener('input', autosize);
+  input.addEventListener('input', () => { autosize(); onComposerInput(); updateMentions(); });
+  input.addEventListener('click', updateMentions);
+  input.addEventListener('blur', () => { stopTyping(); setTimeout(closeMentions, 150); });
   input.addEventListener('keydown', (e) => {
+    if (mentionKeydown(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
       e.preventDefault();
       $('composer').requestSubmit();
+    } else if (e.key === 'ArrowUp' && !input.value && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      const r = currentRoom();
+      const last = r ? lastOwnEditable(r) : null;
+      if (last) { e.preventDefault(); startEdit(r, last); }
+    } else if (e.key === 'Escape' && S.compose) {
+      e.preventDefault();
+      const wasEdit = S.compose.mode === 'edit';
+      setCompose(null);
+      if (wasEdit) { input.value = ''; autosize(); }
     } else if (e.key === 'Escape' && document.body.classList.contains('room-open') &&
                window.matchMedia('(max-width: 720px)').matches) {
       closeRoom();
@@ -1037,12 +1159,26 @@ function bindChatView() {
   $('composer').addEventListener('submit', (e) => {
     e.preventDefault();
     const text = input.value;
+    const ctx = S.compose;
+    closeMentions();
+    if (ctx && ctx.mode === 'edit') {
+      submitEdit(ctx, text);
+      input.value = '';
+      autosize();
+      input.focus();
+      return;
+    }
     if (!text.trim()) return;
     input.value = '';
     autosize();
-    sendText(text);
+    stopTyping();
+    const extra = {};
+    if (ctx && ctx.mode === 'reply' && ctx.room === S.current) extra.reply_to = { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview };
+    setCompose(null);
+    sendText(text, extra);
     input.focus();
   });
+  bindFeatures();
 
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {
@@ -1153,6 +1289,1214 @@ function bindNewDialog() {
       $('new-submit').disabled = false;
     }
   });
+}
+
+// ================================================================ conversation features (issue 4)
+
+const IDLE_MS = Number(load('parley.idleMs')) || 120000; // away after this long without input
+const TYPING_EVERY_MS = 2000;
+const TIMER_OPTIONS = [[0, 'Off'], [300000, '5 minutes'], [3600000, '1 hour'], [86400000, '1 day'],
+  [604800000, '1 week'], [2419200000, '4 weeks']];
+
+// ---------------------------------------------------------------- requests with feature detection
+
+function supports(op) { return !S.unsupported.has(op); }
+
+// Send an op; remembers unknown_op so the UI can stop offering it.
+async function call(op, args = {}) {
+  if (!S.conn || !S.conn.isReady) throw Object.assign(new Error('You are offline.'), { code: 'disconnected' });
+  try {
+    return await S.conn.request(op, args);
+  } catch (err) {
+    if (err.code === 'unknown_op') S.unsupported.add(op);
+    throw err;
+  }
+}
+
+let toastTimer = null;
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+function explain(err, what) {
+  if (err.code === 'unknown_op') return `${what} is not available on this server yet.`;
+  if (err.code === 'disconnected' || err.code === 'timeout') return `${what} failed: you are offline.`;
+  if (err.code === 'forbidden') return `${what}: not allowed.`;
+  if (err.code === 'not_found') return `${what}: that message no longer exists.`;
+  return `${what} failed: ${err.message || err.code}`;
+}
+
+// ---------------------------------------------------------------- messages: state
+
+function isDeleted(m) { return !!(m && (m.deleted || (m.content && m.content.type === 'deleted'))); }
+function isExpired(m, now = Date.now()) { return !!(m && m.expires_ts && m.expires_ts <= now); }
+function isMentioned(m) {
+  return !!(m && m.sender !== S.me.id && ((Array.isArray(m.mentions) && m.mentions.includes(S.me.id)) || m.mention_room === true));
+}
+
+// Store m if it is new or a newer version of what we hold.
+function putMsg(r, m) {
+  const old = r.msgs.get(m.seq);
+  if (old && (old.version || 0) >= (m.version || 0) && !(old.version === undefined && m.version !== undefined)) return false;
+  r.msgs.set(m.seq, m);
+  if (old) r.nodes.delete(m.seq);
+  return true;
+}
+
+function findMsg(r, seq) {
+  const m = r.msgs.get(seq);
+  if (m) return m;
+  const t = S.thread;
+  if (t && t.room === r.id) {
+    if (t.rootMsg && t.rootMsg.seq === seq) return t.rootMsg;
+    return t.msgs.get(seq) || null;
+  }
+  return null;
+}
+
+// Apply a message's new state (update event or an op's reply).
+function applyMessage(r, m) {
+  if (!m || typeof m.seq !== 'number') return;
+  const held = r.msgs.get(m.seq);
+  if (held) putMsg(r, m);
+  if (r.lastMsg && r.lastMsg.seq === m.seq && (m.version || 0) >= (r.lastMsg.version || 0)) r.lastMsg = m;
+  const t = S.thread;
+  if (t && t.room === r.id) {
+    if (m.seq === t.root) {
+      if (!t.rootMsg || (m.version || 0) >= (t.rootMsg.version || 0)) { t.rootMsg = m; t.nodes.delete(m.seq); }
+    } else if (m.thread_root === t.root) putThreadMsg(m);
+    renderThread();
+  }
+  if (S.compose && S.compose.room === r.id && S.compose.seq === m.seq && isDeleted(m)) setCompose(null);
+  scheduleRender({ messages: S.current === r.id, sidebar: true });
+  scheduleCache();
+}
+
+function onUpdate(ev) {
+  const r = S.rooms.get(ev.room);
+  if (!r || !ev.message) return;
+  const m = { room: ev.room, ...ev.message };
+  if (typeof ev.version === 'number') {
+    if (ev.version > r.version) r.version = ev.version;
+    if (m.version === undefined) m.version = ev.version;
+  }
+  applyMessage(r, m);
+}
+
+function bodyText(m) {
+  return m && m.content && m.content.type === 'text' && typeof m.content.body === 'string' ? m.content.body : '';
+}
+
+// ---------------------------------------------------------------- messages: rendering
+
+function mentionNames(r) {
+  const set = new Set();
+  for (const u of r.members) if (u.username) set.add(u.username.toLowerCase());
+  if (r.kind === 'group') set.add('room');
+  return set;
+}
+
+function quoteNode(rt0, r) {
+  let rt = rt0;
+  // Live events may carry reply_to without sender/preview: fill from what we hold.
+  if (r && (!rt.sender || !rt.preview)) {
+    const orig = findMsg(r, rt.seq);
+    if (orig) {
+      rt = { ...rt, sender: rt.sender || orig.sender,
+        preview: rt.preview || (isDeleted(orig) ? 'Deleted message' : bodyText(orig).slice(0, 100)) };
+    }
+  }
+  const preview = typeof rt.preview === 'string' ? rt.preview : '';
+  if (!rt.sender) {
+    return el('button', { type: 'button', class: 'quote', 'data-jump': rt.seq, 'aria-label': 'Reply to an earlier message. Show original' },
+      el('span', { class: 'quote-text', text: preview || 'Earlier message' }));
+  }
+  return el('button', { type: 'button', class: 'quote', 'data-jump': rt.seq,
+    'aria-label': `Reply to ${userName(rt.sender)}: ${preview.slice(0, 80)}. Show original` },
+  el('span', { class: 'quote-sender', text: userName(rt.sender) }),
+  el('span', { class: 'quote-text', text: preview || 'Message' }));
+}
+
+function reactionsNode(m) {
+  if (!Array.isArray(m.reactions) || !m.reactions.length || isDeleted(m)) return null;
+  const box = el('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' });
+  for (const rc of m.reactions) {
+    const users = Array.isArray(rc.users) ? rc.users : [];
+    const mine = users.includes(S.me.id);
+    const names = users.map((u) => (u === S.me.id ? 'You' : userName(u)));
+    const more = rc.count > names.length ? ` and ${rc.count - names.length} more` : '';
+    const who = names.join(', ') + more;
+    box.append(el('button', {
+      type: 'button', class: 'chip' + (mine ? ' mine' : ''), 'data-emoji': rc.emoji, 'aria-pressed': String(mine),
+      title: `${who} reacted with ${rc.emoji}`,
+      'aria-label': `${rc.emoji} ${rc.count}: ${who}. ${mine ? 'Remove your reaction' : 'Add this reaction'}`,
+    }, el('span', { class: 'chip-emoji', text: rc.emoji }), el('span', { class: 'chip-count', text: String(rc.count) })));
+  }
+  return box;
+}
+
+function actionBtn(act, label, iconName) {
+  return el('button', { type: 'button', class: 'act-btn', 'data-act': act, 'aria-label': label, title: label,
+    'aria-haspopup': act === 'reply' ? null : 'true' }, icon(iconName));
+}
+
+// One message <li>; opts.thread: shown in the thread pane.
+function buildMessage(r, m, opts) {
+  const mine = m.sender === S.me.id;
+  const deleted = isDeleted(m);
+  const body = el('div', { class: 'body' });
+  if (deleted) {
+    body.classList.add('deleted');
+    body.textContent = 'This message was deleted';
+  } else if (m.content && m.content.type === 'text' && typeof m.content.body === 'string') {
+    const mineNames = new Set([S.me.username.toLowerCase()]);
+    if (r.kind === 'group') mineNames.add('room');
+    body.append(markMentions(linkify(m.content.body), mentionNames(r), mineNames));
+  } else {
+    body.classList.add('unsupported');
+    body.textContent = 'Unsupported message';
+  }
+  const meta = el('span', { class: 'meta' });
+  if (m.expires_ts && !deleted) {
+    meta.append(el('span', { class: 'expiry', role: 'img', title: `Disappears ${fmtFull(m.expires_ts)}`,
+      'aria-label': `Disappears ${fmtFull(m.expires_ts)}` }, icon('timer')));
+  }
+  if (m.edited_ts && !deleted) meta.append(el('span', { class: 'edited', title: `Edited ${fmtFull(m.edited_ts)}`, text: 'edited' }));
+  meta.append(el('time', { datetime: new Date(m.ts).toISOString(), title: fmtFull(m.ts), text: fmtTime(m.ts) }));
+  if (mine && !deleted) meta.append(el('span', { class: 'tick', role: 'img', 'data-state': '' }));
+  const count = m.thread_count || 0;
+  const threadLink = !opts.thread && !m.thread_root && count > 0
+    ? el('button', { type: 'button', class: 'thread-link', 'data-thread': m.seq,
+      'aria-label': `${count} ${count === 1 ? 'reply' : 'replies'} in thread. Open thread` },
+    icon('thread'), el('span', { text: `${count} ${count === 1 ? 'reply' : 'replies'}` }),
+    m.thread_last_ts ? el('span', { class: 'thread-last', text: fmtListTime(m.thread_last_ts) }) : null)
+    : null;
+  const bubble = el('div', { class: 'bubble' },
+    el('button', { type: 'button', class: 'sender', 'data-profile': m.sender, text: userName(m.sender) }),
+    m.reply_to && !deleted ? quoteNode(m.reply_to, r) : null,
+    body,
+    reactionsNode(m),
+    meta,
+    threadLink);
+  const actions = deleted ? null : el('div', { class: 'msg-actions', role: 'toolbar', 'aria-label': 'Message actions' },
+    actionBtn('react', 'Add reaction', 'smile'),
+    opts.thread || m.thread_root ? null : actionBtn('reply', 'Reply', 'reply'),
+    actionBtn('more', 'More actions', 'more'));
+  const cls = ['msg', mine ? 'mine' : 'theirs'];
+  if (deleted) cls.push('deleted');
+  if (isMentioned(m)) cls.push('mentions-me');
+  return el('li', { class: cls.join(' '), 'data-seq': m.seq, 'data-room': r.id, 'data-sender': m.sender,
+    'data-version': m.version || 0 }, bubble, actions);
+}
+
+function tickState(r, m) {
+  const others = r.members.filter((x) => x.id !== S.me.id);
+  if (!others.length || !r.receipts.size) return 'sent';
+  let read = true;
+  let delivered = true;
+  for (const o of others) {
+    const rc = r.receipts.get(o.id) || {};
+    const rs = rc.read_seq || 0;
+    const ds = Math.max(rc.delivered_seq || 0, rs);
+    if (rs < m.seq) read = false;
+    if (ds < m.seq) delivered = false;
+  }
+  return read ? 'read' : delivered ? 'delivered' : 'sent';
+}
+
+const TICKS = { sent: ['✓', 'Sent'], delivered: ['✓✓', 'Delivered'], read: ['✓✓', 'Read'] };
+
+function updateTicks(r) {
+  for (const [seq, li] of r.nodes) {
+    const tick = li.querySelector('.tick');
+    if (!tick) continue;
+    const m = r.msgs.get(seq);
+    if (!m) continue;
+    const st = tickState(r, m);
+    if (tick.dataset.state === st) continue;
+    tick.dataset.state = st;
+    tick.textContent = TICKS[st][0];
+    tick.title = TICKS[st][1];
+    tick.setAttribute('aria-label', TICKS[st][1]);
+  }
+}
+
+function flash(node) {
+  node.classList.remove('flash');
+  void node.offsetWidth;
+  node.classList.add('flash');
+  setTimeout(() => node.classList.remove('flash'), 2500);
+}
+
+let expiryTimer = null;
+function scheduleExpiry(r) {
+  let next = Infinity;
+  const now = Date.now();
+  for (const m of r.msgs.values()) if (m.expires_ts && m.expires_ts > now && m.expires_ts < next) next = m.expires_ts;
+  clearTimeout(expiryTimer);
+  if (next !== Infinity) {
+    expiryTimer = setTimeout(() => scheduleRender({ messages: true, sidebar: true }), Math.min(next - now + 50, 2 ** 31 - 1));
+  }
+}
+
+// ---------------------------------------------------------------- message actions
+
+function msgFromEvent(target) {
+  const li = target.closest('li.msg[data-seq]');
+  if (!li) return null;
+  const r = S.rooms.get(li.dataset.room);
+  if (!r) return null;
+  const m = findMsg(r, Number(li.dataset.seq));
+  return m ? { r, m, li } : null;
+}
+
+function onMessageClick(e) {
+  const t = e.target;
+  const act = t.closest('[data-act]');
+  const chip = t.closest('.chip');
+  const threadBtn = t.closest('[data-thread]');
+  const quote = t.closest('[data-jump]');
+  const prof = t.closest('[data-profile]');
+  if (!act && !chip && !threadBtn && !quote && !prof) return;
+  const hit = msgFromEvent(t);
+  if (!hit) return;
+  const { r, m } = hit;
+  if (act) {
+    if (act.dataset.act === 'react') openEmojiPicker(act, (emoji) => react(r, m.seq, emoji));
+    else if (act.dataset.act === 'reply') startReply(r, m);
+    else if (act.dataset.act === 'more') messageMenu(act, r, m);
+  } else if (chip) {
+    react(r, m.seq, chip.dataset.emoji);
+  } else if (threadBtn) {
+    openThread(r.id, Number(threadBtn.dataset.thread));
+  } else if (quote) {
+    jumpToMessage(r.id, Number(quote.dataset.jump));
+  } else if (prof) {
+    showProfile(prof.dataset.profile, prof);
+  }
+}
+
+function onMessageContext(e) {
+  const hit = msgFromEvent(e.target);
+  if (!hit || isDeleted(hit.m) || e.target.closest('a')) return;
+  const btn = hit.li.querySelector('[data-act="more"]');
+  if (!btn) return;
+  e.preventDefault();
+  messageMenu(btn, hit.r, hit.m);
+}
+
+function messageMenu(anchor, r, m) {
+  const mine = m.sender === S.me.id;
+  const quick = el('div', { class: 'quick-reactions', role: 'group', 'aria-label': 'Quick reactions' });
+  for (const e of QUICK) {
+    const b = el('button', { type: 'button', class: 'emoji-btn', 'data-emoji': e, 'aria-label': `React with ${e}`, text: e });
+    b.addEventListener('click', () => { noteRecent(e); closePopover(); react(r, m.seq, e); });
+    quick.append(b);
+  }
+  const inThread = !!anchor.closest('#thread-pane');
+  const items = [];
+  if (!inThread && !m.thread_root) items.push({ id: 'reply', label: 'Reply', onSelect: () => startReply(r, m) });
+  if (!m.thread_root && !inThread) items.push({ id: 'thread', label: 'Reply in thread', onSelect: () => openThread(r.id, m.seq) });
+  items.push({ id: 'react', label: 'Add reaction…', keepFocus: true, onSelect: () => openEmojiPicker(anchor, (e) => react(r, m.seq, e)) });
+  if (bodyText(m)) items.push({ id: 'copy', label: 'Copy text', onSelect: () => { navigator.clipboard && navigator.clipboard.writeText(bodyText(m)).catch(() => {}); } });
+  if (mine) items.push({ id: 'info', label: 'Message info', onSelect: () => showInfo(r, m) });
+  if (mine && bodyText(m)) {
+    items.push({ id: 'edit', label: 'Edit', keepFocus: true, onSelect: () => (inThread ? startThreadEdit(r, m) : startEdit(r, m)) });
+  }
+  if (mine) { items.push(null); items.push({ id: 'delete', label: 'Delete', danger: true, keepFocus: true, onSelect: () => confirmDelete(r, m) }); }
+  openMenu(anchor, items, { label: 'Message actions', header: quick });
+}
+
+async function react(r, seq, emoji) {
+  const m = findMsg(r, seq);
+  const rc = m && Array.isArray(m.reactions) ? m.reactions.find((x) => x.emoji === emoji) : null;
+  const remove = !!(rc && Array.isArray(rc.users) && rc.users.includes(S.me.id));
+  try {
+    const reply = await call('react', remove ? { room: r.id, seq, emoji, remove: true } : { room: r.id, seq, emoji });
+    if (reply.message) applyMessage(r, { room: r.id, ...reply.message });
+  } catch (err) { toast(explain(err, 'Reaction')); }
+}
+
+function setCompose(ctx) {
+  S.compose = ctx;
+  const box = $('composer-context');
+  if (!ctx) { box.hidden = true; return; }
+  box.hidden = false;
+  box.dataset.mode = ctx.mode;
+  $('composer-context-label').textContent = ctx.mode === 'edit' ? 'Editing message' : `Replying to ${userName(ctx.sender)}`;
+  $('composer-context-text').textContent = ctx.preview;
+  $('composer-context-cancel').setAttribute('aria-label', ctx.mode === 'edit' ? 'Cancel editing' : 'Cancel reply');
+}
+
+function startReply(r, m) {
+  if (S.current !== r.id) return;
+  setCompose({ mode: 'reply', room: r.id, seq: m.seq, sender: m.sender, preview: bodyText(m).slice(0, 100) });
+  $('composer-input').focus();
+}
+
+function lastOwnEditable(r) {
+  const msgs = sortedMsgs(r);
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i];
+    if (m.sender === S.me.id && !m.thread_root && !isDeleted(m) && bodyText(m) && !isExpired(m)) return m;
+  }
+  return null;
+}
+
+function startEdit(r, m) {
+  if (S.current !== r.id) return;
+  const input = $('composer-input');
+  setCompose({ mode: 'edit', room: r.id, seq: m.seq, sender: m.sender, preview: bodyText(m).slice(0, 100) });
+  input.value = bodyText(m);
+  input.dispatchEvent(new Event('input'));
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+async function submitEdit(ctx, text) {
+  setCompose(null);
+  const r = S.rooms.get(ctx.room);
+  if (!r) return;
+  const m = findMsg(r, ctx.seq);
+  const body = text.replace(/\s+$/, '');
+  if (!body.trim()) { if (m) confirmDelete(r, m); return; }
+  if (m && bodyText(m) === body) return;
+  try {
+    const reply = await call('edit', { room: r.id, seq: ctx.seq, content: { type: 'text', body } });
+    if (reply.message) applyMessage(r, { room: r.id, ...reply.message });
+  } catch (err) { toast(explain(err, 'Edit')); }
+}
+
+function startThreadEdit(r, m) {
+  const input = $('thread-input');
+  S.thread.edit = m.seq;
+  input.value = bodyText(m);
+  input.placeholder = 'Edit your reply';
+  input.focus();
+}
+
+function confirmDelete(r, m) {
+  const dlg = $('confirm-dialog');
+  $('confirm-text').textContent = 'It will be removed for everyone in this conversation.';
+  dlg.returnValue = '';
+  const onClose = async () => {
+    dlg.removeEventListener('close', onClose);
+    if (dlg.returnValue !== 'ok') return;
+    try {
+      const reply = await call('delete', { room: r.id, seq: m.seq });
+      if (reply.message) applyMessage(r, { room: r.id, ...reply.message });
+    } catch (err) { toast(explain(err, 'Delete')); }
+  };
+  dlg.addEventListener('close', onClose);
+  dlg.showModal();
+  $('confirm-cancel').focus();
+}
+
+async function showInfo(r, m) {
+  const dlg = $('info-dialog');
+  const box = $('info-body');
+  box.replaceChildren(el('p', { class: 'field-help', text: 'Loading…' }));
+  dlg.showModal();
+  await loadReceipts(r, true);
+  const others = r.members.filter((x) => x.id !== S.me.id);
+  const read = [];
+  const delivered = [];
+  const waiting = [];
+  for (const o of others) {
+    const rc = r.receipts.get(o.id) || {};
+    if ((rc.read_seq || 0) >= m.seq) read.push([o, rc.read_ts]);
+    else if (Math.max(rc.delivered_seq || 0) >= m.seq) delivered.push([o, rc.delivered_ts]);
+    else waiting.push([o, 0]);
+  }
+  const section = (title, list, cls) => el('section', { class: 'info-section ' + cls },
+    el('h3', { text: `${title} (${list.length})` }),
+    list.length ? el('ul', { class: 'info-list' }, ...list.map(([u, ts]) => el('li', null,
+      el('span', { class: 'info-name', text: u.display_name || u.username }),
+      ts ? el('time', { datetime: new Date(ts).toISOString(), text: fmtAgo(ts) }) : null)))
+      : el('p', { class: 'field-help', text: 'Nobody yet' }));
+  box.replaceChildren(
+    el('p', { class: 'info-sent', text: `Sent ${fmtFull(m.ts)}` }),
+    section('Read by', read, 'read'),
+    section('Delivered to', delivered, 'delivered'),
+    waiting.length ? section('Not delivered yet', waiting, 'waiting') : null);
+  if (S.unsupported.has('receipts')) box.append(el('p', { class: 'field-help', text: 'Receipts are not available on this server yet.' }));
+}
+
+// ---------------------------------------------------------------- receipts
+
+async function loadReceipts(r, force = false) {
+  if (!supports('receipts') || (r.receiptsLoaded && !force) || !S.conn || !S.conn.isReady) return;
+  try {
+    const { receipts } = await call('receipts', { room: r.id });
+    r.receiptsLoaded = true;
+    for (const rc of receipts || []) {
+      if (!rc || !rc.user || rc.user === S.me.id) continue;
+      r.receipts.set(rc.user, { ...rc });
+    }
+    updateTicks(r);
+  } catch (e) { /* older server or offline */ }
+}
+
+function onReceipt(ev) {
+  const r = S.rooms.get(ev.room);
+  if (!r || !ev.user) return;
+  if (ev.user === S.me.id) {
+    // Another device of ours moved the markers: unread counts follow.
+    if (typeof ev.read_seq === 'number' && ev.read_seq > r.readSent) {
+      r.readSent = ev.read_seq;
+      if (ev.read_seq >= r.lastSeq) { r.unread = 0; r.mentions = 0; r.newBelow = 0; }
+      else refreshRoomsSoon();
+      scheduleRender({ sidebar: true });
+      scheduleCache();
+    }
+    if (typeof ev.delivered_seq === 'number') r.deliveredSent = Math.max(r.deliveredSent, ev.delivered_seq);
+    return;
+  }
+  const rc = r.receipts.get(ev.user) || { user: ev.user };
+  if (typeof ev.read_seq === 'number' && ev.read_seq >= (rc.read_seq || 0)) { rc.read_seq = ev.read_seq; rc.read_ts = ev.ts; }
+  if (typeof ev.delivered_seq === 'number' && ev.delivered_seq >= (rc.delivered_seq || 0)) { rc.delivered_seq = ev.delivered_seq; rc.delivered_ts = ev.ts; }
+  r.receipts.set(ev.user, rc);
+  if (S.current === r.id) updateTicks(r);
+}
+
+const deliveredQueue = new Map();
+let deliveredTimer = null;
+function noteDelivered(r, seq) {
+  if (!supports('delivered') || seq <= r.deliveredSent) return;
+  r.deliveredSent = seq;
+  deliveredQueue.set(r.id, seq);
+  if (!deliveredTimer) deliveredTimer = setTimeout(flushDelivered, 200);
+}
+
+function flushDelivered() {
+  deliveredTimer = null;
+  if (!S.conn || !S.conn.isReady) { deliveredQueue.clear(); return; }
+  for (const [room, seq] of deliveredQueue) {
+    call('delivered', { room, seq }).catch((err) => {
+      const r = S.rooms.get(room);
+      if (r && err.code !== 'unknown_op' && r.deliveredSent === seq) r.deliveredSent = 0;
+    });
+  }
+  deliveredQueue.clear();
+}
+
+// ---------------------------------------------------------------- typing
+
+let typingSentAt = 0;
+let typingRoom = null;
+
+function onComposerInput() {
+  const r = currentRoom();
+  const text = $('composer-input').value;
+  if (!r || !text.trim() || (S.compose && S.compose.mode === 'edit')) { if (!text.trim()) stopTyping(); return; }
+  if (!supports('typing') || !S.conn || !S.conn.isReady) return;
+  const now = Date.now();
+  if (typingRoom === r.id && now - typingSentAt < TYPING_EVERY_MS) return;
+  typingRoom = r.id;
+  typingSentAt = now;
+  call('typing', { room: r.id, typing: true }).catch(() => {});
+}
+
+function stopTyping() {
+  if (!typingRoom) return;
+  const room = typingRoom;
+  typingRoom = null;
+  typingSentAt = 0;
+  if (S.conn && S.conn.isReady && supports('typing')) call('typing', { room, typing: false }).catch(() => {});
+}
+
+let typingTimer = null;
+function onTyping(ev) {
+  const r = S.rooms.get(ev.room);
+  if (!r || !ev.user || ev.user === S.me.id) return;
+  if (ev.typing) r.typing.set(ev.user, Date.now() + (Number(ev.expires_in_ms) || 6000));
+  else r.typing.delete(ev.user);
+  renderTyping();
+  scheduleRender({ sidebar: true });
+}
+
+function typingNames(r) {
+  const now = Date.now();
+  const out = [];
+  for (const [u, exp] of r.typing) {
+    if (exp <= now) r.typing.delete(u);
+    else out.push(userName(u));
+  }
+  return out;
+}
+
+function typingLabel(names, short) {
+  if (short && names.length === 1) return 'typing…';
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+function renderTyping() {
+  const r = currentRoom();
+  const box = $('typing');
+  const names = r ? typingNames(r) : [];
+  const text = names.length ? typingLabel(names, false) : '';
+  if (box.textContent !== text) box.textContent = text;
+  box.classList.toggle('active', !!text);
+  // Expire indicators without renewal.
+  clearTimeout(typingTimer);
+  let next = Infinity;
+  for (const room of S.rooms.values()) for (const exp of room.typing.values()) next = Math.min(next, exp);
+  if (next !== Infinity) {
+    typingTimer = setTimeout(() => { renderTyping(); scheduleRender({ sidebar: true }); }, Math.max(50, next - Date.now() + 20));
+  }
+}
+
+// ---------------------------------------------------------------- mentions autocomplete
+
+let mention = null; // {start, end, items, index}
+
+function mentionCandidates(r, q) {
+  const out = [];
+  for (const u of r.members) {
+    if (u.id === S.me.id) continue;
+    const un = (u.username || '').toLowerCase();
+    const dn = (u.display_name || '').toLowerCase();
+    if (!q || un.startsWith(q) || dn.split(/\s+/).some((w) => w.startsWith(q))) out.push({ username: u.username, label: u.display_name || u.username, id: u.id });
+  }
+  if (r.kind === 'group' && 'room'.startsWith(q)) out.push({ username: 'room', label: 'Everyone in this conversation' });
+  return out.slice(0, 8);
+}
+
+function updateMentions() {
+  const input = $('composer-input');
+  const r = currentRoom();
+  if (!r || input.selectionStart !== input.selectionEnd) { closeMentions(); return; }
+  const caret = input.selectionStart;
+  const before = input.value.slice(0, caret);
+  const m = /(^|\s)@([a-z0-9_.-]{0,32})$/i.exec(before);
+  if (!m) { closeMentions(); return; }
+  const items = mentionCandidates(r, m[2].toLowerCase());
+  if (!items.length) { closeMentions(); return; }
+  mention = { start: caret - m[2].length - 1, end: caret, items, index: 0 };
+  renderMentions();
+}
+
+function renderMentions() {
+  const list = $('mention-list');
+  const input = $('composer-input');
+  list.replaceChildren(...mention.items.map((it, i) => {
+    const li = el('li', { role: 'option', id: `mention-opt-${i}`, class: 'mention-opt', 'aria-selected': String(i === mention.index), 'data-index': i },
+      el('span', { class: 'mention-label', text: it.label }), el('span', { class: 'mention-user', text: '@' + it.username }));
+    li.addEventListener('mousedown', (e) => { e.preventDefault(); pickMention(i); });
+    return li;
+  }));
+  list.hidden = false;
+  input.setAttribute('aria-expanded', 'true');
+  input.setAttribute('aria-activedescendant', `mention-opt-${mention.index}`);
+}
+
+function closeMentions() {
+  mention = null;
+  $('mention-list').hidden = true;
+  $('composer-input').setAttribute('aria-expanded', 'false');
+  $('composer-input').removeAttribute('aria-activedescendant');
+}
+
+function pickMention(i) {
+  if (!mention) return;
+  const input = $('composer-input');
+  const it = mention.items[i];
+  const text = '@' + it.username + ' ';
+  input.value = input.value.slice(0, mention.start) + text + input.value.slice(mention.end);
+  const pos = mention.start + text.length;
+  closeMentions();
+  input.focus();
+  input.setSelectionRange(pos, pos);
+  input.dispatchEvent(new Event('input'));
+  closeMentions();
+}
+
+function mentionKeydown(e) {
+  if (!mention) return false;
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    e.preventDefault();
+    const n = mention.items.length;
+    mention.index = (mention.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+    renderMentions();
+    return true;
+  }
+  if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') { e.preventDefault(); pickMention(mention.index); return true; }
+  if (e.key === 'Escape') { e.preventDefault(); closeMentions(); return true; }
+  return false;
+}
+
+// ---------------------------------------------------------------- threads
+
+function putThreadMsg(m) {
+  const t = S.thread;
+  const old = t.msgs.get(m.seq);
+  if (old && (old.version || 0) >= (m.version || 0) && old !== m) return;
+  t.msgs.set(m.seq, m);
+  t.nodes.delete(m.seq);
+  renderThread();
+}
+
+async function openThread(roomId, root) {
+  const r = S.rooms.get(roomId);
+  if (!r) return;
+  if (S.current !== roomId) openRoom(roomId, { focus: false });
+  S.thread = { room: roomId, root, rootMsg: findMsg(r, root), msgs: new Map(), nodes: new Map(), loading: true, edit: null };
+  document.body.classList.add('thread-open');
+  $('thread-pane').hidden = false;
+  $('thread-list').replaceChildren();
+  $('thread-root').replaceChildren();
+  for (const m of r.msgs.values()) if (m.thread_root === root) S.thread.msgs.set(m.seq, m);
+  renderThread();
+  $('thread-input').focus();
+  try {
+    const reply = await call('thread', { room: roomId, root, limit: 200 });
+    if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
+    if (reply.root) { S.thread.rootMsg = { room: roomId, ...reply.root }; S.thread.nodes.delete(root); }
+    for (const m of reply.messages || []) putThreadMsg({ room: roomId, ...m });
+  } catch (err) {
+    if (S.thread) $('thread-count').textContent = explain(err, 'Loading the thread');
+  }
+  if (S.thread) { S.thread.loading = false; renderThread(); }
+}
+
+function closeThread({ focus = true } = {}) {
+  const t = S.thread;
+  S.thread = null;
+  document.body.classList.remove('thread-open');
+  $('thread-pane').hidden = true;
+  $('thread-input').value = '';
+  if (focus && t) {
+    const link = $('message-list').querySelector(`li[data-seq="${t.root}"] [data-thread]`);
+    if (link) link.focus();
+    else $('composer-input').focus();
+  }
+}
+
+function renderThread() {
+  const t = S.thread;
+  if (!t) return;
+  const r = S.rooms.get(t.room);
+  if (!r) return;
+  $('thread-subtitle').textContent = roomTitle(r);
+  const rootList = $('thread-root');
+  if (t.rootMsg) {
+    let n = t.nodes.get(t.root);
+    if (!n) { n = buildMessage(r, t.rootMsg, { thread: true }); n.classList.add('show-sender'); t.nodes.set(t.root, n); }
+    if (rootList.firstChild !== n) rootList.replaceChildren(n);
+  }
+  const now = Date.now();
+  const msgs = [...t.msgs.values()].filter((m) => !isExpired(m, now)).sort((a, b) => a.seq - b.seq);
+  const count = Math.max(msgs.length, (t.rootMsg && t.rootMsg.thread_count) || 0);
+  if (!t.loading || count) $('thread-count').textContent = count ? `${count} ${count === 1 ? 'reply' : 'replies'}` : 'No replies yet';
+  const nodes = msgs.map((m) => {
+    let n = t.nodes.get(m.seq);
+    if (!n) { n = buildMessage(r, m, { thread: true }); n.classList.add('show-sender'); t.nodes.set(m.seq, n); }
+    return n;
+  });
+  for (const item of S.outbox.forRoom(t.room)) if (item.thread === t.root) nodes.push(pendingNode(item));
+  const box = $('thread-messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  reconcile($('thread-list'), nodes);
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+// ---------------------------------------------------------------- jump to a message (quotes, search)
+
+async function jumpToMessage(roomId, seq) {
+  const r = S.rooms.get(roomId);
+  if (!r) return;
+  const held = findMsg(r, seq);
+  if (held && held.thread_root) { openThread(roomId, held.thread_root); return; }
+  if (S.current !== roomId) openRoom(roomId, { noLoad: true, focus: false });
+  S.jump = { room: roomId, seq };
+  if (r.msgs.has(seq) && r.loaded) { scheduleRender({ messages: true }); return; }
+  if (!S.conn || !S.conn.isReady) return;
+  dropWindow(r);
+  $('message-list').replaceChildren();
+  r.loading = true;
+  r.atLatest = false;
+  setHistoryStatus(r, 'Loading messages…');
+  try {
+    // history is exclusive of `before`: seq-24 … seq+25 around the target.
+    const { messages } = await S.conn.request('history', { room: r.id, before: seq + 26, limit: 50 });
+    for (const m of messages) putMsg(r, m);
+    r.loaded = true;
+    r.hasOlder = minSeq(r) > 1;
+    r.atLatest = maxSeq(r) >= r.lastSeq;
+    const target = r.msgs.get(seq);
+    if (target && target.thread_root) openThread(roomId, target.thread_root);
+  } catch (e) { /* offline */ }
+  r.loading = false;
+  setHistoryStatus(r, '');
+  pendingScrollToMarker = false;
+  stickToBottom = false;
+  renderMessages();
+}
+
+// ---------------------------------------------------------------- presence
+
+function presenceOf(uid) {
+  if (uid === S.me.id) return S.settings.show_presence === false ? null : { status: S.reported || 'online' };
+  return S.presence.get(uid) || null;
+}
+
+function presenceText(uid) {
+  const p = presenceOf(uid);
+  if (!p) return '';
+  if (p.status === 'online') return 'online';
+  if (p.status === 'away') return 'away';
+  return p.last_seen ? `last seen ${fmtAgo(p.last_seen)}` : 'offline';
+}
+
+async function loadPresence() {
+  if (!supports('presence_query')) return;
+  try {
+    const { presence } = await call('presence_query');
+    for (const p of presence || []) if (p && p.user) S.presence.set(p.user, { status: p.status, last_seen: p.last_seen });
+    scheduleRender({ sidebar: true, header: true });
+  } catch (e) { /* older server */ }
+}
+
+// New people share a room with us: their presence was not in the last query.
+let presenceSoon = null;
+function loadPresenceSoon() {
+  if (presenceSoon || !supports('presence_query')) return;
+  presenceSoon = setTimeout(() => { presenceSoon = null; loadPresence(); }, 300);
+}
+
+function onPresence(ev) {
+  if (!ev.user) return;
+  S.presence.set(ev.user, { status: ev.status, last_seen: ev.last_seen });
+  scheduleRender({ sidebar: true, header: true });
+  if (profileShown === ev.user) fillProfilePresence(ev.user);
+}
+
+let lastInput = Date.now();
+function wantedPresence() {
+  return document.visibilityState === 'hidden' || Date.now() - lastInput > IDLE_MS ? 'away' : 'online';
+}
+
+function reportPresence() {
+  const status = wantedPresence();
+  if (status === S.reported || !S.conn || !S.conn.isReady || !supports('presence')) return;
+  S.reported = status;
+  call('presence', { status }).catch(() => { S.reported = null; });
+}
+
+function onUserInput() {
+  lastInput = Date.now();
+  if (S.reported === 'away') reportPresence();
+}
+
+// Refresh "last seen … ago" texts now and then.
+setInterval(() => { if (S.me) { reportPresence(); scheduleRender({ header: true }); } }, 15000);
+
+// ---------------------------------------------------------------- profiles
+
+let profileShown = null;
+let profileOpener = null;
+
+function mergeUser(p) {
+  if (!p || !p.id) return null;
+  const u = { ...(S.users.get(p.id) || {}), ...p };
+  S.users.set(p.id, u);
+  return u;
+}
+
+function onProfile(p) {
+  const u = mergeUser(p);
+  if (!u) return;
+  if (u.id === S.me.id) { S.me = { ...S.me, ...p }; renderMe(); }
+  for (const r of S.rooms.values()) {
+    for (const m of r.members) if (m.id === u.id) { if (p.display_name) m.display_name = p.display_name; }
+    r.nodes.clear();
+  }
+  if (S.thread) S.thread.nodes.clear();
+  if (profileShown === u.id) fillProfile(u);
+  scheduleRender({ sidebar: true, header: true, messages: true });
+  renderThread();
+  scheduleCache();
+}
+
+function fillProfile(u) {
+  const name = u.display_name || u.username || u.id;
+  $('profile-name').textContent = name;
+  $('profile-username').textContent = u.username ? '@' + u.username : '';
+  $('profile-status').textContent = u.status_text || '';
+  $('profile-status').hidden = !u.status_text;
+  $('profile-bio').textContent = u.bio || '';
+  $('profile-bio').hidden = !u.bio;
+  setAvatar($('profile-avatar'), name);
+  $('profile-message').hidden = u.id === S.me.id;
+  fillProfilePresence(u.id);
+}
+
+function fillProfilePresence(uid) {
+  const p = presenceOf(uid);
+  const dot = $('profile-presence');
+  dot.hidden = !p;
+  if (p) dot.dataset.status = p.status;
+  $('profile-seen').textContent = presenceText(uid);
+}
+
+async function showProfile(uid, opener) {
+  if (uid === S.me.id) { openSettings(); return; }
+  profileShown = uid;
+  profileOpener = opener || null;
+  const known = S.users.get(uid) || { id: uid };
+  fillProfile(known);
+  const dlg = $('profile-dialog');
+  if (!dlg.open) dlg.showModal();
+  $('profile-close').focus();
+  if (!supports('profile_get')) return;
+  try {
+    const { user } = await call('profile_get', { user: uid });
+    const u = mergeUser(user);
+    if (u && profileShown === uid) fillProfile(u);
+  } catch (e) { /* older server: show what we know */ }
+}
+
+// ---------------------------------------------------------------- settings (server-side, synced)
+
+const PENDING_THEME_KEY = 'parley.theme.pending';
+
+async function loadSettings() {
+  if (!supports('settings_get')) return;
+  try {
+    const { settings } = await call('settings_get');
+    const pending = load(PENDING_THEME_KEY);
+    if (pending && settings && pending !== settings.theme) {
+      // Chosen while signed out or offline: that choice wins.
+      remove(PENDING_THEME_KEY);
+      applySettings({ ...settings, theme: pending }, false);
+      saveSetting({ theme: pending });
+      return;
+    }
+    remove(PENDING_THEME_KEY);
+    applySettings(settings, true);
+  } catch (e) { /* older server: local settings only */ }
+}
+
+function applySettings(s, fromServer) {
+  if (!s || typeof s !== 'object') return;
+  const prev = S.settings;
+  S.settings = { ...S.settings, ...s };
+  if (fromServer && typeof s.theme === 'string' && s.theme !== currentThemeSetting()) setTheme(s.theme);
+  if (prev.show_presence !== S.settings.show_presence) scheduleRender({ sidebar: true, header: true });
+  if ($('settings-dialog').open && fromServer) fillSettingsForm();
+}
+
+async function saveSetting(partial) {
+  S.settings = { ...S.settings, ...partial };
+  if (!S.conn || !S.conn.isReady || !supports('settings_set')) {
+    if (partial.theme) save(PENDING_THEME_KEY, partial.theme);
+    return;
+  }
+  try {
+    const { settings } = await call('settings_set', { settings: partial });
+    remove(PENDING_THEME_KEY);
+    if (settings) S.settings = { ...S.settings, ...settings };
+  } catch (err) {
+    if (partial.theme) save(PENDING_THEME_KEY, partial.theme);
+  }
+}
+
+function fillSettingsForm() {
+  const me = { ...S.me, ...(S.users.get(S.me.id) || {}) };
+  $('set-display').value = me.display_name || '';
+  $('set-status').value = me.status_text || '';
+  $('set-bio').value = me.bio || '';
+  $('set-theme').value = currentThemeSetting();
+  $('set-read-receipts').checked = S.settings.read_receipts !== false;
+  $('set-show-presence').checked = S.settings.show_presence !== false;
+}
+
+async function openSettings() {
+  const dlg = $('settings-dialog');
+  $('err-settings').textContent = '';
+  $('err-set-display').textContent = '';
+  fillSettingsForm();
+  if (!dlg.open) dlg.showModal();
+  $('set-display').focus();
+  if (supports('profile_get') && S.conn && S.conn.isReady) {
+    try {
+      const { user } = await call('profile_get', { user: S.me.id });
+      mergeUser(user);
+      if (dlg.open && document.activeElement === $('set-display') && $('set-display').value === (S.me.display_name || '')) {
+        $('set-status').value = user.status_text || '';
+        $('set-bio').value = user.bio || '';
+      }
+    } catch (e) { /* ignore */ }
+  }
+}
+
+async function saveSettingsForm(e) {
+  e.preventDefault();
+  $('err-settings').textContent = '';
+  $('err-set-display').textContent = '';
+  const me = { ...S.me, ...(S.users.get(S.me.id) || {}) };
+  const prof = {};
+  const dn = $('set-display').value.trim();
+  if (!dn) { $('err-set-display').textContent = 'Enter a display name.'; $('set-display').focus(); return; }
+  if (dn !== (me.display_name || '')) prof.display_name = dn;
+  if ($('set-status').value.trim() !== (me.status_text || '')) prof.status_text = $('set-status').value.trim();
+  if ($('set-bio').value.trim() !== (me.bio || '')) prof.bio = $('set-bio').value.trim();
+  const theme = $('set-theme').value;
+  const set = {};
+  if (theme !== currentThemeSetting()) set.theme = theme;
+  if ($('set-read-receipts').checked !== (S.settings.read_receipts !== false)) set.read_receipts = $('set-read-receipts').checked;
+  if ($('set-show-presence').checked !== (S.settings.show_presence !== false)) set.show_presence = $('set-show-presence').checked;
+  const btn = $('settings-save');
+  btn.disabled = true;
+  try {
+    if (Object.keys(prof).length) {
+      const { user } = await call('profile_set', prof);
+      onProfile(user);
+    }
+    if (set.theme) setTheme(set.theme);
+    if (Object.keys(set).length) {
+      if (!S.conn || !S.conn.isReady) throw Object.assign(new Error('offline'), { code: 'disconnected' });
+      const { settings } = await call('settings_set', { settings: set });
+      applySettings(settings, false);
+    }
+    $('settings-dialog').close();
+  } catch (err) {
+    $('err-settings').textContent = explain(err, 'Saving');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- disappearing messages
+
+function timerLabel(ms) {
+  const o = TIMER_OPTIONS.find(([v]) => v === ms);
+  if (o) return o[1];
+  if (ms < 60000) return `${Math.round(ms / 1000)} seconds`;
+  if (ms < 3600000) return `${Math.round(ms / 60000)} minutes`;
+  if (ms < 86400000) return `${Math.round(ms / 3600000)} hours`;
+  return `${Math.round(ms / 86400000)} days`;
+}
+
+function timerShort(ms) {
+  if (ms < 60000) return `${Math.round(ms / 1000)}s`;
+  if (ms < 3600000) return `${Math.round(ms / 60000)}m`;
+  if (ms < 86400000) return `${Math.round(ms / 3600000)}h`;
+  if (ms < 604800000) return `${Math.round(ms / 86400000)}d`;
+  return `${Math.round(ms / 604800000)}w`;
+}
+
+function openTimerDialog() {
+  const r = currentRoom();
+  if (!r) return;
+  const box = $('timer-options');
+  const opts = TIMER_OPTIONS.slice();
+  if (r.disappearing_ms && !opts.some(([v]) => v === r.disappearing_ms)) opts.push([r.disappearing_ms, timerLabel(r.disappearing_ms)]);
+  box.replaceChildren(el('legend', { class: 'visually-hidden', text: 'Timer' }), ...opts.map(([v, label]) => {
+    const input = el('input', { type: 'radio', name: 'timer', value: String(v), id: `timer-${v}` });
+    input.checked = v === (r.disappearing_ms || 0);
+    return el('label', { class: 'check', for: `timer-${v}` }, input, ' ' + label);
+  }));
+  $('err-timer').textContent = '';
+  $('timer-dialog').showModal();
+  const checked = box.querySelector('input:checked');
+  if (checked) checked.focus();
+}
+
+async function saveTimer(e) {
+  e.preventDefault();
+  const r = currentRoom();
+  const v = box => box.querySelector('input[name="timer"]:checked');
+  const sel = v($('timer-options'));
+  if (!r || !sel) { $('timer-dialog').close(); return; }
+  try {
+    const reply = await call('room_settings', { room: r.id, disappearing_ms: Number(sel.value) });
+    if (reply.room) onRoomEvent(reply.room);
+    $('timer-dialog').close();
+  } catch (err) {
+    $('err-timer').textContent = explain(err, 'Changing the timer');
+  }
+}
+
+function roomMenu(anchor) {
+  const r = currentRoom();
+  if (!r) return;
+  const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
+  const items = [
+    { id: 'search-room', label: 'Search in this conversation', keepFocus: true, onSelect: () => openSearch('room') },
+    { id: 'timer', label: `Disappearing messages: ${r.disappearing_ms ? timerLabel(r.disappearing_ms) : 'off'}…`, keepFocus: true, onSelect: openTimerDialog },
+  ];
+  if (other) items.unshift({ id: 'profile', label: 'View profile', keepFocus: true, onSelect: () => showProfile(other.id, anchor) });
+  openMenu(anchor, items, { label: 'Conversation options' });
+}
+
+// ---------------------------------------------------------------- search
+
+let searchTimer = null;
+let searchGen = 0;
+
+function openSearch(scope = '') {
+  const dlg = $('search-dialog');
+  $('search-scope').value = scope === 'room' && S.current ? 'room' : '';
+  $('search-scope').querySelector('option[value="room"]').disabled = !S.current;
+  if (!dlg.open) dlg.showModal();
+  $('search-input').focus();
+  $('search-input').select();
+  if ($('search-input').value.trim()) runSearch();
+}
+
+async function runSearch() {
+  const q = $('search-input').value.trim();
+  const status = $('search-status');
+  const list = $('search-results');
+  const gen = ++searchGen;
+  if (!q) { list.replaceChildren(); status.textContent = ''; return; }
+  const args = { query: q.slice(0, 200), limit: 30 };
+  if ($('search-scope').value === 'room' && S.current) args.room = S.current;
+  status.textContent = 'Searching…';
+  try {
+    const { results } = await call('search', args);
+    if (gen !== searchGen) return;
+    const items = (results || []).filter((m) => m && S.rooms.has(m.room)).map((m) => {
+      const r = S.rooms.get(m.room);
+      const btn = el('button', { type: 'button', class: 'search-result', 'data-room': m.room, 'data-seq': m.seq },
+        el('span', { class: 'result-top' },
+          el('span', { class: 'result-sender', text: userName(m.sender) }),
+          el('span', { class: 'result-room', text: r.kind === 'dm' ? 'Direct message' : `in ${roomTitle(r)}` }),
+          el('time', { datetime: new Date(m.ts).toISOString(), title: fmtFull(m.ts), text: fmtListTime(m.ts) })),
+        el('span', { class: 'result-snippet' }, highlightText(snippet(bodyText(m), q), q)));
+      return el('li', null, btn);
+    });
+    list.replaceChildren(...items);
+    status.textContent = items.length ? `${items.length} result${items.length > 1 ? 's' : ''}` : 'No messages found.';
+  } catch (err) {
+    if (gen !== searchGen) return;
+    list.replaceChildren();
+    status.textContent = explain(err, 'Search');
+  }
+}
+
+// ---------------------------------------------------------------- bindings
+
+function bindFeatures() {
+  for (const id of ['message-list', 'thread-root', 'thread-list']) {
+    $(id).addEventListener('click', onMessageClick);
+    $(id).addEventListener('contextmenu', onMessageContext);
+  }
+  $('thread-list').addEventListener('click', (e) => {
+    const retry = e.target.closest('[data-retry]');
+    const del = e.target.closest('[data-delete]');
+    if (retry) { S.outbox.retry(retry.dataset.retry); renderThread(); flushOutbox(); }
+    if (del) { S.outbox.delete(del.dataset.delete); renderThread(); }
+  });
+  $('composer-context-cancel').addEventListener('click', () => {
+    const wasEdit = S.compose && S.compose.mode === 'edit';
+    setCompose(null);
+    if (wasEdit) $('composer-input').value = '';
+    $('composer-input').focus();
+  });
+
+  // thread pane
+  $('thread-close').addEventListener('click', () => closeThread());
+  const tin = $('thread-input');
+  tin.addEventListener('input', () => {
+    tin.style.height = 'auto';
+    tin.style.height = Math.min(tin.scrollHeight, 160) + 'px';
+  });
+  tin.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      $('thread-composer').requestSubmit();
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      if (S.thread && S.thread.edit) { S.thread.edit = null; tin.value = ''; tin.placeholder = 'Reply in thread'; }
+      else closeThread();
+    }
+  });
+  $('thread-composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const t = S.thread;
+    if (!t) return;
+    const text = tin.value;
+    if (t.edit) {
+      const seq = t.edit;
+      t.edit = null;
+      tin.placeholder = 'Reply in thread';
+      tin.value = '';
+      submitEdit({ room: t.room, seq }, text);
+      return;
+    }
+    if (!text.trim()) return;
+    tin.value = '';
+    tin.style.height = 'auto';
+    sendText(text, { thread: t.root });
+    tin.focus();
+  });
+
+  $('btn-room-menu').addEventListener('click', (e) => roomMenu(e.currentTarget));
+  $('btn-room-info').addEventListener('click', (e) => {
+    const r = currentRoom();
+    if (!r) return;
+    const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
+    if (other) showProfile(other.id, e.currentTarget);
+    else roomMenu($('btn-room-menu'));
+  });
+  $('timer-form').addEventListener('submit', saveTimer);
+  $('timer-cancel').addEventListener('click', () => $('timer-dialog').close());
+
+  // profile card and settings
+  $('profile-close').addEventListener('click', () => $('profile-dialog').close());
+  $('profile-dialog').addEventListener('close', () => {
+    profileShown = null;
+    if (profileOpener && profileOpener.isConnected) profileOpener.focus();
+    profileOpener = null;
+  });
+  $('profile-message').addEventListener('click', async () => {
+    const u = S.users.get(profileShown);
+    $('profile-dialog').close();
+    if (!u || !u.username) return;
+    try {
+      const reply = await call('create_room', { kind: 'dm', members: [u.username] });
+      onRoomEvent(reply.room);
+      openRoom(reply.room.id);
+    } catch (err) { toast(explain(err, 'Starting a chat')); }
+  });
+  $('btn-me').addEventListener('click', openSettings);
+  $('btn-settings').addEventListener('click', openSettings);
+  $('settings-form').addEventListener('submit', saveSettingsForm);
+  $('settings-cancel').addEventListener('click', () => $('settings-dialog').close());
+  $('info-close').addEventListener('click', () => $('info-dialog').close());
+
+  // search
+  $('btn-search').addEventListener('click', () => openSearch(''));
+  $('search-form').addEventListener('submit', (e) => { e.preventDefault(); clearTimeout(searchTimer); runSearch(); });
+  $('search-input').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(runSearch, 250); });
+  $('search-scope').addEventListener('change', runSearch);
+  $('search-close').addEventListener('click', () => $('search-dialog').close());
+  $('search-results').addEventListener('click', (e) => {
+    const b = e.target.closest('.search-result');
+    if (!b) return;
+    $('search-dialog').close();
+    jumpToMessage(b.dataset.room, Number(b.dataset.seq));
+  });
+  document.addEventListener('keydown', (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k' && S.me && !$('chat-view').hidden) {
+      e.preventDefault();
+      openSearch(S.current ? 'room' : '');
+    }
+  });
+
+  // presence: idle and hidden tabs report away
+  for (const t of ['pointerdown', 'keydown', 'wheel', 'touchstart']) window.addEventListener(t, onUserInput, { passive: true, capture: true });
+  let moveAt = 0;
+  window.addEventListener('pointermove', () => { const n = Date.now(); if (n - moveAt > 5000) { moveAt = n; onUserInput(); } }, { passive: true });
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') lastInput = Date.now(); reportPresence(); });
 }
 
 boot();

@@ -137,3 +137,124 @@ export function clockIcon() {
   svg.append(c, p);
   return svg;
 }
+
+// Wrap @mentions in text nodes of `root` (a node or fragment) into
+// <span class="mention">, for the given lowercase names (usernames, "room").
+// Works on text nodes only, so nothing user-controlled becomes markup.
+export function markMentions(root, names, mine) {
+  if (!names || !names.size) return root;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentNode && n.parentNode.nodeName === 'A') continue;
+    texts.push(n);
+  }
+  const re = /(^|[^a-z0-9_.@-])@([a-z0-9_.-]{1,32})/gi;
+  for (const t of texts) {
+    const s = t.nodeValue;
+    re.lastIndex = 0;
+    let m;
+    let last = 0;
+    const parts = [];
+    while ((m = re.exec(s)) !== null) {
+      let name = m[2].toLowerCase().replace(/[.-]+$/, '');
+      if (!names.has(name)) continue;
+      const start = m.index + m[1].length;
+      const end = start + 1 + name.length;
+      if (start > last) parts.push(document.createTextNode(s.slice(last, start)));
+      const span = document.createElement('span');
+      span.className = 'mention' + (mine && mine.has(name) ? ' mention-me' : '');
+      span.textContent = s.slice(start, end);
+      parts.push(span);
+      last = end;
+      re.lastIndex = end;
+    }
+    if (!parts.length) continue;
+    if (last < s.length) parts.push(document.createTextNode(s.slice(last)));
+    t.replaceWith(...parts);
+  }
+  return root;
+}
+
+// Text with every case-insensitive occurrence of `q` wrapped in <mark>.
+export function highlightText(text, q) {
+  const frag = document.createDocumentFragment();
+  const terms = String(q || '').toLowerCase().split(/\s+/).map((w) => w.replace(/["*^():]/g, '')).filter(Boolean);
+  if (!terms.length) { frag.append(text); return frag; }
+  const lower = text.toLowerCase();
+  let i = 0;
+  while (i < text.length) {
+    let best = -1;
+    let len = 0;
+    for (const w of terms) {
+      const j = lower.indexOf(w, i);
+      if (j !== -1 && (best === -1 || j < best)) { best = j; len = w.length; }
+    }
+    if (best === -1) { frag.append(text.slice(i)); break; }
+    if (best > i) frag.append(text.slice(i, best));
+    const mk = document.createElement('mark');
+    mk.textContent = text.slice(best, best + len);
+    frag.append(mk);
+    i = best + len;
+  }
+  return frag;
+}
+
+// A short snippet of `text` around the first match of `q`.
+export function snippet(text, q, max = 140) {
+  const s = String(text).replace(/\s+/g, ' ');
+  if (s.length <= max) return s;
+  const terms = String(q || '').toLowerCase().split(/\s+/).filter(Boolean);
+  const lower = s.toLowerCase();
+  let at = -1;
+  for (const w of terms) { const j = lower.indexOf(w); if (j !== -1 && (at === -1 || j < at)) at = j; }
+  if (at < 0) return s.slice(0, max - 1) + '…';
+  const start = Math.max(0, at - 40);
+  const out = s.slice(start, start + max);
+  return (start > 0 ? '…' : '') + out + (start + max < s.length ? '…' : '');
+}
+
+// "just now", "5 min ago", "yesterday at 9:30", ...
+export function fmtAgo(ts) {
+  const d = Date.now() - ts;
+  if (d < 60000) return 'just now';
+  if (d < 3600000) return `${Math.floor(d / 60000)} min ago`;
+  const today = new Date(); today.setHours(0, 0, 0, 0);
+  if (ts >= today.getTime()) return `today at ${fmtTime(ts)}`;
+  if (ts >= today.getTime() - 86400000) return `yesterday at ${fmtTime(ts)}`;
+  return `${shortDateFmt.format(new Date(ts))} at ${fmtTime(ts)}`;
+}
+
+// Simple stroke icons built with DOM APIs.
+const ICONS = {
+  smile: ['M8 14s1.5 2 4 2 4-2 4-2', 'M9 9h.01', 'M15 9h.01', 'circle:12,12,9'],
+  reply: ['M9 14L4 9l5-5', 'M4 9h11a5 5 0 0 1 5 5v5'],
+  more: ['circle:5,12,1', 'circle:12,12,1', 'circle:19,12,1'],
+  vmore: ['circle:12,5,1', 'circle:12,12,1', 'circle:12,19,1'],
+  thread: ['M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z'],
+  timer: ['circle:12,13,8', 'M12 9v4l2 2', 'M9 2h6'],
+  search: ['circle:11,11,7', 'M21 21l-4.3-4.3'],
+  gear: ['circle:12,12,3', 'M19.4 15a1.7 1.7 0 0 0 .3 1.8l.1.1a2 2 0 1 1-2.8 2.8l-.1-.1a1.7 1.7 0 0 0-1.8-.3 1.7 1.7 0 0 0-1 1.5V21a2 2 0 1 1-4 0v-.1a1.7 1.7 0 0 0-1.1-1.5 1.7 1.7 0 0 0-1.8.3l-.1.1a2 2 0 1 1-2.8-2.8l.1-.1a1.7 1.7 0 0 0 .3-1.8 1.7 1.7 0 0 0-1.5-1H3a2 2 0 1 1 0-4h.1a1.7 1.7 0 0 0 1.5-1.1 1.7 1.7 0 0 0-.3-1.8l-.1-.1a2 2 0 1 1 2.8-2.8l.1.1a1.7 1.7 0 0 0 1.8.3H9a1.7 1.7 0 0 0 1-1.5V3a2 2 0 1 1 4 0v.1a1.7 1.7 0 0 0 1 1.5 1.7 1.7 0 0 0 1.8-.3l.1-.1a2 2 0 1 1 2.8 2.8l-.1.1a1.7 1.7 0 0 0-.3 1.8V9a1.7 1.7 0 0 0 1.5 1H21a2 2 0 1 1 0 4h-.1a1.7 1.7 0 0 0-1.5 1z'],
+  close: ['M6 6l12 12', 'M18 6L6 18'],
+  back: ['M15 18l-6-6 6-6'],
+};
+
+export function icon(name, cls) {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  if (cls) svg.setAttribute('class', cls);
+  for (const d of ICONS[name] || []) {
+    if (d.startsWith('circle:')) {
+      const [cx, cy, r] = d.slice(7).split(',');
+      const c = document.createElementNS(SVG_NS, 'circle');
+      c.setAttribute('cx', cx); c.setAttribute('cy', cy); c.setAttribute('r', r);
+      svg.append(c);
+    } else {
+      const p = document.createElementNS(SVG_NS, 'path');
+      p.setAttribute('d', d);
+      svg.append(p);
+    }
+  }
+  return svg;
+}

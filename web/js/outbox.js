@@ -12,7 +12,8 @@ export class Outbox {
 
   persist() { save(this.key, this.items); }
 
-  add(room, body) {
+  // extra: {reply_to?: {seq, sender, preview}, thread?: rootSeq}
+  add(room, body, extra = {}) {
     const item = {
       client_id: newClientId(),
       room,
@@ -21,6 +22,8 @@ export class Outbox {
       state: 'pending', // pending | failed
       error: null,
     };
+    if (extra.reply_to) item.reply_to = extra.reply_to;
+    if (extra.thread) item.thread = extra.thread;
     this.items.push(item);
     this.persist();
     return item;

@@ -1,0 +1,133 @@
+// Popovers anchored to a button: action menus and the emoji picker.
+// One popover at a time; Escape or a click outside closes it and focus
+// returns to the anchor. Positioned with CSSOM (allowed under the CSP).
+import { el } from './dom.js';
+import { load, save } from './storage.js';
+
+let open = null; // {node, anchor, onClose}
+
+export function closePopover({ restoreFocus = true } = {}) {
+  if (!open) return;
+  const { node, anchor, onClose } = open;
+  open = null;
+  node.remove();
+  if (anchor) anchor.setAttribute('aria-expanded', 'false');
+  if (onClose) onClose();
+  if (restoreFocus && anchor && anchor.isConnected) anchor.focus({ preventScroll: true });
+}
+
+export function isPopoverOpen() { return !!open; }
+
+function place(node, anchor) {
+  const r = anchor.getBoundingClientRect();
+  const vw = document.documentElement.clientWidth;
+  const vh = document.documentElement.clientHeight;
+  const w = node.offsetWidth;
+  const h = node.offsetHeight;
+  let left = Math.min(Math.max(8, r.right - w), vw - w - 8);
+  if (r.left + w < vw - 8 && r.right - w < 8) left = Math.max(8, r.left);
+  let top = r.bottom + 6;
+  if (top + h > vh - 8) top = Math.max(8, r.top - h - 6);
+  node.style.left = `${Math.round(left)}px`;
+  node.style.top = `${Math.round(top)}px`;
+}
+
+function show(node, anchor, onClose) {
+  closePopover({ restoreFocus: false });
+  document.body.append(node);
+  place(node, anchor);
+  open = { node, anchor, onClose };
+  anchor.setAttribute('aria-expanded', 'true');
+}
+
+document.addEventListener('pointerdown', (e) => {
+  if (open && !open.node.contains(e.target) && !(open.anchor && open.anchor.contains(e.target))) {
+    closePopover({ restoreFocus: false });
+  }
+}, true);
+document.addEventListener('keydown', (e) => {
+  if (open && e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); closePopover(); }
+}, true);
+window.addEventListener('resize', () => closePopover({ restoreFocus: false }));
+
+// items: [{label, onSelect, danger?, id?}] or null for a separator.
+// header: optional node shown above the items (e.g. quick reactions).
+export function openMenu(anchor, items, { label = 'Actions', header = null } = {}) {
+  const list = el('div', { class: 'menu', role: 'menu', 'aria-label': label });
+  for (const it of items) {
+    if (!it) { list.append(el('div', { class: 'menu-sep', role: 'separator' })); continue; }
+    const b = el('button', { type: 'button', role: 'menuitem', class: 'menu-item' + (it.danger ? ' danger' : ''),
+      tabindex: '-1', 'data-action': it.id || null, text: it.label });
+    b.addEventListener('click', () => { closePopover({ restoreFocus: !it.keepFocus }); it.onSelect(); });
+    list.append(b);
+  }
+  const node = el('div', { class: 'popover' }, header, list);
+  list.addEventListener('keydown', (e) => {
+    const btns = [...list.querySelectorAll('[role="menuitem"]')];
+    const i = btns.indexOf(document.activeElement);
+    let j = -1;
+    if (e.key === 'ArrowDown') j = (i + 1) % btns.length;
+    else if (e.key === 'ArrowUp') j = (i - 1 + btns.length) % btns.length;
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = btns.length - 1;
+    else if (e.key === 'Tab') { closePopover(); return; }
+    if (j >= 0) { e.preventDefault(); btns[j].focus(); }
+  });
+  show(node, anchor);
+  const first = list.querySelector('[role="menuitem"]');
+  if (first) first.focus();
+  return node;
+}
+
+// ---------------------------------------------------------------- emoji picker
+
+export const EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🙏', '🎉', '🔥', '👏', '😊', '😍', '🤔',
+  '😅', '👀', '💯', '✅', '😁', '🙌', '😎', '🥳', '😭', '👌', '💪', '🚀'];
+export const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+const RECENT_KEY = 'parley.emoji.recent';
+
+export function recentEmoji() {
+  const r = load(RECENT_KEY, []);
+  return Array.isArray(r) ? r.filter((e) => typeof e === 'string').slice(0, 8) : [];
+}
+
+export function noteRecent(emoji) {
+  save(RECENT_KEY, [emoji, ...recentEmoji().filter((e) => e !== emoji)].slice(0, 8));
+}
+
+function emojiGrid(list, label, onPick) {
+  const grid = el('div', { class: 'emoji-grid', role: 'group', 'aria-label': label });
+  for (const e of list) {
+    const b = el('button', { type: 'button', class: 'emoji-btn', 'data-emoji': e, 'aria-label': `React with ${e}`, title: e, text: e });
+    b.addEventListener('click', () => onPick(e));
+    grid.append(b);
+  }
+  return grid;
+}
+
+export function openEmojiPicker(anchor, onPick) {
+  const pick = (e) => { noteRecent(e); closePopover(); onPick(e); };
+  const recent = recentEmoji();
+  const node = el('div', { class: 'popover picker', role: 'dialog', 'aria-label': 'Choose a reaction' },
+    recent.length ? el('p', { class: 'picker-title', text: 'Recent' }) : null,
+    recent.length ? emojiGrid(recent, 'Recent', pick) : null,
+    el('p', { class: 'picker-title', text: 'Emoji' }),
+    emojiGrid(EMOJI, 'Emoji', pick));
+  node.addEventListener('keydown', (e) => {
+    const btns = [...node.querySelectorAll('.emoji-btn')];
+    const i = btns.indexOf(document.activeElement);
+    if (i < 0) return;
+    const cols = 6;
+    let j = -1;
+    if (e.key === 'ArrowRight') j = Math.min(btns.length - 1, i + 1);
+    else if (e.key === 'ArrowLeft') j = Math.max(0, i - 1);
+    else if (e.key === 'ArrowDown') j = Math.min(btns.length - 1, i + cols);
+    else if (e.key === 'ArrowUp') j = Math.max(0, i - cols);
+    else if (e.key === 'Tab') { closePopover(); return; }
+    if (j >= 0) { e.preventDefault(); btns[j].focus(); }
+  });
+  show(node, anchor);
+  const first = node.querySelector('.emoji-btn');
+  if (first) first.focus();
+  return node;
+}
