@@ -41,8 +41,12 @@ test-valgrind: all
 	@PARLEYD_REAL=$(abspath $(BUILD))/parleyd PARLEYD=$(abspath scripts/valgrind-parleyd.sh) \
 		$(BUILD)/it_test_protocol
 
+# Short version of every benchmark scenario (< 3 min). The load generator
+# starts its own parleyd (pinned to CPU 0; generator on CPU 1) with
+# argon2_opslimit=1 argon2_memlimit=8k. Long runs: see bench/README.md.
 bench: all
-	@echo "no benchmarks yet"
+	@cmake --build $(BUILD) -j $(JOBS) --target loadgen
+	@$(BUILD)/loadgen --short $(BENCH_ARGS)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -309,18 +309,55 @@ void pl_net__finish(pl_conn_t *c)
 
 /* ---- reading ---- */
 
+/* Reads land in the loop's shared buffer whenever the connection has no
+ * leftovers, so an idle connection owns no read buffer at all; only the tail
+ * of a partial frame or request is copied into c->rbuf (and freed again once
+ * it is consumed). libuv calls on_alloc and on_read back to back for one
+ * handle, so one shared buffer per loop is enough. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     pl_conn_t *c = (pl_conn_t *)h;
+    if (c->rbuf.len == 0) {
+        buf->base = c->srv->rbuf;
+        buf->len = sizeof c->srv->rbuf;
+        return;
+    }
     buf->base = pl_buf_reserve(&c->rbuf, READ_CHUNK);
     buf->len = READ_CHUNK;
 }
 
+static void process(pl_conn_t *c)
+{
+    if (c->mode == PL_CONN_HTTP)
+        pl_http__process(c);
+    else
+        pl_ws__process(c);
+}
+
+/* Parses nread bytes that are in the shared buffer through a borrowed view
+ * of it as c->rbuf, then keeps only what was not consumed. The parsers only
+ * consume from rbuf (nothing appends to it while they run). */
+static void process_shared(pl_conn_t *c, size_t nread)
+{
+    pl_buf_t own = c->rbuf; /* empty; may still hold storage */
+    c->rbuf.data = c->srv->rbuf;
+    c->rbuf.off = 0;
+    c->rbuf.len = nread;
+    c->rbuf.cap = sizeof c->srv->rbuf;
+    process(c);
+    pl_buf_t view = c->rbuf;
+    c->rbuf = own;
+    if (view.len > 0)
+        pl_buf_append(&c->rbuf, view.data + view.off, view.len);
+    else
+        pl_buf_reset(&c->rbuf, 0);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
     pl_conn_t *c = (pl_conn_t *)s;
+    bool shared = buf->base == c->srv->rbuf;
     if (nread == 0 || c->closing)
         return;
     c->last_rx = uv_now(c->srv->loop);
@@ -344,11 +381,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* Lingering: the input is no longer interesting. */
         return;
     }
+    if (shared) {
+        process_shared(c, (size_t)nread);
+        return;
+    }
     pl_buf_commit(&c->rbuf, (size_t)nread);
-    if (c->mode == PL_CONN_HTTP)
-        pl_http__process(c);
-    else
-        pl_ws__process(c);
+    process(c);
+    if (c->rbuf.len == 0)
+        pl_buf_reset(&c->rbuf, 0); /* idle again: give the storage back */
 }
 
 void pl_net__read(pl_conn_t *c, bool on)

@@ -33,7 +33,7 @@ struct pl_conn {
     pl_conn_t *prev, *next;   /* srv->conns */
     pl_conn_t *fprev, *fnext; /* srv->flush list */
     bool in_flush;
-    pl_buf_t rbuf;    /* received, not yet parsed */
+    pl_buf_t rbuf;    /* leftovers of a partial frame/request; no storage when idle */
     uint64_t last_rx; /* uv_now() of the last read */
     /* write queue: frames [wq_head, wq_tail) of wq, wq_off bytes of the first
      * already written; `queued` unwritten bytes in total. */
@@ -94,6 +94,7 @@ struct pl_server {
     size_t nrejects; /* over-limit handles still closing */
     pl_conn_t *flush_head;
     pl_server_stats_t stats;
+    char rbuf[65536]; /* the loop's read buffer (see conn.c on_alloc) */
     bool shutting_down;
     bool closing_handles;
     int open_handles; /* listener, sweep, prep, check still open */

@@ -104,7 +104,7 @@ static void pump(pl_conn_t *c)
     }
     if (c->wsout.len > 0) {
         pl_net__queue_bytes(c, pl_buf_head(&c->wsout), c->wsout.len);
-        pl_buf_reset(&c->wsout, 4096);
+        pl_buf_reset(&c->wsout, 0); /* idle connections keep no storage */
     }
 }
 
@@ -315,6 +315,8 @@ void pl_ws__drained(pl_conn_t *c)
         pl_net__finish(c);
         return;
     }
+    /* wslay may send a close on its own (protocol errors it detects), so
+     * ask it rather than relying on ws_closing. */
     if (!wslay_event_get_close_sent(c->ws))
         return;
     /* RFC 6455 7.1.1: after both closes, the server closes TCP first. If the
