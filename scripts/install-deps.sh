@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config
   libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
-  libcmocka-dev
+  libcmocka-dev libmagic-dev libvips-dev
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).

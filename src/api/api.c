@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "media/media.h"
 
 struct pl_api {
     uv_loop_t *loop;
@@ -20,6 +21,7 @@ struct pl_api {
     pl_store_t *st;
     pl_chat_t *chat;
     pl_server_t *srv;
+    pl_media_t *media; /* NULL if the media service could not start */
 };
 
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat)
@@ -29,17 +31,27 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     api->cfg = cfg;
     api->st = st;
     api->chat = chat;
+    if (pl_media_new(loop, cfg, st, &api->media) < 0)
+        pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     return api;
 }
 
 void pl_api_free(pl_api_t *api)
 {
+    if (!api)
+        return;
+    if (api->srv && api->media) /* compares the pointer only: srv may be gone */
+        pl_server_set_headers_hook(api->srv, NULL, NULL);
+    pl_media_free(api->media);
     free(api);
 }
 
 void pl_api_set_server(pl_api_t *api, pl_server_t *srv)
 {
     api->srv = srv;
+    /* Uploads stream their bodies: claim them before the body is read. */
+    if (api->media)
+        pl_server_set_headers_hook(srv, pl_media_on_headers, api->media);
 }
 
 static void respond_json(pl_http_req_t *req, int status, json_t *body)
@@ -423,6 +435,13 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
     }
     if (path_known) {
         pl_api_error(req, 405, "method_not_allowed", "method not allowed for this path");
+        return;
+    }
+    if (!strncmp(path, "/v1/media", 9) && (path[9] == '\0' || path[9] == '/')) {
+        if (api->media == NULL)
+            pl_api_error(req, 503, "unavailable", "the media service is not available");
+        else
+            pl_media_on_http(api->media, req);
         return;
     }
     if (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0) {

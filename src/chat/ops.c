@@ -679,6 +679,7 @@ typedef struct {
     char *client_id;
     char *content;
     int64_t reply_to, thread, expires_in;
+    int64_t media;     /* media id the content references, 0 = none */
     pl_message_t m;
     pl_message_t root; /* thread root's new state (id 0 if none) */
     bool duplicate;
@@ -747,6 +748,20 @@ static void send_work(pl_db_t *db, void *arg)
                              "a thread reply cannot start a thread; reply in the root's thread");
             return;
         }
+    }
+    if (q->media > 0) {
+        /* The sender must be able to see the media (their upload, or shared
+         * in one of their rooms); otherwise it does not exist for them. */
+        bool visible = false;
+        rc = pl_db_media_visible(db, q->media, q->sender, &visible);
+        if (rc == PL_ENOTFOUND || (rc == 0 && !visible)) {
+            pl_ops__job_fail(&q->j, "not_found", "no such media");
+            return;
+        }
+        if (rc < 0)
+            goto out;
+        if ((rc = pl_db_media_ref(db, q->media, q->room_id)) < 0)
+            goto out;
     }
     int64_t *ids = NULL;
     size_t nids = 0;
@@ -824,6 +839,118 @@ out:
 }
 
 /* Validates message content: an object with a known "type". Today: text. */
+/* ---- media content types (docs/design/media.md) ---- */
+
+/* Integer member key of o in [lo, hi]; absent is fine unless required. */
+static bool int_field(json_t *o, const char *key, bool required, int64_t lo, int64_t hi)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL)
+        return !required;
+    return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
+}
+
+static bool str_field(json_t *o, const char *key, bool required, size_t min, size_t max)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL)
+        return !required;
+    return json_is_string(v) && json_string_length(v) >= min && json_string_length(v) <= max &&
+           strlen(json_string_value(v)) == json_string_length(v);
+}
+
+static bool media_id_field(json_t *o, const char *key, bool required, int64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL)
+        return !required;
+    int64_t mid = 0;
+    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'f', &mid))
+        return false;
+    if (out)
+        *out = mid;
+    return true;
+}
+
+/* Validates an image, file, voice or video content object. Returns NULL when
+ * it is valid (and sets *media to its media id when media is non-NULL), or
+ * the bad_request message. Unknown keys are refused so that clients cannot
+ * smuggle fields other clients would trust. */
+static const char *media_content_error(json_t *c, const char *type, int64_t *media)
+{
+    static const char *const image_keys[] = {"type", "media", "w", "h", "thumb", "caption", NULL};
+    static const char *const file_keys[] = {"type", "media", "name", "size", "mime", NULL};
+    static const char *const voice_keys[] = {"type", "media", "duration_ms", "waveform", NULL};
+    static const char *const video_keys[] = {"type", "media", "duration_ms", "w", "h", NULL};
+    const char *const *keys;
+    const char *err;
+    const int64_t DIM = 100000, DUR = 86400000LL;
+    if (!strcmp(type, "image")) {
+        keys = image_keys;
+        err = int_field(c, "w", true, 1, DIM) && int_field(c, "h", true, 1, DIM) &&
+                      media_id_field(c, "thumb", false, NULL) &&
+                      str_field(c, "caption", false, 0, 4096)
+                  ? NULL
+                  : "image needs media, w and h (1..100000); thumb is a media id, caption a "
+                    "string";
+    } else if (!strcmp(type, "file")) {
+        keys = file_keys;
+        err = str_field(c, "name", true, 1, 255) && int_field(c, "size", true, 0, INT64_MAX) &&
+                      str_field(c, "mime", true, 1, 255)
+                  ? NULL
+                  : "file needs media, name (1..255 bytes), size (>= 0) and mime";
+    } else if (!strcmp(type, "voice")) {
+        keys = voice_keys;
+        err = int_field(c, "duration_ms", true, 1, DUR) ? NULL
+                                                         : "voice needs media and duration_ms";
+        json_t *wf = json_object_get(c, "waveform");
+        if (!err && wf) {
+            if (!json_is_array(wf) || json_array_size(wf) > 64)
+                err = "waveform is an array of at most 64 integers 0..255";
+            for (size_t i = 0; !err && i < json_array_size(wf); i++) {
+                json_t *v = json_array_get(wf, i);
+                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                    json_integer_value(v) > 255)
+                    err = "waveform is an array of at most 64 integers 0..255";
+            }
+        }
+    } else if (!strcmp(type, "video")) {
+        keys = video_keys;
+        err = int_field(c, "duration_ms", false, 1, DUR) && int_field(c, "w", false, 1, DIM) &&
+                      int_field(c, "h", false, 1, DIM)
+                  ? NULL
+                  : "video takes media and optional duration_ms, w, h";
+    } else {
+        return "unsupported \"content.type\"";
+    }
+    if (!media_id_field(c, "media", true, media))
+        return "\"content.media\" must be a media id (\"f...\")";
+    if (err)
+        return err;
+    const char *k;
+    json_t *v;
+    json_object_foreach(c, k, v)
+    {
+        bool known = false;
+        for (size_t i = 0; keys[i] && !known; i++)
+            known = !strcmp(k, keys[i]);
+        if (!known)
+            return "unknown key in media content";
+    }
+    return NULL;
+}
+
+/* The media id a valid content object references (0 for text). */
+static int64_t content_media(json_t *content)
+{
+    json_t *type = json_object_get(content, "type");
+    int64_t mid = 0;
+    if (json_is_string(type) && strcmp(json_string_value(type), "text") != 0 &&
+        media_content_error(content, json_string_value(type), &mid) == NULL)
+        return mid;
+    return 0;
+}
+
 bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content)
 {
     if (!json_is_object(content)) {
@@ -843,7 +970,10 @@ bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content)
         }
         return true;
     }
-    pl_wire_reply_err(s, id, "bad_request", "unsupported \"content.type\"");
+    const char *err = media_content_error(content, json_string_value(type), NULL);
+    if (err == NULL)
+        return true;
+    pl_wire_reply_err(s, id, "bad_request", err);
     return false;
 }
 
@@ -895,6 +1025,7 @@ static void op_send(session_t *s, json_t *id, json_t *req)
     q->content = text;
     q->reply_to = reply_to;
     q->thread = thread;
+    q->media = content_media(content);
     /* A per-message ttl overrides the room's timer. */
     q->expires_in = ttl > 0 ? ttl : r->disappearing_ms;
     pl_store_write(s->chat->st, send_work, send_done, q);

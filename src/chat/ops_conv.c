@@ -173,6 +173,11 @@ void pl_ops_edit(session_t *s, json_t *id, json_t *req)
     json_t *content = json_object_get(req, "content");
     if (!pl_ops__content_valid(s, id, content))
         return;
+    if (json_object_get(content, "media") != NULL) {
+        /* An edit would bypass the media access check of send. */
+        pl_wire_reply_err(s, id, "bad_request", "only text content can be edited");
+        return;
+    }
     char *text = json_dumps(content, JSON_COMPACT);
     if (text == NULL) {
         pl_wire_reply_err(s, id, "internal", "cannot encode content");

@@ -42,6 +42,9 @@ typedef struct {
     int64_t argon2_opslimit; /* libsodium crypto_pwhash opslimit */
     int64_t argon2_memlimit; /* bytes */
     int64_t max_sessions_per_user;
+    /* media */
+    int64_t max_upload_bytes; /* one POST /v1/media body; larger => 413 too_large */
+    int64_t max_image_pixels; /* width * height above which no thumbnail is made */
     /* store */
     char *data_dir;
     int64_t commit_batch_max; /* write jobs per group commit */

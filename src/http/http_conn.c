@@ -36,6 +36,8 @@ static const char *reason_phrase(int status)
         return "Accepted";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
     case 301:
         return "Moved Permanently";
     case 302:
@@ -58,6 +60,8 @@ static const char *reason_phrase(int status)
         return "Conflict";
     case 413:
         return "Payload Too Large";
+    case 416:
+        return "Range Not Satisfiable";
     case 415:
         return "Unsupported Media Type";
     case 422:
@@ -93,6 +97,110 @@ static void req_free(pl_http_req_t *req)
 {
     pl_http_msg_free(req->msg);
     free(req);
+}
+
+/* ---- streamed request bodies ----
+ * A claimed request owns a copy of the request head (req->msg); the parser
+ * keeps its own message, whose body stays empty. The stream state hangs off
+ * the connection's parser (hp.stream) until the body completes, the handler
+ * answers, or the connection goes. */
+
+typedef struct {
+    pl_http_req_t *req;   /* owned by the handler from the claim on */
+    pl_http_stream_t cb;
+    bool paused;          /* the handler asked us to stop reading */
+} stream_t;
+
+static stream_t *stream_of(pl_conn_t *c)
+{
+    return c ? (stream_t *)c->hp.stream : NULL;
+}
+
+/* Ends the stream state without telling the handler (it answered, or is
+ * about to be told through on_abort). */
+static void stream_end(pl_conn_t *c)
+{
+    stream_t *st = stream_of(c);
+    if (!st)
+        return;
+    c->hp.stream = NULL;
+    free(st);
+}
+
+static int hook_headers(void *ud, pl_http_msg_t *m)
+{
+    pl_conn_t *c = ud;
+    pl_server_t *srv = c->srv;
+    if (srv->headers_hook == NULL || !strcmp(m->path, "/v1/ws") || !strcmp(m->path, "/v1/echo") ||
+        srv->shutting_down)
+        return 0;
+    pl_http_req_t *req = req_new(c, pl_http_msg_clone_head(m));
+    pl_http_stream_t cb = {0};
+    if (!srv->headers_hook(srv->headers_hook_ud, req, &cb)) {
+        req_free(req);
+        return 0;
+    }
+    if (!cb.on_body || !cb.on_complete || !cb.on_abort) {
+        /* A programmer error in the claimant: fail loudly, never stream. */
+        pl_log(PL_LOG_ERROR, "http", "conn=%" PRIu64 " headers hook claimed without callbacks",
+               c->id);
+        abort();
+    }
+    stream_t *st = pl_xcalloc(1, sizeof *st);
+    st->req = req;
+    st->cb = cb;
+    c->hp.stream = st;
+    pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " streaming %s %s", c->id, m->method, m->path);
+    return 1;
+}
+
+static int hook_body(void *ud, const char *data, size_t len)
+{
+    pl_conn_t *c = ud;
+    stream_t *st = stream_of(c);
+    if (!st)
+        return -1; /* the handler answered already: discard the rest */
+    c->http_since = uv_now(c->srv->loop);
+    if (st->cb.on_body(st->cb.ud, st->req, data, len) < 0 || stream_of(c) != st)
+        return -1;
+    return 0;
+}
+
+/* The connection is going or the body was malformed: the handler hears
+ * on_abort with a detached req. */
+static void stream_abort(pl_conn_t *c)
+{
+    stream_t *st = stream_of(c);
+    if (!st)
+        return;
+    c->hp.stream = NULL;
+    st->req->conn = NULL;
+    st->cb.on_abort(st->cb.ud, st->req);
+    free(st);
+}
+
+void pl_server_set_headers_hook(pl_server_t *srv, pl_http_headers_cb cb, void *ud)
+{
+    srv->headers_hook = cb;
+    srv->headers_hook_ud = ud;
+}
+
+void pl_http_stream_pause(pl_http_req_t *req, bool paused)
+{
+    pl_conn_t *c = req->conn;
+    stream_t *st = stream_of(c);
+    if (!st || st->req != req || c->closing || st->paused == paused)
+        return;
+    st->paused = paused;
+    if (paused) {
+        pl_net__read(c, false);
+    } else {
+        c->http_since = uv_now(c->srv->loop);
+        c->need_resume = true;
+        pl_net__schedule(c);
+        if (!c->in_process)
+            pl_net__read(c, !c->req && !c->close_after_write);
+    }
 }
 
 /* ---- accessors ---- */
@@ -160,6 +268,13 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
         return;
     }
     pl_server_t *srv = c->srv;
+    stream_t *st = stream_of(c);
+    if (st && st->req == req) {
+        /* Answered before the body completed: the rest is not read. */
+        stream_end(c);
+        if (req->msg)
+            req->msg->keep_alive = false;
+    }
     bool keep = req->msg && req->msg->keep_alive && !srv->shutting_down && !c->peer_eof;
     bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
     /* RFC 9110 8.6: 1xx, 204 and 304 carry no body and no Content-Length. */
@@ -321,6 +436,8 @@ void pl_http__process(pl_conn_t *c)
 {
     if (c->in_process || c->closing || c->mode != PL_CONN_HTTP)
         return;
+    if (!c->hp.hook_ud)
+        pl_http_parse_set_hooks(&c->hp, hook_headers, hook_body, c);
     c->in_process = true;
     while (!c->closing && !c->close_after_write && c->mode == PL_CONN_HTTP && !c->req &&
            c->rbuf.len > 0) {
@@ -330,7 +447,16 @@ void pl_http__process(pl_conn_t *c)
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             break;
         }
+        if (rc < 0 && c->hp.error_status == PL_HTTP_REFUSED) {
+            /* A stream handler answered and refused the rest of the body. */
+            pl_buf_consume(&c->rbuf, c->rbuf.len);
+            stream_end(c);
+            if (!c->close_after_write && !c->closing)
+                pl_net__finish(c);
+            break;
+        }
         if (rc < 0) {
+            stream_abort(c); /* malformed framing in the middle of a stream */
             int st = c->hp.error_status;
             pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " bad request status=%d err=%s", c->id, st,
                    c->hp.error_msg);
@@ -343,7 +469,20 @@ void pl_http__process(pl_conn_t *c)
             break;
         }
         pl_buf_consume(&c->rbuf, used);
-        dispatch(c, pl_http_parse_take(&c->hp));
+        stream_t *sst = stream_of(c);
+        pl_http_msg_t *m = pl_http_parse_take(&c->hp);
+        if (sst) {
+            /* A streamed body completed: the handler now answers req. */
+            pl_http_req_t *req = sst->req;
+            req->msg->keep_alive = m->keep_alive;
+            pl_http_msg_free(m);
+            pl_http_stream_t cb = sst->cb;
+            stream_end(c);
+            c->req = req;
+            cb.on_complete(cb.ud, req);
+            continue;
+        }
+        dispatch(c, m);
     }
     c->in_process = false;
     if (c->closing)
@@ -357,11 +496,14 @@ void pl_http__process(pl_conn_t *c)
     if (c->close_after_write)
         return;
     if (c->peer_eof && !c->req) {
+        stream_abort(c); /* half-closed in the middle of a streamed body */
         pl_net__finish(c);
         return;
     }
-    /* Backpressure: no reading while a response is pending. */
-    pl_net__read(c, c->req == NULL);
+    /* Backpressure: no reading while a response is pending or while a
+     * stream handler is catching up. */
+    stream_t *st = stream_of(c);
+    pl_net__read(c, c->req == NULL && !(st && st->paused));
 }
 
 void pl_http__sweep(pl_conn_t *c, uint64_t now)
@@ -378,6 +520,7 @@ void pl_http__sweep(pl_conn_t *c, uint64_t now)
 
 void pl_http__on_close(pl_conn_t *c)
 {
+    stream_abort(c);
     if (c->req) {
         /* The handler still owns req: detach it, pl_http_respond frees it. */
         c->req->conn = NULL;

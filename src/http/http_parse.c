@@ -74,6 +74,7 @@ static int on_message_begin(http_parser *p)
     hp->header_bytes = 0;
     hp->last = 0;
     hp->in_message = true;
+    hp->streaming = false;
     pl_buf_reset(&hp->url, 1024);
     pl_buf_reset(&hp->field, 256);
     pl_buf_reset(&hp->value, 1024);
@@ -137,6 +138,14 @@ static int on_headers_complete(http_parser *p)
     snprintf(m->method, sizeof m->method, "%s", http_method_str((enum http_method)p->method));
     m->http_major = p->http_major;
     m->http_minor = p->http_minor;
+    if (hp->on_headers && !p->upgrade) {
+        int rc = hp->on_headers(hp->hook_ud, m);
+        if (rc < 0)
+            return fail(hp, PL_HTTP_REFUSED, "refused");
+        hp->streaming = rc == 1;
+        if (hp->streaming)
+            return 0; /* the stream's owner enforces its own size limit */
+    }
     /* Refuse a declared body over the cap before reading any of it. */
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > hp->max_body)
         return fail(hp, 413, "request body too large");
@@ -146,6 +155,11 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     pl_http_parse_t *hp = hp_of(p);
+    if (hp->streaming) {
+        if (len && hp->on_body(hp->hook_ud, at, len) < 0)
+            return fail(hp, PL_HTTP_REFUSED, "refused");
+        return 0;
+    }
     /* Chunked bodies have no declared length: enforce the cap as they grow. */
     if (len > hp->max_body || hp->msg->body.len > hp->max_body - len)
         return fail(hp, 413, "request body too large");
@@ -191,6 +205,37 @@ void pl_http_parse_init(pl_http_parse_t *hp, size_t max_header, size_t max_body)
     pl_buf_init(&hp->value);
 }
 
+void pl_http_parse_set_hooks(pl_http_parse_t *hp, int (*headers_cb)(void *ud, pl_http_msg_t *m),
+                             int (*body_cb)(void *ud, const char *data, size_t len), void *ud)
+{
+    hp->on_headers = headers_cb;
+    hp->on_body = body_cb;
+    hp->hook_ud = ud;
+}
+
+pl_http_msg_t *pl_http_msg_clone_head(const pl_http_msg_t *m)
+{
+    pl_http_msg_t *c = pl_xcalloc(1, sizeof *c);
+    memcpy(c->method, m->method, sizeof c->method);
+    c->path = pl_xstrdup(m->path ? m->path : "");
+    c->query = pl_xstrdup(m->query ? m->query : "");
+    pl_buf_init(&c->body);
+    pl_buf_reserve(&c->body, 1)[0] = '\0';
+    if (m->nheaders) {
+        c->headers = pl_xcalloc(m->nheaders, sizeof *c->headers);
+        c->cap = m->nheaders;
+        for (size_t i = 0; i < m->nheaders; i++) {
+            c->headers[i].name = pl_xstrdup(m->headers[i].name);
+            c->headers[i].value = pl_xstrdup(m->headers[i].value);
+        }
+        c->nheaders = m->nheaders;
+    }
+    c->keep_alive = false; /* known only once the message completes */
+    c->http_major = m->http_major;
+    c->http_minor = m->http_minor;
+    return c;
+}
+
 void pl_http_parse_dispose(pl_http_parse_t *hp)
 {
     pl_http_msg_free(hp->msg);
@@ -203,7 +248,7 @@ void pl_http_parse_dispose(pl_http_parse_t *hp)
 int pl_http_parse_feed(pl_http_parse_t *hp, const char *data, size_t len, size_t *consumed)
 {
     if (hp->error_status)
-        return hp->error_status == 400 ? PL_EPROTO : PL_ETOOBIG;
+        return hp->error_status == 413 || hp->error_status == 431 ? PL_ETOOBIG : PL_EPROTO;
     if (hp->complete) {
         *consumed = 0;
         return 1;
@@ -219,7 +264,7 @@ int pl_http_parse_feed(pl_http_parse_t *hp, const char *data, size_t len, size_t
     if (e != HPE_OK || n != len) {
         if (!hp->error_status)
             fail(hp, 400, e == HPE_OK ? "malformed request" : http_errno_description(e));
-        return hp->error_status == 400 ? PL_EPROTO : PL_ETOOBIG;
+        return hp->error_status == 413 || hp->error_status == 431 ? PL_ETOOBIG : PL_EPROTO;
     }
     *consumed = n;
     return 0;
@@ -232,6 +277,7 @@ pl_http_msg_t *pl_http_parse_take(pl_http_parse_t *hp)
     pl_http_msg_t *m = hp->msg;
     hp->msg = NULL;
     hp->complete = false;
+    hp->streaming = false;
     if (HTTP_PARSER_ERRNO(&hp->p) == HPE_PAUSED)
         http_parser_pause(&hp->p, 0);
     return m;

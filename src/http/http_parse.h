@@ -44,10 +44,32 @@ typedef struct {
     const char *error_msg; /* static text for the error response */
     bool complete;         /* msg complete; parser paused until take */
     bool in_message;       /* between message begin and complete */
+    /* Streaming hooks (optional; see pl_http_parse_set_hooks). */
+    int (*on_headers)(void *ud, pl_http_msg_t *m);
+    int (*on_body)(void *ud, const char *data, size_t len);
+    void *hook_ud;
+    bool streaming; /* the current message's body goes to on_body, not msg->body */
+    void *stream;   /* owned by the connection layer (http_conn.c), opaque here */
 } pl_http_parse_t;
+
+/* error_status value when a streaming hook refused the request: its owner
+ * has answered already, so the caller sends nothing and just closes. */
+#define PL_HTTP_REFUSED 1
 
 /** Initializes hp for requests with the given limits. */
 void pl_http_parse_init(pl_http_parse_t *hp, size_t max_header, size_t max_body);
+/** Installs streaming hooks. on_headers runs when a request's headers are
+ * complete (m borrowed): return 1 to stream its body to on_body (chunked
+ * framing removed; max_body does not apply), 0 to buffer it as usual, or -1
+ * to refuse (error_status becomes PL_HTTP_REFUSED). on_body returns 0, or -1
+ * to refuse the rest of the body the same way. */
+void pl_http_parse_set_hooks(pl_http_parse_t *hp, int (*on_headers)(void *ud, pl_http_msg_t *m),
+                             int (*on_body)(void *ud, const char *data, size_t len), void *ud);
+
+/** Returns an owned copy of m's request line and headers (no body). Free
+ * with pl_http_msg_free. */
+pl_http_msg_t *pl_http_msg_clone_head(const pl_http_msg_t *m);
+
 /** Frees everything hp owns (including an untaken message). */
 void pl_http_parse_dispose(pl_http_parse_t *hp);
 

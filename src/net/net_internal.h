@@ -101,6 +101,8 @@ struct pl_server {
     uint64_t shutdown_deadline;
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
+    pl_http_headers_cb headers_hook; /* may claim a request for streaming; NULL: none */
+    void *headers_hook_ud;
 };
 
 /* ---- net/server.c ---- */

@@ -103,6 +103,51 @@ uint64_t pl_http_conn_id(const pl_http_req_t *req);
  * extension, ETag from size+mtime with 304 on If-None-Match. Releases req. */
 void pl_http_serve_file(pl_http_req_t *req, const char *root, const char *path);
 
+/* ---- streamed request bodies (uploads) ----
+ *
+ * By default a request reaches on_http only once its whole body is buffered
+ * (at most max_http_body_bytes). An upper layer that wants a body as it
+ * arrives claims the request from on_http_headers, which runs as soon as the
+ * headers are complete and before any body byte is read. A claimed request
+ * never reaches on_http, and max_http_body_bytes does not apply to it: the
+ * claimant enforces its own limit. */
+
+typedef struct pl_http_stream {
+    /** One piece of the decoded body (chunked framing removed), in order.
+     * data is borrowed for the call. Return 0 to go on; return -1 after
+     * answering req with pl_http_respond*() to refuse the rest (it is not
+     * read, and the connection closes after the response). */
+    int (*on_body)(void *ud, pl_http_req_t *req, const char *data, size_t len);
+    /** The body is complete. Answer req (now or later) with pl_http_respond*(). */
+    void (*on_complete)(void *ud, pl_http_req_t *req);
+    /** The request died before its body completed (peer gone or half-closed,
+     * malformed chunked framing, idle timeout, server shutdown). Called at
+     * most once, instead of on_complete, and never after the handler answered.
+     * req is already detached from its connection: the handler still
+     * releases it with pl_http_respond*(), which then only frees it. */
+    void (*on_abort)(void *ud, pl_http_req_t *req);
+    void *ud;
+} pl_http_stream_t;
+
+/** Hook type: a request's headers are complete (WebSocket upgrades to /v1/ws
+ * and /v1/echo never get here). req is borrowed for the call. Return false to
+ * leave it to the buffered path (req is then freed by the server and the
+ * request later reaches on_http as usual); return true and fill *out to claim
+ * it: from now on the handler owns req, answers it exactly once with
+ * pl_http_respond*() (possibly while the body is still arriving: the rest is
+ * then discarded and the connection closed), and gets out's callbacks. */
+typedef bool (*pl_http_headers_cb)(void *ud, pl_http_req_t *req, pl_http_stream_t *out);
+
+/** Sets (or clears, cb NULL) the headers hook of srv (none by default: every
+ * request is buffered). Call on the loop thread before requests arrive. */
+void pl_server_set_headers_hook(pl_server_t *srv, pl_http_headers_cb cb, void *ud);
+
+/** Flow control for a claimed request: paused = true stops reading from the
+ * socket (bytes already read may still arrive through on_body, at most one
+ * read buffer: 64 KiB); false resumes. Use it while a disk write is pending
+ * so memory stays bounded. No-op once the body completed or the peer left. */
+void pl_http_stream_pause(pl_http_req_t *req, bool paused);
+
 /* ---- WebSocket connections ---- */
 
 /** Server-wide unique id of a connection (for logs). */

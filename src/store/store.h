@@ -339,4 +339,36 @@ typedef struct {
 } pl_contact_t;
 int pl_db_contacts(pl_db_t *db, int64_t user_id, int64_t limit, pl_contact_t **out, size_t *n);
 
+/* ---- media (schema 3) ---- */
+
+typedef struct {
+    int64_t id;
+    char sha256[65]; /* lowercase hex */
+    int64_t size;
+    char *mime;  /* owned; sniffed type */
+    int64_t owner;
+    char *name;  /* owned; client-supplied file name ("" if none) */
+    int64_t width, height;     /* 0 when not an image (or unreadable) */
+    int64_t thumb_w, thumb_h;  /* 0 when there is no thumbnail */
+    int64_t created_ms;
+} pl_media_rec_t;
+void pl_media_rec_dispose(pl_media_rec_t *m);
+
+/** Records an upload: returns the existing row of (owner, sha256) when the
+ * user uploaded the same bytes before (*existed = true, in *out), otherwise
+ * inserts rec (borrowed; id ignored) and returns the new row. */
+int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out, bool *existed);
+/** One media row by id (PL_ENOTFOUND). */
+int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out);
+/** Whether user may read media id: the uploader, a member of a room where a
+ * message referenced it, or anyone for avatars and custom emoji. Sets
+ * *visible; PL_ENOTFOUND when the id does not exist. */
+int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, bool *visible);
+/** Records that a message in room_id referenced media id (idempotent). */
+int pl_db_media_ref(pl_db_t *db, int64_t id, int64_t room_id);
+/** Sets (media 0: clears) the user's avatar. */
+int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media);
+/** The user's avatar media id (0 = none). */
+int pl_db_avatar_get(pl_db_t *db, int64_t user, int64_t *media);
+
 #endif

@@ -114,6 +114,35 @@ static const char *const migrations[] = {
     "INSERT INTO messages_fts(rowid, body) SELECT id, json_extract(content, '$.body') FROM messages"
     " WHERE json_valid(content) AND json_extract(content, '$.type') = 'text'"
     " AND json_type(content, '$.body') = 'text';",
+    /* 3: media. One row per (owner, content): the same bytes uploaded twice
+     * by one user are one media id; the file on disk is shared by sha256.
+     * media_refs says in which rooms a message referenced it (access). */
+    "CREATE TABLE media("
+    " id INTEGER PRIMARY KEY,"
+    " sha256 TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " mime TEXT NOT NULL,"
+    " owner INTEGER NOT NULL REFERENCES users(id),"
+    " name TEXT NOT NULL DEFAULT '',"
+    " width INTEGER NOT NULL DEFAULT 0,"
+    " height INTEGER NOT NULL DEFAULT 0,"
+    " thumb_w INTEGER NOT NULL DEFAULT 0," /* 0 = no thumbnail */
+    " thumb_h INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " UNIQUE (owner, sha256));"
+    "CREATE INDEX media_by_sha ON media(sha256);"
+    "CREATE TABLE media_refs("
+    " media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,"
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " PRIMARY KEY (media_id, room_id)) WITHOUT ROWID;"
+    "ALTER TABLE users ADD COLUMN avatar INTEGER NOT NULL DEFAULT 0;" /* media id, 0 = none */
+    "CREATE INDEX users_by_avatar ON users(avatar) WHERE avatar != 0;"
+    "CREATE TABLE emoji("
+    " shortcode TEXT PRIMARY KEY,"
+    " media_id INTEGER NOT NULL REFERENCES media(id),"
+    " owner INTEGER NOT NULL,"
+    " created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX emoji_by_media ON emoji(media_id);",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: MIT */
+/* media.c -- the media service: streamed uploads, sniffing and thumbnails on
+ * the thread pool, downloads. Each upload is a small state machine driven by
+ * up_step(): whenever an asynchronous step (file open/write/close, the token
+ * lookup, the pool job, the store job) finishes, up_step() decides what is
+ * next. Only one of each kind is in flight at a time. */
+#include "media/media.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <magic.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vips/vips.h>
+
+#include "auth/auth.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/http_range.h"
+#include "media/media_store.h"
+
+#define SNIFF_BYTES 8192           /* what libmagic sees of an upload */
+#define PEND_HIGH (1u << 20)       /* queued unwritten bytes: stop reading the socket */
+#define THUMB_PX 320               /* thumbnail bounding box */
+#define MAX_NAME 255               /* bytes of a file name */
+#define CACHE_HDR "Cache-Control: private, max-age=31536000, immutable\r\n"
+
+struct pl_media {
+    uv_loop_t *loop;
+    const pl_config_t *cfg;
+    pl_store_t *st;
+    pl_media_store_t *ms;
+    magic_t magic;        /* not thread-safe: used under magic_lock */
+    uv_mutex_t magic_lock;
+    bool vips_ok;
+    uint64_t seq; /* tmp file names */
+};
+
+/* ---- pure helpers ---- */
+
+bool pl_media_is_image(const char *mime)
+{
+    return !strcmp(mime, "image/jpeg") || !strcmp(mime, "image/png") ||
+           !strcmp(mime, "image/gif") || !strcmp(mime, "image/webp");
+}
+
+const char *pl_media_served_type(const char *mime, bool *attachment)
+{
+    /* Types that are safe to render inline on our origin. */
+    static const char *const inline_ok[] = {
+        "image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf",
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(inline_ok); i++)
+        if (!strcmp(mime, inline_ok[i])) {
+            *attachment = false;
+            return mime;
+        }
+    if (!strncmp(mime, "audio/", 6) || !strncmp(mime, "video/", 6)) {
+        *attachment = false;
+        return mime;
+    }
+    *attachment = true;
+    if (!strcmp(mime, "text/plain"))
+        return "text/plain; charset=utf-8";
+    /* Anything a browser might execute or render as a document (HTML, SVG,
+     * XML, JavaScript, ...) and everything unknown is opaque bytes. */
+    if (!strncmp(mime, "text/", 5) || strstr(mime, "html") || strstr(mime, "xml") ||
+        strstr(mime, "svg") || strstr(mime, "script"))
+        return "application/octet-stream";
+    if (!strncmp(mime, "application/", 12) && strspn(mime, "abcdefghijklmnopqrstuvwxyz0123456789/.+-") == strlen(mime))
+        return mime;
+    return "application/octet-stream";
+}
+
+static bool bearer_hash(pl_http_req_t *req, unsigned char hash[32])
+{
+    const char *h = pl_http_header(req, "authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strlen(h + 7) > 256)
+        return false;
+    pl_auth_token_hash(h + 7, strlen(h + 7), hash);
+    return true;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* The file name from ?name=: percent-decoded, '+' as space, only its last
+ * path segment, no control characters, valid UTF-8, at most MAX_NAME bytes;
+ * "" when absent or unusable. */
+static void query_name(const char *q, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *p = q;
+    while (p && *p) {
+        if (!strncmp(p, "name=", 5))
+            break;
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    if (!p || !*p)
+        return;
+    p += 5;
+    size_t n = 0;
+    for (; *p && *p != '&' && n + 1 < cap; p++) {
+        int ch = (unsigned char)*p;
+        if (ch == '%') {
+            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            if (lo < 0) {
+                out[0] = '\0';
+                return;
+            }
+            ch = hi * 16 + lo;
+            p += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (ch == '/' || ch == '\\') {
+            n = 0; /* keep only the last path segment */
+            continue;
+        }
+        if (ch < 0x20 || ch == 0x7f)
+            continue;
+        out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+    if (!pl_utf8_valid(out, n) || !strcmp(out, ".") || !strcmp(out, ".."))
+        out[0] = '\0';
+}
+
+/* ---- processing on the thread pool ---- */
+
+typedef struct {
+    pl_media_t *m;
+    char tmp[1024];
+    char sha[65];
+    unsigned char head[SNIFF_BYTES];
+    size_t head_len;
+    /* results */
+    int rc;
+    char mime[128];
+    int64_t w, h, tw, th;
+} proc_t;
+
+static void sniff(pl_media_t *m, proc_t *p)
+{
+    uv_mutex_lock(&m->magic_lock);
+    const char *t = m->magic ? magic_buffer(m->magic, p->head, p->head_len) : NULL;
+    snprintf(p->mime, sizeof p->mime, "%s", t ? t : "application/octet-stream");
+    uv_mutex_unlock(&m->magic_lock);
+}
+
+/* Reads the image's size and makes the thumbnail (JPEG, EXIF orientation
+ * applied, metadata stripped; the first frame of an animation). A corrupt
+ * image or one over max_image_pixels simply gets none. */
+static void make_thumb(pl_media_t *m, proc_t *p, const char *path)
+{
+    VipsImage *img = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (!img) {
+        vips_error_clear();
+        return;
+    }
+    int64_t w = vips_image_get_width(img), h = vips_image_get_height(img);
+    int orient = 1;
+    if (vips_image_get_typeof(img, VIPS_META_ORIENTATION))
+        (void)vips_image_get_int(img, VIPS_META_ORIENTATION, &orient);
+    /* For animations, libvips reports one frame's height only with n=1 (the
+     * default). */
+    g_object_unref(img);
+    if (w <= 0 || h <= 0)
+        return;
+    if (w * h > m->cfg->max_image_pixels) {
+        pl_log(PL_LOG_INFO, "media", "no thumbnail sha=%.12s pixels=%" PRId64 " max=%" PRId64,
+               p->sha, w * h, m->cfg->max_image_pixels);
+        p->w = orient >= 5 && orient <= 8 ? h : w;
+        p->h = orient >= 5 && orient <= 8 ? w : h;
+        return;
+    }
+    VipsImage *t = NULL, *flat = NULL;
+    char out[1100];
+    snprintf(out, sizeof out, "%s.thumb.jpg", p->tmp);
+    /* vips_thumbnail applies the EXIF orientation itself. */
+    if (vips_thumbnail(path, &t, THUMB_PX, "height", THUMB_PX, "size", VIPS_SIZE_DOWN, "fail_on",
+                       VIPS_FAIL_ON_ERROR, NULL) != 0) {
+        vips_error_clear();
+        return;
+    }
+    if (vips_image_hasalpha(t)) {
+        VipsArrayDouble *bg = vips_array_double_newv(3, 255.0, 255.0, 255.0);
+        int rc = vips_flatten(t, &flat, "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (rc != 0) {
+            g_object_unref(t);
+            vips_error_clear();
+            return;
+        }
+        g_object_unref(t);
+        t = flat;
+    }
+    int rc = vips_jpegsave(t, out, "Q", 80, "strip", TRUE, NULL);
+    int64_t tw = vips_image_get_width(t), th = vips_image_get_height(t);
+    g_object_unref(t);
+    if (rc != 0) {
+        vips_error_clear();
+        unlink(out);
+        return;
+    }
+    bool existed = false;
+    if (m->ms->ops->commit(m->ms, out, p->sha, "thumb", &existed) == 0) {
+        p->tw = tw;
+        p->th = th;
+    }
+    p->w = orient >= 5 && orient <= 8 ? h : w;
+    p->h = orient >= 5 && orient <= 8 ? w : h;
+}
+
+static void proc_work(uv_work_t *w)
+{
+    proc_t *p = w->data; /* the upload points work.data at its proc_t */
+    pl_media_t *m = p->m;
+    sniff(m, p);
+    bool existed = false;
+    p->rc = m->ms->ops->commit(m->ms, p->tmp, p->sha, NULL, &existed);
+    if (p->rc < 0 || !pl_media_is_image(p->mime) || !m->vips_ok)
+        return;
+    char path[1200];
+    if (m->ms->ops->local_path(m->ms, p->sha, NULL, path, sizeof path) == 0)
+        make_thumb(m, p, path);
+}
+
+/* ---- uploads ---- */
+
+typedef struct {
+    pl_media_t *m;
+    pl_http_req_t *req; /* NULL once answered */
+    char tmp[1024];
+    bool tmp_exists;
+    uv_file fd;
+    uv_fs_t fs;
+    bool fs_busy;
+    pl_buf_t pend, infl; /* received, not written / being written */
+    uint64_t woff;       /* file offset of infl */
+    bool paused;
+    crypto_hash_sha256_state hs;
+    uint64_t size, limit;
+    unsigned char head[SNIFF_BYTES];
+    size_t head_len;
+    unsigned char tok[32];
+    bool auth_busy, auth_done;
+    int64_t user;
+    bool body_done, aborted, closed;
+    uv_work_t work;
+    bool work_busy, processed, db_busy, stored;
+    proc_t proc;
+    char name[MAX_NAME + 1];
+    int fail_status;
+    const char *fail_code, *fail_msg;
+    pl_media_rec_t rec;
+    bool existed;
+    uint64_t t0;
+} upload_t;
+
+static void up_step(upload_t *u);
+
+static void up_fail(upload_t *u, int status, const char *code, const char *msg)
+{
+    if (u->fail_status)
+        return;
+    u->fail_status = status;
+    u->fail_code = code;
+    u->fail_msg = msg;
+    /* Stop reading the rest; the answer goes out once the temp file is gone. */
+    if (u->req)
+        pl_http_stream_pause(u->req, true);
+}
+
+static void up_free(upload_t *u)
+{
+    pl_buf_dispose(&u->pend);
+    pl_buf_dispose(&u->infl);
+    pl_media_rec_dispose(&u->rec);
+    free(u);
+}
+
+static void on_fs(uv_fs_t *r)
+{
+    upload_t *u = r->data;
+    ssize_t res = r->result;
+    uv_fs_type type = r->fs_type;
+    uv_fs_req_cleanup(r);
+    u->fs_busy = false;
+    switch (type) {
+    case UV_FS_OPEN:
+        if (res < 0) {
+            pl_log(PL_LOG_WARN, "media", "op=open path=%s err=%s", u->tmp, uv_strerror((int)res));
+            up_fail(u, 500, "internal", "cannot store the upload");
+        } else {
+            u->fd = (uv_file)res;
+            u->tmp_exists = true;
+        }
+        break;
+    case UV_FS_WRITE:
+        if (res < 0 || (size_t)res != u->infl.len) {
+            pl_log(PL_LOG_WARN, "media", "op=write path=%s err=%s", u->tmp,
+                   res < 0 ? uv_strerror((int)res) : "short write");
+            up_fail(u, res == UV_ENOSPC ? 507 : 500, "internal", "cannot store the upload");
+        }
+        u->woff += u->infl.len;
+        pl_buf_reset(&u->infl, 2 * PEND_HIGH);
+        break;
+    case UV_FS_CLOSE:
+        u->fd = -1;
+        u->closed = true;
+        break;
+    case UV_FS_UNLINK:
+        u->tmp_exists = false;
+        break;
+    default:
+        break;
+    }
+    up_step(u);
+}
+
+static void auth_work(pl_db_t *db, void *arg)
+{
+    upload_t *u = arg;
+    int64_t did = 0;
+    if (pl_db_session_lookup(db, u->tok, pl_now_ms(), &u->user, &did) < 0)
+        u->user = 0;
+}
+
+static void auth_done(void *arg)
+{
+    upload_t *u = arg;
+    u->auth_busy = false;
+    u->auth_done = true;
+    if (pl_store_done_status(u->m->st) < 0 || u->user <= 0)
+        up_fail(u, 401, "unauthenticated", "invalid or revoked token");
+    up_step(u);
+}
+
+static void proc_done(uv_work_t *w, int status)
+{
+    upload_t *u = (upload_t *)((char *)w - offsetof(upload_t, work));
+    u->work_busy = false;
+    u->processed = true;
+    u->tmp_exists = false; /* commit moved or removed it */
+    if (status < 0 || u->proc.rc < 0) {
+        pl_log(PL_LOG_WARN, "media", "op=commit err=%s",
+               pl_strerror(status < 0 ? status : u->proc.rc));
+        up_fail(u, 500, "internal", "cannot store the upload");
+    }
+    up_step(u);
+}
+
+static void db_work(pl_db_t *db, void *arg)
+{
+    upload_t *u = arg;
+    pl_media_rec_t in = {0};
+    snprintf(in.sha256, sizeof in.sha256, "%s", u->proc.sha);
+    in.size = (int64_t)u->size;
+    in.mime = u->proc.mime;
+    in.owner = u->user;
+    in.name = u->name;
+    in.width = u->proc.w;
+    in.height = u->proc.h;
+    in.thumb_w = u->proc.tw;
+    in.thumb_h = u->proc.th;
+    in.created_ms = pl_now_ms();
+    if (pl_db_media_put(db, &in, &u->rec, &u->existed) < 0)
+        pl_db_rollback_job(db);
+}
+
+static void db_done(void *arg)
+{
+    upload_t *u = arg;
+    u->db_busy = false;
+    u->stored = true;
+    if (pl_store_done_status(u->m->st) < 0 || u->rec.id == 0)
+        up_fail(u, 500, "internal", "storage error; try again");
+    up_step(u);
+}
+
+/* Writes a media row as the JSON the API returns. */
+static json_t *media_json(const pl_media_rec_t *r)
+{
+    char id[24];
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", pl_id_fmt(id, 'f', r->id), "sha256",
+                          r->sha256, "size", (json_int_t)r->size, "mime", r->mime, "name",
+                          r->name ? r->name : "");
+    if (r->width > 0) {
+        json_object_set_new(o, "w", json_integer(r->width));
+        json_object_set_new(o, "h", json_integer(r->height));
+    }
+    if (r->thumb_w > 0) {
+        json_object_set_new(o, "thumb_w", json_integer(r->thumb_w));
+        json_object_set_new(o, "thumb_h", json_integer(r->thumb_h));
+    }
+    return o;
+}
+
+static void respond_json(pl_http_req_t *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    pl_http_respond(req, status, "application/json", text, strlen(text), NULL);
+    free(text);
+}
+
+static void up_step(upload_t *u)
+{
+    pl_media_t *m = u->m;
+    if (u->fs_busy || u->auth_busy || u->work_busy || u->db_busy)
+        return;
+    if (u->fail_status || u->aborted) {
+        /* Clean up first, so nothing is left on disk when the answer arrives. */
+        if (u->fd >= 0) {
+            u->fs_busy = true;
+            uv_fs_close(m->loop, &u->fs, u->fd, on_fs);
+            return;
+        }
+        if (u->tmp_exists) {
+            u->fs_busy = true;
+            uv_fs_unlink(m->loop, &u->fs, u->tmp, on_fs);
+            return;
+        }
+        if (u->req) {
+            if (u->aborted)
+                pl_http_respond(u->req, 400, NULL, NULL, 0, NULL); /* detached: frees */
+            else
+                pl_http_respond_error(u->req, u->fail_status, u->fail_code, u->fail_msg, NULL);
+            u->req = NULL;
+        }
+        pl_log(PL_LOG_INFO, "media", "upload failed user=u%" PRId64 " bytes=%" PRIu64 " status=%d",
+               u->user, u->size, u->aborted ? 0 : u->fail_status);
+        up_free(u);
+        return;
+    }
+    if (u->fd < 0 && !u->tmp_exists && !u->closed) {
+        u->fs_busy = true;
+        uv_fs_open(m->loop, &u->fs, u->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600, on_fs);
+        return;
+    }
+    if (u->pend.len > 0 && u->fd >= 0) {
+        pl_buf_t t = u->infl;
+        u->infl = u->pend;
+        u->pend = t;
+        u->fs_busy = true;
+        uv_buf_t b = uv_buf_init(pl_buf_head(&u->infl), (unsigned)u->infl.len);
+        uv_fs_write(m->loop, &u->fs, u->fd, &b, 1, (int64_t)u->woff, on_fs);
+        if (u->paused && u->req) {
+            u->paused = false;
+            pl_http_stream_pause(u->req, false);
+        }
+        return;
+    }
+    if (!u->body_done || !u->auth_done)
+        return;
+    if (u->size == 0) {
+        up_fail(u, 400, "bad_request", "empty upload");
+        up_step(u);
+        return;
+    }
+    if (u->fd >= 0) {
+        u->fs_busy = true;
+        uv_fs_close(m->loop, &u->fs, u->fd, on_fs);
+        return;
+    }
+    if (!u->processed) {
+        proc_t *p = &u->proc;
+        p->m = m;
+        snprintf(p->tmp, sizeof p->tmp, "%s", u->tmp);
+        unsigned char d[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256_final(&u->hs, d);
+        sodium_bin2hex(p->sha, sizeof p->sha, d, sizeof d);
+        memcpy(p->head, u->head, u->head_len);
+        p->head_len = u->head_len;
+        u->work.data = p;
+        u->work_busy = true;
+        uv_queue_work(m->loop, &u->work, proc_work, proc_done);
+        return;
+    }
+    if (!u->stored) {
+        u->db_busy = true;
+        pl_store_write(m->st, db_work, db_done, u);
+        return;
+    }
+    uint64_t ms = uv_now(m->loop) - u->t0;
+    pl_log(PL_LOG_INFO, "media",
+           "upload user=u%" PRId64 " media=m%" PRId64 " bytes=%" PRIu64 " mime=%s dedup=%d ms=%" PRIu64,
+           u->user, u->rec.id, u->size, u->rec.mime, (int)u->existed, ms);
+    if (u->req)
+        respond_json(u->req, u->existed ? 200 : 201, media_json(&u->rec));
+    up_free(u);
+}
+
+static int up_on_body(void *ud, pl_http_req_t *req, const char *data, size_t len)
+{
+    (void)req;
+    upload_t *u = ud;
+    if (u->fail_status)
+        return 0; /* draining what was already read; the answer follows */
+    if (len > u->limit || u->size > u->limit - len) {
+        up_fail(u, 413, "too_large", "the upload exceeds max_upload_bytes");
+        up_step(u);
+        return 0;
+    }
+    u->size += len;
+    crypto_hash_sha256_update(&u->hs, (const unsigned char *)data, len);
+    if (u->head_len < SNIFF_BYTES) {
+        size_t n = SNIFF_BYTES - u->head_len < len ? SNIFF_BYTES - u->head_len : len;
+        memcpy(u->head + u->head_len, data, n);
+        u->head_len += n;
+    }
+    pl_buf_append(&u->pend, data, len);
+    if (u->pend.len >= PEND_HIGH && !u->paused) {
+        u->paused = true;
+        pl_http_stream_pause(u->req, true);
+    }
+    up_step(u);
+    return 0;
+}
+
+static void up_on_complete(void *ud, pl_http_req_t *req)
+{
+    (void)req;
+    upload_t *u = ud;
+    u->body_done = true;
+    up_step(u);
+}
+
+static void up_on_abort(void *ud, pl_http_req_t *req)
+{
+    (void)req;
+    upload_t *u = ud;
+    u->aborted = true;
+    pl_log(PL_LOG_INFO, "media", "upload aborted bytes=%" PRIu64, u->size);
+    up_step(u);
+}
+
+bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
+{
+    pl_media_t *m = ud;
+    if (strcmp(pl_http_method(req), "POST") != 0 || strcmp(pl_http_path(req), "/v1/media") != 0)
+        return false;
+    unsigned char tok[32];
+    if (!bearer_hash(req, tok))
+        return false; /* the buffered path answers 401 */
+    upload_t *u = pl_xcalloc(1, sizeof *u);
+    u->m = m;
+    u->req = req;
+    u->fd = -1;
+    u->limit = (uint64_t)m->cfg->max_upload_bytes;
+    u->t0 = uv_now(m->loop);
+    memcpy(u->tok, tok, sizeof tok);
+    u->fs.data = u;
+    pl_buf_init(&u->pend);
+    pl_buf_init(&u->infl);
+    crypto_hash_sha256_init(&u->hs);
+    query_name(pl_http_query(req), u->name, sizeof u->name);
+    m->ms->ops->tmp_path(m->ms, ++m->seq, u->tmp, sizeof u->tmp);
+    const char *cl = pl_http_header(req, "content-length");
+    if (cl && strtoull(cl, NULL, 10) > u->limit)
+        up_fail(u, 413, "too_large", "the upload exceeds max_upload_bytes");
+    u->auth_busy = true;
+    pl_store_read(m->st, auth_work, auth_done, u);
+    *out = (pl_http_stream_t){up_on_body, up_on_complete, up_on_abort, u};
+    return true;
+}
+
+/* ---- downloads ---- */
+
+typedef struct {
+    pl_media_t *m;
+    pl_http_req_t *req;
+    unsigned char tok[32];
+    int64_t id, user;
+    bool thumb, visible;
+    int rc;
+    pl_media_rec_t rec;
+    /* file read on the pool */
+    uv_work_t work;
+    char path[1200];
+    uint64_t start, len, total;
+    char *data;
+    int status;
+    int io_rc;
+} dl_t;
+
+static void dl_free(dl_t *d)
+{
+    pl_media_rec_dispose(&d->rec);
+    free(d->data);
+    free(d);
+}
+
+static void dl_lookup(pl_db_t *db, void *arg)
+{
+    dl_t *d = arg;
+    int64_t did = 0;
+    d->rc = pl_db_session_lookup(db, d->tok, pl_now_ms(), &d->user, &did);
+    if (d->rc < 0) {
+        d->rc = d->rc == PL_ENOTFOUND ? PL_EFORBIDDEN : d->rc;
+        return;
+    }
+    d->rc = pl_db_media_visible(db, d->id, d->user, &d->visible);
+    if (d->rc == 0 && d->visible)
+        d->rc = pl_db_media_get(db, d->id, &d->rec);
+}
+
+static void dl_read_work(uv_work_t *w)
+{
+    dl_t *d = w->data;
+    int fd = open(d->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        d->io_rc = PL_ENOTFOUND;
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    d->total = (uint64_t)st.st_size;
+    if (d->len == UINT64_MAX) { /* whole file */
+        d->start = 0;
+        d->len = d->total;
+    }
+    if (d->start + d->len > d->total) {
+        close(fd);
+        d->io_rc = PL_EIO;
+        return;
+    }
+    d->data = pl_xmalloc(d->len + 1);
+    uint64_t got = 0;
+    while (got < d->len) {
+        ssize_t r = pread(fd, d->data + got, d->len - got, (off_t)(d->start + got));
+        if (r <= 0)
+            break;
+        got += (uint64_t)r;
+    }
+    close(fd);
+    d->io_rc = got == d->len ? 0 : PL_EIO;
+}
+
+static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
+                       const char **ctype)
+{
+    const char *mime = d->thumb ? "image/jpeg" : d->rec.mime;
+    *ctype = pl_media_served_type(mime, attachment);
+    pl_buf_printf(h, "ETag: %s\r\n" CACHE_HDR "Accept-Ranges: bytes\r\n", etag);
+    if (*attachment) {
+        char safe[MAX_NAME + 1];
+        size_t n = 0;
+        for (const char *s = d->rec.name ? d->rec.name : ""; *s && n < MAX_NAME; s++) {
+            unsigned char ch = (unsigned char)*s;
+            safe[n++] = (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != ';') ? (char)ch : '_';
+        }
+        safe[n] = '\0';
+        if (n)
+            pl_buf_printf(h, "Content-Disposition: attachment; filename=\"%s\"\r\n", safe);
+        else
+            pl_buf_printf(h, "Content-Disposition: attachment\r\n");
+    }
+}
+
+static void dl_read_done(uv_work_t *w, int status)
+{
+    dl_t *d = w->data;
+    if (status < 0 || d->io_rc < 0) {
+        pl_http_respond_error(d->req, d->io_rc == PL_ENOTFOUND ? 404 : 500,
+                              d->io_rc == PL_ENOTFOUND ? "not_found" : "internal",
+                              d->io_rc == PL_ENOTFOUND ? "no such media" : "read failed", NULL);
+        dl_free(d);
+        return;
+    }
+    char etag[80];
+    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256, d->thumb ? "-thumb" : "");
+    pl_buf_t h;
+    pl_buf_init(&h);
+    bool att;
+    const char *ctype;
+    dl_headers(d, &h, etag, &att, &ctype);
+    if (d->status == 206)
+        pl_buf_printf(&h, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+                      d->start, d->start + d->len - 1, d->total);
+    pl_buf_reserve(&h, 1)[0] = '\0';
+    pl_http_respond(d->req, d->status, ctype, d->data, (size_t)d->len, pl_buf_head(&h));
+    pl_buf_dispose(&h);
+    dl_free(d);
+}
+
+static void dl_found(void *arg)
+{
+    dl_t *d = arg;
+    pl_media_t *m = d->m;
+    int st = pl_store_done_status(m->st);
+    if (st < 0 || (d->rc < 0 && d->rc != PL_ENOTFOUND && d->rc != PL_EFORBIDDEN)) {
+        pl_http_respond_error(d->req, 500, "internal", "storage error; try again", NULL);
+        dl_free(d);
+        return;
+    }
+    if (d->rc == PL_EFORBIDDEN) {
+        pl_http_respond_error(d->req, 401, "unauthenticated", "invalid or revoked token", NULL);
+        dl_free(d);
+        return;
+    }
+    /* Not visible and nonexistent look the same: existence is not revealed. */
+    if (d->rc == PL_ENOTFOUND || !d->visible || (d->thumb && d->rec.thumb_w == 0)) {
+        pl_http_respond_error(d->req, 404, "not_found", "no such media", NULL);
+        dl_free(d);
+        return;
+    }
+    char etag[80];
+    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256, d->thumb ? "-thumb" : "");
+    const char *inm = pl_http_header(d->req, "if-none-match");
+    if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
+        pl_buf_t h;
+        pl_buf_init(&h);
+        bool att;
+        const char *ctype;
+        dl_headers(d, &h, etag, &att, &ctype);
+        pl_buf_reserve(&h, 1)[0] = '\0';
+        pl_http_respond(d->req, 304, NULL, NULL, 0, pl_buf_head(&h));
+        pl_buf_dispose(&h);
+        dl_free(d);
+        return;
+    }
+    d->status = 200;
+    d->len = UINT64_MAX;
+    if (!d->thumb) {
+        uint64_t start, len;
+        const char *range = pl_http_header(d->req, "range");
+        const char *ifr = pl_http_header(d->req, "if-range");
+        /* RFC 9110 13.1.5: a Range with a stale If-Range gets the whole thing. */
+        if (ifr && strcmp(ifr, etag) != 0)
+            range = NULL;
+        int r = pl_http_range_parse(range, (uint64_t)d->rec.size, &start, &len);
+        if (r < 0) {
+            char extra[96];
+            snprintf(extra, sizeof extra, "Content-Range: bytes */%" PRId64 "\r\n", d->rec.size);
+            pl_http_respond_error(d->req, 416, "range_not_satisfiable",
+                                  "the range is outside the file", extra);
+            dl_free(d);
+            return;
+        }
+        if (r == 1) {
+            d->status = 206;
+            d->start = start;
+            d->len = len;
+        }
+    }
+    if (m->ms->ops->local_path(m->ms, d->rec.sha256, d->thumb ? "thumb" : NULL, d->path,
+                               sizeof d->path) < 0) {
+        pl_http_respond_error(d->req, 500, "internal", "bad media path", NULL);
+        dl_free(d);
+        return;
+    }
+    d->work.data = d;
+    uv_queue_work(m->loop, &d->work, dl_read_work, dl_read_done);
+}
+
+bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
+{
+    const char *path = pl_http_path(req), *method = pl_http_method(req);
+    if (strncmp(path, "/v1/media", 9) != 0 || (path[9] != '\0' && path[9] != '/'))
+        return false;
+    unsigned char tok[32];
+    bool authed = bearer_hash(req, tok);
+    if (!strcmp(path, "/v1/media") || !strcmp(path, "/v1/media/")) {
+        if (strcmp(method, "POST") != 0)
+            pl_http_respond_error(req, 405, "method_not_allowed", "POST to upload", "Allow: POST\r\n");
+        else
+            pl_http_respond_error(req, 401, "unauthenticated",
+                                  "missing Authorization: Bearer <token>", NULL);
+        return true;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        pl_http_respond_error(req, 405, "method_not_allowed", "only GET and HEAD",
+                              "Allow: GET, HEAD\r\n");
+        return true;
+    }
+    char idtext[32];
+    const char *s = path + 10, *slash = strchr(s, '/');
+    size_t idlen = slash ? (size_t)(slash - s) : strlen(s);
+    bool thumb = slash && !strcmp(slash, "/thumb");
+    int64_t id = 0;
+    if (idlen == 0 || idlen >= sizeof idtext || (slash && !thumb)) {
+        pl_http_respond_error(req, 404, "not_found", "no such media", NULL);
+        return true;
+    }
+    memcpy(idtext, s, idlen);
+    idtext[idlen] = '\0';
+    if (!pl_id_parse(idtext, 'f', &id)) {
+        pl_http_respond_error(req, 404, "not_found", "no such media", NULL);
+        return true;
+    }
+    if (!authed) {
+        pl_http_respond_error(req, 401, "unauthenticated", "missing Authorization: Bearer <token>",
+                              NULL);
+        return true;
+    }
+    dl_t *d = pl_xcalloc(1, sizeof *d);
+    d->m = m;
+    d->req = req;
+    d->id = id;
+    d->thumb = thumb;
+    memcpy(d->tok, tok, sizeof tok);
+    pl_store_read(m->st, dl_lookup, dl_found, d);
+    return true;
+}
+
+/* ---- lifecycle ---- */
+
+int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_media_t **out)
+{
+    pl_media_t *m = pl_xcalloc(1, sizeof *m);
+    m->loop = loop;
+    m->cfg = cfg;
+    m->st = st;
+    int rc = pl_media_store_local_new(cfg->data_dir, &m->ms);
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
+    uv_mutex_init(&m->magic_lock);
+    m->magic = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
+    if (m->magic && magic_load(m->magic, NULL) != 0) {
+        pl_log(PL_LOG_WARN, "media", "op=magic_load err=%s", magic_error(m->magic));
+        magic_close(m->magic);
+        m->magic = NULL;
+    }
+    if (VIPS_INIT("parleyd") == 0) {
+        m->vips_ok = true;
+        /* Each job runs on one libuv pool thread: no nested pools, and no
+         * cache of opened images between unrelated requests. */
+        vips_concurrency_set(1);
+        vips_cache_set_max(0);
+    } else {
+        pl_log(PL_LOG_WARN, "media", "op=vips_init err=%s", vips_error_buffer());
+        vips_error_clear();
+    }
+    *out = m;
+    return 0;
+}
+
+void pl_media_free(pl_media_t *m)
+{
+    if (!m)
+        return;
+    if (m->magic)
+        magic_close(m->magic);
+    uv_mutex_destroy(&m->magic_lock);
+    m->ms->ops->free(m->ms);
+    if (m->vips_ok)
+        vips_shutdown();
+    free(m);
+}

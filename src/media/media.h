@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* media.h -- uploads (POST /v1/media, streamed to disk), type sniffing
+ * (libmagic), image dimensions and thumbnails (libvips, on the libuv thread
+ * pool), and downloads (GET /v1/media/{id}[/thumb]) with access control,
+ * Range, ETag and safe content types. Loop thread unless stated. */
+#ifndef PL_MEDIA_MEDIA_H
+#define PL_MEDIA_MEDIA_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "net/server.h"
+#include "store/store.h"
+
+typedef struct pl_media pl_media_t;
+
+/** Creates the media service: the local-disk store under cfg->data_dir
+ * (directories created, media/tmp emptied), libmagic's database, libvips.
+ * Blocking: call at startup. Borrows loop, cfg, st. Returns 0 or a negative
+ * code; *out only on success. */
+int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_media_t **out);
+
+/** Frees the service after the server stopped (no request in flight). NULL-safe. */
+void pl_media_free(pl_media_t *m);
+
+/** pl_http_headers_cb with ud = media: claims authenticated POST /v1/media. */
+bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out);
+
+/** Answers requests under /v1/media (buffered path: downloads, and uploads
+ * that were not claimed, e.g. without a token). Returns false, touching
+ * nothing, when the path is not a media path. */
+bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req);
+
+/** The Content-Type to serve for a sniffed type, and whether it must be
+ * served as an attachment. Active types a browser would render on our origin
+ * (HTML, SVG, XML, JavaScript, ...) become application/octet-stream. Pure. */
+const char *pl_media_served_type(const char *mime, bool *attachment);
+
+/** Image types we read dimensions of and make thumbnails for. Pure. */
+bool pl_media_is_image(const char *mime);
+
+#endif

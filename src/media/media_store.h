@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* media_store.h -- where media bytes live: content-addressed blobs (one per
+ * SHA-256) plus derived variants (thumbnails). The local-disk backend is the
+ * only one today; an S3-compatible one implements the same operations.
+ *
+ * Thread: every operation may block (file system or network) and runs on the
+ * libuv thread pool, except tmp_path, which only formats a name. A backend is
+ * safe to call from several pool threads at once. */
+#ifndef PL_MEDIA_MEDIA_STORE_H
+#define PL_MEDIA_MEDIA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pl_media_store pl_media_store_t;
+
+typedef struct {
+    /** Writes into out (cap bytes) a fresh local path for an upload in
+     * progress (data_dir/media/tmp/...). Never blocks. Returns 0 or PL_ETOOBIG. */
+    int (*tmp_path)(pl_media_store_t *ms, uint64_t seq, char *out, size_t cap);
+    /** Moves the finished local file tmp into the store as the blob sha256
+     * (64 lowercase hex) or as its variant (NULL = the original, "thumb").
+     * If that blob already exists, tmp is removed and *existed is true
+     * (dedup). Returns 0 or a negative UV_E* / PL_E* code; tmp is removed in
+     * every case. */
+    int (*commit)(pl_media_store_t *ms, const char *tmp, const char *sha256, const char *variant,
+                  bool *existed);
+    /** Writes into out a local path from which the blob (or variant) can be
+     * read. A remote backend would download into a cache first. */
+    int (*local_path)(pl_media_store_t *ms, const char *sha256, const char *variant, char *out,
+                      size_t cap);
+    /** Frees the backend. Loop thread, after every job finished. */
+    void (*free)(pl_media_store_t *ms);
+} pl_media_store_ops_t;
+
+struct pl_media_store {
+    const pl_media_store_ops_t *ops;
+};
+
+/** The local-disk backend rooted at data_dir/media: blobs at media/ab/cdef...
+ * (the first two hex digits name the directory), variants next to them as
+ * media/ab/cdef....<variant>, uploads in progress in media/tmp (emptied at
+ * startup: leftovers of a crash). Creates the directories (blocking: call at
+ * startup). Returns 0 or a negative code; *out only on success. */
+int pl_media_store_local_new(const char *data_dir, pl_media_store_t **out);
+
+#endif

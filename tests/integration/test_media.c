@@ -1,0 +1,579 @@
+/* SPDX-License-Identifier: MIT */
+/* test_media.c -- uploads, sniffing, thumbnails, downloads, access control
+ * and media message content against the real parleyd binary. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define LIMIT 1048576
+static th_server_t srv;
+static long next_id = 100;
+
+typedef struct {
+    char name[40], token[160], id[32];
+} user_t;
+
+/* ---- a valid PNG (RGB, stored deflate blocks), built here ---- */
+
+static uint32_t crc_table[256];
+static uint32_t crc32_of(const uint8_t *p, size_t n, uint32_t c)
+{
+    if (!crc_table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t k = i;
+            for (int j = 0; j < 8; j++)
+                k = k & 1 ? 0xedb88320u ^ (k >> 1) : k >> 1;
+            crc_table[i] = k;
+        }
+    c ^= 0xffffffffu;
+    for (size_t i = 0; i < n; i++)
+        c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static size_t chunk(uint8_t *out, const char *type, const uint8_t *data, size_t n)
+{
+    be32(out, (uint32_t)n);
+    memcpy(out + 4, type, 4);
+    if (n)
+        memcpy(out + 8, data, n);
+    be32(out + 8 + n, crc32_of(out + 4, n + 4, 0));
+    return n + 12;
+}
+
+/* Returns a malloc'd PNG of w x h with a gradient (seed varies the bytes). */
+static uint8_t *make_png(int w, int h, int seed, size_t *len)
+{
+    size_t raw_len = (size_t)h * (1 + 3 * (size_t)w);
+    uint8_t *raw = malloc(raw_len);
+    size_t k = 0;
+    for (int y = 0; y < h; y++) {
+        raw[k++] = 0;
+        for (int x = 0; x < w; x++) {
+            raw[k++] = (uint8_t)(x + seed), raw[k++] = (uint8_t)y, raw[k++] = (uint8_t)(x ^ y);
+        }
+    }
+    size_t nblocks = raw_len / 65535 + 1;
+    uint8_t *z = malloc(2 + raw_len + nblocks * 5 + 4);
+    size_t zn = 0;
+    z[zn++] = 0x78, z[zn++] = 0x01;
+    for (size_t off = 0; off < raw_len || off == 0;) {
+        size_t n = raw_len - off > 65535 ? 65535 : raw_len - off;
+        z[zn++] = off + n == raw_len ? 1 : 0;
+        z[zn++] = (uint8_t)n, z[zn++] = (uint8_t)(n >> 8);
+        z[zn++] = (uint8_t)~n, z[zn++] = (uint8_t)(~n >> 8);
+        memcpy(z + zn, raw + off, n);
+        zn += n, off += n;
+        if (off == raw_len)
+            break;
+    }
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < raw_len; i++)
+        a = (a + raw[i]) % 65521, b = (b + a) % 65521;
+    be32(z + zn, (b << 16) | a);
+    zn += 4;
+    uint8_t *png = malloc(zn + 100);
+    size_t n = 0;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    n = 8;
+    uint8_t ihdr[13] = {0};
+    be32(ihdr, (uint32_t)w);
+    be32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 8, ihdr[9] = 2;
+    n += chunk(png + n, "IHDR", ihdr, 13);
+    n += chunk(png + n, "IDAT", z, zn);
+    n += chunk(png + n, "IEND", NULL, 0);
+    free(raw);
+    free(z);
+    *len = n;
+    return png;
+}
+
+/* ---- HTTP helpers ---- */
+
+typedef struct {
+    int status;
+    char head[4096];
+    char *body;
+    size_t len;
+} resp_t;
+
+static void resp_free(resp_t *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+static const char *hdr(const resp_t *r, const char *name, char *out, size_t cap)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\r\n%s:", name);
+    const char *p = strcasestr(r->head, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    while (*p == ' ')
+        p++;
+    size_t n = strcspn(p, "\r\n");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+    return out;
+}
+
+/* Reads one response (Content-Length framed) from fd. */
+static void read_resp(int fd, resp_t *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t n = 0;
+    while (n + 1 < sizeof r->head) {
+        ssize_t k = recv(fd, r->head + n, 1, 0);
+        if (k <= 0) {
+            r->status = -1;
+            return;
+        }
+        n++;
+        if (n >= 4 && !memcmp(r->head + n - 4, "\r\n\r\n", 4))
+            break;
+    }
+    r->head[n] = '\0';
+    sscanf(r->head, "HTTP/1.1 %d", &r->status);
+    const char *cl = strcasestr(r->head, "\r\nContent-Length:");
+    r->len = cl ? strtoul(cl + 17, NULL, 10) : 0;
+    r->body = malloc(r->len + 1);
+    size_t got = 0;
+    while (got < r->len) {
+        ssize_t k = recv(fd, r->body + got, r->len - got, 0);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    r->body[got] = '\0';
+}
+
+static void upload(const char *token, const char *ctype, const char *name, const void *data,
+                   size_t len, resp_t *r)
+{
+    int fd = th_connect(srv.port);
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "POST /v1/media%s%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     name ? "?name=" : "", name ? name : "", token, ctype, len);
+    th_send_all(fd, head, (size_t)n);
+    th_send_all(fd, data, len);
+    read_resp(fd, r);
+    close(fd);
+}
+
+static void get(const char *token, const char *path, const char *extra, resp_t *r)
+{
+    int fd = th_connect(srv.port);
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%sConnection: "
+                     "close\r\n\r\n",
+                     path, token, extra ? extra : "");
+    th_send_all(fd, head, (size_t)n);
+    read_resp(fd, r);
+    close(fd);
+}
+
+static json_t *jbody(const resp_t *r)
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    if (!j)
+        fail_msg("not JSON: %s", r->body);
+    return j;
+}
+
+static int tmp_files(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/media/tmp", srv.data_dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void wait_tmp_empty(void)
+{
+    for (int i = 0; i < 100 && tmp_files() > 0; i++)
+        usleep(20000);
+    assert_int_equal(tmp_files(), 0);
+}
+
+/* ---- WebSocket helpers ---- */
+
+static json_t *call(int fd, const char *fmt, ...)
+{
+    static char body[20000], frame[20100], buf[1 << 20];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    long id = next_id++;
+    snprintf(frame, sizeof frame, "{\"id\":%ld,%s}", id, body);
+    long n = th_ws_request(fd, id, frame, buf, sizeof buf);
+    assert_true(n > 0);
+    return json_loads(buf, 0, NULL);
+}
+
+static void expect_code(json_t *r, const char *code)
+{
+    const char *got =
+        json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+    if (code == NULL) {
+        if (!json_is_true(json_object_get(r, "ok")))
+            fail_msg("expected ok, got %s", json_dumps(r, 0));
+    } else if (!got || strcmp(got, code) != 0) {
+        fail_msg("expected %s, got %s", code, json_dumps(r, 0));
+    }
+    json_decref(r);
+}
+
+static int ws_login(const user_t *u)
+{
+    int fd = th_ws_connect(srv.port, "/v1/ws");
+    expect_code(call(fd, "\"op\":\"auth\",\"token\":\"%s\"", u->token), NULL);
+    return fd;
+}
+
+static void new_user(user_t *u, const char *prefix)
+{
+    th_unique_name(prefix, u->name, sizeof u->name);
+    th_register(srv.port, u->name, "correct horse", u->token, u->id);
+}
+
+/* ---- tests ---- */
+
+static void test_upload_png_thumb_dedup(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "pa");
+    size_t len;
+    uint8_t *png = make_png(400, 300, 1, &len);
+    resp_t r;
+    upload(a.token, "image/jpeg", "cat.png", png, len, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "mime")), "image/png");
+    assert_int_equal(json_integer_value(json_object_get(j, "w")), 400);
+    assert_int_equal(json_integer_value(json_object_get(j, "h")), 300);
+    assert_int_equal(json_integer_value(json_object_get(j, "thumb_w")), 320);
+    assert_int_equal(json_integer_value(json_object_get(j, "thumb_h")), 240);
+    assert_int_equal(json_integer_value(json_object_get(j, "size")), (json_int_t)len);
+    char id[32], sha[80];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    snprintf(sha, sizeof sha, "%s", json_string_value(json_object_get(j, "sha256")));
+    json_decref(j);
+    resp_free(&r);
+    /* Same bytes again: same id and sha256. */
+    upload(a.token, "image/png", "again.png", png, len, &r);
+    assert_int_equal(r.status, 200);
+    j = jbody(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(j, "sha256")), sha);
+    json_decref(j);
+    resp_free(&r);
+    /* Download: whole, headers. */
+    char path[128], v[256];
+    snprintf(path, sizeof path, "/v1/media/%s", id);
+    get(a.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, len);
+    assert_memory_equal(r.body, png, len);
+    assert_string_equal(hdr(&r, "Content-Type", v, sizeof v), "image/png");
+    assert_string_equal(hdr(&r, "X-Content-Type-Options", v, sizeof v), "nosniff");
+    assert_non_null(strstr(hdr(&r, "Cache-Control", v, sizeof v), "immutable"));
+    assert_non_null(strstr(hdr(&r, "ETag", v, sizeof v), sha));
+    resp_free(&r);
+    /* Conditional GET. */
+    char inm[128];
+    snprintf(inm, sizeof inm, "If-None-Match: \"%s\"\r\n", sha);
+    get(a.token, path, inm, &r);
+    assert_int_equal(r.status, 304);
+    resp_free(&r);
+    /* Ranges. */
+    get(a.token, path, "Range: bytes=8-15\r\n", &r);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.len, 8);
+    assert_memory_equal(r.body, png + 8, 8);
+    char want[64];
+    snprintf(want, sizeof want, "bytes 8-15/%zu", len);
+    assert_string_equal(hdr(&r, "Content-Range", v, sizeof v), want);
+    resp_free(&r);
+    get(a.token, path, "Range: bytes=-4\r\n", &r);
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, png + len - 4, 4);
+    resp_free(&r);
+    get(a.token, path, "Range: bytes=99999999-\r\n", &r);
+    assert_int_equal(r.status, 416);
+    snprintf(want, sizeof want, "bytes */%zu", len);
+    assert_string_equal(hdr(&r, "Content-Range", v, sizeof v), want);
+    resp_free(&r);
+    /* Thumbnail: a 320x240 JPEG. */
+    snprintf(path, sizeof path, "/v1/media/%s/thumb", id);
+    get(a.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "Content-Type", v, sizeof v), "image/jpeg");
+    assert_true(r.len > 100 && (uint8_t)r.body[0] == 0xff && (uint8_t)r.body[1] == 0xd8);
+    resp_free(&r);
+    free(png);
+    wait_tmp_empty();
+}
+
+static void test_sniffing(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "sn");
+    static const char html[] = "<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n";
+    resp_t r;
+    upload(a.token, "image/png", "..%2F..%2Fevil.png", html, sizeof html - 1, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "mime")), "text/html");
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "evil.png");
+    assert_null(json_object_get(j, "thumb_w"));
+    char path[128], v[256];
+    snprintf(path, sizeof path, "/v1/media/%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    resp_free(&r);
+    get(a.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "Content-Type", v, sizeof v), "application/octet-stream");
+    assert_non_null(strstr(hdr(&r, "Content-Disposition", v, sizeof v), "attachment"));
+    resp_free(&r);
+    /* A corrupt "image": stored as a file, no thumbnail, no crash. */
+    size_t len;
+    uint8_t *png = make_png(50, 50, 9, &len);
+    len = 120; /* truncated inside the pixel data */
+    upload(a.token, "image/png", NULL, png, len, &r);
+    assert_int_equal(r.status, 201);
+    j = jbody(&r);
+    assert_null(json_object_get(j, "thumb_w"));
+    json_decref(j);
+    resp_free(&r);
+    free(png);
+}
+
+static void test_limits_and_bad_uploads(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "li");
+    size_t big = LIMIT + 4096;
+    char *data = calloc(1, big);
+    resp_t r;
+    /* Declared over the limit. */
+    upload(a.token, "application/octet-stream", NULL, data, big, &r);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "too_large"));
+    resp_free(&r);
+    wait_tmp_empty();
+    /* Chunked, no declared length: refused once the limit is passed. */
+    int fd = th_connect(srv.port);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n", a.token);
+    th_send_all(fd, head, (size_t)n);
+    for (size_t sent = 0; sent < big; sent += 65536) {
+        char ch[16];
+        n = snprintf(ch, sizeof ch, "%x\r\n", 65536);
+        if (send(fd, ch, (size_t)n, MSG_NOSIGNAL) < 0 ||
+            send(fd, data, 65536, MSG_NOSIGNAL) < 0 || send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
+            break;
+    }
+    read_resp(fd, &r);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    close(fd);
+    wait_tmp_empty();
+    /* Truncated: the client disconnects midway. */
+    fd = th_connect(srv.port);
+    n = snprintf(head, sizeof head,
+                 "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Length: 500000\r\n\r\n", a.token);
+    th_send_all(fd, head, (size_t)n);
+    th_send_all(fd, data, 100000);
+    usleep(100000);
+    close(fd);
+    wait_tmp_empty();
+    /* Malformed chunked framing. */
+    fd = th_connect(srv.port);
+    n = snprintf(head, sizeof head,
+                 "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\nzz\r\n", a.token);
+    th_send_all(fd, head, (size_t)n);
+    read_resp(fd, &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    close(fd);
+    wait_tmp_empty();
+    /* Multipart bodies are stored as the bytes they are (no crash). */
+    static const char mp[] = "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nhi\r\n--b";
+    upload(a.token, "multipart/form-data; boundary=b", NULL, mp, sizeof mp - 1, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    /* Empty body, bad token, no token. */
+    upload(a.token, "image/png", NULL, "", 0, &r);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    upload("nope", "image/png", NULL, "abc", 3, &r);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    assert_int_equal(th_http(srv.port, "POST", "/v1/media", NULL, "{}", NULL, 0), 401);
+    free(data);
+    /* Still alive. */
+    assert_int_equal(th_http(srv.port, "GET", "/healthz", NULL, NULL, NULL, 0), 200);
+}
+
+static void test_access_and_send(void **state)
+{
+    (void)state;
+    user_t a, b, c;
+    new_user(&a, "ac");
+    new_user(&b, "bc");
+    new_user(&c, "cc");
+    size_t len;
+    uint8_t *png = make_png(64, 48, 3, &len);
+    resp_t r;
+    upload(a.token, "image/png", "p.png", png, len, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    char mid[32], path[128], tpath[128];
+    snprintf(mid, sizeof mid, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/media/%s", mid);
+    snprintf(tpath, sizeof tpath, "/v1/media/%s/thumb", mid);
+    /* Before it is shared, b sees nothing (same answer as a missing id). */
+    get(b.token, path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    get(b.token, "/v1/media/f999999", NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    int fa = ws_login(&a), fb = ws_login(&b);
+    json_t *rr = call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"pics\",\"members\":[\"%s\"]", b.name);
+    char room[32];
+    snprintf(room, sizeof room, "%s",
+             json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
+    json_decref(rr);
+    /* Bad media contents. */
+    static const char *const bad[] = {
+        "{\"type\":\"image\",\"media\":\"%s\"}",                         /* no w/h */
+        "{\"type\":\"image\",\"media\":\"%s\",\"w\":0,\"h\":5}",
+        "{\"type\":\"image\",\"media\":\"x1\",\"w\":5,\"h\":5}",
+        "{\"type\":\"image\",\"media\":\"%s\",\"w\":5,\"h\":5,\"evil\":1}",
+        "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"\",\"size\":1,\"mime\":\"a/b\"}",
+        "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"a\",\"size\":-1,\"mime\":\"a/b\"}",
+        "{\"type\":\"voice\",\"media\":\"%s\"}",
+        "{\"type\":\"voice\",\"media\":\"%s\",\"duration_ms\":5,\"waveform\":[1,300]}",
+        "{\"type\":\"video\",\"media\":\"%s\",\"w\":\"5\"}",
+        "{\"type\":\"sticker\",\"media\":\"%s\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char content[512];
+        snprintf(content, sizeof content, bad[i], mid);
+        expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"bad%zu\",\"content\":%s",
+                         room, i, content),
+                    "bad_request");
+    }
+    /* Unknown media, and someone else's media. */
+    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"nf1\",\"content\":"
+                         "{\"type\":\"file\",\"media\":\"f999999\",\"name\":\"a\",\"size\":1,\"mime\":\"a/b\"}",
+                     room),
+                "not_found");
+    expect_code(call(fb, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"nf2\",\"content\":"
+                         "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48}",
+                     room, mid),
+                "not_found");
+    /* Shared in a room b is in: now b may read it; c still may not. */
+    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"img1\",\"content\":"
+                         "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48,\"thumb\":\"%s\","
+                         "\"caption\":\"hi\"}",
+                     room, mid, mid),
+                NULL);
+    get(b.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, len);
+    resp_free(&r);
+    get(b.token, tpath, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    get(c.token, path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    /* b may now forward it; the other content types are accepted too. */
+    expect_code(call(fb, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"fwd\",\"content\":"
+                         "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"p.png\",\"size\":%zu,"
+                         "\"mime\":\"image/png\"}",
+                     room, mid, len),
+                NULL);
+    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"v1\",\"content\":"
+                         "{\"type\":\"voice\",\"media\":\"%s\",\"duration_ms\":1200,"
+                         "\"waveform\":[0,10,255]}",
+                     room, mid),
+                NULL);
+    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"vid\",\"content\":"
+                         "{\"type\":\"video\",\"media\":\"%s\"}",
+                     room, mid),
+                NULL);
+    close(fa);
+    close(fb);
+    free(png);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"max_upload_bytes=1048576", NULL};
+    th_server_start(&srv, settings);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_upload_png_thumb_dedup),
+        cmocka_unit_test(test_sniffing),
+        cmocka_unit_test(test_limits_and_bad_uploads),
+        cmocka_unit_test(test_access_and_send),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
