@@ -40,8 +40,7 @@ void pl_api_free(pl_api_t *api)
 {
     if (!api)
         return;
-    if (api->srv && api->media) /* compares the pointer only: srv may be gone */
-        pl_server_set_headers_hook(api->srv, NULL, NULL);
+    /* The headers hook lives in the server, which is freed before us. */
     pl_media_free(api->media);
     free(api);
 }
