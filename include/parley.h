@@ -8,7 +8,9 @@
  *    authenticates with a token, matches replies to requests, delivers
  *    server events, reconnects with exponential backoff and jitter, and
  *    resynchronises with the server's `sync` op so the application sees every
- *    room message exactly once and in per-room seq order, across reconnects.
+ *    room message exactly once and in per-room seq order, and every change of
+ *    an existing message (`update`, per-room version) once, across
+ *    reconnects.
  *
  *  - A blocking convenience API (parley_register, parley_login,
  *    parley_sync_connect, parley_call, parley_wait_event) for simple programs
@@ -130,7 +132,10 @@ typedef enum parley_state {
 typedef void (*parley_reply_cb)(parley_client_t *c, json_t *reply, void *ud);
 
 /** Event callback: a server event ({"ev": ...}), borrowed for the duration of
- * the call. "message" events have already been deduplicated and ordered. */
+ * the call. "message" events have already been deduplicated and ordered;
+ * "update" events deduplicated by version (see parley_client_set_version).
+ * Every other event ("typing", "receipt", "presence", "profile", "settings",
+ * "room", "member", and kinds added later) is passed through unchanged. */
 typedef void (*parley_event_cb)(parley_client_t *c, json_t *event, void *ud);
 
 /** State callback. err is borrowed and non-NULL when the transition was caused
@@ -205,6 +210,39 @@ int64_t parley_client_get_position(const parley_client_t *c, const char *room);
 /** Returns an owned object {room_id: seq, ...} with all positions (free with
  * json_decref), for persistence; NULL on allocation failure. */
 json_t *parley_client_positions(const parley_client_t *c);
+
+/* Versions. Besides the dense `seq` of new messages, every room has a
+ * `version` counter that each change of an existing message (edit, delete,
+ * reaction, thread count, expiry) increments; the server announces a change
+ * with {"ev":"update","room","version","message": full current state}.
+ * The library tracks, per room, the highest version delivered to the
+ * application, advancing it from `update` events and from the `version` of
+ * delivered `message` events (never from history/thread/search replies). It
+ * sends {"seq": position, "version": version} per room in `sync`, so after a
+ * reconnect the application gets one `update` per message changed while it
+ * was away (in its latest state), and it drops updates whose version is <=
+ * the room's version. A live update that reveals a gap (a skipped version, or
+ * a message not delivered yet) triggers a sync instead of being delivered.
+ * While a sync runs, a message the application already has that comes back
+ * changed is delivered as a synthesized `update` event (same shape).
+ * Persist versions next to positions: restoring a position without its
+ * version replays every update of the room's older messages once. */
+
+/** Sets the version of room (borrowed, copied): updates with a version <=
+ * version are never delivered. Use it with parley_client_set_position to
+ * restore persisted state before parley_client_connect; loop thread only.
+ * Returns PARLEY_OK, PARLEY_EINVAL (NULL client or room, version < 0) or
+ * PARLEY_ENOMEM. */
+int parley_client_set_version(parley_client_t *c, const char *room, int64_t version);
+
+/** Returns the highest version delivered to the application for room (room
+ * borrowed), 0 if none or when c or room is NULL. Loop thread only. */
+int64_t parley_client_get_version(const parley_client_t *c, const char *room);
+
+/** Returns an owned object {room_id: version, ...} with all tracked versions
+ * (free with json_decref), for persistence; NULL on allocation failure. Loop
+ * thread only. */
+json_t *parley_client_versions(const parley_client_t *c);
 
 /** Current state. */
 parley_state_t parley_client_state(const parley_client_t *c);

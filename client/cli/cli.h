@@ -3,7 +3,10 @@
 #ifndef PARLEY_CLI_H
 #define PARLEY_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <jansson.h>
 
 /** The stored session: all fields malloc'ed or NULL. */
 typedef struct {
@@ -27,11 +30,30 @@ void cli_session_remove(void);
 void cli_session_dispose(cli_session_t *s);
 
 /** Saved per-room positions of `tail` (positions.json next to session.json),
- * keyed by "<server> <user_id>": returns the last seq seen in room, or -1 when
- * none was saved. */
-long long cli_position_load(const char *server, const char *user_id, const char *room);
+ * keyed by "<server> <user_id>": the last seq and version seen in room.
+ * Returns 0 and fills *seq and *version when saved (an old file holding only
+ * a seq gives version 0), -1 otherwise. */
+int cli_position_load(const char *server, const char *user_id, const char *room, long long *seq,
+                      long long *version);
 /** Saves the position (best effort, mode 0600). */
-void cli_position_save(const char *server, const char *user_id, const char *room, long long seq);
+void cli_position_save(const char *server, const char *user_id, const char *room, long long seq,
+                       long long version);
+
+/** Renders message m (borrowed) as one line without a newline:
+ * "[seq] HH:MM sender: body" where the body is "[deleted]" for tombstones
+ * and "<type>" for non-text content, preceded by "[thread N] " on thread
+ * replies and "(↪ name: preview) " on replies, followed by " (edited)",
+ * reactions ("👍 2  ❤️ 1") and "🧵 N replies" on thread roots. names maps
+ * user ids to usernames (borrowed, may be NULL: ids are shown). Returns a
+ * malloc'ed string (free with free()). */
+char *cli_format_message(const json_t *m, const json_t *names);
+
+/** Describes an update of message m, compared with old (the state printed
+ * before; NULL when unknown), as newline-terminated lines: "[seq] deleted",
+ * "[seq] edited: text", "[seq] reactions: 👍 2" (or "none"), "[seq] thread:
+ * N replies", else "[seq] updated". Returns a malloc'ed string, "" when
+ * nothing visible changed (free with free()). */
+char *cli_format_update(const json_t *old, const json_t *m);
 
 /** Reads the password: $PARLEY_PASSWORD, else prompt without echo on the tty,
  * else one line from stdin. Returns malloc'ed text or NULL. */

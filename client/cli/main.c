@@ -43,13 +43,28 @@ static const char usage_text[] =
     "  rooms                           list rooms: id, kind, name, unread\n"
     "  dm USER                         open the direct room with USER, print its id\n"
     "  group NAME USER...              create a group room, print its id\n"
-    "  send ROOM [TEXT...]             send TEXT (or stdin when no TEXT)\n"
-    "  history ROOM [--limit N] [--before SEQ]\n"
-    "  tail ROOM                       print live messages until Ctrl-C; a later tail\n"
-    "                                  first prints what arrived in between\n"
+    "  send ROOM [--reply SEQ] [--thread SEQ] [TEXT...]\n"
+    "                                  send TEXT (or stdin when no TEXT), optionally\n"
+    "                                  as a reply to SEQ or in the thread of SEQ\n"
+    "  history ROOM [--limit N] [--before SEQ] [--after SEQ]\n"
+    "  tail ROOM                       print live messages and changes (edited,\n"
+    "                                  deleted, reactions) until Ctrl-C; a later tail\n"
+    "                                  first prints what happened in between\n"
     "  read ROOM SEQ                   set the read marker\n"
+    "  react ROOM SEQ EMOJI [--remove] add (or remove) a reaction\n"
+    "  edit ROOM SEQ TEXT...           replace the text of your message\n"
+    "  delete ROOM SEQ                 delete your message\n"
+    "  search QUERY... [--room ROOM] [--limit N]\n"
+    "                                  full-text search, newest first\n"
+    "  profile [USER]                  show a profile (default: yours)\n"
+    "  profile set [--display NAME] [--bio TEXT] [--status TEXT]\n"
+    "                                  change your profile\n"
     "\n"
     "ROOM is a room id or @username for the direct room with that user.\n"
+    "Messages print as '[SEQ] HH:MM USER: TEXT' with '(edited)', '[deleted]',\n"
+    "reactions ('👍 2'), reply quotes ('(↪ USER: quote)'), '[thread SEQ]' on thread\n"
+    "replies and '🧵 N replies' on thread roots.\n"
+    "\n"
     "options:\n"
     "  --server URL   server (default: the stored one, else " DEFAULT_SERVER ")\n"
     "  --json         print raw JSON\n"
@@ -99,12 +114,6 @@ static void learn_members(cli_t *cli, const json_t *room)
     }
 }
 
-static const char *name_of(cli_t *cli, const char *id)
-{
-    const char *n = json_string_value(json_object_get(cli->names, id));
-    return n ? n : id;
-}
-
 static void print_message(cli_t *cli, const json_t *m)
 {
     if (cli->json) {
@@ -112,22 +121,10 @@ static void print_message(cli_t *cli, const json_t *m)
         fflush(stdout);
         return;
     }
-    json_int_t seq = json_integer_value(json_object_get(m, "seq"));
-    json_int_t ts = json_integer_value(json_object_get(m, "ts"));
-    const char *sender = json_string_value(json_object_get(m, "sender"));
-    json_t *content = json_object_get(m, "content");
-    const char *type = json_string_value(json_object_get(content, "type"));
-    const char *body = json_string_value(json_object_get(content, "body"));
-    time_t t = (time_t)(ts / 1000);
-    struct tm tm;
-    char hm[16] = "--:--";
-    if (localtime_r(&t, &tm))
-        strftime(hm, sizeof(hm), "%H:%M", &tm);
-    if (type && strcmp(type, "text") == 0 && body)
-        printf("[%lld] %s %s: %s\n", (long long)seq, hm, name_of(cli, sender ? sender : "?"), body);
-    else
-        printf("[%lld] %s %s: <%s>\n", (long long)seq, hm, name_of(cli, sender ? sender : "?"),
-               type ? type : "unknown");
+    char *line = cli_format_message(m, cli->names);
+    if (line)
+        printf("%s\n", line);
+    free(line);
     fflush(stdout);
 }
 
@@ -403,6 +400,32 @@ static int cmd_group(cli_t *cli, int argc, char **argv)
     return reply ? print_room_id(cli, reply) : EXIT_ERR;
 }
 
+static int parse_int(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Joins argv[0..argc) with single spaces; malloc'ed, NULL on failure. */
+static char *join_args(int argc, char **argv)
+{
+    size_t len = 1;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *text = calloc(1, len);
+    for (int i = 0; text && i < argc; i++) {
+        if (i > 0)
+            strcat(text, " ");
+        strcat(text, argv[i]);
+    }
+    return text;
+}
+
 static char *read_all_stdin(void)
 {
     size_t cap = 4096, len = 0;
@@ -434,20 +457,17 @@ static int cmd_send(cli_t *cli, int argc, char **argv)
 {
     if (argc < 1)
         return usage_error("send: expected ROOM [TEXT...]%s", NULL);
-    char *text = NULL;
-    if (argc > 1) {
-        size_t len = 0;
-        for (int i = 1; i < argc; i++)
-            len += strlen(argv[i]) + 1;
-        text = calloc(1, len + 1);
-        for (int i = 1; text && i < argc; i++) {
-            if (i > 1)
-                strcat(text, " ");
-            strcat(text, argv[i]);
-        }
-    } else {
-        text = read_all_stdin();
+    /* Options come right after ROOM, so text may contain "--" words. */
+    long long reply_to = -1, thread = -1;
+    int first = 1;
+    while (first + 1 < argc &&
+           (strcmp(argv[first], "--reply") == 0 || strcmp(argv[first], "--thread") == 0)) {
+        long long *dst = strcmp(argv[first], "--reply") == 0 ? &reply_to : &thread;
+        if (parse_int(argv[first + 1], dst) < 0 || *dst < 1)
+            return usage_error("send: bad seq %s", argv[first + 1]);
+        first += 2;
     }
+    char *text = argc > first ? join_args(argc - first, argv + first) : read_all_stdin();
     if (text == NULL)
         return fail_msg("no_memory", "cannot read the message");
     if (*text == '\0') {
@@ -464,8 +484,13 @@ static int cmd_send(cli_t *cli, int argc, char **argv)
     char cid[40] = "cli-";
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(cid + 4, sizeof(cid) - 4, rnd, sizeof(rnd));
-    json_t *reply = call(cli, json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "op", "send", "room", room,
-                                        "client_id", cid, "content", "type", "text", "body", text));
+    json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "op", "send", "room", room,
+                            "client_id", cid, "content", "type", "text", "body", text);
+    if (req && reply_to > 0)
+        json_object_set_new(req, "reply_to", json_integer(reply_to));
+    if (req && thread > 0)
+        json_object_set_new(req, "thread", json_integer(thread));
+    json_t *reply = call(cli, req);
     free(text);
     free(room);
     if (reply == NULL)
@@ -475,21 +500,10 @@ static int cmd_send(cli_t *cli, int argc, char **argv)
     return EXIT_OK;
 }
 
-static int parse_int(const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int cmd_history(cli_t *cli, int argc, char **argv)
 {
     const char *room_arg = NULL;
-    long long limit = -1, before = -1;
+    long long limit = -1, before = -1, after = -1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             if (parse_int(argv[++i], &limit) < 0)
@@ -497,6 +511,9 @@ static int cmd_history(cli_t *cli, int argc, char **argv)
         } else if (strcmp(argv[i], "--before") == 0 && i + 1 < argc) {
             if (parse_int(argv[++i], &before) < 0)
                 return usage_error("history: bad --before %s", argv[i]);
+        } else if (strcmp(argv[i], "--after") == 0 && i + 1 < argc) {
+            if (parse_int(argv[++i], &after) < 0)
+                return usage_error("history: bad --after %s", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             return usage_error("history: unknown option %s", argv[i]);
         } else if (room_arg == NULL) {
@@ -519,6 +536,8 @@ static int cmd_history(cli_t *cli, int argc, char **argv)
         json_object_set_new(req, "limit", json_integer(limit));
     if (before >= 0)
         json_object_set_new(req, "before", json_integer(before));
+    if (after >= 0)
+        json_object_set_new(req, "after", json_integer(after));
     json_t *reply = call(cli, req);
     if (reply == NULL)
         return EXIT_ERR;
@@ -555,16 +574,267 @@ static int cmd_read(cli_t *cli, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- conversation features: react, edit, delete, search, profile ---- */
+
+/* Parses "ROOM SEQ" from argv[0..1]; returns 0 or -1. */
+static int room_seq_args(int argc, char **argv, long long *seq)
+{
+    return argc >= 2 && parse_int(argv[1], seq) == 0 && *seq >= 1 ? 0 : -1;
+}
+
+/* Connects, resolves ROOM, adds "room" to req (taken) and calls it; prints
+ * the reply's message. Returns the exit code. */
+static int call_on_message(cli_t *cli, const char *room_arg, json_t *req)
+{
+    int rc = connect_ws(cli);
+    char *room = rc == EXIT_OK ? resolve_room(cli, room_arg) : NULL;
+    if (room == NULL) {
+        json_decref(req);
+        return rc != EXIT_OK ? rc : EXIT_ERR;
+    }
+    json_object_set_new(req, "room", json_string(room));
+    free(room);
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    print_message(cli, json_object_get(reply, "message"));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_react(cli_t *cli, int argc, char **argv)
+{
+    bool remove = false;
+    char *pos[3];
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--remove") == 0)
+            remove = true;
+        else if (n < 3)
+            pos[n++] = argv[i];
+        else
+            return usage_error("react: unexpected argument %s", argv[i]);
+    }
+    long long seq;
+    if (n != 3 || room_seq_args(n, pos, &seq) < 0)
+        return usage_error("react: expected ROOM SEQ EMOJI [--remove]%s", NULL);
+    json_t *req = json_pack("{s:s, s:I, s:s, s:b}", "op", "react", "seq", (json_int_t)seq, "emoji",
+                            pos[2], "remove", remove);
+    return call_on_message(cli, pos[0], req);
+}
+
+static int cmd_edit(cli_t *cli, int argc, char **argv)
+{
+    long long seq;
+    if (argc < 3 || room_seq_args(argc, argv, &seq) < 0)
+        return usage_error("edit: expected ROOM SEQ TEXT...%s", NULL);
+    char *text = join_args(argc - 2, argv + 2);
+    if (text == NULL)
+        return fail_msg("no_memory", "cannot build the message");
+    json_t *req = json_pack("{s:s, s:I, s:{s:s, s:s}}", "op", "edit", "seq", (json_int_t)seq,
+                            "content", "type", "text", "body", text);
+    free(text);
+    return call_on_message(cli, argv[0], req);
+}
+
+static int cmd_delete(cli_t *cli, int argc, char **argv)
+{
+    long long seq;
+    if (argc != 2 || room_seq_args(argc, argv, &seq) < 0)
+        return usage_error("delete: expected ROOM SEQ%s", NULL);
+    return call_on_message(cli, argv[0],
+                           json_pack("{s:s, s:I}", "op", "delete", "seq", (json_int_t)seq));
+}
+
+/* Learns the member names of every room (for printing search results). */
+static int learn_all_rooms(cli_t *cli)
+{
+    json_t *reply = call(cli, json_pack("{s:s}", "op", "rooms"));
+    if (reply == NULL)
+        return EXIT_ERR;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(reply, "rooms"), i, r)
+    {
+        learn_members(cli, r);
+    }
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_search(cli_t *cli, int argc, char **argv)
+{
+    const char *room_arg = NULL;
+    long long limit = -1;
+    char **words = calloc((size_t)argc + 1, sizeof(char *));
+    int nwords = 0;
+    if (words == NULL)
+        return fail_msg("no_memory", "out of memory");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--room") == 0 && i + 1 < argc) {
+            room_arg = argv[++i];
+        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            if (parse_int(argv[++i], &limit) < 0) {
+                free(words);
+                return usage_error("search: bad --limit %s", argv[i]);
+            }
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            free(words);
+            return usage_error("search: unknown option %s", argv[i]);
+        } else {
+            words[nwords++] = argv[i];
+        }
+    }
+    char *query = nwords ? join_args(nwords, words) : NULL;
+    free(words);
+    if (query == NULL)
+        return usage_error("search: expected QUERY...%s", NULL);
+    int rc = connect_ws(cli);
+    char *room = NULL;
+    if (rc == EXIT_OK && room_arg != NULL && (room = resolve_room(cli, room_arg)) == NULL)
+        rc = EXIT_ERR;
+    if (rc == EXIT_OK && !cli->json)
+        rc = learn_all_rooms(cli);
+    if (rc != EXIT_OK) {
+        free(query);
+        free(room);
+        return rc;
+    }
+    json_t *req = json_pack("{s:s, s:s}", "op", "search", "query", query);
+    free(query);
+    if (room)
+        json_object_set_new(req, "room", json_string(room));
+    free(room);
+    if (limit >= 0)
+        json_object_set_new(req, "limit", json_integer(limit));
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    json_t *results = json_object_get(reply, "results");
+    if (cli->json) {
+        print_json(results);
+    } else {
+        size_t i;
+        json_t *m;
+        json_array_foreach(results, i, m)
+        {
+            char *line = cli_format_message(m, cli->names);
+            printf("%s %s\n", json_string_value(json_object_get(m, "room")), line ? line : "");
+            free(line);
+        }
+    }
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static void print_profile(cli_t *cli, const json_t *u)
+{
+    if (cli->json) {
+        print_json(u);
+        return;
+    }
+    printf("%s (%s)\n", json_string_value(json_object_get(u, "username")),
+           json_string_value(json_object_get(u, "id")));
+    static const char *const fields[][2] = {
+        {"display_name", "display name"}, {"bio", "bio"}, {"status_text", "status"}};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *v = json_string_value(json_object_get(u, fields[i][0]));
+        printf("%s: %s\n", fields[i][1], v ? v : "");
+    }
+}
+
+static int cmd_profile_set(cli_t *cli, int argc, char **argv)
+{
+    json_t *req = json_pack("{s:s}", "op", "profile_set");
+    static const char *const opts[][2] = {
+        {"--display", "display_name"}, {"--bio", "bio"}, {"--status", "status_text"}};
+    for (int i = 0; i < argc; i++) {
+        size_t k = 0;
+        while (k < 3 && strcmp(argv[i], opts[k][0]) != 0)
+            k++;
+        if (k == 3 || i + 1 >= argc) {
+            json_decref(req);
+            return usage_error(k == 3 ? "profile set: unexpected argument %s"
+                                      : "profile set: %s needs a value",
+                               argv[i]);
+        }
+        json_object_set_new(req, opts[k][1], json_string(argv[++i]));
+    }
+    if (json_object_size(req) == 1) {
+        json_decref(req);
+        return usage_error("profile set: give --display, --bio or --status%s", NULL);
+    }
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK) {
+        json_decref(req);
+        return rc;
+    }
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    print_profile(cli, json_object_get(reply, "user"));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_profile(cli_t *cli, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "set") == 0)
+        return cmd_profile_set(cli, argc - 1, argv + 1);
+    if (argc > 1)
+        return usage_error("profile: expected [USER] or set ...%s", NULL);
+    if (argc == 1 && argv[0][0] == '-')
+        return usage_error("profile: unknown option %s", argv[0]);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    json_t *req;
+    if (argc == 1) {
+        req = json_pack("{s:s, s:s}", "op", "profile_get", "username",
+                        argv[0][0] == '@' ? argv[0] + 1 : argv[0]);
+    } else {
+        const char *me = json_string_value(json_object_get(parley_client_user(cli->client), "id"));
+        req = json_pack("{s:s, s:s}", "op", "profile_get", "user", me ? me : "");
+    }
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    print_profile(cli, json_object_get(reply, "user"));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
 /* ---- tail: the async API on our own loop ---- */
 
 typedef struct {
     cli_t *cli;
     parley_client_t *client;
     uv_signal_t sigint, sigterm;
+    json_t *seen; /* {"seq": Message} as last printed, to describe updates */
     int exit_code;
     bool was_ready;
     bool announced;
 } tail_t;
+
+/* Saves where the tail got to (seq and version): a later tail resumes there. */
+static void tail_save(tail_t *t, parley_client_t *c)
+{
+    const char *room = t->cli->tail_room;
+    cli_position_save(t->cli->server, t->cli->sess.user_id, room,
+                      (long long)parley_client_get_position(c, room),
+                      (long long)parley_client_get_version(c, room));
+}
+
+/* Remembers m as printed; the cache is bounded (older states are dropped:
+ * their updates are then described from the new state alone). */
+static void tail_remember(tail_t *t, const json_t *m)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(m, "seq")));
+    if (json_object_size(t->seen) >= 5000)
+        json_object_clear(t->seen);
+    json_object_set_new(t->seen, key, json_deep_copy(m));
+}
 
 static void tail_stop(tail_t *t, int code)
 {
@@ -585,24 +855,38 @@ static void on_tail_signal(uv_signal_t *s, int signum)
 
 static void on_tail_event(parley_client_t *c, json_t *ev, void *ud)
 {
-    (void)c;
     tail_t *t = ud;
     const char *name = json_string_value(json_object_get(ev, "ev"));
     if (name && strcmp(name, "room") == 0) {
         learn_members(t->cli, json_object_get(ev, "room"));
         return;
     }
-    if (name == NULL || strcmp(name, "message") != 0)
+    bool is_update = name && strcmp(name, "update") == 0;
+    if (name == NULL || (strcmp(name, "message") != 0 && !is_update))
         return;
     const char *room = json_string_value(json_object_get(ev, "room"));
-    if (room && strcmp(room, t->cli->tail_room) == 0) {
+    if (room == NULL || strcmp(room, t->cli->tail_room) != 0)
+        return;
+    if (!is_update) {
         print_message(t->cli, ev);
-        fflush(stdout);
-        /* Remember how far we got: a later `tail` resumes here, so messages
-         * sent while it was stopped are shown once, in order. */
-        cli_position_save(t->cli->server, t->cli->sess.user_id, room,
-                          (long long)json_integer_value(json_object_get(ev, "seq")));
+        tail_remember(t, ev);
+    } else if (t->cli->json) {
+        print_json(ev);
+    } else {
+        json_t *m = json_object_get(ev, "message");
+        char key[32];
+        snprintf(key, sizeof(key), "%lld",
+                 (long long)json_integer_value(json_object_get(m, "seq")));
+        char *lines = cli_format_update(json_object_get(t->seen, key), m);
+        if (lines)
+            fputs(lines, stdout);
+        free(lines);
+        tail_remember(t, m);
     }
+    fflush(stdout);
+    /* Remember how far we got: a later `tail` resumes here, so messages
+     * sent and changes made while it was stopped are shown once, in order. */
+    tail_save(t, c);
 }
 
 static void on_tail_state(parley_client_t *c, parley_state_t st, const parley_error_t *err,
@@ -622,9 +906,7 @@ static void on_tail_state(parley_client_t *c, parley_state_t st, const parley_er
         t->was_ready = true;
         /* Record the starting point too, so a tail stopped before any
          * message arrived still resumes from here next time. */
-        int64_t pos = parley_client_get_position(c, t->cli->tail_room);
-        cli_position_save(t->cli->server, t->cli->sess.user_id, t->cli->tail_room,
-                          (long long)pos);
+        tail_save(t, c);
     } else if (st == PARLEY_STATE_CLOSED && t->client) {
         if (err)
             fail(err);
@@ -649,9 +931,10 @@ static int cmd_tail(cli_t *cli, int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    tail_t t = {.cli = cli, .exit_code = EXIT_OK};
+    tail_t t = {.cli = cli, .exit_code = EXIT_OK, .seen = json_object()};
     t.client = parley_client_new(&loop, cli->server);
     if (t.client == NULL) {
+        json_decref(t.seen);
         free(room);
         uv_loop_close(&loop);
         return fail_msg("invalid_argument", "bad server URL");
@@ -660,9 +943,11 @@ static int cmd_tail(cli_t *cli, int argc, char **argv)
     /* First tail of a room starts at "now"; later ones resume where the last
      * one stopped. */
     parley_client_set_initial_sync(t.client, false);
-    long long saved = cli_position_load(cli->server, cli->sess.user_id, room);
-    if (saved >= 0)
+    long long saved, saved_version;
+    if (cli_position_load(cli->server, cli->sess.user_id, room, &saved, &saved_version) == 0) {
         parley_client_set_position(t.client, room, saved);
+        parley_client_set_version(t.client, room, saved_version);
+    }
     parley_client_set_event_cb(t.client, on_tail_event, &t);
     parley_client_set_state_cb(t.client, on_tail_state, &t);
     uv_signal_init(&loop, &t.sigint);
@@ -673,6 +958,7 @@ static int cmd_tail(cli_t *cli, int argc, char **argv)
     parley_client_connect(t.client);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    json_decref(t.seen);
     free(room);
     cli->tail_room = NULL;
     return t.exit_code;
@@ -686,10 +972,12 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"register", cmd_register}, {"login", cmd_login}, {"logout", cmd_logout},
-    {"whoami", cmd_whoami},     {"rooms", cmd_rooms}, {"dm", cmd_dm},
-    {"group", cmd_group},       {"send", cmd_send},   {"history", cmd_history},
-    {"tail", cmd_tail},         {"read", cmd_read},
+    {"register", cmd_register}, {"login", cmd_login},   {"logout", cmd_logout},
+    {"whoami", cmd_whoami},     {"rooms", cmd_rooms},   {"dm", cmd_dm},
+    {"group", cmd_group},       {"send", cmd_send},     {"history", cmd_history},
+    {"tail", cmd_tail},         {"read", cmd_read},     {"react", cmd_react},
+    {"edit", cmd_edit},         {"delete", cmd_delete}, {"search", cmd_search},
+    {"profile", cmd_profile},
 };
 
 int main(int argc, char **argv)

@@ -180,20 +180,31 @@ static int positions_path(char *out, size_t cap, char *dir, size_t dir_cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-long long cli_position_load(const char *server, const char *user_id, const char *room)
+int cli_position_load(const char *server, const char *user_id, const char *room, long long *seq,
+                      long long *version)
 {
     char path[4200], dir[4096], key[1024];
     if (positions_path(path, sizeof(path), dir, sizeof(dir)) < 0)
         return -1;
     json_t *o = json_load_file(path, 0, NULL);
     snprintf(key, sizeof(key), "%s %s", server, user_id);
-    json_t *seq = json_object_get(json_object_get(o, key), room);
-    long long v = json_is_integer(seq) ? (long long)json_integer_value(seq) : -1;
+    json_t *v = json_object_get(json_object_get(o, key), room);
+    int rc = -1;
+    if (json_is_integer(v)) { /* written before versions existed */
+        *seq = (long long)json_integer_value(v);
+        *version = 0;
+        rc = 0;
+    } else if (json_is_integer(json_object_get(v, "seq"))) {
+        *seq = (long long)json_integer_value(json_object_get(v, "seq"));
+        *version = (long long)json_integer_value(json_object_get(v, "version"));
+        rc = 0;
+    }
     json_decref(o);
-    return v;
+    return rc;
 }
 
-void cli_position_save(const char *server, const char *user_id, const char *room, long long seq)
+void cli_position_save(const char *server, const char *user_id, const char *room, long long seq,
+                       long long version)
 {
     char path[4200], dir[4096], tmp[4300], key[1024];
     if (positions_path(path, sizeof(path), dir, sizeof(dir)) < 0 || make_dir(dir) < 0)
@@ -209,7 +220,9 @@ void cli_position_save(const char *server, const char *user_id, const char *room
         mine = json_object();
         json_object_set_new(o, key, mine);
     }
-    json_object_set_new(mine, room, json_integer(seq));
+    json_object_set_new(
+        mine, room,
+        json_pack("{s:I, s:I}", "seq", (json_int_t)seq, "version", (json_int_t)version));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd >= 0) {

@@ -153,6 +153,34 @@ json_t *parley_client_positions(const parley_client_t *c)
     return json_deep_copy(c->positions);
 }
 
+int64_t parley_client_get_version(const parley_client_t *c, const char *room)
+{
+    if (c == NULL || room == NULL)
+        return 0;
+    return json_integer_value(json_object_get(c->versions, room));
+}
+
+int parley_client_set_version(parley_client_t *c, const char *room, int64_t version)
+{
+    if (c == NULL || room == NULL || version < 0)
+        return PARLEY_EINVAL;
+    if (json_object_set_new(c->versions, room, json_integer(version)) < 0)
+        return PARLEY_ENOMEM;
+    return PARLEY_OK;
+}
+
+json_t *parley_client_versions(const parley_client_t *c)
+{
+    return json_deep_copy(c->versions);
+}
+
+/* Raises the room's version to v (never lowers it). */
+static void version_advance(parley_client_t *c, const char *room, int64_t v)
+{
+    if (v > parley_client_get_version(c, room))
+        parley_client_set_version(c, room, v);
+}
+
 /* ------------------------------------------------------------------ */
 /* Sending */
 
@@ -310,6 +338,48 @@ static void deliver(parley_client_t *c, json_t *ev)
         json_array_append(c->evq, ev);
 }
 
+/* A gap in what the server sent (a missing seq, a missing version): fetch
+ * the missing range with a sync rather than deliver out of order. */
+static void need_resync(parley_client_t *c)
+{
+    if (c->sync_inflight)
+        c->resync_needed = true;
+    else
+        start_sync(c);
+}
+
+/* Marks (room, version) delivered during the sync in flight; returns false
+ * when it already was. */
+static bool sync_mark_seen(parley_client_t *c, const char *room, int64_t v)
+{
+    char key[300];
+    snprintf(key, sizeof(key), "%s %lld", room, (long long)v);
+    if (json_object_get(c->sync_seen, key) != NULL)
+        return false;
+    json_object_set_new(c->sync_seen, key, json_true());
+    return true;
+}
+
+static void message_as_update(parley_client_t *c, const char *room, int64_t seq, json_t *ev)
+{
+    json_t *base = json_object_get(c->sync_base, room);
+    int64_t bseq = json_integer_value(json_object_get(base, "seq"));
+    int64_t bv = json_integer_value(json_object_get(base, "version"));
+    int64_t v = json_integer_value(json_object_get(ev, "version"));
+    if (seq <= bseq || v <= bv || !sync_mark_seen(c, room, v))
+        return;
+    json_t *msg = json_deep_copy(ev);
+    json_object_del(msg, "ev");
+    json_t *up = json_pack("{s:s, s:s, s:I, s:o}", "ev", "update", "room", room, "version",
+                           (json_int_t)v, "message", msg);
+    if (up == NULL)
+        return;
+    version_advance(c, room, v);
+    c->sync_delivered++;
+    deliver(c, up);
+    json_decref(up);
+}
+
 static void handle_message(parley_client_t *c, json_t *ev)
 {
     const char *room = json_string_value(json_object_get(ev, "room"));
@@ -322,20 +392,85 @@ static void handle_message(parley_client_t *c, json_t *ev)
     }
     int64_t seq = json_integer_value(jseq);
     int64_t pos = parley_client_get_position(c, room);
-    if (seq <= pos)
-        return; /* already delivered (sync overlap or duplicate) */
-    if (seq > pos + 1) {
-        /* A gap: fetch the missing range rather than deliver out of order. */
+    if (seq <= pos) {
+        /* Already delivered (sync overlap or duplicate). One case carries
+         * news: during our sync, a message after since.seq that we already
+         * got live just before the sync started comes again in its current
+         * state; a version above since.version that was not delivered yet
+         * is a change we would otherwise never see (its live update was
+         * held back by the server as covered by the sync). */
         if (c->sync_inflight)
-            c->resync_needed = true;
-        else
-            start_sync(c);
+            message_as_update(c, room, seq, ev);
+        return;
+    }
+    if (seq > pos + 1) {
+        need_resync(c);
         return;
     }
     if (parley_client_set_position(c, room, seq) < 0)
         return;
+    /* A message arrives in its current state: a version > 0 means it was
+     * changed before we got it, and that change needs no update event. */
+    json_t *jv = json_object_get(ev, "version");
+    if (json_is_integer(jv)) {
+        version_advance(c, room, json_integer_value(jv));
+        if (c->sync_inflight && json_integer_value(jv) > 0)
+            sync_mark_seen(c, room, json_integer_value(jv));
+    }
     if (c->sync_inflight)
         c->sync_delivered++;
+    deliver(c, ev);
+}
+
+/* Update events ({"ev":"update","room","version","message"}): each change of
+ * a message reaches the application once.
+ *
+ * Live, a room's versions arrive dense and in order on one connection, so an
+ * update is a duplicate when its version is <= the room's version, and a gap
+ * (version > known + 1, or a message we have not been given yet) means we
+ * missed something: resync instead of delivering it.
+ *
+ * While our sync is in flight that rule does not hold. The sync's updates
+ * skip versions (a message changed twice is sent once, in its latest state;
+ * changes of messages newer than since.seq come inside those messages), and
+ * live updates sent just before the server took the sync may arrive first
+ * with higher versions. Every one of those live updates is also in the
+ * sync's snapshot, so during a sync an update is new when its version is
+ * above the version we sent in `since` and was not already delivered during
+ * this sync; updates of messages after our seq position are dropped, since
+ * the sync brings those messages in their current state. */
+static void handle_update(parley_client_t *c, json_t *ev)
+{
+    const char *room = json_string_value(json_object_get(ev, "room"));
+    json_t *msg = json_object_get(ev, "message");
+    json_t *jv = json_object_get(ev, "version");
+    if (!json_is_integer(jv))
+        jv = json_object_get(msg, "version");
+    json_t *jseq = json_object_get(msg, "seq");
+    if (room == NULL || !json_is_integer(jv) || !json_is_integer(jseq))
+        return; /* malformed */
+    if (c->seeding) {
+        json_array_append(c->held, ev);
+        return;
+    }
+    int64_t v = json_integer_value(jv), seq = json_integer_value(jseq);
+    int64_t known = parley_client_get_version(c, room);
+    int64_t pos = parley_client_get_position(c, room);
+    if (c->sync_inflight) {
+        json_t *base = json_object_get(c->sync_base, room);
+        int64_t bv = json_integer_value(json_object_get(base, "version"));
+        if (v <= bv || seq > pos || !sync_mark_seen(c, room, v))
+            return;
+        c->sync_delivered++;
+    } else {
+        if (v <= known)
+            return; /* already delivered */
+        if (seq > pos || v > known + 1) {
+            need_resync(c);
+            return;
+        }
+    }
+    version_advance(c, room, v);
     deliver(c, ev);
 }
 
@@ -346,14 +481,24 @@ static void handle_event(parley_client_t *c, json_t *ev)
         handle_message(c, ev);
         return;
     }
+    if (name && strcmp(name, "update") == 0) {
+        handle_update(c, ev);
+        return;
+    }
     if (name && strcmp(name, "room") == 0 && !c->replay_history) {
         /* In "from now" mode a newly joined room starts at its current end. */
         json_t *room = json_object_get(ev, "room");
         const char *id = json_string_value(json_object_get(room, "id"));
-        if (id && json_object_get(c->positions, id) == NULL)
+        if (id && json_object_get(c->positions, id) == NULL) {
             parley_client_set_position(c, id,
                                        json_integer_value(json_object_get(room, "last_seq")));
+            if (json_object_get(c->versions, id) == NULL)
+                parley_client_set_version(
+                    c, id, json_integer_value(json_object_get(room, "last_version")));
+        }
     }
+    /* Everything else (typing, receipt, presence, profile, settings, room,
+     * member, and kinds added later) goes to the application unchanged. */
     deliver(c, ev);
 }
 
@@ -367,6 +512,8 @@ static void become_ready(parley_client_t *c)
 static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
 {
     c->sync_inflight = false;
+    json_object_clear(c->sync_base);
+    json_object_clear(c->sync_seen);
     if (local)
         return; /* connection lost; the reconnect path syncs again */
     if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -402,10 +549,31 @@ static void start_sync(parley_client_t *c)
     }
     if (c->conn == NULL || !c->authed)
         return;
-    json_t *since = json_deep_copy(c->positions);
-    json_t *req = json_pack("{s:s, s:o}", "op", "sync", "since", since);
-    if (req == NULL)
+    /* since: {room: {"seq": n, "version": v}} for every room we know. */
+    json_t *since = json_object();
+    const char *room;
+    json_t *v;
+    json_object_foreach(c->positions, room, v)
+    {
+        json_object_set_new(since, room,
+                            json_pack("{s:I, s:I}", "seq", json_integer_value(v), "version",
+                                      (json_int_t)parley_client_get_version(c, room)));
+    }
+    json_object_foreach(c->versions, room, v)
+    {
+        if (json_object_get(since, room) == NULL)
+            json_object_set_new(
+                since, room,
+                json_pack("{s:I, s:I}", "seq", (json_int_t)0, "version", json_integer_value(v)));
+    }
+    json_t *req = json_pack("{s:s, s:O}", "op", "sync", "since", since);
+    if (req == NULL) {
+        json_decref(since);
         return;
+    }
+    json_decref(c->sync_base);
+    c->sync_base = since;
+    json_object_clear(c->sync_seen);
     c->sync_inflight = true;
     c->sync_delivered = 0;
     if (c->state != PARLEY_STATE_SYNCING)
@@ -424,8 +592,12 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
     json_array_foreach(rooms, i, r)
     {
         const char *id = json_string_value(json_object_get(r, "id"));
-        if (id && json_object_get(c->positions, id) == NULL)
+        if (id && json_object_get(c->positions, id) == NULL) {
             parley_client_set_position(c, id, json_integer_value(json_object_get(r, "last_seq")));
+            if (json_object_get(c->versions, id) == NULL)
+                parley_client_set_version(c, id,
+                                          json_integer_value(json_object_get(r, "last_version")));
+        }
     }
     c->seeding = false;
     c->initial_done = true;
@@ -433,7 +605,7 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
     c->held = json_array();
     json_array_foreach(held, i, r)
     {
-        handle_message(c, r);
+        handle_event(c, r);
     }
     json_decref(held);
     /* Positions the application seeded (e.g. saved by a previous run) may be
@@ -539,6 +711,8 @@ static void conn_drop(parley_client_t *c, int close_code, const char *code, cons
     c->resync_needed = false;
     c->seeding = false;
     json_array_clear(c->held);
+    json_object_clear(c->sync_base);
+    json_object_clear(c->sync_seen);
     c->last_close_code = close_code;
     if (!c->auth_refused)
         parley__set_error(&c->last_err, code, "%s (close %d)", msg, close_code);
@@ -896,10 +1070,17 @@ parley_client_t *parley_client_new(uv_loop_t *loop, const char *url)
         return NULL;
     }
     c->positions = json_object();
+    c->versions = json_object();
+    c->sync_base = json_object();
+    c->sync_seen = json_object();
     c->evq = json_array();
     c->held = json_array();
-    if (c->positions == NULL || c->evq == NULL || c->held == NULL) {
+    if (c->positions == NULL || c->versions == NULL || c->sync_base == NULL ||
+        c->sync_seen == NULL || c->evq == NULL || c->held == NULL) {
         json_decref(c->positions);
+        json_decref(c->versions);
+        json_decref(c->sync_base);
+        json_decref(c->sync_seen);
         json_decref(c->evq);
         json_decref(c->held);
         free(c);
@@ -928,6 +1109,9 @@ static void on_client_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     json_decref(c->positions);
+    json_decref(c->versions);
+    json_decref(c->sync_base);
+    json_decref(c->sync_seen);
     json_decref(c->evq);
     json_decref(c->held);
     json_decref(c->user);

@@ -67,9 +67,12 @@ struct parley_client {
     int64_t next_id;
     pending_t *pending; /* in request order */
     json_t *positions;  /* {room: seq} delivered to the app */
+    json_t *versions;   /* {room: version} of the updates and messages delivered */
+    json_t *sync_base;  /* the `since` of the sync in flight: {room: {"seq","version"}} */
+    json_t *sync_seen;  /* {"room version": true} updates delivered during that sync */
     json_t *user;       /* auth result */
     json_t *evq;        /* queued events for parley_wait_event */
-    json_t *held;       /* message events held while seeding */
+    json_t *held;       /* message and update events held while seeding */
     parley_event_cb event_cb;
     void *event_ud;
     parley_state_cb state_cb;

@@ -383,7 +383,6 @@ static void test_three_clients_one_loop(void **state)
         free(tok[i]);
 }
 
-
 static void test_reconnect_exactly_once(void **state)
 {
     (void)state;
@@ -436,6 +435,331 @@ static void test_reconnect_exactly_once(void **state)
     free(room);
     free(ta);
     free(tb);
+}
+
+/* ---- versions: updates exactly once, also after being offline ---- */
+
+/* What a client has seen: messages by seq (in their latest state), how many
+ * updates each seq got, and every other event in order. */
+typedef struct {
+    json_t *state;   /* {"seq": Message} */
+    json_t *updates; /* {"seq": count} */
+    json_t *others;  /* [event] */
+} view_t;
+
+static void view_init(view_t *v)
+{
+    v->state = json_object();
+    v->updates = json_object();
+    v->others = json_array();
+}
+
+static void view_dispose(view_t *v)
+{
+    json_decref(v->state);
+    json_decref(v->updates);
+    json_decref(v->others);
+}
+
+static void view_apply(view_t *v, json_t *ev)
+{
+    const char *name = json_string_value(json_object_get(ev, "ev"));
+    char key[32];
+    if (strcmp(name, "message") == 0) {
+        snprintf(key, sizeof(key), "%lld",
+                 (long long)json_integer_value(json_object_get(ev, "seq")));
+        json_t *m = json_deep_copy(ev);
+        json_object_del(m, "ev");
+        json_object_set_new(v->state, key, m);
+    } else if (strcmp(name, "update") == 0) {
+        json_t *m = json_object_get(ev, "message");
+        snprintf(key, sizeof(key), "%lld",
+                 (long long)json_integer_value(json_object_get(m, "seq")));
+        /* The update's version is the message's. */
+        assert_int_equal(json_integer_value(json_object_get(ev, "version")),
+                         json_integer_value(json_object_get(m, "version")));
+        json_object_set(v->state, key, m);
+        json_object_set_new(v->updates, key,
+                            json_integer(json_integer_value(json_object_get(v->updates, key)) + 1));
+    } else {
+        json_array_append(v->others, ev);
+    }
+}
+
+/* Applies events until the message with seq `until` (0: none) is in the
+ * view, then until none arrives for quiet_ms. */
+static void view_collect(view_t *v, parley_client_t *c, int64_t until, int quiet_ms)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)until);
+    while (until > 0 && json_object_get(v->state, key) == NULL) {
+        json_t *ev = parley_wait_event(c, T_MS);
+        if (ev == NULL)
+            fail_msg("no event while waiting for seq %lld", (long long)until);
+        view_apply(v, ev);
+        json_decref(ev);
+    }
+    json_t *ev;
+    while ((ev = parley_wait_event(c, quiet_ms)) != NULL) {
+        view_apply(v, ev);
+        json_decref(ev);
+    }
+}
+
+static int64_t update_count(const view_t *v, int64_t seq)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)seq);
+    return json_integer_value(json_object_get(v->updates, key));
+}
+
+static void expect_same_json(const json_t *a, const json_t *b, const char *what)
+{
+    if (!json_equal((json_t *)a, (json_t *)b)) {
+        char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+        fail_msg("%s differ:\n%s\n%s", what, ta, tb);
+    }
+}
+
+/* The state history reports: {"seq": Message}. */
+static json_t *history_state(parley_client_t *c, const char *room)
+{
+    json_t *r =
+        call_ok(c, json_pack("{s:s, s:s, s:i}", "op", "history", "room", room, "limit", 100));
+    json_t *out = json_object();
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(r, "messages"), i, m)
+    {
+        char key[32];
+        snprintf(key, sizeof(key), "%lld",
+                 (long long)json_integer_value(json_object_get(m, "seq")));
+        json_object_set(out, key, m);
+    }
+    json_decref(r);
+    return out;
+}
+
+static json_t *op_on(const char *op, const char *room, int64_t seq)
+{
+    return json_pack("{s:s, s:s, s:I}", "op", op, "room", room, "seq", (json_int_t)seq);
+}
+
+static void edit_text(parley_client_t *c, const char *room, int64_t seq, const char *body)
+{
+    json_t *req = op_on("edit", room, seq);
+    json_object_set_new(req, "content", json_pack("{s:s, s:s}", "type", "text", "body", body));
+    json_decref(call_ok(c, req));
+}
+
+/* Keeps only the events whose "ev" is one of the pass-through kinds. */
+static json_t *pass_through_events(const json_t *others)
+{
+    static const char *const kinds[] = {"typing",   "receipt", "presence", "profile",
+                                        "settings", "room",    "member"};
+    json_t *out = json_array();
+    size_t i;
+    json_t *ev;
+    json_array_foreach(others, i, ev)
+    {
+        const char *name = json_string_value(json_object_get(ev, "ev"));
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+            if (strcmp(name, kinds[k]) == 0)
+                json_array_append(out, ev);
+    }
+    return out;
+}
+
+static const json_t *find_event(const json_t *events, const char *name)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "ev")), name) == 0)
+            return ev;
+    }
+    fail_msg("no %s event", name);
+    return NULL;
+}
+
+static void test_updates_offline_catch_up(void **state)
+{
+    (void)state;
+    th_server_t own;
+    th_server_start(&own, NULL);
+    th_server_t saved = srv;
+    srv = own;
+
+    char an[64], bn[64], *buid = NULL;
+    char *ta = new_user("upa", an, NULL), *tb = new_user("upb", bn, &buid);
+    parley_client_t *a = connect_user(ta);
+    char *room = create_dm(a, bn);
+    send_text(a, room, "u1", "one");
+    send_text(a, room, "u2", "two");
+    send_text(a, room, "u3", "three");
+    send_text(a, room, "u4", "four");
+    send_text(a, room, "u5", "five");
+
+    /* bob's second device catches up, then sees a live edit: version 1. */
+    parley_client_t *off = connect_user(tb);
+    parley_client_set_timing(off, 50, 1000, 20000);
+    view_t voff;
+    view_init(&voff);
+    view_collect(&voff, off, 5, 100);
+    assert_int_equal(parley_client_get_version(off, room), 0);
+    edit_text(a, room, 5, "five, edited");
+    view_collect(&voff, off, 0, 300);
+    assert_int_equal(update_count(&voff, 5), 1);
+    int64_t vbefore = parley_client_get_version(off, room);
+    assert_int_equal(vbefore, 1);
+    json_t *pos = parley_client_versions(off);
+    assert_int_equal(json_integer_value(json_object_get(pos, room)), 1);
+    json_decref(pos);
+
+    /* The server restarts; `off` does not run its loop, so it stays offline
+     * while alice and bob's live device change things. */
+    parley_client_free(a);
+    assert_int_equal(th_server_stop(&own), 0);
+    th_server_restart(&own, NULL);
+    a = connect_user(ta);
+    parley_client_t *live = connect_user(tb);
+    view_t vlive;
+    view_init(&vlive);
+    view_collect(&vlive, live, 5, 100);
+    assert_int_equal(parley_client_get_version(live, room), 1); /* from message 5's version */
+
+    edit_text(a, room, 1, "one, edited");  /* v2 */
+    json_t *req = op_on("react", room, 2); /* v3 */
+    json_object_set_new(req, "emoji", json_string("👍"));
+    json_decref(call_ok(live, req));
+    json_decref(call_ok(a, op_on("delete", room, 3))); /* v4 */
+    req = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:i}", "op", "send", "room", room, "client_id",
+                    "u6", "content", "type", "text", "body", "in the thread", "thread", 4);
+    json_decref(call_ok(a, req));           /* seq 6, root 4 at v5 */
+    send_text(a, room, "u7", "seven");      /* seq 7 */
+    edit_text(a, room, 7, "seven, edited"); /* v6 */
+    /* No-ops take no version and send nothing. */
+    json_decref(call_ok(a, op_on("delete", room, 3)));
+
+    /* The live device saw every change as it happened... */
+    view_collect(&vlive, live, 7, 300);
+    for (int64_t seq = 1; seq <= 4; seq++)
+        assert_int_equal(update_count(&vlive, seq), 1);
+    assert_int_equal(update_count(&vlive, 7), 1);
+    assert_int_equal(parley_client_get_version(live, room), 6);
+
+    /* ...and the offline one, once it runs again, reconnects and gets one
+     * update per changed message it had, and the new messages in their
+     * current state (seven arrives edited: no update for it). */
+    view_collect(&voff, off, 7, 500);
+    assert_int_equal(parley_client_state(off), PARLEY_STATE_READY);
+    for (int64_t seq = 1; seq <= 4; seq++)
+        assert_int_equal(update_count(&voff, seq), 1);
+    assert_int_equal(update_count(&voff, 5), 1); /* the live one from before */
+    assert_int_equal(update_count(&voff, 6), 0);
+    assert_int_equal(update_count(&voff, 7), 0);
+    assert_int_equal(parley_client_get_version(off, room), 6);
+    assert_int_equal(parley_client_get_position(off, room), 7);
+
+    /* Both devices end in the state the server reports. */
+    json_t *hist = history_state(a, room);
+    expect_same_json(voff.state, vlive.state, "offline and live device states");
+    expect_same_json(voff.state, hist, "device and history states");
+    json_decref(hist);
+    json_t *m3 = json_object_get(voff.state, "3");
+    assert_true(json_is_true(json_object_get(m3, "deleted")));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(voff.state, "4"), "thread_count")), 1);
+
+    /* Replayed updates (an explicit sync from version 0) are all dropped. */
+    json_decref(call_ok(live, json_pack("{s:s, s:{s:{s:i, s:i}}}", "op", "sync", "since", room,
+                                        "seq", 7, "version", 0)));
+    json_t *ev = parley_wait_event(live, 300);
+    if (ev != NULL)
+        fail_msg("replayed event delivered: %s", json_dumps(ev, 0));
+
+    /* Restored position and version (async API): exactly the updates after
+     * version 1 for messages up to seq 5, then messages 6 and 7. */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    parley_client_t *c = parley_client_new(&loop, srv.url);
+    assert_non_null(c);
+    assert_int_equal(parley_client_set_token(c, tb), PARLEY_OK);
+    assert_int_equal(parley_client_set_position(c, room, 5), PARLEY_OK);
+    assert_int_equal(parley_client_set_version(c, room, vbefore), PARLEY_OK);
+    assert_int_equal(parley_client_set_version(c, room, -1), PARLEY_EINVAL);
+    assert_int_equal(parley_client_set_version(c, NULL, 1), PARLEY_EINVAL);
+    assert_int_equal(parley_client_get_version(c, room), vbefore);
+    assert_int_equal(parley_client_get_version(c, "r999999"), 0);
+    assert_int_equal(parley_client_connect(c), PARLEY_OK);
+    parley_error_t err = {{0}, {0}, 0};
+    expect_rc(parley_wait_ready(c, T_MS, &err), PARLEY_OK, &err);
+    view_t vres;
+    view_init(&vres);
+    view_collect(&vres, c, 7, 200);
+    for (int64_t seq = 1; seq <= 4; seq++)
+        assert_int_equal(update_count(&vres, seq), 1);
+    assert_int_equal(update_count(&vres, 5), 0);
+    assert_int_equal(json_object_size(vres.state), 6); /* updates 1-4, messages 6-7 */
+    assert_int_equal(parley_client_get_version(c, room), 6);
+    parley_client_free(c);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    view_dispose(&vres);
+
+    /* Every other event passes through unchanged: both of bob's devices
+     * receive the same frames. */
+    view_collect(&voff, off, 0, 200);
+    view_collect(&vlive, live, 0, 200);
+    json_array_clear(voff.others);
+    json_array_clear(vlive.others);
+    json_decref(
+        call_ok(a, json_pack("{s:s, s:s, s:b}", "op", "typing", "room", room, "typing", 1)));
+    json_decref(call_ok(a, op_on("read", room, 7)));
+    json_decref(
+        call_ok(a, json_pack("{s:s, s:s}", "op", "profile_set", "display_name", "Alice A")));
+    json_decref(call_ok(a, json_pack("{s:s, s:s}", "op", "presence", "status", "away")));
+    json_decref(call_ok(
+        live, json_pack("{s:s, s:{s:s}}", "op", "settings_set", "settings", "theme", "dark")));
+    json_t *g = call_ok(a, json_pack("{s:s, s:s, s:s, s:[s]}", "op", "create_room", "kind", "group",
+                                     "name", "pass", "members", bn));
+    const char *gid = json_string_value(json_object_get(json_object_get(g, "room"), "id"));
+    json_decref(call_ok(a, json_pack("{s:s, s:s}", "op", "leave", "room", gid)));
+    json_decref(g);
+    view_collect(&voff, off, 0, 500);
+    view_collect(&vlive, live, 0, 300);
+    json_t *po = pass_through_events(voff.others), *pl = pass_through_events(vlive.others);
+    const json_t *typing = find_event(po, "typing");
+    assert_string_equal(json_string_value(json_object_get(typing, "room")), room);
+    assert_true(json_is_true(json_object_get(typing, "typing")));
+    assert_int_equal(json_integer_value(json_object_get(find_event(po, "receipt"), "read_seq")), 7);
+    const json_t *prof = json_object_get(find_event(po, "profile"), "user");
+    assert_string_equal(json_string_value(json_object_get(prof, "display_name")), "Alice A");
+    assert_string_equal(json_string_value(json_object_get(find_event(po, "presence"), "status")),
+                        "away");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(find_event(po, "settings"), "settings"), "theme")),
+                        "dark");
+    find_event(po, "room");
+    assert_string_equal(json_string_value(json_object_get(find_event(po, "member"), "action")),
+                        "leave");
+    expect_same_json(po, pl, "pass-through events on two devices");
+    json_decref(po);
+    json_decref(pl);
+
+    view_dispose(&voff);
+    view_dispose(&vlive);
+    parley_client_free(off);
+    parley_client_free(live);
+    parley_client_free(a);
+    th_server_stop(&own);
+    th_server_cleanup(&own);
+    srv = saved;
+    free(room);
+    free(ta);
+    free(tb);
+    free(buid);
 }
 
 /* ---- CLI ---- */
@@ -654,6 +978,180 @@ static void test_cli_end_to_end(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* The CLI's last stderr (run_cli writes it to HOME/stderr.txt). */
+static void cli_stderr(const char *home, char *buf, size_t cap)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/stderr.txt", home);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Expects `out` to contain the printf-formatted text. */
+static void expect_has(const char *out, const char *fmt, ...)
+{
+    char want[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof(want), fmt, ap);
+    va_end(ap);
+    if (strstr(out, want) == NULL)
+        fail_msg("expected \"%s\" in:\n%s", want, out);
+}
+
+/* react, edit, delete, search, profile, reply and thread markers in history,
+ * and changes printed by a resumed tail. */
+static void test_cli_conversation(void **state)
+{
+    (void)state;
+    char ha[] = "/tmp/parley-conv-a-XXXXXX", hb[] = "/tmp/parley-conv-b-XXXXXX";
+    assert_non_null(mkdtemp(ha));
+    assert_non_null(mkdtemp(hb));
+    char an[64], bn[64], out[16384], err[2048], room[64];
+    th_unique_name("cva", an, sizeof(an));
+    th_unique_name("cvb", bn, sizeof(bn));
+    assert_int_equal(run_cli(ha, PW "\n", out, sizeof(out), "register %s", an), 0);
+    assert_int_equal(run_cli(hb, PW "\n", out, sizeof(out), "register %s", bn), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "dm %s", bn), 0);
+    assert_int_equal(sscanf(out, "%63s", room), 1);
+
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s hello world", room), 0);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "send %s --reply 1 sure thing", room), 0);
+    expect_has(out, "[2] ");
+    expect_has(out, "(↪ %s: hello world) sure thing", an);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "send %s --thread 1 in the thread", room),
+                     0);
+    expect_has(out, "[3] ");
+    expect_has(out, "[thread 1] in the thread");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s doomed message", room), 0);
+    expect_has(out, "[4] ");
+
+    /* edit: own messages only. */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "edit %s 1 hello there", room), 0);
+    expect_has(out, "[1] ");
+    expect_has(out, "hello there (edited)");
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "edit %s 1 not mine", room), 1);
+    cli_stderr(hb, err, sizeof(err));
+    expect_has(err, "parley: forbidden: ");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "edit %s 99 nope", room), 1);
+    cli_stderr(ha, err, sizeof(err));
+    expect_has(err, "parley: not_found: ");
+
+    /* react: counts, --remove, bad emoji. */
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "react %s 1 👍", room), 0);
+    expect_has(out, "👍 1");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 1 👍", room), 0);
+    expect_has(out, "👍 2");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 1 ❤️", room), 0);
+    expect_has(out, "👍 2  ❤️ 1");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 1 ❤️ --remove", room), 0);
+    assert_null(strstr(out, "❤️"));
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 1 notanemoji", room), 1);
+    cli_stderr(ha, err, sizeof(err));
+    expect_has(err, "parley: bad_request: ");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 99 👍", room), 1);
+    cli_stderr(ha, err, sizeof(err));
+    expect_has(err, "parley: not_found: ");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "--json react %s 2 🎉", room), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_true(json_is_object(j));
+    assert_int_equal(json_array_size(json_object_get(j, "reactions")), 1);
+    json_decref(j);
+
+    /* delete: own messages only; the tombstone keeps its seq. */
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "delete %s 4", room), 1);
+    cli_stderr(hb, err, sizeof(err));
+    expect_has(err, "parley: forbidden: ");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "delete %s 4", room), 0);
+    expect_has(out, "[4] ");
+    expect_has(out, "[deleted]");
+
+    /* history shows every marker. */
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "history %s", room), 0);
+    expect_has(out, "%s: hello there (edited)  👍 2  🧵 1 reply", an);
+    /* The server renders the quote from the original's current text. */
+    expect_has(out, "(↪ %s: hello there) sure thing  🎉 1", an);
+    expect_has(out, "%s: [thread 1] in the thread", bn);
+    expect_has(out, "%s: [deleted]", an);
+    assert_null(strstr(out, "doomed"));
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "history %s --after 2 --limit 1", room),
+                     0);
+    expect_has(out, "[3] ");
+    assert_null(strstr(out, "[4] "));
+
+    /* search: current text only, deleted messages never match. */
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "search hello there"), 0);
+    expect_has(out, "%s [1] ", room);
+    expect_has(out, "%s: hello there (edited)", an);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "search doomed"), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "search th --room %s --limit 1", room), 0);
+    expect_has(out, "[3] "); /* newest first: "thread" */
+    assert_null(strstr(out, "[1] "));
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "--json search thing"), 0);
+    j = json_loads(out, 0, NULL);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_decref(j);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "search hello --room r99999999"), 1);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "search --limit 3"), 2);
+
+    /* profile: set, show own, show someone else's. */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out),
+                             "profile set --display 'Alice X' --bio 'likes tea' --status around"),
+                     0);
+    expect_has(out, "display name: Alice X");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "profile"), 0);
+    expect_has(out, "%s (u", an);
+    expect_has(out, "status: around");
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "profile @%s", an), 0);
+    expect_has(out, "bio: likes tea");
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "--json profile %s", an), 0);
+    j = json_loads(out, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "display_name")), "Alice X");
+    json_decref(j);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "profile nosuchuser0000"), 1);
+    cli_stderr(hb, err, sizeof(err));
+    expect_has(err, "parley: user_not_found: ");
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "profile set --display ''"), 1);
+    cli_stderr(ha, err, sizeof(err));
+    expect_has(err, "parley: bad_request: ");
+
+    /* Usage errors exit 2; --help lists the commands. */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 1", room), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "edit %s x text", room), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "delete %s", room), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "search"), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "profile set"), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "profile set --mood x"), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "--help"), 0);
+    expect_has(out, "react ROOM SEQ EMOJI [--remove]");
+    expect_has(out, "profile set [--display NAME]");
+
+    /* tail: a resumed tail prints the changes made while it was stopped. */
+    assert_int_equal(run_tail(hb, room, out, sizeof(out)), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "edit %s 1 hello again", room), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "react %s 2 ❤️", room), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "send %s fresh one", room), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "delete %s 5", room), 0);
+    assert_int_equal(run_tail(hb, room, out, sizeof(out)), 0);
+    expect_has(out, "[1] edited: hello again");
+    expect_has(out, "[2] reactions: 🎉 1  ❤️ 1");
+    expect_has(out, "[5] ");
+    expect_has(out, "[deleted]"); /* message 5 arrives as a tombstone */
+    assert_null(strstr(out, "fresh one"));
+    /* Each change once: nothing new on the next run. */
+    assert_int_equal(run_tail(hb, room, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+
+    char rm[700];
+    snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", ha, hb);
+    assert_int_equal(system(rm), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -678,8 +1176,10 @@ int main(void)
         cmocka_unit_test(test_dedupe_and_gap),
         cmocka_unit_test(test_three_clients_one_loop),
         cmocka_unit_test(test_reconnect_exactly_once),
+        cmocka_unit_test(test_updates_offline_catch_up),
         cmocka_unit_test(test_cli_end_to_end),
         cmocka_unit_test(test_cli_tail_resumes),
+        cmocka_unit_test(test_cli_conversation),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
