@@ -320,7 +320,9 @@ static void on_fs(uv_fs_t *r)
         if (res < 0 || (size_t)res != u->infl.len) {
             pl_log(PL_LOG_WARN, "media", "op=write path=%s err=%s", u->tmp,
                    res < 0 ? uv_strerror((int)res) : "short write");
-            up_fail(u, res == UV_ENOSPC ? 507 : 500, "internal", "cannot store the upload");
+            up_fail(u, res == UV_ENOSPC ? 507 : 500,
+                    res == UV_ENOSPC ? "insufficient_storage" : "internal",
+                    res == UV_ENOSPC ? "the server's disk is full" : "cannot store the upload");
         }
         u->woff += u->infl.len;
         pl_buf_reset(&u->infl, 2 * PEND_HIGH);
