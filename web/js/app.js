@@ -7,6 +7,7 @@ import { $, el, linkify, fmtTime, fmtFull, fmtDay, dayKey, fmtListTime, setAvata
   highlightText, snippet, fmtAgo, icon } from './dom.js';
 import { initTheme, setTheme, onThemeChosen, currentThemeSetting } from './theme-toggle.js';
 import { openMenu, openEmojiPicker, closePopover, QUICK, noteRecent } from './popover.js';
+import * as media from './media.js';
 
 const PAGE = 50;              // history page size
 const MAX_MSGS = 300;         // message nodes kept in the DOM per room
@@ -33,6 +34,7 @@ const S = {
   thread: null,           // open thread pane state
   compose: null,          // {mode: 'reply'|'edit', room, seq, ...}
   jump: null,             // {room, seq}: scroll to and flash after render
+  uploads: [],            // attachments being uploaded/sent (see startUpload)
 };
 
 // ---------------------------------------------------------------- boot
@@ -150,6 +152,7 @@ function startChat(session) {
   S.session = session;
   S.me = { id: session.user_id, username: session.username, display_name: session.display_name || session.username };
   S.outbox = new Outbox(session.user_id);
+  media.setMediaToken(session.token);
   S.rooms.clear();
   S.users.clear();
   S.presence.clear();
@@ -183,6 +186,12 @@ function endSession(message) {
     remove(`parley.current.${S.me.id}`);
   }
   if (S.outbox) S.outbox.clear();
+  cancelRecording();
+  for (const up of S.uploads) if (up.xhr) up.xhr.abort();
+  S.uploads = [];
+  uploadNodes.clear();
+  closeLightbox();
+  media.releaseAll();
   remove(SESSION_KEY);
   S.session = null;
   S.me = null;
@@ -841,15 +850,15 @@ function renderMe() {
 function previewText(r) {
   const pend = S.outbox ? S.outbox.forRoom(r.id) : [];
   if (pend.length) return { prefix: 'You: ', text: pend[pend.length - 1].content.body, pending: true };
+  const ups = S.uploads.filter((u) => u.room === r.id);
+  if (ups.length) return { prefix: 'You: ', text: ups[ups.length - 1].state === 'failed' ? 'Not sent: ' + ups[ups.length - 1].name : 'Sending ' + ups[ups.length - 1].name, pending: true };
   const typing = typingNames(r);
   if (typing.length) return { prefix: '', text: typingLabel(typing, r.kind === 'dm'), typing: true };
   const m = r.lastMsg;
   if (!m) return { prefix: '', text: r.kind === 'dm' ? 'Say hello' : 'No messages yet' };
   const who = m.sender === S.me.id ? 'You: ' : (r.kind === 'group' ? userName(m.sender) + ': ' : '');
   if (isDeleted(m)) return { prefix: '', text: isExpired(m) ? 'Message disappeared' : 'This message was deleted', muted: true };
-  const text = m.content && m.content.type === 'text' && typeof m.content.body === 'string'
-    ? m.content.body : 'Unsupported message';
-  return { prefix: who, text };
+  return { prefix: who, text: summaryText(m) || 'Unsupported message' };
 }
 
 function renderSidebar() {
@@ -1035,10 +1044,12 @@ function renderMessages() {
     prev = m;
   }
   if (r.atLatest) for (const item of S.outbox.forRoom(r.id)) if (!item.thread) nodes.push(pendingNode(item));
-  if (!msgs.length && !S.outbox.forRoom(r.id).length && r.loaded) {
+  if (r.atLatest) for (const up of S.uploads) if (up.room === r.id) nodes.push(uploadNode(up));
+  if (!msgs.length && !S.outbox.forRoom(r.id).length && !S.uploads.some((u) => u.room === r.id) && r.loaded) {
     nodes.push(emptyNode || (emptyNode = el('li', { class: 'empty-room' }, el('span', { text: 'No messages yet. Say hello!' }))));
   }
   reconcile(list, nodes);
+  sweepMedia();
   updateTicks(r);
   if (!r.hasOlder && r.loaded && msgs.length) $('history-status').textContent = 'Start of the conversation';
   else if (!r.loadingOlder && !r.loading) $('history-status').textContent = '';
@@ -1158,6 +1169,7 @@ function bindChatView() {
   });
   $('composer').addEventListener('submit', (e) => {
     e.preventDefault();
+    if (recorder) { stopRecordingAndSend(); return; }
     const text = input.value;
     const ctx = S.compose;
     closeMentions();
@@ -1179,6 +1191,7 @@ function bindChatView() {
     input.focus();
   });
   bindFeatures();
+  bindMedia();
 
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {
@@ -1391,6 +1404,18 @@ function bodyText(m) {
   return m && m.content && m.content.type === 'text' && typeof m.content.body === 'string' ? m.content.body : '';
 }
 
+// One line for previews and quotes: the text, or what kind of media it is.
+function summaryText(m) {
+  const c = m && m.content;
+  if (!c) return '';
+  if (c.type === 'text') return typeof c.body === 'string' ? c.body : '';
+  if (c.type === 'image') return typeof c.caption === 'string' && c.caption ? `Photo: ${c.caption}` : 'Photo';
+  if (c.type === 'file') return `File: ${typeof c.name === 'string' && c.name ? c.name : 'attachment'}`;
+  if (c.type === 'voice') return `Voice message${c.duration_ms > 0 ? ` (${media.fmtDuration(c.duration_ms)})` : ''}`;
+  if (c.type === 'video') return `Video${c.duration_ms > 0 ? ` (${media.fmtDuration(c.duration_ms)})` : ''}`;
+  return '';
+}
+
 // ---------------------------------------------------------------- messages: rendering
 
 function mentionNames(r) {
@@ -1407,7 +1432,7 @@ function quoteNode(rt0, r) {
     const orig = findMsg(r, rt.seq);
     if (orig) {
       rt = { ...rt, sender: rt.sender || orig.sender,
-        preview: rt.preview || (isDeleted(orig) ? 'Deleted message' : bodyText(orig).slice(0, 100)) };
+        preview: rt.preview || (isDeleted(orig) ? 'Deleted message' : summaryText(orig).slice(0, 100)) };
     }
   }
   const preview = typeof rt.preview === 'string' ? rt.preview : '';
@@ -1448,10 +1473,14 @@ function actionBtn(act, label, iconName) {
 function buildMessage(r, m, opts) {
   const mine = m.sender === S.me.id;
   const deleted = isDeleted(m);
-  const body = el('div', { class: 'body' });
+  let body = el('div', { class: 'body' });
+  const mediaNode = deleted ? null : buildMedia(m.content);
   if (deleted) {
     body.classList.add('deleted');
     body.textContent = 'This message was deleted';
+  } else if (mediaNode) {
+    const cap = m.content.type === 'image' && typeof m.content.caption === 'string' ? m.content.caption : '';
+    body = cap ? el('div', { class: 'body caption' }, linkify(cap)) : null;
   } else if (m.content && m.content.type === 'text' && typeof m.content.body === 'string') {
     const mineNames = new Set([S.me.username.toLowerCase()]);
     if (r.kind === 'group') mineNames.add('room');
@@ -1478,6 +1507,7 @@ function buildMessage(r, m, opts) {
   const bubble = el('div', { class: 'bubble' },
     el('button', { type: 'button', class: 'sender', 'data-profile': m.sender, text: userName(m.sender) }),
     m.reply_to && !deleted ? quoteNode(m.reply_to, r) : null,
+    mediaNode,
     body,
     reactionsNode(m),
     meta,
@@ -1488,6 +1518,7 @@ function buildMessage(r, m, opts) {
     actionBtn('more', 'More actions', 'more'));
   const cls = ['msg', mine ? 'mine' : 'theirs'];
   if (deleted) cls.push('deleted');
+  if (mediaNode) cls.push('has-media', 'msg-' + m.content.type);
   if (isMentioned(m)) cls.push('mentions-me');
   return el('li', { class: cls.join(' '), 'data-seq': m.seq, 'data-room': r.id, 'data-sender': m.sender,
     'data-version': m.version || 0 }, bubble, actions);
@@ -1561,6 +1592,7 @@ function onMessageClick(e) {
   const threadBtn = t.closest('[data-thread]');
   const quote = t.closest('[data-jump]');
   const prof = t.closest('[data-profile]');
+  if (onMediaClick(t)) return;
   if (!act && !chip && !threadBtn && !quote && !prof) return;
   const hit = msgFromEvent(t);
   if (!hit) return;
@@ -1634,7 +1666,7 @@ function setCompose(ctx) {
 
 function startReply(r, m) {
   if (S.current !== r.id) return;
-  setCompose({ mode: 'reply', room: r.id, seq: m.seq, sender: m.sender, preview: bodyText(m).slice(0, 100) });
+  setCompose({ mode: 'reply', room: r.id, seq: m.seq, sender: m.sender, preview: summaryText(m).slice(0, 100) });
   $('composer-input').focus();
 }
 
@@ -2003,6 +2035,7 @@ function renderThread() {
   const box = $('thread-messages');
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
   reconcile($('thread-list'), nodes);
+  sweepMedia();
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
@@ -2497,6 +2530,495 @@ function bindFeatures() {
   let moveAt = 0;
   window.addEventListener('pointermove', () => { const n = Date.now(); if (n - moveAt > 5000) { moveAt = n; onUserInput(); } }, { passive: true });
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') lastInput = Date.now(); reportPresence(); });
+}
+
+// ---------------------------------------------------------------- media: rendering
+
+const THUMB_BOX = 320; // px, thumbnails are at most 320×320
+
+function intIn(v, lo, hi) { return Number.isInteger(v) && v >= lo && v <= hi; }
+
+// The media part of a message, or null when the content is not (valid) media.
+function buildMedia(c) {
+  if (!c || typeof c !== 'object' || !media.validId(c.media)) return null;
+  if (c.type === 'image' && intIn(c.w, 1, 100000) && intIn(c.h, 1, 100000) && (c.thumb === undefined || media.validId(c.thumb))) {
+    const { w, h } = media.fit(c.w, c.h, THUMB_BOX, THUMB_BOX);
+    const cap = typeof c.caption === 'string' ? c.caption : '';
+    const img = el('img', { class: 'media-thumb', alt: cap ? `Photo: ${cap.slice(0, 120)}` : 'Photo', width: w, height: h, decoding: 'async' });
+    const btn = el('button', { type: 'button', class: 'media-image', 'data-media-open': c.media,
+      'aria-label': cap ? `Photo: ${cap.slice(0, 120)}. Open full size` : 'Photo. Open full size' }, img);
+    btn.style.width = `${w}px`;
+    btn.style.aspectRatio = `${w} / ${h}`;
+    const thumb = c.thumb ? media.mediaPath(c.thumb) : media.mediaPath(c.media, true);
+    // No thumbnail (corrupt or huge image): a modest original is still fine to show.
+    loadMedia(img, btn, thumb, c.w * c.h <= 4000000 ? media.mediaPath(c.media) : null);
+    return btn;
+  }
+  if (c.type === 'file' && typeof c.name === 'string' && typeof c.mime === 'string' && Number.isFinite(c.size) && c.size >= 0) {
+    const label = media.typeLabel(c.mime, c.name);
+    const size = media.fmtSize(c.size);
+    return el('div', { class: 'file-card' },
+      el('span', { class: 'file-icon', 'aria-hidden': 'true' }, icon('file')),
+      el('span', { class: 'file-info' },
+        el('span', { class: 'file-name', text: c.name || 'attachment', title: c.name }),
+        el('span', { class: 'file-meta', text: `${size} · ${label}` })),
+      el('button', { type: 'button', class: 'icon-btn file-download', 'data-media-download': c.media,
+        'aria-label': `Download ${c.name || 'file'} (${size})`, title: 'Download' }, icon('download')));
+  }
+  if (c.type === 'voice' && intIn(c.duration_ms, 1, 86400000)) {
+    const dur = media.fmtDuration(c.duration_ms);
+    const wave = el('span', { class: 'waveform', 'aria-hidden': 'true' });
+    const peaks = Array.isArray(c.waveform) && c.waveform.length ? c.waveform.slice(0, 64) : null;
+    if (peaks) {
+      for (const v of peaks) {
+        const bar = el('span', { class: 'wave-bar' });
+        bar.style.height = `${Math.max(10, Math.min(100, Math.round((Number(v) || 0) / 2.55)))}%`;
+        wave.append(bar);
+      }
+    }
+    const audio = el('audio', { class: 'voice-audio', controls: true, preload: 'metadata', 'aria-label': `Voice message, ${dur}` });
+    const box = el('div', { class: 'voice' },
+      el('span', { class: 'voice-head' }, icon('mic', 'voice-icon'), peaks ? wave : null, el('span', { class: 'voice-dur', text: dur })),
+      audio);
+    loadMedia(audio, box, media.mediaPath(c.media), null);
+    return box;
+  }
+  if (c.type === 'video' && (c.duration_ms === undefined || intIn(c.duration_ms, 0, 86400000)) &&
+      (c.w === undefined || intIn(c.w, 1, 100000)) && (c.h === undefined || intIn(c.h, 1, 100000))) {
+    const { w, h } = media.fit(c.w || 16, c.h || 9, THUMB_BOX, THUMB_BOX);
+    const dur = c.duration_ms ? media.fmtDuration(c.duration_ms) : '';
+    const box = el('div', { class: 'media-video' },
+      el('button', { type: 'button', class: 'video-play', 'data-media-play': c.media,
+        'aria-label': `Play video${dur ? `, ${dur}` : ''}` }, icon('play', 'play-icon'), el('span', { class: 'video-label', text: dur ? `Video · ${dur}` : 'Video' })));
+    box.style.width = `${Math.max(w, 200)}px`;
+    box.style.aspectRatio = `${Math.max(w, 200)} / ${Math.round(h * Math.max(w, 200) / w)}`;
+    return box;
+  }
+  return null;
+}
+
+// Fetch with auth, show as a blob: URL; `holder` gets loading/failed classes.
+async function loadMedia(node, holder, path, fallback) {
+  holder.classList.add('loading');
+  try {
+    node.src = await media.blobUrl(path, node);
+    holder.classList.remove('loading');
+  } catch (err) {
+    if (fallback && err.status === 404) { loadMedia(node, holder, fallback, null); return; }
+    holder.classList.remove('loading');
+    holder.classList.add('failed');
+    holder.title = err.status === 404 ? 'No longer available' : 'Could not load';
+  }
+}
+
+// blob: URLs of message nodes that are gone are revoked.
+function sweepMedia() {
+  if (!media.ownedCount()) return;
+  const live = new Set();
+  for (const r of S.rooms.values()) for (const n of r.nodes.values()) live.add(n);
+  if (S.thread) for (const n of S.thread.nodes.values()) live.add(n);
+  media.sweep((node) => { const li = node.closest('li'); return !!li && live.has(li); });
+}
+
+function onMediaClick(t) {
+  const open = t.closest('[data-media-open]');
+  const dl = t.closest('[data-media-download]');
+  const play = t.closest('[data-media-play]');
+  if (!open && !dl && !play) return false;
+  const hit = msgFromEvent(t);
+  const c = hit && hit.m.content;
+  if (!c) return true;
+  if (open) openLightbox(c, open);
+  else if (dl) downloadFile(dl, c.media, c.name);
+  else if (play) playVideo(play, c);
+  return true;
+}
+
+async function downloadFile(btn, id, name) {
+  btn.disabled = true;
+  btn.classList.add('busy');
+  try {
+    await media.download(id, name);
+  } catch (err) {
+    toast(err.status === 404 ? 'That file is no longer available.' : 'Download failed. Check your connection.');
+  } finally {
+    btn.disabled = false;
+    btn.classList.remove('busy');
+  }
+}
+
+async function playVideo(btn, c) {
+  const box = btn.parentNode;
+  btn.disabled = true;
+  box.classList.add('loading');
+  const video = el('video', { class: 'video-player', controls: true, playsinline: true, 'aria-label': 'Video' });
+  try {
+    video.src = await media.blobUrl(media.mediaPath(c.media), video);
+    box.classList.remove('loading');
+    btn.replaceWith(video);
+    video.play().catch(() => {});
+    video.focus();
+  } catch (err) {
+    box.classList.remove('loading');
+    btn.disabled = false;
+    toast(err.status === 404 ? 'That video is no longer available.' : 'Could not load the video.');
+  }
+}
+
+// ---------------------------------------------------------------- media: lightbox
+
+let lightbox = null; // {id, url, opener}
+
+async function openLightbox(c, opener) {
+  const dlg = $('lightbox');
+  const img = $('lightbox-img');
+  closeLightbox();
+  const cap = typeof c.caption === 'string' ? c.caption : '';
+  const lb = { id: c.media, url: null, opener };
+  lightbox = lb;
+  $('lightbox-title').textContent = cap || 'Photo';
+  img.alt = cap ? `Photo: ${cap.slice(0, 120)}` : 'Photo';
+  img.removeAttribute('src');
+  img.width = c.w;
+  img.height = c.h;
+  $('lightbox-status').textContent = 'Loading…';
+  dlg.showModal();
+  $('lightbox-close').focus();
+  try {
+    const url = await media.blobUrl(media.mediaPath(c.media), img);
+    if (lightbox !== lb) { media.release(url); return; }
+    lb.url = url;
+    img.src = url;
+    $('lightbox-status').textContent = '';
+  } catch (err) {
+    if (lightbox === lb) $('lightbox-status').textContent = err.status === 404 ? 'This image is no longer available.' : 'Could not load the image.';
+  }
+}
+
+function closeLightbox() {
+  const dlg = $('lightbox');
+  if (dlg.open) dlg.close();
+  lightboxClosed();
+}
+
+// Idempotent: runs on close() and again from the (later) close event.
+function lightboxClosed() {
+  const lb = lightbox;
+  if (!lb || $('lightbox').open) return;
+  lightbox = null;
+  $('lightbox-img').removeAttribute('src');
+  if (lb && lb.url) media.release(lb.url);
+  if (lb && lb.opener && lb.opener.isConnected) lb.opener.focus({ preventScroll: true });
+}
+
+// ---------------------------------------------------------------- media: sending
+
+const uploadNodes = new Map(); // upload id -> li
+let uploadSeq = 0;
+
+function newUploadClientId() {
+  return 'w-' + (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
+}
+
+function utf8Len(s) { return new TextEncoder().encode(s).length; }
+
+// Files picked, dropped or pasted: upload each, then send it. The composer
+// text becomes the first image's caption (or goes first as a text message).
+function sendFiles(fileList) {
+  const files = [...(fileList || [])].filter((f) => f && typeof f.size === 'number');
+  const r = currentRoom();
+  if (!files.length || !r) return;
+  if (!S.conn || !S.conn.isReady) {
+    toast('You are offline. Attachments need a connection — try again when you are back online.');
+    return;
+  }
+  const input = $('composer-input');
+  let text = '';
+  if (!(S.compose && S.compose.mode === 'edit')) {
+    text = input.value.replace(/\s+$/, '');
+    if (text.trim()) { input.value = ''; input.dispatchEvent(new Event('input')); } else text = '';
+  }
+  const ctx = S.compose && S.compose.mode === 'reply' && S.compose.room === r.id ? S.compose : null;
+  if (ctx) setCompose(null);
+  const firstImage = files.find((f) => /^image\//.test(f.type));
+  const captioned = text && firstImage && utf8Len(text) <= 4096 ? firstImage : null;
+  if (text && !captioned) sendText(text, ctx ? { reply_to: { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } } : {});
+  files.forEach((f, i) => queueUpload(r.id, f, {
+    caption: f === captioned ? text : '',
+    reply_to: ctx && i === 0 && (captioned || !text) ? { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } : null,
+  }));
+}
+
+function queueUpload(room, file, opts = {}) {
+  const up = {
+    id: `u${++uploadSeq}`, room, file, name: (opts.name || file.name || 'file').slice(0, 255), size: file.size,
+    caption: opts.caption || '', reply_to: opts.reply_to || null, voice: opts.voice || null,
+    client_id: newUploadClientId(), state: 'uploading', loaded: 0, error: null, xhr: null, res: null,
+    preview: /^image\//.test(file.type) && file.size < 20 * 1024 * 1024 ? URL.createObjectURL(file) : null,
+  };
+  S.uploads.push(up);
+  if (S.current === room) {
+    const r = currentRoom();
+    if (r && !r.atLatest) jumpToLatest();
+    stickToBottom = true;
+  }
+  runUpload(up);
+}
+
+function renderUploads(up) {
+  if (up) uploadNodes.delete(up.id);
+  scheduleRender({ messages: !!up && up.room === S.current, sidebar: true });
+}
+
+async function runUpload(up) {
+  up.state = 'uploading';
+  up.error = null;
+  up.loaded = 0;
+  renderUploads(up);
+  try {
+    if (!S.conn || !S.conn.isReady) throw Object.assign(new Error('offline'), { code: 'disconnected' });
+    if (!up.res) {
+      up.res = await media.upload(up.file, {
+        name: up.name,
+        onXhr: (x) => { up.xhr = x; },
+        onProgress: (loaded, total) => { up.loaded = loaded; up.total = total; showProgress(up); },
+      });
+      up.xhr = null;
+    }
+    if (!S.uploads.includes(up)) return;
+    up.state = 'sending';
+    renderUploads(up);
+    const content = await contentFor(up, up.res);
+    const args = { room: up.room, client_id: up.client_id, content };
+    if (up.reply_to) args.reply_to = up.reply_to.seq;
+    const reply = await call('send', args);
+    dropUpload(up);
+    if (reply.message) onMessage(reply.message);
+  } catch (err) {
+    up.xhr = null;
+    if (!S.uploads.includes(up)) return;
+    if (err.code === 'aborted') { dropUpload(up); return; }
+    up.state = 'failed';
+    up.error = err.code === 'bad_request' && up.res ? `The server refused the message: ${err.message || err.code}` : media.uploadError(err, up.name);
+    renderUploads(up);
+  }
+}
+
+async function contentFor(up, res) {
+  if (up.voice) {
+    const c = { type: 'voice', media: res.id, duration_ms: up.voice.duration_ms };
+    if (Array.isArray(up.voice.waveform) && up.voice.waveform.length) c.waveform = up.voice.waveform.slice(0, 64);
+    return c;
+  }
+  const mime = typeof res.mime === 'string' ? res.mime : '';
+  if (/^image\//.test(mime) && intIn(res.w, 1, 100000) && intIn(res.h, 1, 100000)) {
+    const c = { type: 'image', media: res.id, w: res.w, h: res.h };
+    if (up.caption) c.caption = up.caption;
+    return c;
+  }
+  if (/^video\//.test(mime)) {
+    const meta = await media.videoMeta(up.file);
+    const c = { type: 'video', media: res.id };
+    if (intIn(meta.duration_ms, 1, 86400000)) c.duration_ms = meta.duration_ms;
+    if (intIn(meta.w, 1, 100000) && intIn(meta.h, 1, 100000)) { c.w = meta.w; c.h = meta.h; }
+    return c;
+  }
+  let name = (res.name || up.name || 'file').trim() || 'file';
+  while (utf8Len(name) > 255) name = name.slice(0, -1);
+  return { type: 'file', media: res.id, name, size: Number.isFinite(res.size) ? res.size : up.size, mime: (mime || 'application/octet-stream').slice(0, 255) };
+}
+
+function dropUpload(up) {
+  S.uploads = S.uploads.filter((u) => u !== up);
+  uploadNodes.delete(up.id);
+  if (up.preview) { URL.revokeObjectURL(up.preview); up.preview = null; }
+  scheduleRender({ messages: up.room === S.current, sidebar: true });
+}
+
+function showProgress(up) {
+  const li = uploadNodes.get(up.id);
+  if (!li) return;
+  const bar = li.querySelector('progress');
+  const pct = up.total ? Math.min(100, Math.round((up.loaded / up.total) * 100)) : 0;
+  if (bar) bar.value = pct;
+  const st = li.querySelector('.upload-status');
+  if (st) st.textContent = `Uploading… ${pct}%`;
+}
+
+function uploadNode(up) {
+  let li = uploadNodes.get(up.id);
+  if (!li) { li = buildUploadNode(up); uploadNodes.set(up.id, li); }
+  return li;
+}
+
+function buildUploadNode(up) {
+  const failed = up.state === 'failed';
+  const pct = up.total ? Math.min(100, Math.round((up.loaded / up.total) * 100)) : 0;
+  let preview = null;
+  if (up.preview) {
+    preview = el('img', { class: 'upload-preview', alt: '', src: up.preview });
+  } else {
+    preview = el('span', { class: 'file-icon', 'aria-hidden': 'true' }, icon(up.voice ? 'mic' : 'file'));
+  }
+  const status = failed ? null
+    : up.state === 'sending' ? el('span', { class: 'upload-status', text: 'Sending…' })
+      : el('span', { class: 'upload-status', text: `Uploading… ${pct}%` });
+  const actions = failed
+    ? el('span', { class: 'send-state failed' }, el('span', { text: 'Not sent' }),
+      up.error && /too large/.test(up.error) ? null : el('button', { type: 'button', class: 'link-btn', 'data-upload-retry': up.id, text: 'Retry' }),
+      el('button', { type: 'button', class: 'link-btn', 'data-upload-dismiss': up.id, text: 'Dismiss' }))
+    : up.state === 'uploading'
+      ? el('button', { type: 'button', class: 'link-btn', 'data-upload-cancel': up.id, 'aria-label': `Cancel upload of ${up.name}`, text: 'Cancel' })
+      : null;
+  return el('li', { class: 'msg mine pending upload' + (failed ? ' failed' : ''), 'data-upload': up.id, 'data-state': up.state },
+    el('div', { class: 'bubble' },
+      el('div', { class: 'upload-card' },
+        preview,
+        el('span', { class: 'file-info' },
+          el('span', { class: 'file-name', text: up.voice ? 'Voice message' : up.name, title: up.name }),
+          el('span', { class: 'file-meta', text: up.voice ? media.fmtDuration(up.voice.duration_ms) : media.fmtSize(up.size) }))),
+      up.state === 'uploading' ? el('progress', { class: 'upload-progress', max: '100', value: String(pct), 'aria-label': `Uploading ${up.name}` }) : null,
+      up.caption ? el('div', { class: 'body caption' }, up.caption) : null,
+      el('span', { class: 'meta' }, status, actions),
+      failed && up.error ? el('span', { class: 'send-error upload-error', role: 'alert', text: up.error }) : null));
+}
+
+function onUploadClick(e) {
+  const b = e.target.closest('[data-upload-retry], [data-upload-dismiss], [data-upload-cancel]');
+  if (!b) return;
+  const id = b.dataset.uploadRetry || b.dataset.uploadDismiss || b.dataset.uploadCancel;
+  const up = S.uploads.find((u) => u.id === id);
+  if (!up) return;
+  if (b.dataset.uploadRetry) runUpload(up);
+  else if (b.dataset.uploadCancel) { if (up.xhr) up.xhr.abort(); else dropUpload(up); }
+  else dropUpload(up);
+}
+
+// ---------------------------------------------------------------- media: voice recording
+
+let recorder = null; // {rec, room, timer}
+
+async function startRecording() {
+  const r = currentRoom();
+  if (!r || recorder) return;
+  if (!S.conn || !S.conn.isReady) { toast('You are offline. Voice messages need a connection.'); return; }
+  const rec = new media.VoiceRecorder();
+  const btn = $('btn-mic');
+  btn.disabled = true;
+  try {
+    await rec.start();
+  } catch (err) {
+    btn.disabled = false;
+    toast(err && err.name === 'NotAllowedError' ? 'Microphone access was denied.' : 'The microphone is not available.');
+    return;
+  }
+  btn.disabled = false;
+  recorder = { rec, room: r.id, timer: null };
+  $('composer').classList.add('recording');
+  $('rec-bar').hidden = false;
+  $('rec-time').textContent = '0:00';
+  $('btn-send').setAttribute('aria-label', 'Send voice message');
+  recorder.timer = setInterval(() => {
+    if (!recorder) return;
+    const ms = recorder.rec.elapsed();
+    $('rec-time').textContent = media.fmtDuration(Math.floor(ms / 1000) * 1000);
+    if (ms > 15 * 60000) stopRecordingAndSend();
+  }, 250);
+  $('btn-send').focus();
+}
+
+function endRecordingUI() {
+  if (recorder) clearInterval(recorder.timer);
+  recorder = null;
+  $('composer').classList.remove('recording');
+  $('rec-bar').hidden = true;
+  $('btn-send').setAttribute('aria-label', 'Send message');
+}
+
+function cancelRecording() {
+  if (!recorder) return;
+  recorder.rec.cancel();
+  endRecordingUI();
+  $('composer-input').focus();
+}
+
+async function stopRecordingAndSend() {
+  if (!recorder) return;
+  const { rec, room } = recorder;
+  endRecordingUI();
+  $('composer-input').focus();
+  let res;
+  try {
+    res = await rec.stop();
+  } catch (e) { return; }
+  if (!res.blob.size) { toast('Nothing was recorded.'); return; }
+  if (!S.conn || !S.conn.isReady) { toast('You are offline. Voice messages need a connection.'); return; }
+  const ext = /ogg/.test(res.blob.type) ? 'ogg' : 'webm';
+  const file = new File([res.blob], `voice-message.${ext}`, { type: res.blob.type });
+  queueUpload(room, file, { voice: { duration_ms: res.duration_ms, waveform: res.waveform } });
+}
+
+// ---------------------------------------------------------------- media: bindings
+
+function bindMedia() {
+  const fileInput = $('file-input');
+  $('btn-attach').addEventListener('click', () => fileInput.click());
+  fileInput.addEventListener('change', () => {
+    const files = [...fileInput.files];
+    fileInput.value = '';
+    sendFiles(files);
+  });
+  $('message-list').addEventListener('click', onUploadClick);
+
+  // paste files/images into the composer
+  $('composer-input').addEventListener('paste', (e) => {
+    const files = e.clipboardData ? [...e.clipboardData.files] : [];
+    if (!files.length) return;
+    e.preventDefault();
+    sendFiles(files);
+  });
+
+  // drag and drop onto the conversation
+  const pane = $('room-pane');
+  const overlay = $('drop-overlay');
+  const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  let depth = 0;
+  pane.addEventListener('dragenter', (e) => { if (!hasFiles(e)) return; e.preventDefault(); depth++; overlay.hidden = false; });
+  pane.addEventListener('dragover', (e) => { if (!hasFiles(e)) return; e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; overlay.hidden = false; });
+  pane.addEventListener('dragleave', () => { depth = Math.max(0, depth - 1); if (!depth) overlay.hidden = true; });
+  pane.addEventListener('drop', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    sendFiles(e.dataTransfer.files);
+  });
+  // a file dropped anywhere else must not navigate away from the app
+  window.addEventListener('dragover', (e) => { if (hasFiles(e)) e.preventDefault(); });
+  window.addEventListener('drop', (e) => { if (hasFiles(e)) e.preventDefault(); });
+
+  // lightbox
+  const dlg = $('lightbox');
+  dlg.addEventListener('close', lightboxClosed);
+  $('lightbox-close').addEventListener('click', closeLightbox);
+  $('lightbox-download').addEventListener('click', async () => {
+    if (!lightbox) return;
+    const id = lightbox.id;
+    try {
+      const blob = await media.fetchBlob(media.mediaPath(id));
+      const ext = (blob.type.split('/')[1] || 'img').replace('jpeg', 'jpg').replace(/[^a-z0-9]/g, '');
+      await media.download(id, `photo-${id}.${ext}`);
+    } catch (err) { toast('Download failed. Check your connection.'); }
+  });
+  dlg.addEventListener('click', (e) => { if (e.target === dlg || e.target === $('lightbox-stage')) closeLightbox(); });
+
+  // voice
+  const mic = $('btn-mic');
+  mic.hidden = !media.canRecord();
+  mic.addEventListener('click', startRecording);
+  $('rec-cancel').addEventListener('click', cancelRecording);
+  $('composer').addEventListener('keydown', (e) => { if (e.key === 'Escape' && recorder) { e.preventDefault(); cancelRecording(); } });
+  setInterval(sweepMedia, 30000);
 }
 
 boot();
