@@ -55,6 +55,7 @@ static struct {
     int body_pad;
     const char *only;
     bool verbose;
+    bool sync_op; /* storm: auth, then a separate sync (the pre-`auth since` flow) */
     /* sizes */
     int idle_conns;
     int big_members;
@@ -316,9 +317,28 @@ static step_res_t *cur_res(void)
     return W.cur >= 0 ? &W.res->s[W.cur] : NULL;
 }
 
-static void on_authed(client_t *c, uint64_t now)
+static void storm_back(client_t *c, uint64_t now, bool ok)
+{
+    c->state = C_OPEN;
+    if (!c->back) {
+        c->back = 1;
+        W.res->back++;
+        if (now - W.storm_t0 > W.res->back_ns)
+            W.res->back_ns = now - W.storm_t0;
+    }
+    if (!ok)
+        W.res->errors++;
+}
+
+/* more: the reply of an auth that carried `since` said more=true (or was
+ * not such an auth): page on with a sync. */
+static void on_authed(client_t *c, uint64_t now, bool more)
 {
     W.inflight--;
+    if (c->need_sync && !opt.sync_op && !more) {
+        storm_back(c, now, true); /* auth with since did the sync */
+        return;
+    }
     if (c->need_sync) {
         char buf[128];
         int n = snprintf(buf, sizeof buf, "{\"id\":%d,\"op\":\"sync\",\"since\":{\"%s\":%" PRId64 "}}",
@@ -361,19 +381,11 @@ static void on_text(client_t *c, const char *m, size_t n, uint64_t now)
             cl_fail(c, false);
             return;
         }
-        on_authed(c, now);
+        on_authed(c, now, memmem(m, n, "\"more\":true", 11) != NULL);
         return;
     }
     if (id == ID_SYNC && c->state == C_SYNC) {
-        c->state = C_OPEN;
-        if (!c->back) {
-            c->back = 1;
-            W.res->back++;
-            if (now - W.storm_t0 > W.res->back_ns)
-                W.res->back_ns = now - W.storm_t0;
-        }
-        if (!ok)
-            W.res->errors++;
+        storm_back(c, now, ok);
         return;
     }
     if (id == ID_ROOMS) {
@@ -472,8 +484,15 @@ static void on_readable(client_t *c, uint64_t now)
         p += hl;
         len -= hl;
         c->state = C_AUTH;
-        char buf[128];
-        int n = snprintf(buf, sizeof buf, "{\"id\":0,\"op\":\"auth\",\"token\":\"%s\"}",
+        char buf[512];
+        int n;
+        if (c->need_sync && !opt.sync_op) /* reconnect: the sync runs inside auth */
+            n = snprintf(
+                buf, sizeof buf,
+                "{\"id\":0,\"op\":\"auth\",\"token\":\"%s\",\"since\":{\"%s\":%" PRId64 "}}",
+                ac.token[W.run->user[c->idx]], ac.room_id[W.run->room[c->idx]], contiguous(c));
+        else
+            n = snprintf(buf, sizeof buf, "{\"id\":0,\"op\":\"auth\",\"token\":\"%s\"}",
                          ac.token[W.run->user[c->idx]]);
         send_text(c, buf, (size_t)n);
     }
@@ -1485,7 +1504,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen [--short] [--only idle,small,storm,big,slow,ingest] [--procs N]\n"
             "               [--conns N] [--big N] [--senders N] [--step S] [--src N]\n"
-            "               [--parleyd PATH] [--server-cpu N] [--gen-cpu N] [--pad N] [-v]\n");
+            "               [--parleyd PATH] [--server-cpu N] [--gen-cpu N] [--pad N] [-v]\n"
+            "               [--sync-op]  (storm: auth then sync, not auth with since)\n");
     exit(2);
 }
 
@@ -1517,6 +1537,8 @@ int main(int argc, char **argv)
             opt.step_s = 1.5;
         } else if (!strcmp(a, "-v"))
             opt.verbose = true;
+        else if (!strcmp(a, "--sync-op"))
+            opt.sync_op = true;
         else if (!v)
             usage();
         else if (!strcmp(a, "--only"))

@@ -56,7 +56,75 @@ bool pl_chat__is_member(const room_t *r, int64_t user)
     return i < r->nmembers && r->members[i] == user;
 }
 
-void pl_chat__member_add(room_t *r, int64_t user)
+/* ---- online lists: room -> live sessions, user -> rooms ---- */
+
+static umember_t *umember(pl_chat_t *chat, int64_t user)
+{
+    umember_t *m = NULL;
+    HASH_FIND(hh, chat->members, &user, sizeof user, m);
+    return m;
+}
+
+static void live_add(room_t *r, session_t *s)
+{
+    if (r->nlive == r->livecap) {
+        r->livecap = r->livecap ? r->livecap * 2 : 4;
+        r->live = pl_xrealloc(r->live, r->livecap * sizeof *r->live);
+    }
+    if (s->nrooms == s->roomcap) {
+        s->roomcap = s->roomcap ? s->roomcap * 2 : 2;
+        s->rooms = pl_xrealloc(s->rooms, s->roomcap * sizeof *s->rooms);
+    }
+    r->live[r->nlive] = (live_t){.s = s, .slot = s->nrooms};
+    s->rooms[s->nrooms++] = (rslot_t){.room = r, .idx = r->nlive++};
+}
+
+/* Removes the session's k-th room slot and its entry in that room's list.
+ * During a walk over the room the entry becomes a hole (compacted when the
+ * last walk ends), so a walker never skips or repeats anyone. */
+static void live_remove_slot(session_t *s, uint32_t k)
+{
+    room_t *r = s->rooms[k].room;
+    uint32_t idx = s->rooms[k].idx;
+    if (r->walking > 0) {
+        r->live[idx].s = NULL;
+        r->holes = true;
+    } else {
+        live_t last = r->live[--r->nlive];
+        if (idx != r->nlive) {
+            r->live[idx] = last;
+            last.s->rooms[last.slot].idx = idx;
+        }
+    }
+    rslot_t moved = s->rooms[--s->nrooms];
+    if (k != s->nrooms) {
+        s->rooms[k] = moved;
+        moved.room->live[moved.idx].slot = k;
+    }
+}
+
+static void live_compact(room_t *r)
+{
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < r->nlive; i++) {
+        live_t e = r->live[i];
+        if (e.s == NULL)
+            continue;
+        r->live[j] = e;
+        e.s->rooms[e.slot].idx = j;
+        j++;
+    }
+    r->nlive = j;
+    r->holes = false;
+}
+
+static void walk_end(room_t *r)
+{
+    if (--r->walking == 0 && r->holes)
+        live_compact(r);
+}
+
+void pl_chat__member_add(pl_chat_t *chat, room_t *r, int64_t user)
 {
     size_t i = member_pos(r, user);
     if (i < r->nmembers && r->members[i] == user)
@@ -68,15 +136,50 @@ void pl_chat__member_add(room_t *r, int64_t user)
     memmove(r->members + i + 1, r->members + i, (r->nmembers - i) * sizeof *r->members);
     r->members[i] = user;
     r->nmembers++;
+    umember_t *m = umember(chat, user);
+    if (m == NULL) {
+        m = pl_xcalloc(1, sizeof *m);
+        m->user_id = user;
+        HASH_ADD(hh, chat->members, user_id, sizeof m->user_id, m);
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 2;
+        m->rooms = pl_xrealloc(m->rooms, m->cap * sizeof *m->rooms);
+    }
+    m->rooms[m->n++] = r;
+    online_t *u = pl_chat__online(chat, user);
+    for (session_t *s = u ? u->head : NULL; s != NULL; s = s->next)
+        live_add(r, s);
 }
 
-void pl_chat__member_remove(room_t *r, int64_t user)
+void pl_chat__member_remove(pl_chat_t *chat, room_t *r, int64_t user)
 {
     size_t i = member_pos(r, user);
     if (i >= r->nmembers || r->members[i] != user)
         return;
     memmove(r->members + i, r->members + i + 1, (r->nmembers - i - 1) * sizeof *r->members);
     r->nmembers--;
+    umember_t *m = umember(chat, user);
+    for (uint32_t k = 0; m != NULL && k < m->n; k++) {
+        if (m->rooms[k] == r) {
+            m->rooms[k] = m->rooms[--m->n];
+            break;
+        }
+    }
+    if (m != NULL && m->n == 0) {
+        HASH_DEL(chat->members, m);
+        free(m->rooms);
+        free(m);
+    }
+    online_t *u = pl_chat__online(chat, user);
+    for (session_t *s = u ? u->head : NULL; s != NULL; s = s->next) {
+        for (uint32_t k = 0; k < s->nrooms; k++) {
+            if (s->rooms[k].room == r) {
+                live_remove_slot(s, k);
+                break;
+            }
+        }
+    }
 }
 
 /* ---- sessions ---- */
@@ -106,6 +209,7 @@ void pl_chat__session_unref(session_t *s)
     if (--s->refs > 0)
         return;
     held_clear(s);
+    free(s->rooms);
     free(s->username);
     free(s->display_name);
     free(s);
@@ -126,6 +230,8 @@ static void online_remove(pl_chat_t *chat, session_t *s)
     HASH_FIND(hh, chat->users, &s->user_id, sizeof s->user_id, u);
     if (u == NULL)
         return;
+    while (s->nrooms > 0)
+        live_remove_slot(s, s->nrooms - 1);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -146,7 +252,7 @@ static void session_deliver(session_t *s, int64_t room, int64_t seq, int64_t ver
 {
     if (s->conn == NULL)
         return;
-    if (s->syncing && (seq > 0 || version > 0)) {
+    if (s->syncing && (seq > 0 || version > 0 || s->hold_all)) {
         size_t size = pl_frame_size(f);
         if (s->held_bytes + size > (size_t)s->chat->cfg->max_write_queue) {
             pl_log(PL_LOG_WARN, "chat",
@@ -186,49 +292,52 @@ void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f)
 
 void pl_chat__fanout_except(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f)
 {
-    for (size_t i = 0; i < room->nmembers; i++) {
-        if (room->members[i] == except_user)
-            continue;
-        online_t *u = pl_chat__online(chat, room->members[i]);
-        for (session_t *s = u ? u->head : NULL, *next; s != NULL; s = next) {
-            next = s->next;
+    (void)chat;
+    uint32_t n = room->nlive;
+    room->walking++;
+    for (uint32_t i = 0; i < n; i++) {
+        session_t *s = room->live[i].s;
+        if (s != NULL && s->user_id != except_user)
             session_deliver(s, 0, 0, 0, f);
-        }
     }
+    walk_end(room);
 }
 
-static int cmp_i64(const void *a, const void *b)
+static int cmp_ptr(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    uintptr_t x = (uintptr_t)*(session_t *const *)a, y = (uintptr_t)*(session_t *const *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Walks every room: there is no user -> rooms index in memory, and presence
- * and profile events are rare (coalesced) next to messages. */
+/* Every online session sharing a room with user, once each (the rooms come
+ * from the user -> rooms index). */
 void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f)
 {
-    int64_t *to = NULL;
+    umember_t *m = umember(chat, user);
+    if (m == NULL)
+        return;
+    session_t **to = NULL;
     size_t n = 0, cap = 0;
-    room_t *r, *tmp;
-    HASH_ITER(hh, chat->rooms, r, tmp)
-    {
-        if (!pl_chat__is_member(r, user))
-            continue;
-        for (size_t i = 0; i < r->nmembers; i++) {
-            if (r->members[i] == user || pl_chat__online(chat, r->members[i]) == NULL)
+    for (uint32_t k = 0; k < m->n; k++) {
+        room_t *r = m->rooms[k];
+        for (uint32_t i = 0; i < r->nlive; i++) {
+            session_t *s = r->live[i].s;
+            if (s == NULL || s->user_id == user)
                 continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 16;
                 to = pl_xrealloc(to, cap * sizeof *to);
             }
-            to[n++] = r->members[i];
+            to[n++] = s;
         }
     }
-    if (n > 0)
-        qsort(to, n, sizeof *to, cmp_i64);
+    if (n > 1)
+        qsort(to, n, sizeof *to, cmp_ptr);
+    /* Sessions stay allocated until on_ws_close, which never runs inside a
+     * send: the collected pointers stay valid. */
     for (size_t i = 0; i < n; i++)
         if (i == 0 || to[i] != to[i - 1])
-            pl_chat__send_user(chat, to[i], f);
+            session_deliver(to[i], 0, 0, 0, f);
     free(to);
 }
 
@@ -252,31 +361,38 @@ void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m)
     pl_buf_dispose(&b);
 }
 
+/* Walks the room's online sessions: no lookup per member. A send never
+ * closes a session synchronously (on_ws_close runs from the handle's close
+ * callback), but removals during the walk are safe anyway: they leave holes
+ * that walk_end compacts, and sessions added meanwhile are not visited. */
 void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version, pl_frame_t *f)
 {
-    for (size_t i = 0; i < room->nmembers; i++) {
-        online_t *u = NULL;
-        HASH_FIND(hh, chat->users, &room->members[i], sizeof room->members[i], u);
-        if (u == NULL)
-            continue;
-        for (session_t *s = u->head, *next; s != NULL; s = next) {
-            next = s->next;
+    (void)chat;
+    uint32_t n = room->nlive;
+    room->walking++;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 8 < n)
+            __builtin_prefetch(room->live[i + 8].s);
+        session_t *s = room->live[i].s;
+        if (s != NULL)
             session_deliver(s, room->id, seq, version, f);
-        }
     }
+    walk_end(room);
 }
 
-void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n)
+void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline)
 {
     held_t *h = s->held;
     s->held = NULL;
     s->held_tail = &s->held;
     s->held_bytes = 0;
     s->syncing = false;
+    s->hold_all = false;
     while (h != NULL) {
         held_t *next = h->next;
-        bool skip = false;
-        for (size_t i = 0; i < n; i++) {
+        bool timeline = h->seq > 0 || h->version > 0;
+        bool skip = timeline && drop_timeline;
+        for (size_t i = 0; timeline && !skip && i < n; i++) {
             if (pos[i].room == h->room) {
                 /* An update the sync covered (its version is in the
                  * snapshot) is skipped like a message it delivered. */
@@ -407,6 +523,9 @@ void pl_chat__online_add(pl_chat_t *chat, session_t *s)
     if (u->head)
         u->head->prev = s;
     u->head = s;
+    umember_t *m = umember(chat, s->user_id);
+    for (uint32_t k = 0; m != NULL && k < m->n; k++)
+        live_add(m->rooms[k], s);
     pl_presence__update(chat, s->user_id);
 }
 
@@ -422,7 +541,7 @@ static int load_member(void *arg, const pl_member_t *m)
 {
     room_t *r = pl_chat__room(arg, m->room_id);
     if (r != NULL)
-        pl_chat__member_add(r, m->user_id);
+        pl_chat__member_add(arg, r, m->user_id);
     return 0;
 }
 
@@ -485,6 +604,7 @@ void pl_chat_free(pl_chat_t *chat)
     HASH_ITER(hh, chat->rooms, r, rtmp)
     {
         HASH_DEL(chat->rooms, r);
+        free(r->live);
         free(r->members);
         free(r->name);
         free(r);
@@ -492,8 +612,18 @@ void pl_chat_free(pl_chat_t *chat)
     online_t *u, *utmp;
     HASH_ITER(hh, chat->users, u, utmp)
     {
+        /* Sessions still referenced by jobs must not point into freed rooms. */
+        for (session_t *s = u->head; s != NULL; s = s->next)
+            s->nrooms = 0;
         HASH_DEL(chat->users, u);
         free(u);
+    }
+    umember_t *m, *mtmp;
+    HASH_ITER(hh, chat->members, m, mtmp)
+    {
+        HASH_DEL(chat->members, m);
+        free(m->rooms);
+        free(m);
     }
     free(chat);
 }

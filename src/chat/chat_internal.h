@@ -10,6 +10,14 @@
 #include "chat/chat.h"
 #include "core/buf.h"
 
+typedef struct session session_t;
+
+/* One authenticated session in a room's list of online recipients. */
+typedef struct {
+    session_t *s;  /* NULL: removed during a walk (a hole, compacted after) */
+    uint32_t slot; /* index of this room in s->rooms */
+} live_t;
+
 typedef struct room {
     int64_t id;
     pl_room_kind_t kind;
@@ -19,10 +27,29 @@ typedef struct room {
     int64_t disappearing_ms; /* timer of new messages, 0 = off */
     int64_t *members;        /* sorted user ids */
     size_t nmembers, cap;
+    /* The online sessions of the members, in no order: fan-out walks this
+     * instead of looking every member up. Kept by chat.c on auth, close,
+     * member_add and member_remove. */
+    live_t *live;
+    uint32_t nlive, livecap;
+    uint32_t walking; /* fan-outs in progress over live (removals leave holes) */
+    bool holes;
     UT_hash_handle hh;
 } room_t;
 
-typedef struct session session_t;
+/* A session's entry for one of its rooms (back index into room->live). */
+typedef struct {
+    room_t *room;
+    uint32_t idx;
+} rslot_t;
+
+/* The rooms of a user (every user with a membership, online or not). */
+typedef struct umember {
+    int64_t user_id;
+    room_t **rooms;
+    uint32_t n, cap;
+    UT_hash_handle hh;
+} umember_t;
 
 typedef struct online {
     int64_t user_id;
@@ -47,9 +74,12 @@ struct session {
     int64_t device_id;
     bool authing;
     bool syncing;
+    bool hold_all; /* auth with since: hold every event, not only the timeline */
     char *username;
     char *display_name;
     session_t *next, *prev; /* in online_t.head */
+    rslot_t *rooms;         /* the rooms whose live list holds this session */
+    uint32_t nrooms, roomcap;
     held_t *held, **held_tail;
     size_t held_bytes;
     double tokens; /* rate limiter bucket */
@@ -80,12 +110,13 @@ struct pl_chat {
     const pl_config_t *cfg;
     pl_store_t *st;
     pl_server_t *srv;
-    room_t *rooms;   /* uthash by id */
-    online_t *users; /* uthash by user id */
-    pres_t *pres;    /* uthash by user id */
-    uv_timer_t tick; /* sweeper + presence grace, every sweep_interval_ms */
-    bool sweeping;   /* a sweep job is in flight */
-    bool closing;    /* the store refused a job: stop the timer */
+    room_t *rooms;      /* uthash by id */
+    online_t *users;    /* uthash by user id */
+    umember_t *members; /* uthash by user id: user -> rooms */
+    pres_t *pres;       /* uthash by user id */
+    uv_timer_t tick;    /* sweeper + presence grace, every sweep_interval_ms */
+    bool sweeping;      /* a sweep job is in flight */
+    bool closing;       /* the store refused a job: stop the timer */
     pl_chat_stats_t stats;
 };
 
@@ -104,8 +135,10 @@ void pl_chat__session_unref(session_t *s);
 room_t *pl_chat__room(pl_chat_t *chat, int64_t id);
 room_t *pl_chat__room_add(pl_chat_t *chat, const pl_room_t *r);
 bool pl_chat__is_member(const room_t *r, int64_t user);
-void pl_chat__member_add(room_t *r, int64_t user);
-void pl_chat__member_remove(room_t *r, int64_t user);
+/** Membership changes also update the room's online list and the user's
+ * room index. */
+void pl_chat__member_add(pl_chat_t *chat, room_t *r, int64_t user);
+void pl_chat__member_remove(pl_chat_t *chat, room_t *r, int64_t user);
 /** Queues a frame to every session of every member of room (holding it for
  * syncing sessions). seq is that of a `message` event, version that of an
  * `update` event; both 0 for events outside the timeline (never held). */
@@ -128,7 +161,9 @@ typedef struct {
     int64_t vupto;  /* ... and its updates up to this version */
     bool truncated; /* more=true for this room: skip held frames */
 } pl_sync_pos_t;
-void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n);
+/** drop_timeline: skip every held message/update (the client was told
+ * more=true for everything); other held events are still delivered. */
+void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline);
 
 /* wire.c: JSON out */
 void pl_wire_json_string(pl_buf_t *b, const char *s);
@@ -177,6 +212,9 @@ void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings)
 /* ops_conv.c: the conversation-feature ops */
 typedef void (*pl_op_fn)(session_t *s, json_t *id, json_t *req);
 void pl_ops_edit(session_t *s, json_t *id, json_t *req);
+void pl_ops_emoji_add(session_t *s, json_t *id, json_t *req);
+void pl_ops_emoji_remove(session_t *s, json_t *id, json_t *req);
+void pl_ops_emoji_list(session_t *s, json_t *id, json_t *req);
 void pl_ops_delete(session_t *s, json_t *id, json_t *req);
 void pl_ops_react(session_t *s, json_t *id, json_t *req);
 void pl_ops_typing(session_t *s, json_t *id, json_t *req);

@@ -180,3 +180,24 @@ void pl_mentions_parse(const char *text, size_t len, pl_mentions_t *out)
             memcpy(out->names[out->n++], name, n + 1);
     }
 }
+
+bool pl_emoji_shortcode_valid(const char *s, size_t len)
+{
+    if (len < 2 || len > PL_SHORTCODE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+bool pl_emoji_custom_ref(const char *s, size_t len, char name[PL_SHORTCODE_MAX + 1])
+{
+    if (len < 4 || s[0] != ':' || s[len - 1] != ':' || !pl_emoji_shortcode_valid(s + 1, len - 2))
+        return false;
+    memcpy(name, s + 1, len - 2);
+    name[len - 2] = '\0';
+    return true;
+}

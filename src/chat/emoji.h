@@ -38,4 +38,14 @@ typedef struct {
  * runs (33+ characters) are not mentions. Borrows text; pure. */
 void pl_mentions_parse(const char *text, size_t len, pl_mentions_t *out);
 
+/** Longest custom-emoji shortcode, in bytes (without the colons). */
+#define PL_SHORTCODE_MAX 32
+
+/** True when s[0..len) is a custom-emoji shortcode: [a-z0-9_]{2,32}. Pure. */
+bool pl_emoji_shortcode_valid(const char *s, size_t len);
+
+/** True when s[0..len) is a custom-emoji reference `:shortcode:`; copies the
+ * shortcode (NUL-terminated) into name. Pure. */
+bool pl_emoji_custom_ref(const char *s, size_t len, char name[PL_SHORTCODE_MAX + 1]);
+
 #endif

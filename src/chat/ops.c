@@ -106,12 +106,19 @@ bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int
 
 /* ---- auth ---- */
 
+/* sync section, below */
+static bool parse_since(session_t *s, json_t *id, json_t *since, pl_sync_pos_t **out, size_t *n);
+static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, pl_buf_t *auth);
+
 typedef struct {
     job_t j;
     unsigned char hash[32];
     int64_t user_id, device_id;
     pl_user_t user;
     pl_profile_t prof;
+    bool with_since;      /* auth runs a sync before its reply */
+    pl_sync_pos_t *since; /* sorted by room */
+    size_t nsince;
 } auth_job_t;
 
 static void auth_work(pl_db_t *db, void *arg)
@@ -145,8 +152,18 @@ static void auth_done(void *arg)
         s->display_name = a->user.display_name;
         a->user.username = a->user.display_name = NULL;
         s->read_receipts = s->show_presence = true;
+        if (a->with_since) {
+            /* Hold everything from the moment the session is online: the
+             * sync reads the store after this point, so each message is
+             * either in its result or held (and skipped if both). */
+            s->syncing = true;
+            s->hold_all = true;
+        }
         pl_chat__online_add(s->chat, s);
         pl_ops__apply_settings(s->chat, s->user_id, a->prof.settings);
+        pl_log(PL_LOG_INFO, "chat",
+               "conn=%" PRIu64 " user=u%" PRId64 " device=d%" PRId64 " authenticated",
+               pl_conn_id(s->conn), s->user_id, s->device_id);
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_printf(&b, ",\"user\":{\"id\":\"u%" PRId64 "\",\"username\":", s->user_id);
@@ -154,12 +171,15 @@ static void auth_done(void *arg)
         pl_buf_append(&b, ",\"display_name\":", 16);
         pl_wire_json_string(&b, s->display_name);
         pl_buf_printf(&b, "},\"device_id\":\"d%" PRId64 "\"", s->device_id);
-        pl_wire_reply_ok(s, a->j.id, pl_buf_head(&b), b.len);
-        pl_buf_dispose(&b);
-        pl_log(PL_LOG_INFO, "chat",
-               "conn=%" PRIu64 " user=u%" PRId64 " device=d%" PRId64 " authenticated",
-               pl_conn_id(s->conn), s->user_id, s->device_id);
+        if (a->with_since) {
+            sync_start(s, a->j.id, a->since, a->nsince, &b); /* takes since and b */
+            a->since = NULL;
+        } else {
+            pl_wire_reply_ok(s, a->j.id, pl_buf_head(&b), b.len);
+            pl_buf_dispose(&b);
+        }
     }
+    free(a->since);
     pl_user_dispose(&a->user);
     pl_profile_dispose(&a->prof);
     pl_ops__job_dispose(&a->j);
@@ -181,8 +201,18 @@ static void op_auth(session_t *s, json_t *id, json_t *req)
         pl_wire_reply_err(s, id, "bad_request", "\"token\" must be a non-empty string");
         return;
     }
+    /* Optional: the client's positions, as for sync. The sync then runs as
+     * part of auth (events, then the reply with more/count, then live). */
+    json_t *since = json_object_get(req, "since");
+    pl_sync_pos_t *pos = NULL;
+    size_t npos = 0;
+    if (since != NULL && !json_is_null(since) && !parse_since(s, id, since, &pos, &npos))
+        return;
     auth_job_t *a = pl_xcalloc(1, sizeof *a);
     pl_ops__job_init(&a->j, s, id);
+    a->with_since = pos != NULL;
+    a->since = pos;
+    a->nsince = npos;
     pl_auth_token_hash(json_string_value(tok), json_string_length(tok), a->hash);
     s->authing = true;
     pl_store_read(s->chat->st, auth_work, auth_done, a);
@@ -378,9 +408,9 @@ static void create_done(void *arg)
         if (c->created) {
             /* All members, not just the listed ones: a group of more than
              * ROOM_MEMBERS_LISTED must route to everyone. */
-            pl_chat__member_add(r, c->creator);
+            pl_chat__member_add(chat, r, c->creator);
             for (size_t i = 0; i < c->ri.nmembers; i++)
-                pl_chat__member_add(r, c->ri.ids[i]);
+                pl_chat__member_add(chat, r, c->ri.ids[i]);
         }
         pl_buf_t b;
         pl_buf_init(&b);
@@ -541,7 +571,7 @@ static void member_done(void *arg)
     if (m->j.code != NULL || r == NULL) {
         pl_wire_reply_err(s, m->j.id, m->j.code ? m->j.code : "not_found", m->j.msg);
     } else if (m->join) {
-        pl_chat__member_add(r, m->user);
+        pl_chat__member_add(chat, r, m->user);
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"room\":", 8);
@@ -553,7 +583,7 @@ static void member_done(void *arg)
             announce_room(chat, r, &m->ri, m->user);
         }
     } else {
-        pl_chat__member_remove(r, m->user);
+        pl_chat__member_remove(chat, r, m->user);
         pl_wire_reply_ok(s, m->j.id, "", 0);
         if (m->changed)
             member_event(chat, r, s, "leave");
@@ -1119,6 +1149,8 @@ typedef struct {
     bool *is_update;    /* parallel to msgs */
     size_t nmsgs, capmsgs;
     bool more;
+    bool auth;      /* run by auth with since: the reply is auth's */
+    pl_buf_t reply; /* auth: its reply fields (user, device_id) */
 } sync_job_t;
 
 static int cmp_pos(const void *a, const void *b)
@@ -1211,9 +1243,16 @@ static void sync_done(void *arg)
     sync_job_t *q = arg;
     pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
-    if (q->j.code != NULL) {
+    if (q->j.code != NULL && q->auth) {
+        /* The session is authenticated already: answer auth, and tell the
+         * client to sync everything itself (its held timeline events go,
+         * since the sync it makes will deliver them). */
+        pl_buf_append(&q->reply, ",\"more\":true,\"count\":0", 22);
+        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&q->reply), q->reply.len);
+        pl_chat__release_held(s, NULL, 0, true);
+    } else if (q->j.code != NULL) {
         pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
-        pl_chat__release_held(s, NULL, 0);
+        pl_chat__release_held(s, NULL, 0, false);
     } else {
         pl_buf_t b;
         pl_buf_init(&b);
@@ -1232,11 +1271,14 @@ static void sync_done(void *arg)
             pl_wire_send(s, pl_buf_head(&b), b.len);
         }
         pl_buf_reset(&b, 0);
+        if (q->auth)
+            pl_buf_append(&b, pl_buf_head(&q->reply), q->reply.len);
         pl_buf_printf(&b, ",\"more\":%s,\"count\":%zu", q->more ? "true" : "false", q->nmsgs);
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
-        pl_chat__release_held(s, q->pos, q->npos);
+        pl_chat__release_held(s, q->pos, q->npos, false);
     }
+    pl_buf_dispose(&q->reply);
     pl_messages_free(q->msgs, q->nmsgs);
     free(q->is_update);
     free(q->since);
@@ -1263,19 +1305,17 @@ static bool since_value(json_t *v, int64_t *seq, int64_t *version)
     return *seq >= 0 && *version >= 0;
 }
 
-static void op_sync(session_t *s, json_t *id, json_t *req)
+/* Parses a `since` object into positions sorted by room (*out is malloc'd,
+ * never NULL on success). Replies bad_request and returns false if invalid;
+ * null counts as {}. */
+static bool parse_since(session_t *s, json_t *id, json_t *since, pl_sync_pos_t **out, size_t *n)
 {
-    json_t *since = json_object_get(req, "since");
     if (since != NULL && !json_is_null(since) && !json_is_object(since)) {
         pl_wire_reply_err(s, id, "bad_request", "\"since\" must be an object of room id -> seq");
-        return;
+        return false;
     }
-    if (s->syncing) {
-        pl_wire_reply_err(s, id, "busy", "a sync is already in progress");
-        return;
-    }
-    size_t n = json_is_object(since) ? json_object_size(since) : 0;
-    pl_sync_pos_t *pos = pl_xcalloc(n ? n : 1, sizeof *pos);
+    size_t cap = json_is_object(since) ? json_object_size(since) : 0;
+    pl_sync_pos_t *pos = pl_xcalloc(cap ? cap : 1, sizeof *pos);
     size_t k = 0;
     const char *key;
     json_t *v;
@@ -1288,7 +1328,7 @@ static void op_sync(session_t *s, json_t *id, json_t *req)
                 pl_wire_reply_err(s, id, "bad_request",
                                   "\"since\" maps room ids (\"r1\") to seqs >= 0 or to "
                                   "{\"seq\": n, \"version\": v}");
-                return;
+                return false;
             }
             pos[k].room = rid;
             pos[k].upto = seq;
@@ -1296,14 +1336,48 @@ static void op_sync(session_t *s, json_t *id, json_t *req)
         }
     }
     qsort(pos, k, sizeof *pos, cmp_pos);
+    *out = pos;
+    *n = k;
+    return true;
+}
+
+/* Starts a sync job from pos (taken). auth: NULL for the sync op, else the
+ * auth reply's fields (taken; the reply then answers auth). The session
+ * holds live events from now until sync_done. */
+static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, pl_buf_t *auth)
+{
     sync_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, id);
     q->user = s->user_id;
     q->budget = s->chat->cfg->sync_max_messages;
     q->since = pos;
-    q->nsince = k;
+    q->nsince = n;
+    if (auth != NULL) {
+        q->auth = true;
+        q->reply = *auth;
+    } else {
+        pl_buf_init(&q->reply);
+    }
     s->syncing = true;
     pl_store_read(s->chat->st, sync_work, sync_done, q);
+}
+
+static void op_sync(session_t *s, json_t *id, json_t *req)
+{
+    json_t *since = json_object_get(req, "since");
+    if (since != NULL && !json_is_null(since) && !json_is_object(since)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"since\" must be an object of room id -> seq");
+        return;
+    }
+    if (s->syncing) {
+        pl_wire_reply_err(s, id, "busy", "a sync is already in progress");
+        return;
+    }
+    pl_sync_pos_t *pos;
+    size_t k;
+    if (!parse_since(s, id, since, &pos, &k))
+        return;
+    sync_start(s, id, pos, k, NULL);
 }
 
 /* ---- room_settings ---- */
@@ -1415,6 +1489,9 @@ static const op_t ops[] = {
     {"settings_get", pl_ops_settings_get, true},
     {"settings_set", pl_ops_settings_set, true},
     {"search", pl_ops_search, true},
+    {"emoji_add", pl_ops_emoji_add, true},
+    {"emoji_remove", pl_ops_emoji_remove, true},
+    {"emoji_list", pl_ops_emoji_list, true},
 };
 
 void pl_ops_dispatch(session_t *s, json_t *id, json_t *req)

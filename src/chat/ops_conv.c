@@ -73,6 +73,7 @@ typedef struct {
     pl_room_kind_t room_kind;
     char *content; /* edit */
     char *emoji;   /* react */
+    bool custom;   /* emoji is a `:shortcode:` reference */
     bool remove;
     int64_t max_reactions;
     bool changed;
@@ -117,6 +118,21 @@ static void mut_work(pl_db_t *db, void *arg)
         rc = pl_db_message_delete(db, q->room_id, q->seq, &q->m);
         q->changed = rc == 0;
     } else {
+        if (q->custom && !q->remove) {
+            /* A custom emoji must exist when it is put on; removing a reaction
+             * of one deleted since is always allowed. */
+            char name[PL_SHORTCODE_MAX + 1];
+            pl_emoji_rec_t e;
+            (void)pl_emoji_custom_ref(q->emoji, strlen(q->emoji), name);
+            rc = pl_db_emoji_get(db, name, &e);
+            if (rc == PL_ENOTFOUND) {
+                pl_ops__job_fail(&q->j, "bad_request", "no such custom emoji");
+                rc = 0;
+                goto out;
+            }
+            if (rc < 0)
+                goto out;
+        }
         rc = pl_db_reaction_set(db, q->room_id, q->seq, q->user, q->emoji, !q->remove,
                                 q->max_reactions, pl_now_ms(), &q->changed, &q->m);
         if (rc == PL_ETOOBIG) {
@@ -209,10 +225,14 @@ void pl_ops_react(session_t *s, json_t *id, json_t *req)
     if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
         return;
     json_t *emoji = json_object_get(req, "emoji");
+    char name[PL_SHORTCODE_MAX + 1];
+    bool custom = json_is_string(emoji) &&
+                  pl_emoji_custom_ref(json_string_value(emoji), json_string_length(emoji), name);
     if (!json_is_string(emoji) ||
-        !pl_emoji_is_single(json_string_value(emoji), json_string_length(emoji))) {
+        (!custom && !pl_emoji_is_single(json_string_value(emoji), json_string_length(emoji)))) {
         pl_wire_reply_err(s, id, "bad_request",
-                          "\"emoji\" must be exactly one emoji (at most 32 bytes)");
+                          "\"emoji\" must be exactly one emoji (at most 32 bytes) or a custom "
+                          "emoji \":shortcode:\"");
         return;
     }
     json_t *rm = json_object_get(req, "remove");
@@ -222,6 +242,7 @@ void pl_ops_react(session_t *s, json_t *id, json_t *req)
     }
     mut_job_t *q = mut_new(s, id, r, seq, MUT_REACT);
     q->emoji = pl_xstrdup(json_string_value(emoji));
+    q->custom = custom;
     q->remove = json_is_true(rm);
     pl_store_write(s->chat->st, mut_work, mut_done, q);
 }
@@ -550,7 +571,7 @@ void pl_ops_presence_query(session_t *s, json_t *id, json_t *req)
 
 /* ---- profiles and settings ---- */
 
-static void profile_json(pl_buf_t *b, const pl_profile_t *p)
+static void profile_json(pl_buf_t *b, const pl_profile_t *p, int64_t avatar)
 {
     pl_buf_printf(b, "{\"id\":\"u%" PRId64 "\",\"username\":", p->id);
     pl_wire_json_string(b, p->username);
@@ -560,7 +581,10 @@ static void profile_json(pl_buf_t *b, const pl_profile_t *p)
     pl_wire_json_string(b, p->bio);
     pl_buf_append(b, ",\"status_text\":", 15);
     pl_wire_json_string(b, p->status_text);
-    pl_buf_append(b, "}", 1);
+    if (avatar > 0)
+        pl_buf_printf(b, ",\"avatar\":\"f%" PRId64 "\"}", avatar);
+    else
+        pl_buf_append(b, ",\"avatar\":null}", 15);
 }
 
 /* The stored settings merged over the defaults. Returns a new object. */
@@ -598,17 +622,47 @@ typedef struct {
     char *username;  /* get by name */
     char *fields[3]; /* set: display_name, bio, status_text (NULL = unchanged) */
     json_t *patch;   /* settings_set */
+    bool set_avatar; /* set: avatar given (new_avatar 0 = remove) */
+    int64_t new_avatar;
+    int64_t avatar; /* result: the user's avatar media id, 0 = none */
     pl_profile_t p;
 } prof_job_t;
+
+/* Checks that media is an image the user uploaded (store thread). Returns 0,
+ * a store error, or 1 after failing the job. */
+static int own_image(pl_db_t *db, job_t *j, int64_t user, int64_t media)
+{
+    pl_media_rec_t m = {0};
+    int rc = pl_db_media_get(db, media, &m);
+    if (rc == PL_ENOTFOUND || (rc == 0 && m.owner != user)) {
+        pl_ops__job_fail(j, "not_found", "no such media");
+        rc = 1;
+    } else if (rc == 0 && (m.mime == NULL || strncmp(m.mime, "image/", 6) != 0 ||
+                           m.thumb_w <= 0)) {
+        pl_ops__job_fail(j, "bad_request", "the media is not an image");
+        rc = 1;
+    }
+    pl_media_rec_dispose(&m);
+    return rc;
+}
 
 static void prof_work(pl_db_t *db, void *arg)
 {
     prof_job_t *q = arg;
     int rc = 0;
-    if (q->kind == PROF_SET)
+    if (q->kind == PROF_SET && q->set_avatar && q->new_avatar > 0) {
+        rc = own_image(db, &q->j, q->user, q->new_avatar);
+        if (rc == 1)
+            return;
+    }
+    if (q->kind == PROF_SET && rc == 0 && (q->fields[0] || q->fields[1] || q->fields[2]))
         rc = pl_db_profile_set(db, q->user, q->fields[0], q->fields[1], q->fields[2]);
+    if (q->kind == PROF_SET && rc == 0 && q->set_avatar)
+        rc = pl_db_avatar_set(db, q->user, q->new_avatar);
     if (rc == 0)
         rc = pl_db_profile_get(db, q->user, q->username, &q->p);
+    if (rc == 0 && (q->kind == PROF_GET || q->kind == PROF_SET))
+        rc = pl_db_avatar_get(db, q->p.id, &q->avatar);
     if (rc == PL_ENOTFOUND && q->kind == PROF_GET) {
         pl_ops__job_fail(&q->j, "user_not_found", "no such user");
         return;
@@ -646,7 +700,7 @@ static void prof_done(void *arg)
     pl_buf_init(&b);
     if (q->kind == PROF_GET || q->kind == PROF_SET) {
         pl_buf_append(&b, ",\"user\":", 8);
-        profile_json(&b, &q->p);
+        profile_json(&b, &q->p, q->avatar);
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
         if (q->kind == PROF_SET) {
             online_t *u = pl_chat__online(chat, q->user);
@@ -656,7 +710,7 @@ static void prof_done(void *arg)
             }
             pl_buf_reset(&b, 0);
             pl_buf_append(&b, "{\"ev\":\"profile\",\"user\":", 23);
-            profile_json(&b, &q->p);
+            profile_json(&b, &q->p, q->avatar);
             pl_buf_append(&b, "}", 1);
             pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
             pl_chat__send_contacts(chat, q->user, f);
@@ -760,12 +814,26 @@ void pl_ops_profile_set(session_t *s, json_t *id, json_t *req)
         v[i] = json_string_value(j);
         given++;
     }
+    json_t *av = json_object_get(req, "avatar");
+    int64_t avatar = 0;
+    if (av != NULL) {
+        if (!json_is_null(av) &&
+            (!json_is_string(av) || !pl_id_parse(json_string_value(av), 'f', &avatar))) {
+            pl_wire_reply_err(s, id, "bad_request",
+                              "\"avatar\" must be a media id like \"f1\" or null");
+            return;
+        }
+        given++;
+    }
     if (given == 0) {
         pl_wire_reply_err(s, id, "bad_request",
-                          "give at least one of \"display_name\", \"bio\", \"status_text\"");
+                          "give at least one of \"display_name\", \"bio\", \"status_text\", "
+                          "\"avatar\"");
         return;
     }
     prof_job_t *q = prof_new(s, id, PROF_SET);
+    q->set_avatar = av != NULL;
+    q->new_avatar = avatar;
     for (int i = 0; i < 3; i++)
         q->fields[i] = v[i] ? pl_xstrdup(v[i]) : NULL;
     pl_store_write(s->chat->st, prof_work, prof_done, q);
@@ -872,6 +940,176 @@ void pl_ops_search(session_t *s, json_t *id, json_t *req)
     q->limit = limit;
     q->query = pl_xstrdup(json_string_value(query));
     pl_store_read(s->chat->st, search_work, search_done, q);
+}
+
+/* ---- custom emoji ---- */
+
+typedef enum { EMOJI_ADD, EMOJI_REMOVE, EMOJI_LIST } emoji_kind_t;
+
+typedef struct {
+    job_t j;
+    emoji_kind_t kind;
+    int64_t user;
+    pl_emoji_rec_t e; /* add / remove: the emoji */
+    pl_emoji_rec_t *list;
+    size_t n;
+} emoji_job_t;
+
+static void emoji_json(pl_buf_t *b, const pl_emoji_rec_t *e)
+{
+    pl_buf_printf(b,
+                  "{\"shortcode\":\"%s\",\"media\":\"f%" PRId64 "\",\"owner\":\"u%" PRId64 "\"}",
+                  e->shortcode, e->media, e->owner);
+}
+
+static void emoji_work(pl_db_t *db, void *arg)
+{
+    emoji_job_t *q = arg;
+    int rc = 0;
+    if (q->kind == EMOJI_LIST) {
+        rc = pl_db_emoji_list(db, &q->list, &q->n);
+    } else if (q->kind == EMOJI_ADD) {
+        rc = own_image(db, &q->j, q->user, q->e.media);
+        if (rc == 1)
+            return;
+        if (rc == 0)
+            rc = pl_db_emoji_add(db, q->e.shortcode, q->e.media, q->user, pl_now_ms());
+        if (rc == PL_EEXIST) {
+            pl_ops__job_fail(&q->j, "emoji_taken", "that shortcode is already taken");
+            return;
+        }
+    } else {
+        rc = pl_db_emoji_get(db, q->e.shortcode, &q->e);
+        if (rc == PL_ENOTFOUND) {
+            pl_ops__job_fail(&q->j, "not_found", "no such custom emoji");
+            return;
+        }
+        if (rc == 0 && q->e.owner != q->user) {
+            pl_ops__job_fail(&q->j, "forbidden", "only its owner can remove a custom emoji");
+            return;
+        }
+        if (rc == 0)
+            rc = pl_db_emoji_remove(db, q->e.shortcode);
+    }
+    if (rc < 0) {
+        pl_ops__job_store_error(&q->j, rc);
+        if (q->kind != EMOJI_LIST)
+            pl_db_rollback_job(db);
+    }
+}
+
+/* {"ev":"emoji","action":"added"|"removed","emoji":{...}} to every session:
+ * custom emoji are server-wide. */
+static void emit_emoji(pl_chat_t *chat, const char *action, const pl_emoji_rec_t *e)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_printf(&b, "{\"ev\":\"emoji\",\"action\":\"%s\",\"emoji\":", action);
+    emoji_json(&b, e);
+    pl_buf_append(&b, "}", 1);
+    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
+    online_t *u, *tmp;
+    HASH_ITER(hh, chat->users, u, tmp)
+    {
+        pl_chat__send_user(chat, u->user_id, f);
+    }
+    pl_frame_unref(f);
+    pl_buf_dispose(&b);
+}
+
+static void emoji_done(void *arg)
+{
+    emoji_job_t *q = arg;
+    pl_ops__job_check(&q->j);
+    session_t *s = q->j.s;
+    if (q->j.code != NULL) {
+        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
+    } else {
+        pl_buf_t b;
+        pl_buf_init(&b);
+        if (q->kind == EMOJI_LIST) {
+            pl_buf_append(&b, ",\"emoji\":[", 10);
+            for (size_t i = 0; i < q->n; i++) {
+                if (i)
+                    pl_buf_append(&b, ",", 1);
+                emoji_json(&b, &q->list[i]);
+            }
+            pl_buf_append(&b, "]", 1);
+        } else {
+            pl_buf_append(&b, ",\"emoji\":", 9);
+            emoji_json(&b, &q->e);
+        }
+        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
+        pl_buf_dispose(&b);
+        if (q->kind != EMOJI_LIST) {
+            pl_log(PL_LOG_INFO, "chat", "emoji %s shortcode=%s user=u%" PRId64,
+                   q->kind == EMOJI_ADD ? "added" : "removed", q->e.shortcode, q->user);
+            emit_emoji(s->chat, q->kind == EMOJI_ADD ? "added" : "removed", &q->e);
+        }
+    }
+    pl_emoji_recs_free(q->list, q->n);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+static emoji_job_t *emoji_new(session_t *s, json_t *id, emoji_kind_t kind)
+{
+    emoji_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, id);
+    q->kind = kind;
+    q->user = s->user_id;
+    q->e.owner = s->user_id;
+    return q;
+}
+
+static bool arg_shortcode(session_t *s, json_t *id, json_t *req, char out[PL_SHORTCODE_MAX + 1])
+{
+    json_t *sc = json_object_get(req, "shortcode");
+    if (!json_is_string(sc) ||
+        !pl_emoji_shortcode_valid(json_string_value(sc), json_string_length(sc))) {
+        pl_wire_reply_err(s, id, "bad_request",
+                          "\"shortcode\" must be 2 to 32 of a-z, 0-9 and _ (without colons)");
+        return false;
+    }
+    snprintf(out, PL_SHORTCODE_MAX + 1, "%s", json_string_value(sc));
+    return true;
+}
+
+void pl_ops_emoji_add(session_t *s, json_t *id, json_t *req)
+{
+    char sc[PL_SHORTCODE_MAX + 1];
+    if (!arg_shortcode(s, id, req, sc))
+        return;
+    json_t *media = json_object_get(req, "media");
+    int64_t mid = 0;
+    if (!json_is_string(media) || !pl_id_parse(json_string_value(media), 'f', &mid)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"media\" must be a media id like \"f1\"");
+        return;
+    }
+    if (strcmp(s->chat->cfg->emoji_add_policy, "anyone") != 0) {
+        pl_wire_reply_err(s, id, "forbidden", "adding custom emoji is disabled on this server");
+        return;
+    }
+    emoji_job_t *q = emoji_new(s, id, EMOJI_ADD);
+    snprintf(q->e.shortcode, sizeof q->e.shortcode, "%s", sc);
+    q->e.media = mid;
+    pl_store_write(s->chat->st, emoji_work, emoji_done, q);
+}
+
+void pl_ops_emoji_remove(session_t *s, json_t *id, json_t *req)
+{
+    char sc[PL_SHORTCODE_MAX + 1];
+    if (!arg_shortcode(s, id, req, sc))
+        return;
+    emoji_job_t *q = emoji_new(s, id, EMOJI_REMOVE);
+    snprintf(q->e.shortcode, sizeof q->e.shortcode, "%s", sc);
+    pl_store_write(s->chat->st, emoji_work, emoji_done, q);
+}
+
+void pl_ops_emoji_list(session_t *s, json_t *id, json_t *req)
+{
+    (void)req;
+    pl_store_read(s->chat->st, emoji_work, emoji_done, emoji_new(s, id, EMOJI_LIST));
 }
 
 /* ---- the disappearing-message sweeper ---- */

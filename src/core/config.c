@@ -78,6 +78,8 @@ static const cfg_entry_t table[] = {
      "one media upload (POST /v1/media); larger is refused with 413"},
     {"max_image_pixels", CFG_INT, OFF(max_image_pixels), 1, 1000000000, "50000000",
      "images with more pixels get no thumbnail (decompression bombs)"},
+    {"emoji_add_policy", CFG_STR, OFF(emoji_add_policy), 0, 0, "anyone",
+     "who may add custom emoji: anyone or nobody"},
     {"data_dir", CFG_STR, OFF(data_dir), 0, 0, "./data", "directory of the database"},
     {"commit_batch_max", CFG_INT, OFF(commit_batch_max), 1, 1000000, "4096",
      "write jobs committed together in one transaction (one fsync)"},
@@ -182,6 +184,12 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
         if (!strcmp(key, "log_level") && pl_log_parse_level(value) < 0) {
             fmt_err(err, errlen, "config key 'log_level': '%s' is not one of %s", value,
                     "error, warn, info, debug, trace");
+            return PL_EINVAL;
+        }
+        if (!strcmp(key, "emoji_add_policy") && strcmp(value, "anyone") != 0 &&
+            strcmp(value, "nobody") != 0) {
+            fmt_err(err, errlen, "config key 'emoji_add_policy': '%s' is not one of %s", value,
+                    "anyone, nobody");
             return PL_EINVAL;
         }
         free(*(char **)slot);

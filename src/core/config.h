@@ -45,6 +45,7 @@ typedef struct {
     /* media */
     int64_t max_upload_bytes; /* one POST /v1/media body; larger => 413 too_large */
     int64_t max_image_pixels; /* width * height above which no thumbnail is made */
+    char *emoji_add_policy;   /* who may add custom emoji: "anyone" or "nobody" */
     /* store */
     char *data_dir;
     int64_t commit_batch_max; /* write jobs per group commit */

@@ -31,6 +31,7 @@
 #define SNIFF_BYTES 8192           /* what libmagic sees of an upload */
 #define PEND_HIGH (1u << 20)       /* queued unwritten bytes: stop reading the socket */
 #define THUMB_PX 320               /* thumbnail bounding box */
+#define SQUARE_PX 256              /* the square (avatar) thumbnail: centre-cropped */
 #define MAX_NAME 255               /* bytes of a file name */
 #define CACHE_HDR "Cache-Control: private, max-age=31536000, immutable\r\n"
 
@@ -145,6 +146,20 @@ static void query_name(const char *q, char *out, size_t cap)
         out[0] = '\0';
 }
 
+/* Whether the query has key=1 (or key=true). */
+static bool query_flag(const char *q, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = q; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=')
+            return !strncmp(p + kl + 1, "1", 1) || !strncmp(p + kl + 1, "true", 4);
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
 /* ---- processing on the thread pool ---- */
 
 typedef struct {
@@ -165,6 +180,54 @@ static void sniff(pl_media_t *m, proc_t *p)
     const char *t = m->magic ? magic_buffer(m->magic, p->head, p->head_len) : NULL;
     snprintf(p->mime, sizeof p->mime, "%s", t ? t : "application/octet-stream");
     uv_mutex_unlock(&m->magic_lock);
+}
+
+/* Replaces *t by itself flattened on white when it has an alpha channel
+ * (JPEG has none). Returns 0, or -1 with *t released. */
+static int flatten_white(VipsImage **t)
+{
+    if (!vips_image_hasalpha(*t))
+        return 0;
+    VipsImage *flat = NULL;
+    VipsArrayDouble *bg = vips_array_double_newv(3, 255.0, 255.0, 255.0);
+    int rc = vips_flatten(*t, &flat, "background", bg, NULL);
+    vips_area_unref(VIPS_AREA(bg));
+    g_object_unref(*t);
+    *t = NULL;
+    if (rc != 0) {
+        vips_error_clear();
+        return -1;
+    }
+    *t = flat;
+    return 0;
+}
+
+/* Makes the square variant of the image at path: SQUARE_PX x SQUARE_PX,
+ * scaled to fill and centre-cropped (libvips crop=centre), EXIF orientation
+ * applied, metadata stripped, JPEG; committed as variant "square". Pool
+ * thread. The caller checked the pixel limit (the image has a thumbnail).
+ * Returns 0 or a negative code. */
+static int make_square(pl_media_t *m, const char *path, const char *tmp, const char *sha)
+{
+    VipsImage *t = NULL;
+    char out[1100];
+    snprintf(out, sizeof out, "%s.square.jpg", tmp);
+    if (vips_thumbnail(path, &t, SQUARE_PX, "height", SQUARE_PX, "crop",
+                       VIPS_INTERESTING_CENTRE, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0) {
+        vips_error_clear();
+        return PL_EIO;
+    }
+    if (flatten_white(&t) < 0)
+        return PL_EIO;
+    int rc = vips_jpegsave(t, out, "Q", 85, "strip", TRUE, NULL);
+    g_object_unref(t);
+    if (rc != 0) {
+        vips_error_clear();
+        unlink(out);
+        return PL_EIO;
+    }
+    bool existed = false;
+    return m->ms->ops->commit(m->ms, out, sha, "square", &existed);
 }
 
 /* Reads the image's size and makes the thumbnail (JPEG, EXIF orientation
@@ -193,7 +256,7 @@ static void make_thumb(pl_media_t *m, proc_t *p, const char *path)
         p->h = orient >= 5 && orient <= 8 ? w : h;
         return;
     }
-    VipsImage *t = NULL, *flat = NULL;
+    VipsImage *t = NULL;
     char out[1100];
     snprintf(out, sizeof out, "%s.thumb.jpg", p->tmp);
     /* vips_thumbnail applies the EXIF orientation itself. */
@@ -202,18 +265,8 @@ static void make_thumb(pl_media_t *m, proc_t *p, const char *path)
         vips_error_clear();
         return;
     }
-    if (vips_image_hasalpha(t)) {
-        VipsArrayDouble *bg = vips_array_double_newv(3, 255.0, 255.0, 255.0);
-        int rc = vips_flatten(t, &flat, "background", bg, NULL);
-        vips_area_unref(VIPS_AREA(bg));
-        if (rc != 0) {
-            g_object_unref(t);
-            vips_error_clear();
-            return;
-        }
-        g_object_unref(t);
-        t = flat;
-    }
+    if (flatten_white(&t) < 0)
+        return;
     int rc = vips_jpegsave(t, out, "Q", 80, "strip", TRUE, NULL);
     int64_t tw = vips_image_get_width(t), th = vips_image_get_height(t);
     g_object_unref(t);
@@ -595,6 +648,8 @@ typedef struct {
     unsigned char tok[32];
     int64_t id, user;
     bool thumb, visible;
+    bool square;   /* thumb?square=1: the centre-cropped square variant */
+    char tmp[1024]; /* square: where it is made when not cached yet */
     int rc;
     pl_media_rec_t rec;
     /* file read on the pool */
@@ -631,6 +686,14 @@ static void dl_read_work(uv_work_t *w)
 {
     dl_t *d = w->data;
     int fd = open(d->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && d->square) {
+        /* Made on first request, then cached next to the thumbnail. */
+        char orig[1200];
+        pl_media_t *m = d->m;
+        if (m->ms->ops->local_path(m->ms, d->rec.sha256, NULL, orig, sizeof orig) == 0 &&
+            make_square(m, orig, d->tmp, d->rec.sha256) == 0)
+            fd = open(d->path, O_RDONLY | O_CLOEXEC);
+    }
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         d->io_rc = PL_ENOTFOUND;
@@ -663,7 +726,7 @@ static void dl_read_work(uv_work_t *w)
 static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
                        const char **ctype)
 {
-    const char *mime = d->thumb ? "image/jpeg" : d->rec.mime;
+    const char *mime = d->thumb || d->square ? "image/jpeg" : d->rec.mime;
     *ctype = pl_media_served_type(mime, attachment);
     pl_buf_printf(h, "ETag: %s\r\n" CACHE_HDR "Accept-Ranges: bytes\r\n", etag);
     if (*attachment) {
@@ -692,7 +755,8 @@ static void dl_read_done(uv_work_t *w, int status)
         return;
     }
     char etag[80];
-    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256, d->thumb ? "-thumb" : "");
+    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256,
+             d->square ? "-square" : d->thumb ? "-thumb" : "");
     pl_buf_t h;
     pl_buf_init(&h);
     bool att;
@@ -723,13 +787,15 @@ static void dl_found(void *arg)
         return;
     }
     /* Not visible and nonexistent look the same: existence is not revealed. */
-    if (d->rc == PL_ENOTFOUND || !d->visible || (d->thumb && d->rec.thumb_w == 0)) {
+    if (d->rc == PL_ENOTFOUND || !d->visible || (d->thumb && d->rec.thumb_w == 0) ||
+        (d->square && !m->vips_ok)) {
         pl_http_respond_error(d->req, 404, "not_found", "no such media", NULL);
         dl_free(d);
         return;
     }
     char etag[80];
-    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256, d->thumb ? "-thumb" : "");
+    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256,
+             d->square ? "-square" : d->thumb ? "-thumb" : "");
     const char *inm = pl_http_header(d->req, "if-none-match");
     if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
         pl_buf_t h;
@@ -767,7 +833,10 @@ static void dl_found(void *arg)
             d->len = len;
         }
     }
-    if (m->ms->ops->local_path(m->ms, d->rec.sha256, d->thumb ? "thumb" : NULL, d->path,
+    if (d->square)
+        m->ms->ops->tmp_path(m->ms, ++m->seq, d->tmp, sizeof d->tmp);
+    if (m->ms->ops->local_path(m->ms, d->rec.sha256,
+                               d->square ? "square" : d->thumb ? "thumb" : NULL, d->path,
                                sizeof d->path) < 0) {
         pl_http_respond_error(d->req, 500, "internal", "bad media path", NULL);
         dl_free(d);
@@ -822,6 +891,7 @@ bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
     d->req = req;
     d->id = id;
     d->thumb = thumb;
+    d->square = thumb && query_flag(pl_http_query(req), "square");
     memcpy(d->tok, tok, sizeof tok);
     pl_store_read(m->st, dl_lookup, dl_found, d);
     return true;

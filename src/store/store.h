@@ -371,4 +371,20 @@ int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media);
 /** The user's avatar media id (0 = none). */
 int pl_db_avatar_get(pl_db_t *db, int64_t user, int64_t *media);
 
+/* Custom emoji: server-wide `:shortcode:` -> an image the owner uploaded. */
+typedef struct {
+    char shortcode[33]; /* [a-z0-9_]{2,32} */
+    int64_t media, owner;
+} pl_emoji_rec_t;
+void pl_emoji_recs_free(pl_emoji_rec_t *e, size_t n);
+/** Adds one; PL_EEXIST when the shortcode is taken. */
+int pl_db_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t owner,
+                    int64_t now_ms);
+/** One by shortcode (PL_ENOTFOUND). */
+int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out);
+/** Removes one (PL_ENOTFOUND). */
+int pl_db_emoji_remove(pl_db_t *db, const char *shortcode);
+/** All of them, by shortcode; *out is malloc'd (pl_emoji_recs_free). */
+int pl_db_emoji_list(pl_db_t *db, pl_emoji_rec_t **out, size_t *n);
+
 #endif

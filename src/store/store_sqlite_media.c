@@ -179,3 +179,98 @@ int pl_db_avatar_get(pl_db_t *db, int64_t user, int64_t *media)
     sqlite3_finalize(s);
     return rc;
 }
+
+/* ---- custom emoji ---- */
+
+void pl_emoji_recs_free(pl_emoji_rec_t *e, size_t n)
+{
+    (void)n;
+    free(e);
+}
+
+int pl_db_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t owner,
+                    int64_t now_ms)
+{
+    sqlite3_stmt *s = prep(db,
+                           "INSERT OR IGNORE INTO emoji(shortcode, media_id, owner, created)"
+                           " VALUES (?1, ?2, ?3, ?4)",
+                           "emoji_add");
+    if (s == NULL)
+        return PL_EIO;
+    pl_store__bind_text(s, 1, shortcode);
+    sqlite3_bind_int64(s, 2, media);
+    sqlite3_bind_int64(s, 3, owner);
+    sqlite3_bind_int64(s, 4, now_ms);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return pl_store__fail(db, "emoji_add");
+    return sqlite3_changes(db->h) == 0 ? PL_EEXIST : 0;
+}
+
+int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out)
+{
+    sqlite3_stmt *s =
+        prep(db, "SELECT shortcode, media_id, owner FROM emoji WHERE shortcode = ?1", "emoji_get");
+    if (s == NULL)
+        return PL_EIO;
+    pl_store__bind_text(s, 1, shortcode);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        const unsigned char *sc = sqlite3_column_text(s, 0);
+        snprintf(out->shortcode, sizeof out->shortcode, "%s", sc ? (const char *)sc : "");
+        out->media = sqlite3_column_int64(s, 1);
+        out->owner = sqlite3_column_int64(s, 2);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? PL_ENOTFOUND : pl_store__fail(db, "emoji_get");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int pl_db_emoji_remove(pl_db_t *db, const char *shortcode)
+{
+    sqlite3_stmt *s = prep(db, "DELETE FROM emoji WHERE shortcode = ?1", "emoji_remove");
+    if (s == NULL)
+        return PL_EIO;
+    pl_store__bind_text(s, 1, shortcode);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return pl_store__fail(db, "emoji_remove");
+    return sqlite3_changes(db->h) == 0 ? PL_ENOTFOUND : 0;
+}
+
+int pl_db_emoji_list(pl_db_t *db, pl_emoji_rec_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s =
+        prep(db, "SELECT shortcode, media_id, owner FROM emoji ORDER BY shortcode", "emoji_list");
+    if (s == NULL)
+        return PL_EIO;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = pl_xrealloc(*out, cap * sizeof **out);
+        }
+        pl_emoji_rec_t *e = &(*out)[(*n)++];
+        memset(e, 0, sizeof *e);
+        const unsigned char *sc = sqlite3_column_text(s, 0);
+        snprintf(e->shortcode, sizeof e->shortcode, "%s", sc ? (const char *)sc : "");
+        e->media = sqlite3_column_int64(s, 1);
+        e->owner = sqlite3_column_int64(s, 2);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return pl_store__fail(db, "emoji_list");
+    }
+    return 0;
+}

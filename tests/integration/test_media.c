@@ -551,6 +551,248 @@ static void test_access_and_send(void **state)
     free(png);
 }
 
+/* Waits for the next event named ev on fd (other frames skipped). */
+static json_t *wait_event(int fd, const char *ev)
+{
+    static char buf[1 << 16];
+    for (int i = 0; i < 50; i++) {
+        long n = th_ws_recv_text(fd, buf, sizeof buf, 5000);
+        assert_true(n > 0);
+        json_t *j = json_loads(buf, 0, NULL);
+        const char *e = json_string_value(json_object_get(j, "ev"));
+        if (e && !strcmp(e, ev))
+            return j;
+        json_decref(j);
+    }
+    fail_msg("no %s event", ev);
+    return NULL;
+}
+
+/* Uploads a w x h PNG (or other bytes when png is false); returns its id. */
+static void upload_id(const user_t *u, int w, int h, int seed, bool png, char *id, size_t cap)
+{
+    size_t len;
+    uint8_t *data = png ? make_png(w, h, seed, &len) : (uint8_t *)strdup("just some text\n");
+    if (!png)
+        len = strlen((char *)data);
+    resp_t r;
+    upload(u->token, png ? "image/png" : "text/plain", png ? "a.png" : "a.txt", data, len, &r);
+    assert_true(r.status == 201 || r.status == 200);
+    json_t *j = jbody(&r);
+    snprintf(id, cap, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    resp_free(&r);
+    free(data);
+}
+
+static void test_avatar(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "av");
+    new_user(&b, "bv");
+    char img[32], txt[32], other[32];
+    upload_id(&a, 300, 200, 21, true, img, sizeof img);
+    upload_id(&a, 0, 0, 0, false, txt, sizeof txt);
+    upload_id(&b, 40, 40, 22, true, other, sizeof other);
+    int fa = ws_login(&a), fb = ws_login(&b);
+    /* A room in common, so b receives a's profile events. */
+    json_t *rr = call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"av\",\"members\":[\"%s\"]", b.name);
+    json_decref(rr);
+    /* No avatar yet: null. */
+    json_t *p = call(fb, "\"op\":\"profile_get\",\"user\":\"%s\"", a.id);
+    if (!json_is_null(json_object_get(json_object_get(p, "user"), "avatar")))
+        fail_msg("profile: %s", json_dumps(p, 0));
+    json_decref(p);
+    /* Errors: not an image, someone else's, unknown, malformed. */
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", txt), "bad_request");
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", other), "not_found");
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"f999999\""), "not_found");
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"x1\""), "bad_request");
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":5"), "bad_request");
+    /* Before it is an avatar, b cannot read a's upload. */
+    char path[128], spath[160], v[256];
+    snprintf(path, sizeof path, "/v1/media/%s", img);
+    snprintf(spath, sizeof spath, "/v1/media/%s/thumb?square=1", img);
+    resp_t r;
+    get(b.token, path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    /* Set: the reply and the profile event (to b, a contact) carry it. */
+    p = call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", img);
+    assert_true(json_is_true(json_object_get(p, "ok")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")), img);
+    json_decref(p);
+    json_t *ev = wait_event(fb, "profile");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "user"), "avatar")), img);
+    json_decref(ev);
+    p = call(fb, "\"op\":\"profile_get\",\"user\":\"%s\"", a.id);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")), img);
+    json_decref(p);
+    /* Any signed-in user can download it, and its square thumbnail. */
+    get(b.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    for (int i = 0; i < 2; i++) { /* made, then cached */
+        get(b.token, spath, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(hdr(&r, "Content-Type", v, sizeof v), "image/jpeg");
+        assert_non_null(strstr(hdr(&r, "ETag", v, sizeof v), "-square"));
+        assert_true(r.len > 100 && (uint8_t)r.body[0] == 0xff && (uint8_t)r.body[1] == 0xd8);
+        /* SOF0 of the JPEG: height then width, both 256. */
+        bool found = false;
+        for (size_t k = 2; k + 9 < r.len; k++)
+            if ((uint8_t)r.body[k] == 0xff && (uint8_t)r.body[k + 1] == 0xc0) {
+                int hh = ((uint8_t)r.body[k + 5] << 8) | (uint8_t)r.body[k + 6];
+                int ww = ((uint8_t)r.body[k + 7] << 8) | (uint8_t)r.body[k + 8];
+                assert_int_equal(hh, 256);
+                assert_int_equal(ww, 256);
+                found = true;
+                break;
+            }
+        assert_true(found);
+        resp_free(&r);
+    }
+    wait_tmp_empty();
+    /* Other fields keep the avatar; null removes it. */
+    p = call(fa, "\"op\":\"profile_set\",\"bio\":\"hello\"");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")), img);
+    json_decref(p);
+    p = call(fa, "\"op\":\"profile_set\",\"avatar\":null");
+    assert_true(json_is_null(json_object_get(json_object_get(p, "user"), "avatar")));
+    json_decref(p);
+    p = call(fb, "\"op\":\"profile_get\",\"username\":\"%s\"", a.name);
+    assert_true(json_is_null(json_object_get(json_object_get(p, "user"), "avatar")));
+    json_decref(p);
+    get(b.token, path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    close(fa);
+    close(fb);
+}
+
+static void test_custom_emoji(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "ea");
+    new_user(&b, "eb");
+    char img[32], txt[32], bimg[32];
+    upload_id(&a, 64, 64, 31, true, img, sizeof img);
+    upload_id(&a, 0, 0, 0, false, txt, sizeof txt);
+    upload_id(&b, 64, 64, 32, true, bimg, sizeof bimg);
+    int fa = ws_login(&a), fb = ws_login(&b), fw = ws_login(&b); /* fw: watches events */
+    char sc[40];
+    snprintf(sc, sizeof sc, "p_%.20s", a.name + 2);
+    for (char *c = sc; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            *c = '_';
+    sc[20] = '\0';
+    /* Bad input. */
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"A\",\"media\":\"%s\"", img), "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"Bad-Code\",\"media\":\"%s\"", img), "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\":%s:\",\"media\":\"%s\"", sc, img), "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\"", sc), "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, txt), "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg), "not_found");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"f999999\"", sc), "not_found");
+    /* Add: reply, event to every session. */
+    json_t *rep = call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, img);
+    assert_true(json_is_true(json_object_get(rep, "ok")));
+    json_t *e = json_object_get(rep, "emoji");
+    assert_string_equal(json_string_value(json_object_get(e, "shortcode")), sc);
+    assert_string_equal(json_string_value(json_object_get(e, "media")), img);
+    assert_string_equal(json_string_value(json_object_get(e, "owner")), a.id);
+    json_decref(rep);
+    json_t *ev = wait_event(fw, "emoji");
+    assert_string_equal(json_string_value(json_object_get(ev, "action")), "added");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "emoji"), "shortcode")), sc);
+    json_decref(ev);
+    /* Taken, by anyone. */
+    expect_code(call(fb, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg), "emoji_taken");
+    /* Listed; its image is readable by any signed-in user. */
+    json_t *l = call(fb, "\"op\":\"emoji_list\"");
+    json_t *arr = json_object_get(l, "emoji");
+    bool listed = false;
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(arr, i), "shortcode")), sc)) {
+            listed = true;
+            assert_string_equal(json_string_value(json_object_get(json_array_get(arr, i), "media")), img);
+        }
+    assert_true(listed);
+    json_decref(l);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/media/%s/thumb", img);
+    resp_t r;
+    get(b.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* Reactions: :shortcode: of an existing one, or a real emoji; not unknown ones. */
+    json_t *rr = call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"em\",\"members\":[\"%s\"]", b.name);
+    char room[32];
+    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
+    json_decref(rr);
+    json_t *sent = call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"e1\",\"content\":"
+                            "{\"type\":\"text\",\"body\":\"hi :%s: there\"}", room, sc);
+    assert_true(json_is_true(json_object_get(sent, "ok")));
+    json_int_t seq = json_integer_value(json_object_get(json_object_get(sent, "message"), "seq"));
+    json_decref(sent);
+    json_t *re = call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":%s:\"", room,
+                      (long long)seq, sc);
+    assert_true(json_is_true(json_object_get(re, "ok")));
+    json_t *reacts = json_object_get(json_object_get(re, "message"), "reactions");
+    assert_int_equal(json_array_size(reacts), 1);
+    char want[48];
+    snprintf(want, sizeof want, ":%s:", sc);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(reacts, 0), "emoji")), want);
+    json_decref(re);
+    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":no_such_emoji_zz:\"",
+                     room, (long long)seq), "bad_request");
+    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\"::\"", room,
+                     (long long)seq), "bad_request");
+    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\"\\u2764\"", room,
+                     (long long)seq), NULL);
+    /* Remove: owner only. */
+    expect_code(call(fb, "\"op\":\"emoji_remove\",\"shortcode\":\"%s\"", sc), "forbidden");
+    expect_code(call(fa, "\"op\":\"emoji_remove\",\"shortcode\":\"zz_nothing_here\""), "not_found");
+    expect_code(call(fa, "\"op\":\"emoji_remove\",\"shortcode\":\"%s\"", sc), NULL);
+    ev = wait_event(fw, "emoji");
+    assert_string_equal(json_string_value(json_object_get(ev, "action")), "removed");
+    json_decref(ev);
+    /* Gone: an existing reaction can still be taken back, a new one is refused. */
+    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":%s:\",\"remove\":true",
+                     room, (long long)seq, sc), NULL);
+    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":%s:\"", room,
+                     (long long)seq, sc), "bad_request");
+    /* The shortcode is free again. */
+    expect_code(call(fb, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg), NULL);
+    expect_code(call(fb, "\"op\":\"emoji_remove\",\"shortcode\":\"%s\"", sc), NULL);
+    close(fa);
+    close(fb);
+    close(fw);
+}
+
+static void test_emoji_policy_nobody(void **state)
+{
+    (void)state;
+    th_server_t saved = srv;
+    static const char *const settings[] = {"emoji_add_policy=nobody", NULL};
+    th_server_start(&srv, settings);
+    user_t a;
+    new_user(&a, "np");
+    char img[32];
+    upload_id(&a, 32, 32, 41, true, img, sizeof img);
+    int fa = ws_login(&a);
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"nope\",\"media\":\"%s\"", img), "forbidden");
+    json_t *l = call(fa, "\"op\":\"emoji_list\"");
+    assert_int_equal(json_array_size(json_object_get(l, "emoji")), 0);
+    json_decref(l);
+    close(fa);
+    th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    srv = saved;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -574,6 +816,9 @@ int main(void)
         cmocka_unit_test(test_sniffing),
         cmocka_unit_test(test_limits_and_bad_uploads),
         cmocka_unit_test(test_access_and_send),
+        cmocka_unit_test(test_avatar),
+        cmocka_unit_test(test_custom_emoji),
+        cmocka_unit_test(test_emoji_policy_nobody),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -616,6 +616,139 @@ static void test_sync(void **state)
     close(fb);
 }
 
+/* ---- auth with since: the sync runs inside auth, each message once ---- */
+
+/* Sends auth with `since` and reads until its reply: every event before it
+ * must be a `message` of room continuing from *pos (which advances). Returns
+ * the reply. */
+static json_t *auth_since(int fd, const user_t *u, const char *since, const char *room, long *pos)
+{
+    static char buf[1 << 20];
+    char frame[512];
+    long id = next_id++;
+    snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"auth\",\"token\":\"%s\",\"since\":%s}", id,
+             u->token, since);
+    th_ws_send_text(fd, frame);
+    for (;;) {
+        assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+        json_t *j = parse(buf);
+        if (json_object_get(j, "re") != NULL) {
+            assert_int_equal(id, jint(j, "re"));
+            return j;
+        }
+        assert_string_equal("message", jstr(j, "ev"));
+        assert_string_equal(room, jstr(j, "room"));
+        assert_int_equal(*pos + 1, jint(j, "seq"));
+        *pos = (long)jint(j, "seq");
+        json_decref(j);
+    }
+}
+
+static void test_auth_since(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "asa");
+    new_user(&b, "asb");
+    int fa = ws_login(&a);
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = room_create(fa, "dm", members, NULL);
+    for (int i = 1; i <= 5; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "as%d", i);
+        json_decref(send_text(fa, dm, cid, "while bob was away"));
+    }
+
+    /* Bob saw seq 2: seqs 3..5 arrive before the auth reply, which carries
+     * the user, more=false and the count. */
+    int fb = th_ws_connect(srv.port, "/v1/ws");
+    char since[128];
+    snprintf(since, sizeof since, "{\"%s\":2}", dm);
+    long pos = 2;
+    json_t *r = auth_since(fb, &b, since, dm, &pos);
+    expect_ok(r);
+    assert_int_equal(5, pos);
+    assert_string_equal(b.id, jstr(json_object_get(r, "user"), "id"));
+    assert_false(json_is_true(json_object_get(r, "more")));
+    assert_int_equal(3, jint(r, "count"));
+    json_decref(r);
+    /* Then live events, once each: nothing is replayed. */
+    json_decref(send_text(fa, dm, "as6", "live"));
+    json_t *ev = next_event(fb, "message");
+    assert_int_equal(6, jint(ev, "seq"));
+    json_decref(ev);
+    assert_true(quiet(fb, 200));
+    /* The session is authenticated: ops work, a second auth does not. */
+    r = call(fb, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", dm);
+    expect_ok(r);
+    json_decref(r);
+    expect_err(call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":{}", b.token), "bad_request");
+    close(fb);
+
+    /* Messages sent while the auth's sync is in flight arrive once, after
+     * the reply (or inside the sync, never both). */
+    fb = th_ws_connect(srv.port, "/v1/ws");
+    snprintf(since, sizeof since, "{\"%s\":{\"seq\":6,\"version\":0}}", dm);
+    char frame[512];
+    long id = next_id++;
+    snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"auth\",\"token\":\"%s\",\"since\":%s}", id,
+             b.token, since);
+    th_ws_send_text(fb, frame);
+    for (int i = 7; i <= 12; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "as%d", i);
+        json_decref(send_text(fa, dm, cid, "racing the auth"));
+    }
+    static char buf[1 << 16];
+    pos = 6;
+    bool replied = false;
+    while (pos < 12 || !replied) {
+        assert_true(th_ws_recv_text(fb, buf, sizeof buf, 5000) > 0);
+        json_t *j = parse(buf);
+        if (json_object_get(j, "re") != NULL) {
+            expect_ok(j);
+            assert_int_equal(id, jint(j, "re"));
+            assert_false(replied);
+            replied = true;
+        } else if (!strcmp(jstr(j, "ev"), "message")) {
+            assert_int_equal(pos + 1, jint(j, "seq"));
+            pos = (long)jint(j, "seq");
+        }
+        json_decref(j);
+    }
+    assert_true(quiet(fb, 200));
+    close(fb);
+
+    /* Paging: from nothing with sync_max_messages=10, the auth reply says
+     * more=true after 10; sync pages on from there. */
+    fb = th_ws_connect(srv.port, "/v1/ws");
+    pos = 0;
+    r = auth_since(fb, &b, "{}", dm, &pos);
+    expect_ok(r);
+    assert_true(json_is_true(json_object_get(r, "more")));
+    assert_int_equal(10, jint(r, "count"));
+    assert_int_equal(10, pos);
+    json_decref(r);
+    assert_int_equal(2, sync_all(fb, dm, 10, 12));
+    close(fb);
+
+    /* A bad since is refused before anything happens; without since the
+     * reply is the protocol-core one (no more/count). */
+    fb = th_ws_connect(srv.port, "/v1/ws");
+    expect_err(call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":[1]", b.token), "bad_request");
+    expect_err(call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":{\"%s\":-1}", b.token, dm),
+               "bad_request");
+    expect_err(call(fb, "\"op\":\"rooms\""), "unauthenticated");
+    r = call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":null", b.token);
+    expect_ok(r);
+    assert_null(json_object_get(r, "more"));
+    json_decref(r);
+    close(fb);
+    free(dm);
+    close(fa);
+}
+
 /* ---- size limits and WebSocket violations on /v1/ws ---- */
 
 static void test_limits(void **state)
@@ -818,6 +951,7 @@ int main(void)
         cmocka_unit_test(test_rooms_and_messages),
         cmocka_unit_test(test_big_group),
         cmocka_unit_test(test_sync),
+        cmocka_unit_test(test_auth_since),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fanout_encodes_once),
         cmocka_unit_test(test_slow_consumer),

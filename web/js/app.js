@@ -3,11 +3,12 @@ import * as api from './api.js';
 import { Connection } from './conn.js';
 import { Outbox } from './outbox.js';
 import { load, save, remove, SESSION_KEY } from './storage.js';
-import { $, el, linkify, fmtTime, fmtFull, fmtDay, dayKey, fmtListTime, setAvatar, clockIcon, markMentions,
+import { $, el, linkify, fmtTime, fmtFull, fmtDay, dayKey, fmtListTime, clockIcon, markMentions,
   highlightText, snippet, fmtAgo, icon } from './dom.js';
 import { initTheme, setTheme, onThemeChosen, currentThemeSetting } from './theme-toggle.js';
 import { openMenu, openEmojiPicker, closePopover, QUICK, noteRecent } from './popover.js';
 import * as media from './media.js';
+import * as custom from './custom.js';
 
 const PAGE = 50;              // history page size
 const MAX_MSGS = 300;         // message nodes kept in the DOM per room
@@ -192,6 +193,9 @@ function endSession(message) {
   uploadNodes.clear();
   closeLightbox();
   media.releaseAll();
+  custom.releaseAllImages();
+  custom.setEmojiList([]);
+  profilesAsked.clear();
   remove(SESSION_KEY);
   S.session = null;
   S.me = null;
@@ -255,7 +259,7 @@ function updateRoomMeta(r, data) {
   r.name = data.name || '';
   if (Array.isArray(data.members)) {
     r.members = data.members;
-    for (const u of data.members) S.users.set(u.id, u);
+    for (const u of data.members) S.users.set(u.id, { ...(S.users.get(u.id) || {}), ...u });
   }
   if (typeof data.member_count === 'number') r.member_count = data.member_count;
   if (typeof data.disappearing_ms === 'number') r.disappearing_ms = data.disappearing_ms;
@@ -356,6 +360,8 @@ async function onReady(auth) {
   loadSettings();
   loadPresence();
   reportPresence();
+  loadEmoji();
+  if (S.me) { profilesAsked.delete(S.me.id); ensureProfile(S.me.id); }
   try {
     const { rooms } = await conn.request('rooms');
     if (gen !== readyGen) return;
@@ -448,6 +454,7 @@ function onEvent(ev) {
   else if (ev.ev === 'presence') onPresence(ev);
   else if (ev.ev === 'profile' && ev.user) onProfile(ev.user);
   else if (ev.ev === 'settings' && ev.settings) applySettings(ev.settings, true);
+  else if (ev.ev === 'emoji' && ev.emoji) onEmojiEvent(ev);
 }
 
 let roomsRefresh = null;
@@ -844,7 +851,7 @@ function flushRender() {
 function renderMe() {
   $('me-name').textContent = S.me.display_name || S.me.username;
   $('me-name').title = '@' + S.me.username;
-  setAvatar($('me-avatar'), S.me.display_name || S.me.username);
+  custom.paintAvatar($('me-avatar'), S.me.display_name || S.me.username, avatarOf(S.me.id));
 }
 
 function previewText(r) {
@@ -876,9 +883,9 @@ function renderSidebar() {
     const active = r.id === S.current;
     const unread = r.unread > 0 && !active ? r.unread : (active && r.unread > 0 ? r.unread : 0);
     const avatar = el('span', { class: 'avatar', 'aria-hidden': 'true' });
-    setAvatar(avatar, title);
     if (r.kind === 'group') avatar.classList.add('group');
     const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
+    custom.paintAvatar(avatar, title, other ? avatarOf(other.id) : null);
     const pres = other ? presenceOf(other.id) : null;
     const wrap = el('span', { class: 'avatar-wrap' }, avatar,
       pres ? el('span', { class: 'presence-dot', 'data-status': pres.status, 'aria-hidden': 'true' }) : null);
@@ -921,9 +928,9 @@ function renderHeader() {
   const title = roomTitle(r);
   $('room-title').textContent = title;
   $('room-subtitle').textContent = roomSubtitle(r, true);
-  setAvatar($('room-avatar'), title);
   $('room-avatar').classList.toggle('group', r.kind === 'group');
   const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
+  custom.paintAvatar($('room-avatar'), title, other ? avatarOf(other.id) : null);
   const pres = other ? presenceOf(other.id) : null;
   const dot = $('room-presence');
   dot.hidden = !pres;
@@ -1455,11 +1462,12 @@ function reactionsNode(m) {
     const names = users.map((u) => (u === S.me.id ? 'You' : userName(u)));
     const more = rc.count > names.length ? ` and ${rc.count - names.length} more` : '';
     const who = names.join(', ') + more;
+    const ce = custom.customRef(rc.emoji);
     box.append(el('button', {
       type: 'button', class: 'chip' + (mine ? ' mine' : ''), 'data-emoji': rc.emoji, 'aria-pressed': String(mine),
       title: `${who} reacted with ${rc.emoji}`,
       'aria-label': `${rc.emoji} ${rc.count}: ${who}. ${mine ? 'Remove your reaction' : 'Add this reaction'}`,
-    }, el('span', { class: 'chip-emoji', text: rc.emoji }), el('span', { class: 'chip-count', text: String(rc.count) })));
+    }, el('span', { class: 'chip-emoji' }, ce ? custom.emojiImg(ce, 'chip-custom') : rc.emoji), el('span', { class: 'chip-count', text: String(rc.count) })));
   }
   return box;
 }
@@ -1485,6 +1493,7 @@ function buildMessage(r, m, opts) {
     const mineNames = new Set([S.me.username.toLowerCase()]);
     if (r.kind === 'group') mineNames.add('room');
     body.append(markMentions(linkify(m.content.body), mentionNames(r), mineNames));
+    custom.renderShortcodes(body);
   } else {
     body.classList.add('unsupported');
     body.textContent = 'Unsupported message';
@@ -1598,7 +1607,7 @@ function onMessageClick(e) {
   if (!hit) return;
   const { r, m } = hit;
   if (act) {
-    if (act.dataset.act === 'react') openEmojiPicker(act, (emoji) => react(r, m.seq, emoji));
+    if (act.dataset.act === 'react') openReactPicker(act, r, m.seq);
     else if (act.dataset.act === 'reply') startReply(r, m);
     else if (act.dataset.act === 'more') messageMenu(act, r, m);
   } else if (chip) {
@@ -1633,7 +1642,7 @@ function messageMenu(anchor, r, m) {
   const items = [];
   if (!inThread && !m.thread_root) items.push({ id: 'reply', label: 'Reply', onSelect: () => startReply(r, m) });
   if (!m.thread_root && !inThread) items.push({ id: 'thread', label: 'Reply in thread', onSelect: () => openThread(r.id, m.seq) });
-  items.push({ id: 'react', label: 'Add reaction…', keepFocus: true, onSelect: () => openEmojiPicker(anchor, (e) => react(r, m.seq, e)) });
+  items.push({ id: 'react', label: 'Add reaction…', keepFocus: true, onSelect: () => openReactPicker(anchor, r, m.seq) });
   if (bodyText(m)) items.push({ id: 'copy', label: 'Copy text', onSelect: () => { navigator.clipboard && navigator.clipboard.writeText(bodyText(m)).catch(() => {}); } });
   if (mine) items.push({ id: 'info', label: 'Message info', onSelect: () => showInfo(r, m) });
   if (mine && bodyText(m)) {
@@ -2135,6 +2144,29 @@ setInterval(() => { if (S.me) { reportPresence(); scheduleRender({ header: true 
 let profileShown = null;
 let profileOpener = null;
 
+// The user's avatar media id, or null. Unknown users are asked once (their
+// profile carries it); profile events keep it current afterwards.
+const profilesAsked = new Set();
+function avatarOf(uid) {
+  const u = S.users.get(uid);
+  if (!u || !('avatar' in u)) ensureProfile(uid);
+  return u && u.avatar ? u.avatar : null;
+}
+
+function ensureProfile(uid) {
+  if (!uid || profilesAsked.has(uid) || !supports('profile_get') || !S.conn || !S.conn.isReady) return;
+  profilesAsked.add(uid);
+  call('profile_get', { user: uid }).then(({ user }) => {
+    const before = S.users.get(uid);
+    const had = before && 'avatar' in before ? before.avatar : undefined;
+    const u = mergeUser(user);
+    if (!u) return;
+    if (!('avatar' in u)) u.avatar = null; // older server: stop asking
+    if (u.id === S.me.id) { S.me = { ...S.me, ...user }; renderMe(); }
+    if (had !== u.avatar) scheduleRender({ sidebar: true, header: true });
+  }, () => { profilesAsked.delete(uid); });
+}
+
 function mergeUser(p) {
   if (!p || !p.id) return null;
   const u = { ...(S.users.get(p.id) || {}), ...p };
@@ -2165,7 +2197,7 @@ function fillProfile(u) {
   $('profile-status').hidden = !u.status_text;
   $('profile-bio').textContent = u.bio || '';
   $('profile-bio').hidden = !u.bio;
-  setAvatar($('profile-avatar'), name);
+  custom.paintAvatar($('profile-avatar'), name, u.avatar || null);
   $('profile-message').hidden = u.id === S.me.id;
   fillProfilePresence(u.id);
 }
@@ -2255,12 +2287,16 @@ async function openSettings() {
   $('err-settings').textContent = '';
   $('err-set-display').textContent = '';
   fillSettingsForm();
+  $('err-set-avatar').textContent = '';
+  $('set-avatar-status').textContent = '';
+  fillAvatarControls();
   if (!dlg.open) dlg.showModal();
   $('set-display').focus();
   if (supports('profile_get') && S.conn && S.conn.isReady) {
     try {
       const { user } = await call('profile_get', { user: S.me.id });
       mergeUser(user);
+      if (dlg.open) fillAvatarControls();
       if (dlg.open && document.activeElement === $('set-display') && $('set-display').value === (S.me.display_name || '')) {
         $('set-status').value = user.status_text || '';
         $('set-bio').value = user.bio || '';
@@ -2301,6 +2337,173 @@ async function saveSettingsForm(e) {
     $('settings-dialog').close();
   } catch (err) {
     $('err-settings').textContent = explain(err, 'Saving');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- avatar (settings dialog)
+
+function fillAvatarControls() {
+  const me = { ...S.me, ...(S.users.get(S.me.id) || {}) };
+  const name = me.display_name || me.username;
+  custom.paintAvatar($('set-avatar-preview'), name, me.avatar || null);
+  $('set-avatar-remove').hidden = !me.avatar;
+  $('set-avatar-pick').textContent = me.avatar ? 'Change photo' : 'Upload photo';
+}
+
+async function setMyAvatar(avatar) {
+  const { user } = await call('profile_set', { avatar });
+  onProfile(user);
+  fillAvatarControls();
+}
+
+async function onAvatarFile() {
+  const input = $('set-avatar-file');
+  const file = input.files && input.files[0];
+  input.value = '';
+  if (!file) return;
+  const status = $('set-avatar-status');
+  $('err-set-avatar').textContent = '';
+  if (!/^image\/(png|jpeg|gif|webp)$/.test(file.type)) {
+    $('err-set-avatar').textContent = 'Choose a PNG, JPEG, GIF or WebP image.';
+    return;
+  }
+  const busy = [$('set-avatar-pick'), $('set-avatar-remove')];
+  for (const b of busy) b.disabled = true;
+  status.textContent = 'Uploading photo…';
+  let stage = 'upload';
+  try {
+    const res = await media.upload(file, { name: file.name });
+    if (!res.thumb_w) throw Object.assign(new Error('not an image'), { code: 'bad_request' });
+    stage = 'save';
+    await setMyAvatar(res.id);
+    status.textContent = 'Photo updated.';
+  } catch (err) {
+    status.textContent = '';
+    $('err-set-avatar').textContent = err && err.code === 'bad_request'
+      ? 'That image could not be read. Try another one.'
+      : stage === 'upload' ? media.uploadError(err, file.name) : explain(err, 'Saving the photo');
+  } finally {
+    for (const b of busy) b.disabled = false;
+  }
+}
+
+async function removeMyAvatar() {
+  $('err-set-avatar').textContent = '';
+  try {
+    await setMyAvatar(null);
+    $('set-avatar-status').textContent = 'Photo removed.';
+    $('set-avatar-pick').focus();
+  } catch (err) {
+    $('err-set-avatar').textContent = explain(err, 'Removing the photo');
+  }
+}
+
+// ---------------------------------------------------------------- custom emoji
+
+async function loadEmoji() {
+  if (!supports('emoji_list')) return;
+  try {
+    const { emoji } = await call('emoji_list');
+    custom.setEmojiList(emoji);
+    emojiChanged();
+  } catch (e) { /* older server: no custom emoji */ }
+}
+
+function onEmojiEvent(ev) {
+  if (ev.action === 'removed') custom.removeEmoji(ev.emoji.shortcode);
+  else custom.addEmoji(ev.emoji);
+  emojiChanged();
+}
+
+// Messages and reactions that mention a shortcode are rebuilt.
+function emojiChanged() {
+  for (const r of S.rooms.values()) r.nodes.clear();
+  if (S.thread) S.thread.nodes.clear();
+  scheduleRender({ messages: true });
+  renderThread();
+}
+
+function pickerOpts(verb) {
+  return {
+    verb,
+    label: verb === 'Insert' ? 'Insert emoji' : 'Choose a reaction',
+    custom: custom.customEmoji().map((e) => ({ code: `:${e.shortcode}:`, img: () => custom.emojiImg(e, 'picker-emoji') })),
+    onAdd: supports('emoji_add') ? () => openAddEmoji() : null,
+  };
+}
+
+function openReactPicker(anchor, r, seq) {
+  openEmojiPicker(anchor, (e) => react(r, seq, e), pickerOpts('React with'));
+}
+
+function insertIntoComposer(text) {
+  const ta = $('composer-input');
+  const start = ta.selectionStart ?? ta.value.length;
+  const end = ta.selectionEnd ?? ta.value.length;
+  const before = ta.value.slice(0, start);
+  const pad = before && !/\s$/.test(before) && text.startsWith(':') ? ' ' : '';
+  ta.setRangeText(pad + text, start, end, 'end');
+  ta.dispatchEvent(new Event('input', { bubbles: true }));
+  ta.focus();
+}
+
+let addEmojiOpener = null;
+function openAddEmoji() {
+  addEmojiOpener = document.activeElement;
+  const dlg = $('emoji-dialog');
+  $('emoji-form').reset();
+  $('err-emoji').textContent = '';
+  $('err-emoji-code').textContent = '';
+  $('emoji-preview').replaceChildren();
+  if (!dlg.open) dlg.showModal();
+  $('emoji-file').focus();
+}
+
+function onEmojiFile() {
+  const f = $('emoji-file').files && $('emoji-file').files[0];
+  const prev = $('emoji-preview');
+  for (const img of prev.querySelectorAll('img')) URL.revokeObjectURL(img.src);
+  prev.replaceChildren();
+  if (!f) return;
+  prev.append(el('img', { src: URL.createObjectURL(f), alt: 'Preview of the chosen image', class: 'custom-emoji big' }));
+  const code = $('emoji-code');
+  if (!code.value) {
+    const guess = f.name.replace(/\.[^.]*$/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 32);
+    if (custom.SHORTCODE_RE.test(guess)) code.value = guess;
+  }
+}
+
+async function saveEmoji(e) {
+  e.preventDefault();
+  $('err-emoji').textContent = '';
+  $('err-emoji-code').textContent = '';
+  const f = $('emoji-file').files && $('emoji-file').files[0];
+  const code = $('emoji-code').value.trim().replace(/^:|:$/g, '').toLowerCase();
+  if (!f) { $('err-emoji').textContent = 'Choose an image.'; $('emoji-file').focus(); return; }
+  if (!custom.SHORTCODE_RE.test(code)) {
+    $('err-emoji-code').textContent = 'Use 2 to 32 lowercase letters, digits or _.';
+    $('emoji-code').focus();
+    return;
+  }
+  if (custom.findEmoji(code)) { $('err-emoji-code').textContent = `:${code}: is already taken.`; $('emoji-code').focus(); return; }
+  const btn = $('emoji-save');
+  btn.disabled = true;
+  let stage = 'upload';
+  try {
+    const res = await media.upload(f, { name: f.name });
+    stage = 'add';
+    const { emoji } = await call('emoji_add', { shortcode: code, media: res.id });
+    custom.addEmoji(emoji);
+    emojiChanged();
+    $('emoji-dialog').close();
+    toast(`Added :${code}:`);
+  } catch (err) {
+    if (err && err.code === 'emoji_taken') { $('err-emoji-code').textContent = `:${code}: is already taken.`; $('emoji-code').focus(); }
+    else if (err && err.code === 'forbidden') $('err-emoji').textContent = 'Adding custom emoji is turned off on this server.';
+    else if (err && err.code === 'bad_request') $('err-emoji').textContent = 'That file is not an image the server can use.';
+    else $('err-emoji').textContent = stage === 'upload' ? media.uploadError(err, f.name) : explain(err, 'Adding the emoji');
   } finally {
     btn.disabled = false;
   }
@@ -2503,6 +2706,19 @@ function bindFeatures() {
   $('btn-me').addEventListener('click', openSettings);
   $('btn-settings').addEventListener('click', openSettings);
   $('settings-form').addEventListener('submit', saveSettingsForm);
+  $('set-avatar-pick').addEventListener('click', () => $('set-avatar-file').click());
+  $('set-avatar-file').addEventListener('change', onAvatarFile);
+  $('set-avatar-remove').addEventListener('click', removeMyAvatar);
+  $('emoji-form').addEventListener('submit', saveEmoji);
+  $('emoji-file').addEventListener('change', onEmojiFile);
+  $('emoji-cancel').addEventListener('click', () => $('emoji-dialog').close());
+  $('emoji-dialog').addEventListener('close', () => {
+    for (const img of $('emoji-preview').querySelectorAll('img')) URL.revokeObjectURL(img.src);
+    $('emoji-preview').replaceChildren();
+    if (addEmojiOpener && addEmojiOpener.isConnected) addEmojiOpener.focus();
+    addEmojiOpener = null;
+  });
+  $('btn-emoji').addEventListener('click', () => openEmojiPicker($('btn-emoji'), (e) => insertIntoComposer(e), pickerOpts('Insert')));
   $('settings-cancel').addEventListener('click', () => $('settings-dialog').close());
   $('info-close').addEventListener('click', () => $('info-dialog').close());
 

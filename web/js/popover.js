@@ -105,14 +105,41 @@ function emojiGrid(list, label, onPick) {
   return grid;
 }
 
-export function openEmojiPicker(anchor, onPick) {
+// Custom emoji: opts.custom = [{code: ':name:', img: () => Node}] shown in
+// their own group; opts.onAdd adds an "Add emoji" button; opts.verb names
+// what a pick does ('React with', 'Insert').
+function customGrid(list, verb, onPick) {
+  const grid = el('div', { class: 'emoji-grid custom-grid', role: 'group', 'aria-label': 'Custom emoji' });
+  for (const c of list) {
+    const b = el('button', { type: 'button', class: 'emoji-btn custom', 'data-emoji': c.code, 'aria-label': `${verb} ${c.code}`, title: c.code }, c.img());
+    b.addEventListener('click', () => onPick(c.code));
+    grid.append(b);
+  }
+  return grid;
+}
+
+export function openEmojiPicker(anchor, onPick, opts = {}) {
   const pick = (e) => { noteRecent(e); closePopover(); onPick(e); };
-  const recent = recentEmoji();
-  const node = el('div', { class: 'popover picker', role: 'dialog', 'aria-label': 'Choose a reaction' },
+  const verb = opts.verb || 'React with';
+  const custom = Array.isArray(opts.custom) ? opts.custom : [];
+  const known = new Set(custom.map((c) => c.code));
+  // A recent custom emoji that was removed since is not offered.
+  const recent = recentEmoji().filter((e) => !/^:[a-z0-9_]+:$/.test(e) || known.has(e));
+  const recentGrid = (list) => {
+    const g = emojiGrid(list.filter((e) => !known.has(e)), 'Recent', pick);
+    for (const e of list) if (known.has(e)) g.append(customGrid(custom.filter((c) => c.code === e), verb, pick).firstChild);
+    return g;
+  };
+  const node = el('div', { class: 'popover picker', role: 'dialog', 'aria-label': opts.label || 'Choose a reaction' },
     recent.length ? el('p', { class: 'picker-title', text: 'Recent' }) : null,
-    recent.length ? emojiGrid(recent, 'Recent', pick) : null,
+    recent.length ? recentGrid(recent) : null,
     el('p', { class: 'picker-title', text: 'Emoji' }),
-    emojiGrid(EMOJI, 'Emoji', pick));
+    emojiGrid(EMOJI, 'Emoji', pick),
+    custom.length || opts.onAdd ? el('p', { class: 'picker-title', text: 'Custom' }) : null,
+    custom.length ? customGrid(custom, verb, pick) : null,
+    !custom.length && opts.onAdd ? el('p', { class: 'picker-empty', text: 'No custom emoji yet.' }) : null,
+    opts.onAdd ? el('button', { type: 'button', class: 'link-btn picker-add', onclick: () => { closePopover({ restoreFocus: false }); opts.onAdd(); } }, 'Add emoji…') : null);
+  if (verb !== 'React with') for (const b of node.querySelectorAll('.emoji-btn:not(.custom)')) b.setAttribute('aria-label', `${verb} ${b.dataset.emoji}`);
   node.addEventListener('keydown', (e) => {
     const btns = [...node.querySelectorAll('.emoji-btn')];
     const i = btns.indexOf(document.activeElement);
