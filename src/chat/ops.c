@@ -908,7 +908,8 @@ static bool media_id_field(json_t *o, const char *key, bool required, int64_t *o
  * smuggle fields other clients would trust. */
 static const char *media_content_error(json_t *c, const char *type, int64_t *media)
 {
-    static const char *const image_keys[] = {"type", "media", "w", "h", "thumb", "caption", NULL};
+    static const char *const image_keys[] = {"type",    "media", "w",    "h",
+                                             "thumb",   "caption", "mime", NULL};
     static const char *const file_keys[] = {"type", "media", "name", "size", "mime", NULL};
     static const char *const voice_keys[] = {"type", "media", "duration_ms", "waveform", NULL};
     static const char *const video_keys[] = {"type", "media", "duration_ms", "w", "h", NULL};
@@ -919,10 +920,11 @@ static const char *media_content_error(json_t *c, const char *type, int64_t *med
         keys = image_keys;
         err = int_field(c, "w", true, 1, DIM) && int_field(c, "h", true, 1, DIM) &&
                       media_id_field(c, "thumb", false, NULL) &&
-                      str_field(c, "caption", false, 0, 4096)
+                      str_field(c, "caption", false, 0, 4096) &&
+                      str_field(c, "mime", false, 1, 255)
                   ? NULL
                   : "image needs media, w and h (1..100000); thumb is a media id, caption a "
-                    "string";
+                    "string, mime a string";
     } else if (!strcmp(type, "file")) {
         keys = file_keys;
         err = str_field(c, "name", true, 1, 255) && int_field(c, "size", true, 0, INT64_MAX) &&

@@ -492,6 +492,8 @@ static void test_access_and_send(void **state)
         "{\"type\":\"image\",\"media\":\"%s\",\"w\":0,\"h\":5}",
         "{\"type\":\"image\",\"media\":\"x1\",\"w\":5,\"h\":5}",
         "{\"type\":\"image\",\"media\":\"%s\",\"w\":5,\"h\":5,\"evil\":1}",
+        "{\"type\":\"image\",\"media\":\"%s\",\"w\":5,\"h\":5,\"mime\":5}",
+        "{\"type\":\"image\",\"media\":\"%s\",\"w\":5,\"h\":5,\"mime\":\"\"}",
         "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"\",\"size\":1,\"mime\":\"a/b\"}",
         "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"a\",\"size\":-1,\"mime\":\"a/b\"}",
         "{\"type\":\"voice\",\"media\":\"%s\"}",
@@ -518,7 +520,7 @@ static void test_access_and_send(void **state)
     /* Shared in a room b is in: now b may read it; c still may not. */
     expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"img1\",\"content\":"
                          "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48,\"thumb\":\"%s\","
-                         "\"caption\":\"hi\"}",
+                         "\"caption\":\"hi\",\"mime\":\"image/png\"}",
                      room, mid, mid),
                 NULL);
     get(b.token, path, NULL, &r);

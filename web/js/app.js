@@ -2765,7 +2765,10 @@ function buildMedia(c) {
       'aria-label': cap ? `Photo: ${cap.slice(0, 120)}. Open full size` : 'Photo. Open full size' }, img);
     btn.style.width = `${w}px`;
     btn.style.aspectRatio = `${w} / ${h}`;
-    const thumb = c.thumb ? media.mediaPath(c.thumb) : media.mediaPath(c.media, true);
+    // A GIF plays in the timeline: the original, not its first-frame thumbnail.
+    const gif = c.mime === 'image/gif' && c.w * c.h <= 4000000;
+    const thumb = gif ? media.mediaPath(c.media)
+      : c.thumb ? media.mediaPath(c.thumb) : media.mediaPath(c.media, true);
     // No thumbnail (corrupt or huge image): a modest original is still fine to show.
     loadMedia(img, btn, thumb, c.w * c.h <= 4000000 ? media.mediaPath(c.media) : null);
     return btn;
@@ -3028,7 +3031,7 @@ async function contentFor(up, res) {
   }
   const mime = typeof res.mime === 'string' ? res.mime : '';
   if (/^image\//.test(mime) && intIn(res.w, 1, 100000) && intIn(res.h, 1, 100000)) {
-    const c = { type: 'image', media: res.id, w: res.w, h: res.h };
+    const c = { type: 'image', media: res.id, w: res.w, h: res.h, mime };
     if (up.caption) c.caption = up.caption;
     return c;
   }
