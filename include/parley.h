@@ -108,6 +108,43 @@ int parley_login(const char *url, const char *username, const char *password,
 int parley_logout(const char *url, const char *token, parley_error_t *err);
 
 /* ------------------------------------------------------------------------ */
+/* Media transfer (blocking; plain sockets, no loop)                         */
+
+/** Uploads the file at path (borrowed) with POST /v1/media?name=NAME and
+ * Authorization: Bearer token (borrowed). name (borrowed, may be NULL: the
+ * basename of path) is percent-encoded into the query. The file is streamed:
+ * Content-Length comes from fstat and the body is read and sent in 64 KiB
+ * chunks, so at most one chunk is in memory. Blocks until the server answers;
+ * each socket read or write may wait up to 30 s. On success *out (may be
+ * NULL) receives the server's Media object, owned (json_decref):
+ * {"id", "size", "mime", "name", "sha256", "w"?, "h"?, "thumb_w"?, ...}.
+ * Returns PARLEY_OK, PARLEY_EINVAL (bad URL/token, path unreadable or not a
+ * regular file), PARLEY_ESERVER (err has the server's code: "too_large",
+ * "unauthenticated", ...), PARLEY_EIO, PARLEY_ETIMEDOUT, PARLEY_EPROTO or
+ * PARLEY_ENOMEM. Uses send(MSG_NOSIGNAL): no SIGPIPE. */
+int parley_upload(const char *url, const char *token, const char *path, const char *name,
+                  json_t **out, parley_error_t *err);
+
+/** Downloads media media_id (borrowed) with GET /v1/media/{id} and Bearer
+ * token to out_path (borrowed). The body is written to a temporary file next
+ * to out_path ("<out_path>.partXXXXXX") as it arrives, fsync'ed and renamed
+ * over out_path on success (an existing out_path is replaced), removed on
+ * failure. Blocks like parley_upload. Returns PARLEY_OK, PARLEY_EINVAL,
+ * PARLEY_ESERVER ("not_found" for unknown ids and media you cannot see),
+ * PARLEY_EIO (network, or the file cannot be written: code "io_error"),
+ * PARLEY_ETIMEDOUT, PARLEY_EPROTO or PARLEY_ENOMEM. */
+int parley_download(const char *url, const char *token, const char *media_id, const char *out_path,
+                    parley_error_t *err);
+
+/** parley_download, and on success *out_name (may be NULL) receives the file
+ * name from the server's Content-Disposition (sent for attachments such as
+ * text/plain and unknown types), malloc'ed (free()), or NULL when the server
+ * gave none. The name comes from the uploader: sanitize it before using it as
+ * a path. */
+int parley_download_ex(const char *url, const char *token, const char *media_id,
+                       const char *out_path, char **out_name, parley_error_t *err);
+
+/* ------------------------------------------------------------------------ */
 /* Asynchronous WebSocket client                                             */
 
 typedef struct parley_client parley_client_t;

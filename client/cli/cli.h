@@ -41,7 +41,9 @@ void cli_position_save(const char *server, const char *user_id, const char *room
 
 /** Renders message m (borrowed) as one line without a newline:
  * "[seq] HH:MM sender: body" where the body is "[deleted]" for tombstones
- * and "<type>" for non-text content, preceded by "[thread N] " on thread
+ * and "<type>" for other non-text content; media shows as "[photo f5 640x480]
+ * caption", "[file f6 notes.txt 23 B]", "[voice f7 0:07]" or
+ * "[video f8 0:12 640x480]". It is preceded by "[thread N] " on thread
  * replies and "(↪ name: preview) " on replies, followed by " (edited)",
  * reactions ("👍 2  ❤️ 1") and "🧵 N replies" on thread roots. names maps
  * user ids to usernames (borrowed, may be NULL: ids are shown). Returns a

@@ -60,6 +60,70 @@ static json_int_t int_field(const json_t *m, const char *key)
     return json_integer_value(json_object_get(m, key));
 }
 
+/* "23 B", "1.5 KB", "3.2 MB", "1.1 GB". */
+static void human_size(sbuf_t *b, json_int_t n)
+{
+    if (n < 1024) {
+        sb_printf(b, "%lld B", (long long)n);
+        return;
+    }
+    static const char *units[] = {"KB", "MB", "GB", "TB"};
+    double v = (double)n / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024.0;
+        u++;
+    }
+    sb_printf(b, "%.1f %s", v, units[u]);
+}
+
+/* "0:07", "12:34", "1:02:03". */
+static void duration(sbuf_t *b, json_int_t ms)
+{
+    long long s = (long long)((ms + 500) / 1000);
+    if (s >= 3600)
+        sb_printf(b, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+    else
+        sb_printf(b, "%lld:%02lld", s / 60, s % 60);
+}
+
+/* Media content: "[photo f5 640x480] caption", "[file f6 notes.txt 23 B]",
+ * "[voice f7 0:07]", "[video f8 0:12 640x480]". Returns false for other types. */
+static bool media_body(sbuf_t *b, const char *type, const json_t *c)
+{
+    const char *media = json_string_value(json_object_get(c, "media"));
+    if (media == NULL)
+        media = "?";
+    if (strcmp(type, "image") == 0) {
+        sb_printf(b, "[photo %s %lldx%lld]", media, (long long)int_field(c, "w"),
+                  (long long)int_field(c, "h"));
+        const char *caption = json_string_value(json_object_get(c, "caption"));
+        if (caption && *caption)
+            sb_printf(b, " %s", caption);
+    } else if (strcmp(type, "file") == 0) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        sb_printf(b, "[file %s %s ", media, name ? name : "?");
+        human_size(b, int_field(c, "size"));
+        sb_printf(b, "]");
+    } else if (strcmp(type, "voice") == 0) {
+        sb_printf(b, "[voice %s ", media);
+        duration(b, int_field(c, "duration_ms"));
+        sb_printf(b, "]");
+    } else if (strcmp(type, "video") == 0) {
+        sb_printf(b, "[video %s", media);
+        if (json_is_integer(json_object_get(c, "duration_ms"))) {
+            sb_printf(b, " ");
+            duration(b, int_field(c, "duration_ms"));
+        }
+        if (int_field(c, "w") > 0 && int_field(c, "h") > 0)
+            sb_printf(b, " %lldx%lld", (long long)int_field(c, "w"), (long long)int_field(c, "h"));
+        sb_printf(b, "]");
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* The message body: text, "[deleted]", or "<type>" for other content. */
 static void body(sbuf_t *b, const json_t *m)
 {
@@ -70,6 +134,8 @@ static void body(sbuf_t *b, const json_t *m)
         sb_printf(b, "[deleted]");
     else if (type && strcmp(type, "text") == 0 && text)
         sb_printf(b, "%s", text);
+    else if (type && media_body(b, type, content))
+        ;
     else
         sb_printf(b, "<%s>", type ? type : "unknown");
 }

@@ -54,6 +54,12 @@ static const char usage_text[] =
     "  react ROOM SEQ EMOJI [--remove] add (or remove) a reaction\n"
     "  edit ROOM SEQ TEXT...           replace the text of your message\n"
     "  delete ROOM SEQ                 delete your message\n"
+    "  upload ROOM FILE [--caption TEXT]\n"
+    "                                  upload FILE and send it: as a photo when the\n"
+    "                                  server recognises an image, else as a file\n"
+    "  download MEDIA_ID [-o FILE]     save a media file (default: its name, or the\n"
+    "                                  id, in the current directory; never\n"
+    "                                  overwrites unless -o is given)\n"
     "  search QUERY... [--room ROOM] [--limit N]\n"
     "                                  full-text search, newest first\n"
     "  profile [USER]                  show a profile (default: yours)\n"
@@ -63,7 +69,8 @@ static const char usage_text[] =
     "ROOM is a room id or @username for the direct room with that user.\n"
     "Messages print as '[SEQ] HH:MM USER: TEXT' with '(edited)', '[deleted]',\n"
     "reactions ('👍 2'), reply quotes ('(↪ USER: quote)'), '[thread SEQ]' on thread\n"
-    "replies and '🧵 N replies' on thread roots.\n"
+    "replies and '🧵 N replies' on thread roots. Media messages show as\n"
+    "'[photo f5 640x480] caption', '[file f6 notes.txt 23 B]', '[voice f7 0:07]'.\n"
     "\n"
     "options:\n"
     "  --server URL   server (default: the stored one, else " DEFAULT_SERVER ")\n"
@@ -497,6 +504,165 @@ static int cmd_send(cli_t *cli, int argc, char **argv)
         return EXIT_ERR;
     print_message(cli, json_object_get(reply, "message"));
     json_decref(reply);
+    return EXIT_OK;
+}
+
+static void new_client_id(char cid[40])
+{
+    unsigned char rnd[12];
+    memcpy(cid, "cli-", 5);
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(cid + 4, 40 - 4, rnd, sizeof(rnd));
+}
+
+static int cmd_upload(cli_t *cli, int argc, char **argv)
+{
+    const char *room_arg = NULL, *file = NULL, *caption = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--caption") == 0 && i + 1 < argc)
+            caption = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1] == '-')
+            return usage_error("upload: unknown option %s", argv[i]);
+        else if (room_arg == NULL)
+            room_arg = argv[i];
+        else if (file == NULL)
+            file = argv[i];
+        else
+            return usage_error("upload: unexpected argument %s", argv[i]);
+    }
+    if (file == NULL)
+        return usage_error("upload: expected ROOM FILE%s", NULL);
+    if (access(file, R_OK) < 0) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s: %s", file, strerror(errno));
+        return fail_msg("invalid_argument", msg);
+    }
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    char *room = resolve_room(cli, room_arg);
+    if (room == NULL)
+        return EXIT_ERR;
+    json_t *media = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    if (parley_upload(cli->server, cli->sess.token, file, NULL, &media, &err) < 0) {
+        free(room);
+        return fail(&err);
+    }
+    const char *id = json_string_value(json_object_get(media, "id"));
+    const char *mime = json_string_value(json_object_get(media, "mime"));
+    const char *name = json_string_value(json_object_get(media, "name"));
+    json_int_t w = json_integer_value(json_object_get(media, "w"));
+    json_int_t h = json_integer_value(json_object_get(media, "h"));
+    json_t *content;
+    if (mime && strncmp(mime, "image/", 6) == 0 && w > 0 && h > 0) {
+        content = json_pack("{s:s, s:s, s:I, s:I}", "type", "image", "media", id, "w", w, "h", h);
+        if (content && caption && *caption)
+            json_object_set_new(content, "caption", json_string(caption));
+    } else {
+        if (name == NULL || *name == '\0') {
+            const char *slash = strrchr(file, '/');
+            name = slash ? slash + 1 : file;
+        }
+        content = json_pack("{s:s, s:s, s:s, s:I, s:s}", "type", "file", "media", id, "name", name,
+                            "size", json_integer_value(json_object_get(media, "size")), "mime",
+                            mime && *mime ? mime : "application/octet-stream");
+        if (caption && *caption)
+            fprintf(stderr, "parley: note: --caption applies to photos only; ignored\n");
+    }
+    char cid[40];
+    new_client_id(cid);
+    json_t *req = content ? json_pack("{s:s, s:s, s:s, s:o}", "op", "send", "room", room,
+                                      "client_id", cid, "content", content)
+                          : NULL;
+    json_decref(media);
+    free(room);
+    if (req == NULL)
+        return fail_msg("protocol", "unexpected upload answer");
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    print_message(cli, json_object_get(reply, "message"));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+/* A safe file name for the current directory: the last path segment of name,
+ * not empty, not "." or "..", not hidden. NULL when name is unusable. */
+static const char *safe_local_name(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    if (*base == '\0' || *base == '.')
+        return NULL;
+    return base;
+}
+
+static int cmd_download(cli_t *cli, int argc, char **argv)
+{
+    const char *id = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc)
+            out = argv[++i];
+        else if (argv[i][0] == '-')
+            return usage_error("download: unknown option %s", argv[i]);
+        else if (id == NULL)
+            id = argv[i];
+        else
+            return usage_error("download: unexpected argument %s", argv[i]);
+    }
+    if (id == NULL || *id == '\0')
+        return usage_error("download: expected MEDIA_ID%s", NULL);
+    if (out != NULL && *out == '\0')
+        return usage_error("download: empty -o%s", NULL);
+    int rc = need_session(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    parley_error_t err = {{0}, {0}, 0};
+    if (out != NULL) {
+        if (parley_download(cli->server, cli->sess.token, id, out, &err) < 0)
+            return fail(&err);
+    } else {
+        /* Download under a temporary name, then link it to the final name,
+         * which fails (EEXIST) instead of replacing an existing file. */
+        if (safe_local_name(id) == NULL || strchr(id, '/'))
+            return usage_error("download: bad MEDIA_ID %s", id);
+        char tmp[300];
+        snprintf(tmp, sizeof(tmp), ".parley-download-%s", id);
+        char *server_name = NULL;
+        if (parley_download_ex(cli->server, cli->sess.token, id, tmp, &server_name, &err) < 0)
+            return fail(&err);
+        const char *name = safe_local_name(server_name);
+        out = name ? name : id;
+        int lrc = link(tmp, out);
+        int e = errno;
+        unlink(tmp);
+        if (lrc < 0) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "%s: %s%s", out, strerror(e),
+                     e == EEXIST ? " (use -o FILE to choose the name or overwrite)" : "");
+            free(server_name);
+            return fail_msg(e == EEXIST ? "file_exists" : "io_error", msg);
+        }
+        if (cli->json) {
+            json_t *o = json_pack("{s:s, s:s}", "media", id, "path", out);
+            print_json(o);
+            json_decref(o);
+        } else {
+            printf("saved %s\n", out);
+        }
+        free(server_name);
+        return EXIT_OK;
+    }
+    if (cli->json) {
+        json_t *o = json_pack("{s:s, s:s}", "media", id, "path", out);
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("saved %s\n", out);
+    }
     return EXIT_OK;
 }
 
@@ -977,7 +1143,7 @@ static const command_t commands[] = {
     {"group", cmd_group},       {"send", cmd_send},     {"history", cmd_history},
     {"tail", cmd_tail},         {"read", cmd_read},     {"react", cmd_react},
     {"edit", cmd_edit},         {"delete", cmd_delete}, {"search", cmd_search},
-    {"profile", cmd_profile},
+    {"profile", cmd_profile},   {"upload", cmd_upload}, {"download", cmd_download},
 };
 
 int main(int argc, char **argv)

@@ -1002,6 +1002,121 @@ static void expect_has(const char *out, const char *fmt, ...)
         fail_msg("expected \"%s\" in:\n%s", want, out);
 }
 
+/* A 3x2 RGB PNG. */
+static const unsigned char tiny_png[] = {
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+    0x52, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0x12,
+    0x16, 0xf1, 0x4d, 0x00, 0x00, 0x00, 0x10, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8,
+    0xcf, 0xc0, 0x00, 0x41, 0x0c, 0x70, 0x16, 0x00, 0x41, 0xd2, 0x05, 0xfb, 0x87, 0xf0, 0xb9,
+    0x48, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+};
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Reads a whole (small) file into buf; returns its length. */
+static size_t read_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* upload (file and photo), media lines in history, download with -o, errors. */
+static void test_cli_media(void **state)
+{
+    (void)state;
+    char ha[] = "/tmp/parley-media-a-XXXXXX", hb[] = "/tmp/parley-media-b-XXXXXX";
+    assert_non_null(mkdtemp(ha));
+    assert_non_null(mkdtemp(hb));
+    char an[64], bn[64], out[8192], err[2048], room[64], path[400], dst[400];
+    th_unique_name("mda", an, sizeof(an));
+    th_unique_name("mdb", bn, sizeof(bn));
+    assert_int_equal(run_cli(ha, PW "\n", out, sizeof(out), "register %s", an), 0);
+    assert_int_equal(run_cli(hb, PW "\n", out, sizeof(out), "register %s", bn), 0);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "dm %s", bn), 0);
+    assert_int_equal(sscanf(out, "%63s", room), 1);
+
+    static const char text[] = "hello media world\nline 2\n";
+    snprintf(path, sizeof(path), "%s/notes.txt", ha);
+    write_file(path, text, sizeof(text) - 1);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "upload %s '%s'", room, path), 0);
+    char fid[32];
+    const char *p = strstr(out, "[file f");
+    if (p == NULL)
+        fail_msg("no file line in: %s", out);
+    assert_int_equal(sscanf(p, "[file %31s", fid), 1);
+    expect_has(out, "[file %s notes.txt %zu B]", fid, sizeof(text) - 1);
+
+    snprintf(path, sizeof(path), "%s/pixel.png", ha);
+    write_file(path, tiny_png, sizeof(tiny_png));
+    assert_int_equal(
+        run_cli(ha, NULL, out, sizeof(out), "upload @%s '%s' --caption 'tiny pic'", bn, path), 0);
+    expect_has(out, "3x2] tiny pic");
+    expect_has(out, "[photo f");
+
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "history %s", room), 0);
+    expect_has(out, "%s: [file %s notes.txt %zu B]", an, fid, sizeof(text) - 1);
+    expect_has(out, "%s: [photo f", an);
+    expect_has(out, " 3x2] tiny pic");
+
+    /* The other member downloads the file: identical bytes. */
+    snprintf(dst, sizeof(dst), "%s/got.txt", hb);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "download %s -o '%s'", fid, dst), 0);
+    char got[256];
+    size_t n = read_file(dst, got, sizeof(got));
+    assert_int_equal(n, sizeof(text) - 1);
+    assert_memory_equal(got, text, n);
+    /* -o given explicitly replaces an existing file. */
+    write_file(dst, "old", 3);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "download %s -o '%s'", fid, dst), 0);
+    n = read_file(dst, got, sizeof(got));
+    assert_int_equal(n, sizeof(text) - 1);
+    assert_memory_equal(got, text, n);
+
+    /* Without -o: the server's name in the current directory, never
+     * overwritten. */
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(hb), 0);
+    int r1 = run_cli(hb, NULL, out, sizeof(out), "download %s", fid);
+    int r2 = run_cli(hb, NULL, NULL, 0, "download %s", fid);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(r1, 0);
+    expect_has(out, "saved notes.txt");
+    assert_int_equal(r2, 1);
+    cli_stderr(hb, err, sizeof(err));
+    expect_has(err, "parley: file_exists: ");
+    snprintf(dst, sizeof(dst), "%s/notes.txt", hb);
+    n = read_file(dst, got, sizeof(got));
+    assert_int_equal(n, sizeof(text) - 1);
+    assert_memory_equal(got, text, n);
+
+    /* Unknown id: not_found, exit 1, nothing written. */
+    snprintf(dst, sizeof(dst), "%s/nope.bin", hb);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "download f999999999 -o '%s'", dst), 1);
+    cli_stderr(hb, err, sizeof(err));
+    expect_has(err, "parley: not_found: ");
+    struct stat st;
+    assert_int_not_equal(stat(dst, &st), 0);
+
+    /* Usage errors exit 2; a missing local file is an error (1). */
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "upload %s", room), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "download"), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "upload %s /nonexistent/x", room), 1);
+
+    char rm[700];
+    snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", ha, hb);
+    assert_int_equal(system(rm), 0);
+}
+
 /* react, edit, delete, search, profile, reply and thread markers in history,
  * and changes printed by a resumed tail. */
 static void test_cli_conversation(void **state)
@@ -1180,6 +1295,7 @@ int main(void)
         cmocka_unit_test(test_cli_end_to_end),
         cmocka_unit_test(test_cli_tail_resumes),
         cmocka_unit_test(test_cli_conversation),
+        cmocka_unit_test(test_cli_media),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
