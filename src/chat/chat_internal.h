@@ -195,6 +195,8 @@ void pl_ops__job_init(job_t *j, session_t *s, json_t *id);
 void pl_ops__job_dispose(job_t *j);
 void pl_ops__job_fail(job_t *j, const char *code, const char *msg);
 void pl_ops__job_store_error(job_t *j, int rc);
+/** In a write job's work: if rc < 0, reports it and rolls the job back. */
+void pl_ops__job_write_end(job_t *j, pl_db_t *db, int rc);
 void pl_ops__job_check(job_t *j);
 bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);

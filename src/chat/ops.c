@@ -43,6 +43,16 @@ void pl_ops__job_store_error(job_t *j, int rc)
                  rc == PL_ENOTFOUND ? "no such object" : "storage error; try again");
 }
 
+/* End of a write job's work: on failure, report it and roll the job's
+ * savepoint back so nothing it wrote is committed. */
+void pl_ops__job_write_end(job_t *j, pl_db_t *db, int rc)
+{
+    if (rc >= 0)
+        return;
+    pl_ops__job_store_error(j, rc);
+    pl_db_rollback_job(db);
+}
+
 /* Called first in every done callback: a job whose transaction did not commit
  * (storage error) or never ran (shutting down) must not be acknowledged. */
 void pl_ops__job_check(job_t *j)
@@ -388,10 +398,7 @@ static void create_work(pl_db_t *db, void *arg)
     if (rc == 0)
         rc = room_info_load(db, room_id, &c->ri);
 out:
-    if (rc < 0) {
-        pl_ops__job_store_error(&c->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&c->j, db, rc);
     free(ids);
 }
 
@@ -535,10 +542,7 @@ static void member_work(pl_db_t *db, void *arg)
         if (rc == PL_ENOTFOUND)
             rc = 0;
     }
-    if (rc < 0) {
-        pl_ops__job_store_error(&m->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&m->j, db, rc);
 }
 
 static void member_event(pl_chat_t *chat, room_t *r, session_t *s, const char *action)
@@ -814,10 +818,7 @@ static void send_work(pl_db_t *db, void *arg)
     rc = pl_db_message_post(db, &in, &q->m, &q->duplicate, &q->root);
     free(ids);
 out:
-    if (rc < 0) {
-        pl_ops__job_store_error(&q->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&q->j, db, rc);
 }
 
 static void send_done(void *arg)
@@ -1396,10 +1397,7 @@ static void rset_work(pl_db_t *db, void *arg)
     int rc = pl_db_room_set_disappearing(db, q->room_id, q->ms);
     if (rc == 0)
         rc = room_info_load(db, q->room_id, &q->ri);
-    if (rc < 0) {
-        pl_ops__job_store_error(&q->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&q->j, db, rc);
 }
 
 static void rset_done(void *arg)

@@ -142,10 +142,7 @@ static void mut_work(pl_db_t *db, void *arg)
     }
 out:
     pl_message_dispose(&cur);
-    if (rc < 0) {
-        pl_ops__job_store_error(&q->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&q->j, db, rc);
 }
 
 static void mut_done(void *arg)
@@ -304,10 +301,7 @@ static void mark_work(pl_db_t *db, void *arg)
     mark_job_t *q = arg;
     int rc = pl_db_member_mark(db, q->room_id, q->user, q->read, q->seq, pl_now_ms(), &q->changed,
                                &q->r);
-    if (rc < 0) {
-        pl_ops__job_store_error(&q->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&q->j, db, rc);
 }
 
 /* {"ev":"receipt",...}: the user's own devices always see read_seq; others
@@ -680,10 +674,7 @@ static void prof_work(pl_db_t *db, void *arg)
             free(text);
         }
     }
-    if (rc < 0) {
-        pl_ops__job_store_error(&q->j, rc);
-        pl_db_rollback_job(db);
-    }
+    pl_ops__job_write_end(&q->j, db, rc);
 }
 
 static void prof_done(void *arg)
