@@ -61,6 +61,7 @@ struct pl_conn {
     bool echo;       /* /v1/echo */
     bool opened;     /* on_ws_open ran: on_ws_close is owed */
     bool ws_closing; /* a close frame is queued or was received */
+    bool ws_close_sent; /* wslay has sent a close (ours or its own on a protocol error) */
     bool ws_failed;  /* wslay gave up: our own close frame was queued */
     bool in_wslay;   /* inside wslay_event_recv */
     uint64_t ws_close_deadline;

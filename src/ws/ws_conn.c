@@ -101,6 +101,11 @@ static void pump(pl_conn_t *c)
         int r = wslay_event_send(c->ws);
         if (r != 0)
             pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " wslay send err=%d", c->id, r);
+        /* wslay writes only from here, so this is the one place a close can
+         * go out; remember it so pl_ws__drained need not ask wslay after
+         * every flush (a cache miss on its context per delivery). */
+        if (wslay_event_get_close_sent(c->ws))
+            c->ws_close_sent = true;
     }
     if (c->wsout.len > 0) {
         pl_net__queue_bytes(c, pl_buf_head(&c->wsout), c->wsout.len);
@@ -315,9 +320,9 @@ void pl_ws__drained(pl_conn_t *c)
         pl_net__finish(c);
         return;
     }
-    /* wslay may send a close on its own (protocol errors it detects), so
-     * ask it rather than relying on ws_closing. */
-    if (!wslay_event_get_close_sent(c->ws))
+    /* wslay may send a close on its own (protocol errors it detects), which
+     * pump() records: ws_closing alone would miss those. */
+    if (!c->ws_close_sent)
         return;
     /* RFC 6455 7.1.1: after both closes, the server closes TCP first. If the
      * peer's close has not come yet, the sweep enforces the deadline. */
