@@ -18,145 +18,30 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "wsjson.h"
 
 static th_server_t srv;
-static long next_id = 100;
 
 /* ---- helpers ---- */
 
-static json_t *parse(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-    if (j == NULL)
-        fail_msg("bad JSON from server: %s (%s)", e.text, text);
-    return j;
-}
-
-/* Sends a request built from fmt (which must not contain "id") and returns
- * the reply object. */
-static json_t *call(int fd, const char *fmt, ...)
-{
-    char body[65536], frame[70000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    long id = next_id++;
-    /* body is `"op":...` fields; wrap them with the id. */
-    snprintf(frame, sizeof frame, "{\"id\":%ld,%s}", id, body);
-    static char buf[4 << 20];
-    long n = th_ws_request(fd, id, frame, buf, sizeof buf);
-    assert_true(n > 0);
-    return parse(buf);
-}
-
-static void expect_ok(json_t *r)
-{
-    if (!json_is_true(json_object_get(r, "ok"))) {
-        char *t = json_dumps(r, 0);
-        fail_msg("expected ok reply, got %s", t);
-    }
-}
-
-static void expect_err(json_t *r, const char *code)
-{
-    json_t *e = json_object_get(r, "error");
-    const char *got = json_string_value(json_object_get(e, "code"));
-    if (json_is_true(json_object_get(r, "ok")) || got == NULL || strcmp(got, code) != 0) {
-        char *t = json_dumps(r, 0);
-        fail_msg("expected error %s, got %s", code, t);
-    }
-    assert_non_null(json_string_value(json_object_get(e, "message")));
-    json_decref(r);
-}
-
-typedef struct {
-    char name[40];
-    char token[160];
-    char id[32];
-} user_t;
-
-static void new_user(user_t *u, const char *prefix)
-{
-    th_unique_name(prefix, u->name, sizeof u->name);
-    th_register(srv.port, u->name, "correct horse", u->token, u->id);
-}
-
-static int ws_login(const user_t *u)
-{
-    int fd = th_ws_connect(srv.port, "/v1/ws");
-    json_t *r = call(fd, "\"op\":\"auth\",\"token\":\"%s\"", u->token);
-    expect_ok(r);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "user"), "id")),
-                        u->id);
-    json_decref(r);
-    return fd;
-}
-
-/* Receives the next event with ev == name (skipping others). */
-static json_t *next_event(int fd, const char *name)
-{
-    static char buf[1 << 20];
-    for (int i = 0; i < 100; i++) {
-        long n = th_ws_recv_text(fd, buf, sizeof buf, 5000);
-        if (n < 0)
-            fail_msg("no %s event", name);
-        json_t *j = parse(buf);
-        const char *ev = json_string_value(json_object_get(j, "ev"));
-        if (ev && !strcmp(ev, name))
-            return j;
-        json_decref(j);
-    }
-    fail_msg("no %s event after 100 frames", name);
-    return NULL;
-}
-
-/* True if no text frame arrives within ms. */
-static bool quiet(int fd, int ms)
-{
-    char buf[4096];
-    return th_ws_recv_text(fd, buf, sizeof buf, ms) < 0;
-}
-
-static char *room_create(int fd, const char *kind, const char *members_json, const char *name)
-{
-    json_t *r = call(fd, "\"op\":\"create_room\",\"kind\":\"%s\",\"members\":%s%s%s%s", kind,
-                     members_json, name ? ",\"name\":\"" : "", name ? name : "", name ? "\"" : "");
-    expect_ok(r);
-    char *id = strdup(json_string_value(json_object_get(json_object_get(r, "room"), "id")));
-    json_decref(r);
-    return id;
-}
-
 static json_t *send_text(int fd, const char *room, const char *cid, const char *body)
 {
-    json_t *r = call(fd,
-                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"%s\",\"content\":"
-                     "{\"type\":\"text\",\"body\":\"%s\"}",
-                     room, cid, body);
-    expect_ok(r);
+    json_t *r = th_call(fd,
+                        "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"%s\",\"content\":"
+                        "{\"type\":\"text\",\"body\":\"%s\"}",
+                        room, cid, body);
+    th_expect_ok(r);
     json_t *m = json_incref(json_object_get(r, "message"));
     json_decref(r);
     return m;
-}
-
-static json_int_t jint(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
 }
 
 static json_int_t stat(const char *key)
 {
     char body[4096];
     assert_int_equal(200, th_http(srv.port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
-    json_t *j = parse(body);
-    json_int_t v = jint(j, key);
+    json_t *j = th_json_parse(body);
+    json_int_t v = th_jint(j, key);
     json_decref(j);
     return v;
 }
@@ -168,17 +53,17 @@ static void test_http_accounts(void **state)
     (void)state;
     char body[4096], name[40], req[512];
     assert_int_equal(200, th_http(srv.port, "GET", "/healthz", NULL, NULL, body, sizeof body));
-    json_t *j = parse(body);
-    assert_string_equal("ok", jstr(j, "status"));
+    json_t *j = th_json_parse(body);
+    assert_string_equal("ok", th_jstr(j, "status"));
     json_decref(j);
 
     th_unique_name("acct", name, sizeof name);
     snprintf(req, sizeof req, "{\"username\":\"%s\",\"password\":\"password1\"}", name);
     assert_int_equal(201, th_http(srv.port, "POST", "/v1/register", NULL, req, body, sizeof body));
-    j = parse(body);
-    assert_non_null(jstr(j, "token"));
-    assert_true(jstr(j, "user_id")[0] == 'u');
-    assert_true(jstr(j, "device_id")[0] == 'd');
+    j = th_json_parse(body);
+    assert_non_null(th_jstr(j, "token"));
+    assert_true(th_jstr(j, "user_id")[0] == 'u');
+    assert_true(th_jstr(j, "device_id")[0] == 'd');
     json_decref(j);
 
     /* Usernames are case-insensitive: the same name in capitals is taken. */
@@ -186,56 +71,56 @@ static void test_http_accounts(void **state)
         *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     snprintf(req, sizeof req, "{\"username\":\"%s\",\"password\":\"password1\"}", name);
     assert_int_equal(409, th_http(srv.port, "POST", "/v1/register", NULL, req, body, sizeof body));
-    expect_err(parse(body), "username_taken");
+    th_expect_err(th_json_parse(body), "username_taken");
 
     assert_int_equal(400, th_http(srv.port, "POST", "/v1/register", NULL,
                                   "{\"username\":\"bad name!\",\"password\":\"password1\"}", body,
                                   sizeof body));
-    expect_err(parse(body), "invalid_username");
+    th_expect_err(th_json_parse(body), "invalid_username");
     assert_int_equal(400,
                      th_http(srv.port, "POST", "/v1/register", NULL,
                              "{\"username\":\"\",\"password\":\"password1\"}", body, sizeof body));
-    expect_err(parse(body), "invalid_username");
+    th_expect_err(th_json_parse(body), "invalid_username");
     assert_int_equal(400, th_http(srv.port, "POST", "/v1/register", NULL,
                                   "{\"username\":\"abcdefghijabcdefghijabcdefghijabc\","
                                   "\"password\":\"password1\"}",
                                   body, sizeof body));
-    expect_err(parse(body), "invalid_username");
+    th_expect_err(th_json_parse(body), "invalid_username");
     assert_int_equal(400, th_http(srv.port, "POST", "/v1/register", NULL,
                                   "{\"username\":\"shorty\",\"password\":\"short\"}", body,
                                   sizeof body));
-    expect_err(parse(body), "weak_password");
+    th_expect_err(th_json_parse(body), "weak_password");
     assert_int_equal(
         400, th_http(srv.port, "POST", "/v1/register", NULL, "{\"username\":", body, sizeof body));
-    expect_err(parse(body), "bad_json");
+    th_expect_err(th_json_parse(body), "bad_json");
     assert_int_equal(400,
                      th_http(srv.port, "POST", "/v1/register", NULL, "[1,2]", body, sizeof body));
-    expect_err(parse(body), "bad_request");
+    th_expect_err(th_json_parse(body), "bad_request");
     assert_int_equal(405, th_http(srv.port, "GET", "/v1/register", NULL, NULL, body, sizeof body));
-    expect_err(parse(body), "method_not_allowed");
+    th_expect_err(th_json_parse(body), "method_not_allowed");
     assert_int_equal(404, th_http(srv.port, "GET", "/v1/nothing", NULL, NULL, body, sizeof body));
-    expect_err(parse(body), "not_found");
+    th_expect_err(th_json_parse(body), "not_found");
 
     /* login: right password, wrong password, unknown user */
     assert_int_equal(200, th_http(srv.port, "POST", "/v1/login", NULL, req, body, sizeof body));
-    j = parse(body);
+    j = th_json_parse(body);
     char token2[160];
-    snprintf(token2, sizeof token2, "%s", jstr(j, "token"));
+    snprintf(token2, sizeof token2, "%s", th_jstr(j, "token"));
     json_decref(j);
     snprintf(req, sizeof req, "{\"username\":\"%s\",\"password\":\"password2\"}", name);
     assert_int_equal(401, th_http(srv.port, "POST", "/v1/login", NULL, req, body, sizeof body));
-    expect_err(parse(body), "bad_credentials");
+    th_expect_err(th_json_parse(body), "bad_credentials");
     assert_int_equal(401, th_http(srv.port, "POST", "/v1/login", NULL,
                                   "{\"username\":\"nobody-here\",\"password\":\"password1\"}", body,
                                   sizeof body));
-    expect_err(parse(body), "bad_credentials");
+    th_expect_err(th_json_parse(body), "bad_credentials");
 
     /* logout revokes the token: WebSocket auth with it fails afterwards */
     assert_int_equal(401, th_http(srv.port, "POST", "/v1/logout", NULL, NULL, body, sizeof body));
-    expect_err(parse(body), "unauthenticated");
+    th_expect_err(th_json_parse(body), "unauthenticated");
     assert_int_equal(200, th_http(srv.port, "POST", "/v1/logout", token2, NULL, body, sizeof body));
     int fd = th_ws_connect(srv.port, "/v1/ws");
-    expect_err(call(fd, "\"op\":\"auth\",\"token\":\"%s\"", token2), "unauthenticated");
+    th_expect_err(th_call(fd, "\"op\":\"auth\",\"token\":\"%s\"", token2), "unauthenticated");
     close(fd);
 }
 
@@ -270,40 +155,40 @@ static void test_security_headers(void **state)
 static void test_ws_auth_and_malformed(void **state)
 {
     (void)state;
-    user_t a;
-    new_user(&a, "auth");
+    th_user_t a;
+    th_new_user(&a, "auth");
     int fd = th_ws_connect(srv.port, "/v1/ws");
     char buf[65536];
 
-    expect_err(call(fd, "\"op\":\"rooms\""), "unauthenticated");
-    expect_err(call(fd, "\"op\":\"auth\",\"token\":\"not-a-token\""), "unauthenticated");
-    expect_err(call(fd, "\"op\":\"auth\""), "bad_request");
+    th_expect_err(th_call(fd, "\"op\":\"rooms\""), "unauthenticated");
+    th_expect_err(th_call(fd, "\"op\":\"auth\",\"token\":\"not-a-token\""), "unauthenticated");
+    th_expect_err(th_call(fd, "\"op\":\"auth\""), "bad_request");
 
     /* Not JSON: re is null and the connection stays open. */
     th_ws_send_text(fd, "{nope");
     assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
-    json_t *j = parse(buf);
+    json_t *j = th_json_parse(buf);
     assert_true(json_is_null(json_object_get(j, "re")));
-    expect_err(j, "bad_json");
+    th_expect_err(j, "bad_json");
     th_ws_send_text(fd, "[1,2,3]");
     assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
-    expect_err(parse(buf), "bad_request");
+    th_expect_err(th_json_parse(buf), "bad_request");
     th_ws_send_text(fd, "{\"id\":{\"x\":1},\"op\":\"rooms\"}");
     assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
-    expect_err(parse(buf), "bad_request");
+    th_expect_err(th_json_parse(buf), "bad_request");
     th_ws_send_text(fd, "{\"id\":\"str-id\",\"op\":\"no_such_op\"}");
     assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
-    j = parse(buf);
-    assert_string_equal("str-id", jstr(j, "re"));
-    expect_err(j, "unknown_op");
-    expect_err(call(fd, "\"op\":42"), "bad_request");
+    j = th_json_parse(buf);
+    assert_string_equal("str-id", th_jstr(j, "re"));
+    th_expect_err(j, "unknown_op");
+    th_expect_err(th_call(fd, "\"op\":42"), "bad_request");
 
     /* The connection survived all of that: auth now succeeds. */
-    json_t *r = call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token);
-    expect_ok(r);
-    assert_string_equal(a.name, jstr(json_object_get(r, "user"), "username"));
+    json_t *r = th_call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token);
+    th_expect_ok(r);
+    assert_string_equal(a.name, th_jstr(json_object_get(r, "user"), "username"));
     json_decref(r);
-    expect_err(call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token), "bad_request");
+    th_expect_err(th_call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token), "bad_request");
     close(fd);
 }
 
@@ -312,105 +197,108 @@ static void test_ws_auth_and_malformed(void **state)
 static void test_rooms_and_messages(void **state)
 {
     (void)state;
-    user_t a, b, c;
-    new_user(&a, "alice");
-    new_user(&b, "bob");
-    new_user(&c, "carol");
-    int fa = ws_login(&a), fb = ws_login(&b), fb2 = ws_login(&b), fc = ws_login(&c);
+    th_user_t a, b, c;
+    th_new_user(&a, "alice");
+    th_new_user(&b, "bob");
+    th_new_user(&c, "carol");
+    int fa = th_ws_login(&a), fb = th_ws_login(&b), fb2 = th_ws_login(&b), fc = th_ws_login(&c);
     char members[256];
 
     snprintf(members, sizeof members, "[\"%s\"]", b.name);
-    char *dm = room_create(fa, "dm", members, NULL);
-    json_t *ev = next_event(fb, "room");
-    assert_string_equal(dm, jstr(json_object_get(ev, "room"), "id"));
-    assert_string_equal("dm", jstr(json_object_get(ev, "room"), "kind"));
+    char *dm = th_room_create(fa, "dm", members, NULL);
+    json_t *ev = th_next_event(fb, "room");
+    assert_string_equal(dm, th_jstr(json_object_get(ev, "room"), "id"));
+    assert_string_equal("dm", th_jstr(json_object_get(ev, "room"), "kind"));
     json_decref(ev);
-    json_decref(next_event(fb2, "room"));
+    json_decref(th_next_event(fb2, "room"));
     /* The same pair gets the same dm, from either side, with no new event. */
-    char *dm2 = room_create(fa, "dm", members, NULL);
+    char *dm2 = th_room_create(fa, "dm", members, NULL);
     assert_string_equal(dm, dm2);
     snprintf(members, sizeof members, "[\"%s\"]", a.name);
-    char *dm3 = room_create(fb, "dm", members, NULL);
+    char *dm3 = th_room_create(fb, "dm", members, NULL);
     assert_string_equal(dm, dm3);
     free(dm2);
     free(dm3);
 
-    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"no-such-user\"]"),
-               "user_not_found");
-    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"%s\"]", a.name),
-               "bad_request");
-    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"chan\",\"members\":[]"), "bad_request");
-    expect_err(call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"members\":[1]"),
-               "bad_request");
+    th_expect_err(
+        th_call(fa, "\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"no-such-user\"]"),
+        "user_not_found");
+    th_expect_err(
+        th_call(fa, "\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"%s\"]", a.name),
+        "bad_request");
+    th_expect_err(th_call(fa, "\"op\":\"create_room\",\"kind\":\"chan\",\"members\":[]"),
+                  "bad_request");
+    th_expect_err(th_call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"members\":[1]"),
+                  "bad_request");
 
     /* send: seq starts at 1; every connection of every member gets the event */
     json_t *m1 = send_text(fa, dm, "c-1", "hello bob");
-    assert_int_equal(1, jint(m1, "seq"));
-    assert_string_equal(a.id, jstr(m1, "sender"));
-    assert_true(jint(m1, "ts") > 1700000000000LL);
+    assert_int_equal(1, th_jint(m1, "seq"));
+    assert_string_equal(a.id, th_jstr(m1, "sender"));
+    assert_true(th_jint(m1, "ts") > 1700000000000LL);
     for (int i = 0; i < 3; i++) {
         int fd = i == 0 ? fb : i == 1 ? fb2 : fa;
-        ev = next_event(fd, "message");
-        assert_string_equal(dm, jstr(ev, "room"));
-        assert_int_equal(1, jint(ev, "seq"));
-        assert_string_equal(jstr(m1, "id"), jstr(ev, "id"));
-        assert_string_equal("c-1", jstr(ev, "client_id"));
-        assert_string_equal("hello bob", jstr(json_object_get(ev, "content"), "body"));
-        assert_string_equal("text", jstr(json_object_get(ev, "content"), "type"));
+        ev = th_next_event(fd, "message");
+        assert_string_equal(dm, th_jstr(ev, "room"));
+        assert_int_equal(1, th_jint(ev, "seq"));
+        assert_string_equal(th_jstr(m1, "id"), th_jstr(ev, "id"));
+        assert_string_equal("c-1", th_jstr(ev, "client_id"));
+        assert_string_equal("hello bob", th_jstr(json_object_get(ev, "content"), "body"));
+        assert_string_equal("text", th_jstr(json_object_get(ev, "content"), "type"));
         json_decref(ev);
     }
-    assert_true(quiet(fc, 200)); /* carol is no member */
+    assert_true(th_quiet(fc, 200)); /* carol is no member */
 
     /* Same client_id again: the original, nothing new. */
     json_t *again = send_text(fa, dm, "c-1", "hello bob (retry)");
-    assert_string_equal(jstr(m1, "id"), jstr(again, "id"));
-    assert_int_equal(1, jint(again, "seq"));
-    assert_string_equal("hello bob", jstr(json_object_get(again, "content"), "body"));
+    assert_string_equal(th_jstr(m1, "id"), th_jstr(again, "id"));
+    assert_int_equal(1, th_jint(again, "seq"));
+    assert_string_equal("hello bob", th_jstr(json_object_get(again, "content"), "body"));
     json_decref(again);
-    assert_true(quiet(fb, 300));
+    assert_true(th_quiet(fb, 300));
     json_t *m2 = send_text(fb, dm, "c-1", "hi alice"); /* client_id is per sender */
-    assert_int_equal(2, jint(m2, "seq"));
+    assert_int_equal(2, th_jint(m2, "seq"));
     json_decref(m2);
     json_decref(m1);
 
     /* outsiders */
-    expect_err(call(fc,
-                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x\",\"content\":"
-                    "{\"type\":\"text\",\"body\":\"hi\"}",
-                    dm),
-               "forbidden");
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\"", dm), "forbidden");
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"r999999\""), "not_found");
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"u1\""), "bad_request");
-    expect_err(call(fc, "\"op\":\"history\",\"room\":7"), "bad_request");
+    th_expect_err(th_call(fc,
+                          "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x\",\"content\":"
+                          "{\"type\":\"text\",\"body\":\"hi\"}",
+                          dm),
+                  "forbidden");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"%s\"", dm), "forbidden");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"r999999\""), "not_found");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"u1\""), "bad_request");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":7"), "bad_request");
 
     /* bad send arguments */
-    expect_err(call(fa,
-                    "\"op\":\"send\",\"room\":\"%s\",\"content\":{\"type\":\"text\",\"body\":"
-                    "\"x\"}",
-                    dm),
-               "bad_request");
-    expect_err(
-        call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":\"x\"", dm),
+    th_expect_err(th_call(fa,
+                          "\"op\":\"send\",\"room\":\"%s\",\"content\":{\"type\":\"text\",\"body\":"
+                          "\"x\"}",
+                          dm),
+                  "bad_request");
+    th_expect_err(
+        th_call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":\"x\"", dm),
         "bad_request");
-    expect_err(call(fa,
-                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":"
-                    "{\"type\":\"bogus\"}",
-                    dm),
-               "bad_request");
-    expect_err(call(fa,
-                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":"
-                    "{\"type\":\"text\",\"body\":\"\"}",
-                    dm),
-               "bad_request");
+    th_expect_err(th_call(fa,
+                          "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":"
+                          "{\"type\":\"bogus\"}",
+                          dm),
+                  "bad_request");
+    th_expect_err(th_call(fa,
+                          "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"q\",\"content\":"
+                          "{\"type\":\"text\",\"body\":\"\"}",
+                          dm),
+                  "bad_request");
 
     /* group of three */
     snprintf(members, sizeof members, "[\"%s\",\"%s\",\"%s\"]", b.name, c.name, b.name);
-    char *g = room_create(fa, "group", members, "Team");
-    ev = next_event(fc, "room");
+    char *g = th_room_create(fa, "group", members, "Team");
+    ev = th_next_event(fc, "room");
     json_t *room = json_object_get(ev, "room");
-    assert_string_equal("group", jstr(room, "kind"));
-    assert_string_equal("Team", jstr(room, "name"));
+    assert_string_equal("group", th_jstr(room, "kind"));
+    assert_string_equal("Team", th_jstr(room, "name"));
     assert_int_equal(3, json_array_size(json_object_get(room, "members")));
     json_decref(ev);
     for (int i = 0; i < 30; i++) {
@@ -420,75 +308,78 @@ static void test_rooms_and_messages(void **state)
         json_decref(send_text(i % 2 ? fb : fa, g, cid, text));
     }
     for (int i = 0; i < 30; i++) {
-        ev = next_event(fc, "message");
-        assert_int_equal(i + 1, jint(ev, "seq"));
+        ev = th_next_event(fc, "message");
+        assert_int_equal(i + 1, th_jint(ev, "seq"));
         json_decref(ev);
     }
 
     /* history: newest page, then older pages, oldest first within a page */
-    json_t *h = call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":10", g);
-    expect_ok(h);
+    json_t *h = th_call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":10", g);
+    th_expect_ok(h);
     json_t *msgs = json_object_get(h, "messages");
     assert_int_equal(10, json_array_size(msgs));
-    assert_int_equal(21, jint(json_array_get(msgs, 0), "seq"));
-    assert_int_equal(30, jint(json_array_get(msgs, 9), "seq"));
+    assert_int_equal(21, th_jint(json_array_get(msgs, 0), "seq"));
+    assert_int_equal(30, th_jint(json_array_get(msgs, 9), "seq"));
     json_decref(h);
-    h = call(fc, "\"op\":\"history\",\"room\":\"%s\",\"before\":5", g);
+    h = th_call(fc, "\"op\":\"history\",\"room\":\"%s\",\"before\":5", g);
     msgs = json_object_get(h, "messages");
     assert_int_equal(4, json_array_size(msgs));
-    assert_int_equal(1, jint(json_array_get(msgs, 0), "seq"));
-    assert_string_equal("msg 0", jstr(json_object_get(json_array_get(msgs, 0), "content"), "body"));
+    assert_int_equal(1, th_jint(json_array_get(msgs, 0), "seq"));
+    assert_string_equal("msg 0",
+                        th_jstr(json_object_get(json_array_get(msgs, 0), "content"), "body"));
     json_decref(h);
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":0", g), "bad_request");
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":501", g), "bad_request");
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\",\"before\":\"x\"", g), "bad_request");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":0", g), "bad_request");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":501", g),
+                  "bad_request");
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"%s\",\"before\":\"x\"", g),
+                  "bad_request");
 
     /* rooms with unread counts; read marker moves them */
-    json_t *rr = call(fc, "\"op\":\"rooms\"");
-    expect_ok(rr);
+    json_t *rr = th_call(fc, "\"op\":\"rooms\"");
+    th_expect_ok(rr);
     json_t *list = json_object_get(rr, "rooms");
     assert_int_equal(1, json_array_size(list));
-    assert_string_equal(g, jstr(json_array_get(list, 0), "id"));
-    assert_int_equal(30, jint(json_array_get(list, 0), "last_seq"));
-    assert_int_equal(30, jint(json_array_get(list, 0), "unread"));
-    assert_int_equal(0, jint(json_array_get(list, 0), "read_seq"));
+    assert_string_equal(g, th_jstr(json_array_get(list, 0), "id"));
+    assert_int_equal(30, th_jint(json_array_get(list, 0), "last_seq"));
+    assert_int_equal(30, th_jint(json_array_get(list, 0), "unread"));
+    assert_int_equal(0, th_jint(json_array_get(list, 0), "read_seq"));
     json_t *last = json_object_get(json_array_get(list, 0), "last_message");
-    assert_int_equal(30, jint(last, "seq"));
-    assert_string_equal("msg 29", jstr(json_object_get(last, "content"), "body"));
+    assert_int_equal(30, th_jint(last, "seq"));
+    assert_string_equal("msg 29", th_jstr(json_object_get(last, "content"), "body"));
     json_decref(rr);
-    json_t *rd = call(fc, "\"op\":\"read\",\"room\":\"%s\",\"seq\":25", g);
-    expect_ok(rd);
+    json_t *rd = th_call(fc, "\"op\":\"read\",\"room\":\"%s\",\"seq\":25", g);
+    th_expect_ok(rd);
     json_decref(rd);
-    rr = call(fc, "\"op\":\"rooms\"");
-    assert_int_equal(5, jint(json_array_get(json_object_get(rr, "rooms"), 0), "unread"));
-    assert_int_equal(25, jint(json_array_get(json_object_get(rr, "rooms"), 0), "read_seq"));
+    rr = th_call(fc, "\"op\":\"rooms\"");
+    assert_int_equal(5, th_jint(json_array_get(json_object_get(rr, "rooms"), 0), "unread"));
+    assert_int_equal(25, th_jint(json_array_get(json_object_get(rr, "rooms"), 0), "read_seq"));
     json_decref(rr);
-    rr = call(fa, "\"op\":\"rooms\"");
+    rr = th_call(fa, "\"op\":\"rooms\"");
     list = json_object_get(rr, "rooms");
     assert_int_equal(2, json_array_size(list));
     for (size_t i = 0; i < 2; i++) {
         json_t *e = json_array_get(list, i);
-        if (!strcmp(jstr(e, "id"), g))
-            assert_int_equal(15, jint(e, "unread")); /* bob's 15; alice's own don't count */
+        if (!strcmp(th_jstr(e, "id"), g))
+            assert_int_equal(15, th_jint(e, "unread")); /* bob's 15; alice's own don't count */
         else
-            assert_int_equal(1, jint(e, "unread"));
+            assert_int_equal(1, th_jint(e, "unread"));
     }
     json_decref(rr);
 
     /* leave and join a group */
-    json_t *lv = call(fc, "\"op\":\"leave\",\"room\":\"%s\"", g);
-    expect_ok(lv);
+    json_t *lv = th_call(fc, "\"op\":\"leave\",\"room\":\"%s\"", g);
+    th_expect_ok(lv);
     json_decref(lv);
-    ev = next_event(fa, "member");
-    assert_string_equal("leave", jstr(ev, "action"));
+    ev = th_next_event(fa, "member");
+    assert_string_equal("leave", th_jstr(ev, "action"));
     json_decref(ev);
-    expect_err(call(fc, "\"op\":\"history\",\"room\":\"%s\"", g), "forbidden");
-    expect_err(call(fc, "\"op\":\"leave\",\"room\":\"%s\"", dm), "forbidden");
-    json_t *jn = call(fc, "\"op\":\"join\",\"room\":\"%s\"", g);
-    expect_ok(jn);
+    th_expect_err(th_call(fc, "\"op\":\"history\",\"room\":\"%s\"", g), "forbidden");
+    th_expect_err(th_call(fc, "\"op\":\"leave\",\"room\":\"%s\"", dm), "forbidden");
+    json_t *jn = th_call(fc, "\"op\":\"join\",\"room\":\"%s\"", g);
+    th_expect_ok(jn);
     json_decref(jn);
-    h = call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", g);
-    expect_ok(h);
+    h = th_call(fc, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", g);
+    th_expect_ok(h);
     json_decref(h);
 
     free(dm);
@@ -505,31 +396,31 @@ static void test_big_group(void **state)
 {
     (void)state;
     enum { N = 120 };
-    static user_t u[N + 1];
+    static th_user_t u[N + 1];
     size_t cap = N * 48 + 8;
     char *members = malloc(cap);
     size_t len = 0;
     members[len++] = '[';
     for (int i = 0; i <= N; i++) {
-        new_user(&u[i], "big");
+        th_new_user(&u[i], "big");
         if (i > 0)
-            len += (size_t)snprintf(members + len, cap - len, "%s\"%s\"", i > 1 ? "," : "",
-                                    u[i].name);
+            len +=
+                (size_t)snprintf(members + len, cap - len, "%s\"%s\"", i > 1 ? "," : "", u[i].name);
     }
     members[len++] = ']';
     members[len] = '\0';
-    int owner = ws_login(&u[0]);
-    char *g = room_create(owner, "group", members, "crowd");
+    int owner = th_ws_login(&u[0]);
+    char *g = th_room_create(owner, "group", members, "crowd");
     /* The last member, far past the 100 listed in room objects, may talk. */
-    int last = ws_login(&u[N]);
+    int last = th_ws_login(&u[N]);
     json_t *m = send_text(last, g, "hello-crowd", "hi all");
-    assert_int_equal(1, jint(m, "seq"));
+    assert_int_equal(1, th_jint(m, "seq"));
     json_decref(m);
-    json_t *ev = next_event(owner, "message");
-    assert_string_equal("hi all", jstr(json_object_get(ev, "content"), "body"));
+    json_t *ev = th_next_event(owner, "message");
+    assert_string_equal("hi all", th_jstr(json_object_get(ev, "content"), "body"));
     json_decref(ev);
-    json_t *r = call(last, "\"op\":\"history\",\"room\":\"%s\"", g);
-    expect_ok(r);
+    json_t *r = th_call(last, "\"op\":\"history\",\"room\":\"%s\"", g);
+    th_expect_ok(r);
     json_decref(r);
     free(g);
     free(members);
@@ -549,25 +440,25 @@ static int sync_all(int fd, const char *room, long from, long last_expected)
     long pos = from;
     int seen = 0;
     for (int round = 0; round < 100; round++) {
-        long id = next_id++;
-        snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"sync\",\"since\":{\"%s\":%ld}}",
-                 id, room, pos);
+        long id = th_next_id();
+        snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"sync\",\"since\":{\"%s\":%ld}}", id,
+                 room, pos);
         th_ws_send_text(fd, frame);
         bool more = false;
         for (;;) {
             assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
-            json_t *j = parse(buf);
+            json_t *j = th_json_parse(buf);
             if (json_object_get(j, "re") != NULL) {
-                expect_ok(j);
-                assert_int_equal(id, jint(j, "re"));
+                th_expect_ok(j);
+                assert_int_equal(id, th_jint(j, "re"));
                 more = json_is_true(json_object_get(j, "more"));
                 json_decref(j);
                 break;
             }
-            assert_string_equal("message", jstr(j, "ev"));
-            assert_string_equal(room, jstr(j, "room"));
-            assert_int_equal(pos + 1, jint(j, "seq"));
-            pos = (long)jint(j, "seq");
+            assert_string_equal("message", th_jstr(j, "ev"));
+            assert_string_equal(room, th_jstr(j, "room"));
+            assert_int_equal(pos + 1, th_jint(j, "seq"));
+            pos = (long)th_jint(j, "seq");
             seen++;
             json_decref(j);
         }
@@ -581,13 +472,13 @@ static int sync_all(int fd, const char *room, long from, long last_expected)
 static void test_sync(void **state)
 {
     (void)state;
-    user_t a, b;
-    new_user(&a, "sa");
-    new_user(&b, "sb");
-    int fa = ws_login(&a);
+    th_user_t a, b;
+    th_new_user(&a, "sa");
+    th_new_user(&b, "sb");
+    int fa = th_ws_login(&a);
     char members[128];
     snprintf(members, sizeof members, "[\"%s\"]", b.name);
-    char *dm = room_create(fa, "dm", members, NULL);
+    char *dm = th_room_create(fa, "dm", members, NULL);
     for (int i = 1; i <= 25; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "s%d", i);
@@ -596,19 +487,19 @@ static void test_sync(void **state)
     /* bob was offline; he last saw seq 3. With sync_max_messages=10 (set
      * for this server) the first reply says more=true; paging on from the
      * positions received delivers every message once, in order. */
-    int fb = ws_login(&b);
+    int fb = th_ws_login(&b);
     assert_int_equal(22, sync_all(fb, dm, 3, 25));
     /* A second sync from the end sends nothing but the reply. */
-    json_t *r = call(fb, "\"op\":\"sync\",\"since\":{\"%s\":25}", dm);
-    assert_int_equal(0, jint(r, "count"));
+    json_t *r = th_call(fb, "\"op\":\"sync\",\"since\":{\"%s\":25}", dm);
+    assert_int_equal(0, th_jint(r, "count"));
     json_decref(r);
-    expect_err(call(fb, "\"op\":\"sync\",\"since\":[1]"), "bad_request");
-    expect_err(call(fb, "\"op\":\"sync\",\"since\":{\"x\":1}"), "bad_request");
-    expect_err(call(fb, "\"op\":\"sync\",\"since\":{\"%s\":-1}", dm), "bad_request");
+    th_expect_err(th_call(fb, "\"op\":\"sync\",\"since\":[1]"), "bad_request");
+    th_expect_err(th_call(fb, "\"op\":\"sync\",\"since\":{\"x\":1}"), "bad_request");
+    th_expect_err(th_call(fb, "\"op\":\"sync\",\"since\":{\"%s\":-1}", dm), "bad_request");
     close(fb);
 
     /* From nothing: all 25, in three pages. */
-    fb = ws_login(&b);
+    fb = th_ws_login(&b);
     int seen = sync_all(fb, dm, 0, 25);
     assert_int_equal(25, seen);
     free(dm);
@@ -621,25 +512,26 @@ static void test_sync(void **state)
 /* Sends auth with `since` and reads until its reply: every event before it
  * must be a `message` of room continuing from *pos (which advances). Returns
  * the reply. */
-static json_t *auth_since(int fd, const user_t *u, const char *since, const char *room, long *pos)
+static json_t *auth_since(int fd, const th_user_t *u, const char *since, const char *room,
+                          long *pos)
 {
     static char buf[1 << 20];
     char frame[512];
-    long id = next_id++;
+    long id = th_next_id();
     snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"auth\",\"token\":\"%s\",\"since\":%s}", id,
              u->token, since);
     th_ws_send_text(fd, frame);
     for (;;) {
         assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
-        json_t *j = parse(buf);
+        json_t *j = th_json_parse(buf);
         if (json_object_get(j, "re") != NULL) {
-            assert_int_equal(id, jint(j, "re"));
+            assert_int_equal(id, th_jint(j, "re"));
             return j;
         }
-        assert_string_equal("message", jstr(j, "ev"));
-        assert_string_equal(room, jstr(j, "room"));
-        assert_int_equal(*pos + 1, jint(j, "seq"));
-        *pos = (long)jint(j, "seq");
+        assert_string_equal("message", th_jstr(j, "ev"));
+        assert_string_equal(room, th_jstr(j, "room"));
+        assert_int_equal(*pos + 1, th_jint(j, "seq"));
+        *pos = (long)th_jint(j, "seq");
         json_decref(j);
     }
 }
@@ -647,13 +539,13 @@ static json_t *auth_since(int fd, const user_t *u, const char *since, const char
 static void test_auth_since(void **state)
 {
     (void)state;
-    user_t a, b;
-    new_user(&a, "asa");
-    new_user(&b, "asb");
-    int fa = ws_login(&a);
+    th_user_t a, b;
+    th_new_user(&a, "asa");
+    th_new_user(&b, "asb");
+    int fa = th_ws_login(&a);
     char members[128];
     snprintf(members, sizeof members, "[\"%s\"]", b.name);
-    char *dm = room_create(fa, "dm", members, NULL);
+    char *dm = th_room_create(fa, "dm", members, NULL);
     for (int i = 1; i <= 5; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "as%d", i);
@@ -667,23 +559,24 @@ static void test_auth_since(void **state)
     snprintf(since, sizeof since, "{\"%s\":2}", dm);
     long pos = 2;
     json_t *r = auth_since(fb, &b, since, dm, &pos);
-    expect_ok(r);
+    th_expect_ok(r);
     assert_int_equal(5, pos);
-    assert_string_equal(b.id, jstr(json_object_get(r, "user"), "id"));
+    assert_string_equal(b.id, th_jstr(json_object_get(r, "user"), "id"));
     assert_false(json_is_true(json_object_get(r, "more")));
-    assert_int_equal(3, jint(r, "count"));
+    assert_int_equal(3, th_jint(r, "count"));
     json_decref(r);
     /* Then live events, once each: nothing is replayed. */
     json_decref(send_text(fa, dm, "as6", "live"));
-    json_t *ev = next_event(fb, "message");
-    assert_int_equal(6, jint(ev, "seq"));
+    json_t *ev = th_next_event(fb, "message");
+    assert_int_equal(6, th_jint(ev, "seq"));
     json_decref(ev);
-    assert_true(quiet(fb, 200));
+    assert_true(th_quiet(fb, 200));
     /* The session is authenticated: ops work, a second auth does not. */
-    r = call(fb, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", dm);
-    expect_ok(r);
+    r = th_call(fb, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", dm);
+    th_expect_ok(r);
     json_decref(r);
-    expect_err(call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":{}", b.token), "bad_request");
+    th_expect_err(th_call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":{}", b.token),
+                  "bad_request");
     close(fb);
 
     /* Messages sent while the auth's sync is in flight arrive once, after
@@ -691,7 +584,7 @@ static void test_auth_since(void **state)
     fb = th_ws_connect(srv.port, "/v1/ws");
     snprintf(since, sizeof since, "{\"%s\":{\"seq\":6,\"version\":0}}", dm);
     char frame[512];
-    long id = next_id++;
+    long id = th_next_id();
     snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"auth\",\"token\":\"%s\",\"since\":%s}", id,
              b.token, since);
     th_ws_send_text(fb, frame);
@@ -705,19 +598,19 @@ static void test_auth_since(void **state)
     bool replied = false;
     while (pos < 12 || !replied) {
         assert_true(th_ws_recv_text(fb, buf, sizeof buf, 5000) > 0);
-        json_t *j = parse(buf);
+        json_t *j = th_json_parse(buf);
         if (json_object_get(j, "re") != NULL) {
-            expect_ok(j);
-            assert_int_equal(id, jint(j, "re"));
+            th_expect_ok(j);
+            assert_int_equal(id, th_jint(j, "re"));
             assert_false(replied);
             replied = true;
-        } else if (!strcmp(jstr(j, "ev"), "message")) {
-            assert_int_equal(pos + 1, jint(j, "seq"));
-            pos = (long)jint(j, "seq");
+        } else if (!strcmp(th_jstr(j, "ev"), "message")) {
+            assert_int_equal(pos + 1, th_jint(j, "seq"));
+            pos = (long)th_jint(j, "seq");
         }
         json_decref(j);
     }
-    assert_true(quiet(fb, 200));
+    assert_true(th_quiet(fb, 200));
     close(fb);
 
     /* Paging: from nothing with sync_max_messages=10, the auth reply says
@@ -725,9 +618,9 @@ static void test_auth_since(void **state)
     fb = th_ws_connect(srv.port, "/v1/ws");
     pos = 0;
     r = auth_since(fb, &b, "{}", dm, &pos);
-    expect_ok(r);
+    th_expect_ok(r);
     assert_true(json_is_true(json_object_get(r, "more")));
-    assert_int_equal(10, jint(r, "count"));
+    assert_int_equal(10, th_jint(r, "count"));
     assert_int_equal(10, pos);
     json_decref(r);
     assert_int_equal(2, sync_all(fb, dm, 10, 12));
@@ -736,12 +629,14 @@ static void test_auth_since(void **state)
     /* A bad since is refused before anything happens; without since the
      * reply is the protocol-core one (no more/count). */
     fb = th_ws_connect(srv.port, "/v1/ws");
-    expect_err(call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":[1]", b.token), "bad_request");
-    expect_err(call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":{\"%s\":-1}", b.token, dm),
-               "bad_request");
-    expect_err(call(fb, "\"op\":\"rooms\""), "unauthenticated");
-    r = call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":null", b.token);
-    expect_ok(r);
+    th_expect_err(th_call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":[1]", b.token),
+                  "bad_request");
+    th_expect_err(
+        th_call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":{\"%s\":-1}", b.token, dm),
+        "bad_request");
+    th_expect_err(th_call(fb, "\"op\":\"rooms\""), "unauthenticated");
+    r = th_call(fb, "\"op\":\"auth\",\"token\":\"%s\",\"since\":null", b.token);
+    th_expect_ok(r);
     assert_null(json_object_get(r, "more"));
     json_decref(r);
     close(fb);
@@ -754,13 +649,13 @@ static void test_auth_since(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    user_t a, b;
-    new_user(&a, "la");
-    new_user(&b, "lb");
-    int fa = ws_login(&a);
+    th_user_t a, b;
+    th_new_user(&a, "la");
+    th_new_user(&b, "lb");
+    int fa = th_ws_login(&a);
     char members[128];
     snprintf(members, sizeof members, "[\"%s\"]", b.name);
-    char *dm = room_create(fa, "dm", members, NULL);
+    char *dm = th_room_create(fa, "dm", members, NULL);
 
     /* content over max_content_bytes (64 KiB) but under the frame limit */
     size_t n = 100000;
@@ -773,7 +668,7 @@ static void test_limits(void **state)
     strcpy(big + k + n, "\"}}");
     char buf[4096];
     assert_true(th_ws_request(fa, 9, big, buf, sizeof buf) > 0);
-    expect_err(parse(buf), "too_large");
+    th_expect_err(th_json_parse(buf), "too_large");
 
     /* invalid UTF-8 in a text frame: close 1007 */
     int fd = th_ws_connect(srv.port, "/v1/ws");
@@ -799,8 +694,8 @@ static void test_limits(void **state)
     free(big);
 
     /* the server is fine afterwards */
-    json_t *r = call(fa, "\"op\":\"rooms\"");
-    expect_ok(r);
+    json_t *r = th_call(fa, "\"op\":\"rooms\"");
+    th_expect_ok(r);
     json_decref(r);
     free(dm);
     close(fa);
@@ -811,20 +706,20 @@ static void test_limits(void **state)
 static void test_fanout_encodes_once(void **state)
 {
     (void)state;
-    user_t u[3];
+    th_user_t u[3];
     int fds[6];
     for (int i = 0; i < 3; i++) {
-        new_user(&u[i], "fo");
-        fds[2 * i] = ws_login(&u[i]);
-        fds[2 * i + 1] = ws_login(&u[i]);
+        th_new_user(&u[i], "fo");
+        fds[2 * i] = th_ws_login(&u[i]);
+        fds[2 * i + 1] = th_ws_login(&u[i]);
     }
     char members[128];
     snprintf(members, sizeof members, "[\"%s\",\"%s\"]", u[1].name, u[2].name);
-    char *g = room_create(fds[0], "group", members, "fanout");
+    char *g = th_room_create(fds[0], "group", members, "fanout");
     json_int_t built = stat("message_frames_built"), fanned = stat("events_fanned_out");
     json_decref(send_text(fds[0], g, "once", "one frame for six connections"));
     for (int i = 0; i < 6; i++)
-        json_decref(next_event(fds[i], "message"));
+        json_decref(th_next_event(fds[i], "message"));
     assert_int_equal(built + 1, stat("message_frames_built"));
     assert_int_equal(fanned + 6, stat("events_fanned_out"));
     for (int i = 0; i < 6; i++)
@@ -837,14 +732,14 @@ static void test_fanout_encodes_once(void **state)
 static void test_slow_consumer(void **state)
 {
     (void)state;
-    user_t a, b;
-    new_user(&a, "fast");
-    new_user(&b, "slow");
-    int fa = ws_login(&a);
-    int fb = ws_login(&b);
+    th_user_t a, b;
+    th_new_user(&a, "fast");
+    th_new_user(&b, "slow");
+    int fa = th_ws_login(&a);
+    int fb = th_ws_login(&b);
     char members[128];
     snprintf(members, sizeof members, "[\"%s\"]", b.name);
-    char *dm = room_create(fa, "dm", members, NULL);
+    char *dm = th_room_create(fa, "dm", members, NULL);
     /* Bob never reads. Alice sends up to ~24 MiB, far more than bob's
      * socket buffers plus max_write_queue (256 KiB for this server). */
     char *body = malloc(60001);
@@ -861,9 +756,9 @@ static void test_slow_consumer(void **state)
     assert_int_equal(4008, th_ws_expect_close(fb, 10000));
     close(fb);
     /* He reconnects and catches up with sync. */
-    fb = ws_login(&b);
-    json_t *r = call(fb, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", dm);
-    expect_ok(r);
+    fb = th_ws_login(&b);
+    json_t *r = th_call(fb, "\"op\":\"history\",\"room\":\"%s\",\"limit\":1", dm);
+    th_expect_ok(r);
     json_decref(r);
     free(body);
     free(dm);
@@ -876,13 +771,13 @@ static void test_slow_consumer(void **state)
 static void test_durability(void **state)
 {
     (void)state;
-    user_t a, b;
-    new_user(&a, "da");
-    new_user(&b, "db");
-    int fa = ws_login(&a);
+    th_user_t a, b;
+    th_new_user(&a, "da");
+    th_new_user(&b, "db");
+    int fa = th_ws_login(&a);
     char members[128];
     snprintf(members, sizeof members, "[\"%s\"]", b.name);
-    char *dm = room_create(fa, "dm", members, NULL);
+    char *dm = th_room_create(fa, "dm", members, NULL);
     for (int i = 1; i <= 20; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "d%d", i);
@@ -892,16 +787,16 @@ static void test_durability(void **state)
     close(fa);
     const char *const settings[] = {"sync_max_messages=10", "max_write_queue=256k", NULL};
     th_server_restart(&srv, settings);
-    fa = ws_login(&a);
-    json_t *h = call(fa, "\"op\":\"history\",\"room\":\"%s\",\"limit\":100", dm);
+    fa = th_ws_login(&a);
+    json_t *h = th_call(fa, "\"op\":\"history\",\"room\":\"%s\",\"limit\":100", dm);
     assert_int_equal(20, json_array_size(json_object_get(h, "messages")));
     json_decref(h);
     json_t *m = send_text(fa, dm, "d21", "after the crash");
-    assert_int_equal(21, jint(m, "seq"));
+    assert_int_equal(21, th_jint(m, "seq"));
     json_decref(m);
     /* A retry of an acked client_id after the crash is still deduplicated. */
     m = send_text(fa, dm, "d20", "retry");
-    assert_int_equal(20, jint(m, "seq"));
+    assert_int_equal(20, th_jint(m, "seq"));
     json_decref(m);
     free(dm);
     close(fa);
@@ -912,9 +807,9 @@ static void test_durability(void **state)
 static void test_shutdown(void **state)
 {
     (void)state;
-    user_t a;
-    new_user(&a, "bye");
-    int fa = ws_login(&a);
+    th_user_t a;
+    th_new_user(&a, "bye");
+    int fa = th_ws_login(&a);
     kill(srv.pid, SIGTERM);
     assert_int_equal(1001, th_ws_expect_close(fa, 5000));
     close(fa);
@@ -930,6 +825,7 @@ static int setup(void **state)
     (void)state;
     const char *const settings[] = {"sync_max_messages=10", "max_write_queue=256k", NULL};
     th_server_start(&srv, settings);
+    th_json_bind(&srv);
     return 0;
 }
 
