@@ -385,14 +385,17 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     pl_store_get_stats(api->st, &st);
     respond_json(
         req, 200,
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections_accepted",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                  "connections_accepted",
                   (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
                   "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
                   (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
                   (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions,
                   "messages_stored", (json_int_t)cs.messages_stored, "events_fanned_out",
                   (json_int_t)cs.events_fanned_out, "message_frames_built",
-                  (json_int_t)cs.frames_built, "commits", (json_int_t)st.commits, "write_jobs",
+                  (json_int_t)cs.frames_built, "syncs_from_ring", (json_int_t)cs.syncs_from_ring,
+                  "syncs_from_store", (json_int_t)cs.syncs_from_store, "ring_bytes",
+                  (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
                   (json_int_t)st.write_jobs));
 }
 

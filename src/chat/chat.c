@@ -341,6 +341,66 @@ void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f)
     free(to);
 }
 
+/* ---- the per-room ring of recent message events ---- */
+
+static void ring_drop_oldest(pl_chat_t *chat, room_t *room)
+{
+    ring_ent_t *e = &room->ring[room->ring_head];
+    chat->stats.ring_bytes -= pl_frame_size(e->frame);
+    pl_frame_unref(e->frame);
+    e->frame = NULL;
+    room->ring_head = (room->ring_head + 1) % room->ring_cap;
+    room->ring_n--;
+}
+
+static void ring_free(pl_chat_t *chat, room_t *room)
+{
+    while (room->ring_n > 0)
+        ring_drop_oldest(chat, room);
+    free(room->ring);
+    room->ring = NULL;
+}
+
+const ring_ent_t *pl_chat__ring_get(const room_t *room, int64_t seq)
+{
+    if (room->ring_n == 0)
+        return NULL;
+    int64_t first = room->ring[room->ring_head].seq;
+    if (seq < first || seq >= first + room->ring_n)
+        return NULL;
+    return &room->ring[(room->ring_head + (uint32_t)(seq - first)) % room->ring_cap];
+}
+
+void pl_chat__ring_push(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f)
+{
+    uint32_t cap = (uint32_t)chat->cfg->sync_ring_size;
+    if (cap == 0)
+        return;
+    if (room->ring == NULL) {
+        room->ring = pl_xcalloc(cap, sizeof *room->ring);
+        room->ring_cap = cap;
+    }
+    cap = room->ring_cap;
+    if (room->ring_n > 0 &&
+        room->ring[(room->ring_head + room->ring_n - 1) % cap].seq + 1 != seq) {
+        while (room->ring_n > 0) /* a gap: the ring restarts at seq */
+            ring_drop_oldest(chat, room);
+    }
+    if (room->ring_n == cap)
+        ring_drop_oldest(chat, room);
+    ring_ent_t *e = &room->ring[(room->ring_head + room->ring_n) % cap];
+    e->seq = seq;
+    e->frame = pl_frame_ref(f);
+    room->ring_n++;
+    chat->stats.ring_bytes += pl_frame_size(f);
+}
+
+void pl_chat__ring_trim(pl_chat_t *chat, room_t *room, int64_t upto)
+{
+    while (room->ring_n > 0 && room->ring[room->ring_head].seq <= upto)
+        ring_drop_oldest(chat, room);
+}
+
 void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m)
 {
     room_t *room = pl_chat__room(chat, m->room_id);
@@ -348,6 +408,9 @@ void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m)
         return;
     if (m->version > room->last_version)
         room->last_version = m->version;
+    /* The ring's frame of this message (and older ones) is no longer its
+     * current state. Newer entries stay valid. */
+    pl_chat__ring_trim(chat, room, m->seq);
     pl_buf_t b;
     pl_buf_init(&b);
     pl_buf_printf(&b, "{\"ev\":\"update\",\"room\":\"r%" PRId64 "\",\"version\":%" PRId64
@@ -604,6 +667,7 @@ void pl_chat_free(pl_chat_t *chat)
     HASH_ITER(hh, chat->rooms, r, rtmp)
     {
         HASH_DEL(chat->rooms, r);
+        ring_free(chat, r);
         free(r->live);
         free(r->members);
         free(r->name);

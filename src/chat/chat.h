@@ -44,6 +44,9 @@ typedef struct {
     uint64_t messages_stored;   /* committed sends */
     uint64_t events_fanned_out; /* frame references queued to connections */
     uint64_t frames_built;      /* message events serialized (one per message) */
+    uint64_t syncs_from_ring;   /* syncs answered from the rooms' in-memory rings */
+    uint64_t syncs_from_store;  /* syncs that read the database */
+    uint64_t ring_bytes;        /* bytes of frames the rings hold */
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

@@ -34,8 +34,21 @@ typedef struct room {
     uint32_t nlive, livecap;
     uint32_t walking; /* fan-outs in progress over live (removals leave holes) */
     bool holes;
+    /* The newest committed `message` events, as the very frames fan-out
+     * sent (seqs consecutive, oldest at ring[ring_head]; capacity
+     * sync_ring_size, allocated at the first message). A sync whose gap lies
+     * inside it is answered from here without a database read. Entries whose
+     * message changed are dropped (pl_chat__ring_trim), so every frame here is
+     * the message's current state. */
+    struct ring_ent *ring;
+    uint32_t ring_head, ring_n, ring_cap;
     UT_hash_handle hh;
 } room_t;
+
+typedef struct ring_ent {
+    int64_t seq;
+    pl_frame_t *frame;
+} ring_ent_t;
 
 /* A session's entry for one of its rooms (back index into room->live). */
 typedef struct {
@@ -147,8 +160,15 @@ void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version
 void pl_chat__fanout_except(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f);
 /** Queues a frame to every online user sharing a room with user (not user). */
 void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f);
+/** Appends the `message` event frame of seq to the room's ring (a new
+ * reference); a seq that does not follow the ring's last restarts it. */
+void pl_chat__ring_push(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f);
+/** Drops the ring's entries with seq <= upto (their message changed). */
+void pl_chat__ring_trim(pl_chat_t *chat, room_t *room, int64_t upto);
+/** The ring entry of seq, or NULL if the ring does not hold it. */
+const ring_ent_t *pl_chat__ring_get(const room_t *room, int64_t seq);
 /** Encodes {"ev":"update","room","version","message"} once and fans it out;
- * advances the room's in-memory last_version. */
+ * advances the room's in-memory last_version and trims the ring. */
 void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m);
 /** Online sessions of a user (NULL if none). */
 online_t *pl_chat__online(pl_chat_t *chat, int64_t user);

@@ -854,6 +854,7 @@ static void send_done(void *arg)
         chat->stats.frames_built++;
         chat->stats.messages_stored++;
         pl_chat__fanout(chat, room, q->m.seq, 0, f);
+        pl_chat__ring_push(chat, room, q->m.seq, f);
         pl_frame_unref(f);
         /* The thread root changed (count, last ts): members replace it. */
         if (q->root.id != 0)
@@ -1344,11 +1345,76 @@ static bool parse_since(session_t *s, json_t *id, json_t *since, pl_sync_pos_t *
     return true;
 }
 
+/* Answers a sync from the rooms' rings when every gap lies inside them:
+ * no database read, no hold-back (it all happens in this call, so live
+ * events queued later come after the reply). Returns false, having sent
+ * nothing and taken nothing, when any room needs the store: updates of
+ * messages the client has (version moved past its `since`), a gap older than
+ * the ring, or more than a sync's budget. Same arguments as sync_start. */
+static bool sync_from_ring(session_t *s, json_t *id, pl_sync_pos_t *since, size_t n,
+                           pl_buf_t *auth)
+{
+    pl_chat_t *chat = s->chat;
+    if (chat->cfg->sync_ring_size == 0 || s->conn == NULL)
+        return false;
+    umember_t *um = NULL;
+    HASH_FIND(hh, chat->members, &s->user_id, sizeof s->user_id, um);
+    uint32_t nrooms = um ? um->n : 0;
+    pl_sync_pos_t *pos = pl_xcalloc(nrooms ? nrooms : 1, sizeof *pos);
+    int64_t total = 0;
+    for (uint32_t i = 0; i < nrooms; i++) {
+        const room_t *r = um->rooms[i];
+        pl_sync_pos_t key = {.room = r->id};
+        const pl_sync_pos_t *have = bsearch(&key, since, n, sizeof key, cmp_pos);
+        int64_t after = have ? have->upto : 0, vafter = have ? have->vupto : 0;
+        bool ok = !(r->last_version > vafter && after > 0);
+        if (ok && r->last_seq > after) {
+            total += r->last_seq - after;
+            ok = total <= chat->cfg->sync_max_messages && pl_chat__ring_get(r, after + 1) &&
+                 pl_chat__ring_get(r, r->last_seq);
+        }
+        if (!ok) {
+            free(pos);
+            return false;
+        }
+        pos[i].room = r->id;
+        pos[i].upto = after > r->last_seq ? after : r->last_seq;
+        pos[i].vupto = vafter > r->last_version ? vafter : r->last_version;
+    }
+    for (uint32_t i = 0; i < nrooms; i++) {
+        const room_t *r = um->rooms[i];
+        pl_sync_pos_t key = {.room = r->id};
+        const pl_sync_pos_t *have = bsearch(&key, since, n, sizeof key, cmp_pos);
+        for (int64_t seq = (have ? have->upto : 0) + 1; seq <= r->last_seq; seq++)
+            if (s->conn != NULL)
+                (void)pl_conn_send_frame(s->conn, pl_chat__ring_get(r, seq)->frame);
+    }
+    pl_buf_t b;
+    pl_buf_init(&b);
+    if (auth != NULL)
+        pl_buf_append(&b, pl_buf_head(auth), auth->len);
+    pl_buf_printf(&b, ",\"more\":false,\"count\":%" PRId64, total);
+    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+    if (auth != NULL)
+        pl_buf_dispose(auth);
+    /* Events held since auth (hold_all) go out now, after the reply. */
+    pl_chat__release_held(s, pos, nrooms, false);
+    chat->stats.syncs_from_ring++;
+    free(pos);
+    free(since);
+    return true;
+}
+
 /* Starts a sync job from pos (taken). auth: NULL for the sync op, else the
  * auth reply's fields (taken; the reply then answers auth). The session
- * holds live events from now until sync_done. */
+ * holds live events from now until sync_done. Answered from the rings
+ * instead when they hold everything the client misses. */
 static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, pl_buf_t *auth)
 {
+    if (sync_from_ring(s, id, pos, n, auth))
+        return;
+    s->chat->stats.syncs_from_store++;
     sync_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, id);
     q->user = s->user_id;

@@ -58,6 +58,8 @@ static const cfg_entry_t table[] = {
      "largest `limit` of one history request"},
     {"sync_max_messages", CFG_INT, OFF(sync_max_messages), 10, 1000000, "2000",
      "messages sent by one sync request before it answers more=true"},
+    {"sync_ring_size", CFG_INT, OFF(sync_ring_size), 0, 4096, "64",
+     "recent messages kept in memory per room, so a sync inside them reads no database (0: off)"},
     {"rate_limit_per_sec", CFG_INT, OFF(rate_limit_per_sec), 1, 10000000, "200",
      "WebSocket requests per second per connection (burst twice that)"},
     {"min_disappearing_ms", CFG_INT, OFF(min_disappearing_ms), 100, 2419200000LL, "300000",

@@ -33,6 +33,7 @@ typedef struct {
     int64_t max_group_members;  /* members per group */
     int64_t history_max_limit;  /* upper bound of history `limit` */
     int64_t sync_max_messages;  /* messages per sync reply before `more` */
+    int64_t sync_ring_size;     /* recent message events kept per room (0: off) */
     int64_t rate_limit_per_sec; /* requests per second per connection (burst = 2x) */
     int64_t min_disappearing_ms;    /* shortest disappearing timer (ttl_ms, room_settings) */
     int64_t sweep_interval_ms;      /* how often expired messages are deleted */

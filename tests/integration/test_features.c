@@ -23,6 +23,9 @@
 #include "wsjson.h"
 
 static th_server_t srv;
+/* A small ring so tests reach both sync paths (test_sync_ring). */
+static const char *const server_settings[] = {"min_disappearing_ms=100", "sweep_interval_ms=100",
+                                              "presence_grace_ms=300", "sync_ring_size=4", NULL};
 
 /* ---- helpers ---- */
 
@@ -683,9 +686,7 @@ static void test_disappearing(void **state)
     close(fb);
     assert_int_equal(0, th_server_stop(&srv));
     usleep(1800 * 1000);
-    const char *const settings[] = {"min_disappearing_ms=100", "sweep_interval_ms=100",
-                                    "presence_grace_ms=300", NULL};
-    th_server_restart(&srv, settings);
+    th_server_restart(&srv, server_settings);
     fb = th_ws_login(&b);
     char req[256];
     snprintf(req, sizeof req,
@@ -840,12 +841,157 @@ static void test_history_after_and_bad_input(void **state)
     close(fa);
 }
 
+/* ---- sync from the in-memory ring of recent messages ---- */
+
+static json_int_t stat(const char *key)
+{
+    char body[4096];
+    assert_int_equal(200, th_http(srv.port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
+    json_t *j = th_json_parse(body);
+    json_int_t v = th_jint(j, key);
+    json_decref(j);
+    return v;
+}
+
+/* Sends a sync (or, with token, an auth) with since {room: {seq, version}}
+ * and returns the event texts before its reply, joined by newlines (owned);
+ * *count gets the reply's count. */
+static char *sync_texts(int fd, const char *token, const char *room, json_int_t seq,
+                        json_int_t version, json_int_t *count)
+{
+    char req[512];
+    if (token != NULL)
+        snprintf(req, sizeof req,
+                 "{\"id\":7,\"op\":\"auth\",\"token\":\"%s\",\"since\":{\"%s\":{\"seq\":%lld,"
+                 "\"version\":%lld}}}",
+                 token, room, (long long)seq, (long long)version);
+    else
+        snprintf(req, sizeof req,
+                 "{\"id\":7,\"op\":\"sync\",\"since\":{\"%s\":{\"seq\":%lld,\"version\":%lld}}}",
+                 room, (long long)seq, (long long)version);
+    th_ws_send_text(fd, req);
+    static char buf[1 << 16];
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(1, cap);
+    for (;;) {
+        long n = th_ws_recv_text(fd, buf, sizeof buf, 5000);
+        assert_true(n > 0);
+        json_t *j = th_json_parse(buf);
+        if (json_object_get(j, "re") != NULL) {
+            th_expect_ok(j);
+            assert_false(json_is_true(json_object_get(j, "more")));
+            *count = th_jint(j, "count");
+            json_decref(j);
+            return out;
+        }
+        const char *ev = th_jstr(j, "ev");
+        if (!strcmp(ev, "message") || !strcmp(ev, "update")) {
+            while (len + (size_t)n + 2 > cap)
+                out = realloc(out, cap *= 2);
+            memcpy(out + len, buf, (size_t)n);
+            len += (size_t)n;
+            out[len++] = '\n';
+            out[len] = 0;
+        }
+        json_decref(j);
+    }
+}
+
+static void test_sync_ring(void **state)
+{
+    (void)state;
+    th_user_t a, b;
+    th_new_user(&a, "rga");
+    th_new_user(&b, "rgb");
+    int fa = th_ws_login(&a);
+    char *dm = dm_with(fa, &b);
+    for (int i = 1; i <= 6; i++) {
+        char cid[8];
+        snprintf(cid, sizeof cid, "r%d", i);
+        send_msg(fa, dm, cid, "ring", NULL);
+    }
+    int fb = th_ws_login(&b);
+    json_int_t ring0 = stat("syncs_from_ring"), store0 = stat("syncs_from_store"), n = 0;
+    assert_true(stat("ring_bytes") > 0);
+
+    /* The gap (2, 6] is in the ring (size 4 in this server: seqs 3..6). */
+    char *ring_texts = sync_texts(fb, NULL, dm, 2, 0, &n);
+    assert_int_equal(4, n);
+    assert_int_equal(ring0 + 1, stat("syncs_from_ring"));
+    /* (1, 6] is not: the store answers, with the same five messages. */
+    free(sync_texts(fb, NULL, dm, 1, 0, &n));
+    assert_int_equal(5, n);
+    assert_int_equal(store0 + 1, stat("syncs_from_store"));
+    /* Up to date: nothing to send, answered from memory. */
+    free(sync_texts(fb, NULL, dm, 6, 0, &n));
+    assert_int_equal(0, n);
+    assert_int_equal(ring0 + 2, stat("syncs_from_ring"));
+
+    /* An edit of seq 4 (version 1): the ring keeps only 5..6. A client that
+     * has version 0 needs the update: store. One that saw it (version 1)
+     * and is at seq 4 gets 5..6 from the ring; at seq 3 it needs seq 4's
+     * current state, which the ring no longer holds: store. */
+    json_decref(ok(th_call(fa,
+                           "\"op\":\"edit\",\"room\":\"%s\",\"seq\":4,\"content\":{\"type\":"
+                           "\"text\",\"body\":\"edited\"}",
+                           dm)));
+    char *t = sync_texts(fb, NULL, dm, 6, 0, &n);
+    assert_int_equal(1, n);
+    assert_non_null(strstr(t, "\"ev\":\"update\""));
+    assert_non_null(strstr(t, "edited"));
+    free(t);
+    assert_int_equal(store0 + 2, stat("syncs_from_store"));
+    free(sync_texts(fb, NULL, dm, 4, 1, &n));
+    assert_int_equal(2, n);
+    assert_int_equal(ring0 + 3, stat("syncs_from_ring"));
+    t = sync_texts(fb, NULL, dm, 3, 1, &n);
+    assert_int_equal(3, n);
+    assert_non_null(strstr(t, "edited"));
+    free(t);
+    assert_int_equal(store0 + 3, stat("syncs_from_store"));
+
+    /* auth with since, answered from the ring: events, then the reply, and
+     * then live messages exactly once. */
+    int fc = th_ws_connect(srv.port, "/v1/ws");
+    t = sync_texts(fc, b.token, dm, 4, 1, &n);
+    assert_int_equal(2, n);
+    free(t);
+    assert_int_equal(ring0 + 4, stat("syncs_from_ring"));
+    send_msg(fa, dm, "r7", "seven", NULL);
+    json_t *ev = th_next_event(fc, "message");
+    assert_int_equal(7, th_jint(ev, "seq"));
+    json_decref(ev);
+    assert_int_equal(0, count_events(fc, "message", 300));
+    close(fc);
+    ev = th_next_event(fb, "message"); /* fb got it live too */
+    assert_int_equal(7, th_jint(ev, "seq"));
+    json_decref(ev);
+
+    /* After a restart the rings are empty: the same gap comes from the store,
+     * byte for byte what the ring sent (5..6 did not change since). */
+    free(ring_texts);
+    ring_texts = sync_texts(fb, NULL, dm, 4, 1, &n);
+    assert_int_equal(3, n);
+    close(fa);
+    close(fb);
+    assert_int_equal(0, th_server_stop(&srv));
+    th_server_restart(&srv, server_settings);
+    fb = th_ws_login(&b);
+    store0 = stat("syncs_from_store");
+    t = sync_texts(fb, NULL, dm, 4, 1, &n);
+    assert_int_equal(3, n);
+    assert_int_equal(store0 + 1, stat("syncs_from_store"));
+    assert_string_equal(ring_texts, t);
+    free(t);
+    free(ring_texts);
+    close(fb);
+    free(dm);
+}
+
 static int setup(void **state)
 {
     (void)state;
-    const char *const settings[] = {"min_disappearing_ms=100", "sweep_interval_ms=100",
-                                    "presence_grace_ms=300", NULL};
-    th_server_start(&srv, settings);
+    th_server_start(&srv, server_settings);
     th_json_bind(&srv);
     return 0;
 }
@@ -871,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_profiles_settings_presence),
         cmocka_unit_test(test_search),
         cmocka_unit_test(test_history_after_and_bad_input),
+        cmocka_unit_test(test_sync_ring),
         cmocka_unit_test(test_disappearing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
