@@ -52,10 +52,6 @@ typedef enum {
     PL_ST_MSG_AFTER,
     /* schema 2: conversation features (store_sqlite_conv.c) */
     PL_ST_MSG_GET,
-    PL_ST_FTS_INSERT,
-    PL_ST_FTS_DELETE,
-    PL_ST_FTS_INSERT_MANY,
-    PL_ST_FTS_DELETE_MANY,
     PL_ST_MENTION_INSERT,
     PL_ST_MENTION_DELETE,
     PL_ST_ROOM_BUMP_VERSION,
@@ -115,29 +111,46 @@ struct pl_db {
     const char *name;  /* static, for log lines: "writer", ... */
     bool job_rollback; /* work asked for ROLLBACK TO its savepoint */
     bool job_failed;   /* a data call hit a storage error */
-    /* Search-index changes of the open batch (writer only). They are applied
-     * once, after every job's savepoint is released and before COMMIT:
-     * touching the FTS5 table inside per-job savepoints makes FTS5 flush a
-     * new index segment at every SAVEPOINT, which costs ~3x the throughput
-     * of the whole write path. */
+    /* Search-index changes of the open batch (writer only). They go to the
+     * indexer (store_sqlite_index.c) after the batch's COMMIT; a job that
+     * rolls back drops its own. Other connections hand each change over at
+     * once. */
     struct pl_fts_op *fts;
     size_t nfts, capfts;
     size_t fts_job_start; /* first op of the running job (dropped on rollback) */
+    struct pl_indexer *ix; /* the store's indexer (search.db is attached as "s") */
 };
 
-/** One pending FTS change: content NULL removes the message's entry,
- * otherwise (re)indexes it. */
+/** One search-index change: content NULL removes the message's entry,
+ * otherwise (re)indexes it. fresh: the message is new (nothing to delete). */
 typedef struct pl_fts_op {
     int64_t id;
     char *content; /* owned */
+    bool fresh;
+    size_t pos; /* indexer scratch: order of arrival */
 } pl_fts_op_t;
 
 /** Drops the pending FTS ops from index `from` on (job rollback: from the job's
  * start; whole-batch failure: 0). */
 void pl_store__fts_truncate(pl_db_t *db, size_t from);
-/** Applies and clears the pending FTS ops (writer, inside the batch
- * transaction, outside any job savepoint). Returns 0 or PL_EIO. */
-int pl_store__fts_flush(pl_db_t *db);
+/** Hands the pending FTS ops to the indexer (writer, after COMMIT). */
+void pl_store__fts_handoff(pl_db_t *db);
+
+/* ---- the indexer: search.db and its thread (store_sqlite_index.c) ---- */
+typedef struct pl_indexer pl_indexer_t;
+/** Opens (creating) dir/search.db and starts the indexer thread; a missing,
+ * outdated or uncleanly closed index is rebuilt from main_path in the
+ * background. Returns 0 or PL_EIO (logged). */
+int pl_indexer_open(const char *dir, const char *main_path, pl_indexer_t **out);
+/** Applies what was handed over, marks the index clean, stops. NULL is ok. */
+void pl_indexer_close(pl_indexer_t *ix);
+/** Takes n ops (their content strings; the array stays the caller's). */
+void pl_indexer_submit(pl_indexer_t *ix, pl_fts_op_t *ops, size_t n);
+/** Waits (at most timeout_ms) until everything submitted before the call is
+ * applied. Returns false on timeout (a rebuild or a backlog is running). */
+bool pl_indexer_sync(pl_indexer_t *ix, uint64_t timeout_ms);
+/** Ops applied since open (tests, stats). */
+uint64_t pl_indexer_ops_applied(pl_indexer_t *ix);
 
 /** Returns the cached statement id, preparing it on first use; NULL after
  * logging (and marking the job failed) if SQLite refuses it. */
@@ -165,7 +178,7 @@ int pl_store__fn_begin(pl_db_t *db);
 int pl_store__fn_end(pl_db_t *db, int rc);
 void pl_store__bind_text(sqlite3_stmt *s, int i, const char *v);
 char *pl_store__col_str(sqlite3_stmt *s, int i);
-/** Indexes the message's text body for search (nothing for other types). */
+/** Indexes a new message's text body for search (nothing for other types). */
 int pl_store__index_message(pl_db_t *db, int64_t id, const char *content);
 /** Stores the mention rows of message (room_id, seq). */
 int pl_store__mentions_insert(pl_db_t *db, int64_t room_id, int64_t seq, int64_t sender,

@@ -143,6 +143,9 @@ static const char *const migrations[] = {
     " owner INTEGER NOT NULL,"
     " created INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX emoji_by_media ON emoji(media_id);",
+    /* 4: the search index moved to its own file, search.db, written off the
+     * write path (store_sqlite_index.c); it is rebuilt from messages there. */
+    "DROP TABLE IF EXISTS messages_fts;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
@@ -179,6 +182,7 @@ struct pl_store {
     uv_thread_t *reader_threads;
     pl_db_t writer, direct;
     pl_db_t *readers;
+    pl_indexer_t *ix; /* search.db and its thread */
     int64_t nreaders;
     int64_t threads_started; /* writer + readers running, for cleanup */
 
@@ -264,6 +268,17 @@ static int db_open(pl_db_t *db, const char *path, pl_db_role_t role, const char 
         }
     }
     return 0;
+}
+
+/* Makes search.db readable as schema "s" (search queries join it) and
+ * routes the connection's index changes to the indexer. */
+static int db_attach_search(pl_db_t *db, const char *dir, pl_indexer_t *ix)
+{
+    char *sql = sqlite3_mprintf("ATTACH DATABASE '%q/search.db' AS s", dir);
+    int rc = db_exec(db, sql, "attach_search");
+    sqlite3_free(sql);
+    db->ix = ix;
+    return rc;
 }
 
 /* Switches to WAL (persistent in the file) and brings the schema up to date.
@@ -401,15 +416,17 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
         pl_store__fts_truncate(db, 0);
         return;
     }
-    /* The search index of the whole batch, in one go (see store_internal.h).
-     * If it fails nothing of the batch is committed. */
-    if (pl_store__fts_flush(db) == 0 && pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
+    if (pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
+        /* Before the acks are posted (complete()), so a search that follows
+         * an ack waits for this batch's index changes. */
+        pl_store__fts_handoff(db);
         return;
     }
     /* Nothing of this transaction is durable: report it to every job. */
     if (!sqlite3_get_autocommit(db->h))
         pl_store__exec(db, PL_ST_ROLLBACK, "rollback");
+    pl_store__fts_truncate(db, 0);
     fail_range(seg, last);
 }
 
@@ -553,6 +570,9 @@ static void stop_threads(pl_store_t *st)
     for (int64_t i = 0; i + 1 < st->threads_started; i++)
         uv_thread_join(&st->reader_threads[i]);
     st->threads_started = 0;
+    /* Nothing hands index changes over any more: apply them and stop. */
+    pl_indexer_close(st->ix);
+    st->ix = NULL;
     for (int64_t i = 0; i < st->nreaders; i++)
         db_close(&st->readers[i]);
     db_close(&st->direct);
@@ -598,9 +618,17 @@ int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
     if (rc == 0 && (rc = db_migrate(&st->writer)) != 0)
         db_close(&st->writer);
     if (rc == 0)
+        rc = pl_indexer_open(cfg->data_dir, path, &st->ix);
+    st->writer.ix = st->ix;
+    if (rc == 0)
         rc = db_open(&st->direct, path, PL_DB_DIRECT, "direct");
-    for (int64_t i = 0; rc == 0 && i < st->nreaders; i++)
+    if (rc == 0)
+        rc = db_attach_search(&st->direct, cfg->data_dir, st->ix);
+    for (int64_t i = 0; rc == 0 && i < st->nreaders; i++) {
         rc = db_open(&st->readers[i], path, PL_DB_READER, "reader");
+        if (rc == 0)
+            rc = db_attach_search(&st->readers[i], cfg->data_dir, st->ix);
+    }
     free(path);
     if (rc != 0) {
         stop_threads(st); /* no threads yet: just closes what opened */

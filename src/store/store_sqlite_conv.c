@@ -23,22 +23,6 @@
  * here. */
 const char *const pl_store__conv_sql[PL_ST__COUNT] = {
     [PL_ST_MSG_GET] = PL_STORE_MSG_SELECT "WHERE m.room_id = ?1 AND m.seq = ?2",
-    /* Only text bodies are searchable; json_type guards against a non-string
-     * body of a future content type. */
-    [PL_ST_FTS_INSERT] = "INSERT INTO messages_fts(rowid, body) SELECT ?1, "
-                         "json_extract(?2, '$.body') WHERE json_valid(?2) AND "
-                         "json_extract(?2, '$.type') = 'text' AND json_type(?2, '$.body') = 'text'",
-    [PL_ST_FTS_DELETE] = "DELETE FROM messages_fts WHERE rowid = ?1",
-    /* The batch forms take a JSON array: one statement, so FTS5 flushes its
-     * pending segment once per batch instead of once per statement. */
-    [PL_ST_FTS_DELETE_MANY] = "DELETE FROM messages_fts WHERE rowid IN "
-                              "(SELECT value FROM json_each(?1))",
-    [PL_ST_FTS_INSERT_MANY] =
-        "INSERT INTO messages_fts(rowid, body) SELECT json_extract(j.value, '$[0]'), "
-        "json_extract(json_extract(j.value, '$[1]'), '$.body') FROM json_each(?1) AS j "
-        "WHERE json_valid(json_extract(j.value, '$[1]')) "
-        "AND json_extract(json_extract(j.value, '$[1]'), '$.type') = 'text' "
-        "AND json_type(json_extract(j.value, '$[1]'), '$.body') = 'text'",
     [PL_ST_MENTION_INSERT] = "INSERT OR IGNORE INTO mentions(room_id, seq, user_id, sender) "
                              "VALUES (?1, ?2, ?3, ?4)",
     [PL_ST_MENTION_DELETE] = "DELETE FROM mentions WHERE room_id = ?1 AND seq = ?2",
@@ -67,9 +51,9 @@ const char *const pl_store__conv_sql[PL_ST__COUNT] = {
                           "expires_ts <= ?1 AND deleted = 0 ORDER BY expires_ts LIMIT ?2",
     /* The membership join keeps results to rooms the user may read. */
     [PL_ST_SEARCH] = PL_STORE_MSG_SELECT
-    "JOIN messages_fts ON messages_fts.rowid = m.id "
+    "JOIN s.messages_fts f ON f.rowid = m.id "
     "JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = ?1 "
-    "WHERE messages_fts MATCH ?2 AND m.deleted = 0 AND (?3 = 0 OR m.room_id = ?3) "
+    "WHERE f.messages_fts MATCH ?2 AND m.deleted = 0 AND (?3 = 0 OR m.room_id = ?3) "
     "AND (?4 = 0 OR m.id < ?4) AND (m.expires_ts = 0 OR m.expires_ts > ?5) "
     "ORDER BY m.id DESC LIMIT ?6",
     [PL_ST_ROOM_SET_DISAPPEARING] = "UPDATE rooms SET disappearing_ms = ?2 WHERE id = ?1",
@@ -120,35 +104,23 @@ char *pl_store__mentions_json(const int64_t *users, size_t n)
     return out;
 }
 
-static int fts_apply(pl_db_t *db, int64_t id, const char *content)
+/* On the writer, index changes wait for the batch's COMMIT (see
+ * store_internal.h); other connections (startup, tests) hand them over now. */
+static int fts_queue(pl_db_t *db, int64_t id, const char *content, bool fresh)
 {
-    sqlite3_stmt *s = pl_store__stmt(db, PL_ST_FTS_DELETE);
-    if (s == NULL)
-        return PL_EIO;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = pl_store__step_done(db, s, "fts_delete");
-    if (rc != 0 || content == NULL)
-        return rc;
-    if ((s = pl_store__stmt(db, PL_ST_FTS_INSERT)) == NULL)
-        return PL_EIO;
-    sqlite3_bind_int64(s, 1, id);
-    pl_store__bind_text(s, 2, content);
-    return pl_store__step_done(db, s, "fts_insert");
-}
-
-/* On the writer, index changes wait for the end of the batch (see
- * store_internal.h); other connections (startup, tests) apply them now. */
-static int fts_queue(pl_db_t *db, int64_t id, const char *content)
-{
-    if (db->role != PL_DB_WRITER)
-        return fts_apply(db, id, content);
+    pl_fts_op_t op = {.id = id, .content = content ? pl_xstrdup(content) : NULL, .fresh = fresh};
+    if (db->role != PL_DB_WRITER) {
+        if (db->ix != NULL)
+            pl_indexer_submit(db->ix, &op, 1);
+        else
+            free(op.content);
+        return 0;
+    }
     if (db->nfts == db->capfts) {
         db->capfts = db->capfts ? db->capfts * 2 : 64;
         db->fts = pl_xrealloc(db->fts, db->capfts * sizeof *db->fts);
     }
-    db->fts[db->nfts].id = id;
-    db->fts[db->nfts].content = content ? pl_xstrdup(content) : NULL;
-    db->nfts++;
+    db->fts[db->nfts++] = op;
     return 0;
 }
 
@@ -165,71 +137,28 @@ void pl_store__fts_truncate(pl_db_t *db, size_t from)
     }
 }
 
-/* Runs one of the _MANY statements with a JSON array parameter. */
-static int fts_many(pl_db_t *db, pl_stmt_id_t id, json_t *arr, const char *op)
+void pl_store__fts_handoff(pl_db_t *db)
 {
-    if (json_array_size(arr) == 0)
-        return 0;
-    char *text = json_dumps(arr, JSON_COMPACT);
-    sqlite3_stmt *s = text ? pl_store__stmt(db, id) : NULL;
-    if (s == NULL) {
-        free(text);
-        return PL_EIO;
+    if (db->ix != NULL && db->nfts > 0) {
+        pl_indexer_submit(db->ix, db->fts, db->nfts); /* takes the strings */
+        db->nfts = 0;
     }
-    sqlite3_bind_text(s, 1, text, -1, free);
-    return pl_store__step_done(db, s, op);
-}
-
-/* qsort has no context argument; the writer thread is the only caller. */
-static _Thread_local const pl_db_t *fts_sort_db;
-
-/* By message id, then by queue position (so the last op of an id is last). */
-static int fts_cmp(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int64_t ix = fts_sort_db->fts[x].id, iy = fts_sort_db->fts[y].id;
-    if (ix != iy)
-        return ix < iy ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
-int pl_store__fts_flush(pl_db_t *db)
-{
-    /* Only each message's last change counts (sent then deleted in the same
-     * batch: no entry): sort op indexes by id, keep the last index per id. */
-    json_t *del = json_array(), *ins = json_array();
-    int rc = 0;
-    size_t *ix = pl_xmalloc((db->nfts ? db->nfts : 1) * sizeof *ix);
-    for (size_t i = 0; i < db->nfts; i++)
-        ix[i] = i;
-    fts_sort_db = db;
-    qsort(ix, db->nfts, sizeof *ix, fts_cmp);
-    for (size_t i = 0; i < db->nfts; i++) {
-        const pl_fts_op_t *op = &db->fts[ix[i]];
-        if (i + 1 < db->nfts && db->fts[ix[i + 1]].id == op->id)
-            continue; /* a later op on the same message wins */
-        json_array_append_new(del, json_integer(op->id));
-        if (op->content != NULL)
-            json_array_append_new(ins, json_pack("[Is]", (json_int_t)op->id, op->content));
-    }
-    free(ix);
-    rc = fts_many(db, PL_ST_FTS_DELETE_MANY, del, "fts_delete_many");
-    if (rc == 0)
-        rc = fts_many(db, PL_ST_FTS_INSERT_MANY, ins, "fts_insert_many");
-    json_decref(del);
-    json_decref(ins);
     pl_store__fts_truncate(db, 0);
-    return rc;
 }
 
 int pl_store__index_message(pl_db_t *db, int64_t id, const char *content)
 {
-    return fts_queue(db, id, content);
+    return fts_queue(db, id, content, true);
+}
+
+static int reindex_message(pl_db_t *db, int64_t id, const char *content)
+{
+    return fts_queue(db, id, content, false);
 }
 
 static int unindex_message(pl_db_t *db, int64_t id)
 {
-    return fts_queue(db, id, NULL);
+    return fts_queue(db, id, NULL, false);
 }
 
 static int mentions_delete(pl_db_t *db, int64_t room_id, int64_t seq)
@@ -395,9 +324,7 @@ int pl_db_message_edit(pl_db_t *db, int64_t room_id, int64_t seq, const char *co
             rc = pl_store__step_done(db, s, "message_edit");
         }
         if (rc == 0)
-            rc = unindex_message(db, cur.id);
-        if (rc == 0)
-            rc = pl_store__index_message(db, cur.id, content);
+            rc = reindex_message(db, cur.id, content);
         if (rc == 0)
             rc = mentions_delete(db, room_id, seq);
         if (rc == 0)
@@ -642,6 +569,9 @@ int pl_db_search(pl_db_t *db, int64_t user_id, const char *query, int64_t room_i
         *n = 0;
         return 0;
     }
+    /* Read-your-writes: everything committed before now is in the index. */
+    if (db->ix != NULL && !pl_indexer_sync(db->ix, 2000))
+        pl_log(PL_LOG_WARN, "store", "op=search msg=index behind (rebuild or backlog)");
     sqlite3_stmt *s = pl_store__stmt(db, PL_ST_SEARCH);
     if (s == NULL) {
         free(q);

@@ -75,6 +75,19 @@ static char *dm_with(int fd, const th_user_t *other)
     return th_room_create(fd, "dm", members, NULL);
 }
 
+/* Lines of the server log (all runs of this data dir) containing needle. */
+static int log_count(const char *needle)
+{
+    FILE *f = fopen(srv.log_path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
 /* Counts events named ev arriving within ms. */
 static int count_events(int fd, const char *name, int ms)
 {
@@ -760,11 +773,40 @@ static void test_search(void **state)
                   "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"search\",\"query\":\"x\",\"room\":\"%s\"", bc),
                   "forbidden");
-    free(ab);
-    free(bc);
+
+    /* The index is derived data in its own file: after kill -9 it is rebuilt
+     * from the messages (acked ones included, edits and deletes applied);
+     * after a clean stop it is reused as is. */
+    int rebuilds = log_count("op=index_rebuild state=done");
+    assert_true(rebuilds >= 1); /* the first start built an empty one */
+    send_msg(fa, ab, "q4", "xylophonic news", NULL);
     close(fa);
     close(fb);
     close(fc);
+    th_server_kill9(&srv);
+    th_server_restart(&srv, server_settings);
+    fa = th_ws_login(&a);
+    r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"xylophonic\""));
+    assert_int_equal(1, json_array_size(json_object_get(r, "results")));
+    json_decref(r);
+    r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"giraffe\""));
+    assert_int_equal(1, json_array_size(json_object_get(r, "results")));
+    json_decref(r);
+    r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"zebrafox\""));
+    assert_int_equal(0, json_array_size(json_object_get(r, "results")));
+    json_decref(r);
+    assert_int_equal(rebuilds + 1, log_count("op=index_rebuild state=done"));
+    close(fa);
+    assert_int_equal(0, th_server_stop(&srv));
+    th_server_restart(&srv, server_settings);
+    fa = th_ws_login(&a);
+    r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"xylophonic\""));
+    assert_int_equal(1, json_array_size(json_object_get(r, "results")));
+    json_decref(r);
+    assert_int_equal(rebuilds + 1, log_count("op=index_rebuild state=done"));
+    close(fa);
+    free(ab);
+    free(bc);
 }
 
 /* ---- history after, and bad input for the message ops ---- */
