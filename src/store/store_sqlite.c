@@ -143,6 +143,11 @@ static const char *const migrations[] = {
     " owner INTEGER NOT NULL,"
     " created INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX emoji_by_media ON emoji(media_id);",
+    /* 4: group avatars. rooms.avatar is a media id (0 = none); the index
+     * serves the media visibility check (members of a room whose avatar it
+     * is may read it). */
+    "ALTER TABLE rooms ADD COLUMN avatar INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX rooms_by_avatar ON rooms(avatar) WHERE avatar != 0;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

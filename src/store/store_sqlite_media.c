@@ -117,6 +117,9 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, bool *visible)
         " OR EXISTS (SELECT 1 FROM media_refs r JOIN members b ON b.room_id = r.room_id"
         "   WHERE r.media_id = m.id AND b.user_id = ?2)"
         " OR EXISTS (SELECT 1 FROM users u WHERE u.avatar = m.id)"
+        /* a group's avatar: its members only */
+        " OR EXISTS (SELECT 1 FROM rooms g JOIN members b ON b.room_id = g.id"
+        "   WHERE g.avatar = m.id AND b.user_id = ?2)"
         " OR EXISTS (SELECT 1 FROM emoji e WHERE e.media_id = m.id)"
         " FROM media m WHERE m.id = ?1",
         "media_visible");
