@@ -49,20 +49,22 @@ function chunk(type, data) {
   const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
 }
-// A PNG whose pixels come from fn(x, y) -> [r, g, b].
-function makePNG(w, h, fn) {
+// A PNG whose pixels come from fn(x, y) -> [r, g, b] or, with alpha,
+// [r, g, b, a].
+function makePNG(w, h, fn, alpha = false) {
+  const n = alpha ? 4 : 3;
   const rows = [];
   for (let y = 0; y < h; y++) {
-    const row = Buffer.alloc(1 + w * 3);
+    const row = Buffer.alloc(1 + w * n);
     for (let x = 0; x < w; x++) {
-      const [r, g, b] = fn(x, y);
-      row[1 + x * 3] = r; row[2 + x * 3] = g; row[3 + x * 3] = b;
+      const px = fn(x, y);
+      for (let k = 0; k < n; k++) row[1 + x * n + k] = px[k] ?? 255;
     }
     rows.push(row);
   }
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; ihdr[9] = 2;
+  ihdr[8] = 8; ihdr[9] = alpha ? 6 : 2;
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
 }
@@ -75,6 +77,15 @@ const sunset = (w, h) => makePNG(w, h, (x, y) => {
 });
 const stripes = (w, h) => makePNG(w, h, (x, y) => (Math.floor((x + y) / 24) % 2 ? [30, 80, 160] : [250, 250, 250]));
 const disc = (w, h, fg, bg) => makePNG(w, h, (x, y) => ((x - w / 2) ** 2 + (y - h / 2) ** 2 < (Math.min(w, h) * 0.42) ** 2 ? fg : bg));
+// A custom emoji as people make them: a party face on a transparent background.
+const partyFace = (w) => makePNG(w, w, (x, y) => {
+  const c = w / 2, r = w * 0.44;
+  const d = Math.hypot(x - c, y - c);
+  if (d > r) return [0, 0, 0, 0];
+  if (Math.hypot(x - c * 0.72, y - c * 0.8) < w * 0.06 || Math.hypot(x - c * 1.28, y - c * 0.8) < w * 0.06) return [60, 30, 20, 255];
+  if (y > c * 1.15 && y < c * 1.4 && Math.abs(x - c) < w * 0.22 - (y - c * 1.15) * 0.6) return [180, 40, 60, 255];
+  return [255, 200, 40, 255];
+}, true);
 
 // An animated GIF (3 frames, a moving block), LZW-coded with a clear code
 // every second pixel so the code width stays at 3 bits: valid and simple.
@@ -178,6 +189,8 @@ test('a new user in two browsers: photos, PDF, voice note, GIF, custom emoji, st
     await waitImages(B.page, '#message-list li.msg.theirs .media-image img', 2);
     await waitImages(A.page, '#message-list li.msg.mine .media-image img', 2);
     assert.equal(await B.page.locator('#message-list li.msg.theirs .media-image').count(), 2);
+    // in the order they were picked, whichever upload finished first
+    assert.deepEqual(await B.page.$$eval('#message-list li.msg.theirs .media-image img', (l) => l.map((i) => i.width)), [320, 240]);
     await snap(A.page, '02-photos-light');
     await snap(B.page, '02-photos-dark');
 
@@ -220,8 +233,7 @@ test('a new user in two browsers: photos, PDF, voice note, GIF, custom emoji, st
     await snap(A.page, '06-picker-empty-light');
     await A.page.getByRole('button', { name: 'Add emoji…' }).click();
     await A.page.waitForSelector('#emoji-dialog[open]');
-    await A.page.setInputFiles('#emoji-file', { name: 'party parrot.png', mimeType: 'image/png',
-      buffer: disc(128, 128, [236, 72, 153], [255, 255, 255]) });
+    await A.page.setInputFiles('#emoji-file', { name: 'party parrot.png', mimeType: 'image/png', buffer: partyFace(128) });
     assert.equal(await A.page.inputValue('#emoji-code'), 'party_parrot');
     await A.page.click('#emoji-save');
     await A.page.waitForFunction(() => !document.getElementById('emoji-dialog').open);
@@ -270,6 +282,15 @@ test('a new user in two browsers: photos, PDF, voice note, GIF, custom emoji, st
     await stickerBtn.click();
     const sticker = '#message-list li.msg.theirs.msg-sticker .sticker img';
     await waitImages(B.page, sticker);
+    // a small emoji image is shown from its original (a PNG that keeps its
+    // transparency), not from the JPEG thumbnail
+    assert.equal(await B.page.locator(sticker).evaluate((i) => {
+      const cv = document.createElement('canvas');
+      cv.width = i.naturalWidth; cv.height = i.naturalHeight;
+      const g = cv.getContext('2d');
+      g.drawImage(i, 0, 0);
+      return g.getImageData(1, 1, 1, 1).data[3];
+    }), 0, 'the corner of the sticker is transparent');
     const sbox = await B.page.locator(sticker).boundingBox();
     assert.ok(sbox.width <= 160 && sbox.width >= 120, `sticker at most 160 px: ${sbox.width}`);
     assert.equal(await B.page.locator('#message-list li.msg.theirs.msg-sticker .bubble').evaluate((b) => getComputedStyle(b).backgroundColor),

@@ -913,9 +913,9 @@ function renderSidebar() {
         el('span', { class: 'room-name', text: title }),
         ts ? el('time', { class: 'room-time', datetime: new Date(ts).toISOString(), text: fmtListTime(ts) }) : null),
       el('span', { class: 'room-bottom' },
-        el('span', { class: 'room-preview' + (pv.pending ? ' pending' : '') + (pv.typing ? ' typing-preview' : '') + (pv.muted ? ' muted' : '') },
+        custom.renderShortcodes(el('span', { class: 'room-preview' + (pv.pending ? ' pending' : '') + (pv.typing ? ' typing-preview' : '') + (pv.muted ? ' muted' : '') },
           pv.prefix ? el('span', { class: 'preview-who', text: pv.prefix }) : null,
-          pv.text.replace(/\s+/g, ' ').slice(0, 120)),
+          pv.text.replace(/\s+/g, ' ').slice(0, 120))),
         pv.pending ? el('span', { class: 'preview-pending', title: 'Waiting to send' }, clockIcon()) : null,
         r.disappearing_ms ? el('span', { class: 'preview-timer', title: 'Disappearing messages on' }, icon('timer')) : null,
         mentions ? el('span', { class: 'badge mention-badge', 'aria-hidden': 'true', title: `${mentions} unread mention${mentions > 1 ? 's' : ''}`, text: '@' }) : null,
@@ -2988,10 +2988,20 @@ function buildMedia(c) {
     const code = typeof c.emoji === 'string' && custom.SHORTCODE_RE.test(c.emoji) ? `:${c.emoji}:` : '';
     const img = el('img', { class: 'sticker-img', alt: code ? `Sticker ${code}` : 'Sticker', title: code || null,
       width: w, height: h, decoding: 'async', draggable: 'false' });
-    const box = el('span', { class: 'sticker' }, img);
+    const box = el('span', { class: 'sticker loading' }, img);
     box.style.width = `${w}px`;
     box.style.aspectRatio = `${w} / ${h}`;
-    loadMedia(img, box, media.mediaPath(c.media, true), media.mediaPath(c.media));
+    // Shared with the custom emoji of the same image (kept for the session).
+    const u = custom.imageUrl(c.media);
+    const show = (url) => { img.src = url; box.classList.remove('loading'); };
+    if (u.url) show(u.url);
+    else {
+      u.promise.then(show, (err) => {
+        box.classList.remove('loading');
+        box.classList.add('failed');
+        box.title = err.status === 404 ? 'No longer available' : 'Could not load';
+      });
+    }
     return box;
   }
   if (c.type === 'video' && (c.duration_ms === undefined || intIn(c.duration_ms, 0, 86400000)) &&
@@ -3175,10 +3185,16 @@ function sendFiles(fileList) {
   const firstImage = files.find((f) => /^image\//.test(f.type));
   const captioned = text && firstImage && utf8Len(text) <= 4096 ? firstImage : null;
   if (text && !captioned) sendText(text, ctx ? { reply_to: { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } } : {});
-  files.forEach((f, i) => queueUpload(r.id, f, {
-    caption: f === captioned ? text : '',
-    reply_to: ctx && i === 0 && (captioned || !text) ? { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } : null,
-  }));
+  // Uploads run in parallel, but each message waits for the one before it,
+  // so the files arrive in the order they were picked.
+  let prev = null;
+  files.forEach((f, i) => {
+    prev = queueUpload(r.id, f, {
+      caption: f === captioned ? text : '',
+      reply_to: ctx && i === 0 && (captioned || !text) ? { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } : null,
+      after: prev ? prev.settled : null,
+    });
+  });
 }
 
 function queueUpload(room, file, opts = {}) {
@@ -3187,7 +3203,9 @@ function queueUpload(room, file, opts = {}) {
     caption: opts.caption || '', reply_to: opts.reply_to || null, voice: opts.voice || null,
     client_id: newUploadClientId(), state: 'uploading', loaded: 0, error: null, xhr: null, res: null,
     preview: /^image\//.test(file.type) && file.size < 20 * 1024 * 1024 ? URL.createObjectURL(file) : null,
+    after: opts.after || null, settled: null, settle: null,
   };
+  up.settled = new Promise((res) => { up.settle = res; });
   S.uploads.push(up);
   if (S.current === room) {
     const r = currentRoom();
@@ -3195,6 +3213,7 @@ function queueUpload(room, file, opts = {}) {
     stickToBottom = true;
   }
   runUpload(up);
+  return up;
 }
 
 function renderUploads(up) {
@@ -3221,9 +3240,12 @@ async function runUpload(up) {
     up.state = 'sending';
     renderUploads(up);
     const content = await contentFor(up, up.res);
+    if (up.after) await up.after;
+    if (!S.uploads.includes(up)) return;
     const args = { room: up.room, client_id: up.client_id, content };
     if (up.reply_to) args.reply_to = up.reply_to.seq;
     const reply = await call('send', args);
+    up.settle();
     dropUpload(up);
     if (reply.message) onMessage(reply.message);
   } catch (err) {
@@ -3231,6 +3253,7 @@ async function runUpload(up) {
     if (!S.uploads.includes(up)) return;
     if (err.code === 'aborted') { dropUpload(up); return; }
     up.state = 'failed';
+    up.settle(); // a failed file does not hold back the next one
     up.error = err.code === 'bad_request' && up.res ? `The server refused the message: ${err.message || err.code}` : media.uploadError(err, up.name);
     renderUploads(up);
   }
@@ -3261,6 +3284,7 @@ async function contentFor(up, res) {
 }
 
 function dropUpload(up) {
+  if (up.settle) up.settle();
   S.uploads = S.uploads.filter((u) => u !== up);
   uploadNodes.delete(up.id);
   if (up.preview) { URL.revokeObjectURL(up.preview); up.preview = null; }
