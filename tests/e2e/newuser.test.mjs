@@ -279,7 +279,17 @@ test('a new user in two browsers: photos, PDF, voice note, GIF, custom emoji, st
     await stickerBtn.waitFor();
     await waitImages(A.page, '.popover.picker img.picker-sticker');
     await snap(A.page, '08-picker-stickers-light');
-    await stickerBtn.click();
+    // by keyboard: down through the emoji rows and the custom row to the
+    // sticker, Enter sends it
+    assert.equal(await A.page.evaluate(() => document.activeElement.dataset.emoji), '👍');
+    await A.page.keyboard.press('ArrowDown');
+    assert.equal(await A.page.evaluate(() => document.activeElement.dataset.emoji), '🎉');
+    for (let k = 0; k < 4; k++) await A.page.keyboard.press('ArrowDown');
+    assert.equal(await A.page.evaluate(() => document.activeElement.dataset.sticker), ':party_parrot:');
+    await A.page.keyboard.press('ArrowUp');
+    assert.equal(await A.page.evaluate(() => document.activeElement.dataset.emoji), ':party_parrot:');
+    await A.page.keyboard.press('ArrowDown');
+    await A.page.keyboard.press('Enter');
     const sticker = '#message-list li.msg.theirs.msg-sticker .sticker img';
     await waitImages(B.page, sticker);
     // a small emoji image is shown from its original (a PNG that keeps its

@@ -141,6 +141,23 @@ function stickerGrid(list) {
   return grid;
 }
 
+// The button in the nearest row below (or above) btns[i], closest in x: the
+// grids differ in columns (emoji 6, stickers 4), so rows are found by layout.
+function verticalNeighbour(btns, i, down) {
+  const r = btns[i].getBoundingClientRect();
+  const cx = r.left + r.width / 2;
+  let best = -1, bestRow = Infinity, bestDx = Infinity;
+  btns.forEach((b, k) => {
+    const q = b.getBoundingClientRect();
+    const dy = down ? q.top - r.bottom : r.top - q.bottom;
+    if (dy < -2) return;
+    const row = Math.round(dy);
+    const dx = Math.abs(q.left + q.width / 2 - cx);
+    if (row < bestRow - 2 || (Math.abs(row - bestRow) <= 2 && dx < bestDx)) { best = k; bestRow = row; bestDx = dx; }
+  });
+  return best >= 0 ? best : i;
+}
+
 export function openEmojiPicker(anchor, onPick, opts = {}) {
   const pick = (e) => { noteRecent(e); closePopover(); onPick(e); };
   const verb = opts.verb || 'React with';
@@ -169,12 +186,10 @@ export function openEmojiPicker(anchor, onPick, opts = {}) {
     const btns = [...node.querySelectorAll('.emoji-btn')];
     const i = btns.indexOf(document.activeElement);
     if (i < 0) return;
-    const cols = 6;
     let j = -1;
     if (e.key === 'ArrowRight') j = Math.min(btns.length - 1, i + 1);
     else if (e.key === 'ArrowLeft') j = Math.max(0, i - 1);
-    else if (e.key === 'ArrowDown') j = Math.min(btns.length - 1, i + cols);
-    else if (e.key === 'ArrowUp') j = Math.max(0, i - cols);
+    else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') j = verticalNeighbour(btns, i, e.key === 'ArrowDown');
     else if (e.key === 'Tab') { closePopover(); return; }
     if (j >= 0) { e.preventDefault(); btns[j].focus(); }
   });
