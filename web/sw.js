@@ -1,7 +1,7 @@
 // Service worker: keeps the app shell available offline (network first, so
 // a deployed update is picked up at once; the cache is only a fallback).
 // API and WebSocket traffic is never cached.
-const CACHE = 'parley-shell-v4';
+const CACHE = 'parley-shell-v5';
 const SHELL = [
   './', 'index.html', 'style.css', 'theme.js', 'manifest.webmanifest',
   'js/app.js', 'js/api.js', 'js/conn.js', 'js/dom.js', 'js/outbox.js', 'js/storage.js', 'js/theme-toggle.js', 'js/popover.js', 'js/media.js', 'js/custom.js',

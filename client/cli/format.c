@@ -88,7 +88,8 @@ static void duration(sbuf_t *b, json_int_t ms)
 }
 
 /* Media content: "[photo f5 640x480] caption", "[file f6 notes.txt 23 B]",
- * "[voice f7 0:07]", "[video f8 0:12 640x480]". Returns false for other types. */
+ * "[voice f7 0:07]", "[video f8 0:12 640x480]", "[sticker f9 :party:]". Returns
+ * false for other types. */
 static bool media_body(sbuf_t *b, const char *type, const json_t *c)
 {
     const char *media = json_string_value(json_object_get(c, "media"));
@@ -108,6 +109,12 @@ static bool media_body(sbuf_t *b, const char *type, const json_t *c)
     } else if (strcmp(type, "voice") == 0) {
         sb_printf(b, "[voice %s ", media);
         duration(b, int_field(c, "duration_ms"));
+        sb_printf(b, "]");
+    } else if (strcmp(type, "sticker") == 0) {
+        const char *sc = json_string_value(json_object_get(c, "emoji"));
+        sb_printf(b, "[sticker %s", media);
+        if (sc && *sc)
+            sb_printf(b, " :%s:", sc);
         sb_printf(b, "]");
     } else if (strcmp(type, "video") == 0) {
         sb_printf(b, "[video %s", media);

@@ -228,6 +228,10 @@ bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content);
  * *ids is malloc'd (free()). */
 void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
                               const char *content, int64_t **ids, size_t *n, bool *room);
+/** Checks that media is an image the user uploaded, with a thumbnail (store
+ * thread): for profile and group avatars. Returns 0, a store error, or 1
+ * after failing the job (not_found / bad_request). */
+int pl_ops__own_image(pl_db_t *db, job_t *j, int64_t user, int64_t media);
 /** Applies a user's settings JSON (stored text) to every session flag. */
 void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings);
 

@@ -300,6 +300,10 @@ static void room_info_json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
                   ",\"last_seq\":%" PRId64 ",\"last_version\":%" PRId64
                   ",\"disappearing_ms\":%" PRId64 ",\"member_count\":%zu",
                   ri->room.last_seq, ri->room.last_version, ri->room.disappearing_ms, ri->nmembers);
+    if (ri->room.avatar > 0)
+        pl_buf_printf(b, ",\"avatar\":\"f%" PRId64 "\"", ri->room.avatar);
+    else
+        pl_buf_append(b, ",\"avatar\":null", 14);
     if (with_unread) {
         pl_buf_printf(b,
                       ",\"unread\":%" PRId64 ",\"mentions\":%" PRId64 ",\"read_seq\":%" PRId64
@@ -714,6 +718,7 @@ typedef struct {
     char *content;
     int64_t reply_to, thread, expires_in;
     int64_t media;     /* media id the content references, 0 = none */
+    bool sticker;      /* the media must be an image with a thumbnail */
     pl_message_t m;
     pl_message_t root; /* thread root's new state (id 0 if none) */
     bool duplicate;
@@ -794,6 +799,17 @@ static void send_work(pl_db_t *db, void *arg)
         }
         if (rc < 0)
             goto out;
+        if (q->sticker) {
+            pl_media_rec_t mr = {0};
+            if ((rc = pl_db_media_get(db, q->media, &mr)) < 0)
+                goto out;
+            bool image = mr.mime != NULL && !strncmp(mr.mime, "image/", 6) && mr.thumb_w > 0;
+            pl_media_rec_dispose(&mr);
+            if (!image) {
+                pl_ops__job_fail(&q->j, "bad_request", "a sticker must be an image with a thumbnail");
+                return;
+            }
+        }
         if ((rc = pl_db_media_ref(db, q->media, q->room_id)) < 0)
             goto out;
     }
@@ -904,7 +920,7 @@ static bool media_id_field(json_t *o, const char *key, bool required, int64_t *o
     return true;
 }
 
-/* Validates an image, file, voice or video content object. Returns NULL when
+/* Validates an image, file, voice, video or sticker content object. Returns NULL when
  * it is valid (and sets *media to its media id when media is non-NULL), or
  * the bad_request message. Unknown keys are refused so that clients cannot
  * smuggle fields other clients would trust. */
@@ -915,6 +931,7 @@ static const char *media_content_error(json_t *c, const char *type, int64_t *med
     static const char *const file_keys[] = {"type", "media", "name", "size", "mime", NULL};
     static const char *const voice_keys[] = {"type", "media", "duration_ms", "waveform", NULL};
     static const char *const video_keys[] = {"type", "media", "duration_ms", "w", "h", NULL};
+    static const char *const sticker_keys[] = {"type", "media", "w", "h", "emoji", NULL};
     const char *const *keys;
     const char *err;
     const int64_t DIM = 100000, DUR = 86400000LL;
@@ -954,6 +971,16 @@ static const char *media_content_error(json_t *c, const char *type, int64_t *med
                       int_field(c, "h", false, 1, DIM)
                   ? NULL
                   : "video takes media and optional duration_ms, w, h";
+    } else if (!strcmp(type, "sticker")) {
+        keys = sticker_keys;
+        json_t *sc = json_object_get(c, "emoji");
+        bool sc_ok = sc == NULL || (json_is_string(sc) && pl_emoji_shortcode_valid(
+                                                              json_string_value(sc),
+                                                              json_string_length(sc)));
+        err = int_field(c, "w", false, 1, DIM) && int_field(c, "h", false, 1, DIM) && sc_ok
+                  ? NULL
+                  : "sticker takes media and optional w, h (1..100000) and emoji (a shortcode "
+                    "without colons)";
     } else {
         return "unsupported \"content.type\"";
     }
@@ -1060,6 +1087,7 @@ static void op_send(session_t *s, json_t *id, json_t *req)
     q->reply_to = reply_to;
     q->thread = thread;
     q->media = content_media(content);
+    q->sticker = !strcmp(json_string_value(json_object_get(content, "type")), "sticker");
     /* A per-message ttl overrides the room's timer. */
     q->expires_in = ttl > 0 ? ttl : r->disappearing_ms;
     pl_store_write(s->chat->st, send_work, send_done, q);
@@ -1453,14 +1481,25 @@ static void op_sync(session_t *s, json_t *id, json_t *req)
 
 typedef struct {
     job_t j;
-    int64_t room_id, ms;
+    int64_t room_id, user;
+    int64_t ms;     /* disappearing timer, -1 = unchanged */
+    char *name;     /* new group name, NULL = unchanged */
+    int64_t avatar; /* new group avatar media id, 0 = remove, -1 = unchanged */
     room_info_t ri;
 } rset_job_t;
 
 static void rset_work(pl_db_t *db, void *arg)
 {
     rset_job_t *q = arg;
-    int rc = pl_db_room_set_disappearing(db, q->room_id, q->ms);
+    int rc = 0;
+    /* A group avatar follows the profile avatar's rules: an image the caller
+     * uploaded, with a thumbnail (the square variant is made from it). */
+    if (q->avatar > 0 && (rc = pl_ops__own_image(db, &q->j, q->user, q->avatar)) == 1)
+        return;
+    if (rc == 0 && q->ms >= 0)
+        rc = pl_db_room_set_disappearing(db, q->room_id, q->ms);
+    if (rc == 0 && (q->name != NULL || q->avatar >= 0))
+        rc = pl_db_room_set_meta(db, q->room_id, q->name, q->avatar);
     if (rc == 0)
         rc = room_info_load(db, q->room_id, &q->ri);
     pl_ops__job_write_end(&q->j, db, rc);
@@ -1475,7 +1514,11 @@ static void rset_done(void *arg)
     if (q->j.code != NULL || r == NULL) {
         pl_wire_reply_err(s, q->j.id, q->j.code ? q->j.code : "not_found", q->j.msg);
     } else {
-        r->disappearing_ms = q->ms;
+        r->disappearing_ms = q->ri.room.disappearing_ms;
+        if (q->name != NULL) {
+            free(r->name);
+            r->name = pl_xstrdup(q->name);
+        }
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"room\":", 8);
@@ -1485,28 +1528,65 @@ static void rset_done(void *arg)
         announce_room(s->chat, r, &q->ri, 0);
     }
     room_info_dispose(&q->ri);
+    free(q->name);
     pl_ops__job_dispose(&q->j);
     free(q);
 }
 
 static void op_room_settings(session_t *s, json_t *id, json_t *req)
 {
+    const pl_config_t *cfg = s->chat->cfg;
     room_t *r;
     int64_t ms;
     if (!pl_ops__arg_member_room(s, id, req, &r) ||
         !pl_ops__arg_int(s, id, req, "disappearing_ms", 0, MAX_DISAPPEARING_MS, -1, &ms))
         return;
-    if (ms < 0 || (ms > 0 && ms < s->chat->cfg->min_disappearing_ms)) {
+    if (ms > 0 && ms < cfg->min_disappearing_ms) {
         char msg[128];
         snprintf(msg, sizeof msg, "\"disappearing_ms\" must be 0 (off) or in [%" PRId64 ", %lld]",
-                 s->chat->cfg->min_disappearing_ms, MAX_DISAPPEARING_MS);
+                 cfg->min_disappearing_ms, MAX_DISAPPEARING_MS);
         pl_wire_reply_err(s, id, "bad_request", msg);
         return;
+    }
+    json_t *name = json_object_get(req, "name");
+    json_t *av = json_object_get(req, "avatar");
+    if (ms < 0 && name == NULL && av == NULL) {
+        pl_wire_reply_err(s, id, "bad_request",
+                          "give at least one of \"disappearing_ms\", \"name\", \"avatar\"");
+        return;
+    }
+    if ((name != NULL || av != NULL) && r->kind != PL_ROOM_GROUP) {
+        pl_wire_reply_err(s, id, "bad_request", "only a group has a name and an avatar");
+        return;
+    }
+    if (name != NULL) {
+        if (!json_is_string(name) || json_string_length(name) == 0 ||
+            strlen(json_string_value(name)) != json_string_length(name)) {
+            pl_wire_reply_err(s, id, "bad_request", "\"name\" must be a non-empty string");
+            return;
+        }
+        if (json_string_length(name) > (size_t)cfg->max_room_name) {
+            pl_wire_reply_err(s, id, "too_large", "\"name\" is too long");
+            return;
+        }
+    }
+    int64_t avatar = -1;
+    if (av != NULL) {
+        avatar = 0;
+        if (!json_is_null(av) &&
+            (!json_is_string(av) || !pl_id_parse(json_string_value(av), 'f', &avatar))) {
+            pl_wire_reply_err(s, id, "bad_request",
+                              "\"avatar\" must be a media id like \"f1\" or null");
+            return;
+        }
     }
     rset_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, id);
     q->room_id = r->id;
+    q->user = s->user_id;
     q->ms = ms;
+    q->name = name != NULL ? pl_xstrdup(json_string_value(name)) : NULL;
+    q->avatar = avatar;
     pl_store_write(s->chat->st, rset_work, rset_done, q);
 }
 

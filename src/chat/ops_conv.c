@@ -622,9 +622,7 @@ typedef struct {
     pl_profile_t p;
 } prof_job_t;
 
-/* Checks that media is an image the user uploaded (store thread). Returns 0,
- * a store error, or 1 after failing the job. */
-static int own_image(pl_db_t *db, job_t *j, int64_t user, int64_t media)
+int pl_ops__own_image(pl_db_t *db, job_t *j, int64_t user, int64_t media)
 {
     pl_media_rec_t m = {0};
     int rc = pl_db_media_get(db, media, &m);
@@ -645,7 +643,7 @@ static void prof_work(pl_db_t *db, void *arg)
     prof_job_t *q = arg;
     int rc = 0;
     if (q->kind == PROF_SET && q->set_avatar && q->new_avatar > 0) {
-        rc = own_image(db, &q->j, q->user, q->new_avatar);
+        rc = pl_ops__own_image(db, &q->j, q->user, q->new_avatar);
         if (rc == 1)
             return;
     }
@@ -960,7 +958,7 @@ static void emoji_work(pl_db_t *db, void *arg)
     if (q->kind == EMOJI_LIST) {
         rc = pl_db_emoji_list(db, &q->list, &q->n);
     } else if (q->kind == EMOJI_ADD) {
-        rc = own_image(db, &q->j, q->user, q->e.media);
+        rc = pl_ops__own_image(db, &q->j, q->user, q->e.media);
         if (rc == 1)
             return;
         if (rc == 0)

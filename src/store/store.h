@@ -72,6 +72,7 @@ typedef struct {
     int64_t created_ms;
     int64_t last_version;    /* counter of message mutations (edit, delete, react, ...) */
     int64_t disappearing_ms; /* timer for new messages, 0 = off */
+    int64_t avatar;          /* media id of a group's avatar, 0 = none */
 } pl_room_t;
 
 typedef struct {
@@ -298,6 +299,9 @@ int pl_db_search(pl_db_t *db, int64_t user_id, const char *query, int64_t room_i
                  int64_t before_id, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n);
 /** Sets the room's disappearing timer for new messages. */
 int pl_db_room_set_disappearing(pl_db_t *db, int64_t room_id, int64_t ms);
+/** Renames a room (name borrowed; NULL: unchanged) and sets its avatar media
+ * id (avatar 0: none; negative: unchanged). PL_ENOTFOUND for no such room. */
+int pl_db_room_set_meta(pl_db_t *db, int64_t room_id, const char *name, int64_t avatar);
 
 /* receipts */
 typedef struct {

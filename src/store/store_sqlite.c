@@ -146,6 +146,11 @@ static const char *const migrations[] = {
     /* 4: the search index moved to its own file, search.db, written off the
      * write path (store_sqlite_index.c); it is rebuilt from messages there. */
     "DROP TABLE IF EXISTS messages_fts;",
+    /* 5: group avatars. rooms.avatar is a media id (0 = none); the index
+     * serves the media visibility check (members of a room whose avatar it
+     * is may read it). */
+    "ALTER TABLE rooms ADD COLUMN avatar INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX rooms_by_avatar ON rooms(avatar) WHERE avatar != 0;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

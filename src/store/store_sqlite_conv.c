@@ -57,6 +57,8 @@ const char *const pl_store__conv_sql[PL_ST__COUNT] = {
     "AND (?4 = 0 OR m.id < ?4) AND (m.expires_ts = 0 OR m.expires_ts > ?5) "
     "ORDER BY m.id DESC LIMIT ?6",
     [PL_ST_ROOM_SET_DISAPPEARING] = "UPDATE rooms SET disappearing_ms = ?2 WHERE id = ?1",
+    [PL_ST_ROOM_SET_META] = "UPDATE rooms SET name = coalesce(?2, name), "
+                            "avatar = CASE WHEN ?3 < 0 THEN avatar ELSE ?3 END WHERE id = ?1",
     [PL_ST_MEMBER_GET_RECEIPT] =
         "SELECT m.read_seq, m.read_ts, m.delivered_seq, m.delivered_ts, r.last_seq, "
         "coalesce(json_extract(u.settings, '$.read_receipts'), 1) FROM members m "
@@ -596,6 +598,23 @@ int pl_db_room_set_disappearing(pl_db_t *db, int64_t room_id, int64_t ms)
     sqlite3_bind_int64(s, 1, room_id);
     sqlite3_bind_int64(s, 2, ms);
     int rc = pl_store__step_done(db, s, "room_set_disappearing");
+    if (rc == 0 && sqlite3_changes(db->h) == 0)
+        rc = PL_ENOTFOUND;
+    return rc;
+}
+
+int pl_db_room_set_meta(pl_db_t *db, int64_t room_id, const char *name, int64_t avatar)
+{
+    sqlite3_stmt *s = pl_store__stmt(db, PL_ST_ROOM_SET_META);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    if (name != NULL)
+        pl_store__bind_text(s, 2, name);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, avatar);
+    int rc = pl_store__step_done(db, s, "room_set_meta");
     if (rc == 0 && sqlite3_changes(db->h) == 0)
         rc = PL_ENOTFOUND;
     return rc;

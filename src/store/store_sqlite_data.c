@@ -41,7 +41,7 @@ static const char *const sql_text[PL_ST__COUNT] = {
         "INSERT INTO rooms(kind, name, dm_key, created_ms) VALUES (?1, ?2, ?3, ?4)",
     [PL_ST_ROOM_BY_DM_KEY] = "SELECT id FROM rooms WHERE dm_key = ?1",
     [PL_ST_ROOM_GET] = "SELECT id, kind, name, last_seq, created_ms, last_version, "
-                       "disappearing_ms FROM rooms WHERE id = ?1",
+                       "disappearing_ms, avatar FROM rooms WHERE id = ?1",
     [PL_ST_MEMBER_INSERT] = "INSERT INTO members(room_id, user_id, joined_ms) VALUES (?1, ?2, ?3)",
     [PL_ST_MEMBER_INSERT_OR_IGNORE] = "INSERT OR IGNORE INTO members(room_id, user_id, joined_ms) "
                                       "VALUES (?1, ?2, ?3)",
@@ -51,7 +51,7 @@ static const char *const sql_text[PL_ST__COUNT] = {
     /* Unread uses the (room_id, seq) index for the range and reads each row
      * only to skip the user's own messages. */
     [PL_ST_USER_ROOMS] = "SELECT r.id, r.kind, r.name, r.last_seq, r.created_ms, r.last_version, "
-                         "r.disappearing_ms, m.read_seq, "
+                         "r.disappearing_ms, r.avatar, m.read_seq, "
                          "(SELECT count(*) FROM messages g WHERE g.room_id = r.id "
                          "AND g.seq > m.read_seq AND g.sender <> m.user_id AND g.deleted = 0), "
                          /* user_id 0 is @room; a message mentioning both counts once */
@@ -65,7 +65,7 @@ static const char *const sql_text[PL_ST__COUNT] = {
                               "(SELECT last_seq FROM rooms WHERE id = ?1))) "
                               "WHERE room_id = ?1 AND user_id = ?2",
     [PL_ST_EACH_ROOM] = "SELECT id, kind, name, last_seq, created_ms, last_version, "
-                        "disappearing_ms FROM rooms ORDER BY id",
+                        "disappearing_ms, avatar FROM rooms ORDER BY id",
     [PL_ST_EACH_MEMBER] =
         "SELECT room_id, user_id, read_seq FROM members ORDER BY room_id, user_id",
     [PL_ST_MSG_BY_CLIENT_ID] = PL_STORE_MSG_SELECT "WHERE m.sender = ?1 AND m.client_id = ?2",
@@ -465,6 +465,7 @@ static void room_from_row(sqlite3_stmt *s, pl_room_t *r)
     r->created_ms = sqlite3_column_int64(s, 4);
     r->last_version = sqlite3_column_int64(s, 5);
     r->disappearing_ms = sqlite3_column_int64(s, 6);
+    r->avatar = sqlite3_column_int64(s, 7);
 }
 
 int pl_db_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out)
@@ -566,9 +567,9 @@ int pl_db_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size
             v = pl_xrealloc(v, cap * sizeof *v);
         }
         room_from_row(s, &v[len].room);
-        v[len].read_seq = sqlite3_column_int64(s, 7);
-        v[len].unread = sqlite3_column_int64(s, 8);
-        v[len].mentions = sqlite3_column_int64(s, 9);
+        v[len].read_seq = sqlite3_column_int64(s, 8);
+        v[len].unread = sqlite3_column_int64(s, 9);
+        v[len].mentions = sqlite3_column_int64(s, 10);
         len++;
     }
     rc = rc == SQLITE_DONE ? 0 : pl_store__fail(db, "user_rooms");

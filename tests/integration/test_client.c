@@ -1067,6 +1067,23 @@ static void test_cli_media(void **state)
     expect_has(out, "%s: [photo f", an);
     expect_has(out, " 3x2] tiny pic");
 
+    /* A sticker made of the photo (sent through libparley with a's saved
+     * session): history prints it with its shortcode. */
+    const char *pid = strstr(out, "[photo ");
+    char photo[32];
+    assert_int_equal(sscanf(pid, "[photo %31s", photo), 1);
+    snprintf(path, sizeof(path), "%s/parley/session.json", ha);
+    json_t *sess = json_load_file(path, 0, NULL);
+    assert_non_null(sess);
+    parley_client_t *ca = connect_user(json_string_value(json_object_get(sess, "token")));
+    json_decref(call_ok(ca, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s}}", "op", "send", "room", room,
+                                      "client_id", "cli-sticker", "content", "type", "sticker",
+                                      "media", photo, "emoji", "tiny_pic")));
+    parley_client_free(ca);
+    json_decref(sess);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "history %s", room), 0);
+    expect_has(out, "%s: [sticker %s :tiny_pic:]", an, photo);
+
     /* The other member downloads the file: identical bytes. */
     snprintf(dst, sizeof(dst), "%s/got.txt", hb);
     assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "download %s -o '%s'", fid, dst), 0);

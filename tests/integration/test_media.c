@@ -499,7 +499,6 @@ static void test_access_and_send(void **state)
         "{\"type\":\"voice\",\"media\":\"%s\"}",
         "{\"type\":\"voice\",\"media\":\"%s\",\"duration_ms\":5,\"waveform\":[1,300]}",
         "{\"type\":\"video\",\"media\":\"%s\",\"w\":\"5\"}",
-        "{\"type\":\"sticker\",\"media\":\"%s\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char content[512];

@@ -6,7 +6,7 @@ import { load, save, remove, SESSION_KEY } from './storage.js';
 import { $, el, linkify, fmtTime, fmtFull, fmtDay, dayKey, fmtListTime, clockIcon, markMentions,
   highlightText, snippet, fmtAgo, icon } from './dom.js';
 import { initTheme, setTheme, onThemeChosen, currentThemeSetting } from './theme-toggle.js';
-import { openMenu, openEmojiPicker, closePopover, QUICK, noteRecent } from './popover.js';
+import { openMenu, openEmojiPicker, closePopover, QUICK, noteRecent, EMOJI_NAMES } from './popover.js';
 import * as media from './media.js';
 import * as custom from './custom.js';
 
@@ -247,6 +247,7 @@ function newRoom(data) {
     lastSeq: data.last_seq || 0, pos: 0, unread: data.unread || 0,
     lastMsg: null, seenAt: 0,
     version: 0, disappearing_ms: data.disappearing_ms || 0, mentions: data.mentions || 0,
+    avatar: media.validId(data.avatar) ? data.avatar : null,
     typing: new Map(), receipts: new Map(), deliveredSent: 0, receiptsLoaded: false,
     msgs: new Map(), nodes: new Map(), loaded: false, loading: false,
     atLatest: true, hasOlder: false, loadingOlder: false, loadingNewer: false,
@@ -263,6 +264,14 @@ function updateRoomMeta(r, data) {
   }
   if (typeof data.member_count === 'number') r.member_count = data.member_count;
   if (typeof data.disappearing_ms === 'number') r.disappearing_ms = data.disappearing_ms;
+  if ('avatar' in data) r.avatar = media.validId(data.avatar) ? data.avatar : null;
+}
+
+// The picture shown for a room: a group's own avatar, a dm's other member's.
+function roomAvatar(r) {
+  if (r.kind === 'group') return r.avatar || null;
+  const other = r.members.find((x) => x.id !== S.me.id);
+  return other ? avatarOf(other.id) : null;
 }
 
 function roomTitle(r) {
@@ -315,7 +324,7 @@ function writeCache() {
     rooms.push({ id: r.id, kind: r.kind, name: r.name, members: r.members.length <= 100 ? r.members : [],
       member_count: r.member_count, last_seq: r.lastSeq, pos: r.pos, unread: r.unread,
       lastMsg: r.lastMsg, seenAt: r.seenAt, msgs, version: r.version, disappearing_ms: r.disappearing_ms,
-      mentions: r.mentions });
+      mentions: r.mentions, avatar: r.avatar });
   }
   if (!save(`parley.cache.${S.me.id}`, { v: 1, me: S.me, rooms })) {
     save(`parley.cache.${S.me.id}`, { v: 1, me: S.me, rooms: rooms.map((r) => ({ ...r, msgs: [] })) });
@@ -485,6 +494,7 @@ function onRoomEvent(d) {
     S.rooms.set(d.id, r);
   }
   updateRoomMeta(r, d);
+  if (groupShown === r.id) fillGroupInfo(r);
   r.lastSeq = Math.max(r.lastSeq, d.last_seq || 0);
   if (fresh && typeof d.last_version === 'number') r.version = d.last_version;
   if (fresh && r.lastSeq > 0) loadPreview(r);
@@ -885,7 +895,7 @@ function renderSidebar() {
     const avatar = el('span', { class: 'avatar', 'aria-hidden': 'true' });
     if (r.kind === 'group') avatar.classList.add('group');
     const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
-    custom.paintAvatar(avatar, title, other ? avatarOf(other.id) : null);
+    custom.paintAvatar(avatar, title, roomAvatar(r));
     const pres = other ? presenceOf(other.id) : null;
     const wrap = el('span', { class: 'avatar-wrap' }, avatar,
       pres ? el('span', { class: 'presence-dot', 'data-status': pres.status, 'aria-hidden': 'true' }) : null);
@@ -903,9 +913,9 @@ function renderSidebar() {
         el('span', { class: 'room-name', text: title }),
         ts ? el('time', { class: 'room-time', datetime: new Date(ts).toISOString(), text: fmtListTime(ts) }) : null),
       el('span', { class: 'room-bottom' },
-        el('span', { class: 'room-preview' + (pv.pending ? ' pending' : '') + (pv.typing ? ' typing-preview' : '') + (pv.muted ? ' muted' : '') },
+        custom.renderShortcodes(el('span', { class: 'room-preview' + (pv.pending ? ' pending' : '') + (pv.typing ? ' typing-preview' : '') + (pv.muted ? ' muted' : '') },
           pv.prefix ? el('span', { class: 'preview-who', text: pv.prefix }) : null,
-          pv.text.replace(/\s+/g, ' ').slice(0, 120)),
+          pv.text.replace(/\s+/g, ' ').slice(0, 120))),
         pv.pending ? el('span', { class: 'preview-pending', title: 'Waiting to send' }, clockIcon()) : null,
         r.disappearing_ms ? el('span', { class: 'preview-timer', title: 'Disappearing messages on' }, icon('timer')) : null,
         mentions ? el('span', { class: 'badge mention-badge', 'aria-hidden': 'true', title: `${mentions} unread mention${mentions > 1 ? 's' : ''}`, text: '@' }) : null,
@@ -930,12 +940,12 @@ function renderHeader() {
   $('room-subtitle').textContent = roomSubtitle(r, true);
   $('room-avatar').classList.toggle('group', r.kind === 'group');
   const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
-  custom.paintAvatar($('room-avatar'), title, other ? avatarOf(other.id) : null);
+  custom.paintAvatar($('room-avatar'), title, roomAvatar(r));
   const pres = other ? presenceOf(other.id) : null;
   const dot = $('room-presence');
   dot.hidden = !pres;
   if (pres) dot.dataset.status = pres.status;
-  $('btn-room-info').setAttribute('aria-label', other ? `Profile of ${title}` : `Members of ${title}`);
+  $('btn-room-info').setAttribute('aria-label', other ? `Profile of ${title}` : `Group info: ${title}`);
   const timer = $('room-timer');
   timer.hidden = !r.disappearing_ms;
   if (r.disappearing_ms) {
@@ -1420,6 +1430,7 @@ function summaryText(m) {
   if (c.type === 'file') return `File: ${typeof c.name === 'string' && c.name ? c.name : 'attachment'}`;
   if (c.type === 'voice') return `Voice message${c.duration_ms > 0 ? ` (${media.fmtDuration(c.duration_ms)})` : ''}`;
   if (c.type === 'video') return `Video${c.duration_ms > 0 ? ` (${media.fmtDuration(c.duration_ms)})` : ''}`;
+  if (c.type === 'sticker') return 'Sticker';
   return '';
 }
 
@@ -1909,6 +1920,23 @@ function mentionCandidates(r, q) {
   return out.slice(0, 8);
 }
 
+// Custom emoji (shortcode contains q, prefix matches first) and a few
+// standard ones by name, for ":q" in the composer.
+function emojiCandidates(q) {
+  const rank = (code) => (code.startsWith(q) ? 0 : 1);
+  const mine = custom.customEmoji().filter((e) => e.shortcode.includes(q))
+    .sort((a, b) => rank(a.shortcode) - rank(b.shortcode) || (a.shortcode < b.shortcode ? -1 : 1))
+    .slice(0, 6)
+    .map((e) => ({ insert: `:${e.shortcode}:`, label: `:${e.shortcode}:`, img: () => custom.emojiImg(e, 'picker-emoji') }));
+  const std = [];
+  for (const [glyph, names] of EMOJI_NAMES) {
+    const name = names.find((n) => n.startsWith(q)) || names.find((n) => n.includes(q));
+    if (name) std.push({ insert: glyph, label: `:${name}:`, glyph, r: name.startsWith(q) ? 0 : 1 });
+  }
+  std.sort((a, b) => a.r - b.r);
+  return [...mine, ...std.slice(0, Math.max(3, 8 - mine.length))].slice(0, 8);
+}
+
 function updateMentions() {
   const input = $('composer-input');
   const r = currentRoom();
@@ -1916,25 +1944,37 @@ function updateMentions() {
   const caret = input.selectionStart;
   const before = input.value.slice(0, caret);
   const m = /(^|\s)@([a-z0-9_.-]{0,32})$/i.exec(before);
-  if (!m) { closeMentions(); return; }
-  const items = mentionCandidates(r, m[2].toLowerCase());
+  const e = m ? null : /(^|\s):([a-z0-9_+-]{2,32})$/i.exec(before);
+  if (!m && !e) { closeMentions(); return; }
+  const q = (m || e)[2];
+  const items = m ? mentionCandidates(r, q.toLowerCase()) : emojiCandidates(q.toLowerCase());
   if (!items.length) { closeMentions(); return; }
-  mention = { start: caret - m[2].length - 1, end: caret, items, index: 0 };
+  const kind = m ? 'mention' : 'emoji';
+  const same = mention && mention.kind === kind && mention.q === q;
+  mention = { kind, q, start: caret - q.length - 1, end: caret, items, index: same ? Math.min(mention.index, items.length - 1) : 0 };
   renderMentions();
 }
 
 function renderMentions() {
   const list = $('mention-list');
   const input = $('composer-input');
+  list.setAttribute('aria-label', mention.kind === 'emoji' ? 'Emoji suggestions' : 'Mention someone');
+  list.classList.toggle('emoji-list', mention.kind === 'emoji');
   list.replaceChildren(...mention.items.map((it, i) => {
-    const li = el('li', { role: 'option', id: `mention-opt-${i}`, class: 'mention-opt', 'aria-selected': String(i === mention.index), 'data-index': i },
-      el('span', { class: 'mention-label', text: it.label }), el('span', { class: 'mention-user', text: '@' + it.username }));
-    li.addEventListener('mousedown', (e) => { e.preventDefault(); pickMention(i); });
+    const li = mention.kind === 'emoji'
+      ? el('li', { role: 'option', id: `mention-opt-${i}`, class: 'mention-opt emoji-opt', 'aria-selected': String(i === mention.index), 'data-index': i },
+        el('span', { class: 'emoji-opt-glyph', 'aria-hidden': 'true' }, it.img ? it.img() : it.glyph),
+        el('span', { class: 'mention-label', text: it.label }))
+      : el('li', { role: 'option', id: `mention-opt-${i}`, class: 'mention-opt', 'aria-selected': String(i === mention.index), 'data-index': i },
+        el('span', { class: 'mention-label', text: it.label }), el('span', { class: 'mention-user', text: '@' + it.username }));
+    li.addEventListener('mousedown', (ev) => { ev.preventDefault(); pickMention(i); });
     return li;
   }));
   list.hidden = false;
   input.setAttribute('aria-expanded', 'true');
   input.setAttribute('aria-activedescendant', `mention-opt-${mention.index}`);
+  const cur = list.querySelector('[aria-selected="true"]');
+  if (cur) cur.scrollIntoView({ block: 'nearest' });
 }
 
 function closeMentions() {
@@ -1948,7 +1988,7 @@ function pickMention(i) {
   if (!mention) return;
   const input = $('composer-input');
   const it = mention.items[i];
-  const text = '@' + it.username + ' ';
+  const text = mention.kind === 'emoji' ? it.insert + ' ' : '@' + it.username + ' ';
   input.value = input.value.slice(0, mention.start) + text + input.value.slice(mention.end);
   const pos = mention.start + text.length;
   closeMentions();
@@ -2400,6 +2440,121 @@ async function removeMyAvatar() {
   }
 }
 
+// ---------------------------------------------------------------- group info (name, photo, members)
+
+let groupShown = null; // room id of the open group dialog
+let groupOpener = null;
+
+function openGroupInfo(r, opener) {
+  groupShown = r.id;
+  groupOpener = opener || document.activeElement;
+  $('err-group-name').textContent = '';
+  $('err-group-avatar').textContent = '';
+  $('group-avatar-status').textContent = '';
+  $('group-name').value = r.name || '';
+  fillGroupInfo(r);
+  const dlg = $('group-dialog');
+  if (!dlg.open) dlg.showModal();
+  $('group-name').focus();
+}
+
+function fillGroupInfo(r) {
+  const title = roomTitle(r);
+  $('group-title').textContent = title;
+  custom.paintAvatar($('group-avatar-preview'), title, r.avatar || null);
+  $('group-avatar-remove').hidden = !r.avatar;
+  $('group-avatar-pick').textContent = r.avatar ? 'Change photo' : 'Upload photo';
+  const n = r.member_count || r.members.length;
+  $('group-members-title').textContent = `${n} member${n === 1 ? '' : 's'}`;
+  $('group-members').replaceChildren(...r.members.map((u) => {
+    const name = u.id === S.me.id ? `${u.display_name || u.username} (you)` : (u.display_name || u.username);
+    const av = el('span', { class: 'avatar small', 'aria-hidden': 'true' });
+    custom.paintAvatar(av, u.display_name || u.username, avatarOf(u.id));
+    return el('li', { class: 'group-member' }, av,
+      el('span', { class: 'group-member-names' }, el('span', { class: 'group-member-name', text: name }),
+        el('span', { class: 'group-member-user', text: '@' + u.username })));
+  }));
+}
+
+async function groupSettings(args) {
+  const { room } = await call('room_settings', { room: groupShown, ...args });
+  if (room) onRoomEvent(room);
+}
+
+async function onGroupAvatarFile() {
+  const input = $('group-avatar-file');
+  const file = input.files && input.files[0];
+  input.value = '';
+  if (!file || !groupShown) return;
+  const status = $('group-avatar-status');
+  $('err-group-avatar').textContent = '';
+  if (!/^image\/(png|jpeg|gif|webp)$/.test(file.type)) {
+    $('err-group-avatar').textContent = 'Choose a PNG, JPEG, GIF or WebP image.';
+    return;
+  }
+  const busy = [$('group-avatar-pick'), $('group-avatar-remove')];
+  for (const b of busy) b.disabled = true;
+  status.textContent = 'Uploading photo…';
+  let stage = 'upload';
+  try {
+    const res = await media.upload(file, { name: file.name });
+    if (!res.thumb_w) throw Object.assign(new Error('not an image'), { code: 'bad_request' });
+    stage = 'save';
+    await groupSettings({ avatar: res.id });
+    status.textContent = 'Group photo updated.';
+  } catch (err) {
+    status.textContent = '';
+    $('err-group-avatar').textContent = err && err.code === 'bad_request'
+      ? 'That image could not be read. Try another one.'
+      : stage === 'upload' ? media.uploadError(err, file.name) : explain(err, 'Saving the photo');
+  } finally {
+    for (const b of busy) b.disabled = false;
+  }
+}
+
+async function removeGroupAvatar() {
+  $('err-group-avatar').textContent = '';
+  try {
+    await groupSettings({ avatar: null });
+    $('group-avatar-status').textContent = 'Group photo removed.';
+    $('group-avatar-pick').focus();
+  } catch (err) {
+    $('err-group-avatar').textContent = explain(err, 'Removing the photo');
+  }
+}
+
+async function saveGroupName(e) {
+  e.preventDefault();
+  const name = $('group-name').value.trim();
+  $('err-group-name').textContent = '';
+  if (!name) { $('err-group-name').textContent = 'Enter a name.'; $('group-name').focus(); return; }
+  if (utf8Len(name) > 128) { $('err-group-name').textContent = 'That name is too long.'; $('group-name').focus(); return; }
+  const r = S.rooms.get(groupShown);
+  if (r && r.name === name) { $('group-dialog').close(); return; }
+  $('group-save').disabled = true;
+  try {
+    await groupSettings({ name });
+    $('group-dialog').close();
+  } catch (err) {
+    $('err-group-name').textContent = err.code === 'too_large' ? 'That name is too long.' : explain(err, 'Renaming the group');
+  } finally {
+    $('group-save').disabled = false;
+  }
+}
+
+function bindGroupDialog() {
+  $('group-form').addEventListener('submit', saveGroupName);
+  $('group-close').addEventListener('click', () => $('group-dialog').close());
+  $('group-avatar-pick').addEventListener('click', () => $('group-avatar-file').click());
+  $('group-avatar-file').addEventListener('change', onGroupAvatarFile);
+  $('group-avatar-remove').addEventListener('click', removeGroupAvatar);
+  $('group-dialog').addEventListener('close', () => {
+    groupShown = null;
+    if (groupOpener && groupOpener.isConnected) groupOpener.focus();
+    groupOpener = null;
+  });
+}
+
 // ---------------------------------------------------------------- custom emoji
 
 async function loadEmoji() {
@@ -2430,8 +2585,27 @@ function pickerOpts(verb) {
     verb,
     label: verb === 'Insert' ? 'Insert emoji' : 'Choose a reaction',
     custom: custom.customEmoji().map((e) => ({ code: `:${e.shortcode}:`, img: () => custom.emojiImg(e, 'picker-emoji') })),
+    // Custom emoji double as stickers in the composer's picker.
+    stickers: verb === 'Insert' ? custom.customEmoji().map((e) => ({ code: `:${e.shortcode}:`,
+      img: () => custom.emojiImg(e, 'picker-sticker'), send: () => sendSticker(e) })) : null,
     onAdd: supports('emoji_add') ? () => openAddEmoji() : null,
   };
+}
+
+async function sendSticker(e) {
+  const r = currentRoom();
+  if (!r) return;
+  if (!S.conn || !S.conn.isReady) { toast('You are offline. Stickers need a connection.'); return; }
+  try {
+    const reply = await call('send', { room: r.id, client_id: newUploadClientId(),
+      content: { type: 'sticker', media: e.media, emoji: e.shortcode } });
+    if (!r.atLatest) jumpToLatest();
+    stickToBottom = true;
+    if (reply.message) onMessage(reply.message);
+  } catch (err) {
+    toast(explain(err, 'Sending the sticker'));
+  }
+  $('composer-input').focus();
 }
 
 function openReactPicker(anchor, r, seq) {
@@ -2569,6 +2743,7 @@ function roomMenu(anchor) {
     { id: 'timer', label: `Disappearing messages: ${r.disappearing_ms ? timerLabel(r.disappearing_ms) : 'off'}…`, keepFocus: true, onSelect: openTimerDialog },
   ];
   if (other) items.unshift({ id: 'profile', label: 'View profile', keepFocus: true, onSelect: () => showProfile(other.id, anchor) });
+  if (r.kind === 'group') items.unshift({ id: 'group-info', label: 'Group info…', keepFocus: true, onSelect: () => openGroupInfo(r, anchor) });
   openMenu(anchor, items, { label: 'Conversation options' });
 }
 
@@ -2681,9 +2856,10 @@ function bindFeatures() {
     if (!r) return;
     const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
     if (other) showProfile(other.id, e.currentTarget);
-    else roomMenu($('btn-room-menu'));
+    else openGroupInfo(r, e.currentTarget);
   });
   $('timer-form').addEventListener('submit', saveTimer);
+  bindGroupDialog();
   $('timer-cancel').addEventListener('click', () => $('timer-dialog').close());
 
   // profile card and settings
@@ -2751,6 +2927,7 @@ function bindFeatures() {
 // ---------------------------------------------------------------- media: rendering
 
 const THUMB_BOX = 320; // px, thumbnails are at most 320×320
+const STICKER_BOX = 160; // px, stickers are shown at most this big
 
 function intIn(v, lo, hi) { return Number.isInteger(v) && v >= lo && v <= hi; }
 
@@ -2800,6 +2977,31 @@ function buildMedia(c) {
       el('span', { class: 'voice-head' }, icon('mic', 'voice-icon'), peaks ? wave : null, el('span', { class: 'voice-dur', text: dur })),
       audio);
     loadMedia(audio, box, media.mediaPath(c.media), null);
+    return box;
+  }
+  if (c.type === 'sticker' && (c.w === undefined || intIn(c.w, 1, 100000)) && (c.h === undefined || intIn(c.h, 1, 100000))) {
+    // Up to STICKER_BOX on the longer side (small emoji images are scaled up
+    // to it too: a sticker is meant to be big), no bubble (see style.css).
+    const sw = c.w || STICKER_BOX, sh = c.h || STICKER_BOX;
+    const k = STICKER_BOX / Math.max(sw, sh);
+    const w = Math.max(1, Math.round(sw * k)), h = Math.max(1, Math.round(sh * k));
+    const code = typeof c.emoji === 'string' && custom.SHORTCODE_RE.test(c.emoji) ? `:${c.emoji}:` : '';
+    const img = el('img', { class: 'sticker-img', alt: code ? `Sticker ${code}` : 'Sticker', title: code || null,
+      width: w, height: h, decoding: 'async', draggable: 'false' });
+    const box = el('span', { class: 'sticker loading' }, img);
+    box.style.width = `${w}px`;
+    box.style.aspectRatio = `${w} / ${h}`;
+    // Shared with the custom emoji of the same image (kept for the session).
+    const u = custom.imageUrl(c.media);
+    const show = (url) => { img.src = url; box.classList.remove('loading'); };
+    if (u.url) show(u.url);
+    else {
+      u.promise.then(show, (err) => {
+        box.classList.remove('loading');
+        box.classList.add('failed');
+        box.title = err.status === 404 ? 'No longer available' : 'Could not load';
+      });
+    }
     return box;
   }
   if (c.type === 'video' && (c.duration_ms === undefined || intIn(c.duration_ms, 0, 86400000)) &&
@@ -2904,7 +3106,21 @@ async function openLightbox(c, opener) {
   dlg.showModal();
   $('lightbox-close').focus();
   try {
-    const url = await media.blobUrl(media.mediaPath(c.media), img);
+    // The 1280 px rendition when the server has it (any failure: the
+    // original); GIFs always from the original, which keeps animating.
+    const original = media.mediaPath(c.media);
+    let url = null;
+    if (c.mime !== 'image/gif') {
+      try {
+        url = await media.blobUrl(`${media.mediaPath(c.media, true)}?size=1280`, img);
+        // A server without the 1280 rendition may answer with the small
+        // thumbnail: only a big enough picture is worth showing.
+        const got = await imageSize(url);
+        if (Math.max(got.w, got.h) + 2 < Math.min(Math.max(c.w, c.h), 1280)) { media.release(url); url = null; }
+      } catch (err) { url = null; }
+      if (lightbox !== lb) { if (url) media.release(url); return; }
+    }
+    if (!url) url = await media.blobUrl(original, img);
     if (lightbox !== lb) { media.release(url); return; }
     lb.url = url;
     img.src = url;
@@ -2912,6 +3128,13 @@ async function openLightbox(c, opener) {
   } catch (err) {
     if (lightbox === lb) $('lightbox-status').textContent = err.status === 404 ? 'This image is no longer available.' : 'Could not load the image.';
   }
+}
+
+// Natural size of an image URL (0×0 when it cannot be decoded).
+function imageSize(url) {
+  const i = new Image();
+  i.src = url;
+  return i.decode().then(() => ({ w: i.naturalWidth, h: i.naturalHeight }), () => ({ w: 0, h: 0 }));
 }
 
 function closeLightbox() {
@@ -2962,10 +3185,16 @@ function sendFiles(fileList) {
   const firstImage = files.find((f) => /^image\//.test(f.type));
   const captioned = text && firstImage && utf8Len(text) <= 4096 ? firstImage : null;
   if (text && !captioned) sendText(text, ctx ? { reply_to: { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } } : {});
-  files.forEach((f, i) => queueUpload(r.id, f, {
-    caption: f === captioned ? text : '',
-    reply_to: ctx && i === 0 && (captioned || !text) ? { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } : null,
-  }));
+  // Uploads run in parallel, but each message waits for the one before it,
+  // so the files arrive in the order they were picked.
+  let prev = null;
+  files.forEach((f, i) => {
+    prev = queueUpload(r.id, f, {
+      caption: f === captioned ? text : '',
+      reply_to: ctx && i === 0 && (captioned || !text) ? { seq: ctx.seq, sender: ctx.sender, preview: ctx.preview } : null,
+      after: prev ? prev.settled : null,
+    });
+  });
 }
 
 function queueUpload(room, file, opts = {}) {
@@ -2974,7 +3203,9 @@ function queueUpload(room, file, opts = {}) {
     caption: opts.caption || '', reply_to: opts.reply_to || null, voice: opts.voice || null,
     client_id: newUploadClientId(), state: 'uploading', loaded: 0, error: null, xhr: null, res: null,
     preview: /^image\//.test(file.type) && file.size < 20 * 1024 * 1024 ? URL.createObjectURL(file) : null,
+    after: opts.after || null, settled: null, settle: null,
   };
+  up.settled = new Promise((res) => { up.settle = res; });
   S.uploads.push(up);
   if (S.current === room) {
     const r = currentRoom();
@@ -2982,6 +3213,7 @@ function queueUpload(room, file, opts = {}) {
     stickToBottom = true;
   }
   runUpload(up);
+  return up;
 }
 
 function renderUploads(up) {
@@ -3008,9 +3240,12 @@ async function runUpload(up) {
     up.state = 'sending';
     renderUploads(up);
     const content = await contentFor(up, up.res);
+    if (up.after) await up.after;
+    if (!S.uploads.includes(up)) return;
     const args = { room: up.room, client_id: up.client_id, content };
     if (up.reply_to) args.reply_to = up.reply_to.seq;
     const reply = await call('send', args);
+    up.settle();
     dropUpload(up);
     if (reply.message) onMessage(reply.message);
   } catch (err) {
@@ -3018,6 +3253,7 @@ async function runUpload(up) {
     if (!S.uploads.includes(up)) return;
     if (err.code === 'aborted') { dropUpload(up); return; }
     up.state = 'failed';
+    up.settle(); // a failed file does not hold back the next one
     up.error = err.code === 'bad_request' && up.res ? `The server refused the message: ${err.message || err.code}` : media.uploadError(err, up.name);
     renderUploads(up);
   }
@@ -3048,6 +3284,7 @@ async function contentFor(up, res) {
 }
 
 function dropUpload(up) {
+  if (up.settle) up.settle();
   S.uploads = S.uploads.filter((u) => u !== up);
   uploadNodes.delete(up.id);
   if (up.preview) { URL.revokeObjectURL(up.preview); up.preview = null; }

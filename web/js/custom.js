@@ -25,6 +25,44 @@ export function releaseAllImages() {
   urls.clear();
 }
 
+// Custom emoji and stickers: thumbnails are JPEGs (transparency flattened on
+// white, an animation's first frame) and are never upscaled, so a thumbnail
+// smaller than THUMB_MAX on both sides has the original's size: then the
+// original is as cheap and keeps transparency and animation.
+const THUMB_MAX = 320;
+async function decodable(blob) {
+  try {
+    const bm = await createImageBitmap(blob);
+    const size = { w: bm.width, h: bm.height };
+    bm.close();
+    return size;
+  } catch (e) {
+    return null;
+  }
+}
+
+export function imageUrl(id) {
+  const key = `img:${id}`;
+  let c = urls.get(key);
+  if (!c) {
+    c = { url: null, promise: null };
+    c.promise = media.fetchBlob(media.mediaPath(id, true)).then(async (thumb) => {
+      let blob = thumb;
+      const t = await decodable(thumb);
+      if (t && t.w < THUMB_MAX && t.h < THUMB_MAX) {
+        try {
+          const orig = await media.fetchBlob(media.mediaPath(id));
+          if (await decodable(orig)) blob = orig;
+        } catch (e) { /* the thumbnail will do */ }
+      }
+      c.url = URL.createObjectURL(blob);
+      return c.url;
+    }, (err) => { urls.delete(key); throw err; });
+    urls.set(key, c);
+  }
+  return c;
+}
+
 // ---------------------------------------------------------------- avatars
 
 export function squarePath(id) { return `/v1/media/${encodeURIComponent(id)}/thumb?square=1`; }
@@ -82,7 +120,7 @@ export function customRef(s) {
 export function emojiImg(e, cls = 'custom-emoji') {
   const code = `:${e.shortcode}:`;
   const img = el('img', { class: cls, alt: code, title: code, draggable: 'false' });
-  const c = cachedUrl(media.mediaPath(e.media, true));
+  const c = imageUrl(e.media);
   if (c.url) img.src = c.url;
   else c.promise.then((u) => { img.src = u; }, () => { img.replaceWith(document.createTextNode(code)); });
   return img;

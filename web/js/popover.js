@@ -84,6 +84,17 @@ export function openMenu(anchor, items, { label = 'Actions', header = null } = {
 export const EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🙏', '🎉', '🔥', '👏', '😊', '😍', '🤔',
   '😅', '👀', '💯', '✅', '😁', '🙌', '😎', '🥳', '😭', '👌', '💪', '🚀'];
 export const QUICK = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+// Names of the standard emoji for `:name` autocomplete (first name is shown).
+export const EMOJI_NAMES = [
+  ['👍', ['thumbsup', '+1', 'like', 'yes']], ['❤️', ['heart', 'love']], ['😂', ['joy', 'laugh', 'lol']],
+  ['😮', ['open_mouth', 'wow', 'surprised']], ['😢', ['cry', 'sad']], ['🙏', ['pray', 'please', 'thanks']],
+  ['🎉', ['tada', 'party', 'congrats']], ['🔥', ['fire', 'lit']], ['👏', ['clap', 'applause']],
+  ['😊', ['blush', 'smile', 'happy']], ['😍', ['heart_eyes', 'love_it']], ['🤔', ['thinking', 'hmm']],
+  ['😅', ['sweat_smile', 'phew']], ['👀', ['eyes', 'look']], ['💯', ['100', 'hundred', 'perfect']],
+  ['✅', ['check', 'done', 'ok']], ['😁', ['grin', 'beaming']], ['🙌', ['raised_hands', 'hooray', 'praise']],
+  ['😎', ['sunglasses', 'cool']], ['🥳', ['partying_face', 'party_face', 'celebrate']], ['😭', ['sob', 'crying']],
+  ['👌', ['ok_hand', 'perfect_hand']], ['💪', ['muscle', 'strong']], ['🚀', ['rocket', 'launch', 'ship_it']],
+];
 const RECENT_KEY = 'parley.emoji.recent';
 
 export function recentEmoji() {
@@ -118,6 +129,35 @@ function customGrid(list, verb, onPick) {
   return grid;
 }
 
+// Stickers: [{code, img: () => Node, send: () => void}]; a click sends one.
+function stickerGrid(list) {
+  if (!list.length) return el('p', { class: 'picker-empty', text: 'Custom emoji you add can be sent as stickers.' });
+  const grid = el('div', { class: 'sticker-grid', role: 'group', 'aria-label': 'Stickers' });
+  for (const c of list) {
+    const b = el('button', { type: 'button', class: 'emoji-btn sticker-btn', 'data-sticker': c.code, 'aria-label': `Send sticker ${c.code}`, title: c.code }, c.img());
+    b.addEventListener('click', () => { closePopover({ restoreFocus: false }); c.send(); });
+    grid.append(b);
+  }
+  return grid;
+}
+
+// The button in the nearest row below (or above) btns[i], closest in x: the
+// grids differ in columns (emoji 6, stickers 4), so rows are found by layout.
+function verticalNeighbour(btns, i, down) {
+  const r = btns[i].getBoundingClientRect();
+  const cx = r.left + r.width / 2;
+  let best = -1, bestRow = Infinity, bestDx = Infinity;
+  btns.forEach((b, k) => {
+    const q = b.getBoundingClientRect();
+    const dy = down ? q.top - r.bottom : r.top - q.bottom;
+    if (dy < -2) return;
+    const row = Math.round(dy);
+    const dx = Math.abs(q.left + q.width / 2 - cx);
+    if (row < bestRow - 2 || (Math.abs(row - bestRow) <= 2 && dx < bestDx)) { best = k; bestRow = row; bestDx = dx; }
+  });
+  return best >= 0 ? best : i;
+}
+
 export function openEmojiPicker(anchor, onPick, opts = {}) {
   const pick = (e) => { noteRecent(e); closePopover(); onPick(e); };
   const verb = opts.verb || 'React with';
@@ -138,18 +178,18 @@ export function openEmojiPicker(anchor, onPick, opts = {}) {
     custom.length || opts.onAdd ? el('p', { class: 'picker-title', text: 'Custom' }) : null,
     custom.length ? customGrid(custom, verb, pick) : null,
     !custom.length && opts.onAdd ? el('p', { class: 'picker-empty', text: 'No custom emoji yet.' }) : null,
-    opts.onAdd ? el('button', { type: 'button', class: 'link-btn picker-add', onclick: () => { closePopover({ restoreFocus: false }); opts.onAdd(); } }, 'Add emoji…') : null);
-  if (verb !== 'React with') for (const b of node.querySelectorAll('.emoji-btn:not(.custom)')) b.setAttribute('aria-label', `${verb} ${b.dataset.emoji}`);
+    opts.onAdd ? el('button', { type: 'button', class: 'link-btn picker-add', onclick: () => { closePopover({ restoreFocus: false }); opts.onAdd(); } }, 'Add emoji…') : null,
+    Array.isArray(opts.stickers) ? el('p', { class: 'picker-title', text: 'Stickers' }) : null,
+    Array.isArray(opts.stickers) ? stickerGrid(opts.stickers) : null);
+  if (verb !== 'React with') for (const b of node.querySelectorAll('.emoji-btn:not(.custom):not(.sticker-btn)')) b.setAttribute('aria-label', `${verb} ${b.dataset.emoji}`);
   node.addEventListener('keydown', (e) => {
     const btns = [...node.querySelectorAll('.emoji-btn')];
     const i = btns.indexOf(document.activeElement);
     if (i < 0) return;
-    const cols = 6;
     let j = -1;
     if (e.key === 'ArrowRight') j = Math.min(btns.length - 1, i + 1);
     else if (e.key === 'ArrowLeft') j = Math.max(0, i - 1);
-    else if (e.key === 'ArrowDown') j = Math.min(btns.length - 1, i + cols);
-    else if (e.key === 'ArrowUp') j = Math.max(0, i - cols);
+    else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') j = verticalNeighbour(btns, i, e.key === 'ArrowDown');
     else if (e.key === 'Tab') { closePopover(); return; }
     if (j >= 0) { e.preventDefault(); btns[j].focus(); }
   });
