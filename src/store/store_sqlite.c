@@ -143,6 +143,18 @@ static const char *const migrations[] = {
     " owner INTEGER NOT NULL,"
     " created INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX emoji_by_media ON emoji(media_id);",
+    /* 4 (renumbered at merge: appended last): media references per message
+     * instead of per room, so deleting or expiring a message releases its
+     * media (garbage collection, access). messages.media is the media id the
+     * content names (0 = none); it stays on the tombstone, which is how the
+     * collector tells a released upload from a fresh one. media_refs is
+     * replaced by it. */
+    "ALTER TABLE messages ADD COLUMN media INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE messages SET media = CAST(substr(json_extract(content, '$.media'), 2) AS INTEGER)"
+    " WHERE json_valid(content) AND json_type(content, '$.media') = 'text'"
+    " AND json_extract(content, '$.media') GLOB 'f[1-9]*';"
+    "CREATE INDEX messages_media ON messages(media) WHERE media > 0;"
+    "DROP TABLE media_refs;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
