@@ -1240,7 +1240,7 @@ static int count_blobs(void)
     while (d && (e = readdir(d)) != NULL) {
         if (strlen(e->d_name) != 2)
             continue;
-        char sub[700];
+        char sub[1024];
         snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
         DIR *s = opendir(sub);
         struct dirent *f;
