@@ -1394,10 +1394,17 @@ static void test_streamed_download(void **state)
     while (count_fds(srv.pid) > base && now_ms() < deadline)
         usleep(50000);
     assert_int_equal(count_fds(srv.pid), base);
-    /* And a stalled reader that never reads is still served to others. */
+    /* A reader that stalls (never reads) holds only its bounded queue; the
+     * others are served meanwhile. */
+    int stalled = th_connect(srv.port);
+    n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
+                 path, a.token);
+    th_send_all(stalled, head, (size_t)n);
     get(a.token, path, "Range: bytes=0-9\r\n", &r);
     assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, data, 10);
     resp_free(&r);
+    close(stalled);
     free(data);
     th_server_stop(&srv);
     th_server_cleanup(&srv);
