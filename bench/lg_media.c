@@ -160,6 +160,24 @@ static void *xfer_thread(void *arg)
     return NULL;
 }
 
+/* CPU seconds (user + system) of the server's main thread: its event loop. */
+static double loop_cpu(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int phase_of(uint64_t ns)
 {
     uint64_t u = atomic_load(&t_up), d = atomic_load(&t_down), e = atomic_load(&t_end);
@@ -268,6 +286,8 @@ int lg_media_run(const lg_media_opt_t *o, lg_media_res_t *r)
     pthread_create(&th, NULL, xfer_thread, &xa);
     uint64_t start = lg_now_ns(), next = start, interval = (uint64_t)(1e9 / o->rate);
     uint64_t next_rss = start, sent = 0, end_at = 0;
+    int cpu_phase = 0;
+    double cpu_mark[2] = {0, 0}; /* loop and process CPU at the last phase change */
     char msg[512];
     for (;;) {
         uint64_t now = lg_now_ns();
@@ -288,6 +308,17 @@ int lg_media_run(const lg_media_opt_t *o, lg_media_res_t *r)
             queue_frame(s, msg, (size_t)len);
             sent++;
             next += interval;
+        }
+        int cur = phase_of(now);
+        if (cur != cpu_phase) { /* charge the CPU since the last change to the phase that ended */
+            double l = loop_cpu(o->server_pid), p = lg_proc_cpu(o->server_pid);
+            if (cpu_phase >= 1 && cpu_phase <= 2) {
+                r->loop_cpu[cpu_phase] = l - cpu_mark[0];
+                r->proc_cpu[cpu_phase] = p - cpu_mark[1];
+            }
+            cpu_mark[0] = l;
+            cpu_mark[1] = p;
+            cpu_phase = cur;
         }
         if (now >= next_rss) {
             uint64_t rss = lg_proc_rss(o->server_pid);

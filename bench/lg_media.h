@@ -26,6 +26,8 @@ typedef struct {
     int up_status, down_status;
     double up_s, down_s;
     uint64_t down_bytes;
+    double loop_cpu[3], proc_cpu[3]; /* server CPU-s during upload [1] / download [2]:
+                                        its loop thread, the whole process */
 } lg_media_res_t;
 
 /** Runs the scenario against a server that already has the users and rooms.

@@ -1553,10 +1553,12 @@ static void scenario_media(void)
         fprintf(stderr,
                 "  media: sends=%" PRIu64 " deliveries=%" PRIu64 "/%" PRIu64 "/%" PRIu64
                 " up status=%d %.2fs down status=%d %" PRIu64 " bytes %.2fs rss before=%.1f "
-                "MiB max=%.1f/%.1f/%.1f MiB\n",
+                "MiB max=%.1f/%.1f/%.1f MiB cpu upload loop=%.2fs all=%.2fs download loop=%.2fs "
+                "all=%.2fs\n",
                 r->sends, r->deliveries[0], r->deliveries[1], r->deliveries[2], r->up_status,
                 r->up_s, r->down_status, r->down_bytes, r->down_s, r->rss_before / 1048576.0,
-                r->rss_max[0] / 1048576.0, r->rss_max[1] / 1048576.0, r->rss_max[2] / 1048576.0);
+                r->rss_max[0] / 1048576.0, r->rss_max[1] / 1048576.0, r->rss_max[2] / 1048576.0,
+                r->loop_cpu[1], r->proc_cpu[1], r->loop_cpu[2], r->proc_cpu[2]);
     bool ok = rc == 0 && r->up_status == 201 && r->down_status == 200 &&
               r->down_bytes == mo.bytes;
     char res[512], js[1024];
@@ -1570,9 +1572,11 @@ static void scenario_media(void)
              "\"mib\":%d,\"limit_mib\":%d,\"p50_before_ms\":%.3f,\"p99_before_ms\":%.3f,"
              "\"p50_upload_ms\":%.3f,\"p99_upload_ms\":%.3f,\"p50_download_ms\":%.3f,"
              "\"p99_download_ms\":%.3f,\"upload_mb_s\":%.1f,\"download_mb_s\":%.1f,"
-             "\"rss_before_mib\":%.1f,\"rss_max_mib\":%.1f,\"ok\":%s",
+             "\"rss_before_mib\":%.1f,\"rss_max_mib\":%.1f,\"upload_loop_cpu_s\":%.2f,"
+             "\"upload_cpu_s\":%.2f,\"download_loop_cpu_s\":%.2f,\"download_cpu_s\":%.2f,\"ok\":%s",
              mib, opt.media_limit_mib, p50[0], p99[0], p50[1], p99[1], p50[2], p99[2], up, down,
-             r->rss_before / 1048576.0, rss_max / 1048576.0, ok ? "true" : "false");
+             r->rss_before / 1048576.0, rss_max / 1048576.0, r->loop_cpu[1], r->proc_cpu[1],
+             r->loop_cpu[2], r->proc_cpu[2], ok ? "true" : "false");
     bool met = ok && p99[1] <= 50 && p99[2] <= 50 && rss_max < r->rss_before + (64u << 20);
     report("media", res, "chat p99 <= 50 ms during transfers, RSS + < 64 MiB",
            met ? "met" : "not met", js);

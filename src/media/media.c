@@ -6,6 +6,7 @@
  * next. Only one of each kind is in flight at a time. */
 #include "media/media.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -323,7 +324,9 @@ typedef struct {
     bool tmp_exists;
     uv_file fd;
     uv_fs_t fs;
-    bool fs_busy;
+    bool fs_busy;        /* an fs request or a write batch (wwork) is in flight */
+    uv_work_t wwork;     /* write_work: hash + write infl on the pool */
+    ssize_t wres;        /* its result: bytes written or a negative UV_E* code */
     pl_buf_t pend, infl; /* received, not written / being written */
     uint64_t woff;       /* file offset of infl */
     bool paused;
@@ -386,17 +389,6 @@ static void on_fs(uv_fs_t *r)
             u->tmp_exists = true;
         }
         break;
-    case UV_FS_WRITE:
-        if (res < 0 || (size_t)res != u->infl.len) {
-            pl_log(PL_LOG_WARN, "media", "op=write path=%s err=%s", u->tmp,
-                   res < 0 ? uv_strerror((int)res) : "short write");
-            up_fail(u, res == UV_ENOSPC ? 507 : 500,
-                    res == UV_ENOSPC ? "insufficient_storage" : "internal",
-                    res == UV_ENOSPC ? "the server's disk is full" : "cannot store the upload");
-        }
-        u->woff += u->infl.len;
-        pl_buf_reset(&u->infl, 2 * PEND_HIGH);
-        break;
     case UV_FS_CLOSE:
         u->fd = -1;
         u->closed = true;
@@ -407,6 +399,47 @@ static void on_fs(uv_fs_t *r)
     default:
         break;
     }
+    up_step(u);
+}
+
+/* Hashes and writes one batch of the body (u->infl) on the pool: SHA-256
+ * over hundreds of MiB would otherwise take the loop thread's time from
+ * chat. Batches run one at a time, in order, so the hash state is only ever
+ * touched by one thread; up_step finalizes it after the last one. */
+static void write_work(uv_work_t *w)
+{
+    upload_t *u = w->data;
+    const char *p = pl_buf_head(&u->infl);
+    size_t n = u->infl.len, done = 0;
+    crypto_hash_sha256_update(&u->hs, (const unsigned char *)p, n);
+    u->wres = 0;
+    while (done < n) {
+        ssize_t k = pwrite(u->fd, p + done, n - done, (off_t)(u->woff + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            u->wres = k < 0 ? uv_translate_sys_error(errno) : UV_EIO;
+            return;
+        }
+        done += (size_t)k;
+    }
+    u->wres = (ssize_t)done;
+}
+
+static void write_done(uv_work_t *w, int status)
+{
+    upload_t *u = w->data;
+    u->fs_busy = false;
+    ssize_t res = status < 0 ? status : u->wres;
+    if (res < 0 || (size_t)res != u->infl.len) {
+        pl_log(PL_LOG_WARN, "media", "op=write path=%s err=%s", u->tmp,
+               res < 0 ? uv_strerror((int)res) : "short write");
+        up_fail(u, res == UV_ENOSPC ? 507 : 500,
+                res == UV_ENOSPC ? "insufficient_storage" : "internal",
+                res == UV_ENOSPC ? "the server's disk is full" : "cannot store the upload");
+    }
+    u->woff += u->infl.len;
+    pl_buf_reset(&u->infl, 2 * PEND_HIGH);
     up_step(u);
 }
 
@@ -548,8 +581,8 @@ static void up_step(upload_t *u)
         u->infl = u->pend;
         u->pend = t;
         u->fs_busy = true;
-        uv_buf_t b = uv_buf_init(pl_buf_head(&u->infl), (unsigned)u->infl.len);
-        uv_fs_write(m->loop, &u->fs, u->fd, &b, 1, (int64_t)u->woff, on_fs);
+        u->wwork.data = u;
+        uv_queue_work(m->loop, &u->wwork, write_work, write_done);
         if (u->paused && u->req) {
             u->paused = false;
             pl_http_stream_pause(u->req, false);
@@ -608,7 +641,6 @@ static int up_on_body(void *ud, pl_http_req_t *req, const char *data, size_t len
         return 0;
     }
     u->size += len;
-    crypto_hash_sha256_update(&u->hs, (const unsigned char *)data, len);
     if (u->head_len < SNIFF_BYTES) {
         size_t n = SNIFF_BYTES - u->head_len < len ? SNIFF_BYTES - u->head_len : len;
         memcpy(u->head + u->head_len, data, n);
