@@ -64,7 +64,7 @@ static struct {
     double step_s;
     int media_mib;       /* media: upload size (0: 100 short, 500 long) */
     int media_limit_mib; /* media: max_upload_bytes of the server */
-} opt = {.media_limit_mib = 2048, .procs = 1, .nsrc = 8, .server_cpu = 0, .gen_cpu = 1, .body_pad = 40, .step_s = 2.0};
+} opt = {.procs = 1, .nsrc = 8, .server_cpu = 0, .gen_cpu = 1, .body_pad = 40, .step_s = 2.0};
 
 /* ---- the run description (set in the parent, inherited by workers) ---- */
 
@@ -1616,6 +1616,7 @@ int main(int argc, char **argv)
     opt.idle_conns = 10000;
     opt.big_members = 10000;
     opt.ingest_senders = 200;
+    opt.media_limit_mib = 2048;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
