@@ -42,7 +42,8 @@ typedef struct {
 static int connect_to(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         if (fd >= 0)
@@ -302,8 +303,8 @@ int lg_media_run(const lg_media_opt_t *o, lg_media_res_t *r)
             mclient_t *s = &c[sent % (uint64_t)n];
             int len = snprintf(msg, sizeof msg,
                                "{\"id\":%" PRIu64 ",\"op\":\"send\",\"room\":\"%s\",\"client_id\":"
-                               "\"m%" PRIu64 "\",\"content\":{\"type\":\"text\",\"body\":\"t%" PRIu64
-                               "\"}}",
+                               "\"m%" PRIu64
+                               "\",\"content\":{\"type\":\"text\",\"body\":\"t%" PRIu64 "\"}}",
                                sent, o->rooms[sent % (uint64_t)n], sent, next);
             queue_frame(s, msg, (size_t)len);
             sent++;
@@ -332,7 +333,8 @@ int lg_media_run(const lg_media_opt_t *o, lg_media_res_t *r)
                 rc = -1;
                 break;
             }
-            pf[i] = (struct pollfd){.fd = c[i].w.fd, .events = POLLIN | (c[i].out_len ? POLLOUT : 0)};
+            pf[i] =
+                (struct pollfd){.fd = c[i].w.fd, .events = POLLIN | (c[i].out_len ? POLLOUT : 0)};
         }
         if (rc != 0)
             break;

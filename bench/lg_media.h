@@ -8,18 +8,18 @@
 
 typedef struct {
     int port;
-    pid_t server_pid;           /* for RSS samples */
-    int nclients;               /* chat connections */
-    const char *const *tokens;  /* per chat client (borrowed) */
-    const char *const *rooms;   /* per chat client: the room it sends to (borrowed) */
-    const char *upload_token;   /* the user who uploads and downloads */
-    double rate;                /* chat sends per second, all clients together */
-    uint64_t bytes;             /* upload size */
-    double baseline_s;          /* chat alone before the upload starts */
+    pid_t server_pid;          /* for RSS samples */
+    int nclients;              /* chat connections */
+    const char *const *tokens; /* per chat client (borrowed) */
+    const char *const *rooms;  /* per chat client: the room it sends to (borrowed) */
+    const char *upload_token;  /* the user who uploads and downloads */
+    double rate;               /* chat sends per second, all clients together */
+    uint64_t bytes;            /* upload size */
+    double baseline_s;         /* chat alone before the upload starts */
 } lg_media_opt_t;
 
 typedef struct {
-    lg_hist_t lat[3];           /* delivery latency: before, during upload, during download */
+    lg_hist_t lat[3]; /* delivery latency: before, during upload, during download */
     uint64_t deliveries[3];
     uint64_t sends;
     uint64_t rss_before, rss_max[3];

@@ -1511,8 +1511,7 @@ static void scenario_media(void)
 {
     int mib = opt.media_mib > 0 ? opt.media_mib : opt.shortrun ? 100 : 500;
     char limit[64];
-    snprintf(limit, sizeof limit, "max_upload_bytes=%" PRIu64,
-             (uint64_t)opt.media_limit_mib << 20);
+    snprintf(limit, sizeof limit, "max_upload_bytes=%" PRIu64, (uint64_t)opt.media_limit_mib << 20);
     const char *const extra[] = {limit, NULL};
     server_up(extra);
     double reg_s;
@@ -1559,8 +1558,7 @@ static void scenario_media(void)
                 r->up_s, r->down_status, r->down_bytes, r->down_s, r->rss_before / 1048576.0,
                 r->rss_max[0] / 1048576.0, r->rss_max[1] / 1048576.0, r->rss_max[2] / 1048576.0,
                 r->loop_cpu[1], r->proc_cpu[1], r->loop_cpu[2], r->proc_cpu[2]);
-    bool ok = rc == 0 && r->up_status == 201 && r->down_status == 200 &&
-              r->down_bytes == mo.bytes;
+    bool ok = rc == 0 && r->up_status == 201 && r->down_status == 200 && r->down_bytes == mo.bytes;
     char res[512], js[1024];
     snprintf(res, sizeof res,
              "%d MiB (limit %d MiB), chat 200/s: p50/p99 before %.2f/%.2f ms, during upload "
@@ -1660,8 +1658,8 @@ int main(int argc, char **argv)
             usage();
     }
     if (opt.procs < 1 || opt.procs > 64 || opt.nsrc < 1 || opt.nsrc > 250 || opt.body_pad < 0 ||
-        opt.body_pad > 150 || opt.idle_conns < 10 || opt.media_mib < 0 ||
-        opt.media_limit_mib < 1 || opt.media_mib > opt.media_limit_mib)
+        opt.body_pad > 150 || opt.idle_conns < 10 || opt.media_mib < 0 || opt.media_limit_mib < 1 ||
+        opt.media_mib > opt.media_limit_mib)
         usage();
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {

@@ -258,8 +258,8 @@ static void http_date(char *out, size_t cap)
 }
 
 /* Writes the status line and headers (through the blank line) into b. */
-static void put_head(pl_buf_t *b, int status, const char *content_type, bool bodyless,
-                     uint64_t len, bool keep, const char *extra_headers)
+static void put_head(pl_buf_t *b, int status, const char *content_type, bool bodyless, uint64_t len,
+                     bool keep, const char *extra_headers)
 {
     char date[64];
     http_date(date, sizeof date);
@@ -380,7 +380,8 @@ int pl_http_respond_write(pl_http_req_t *req, const char *data, size_t len)
 {
     if (!req->resp_started || len > req->resp_left) {
         /* A programmer error in the handler: never send a wrong body. */
-        pl_log(PL_LOG_ERROR, "http", "conn=%" PRIu64 " streamed body over its length", req->conn_id);
+        pl_log(PL_LOG_ERROR, "http", "conn=%" PRIu64 " streamed body over its length",
+               req->conn_id);
         abort();
     }
     pl_conn_t *c = req->conn;

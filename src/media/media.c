@@ -36,9 +36,9 @@
 #define SQUARE_PX 256              /* the square (avatar) thumbnail: centre-cropped */
 #define MAX_NAME 255               /* bytes of a file name */
 #define CACHE_HDR "Cache-Control: private, max-age=31536000, immutable\r\n"
-#define CHUNK (256u << 10)         /* one read of a streamed download */
-#define SEND_HIGH (512u << 10)     /* queued response bytes: wait for the drain to read more */
-#define GC_BATCH 1000              /* media rows one collection job deletes at most */
+#define CHUNK (256u << 10)     /* one read of a streamed download */
+#define SEND_HIGH (512u << 10) /* queued response bytes: wait for the drain to read more */
+#define GC_BATCH 1000          /* media rows one collection job deletes at most */
 
 /* Every derived file of a blob, removed with it. */
 static const char *const variants[] = {"thumb", "thumb1280", "square"};
@@ -225,11 +225,10 @@ static int make_variant(pl_media_t *m, const char *path, const char *tmp, const 
     VipsImage *t = NULL;
     char out[1100];
     snprintf(out, sizeof out, "%s.%s.jpg", tmp, variant);
-    int vr = square
-                 ? vips_thumbnail(path, &t, SQUARE_PX, "height", SQUARE_PX, "crop",
-                                  VIPS_INTERESTING_CENTRE, "fail_on", VIPS_FAIL_ON_ERROR, NULL)
-                 : vips_thumbnail(path, &t, BIG_PX, "height", BIG_PX, "size", VIPS_SIZE_DOWN,
-                                  "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+    int vr = square ? vips_thumbnail(path, &t, SQUARE_PX, "height", SQUARE_PX, "crop",
+                                     VIPS_INTERESTING_CENTRE, "fail_on", VIPS_FAIL_ON_ERROR, NULL)
+                    : vips_thumbnail(path, &t, BIG_PX, "height", BIG_PX, "size", VIPS_SIZE_DOWN,
+                                     "fail_on", VIPS_FAIL_ON_ERROR, NULL);
     if (vr != 0) {
         vips_error_clear();
         return PL_EIO;
@@ -715,9 +714,9 @@ typedef struct {
     unsigned char tok[32];
     int64_t id, user;
     bool thumb, visible;
-    bool square;     /* thumb?square=1: the centre-cropped square variant */
-    bool big;        /* thumb?size=1280 */
-    char tmp[1024];  /* square / 1280: where it is made when not cached yet */
+    bool square;    /* thumb?square=1: the centre-cropped square variant */
+    bool big;       /* thumb?size=1280 */
+    char tmp[1024]; /* square / 1280: where it is made when not cached yet */
     int rc;
     pl_media_rec_t rec;
     /* the file, opened on the pool */
@@ -876,7 +875,8 @@ static void dl_pump(dl_t *d)
     uv_buf_t b = uv_buf_init(d->chunk, (unsigned)n);
     d->fs.data = d;
     d->fs_busy = true;
-    int rc = uv_fs_read(d->m->loop, &d->fs, d->fd, &b, 1, (int64_t)(d->start + d->sent), dl_on_read);
+    int rc =
+        uv_fs_read(d->m->loop, &d->fs, d->fd, &b, 1, (int64_t)(d->start + d->sent), dl_on_read);
     if (rc < 0) {
         d->fs_busy = false;
         dl_finish(d);
@@ -1133,7 +1133,8 @@ static void gc_done(void *arg)
     free(g->res.blobs);
     free(g);
     if (more && m->cfg) /* a full batch: there may be more right away */
-        uv_timer_start(&m->gc_timer, m->gc_timer.timer_cb, 0, (uint64_t)m->cfg->media_gc_interval_ms);
+        uv_timer_start(&m->gc_timer, m->gc_timer.timer_cb, 0,
+                       (uint64_t)m->cfg->media_gc_interval_ms);
 }
 
 static void on_gc_timer(uv_timer_t *t)

@@ -80,8 +80,8 @@ struct pl_http_req {
     char peer[64];
     /* a streamed response (pl_http_respond_start) */
     bool resp_started;
-    bool resp_keep;      /* keep-alive after the body */
-    uint64_t resp_left;  /* body bytes announced and not queued yet */
+    bool resp_keep;     /* keep-alive after the body */
+    uint64_t resp_left; /* body bytes announced and not queued yet */
     int resp_status;
     uint64_t resp_len;
     pl_http_resp_stream_t rs;

@@ -249,7 +249,7 @@ typedef struct {
     const int64_t *mentions; /* member ids mentioned in the body */
     size_t nmentions;
     bool mention_room;
-    int64_t media; /* media id the content references (0 = none); the caller checked it is visible */
+    int64_t media; /* media id the content names (0 = none); the caller checked it */
 } pl_message_new_t;
 
 /** pl_db_message_append with the new fields. When thread_root is set and the
@@ -371,8 +371,8 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, b
 
 /** What one garbage-collection pass removed. */
 typedef struct {
-    size_t rows;          /* media rows deleted */
-    char (*blobs)[65];    /* owned (free()): sha256 of blobs no row uses any more */
+    size_t rows;       /* media rows deleted */
+    char (*blobs)[65]; /* owned (free()): sha256 of blobs no row uses any more */
     size_t nblobs;
 } pl_media_gc_t;
 /** Deletes at most limit media rows that nothing references at now_ms (no

@@ -17,8 +17,8 @@
  * avatar, a custom emoji. A new kind of reference is one more line here
  * (group avatars: " OR EXISTS (SELECT 1 FROM rooms g WHERE g.avatar = m.id)"). */
 #define MEDIA_REFERENCED                                                                           \
-    "(EXISTS (SELECT 1 FROM messages x WHERE x.media = m.id AND x.deleted = 0"                    \
-    "   AND (x.expires_ts = 0 OR x.expires_ts > ?3))"                                            \
+    "(EXISTS (SELECT 1 FROM messages x WHERE x.media = m.id AND x.deleted = 0"                     \
+    "   AND (x.expires_ts = 0 OR x.expires_ts > ?3))"                                              \
     " OR EXISTS (SELECT 1 FROM users u WHERE u.avatar = m.id)"                                     \
     " OR EXISTS (SELECT 1 FROM emoji e WHERE e.media_id = m.id))"
 
@@ -147,16 +147,16 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, b
 {
     /* Room access follows live messages only: once a message is deleted or
      * expired, its media is no longer readable through that message. */
-    sqlite3_stmt *s = prep(
-        db,
-        "SELECT m.owner = ?2"
-        " OR EXISTS (SELECT 1 FROM messages x JOIN members b ON b.room_id = x.room_id"
-        "   WHERE x.media = m.id AND x.deleted = 0 AND (x.expires_ts = 0 OR x.expires_ts > ?3)"
-        "   AND b.user_id = ?2)"
-        " OR EXISTS (SELECT 1 FROM users u WHERE u.avatar = m.id)"
-        " OR EXISTS (SELECT 1 FROM emoji e WHERE e.media_id = m.id)"
-        " FROM media m WHERE m.id = ?1",
-        "media_visible");
+    sqlite3_stmt *s =
+        prep(db,
+             "SELECT m.owner = ?2"
+             " OR EXISTS (SELECT 1 FROM messages x JOIN members b ON b.room_id = x.room_id"
+             "   WHERE x.media = m.id AND x.deleted = 0 AND (x.expires_ts = 0 OR x.expires_ts > ?3)"
+             "   AND b.user_id = ?2)"
+             " OR EXISTS (SELECT 1 FROM users u WHERE u.avatar = m.id)"
+             " OR EXISTS (SELECT 1 FROM emoji e WHERE e.media_id = m.id)"
+             " FROM media m WHERE m.id = ?1",
+             "media_visible");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, id);

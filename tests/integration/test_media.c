@@ -798,7 +798,6 @@ static void test_emoji_policy_nobody(void **state)
     srv = saved;
 }
 
-
 /* ---- garbage collection, access after release (issue 6) ---- */
 
 static uint64_t now_ms(void)
@@ -864,8 +863,12 @@ static void start_gc_server(th_server_t *saved, const char *grace, bool restart)
 {
     char g[64];
     snprintf(g, sizeof g, "media_gc_grace_ms=%s", grace);
-    const char *const settings[] = {g, "media_gc_interval_ms=50", "min_disappearing_ms=100",
-                                    "sweep_interval_ms=50", "max_upload_bytes=1048576", NULL};
+    const char *const settings[] = {g,
+                                    "media_gc_interval_ms=50",
+                                    "min_disappearing_ms=100",
+                                    "sweep_interval_ms=50",
+                                    "max_upload_bytes=1048576",
+                                    NULL};
     if (!restart) {
         *saved = srv;
         th_server_start(&srv, settings);
@@ -883,8 +886,9 @@ static void stop_gc_server(th_server_t *saved)
 
 static char *make_room(int fd, const char *other, char *room)
 {
-    json_t *rr = call(fd, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"gc\",\"members\":[\"%s\"]",
-                      other);
+    json_t *rr =
+        call(fd, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"gc\",\"members\":[\"%s\"]",
+             other);
     snprintf(room, 32, "%s", json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
     json_decref(rr);
     return room;
@@ -922,7 +926,8 @@ static void test_gc_unreferenced_and_referenced(void **state)
     upload_sha(&a, 52, z, zs);
     expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", z), NULL);
     upload_sha(&a, 53, e, es);
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"gckeep\",\"media\":\"%s\"", e), NULL);
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"gckeep\",\"media\":\"%s\"", e),
+                NULL);
     upload_sha(&a, 50, x, xs);
     assert_true(blob_exists(xs, NULL));
     assert_true(blob_exists(xs, "thumb"));
@@ -1037,8 +1042,9 @@ static void test_access_after_delete(void **state)
     assert_int_equal(media_status(b.token, id, "/thumb"), 404);
     /* A deleted message's media cannot be re-sent by the member either. */
     int fb = ws_login(&b);
-    expect_code(call(fb, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"ad-3\",\"content\":"
-                         "{\"type\":\"image\",\"media\":\"%s\",\"w\":48,\"h\":40}",
+    expect_code(call(fb,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"ad-3\",\"content\":"
+                     "{\"type\":\"image\",\"media\":\"%s\",\"w\":48,\"h\":40}",
                      room, id),
                 "not_found");
     close(fb);
@@ -1067,9 +1073,13 @@ static void test_thumb_sizes(void **state)
         const char *q;
         int status, w, h;
     } cases[] = {
-        {"", 200, 320, 46},          {"?size=320", 200, 320, 46}, {"?size=1280", 200, 1280, 183},
+        {"", 200, 320, 46},
+        {"?size=320", 200, 320, 46},
+        {"?size=1280", 200, 1280, 183},
         {"?size=1280", 200, 1280, 183}, /* cached the second time */
-        {"?size=64", 400, 0, 0},     {"?size=", 400, 0, 0},      {"?size=1280x", 400, 0, 0},
+        {"?size=64", 400, 0, 0},
+        {"?size=", 400, 0, 0},
+        {"?size=1280x", 400, 0, 0},
         {"?size=-1", 400, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1187,10 +1197,17 @@ static void test_path_tricks(void **state)
     resp_free(&r);
     /* Paths that try to leave the media namespace: never a file, always 404. */
     static const char *const paths[] = {
-        "/v1/media/..%2f..",       "/v1/media/f1/../../x",  "/v1/media/..",
-        "/v1/media/f1%00",         "/v1/media/f1x",         "/v1/media/f01",
-        "/v1/media/%66%31",        "/v1/media/f1/thumb/..", "/v1/media/f-1",
-        "/v1/media/f99999999999999999999999", "/v1/media/../../etc/passwd",
+        "/v1/media/..%2f..",
+        "/v1/media/f1/../../x",
+        "/v1/media/..",
+        "/v1/media/f1%00",
+        "/v1/media/f1x",
+        "/v1/media/f01",
+        "/v1/media/%66%31",
+        "/v1/media/f1/thumb/..",
+        "/v1/media/f-1",
+        "/v1/media/f99999999999999999999999",
+        "/v1/media/../../etc/passwd",
         "/v1/media/f1/..%2f..%2fparleyd.db",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
@@ -1348,10 +1365,11 @@ static void test_streamed_download(void **state)
     /* Two on one keep-alive connection: the second follows the first. */
     int fd = th_connect(srv.port);
     char head[512];
-    int n = snprintf(head, sizeof head,
-                     "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: bytes=0-299999\r\n\r\n"
-                     "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: bytes=-5\r\n\r\n",
-                     path, a.token, path, a.token);
+    int n = snprintf(
+        head, sizeof head,
+        "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: bytes=0-299999\r\n\r\n"
+        "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: bytes=-5\r\n\r\n",
+        path, a.token, path, a.token);
     th_send_all(fd, head, (size_t)n);
     read_resp(fd, &r);
     assert_int_equal(r.status, 206);
@@ -1364,9 +1382,10 @@ static void test_streamed_download(void **state)
     close(fd);
     /* HEAD: headers only. */
     fd = th_connect(srv.port);
-    n = snprintf(head, sizeof head,
-                 "HEAD %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
-                 path, a.token);
+    n = snprintf(
+        head, sizeof head,
+        "HEAD %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+        path, a.token);
     th_send_all(fd, head, (size_t)n);
     char buf[4096];
     th_recv_until_close(fd, buf, sizeof buf, 5000);
@@ -1382,8 +1401,9 @@ static void test_streamed_download(void **state)
     int fds[5];
     for (int i = 0; i < 5; i++) {
         fds[i] = th_connect(srv.port);
-        n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
-                     path, a.token);
+        n = snprintf(head, sizeof head,
+                     "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path,
+                     a.token);
         th_send_all(fds[i], head, (size_t)n);
         char part[65536];
         assert_true(recv(fds[i], part, sizeof part, MSG_WAITALL) > 0);
@@ -1397,8 +1417,8 @@ static void test_streamed_download(void **state)
     /* A reader that stalls (never reads) holds only its bounded queue; the
      * others are served meanwhile. */
     int stalled = th_connect(srv.port);
-    n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
-                 path, a.token);
+    n = snprintf(head, sizeof head,
+                 "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, a.token);
     th_send_all(stalled, head, (size_t)n);
     get(a.token, path, "Range: bytes=0-9\r\n", &r);
     assert_int_equal(r.status, 206);
