@@ -391,6 +391,10 @@ int pl_http_respond_write(pl_http_req_t *req, const char *data, size_t len)
         return 0;
     pl_net__queue_bytes(c, data, len);
     req->resp_left -= len;
+    /* Progress: a handler writes only after the queue drained, so a peer
+     * that stops reading stops this too, and the idle timeout ends it.
+     * (on_write only sees writes that had to wait, not uv_try_write's.) */
+    c->http_since = uv_now(c->srv->loop);
     pl_net__schedule(c);
     return 0;
 }

@@ -1132,7 +1132,7 @@ static void gc_done(void *arg)
     bool more = g->rc == 0 && g->res.rows == GC_BATCH;
     free(g->res.blobs);
     free(g);
-    if (more && m->cfg) /* a full batch: there may be more right away */
+    if (more) /* a full batch: there may be more right away */
         uv_timer_start(&m->gc_timer, m->gc_timer.timer_cb, 0,
                        (uint64_t)m->cfg->media_gc_interval_ms);
 }

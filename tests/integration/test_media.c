@@ -1334,7 +1334,8 @@ static void test_streamed_download(void **state)
 {
     (void)state;
     th_server_t saved = srv;
-    static const char *const settings[] = {"max_upload_bytes=67108864", NULL};
+    static const char *const settings[] = {"max_upload_bytes=67108864",
+                                           "http_idle_timeout_ms=1500", NULL};
     th_server_start(&srv, settings);
     user_t a;
     new_user(&a, "dl");
@@ -1424,7 +1425,38 @@ static void test_streamed_download(void **state)
     assert_int_equal(r.status, 206);
     assert_memory_equal(r.body, data, 10);
     resp_free(&r);
+    /* ... until the idle timeout ends it: everything released again. */
+    deadline = now_ms() + 20000;
+    while (count_fds(srv.pid) > base && now_ms() < deadline)
+        usleep(50000);
+    assert_int_equal(count_fds(srv.pid), base);
     close(stalled);
+    /* A slow but steady reader (longer than the idle timeout in total) gets
+     * the whole body. */
+    fd = th_connect(srv.port);
+    n = snprintf(head, sizeof head,
+                 "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: "
+                 "bytes=0-8388607\r\nConnection: close\r\n\r\n",
+                 path, a.token);
+    th_send_all(fd, head, (size_t)n);
+    int rcvbuf = 16384;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    size_t got = 0; /* 4 ms per read of at most 64 KiB: over 0.5 s, usually seconds */
+    char *slow = malloc(9u << 20);
+    for (;;) {
+        ssize_t k = recv(fd, slow + got, 65536, 0);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        usleep(4000);
+    }
+    char *body = strstr(slow, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    assert_int_equal(got - (size_t)(body - slow), 8388608);
+    assert_memory_equal(body, data, 8388608);
+    free(slow);
+    close(fd);
     free(data);
     th_server_stop(&srv);
     th_server_cleanup(&srv);
