@@ -14,6 +14,7 @@
  * coordinated omission). The parent samples the server's CPU time and RSS
  * from /proc at the step boundaries and merges the workers' results. */
 #include "lg.h"
+#include "lg_media.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,6 +62,8 @@ static struct {
     int big_members;
     int ingest_senders;
     double step_s;
+    int media_mib;       /* media: upload size (0: 100 short, 500 long) */
+    int media_limit_mib; /* media: max_upload_bytes of the server */
 } opt = {.procs = 1, .nsrc = 8, .server_cpu = 0, .gen_cpu = 1, .body_pad = 40, .step_s = 2.0};
 
 /* ---- the run description (set in the parent, inherited by workers) ---- */
@@ -1497,14 +1500,97 @@ static void scenario_ingest(void)
     server_down();
 }
 
+static int media_member(int room, int k)
+{
+    return room * 4 + k;
+}
+
+/* media: 20 users in 5 rooms of 4 chat at 200 sends/s while user 0 uploads
+ * a big file, then downloads it (issue 6). */
+static void scenario_media(void)
+{
+    int mib = opt.media_mib > 0 ? opt.media_mib : opt.shortrun ? 100 : 500;
+    char limit[64];
+    snprintf(limit, sizeof limit, "max_upload_bytes=%" PRIu64, (uint64_t)opt.media_limit_mib << 20);
+    const char *const extra[] = {limit, NULL};
+    server_up(extra);
+    double reg_s;
+    int nusers = 20;
+    if (register_users(nusers, &reg_s) != 0 || create_rooms(nusers / 4, 4, media_member) != 0) {
+        server_down();
+        exit(1);
+    }
+    const char *tokens[20], *rooms[20];
+    for (int i = 0; i < nusers; i++) {
+        tokens[i] = ac.token[i];
+        rooms[i] = ac.room_id[i / 4];
+    }
+    lg_media_opt_t mo = {
+        .port = srv.port,
+        .server_pid = srv.pid,
+        .nclients = nusers,
+        .tokens = tokens,
+        .rooms = rooms,
+        .upload_token = ac.token[0],
+        .rate = 200,
+        .bytes = (uint64_t)mib << 20,
+        .baseline_s = opt.shortrun ? 3 : 5,
+    };
+    lg_media_res_t *r = malloc(sizeof *r);
+    int rc = lg_media_run(&mo, r);
+    double up = r->up_s > 0 ? (double)mo.bytes / r->up_s / 1e6 : 0;
+    double down = r->down_s > 0 ? (double)r->down_bytes / r->down_s / 1e6 : 0;
+    double p50[3], p99[3];
+    uint64_t rss_max = 0;
+    for (int i = 0; i < 3; i++) {
+        p50[i] = MS(lg_hist_q(&r->lat[i], .5));
+        p99[i] = MS(lg_hist_q(&r->lat[i], .99));
+        if (r->rss_max[i] > rss_max)
+            rss_max = r->rss_max[i];
+    }
+    if (opt.verbose)
+        fprintf(stderr,
+                "  media: sends=%" PRIu64 " deliveries=%" PRIu64 "/%" PRIu64 "/%" PRIu64
+                " up status=%d %.2fs down status=%d %" PRIu64 " bytes %.2fs rss before=%.1f "
+                "MiB max=%.1f/%.1f/%.1f MiB cpu upload loop=%.2fs all=%.2fs download loop=%.2fs "
+                "all=%.2fs\n",
+                r->sends, r->deliveries[0], r->deliveries[1], r->deliveries[2], r->up_status,
+                r->up_s, r->down_status, r->down_bytes, r->down_s, r->rss_before / 1048576.0,
+                r->rss_max[0] / 1048576.0, r->rss_max[1] / 1048576.0, r->rss_max[2] / 1048576.0,
+                r->loop_cpu[1], r->proc_cpu[1], r->loop_cpu[2], r->proc_cpu[2]);
+    bool ok = rc == 0 && r->up_status == 201 && r->down_status == 200 && r->down_bytes == mo.bytes;
+    char res[512], js[1024];
+    snprintf(res, sizeof res,
+             "%d MiB (limit %d MiB), chat 200/s: p50/p99 before %.2f/%.2f ms, during upload "
+             "%.2f/%.2f ms, during download %.2f/%.2f ms; upload **%.0f MB/s**, download **%.0f "
+             "MB/s**; server RSS %.0f MiB before, max %.0f MiB during%s",
+             mib, opt.media_limit_mib, p50[0], p99[0], p50[1], p99[1], p50[2], p99[2], up, down,
+             r->rss_before / 1048576.0, rss_max / 1048576.0, ok ? "" : " (TRANSFER FAILED)");
+    snprintf(js, sizeof js,
+             "\"mib\":%d,\"limit_mib\":%d,\"p50_before_ms\":%.3f,\"p99_before_ms\":%.3f,"
+             "\"p50_upload_ms\":%.3f,\"p99_upload_ms\":%.3f,\"p50_download_ms\":%.3f,"
+             "\"p99_download_ms\":%.3f,\"upload_mb_s\":%.1f,\"download_mb_s\":%.1f,"
+             "\"rss_before_mib\":%.1f,\"rss_max_mib\":%.1f,\"upload_loop_cpu_s\":%.2f,"
+             "\"upload_cpu_s\":%.2f,\"download_loop_cpu_s\":%.2f,\"download_cpu_s\":%.2f,\"ok\":%s",
+             mib, opt.media_limit_mib, p50[0], p99[0], p50[1], p99[1], p50[2], p99[2], up, down,
+             r->rss_before / 1048576.0, rss_max / 1048576.0, r->loop_cpu[1], r->proc_cpu[1],
+             r->loop_cpu[2], r->proc_cpu[2], ok ? "true" : "false");
+    bool met = ok && p99[1] <= 50 && p99[2] <= 50 && rss_max < r->rss_before + (64u << 20);
+    report("media", res, "chat p99 <= 50 ms during transfers, RSS + < 64 MiB",
+           met ? "met" : "not met", js);
+    free(r);
+    server_down();
+}
+
 /* ---- main ---- */
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen [--short] [--only idle,small,storm,big,slow,ingest] [--procs N]\n"
+            "usage: loadgen [--short] [--only idle,small,storm,big,slow,ingest,media] [--procs N]\n"
             "               [--conns N] [--big N] [--senders N] [--step S] [--src N]\n"
             "               [--parleyd PATH] [--server-cpu N] [--gen-cpu N] [--pad N] [-v]\n"
+            "               [--media-mib N] [--media-limit-mib N]  (media upload size, limit)\n"
             "               [--sync-op]  (storm: auth then sync, not auth with since)\n");
     exit(2);
 }
@@ -1528,6 +1614,7 @@ int main(int argc, char **argv)
     opt.idle_conns = 10000;
     opt.big_members = 10000;
     opt.ingest_senders = 200;
+    opt.media_limit_mib = 2048;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1563,11 +1650,16 @@ int main(int argc, char **argv)
             opt.gen_cpu = atoi(argv[++i]);
         else if (!strcmp(a, "--pad"))
             opt.body_pad = atoi(argv[++i]);
+        else if (!strcmp(a, "--media-mib"))
+            opt.media_mib = atoi(argv[++i]);
+        else if (!strcmp(a, "--media-limit-mib"))
+            opt.media_limit_mib = atoi(argv[++i]);
         else
             usage();
     }
     if (opt.procs < 1 || opt.procs > 64 || opt.nsrc < 1 || opt.nsrc > 250 || opt.body_pad < 0 ||
-        opt.body_pad > 150 || opt.idle_conns < 10)
+        opt.body_pad > 150 || opt.idle_conns < 10 || opt.media_mib < 0 || opt.media_limit_mib < 1 ||
+        opt.media_mib > opt.media_limit_mib)
         usage();
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -1606,6 +1698,8 @@ int main(int argc, char **argv)
         scenario_bigroom();
     if (all || strstr(opt.only, "ingest"))
         scenario_ingest();
+    if (all || strstr(opt.only, "media"))
+        scenario_media();
     printf("# total %.1f s\n", (double)(lg_now_ns() - t0) / 1e9);
     return 0;
 }

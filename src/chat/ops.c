@@ -792,7 +792,7 @@ static void send_work(pl_db_t *db, void *arg)
         /* The sender must be able to see the media (their upload, or shared
          * in one of their rooms); otherwise it does not exist for them. */
         bool visible = false;
-        rc = pl_db_media_visible(db, q->media, q->sender, &visible);
+        rc = pl_db_media_visible(db, q->media, q->sender, pl_now_ms(), &visible);
         if (rc == PL_ENOTFOUND || (rc == 0 && !visible)) {
             pl_ops__job_fail(&q->j, "not_found", "no such media");
             return;
@@ -810,8 +810,6 @@ static void send_work(pl_db_t *db, void *arg)
                 return;
             }
         }
-        if ((rc = pl_db_media_ref(db, q->media, q->room_id)) < 0)
-            goto out;
     }
     int64_t *ids = NULL;
     size_t nids = 0;
@@ -830,6 +828,7 @@ static void send_work(pl_db_t *db, void *arg)
         .mentions = ids,
         .nmentions = nids,
         .mention_room = mroom,
+        .media = q->media, /* grants the room access and keeps the media alive */
     };
     rc = pl_db_message_post(db, &in, &q->m, &q->duplicate, &q->root);
     free(ids);

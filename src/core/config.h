@@ -46,6 +46,8 @@ typedef struct {
     /* media */
     int64_t max_upload_bytes; /* one POST /v1/media body; larger => 413 too_large */
     int64_t max_image_pixels; /* width * height above which no thumbnail is made */
+    int64_t media_gc_grace_ms;    /* unreferenced uploads live this long */
+    int64_t media_gc_interval_ms; /* garbage-collection sweep period */
     char *emoji_add_policy;   /* who may add custom emoji: "anyone" or "nobody" */
     /* store */
     char *data_dir;

@@ -257,6 +257,53 @@ static void http_date(char *out, size_t cap)
     strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+/* Writes the status line and headers (through the blank line) into b. */
+static void put_head(pl_buf_t *b, int status, const char *content_type, bool bodyless, uint64_t len,
+                     bool keep, const char *extra_headers)
+{
+    char date[64];
+    http_date(date, sizeof date);
+    pl_buf_printf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason_phrase(status), date);
+    if (!bodyless) {
+        if (content_type)
+            pl_buf_printf(b, "Content-Type: %s\r\n", content_type);
+        pl_buf_printf(b, "Content-Length: %" PRIu64 "\r\n", len);
+    }
+    pl_buf_printf(b, "Connection: %s\r\n", keep ? "keep-alive" : "close");
+    /* Every response carries the security headers: the web client is served
+     * from this origin, so a strict policy here is its first defence (no
+     * inline script, no framing, no foreign origins). */
+    static const char security[] =
+        "X-Content-Type-Options: nosniff\r\n"
+        "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
+        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"
+        "X-Frame-Options: DENY\r\n"
+        "Referrer-Policy: no-referrer\r\n";
+    pl_buf_append(b, security, sizeof security - 1);
+    if (extra_headers && *extra_headers)
+        pl_buf_append(b, extra_headers, strlen(extra_headers));
+    pl_buf_append(b, "\r\n", 2);
+}
+
+/* After a response went out (queued): release req, then close or go on
+ * with the next request on the connection. */
+static void after_response(pl_conn_t *c, pl_http_req_t *req, bool keep)
+{
+    if (c->req == req)
+        c->req = NULL;
+    req_free(req);
+    c->http_since = uv_now(c->srv->loop);
+    if (!keep) {
+        pl_net__finish(c);
+    } else if (!c->in_process) {
+        /* Answered from a later callback: parse what is buffered (pipelined
+         * requests) and read again, at the end of this loop turn. */
+        c->need_resume = true;
+        pl_net__schedule(c);
+    }
+}
+
 void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, const char *body,
                      size_t len, const char *extra_headers)
 {
@@ -279,49 +326,106 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
     bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
     /* RFC 9110 8.6: 1xx, 204 and 304 carry no body and no Content-Length. */
     bool bodyless = status < 200 || status == 204 || status == 304;
-    char date[64];
-    http_date(date, sizeof date);
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason_phrase(status), date);
-    if (!bodyless) {
-        if (content_type)
-            pl_buf_printf(&b, "Content-Type: %s\r\n", content_type);
-        pl_buf_printf(&b, "Content-Length: %zu\r\n", len);
-    }
-    pl_buf_printf(&b, "Connection: %s\r\n", keep ? "keep-alive" : "close");
-    /* Every response carries the security headers: the web client is served
-     * from this origin, so a strict policy here is its first defence (no
-     * inline script, no framing, no foreign origins). */
-    static const char security[] =
-        "X-Content-Type-Options: nosniff\r\n"
-        "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
-        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"
-        "X-Frame-Options: DENY\r\n"
-        "Referrer-Policy: no-referrer\r\n";
-    pl_buf_append(&b, security, sizeof security - 1);
-    if (extra_headers && *extra_headers)
-        pl_buf_append(&b, extra_headers, strlen(extra_headers));
-    pl_buf_append(&b, "\r\n", 2);
+    put_head(&b, status, content_type, bodyless, len, keep, extra_headers);
     if (!bodyless && !head && len)
         pl_buf_append(&b, body, len);
     pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
     pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " %s %s status=%d bytes=%zu", c->id,
            pl_http_method(req), pl_http_path(req), status, len);
-    if (c->req == req)
-        c->req = NULL;
-    req_free(req);
-    c->http_since = uv_now(srv->loop);
-    if (!keep) {
-        pl_net__finish(c);
-    } else if (!c->in_process) {
-        /* Answered from a later callback: parse what is buffered (pipelined
-         * requests) and read again, at the end of this loop turn. */
-        c->need_resume = true;
-        pl_net__schedule(c);
+    after_response(c, req, keep);
+}
+
+/* ---- streamed responses ----
+ * The request stays in c->req while its body is being sent, so the parser
+ * reads no further request; pl_http__drained asks the handler for more each
+ * time the write queue empties. */
+
+int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_type, uint64_t len,
+                          const char *extra_headers, const pl_http_resp_stream_t *cb)
+{
+    if (req->resp_started) {
+        pl_log(PL_LOG_ERROR, "http", "conn=%" PRIu64 " response started twice", req->conn_id);
+        abort();
     }
+    req->rs = *cb;
+    req->resp_started = true;
+    req->resp_status = status;
+    req->resp_len = len;
+    pl_conn_t *c = req->conn;
+    if (!c || c->closing)
+        return PL_ECLOSED;
+    stream_t *st = stream_of(c);
+    if (st && st->req == req) {
+        stream_end(c);
+        if (req->msg)
+            req->msg->keep_alive = false;
+    }
+    bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
+    req->resp_keep = req->msg && req->msg->keep_alive && !c->srv->shutting_down && !c->peer_eof;
+    req->resp_left = head ? 0 : len;
+    pl_buf_t b;
+    pl_buf_init(&b);
+    put_head(&b, status, content_type, false, len, req->resp_keep, extra_headers);
+    pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+    c->req = req;
+    pl_net__schedule(c);
+    return req->resp_left > 0 ? 1 : 0;
+}
+
+int pl_http_respond_write(pl_http_req_t *req, const char *data, size_t len)
+{
+    if (!req->resp_started || len > req->resp_left) {
+        /* A programmer error in the handler: never send a wrong body. */
+        pl_log(PL_LOG_ERROR, "http", "conn=%" PRIu64 " streamed body over its length",
+               req->conn_id);
+        abort();
+    }
+    pl_conn_t *c = req->conn;
+    if (!c || c->closing)
+        return PL_ECLOSED;
+    if (len == 0)
+        return 0;
+    pl_net__queue_bytes(c, data, len);
+    req->resp_left -= len;
+    /* Progress: a handler writes only after the queue drained, so a peer
+     * that stops reading stops this too, and the idle timeout ends it.
+     * (on_write only sees writes that had to wait, not uv_try_write's.) */
+    c->http_since = uv_now(c->srv->loop);
+    pl_net__schedule(c);
+    return 0;
+}
+
+size_t pl_http_respond_queued(const pl_http_req_t *req)
+{
+    return req->conn ? req->conn->queued : 0;
+}
+
+void pl_http_respond_end(pl_http_req_t *req)
+{
+    pl_conn_t *c = req->conn;
+    if (!c || c->closing) {
+        if (c && c->req == req)
+            c->req = NULL;
+        req_free(req);
+        return;
+    }
+    bool complete = req->resp_left == 0;
+    pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " %s %s status=%d bytes=%" PRIu64 "%s", c->id,
+           pl_http_method(req), pl_http_path(req), req->resp_status, req->resp_len,
+           complete ? "" : " truncated");
+    after_response(c, req, req->resp_keep && complete);
+}
+
+void pl_http__drained(pl_conn_t *c)
+{
+    pl_http_req_t *req = c->req;
+    if (!req || !req->resp_started || c->closing || !req->rs.on_drain)
+        return;
+    req->rs.on_drain(req->rs.ud, req);
 }
 
 static void json_escape(pl_buf_t *b, const char *s)
@@ -508,7 +612,10 @@ void pl_http__process(pl_conn_t *c)
 
 void pl_http__sweep(pl_conn_t *c, uint64_t now)
 {
-    if (c->req || c->shut)
+    /* A streamed response to a peer that stopped reading times out like an
+     * idle connection: http_since moves with every write that progresses. */
+    bool sending = c->req && c->req->resp_started;
+    if ((c->req && !sending) || c->shut)
         return; /* the handler is working / already lingering */
     uint64_t limit = (uint64_t)c->srv->cfg->http_idle_timeout_ms;
     if (now - c->http_since >= limit) {
@@ -523,8 +630,11 @@ void pl_http__on_close(pl_conn_t *c)
     stream_abort(c);
     if (c->req) {
         /* The handler still owns req: detach it, pl_http_respond frees it. */
-        c->req->conn = NULL;
+        pl_http_req_t *req = c->req;
+        req->conn = NULL;
         c->req = NULL;
+        if (req->resp_started && req->rs.on_abort)
+            req->rs.on_abort(req->rs.ud, req); /* it ends (frees) req now or later */
     }
     pl_http_parse_dispose(&c->hp);
 }

@@ -6,6 +6,7 @@
  * next. Only one of each kind is in flight at a time. */
 #include "media/media.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -31,9 +32,16 @@
 #define SNIFF_BYTES 8192           /* what libmagic sees of an upload */
 #define PEND_HIGH (1u << 20)       /* queued unwritten bytes: stop reading the socket */
 #define THUMB_PX 320               /* thumbnail bounding box */
+#define BIG_PX 1280                /* the large thumbnail (?size=1280), made on demand */
 #define SQUARE_PX 256              /* the square (avatar) thumbnail: centre-cropped */
 #define MAX_NAME 255               /* bytes of a file name */
 #define CACHE_HDR "Cache-Control: private, max-age=31536000, immutable\r\n"
+#define CHUNK (256u << 10)     /* one read of a streamed download */
+#define SEND_HIGH (512u << 10) /* queued response bytes: wait for the drain to read more */
+#define GC_BATCH 1000          /* media rows one collection job deletes at most */
+
+/* Every derived file of a blob, removed with it. */
+static const char *const variants[] = {"thumb", "thumb1280", "square"};
 
 struct pl_media {
     uv_loop_t *loop;
@@ -44,6 +52,8 @@ struct pl_media {
     uv_mutex_t magic_lock;
     bool vips_ok;
     uint64_t seq; /* tmp file names */
+    uv_timer_t gc_timer;
+    bool gc_busy; /* a collection job is in flight */
 };
 
 /* ---- pure helpers ---- */
@@ -202,18 +212,24 @@ static int flatten_white(VipsImage **t)
     return 0;
 }
 
-/* Makes the square variant of the image at path: SQUARE_PX x SQUARE_PX,
- * scaled to fill and centre-cropped (libvips crop=centre), EXIF orientation
- * applied, metadata stripped, JPEG; committed as variant "square". Pool
- * thread. The caller checked the pixel limit (the image has a thumbnail).
- * Returns 0 or a negative code. */
-static int make_square(pl_media_t *m, const char *path, const char *tmp, const char *sha)
+/* Makes a variant made on first request of the image at path, EXIF
+ * orientation applied, metadata stripped, JPEG, committed as `variant`:
+ * "square" is SQUARE_PX x SQUARE_PX, scaled to fill and centre-cropped
+ * (libvips crop=centre); "thumb1280" fits in BIG_PX x BIG_PX and is never
+ * upscaled (a smaller image keeps its size). Pool thread. The caller checked
+ * the pixel limit (the image has a thumbnail). Returns 0 or a negative code. */
+static int make_variant(pl_media_t *m, const char *path, const char *tmp, const char *sha,
+                        bool square)
 {
+    const char *variant = square ? "square" : "thumb1280";
     VipsImage *t = NULL;
     char out[1100];
-    snprintf(out, sizeof out, "%s.square.jpg", tmp);
-    if (vips_thumbnail(path, &t, SQUARE_PX, "height", SQUARE_PX, "crop",
-                       VIPS_INTERESTING_CENTRE, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0) {
+    snprintf(out, sizeof out, "%s.%s.jpg", tmp, variant);
+    int vr = square ? vips_thumbnail(path, &t, SQUARE_PX, "height", SQUARE_PX, "crop",
+                                     VIPS_INTERESTING_CENTRE, "fail_on", VIPS_FAIL_ON_ERROR, NULL)
+                    : vips_thumbnail(path, &t, BIG_PX, "height", BIG_PX, "size", VIPS_SIZE_DOWN,
+                                     "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+    if (vr != 0) {
         vips_error_clear();
         return PL_EIO;
     }
@@ -227,7 +243,7 @@ static int make_square(pl_media_t *m, const char *path, const char *tmp, const c
         return PL_EIO;
     }
     bool existed = false;
-    return m->ms->ops->commit(m->ms, out, sha, "square", &existed);
+    return m->ms->ops->commit(m->ms, out, sha, variant, &existed);
 }
 
 /* Reads the image's size and makes the thumbnail (JPEG, EXIF orientation
@@ -307,7 +323,9 @@ typedef struct {
     bool tmp_exists;
     uv_file fd;
     uv_fs_t fs;
-    bool fs_busy;
+    bool fs_busy;        /* an fs request or a write batch (wwork) is in flight */
+    uv_work_t wwork;     /* write_work: hash + write infl on the pool */
+    ssize_t wres;        /* its result: bytes written or a negative UV_E* code */
     pl_buf_t pend, infl; /* received, not written / being written */
     uint64_t woff;       /* file offset of infl */
     bool paused;
@@ -327,6 +345,7 @@ typedef struct {
     const char *fail_code, *fail_msg;
     pl_media_rec_t rec;
     bool existed;
+    bool gone; /* the blob was collected between the file and the row steps */
     uint64_t t0;
 } upload_t;
 
@@ -369,17 +388,6 @@ static void on_fs(uv_fs_t *r)
             u->tmp_exists = true;
         }
         break;
-    case UV_FS_WRITE:
-        if (res < 0 || (size_t)res != u->infl.len) {
-            pl_log(PL_LOG_WARN, "media", "op=write path=%s err=%s", u->tmp,
-                   res < 0 ? uv_strerror((int)res) : "short write");
-            up_fail(u, res == UV_ENOSPC ? 507 : 500,
-                    res == UV_ENOSPC ? "insufficient_storage" : "internal",
-                    res == UV_ENOSPC ? "the server's disk is full" : "cannot store the upload");
-        }
-        u->woff += u->infl.len;
-        pl_buf_reset(&u->infl, 2 * PEND_HIGH);
-        break;
     case UV_FS_CLOSE:
         u->fd = -1;
         u->closed = true;
@@ -390,6 +398,47 @@ static void on_fs(uv_fs_t *r)
     default:
         break;
     }
+    up_step(u);
+}
+
+/* Hashes and writes one batch of the body (u->infl) on the pool: SHA-256
+ * over hundreds of MiB would otherwise take the loop thread's time from
+ * chat. Batches run one at a time, in order, so the hash state is only ever
+ * touched by one thread; up_step finalizes it after the last one. */
+static void write_work(uv_work_t *w)
+{
+    upload_t *u = w->data;
+    const char *p = pl_buf_head(&u->infl);
+    size_t n = u->infl.len, done = 0;
+    crypto_hash_sha256_update(&u->hs, (const unsigned char *)p, n);
+    u->wres = 0;
+    while (done < n) {
+        ssize_t k = pwrite(u->fd, p + done, n - done, (off_t)(u->woff + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            u->wres = k < 0 ? uv_translate_sys_error(errno) : UV_EIO;
+            return;
+        }
+        done += (size_t)k;
+    }
+    u->wres = (ssize_t)done;
+}
+
+static void write_done(uv_work_t *w, int status)
+{
+    upload_t *u = w->data;
+    u->fs_busy = false;
+    ssize_t res = status < 0 ? status : u->wres;
+    if (res < 0 || (size_t)res != u->infl.len) {
+        pl_log(PL_LOG_WARN, "media", "op=write path=%s err=%s", u->tmp,
+               res < 0 ? uv_strerror((int)res) : "short write");
+        up_fail(u, res == UV_ENOSPC ? 507 : 500,
+                res == UV_ENOSPC ? "insufficient_storage" : "internal",
+                res == UV_ENOSPC ? "the server's disk is full" : "cannot store the upload");
+    }
+    u->woff += u->infl.len;
+    pl_buf_reset(&u->infl, 2 * PEND_HIGH);
     up_step(u);
 }
 
@@ -439,6 +488,17 @@ static void db_work(pl_db_t *db, void *arg)
     in.thumb_w = u->proc.tw;
     in.thumb_h = u->proc.th;
     in.created_ms = pl_now_ms();
+    /* The collector deletes blobs on this (writer) thread too: if it removed
+     * the blob this upload was deduplicated against after the file step, the
+     * row must not point at nothing. Rare; the client retries. */
+    pl_media_t *m = u->m;
+    char path[1200];
+    struct stat st;
+    if (m->ms->ops->local_path(m->ms, u->proc.sha, NULL, path, sizeof path) < 0 ||
+        stat(path, &st) != 0) {
+        u->gone = true;
+        return;
+    }
     if (pl_db_media_put(db, &in, &u->rec, &u->existed) < 0)
         pl_db_rollback_job(db);
 }
@@ -448,7 +508,9 @@ static void db_done(void *arg)
     upload_t *u = arg;
     u->db_busy = false;
     u->stored = true;
-    if (pl_store_done_status(u->m->st) < 0 || u->rec.id == 0)
+    if (u->gone)
+        up_fail(u, 503, "unavailable", "the upload raced a cleanup; send it again");
+    else if (pl_store_done_status(u->m->st) < 0 || u->rec.id == 0)
         up_fail(u, 500, "internal", "storage error; try again");
     up_step(u);
 }
@@ -518,8 +580,8 @@ static void up_step(upload_t *u)
         u->infl = u->pend;
         u->pend = t;
         u->fs_busy = true;
-        uv_buf_t b = uv_buf_init(pl_buf_head(&u->infl), (unsigned)u->infl.len);
-        uv_fs_write(m->loop, &u->fs, u->fd, &b, 1, (int64_t)u->woff, on_fs);
+        u->wwork.data = u;
+        uv_queue_work(m->loop, &u->wwork, write_work, write_done);
         if (u->paused && u->req) {
             u->paused = false;
             pl_http_stream_pause(u->req, false);
@@ -578,7 +640,6 @@ static int up_on_body(void *ud, pl_http_req_t *req, const char *data, size_t len
         return 0;
     }
     u->size += len;
-    crypto_hash_sha256_update(&u->hs, (const unsigned char *)data, len);
     if (u->head_len < SNIFF_BYTES) {
         size_t n = SNIFF_BYTES - u->head_len < len ? SNIFF_BYTES - u->head_len : len;
         memcpy(u->head + u->head_len, data, n);
@@ -640,7 +701,12 @@ bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
     return true;
 }
 
-/* ---- downloads ---- */
+/* ---- downloads ----
+ * Every body is streamed: the file is opened on the pool (a variant made
+ * there first when it is not cached yet), then read CHUNK bytes at a time
+ * with uv_fs_read, the next read only once fewer than SEND_HIGH bytes wait on
+ * the connection. A download of any size holds at most one chunk here and
+ * about SEND_HIGH + CHUNK in the connection's queue. */
 
 typedef struct {
     pl_media_t *m;
@@ -648,24 +714,45 @@ typedef struct {
     unsigned char tok[32];
     int64_t id, user;
     bool thumb, visible;
-    bool square;   /* thumb?square=1: the centre-cropped square variant */
-    char tmp[1024]; /* square: where it is made when not cached yet */
+    bool square;    /* thumb?square=1: the centre-cropped square variant */
+    bool big;       /* thumb?size=1280 */
+    char tmp[1024]; /* square / 1280: where it is made when not cached yet */
     int rc;
     pl_media_rec_t rec;
-    /* file read on the pool */
+    /* the file, opened on the pool */
     uv_work_t work;
     char path[1200];
+    uv_file fd;
     uint64_t start, len, total;
-    char *data;
     int status;
     int io_rc;
+    /* streaming */
+    uv_fs_t fs;
+    bool fs_busy, aborted;
+    char *chunk;
+    uint64_t sent; /* body bytes queued */
 } dl_t;
+
+static const char *dl_variant(const dl_t *d)
+{
+    return d->square ? "square" : d->big ? "thumb1280" : d->thumb ? "thumb" : NULL;
+}
 
 static void dl_free(dl_t *d)
 {
     pl_media_rec_dispose(&d->rec);
-    free(d->data);
+    free(d->chunk);
     free(d);
+}
+
+/* Ends the download: closes the file (a regular file: close() does not
+ * block), ends or releases the request, frees d. */
+static void dl_finish(dl_t *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    pl_http_respond_end(d->req);
+    dl_free(d);
 }
 
 static void dl_lookup(pl_db_t *db, void *arg)
@@ -677,21 +764,21 @@ static void dl_lookup(pl_db_t *db, void *arg)
         d->rc = d->rc == PL_ENOTFOUND ? PL_EFORBIDDEN : d->rc;
         return;
     }
-    d->rc = pl_db_media_visible(db, d->id, d->user, &d->visible);
+    d->rc = pl_db_media_visible(db, d->id, d->user, pl_now_ms(), &d->visible);
     if (d->rc == 0 && d->visible)
         d->rc = pl_db_media_get(db, d->id, &d->rec);
 }
 
-static void dl_read_work(uv_work_t *w)
+static void dl_open_work(uv_work_t *w)
 {
     dl_t *d = w->data;
     int fd = open(d->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && d->square) {
+    if (fd < 0 && (d->square || d->big)) {
         /* Made on first request, then cached next to the thumbnail. */
         char orig[1200];
         pl_media_t *m = d->m;
         if (m->ms->ops->local_path(m->ms, d->rec.sha256, NULL, orig, sizeof orig) == 0 &&
-            make_square(m, orig, d->tmp, d->rec.sha256) == 0)
+            make_variant(m, orig, d->tmp, d->rec.sha256, d->square) == 0)
             fd = open(d->path, O_RDONLY | O_CLOEXEC);
     }
     struct stat st;
@@ -711,22 +798,14 @@ static void dl_read_work(uv_work_t *w)
         d->io_rc = PL_EIO;
         return;
     }
-    d->data = pl_xmalloc(d->len + 1);
-    uint64_t got = 0;
-    while (got < d->len) {
-        ssize_t r = pread(fd, d->data + got, d->len - got, (off_t)(d->start + got));
-        if (r <= 0)
-            break;
-        got += (uint64_t)r;
-    }
-    close(fd);
-    d->io_rc = got == d->len ? 0 : PL_EIO;
+    d->fd = fd;
+    d->io_rc = 0;
 }
 
 static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
                        const char **ctype)
 {
-    const char *mime = d->thumb || d->square ? "image/jpeg" : d->rec.mime;
+    const char *mime = d->thumb ? "image/jpeg" : d->rec.mime;
     *ctype = pl_media_served_type(mime, attachment);
     pl_buf_printf(h, "ETag: %s\r\n" CACHE_HDR "Accept-Ranges: bytes\r\n", etag);
     if (*attachment) {
@@ -744,19 +823,97 @@ static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
     }
 }
 
-static void dl_read_done(uv_work_t *w, int status)
+static void dl_etag(const dl_t *d, char *out, size_t cap)
+{
+    const char *v = dl_variant(d);
+    snprintf(out, cap, "\"%s%s%s\"", d->rec.sha256, v ? "-" : "", v ? v : "");
+}
+
+static void dl_pump(dl_t *d);
+
+static void dl_on_read(uv_fs_t *r)
+{
+    dl_t *d = r->data;
+    ssize_t res = r->result;
+    uv_fs_req_cleanup(r);
+    d->fs_busy = false;
+    if (d->aborted) {
+        dl_finish(d);
+        return;
+    }
+    if (res <= 0) {
+        /* The file shrank or failed under us: end early, which closes the
+         * connection (a truncated body, never a wrong one). */
+        pl_log(PL_LOG_WARN, "media", "op=read media=m%" PRId64 " err=%s", d->id,
+               res < 0 ? uv_strerror((int)res) : "short file");
+        dl_finish(d);
+        return;
+    }
+    if (pl_http_respond_write(d->req, d->chunk, (size_t)res) < 0) {
+        d->aborted = true; /* on_abort follows or ran: it finishes */
+        return;
+    }
+    d->sent += (uint64_t)res;
+    dl_pump(d);
+}
+
+/* Reads the next chunk unless one is being read, the connection is still
+ * busy with SEND_HIGH bytes, or the body is complete. */
+static void dl_pump(dl_t *d)
+{
+    if (d->aborted || d->fs_busy)
+        return;
+    if (d->sent == d->len) {
+        dl_finish(d);
+        return;
+    }
+    if (pl_http_respond_queued(d->req) >= SEND_HIGH)
+        return; /* dl_on_drain calls again */
+    uint64_t n = d->len - d->sent < CHUNK ? d->len - d->sent : CHUNK;
+    if (!d->chunk)
+        d->chunk = pl_xmalloc(CHUNK);
+    uv_buf_t b = uv_buf_init(d->chunk, (unsigned)n);
+    d->fs.data = d;
+    d->fs_busy = true;
+    int rc =
+        uv_fs_read(d->m->loop, &d->fs, d->fd, &b, 1, (int64_t)(d->start + d->sent), dl_on_read);
+    if (rc < 0) {
+        d->fs_busy = false;
+        dl_finish(d);
+    }
+}
+
+static void dl_on_drain(void *ud, pl_http_req_t *req)
+{
+    (void)req;
+    dl_pump(ud);
+}
+
+static void dl_on_abort(void *ud, pl_http_req_t *req)
+{
+    (void)req;
+    dl_t *d = ud;
+    pl_log(PL_LOG_DEBUG, "media", "download aborted media=m%" PRId64 " sent=%" PRIu64, d->id,
+           d->sent);
+    d->aborted = true;
+    if (!d->fs_busy)
+        dl_finish(d); /* otherwise dl_on_read does */
+}
+
+static void dl_open_done(uv_work_t *w, int status)
 {
     dl_t *d = w->data;
     if (status < 0 || d->io_rc < 0) {
         pl_http_respond_error(d->req, d->io_rc == PL_ENOTFOUND ? 404 : 500,
                               d->io_rc == PL_ENOTFOUND ? "not_found" : "internal",
                               d->io_rc == PL_ENOTFOUND ? "no such media" : "read failed", NULL);
+        if (d->fd >= 0)
+            close(d->fd);
         dl_free(d);
         return;
     }
-    char etag[80];
-    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256,
-             d->square ? "-square" : d->thumb ? "-thumb" : "");
+    char etag[96];
+    dl_etag(d, etag, sizeof etag);
     pl_buf_t h;
     pl_buf_init(&h);
     bool att;
@@ -766,9 +923,31 @@ static void dl_read_done(uv_work_t *w, int status)
         pl_buf_printf(&h, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
                       d->start, d->start + d->len - 1, d->total);
     pl_buf_reserve(&h, 1)[0] = '\0';
-    pl_http_respond(d->req, d->status, ctype, d->data, (size_t)d->len, pl_buf_head(&h));
+    pl_http_resp_stream_t cb = {dl_on_drain, dl_on_abort, d};
+    int rc = pl_http_respond_start(d->req, d->status, ctype, d->len, pl_buf_head(&h), &cb);
     pl_buf_dispose(&h);
-    dl_free(d);
+    if (rc <= 0) { /* HEAD, an empty body, or the peer left */
+        dl_finish(d);
+        return;
+    }
+    dl_pump(d);
+}
+
+/* The value of key=... in a query string, copied into out; false when absent. */
+static bool query_value(const char *q, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (const char *p = q; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            size_t n = strcspn(p + kl + 1, "&");
+            snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p + kl + 1);
+            return true;
+        }
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    return false;
 }
 
 static void dl_found(void *arg)
@@ -788,14 +967,13 @@ static void dl_found(void *arg)
     }
     /* Not visible and nonexistent look the same: existence is not revealed. */
     if (d->rc == PL_ENOTFOUND || !d->visible || (d->thumb && d->rec.thumb_w == 0) ||
-        (d->square && !m->vips_ok)) {
+        ((d->square || d->big) && !m->vips_ok)) {
         pl_http_respond_error(d->req, 404, "not_found", "no such media", NULL);
         dl_free(d);
         return;
     }
-    char etag[80];
-    snprintf(etag, sizeof etag, "\"%s%s\"", d->rec.sha256,
-             d->square ? "-square" : d->thumb ? "-thumb" : "");
+    char etag[96];
+    dl_etag(d, etag, sizeof etag);
     const char *inm = pl_http_header(d->req, "if-none-match");
     if (inm && (strstr(inm, etag) || !strcmp(inm, "*"))) {
         pl_buf_t h;
@@ -833,17 +1011,15 @@ static void dl_found(void *arg)
             d->len = len;
         }
     }
-    if (d->square)
+    if (d->square || d->big)
         m->ms->ops->tmp_path(m->ms, ++m->seq, d->tmp, sizeof d->tmp);
-    if (m->ms->ops->local_path(m->ms, d->rec.sha256,
-                               d->square ? "square" : d->thumb ? "thumb" : NULL, d->path,
-                               sizeof d->path) < 0) {
+    if (m->ms->ops->local_path(m->ms, d->rec.sha256, dl_variant(d), d->path, sizeof d->path) < 0) {
         pl_http_respond_error(d->req, 500, "internal", "bad media path", NULL);
         dl_free(d);
         return;
     }
     d->work.data = d;
-    uv_queue_work(m->loop, &d->work, dl_read_work, dl_read_done);
+    uv_queue_work(m->loop, &d->work, dl_open_work, dl_open_done);
 }
 
 bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
@@ -886,15 +1062,91 @@ bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
                               NULL);
         return true;
     }
+    bool big = false;
+    char size[16];
+    if (thumb && query_value(pl_http_query(req), "size", size, sizeof size)) {
+        if (!strcmp(size, "1280")) {
+            big = true;
+        } else if (strcmp(size, "320") != 0) {
+            pl_http_respond_error(req, 400, "bad_request", "size must be 320 or 1280", NULL);
+            return true;
+        }
+    }
     dl_t *d = pl_xcalloc(1, sizeof *d);
     d->m = m;
     d->req = req;
     d->id = id;
+    d->fd = -1;
     d->thumb = thumb;
     d->square = thumb && query_flag(pl_http_query(req), "square");
+    d->big = big && !d->square;
     memcpy(d->tok, tok, sizeof tok);
     pl_store_read(m->st, dl_lookup, dl_found, d);
     return true;
+}
+
+/* ---- garbage collection ----
+ * One write job per sweep (never two at once): the rows go in the job's
+ * transaction and their blobs are unlinked in the same job, on the writer
+ * thread, so an upload that deduplicates against a blob (its row is written
+ * on that thread too) either keeps the blob alive or sees it gone. */
+
+typedef struct {
+    pl_media_t *m;
+    int rc;
+    pl_media_gc_t res;
+    uint64_t t0;
+} gc_job_t;
+
+static void gc_work(pl_db_t *db, void *arg)
+{
+    gc_job_t *g = arg;
+    pl_media_t *m = g->m;
+    int64_t now = pl_now_ms();
+    g->rc = pl_db_media_gc(db, now, now - m->cfg->media_gc_grace_ms, GC_BATCH, &g->res);
+    if (g->rc < 0) {
+        pl_db_rollback_job(db);
+        return;
+    }
+    for (size_t i = 0; i < g->res.nblobs; i++) {
+        const char *sha = g->res.blobs[i];
+        int rc = m->ms->ops->remove(m->ms, sha, NULL);
+        for (size_t k = 0; k < PL_ARRAY_LEN(variants); k++)
+            if (rc == 0)
+                rc = m->ms->ops->remove(m->ms, sha, variants[k]);
+        if (rc < 0)
+            pl_log(PL_LOG_WARN, "media", "op=gc_remove sha=%.12s err=%s", sha, pl_strerror(rc));
+    }
+}
+
+static void gc_done(void *arg)
+{
+    gc_job_t *g = arg;
+    pl_media_t *m = g->m;
+    m->gc_busy = false;
+    if (pl_store_done_status(m->st) < 0 || g->rc < 0)
+        pl_log(PL_LOG_WARN, "media", "gc failed err=%s", pl_strerror(g->rc < 0 ? g->rc : PL_EIO));
+    else if (g->res.rows > 0)
+        pl_log(PL_LOG_INFO, "media", "gc deleted rows=%zu blobs=%zu ms=%" PRIu64, g->res.rows,
+               g->res.nblobs, uv_now(m->loop) - g->t0);
+    bool more = g->rc == 0 && g->res.rows == GC_BATCH;
+    free(g->res.blobs);
+    free(g);
+    if (more) /* a full batch: there may be more right away */
+        uv_timer_start(&m->gc_timer, m->gc_timer.timer_cb, 0,
+                       (uint64_t)m->cfg->media_gc_interval_ms);
+}
+
+static void on_gc_timer(uv_timer_t *t)
+{
+    pl_media_t *m = t->data;
+    if (m->gc_busy)
+        return;
+    gc_job_t *g = pl_xcalloc(1, sizeof *g);
+    g->m = m;
+    g->t0 = uv_now(m->loop);
+    m->gc_busy = true;
+    pl_store_write(m->st, gc_work, gc_done, g);
 }
 
 /* ---- lifecycle ---- */
@@ -927,6 +1179,11 @@ int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_med
         pl_log(PL_LOG_WARN, "media", "op=vips_init err=%s", vips_error_buffer());
         vips_error_clear();
     }
+    uv_timer_init(loop, &m->gc_timer);
+    m->gc_timer.data = m;
+    uv_timer_start(&m->gc_timer, on_gc_timer, (uint64_t)cfg->media_gc_interval_ms,
+                   (uint64_t)cfg->media_gc_interval_ms);
+    uv_unref((uv_handle_t *)&m->gc_timer);
     *out = m;
     return 0;
 }
@@ -935,6 +1192,10 @@ void pl_media_free(pl_media_t *m)
 {
     if (!m)
         return;
+    /* Called after uv_run returned: close the timer and let the loop run its
+     * close callback, so uv_loop_close finds no open handle. */
+    uv_close((uv_handle_t *)&m->gc_timer, NULL);
+    uv_run(m->loop, UV_RUN_NOWAIT);
     if (m->magic)
         magic_close(m->magic);
     uv_mutex_destroy(&m->magic_lock);

@@ -30,6 +30,9 @@ typedef struct {
      * read. A remote backend would download into a cache first. */
     int (*local_path)(pl_media_store_t *ms, const char *sha256, const char *variant, char *out,
                       size_t cap);
+    /** Deletes the blob sha256 (variant NULL) or one of its variants. A
+     * missing one is not an error. Returns 0 or a negative code. */
+    int (*remove)(pl_media_store_t *ms, const char *sha256, const char *variant);
     /** Frees the backend. Loop thread, after every job finished. */
     void (*free)(pl_media_store_t *ms);
 } pl_media_store_ops_t;

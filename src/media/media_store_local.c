@@ -90,6 +90,18 @@ static int local_path(pl_media_store_t *ms, const char *sha, const char *variant
     return blob_path((local_t *)ms, sha, variant, out, cap);
 }
 
+static int local_remove(pl_media_store_t *ms, const char *sha, const char *variant)
+{
+    local_t *l = (local_t *)ms;
+    char path[1200];
+    int rc = blob_path(l, sha, variant, path, sizeof path);
+    if (rc < 0)
+        return rc;
+    if (unlink(path) != 0)
+        return errno == ENOENT ? 0 : uv_translate_sys_error(errno);
+    return 0;
+}
+
 static void local_free(pl_media_store_t *ms)
 {
     free(ms);
@@ -99,6 +111,7 @@ static const pl_media_store_ops_t local_ops = {
     .tmp_path = local_tmp_path,
     .commit = local_commit,
     .local_path = local_path,
+    .remove = local_remove,
     .free = local_free,
 };
 

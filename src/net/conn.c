@@ -124,6 +124,8 @@ static void drained(pl_conn_t *c)
     }
     if (c->mode == PL_CONN_WS)
         pl_ws__drained(c);
+    else
+        pl_http__drained(c);
 }
 
 static void on_write(uv_write_t *req, int status)

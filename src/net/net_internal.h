@@ -78,6 +78,13 @@ struct pl_http_req {
     pl_http_msg_t *msg; /* NULL for parse errors */
     uint64_t conn_id;
     char peer[64];
+    /* a streamed response (pl_http_respond_start) */
+    bool resp_started;
+    bool resp_keep;     /* keep-alive after the body */
+    uint64_t resp_left; /* body bytes announced and not queued yet */
+    int resp_status;
+    uint64_t resp_len;
+    pl_http_resp_stream_t rs;
 };
 
 struct pl_server {
@@ -136,6 +143,8 @@ void pl_net__flush_all(pl_server_t *srv);
 void pl_http__process(pl_conn_t *c);
 void pl_http__sweep(pl_conn_t *c, uint64_t now);
 void pl_http__on_close(pl_conn_t *c);
+/** The write queue drained (HTTP mode): feeds a streamed response. */
+void pl_http__drained(pl_conn_t *c);
 /** Answers an internal JSON error on c without a handler (parse errors). */
 void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
                           const char *msg);

@@ -148,6 +148,48 @@ void pl_server_set_headers_hook(pl_server_t *srv, pl_http_headers_cb cb, void *u
  * so memory stays bounded. No-op once the body completed or the peer left. */
 void pl_http_stream_pause(pl_http_req_t *req, bool paused);
 
+/* ---- streamed responses (large downloads) ----
+ *
+ * pl_http_respond() copies a whole body. For bodies of any size with bounded
+ * memory, a handler starts the response with a known length, then queues the
+ * body piece by piece, each time the connection's write queue has drained,
+ * and ends it. The request stays with the handler (and the connection reads
+ * nothing more) until pl_http_respond_end(). */
+
+typedef struct pl_http_resp_stream {
+    /** The connection's write queue is empty: queue more (now or later) with
+     * pl_http_respond_write(), or end. Not called after the handler ended the
+     * response or after on_abort. */
+    void (*on_drain)(void *ud, pl_http_req_t *req);
+    /** The connection is gone (peer closed, write error, idle timeout, server
+     * shutdown) before the response ended. req is detached: the handler still
+     * releases it with pl_http_respond_end(), which then only frees it.
+     * Called at most once. */
+    void (*on_abort)(void *ud, pl_http_req_t *req);
+    void *ud;
+} pl_http_resp_stream_t;
+
+/** Queues the status line and headers of a response whose body is len bytes
+ * (Content-Length), with the same default and security headers as
+ * pl_http_respond(), and remembers cb (copied) for the rest. Returns 1 when
+ * body bytes are expected, 0 when none are (HEAD, or len 0: end it now), or
+ * PL_ECLOSED when the connection is already gone (end it now). */
+int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_type, uint64_t len,
+                          const char *extra_headers, const pl_http_resp_stream_t *cb);
+
+/** Queues body bytes (copied) of a started response. More than the announced
+ * length is a programmer error (aborts). Returns 0, or PL_ECLOSED when the
+ * connection is gone (on_abort follows or already ran). */
+int pl_http_respond_write(pl_http_req_t *req, const char *data, size_t len);
+
+/** Bytes queued on req's connection and not yet written (0 when detached). */
+size_t pl_http_respond_queued(const pl_http_req_t *req);
+
+/** Ends a started response and releases req. If fewer body bytes than
+ * announced were written (a read error), the connection is closed so the
+ * peer sees a truncated body rather than a wrong one. */
+void pl_http_respond_end(pl_http_req_t *req);
+
 /* ---- WebSocket connections ---- */
 
 /** Server-wide unique id of a connection (for logs). */

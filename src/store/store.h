@@ -250,6 +250,7 @@ typedef struct {
     const int64_t *mentions; /* member ids mentioned in the body */
     size_t nmentions;
     bool mention_room;
+    int64_t media; /* media id the content names (0 = none); the caller checked it */
 } pl_message_new_t;
 
 /** pl_db_message_append with the new fields. When thread_root is set and the
@@ -359,17 +360,34 @@ typedef struct {
 void pl_media_rec_dispose(pl_media_rec_t *m);
 
 /** Records an upload: returns the existing row of (owner, sha256) when the
- * user uploaded the same bytes before (*existed = true, in *out), otherwise
- * inserts rec (borrowed; id ignored) and returns the new row. */
+ * user uploaded the same bytes before (*existed = true, in *out; its created
+ * time moves to rec->created_ms, so the garbage collector's grace period
+ * starts again), otherwise inserts rec (borrowed; id ignored) and returns the
+ * new row. */
 int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out, bool *existed);
 /** One media row by id (PL_ENOTFOUND). */
 int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out);
 /** Whether user may read media id: the uploader, a member of a room where a
- * message referenced it, or anyone for avatars and custom emoji. Sets
- * *visible; PL_ENOTFOUND when the id does not exist. */
-int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, bool *visible);
-/** Records that a message in room_id referenced media id (idempotent). */
-int pl_db_media_ref(pl_db_t *db, int64_t id, int64_t room_id);
+ * live message (not deleted, not expired at now_ms) references it, or anyone
+ * for avatars and custom emoji. Sets *visible; PL_ENOTFOUND when the id does
+ * not exist. */
+int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, bool *visible);
+
+/** What one garbage-collection pass removed. */
+typedef struct {
+    size_t rows;       /* media rows deleted */
+    char (*blobs)[65]; /* owned (free()): sha256 of blobs no row uses any more */
+    size_t nblobs;
+} pl_media_gc_t;
+/** Deletes at most limit media rows that nothing references at now_ms (no
+ * live message, avatar or custom emoji) and that either were created (last
+ * uploaded) at or before cutoff_ms, or were released: a message referenced
+ * them and every such message is deleted or expired. Writer thread. Fills
+ * *out (dispose blobs with free()) only on success. */
+int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit,
+                   pl_media_gc_t *out);
+/** Whether some media row has this sha256 (the blob is in use). */
+int pl_db_media_sha_used(pl_db_t *db, const char *sha256, bool *used);
 /** Sets (media 0: clears) the user's avatar. */
 int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media);
 /** The user's avatar media id (0 = none). */

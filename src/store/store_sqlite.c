@@ -151,6 +151,18 @@ static const char *const migrations[] = {
      * is may read it). */
     "ALTER TABLE rooms ADD COLUMN avatar INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX rooms_by_avatar ON rooms(avatar) WHERE avatar != 0;",
+    /* 6: media references per message
+     * instead of per room, so deleting or expiring a message releases its
+     * media (garbage collection, access). messages.media is the media id the
+     * content names (0 = none); it stays on the tombstone, which is how the
+     * collector tells a released upload from a fresh one. media_refs is
+     * replaced by it. */
+    "ALTER TABLE messages ADD COLUMN media INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE messages SET media = CAST(substr(json_extract(content, '$.media'), 2) AS INTEGER)"
+    " WHERE json_valid(content) AND json_type(content, '$.media') = 'text'"
+    " AND json_extract(content, '$.media') GLOB 'f[1-9]*';"
+    "CREATE INDEX messages_media ON messages(media) WHERE media > 0;"
+    "DROP TABLE media_refs;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

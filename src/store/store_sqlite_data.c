@@ -73,8 +73,8 @@ static const char *const sql_text[PL_ST__COUNT] = {
      * ephemeral table, which costs more than a separate indexed read. */
     [PL_ST_ROOM_LAST_SEQ] = "SELECT last_seq FROM rooms WHERE id = ?1",
     [PL_ST_MSG_INSERT] = "INSERT INTO messages(room_id, seq, sender, client_id, ts, content, "
-                         "reply_to, thread_root, expires_ts, mentions, mention_room) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         "reply_to, thread_root, expires_ts, mentions, mention_room, media) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [PL_ST_ROOM_SET_LAST_SEQ] = "UPDATE rooms SET last_seq = ?2 WHERE id = ?1",
     [PL_ST_MSG_BEFORE] = PL_STORE_MSG_SELECT
     "WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
@@ -712,6 +712,7 @@ static int message_insert(pl_db_t *db, const pl_message_new_t *in, pl_message_t 
     else
         sqlite3_bind_null(s, 10);
     sqlite3_bind_int(s, 11, in->mention_room ? 1 : 0);
+    sqlite3_bind_int64(s, 12, in->media);
     rc = step_done(db, s, "message_insert");
     if (rc != 0) {
         free(mentions);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* store_sqlite_media.c -- media rows, references, avatars (schema 3). These
- * statements are rare next to messages, so they are prepared per call. */
+/* store_sqlite_media.c -- media rows, references, avatars, custom emoji and
+ * garbage collection (schemas 3 and 4). These statements are rare next to
+ * messages, so they are prepared per call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,17 @@
 
 #define MEDIA_COLS                                                                                 \
     "id, sha256, size, mime, owner, name, width, height, thumb_w, thumb_h, created"
+
+/* The one definition of "still referenced", for the media row m.id, with the
+ * current time as ?3: a live message (not deleted, not expired), a user's
+ * avatar, a custom emoji. A new kind of reference is one more line here
+ * (group avatars: " OR EXISTS (SELECT 1 FROM rooms g WHERE g.avatar = m.id)"). */
+#define MEDIA_REFERENCED                                                                           \
+    "(EXISTS (SELECT 1 FROM messages x WHERE x.media = m.id AND x.deleted = 0"                     \
+    "   AND (x.expires_ts = 0 OR x.expires_ts > ?3))"                                              \
+    " OR EXISTS (SELECT 1 FROM users u WHERE u.avatar = m.id AND u.avatar != 0)"                   \
+    " OR EXISTS (SELECT 1 FROM rooms g WHERE g.avatar = m.id AND g.avatar != 0)"                   \
+    " OR EXISTS (SELECT 1 FROM emoji e WHERE e.media_id = m.id))"
 
 void pl_media_rec_dispose(pl_media_rec_t *m)
 {
@@ -62,6 +74,20 @@ static int one_row(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_media_rec_t 
     return rc;
 }
 
+static int exec2(pl_db_t *db, const char *sql, const char *op, int64_t a, int64_t b)
+{
+    sqlite3_stmt *s = prep(db, sql, op);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, a);
+    sqlite3_bind_int64(s, 2, b);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return pl_store__fail(db, op);
+    return 0;
+}
+
 int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out, bool *existed)
 {
     sqlite3_stmt *s =
@@ -71,11 +97,20 @@ int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out,
     sqlite3_bind_int64(s, 1, rec->owner);
     pl_store__bind_text(s, 2, rec->sha256);
     int rc = one_row(db, s, "media_find", out);
-    if (rc != PL_ENOTFOUND) {
-        if (rc == 0)
-            *existed = true;
-        return rc;
+    if (rc == 0) {
+        /* Uploaded again: the grace period before collection restarts. */
+        rc = exec2(db, "UPDATE media SET created = ?2 WHERE id = ?1", "media_touch", out->id,
+                   rec->created_ms);
+        if (rc < 0) {
+            pl_media_rec_dispose(out);
+            return rc;
+        }
+        out->created_ms = rec->created_ms;
+        *existed = true;
+        return 0;
     }
+    if (rc != PL_ENOTFOUND)
+        return rc;
     s = prep(db,
              "INSERT INTO media(sha256, size, mime, owner, name, width, height, thumb_w, thumb_h,"
              " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING " MEDIA_COLS,
@@ -109,13 +144,16 @@ int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out)
     return one_row(db, s, "media_get", out);
 }
 
-int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, bool *visible)
+int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, bool *visible)
 {
+    /* Room access follows live messages only: once a message is deleted or
+     * expired, its media is no longer readable through that message. */
     sqlite3_stmt *s = prep(
         db,
         "SELECT m.owner = ?2"
-        " OR EXISTS (SELECT 1 FROM media_refs r JOIN members b ON b.room_id = r.room_id"
-        "   WHERE r.media_id = m.id AND b.user_id = ?2)"
+        " OR EXISTS (SELECT 1 FROM messages x JOIN members b ON b.room_id = x.room_id"
+        "   WHERE x.media = m.id AND x.deleted = 0 AND (x.expires_ts = 0 OR x.expires_ts > ?3)"
+        "   AND b.user_id = ?2)"
         /* "avatar != 0" lets SQLite use the partial indexes (users_by_avatar,
          * rooms_by_avatar) instead of scanning every user: 2.9 ms -> 13 us
          * per check with 20000 users (docs/performance.md). */
@@ -130,6 +168,7 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, bool *visible)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, user);
+    sqlite3_bind_int64(s, 3, now_ms);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *visible = sqlite3_column_int64(s, 0) != 0;
@@ -141,24 +180,87 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, bool *visible)
     return rc;
 }
 
-static int exec2(pl_db_t *db, const char *sql, const char *op, int64_t a, int64_t b)
+int pl_db_media_sha_used(pl_db_t *db, const char *sha256, bool *used)
 {
-    sqlite3_stmt *s = prep(db, sql, op);
+    sqlite3_stmt *s = prep(db, "SELECT 1 FROM media WHERE sha256 = ?1 LIMIT 1", "media_sha_used");
     if (s == NULL)
         return PL_EIO;
-    sqlite3_bind_int64(s, 1, a);
-    sqlite3_bind_int64(s, 2, b);
+    pl_store__bind_text(s, 1, sha256);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        return pl_store__fail(db, op);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return pl_store__fail(db, "media_sha_used");
+    *used = rc == SQLITE_ROW;
     return 0;
 }
 
-int pl_db_media_ref(pl_db_t *db, int64_t id, int64_t room_id)
+int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit,
+                   pl_media_gc_t *out)
 {
-    return exec2(db, "INSERT OR IGNORE INTO media_refs(media_id, room_id) VALUES (?1, ?2)",
-                 "media_ref", id, room_id);
+    /* A released row (only dead messages name it) goes at once, whatever its
+     * age: disappearing media must not outlive its message by a day. Only
+     * messages sent since the last upload of the bytes count, so uploading
+     * them again (to send them again) gets a fresh grace period. */
+    sqlite3_stmt *s = prep(db,
+                           "SELECT m.id, m.sha256 FROM media m WHERE NOT " MEDIA_REFERENCED
+                           " AND (m.created <= ?1 OR EXISTS (SELECT 1 FROM messages y"
+                           "   WHERE y.media = m.id AND y.ts >= m.created)) LIMIT ?2",
+                           "media_gc_find");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, cutoff_ms);
+    sqlite3_bind_int64(s, 2, limit);
+    sqlite3_bind_int64(s, 3, now_ms);
+    int64_t *ids = NULL;
+    char(*shas)[65] = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ids = pl_xrealloc(ids, cap * sizeof *ids);
+            shas = pl_xrealloc(shas, cap * sizeof *shas);
+        }
+        ids[n] = sqlite3_column_int64(s, 0);
+        const unsigned char *sha = sqlite3_column_text(s, 1);
+        snprintf(shas[n], sizeof shas[n], "%s", sha ? (const char *)sha : "");
+        n++;
+    }
+    sqlite3_finalize(s);
+    rc = rc == SQLITE_DONE ? 0 : pl_store__fail(db, "media_gc_find");
+    pl_media_gc_t res = {0};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s = prep(db, "DELETE FROM media WHERE id = ?1", "media_gc_delete");
+        if (s == NULL) {
+            rc = PL_EIO;
+            break;
+        }
+        sqlite3_bind_int64(s, 1, ids[i]);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : pl_store__fail(db, "media_gc_delete");
+        sqlite3_finalize(s);
+        if (rc == 0)
+            res.rows++;
+    }
+    /* Blobs are shared by sha256 between users' rows: one goes only with its
+     * last row. The same sha may appear twice in the batch. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bool used = false, dup = false;
+        for (size_t k = 0; k < res.nblobs && !dup; k++)
+            dup = !strcmp(res.blobs[k], shas[i]);
+        if (dup || (rc = pl_db_media_sha_used(db, shas[i], &used)) < 0 || used)
+            continue;
+        if (res.blobs == NULL)
+            res.blobs = pl_xcalloc(n, sizeof *res.blobs);
+        memcpy(res.blobs[res.nblobs++], shas[i], 65);
+    }
+    free(ids);
+    free(shas);
+    if (rc < 0) {
+        free(res.blobs);
+        return rc;
+    }
+    *out = res;
+    return 0;
 }
 
 int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media)

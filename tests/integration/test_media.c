@@ -9,6 +9,9 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -794,6 +797,671 @@ static void test_emoji_policy_nobody(void **state)
     srv = saved;
 }
 
+/* ---- garbage collection, access after release (issue 6) ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Uploads a small PNG; writes its id and sha256. */
+static void upload_sha(const user_t *u, int seed, char *id, char *sha)
+{
+    size_t len;
+    uint8_t *png = make_png(48, 40, seed, &len);
+    resp_t r;
+    upload(u->token, "image/png", "g.png", png, len, &r);
+    assert_true(r.status == 201 || r.status == 200);
+    json_t *j = jbody(&r);
+    snprintf(id, 32, "%s", json_string_value(json_object_get(j, "id")));
+    snprintf(sha, 80, "%s", json_string_value(json_object_get(j, "sha256")));
+    json_decref(j);
+    resp_free(&r);
+    free(png);
+}
+
+static bool blob_exists(const char *sha, const char *variant)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/media/%.2s/%s%s%s", srv.data_dir, sha, sha + 2,
+             variant ? "." : "", variant ? variant : "");
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int media_status(const char *token, const char *id, const char *suffix)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/media/%s%s", id, suffix ? suffix : "");
+    resp_t r;
+    get(token, path, NULL, &r);
+    resp_free(&r);
+    return r.status;
+}
+
+/* Polls (20 s at most) until the media answers 404 to its owner and its blob
+ * is gone from the data dir (when sha is given). */
+static void wait_collected(const char *token, const char *id, const char *sha)
+{
+    uint64_t deadline = now_ms() + 20000;
+    while (now_ms() < deadline) {
+        if (media_status(token, id, NULL) == 404 && (!sha || !blob_exists(sha, NULL)))
+            break;
+        usleep(50000);
+    }
+    assert_int_equal(media_status(token, id, NULL), 404);
+    if (sha) {
+        assert_false(blob_exists(sha, NULL));
+        assert_false(blob_exists(sha, "thumb"));
+    }
+}
+
+static void start_gc_server(th_server_t *saved, const char *grace, bool restart)
+{
+    char g[64];
+    snprintf(g, sizeof g, "media_gc_grace_ms=%s", grace);
+    const char *const settings[] = {g,
+                                    "media_gc_interval_ms=50",
+                                    "min_disappearing_ms=100",
+                                    "sweep_interval_ms=50",
+                                    "max_upload_bytes=1048576",
+                                    NULL};
+    if (!restart) {
+        *saved = srv;
+        th_server_start(&srv, settings);
+    } else {
+        th_server_restart(&srv, settings);
+    }
+}
+
+static void stop_gc_server(th_server_t *saved)
+{
+    th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    srv = *saved;
+}
+
+static char *make_room(int fd, const char *other, char *room)
+{
+    json_t *rr =
+        call(fd, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"gc\",\"members\":[\"%s\"]",
+             other);
+    snprintf(room, 32, "%s", json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
+    json_decref(rr);
+    return room;
+}
+
+/* Sends an image message with media id; returns its seq. */
+static long send_image(int fd, const char *room, const char *id, const char *cid, const char *extra)
+{
+    json_t *m = call(fd,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"%s\",\"content\":"
+                     "{\"type\":\"image\",\"media\":\"%s\",\"w\":48,\"h\":40}%s",
+                     room, cid, id, extra ? extra : "");
+    if (!json_is_true(json_object_get(m, "ok")))
+        fail_msg("send failed: %s", json_dumps(m, 0));
+    long seq = (long)json_integer_value(json_object_get(json_object_get(m, "message"), "seq"));
+    json_decref(m);
+    return seq;
+}
+
+static void test_gc_unreferenced_and_referenced(void **state)
+{
+    (void)state;
+    th_server_t saved;
+    start_gc_server(&saved, "1500", false);
+    user_t a, b;
+    new_user(&a, "ga");
+    new_user(&b, "gb");
+    int fa = ws_login(&a);
+    char room[32];
+    make_room(fa, b.name, room);
+    char x[32], xs[80], y[32], ys[80], z[32], zs[80], e[32], es[80];
+    /* Referenced right after upload (well within the grace period). */
+    upload_sha(&a, 51, y, ys);
+    long yseq = send_image(fa, room, y, "gc-y", NULL);
+    upload_sha(&a, 52, z, zs);
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", z), NULL);
+    upload_sha(&a, 53, e, es);
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"gckeep\",\"media\":\"%s\"", e),
+                NULL);
+    upload_sha(&a, 50, x, xs);
+    assert_true(blob_exists(xs, NULL));
+    assert_true(blob_exists(xs, "thumb"));
+    /* Nothing references x: gone after the grace period, file and thumbnail too. */
+    wait_collected(a.token, x, xs);
+    /* The others are older than the grace period now and survive. */
+    assert_int_equal(media_status(a.token, y, NULL), 200);
+    assert_int_equal(media_status(b.token, y, NULL), 200);
+    assert_int_equal(media_status(b.token, z, NULL), 200);
+    assert_int_equal(media_status(b.token, e, NULL), 200);
+    assert_true(blob_exists(ys, NULL) && blob_exists(zs, NULL) && blob_exists(es, NULL));
+    /* Deleting the message releases y: gone at the next sweep, for everyone. */
+    expect_code(call(fa, "\"op\":\"delete\",\"room\":\"%s\",\"seq\":%ld", room, yseq), NULL);
+    wait_collected(a.token, y, ys);
+    assert_int_equal(media_status(b.token, y, NULL), 404);
+    /* Removing the emoji releases e after its grace (it is long past). */
+    expect_code(call(fa, "\"op\":\"emoji_remove\",\"shortcode\":\"gckeep\""), NULL);
+    wait_collected(a.token, e, es);
+    assert_int_equal(media_status(a.token, z, NULL), 200);
+    close(fa);
+    assert_int_equal(th_http(srv.port, "GET", "/healthz", NULL, NULL, NULL, 0), 200);
+    stop_gc_server(&saved);
+}
+
+static void test_gc_shared_blob_and_expiry(void **state)
+{
+    (void)state;
+    th_server_t saved;
+    /* A long grace: only released media goes, promptly. */
+    start_gc_server(&saved, "86400000", false);
+    user_t a, b;
+    new_user(&a, "sa");
+    new_user(&b, "sb");
+    int fa = ws_login(&a), fb = ws_login(&b);
+    char room[32];
+    make_room(fa, b.name, room);
+    /* The same bytes from two users: two rows, one blob. */
+    char ia[32], sha_a[80], ib[32], sha_b[80];
+    upload_sha(&a, 60, ia, sha_a);
+    upload_sha(&b, 60, ib, sha_b);
+    assert_string_equal(sha_a, sha_b);
+    assert_string_not_equal(ia, ib);
+    long seq = send_image(fa, room, ia, "sh-a", NULL);
+    send_image(fb, room, ib, "sh-b", NULL);
+    expect_code(call(fa, "\"op\":\"delete\",\"room\":\"%s\",\"seq\":%ld", room, seq), NULL);
+    /* a's row goes; the blob stays for b's. */
+    wait_collected(a.token, ia, NULL);
+    assert_true(blob_exists(sha_a, NULL));
+    assert_int_equal(media_status(b.token, ib, NULL), 200);
+    assert_int_equal(media_status(a.token, ib, NULL), 200); /* a is in the room of b's message */
+    /* A disappearing message releases its media when it expires. */
+    char d[32], ds[80];
+    upload_sha(&a, 61, d, ds);
+    send_image(fa, room, d, "sh-ttl", ",\"ttl_ms\":300");
+    wait_collected(a.token, d, ds);
+    assert_int_equal(media_status(b.token, d, NULL), 404);
+    /* An unreferenced upload within the grace period stays. */
+    char k[32], ks[80];
+    upload_sha(&a, 62, k, ks);
+    usleep(300000); /* a few sweeps: not an assertion on timing, only a chance to misbehave */
+    assert_int_equal(media_status(a.token, k, NULL), 200);
+    close(fa);
+    close(fb);
+    stop_gc_server(&saved);
+}
+
+static void test_gc_across_restart(void **state)
+{
+    (void)state;
+    th_server_t saved;
+    saved = srv;
+    /* First run: no sweep happens (daily interval). */
+    static const char *const first[] = {"media_gc_interval_ms=86400000", "max_upload_bytes=1048576",
+                                        NULL};
+    th_server_start(&srv, first);
+    user_t a;
+    new_user(&a, "ra");
+    char x[32], xs[80], z[32], zs[80];
+    upload_sha(&a, 70, x, xs);
+    upload_sha(&a, 71, z, zs);
+    int fa = ws_login(&a);
+    expect_code(call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", z), NULL);
+    close(fa);
+    assert_int_equal(th_server_stop(&srv), 0);
+    /* Second run with a short grace: the old unreferenced upload goes, the
+     * avatar stays. */
+    start_gc_server(&saved, "200", true);
+    wait_collected(a.token, x, xs);
+    assert_int_equal(media_status(a.token, z, NULL), 200);
+    assert_true(blob_exists(zs, NULL));
+    stop_gc_server(&saved);
+}
+
+/* Runs on the group's server (24 h grace): access follows live messages. */
+static void test_access_after_delete(void **state)
+{
+    (void)state;
+    user_t a, b;
+    new_user(&a, "da");
+    new_user(&b, "db");
+    int fa = ws_login(&a);
+    char room[32], id[32], sha[80];
+    make_room(fa, b.name, room);
+    upload_sha(&a, 80, id, sha);
+    long s1 = send_image(fa, room, id, "ad-1", NULL);
+    long s2 = send_image(fa, room, id, "ad-2", NULL);
+    assert_int_equal(media_status(b.token, id, NULL), 200);
+    expect_code(call(fa, "\"op\":\"delete\",\"room\":\"%s\",\"seq\":%ld", room, s1), NULL);
+    assert_int_equal(media_status(b.token, id, NULL), 200); /* the second still shares it */
+    expect_code(call(fa, "\"op\":\"delete\",\"room\":\"%s\",\"seq\":%ld", room, s2), NULL);
+    assert_int_equal(media_status(b.token, id, NULL), 404);
+    assert_int_equal(media_status(b.token, id, "/thumb"), 404);
+    /* A deleted message's media cannot be re-sent by the member either. */
+    int fb = ws_login(&b);
+    expect_code(call(fb,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"ad-3\",\"content\":"
+                     "{\"type\":\"image\",\"media\":\"%s\",\"w\":48,\"h\":40}",
+                     room, id),
+                "not_found");
+    close(fb);
+    close(fa);
+}
+
+/* ---- thumbnails of two sizes ---- */
+
+static void test_thumb_sizes(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "ts");
+    size_t len;
+    uint8_t *png = make_png(1400, 200, 9, &len);
+    resp_t r;
+    upload(a.token, "image/png", "wide.png", png, len, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    char id[32], path[160], v[256];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    resp_free(&r);
+    free(png);
+    static const struct {
+        const char *q;
+        int status, w, h;
+    } cases[] = {
+        {"", 200, 320, 46},
+        {"?size=320", 200, 320, 46},
+        {"?size=1280", 200, 1280, 183},
+        {"?size=1280", 200, 1280, 183}, /* cached the second time */
+        {"?size=64", 400, 0, 0},
+        {"?size=", 400, 0, 0},
+        {"?size=1280x", 400, 0, 0},
+        {"?size=-1", 400, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(path, sizeof path, "/v1/media/%s/thumb%s", id, cases[i].q);
+        get(a.token, path, NULL, &r);
+        if (r.status != cases[i].status)
+            fail_msg("%s: status %d", path, r.status);
+        if (r.status == 200) {
+            assert_string_equal(hdr(&r, "Content-Type", v, sizeof v), "image/jpeg");
+            /* JPEG SOF0/SOF2: the size is in the frame header. */
+            int w = 0, h = 0;
+            for (size_t k = 2; k + 9 < r.len; k++)
+                if ((uint8_t)r.body[k] == 0xff &&
+                    ((uint8_t)r.body[k + 1] == 0xc0 || (uint8_t)r.body[k + 1] == 0xc2)) {
+                    h = ((uint8_t)r.body[k + 5] << 8) | (uint8_t)r.body[k + 6];
+                    w = ((uint8_t)r.body[k + 7] << 8) | (uint8_t)r.body[k + 8];
+                    break;
+                }
+            assert_int_equal(w, cases[i].w);
+            assert_true(h >= cases[i].h - 1 && h <= cases[i].h + 1); /* rounding */
+            if (strstr(cases[i].q, "1280"))
+                assert_non_null(strstr(hdr(&r, "ETag", v, sizeof v), "-thumb1280"));
+        } else {
+            assert_non_null(strstr(r.body, "bad_request"));
+        }
+        resp_free(&r);
+    }
+    /* Smaller than 1280: its own size, never upscaled. */
+    char small[32];
+    upload_id(&a, 300, 200, 91, true, small, sizeof small);
+    snprintf(path, sizeof path, "/v1/media/%s/thumb?size=1280", small);
+    get(a.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    int w = 0, h = 0;
+    for (size_t k = 2; k + 9 < r.len; k++)
+        if ((uint8_t)r.body[k] == 0xff && (uint8_t)r.body[k + 1] == 0xc0) {
+            h = ((uint8_t)r.body[k + 5] << 8) | (uint8_t)r.body[k + 6];
+            w = ((uint8_t)r.body[k + 7] << 8) | (uint8_t)r.body[k + 8];
+            break;
+        }
+    assert_int_equal(w, 300);
+    assert_int_equal(h, 200);
+    resp_free(&r);
+}
+
+/* ---- hostile input ---- */
+
+static void test_decompression_bomb(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "bo");
+    /* A tiny PNG whose header declares 30000 x 30000 (900 Mpx). */
+    size_t len;
+    uint8_t *png = make_png(4, 4, 1, &len);
+    be32(png + 16, 30000);
+    be32(png + 20, 30000);
+    be32(png + 29, crc32_of(png + 12, 17, 0));
+    resp_t r;
+    upload(a.token, "image/png", "bomb.png", png, len, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "mime")), "image/png");
+    assert_null(json_object_get(j, "thumb_w"));
+    char id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    resp_free(&r);
+    assert_int_equal(media_status(a.token, id, "/thumb"), 404);
+    assert_int_equal(media_status(a.token, id, "/thumb?size=1280"), 404);
+    assert_int_equal(media_status(a.token, id, "/thumb?square=1"), 404);
+    assert_int_equal(media_status(a.token, id, NULL), 200); /* stored as a file */
+    free(png);
+}
+
+static void test_path_tricks(void **state)
+{
+    (void)state;
+    user_t a;
+    new_user(&a, "pt");
+    static const struct {
+        const char *name, *want;
+    } names[] = {
+        {"..%2F..%2Fetc%2Fpasswd", "passwd"},
+        {"../../x.txt", "x.txt"},
+        {"a%00b.txt", "ab.txt"},
+        {"dir%2Fsub%5Cfile.txt", "file.txt"},
+        {"..", ""},
+        {"%2E%2E", ""},
+        {"%ff%fe.txt", ""}, /* not UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "path trick %zu\n", i);
+        resp_t r;
+        upload(a.token, "text/plain", names[i].name, body, strlen(body), &r);
+        assert_int_equal(r.status, 201);
+        json_t *j = jbody(&r);
+        const char *got = json_string_value(json_object_get(j, "name"));
+        if (strcmp(got, names[i].want) != 0)
+            fail_msg("name %s stored as '%s'", names[i].name, got);
+        json_decref(j);
+        resp_free(&r);
+    }
+    /* A very long name is cut to at most 255 bytes. */
+    char longname[1200];
+    memset(longname, 'n', 400);
+    longname[400] = '\0';
+    resp_t r;
+    upload(a.token, "text/plain", longname, "long\n", 5, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    assert_true(strlen(json_string_value(json_object_get(j, "name"))) <= 255);
+    json_decref(j);
+    resp_free(&r);
+    /* Paths that try to leave the media namespace: never a file, always 404. */
+    static const char *const paths[] = {
+        "/v1/media/..%2f..",
+        "/v1/media/f1/../../x",
+        "/v1/media/..",
+        "/v1/media/f1%00",
+        "/v1/media/f1x",
+        "/v1/media/f01",
+        "/v1/media/%66%31",
+        "/v1/media/f1/thumb/..",
+        "/v1/media/f-1",
+        "/v1/media/f99999999999999999999999",
+        "/v1/media/../../etc/passwd",
+        "/v1/media/f1/..%2f..%2fparleyd.db",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        get(a.token, paths[i], NULL, &r);
+        if (r.status != 404)
+            fail_msg("%s answered %d", paths[i], r.status);
+        assert_null(strstr(r.body, "SQLite"));
+        resp_free(&r);
+    }
+    assert_int_equal(th_http(srv.port, "GET", "/healthz", NULL, NULL, NULL, 0), 200);
+}
+
+/* ---- concurrent uploads of the same bytes ---- */
+
+typedef struct {
+    const char *token;
+    const uint8_t *data;
+    size_t len;
+    int status;
+    char id[32], sha[80];
+} cup_t;
+
+static void *cup_run(void *arg)
+{
+    cup_t *c = arg;
+    resp_t r;
+    upload(c->token, "image/png", "same.png", c->data, c->len, &r);
+    c->status = r.status;
+    json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
+    if (j) {
+        snprintf(c->id, sizeof c->id, "%s", json_string_value(json_object_get(j, "id")) ?: "");
+        snprintf(c->sha, sizeof c->sha, "%s",
+                 json_string_value(json_object_get(j, "sha256")) ?: "");
+        json_decref(j);
+    }
+    resp_free(&r);
+    return NULL;
+}
+
+static int count_blobs(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/media", srv.data_dir);
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != 2)
+            continue;
+        char sub[1024];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        DIR *s = opendir(sub);
+        struct dirent *f;
+        while (s && (f = readdir(s)) != NULL)
+            if (f->d_name[0] != '.' && !strchr(f->d_name, '.'))
+                n++;
+        if (s)
+            closedir(s);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void concurrent_same(int n, bool same_user, int seed)
+{
+    user_t *u = calloc((size_t)n, sizeof *u);
+    for (int i = 0; i < (same_user ? 1 : n); i++)
+        new_user(&u[i], "cu");
+    size_t len;
+    uint8_t *png = make_png(200, 150, seed, &len);
+    int before = count_blobs();
+    cup_t *c = calloc((size_t)n, sizeof *c);
+    pthread_t *t = calloc((size_t)n, sizeof *t);
+    for (int i = 0; i < n; i++) {
+        c[i] = (cup_t){.token = u[same_user ? 0 : i].token, .data = png, .len = len};
+        assert_int_equal(pthread_create(&t[i], NULL, cup_run, &c[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < n; i++) {
+        if (c[i].status != 201 && c[i].status != 200)
+            fail_msg("upload %d of %d: status %d", i, n, c[i].status);
+        assert_string_equal(c[i].sha, c[0].sha);
+        if (same_user)
+            assert_string_equal(c[i].id, c[0].id);
+        assert_int_equal(media_status(u[same_user ? 0 : i].token, c[i].id, NULL), 200);
+    }
+    assert_int_equal(count_blobs(), before + 1);
+    assert_true(blob_exists(c[0].sha, "thumb"));
+    wait_tmp_empty();
+    free(c);
+    free(t);
+    free(u);
+    free(png);
+}
+
+static void test_concurrent_same_content(void **state)
+{
+    (void)state;
+    concurrent_same(2, false, 101);
+    concurrent_same(10, false, 102);
+    concurrent_same(10, true, 103);
+}
+
+/* ---- streamed downloads ---- */
+
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_streamed_download(void **state)
+{
+    (void)state;
+    th_server_t saved = srv;
+    static const char *const settings[] = {"max_upload_bytes=67108864",
+                                           "http_idle_timeout_ms=1500", NULL};
+    th_server_start(&srv, settings);
+    user_t a;
+    new_user(&a, "dl");
+    size_t len = 24u << 20;
+    uint8_t *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 13);
+    resp_t r;
+    upload(a.token, "application/octet-stream", "big.bin", data, len, &r);
+    assert_int_equal(r.status, 201);
+    json_t *j = jbody(&r);
+    char id[32], path[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/media/%s", id);
+    /* Whole, and a range across chunk boundaries, byte-exact. */
+    get(a.token, path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, len);
+    assert_memory_equal(r.body, data, len);
+    resp_free(&r);
+    get(a.token, path, "Range: bytes=262000-1048700\r\n", &r);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.len, 1048700 - 262000 + 1);
+    assert_memory_equal(r.body, data + 262000, r.len);
+    resp_free(&r);
+    /* Two on one keep-alive connection: the second follows the first. */
+    int fd = th_connect(srv.port);
+    char head[512];
+    int n = snprintf(
+        head, sizeof head,
+        "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: bytes=0-299999\r\n\r\n"
+        "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: bytes=-5\r\n\r\n",
+        path, a.token, path, a.token);
+    th_send_all(fd, head, (size_t)n);
+    read_resp(fd, &r);
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, data, 300000);
+    resp_free(&r);
+    read_resp(fd, &r);
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, data + len - 5, 5);
+    resp_free(&r);
+    close(fd);
+    /* HEAD: headers only. */
+    fd = th_connect(srv.port);
+    n = snprintf(
+        head, sizeof head,
+        "HEAD %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n",
+        path, a.token);
+    th_send_all(fd, head, (size_t)n);
+    char buf[4096];
+    th_recv_until_close(fd, buf, sizeof buf, 5000);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "Content-Length: 25165824"));
+    assert_non_null(strstr(buf, "\r\n\r\n"));
+    assert_int_equal(strlen(strstr(buf, "\r\n\r\n")), 4);
+    close(fd);
+    /* Disconnects mid-download, several at once: everything is released
+     * (the file descriptors come back to what they were). */
+    usleep(200000);
+    int base = count_fds(srv.pid);
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = th_connect(srv.port);
+        n = snprintf(head, sizeof head,
+                     "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path,
+                     a.token);
+        th_send_all(fds[i], head, (size_t)n);
+        char part[65536];
+        assert_true(recv(fds[i], part, sizeof part, MSG_WAITALL) > 0);
+    }
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    uint64_t deadline = now_ms() + 20000;
+    while (count_fds(srv.pid) > base && now_ms() < deadline)
+        usleep(50000);
+    assert_int_equal(count_fds(srv.pid), base);
+    /* A reader that stalls (never reads) holds only its bounded queue; the
+     * others are served meanwhile. */
+    int stalled = th_connect(srv.port);
+    n = snprintf(head, sizeof head,
+                 "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, a.token);
+    th_send_all(stalled, head, (size_t)n);
+    get(a.token, path, "Range: bytes=0-9\r\n", &r);
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, data, 10);
+    resp_free(&r);
+    /* ... until the idle timeout ends it: everything released again. */
+    deadline = now_ms() + 20000;
+    while (count_fds(srv.pid) > base && now_ms() < deadline)
+        usleep(50000);
+    assert_int_equal(count_fds(srv.pid), base);
+    close(stalled);
+    /* A slow but steady reader (longer than the idle timeout in total) gets
+     * the whole body. */
+    fd = th_connect(srv.port);
+    n = snprintf(head, sizeof head,
+                 "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nRange: "
+                 "bytes=0-8388607\r\nConnection: close\r\n\r\n",
+                 path, a.token);
+    th_send_all(fd, head, (size_t)n);
+    int rcvbuf = 16384;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    size_t got = 0; /* 4 ms per read of at most 64 KiB: over 0.5 s, usually seconds */
+    char *slow = malloc(9u << 20);
+    for (;;) {
+        ssize_t k = recv(fd, slow + got, 65536, 0);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        usleep(4000);
+    }
+    char *body = strstr(slow, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    assert_int_equal(got - (size_t)(body - slow), 8388608);
+    assert_memory_equal(body, data, 8388608);
+    free(slow);
+    close(fd);
+    free(data);
+    th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    srv = saved;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -820,6 +1488,15 @@ int main(void)
         cmocka_unit_test(test_avatar),
         cmocka_unit_test(test_custom_emoji),
         cmocka_unit_test(test_emoji_policy_nobody),
+        cmocka_unit_test(test_access_after_delete),
+        cmocka_unit_test(test_thumb_sizes),
+        cmocka_unit_test(test_decompression_bomb),
+        cmocka_unit_test(test_path_tricks),
+        cmocka_unit_test(test_concurrent_same_content),
+        cmocka_unit_test(test_streamed_download),
+        cmocka_unit_test(test_gc_unreferenced_and_referenced),
+        cmocka_unit_test(test_gc_shared_blob_and_expiry),
+        cmocka_unit_test(test_gc_across_restart),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
