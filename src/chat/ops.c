@@ -806,7 +806,8 @@ static void send_work(pl_db_t *db, void *arg)
             bool image = mr.mime != NULL && !strncmp(mr.mime, "image/", 6) && mr.thumb_w > 0;
             pl_media_rec_dispose(&mr);
             if (!image) {
-                pl_ops__job_fail(&q->j, "bad_request", "a sticker must be an image with a thumbnail");
+                pl_ops__job_fail(&q->j, "bad_request",
+                                 "a sticker must be an image with a thumbnail");
                 return;
             }
         }
@@ -973,9 +974,9 @@ static const char *media_content_error(json_t *c, const char *type, int64_t *med
     } else if (!strcmp(type, "sticker")) {
         keys = sticker_keys;
         json_t *sc = json_object_get(c, "emoji");
-        bool sc_ok = sc == NULL || (json_is_string(sc) && pl_emoji_shortcode_valid(
-                                                              json_string_value(sc),
-                                                              json_string_length(sc)));
+        bool sc_ok =
+            sc == NULL || (json_is_string(sc) &&
+                           pl_emoji_shortcode_valid(json_string_value(sc), json_string_length(sc)));
         err = int_field(c, "w", false, 1, DIM) && int_field(c, "h", false, 1, DIM) && sc_ok
                   ? NULL
                   : "sticker takes media and optional w, h (1..100000) and emoji (a shortcode "

@@ -33,7 +33,8 @@ static uint32_t crc32_of(const uint8_t *p, size_t n)
 
 static void be32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
 }
 
 static size_t chunk(uint8_t *out, const char *type, const uint8_t *data, size_t n)
@@ -273,18 +274,20 @@ static void test_group_avatar_and_name(void **state)
 
     /* Errors. */
     th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\"", room), "bad_request");
-    th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", dm, img),
-                  "bad_request");
+    th_expect_err(
+        th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", dm, img),
+        "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"name\":\"x\"", dm),
                   "bad_request");
-    th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", room, txt),
-                  "bad_request");
-    th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", room,
-                          other),
-                  "not_found");
-    th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"f99999999\"",
-                          room),
-                  "not_found");
+    th_expect_err(
+        th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", room, txt),
+        "bad_request");
+    th_expect_err(
+        th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", room, other),
+        "not_found");
+    th_expect_err(
+        th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"f99999999\"", room),
+        "not_found");
     th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":7", room),
                   "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"name\":\"\"", room),
@@ -294,9 +297,9 @@ static void test_group_avatar_and_name(void **state)
     char longname[400];
     memset(longname, 'n', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    th_expect_err(th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"name\":\"%s\"", room,
-                          longname),
-                  "too_large");
+    th_expect_err(
+        th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"name\":\"%s\"", room, longname),
+        "too_large");
     th_expect_err(th_call(fc, "\"op\":\"room_settings\",\"room\":\"%s\",\"name\":\"mine\"", room),
                   "forbidden");
     /* Nothing readable yet for b. */
