@@ -37,7 +37,9 @@ void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
             c->wq_head = 0;
         }
         if (c->wq_tail == c->wq_cap) {
-            c->wq_cap = c->wq_cap ? c->wq_cap * 2 : 16;
+            /* Start small: an idle connection keeps its array, and most
+             * see a handful of frames per turn; busy ones double fast. */
+            c->wq_cap = c->wq_cap ? c->wq_cap * 2 : 4;
             c->wq = pl_xrealloc(c->wq, c->wq_cap * sizeof *c->wq);
         }
     }
@@ -131,13 +133,18 @@ static void drained(pl_conn_t *c)
  * finish in uv_try_write and need no request at all. libuv runs a request's
  * callback (with UV_ECANCELED if the handle closes) before the handle's
  * close callback, so freeing it in its callback is always safe. */
+typedef struct {
+    uv_write_t req;
+    size_t bytes; /* in this write */
+} write_req_t;
+
 static void on_write(uv_write_t *req, int status)
 {
     pl_conn_t *c = req->data;
+    size_t bytes = ((write_req_t *)req)->bytes;
     free(req);
     c->writing = false;
-    size_t bytes = c->inflight_bytes;
-    c->inflight_items = c->inflight_bytes = 0;
+    c->inflight_items = 0;
     if (status < 0) {
         if (!c->closing)
             pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " write failed err=%s", c->id,
@@ -182,9 +189,10 @@ static void flush_conn(pl_conn_t *c)
     }
     n = fill_bufs(c, bufs, &bytes);
     c->srv->stats.writes++;
-    uv_write_t *wreq = pl_xmalloc(sizeof *wreq);
-    wreq->data = c;
-    r = uv_write(wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write);
+    write_req_t *wreq = pl_xmalloc(sizeof *wreq);
+    wreq->req.data = c;
+    wreq->bytes = bytes;
+    r = uv_write(&wreq->req, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write);
     if (r < 0) {
         free(wreq);
         pl_net__abort(c);
@@ -192,7 +200,6 @@ static void flush_conn(pl_conn_t *c)
     }
     c->writing = true;
     c->inflight_items = (uint32_t)n;
-    c->inflight_bytes = bytes;
 }
 
 void pl_net__schedule(pl_conn_t *c)

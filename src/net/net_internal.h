@@ -44,7 +44,7 @@ typedef struct {
  * owns memory only while a fragmented message is incomplete, and the peer
  * address is 16 raw bytes, formatted on demand. */
 struct pl_conn {
-    uv_tcp_t tcp; /* first member: handle->data is not needed */
+    uv_tcp_t tcp; /* first member; tcp.data holds the upper layer's pointer (pl_conn_data) */
     pl_server_t *srv;
     uint64_t id;
     pl_conn_t *prev, *next;   /* srv->conns */
@@ -55,17 +55,15 @@ struct pl_conn {
      * already written; `queued` unwritten bytes in total. */
     pl_frame_t **wq;
     uint32_t wq_head, wq_tail, wq_cap;
-    uint32_t inflight_items; /* queue entries in the uv_write in progress */
+    uint32_t inflight_items; /* queue entries in the uv_write in progress (its
+                              * byte count travels in the request: conn.c) */
     size_t wq_off, queued;
-    size_t inflight_bytes; /* bytes in the uv_write in progress */
     /* shut: the linger deadline (peer's FIN); WebSocket closing: the close
      * handshake deadline (peer's close frame). */
     uint64_t deadline;
     pl_http_state_t *http; /* NULL once upgraded to WebSocket */
     /* WebSocket */
     pl_ws_decoder_t dec; /* inbound frames; NULL pointer unless mid-fragmented-message */
-    uint64_t last_ping;
-    void *data;
     uint8_t peer[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
     unsigned mode : 1;              /* PL_CONN_HTTP or PL_CONN_WS */
     unsigned in_flush : 1;          /* on srv->flush list */
@@ -83,6 +81,7 @@ struct pl_conn {
     unsigned ws_close_rcvd : 1;     /* the peer's close frame arrived */
     unsigned ws_failed : 1;         /* protocol error: our close is queued, input ignored */
     unsigned in_ws : 1;             /* inside pl_ws__process: no re-entry */
+    unsigned ping_out : 1;          /* pinged since the last input: no second ping */
 };
 
 struct pl_http_req {

@@ -70,12 +70,12 @@ uint64_t pl_conn_id(const pl_conn_t *c)
 
 void *pl_conn_data(const pl_conn_t *c)
 {
-    return c->data;
+    return c->tcp.data;
 }
 
 void pl_conn_set_data(pl_conn_t *c, void *data)
 {
-    c->data = data;
+    c->tcp.data = data;
 }
 
 const char *pl_conn_peer(const pl_conn_t *c)
@@ -187,7 +187,7 @@ void pl_ws__start(pl_conn_t *c, bool echo)
     pl_server_t *srv = c->srv;
     c->mode = PL_CONN_WS;
     c->echo = echo;
-    c->last_rx = c->last_ping = uv_now(srv->loop);
+    c->last_rx = uv_now(srv->loop);
     srv->stats.ws_opened++;
     pl_net__read(c, true);
     if (!echo) {
@@ -202,6 +202,7 @@ void pl_ws__process(pl_conn_t *c)
     if (c->closing || c->in_ws)
         return;
     size_t max = (size_t)c->srv->cfg->max_ws_message;
+    c->ping_out = false; /* called for every read: the peer is alive */
     c->in_ws = true;
     while (c->rbuf.len > 0 && !c->closing && !c->ws_failed && !c->ws_close_rcvd) {
         size_t used = 0;
@@ -253,9 +254,9 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
         pl_conn_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
         return;
     }
-    if (now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms &&
-        now - c->last_ping >= (uint64_t)cfg->ws_ping_interval_ms) {
-        c->last_ping = now;
+    /* One ping per quiet period: any input (a pong included) re-arms it. */
+    if (!c->ping_out && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
+        c->ping_out = true;
         queue_frame(c, PL_WS_OP_PING, NULL, 0);
     }
 }
