@@ -55,7 +55,7 @@ bool pl_ws_key_valid(const char *key, size_t len);
  * PL_EINVAL if key is longer than 256 bytes. */
 int pl_ws_accept_key(const char *key, size_t len, char out[PL_WS_ACCEPT_LEN + 1]);
 
-/* ---- inbound decoder (client->server frames) ---- */
+/* ---- inbound decoder ---- */
 
 /** A message being reassembled from fragments (opaque; ws_decode.c). */
 typedef struct pl_ws_frag pl_ws_frag_t;
@@ -101,6 +101,11 @@ typedef struct {
  * decoding after an error. max_msg caps a whole (reassembled) message. */
 int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
                  pl_ws_msg_t *out);
+
+/** The same for a client (libparley) decoding server->client frames, which
+ * must not be masked (a masked one is a 1002 error). */
+int pl_ws_decode_client(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
+                        pl_ws_msg_t *out);
 
 /** True while a fragmented message is incomplete. */
 bool pl_ws_decoder_busy(const pl_ws_decoder_t *d);

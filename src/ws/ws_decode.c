@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* ws_decode.c -- incremental RFC 6455 inbound (client->server) frame
- * decoder. No I/O: bytes in, messages and control frames out. */
+/* ws_decode.c -- incremental RFC 6455 inbound frame decoder: parleyd's
+ * (client->server frames) and libparley's (server->client). No I/O: bytes
+ * in, messages and control frames out. */
 #include "ws/ws.h"
 
 #include <stdlib.h>
@@ -112,8 +113,10 @@ static bool frag_utf8_ok(pl_ws_frag_t *f, bool fin)
     return true;
 }
 
-int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
-                 pl_ws_msg_t *out)
+/* from_client: frames must be masked (a server decoding); otherwise they
+ * must not be (a client decoding). */
+static int decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, bool from_client,
+                  size_t *used, pl_ws_msg_t *out)
 {
     if (d->frag && d->frag->done)
         pl_ws_decoder_dispose(d); /* the message returned last time */
@@ -134,9 +137,9 @@ int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, siz
          * (parleyd negotiates none). */
         if (b0 & 0x70)
             return fail(out, 1002, "reserved bits set");
-        /* RFC 6455 5.1: a client masks every frame it sends. */
-        if (!masked)
-            return fail(out, 1002, "unmasked client frame");
+        /* RFC 6455 5.1: a client masks every frame it sends, a server none. */
+        if (masked != from_client)
+            return fail(out, 1002, masked ? "masked server frame" : "unmasked client frame");
         if (op & 0x08) {
             if (op != PL_WS_OP_CLOSE && op != PL_WS_OP_PING && op != PL_WS_OP_PONG)
                 return fail(out, 1002, "reserved opcode");
@@ -166,7 +169,8 @@ int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, siz
             return PL_EAGAIN; /* the frame is not complete yet: keep it */
         uint8_t *payload = p + off + hl;
         size_t n = (size_t)plen;
-        pl_ws_unmask(payload, n, payload - 4);
+        if (masked)
+            pl_ws_unmask(payload, n, payload - 4);
         off += (size_t)hl + n;
 
         if (op & 0x08) {
@@ -214,4 +218,16 @@ int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, siz
             return 1;
         }
     }
+}
+
+int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
+                 pl_ws_msg_t *out)
+{
+    return decode(d, p, len, max_msg, true, used, out);
+}
+
+int pl_ws_decode_client(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
+                        pl_ws_msg_t *out)
+{
+    return decode(d, p, len, max_msg, false, used, out);
 }

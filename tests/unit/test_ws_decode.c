@@ -392,6 +392,25 @@ static void test_unmask(void **state)
     assert_memory_equal(want, buf, sizeof buf);
 }
 
+static void test_client_side(void **state)
+{
+    (void)state;
+    /* libparley's direction: server frames are unmasked, a masked one is
+     * a protocol error. */
+    uint8_t s[32] = {0x81, 0x02, 'o', 'k'};
+    pl_ws_decoder_t d = {0};
+    size_t used;
+    pl_ws_msg_t m;
+    assert_int_equal(1, pl_ws_decode_client(&d, s, 4, 1024, &used, &m));
+    assert_int_equal(4, used);
+    assert_int_equal(PL_WS_OP_TEXT, m.opcode);
+    assert_memory_equal("ok", m.data, 2);
+    size_t n = put_frame(s, 0x81, "ok", 2);
+    assert_int_equal(PL_EPROTO, pl_ws_decode_client(&d, s, n, 1024, &used, &m));
+    assert_int_equal(1002, m.close_code);
+    pl_ws_decoder_dispose(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_max_message),
         cmocka_unit_test(test_unmask),
+        cmocka_unit_test(test_client_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
