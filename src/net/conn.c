@@ -91,6 +91,17 @@ void pl_net__drop_unsent(pl_conn_t *c)
     c->wq_tail = keep;
 }
 
+void pl_net__queue_trim(pl_conn_t *c)
+{
+    /* Only an empty queue with no write in flight: the array is then dead
+     * weight (the next queued frame allocates a small one again). */
+    if (c->wq == NULL || c->wq_head != c->wq_tail || c->writing)
+        return;
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_head = c->wq_tail = c->wq_cap = 0;
+}
+
 static void free_queue(pl_conn_t *c)
 {
     for (size_t i = c->wq_head; i < c->wq_tail; i++)

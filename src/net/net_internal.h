@@ -127,6 +127,9 @@ void pl_server__maybe_done(pl_server_t *srv);
 void pl_net__queue(pl_conn_t *c, pl_frame_t *f);
 /** Copies bytes into a new queue entry. */
 void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n);
+/** Frees the queue's array if the queue is empty and no write is in flight
+ * (idle connections keep none; called from the periodic sweep). */
+void pl_net__queue_trim(pl_conn_t *c);
 /** Drops queued frames that no write is using (slow consumer). */
 void pl_net__drop_unsent(pl_conn_t *c);
 /** Flushes c at the end of this loop turn (coalesced). */

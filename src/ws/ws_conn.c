@@ -254,6 +254,10 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
         pl_conn_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
         return;
     }
+    /* A burst (presence events at auth, a sync) may have grown the queue's
+     * array; a quiet connection need not keep it. */
+    if (now - c->last_rx >= 1000)
+        pl_net__queue_trim(c);
     /* One ping per quiet period: any input (a pong included) re-arms it. */
     if (!c->ping_out && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
         c->ping_out = true;
