@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* client.c -- the asynchronous WebSocket client: upgrade handshake, framing
- * (parleyd's own decoder from src/ws, masked frames out), request/reply matching, reconnect with backoff, and sync with
- * per-room positions so each message reaches the application exactly once. */
+ * (parleyd's own decoder from src/ws, masked frames out), request/reply matching, reconnect with
+ * backoff, and sync with per-room positions so each message reaches the application exactly once.
+ */
 #include "client_internal.h"
 
 #include <netdb.h>

@@ -31,9 +31,9 @@ enum { PL_CONN_HTTP, PL_CONN_WS };
  * carries none of it. */
 typedef struct {
     pl_http_parse_t hp;
-    pl_http_req_t *req;  /* handed to on_http, not answered yet */
-    uint64_t since;      /* accept, last response or last write progress */
-    bool in_process;     /* inside pl_http__process: no re-entry */
+    pl_http_req_t *req; /* handed to on_http, not answered yet */
+    uint64_t since;     /* accept, last response or last write progress */
+    bool in_process;    /* inside pl_http__process: no re-entry */
 } pl_http_state_t;
 
 /* One TCP connection. Kept small on purpose: an authenticated idle
@@ -49,8 +49,8 @@ struct pl_conn {
     uint64_t id;
     pl_conn_t *prev, *next;   /* srv->conns */
     pl_conn_t *fprev, *fnext; /* srv->flush list */
-    pl_buf_t rbuf;    /* leftovers of a partial frame/request; no storage when idle */
-    uint64_t last_rx; /* uv_now() of the last read */
+    pl_buf_t rbuf;            /* leftovers of a partial frame/request; no storage when idle */
+    uint64_t last_rx;         /* uv_now() of the last read */
     /* write queue: frames [wq_head, wq_tail) of wq, wq_off bytes of the first
      * already written; `queued` unwritten bytes in total. */
     pl_frame_t **wq;
@@ -63,12 +63,12 @@ struct pl_conn {
     uint64_t deadline;
     pl_http_state_t *http; /* NULL once upgraded to WebSocket */
     /* WebSocket */
-    pl_ws_decoder_t dec; /* inbound frames; NULL pointer unless mid-fragmented-message */
-    uint8_t peer[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
-    unsigned mode : 1;              /* PL_CONN_HTTP or PL_CONN_WS */
-    unsigned in_flush : 1;          /* on srv->flush list */
-    unsigned need_resume : 1;       /* answered asynchronously: continue parsing */
-    unsigned writing : 1;           /* a uv_write is in progress */
+    pl_ws_decoder_t dec;      /* inbound frames; NULL pointer unless mid-fragmented-message */
+    uint8_t peer[16];         /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
+    unsigned mode : 1;        /* PL_CONN_HTTP or PL_CONN_WS */
+    unsigned in_flush : 1;    /* on srv->flush list */
+    unsigned need_resume : 1; /* answered asynchronously: continue parsing */
+    unsigned writing : 1;     /* a uv_write is in progress */
     unsigned reading : 1;
     unsigned closing : 1;           /* uv_close called */
     unsigned close_after_write : 1; /* shutdown + close once the queue drains */

@@ -150,8 +150,7 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
         if (c->echo)
             queue_frame(c, PL_WS_OP_TEXT, m->data, m->len);
         else if (c->srv->h.on_ws_message)
-            c->srv->h.on_ws_message(c->srv->h.ud, c, m->len ? (const char *)m->data : "",
-                                    m->len);
+            c->srv->h.on_ws_message(c->srv->h.ud, c, m->len ? (const char *)m->data : "", m->len);
         return;
     case PL_WS_OP_BINARY:
         if (c->ws_closing)
@@ -207,8 +206,8 @@ void pl_ws__process(pl_conn_t *c)
     while (c->rbuf.len > 0 && !c->closing && !c->ws_failed && !c->ws_close_rcvd) {
         size_t used = 0;
         pl_ws_msg_t m;
-        int rc = pl_ws_decode(&c->dec, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used,
-                              &m);
+        int rc =
+            pl_ws_decode(&c->dec, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used, &m);
         if (rc == PL_EAGAIN) {
             pl_buf_consume(&c->rbuf, used); /* complete fragments; a partial frame stays */
             break;

@@ -149,7 +149,10 @@ static void test_single_frames(void **state)
     n += put_frame(s + n, 0x81, "", 0);
     n += put_frame(s + n, 0x89, "png", 3);
     n += put_frame(s + n, 0x8A, "unsolicited", 11);
-    n += put_frame(s + n, 0x88, "\x03\xe8" "bye", 5);
+    n += put_frame(s + n, 0x88,
+                   "\x03\xe8"
+                   "bye",
+                   5);
     result_t r;
     feed_whole(s, n, 1024, &r);
     assert_int_equal(0, r.error);
@@ -160,7 +163,9 @@ static void test_single_frames(void **state)
     assert_unit(&r, 2, PL_WS_OP_TEXT, "");
     assert_unit(&r, 3, PL_WS_OP_PING, "png");
     assert_unit(&r, 4, PL_WS_OP_PONG, "unsolicited");
-    assert_unit(&r, 5, PL_WS_OP_CLOSE, "\x03\xe8" "bye");
+    assert_unit(&r, 5, PL_WS_OP_CLOSE,
+                "\x03\xe8"
+                "bye");
     assert_int_equal(1000, r.close_codes[5]);
     assert_int_equal(0, r.left);
     check_all_splits(s, n, 1024);
