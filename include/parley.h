@@ -4,7 +4,7 @@
  * Two layers:
  *
  *  - An asynchronous core that runs on a caller-provided uv_loop_t: a
- *    WebSocket client (RFC 6455 over uv_tcp, frames by wslay) that
+ *    WebSocket client (RFC 6455 over uv_tcp, frames by parleyd's src/ws codec) that
  *    authenticates with a token, matches replies to requests, delivers
  *    server events, reconnects with exponential backoff and jitter, and
  *    resynchronises with the server's `sync` op so the application sees every

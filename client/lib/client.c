@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* client.c -- the asynchronous WebSocket client: upgrade handshake, wslay
- * framing, request/reply matching, reconnect with backoff, and sync with
- * per-room positions so each message reaches the application exactly once. */
+/* client.c -- the asynchronous WebSocket client: upgrade handshake, framing
+ * (parleyd's own decoder from src/ws, masked frames out), request/reply matching, reconnect with
+ * backoff, and sync with per-room positions so each message reaches the application exactly once.
+ */
 #include "client_internal.h"
 
 #include <netdb.h>
@@ -14,7 +15,7 @@
 #include <sodium.h>
 
 /* Largest WebSocket message accepted from the server (sync pages can be big). */
-#define WS_MAX_MSG ((uint64_t)64 << 20)
+#define WS_MAX_MSG ((size_t)64 << 20)
 /* Largest HTTP upgrade response header block. */
 #define HS_MAX 16384
 /* How many gap-triggered resyncs may deliver nothing before we give up. */
@@ -24,7 +25,6 @@ static void conn_close(conn_t *k);
 static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg);
 static void start_attempt(parley_client_t *c);
 static void start_sync(parley_client_t *c);
-static void flush(parley_client_t *c);
 static void teardown(parley_client_t *c);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_ping_timer(uv_timer_t *t);
@@ -190,71 +190,50 @@ static void on_write_done(uv_write_t *w, int status)
     free(w);
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                          void *ud)
+/* Frames payload as one masked client frame (RFC 6455 5.3: a fresh random
+ * key per frame) and writes it. uv_write keeps the order of frames. Returns
+ * 0, or -1 when the write could not start. */
+static int write_frame(conn_t *k, unsigned opcode, const void *payload, size_t len)
 {
-    (void)flags;
-    conn_t *k = ud;
-    if (k->closing) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    if (k->closing)
         return -1;
-    }
     /* One allocation holds the request and its bytes, freed in on_write_done. */
-    uv_write_t *w = malloc(sizeof(*w) + len);
-    if (w == NULL) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    uv_write_t *w = malloc(sizeof(*w) + PL_WS_MAX_HEADER + 4 + len);
+    if (w == NULL)
         return -1;
-    }
-    char *copy = (char *)(w + 1);
-    memcpy(copy, data, len);
-    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    uint8_t *out = (uint8_t *)(w + 1);
+    size_t hl = pl_ws_frame_header(out, opcode, true, len);
+    out[1] |= 0x80; /* MASK */
+    uint8_t *key = out + hl;
+    randombytes_buf(key, 4);
+    if (len)
+        memcpy(key + 4, payload, len);
+    pl_ws_unmask(key + 4, len, key); /* masking is the same XOR */
+    uv_buf_t b = uv_buf_init((char *)out, (unsigned)(hl + 4 + len));
     if (uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, on_write_done) < 0) {
         free(w);
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
-    return (ssize_t)len;
-}
-
-static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
-{
-    (void)ctx;
-    (void)ud;
-    randombytes_buf(buf, len);
     return 0;
-}
-
-/* Pushes queued frames to the socket. Deferred while wslay is inside recv. */
-static void flush(parley_client_t *c)
-{
-    conn_t *k = c->conn;
-    if (k == NULL || k->ws == NULL || k->closing)
-        return;
-    if (k->in_recv) {
-        k->want_flush = true;
-        return;
-    }
-    if (wslay_event_send(k->ws) < 0)
-        conn_drop(c, 1006, "network", "write failed");
 }
 
 /* Encodes and queues one JSON text frame on the current connection. */
 static int send_json(parley_client_t *c, const json_t *msg)
 {
     conn_t *k = c->conn;
-    if (k == NULL || k->ws == NULL || k->closing)
+    if (k == NULL || !k->upgraded || k->closing)
         return PARLEY_EDISCONNECTED;
     char *s = json_dumps(msg, JSON_COMPACT);
     if (s == NULL)
         return PARLEY_ENOMEM;
     if (c->trace)
         fprintf(stderr, "parley: >> %s\n", s);
-    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)s, strlen(s)};
-    int rc = wslay_event_queue_msg(k->ws, &m); /* copies the bytes */
+    int rc = write_frame(k, PL_WS_OP_TEXT, s, strlen(s)); /* copies the bytes */
     free(s);
-    if (rc < 0)
+    if (rc < 0) {
+        conn_drop(c, 1006, "network", "write failed");
         return PARLEY_EDISCONNECTED;
-    flush(c);
+    }
     return PARLEY_OK;
 }
 
@@ -674,8 +653,7 @@ static void conn_unref(conn_t *k)
 {
     if (--k->refs > 0)
         return;
-    if (k->ws)
-        wslay_event_context_free(k->ws);
+    pl_ws_decoder_dispose(&k->dec);
     free(k->in);
     free(k);
 }
@@ -733,60 +711,46 @@ static void conn_drop(parley_client_t *c, int close_code, const char *code, cons
         uv_timer_start(&c->reconnect_timer, on_reconnect_timer, delay, 0);
 }
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                          void *ud)
-{
-    (void)flags;
-    conn_t *k = ud;
-    size_t avail = k->in_len - k->in_off;
-    if (avail == 0 || k->closing) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (len > avail)
-        len = avail;
-    memcpy(buf, k->in + k->in_off, len);
-    k->in_off += len;
-    return (ssize_t)len;
-}
-
-static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                      void *ud)
-{
-    (void)ctx;
-    conn_t *k = ud;
-    parley_client_t *c = k->c;
-    if (c == NULL || k->closing)
-        return;
-    if (arg->opcode == WSLAY_TEXT_FRAME)
-        handle_frame(c, arg->msg, arg->msg_length);
-    else if (arg->opcode == WSLAY_CONNECTION_CLOSE)
-        k->close_code = arg->status_code ? arg->status_code : 1005;
-}
-
-/* Feeds buffered bytes to wslay and reacts to what it found. */
+/* Decodes buffered bytes and reacts to what arrived. */
 static void ws_process(parley_client_t *c, conn_t *k)
 {
-    k->in_recv = true;
-    int rc = wslay_event_recv(k->ws);
-    k->in_recv = false;
-    if (k->closing || c->conn != k)
-        return;
+    bool closed = false;
+    while (k->in_off < k->in_len && !closed) {
+        size_t used = 0;
+        pl_ws_msg_t m;
+        int rc = pl_ws_decode_client(&k->dec, k->in + k->in_off, k->in_len - k->in_off, WS_MAX_MSG,
+                                     &used, &m);
+        if (rc == PL_EAGAIN) {
+            k->in_off += used;
+            break;
+        }
+        if (rc < 0) {
+            conn_drop(c, 1002, "protocol", "WebSocket protocol error");
+            return;
+        }
+        /* m may point into k->in: handle it before moving the buffer. */
+        if (m.opcode == PL_WS_OP_TEXT) {
+            handle_frame(c, m.data, m.len);
+        } else if (m.opcode == PL_WS_OP_PING) {
+            write_frame(k, PL_WS_OP_PONG, m.data, m.len); /* RFC 6455 5.5.2 */
+        } else if (m.opcode == PL_WS_OP_CLOSE) {
+            /* RFC 6455 5.5.1: echo the code; the server closes TCP. */
+            k->close_code = (int)m.close_code;
+            uint8_t body[2] = {(uint8_t)(m.close_code >> 8), (uint8_t)m.close_code};
+            write_frame(k, PL_WS_OP_CLOSE, body, m.close_code == 1005 ? 0 : 2);
+            closed = true;
+        }
+        k->in_off += used;
+        if (k->closing || c->conn != k)
+            return;
+    }
     /* Compact the input buffer. */
     if (k->in_off > 0) {
         memmove(k->in, k->in + k->in_off, k->in_len - k->in_off);
         k->in_len -= k->in_off;
         k->in_off = 0;
     }
-    if (rc < 0) {
-        conn_drop(c, 1002, "protocol", "WebSocket protocol error");
-        return;
-    }
-    k->want_flush = false;
-    flush(c);
-    if (c->conn != k)
-        return;
-    if (wslay_event_get_close_received(k->ws)) {
+    if (closed) {
         int code = k->close_code ? k->close_code : 1005;
         const char *why = code == 4008   ? "server closed a slow consumer"
                           : code == 4000 ? "server closed an idle connection"
@@ -838,18 +802,6 @@ static long handshake_check(conn_t *k)
 
 static void ws_open(parley_client_t *c, conn_t *k)
 {
-    static const struct wslay_event_callbacks cbs = {
-        .recv_callback = ws_recv_cb,
-        .send_callback = ws_send_cb,
-        .genmask_callback = ws_genmask_cb,
-        .on_msg_recv_callback = ws_msg_cb,
-    };
-    if (wslay_event_context_client_init(&k->ws, &cbs, k) != 0) {
-        k->ws = NULL;
-        conn_drop(c, 1006, "no_memory", "cannot create WebSocket context");
-        return;
-    }
-    wslay_event_config_set_max_recv_msg_length(k->ws, WS_MAX_MSG);
     k->upgraded = true;
     set_state(c, PARLEY_STATE_AUTHENTICATING, NULL);
     if (c->ping_interval > 0)
@@ -1035,16 +987,13 @@ static void on_ping_timer(uv_timer_t *t)
 {
     parley_client_t *c = t->data;
     conn_t *k = c->conn;
-    if (k == NULL || k->ws == NULL)
+    if (k == NULL || !k->upgraded)
         return;
     enter(c);
-    if (parley__now_ms() - c->last_rx > 2ull * c->ping_interval + 1000) {
+    if (parley__now_ms() - c->last_rx > 2ull * c->ping_interval + 1000)
         conn_drop(c, 1006, "timeout", "no traffic from the server");
-    } else {
-        struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"p", 1};
-        if (wslay_event_queue_msg(k->ws, &m) == 0)
-            flush(c);
-    }
+    else if (write_frame(k, PL_WS_OP_PING, "p", 1) < 0)
+        conn_drop(c, 1006, "network", "write failed");
     leave(c);
 }
 

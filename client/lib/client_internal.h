@@ -6,7 +6,8 @@
 
 #include "lib_internal.h"
 
-#include <wslay/wslay.h>
+#include "core/err.h"
+#include "ws/ws.h"
 
 /* Internal reply handler; local is true for synthesized failures. */
 typedef void (*internal_cb)(parley_client_t *c, json_t *reply, bool local);
@@ -22,7 +23,7 @@ typedef struct pending {
     internal_cb icb; /* set for the library's own requests */
 } pending_t;
 
-/** One connection attempt: TCP handle, handshake and wslay state. Freed when
+/** One connection attempt: TCP handle, handshake and WebSocket state. Freed when
  * its handle has closed and its getaddrinfo (if any) has completed. */
 typedef struct conn {
     parley_client_t *c; /* owner, NULL once detached */
@@ -34,13 +35,11 @@ typedef struct conn {
     bool gai_pending;
     bool closing;
     bool upgraded; /* handshake done, bytes are frames */
-    bool in_recv;  /* inside wslay_event_recv */
-    bool want_flush;
     int close_code; /* from the server's close frame */
     char key[32];   /* Sec-WebSocket-Key */
     uint8_t *in;    /* received, not yet consumed bytes */
     size_t in_len, in_off, in_cap;
-    wslay_event_context_ptr ws;
+    pl_ws_decoder_t dec; /* server frames (src/ws, shared with parleyd) */
 } conn_t;
 
 struct parley_client {

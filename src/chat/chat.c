@@ -211,6 +211,7 @@ void pl_chat__session_unref(session_t *s)
     held_clear(s);
     free(s->rooms);
     free(s->username);
+    free(s->typing);
     free(s->display_name);
     free(s);
 }

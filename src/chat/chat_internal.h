@@ -100,11 +100,16 @@ struct session {
     bool away;          /* last reported presence of this session */
     bool read_receipts; /* the user's settings, kept current on every session */
     bool show_presence;
-    struct {
+    /* Per-room typing throttle, oldest entry reused: PL_TYPING_SLOTS entries,
+     * allocated by the first `typing` op (most sessions never send one, and
+     * an idle session must stay small: issue 5). */
+    struct typing_slot {
         int64_t room;
         uint64_t at_ns; /* last typing:true that went out */
-    } typing[8];        /* per-room typing throttle, oldest entry reused */
+    } *typing;
 };
+
+#define PL_TYPING_SLOTS 8
 
 /* Presence of a user who is online, away, or inside the offline grace
  * period. Users offline for good have no entry. */

@@ -259,7 +259,9 @@ void pl_ops_typing(session_t *s, json_t *id, json_t *req)
     bool typing = json_is_true(t);
     uint64_t now = pl_mono_ns();
     size_t slot = 0;
-    for (size_t i = 0; i < PL_ARRAY_LEN(s->typing); i++) {
+    if (!s->typing)
+        s->typing = pl_xcalloc(PL_TYPING_SLOTS, sizeof *s->typing);
+    for (size_t i = 0; i < PL_TYPING_SLOTS; i++) {
         if (s->typing[i].room == r->id) {
             slot = i;
             break;

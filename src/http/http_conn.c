@@ -89,7 +89,7 @@ static pl_http_req_t *req_new(pl_conn_t *c, pl_http_msg_t *m)
     req->conn = c;
     req->msg = m;
     req->conn_id = c->id;
-    snprintf(req->peer, sizeof req->peer, "%s", c->peer);
+    pl_net__peer_format(c, req->peer);
     return req;
 }
 
@@ -113,7 +113,7 @@ typedef struct {
 
 static stream_t *stream_of(pl_conn_t *c)
 {
-    return c ? (stream_t *)c->hp.stream : NULL;
+    return c && c->http ? (stream_t *)c->http->hp.stream : NULL;
 }
 
 /* Ends the stream state without telling the handler (it answered, or is
@@ -123,7 +123,7 @@ static void stream_end(pl_conn_t *c)
     stream_t *st = stream_of(c);
     if (!st)
         return;
-    c->hp.stream = NULL;
+    c->http->hp.stream = NULL;
     free(st);
 }
 
@@ -149,7 +149,7 @@ static int hook_headers(void *ud, pl_http_msg_t *m)
     stream_t *st = pl_xcalloc(1, sizeof *st);
     st->req = req;
     st->cb = cb;
-    c->hp.stream = st;
+    c->http->hp.stream = st;
     pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " streaming %s %s", c->id, m->method, m->path);
     return 1;
 }
@@ -160,7 +160,7 @@ static int hook_body(void *ud, const char *data, size_t len)
     stream_t *st = stream_of(c);
     if (!st)
         return -1; /* the handler answered already: discard the rest */
-    c->http_since = uv_now(c->srv->loop);
+    c->http->since = uv_now(c->srv->loop);
     if (st->cb.on_body(st->cb.ud, st->req, data, len) < 0 || stream_of(c) != st)
         return -1;
     return 0;
@@ -173,7 +173,7 @@ static void stream_abort(pl_conn_t *c)
     stream_t *st = stream_of(c);
     if (!st)
         return;
-    c->hp.stream = NULL;
+    c->http->hp.stream = NULL;
     st->req->conn = NULL;
     st->cb.on_abort(st->cb.ud, st->req);
     free(st);
@@ -195,11 +195,11 @@ void pl_http_stream_pause(pl_http_req_t *req, bool paused)
     if (paused) {
         pl_net__read(c, false);
     } else {
-        c->http_since = uv_now(c->srv->loop);
+        c->http->since = uv_now(c->srv->loop);
         c->need_resume = true;
         pl_net__schedule(c);
-        if (!c->in_process)
-            pl_net__read(c, !c->req && !c->close_after_write);
+        if (!c->http->in_process)
+            pl_net__read(c, !c->http->req && !c->close_after_write);
     }
 }
 
@@ -290,13 +290,13 @@ static void put_head(pl_buf_t *b, int status, const char *content_type, bool bod
  * with the next request on the connection. */
 static void after_response(pl_conn_t *c, pl_http_req_t *req, bool keep)
 {
-    if (c->req == req)
-        c->req = NULL;
+    if (c->http->req == req)
+        c->http->req = NULL;
     req_free(req);
-    c->http_since = uv_now(c->srv->loop);
+    c->http->since = uv_now(c->srv->loop);
     if (!keep) {
         pl_net__finish(c);
-    } else if (!c->in_process) {
+    } else if (!c->http->in_process) {
         /* Answered from a later callback: parse what is buffered (pipelined
          * requests) and read again, at the end of this loop turn. */
         c->need_resume = true;
@@ -309,8 +309,8 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
 {
     pl_conn_t *c = req->conn;
     if (!c || c->closing) {
-        if (c && c->req == req)
-            c->req = NULL;
+        if (c && c->http && c->http->req == req)
+            c->http->req = NULL;
         req_free(req);
         return;
     }
@@ -339,7 +339,7 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
 }
 
 /* ---- streamed responses ----
- * The request stays in c->req while its body is being sent, so the parser
+ * The request stays in c->http->req while its body is being sent, so the parser
  * reads no further request; pl_http__drained asks the handler for more each
  * time the write queue empties. */
 
@@ -371,7 +371,7 @@ int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_ty
     put_head(&b, status, content_type, false, len, req->resp_keep, extra_headers);
     pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
-    c->req = req;
+    c->http->req = req;
     pl_net__schedule(c);
     return req->resp_left > 0 ? 1 : 0;
 }
@@ -394,7 +394,7 @@ int pl_http_respond_write(pl_http_req_t *req, const char *data, size_t len)
     /* Progress: a handler writes only after the queue drained, so a peer
      * that stops reading stops this too, and the idle timeout ends it.
      * (on_write only sees writes that had to wait, not uv_try_write's.) */
-    c->http_since = uv_now(c->srv->loop);
+    c->http->since = uv_now(c->srv->loop);
     pl_net__schedule(c);
     return 0;
 }
@@ -408,8 +408,8 @@ void pl_http_respond_end(pl_http_req_t *req)
 {
     pl_conn_t *c = req->conn;
     if (!c || c->closing) {
-        if (c && c->req == req)
-            c->req = NULL;
+        if (c && c->http && c->http->req == req)
+            c->http->req = NULL;
         req_free(req);
         return;
     }
@@ -422,7 +422,7 @@ void pl_http_respond_end(pl_http_req_t *req)
 
 void pl_http__drained(pl_conn_t *c)
 {
-    pl_http_req_t *req = c->req;
+    pl_http_req_t *req = c->http ? c->http->req : NULL;
     if (!req || !req->resp_started || c->closing || !req->rs.on_drain)
         return;
     req->rs.on_drain(req->rs.ud, req);
@@ -506,12 +506,32 @@ static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
     pl_net__queue_bytes(c, resp, (size_t)n);
-    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " open path=%s peer=%s", c->id, m->path, c->peer);
+    char peer[PL_NET_PEER_LEN];
+    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " open path=%s peer=%s", c->id, m->path,
+           pl_net__peer_format(c, peer));
     pl_http_msg_free(m);
     pl_ws__start(c, echo);
 }
 
 /* ---- request loop ---- */
+
+void pl_http__init(pl_conn_t *c)
+{
+    pl_http_state_t *h = pl_xcalloc(1, sizeof *h);
+    pl_http_parse_init(&h->hp, (size_t)c->srv->cfg->max_http_header_bytes,
+                       (size_t)c->srv->cfg->max_http_body_bytes);
+    h->since = uv_now(c->srv->loop);
+    c->http = h;
+}
+
+static void http_state_free(pl_conn_t *c)
+{
+    if (!c->http)
+        return;
+    pl_http_parse_dispose(&c->http->hp);
+    free(c->http);
+    c->http = NULL;
+}
 
 static void dispatch(pl_conn_t *c, pl_http_msg_t *m)
 {
@@ -531,27 +551,28 @@ static void dispatch(pl_conn_t *c, pl_http_msg_t *m)
         pl_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
         return;
     }
-    c->req = req;
+    c->http->req = req;
     pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " request %s %s", c->id, m->method, m->path);
     c->srv->h.on_http(c->srv->h.ud, req);
 }
 
 void pl_http__process(pl_conn_t *c)
 {
-    if (c->in_process || c->closing || c->mode != PL_CONN_HTTP)
+    if (c->closing || c->mode != PL_CONN_HTTP || c->http->in_process)
         return;
-    if (!c->hp.hook_ud)
-        pl_http_parse_set_hooks(&c->hp, hook_headers, hook_body, c);
-    c->in_process = true;
-    while (!c->closing && !c->close_after_write && c->mode == PL_CONN_HTTP && !c->req &&
+    pl_http_state_t *h = c->http;
+    if (!h->hp.hook_ud)
+        pl_http_parse_set_hooks(&h->hp, hook_headers, hook_body, c);
+    h->in_process = true;
+    while (!c->closing && !c->close_after_write && c->mode == PL_CONN_HTTP && !h->req &&
            c->rbuf.len > 0) {
         size_t used = 0;
-        int rc = pl_http_parse_feed(&c->hp, pl_buf_head(&c->rbuf), c->rbuf.len, &used);
+        int rc = pl_http_parse_feed(&h->hp, pl_buf_head(&c->rbuf), c->rbuf.len, &used);
         if (rc == 0) {
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             break;
         }
-        if (rc < 0 && c->hp.error_status == PL_HTTP_REFUSED) {
+        if (rc < 0 && h->hp.error_status == PL_HTTP_REFUSED) {
             /* A stream handler answered and refused the rest of the body. */
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             stream_end(c);
@@ -561,20 +582,20 @@ void pl_http__process(pl_conn_t *c)
         }
         if (rc < 0) {
             stream_abort(c); /* malformed framing in the middle of a stream */
-            int st = c->hp.error_status;
+            int st = h->hp.error_status;
             pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " bad request status=%d err=%s", c->id, st,
-                   c->hp.error_msg);
+                   h->hp.error_msg);
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             pl_http__error_close(c, NULL, st,
                                  st == 413   ? "too_large"
                                  : st == 431 ? "headers_too_large"
                                              : "bad_request",
-                                 c->hp.error_msg ? c->hp.error_msg : "malformed request");
+                                 h->hp.error_msg ? h->hp.error_msg : "malformed request");
             break;
         }
         pl_buf_consume(&c->rbuf, used);
         stream_t *sst = stream_of(c);
-        pl_http_msg_t *m = pl_http_parse_take(&c->hp);
+        pl_http_msg_t *m = pl_http_parse_take(&h->hp);
         if (sst) {
             /* A streamed body completed: the handler now answers req. */
             pl_http_req_t *req = sst->req;
@@ -582,16 +603,19 @@ void pl_http__process(pl_conn_t *c)
             pl_http_msg_free(m);
             pl_http_stream_t cb = sst->cb;
             stream_end(c);
-            c->req = req;
+            h->req = req;
             cb.on_complete(cb.ud, req);
             continue;
         }
         dispatch(c, m);
     }
-    c->in_process = false;
+    h->in_process = false;
     if (c->closing)
         return;
     if (c->mode == PL_CONN_WS) {
+        /* Upgraded: the HTTP state is not needed again (no request can be
+         * pending, the loop above only dispatches without one). */
+        http_state_free(c);
         /* Bytes after the handshake already belong to the WebSocket. */
         if (c->rbuf.len > 0)
             pl_ws__process(c);
@@ -599,7 +623,7 @@ void pl_http__process(pl_conn_t *c)
     }
     if (c->close_after_write)
         return;
-    if (c->peer_eof && !c->req) {
+    if (c->peer_eof && !h->req) {
         stream_abort(c); /* half-closed in the middle of a streamed body */
         pl_net__finish(c);
         return;
@@ -607,36 +631,40 @@ void pl_http__process(pl_conn_t *c)
     /* Backpressure: no reading while a response is pending or while a
      * stream handler is catching up. */
     stream_t *st = stream_of(c);
-    pl_net__read(c, c->req == NULL && !(st && st->paused));
+    pl_net__read(c, h->req == NULL && !(st && st->paused));
 }
 
 void pl_http__sweep(pl_conn_t *c, uint64_t now)
 {
     /* A streamed response to a peer that stopped reading times out like an
-     * idle connection: http_since moves with every write that progresses. */
-    bool sending = c->req && c->req->resp_started;
-    if ((c->req && !sending) || c->shut)
+     * idle connection: since moves with every write that progresses. */
+    pl_http_state_t *h = c->http;
+    bool sending = h->req && h->req->resp_started;
+    if ((h->req && !sending) || c->shut)
         return; /* the handler is working / already lingering */
     uint64_t limit = (uint64_t)c->srv->cfg->http_idle_timeout_ms;
-    if (now - c->http_since >= limit) {
+    if (now - h->since >= limit) {
         pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " idle timeout busy=%d", c->id,
-               (int)pl_http_parse_busy(&c->hp));
+               (int)pl_http_parse_busy(&h->hp));
         pl_net__abort(c);
     }
 }
 
 void pl_http__on_close(pl_conn_t *c)
 {
+    pl_http_state_t *h = c->http;
+    if (!h)
+        return; /* upgraded to WebSocket earlier */
     stream_abort(c);
-    if (c->req) {
+    if (h->req) {
         /* The handler still owns req: detach it, pl_http_respond frees it. */
-        pl_http_req_t *req = c->req;
+        pl_http_req_t *req = h->req;
         req->conn = NULL;
-        c->req = NULL;
+        h->req = NULL;
         if (req->resp_started && req->rs.on_abort)
             req->rs.on_abort(req->rs.ud, req); /* it ends (frees) req now or later */
     }
-    pl_http_parse_dispose(&c->hp);
+    http_state_free(c);
 }
 
 /* ---- static files ---- */

@@ -37,7 +37,9 @@ void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
             c->wq_head = 0;
         }
         if (c->wq_tail == c->wq_cap) {
-            c->wq_cap = c->wq_cap ? c->wq_cap * 2 : 16;
+            /* Start small: an idle connection keeps its array, and most
+             * see a handful of frames per turn; busy ones double fast. */
+            c->wq_cap = c->wq_cap ? c->wq_cap * 2 : 4;
             c->wq = pl_xrealloc(c->wq, c->wq_cap * sizeof *c->wq);
         }
     }
@@ -89,6 +91,17 @@ void pl_net__drop_unsent(pl_conn_t *c)
     c->wq_tail = keep;
 }
 
+void pl_net__queue_trim(pl_conn_t *c)
+{
+    /* Only an empty queue with no write in flight: the array is then dead
+     * weight (the next queued frame allocates a small one again). */
+    if (c->wq == NULL || c->wq_head != c->wq_tail || c->writing)
+        return;
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_head = c->wq_tail = c->wq_cap = 0;
+}
+
 static void free_queue(pl_conn_t *c)
 {
     for (size_t i = c->wq_head; i < c->wq_tail; i++)
@@ -128,12 +141,23 @@ static void drained(pl_conn_t *c)
         pl_http__drained(c);
 }
 
+/* Write and shutdown requests are allocated per use rather than embedded in
+ * pl_conn_t (272 bytes an idle connection never touches): most flushes
+ * finish in uv_try_write and need no request at all. libuv runs a request's
+ * callback (with UV_ECANCELED if the handle closes) before the handle's
+ * close callback, so freeing it in its callback is always safe. */
+typedef struct {
+    uv_write_t req;
+    size_t bytes; /* in this write */
+} write_req_t;
+
 static void on_write(uv_write_t *req, int status)
 {
     pl_conn_t *c = req->data;
+    size_t bytes = ((write_req_t *)req)->bytes;
+    free(req);
     c->writing = false;
-    size_t bytes = c->inflight_bytes;
-    c->inflight_items = c->inflight_bytes = 0;
+    c->inflight_items = 0;
     if (status < 0) {
         if (!c->closing)
             pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " write failed err=%s", c->id,
@@ -142,7 +166,8 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     advance(c, bytes);
-    c->http_since = uv_now(c->srv->loop);
+    if (c->http)
+        c->http->since = uv_now(c->srv->loop);
     if (c->wq_head < c->wq_tail)
         flush_conn(c);
     else
@@ -177,15 +202,17 @@ static void flush_conn(pl_conn_t *c)
     }
     n = fill_bufs(c, bufs, &bytes);
     c->srv->stats.writes++;
-    c->wreq.data = c;
-    r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write);
+    write_req_t *wreq = pl_xmalloc(sizeof *wreq);
+    wreq->req.data = c;
+    wreq->bytes = bytes;
+    r = uv_write(&wreq->req, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write);
     if (r < 0) {
+        free(wreq);
         pl_net__abort(c);
         return;
     }
     c->writing = true;
-    c->inflight_items = n;
-    c->inflight_bytes = bytes;
+    c->inflight_items = (uint32_t)n;
 }
 
 void pl_net__schedule(pl_conn_t *c)
@@ -246,7 +273,6 @@ static void on_close(uv_handle_t *h)
     unschedule(c);
     free_queue(c);
     pl_buf_dispose(&c->rbuf);
-    pl_buf_dispose(&c->wsout);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -273,6 +299,7 @@ void pl_net__abort(pl_conn_t *c)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     pl_conn_t *c = req->data;
+    free(req);
     if (c->closing)
         return;
     /* The peer already finished: nothing left to wait for. */
@@ -285,9 +312,11 @@ static void start_shutdown(pl_conn_t *c)
     if (c->shut || c->closing)
         return;
     c->shut = true;
-    c->linger_deadline = uv_now(c->srv->loop) + PL_NET_LINGER_MS;
-    c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    c->deadline = uv_now(c->srv->loop) + PL_NET_LINGER_MS;
+    uv_shutdown_t *sreq = pl_xmalloc(sizeof *sreq);
+    sreq->data = c;
+    if (uv_shutdown(sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(sreq);
         pl_net__abort(c);
         return;
     }
@@ -375,7 +404,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         /* HTTP half-close: answer what was already received, then close. */
         pl_http__process(c);
-        if (!c->req)
+        if (!pl_http__pending(c))
             pl_net__finish(c);
         return;
     }
@@ -424,17 +453,33 @@ static void free_on_close(uv_handle_t *h)
     free(h);
 }
 
-static void peer_name(uv_tcp_t *t, char *out, size_t cap)
+/* The peer address is kept as 16 raw bytes (IPv4 as v4-mapped IPv6) and
+ * formatted only when a log line or a request needs it: 64 bytes of text
+ * per connection were more than a tenth of an idle WebSocket's cost. */
+static void peer_store(pl_conn_t *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    snprintf(out, cap, "?");
-    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0)
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
         return;
-    if (ss.ss_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)&ss, out, cap);
-    else if (ss.ss_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)&ss, out, cap);
+    if (ss.ss_family == AF_INET) {
+        c->peer[10] = c->peer[11] = 0xFF;
+        memcpy(c->peer + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+}
+
+char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN])
+{
+    static const uint8_t zero[16], v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (memcmp(c->peer, zero, 16) == 0)
+        snprintf(out, PL_NET_PEER_LEN, "?");
+    else if (memcmp(c->peer, v4mapped, 12) == 0)
+        uv_inet_ntop(AF_INET, c->peer + 12, out, PL_NET_PEER_LEN);
+    else
+        uv_inet_ntop(AF_INET6, c->peer, out, PL_NET_PEER_LEN);
+    return out;
 }
 
 void pl_net__accept(pl_server_t *srv)
@@ -462,18 +507,18 @@ void pl_net__accept(pl_server_t *srv)
     c->id = ++srv->next_id;
     c->mode = PL_CONN_HTTP;
     pl_buf_init(&c->rbuf);
-    pl_buf_init(&c->wsout);
-    pl_http_parse_init(&c->hp, (size_t)srv->cfg->max_http_header_bytes,
-                       (size_t)srv->cfg->max_http_body_bytes);
-    c->last_rx = c->http_since = uv_now(srv->loop);
+    pl_http__init(c);
+    c->last_rx = uv_now(srv->loop);
     uv_tcp_nodelay(&c->tcp, 1);
-    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    peer_store(c);
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
     srv->stats.connections_accepted++;
-    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " accepted peer=%s", c->id, c->peer);
+    char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */
+    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " accepted peer=%s", c->id,
+           pl_net__peer_format(c, peer));
     pl_net__read(c, true);
 }

@@ -6,13 +6,12 @@
 
 #include "net/server.h"
 
-#include <wslay/wslay.h>
-
 #include "core/buf.h"
 #include "http/http_parse.h"
+#include "ws/ws.h"
 
 /* A refcounted, immutable byte run on a write queue: a pre-encoded WebSocket
- * frame, an HTTP response, or control frames from wslay. */
+ * frame (data or control), or an HTTP response. */
 struct pl_frame {
     uint32_t refs; /* loop thread only: no atomics needed */
     size_t len;
@@ -21,63 +20,75 @@ struct pl_frame {
 
 enum { PL_CONN_HTTP, PL_CONN_WS };
 
+/** Room for a formatted peer address (INET6_ADDRSTRLEN) and its NUL. */
+#define PL_NET_PEER_LEN 46
+
 #define PL_NET_LINGER_MS 2000    /* graceful close: wait this long for the peer's FIN */
 #define PL_WS_CLOSE_WAIT_MS 2000 /* close handshake: wait this long for the peer's close */
 
+/* State a connection needs only while it speaks HTTP: allocated at accept,
+ * freed at the WebSocket upgrade (pl_http__process), so an open WebSocket
+ * carries none of it. */
+typedef struct {
+    pl_http_parse_t hp;
+    pl_http_req_t *req; /* handed to on_http, not answered yet */
+    uint64_t since;     /* accept, last response or last write progress */
+    bool in_process;    /* inside pl_http__process: no re-entry */
+} pl_http_state_t;
+
+/* One TCP connection. Kept small on purpose: an authenticated idle
+ * WebSocket should cost < 1 KiB of server memory in total (issue 5; see
+ * docs/performance.md), and this struct is about half of that. Nothing here
+ * is preallocated for a rare event: HTTP state lives in `http` (HTTP only),
+ * write and shutdown requests are allocated per use, the WebSocket decoder
+ * owns memory only while a fragmented message is incomplete, and the peer
+ * address is 16 raw bytes, formatted on demand. */
 struct pl_conn {
-    uv_tcp_t tcp; /* first member: handle->data is not needed */
+    uv_tcp_t tcp; /* first member; tcp.data holds the upper layer's pointer (pl_conn_data) */
     pl_server_t *srv;
     uint64_t id;
-    char peer[64];
-    int mode;                 /* PL_CONN_HTTP or PL_CONN_WS */
     pl_conn_t *prev, *next;   /* srv->conns */
     pl_conn_t *fprev, *fnext; /* srv->flush list */
-    bool in_flush;
-    pl_buf_t rbuf;    /* leftovers of a partial frame/request; no storage when idle */
-    uint64_t last_rx; /* uv_now() of the last read */
+    pl_buf_t rbuf;            /* leftovers of a partial frame/request; no storage when idle */
+    uint64_t last_rx;         /* uv_now() of the last read */
     /* write queue: frames [wq_head, wq_tail) of wq, wq_off bytes of the first
      * already written; `queued` unwritten bytes in total. */
     pl_frame_t **wq;
-    size_t wq_head, wq_tail, wq_cap, wq_off, queued;
-    size_t inflight_items, inflight_bytes; /* the uv_write in progress */
-    bool writing;
-    uv_write_t wreq;
-    uv_shutdown_t sreq;
-    /* lifecycle */
-    bool reading;
-    bool closing;           /* uv_close called */
-    bool close_after_write; /* shutdown + close once the queue drains */
-    bool shut;              /* uv_shutdown issued: lingering */
-    bool peer_eof;          /* the peer finished sending */
-    uint64_t linger_deadline;
-    /* HTTP */
-    pl_http_parse_t hp;
-    pl_http_req_t *req;  /* handed to on_http, not answered yet */
-    bool in_process;     /* inside pl_http__process: no re-entry */
-    bool need_resume;    /* answered asynchronously: continue parsing */
-    uint64_t http_since; /* accept, last response or last write progress */
+    uint32_t wq_head, wq_tail, wq_cap;
+    uint32_t inflight_items; /* queue entries in the uv_write in progress (its
+                              * byte count travels in the request: conn.c) */
+    size_t wq_off, queued;
+    /* shut: the linger deadline (peer's FIN); WebSocket closing: the close
+     * handshake deadline (peer's close frame). */
+    uint64_t deadline;
+    pl_http_state_t *http; /* NULL once upgraded to WebSocket */
     /* WebSocket */
-    wslay_event_context_ptr ws;
-    bool echo;       /* /v1/echo */
-    bool opened;     /* on_ws_open ran: on_ws_close is owed */
-    bool ws_closing; /* a close frame is queued or was received */
-    bool ws_close_sent; /* wslay has sent a close (ours or its own on a protocol error) */
-    bool ws_failed;  /* wslay gave up: our own close frame was queued */
-    bool in_wslay;   /* inside wslay_event_recv */
-    uint64_t ws_close_deadline;
-    uint64_t last_ping;
-    pl_buf_t wsout;  /* bytes from wslay's send callback */
-    uint8_t cur_op;  /* opcode of the frame being received */
-    uint8_t cf[125]; /* payload of the close frame being received */
-    size_t cf_len;
-    void *data;
+    pl_ws_decoder_t dec;      /* inbound frames; NULL pointer unless mid-fragmented-message */
+    uint8_t peer[16];         /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
+    unsigned mode : 1;        /* PL_CONN_HTTP or PL_CONN_WS */
+    unsigned in_flush : 1;    /* on srv->flush list */
+    unsigned need_resume : 1; /* answered asynchronously: continue parsing */
+    unsigned writing : 1;     /* a uv_write is in progress */
+    unsigned reading : 1;
+    unsigned closing : 1;           /* uv_close called */
+    unsigned close_after_write : 1; /* shutdown + close once the queue drains */
+    unsigned shut : 1;              /* uv_shutdown issued: lingering */
+    unsigned peer_eof : 1;          /* the peer finished sending */
+    unsigned echo : 1;              /* /v1/echo */
+    unsigned opened : 1;            /* on_ws_open ran: on_ws_close is owed */
+    unsigned ws_closing : 1;        /* a close frame is queued or was received */
+    unsigned ws_close_sent : 1;     /* our close frame is queued */
+    unsigned ws_close_rcvd : 1;     /* the peer's close frame arrived */
+    unsigned ws_failed : 1;         /* protocol error: our close is queued, input ignored */
+    unsigned in_ws : 1;             /* inside pl_ws__process: no re-entry */
+    unsigned ping_out : 1;          /* pinged since the last input: no second ping */
 };
 
 struct pl_http_req {
     pl_conn_t *conn;    /* NULL once the connection is gone */
     pl_http_msg_t *msg; /* NULL for parse errors */
     uint64_t conn_id;
-    char peer[64];
+    char peer[PL_NET_PEER_LEN]; /* formatted at creation: outlives the connection */
     /* a streamed response (pl_http_respond_start) */
     bool resp_started;
     bool resp_keep;     /* keep-alive after the body */
@@ -123,6 +134,9 @@ void pl_server__maybe_done(pl_server_t *srv);
 void pl_net__queue(pl_conn_t *c, pl_frame_t *f);
 /** Copies bytes into a new queue entry. */
 void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n);
+/** Frees the queue's array if the queue is empty and no write is in flight
+ * (idle connections keep none; called from the periodic sweep). */
+void pl_net__queue_trim(pl_conn_t *c);
 /** Drops queued frames that no write is using (slow consumer). */
 void pl_net__drop_unsent(pl_conn_t *c);
 /** Flushes c at the end of this loop turn (coalesced). */
@@ -138,8 +152,18 @@ void pl_net__read(pl_conn_t *c, bool on);
 void pl_net__accept(pl_server_t *srv);
 /** Runs scheduled resumes and flushes. */
 void pl_net__flush_all(pl_server_t *srv);
+/** Formats c's peer address into out (PL_NET_PEER_LEN bytes): "127.0.0.1",
+ * "::1", or "?" when unknown. Returns out. */
+char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN]);
 
 /* ---- http/http_conn.c ---- */
+/** Allocates c->http for a new connection. */
+void pl_http__init(pl_conn_t *c);
+/** True while an HTTP request on c waits for its handler's answer. */
+static inline bool pl_http__pending(const pl_conn_t *c)
+{
+    return c->http != NULL && c->http->req != NULL;
+}
 void pl_http__process(pl_conn_t *c);
 void pl_http__sweep(pl_conn_t *c, uint64_t now);
 void pl_http__on_close(pl_conn_t *c);
@@ -155,6 +179,8 @@ void pl_ws__process(pl_conn_t *c);
 void pl_ws__sweep(pl_conn_t *c, uint64_t now);
 /** The write queue drained: see whether the close handshake is done. */
 void pl_ws__drained(pl_conn_t *c);
+/** Releases the WebSocket side (runs on_ws_close if owed). Called once from
+ * the handle's close callback. */
 void pl_ws__on_close(pl_conn_t *c);
 /** Frames a payload with any opcode (not counted in frames_encoded). */
 pl_frame_t *pl_ws__frame_new(unsigned opcode, const void *data, size_t len);

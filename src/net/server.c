@@ -44,7 +44,7 @@ static void on_sweep(uv_timer_t *t)
         next = c->next;
         if (c->closing)
             continue;
-        if (past_deadline || (c->shut && now >= c->linger_deadline)) {
+        if (past_deadline || (c->shut && now >= c->deadline)) {
             pl_net__abort(c);
             continue;
         }
@@ -166,7 +166,7 @@ void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
             continue;
         if (c->mode == PL_CONN_WS)
             pl_conn_close(c, 1001, "server shutting down");
-        else if (!c->req)
+        else if (!pl_http__pending(c))
             pl_net__finish(c);
         /* else: the pending response carries Connection: close. */
     }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* server.h -- parleyd's network front: TCP listener, HTTP/1.1 (http-parser),
- * WebSocket (wslay for inbound frames, shared pre-encoded outbound frames),
+ * WebSocket (own inbound decoder, shared pre-encoded outbound frames),
  * per-connection bounded write queues, timers, graceful shutdown.
  *
  * Threading: everything here runs on the loop thread that owns the server.
@@ -197,7 +197,10 @@ uint64_t pl_conn_id(const pl_conn_t *c);
 /** Upper-layer pointer; NULL until set. */
 void *pl_conn_data(const pl_conn_t *c);
 void pl_conn_set_data(pl_conn_t *c, void *data);
-/** Peer address as text. */
+/** Peer address as text ("127.0.0.1", "::1"; "?" if unknown). The
+ * connection keeps only the raw address, so the text is formatted on each
+ * call into a per-thread buffer: it stays valid until the next
+ * pl_conn_peer call on the same thread (copy it to keep it). */
 const char *pl_conn_peer(const pl_conn_t *c);
 
 /** Encodes one server->client text frame around data (copied) with refcount 1.

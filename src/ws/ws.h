@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ws.h -- pure RFC 6455 helpers: server frame headers, close-frame checks and
- * the opening-handshake key computation. No I/O, no <uv.h>: unit-tested and
- * fuzzed directly. Thread-safe (no state). */
+/* ws.h -- pure RFC 6455 helpers: server frame headers, the incremental
+ * inbound frame decoder, close-frame checks and the opening-handshake key
+ * computation. No I/O, no <uv.h>: unit-tested and fuzzed directly. The
+ * helpers are thread-safe (no state); a decoder belongs to one connection. */
 #ifndef PL_WS_WS_H
 #define PL_WS_WS_H
 
@@ -53,5 +54,66 @@ bool pl_ws_key_valid(const char *key, size_t len);
  * out receives PL_WS_ACCEPT_LEN characters and a NUL. Returns 0, or
  * PL_EINVAL if key is longer than 256 bytes. */
 int pl_ws_accept_key(const char *key, size_t len, char out[PL_WS_ACCEPT_LEN + 1]);
+
+/* ---- inbound decoder ---- */
+
+/** A message being reassembled from fragments (opaque; ws_decode.c). */
+typedef struct pl_ws_frag pl_ws_frag_t;
+
+/** Per-connection inbound state. Zero-initialize it; it owns memory only
+ * while a fragmented message is incomplete (the reassembly buffer is never
+ * preallocated), so an idle connection's decoder is one NULL pointer.
+ * Release with pl_ws_decoder_dispose(). */
+typedef struct {
+    pl_ws_frag_t *frag; /* NULL, or the message in progress / just delivered */
+} pl_ws_decoder_t;
+
+/** One decoded unit: a whole data message, or a control frame. */
+typedef struct {
+    unsigned opcode;     /* PL_WS_OP_TEXT / _BINARY (whole message), _CLOSE, _PING, _PONG;
+                          * 0 after an error */
+    const uint8_t *data; /* payload, unmasked; borrowed (see pl_ws_decode) */
+    size_t len;
+    unsigned close_code; /* _CLOSE: the code in the payload, 1005 when empty. After an
+                          * error: the code to fail the connection with */
+    const char *reason;  /* after an error: static text for logs and the close frame */
+} pl_ws_msg_t;
+
+/** Decodes client->server frames from p[0..len). The bytes are unmasked in
+ * place, so p must be writable. Whole frames only: a partial frame at the
+ * end is left unconsumed, and the caller presents it again, followed by
+ * more input, on the next call.
+ *
+ * Returns 1 when *out holds a message or control frame; *used bytes were
+ * consumed. out->data points into p (single-frame messages and control
+ * frames) or into the decoder (reassembled messages) and stays valid until
+ * the next call on d or pl_ws_decoder_dispose; the caller must not move or
+ * reuse p[0..*used) before it is done with out.
+ * Returns PL_EAGAIN when more input is needed; *used bytes (complete
+ * non-final fragments, now inside the decoder) were consumed, and the rest
+ * is a partial frame to keep.
+ * Returns PL_EPROTO when the peer violated RFC 6455: out->close_code is
+ * 1002 (framing: unmasked frame, RSV bits, unknown opcode, bad control
+ * frame, unexpected continuation or start, 64-bit length with the MSB set,
+ * bad close payload), 1007 (text or close reason not UTF-8) or 1009 (the
+ * message would exceed max_msg bytes; detected from the header, before any
+ * payload is buffered). out->reason says why; *used is unspecified. Stop
+ * decoding after an error. max_msg caps a whole (reassembled) message. */
+int pl_ws_decode(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
+                 pl_ws_msg_t *out);
+
+/** The same for a client (libparley) decoding server->client frames, which
+ * must not be masked (a masked one is a 1002 error). */
+int pl_ws_decode_client(pl_ws_decoder_t *d, uint8_t *p, size_t len, size_t max_msg, size_t *used,
+                        pl_ws_msg_t *out);
+
+/** True while a fragmented message is incomplete. */
+bool pl_ws_decoder_busy(const pl_ws_decoder_t *d);
+
+/** Frees whatever d holds (accepts a zeroed decoder) and zeroes it. */
+void pl_ws_decoder_dispose(pl_ws_decoder_t *d);
+
+/** XORs n bytes at p with the 4-byte mask key, starting at key offset 0. */
+void pl_ws_unmask(uint8_t *p, size_t n, const uint8_t key[4]);
 
 #endif

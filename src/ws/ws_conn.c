@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ws_conn.c -- WebSocket connections: inbound frames through wslay's event
- * API (fed from the connection's read buffer), outbound through the shared
- * write queue (wslay's own control frames included), pre-encoded shared
- * frames, the close handshake, pings and idle timeouts. */
+/* ws_conn.c -- WebSocket connections: inbound frames through the pure
+ * decoder (ws_decode.c, fed from the connection's read buffer), outbound
+ * through the shared write queue, pre-encoded shared frames, the close
+ * handshake, pings and idle timeouts. */
 #include "net/net_internal.h"
 
 #include <inttypes.h>
@@ -70,17 +70,19 @@ uint64_t pl_conn_id(const pl_conn_t *c)
 
 void *pl_conn_data(const pl_conn_t *c)
 {
-    return c->data;
+    return c->tcp.data;
 }
 
 void pl_conn_set_data(pl_conn_t *c, void *data)
 {
-    c->data = data;
+    c->tcp.data = data;
 }
 
 const char *pl_conn_peer(const pl_conn_t *c)
 {
-    return c->peer;
+    /* The connection keeps the raw address only (see conn.c). */
+    static _Thread_local char buf[PL_NET_PEER_LEN];
+    return pl_net__peer_format(c, buf);
 }
 
 size_t pl_conn_queued(const pl_conn_t *c)
@@ -88,184 +90,103 @@ size_t pl_conn_queued(const pl_conn_t *c)
     return c->queued;
 }
 
-/* ---- wslay plumbing ---- */
+/* ---- inbound ---- */
 
-/* Moves whatever wslay has to send (pongs, close frames) into the write
- * queue, behind everything queued before. Safe inside wslay's receive
- * callbacks: wslay_event_send only touches the send side of the context. */
-static void pump(pl_conn_t *c)
+static void queue_frame(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
 {
-    if (c->ws_failed || c->closing || !c->ws)
-        return;
-    if (wslay_event_want_write(c->ws)) {
-        int r = wslay_event_send(c->ws);
-        if (r != 0)
-            pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " wslay send err=%d", c->id, r);
-        /* wslay writes only from here, so this is the one place a close can
-         * go out; remember it so pl_ws__drained need not ask wslay after
-         * every flush (a cache miss on its context per delivery). */
-        if (wslay_event_get_close_sent(c->ws))
-            c->ws_close_sent = true;
-    }
-    if (c->wsout.len > 0) {
-        pl_net__queue_bytes(c, pl_buf_head(&c->wsout), c->wsout.len);
-        pl_buf_reset(&c->wsout, 0); /* idle connections keep no storage */
-    }
-}
-
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
-{
-    (void)flags;
-    pl_conn_t *c = ud;
-    if (c->rbuf.len == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = PL_MIN(len, c->rbuf.len);
-    memcpy(buf, pl_buf_head(&c->rbuf), n);
-    pl_buf_consume(&c->rbuf, n);
-    return (ssize_t)n;
-}
-
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *ud)
-{
-    (void)ctx, (void)flags;
-    pl_conn_t *c = ud;
-    pl_buf_append(&c->wsout, data, len);
-    return (ssize_t)len;
-}
-
-static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
-{
-    (void)ctx, (void)ud;
-    memset(buf, 0, len); /* servers never mask; wslay does not call this */
-    return 0;
-}
-
-/* Fails the connection from inside a wslay callback: queue our close code
- * (wslay then neither echoes the peer's close nor reads further). */
-static void fail_in_wslay(pl_conn_t *c, unsigned code, const char *reason)
-{
-    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " protocol close code=%u reason=%s", c->id, code,
-           reason);
-    if (!c->ws_closing) {
-        c->ws_closing = true;
-        c->ws_close_deadline = uv_now(c->srv->loop) + PL_WS_CLOSE_WAIT_MS;
-    }
-    wslay_event_queue_close(c->ws, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
-    wslay_event_shutdown_read(c->ws);
-}
-
-static void on_frame_start(wslay_event_context_ptr ctx,
-                           const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
-{
-    (void)ctx;
-    pl_conn_t *c = ud;
-    c->cur_op = arg->opcode;
-    if (arg->opcode == PL_WS_OP_CLOSE)
-        c->cf_len = 0;
-}
-
-static void on_frame_chunk(wslay_event_context_ptr ctx,
-                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud)
-{
-    (void)ctx;
-    pl_conn_t *c = ud;
-    if (c->cur_op != PL_WS_OP_CLOSE)
-        return;
-    /* Control frames are <= 125 bytes (wslay enforces it); clamp anyway. */
-    size_t n = PL_MIN(arg->data_length, sizeof c->cf - c->cf_len);
-    memcpy(c->cf + c->cf_len, arg->data, n);
-    c->cf_len += n;
-}
-
-static void on_frame_end(wslay_event_context_ptr ctx, void *ud)
-{
-    (void)ctx;
-    pl_conn_t *c = ud;
-    if (c->cur_op != PL_WS_OP_CLOSE)
-        return;
-    /* wslay 1.1.1 accepts a 1-byte close body and never checks the reason's
-     * UTF-8 (RFC 6455 5.5.1, 7.1.6); this runs before wslay echoes the close,
-     * so our code wins. */
-    unsigned code = pl_ws_close_payload_check(c->cf, c->cf_len);
-    if (code)
-        fail_in_wslay(c, code, code == 1007 ? "invalid utf-8 in close reason" : "bad close frame");
-}
-
-static void echo_msg(pl_conn_t *c, unsigned opcode, const uint8_t *msg, size_t len)
-{
-    pl_frame_t *f = pl_ws__frame_new(opcode, msg, len);
+    pl_frame_t *f = pl_ws__frame_new(opcode, p, n);
     pl_net__queue(c, f);
     pl_frame_unref(f);
 }
 
-static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                   void *ud)
+/* Queues our close frame (code 0: an empty body) once per connection. From
+ * then on nothing but the TCP close follows it (RFC 6455 5.5.1). */
+static void send_close(pl_conn_t *c, unsigned code, const char *reason)
 {
-    (void)ctx;
-    pl_conn_t *c = ud;
-    /* A pong (or close) wslay queued for an earlier frame goes out before
-     * anything this message produces: replies keep the order of requests. */
-    pump(c);
-    switch (arg->opcode) {
+    if (c->ws_close_sent)
+        return;
+    uint8_t body[125];
+    size_t n = 0;
+    if (code) {
+        size_t rl = reason ? PL_MIN(strlen(reason), sizeof body - 2) : 0;
+        body[0] = (uint8_t)(code >> 8);
+        body[1] = (uint8_t)code;
+        if (rl)
+            memcpy(body + 2, reason, rl);
+        n = 2 + rl;
+    }
+    queue_frame(c, PL_WS_OP_CLOSE, body, n);
+    c->ws_close_sent = true;
+}
+
+static void closing_starts(pl_conn_t *c)
+{
+    if (!c->ws_closing) {
+        c->ws_closing = true;
+        c->deadline = uv_now(c->srv->loop) + PL_WS_CLOSE_WAIT_MS;
+    }
+}
+
+/* RFC 6455 7.1.7: fail the connection. Our close goes out, the rest of the
+ * input is ignored, and the TCP connection closes once the frame is
+ * written (the sweep enforces the deadline if it never is). */
+static void fail(pl_conn_t *c, unsigned code, const char *reason)
+{
+    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " protocol close code=%u reason=%s", c->id, code,
+           reason);
+    c->ws_failed = true;
+    pl_ws_decoder_dispose(&c->dec);
+    closing_starts(c);
+    send_close(c, code, reason);
+    pl_net__finish(c);
+}
+
+static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
+{
+    switch (m->opcode) {
     case PL_WS_OP_TEXT:
         if (c->ws_closing)
-            return;
-        /* wslay 1.1.1 does not validate UTF-8 (RFC 6455 8.1). */
-        if (arg->msg_length > 0 && !pl_utf8_valid((const char *)arg->msg, arg->msg_length)) {
-            fail_in_wslay(c, 1007, "invalid utf-8");
-            return;
-        }
+            return; /* RFC 6455 1.4: data after our close is discarded */
         if (c->echo)
-            echo_msg(c, PL_WS_OP_TEXT, arg->msg, arg->msg_length);
+            queue_frame(c, PL_WS_OP_TEXT, m->data, m->len);
         else if (c->srv->h.on_ws_message)
-            c->srv->h.on_ws_message(c->srv->h.ud, c, arg->msg ? (const char *)arg->msg : "",
-                                    arg->msg_length);
+            c->srv->h.on_ws_message(c->srv->h.ud, c, m->len ? (const char *)m->data : "", m->len);
         return;
     case PL_WS_OP_BINARY:
         if (c->ws_closing)
             return;
         if (c->echo)
-            echo_msg(c, PL_WS_OP_BINARY, arg->msg, arg->msg_length);
+            queue_frame(c, PL_WS_OP_BINARY, m->data, m->len);
         else
-            fail_in_wslay(c, 1003, "binary messages not supported");
+            fail(c, 1003, "binary messages not supported");
+        return;
+    case PL_WS_OP_PING:
+        /* RFC 6455 5.5.2: answer with the same payload, unless our close is
+         * out (nothing may follow it). */
+        if (!c->ws_close_sent)
+            queue_frame(c, PL_WS_OP_PONG, m->data, m->len);
         return;
     case PL_WS_OP_CLOSE:
-        pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " peer close code=%u", c->id,
-               (unsigned)arg->status_code);
-        if (!c->ws_closing) {
-            c->ws_closing = true;
-            c->ws_close_deadline = uv_now(c->srv->loop) + PL_WS_CLOSE_WAIT_MS;
-        }
+        pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " peer close code=%u", c->id, m->close_code);
+        c->ws_close_rcvd = true;
+        pl_ws_decoder_dispose(&c->dec); /* a message in progress never completes */
+        closing_starts(c);
+        /* RFC 6455 5.5.1: echo the status code (an empty close gets an
+         * empty one), then, as the server, close TCP first (7.1.1). */
+        send_close(c, m->close_code == 1005 ? 0 : m->close_code, NULL);
+        pl_net__finish(c);
         return;
     default:
-        return; /* ping (wslay queued the pong) and pong */
+        return; /* unsolicited pong (RFC 6455 5.5.3): ignored */
     }
 }
-
-static const struct wslay_event_callbacks callbacks = {
-    .recv_callback = recv_cb,
-    .send_callback = send_cb,
-    .genmask_callback = genmask_cb,
-    .on_frame_recv_start_callback = on_frame_start,
-    .on_frame_recv_chunk_callback = on_frame_chunk,
-    .on_frame_recv_end_callback = on_frame_end,
-    .on_msg_recv_callback = on_msg,
-};
 
 void pl_ws__start(pl_conn_t *c, bool echo)
 {
     pl_server_t *srv = c->srv;
     c->mode = PL_CONN_WS;
     c->echo = echo;
-    c->last_rx = c->last_ping = uv_now(srv->loop);
-    if (wslay_event_context_server_init(&c->ws, &callbacks, c) != 0) {
-        pl_net__abort(c);
-        return;
-    }
-    wslay_event_config_set_max_recv_msg_length(c->ws, (uint64_t)srv->cfg->max_ws_message);
+    c->last_rx = uv_now(srv->loop);
     srv->stats.ws_opened++;
     pl_net__read(c, true);
     if (!echo) {
@@ -277,56 +198,43 @@ void pl_ws__start(pl_conn_t *c, bool echo)
 
 void pl_ws__process(pl_conn_t *c)
 {
-    if (c->closing || c->in_wslay || !c->ws)
+    if (c->closing || c->in_ws)
         return;
-    if (c->rbuf.len > 0 && !c->ws_failed && wslay_event_want_read(c->ws)) {
-        c->in_wslay = true;
-        int r = wslay_event_recv(c->ws);
-        c->in_wslay = false;
-        if (c->closing)
-            return;
-        if (r != 0) {
-            /* Frame-level violations (oversized or fragmented control frame,
-             * 64-bit length with the MSB set, ...) end here. wslay's own close
-             * frame for them carries no code; send ours instead, unless a
-             * close already left. */
-            pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " protocol error err=%d", c->id, r);
-            bool sent = wslay_event_get_close_sent(c->ws);
-            c->ws_failed = true;
-            c->ws_closing = true;
-            if (!sent) {
-                uint8_t body[2] = {1002 >> 8, 1002 & 0xFF};
-                pl_frame_t *f = pl_ws__frame_new(PL_WS_OP_CLOSE, body, 2);
-                pl_net__queue(c, f);
-                pl_frame_unref(f);
-            }
-            pl_net__finish(c);
-            return;
+    size_t max = (size_t)c->srv->cfg->max_ws_message;
+    c->ping_out = false; /* called for every read: the peer is alive */
+    c->in_ws = true;
+    while (c->rbuf.len > 0 && !c->closing && !c->ws_failed && !c->ws_close_rcvd) {
+        size_t used = 0;
+        pl_ws_msg_t m;
+        int rc =
+            pl_ws_decode(&c->dec, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used, &m);
+        if (rc == PL_EAGAIN) {
+            pl_buf_consume(&c->rbuf, used); /* complete fragments; a partial frame stays */
+            break;
         }
+        if (rc < 0) {
+            fail(c, m.close_code, m.reason);
+            break;
+        }
+        /* m may point into rbuf: consume only after handling it. */
+        on_message(c, &m);
+        pl_buf_consume(&c->rbuf, used);
     }
-    if (!wslay_event_want_read(c->ws)) {
+    c->in_ws = false;
+    if (c->ws_failed || c->ws_close_rcvd) {
         /* Nothing more will be parsed: drop input (lingering reads discard). */
         pl_buf_consume(&c->rbuf, c->rbuf.len);
     }
-    pump(c);
     pl_net__schedule(c);
 }
 
 void pl_ws__drained(pl_conn_t *c)
 {
-    if (c->closing || c->close_after_write || !c->ws)
+    if (c->closing || c->close_after_write)
         return;
-    if (c->ws_failed) {
-        pl_net__finish(c);
-        return;
-    }
-    /* wslay may send a close on its own (protocol errors it detects), which
-     * pump() records: ws_closing alone would miss those. */
-    if (!c->ws_close_sent)
-        return;
-    /* RFC 6455 7.1.1: after both closes, the server closes TCP first. If the
-     * peer's close has not come yet, the sweep enforces the deadline. */
-    if (wslay_event_get_close_received(c->ws) || !wslay_event_get_read_enabled(c->ws))
+    /* Both closes are out (or the connection failed): fail() and the close
+     * receipt call pl_net__finish themselves; this only backs them up. */
+    if (c->ws_failed || (c->ws_close_sent && c->ws_close_rcvd))
         pl_net__finish(c);
 }
 
@@ -334,7 +242,7 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
 {
     const pl_config_t *cfg = c->srv->cfg;
     if (c->ws_closing || c->close_after_write) {
-        if (now >= c->ws_close_deadline && !c->shut) {
+        if (now >= c->deadline && !c->shut) {
             pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " close handshake timeout", c->id);
             pl_net__abort(c);
         }
@@ -345,12 +253,14 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
         pl_conn_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
         return;
     }
-    if (now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms &&
-        now - c->last_ping >= (uint64_t)cfg->ws_ping_interval_ms) {
-        struct wslay_event_msg m = {PL_WS_OP_PING, (const uint8_t *)"", 0};
-        c->last_ping = now;
-        if (wslay_event_queue_msg(c->ws, &m) == 0)
-            pump(c);
+    /* A burst (presence events at auth, a sync) may have grown the queue's
+     * array; a quiet connection need not keep it. */
+    if (now - c->last_rx >= 1000)
+        pl_net__queue_trim(c);
+    /* One ping per quiet period: any input (a pong included) re-arms it. */
+    if (!c->ping_out && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
+        c->ping_out = true;
+        queue_frame(c, PL_WS_OP_PING, NULL, 0);
     }
 }
 
@@ -362,8 +272,7 @@ void pl_ws__on_close(pl_conn_t *c)
             c->srv->h.on_ws_close(c->srv->h.ud, c);
     }
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closed", c->id);
-    wslay_event_context_free(c->ws);
-    c->ws = NULL;
+    pl_ws_decoder_dispose(&c->dec);
 }
 
 /* ---- public sending / closing ---- */
@@ -400,10 +309,7 @@ void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason)
 {
     if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
         return;
-    c->ws_closing = true;
-    c->ws_close_deadline = uv_now(c->srv->loop) + PL_WS_CLOSE_WAIT_MS;
-    size_t rl = reason ? PL_MIN(strlen(reason), 123) : 0;
+    closing_starts(c);
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closing code=%u", c->id, (unsigned)code);
-    wslay_event_queue_close(c->ws, code, (const uint8_t *)(reason ? reason : ""), rl);
-    pump(c);
+    send_close(c, code, reason); /* the reason is cut to 123 bytes */
 }

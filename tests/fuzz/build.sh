@@ -21,7 +21,7 @@ CORE="$ROOT/src/core/buf.c $ROOT/src/core/util.c $ROOT/src/core/log.c $ROOT/src/
 $CC $CFLAGS -o "$OUT/fuzz_http" "$ROOT/tests/fuzz/fuzz_http.c" "$ROOT/src/http/http_parse.c" \
     $CORE -lhttp_parser -luv
 $CC $CFLAGS -o "$OUT/fuzz_ws_frame" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$ROOT/src/ws/ws_frame.c" \
-    "$ROOT/src/ws/ws_handshake.c" $CORE -lwslay -lcrypto -luv
+    "$ROOT/src/ws/ws_decode.c" "$ROOT/src/ws/ws_handshake.c" $CORE -lcrypto -luv
 $CC $CFLAGS -o "$OUT/fuzz_config" "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/src/core/config.c" \
     $CORE -luv
 
@@ -35,9 +35,12 @@ seed "$H" post '\007POST /v1/register HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello
 seed "$H" chunked '\003POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'
 seed "$H" upgrade '\011GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
 W="$OUT/corpus_fuzz_ws_frame"
-seed "$W" text '\005\201\205\001\002\003\004iggmn'
-seed "$W" close '\003\210\202\000\000\000\000\003\350'
-seed "$W" frag '\002\001\201\000\000\000\000a\211\200\000\000\000\000\200\201\000\000\000\000b'
+# Byte 0: how many chunk-size bytes follow (0-7; +8: decode as the client);
+# then those; then the frames.
+seed "$W" text '\001\004\201\205\001\002\003\004iggmn'
+seed "$W" close '\002\003\001\210\202\000\000\000\000\003\350'
+seed "$W" frag '\001\002\001\201\000\000\000\000a\211\200\000\000\000\000\200\201\000\000\000\000b'
+seed "$W" client '\011\003\001\001a\211\000\200\001b'
 C="$OUT/corpus_fuzz_config"
 seed "$C" basic 'listen 127.0.0.1:8080\nmax_ws_message 2m\nws_echo true\n# comment\n'
 

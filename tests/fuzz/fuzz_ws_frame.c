@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_ws_frame.c -- libFuzzer target for inbound WebSocket frames: the
- * bytes go through a wslay server context configured like ws_conn.c (same
- * close-frame and UTF-8 checks, max message cap), plus the pure header
- * decoder/encoder round trip and the handshake key helpers. */
+ * bytes go through the decoder (ws_decode.c) twice, whole and in chunks of
+ * input-chosen sizes fed the way ws_conn.c feeds it (the unconsumed tail is
+ * kept and the next read appended), and both runs must agree unit for unit;
+ * in parleyd's direction or libparley's.
+ * Plus the pure header decoder/encoder round trip and the handshake key
+ * helpers. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <wslay/wslay.h>
 
 #include "core/err.h"
 #include "core/util.h"
@@ -16,105 +17,102 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define MAX_MSG 4096
+#define MAX_UNITS 256
+
 typedef struct {
-    const uint8_t *p;
-    size_t len, off, step;
-    uint8_t op;
-    uint8_t cf[125];
-    size_t cf_len;
-    size_t out;
-    int failed;
-} fz_t;
+    unsigned op[MAX_UNITS];
+    size_t len[MAX_UNITS];
+    uint64_t sum[MAX_UNITS]; /* cheap digest of the payload */
+    int n;
+    unsigned error;
+} trace_t;
 
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+static uint64_t digest(const uint8_t *p, size_t n)
 {
-    (void)flags;
-    fz_t *f = ud;
-    if (f->off >= f->len) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Decodes p[0..len) arriving in chunks whose sizes cycle through steps[]
+ * (nsteps >= 1, each >= 1). */
+static void run(const uint8_t *p, size_t len, const size_t *steps, size_t nsteps, bool client,
+                trace_t *t)
+{
+    memset(t, 0, sizeof *t);
+    pl_ws_decoder_t d = {0};
+    uint8_t *pend = malloc(len + 1); /* the decoder unmasks in place: own copy */
+    size_t plen = 0, pos = 0, k = 0;
+    while (pos < len && !t->error && t->n < MAX_UNITS) {
+        size_t step = steps[k++ % nsteps];
+        if (step > len - pos)
+            step = len - pos;
+        memcpy(pend + plen, p + pos, step);
+        plen += step;
+        pos += step;
+        while (plen > 0 && t->n < MAX_UNITS) {
+            size_t used = 0;
+            pl_ws_msg_t m;
+            int rc = client ? pl_ws_decode_client(&d, pend, plen, MAX_MSG, &used, &m)
+                            : pl_ws_decode(&d, pend, plen, MAX_MSG, &used, &m);
+            if (rc == PL_EAGAIN) {
+                if (used > plen)
+                    abort();
+                memmove(pend, pend + used, plen - used);
+                plen -= used;
+                /* A partial frame can never hold more than a header and a
+                 * payload the cap allows. */
+                if (plen > 14 + MAX_MSG)
+                    abort();
+                break;
+            }
+            if (rc < 0) {
+                if (m.close_code != 1002 && m.close_code != 1007 && m.close_code != 1009)
+                    abort();
+                t->error = m.close_code;
+                break;
+            }
+            if (rc != 1 || used == 0 || used > plen)
+                abort();
+            if (m.opcode == PL_WS_OP_TEXT && !pl_utf8_valid((const char *)m.data, m.len))
+                abort();
+            if (m.opcode & 0x08 ? m.len > 125 : m.len > MAX_MSG)
+                abort();
+            t->op[t->n] = m.opcode;
+            t->len[t->n] = m.len;
+            t->sum[t->n] = digest(m.data, m.len);
+            t->n++;
+            memmove(pend, pend + used, plen - used);
+            plen -= used;
+        }
     }
-    size_t n = f->len - f->off;
-    if (n > len)
-        n = len;
-    if (n > f->step)
-        n = f->step;
-    memcpy(buf, f->p + f->off, n);
-    f->off += n;
-    return (ssize_t)n;
-}
-
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *d, size_t len, int flags,
-                       void *ud)
-{
-    (void)ctx, (void)d, (void)flags;
-    ((fz_t *)ud)->out += len;
-    return (ssize_t)len;
-}
-
-static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
-{
-    (void)ctx, (void)ud;
-    memset(buf, 0, len);
-    return 0;
-}
-
-static void on_start(wslay_event_context_ptr ctx,
-                     const struct wslay_event_on_frame_recv_start_arg *a, void *ud)
-{
-    (void)ctx;
-    fz_t *f = ud;
-    f->op = a->opcode;
-    if (a->opcode == 0x8)
-        f->cf_len = 0;
-}
-
-static void on_chunk(wslay_event_context_ptr ctx,
-                     const struct wslay_event_on_frame_recv_chunk_arg *a, void *ud)
-{
-    (void)ctx;
-    fz_t *f = ud;
-    if (f->op != 0x8)
-        return;
-    size_t n = a->data_length;
-    if (n > sizeof f->cf - f->cf_len)
-        n = sizeof f->cf - f->cf_len;
-    memcpy(f->cf + f->cf_len, a->data, n);
-    f->cf_len += n;
-}
-
-static void on_end(wslay_event_context_ptr ctx, void *ud)
-{
-    fz_t *f = ud;
-    if (f->op == 0x8 && pl_ws_close_payload_check(f->cf, f->cf_len)) {
-        wslay_event_queue_close(ctx, 1002, NULL, 0);
-        wslay_event_shutdown_read(ctx);
-    }
-}
-
-static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
-                   void *ud)
-{
-    fz_t *f = ud;
-    if (a->opcode == 0x1 && a->msg_length > 0 &&
-        !pl_utf8_valid((const char *)a->msg, a->msg_length)) {
-        f->failed = 1007;
-        wslay_event_queue_close(ctx, 1007, NULL, 0);
-        wslay_event_shutdown_read(ctx);
-    }
+    pl_ws_decoder_dispose(&d);
+    free(pend);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    fz_t f = {.p = data + 1, .len = size - 1, .step = (size_t)data[0] % 32 + 1};
+    /* First byte: how many chunk-size bytes follow (0-7); bit 3: decode as
+     * libparley does (server frames, unmasked). */
+    size_t nsteps = data[0] & 7;
+    bool client = (data[0] & 8) != 0;
+    if (size < 1 + nsteps)
+        return 0;
+    size_t steps[8];
+    for (size_t i = 0; i < nsteps; i++)
+        steps[i] = data[1 + i] % 64 + 1u;
+    const uint8_t *p = data + 1 + nsteps;
+    size_t len = size - 1 - nsteps;
 
     /* Pure header codec: decode, and re-encode what decodes. */
     uint8_t b0;
     bool masked;
     uint64_t plen;
-    int hl = pl_ws_frame_parse_header(f.p, f.len, &b0, &masked, &plen);
+    int hl = pl_ws_frame_parse_header(p, len, &b0, &masked, &plen);
     if (hl > 0) {
         uint8_t hdr[PL_WS_MAX_HEADER], b0b;
         size_t n = pl_ws_frame_header(hdr, b0 & 0x0F, (b0 & 0x80) != 0, plen);
@@ -122,25 +120,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pl_ws_frame_parse_header(hdr, n, &b0b, &masked, &plen2) != (int)n || plen2 != plen)
             abort();
     }
-    if (f.len >= 24) {
+    if (len >= 24) {
         char accept[PL_WS_ACCEPT_LEN + 1];
-        if (pl_ws_key_valid((const char *)f.p, 24))
-            pl_ws_accept_key((const char *)f.p, 24, accept);
+        if (pl_ws_key_valid((const char *)p, 24))
+            pl_ws_accept_key((const char *)p, 24, accept);
     }
 
-    /* wslay event API, as ws_conn.c drives it. */
-    struct wslay_event_callbacks cb = {recv_cb,  send_cb, genmask_cb, on_start,
-                                       on_chunk, on_end,  on_msg};
-    wslay_event_context_ptr ctx;
-    if (wslay_event_context_server_init(&ctx, &cb, &f) != 0)
-        return 0;
-    wslay_event_config_set_max_recv_msg_length(ctx, 4096);
-    for (int i = 0; i < 1024 && f.off < f.len && wslay_event_want_read(ctx); i++) {
-        if (wslay_event_recv(ctx) != 0)
-            break;
-        if (wslay_event_want_write(ctx))
-            wslay_event_send(ctx);
+    /* The decoder, whole and chunked: same units, same verdict. */
+    static trace_t whole, chunked;
+    size_t all = len ? len : 1;
+    run(p, len, &all, 1, client, &whole);
+    if (nsteps == 0) {
+        steps[0] = 1;
+        nsteps = 1;
     }
-    wslay_event_context_free(ctx);
+    run(p, len, steps, nsteps, client, &chunked);
+    if (whole.n >= MAX_UNITS || chunked.n >= MAX_UNITS)
+        return 0; /* truncated runs are not comparable */
+    if (whole.n != chunked.n || whole.error != chunked.error)
+        abort();
+    for (int i = 0; i < whole.n; i++)
+        if (whole.op[i] != chunked.op[i] || whole.len[i] != chunked.len[i] ||
+            whole.sum[i] != chunked.sum[i])
+            abort();
     return 0;
 }

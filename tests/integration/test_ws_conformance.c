@@ -421,6 +421,85 @@ static void test_peer_drops_tcp(void **state)
     expect_close(fd, 1000);
 }
 
+/* ---- delivery in pieces, close mid-message, server pings ---- */
+
+/* Builds one masked client frame into out; returns its size. */
+static size_t build_frame(uint8_t *out, uint8_t b0, const void *payload, size_t len)
+{
+    static const uint8_t key[4] = {0xa1, 0x5c, 0x03, 0x7e};
+    size_t n = 0;
+    out[n++] = b0;
+    out[n++] = (uint8_t)(0x80 | len); /* len <= 125 here */
+    memcpy(out + n, key, 4);
+    n += 4;
+    for (size_t i = 0; i < len; i++)
+        out[n + i] = ((const uint8_t *)payload)[i] ^ key[i & 3];
+    return n + len;
+}
+
+static void test_byte_at_a_time(void **state)
+{
+    (void)state;
+    /* Every frame boundary and header field split across reads: a
+     * fragmented text message with a ping between its fragments, sent one
+     * byte per write. */
+    uint8_t s[128];
+    size_t n = build_frame(s, 0x01, "sl", 2);
+    n += build_frame(s + n, 0x89, "pp", 2);
+    n += build_frame(s + n, 0x80, "\xce\xbaow", 4);
+    int fd = echo_fd();
+    for (size_t i = 0; i < n; i++)
+        th_send_all(fd, s + i, 1);
+    expect_msg(fd, 0xA, "pp", 2);
+    expect_msg(fd, 0x1, "sl\xce\xbaow", 6);
+    th_ws_send_frame(fd, 0x88, "\x03\xe8", 2);
+    expect_close(fd, 1000);
+}
+
+static void test_close_inside_fragments(void **state)
+{
+    (void)state;
+    /* A close between fragments ends the exchange: the half message is
+     * never delivered, the close is echoed. */
+    int fd = echo_fd();
+    th_ws_send_frame(fd, 0x01, "half", 4);
+    th_ws_send_frame(fd, 0x88, "\x0f\xa0", 2); /* 4000 */
+    char buf[64];
+    size_t len = 0;
+    int code = 0;
+    assert_int_equal(0x8, th_ws_recv(fd, buf, sizeof buf, &len, &code, 5000));
+    assert_int_equal(4000, code);
+    assert_eof(fd);
+    close(fd);
+}
+
+static void test_server_ping_and_close_timeout(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"ws_echo=true", "ws_ping_interval_ms=100",
+                                           "ws_idle_timeout_ms=1500", NULL};
+    th_server_t own;
+    th_server_start(&own, settings);
+    int fd = th_ws_connect(own.port, "/v1/echo");
+    char buf[64];
+    size_t len = 0;
+    int code = 0;
+    /* Quiet: the server pings; a pong (any input) re-arms the ping. */
+    assert_int_equal(0x9, th_ws_recv(fd, buf, sizeof buf, &len, NULL, 5000));
+    assert_int_equal(0, len);
+    th_ws_send_frame(fd, 0x8A, "", 0);
+    assert_int_equal(0x9, th_ws_recv(fd, buf, sizeof buf, &len, NULL, 5000));
+    /* No answer this time: the idle timeout closes with 4000, and as we
+     * never answer the close either, the server drops TCP after its close
+     * handshake timeout. */
+    assert_int_equal(0x8, th_ws_recv(fd, buf, sizeof buf, &len, &code, 10000));
+    assert_int_equal(4000, code);
+    assert_eof(fd);
+    close(fd);
+    th_server_stop(&own);
+    th_server_cleanup(&own);
+}
+
 /* Last: SIGTERM with a WebSocket open sends 1001 and parleyd still exits 0. */
 static void test_shutdown_sends_1001(void **state)
 {
@@ -456,6 +535,9 @@ int main(void)
         cmocka_unit_test(test_many_small_in_one_write),
         cmocka_unit_test(test_binary_on_chat_endpoint),
         cmocka_unit_test(test_peer_drops_tcp),
+        cmocka_unit_test(test_byte_at_a_time),
+        cmocka_unit_test(test_close_inside_fragments),
+        cmocka_unit_test(test_server_ping_and_close_timeout),
         cmocka_unit_test(test_shutdown_sends_1001),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
