@@ -356,7 +356,8 @@ static void test_group_avatar_and_name(void **state)
     close(fa);
     close(fb);
     close(fc);
-    th_server_restart(&srv, NULL);
+    assert_int_equal(th_server_stop(&srv), 0);
+    th_server_restart(&srv, NULL); /* same port and data dir */
     fa = th_ws_login(&a);
     r = th_call(fa, "\"op\":\"join\",\"room\":\"%s\"", room);
     th_expect_ok(r);
