@@ -927,6 +927,10 @@ static void test_gc_unreferenced_and_referenced(void **state)
     upload_sha(&a, 53, e, es);
     expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"gckeep\",\"media\":\"%s\"", e),
                 NULL);
+    char g[32], gs[80]; /* a group's avatar */
+    upload_sha(&a, 54, g, gs);
+    expect_code(call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":\"%s\"", room, g),
+                NULL);
     upload_sha(&a, 50, x, xs);
     assert_true(blob_exists(xs, NULL));
     assert_true(blob_exists(xs, "thumb"));
@@ -937,7 +941,9 @@ static void test_gc_unreferenced_and_referenced(void **state)
     assert_int_equal(media_status(b.token, y, NULL), 200);
     assert_int_equal(media_status(b.token, z, NULL), 200);
     assert_int_equal(media_status(b.token, e, NULL), 200);
-    assert_true(blob_exists(ys, NULL) && blob_exists(zs, NULL) && blob_exists(es, NULL));
+    assert_int_equal(media_status(b.token, g, NULL), 200);
+    assert_true(blob_exists(ys, NULL) && blob_exists(zs, NULL) && blob_exists(es, NULL) &&
+                blob_exists(gs, NULL));
     /* Deleting the message releases y: gone at the next sweep, for everyone. */
     expect_code(call(fa, "\"op\":\"delete\",\"room\":\"%s\",\"seq\":%ld", room, yseq), NULL);
     wait_collected(a.token, y, ys);
@@ -946,6 +952,10 @@ static void test_gc_unreferenced_and_referenced(void **state)
     expect_code(call(fa, "\"op\":\"emoji_remove\",\"shortcode\":\"gckeep\""), NULL);
     wait_collected(a.token, e, es);
     assert_int_equal(media_status(a.token, z, NULL), 200);
+    /* Clearing the group's avatar releases it too. */
+    expect_code(call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":null", room),
+                NULL);
+    wait_collected(a.token, g, gs);
     close(fa);
     assert_int_equal(th_http(srv.port, "GET", "/healthz", NULL, NULL, NULL, 0), 200);
     stop_gc_server(&saved);
