@@ -436,6 +436,9 @@ void pl_http__process(pl_conn_t *c)
 {
     if (c->in_process || c->closing || c->mode != PL_CONN_HTTP)
         return;
+    /* I/O loops keep WebSocket upgrades only; the rest goes to the core loop. */
+    if (c->srv->io && !c->x.routed && !pl_loops__route(c))
+        return;
     if (!c->hp.hook_ud)
         pl_http_parse_set_hooks(&c->hp, hook_headers, hook_body, c);
     c->in_process = true;
