@@ -378,19 +378,29 @@ void pl_loops__conn_free(pl_conn_t *c)
     free(c);
 }
 
-/* Looks at the request line: "GET <path>[?query] HTTP/1.1" with path
- * /v1/ws (or /v1/echo when enabled) stays on this loop. */
-static bool stays_here(const char *p, size_t n, const pl_config_t *cfg)
+/* Looks at the start of the request line: 1 when it is "GET /v1/ws" (or
+ * "GET /v1/echo" when enabled) followed by ' ' or '?', 0 when it cannot be,
+ * -1 when the bytes so far are a prefix of one of those. Deciding as soon as
+ * the bytes diverge matters: a peer that sends a few bytes of garbage and
+ * waits must get the core's 400 now, not an idle timeout. */
+static int stays_here(const char *p, size_t n, const pl_config_t *cfg)
 {
-    if (n < 4 || memcmp(p, "GET ", 4) != 0)
-        return false;
-    p += 4, n -= 4;
-    size_t t = 0;
-    while (t < n && p[t] != ' ' && p[t] != '?' && p[t] != '\r' && p[t] != '\n')
-        t++;
-    if (t == 6 && memcmp(p, "/v1/ws", 6) == 0)
-        return true;
-    return cfg->ws_echo && t == 8 && memcmp(p, "/v1/echo", 8) == 0;
+    static const char *const local[] = {"GET /v1/ws", "GET /v1/echo"};
+    int verdict = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (i == 1 && !cfg->ws_echo)
+            break;
+        size_t len = strlen(local[i]);
+        if (memcmp(p, local[i], PL_MIN(n, len)) != 0)
+            continue;
+        if (n <= len) {
+            verdict = -1;
+            continue;
+        }
+        if (p[len] == ' ' || p[len] == '?')
+            return 1;
+    }
+    return verdict;
 }
 
 static void hand_over(pl_conn_t *c)
@@ -425,12 +435,11 @@ bool pl_loops__route(pl_conn_t *c)
     size_t n = c->rbuf.len;
     if (n == 0)
         return c->peer_eof; /* nothing to look at: wait, or let the close run */
-    const char *p = pl_buf_head(&c->rbuf);
-    const char *nl = memchr(p, '\n', n);
-    if (nl == NULL && n < (size_t)c->srv->cfg->max_http_header_bytes && !c->peer_eof)
-        return false; /* wait for the whole request line */
+    int v = stays_here(pl_buf_head(&c->rbuf), n, c->srv->cfg);
+    if (v < 0 && !c->peer_eof)
+        return false; /* wait for a few more bytes of the request line */
     c->x.routed = true;
-    if (nl && stays_here(p, (size_t)(nl - p), c->srv->cfg))
+    if (v > 0)
         return true;
     hand_over(c);
     return false;
@@ -522,13 +531,27 @@ static pl_server_stats_t *core_stats(pl_conn_t *c)
     return &c->srv->loops->l[0].srv->stats;
 }
 
+/* Reads the owner's counters into the core's estimate; returns it. */
+static size_t refresh(pl_conn_t *c)
+{
+    c->x.seen_taken = atomic_load_explicit(&c->x.taken, memory_order_relaxed);
+    c->x.seen_queued = atomic_load_explicit(&c->x.queued, memory_order_relaxed);
+    return c->x.posted - c->x.seen_taken + c->x.seen_queued;
+}
+
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
 {
     if (c->x.closing)
         return PL_ECLOSED;
     pl_loop_t *owner = c->srv->xl;
     size_t max = (size_t)c->srv->cfg->max_write_queue;
-    if (pl_loops__queued(c) + f->len > max) {
+    /* The estimate from the owner's counters as last read can only be too
+     * high (taken only grows; queued grows only by what was taken, plus the
+     * owner's few control frames), so the owner's cache line is read again
+     * only when the estimate reaches the bound: about once per
+     * max_write_queue bytes sent, not once per frame. */
+    if (c->x.posted - c->x.seen_taken + c->x.seen_queued + f->len > max &&
+        refresh(c) + f->len > max) {
         pl_log(PL_LOG_WARN, "ws", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu", c->id,
                pl_loops__queued(c), max);
         c->x.closing = true;

@@ -36,6 +36,8 @@ typedef struct {
     char pad_[64];         /* keeps the core's fields off the owner's cache line */
     /* written by the core loop only */
     size_t posted;         /* bytes of sends posted to the owner (cumulative) */
+    size_t seen_taken;     /* taken and queued as last read: the queue estimate */
+    size_t seen_queued;    /* posted - seen_taken + seen_queued only overestimates */
     bool closing;          /* the core closed it or heard it closed: sends fail */
 } pl_conn_xloop_t;
 

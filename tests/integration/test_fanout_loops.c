@@ -167,6 +167,16 @@ static void test_http_handover(void **state)
             oks++;
         assert_int_equal(2, oks);
     }
+    /* A few bytes that cannot start a WebSocket upgrade are handed over at
+     * once (no waiting for a request line that never comes): 400 now. */
+    for (int i = 0; i < 8; i++) {
+        int fd = th_connect(srv.port);
+        th_send_all(fd, "\x16\x03\x01\x02", 4);
+        size_t n = th_recv_until_close(fd, buf, sizeof buf, 10000);
+        close(fd);
+        assert_true(n > 0);
+        assert_non_null(strstr(buf, "HTTP/1.1 400 "));
+    }
 }
 
 static json_int_t stat(const char *key)
