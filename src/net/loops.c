@@ -56,7 +56,7 @@ enum {
     X_ADOPT,  /* p: adopt_t, a plain HTTP connection for the core */
     X_DONE,   /* the I/O loop finished its shutdown */
     /* core loop -> I/O loop */
-    X_SEND,     /* p: a frame reference to queue on c */
+    X_SEND,     /* p: a frame to queue on c; code 1: the entry owns a reference */
     X_CLOSE,    /* close c with code and reason (p, owned, may be NULL) */
     X_SLOW,     /* like X_CLOSE, after dropping c's unsent frames */
     X_RELEASE,  /* the core forgot c: free it */
@@ -74,6 +74,7 @@ typedef struct xbatch {
     struct xbatch *next; /* link in the inbox stack */
     size_t n, cap;
     xent_t *e;
+    pl_frame_t *run; /* frame of the last X_SEND that owns a reference */
 } xbatch_t;
 
 typedef struct {
@@ -169,8 +170,11 @@ static void ent_dispose(xent_t *e)
 {
     switch (e->kind) {
     case X_MSG:
-    case X_SEND:
         pl_frame_unref(e->p);
+        break;
+    case X_SEND:
+        if (e->code)
+            pl_frame_unref(e->p);
         break;
     case X_ADOPT:
         close(((adopt_t *)e->p)->fd);
@@ -289,18 +293,23 @@ static void io_server_down(void *arg)
     io_finish(l);
 }
 
-static void io_handle(pl_loop_t *l, xent_t *e)
+/* *run: the frame reference of the current run of X_SEND entries (see
+ * pl_loops__send), released when the next run starts or the batch ends. */
+static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
 {
     pl_conn_t *c = e->c;
     switch (e->kind) {
     case X_SEND: {
         pl_frame_t *f = e->p;
+        if (e->code) {
+            pl_frame_unref(*run);
+            *run = f;
+        }
         /* Queue first, then count it taken: the core's view of the queue
          * (posted - taken + queued) never dips below the truth. */
         (void)pl_conn_send_frame(c, f);
         size_t t = atomic_load_explicit(&c->x.taken, memory_order_relaxed);
         atomic_store_explicit(&c->x.taken, t + f->len, memory_order_relaxed);
-        pl_frame_unref(f);
         break;
     }
     case X_SLOW:
@@ -333,8 +342,10 @@ static void on_io_async(uv_async_t *a)
     pl_loop_t *l = srv->xl;
     for (xbatch_t *b = take(l), *next; b; b = next) {
         next = b->next;
+        pl_frame_t *run = NULL;
         for (size_t i = 0; i < b->n; i++)
-            io_handle(l, &b->e[i]);
+            io_handle(l, &b->e[i], &run);
+        pl_frame_unref(run);
         batch_free(b);
     }
 }
@@ -559,7 +570,18 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
         return PL_ETOOBIG;
     }
     c->x.posted += f->len;
-    push(&owner->cout, X_SEND, c, pl_frame_ref(f), 0);
+    /* A fan-out sends one frame to many connections of a loop in a row: one
+     * reference per run of such entries in a batch, not one per recipient,
+     * so the frame's refcount is not bounced between the loops' caches for
+     * every delivery. The owner holds the run's reference until the run
+     * ends, and takes its own per queued copy as on one loop. */
+    xbatch_t *b = owner->cout;
+    if (b && b->run == f) {
+        push(&owner->cout, X_SEND, c, f, 0);
+    } else {
+        push(&owner->cout, X_SEND, c, pl_frame_ref(f), 1);
+        owner->cout->run = f;
+    }
     core_stats(c)->frames_queued++;
     return 0;
 }
