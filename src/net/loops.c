@@ -37,13 +37,13 @@
 #include "core/util.h"
 
 /* Programmer errors only (the queues carry no peer input). */
-#define XL_ASSERT(cond)                                                                           \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            pl_log(PL_LOG_ERROR, "net", "assertion failed: %s (%s:%d)", #cond, __FILE__,          \
-                   __LINE__);                                                                     \
-            abort();                                                                              \
-        }                                                                                         \
+#define XL_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            pl_log(PL_LOG_ERROR, "net", "assertion failed: %s (%s:%d)", #cond, __FILE__,           \
+                   __LINE__);                                                                      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 _Thread_local bool pl_net__on_io;
@@ -88,30 +88,30 @@ enum { ST_ACCEPTED, ST_WS_OPENED, ST_WRITES, ST_SLOW, ST_N };
 
 struct pl_loop {
     pl_loops_t *g;
-    int index;                 /* 0: the core loop */
-    uv_loop_t uvloop;          /* I/O loops: their own loop */
+    int index;        /* 0: the core loop */
+    uv_loop_t uvloop; /* I/O loops: their own loop */
     pl_server_t *srv;
     uv_thread_t thread;
     bool thread_started;
     uv_async_t async;          /* wakes this loop: its inbox has batches */
     _Atomic(xbatch_t *) inbox; /* published batches, newest first */
     /* owner side */
-    xbatch_t *out;             /* I/O loop: the batch for the core being filled */
-    size_t held;               /* I/O loop: closed connections the core still holds */
-    bool srv_down;             /* I/O loop: its server finished shutting down */
-    bool finished;             /* I/O loop: done (set on the I/O thread) */
+    xbatch_t *out; /* I/O loop: the batch for the core being filled */
+    size_t held;   /* I/O loop: closed connections the core still holds */
+    bool srv_down; /* I/O loop: its server finished shutting down */
+    bool finished; /* I/O loop: done (set on the I/O thread) */
     /* core side */
-    xbatch_t *cout;            /* the core's batch for this I/O loop being filled */
-    bool gone;                 /* the core heard X_DONE from this loop */
+    xbatch_t *cout;                 /* the core's batch for this I/O loop being filled */
+    bool gone;                      /* the core heard X_DONE from this loop */
     atomic_uint_fast64_t pub[ST_N]; /* I/O loop's counters, published each turn */
 };
 
 struct pl_loops {
     int n;
-    pl_loop_t *l;           /* [0] core, [1..n-1] I/O */
-    atomic_size_t nconns;   /* open connections on all loops (max_connections) */
+    pl_loop_t *l;                 /* [0] core, [1..n-1] I/O */
+    atomic_size_t nconns;         /* open connections on all loops (max_connections) */
     atomic_uint_fast64_t next_id; /* connection ids, unique across loops */
-    int ngone;              /* core: I/O loops finished */
+    int ngone;                    /* core: I/O loops finished */
 };
 
 /* ---- batches and inboxes ---- */
@@ -245,7 +245,8 @@ void pl_loops__stats(const pl_server_t *srv, pl_server_stats_t *out)
     pl_loops_t *g = srv->loops;
     for (int k = 1; k < g->n; k++) {
         pl_loop_t *l = &g->l[k];
-        out->connections_accepted += atomic_load_explicit(&l->pub[ST_ACCEPTED], memory_order_relaxed);
+        out->connections_accepted +=
+            atomic_load_explicit(&l->pub[ST_ACCEPTED], memory_order_relaxed);
         out->ws_opened += atomic_load_explicit(&l->pub[ST_WS_OPENED], memory_order_relaxed);
         out->writes += atomic_load_explicit(&l->pub[ST_WRITES], memory_order_relaxed);
         out->slow_consumers += atomic_load_explicit(&l->pub[ST_SLOW], memory_order_relaxed);
@@ -637,8 +638,8 @@ static int bound_socket(const struct sockaddr_storage *ss, bool reuseport)
     if (fd < 0)
         return uv_translate_sys_error(errno);
     int one = 1;
-    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+    socklen_t len =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         bind(fd, (const struct sockaddr *)ss, len) != 0) {

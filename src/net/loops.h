@@ -28,17 +28,17 @@ typedef struct pl_loop pl_loop_t;   /* one loop's slot in the group */
  * separate memory locations. */
 typedef struct {
     /* written by the owning loop */
-    bool routed;           /* I/O loop: the first request line was looked at */
-    bool reported;         /* on_ws_open went to the core: free waits for its release */
-    bool dead;             /* closed; freed when the core's release arrives */
-    atomic_size_t taken;   /* bytes of core sends taken off the inbox (cumulative) */
-    atomic_size_t queued;  /* mirror of pl_conn.queued for the core */
-    char pad_[64];         /* keeps the core's fields off the owner's cache line */
+    bool routed;          /* I/O loop: the first request line was looked at */
+    bool reported;        /* on_ws_open went to the core: free waits for its release */
+    bool dead;            /* closed; freed when the core's release arrives */
+    atomic_size_t taken;  /* bytes of core sends taken off the inbox (cumulative) */
+    atomic_size_t queued; /* mirror of pl_conn.queued for the core */
+    char pad_[64];        /* keeps the core's fields off the owner's cache line */
     /* written by the core loop only */
-    size_t posted;         /* bytes of sends posted to the owner (cumulative) */
-    size_t seen_taken;     /* taken and queued as last read: the queue estimate */
-    size_t seen_queued;    /* posted - seen_taken + seen_queued only overestimates */
-    bool closing;          /* the core closed it or heard it closed: sends fail */
+    size_t posted;      /* bytes of sends posted to the owner (cumulative) */
+    size_t seen_taken;  /* taken and queued as last read: the queue estimate */
+    size_t seen_queued; /* posted - seen_taken + seen_queued only overestimates */
+    bool closing;       /* the core closed it or heard it closed: sends fail */
 } pl_conn_xloop_t;
 
 /** True in the threads of I/O loops (false in the core loop's thread). */

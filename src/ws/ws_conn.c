@@ -394,7 +394,8 @@ int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
 
 int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len)
 {
-    if (!PL_NET_REMOTE(c) && (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS))
+    if (!PL_NET_REMOTE(c) &&
+        (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS))
         return PL_ECLOSED;
     pl_frame_t *f = pl_frame_new_text(data, len);
     int rc = pl_conn_send_frame(c, f);
