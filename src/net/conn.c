@@ -496,7 +496,9 @@ void pl_net__accept(pl_server_t *srv)
 
 void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof)
 {
-    if (pl_loops__nconns(srv) >= (size_t)srv->cfg->max_connections || srv->shutting_down) {
+    /* Admitted against max_connections when its loop accepted it; it only
+     * moves here (counted on both loops until the old handle's close). */
+    if (srv->shutting_down) {
         close(fd);
         return;
     }

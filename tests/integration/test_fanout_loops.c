@@ -3,8 +3,9 @@
  * connections, spread over the loops by SO_REUSEPORT, each get every
  * broadcast exactly once and in order; plain HTTP connections handed from an
  * I/O loop to the core loop keep their pipelined and split requests; a
- * slow consumer on another loop is closed with 4008; shutdown closes every
- * WebSocket on every loop with 1001 and exits 0. */
+ * slow consumer on any loop is closed with 4008; max_connections counts all
+ * loops together; shutdown closes every WebSocket on every loop with 1001
+ * and exits 0. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -225,6 +226,52 @@ static void test_slow_consumer_any_loop(void **state)
     close(fa);
 }
 
+/* Opens a WebSocket on /v1/echo without failing the test: the fd, or -1
+ * when the server closed the connection instead of upgrading it. */
+static int ws_try(int port)
+{
+    static const char req[] = "GET /v1/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    int fd = th_connect(port);
+    th_send_all(fd, req, sizeof req - 1);
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    if (n > 12 && memcmp(buf, "HTTP/1.1 101", 12) == 0)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* max_connections counts every loop's connections together: with four loops
+ * and a limit of 8, no more than 8 WebSockets are ever open (per-loop counts
+ * would let up to 32 in), and the server still serves once they close. */
+static void test_max_connections_all_loops(void **state)
+{
+    (void)state;
+    th_server_t small = {0};
+    const char *const settings[] = {"threads=4", "max_connections=8", "ws_echo=true", NULL};
+    th_server_start(&small, settings);
+    int fds[40], open = 0;
+    while (open < 40 && (fds[open] = ws_try(small.port)) >= 0)
+        open++;
+    assert_true(open >= 1);
+    assert_true(open <= 8);
+    for (int i = 0; i < open; i++)
+        close(fds[i]);
+    /* Closes are noticed asynchronously: poll until a new one gets in. */
+    int fd = -1;
+    for (int i = 0; i < 1000 && fd < 0; i++) {
+        fd = ws_try(small.port);
+        if (fd < 0)
+            usleep(10000);
+    }
+    assert_true(fd >= 0);
+    close(fd);
+    th_server_stop(&small);
+    th_server_cleanup(&small);
+}
+
 static void test_shutdown_all_loops(void **state)
 {
     (void)state;
@@ -270,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_churn),
         cmocka_unit_test(test_http_handover),
         cmocka_unit_test(test_slow_consumer_any_loop),
+        cmocka_unit_test(test_max_connections_all_loops),
         cmocka_unit_test(test_shutdown_all_loops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
