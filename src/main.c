@@ -26,6 +26,7 @@ static const char usage[] =
     "  --config FILE        read `key value` settings from FILE\n"
     "  --set KEY=VALUE      set one config key (repeatable; wins over the file)\n"
     "  --log-level LEVEL    error, warn, info, debug or trace\n"
+    "  --threads N          event loop threads (0 = one per online CPU)\n"
     "  --config-test        validate the configuration, print it, and exit\n"
     "  --help               show this help\n"
     "  --version            show the version\n"
@@ -142,6 +143,8 @@ int main(int argc, char **argv)
             key = "data_dir";
         } else if (!strcmp(a, "--log-level")) {
             key = "log_level";
+        } else if (!strcmp(a, "--threads")) {
+            key = "threads";
         } else if (!strcmp(a, "--set")) {
             if (i + 1 >= argc || strchr(argv[i + 1], '=') == NULL)
                 return fail_config("--set needs KEY=VALUE");

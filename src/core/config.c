@@ -30,7 +30,7 @@ typedef struct {
 static const cfg_entry_t table[] = {
     {"listen", CFG_STR, OFF(listen), 0, 0, "127.0.0.1:8080", "address to listen on, HOST:PORT"},
     {"max_connections", CFG_INT, OFF(max_connections), 1, 1000000, "20000", "open TCP connections"},
-    {"threads", CFG_INT, OFF(threads), 0, 256, "1", "event loop threads (0 = one per core)"},
+    {"threads", CFG_INT, OFF(threads), 0, 256, "0", "event loop threads; 0 = one per online CPU"},
     {"max_http_header_bytes", CFG_SIZE, OFF(max_http_header_bytes), 1 * KiB, 1 * MiB, "16384",
      "request line and headers of one HTTP request"},
     {"max_http_body_bytes", CFG_SIZE, OFF(max_http_body_bytes), 1 * KiB, 64 * MiB, "1048576",

@@ -14,7 +14,7 @@ typedef struct {
     /* network */
     char *listen;            /* HOST:PORT */
     int64_t max_connections; /* open TCP connections */
-    int64_t threads;         /* loop threads (0 = number of cores); reserved, 1 used today */
+    int64_t threads;         /* loop threads (0 = number of online CPUs); see net/loops.c */
     /* HTTP */
     int64_t max_http_header_bytes; /* request line + headers */
     int64_t max_http_body_bytes;   /* JSON request bodies */

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -18,7 +19,7 @@
 pl_frame_t *pl_net__raw_new(const void *p, size_t n)
 {
     pl_frame_t *f = pl_xmalloc(sizeof *f + n);
-    f->refs = 1;
+    atomic_init(&f->refs, 1);
     f->len = n;
     if (n)
         memcpy(f->data, p, n);
@@ -26,6 +27,14 @@ pl_frame_t *pl_net__raw_new(const void *p, size_t n)
 }
 
 /* ---- write queue ---- */
+
+/* The core loop reads the queue size of an I/O loop's connections through
+ * this mirror (pl_loops__queued); a relaxed store is a plain move. */
+static inline void mirror_queued(pl_conn_t *c)
+{
+    if (c->srv->io)
+        atomic_store_explicit(&c->x.queued, c->queued, memory_order_relaxed);
+}
 
 void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
 {
@@ -43,9 +52,10 @@ void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
             c->wq = pl_xrealloc(c->wq, c->wq_cap * sizeof *c->wq);
         }
     }
-    f->refs++;
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     c->wq[c->wq_tail++] = f;
     c->queued += f->len;
+    mirror_queued(c);
     pl_net__schedule(c);
 }
 
@@ -60,6 +70,7 @@ void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n)
 static void advance(pl_conn_t *c, size_t n)
 {
     c->queued -= n;
+    mirror_queued(c);
     while (n > 0 && c->wq_head < c->wq_tail) {
         pl_frame_t *f = c->wq[c->wq_head];
         size_t left = f->len - c->wq_off;
@@ -89,6 +100,7 @@ void pl_net__drop_unsent(pl_conn_t *c)
         pl_frame_unref(c->wq[i]);
     }
     c->wq_tail = keep;
+    mirror_queued(c);
 }
 
 void pl_net__queue_trim(pl_conn_t *c)
@@ -279,9 +291,9 @@ static void on_close(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->nconns--;
+    pl_loops__count_conn(srv, -1);
     pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " closed", c->id);
-    free(c);
+    pl_loops__conn_free(c);
     if (srv->shutting_down)
         pl_server__maybe_done(srv);
 }
@@ -482,9 +494,27 @@ char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN])
     return out;
 }
 
+/* Registers a new connection on srv (accepted or adopted). */
+static void conn_setup(pl_server_t *srv, pl_conn_t *c)
+{
+    c->srv = srv;
+    c->id = srv->loops ? pl_loops__next_id(srv) : ++srv->next_id;
+    c->mode = PL_CONN_HTTP;
+    pl_buf_init(&c->rbuf);
+    pl_http__init(c);
+    c->last_rx = uv_now(srv->loop);
+    uv_tcp_nodelay(&c->tcp, 1);
+    peer_store(c);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    pl_loops__count_conn(srv, +1);
+}
+
 void pl_net__accept(pl_server_t *srv)
 {
-    if (srv->nconns >= (size_t)srv->cfg->max_connections || srv->shutting_down) {
+    if (pl_loops__nconns(srv) >= (size_t)srv->cfg->max_connections || srv->shutting_down) {
         /* Accept and drop, so the backlog does not fill with dead peers. */
         uv_tcp_t *t = pl_xmalloc(sizeof *t);
         uv_tcp_init(srv->loop, t);
@@ -503,22 +533,40 @@ void pl_net__accept(pl_server_t *srv)
         uv_close((uv_handle_t *)&c->tcp, free_on_close);
         return;
     }
-    c->srv = srv;
-    c->id = ++srv->next_id;
-    c->mode = PL_CONN_HTTP;
-    pl_buf_init(&c->rbuf);
-    pl_http__init(c);
-    c->last_rx = uv_now(srv->loop);
-    uv_tcp_nodelay(&c->tcp, 1);
-    peer_store(c);
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
+    conn_setup(srv, c);
     srv->stats.connections_accepted++;
     char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */
     pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " accepted peer=%s", c->id,
            pl_net__peer_format(c, peer));
     pl_net__read(c, true);
+}
+
+void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof)
+{
+    /* Admitted against max_connections when its loop accepted it; it only
+     * moves here (counted on both loops until the old handle's close). */
+    if (srv->shutting_down) {
+        close(fd);
+        return;
+    }
+    pl_conn_t *c = pl_xcalloc(1, sizeof *c);
+    uv_tcp_init(srv->loop, &c->tcp);
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc != 0) {
+        pl_log(PL_LOG_WARN, "net", "cannot adopt a connection err=%s", uv_strerror(rc));
+        close(fd);
+        uv_close((uv_handle_t *)&c->tcp, free_on_close);
+        return;
+    }
+    conn_setup(srv, c);
+    c->x.routed = true;
+    c->peer_eof = eof;
+    char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */
+    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " adopted peer=%s bytes=%zu", c->id,
+           pl_net__peer_format(c, peer), n);
+    pl_buf_append(&c->rbuf, p, n);
+    /* As if just read: parse, then read on (pl_http__process decides). */
+    pl_http__process(c);
+    if (!c->closing && c->rbuf.len == 0)
+        pl_buf_reset(&c->rbuf, 0);
 }

@@ -8,12 +8,13 @@
 
 #include "core/buf.h"
 #include "http/http_parse.h"
+#include "net/loops.h"
 #include "ws/ws.h"
 
 /* A refcounted, immutable byte run on a write queue: a pre-encoded WebSocket
  * frame (data or control), or an HTTP response. */
 struct pl_frame {
-    uint32_t refs; /* loop thread only: no atomics needed */
+    atomic_uint refs; /* frames cross loops (threads > 1): relaxed ref, acq_rel unref */
     size_t len;
     uint8_t data[];
 };
@@ -82,6 +83,7 @@ struct pl_conn {
     unsigned ws_failed : 1;         /* protocol error: our close is queued, input ignored */
     unsigned in_ws : 1;             /* inside pl_ws__process: no re-entry */
     unsigned ping_out : 1;          /* pinged since the last input: no second ping */
+    pl_conn_xloop_t x; /* several loops (net/loops.c); last: see its comment */
 };
 
 struct pl_http_req {
@@ -122,6 +124,10 @@ struct pl_server {
     void *shutdown_arg;
     pl_http_headers_cb headers_hook; /* may claim a request for streaming; NULL: none */
     void *headers_hook_ud;
+    /* several loops (net/loops.c); NULL / false with threads = 1 */
+    pl_loops_t *loops; /* the group */
+    pl_loop_t *xl;     /* this server's loop in the group */
+    bool io;           /* an I/O loop: WebSocket events go to the core loop */
 };
 
 /* ---- net/server.c ---- */
@@ -129,7 +135,56 @@ struct pl_server {
  * left, and runs the shutdown callback after the last one. */
 void pl_server__maybe_done(pl_server_t *srv);
 
+/** Creates a server like pl_server_new but listens on fd (bound already)
+ * when fd >= 0. On failure fd is closed and srv freed asynchronously. */
+int pl_server__new_fd(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
+                      int fd, pl_server_t **out);
+/** Closes a server that never ran (no connections); freed asynchronously. */
+void pl_server__discard(pl_server_t *srv);
+/** Resolves cfg->listen into ss. */
+int pl_server__addr(const pl_config_t *cfg, struct sockaddr_storage *ss);
+
+/* ---- net/loops.c ---- */
+/** Loop threads for cfg: threads, or the number of online CPUs for 0. */
+int pl_loops__count(const pl_config_t *cfg);
+/** Creates n > 1 loops: the core server on loop (returned) and n - 1 I/O
+ * loops in their own threads. Same contract as pl_server_new. */
+int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h, int n,
+                  pl_server_t **out);
+/** End of a loop turn: publishes this loop's batches and stats. */
+void pl_loops__turn(pl_server_t *srv);
+/** Core loop, shutting down: asks every I/O loop to shut down. */
+void pl_loops__shutdown(pl_server_t *srv);
+/** Core loop: true once every I/O loop has finished. */
+bool pl_loops__finished(const pl_server_t *srv);
+/** Core loop: the handle pl_server__maybe_done closes last (the inbox). */
+uv_handle_t *pl_loops__handle(pl_server_t *srv);
+/** Core loop, after the shutdown callback: joins the threads, frees the group. */
+void pl_loops__free(pl_server_t *srv);
+/** Adds the I/O loops' published counters to out (core loop). */
+void pl_loops__stats(const pl_server_t *srv, pl_server_stats_t *out);
+/** Connections open on all loops (srv->nconns with one loop). */
+size_t pl_loops__nconns(const pl_server_t *srv);
+/** A connection id unique across all loops. */
+uint64_t pl_loops__next_id(pl_server_t *srv);
+/** Counts a connection opened (+1) or closed (-1) on srv. */
+void pl_loops__count_conn(pl_server_t *srv, int delta);
+/** I/O loop, before c's first request is parsed: false while the request
+ * line is incomplete or after c was handed to the core loop (c is closing),
+ * true when c stays here (a WebSocket upgrade). */
+bool pl_loops__route(pl_conn_t *c);
+/** Frees c now, or later when the core loop still holds it. */
+void pl_loops__conn_free(pl_conn_t *c);
+/** The core loop's side of pl_conn_send_frame / close / queued on a
+ * connection of an I/O loop. */
+int pl_loops__send(pl_conn_t *c, pl_frame_t *f);
+void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason);
+size_t pl_loops__queued(const pl_conn_t *c);
+
 /* ---- net/conn.c ---- */
+/** Core loop: takes over a connection an I/O loop accepted (fd, owned) with
+ * the bytes it read already (copied); eof: the peer finished sending. */
+void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof);
 /** Appends a reference to f (the queue takes a new reference). */
 void pl_net__queue(pl_conn_t *c, pl_frame_t *f);
 /** Copies bytes into a new queue entry. */

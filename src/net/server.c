@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -27,12 +28,18 @@ static void on_connection(uv_stream_t *l, int status)
  * connection per turn. */
 static void on_prepare(uv_prepare_t *h)
 {
-    pl_net__flush_all(h->data);
+    pl_server_t *srv = h->data;
+    pl_net__flush_all(srv);
+    if (srv->loops)
+        pl_loops__turn(srv);
 }
 
 static void on_check(uv_check_t *h)
 {
-    pl_net__flush_all(h->data);
+    pl_server_t *srv = h->data;
+    pl_net__flush_all(srv);
+    if (srv->loops)
+        pl_loops__turn(srv);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -69,19 +76,32 @@ static void free_srv(uv_handle_t *h)
     free(h->data);
 }
 
-int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
-                  pl_server_t **out)
+int pl_server__addr(const pl_config_t *cfg, struct sockaddr_storage *ss)
 {
     char host[64];
-    int port, rc;
-    struct sockaddr_storage ss;
+    int port;
     if (pl_config_split_listen(cfg->listen, host, &port) != 0)
         return UV_EINVAL;
     if (strchr(host, ':'))
-        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
-    else
-        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
-    if (rc != 0)
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
+                  pl_server_t **out)
+{
+    int n = pl_loops__count(cfg);
+    if (n > 1)
+        return pl_loops__new(loop, cfg, h, n, out);
+    return pl_server__new_fd(loop, cfg, h, -1, out);
+}
+
+int pl_server__new_fd(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
+                      int fd, pl_server_t **out)
+{
+    int rc;
+    struct sockaddr_storage ss;
+    if (fd < 0 && (rc = pl_server__addr(cfg, &ss)) != 0)
         return rc;
 
     pl_server_t *srv = pl_xcalloc(1, sizeof *srv);
@@ -91,8 +111,11 @@ int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
     srv->open_handles = 1;
-    if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) != 0) {
+    if (fd >= 0 && (rc = uv_tcp_open(&srv->listener, fd)) != 0)
+        close(fd);
+    else if (fd < 0)
+        rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (rc != 0 || (rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) != 0) {
         /* The handle is closed asynchronously; free srv from its callback. */
         uv_close((uv_handle_t *)&srv->listener, free_srv);
         return rc;
@@ -117,7 +140,8 @@ int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
     uv_check_start(&srv->check, on_check);
     uv_unref((uv_handle_t *)&srv->check);
     srv->open_handles = 4;
-    pl_log(PL_LOG_INFO, "net", "listening on %s port=%d", cfg->listen, srv->port);
+    if (fd < 0)
+        pl_log(PL_LOG_INFO, "net", "listening on %s port=%d", cfg->listen, srv->port);
     *out = srv;
     return 0;
 }
@@ -142,7 +166,18 @@ void pl_server__maybe_done(pl_server_t *srv)
 {
     if (srv->closing_handles || srv->nconns > 0 || srv->nrejects > 0)
         return;
+    /* The core loop stays up until every I/O loop has finished: their
+     * WebSockets' close events still reach the upper layer here. */
+    if (srv->loops && !srv->io && !pl_loops__finished(srv))
+        return;
     srv->closing_handles = true;
+    if (srv->loops) {
+        pl_loops__turn(srv); /* the last close events: prepare will not run again */
+        if (!srv->io) {
+            srv->open_handles++;
+            uv_close(pl_loops__handle(srv), on_handle_closed);
+        }
+    }
     uv_close((uv_handle_t *)&srv->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&srv->prep, on_handle_closed);
     uv_close((uv_handle_t *)&srv->check, on_handle_closed);
@@ -157,6 +192,8 @@ void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
     srv->shutdown_arg = arg;
     srv->shutdown_deadline = uv_now(srv->loop) + PL_WS_CLOSE_WAIT_MS;
     pl_log(PL_LOG_INFO, "net", "shutting down conns=%zu", srv->nconns);
+    if (srv->loops && !srv->io)
+        pl_loops__shutdown(srv);
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
     /* The sweep timer now enforces the deadline: keep the loop alive. */
     uv_ref((uv_handle_t *)&srv->sweep);
@@ -173,13 +210,33 @@ void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
     pl_server__maybe_done(srv);
 }
 
+static void on_discard_closed(uv_handle_t *h)
+{
+    pl_server_t *srv = h->data;
+    if (--srv->open_handles == 0)
+        free(srv);
+}
+
+void pl_server__discard(pl_server_t *srv)
+{
+    srv->open_handles = 4;
+    uv_close((uv_handle_t *)&srv->listener, on_discard_closed);
+    uv_close((uv_handle_t *)&srv->sweep, on_discard_closed);
+    uv_close((uv_handle_t *)&srv->prep, on_discard_closed);
+    uv_close((uv_handle_t *)&srv->check, on_discard_closed);
+}
+
 void pl_server_free(pl_server_t *srv)
 {
+    if (srv && srv->loops && !srv->io)
+        pl_loops__free(srv);
     free(srv);
 }
 
 void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out)
 {
     *out = srv->stats;
+    if (srv->loops)
+        pl_loops__stats(srv, out);
     out->frames_encoded = pl_ws__frames_encoded();
 }

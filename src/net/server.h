@@ -4,6 +4,11 @@
  * per-connection bounded write queues, timers, graceful shutdown.
  *
  * Threading: everything here runs on the loop thread that owns the server.
+ * With cfg->threads > 1 (0: one per online CPU), pl_server_new also starts
+ * I/O loops in their own threads (net/loops.c); nothing changes for the
+ * caller: every handler still runs on the loop given to pl_server_new, and
+ * the pl_conn_* calls below work there on any connection, whichever loop
+ * owns its socket.
  * The upper layer (api/, chat/) sees three kinds of things:
  *   - pl_http_req_t: one complete HTTP request (headers + body) that is not a
  *     WebSocket upgrade; it is answered once with pl_http_respond*().
@@ -50,7 +55,8 @@ typedef struct {
 } pl_server_handlers_t;
 
 /** Creates a server on loop with cfg (borrowed; must outlive the server) and
- * binds/listens on cfg->listen. Returns 0 or a negative UV_E* code (e.g.
+ * binds/listens on cfg->listen (with cfg->threads > 1: one SO_REUSEPORT
+ * listener per loop, after checking that nobody else listens there). Returns 0 or a negative UV_E* code (e.g.
  * UV_EADDRINUSE); *out is set only on success. */
 int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
                   pl_server_t **out);
@@ -64,7 +70,8 @@ int pl_server_port(const pl_server_t *srv);
  * Requests still unanswered are answered 503 by their handler later or dropped. */
 void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg);
 
-/** Frees the server after pl_server_shutdown's cb ran (all handles closed). */
+/** Frees the server after pl_server_shutdown's cb ran (all handles closed);
+ * joins the I/O loops' threads. */
 void pl_server_free(pl_server_t *srv);
 
 /* ---- HTTP requests ---- */
@@ -220,7 +227,8 @@ size_t pl_frame_size(const pl_frame_t *f);
 int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f);
 /** Convenience: frames data (copied) and queues it. Same returns. */
 int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len);
-/** Bytes queued and not yet written. */
+/** Bytes queued and not yet written (for a connection of an I/O loop: an
+ * estimate that may lag a loop turn behind). */
 size_t pl_conn_queued(const pl_conn_t *c);
 /** Starts the close handshake with code and reason (<= 123 bytes); the TCP
  * connection closes after the peer's close frame or a short timeout.

@@ -14,13 +14,13 @@
 #include "core/util.h"
 #include "ws/ws.h"
 
-/* Process-wide: pl_frame_new_text has no server argument. Loop thread only
- * today; a plain counter is enough until frames are built on several loops. */
-static uint64_t frames_encoded;
+/* Process-wide: pl_frame_new_text has no server argument. Atomic because
+ * with several loops it may be read and bumped from different threads. */
+static atomic_uint_fast64_t frames_encoded;
 
 uint64_t pl_ws__frames_encoded(void)
 {
-    return frames_encoded;
+    return atomic_load_explicit(&frames_encoded, memory_order_relaxed);
 }
 
 /* ---- frames ---- */
@@ -30,7 +30,7 @@ pl_frame_t *pl_ws__frame_new(unsigned opcode, const void *data, size_t len)
     uint8_t hdr[PL_WS_MAX_HEADER];
     size_t hl = pl_ws_frame_header(hdr, opcode, true, len);
     pl_frame_t *f = pl_xmalloc(sizeof *f + hl + len);
-    f->refs = 1;
+    atomic_init(&f->refs, 1);
     f->len = hl + len;
     memcpy(f->data, hdr, hl);
     if (len)
@@ -40,19 +40,21 @@ pl_frame_t *pl_ws__frame_new(unsigned opcode, const void *data, size_t len)
 
 pl_frame_t *pl_frame_new_text(const char *data, size_t len)
 {
-    frames_encoded++;
+    atomic_fetch_add_explicit(&frames_encoded, 1, memory_order_relaxed);
     return pl_ws__frame_new(PL_WS_OP_TEXT, data, len);
 }
 
 pl_frame_t *pl_frame_ref(pl_frame_t *f)
 {
-    f->refs++;
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     return f;
 }
 
 void pl_frame_unref(pl_frame_t *f)
 {
-    if (f && --f->refs == 0)
+    /* acq_rel: whichever loop drops the last reference sees every other
+     * loop's use of the bytes finished before it frees them. */
+    if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
         free(f);
 }
 
@@ -87,6 +89,8 @@ const char *pl_conn_peer(const pl_conn_t *c)
 
 size_t pl_conn_queued(const pl_conn_t *c)
 {
+    if (PL_NET_REMOTE(c))
+        return pl_loops__queued(c);
     return c->queued;
 }
 
@@ -279,6 +283,8 @@ void pl_ws__on_close(pl_conn_t *c)
 
 int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
 {
+    if (PL_NET_REMOTE(c))
+        return pl_loops__send(c, f);
     if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
         return PL_ECLOSED;
     pl_server_t *srv = c->srv;
@@ -297,7 +303,8 @@ int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
 
 int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len)
 {
-    if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
+    if (!PL_NET_REMOTE(c) &&
+        (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS))
         return PL_ECLOSED;
     pl_frame_t *f = pl_frame_new_text(data, len);
     int rc = pl_conn_send_frame(c, f);
@@ -307,6 +314,10 @@ int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len)
 
 void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason)
 {
+    if (PL_NET_REMOTE(c)) {
+        pl_loops__close(c, code, reason);
+        return;
+    }
     if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
         return;
     closing_starts(c);

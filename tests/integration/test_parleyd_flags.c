@@ -44,6 +44,7 @@ static void test_help_version(void **state)
     (void)state;
     expect("--help", 0, "--listen HOST:PORT");
     expect("--version", 0, "parleyd ");
+    expect("--threads 3 --config-test", 0, "\nthreads 3\n");
 }
 
 static void test_bad_flags(void **state)
@@ -56,6 +57,9 @@ static void test_bad_flags(void **state)
     expect("--set max_ws_message=1", 2, "'max_ws_message'");
     expect("--set no_such_key=1", 2, "unknown config key 'no_such_key'");
     expect("--log-level loud", 2, "'log_level'");
+    expect("--threads many", 2, "'threads'");
+    expect("--threads 257 --config-test", 2, "'threads'");
+    expect("--threads", 2, "--threads needs a value");
     expect("--config /nonexistent/parleyd.conf", 2, "cannot open");
 }
 

@@ -87,7 +87,14 @@ static void launch(th_server_t *s, const char *const *settings)
     argv[n++] = listen;
     argv[n++] = "--data";
     argv[n++] = s->data_dir;
-    static const char *const defaults[] = {"argon2_opslimit=1", "argon2_memlimit=8k", NULL};
+    /* PL_TEST_THREADS=N (set by CTest for the *-threads2 runs) starts every
+     * server with N loop threads; a test's own settings still win. */
+    char threads[32] = "";
+    const char *tenv = getenv("PL_TEST_THREADS");
+    if (tenv && *tenv)
+        snprintf(threads, sizeof threads, "threads=%s", tenv);
+    const char *const defaults[] = {"argon2_opslimit=1", "argon2_memlimit=8k",
+                                    threads[0] ? threads : NULL, NULL};
     for (int pass = 0; pass < 2; pass++) {
         const char *const *list = pass == 0 ? defaults : settings;
         for (size_t i = 0; list && list[i] && n < 120 && o < 64; i++) {
