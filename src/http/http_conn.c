@@ -561,7 +561,7 @@ void pl_http__process(pl_conn_t *c)
     if (c->closing || c->mode != PL_CONN_HTTP || c->http->in_process)
         return;
     /* I/O loops keep WebSocket upgrades only; the rest goes to the core loop. */
-    if (c->srv->io && !c->x.routed && !pl_loops__route(c))
+    if (c->srv->io && !c->x->routed && !pl_loops__route(c))
         return;
     pl_http_state_t *h = c->http;
     if (!h->hp.hook_ud)

@@ -33,7 +33,7 @@ pl_frame_t *pl_net__raw_new(const void *p, size_t n)
 static inline void mirror_queued(pl_conn_t *c)
 {
     if (c->srv->io)
-        atomic_store_explicit(&c->x.queued, c->queued, memory_order_relaxed);
+        atomic_store_explicit(&c->x->queued, c->queued, memory_order_relaxed);
 }
 
 void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
@@ -500,6 +500,8 @@ static void conn_setup(pl_server_t *srv, pl_conn_t *c)
     c->srv = srv;
     c->id = srv->loops ? pl_loops__next_id(srv) : ++srv->next_id;
     c->mode = PL_CONN_HTTP;
+    if (srv->io) /* only an I/O loop's connections are seen by another loop */
+        c->x = pl_xcalloc(1, sizeof *c->x);
     pl_buf_init(&c->rbuf);
     pl_http__init(c);
     c->last_rx = uv_now(srv->loop);
@@ -559,7 +561,6 @@ void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof)
         return;
     }
     conn_setup(srv, c);
-    c->x.routed = true;
     c->peer_eof = eof;
     char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */
     pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " adopted peer=%s bytes=%zu", c->id,

@@ -20,7 +20,7 @@
  * loop knows by pointer: the I/O loop reports open, each whole message (a
  * copy) and close; when the core has run on_ws_close it posts a release back,
  * and only then does the I/O loop free c (its uv_close callback ran long
- * before; c->x.dead marks the wait). Everything the core posted for c before
+ * before; c->x->dead marks the wait). Everything the core posted for c before
  * the release is handled first and finds c closing. */
 #include "net/net_internal.h"
 
@@ -309,8 +309,8 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         /* Queue first, then count it taken: the core's view of the queue
          * (posted - taken + queued) never dips below the truth. */
         (void)pl_conn_send_frame(c, f);
-        size_t t = atomic_load_explicit(&c->x.taken, memory_order_relaxed);
-        atomic_store_explicit(&c->x.taken, t + f->len, memory_order_relaxed);
+        size_t t = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
+        atomic_store_explicit(&c->x->taken, t + f->len, memory_order_relaxed);
         break;
     }
     case X_SLOW:
@@ -324,7 +324,8 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         free(e->p);
         break;
     case X_RELEASE:
-        XL_ASSERT(c->x.dead);
+        XL_ASSERT(c->x->dead);
+        free(c->x);
         free(c);
         l->held--;
         io_finish(l);
@@ -363,7 +364,7 @@ static void io_on_http(void *ud, pl_http_req_t *req)
 static void io_on_ws_open(void *ud, pl_conn_t *c)
 {
     pl_loop_t *l = ud;
-    c->x.reported = true;
+    c->x->reported = true;
     push(&l->out, X_OPEN, c, NULL, 0);
 }
 
@@ -381,12 +382,13 @@ static void io_on_ws_close(void *ud, pl_conn_t *c)
 
 void pl_loops__conn_free(pl_conn_t *c)
 {
-    if (c->x.reported) {
+    if (c->x && c->x->reported) {
         /* The core may still hold c: wait for its X_RELEASE. */
-        c->x.dead = true;
+        c->x->dead = true;
         c->srv->xl->held++;
         return;
     }
+    free(c->x);
     free(c);
 }
 
@@ -450,7 +452,7 @@ bool pl_loops__route(pl_conn_t *c)
     int v = stays_here(pl_buf_head(&c->rbuf), n, c->srv->cfg);
     if (v < 0 && !c->peer_eof)
         return false; /* wait for a few more bytes of the request line */
-    c->x.routed = true;
+    c->x->routed = true;
     if (v > 0)
         return true;
     hand_over(c);
@@ -489,13 +491,13 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
     case X_MSG: {
         pl_frame_t *f = e->p;
         /* As on one loop: nothing is delivered once the server closes it. */
-        if (!c->x.closing && h->on_ws_message)
+        if (!c->x->closing && h->on_ws_message)
             h->on_ws_message(h->ud, c, (const char *)f->data, f->len);
         pl_frame_unref(f);
         break;
     }
     case X_CLOSED: {
-        c->x.closing = true;
+        c->x->closing = true;
         if (h->on_ws_close)
             h->on_ws_close(h->ud, c);
         pl_loop_t *owner = c->srv->xl;
@@ -546,14 +548,14 @@ static pl_server_stats_t *core_stats(pl_conn_t *c)
 /* Reads the owner's counters into the core's estimate; returns it. */
 static size_t refresh(pl_conn_t *c)
 {
-    c->x.seen_taken = atomic_load_explicit(&c->x.taken, memory_order_relaxed);
-    c->x.seen_queued = atomic_load_explicit(&c->x.queued, memory_order_relaxed);
-    return c->x.posted - c->x.seen_taken + c->x.seen_queued;
+    c->x->seen_taken = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
+    c->x->seen_queued = atomic_load_explicit(&c->x->queued, memory_order_relaxed);
+    return c->x->posted - c->x->seen_taken + c->x->seen_queued;
 }
 
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
 {
-    if (c->x.closing)
+    if (c->x->closing)
         return PL_ECLOSED;
     pl_loop_t *owner = c->srv->xl;
     size_t max = (size_t)c->srv->cfg->max_write_queue;
@@ -562,15 +564,15 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
      * owner's few control frames), so the owner's cache line is read again
      * only when the estimate reaches the bound: about once per
      * max_write_queue bytes sent, not once per frame. */
-    if (c->x.posted - c->x.seen_taken + c->x.seen_queued + f->len > max &&
+    if (c->x->posted - c->x->seen_taken + c->x->seen_queued + f->len > max &&
         refresh(c) + f->len > max) {
         pl_log(PL_LOG_WARN, "ws", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu", c->id,
                pl_loops__queued(c), max);
-        c->x.closing = true;
+        c->x->closing = true;
         push(&owner->cout, X_SLOW, c, pl_xstrdup("slow consumer"), PL_WS_CLOSE_SLOW_CONSUMER);
         return PL_ETOOBIG;
     }
-    c->x.posted += f->len;
+    c->x->posted += f->len;
     /* A fan-out sends one frame to many connections of a loop in a row: one
      * reference per run of such entries in a batch, not one per recipient,
      * so the frame's refcount is not bounced between the loops' caches for
@@ -589,9 +591,9 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
 
 void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason)
 {
-    if (c->x.closing)
+    if (c->x->closing)
         return;
-    c->x.closing = true;
+    c->x->closing = true;
     char *r = NULL;
     if (reason) {
         size_t n = PL_MIN(strlen(reason), 123);
@@ -604,9 +606,9 @@ void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason)
 
 size_t pl_loops__queued(const pl_conn_t *c)
 {
-    size_t taken = atomic_load_explicit(&c->x.taken, memory_order_relaxed);
-    size_t queued = atomic_load_explicit(&c->x.queued, memory_order_relaxed);
-    return c->x.posted - taken + queued;
+    size_t taken = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
+    size_t queued = atomic_load_explicit(&c->x->queued, memory_order_relaxed);
+    return c->x->posted - taken + queued;
 }
 
 void pl_loops__shutdown(pl_server_t *srv)

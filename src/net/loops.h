@@ -22,7 +22,8 @@
 typedef struct pl_loops pl_loops_t; /* the group, shared by every loop */
 typedef struct pl_loop pl_loop_t;   /* one loop's slot in the group */
 
-/* Per-connection state of the multi-loop layer, at the end of struct pl_conn.
+/* Per-connection state of the multi-loop layer (pl_conn.x, allocated for I/O
+ * loops' connections only).
  * Plain fields, never bitfields: the owner loop and the core loop write
  * different members concurrently, and C11 only makes that race-free for
  * separate memory locations. */

@@ -83,7 +83,9 @@ struct pl_conn {
     unsigned ws_failed : 1;         /* protocol error: our close is queued, input ignored */
     unsigned in_ws : 1;             /* inside pl_ws__process: no re-entry */
     unsigned ping_out : 1;          /* pinged since the last input: no second ping */
-    pl_conn_xloop_t x; /* several loops (net/loops.c); last: see its comment */
+    /* Several loops (net/loops.c): allocated for the connections of I/O
+     * loops only, so a single loop (and the core loop) pays 8 bytes. */
+    pl_conn_xloop_t *x;
 };
 
 struct pl_http_req {
