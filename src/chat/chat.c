@@ -240,10 +240,10 @@ static void online_remove(pl_chat_t *chat, session_t *s)
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
-    if (u->head == NULL) {
+    if (u->head == NULL && !u->pres) {
         HASH_DEL(chat->users, u);
         free(u);
-    }
+    } /* else presence.c removes it when the grace period ends */
 }
 
 /* ---- fan-out ---- */
@@ -663,7 +663,6 @@ void pl_chat_free(pl_chat_t *chat)
         uv_close((uv_handle_t *)&chat->tick, NULL);
         uv_run(chat->loop, UV_RUN_NOWAIT);
     }
-    pl_presence__free_all(chat);
     room_t *r, *rtmp;
     HASH_ITER(hh, chat->rooms, r, rtmp)
     {

@@ -64,9 +64,16 @@ typedef struct umember {
     UT_hash_handle hh;
 } umember_t;
 
+/* A user with sessions, or inside the offline grace period after the last
+ * one closed (head NULL), with the user's presence: one hash entry per online
+ * user (an idle connection's memory counts; docs/performance.md). */
 typedef struct online {
     int64_t user_id;
-    session_t *head; /* this user's authenticated sessions */
+    session_t *head;       /* this user's authenticated sessions; NULL in grace */
+    int64_t offline_at_ms; /* > 0: no sessions; goes offline at this time */
+    int status;            /* PL_PRES_* */
+    bool pres;             /* presence computed (status, visible are set) */
+    bool visible;          /* show_presence */
     UT_hash_handle hh;
 } online_t;
 
@@ -111,16 +118,6 @@ struct session {
 
 #define PL_TYPING_SLOTS 8
 
-/* Presence of a user who is online, away, or inside the offline grace
- * period. Users offline for good have no entry. */
-typedef struct pres {
-    int64_t user_id;
-    int status;            /* PL_PRES_* */
-    int64_t offline_at_ms; /* > 0: no sessions; goes offline at this time */
-    bool visible;          /* show_presence */
-    UT_hash_handle hh;
-} pres_t;
-
 enum { PL_PRES_OFFLINE = 0, PL_PRES_ONLINE = 1, PL_PRES_AWAY = 2 };
 
 struct pl_chat {
@@ -131,7 +128,6 @@ struct pl_chat {
     room_t *rooms;      /* uthash by id */
     online_t *users;    /* uthash by user id */
     umember_t *members; /* uthash by user id: user -> rooms */
-    pres_t *pres;       /* uthash by user id */
     uv_timer_t tick;    /* sweeper + presence grace, every sweep_interval_ms */
     bool sweeping;      /* a sweep job is in flight */
     bool closing;       /* the store refused a job: stop the timer */
@@ -213,7 +209,6 @@ void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible);
 /** Status and last_seen for presence_query; status offline for unknown. */
 int pl_presence__status(pl_chat_t *chat, int64_t user, bool *visible);
 const char *pl_presence__name(int status);
-void pl_presence__free_all(pl_chat_t *chat);
 
 /* ops.c: helpers shared by the op files */
 void pl_ops__job_init(job_t *j, session_t *s, json_t *id);

@@ -19,11 +19,12 @@ const char *pl_presence__name(int status)
     return status == PL_PRES_ONLINE ? "online" : status == PL_PRES_AWAY ? "away" : "offline";
 }
 
-static pres_t *pres_find(pl_chat_t *chat, int64_t user)
+/* The user's entry if presence was computed for it (online, away, or in
+ * the offline grace period), else NULL. Users offline for good have none. */
+static online_t *pres_find(pl_chat_t *chat, int64_t user)
 {
-    pres_t *p = NULL;
-    HASH_FIND(hh, chat->pres, &user, sizeof user, p);
-    return p;
+    online_t *p = pl_chat__online(chat, user);
+    return p != NULL && p->pres ? p : NULL;
 }
 
 /* {"ev":"presence","user":"u1","status":"...","last_seen":n} to contacts. */
@@ -44,27 +45,26 @@ static void emit(pl_chat_t *chat, int64_t user, int status, int64_t last_seen)
 
 void pl_presence__update(pl_chat_t *chat, int64_t user)
 {
-    online_t *u = pl_chat__online(chat, user);
-    pres_t *p = pres_find(chat, user);
-    if (u == NULL) {
+    online_t *p = pl_chat__online(chat, user);
+    if (p == NULL)
+        return;
+    if (p->head == NULL) {
         /* Last session gone: start the grace period (once). */
-        if (p != NULL && p->offline_at_ms == 0)
+        if (p->pres && p->offline_at_ms == 0)
             p->offline_at_ms = pl_now_ms() + chat->cfg->presence_grace_ms;
         return;
     }
     int status = PL_PRES_AWAY;
     bool visible = true;
-    for (session_t *s = u->head; s != NULL; s = s->next) {
+    for (session_t *s = p->head; s != NULL; s = s->next) {
         if (!s->away)
             status = PL_PRES_ONLINE;
         visible = s->show_presence;
     }
-    if (p == NULL) {
-        p = pl_xcalloc(1, sizeof *p);
-        p->user_id = user;
+    if (!p->pres) {
+        p->pres = true;
         p->status = PL_PRES_OFFLINE;
         p->visible = visible;
-        HASH_ADD(hh, chat->pres, user_id, sizeof p->user_id, p);
     }
     p->offline_at_ms = 0;
     if (p->status == status)
@@ -93,10 +93,10 @@ static void seen_done(void *arg)
 void pl_presence__tick(pl_chat_t *chat)
 {
     int64_t now = pl_now_ms();
-    pres_t *p, *tmp;
-    HASH_ITER(hh, chat->pres, p, tmp)
+    online_t *p, *tmp;
+    HASH_ITER(hh, chat->users, p, tmp)
     {
-        if (p->offline_at_ms == 0 || p->offline_at_ms > now)
+        if (p->head != NULL || p->offline_at_ms == 0 || p->offline_at_ms > now)
             continue;
         if (p->visible)
             emit(chat, p->user_id, PL_PRES_OFFLINE, now);
@@ -104,14 +104,14 @@ void pl_presence__tick(pl_chat_t *chat)
         j->user = p->user_id;
         j->ms = now;
         pl_store_write(chat->st, seen_work, seen_done, j);
-        HASH_DEL(chat->pres, p);
+        HASH_DEL(chat->users, p);
         free(p);
     }
 }
 
 void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible)
 {
-    pres_t *p = pres_find(chat, user);
+    online_t *p = pres_find(chat, user);
     if (p == NULL || p->visible == visible)
         return;
     p->visible = visible;
@@ -122,19 +122,9 @@ void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible)
 
 int pl_presence__status(pl_chat_t *chat, int64_t user, bool *visible)
 {
-    pres_t *p = pres_find(chat, user);
+    online_t *p = pres_find(chat, user);
     if (p == NULL)
         return PL_PRES_OFFLINE;
     *visible = p->visible;
     return p->visible ? p->status : PL_PRES_OFFLINE;
-}
-
-void pl_presence__free_all(pl_chat_t *chat)
-{
-    pres_t *p, *tmp;
-    HASH_ITER(hh, chat->pres, p, tmp)
-    {
-        HASH_DEL(chat->pres, p);
-        free(p);
-    }
 }
