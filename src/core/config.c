@@ -89,6 +89,8 @@ static const cfg_entry_t table[] = {
     {"data_dir", CFG_STR, OFF(data_dir), 0, 0, "./data", "directory of the database"},
     {"commit_batch_max", CFG_INT, OFF(commit_batch_max), 1, 1000000, "4096",
      "write jobs committed together in one transaction (one fsync)"},
+    {"commit_wait_us", CFG_INT, OFF(commit_wait_us), 0, 100000, "0",
+     "a group commit waits up to this long for commit_batch_max jobs (0: commit what is queued)"},
     {"store_read_threads", CFG_INT, OFF(store_read_threads), 1, 64, "2",
      "threads serving database reads"},
     {"log_level", CFG_STR, OFF(log_level), 0, 0, "info", "error, warn, info, debug or trace"},

@@ -52,6 +52,7 @@ typedef struct {
     /* store */
     char *data_dir;
     int64_t commit_batch_max; /* write jobs per group commit */
+    int64_t commit_wait_us;   /* wait this long to fill a batch (0: no wait) */
     int64_t store_read_threads;
     /* logging */
     char *log_level;

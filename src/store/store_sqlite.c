@@ -186,10 +186,12 @@ struct pl_store {
     uv_loop_t *loop;
     uv_async_t async; /* wakes the loop to run done callbacks */
     int64_t batch_max;
+    uint64_t wait_ns; /* commit_wait_us: how long a batch may wait to fill */
 
     uv_mutex_t mu; /* guards the two queues and closing */
     uv_cond_t write_cv, read_cv;
     job_list_t writes, reads;
+    int64_t nwrites; /* jobs on `writes` */
     bool closing;
 
     uv_mutex_t done_mu; /* guards done */
@@ -458,6 +460,19 @@ static void writer_main(void *arg)
             uv_mutex_unlock(&st->mu);
             return;
         }
+        /* Flush at batch_max jobs or after wait_ns, whichever comes first.
+         * With no wait (the default) the batch is whatever queued while the
+         * previous COMMIT was syncing: no added latency when idle, large
+         * batches under load. */
+        if (st->wait_ns > 0 && st->nwrites < st->batch_max) {
+            uint64_t deadline = uv_hrtime() + st->wait_ns;
+            while (st->nwrites < st->batch_max && !st->closing) {
+                uint64_t now = uv_hrtime();
+                if (now >= deadline ||
+                    uv_cond_timedwait(&st->write_cv, &st->mu, deadline - now) != 0)
+                    break;
+            }
+        }
         /* Take up to batch_max jobs: everything that queued while the last
          * COMMIT was syncing shares the next one. */
         job_t *first = st->writes.head, *last = first;
@@ -467,6 +482,8 @@ static void writer_main(void *arg)
         if (st->writes.head == NULL)
             st->writes.tail = NULL;
         last->next = NULL;
+        for (job_t *j = first; j != NULL; j = j->next)
+            st->nwrites--;
         uv_mutex_unlock(&st->mu);
 
         run_batch(st, first, last);
@@ -620,6 +637,7 @@ int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
     pl_store_t *st = pl_xcalloc(1, sizeof *st);
     st->loop = loop;
     st->batch_max = cfg->commit_batch_max > 0 ? cfg->commit_batch_max : 1;
+    st->wait_ns = cfg->commit_wait_us > 0 ? (uint64_t)cfg->commit_wait_us * 1000u : 0;
     st->nreaders = cfg->store_read_threads > 0 ? cfg->store_read_threads : 1;
     st->readers = pl_xcalloc((size_t)st->nreaders, sizeof *st->readers);
     st->reader_threads = pl_xcalloc((size_t)st->nreaders, sizeof *st->reader_threads);
@@ -701,6 +719,8 @@ static void submit(pl_store_t *st, job_list_t *q, uv_cond_t *cv, pl_store_work_c
     bool closing = st->closing;
     if (!closing) {
         list_push(q, j, j);
+        if (q == &st->writes)
+            st->nwrites++;
         uv_cond_signal(cv);
     }
     uv_mutex_unlock(&st->mu);

@@ -942,6 +942,34 @@ static void test_close_runs_queued(void **state)
     fx_close(f);
 }
 
+/* commit_wait_us: the writer holds a batch open until commit_batch_max jobs
+ * are queued (or the wait ends), so jobs submitted together share one
+ * COMMIT even though the writer woke at the first. */
+static void test_commit_wait(void **state)
+{
+    fx_t *f = *state;
+    fx_close(f);
+    char err[128];
+    assert_int_equal(0, pl_config_set(&f->cfg, "commit_batch_max", "10", err, sizeof err));
+    assert_int_equal(0, pl_config_set(&f->cfg, "commit_wait_us", "100000", err, sizeof err));
+    fx_open(f);
+    int64_t sender, room = setup_room(f, &sender);
+    enum { N = 10 };
+    int order = 0;
+    wjob_t *jobs = make_jobs(f, N, room, sender, &order);
+    for (int i = 0; i < N; i++)
+        pl_store_write(f->st, append_work, append_done, &jobs[i]);
+    while (order < N)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    pl_store_stats_t s;
+    pl_store_get_stats(f->st, &s);
+    assert_int_equal(N, s.write_jobs);
+    assert_int_equal(1, s.commits);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(i + 1, jobs[i].seq);
+    free(jobs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -958,6 +986,7 @@ int main(void)
         T(test_history_paging),
         T(test_unread_and_read_marker),
         T(test_async_group_commit),
+        T(test_commit_wait),
         T(test_async_rollback_job),
         T(test_async_reads),
         T(test_async_storage_error_job),
