@@ -1340,10 +1340,10 @@ static void scenario_bigroom(void)
         server_down();
         exit(1);
     }
-    /* Work-around: a group created with more than 100 members enters the chat
-     * core's routing table with its creator only (ops.c create_done: the
-     * member list is not loaded for big rooms), so the others would get
-     * "forbidden". A restart loads every membership from the database. */
+    /* Restart: the big-room runs start from a server that loaded the room
+     * from the database (as after a deploy), with the setup's allocations
+     * gone. (It began as the work-around for a since-fixed chat bug: groups
+     * created with more than 100 members were routed to their creator only.) */
     const char *sets[] = {"argon2_opslimit=1", "argon2_memlimit=8k", "rate_limit_per_sec=1000000",
                           "log_level=warn", "max_group_members=20000", "max_connections=30000",
                           opt.threads_set[0] ? opt.threads_set : NULL, NULL};
