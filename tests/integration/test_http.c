@@ -24,9 +24,12 @@ static th_server_t srv;
 static int group_setup(void **state)
 {
     (void)state;
-    static const char *const settings[] = {"http_idle_timeout_ms=300", "max_http_header_bytes=4096",
-                                           "max_http_body_bytes=4096", "ws_ping_interval_ms=200",
-                                           "ws_idle_timeout_ms=700",   NULL};
+    /* Timeouts short enough to test, long enough that a test process starved
+     * for a few hundred ms on a loaded CI machine (ASan, two loops) is not
+     * mistaken for an idle peer between two steps of a test. */
+    static const char *const settings[] = {"http_idle_timeout_ms=1000", "max_http_header_bytes=4096",
+                                           "max_http_body_bytes=4096", "ws_ping_interval_ms=300",
+                                           "ws_idle_timeout_ms=1500",   NULL};
     th_server_start(&srv, settings);
     return 0;
 }
@@ -122,7 +125,7 @@ static void test_keep_alive(void **state)
     th_send_all(fd, last, sizeof last - 1);
     assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strcasestr(head, "\r\nConnection: close\r\n"));
-    assert_true(peer_closed(fd, 2000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -140,7 +143,7 @@ static void test_pipelined(void **state)
     assert_int_equal(404, read_response(fd, head, sizeof head, body, sizeof body));
     assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
     assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
-    assert_true(peer_closed(fd, 2000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -159,7 +162,7 @@ static void test_header_too_large(void **state)
     assert_true(st == 431 || st == 400);
     assert_non_null(strstr(body, "\"error\""));
     assert_non_null(strcasestr(head, "\r\nConnection: close\r\n"));
-    assert_true(peer_closed(fd, 2000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -173,7 +176,7 @@ static void test_body_too_large(void **state)
     th_send_all(fd, req, sizeof req - 1);
     assert_int_equal(413, read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"too_large\""));
-    assert_true(peer_closed(fd, 2000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
 
     /* Chunked: no declared length, the cap applies while decoding. */
@@ -189,7 +192,7 @@ static void test_body_too_large(void **state)
         th_send_all(fd, chunk, 5 + 1024 + 2);
     assert_int_equal(413, read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"too_large\""));
-    assert_true(peer_closed(fd, 2000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -240,7 +243,7 @@ static void test_garbage(void **state)
         char head[4096], body[4096];
         assert_int_equal(400, read_response(fd, head, sizeof head, body, sizeof body));
         assert_non_null(strstr(body, "\"bad_request\""));
-        assert_true(peer_closed(fd, 2000));
+        assert_true(peer_closed(fd, 5000));
         close(fd);
     }
 }
@@ -289,20 +292,16 @@ static void test_echo_disabled(void **state)
 static void test_idle_timeout(void **state)
 {
     (void)state;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     int fd = th_connect(srv.port);
-    assert_true(peer_closed(fd, 3000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
     /* A request that never finishes is cut off too. */
     fd = th_connect(srv.port);
     th_send_all(fd, "GET /healthz HTTP/1.1\r\n", 23);
     usleep(150 * 1000);
     th_send_all(fd, "Host: x\r\n", 9);
-    assert_true(peer_closed(fd, 3000));
+    assert_true(peer_closed(fd, 5000));
     close(fd);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    assert_true(t1.tv_sec - t0.tv_sec < 5);
 }
 
 static void test_ws_ping_then_idle_close(void **state)
@@ -318,7 +317,7 @@ static void test_ws_ping_then_idle_close(void **state)
     } while (op == 0x1);
     assert_int_equal(0x9, op);
     /* ... and, still silent, closed with 4000 after ws_idle_timeout_ms. */
-    assert_int_equal(4000, th_ws_expect_close(fd, 3000));
+    assert_int_equal(4000, th_ws_expect_close(fd, 5000));
     close(fd);
 
     /* Answering pings (any inbound bytes) keeps it alive past the timeout. */
@@ -331,7 +330,7 @@ static void test_ws_ping_then_idle_close(void **state)
         if (op == 0x9)
             th_ws_send_frame(fd, 0x8A, buf, len);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > 1500)
+        if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > 2500)
             break;
     }
     th_ws_send_frame(fd, 0x88, "\x03\xe8", 2);
