@@ -89,7 +89,10 @@ typedef enum {
     "m.edited_ts, m.deleted, m.reply_to, m.thread_root, m.thread_count, m.thread_last_ts, "       \
     "m.expires_ts, m.mentions, m.mention_room, o.sender, "                                        \
     "CASE WHEN o.id IS NULL THEN NULL WHEN o.deleted THEN '' ELSE "                               \
-    "substr(coalesce(json_extract(o.content, '$.body'), ''), 1, 100) END, "                       \
+    "substr(coalesce(o.content ->> '$.body', o.content ->> '$.caption', "                         \
+    "CASE o.content ->> '$.type' WHEN 'image' THEN 'Photo' WHEN 'video' THEN 'Video' "             \
+    "WHEN 'voice' THEN 'Voice message' WHEN 'sticker' THEN 'Sticker' "                            \
+    "WHEN 'file' THEN 'File: ' || coalesce(o.content ->> '$.name', '') END, ''), 1, 100) END, "   \
     "CASE WHEN EXISTS (SELECT 1 FROM reactions x WHERE x.message_id = m.id) THEN "                \
     "(SELECT json_group_array(json_object('emoji', g.emoji, 'count', g.n, 'users', "              \
     "json(g.users))) FROM (SELECT r.emoji AS emoji, count(*) AS n, min(r.ts) AS first, "          \

@@ -232,6 +232,31 @@ static void test_sticker(void **state)
     json_t *msgs = json_object_get(r, "messages");
     assert_int_equal(json_array_size(msgs), 2);
     json_decref(r);
+    /* A reply quotes media by its caption, else by what it is. */
+    r = th_call(fb,
+                "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"rp1\",\"reply_to\":1,"
+                "\"content\":{\"type\":\"text\",\"body\":\"nice\"}",
+                room);
+    th_expect_ok(r);
+    assert_string_equal(
+        th_jstr(json_object_get(json_object_get(r, "message"), "reply_to"), "preview"), "Sticker");
+    json_decref(r);
+    r = th_call(fa,
+                "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"im1\",\"content\":{\"type\":"
+                "\"image\",\"media\":\"%s\",\"w\":64,\"h\":64,\"caption\":\"the view\"}",
+                room, img);
+    th_expect_ok(r);
+    json_int_t iseq = th_jint(json_object_get(r, "message"), "seq");
+    json_decref(r);
+    r = th_call(fb,
+                "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"rp2\",\"reply_to\":%lld,"
+                "\"content\":{\"type\":\"text\",\"body\":\"wow\"}",
+                room, (long long)iseq);
+    th_expect_ok(r);
+    assert_string_equal(
+        th_jstr(json_object_get(json_object_get(r, "message"), "reply_to"), "preview"),
+        "the view");
+    json_decref(r);
     free(room);
     close(fa);
     close(fb);
