@@ -180,16 +180,6 @@ static void test_http_handover(void **state)
     }
 }
 
-static json_int_t stat(const char *key)
-{
-    char body[4096];
-    assert_int_equal(200, th_http(srv.port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
-    json_t *j = th_json_parse(body);
-    json_int_t v = th_jint(j, key);
-    json_decref(j);
-    return v;
-}
-
 /* A reader that never reads is closed with 4008 once its queue passes
  * max_write_queue, whichever loop it is on (four rounds: most land on an I/O
  * loop, where the core's view of the queue is a mirror). */
@@ -208,8 +198,8 @@ static void test_slow_consumer_any_loop(void **state)
     body[60000] = '\0';
     for (int round = 0; round < 4; round++) {
         int fb = th_ws_login(&b);
-        json_int_t before = stat("slow_consumers");
-        for (int i = 0; i < 400 && stat("slow_consumers") == before; i++) {
+        json_int_t before = th_stat("slow_consumers");
+        for (int i = 0; i < 400 && th_stat("slow_consumers") == before; i++) {
             json_t *r = th_call(fa,
                                 "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"sl%d-%d\","
                                 "\"content\":{\"type\":\"text\",\"body\":\"%s\"}",
@@ -217,7 +207,7 @@ static void test_slow_consumer_any_loop(void **state)
             th_expect_ok(r);
             json_decref(r);
         }
-        assert_true(stat("slow_consumers") > before);
+        assert_true(th_stat("slow_consumers") > before);
         assert_int_equal(4008, th_ws_expect_close(fb, 10000));
         close(fb);
     }

@@ -885,16 +885,6 @@ static void test_history_after_and_bad_input(void **state)
 
 /* ---- sync from the in-memory ring of recent messages ---- */
 
-static json_int_t stat(const char *key)
-{
-    char body[4096];
-    assert_int_equal(200, th_http(srv.port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
-    json_t *j = th_json_parse(body);
-    json_int_t v = th_jint(j, key);
-    json_decref(j);
-    return v;
-}
-
 /* Sends a sync (or, with token, an auth) with since {room: {seq, version}}
  * and returns the event texts before its reply, joined by newlines (owned);
  * *count gets the reply's count. */
@@ -953,21 +943,21 @@ static void test_sync_ring(void **state)
         send_msg(fa, dm, cid, "ring", NULL);
     }
     int fb = th_ws_login(&b);
-    json_int_t ring0 = stat("syncs_from_ring"), store0 = stat("syncs_from_store"), n = 0;
-    assert_true(stat("ring_bytes") > 0);
+    json_int_t ring0 = th_stat("syncs_from_ring"), store0 = th_stat("syncs_from_store"), n = 0;
+    assert_true(th_stat("ring_bytes") > 0);
 
     /* The gap (2, 6] is in the ring (size 4 in this server: seqs 3..6). */
     char *ring_texts = sync_texts(fb, NULL, dm, 2, 0, &n);
     assert_int_equal(4, n);
-    assert_int_equal(ring0 + 1, stat("syncs_from_ring"));
+    assert_int_equal(ring0 + 1, th_stat("syncs_from_ring"));
     /* (1, 6] is not: the store answers, with the same five messages. */
     free(sync_texts(fb, NULL, dm, 1, 0, &n));
     assert_int_equal(5, n);
-    assert_int_equal(store0 + 1, stat("syncs_from_store"));
+    assert_int_equal(store0 + 1, th_stat("syncs_from_store"));
     /* Up to date: nothing to send, answered from memory. */
     free(sync_texts(fb, NULL, dm, 6, 0, &n));
     assert_int_equal(0, n);
-    assert_int_equal(ring0 + 2, stat("syncs_from_ring"));
+    assert_int_equal(ring0 + 2, th_stat("syncs_from_ring"));
 
     /* An edit of seq 4 (version 1): the ring keeps only 5..6. A client that
      * has version 0 needs the update: store. One that saw it (version 1)
@@ -982,15 +972,15 @@ static void test_sync_ring(void **state)
     assert_non_null(strstr(t, "\"ev\":\"update\""));
     assert_non_null(strstr(t, "edited"));
     free(t);
-    assert_int_equal(store0 + 2, stat("syncs_from_store"));
+    assert_int_equal(store0 + 2, th_stat("syncs_from_store"));
     free(sync_texts(fb, NULL, dm, 4, 1, &n));
     assert_int_equal(2, n);
-    assert_int_equal(ring0 + 3, stat("syncs_from_ring"));
+    assert_int_equal(ring0 + 3, th_stat("syncs_from_ring"));
     t = sync_texts(fb, NULL, dm, 3, 1, &n);
     assert_int_equal(3, n);
     assert_non_null(strstr(t, "edited"));
     free(t);
-    assert_int_equal(store0 + 3, stat("syncs_from_store"));
+    assert_int_equal(store0 + 3, th_stat("syncs_from_store"));
 
     /* auth with since, answered from the ring: events, then the reply, and
      * then live messages exactly once. */
@@ -998,7 +988,7 @@ static void test_sync_ring(void **state)
     t = sync_texts(fc, b.token, dm, 4, 1, &n);
     assert_int_equal(2, n);
     free(t);
-    assert_int_equal(ring0 + 4, stat("syncs_from_ring"));
+    assert_int_equal(ring0 + 4, th_stat("syncs_from_ring"));
     send_msg(fa, dm, "r7", "seven", NULL);
     json_t *ev = th_next_event(fc, "message");
     assert_int_equal(7, th_jint(ev, "seq"));
@@ -1019,10 +1009,10 @@ static void test_sync_ring(void **state)
     assert_int_equal(0, th_server_stop(&srv));
     th_server_restart(&srv, server_settings);
     fb = th_ws_login(&b);
-    store0 = stat("syncs_from_store");
+    store0 = th_stat("syncs_from_store");
     t = sync_texts(fb, NULL, dm, 4, 1, &n);
     assert_int_equal(3, n);
-    assert_int_equal(store0 + 1, stat("syncs_from_store"));
+    assert_int_equal(store0 + 1, th_stat("syncs_from_store"));
     assert_string_equal(ring_texts, t);
     free(t);
     free(ring_texts);

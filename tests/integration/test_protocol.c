@@ -36,16 +36,6 @@ static json_t *send_text(int fd, const char *room, const char *cid, const char *
     return m;
 }
 
-static json_int_t stat(const char *key)
-{
-    char body[4096];
-    assert_int_equal(200, th_http(srv.port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
-    json_t *j = th_json_parse(body);
-    json_int_t v = th_jint(j, key);
-    json_decref(j);
-    return v;
-}
-
 /* ---- HTTP accounts ---- */
 
 static void test_http_accounts(void **state)
@@ -716,12 +706,12 @@ static void test_fanout_encodes_once(void **state)
     char members[128];
     snprintf(members, sizeof members, "[\"%s\",\"%s\"]", u[1].name, u[2].name);
     char *g = th_room_create(fds[0], "group", members, "fanout");
-    json_int_t built = stat("message_frames_built"), fanned = stat("events_fanned_out");
+    json_int_t built = th_stat("message_frames_built"), fanned = th_stat("events_fanned_out");
     json_decref(send_text(fds[0], g, "once", "one frame for six connections"));
     for (int i = 0; i < 6; i++)
         json_decref(th_next_event(fds[i], "message"));
-    assert_int_equal(built + 1, stat("message_frames_built"));
-    assert_int_equal(fanned + 6, stat("events_fanned_out"));
+    assert_int_equal(built + 1, th_stat("message_frames_built"));
+    assert_int_equal(fanned + 6, th_stat("events_fanned_out"));
     for (int i = 0; i < 6; i++)
         close(fds[i]);
     free(g);
@@ -745,13 +735,13 @@ static void test_slow_consumer(void **state)
     char *body = malloc(60001);
     memset(body, 'y', 60000);
     body[60000] = '\0';
-    json_int_t before = stat("slow_consumers");
-    for (int i = 0; i < 400 && stat("slow_consumers") == before; i++) {
+    json_int_t before = th_stat("slow_consumers");
+    for (int i = 0; i < 400 && th_stat("slow_consumers") == before; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "sc%d", i);
         json_decref(send_text(fa, dm, cid, body));
     }
-    assert_true(stat("slow_consumers") > before);
+    assert_true(th_stat("slow_consumers") > before);
     /* Bob reads now: after whatever was queued, the close says why. */
     assert_int_equal(4008, th_ws_expect_close(fb, 10000));
     close(fb);

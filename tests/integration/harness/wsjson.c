@@ -124,3 +124,13 @@ const char *th_jstr(json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
 }
+
+json_int_t th_stat(const char *key)
+{
+    char body[4096];
+    assert_int_equal(200, th_http(bound->port, "GET", "/v1/stats", NULL, NULL, body, sizeof body));
+    json_t *j = th_json_parse(body);
+    json_int_t v = th_jint(j, key);
+    json_decref(j);
+    return v;
+}

@@ -44,6 +44,8 @@ bool th_quiet(int fd, int ms);
 char *th_room_create(int fd, const char *kind, const char *members_json, const char *name);
 
 json_int_t th_jint(json_t *o, const char *k);
+/** One counter of the bound server's GET /v1/stats. */
+json_int_t th_stat(const char *key);
 const char *th_jstr(json_t *o, const char *k);
 
 #endif
