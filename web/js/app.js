@@ -2398,18 +2398,23 @@ async function setMyAvatar(avatar) {
   fillAvatarControls();
 }
 
-async function onAvatarFile() {
-  const input = $('set-avatar-file');
+// Picks an image from the file input `<prefix>-file`, uploads it and hands
+// its media id to save(); status and errors go to `<prefix>-status` and
+// `err-<prefix>`, and the pick/remove buttons are disabled meanwhile. Used
+// for the profile photo and for a group's photo.
+async function uploadPhoto(prefix, save, done) {
+  const input = $(prefix + '-file');
   const file = input.files && input.files[0];
   input.value = '';
   if (!file) return;
-  const status = $('set-avatar-status');
-  $('err-set-avatar').textContent = '';
+  const status = $(prefix + '-status');
+  const errEl = $('err-' + prefix);
+  errEl.textContent = '';
   if (!/^image\/(png|jpeg|gif|webp)$/.test(file.type)) {
-    $('err-set-avatar').textContent = 'Choose a PNG, JPEG, GIF or WebP image.';
+    errEl.textContent = 'Choose a PNG, JPEG, GIF or WebP image.';
     return;
   }
-  const busy = [$('set-avatar-pick'), $('set-avatar-remove')];
+  const busy = [$(prefix + '-pick'), $(prefix + '-remove')];
   for (const b of busy) b.disabled = true;
   status.textContent = 'Uploading photo…';
   let stage = 'upload';
@@ -2417,16 +2422,20 @@ async function onAvatarFile() {
     const res = await media.upload(file, { name: file.name });
     if (!res.thumb_w) throw Object.assign(new Error('not an image'), { code: 'bad_request' });
     stage = 'save';
-    await setMyAvatar(res.id);
-    status.textContent = 'Photo updated.';
+    await save(res.id);
+    status.textContent = done;
   } catch (err) {
     status.textContent = '';
-    $('err-set-avatar').textContent = err && err.code === 'bad_request'
+    errEl.textContent = err && err.code === 'bad_request'
       ? 'That image could not be read. Try another one.'
       : stage === 'upload' ? media.uploadError(err, file.name) : explain(err, 'Saving the photo');
   } finally {
     for (const b of busy) b.disabled = false;
   }
+}
+
+function onAvatarFile() {
+  return uploadPhoto('set-avatar', (id) => setMyAvatar(id), 'Photo updated.');
 }
 
 async function removeMyAvatar() {
@@ -2481,35 +2490,9 @@ async function groupSettings(args) {
   if (room) onRoomEvent(room);
 }
 
-async function onGroupAvatarFile() {
-  const input = $('group-avatar-file');
-  const file = input.files && input.files[0];
-  input.value = '';
-  if (!file || !groupShown) return;
-  const status = $('group-avatar-status');
-  $('err-group-avatar').textContent = '';
-  if (!/^image\/(png|jpeg|gif|webp)$/.test(file.type)) {
-    $('err-group-avatar').textContent = 'Choose a PNG, JPEG, GIF or WebP image.';
-    return;
-  }
-  const busy = [$('group-avatar-pick'), $('group-avatar-remove')];
-  for (const b of busy) b.disabled = true;
-  status.textContent = 'Uploading photo…';
-  let stage = 'upload';
-  try {
-    const res = await media.upload(file, { name: file.name });
-    if (!res.thumb_w) throw Object.assign(new Error('not an image'), { code: 'bad_request' });
-    stage = 'save';
-    await groupSettings({ avatar: res.id });
-    status.textContent = 'Group photo updated.';
-  } catch (err) {
-    status.textContent = '';
-    $('err-group-avatar').textContent = err && err.code === 'bad_request'
-      ? 'That image could not be read. Try another one.'
-      : stage === 'upload' ? media.uploadError(err, file.name) : explain(err, 'Saving the photo');
-  } finally {
-    for (const b of busy) b.disabled = false;
-  }
+function onGroupAvatarFile() {
+  if (!groupShown) { $('group-avatar-file').value = ''; return undefined; }
+  return uploadPhoto('group-avatar', (id) => groupSettings({ avatar: id }), 'Group photo updated.');
 }
 
 async function removeGroupAvatar() {
