@@ -5,11 +5,11 @@
 // :shortcode: stays text. Screenshots avatars-desktop.png, emoji-picker.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import zlib from 'node:zlib';
 import {
   startServer, launchBrowser, newPage, registerUI, startDM, openRoomByName, send, waitForBody,
   uniqueName, assertNoErrors, shot,
 } from './helpers.mjs';
+import { encodePNG } from './png.mjs';
 
 let server;
 let browser;
@@ -23,43 +23,9 @@ after(async () => {
 });
 
 // ---- a valid PNG (RGB): a coloured disc on a background, so a centre crop shows
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
 function makePNG(w, h, fg, bg) {
-  const rows = [];
   const r = Math.min(w, h) * 0.4;
-  for (let y = 0; y < h; y++) {
-    const row = Buffer.alloc(1 + w * 3);
-    for (let x = 0; x < w; x++) {
-      const inside = (x - w / 2) ** 2 + (y - h / 2) ** 2 < r * r;
-      const c = inside ? fg : bg;
-      row[1 + x * 3] = c[0]; row[2 + x * 3] = c[1]; row[3 + x * 3] = c[2];
-    }
-    rows.push(row);
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
+  return encodePNG(w, h, (x, y) => ((x - w / 2) ** 2 + (y - h / 2) ** 2 < r * r ? fg : bg));
 }
 
 // The avatar node shows a loaded square picture.

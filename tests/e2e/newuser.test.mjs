@@ -9,11 +9,11 @@
 // Every fixture is generated here: no binary files in the repository.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import zlib from 'node:zlib';
 import {
   startServer, launchBrowser, newPage, registerUI, startGroup, openRoomByName, send, waitForBody,
   waitOnline, uniqueName, assertNoErrors, shot,
 } from './helpers.mjs';
+import { encodePNG } from './png.mjs';
 
 let server;
 let browser;
@@ -29,56 +29,17 @@ after(async () => {
 
 // ---- fixtures
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-// A PNG whose pixels come from fn(x, y) -> [r, g, b] or, with alpha,
-// [r, g, b, a].
-function makePNG(w, h, fn, alpha = false) {
-  const n = alpha ? 4 : 3;
-  const rows = [];
-  for (let y = 0; y < h; y++) {
-    const row = Buffer.alloc(1 + w * n);
-    for (let x = 0; x < w; x++) {
-      const px = fn(x, y);
-      for (let k = 0; k < n; k++) row[1 + x * n + k] = px[k] ?? 255;
-    }
-    rows.push(row);
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; ihdr[9] = alpha ? 6 : 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
-}
 // A landscape: sky, sun, hills (so thumbnails are recognisable in screenshots).
-const sunset = (w, h) => makePNG(w, h, (x, y) => {
+const sunset = (w, h) => encodePNG(w, h, (x, y) => {
   const hill = h * 0.62 + Math.sin(x / w * 6) * h * 0.06;
   if (y > hill) return [40, 110 + Math.round(40 * (y / h)), 60];
   if ((x - w * 0.7) ** 2 + (y - h * 0.35) ** 2 < (h * 0.12) ** 2) return [255, 214, 90];
   return [240 - Math.round(120 * (y / h)), 120 + Math.round(60 * (y / h)), 170 + Math.round(60 * (y / h))];
 });
-const stripes = (w, h) => makePNG(w, h, (x, y) => (Math.floor((x + y) / 24) % 2 ? [30, 80, 160] : [250, 250, 250]));
-const disc = (w, h, fg, bg) => makePNG(w, h, (x, y) => ((x - w / 2) ** 2 + (y - h / 2) ** 2 < (Math.min(w, h) * 0.42) ** 2 ? fg : bg));
+const stripes = (w, h) => encodePNG(w, h, (x, y) => (Math.floor((x + y) / 24) % 2 ? [30, 80, 160] : [250, 250, 250]));
+const disc = (w, h, fg, bg) => encodePNG(w, h, (x, y) => ((x - w / 2) ** 2 + (y - h / 2) ** 2 < (Math.min(w, h) * 0.42) ** 2 ? fg : bg));
 // A custom emoji as people make them: a party face on a transparent background.
-const partyFace = (w) => makePNG(w, w, (x, y) => {
+const partyFace = (w) => encodePNG(w, w, (x, y) => {
   const c = w / 2, r = w * 0.44;
   const d = Math.hypot(x - c, y - c);
   if (d > r) return [0, 0, 0, 0];
