@@ -308,6 +308,13 @@ function activity(r) {
   return Math.max(r.lastMsg ? r.lastMsg.ts : 0, r.seenAt || 0);
 }
 
+// Messages stored in the same millisecond still have an order: their ids
+// ("m123") grow with every message the server stores.
+function lastMsgOrder(r) {
+  const id = r.lastMsg && r.lastMsg.id;
+  return typeof id === 'string' ? Number(id.slice(1)) || 0 : 0;
+}
+
 // ---------------------------------------------------------------- cache (offline start)
 
 let cacheTimer = null;
@@ -884,7 +891,7 @@ function renderSidebar() {
   const f = S.filter.trim().toLowerCase();
   const rooms = [...S.rooms.values()]
     .filter((r) => !f || roomTitle(r).toLowerCase().includes(f) || roomSubtitle(r).toLowerCase().includes(f))
-    .sort((a, b) => activity(b) - activity(a) || (b.id > a.id ? 1 : -1));
+    .sort((a, b) => activity(b) - activity(a) || lastMsgOrder(b) - lastMsgOrder(a) || (b.id > a.id ? 1 : -1));
   const focusedRoom = document.activeElement && document.activeElement.dataset
     ? document.activeElement.dataset.room : null;
   const items = rooms.map((r) => {
