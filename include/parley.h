@@ -7,7 +7,8 @@
  *    WebSocket client (RFC 6455 over uv_tcp, frames by parleyd's src/ws codec) that
  *    authenticates with a token, matches replies to requests, delivers
  *    server events, reconnects with exponential backoff and jitter, and
- *    resynchronises with the server's `sync` op so the application sees every
+ *    resynchronises (on a reconnect inside `auth` with `since`, one round
+ *    trip; later gaps with the `sync` op) so the application sees every
  *    room message exactly once and in per-room seq order, and every change of
  *    an existing message (`update`, per-room version) once, across
  *    reconnects.
@@ -223,7 +224,9 @@ void parley_client_set_timing(parley_client_t *c, unsigned backoff_min_ms, unsig
 void parley_client_set_initial_sync(parley_client_t *c, bool replay_history);
 
 /** Starts connecting (asynchronously) and keeps the connection up: on loss it
- * reconnects with backoff, re-authenticates, and syncs. Requires a token.
+ * reconnects with backoff and re-authenticates with the positions it has
+ * (`auth` with `since`: the missed events come before the reply, live ones
+ * after). Requires a token.
  * Returns PARLEY_OK, PARLEY_EINVAL (no token) or PARLEY_ECLOSED. Calling it
  * while already connected is a no-op. */
 int parley_client_connect(parley_client_t *c);

@@ -520,15 +520,9 @@ static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
     become_ready(c);
 }
 
-static void start_sync(parley_client_t *c)
+/* since: {room: {"seq": n, "version": v}} for every room we know. */
+static json_t *build_since(parley_client_t *c)
 {
-    if (c->sync_inflight) {
-        c->resync_needed = true;
-        return;
-    }
-    if (c->conn == NULL || !c->authed)
-        return;
-    /* since: {room: {"seq": n, "version": v}} for every room we know. */
     json_t *since = json_object();
     const char *room;
     json_t *v;
@@ -545,16 +539,36 @@ static void start_sync(parley_client_t *c)
                 since, room,
                 json_pack("{s:I, s:I}", "seq", (json_int_t)0, "version", json_integer_value(v)));
     }
+    return since;
+}
+
+/* The sync that `since` starts (a sync op, or an auth carrying it) is in
+ * flight from now: events before its reply follow the sync rules. */
+static void sync_begin(parley_client_t *c, json_t *since)
+{
+    json_decref(c->sync_base);
+    c->sync_base = json_incref(since);
+    json_object_clear(c->sync_seen);
+    c->sync_inflight = true;
+    c->sync_delivered = 0;
+}
+
+static void start_sync(parley_client_t *c)
+{
+    if (c->sync_inflight) {
+        c->resync_needed = true;
+        return;
+    }
+    if (c->conn == NULL || !c->authed)
+        return;
+    json_t *since = build_since(c);
     json_t *req = json_pack("{s:s, s:O}", "op", "sync", "since", since);
     if (req == NULL) {
         json_decref(since);
         return;
     }
-    json_decref(c->sync_base);
-    c->sync_base = since;
-    json_object_clear(c->sync_seen);
-    c->sync_inflight = true;
-    c->sync_delivered = 0;
+    sync_begin(c, since);
+    json_decref(since);
     if (c->state != PARLEY_STATE_SYNCING)
         set_state(c, PARLEY_STATE_SYNCING, NULL);
     if (send_internal(c, req, on_sync_reply) < 0)
@@ -615,6 +629,14 @@ static void on_auth_reply(parley_client_t *c, json_t *reply, bool local)
     c->user = json_incref(json_object_get(reply, "user"));
     c->authed = true;
     set_state(c, PARLEY_STATE_SYNCING, NULL);
+    if (c->auth_sync) {
+        /* The auth carried `since`: the server sent the missed events
+         * before this reply, which is also the sync's (more, count). */
+        c->auth_sync = false;
+        on_sync_reply(c, reply, false);
+        flush_unsent(c);
+        return;
+    }
     if (!c->initial_done && !c->replay_history) {
         c->seeding = true;
         json_t *req = json_pack("{s:s}", "op", "rooms");
@@ -807,6 +829,16 @@ static void ws_open(parley_client_t *c, conn_t *k)
     if (c->ping_interval > 0)
         uv_timer_start(&c->ping_timer, on_ping_timer, c->ping_interval, c->ping_interval);
     json_t *req = json_pack("{s:s, s:s}", "op", "auth", "token", c->token);
+    /* A reconnect catches up inside auth (`since`): one round trip, and the
+     * server holds live events until the missed ones are out. The first
+     * connect seeds positions from `rooms` instead. */
+    c->auth_sync = false;
+    if (req != NULL && c->initial_done) {
+        json_t *since = build_since(c);
+        json_object_set_new(req, "since", since);
+        sync_begin(c, since);
+        c->auth_sync = true;
+    }
     if (req == NULL || send_internal(c, req, on_auth_reply) < 0) {
         if (c->conn == k)
             conn_drop(c, 1006, "network", "cannot send auth");

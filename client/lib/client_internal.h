@@ -61,6 +61,7 @@ struct parley_client {
     bool authed;       /* current connection authenticated */
     bool auth_refused; /* token rejected: no more reconnects */
     bool sync_inflight, resync_needed, seeding;
+    bool auth_sync; /* the auth in flight carries `since` (a reconnect) */
     int sync_delivered, empty_resyncs;
     int last_close_code;
     int64_t next_id;
