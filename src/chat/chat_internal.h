@@ -218,6 +218,12 @@ void pl_ops__job_store_error(job_t *j, int rc);
 /** In a write job's work: if rc < 0, reports it and rolls the job back. */
 void pl_ops__job_write_end(job_t *j, pl_db_t *db, int rc);
 void pl_ops__job_check(job_t *j);
+/** Done-callback preamble: pl_ops__job_check, and the error reply if the
+ * job failed. True when the job succeeded. */
+bool pl_ops__job_ok(job_t *j);
+/** Replies {"ok":true<prefix>,"<key>":[Message...]} (prefix NULL or fields). */
+void pl_ops__reply_messages(session_t *s, json_t *id, const char *key, const pl_message_t *m,
+                            size_t n, const char *prefix);
 bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,

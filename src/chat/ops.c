@@ -64,6 +64,38 @@ void pl_ops__job_check(job_t *j)
         pl_ops__job_fail(j, "internal", "storage error; nothing was stored; try again");
 }
 
+/* Sends {"re":id,"ok":true<prefix>,"<key>":[Message...]}; prefix is NULL or
+ * ",\"k\":v" fields that go before the list. */
+void pl_ops__reply_messages(session_t *s, json_t *id, const char *key, const pl_message_t *m,
+                            size_t n, const char *prefix)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    if (prefix != NULL)
+        pl_buf_append(&b, prefix, strlen(prefix));
+    pl_buf_printf(&b, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        pl_buf_append(&b, i ? ",{" : "{", i ? 2 : 1);
+        pl_wire_message_fields(&b, &m[i]);
+        pl_buf_append(&b, "}", 1);
+    }
+    pl_buf_append(&b, "]", 1);
+    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+/* The start of every done callback: the store's status for the job, and
+ * if the job failed its error reply. Returns true when the job succeeded
+ * and the callback should answer. */
+bool pl_ops__job_ok(job_t *j)
+{
+    pl_ops__job_check(j);
+    if (j->code == NULL)
+        return true;
+    pl_wire_reply_err(j->s, j->id, j->code, j->msg);
+    return false;
+}
+
 /* ---- argument helpers: they reply with bad_request and return false ---- */
 
 bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
@@ -676,10 +708,7 @@ static void rooms_work(pl_db_t *db, void *arg)
 static void rooms_done(void *arg)
 {
     rooms_job_t *q = arg;
-    pl_ops__job_check(&q->j);
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"rooms\":[", 10);
@@ -840,13 +869,10 @@ out:
 static void send_done(void *arg)
 {
     send_job_t *q = arg;
-    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
+    if (!pl_ops__job_ok(&q->j))
         goto out;
-    }
     pl_buf_t b;
     pl_buf_init(&b);
     /* Build the event once: `{"ev":"message",<fields>}`; the reply reuses the
@@ -1128,22 +1154,8 @@ static void history_work(pl_db_t *db, void *arg)
 static void history_done(void *arg)
 {
     history_job_t *h = arg;
-    pl_ops__job_check(&h->j);
-    if (h->j.code != NULL) {
-        pl_wire_reply_err(h->j.s, h->j.id, h->j.code, h->j.msg);
-    } else {
-        pl_buf_t b;
-        pl_buf_init(&b);
-        pl_buf_append(&b, ",\"messages\":[", 13);
-        for (size_t i = 0; i < h->n; i++) {
-            pl_buf_append(&b, i ? ",{" : "{", i ? 2 : 1);
-            pl_wire_message_fields(&b, &h->msgs[i]);
-            pl_buf_append(&b, "}", 1);
-        }
-        pl_buf_append(&b, "]", 1);
-        pl_wire_reply_ok(h->j.s, h->j.id, pl_buf_head(&b), b.len);
-        pl_buf_dispose(&b);
-    }
+    if (pl_ops__job_ok(&h->j))
+        pl_ops__reply_messages(h->j.s, h->j.id, "messages", h->msgs, h->n, NULL);
     pl_messages_free(h->msgs, h->n);
     pl_ops__job_dispose(&h->j);
     free(h);

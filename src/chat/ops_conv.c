@@ -44,24 +44,6 @@ static void reply_message(session_t *s, json_t *id, const pl_message_t *m)
     pl_buf_dispose(&b);
 }
 
-static void reply_messages(session_t *s, json_t *id, const char *key, const pl_message_t *m,
-                           size_t n, const char *prefix)
-{
-    pl_buf_t b;
-    pl_buf_init(&b);
-    if (prefix != NULL)
-        pl_buf_append(&b, prefix, strlen(prefix));
-    pl_buf_printf(&b, ",\"%s\":[", key);
-    for (size_t i = 0; i < n; i++) {
-        pl_buf_append(&b, i ? ",{" : "{", i ? 2 : 1);
-        pl_wire_message_fields(&b, &m[i]);
-        pl_buf_append(&b, "}", 1);
-    }
-    pl_buf_append(&b, "]", 1);
-    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
-    pl_buf_dispose(&b);
-}
-
 /* ---- edit / delete / react: one job type ---- */
 
 typedef enum { MUT_EDIT, MUT_DELETE, MUT_REACT } mut_kind_t;
@@ -148,11 +130,8 @@ out:
 static void mut_done(void *arg)
 {
     mut_job_t *q = arg;
-    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         reply_message(s, q->j.id, &q->m);
         if (q->changed)
             pl_chat__emit_update(s->chat, &q->m);
@@ -336,11 +315,8 @@ static void emit_receipt(pl_chat_t *chat, room_t *room, const pl_receipt_t *r)
 static void mark_done(void *arg)
 {
     mark_job_t *q = arg;
-    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         pl_wire_reply_ok(s, q->j.id, "", 0);
         room_t *room = pl_chat__room(s->chat, q->room_id);
         if (q->changed && room != NULL)
@@ -398,10 +374,7 @@ static void receipts_work(pl_db_t *db, void *arg)
 static void receipts_done(void *arg)
 {
     receipts_job_t *q = arg;
-    pl_ops__job_check(&q->j);
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"receipts\":[", 13);
@@ -462,17 +435,14 @@ static void thread_work(pl_db_t *db, void *arg)
 static void thread_done(void *arg)
 {
     thread_job_t *q = arg;
-    pl_ops__job_check(&q->j);
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"root\":{", 9);
         pl_wire_message_fields(&b, &q->rootm);
         pl_buf_append(&b, "}", 1);
         pl_buf_append(&b, "", 1); /* NUL for the prefix string */
-        reply_messages(q->j.s, q->j.id, "messages", q->msgs, q->n, pl_buf_head(&b));
+        pl_ops__reply_messages(q->j.s, q->j.id, "messages", q->msgs, q->n, pl_buf_head(&b));
         pl_buf_dispose(&b);
     }
     pl_message_dispose(&q->rootm);
@@ -531,10 +501,7 @@ static void pq_work(pl_db_t *db, void *arg)
 static void pq_done(void *arg)
 {
     pq_job_t *q = arg;
-    pl_ops__job_check(&q->j);
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"presence\":[", 13);
@@ -680,13 +647,10 @@ static void prof_work(pl_db_t *db, void *arg)
 static void prof_done(void *arg)
 {
     prof_job_t *q = arg;
-    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
+    if (!pl_ops__job_ok(&q->j))
         goto out;
-    }
     pl_buf_t b;
     pl_buf_init(&b);
     if (q->kind == PROF_GET || q->kind == PROF_SET) {
@@ -891,11 +855,8 @@ static void search_work(pl_db_t *db, void *arg)
 static void search_done(void *arg)
 {
     search_job_t *q = arg;
-    pl_ops__job_check(&q->j);
-    if (q->j.code != NULL)
-        pl_wire_reply_err(q->j.s, q->j.id, q->j.code, q->j.msg);
-    else
-        reply_messages(q->j.s, q->j.id, "results", q->msgs, q->n, NULL);
+    if (pl_ops__job_ok(&q->j))
+        pl_ops__reply_messages(q->j.s, q->j.id, "results", q->msgs, q->n, NULL);
     pl_messages_free(q->msgs, q->n);
     free(q->query);
     pl_ops__job_dispose(&q->j);
@@ -1011,11 +972,8 @@ static void emit_emoji(pl_chat_t *chat, const char *action, const pl_emoji_rec_t
 static void emoji_done(void *arg)
 {
     emoji_job_t *q = arg;
-    pl_ops__job_check(&q->j);
     session_t *s = q->j.s;
-    if (q->j.code != NULL) {
-        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
-    } else {
+    if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
         if (q->kind == EMOJI_LIST) {
