@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -94,7 +95,22 @@ static const cfg_entry_t table[] = {
     {"store_read_threads", CFG_INT, OFF(store_read_threads), 1, 64, "2",
      "threads serving database reads"},
     {"log_level", CFG_STR, OFF(log_level), 0, 0, "info", "error, warn, info, debug or trace"},
+    /* clients behind proxies */
+    {"trusted_proxies", CFG_STR, OFF(trusted_proxies), 0, 0, "",
+     "proxies (addresses or address/bits, blank- or comma-separated) whose X-Forwarded-For "
+     "names the client; empty: none, the TCP peer is the client"},
 };
+
+/* String keys whose value is a list of networks (core/addr.h). */
+static const char *const cidr_keys[] = {"trusted_proxies"};
+
+static bool is_cidr_key(const char *key)
+{
+    for (size_t i = 0; i < PL_ARRAY_LEN(cidr_keys); i++)
+        if (strcmp(cidr_keys[i], key) == 0)
+            return true;
+    return false;
+}
 
 static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -199,6 +215,16 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
             fmt_err(err, errlen, "config key 'emoji_add_policy': '%s' is not one of %s", value,
                     "anyone, nobody");
             return PL_EINVAL;
+        }
+        if (is_cidr_key(key)) {
+            char why[160] = "";
+            pl_cidr_list_t l;
+            int rc = pl_cidr_list_parse(value, &l, why, sizeof why);
+            pl_cidr_list_dispose(&l);
+            if (rc < 0) {
+                fmt_err(err, errlen, "config key '%s': %s", key, why);
+                return PL_EINVAL;
+            }
         }
         free(*(char **)slot);
         *(char **)slot = pl_xstrdup(value);

@@ -56,6 +56,8 @@ typedef struct {
     int64_t store_read_threads;
     /* logging */
     char *log_level;
+    /* clients behind proxies */
+    char *trusted_proxies; /* CIDR list (core/addr.h); "" = none */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

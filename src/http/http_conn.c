@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -83,13 +84,34 @@ static const char *reason_phrase(int status)
     }
 }
 
+/* The address of the client behind c: the TCP peer, or, when the peer is
+ * one of trusted_proxies, the client it names in X-Forwarded-For (m may be
+ * NULL: a parse error has no headers). */
+static void client_addr(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
+{
+    memcpy(out->b, c->peer, sizeof out->b);
+    const char *trusted = c->srv->cfg->trusted_proxies;
+    if (trusted == NULL || trusted[0] == '\0')
+        return;
+    pl_cidr_list_t l;
+    if (pl_cidr_list_parse(trusted, &l, NULL, 0) < 0)
+        return; /* validated at load: cannot happen */
+    pl_addr_t peer = *out;
+    const char *xff = m ? pl_http_msg_header(m, "X-Forwarded-For") : NULL;
+    if (!pl_addr_client(&peer, xff, &l, out))
+        pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " trusted proxy sent no usable "
+               "X-Forwarded-For", c->id);
+    pl_cidr_list_dispose(&l);
+}
+
 static pl_http_req_t *req_new(pl_conn_t *c, pl_http_msg_t *m)
 {
     pl_http_req_t *req = pl_xcalloc(1, sizeof *req);
     req->conn = c;
     req->msg = m;
     req->conn_id = c->id;
-    pl_net__peer_format(c, req->peer);
+    client_addr(c, m, &req->addr);
+    pl_addr_format(&req->addr, req->peer);
     return req;
 }
 
@@ -240,6 +262,11 @@ const char *pl_http_body(const pl_http_req_t *req, size_t *len)
 const char *pl_http_peer(const pl_http_req_t *req)
 {
     return req->peer;
+}
+
+void pl_http_client_addr(const pl_http_req_t *req, pl_addr_t *out)
+{
+    *out = req->addr;
 }
 
 uint64_t pl_http_conn_id(const pl_http_req_t *req)
@@ -498,6 +525,11 @@ static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
         pl_http_respond_error(req_new(c, m), 503, "shutting_down", "server shutting down", NULL);
         return;
     }
+    /* From here on the connection's peer is the client (behind a trusted
+     * proxy: the one it forwarded), for pl_conn_peer and the upper layer. */
+    pl_addr_t client;
+    client_addr(c, m, &client);
+    memcpy(c->peer, client.b, sizeof c->peer);
     char accept[PL_WS_ACCEPT_LEN + 1];
     pl_ws_accept_key(key, strlen(key), accept);
     char resp[256];

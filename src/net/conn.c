@@ -484,14 +484,9 @@ static void peer_store(pl_conn_t *c)
 
 char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN])
 {
-    static const uint8_t zero[16], v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-    if (memcmp(c->peer, zero, 16) == 0)
-        snprintf(out, PL_NET_PEER_LEN, "?");
-    else if (memcmp(c->peer, v4mapped, 12) == 0)
-        uv_inet_ntop(AF_INET, c->peer + 12, out, PL_NET_PEER_LEN);
-    else
-        uv_inet_ntop(AF_INET6, c->peer, out, PL_NET_PEER_LEN);
-    return out;
+    pl_addr_t a;
+    memcpy(a.b, c->peer, sizeof a.b);
+    return pl_addr_format(&a, out);
 }
 
 /* Registers a new connection on srv (accepted or adopted). */

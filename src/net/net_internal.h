@@ -6,6 +6,7 @@
 
 #include "net/server.h"
 
+#include "core/addr.h"
 #include "core/buf.h"
 #include "http/http_parse.h"
 #include "net/loops.h"
@@ -22,7 +23,7 @@ struct pl_frame {
 enum { PL_CONN_HTTP, PL_CONN_WS };
 
 /** Room for a formatted peer address (INET6_ADDRSTRLEN) and its NUL. */
-#define PL_NET_PEER_LEN 46
+#define PL_NET_PEER_LEN PL_ADDR_TEXT
 
 #define PL_NET_LINGER_MS 2000    /* graceful close: wait this long for the peer's FIN */
 #define PL_WS_CLOSE_WAIT_MS 2000 /* close handshake: wait this long for the peer's close */
@@ -92,7 +93,8 @@ struct pl_http_req {
     pl_conn_t *conn;    /* NULL once the connection is gone */
     pl_http_msg_t *msg; /* NULL for parse errors */
     uint64_t conn_id;
-    char peer[PL_NET_PEER_LEN]; /* formatted at creation: outlives the connection */
+    pl_addr_t addr;             /* the client (behind a trusted proxy: the one it names) */
+    char peer[PL_NET_PEER_LEN]; /* addr formatted at creation: outlives the connection */
     /* a streamed response (pl_http_respond_start) */
     bool resp_started;
     bool resp_keep;     /* keep-alive after the body */

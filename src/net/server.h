@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/addr.h"
 #include "core/config.h"
 
 typedef struct pl_server pl_server_t;
@@ -86,8 +87,12 @@ const char *pl_http_query(const pl_http_req_t *req);
 const char *pl_http_header(const pl_http_req_t *req, const char *name);
 /** Body bytes (NUL-terminated for convenience; may contain NULs). */
 const char *pl_http_body(const pl_http_req_t *req, size_t *len);
-/** Peer address as text ("127.0.0.1"). */
+/** The client's address as text ("127.0.0.1"): the TCP peer, or, when the
+ * peer is one of the trusted_proxies, the client it names in
+ * X-Forwarded-For (core/addr.h pl_addr_client). */
 const char *pl_http_peer(const pl_http_req_t *req);
+/** The same address as raw bytes (a key for per-address limits). */
+void pl_http_client_addr(const pl_http_req_t *req, pl_addr_t *out);
 
 /** Sends the response and releases req. body is copied. extra_headers is NULL
  * or "Name: value\r\n..." lines. Adds Content-Length, Date, Connection and
@@ -204,7 +209,10 @@ uint64_t pl_conn_id(const pl_conn_t *c);
 /** Upper-layer pointer; NULL until set. */
 void *pl_conn_data(const pl_conn_t *c);
 void pl_conn_set_data(pl_conn_t *c, void *data);
-/** Peer address as text ("127.0.0.1", "::1"; "?" if unknown). The
+/** The client's raw address: the TCP peer, or behind a trusted proxy the
+ * client named in the upgrade request's X-Forwarded-For. */
+void pl_conn_client_addr(const pl_conn_t *c, pl_addr_t *out);
+/** Client address (as pl_conn_client_addr) as text ("127.0.0.1", "::1"; "?" if unknown). The
  * connection keeps only the raw address, so the text is formatted on each
  * call into a per-thread buffer: it stays valid until the next
  * pl_conn_peer call on the same thread (copy it to keep it). */

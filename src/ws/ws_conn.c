@@ -80,6 +80,11 @@ void pl_conn_set_data(pl_conn_t *c, void *data)
     c->tcp.data = data;
 }
 
+void pl_conn_client_addr(const pl_conn_t *c, pl_addr_t *out)
+{
+    memcpy(out->b, c->peer, sizeof out->b);
+}
+
 const char *pl_conn_peer(const pl_conn_t *c)
 {
     /* The connection keeps the raw address only (see conn.c). */
