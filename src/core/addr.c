@@ -19,7 +19,7 @@ bool pl_addr_parse(const char *text, size_t len, pl_addr_t *out)
         text++;
         len -= 2;
     }
-    if (len == 0 || len >= sizeof buf)
+    if (len == 0 || len >= sizeof buf || memchr(text, '\0', len) != NULL)
         return false;
     memcpy(buf, text, len);
     buf[len] = '\0';

@@ -16,7 +16,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 mkdir -p "$OUT"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$ROOT/src"
-CORE="$ROOT/src/core/buf.c $ROOT/src/core/util.c $ROOT/src/core/log.c $ROOT/src/core/err.c"
+CORE="$ROOT/src/core/buf.c $ROOT/src/core/util.c $ROOT/src/core/log.c $ROOT/src/core/err.c $ROOT/src/core/addr.c"
 
 $CC $CFLAGS -o "$OUT/fuzz_http" "$ROOT/tests/fuzz/fuzz_http.c" "$ROOT/src/http/http_parse.c" \
     $CORE -lhttp_parser -luv
@@ -24,6 +24,7 @@ $CC $CFLAGS -o "$OUT/fuzz_ws_frame" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$ROOT/sr
     "$ROOT/src/ws/ws_decode.c" "$ROOT/src/ws/ws_handshake.c" $CORE -lcrypto -luv
 $CC $CFLAGS -o "$OUT/fuzz_config" "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/src/core/config.c" \
     $CORE -luv
+$CC $CFLAGS -o "$OUT/fuzz_addr" "$ROOT/tests/fuzz/fuzz_addr.c" $CORE -luv
 
 seed() { # seed DIR NAME BYTES(printf format)
     mkdir -p "$1"
@@ -43,8 +44,12 @@ seed "$W" frag '\001\002\001\201\000\000\000\000a\211\200\000\000\000\000\200\20
 seed "$W" client '\011\003\001\001a\211\000\200\001b'
 C="$OUT/corpus_fuzz_config"
 seed "$C" basic 'listen 127.0.0.1:8080\nmax_ws_message 2m\nws_echo true\n# comment\n'
+seed "$C" proxies 'trusted_proxies 127.0.0.1, 10.0.0.0/8 ::1\n'
+A="$OUT/corpus_fuzz_addr"
+seed "$A" v4 '\02510.0.0.0/8 127.0.0.1203.0.113.9, 10.0.0.2'
+seed "$A" v6 '\012::1/128 [::1]2001:db8::1 ,::1'
 
-for t in fuzz_http fuzz_ws_frame fuzz_config; do
+for t in fuzz_http fuzz_ws_frame fuzz_config fuzz_addr; do
     echo "== $t for ${SECS}s"
     "$OUT/$t" -max_total_time="$SECS" -artifact_prefix="$OUT/" -max_len=8192 -print_final_stats=1 "$OUT/corpus_$t"
 done

@@ -40,6 +40,9 @@ static void test_parse_format(void **state)
                          "1.2.3.4/8", "0123456789012345678901234567890123456789012345678"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(pl_addr_parse(bad[i], strlen(bad[i]), &a));
+    /* An embedded NUL is not an address (inet_pton would stop at it). */
+    assert_false(pl_addr_parse("::\0junk", 7, &a));
+    assert_false(pl_addr_parse("1.2.3.4\0", 8, &a));
     /* Not NUL-terminated: only len bytes count. */
     assert_true(pl_addr_parse("10.0.0.1junk", 8, &a));
     assert_string_equal("10.0.0.1", pl_addr_format(&a, buf));
