@@ -611,7 +611,16 @@ static void test_group_flood_cut_off(void **state)
     /* The same user is still refused: the bucket is per user, not per
      * connection. */
     int fx2 = th_ws_login(&x);
-    th_expect_err(create_group(fx2, "[]", "again"), "rate_limited");
+    bool refused = false;
+    for (int i = 0; i < 3 && !refused; i++) { /* a token may have refilled meanwhile */
+        json_t *r = create_group(fx2, "[]", "again");
+        refused = !json_is_true(json_object_get(r, "ok"));
+        if (refused)
+            th_expect_err(r, "rate_limited");
+        else
+            json_decref(r);
+    }
+    assert_true(refused);
     /* A request over a whole hour's allowance can never pass. */
     static char names[700 * 12];
     size_t k = 0;
@@ -803,14 +812,26 @@ static void test_invite_caps_and_expiry(void **state)
     assert_string_equal("rate_limited", th_jstr(e, "code"));
     assert_true(th_jint(e, "retry_after_ms") > 0);
     json_decref(r);
-    /* Expiry: after invite_ttl_ms the invitations are gone and accept nothing. */
+    /* Expiry: after invite_ttl_ms the invitations are gone and accept
+     * nothing. (Waiting for the outcome, 10 s at most: no timing assumed.) */
     struct timespec ts = {0, 100 * 1000000};
-    for (int i = 0; i < 100 && invites_count(fv) > 0; i++)
+    int fu[6];
+    for (int i = 0; i < 6; i++)
+        fu[i] = th_ws_login(&u[i]);
+    for (int i = 0; i < 100; i++) {
+        size_t left = invites_count(fv);
+        for (int j = 0; j < 6; j++)
+            left += invites_count(fu[j]);
+        if (left == 0)
+            break;
         nanosleep(&ts, NULL);
+    }
     assert_int_equal(0, invites_count(fv));
-    int fu = th_ws_login(&u[0]);
-    th_expect_err(th_call(fu, "\"op\":\"join\",\"room\":\"%s\"", g), "forbidden");
-    close(fu);
+    for (int j = 0; j < 6; j++) {
+        assert_int_equal(0, invites_count(fu[j]));
+        th_expect_err(th_call(fu[j], "\"op\":\"join\",\"room\":\"%s\"", g), "forbidden");
+        close(fu[j]);
+    }
     free(g);
     close(fv);
     close(fx);
