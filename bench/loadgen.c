@@ -1080,6 +1080,10 @@ static void server_up(const char *const *extra)
     const char *sets[32] = {"argon2_opslimit=1", "argon2_memlimit=8k", "rate_limit_per_sec=1000000",
                             "log_level=warn", "max_group_members=20000", "max_connections=30000"};
     int n = 6;
+    /* The admin account creates every room and adds every user: lift the
+     * per-user room and add limits like the request rate. */
+    sets[n++] = "room_create_per_hour=1000000000";
+    sets[n++] = "member_adds_per_hour=1000000000";
     if (opt.threads_set[0])
         sets[n++] = opt.threads_set;
     for (int i = 0; extra && extra[i] && n < 31; i++)
@@ -1346,6 +1350,7 @@ static void scenario_bigroom(void)
      * created with more than 100 members were routed to their creator only.) */
     const char *sets[] = {"argon2_opslimit=1", "argon2_memlimit=8k", "rate_limit_per_sec=1000000",
                           "log_level=warn", "max_group_members=20000", "max_connections=30000",
+                          "room_create_per_hour=1000000000", "member_adds_per_hour=1000000000",
                           opt.threads_set[0] ? opt.threads_set : NULL, NULL};
     if (lg_server_start(&srv, opt.parleyd, opt.server_cpu, sets) != 0)
         exit(1);

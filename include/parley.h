@@ -173,7 +173,16 @@ typedef void (*parley_reply_cb)(parley_client_t *c, json_t *reply, void *ud);
  * the call. "message" events have already been deduplicated and ordered;
  * "update" events deduplicated by version (see parley_client_set_version).
  * Every other event ("typing", "receipt", "presence", "profile", "settings",
- * "room", "member", and kinds added later) is passed through unchanged. */
+ * "room", "member", "invite", and kinds added later) is passed through
+ * unchanged. Groups and invitations (see parley_req_invite):
+ *   {"ev":"invite","action":"add","invite":{"room","name","avatar",
+ *    "member_count","inviter":{"id","username","display_name"},"ts",
+ *    "expires_ts"}}                          you were invited to a group;
+ *   {"ev":"invite","action":"remove","room","reason"}   an invitation ended
+ *    ("accepted", "declined" -- on any of your devices -- or "withdrawn");
+ *   {"ev":"member","room","action":"join"|"leave"|"invite","user","by"?}
+ *    someone joined, was added ("by" who), left, or was invited;
+ *   {"ev":"room","room":{...}}              you are now in a room. */
 typedef void (*parley_event_cb)(parley_client_t *c, json_t *event, void *ud);
 
 /** State callback. err is borrowed and non-NULL when the transition was caused
@@ -293,6 +302,36 @@ const json_t *parley_client_user(const parley_client_t *c);
 
 /** The loop the client runs on (borrowed). */
 uv_loop_t *parley_client_loop(const parley_client_t *c);
+
+/* ------------------------------------------------------------------------ */
+/* Groups and invitations: request builders                                  */
+/*
+ * Groups are private: you are in one because you created it, because a
+ * member added you (your "group_add" setting -- "everyone", "contacts" or
+ * "nobody", changed with settings_set -- allows it), or because you
+ * accepted an invitation with join. Each builder returns a new request
+ * object, owned by the caller until passed to parley_client_request or
+ * parley_call (which take it), or NULL on a NULL/empty argument or
+ * allocation failure. Replies and errors are those of docs/protocol.md;
+ * "rate_limited" replies carry error.retry_after_ms. room and usernames are
+ * borrowed (copied). */
+
+/** create_room kind "group" with name (may be NULL) and n usernames: the
+ * reply has "room", "created", "invited" and "skipped". */
+json_t *parley_req_create_group(const char *name, const char *const *usernames, size_t n);
+/** invite n (>= 1) usernames to room: the reply has "added", "invited" and
+ * "skipped" ([{"user","reason"}]). */
+json_t *parley_req_invite(const char *room, const char *const *usernames, size_t n);
+/** invites: your pending invitations ("invites", newest first). */
+json_t *parley_req_invites(void);
+/** join room: accepts a pending invitation (a no-op for a member). Without
+ * one the server answers "forbidden", the same as for a room that does not
+ * exist. */
+json_t *parley_req_join(const char *room);
+/** leave room: ends membership (or drops a pending invitation). */
+json_t *parley_req_leave(const char *room);
+/** decline room: drops a pending invitation ("not_found" when none). */
+json_t *parley_req_decline(const char *room);
 
 /* ------------------------------------------------------------------------ */
 /* Blocking WebSocket API                                                    */

@@ -1,10 +1,11 @@
 // Service worker: keeps the app shell available offline (network first, so
 // a deployed update is picked up at once; the cache is only a fallback).
 // API and WebSocket traffic is never cached.
-const CACHE = 'parley-shell-v5';
+const CACHE = 'parley-shell-v6';
 const SHELL = [
   './', 'index.html', 'style.css', 'theme.js', 'manifest.webmanifest',
   'js/app.js', 'js/api.js', 'js/conn.js', 'js/dom.js', 'js/outbox.js', 'js/storage.js', 'js/theme-toggle.js', 'js/popover.js', 'js/media.js', 'js/custom.js',
+  'js/invites.js',
   'icons/icon.svg', 'icons/icon-192.png',
 ];
 

@@ -42,7 +42,14 @@ static const char usage_text[] =
     "  whoami                          show the logged-in user\n"
     "  rooms                           list rooms: id, kind, name, unread\n"
     "  dm USER                         open the direct room with USER, print its id\n"
-    "  group NAME USER...              create a group room, print its id\n"
+    "  group NAME USER...              create a group room, print its id; people\n"
+    "                                  whose privacy setting asks for it are invited\n"
+    "  invite ROOM USER...             add USERs to a group (or invite them: they\n"
+    "                                  accept with 'parley join')\n"
+    "  invites                         your pending invitations: room, name, inviter\n"
+    "  join ROOM                       accept an invitation to a group\n"
+    "  decline ROOM                    decline an invitation\n"
+    "  leave ROOM                      leave a group (coming back needs an invitation)\n"
     "  send ROOM [--reply SEQ] [--thread SEQ] [TEXT...]\n"
     "                                  send TEXT (or stdin when no TEXT), optionally\n"
     "                                  as a reply to SEQ or in the thread of SEQ\n"
@@ -392,6 +399,31 @@ static int cmd_dm(cli_t *cli, int argc, char **argv)
     return reply ? print_room_id(cli, reply) : EXIT_ERR;
 }
 
+/* USER arguments without their optional '@' (the array is malloc'ed, the
+ * strings borrowed from argv). */
+static const char **user_args(int argc, char **argv)
+{
+    const char **v = calloc((size_t)argc + 1, sizeof *v);
+    for (int i = 0; v && i < argc; i++)
+        v[i] = argv[i][0] == '@' ? argv[i] + 1 : argv[i];
+    return v;
+}
+
+/* Prints, one per line on out, "<label>: @user[ (reason)]" for each User of
+ * reply[key] ({"user", "reason"} entries for "skipped"). */
+static void print_people(FILE *out, const json_t *reply, const char *key, const char *label)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(reply, key), i, e)
+    {
+        const json_t *u = json_object_get(e, "user") ? json_object_get(e, "user") : e;
+        const char *reason = json_string_value(json_object_get(e, "reason"));
+        fprintf(out, "%s: @%s%s%s%s\n", label, json_string_value(json_object_get(u, "username")),
+                reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+    }
+}
+
 static int cmd_group(cli_t *cli, int argc, char **argv)
 {
     if (argc < 1)
@@ -399,12 +431,118 @@ static int cmd_group(cli_t *cli, int argc, char **argv)
     int rc = connect_ws(cli);
     if (rc != EXIT_OK)
         return rc;
-    json_t *members = json_array();
-    for (int i = 1; i < argc; i++)
-        json_array_append_new(members, json_string(argv[i][0] == '@' ? argv[i] + 1 : argv[i]));
-    json_t *reply = call(cli, json_pack("{s:s, s:s, s:s, s:o}", "op", "create_room", "kind",
-                                        "group", "name", argv[0], "members", members));
-    return reply ? print_room_id(cli, reply) : EXIT_ERR;
+    const char **users = user_args(argc - 1, argv + 1);
+    json_t *req = users ? parley_req_create_group(argv[0], users, (size_t)argc - 1) : NULL;
+    free(users);
+    if (req == NULL)
+        return fail_msg("no_memory", "out of memory");
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    /* The room id goes to stdout (scripts read it); who was only invited,
+     * or could not be added, to stderr. */
+    if (!cli->json) {
+        print_people(stderr, reply, "invited", "invited (they accept with 'parley join')");
+        print_people(stderr, reply, "skipped", "not added");
+    }
+    return print_room_id(cli, reply);
+}
+
+static int cmd_invite(cli_t *cli, int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("invite: expected ROOM USER...%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    const char **users = user_args(argc - 1, argv + 1);
+    json_t *req = users ? parley_req_invite(argv[0], users, (size_t)argc - 1) : NULL;
+    free(users);
+    if (req == NULL)
+        return fail_msg("no_memory", "out of memory");
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    if (cli->json) {
+        print_json(reply);
+    } else {
+        print_people(stdout, reply, "added", "added");
+        print_people(stdout, reply, "invited", "invited");
+        print_people(stdout, reply, "skipped", "not added");
+    }
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_invites(cli_t *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage_error("invites: no arguments expected%s", NULL);
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    json_t *reply = call(cli, parley_req_invites());
+    if (reply == NULL)
+        return EXIT_ERR;
+    if (cli->json) {
+        print_json(json_object_get(reply, "invites"));
+        json_decref(reply);
+        return EXIT_OK;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(reply, "invites"), i, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        printf("%s\t%s\t@%s\t%lld members\n", json_string_value(json_object_get(v, "room")),
+               name && *name ? name : "-",
+               json_string_value(json_object_get(json_object_get(v, "inviter"), "username")),
+               (long long)json_integer_value(json_object_get(v, "member_count")));
+    }
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+/* join, leave, decline: one ROOM argument. */
+static int room_cmd(cli_t *cli, int argc, char **argv, const char *what,
+                    json_t *(*build)(const char *room))
+{
+    if (argc != 1) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s: expected ROOM%%s", what);
+        return usage_error(msg, NULL);
+    }
+    int rc = connect_ws(cli);
+    if (rc != EXIT_OK)
+        return rc;
+    json_t *req = build(argv[0]);
+    if (req == NULL)
+        return usage_error("%s: expected a room id", what);
+    json_t *reply = call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    if (json_object_get(reply, "room") != NULL)
+        return print_room_id(cli, reply);
+    if (cli->json)
+        print_json(reply);
+    json_decref(reply);
+    return EXIT_OK;
+}
+
+static int cmd_join(cli_t *cli, int argc, char **argv)
+{
+    return room_cmd(cli, argc, argv, "join", parley_req_join);
+}
+
+static int cmd_leave(cli_t *cli, int argc, char **argv)
+{
+    return room_cmd(cli, argc, argv, "leave", parley_req_leave);
+}
+
+static int cmd_decline(cli_t *cli, int argc, char **argv)
+{
+    return room_cmd(cli, argc, argv, "decline", parley_req_decline);
 }
 
 static int parse_int(const char *s, long long *out)
@@ -1138,12 +1276,14 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
-    {"register", cmd_register}, {"login", cmd_login},   {"logout", cmd_logout},
-    {"whoami", cmd_whoami},     {"rooms", cmd_rooms},   {"dm", cmd_dm},
-    {"group", cmd_group},       {"send", cmd_send},     {"history", cmd_history},
-    {"tail", cmd_tail},         {"read", cmd_read},     {"react", cmd_react},
-    {"edit", cmd_edit},         {"delete", cmd_delete}, {"search", cmd_search},
-    {"profile", cmd_profile},   {"upload", cmd_upload}, {"download", cmd_download},
+    {"register", cmd_register}, {"login", cmd_login},     {"logout", cmd_logout},
+    {"whoami", cmd_whoami},     {"rooms", cmd_rooms},     {"dm", cmd_dm},
+    {"group", cmd_group},       {"send", cmd_send},       {"history", cmd_history},
+    {"tail", cmd_tail},         {"read", cmd_read},       {"react", cmd_react},
+    {"edit", cmd_edit},         {"delete", cmd_delete},   {"search", cmd_search},
+    {"profile", cmd_profile},   {"upload", cmd_upload},   {"download", cmd_download},
+    {"invite", cmd_invite},     {"invites", cmd_invites}, {"join", cmd_join},
+    {"leave", cmd_leave},       {"decline", cmd_decline},
 };
 
 int main(int argc, char **argv)

@@ -689,6 +689,8 @@ void pl_chat_free(pl_chat_t *chat)
         free(m->rooms);
         free(m);
     }
+    for (size_t i = 0; i < PL_ARRAY_LEN(chat->limits); i++)
+        pl_ratelimit_free(chat->limits[i]);
     free(chat);
 }
 

@@ -9,6 +9,7 @@
 
 #include "chat/chat.h"
 #include "core/buf.h"
+#include "core/ratelimit.h"
 
 typedef struct session session_t;
 
@@ -132,6 +133,10 @@ struct pl_chat {
     bool sweeping;      /* a sweep job is in flight */
     bool closing;       /* the store refused a job: stop the timer */
     pl_chat_stats_t stats;
+    /* group membership and invitations (ops_members.c): per-user buckets,
+     * created at first use; indexed by pl_limit_t */
+    pl_ratelimit_t *limits[2];
+    uint64_t limits_logged_ns[2]; /* last refusal logged at info (once a second) */
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -195,6 +200,9 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m);
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
 /** Sends {"re":id,"ok":false,"error":{"code":code,"message":msg}}. */
 void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg);
+/** The same with "retry_after_ms": ms in the error object (rate_limited). */
+void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const char *msg,
+                             uint64_t retry_after_ms);
 /** Sends the text on the session's connection if it is still open. */
 void pl_wire_send(session_t *s, const char *data, size_t len);
 
@@ -240,6 +248,95 @@ void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
 int pl_ops__own_image(pl_db_t *db, job_t *j, int64_t user, int64_t media);
 /** Applies a user's settings JSON (stored text) to every session flag. */
 void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings);
+
+/** The reply to any op on a room the caller is not in, the same for a room
+ * that does not exist (a stranger learns nothing). */
+#define PL_OPS_NOT_MEMBER "you are not a member of this room"
+
+/* ops.c: room descriptions (the Room object), for the other op files */
+typedef struct room_info room_info_t;
+/** Store thread: loads room_id with its members into *out (free with
+ * pl_ops__room_info_free). */
+int pl_ops__room_info_load(pl_db_t *db, int64_t room_id, room_info_t **out);
+void pl_ops__room_info_free(room_info_t *ri); /* NULL-safe */
+/** Appends the Room object (without the `rooms` op's unread fields). */
+void pl_ops__room_json(pl_buf_t *b, const room_info_t *ri);
+/** The stored room (borrowed from ri) and its member count. */
+const pl_room_t *pl_ops__room_info_room(const room_info_t *ri, size_t *nmembers);
+/** {"ev":"room","room":Room} to every member of r, or only to one user's
+ * sessions when only_user is not 0. */
+void pl_ops__announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int64_t only_user);
+
+/* ops_members.c: membership and invitations (join, leave, invite, invites,
+ * decline) and the per-user limits on creating rooms and adding people. */
+typedef enum { PL_LIMIT_CREATE = 0, PL_LIMIT_ADD = 1 } pl_limit_t;
+/** Takes cost from the user's bucket (room_create_per_hour or
+ * member_adds_per_hour). On refusal replies rate_limited with
+ * retry_after_ms (or too_large when cost exceeds the hourly allowance) and
+ * returns false. Loop thread. */
+bool pl_ops__limit_take(session_t *s, json_t *id, pl_limit_t which, double cost);
+/** Gives back what a request took but did not use. */
+void pl_ops__limit_refund(pl_chat_t *chat, int64_t user, pl_limit_t which, double cost);
+
+/** What became of one person a creator or member asked to add to a group. */
+typedef enum {
+    PL_ADMIT_NONE = 0,          /* not decided (the job failed first) */
+    PL_ADMIT_SELF,              /* the asker: ignored */
+    PL_ADMIT_ADDED,             /* now a member (their group_add allows the asker) */
+    PL_ADMIT_INVITED,           /* a new pending invitation */
+    PL_ADMIT_PENDING,           /* an invitation was pending already */
+    PL_ADMIT_MEMBER,            /* a member already */
+    PL_ADMIT_INVITES_FULL,      /* refused: max_pending_invites_per_user */
+    PL_ADMIT_ROOM_INVITES_FULL, /* refused: max_pending_invites_per_room */
+    PL_ADMIT_GROUP_FULL,        /* refused: max_group_members */
+} pl_admit_outcome_t;
+
+typedef struct {
+    char *username;     /* owned; normalized */
+    int64_t id;         /* resolved on the store thread */
+    char *display_name; /* owned; resolved on the store thread */
+    pl_admit_outcome_t outcome;
+    bool had_invite; /* added, and a pending invitation was consumed */
+} pl_admit_t;
+
+/** One create_room's or invite's list of people (the same rules for both). */
+typedef struct {
+    int64_t room_id; /* set before pl_ops__admit_run */
+    int64_t inviter;
+    char *inviter_username, *inviter_display_name; /* owned */
+    pl_admit_t *v;
+    size_t n;
+    int64_t space;                      /* members the group may still take */
+    int64_t cap_user, cap_room, ttl_ms; /* from the config */
+    int64_t now_ms;
+} pl_admit_batch_t;
+
+/** Loop: fills b from the array arr of usernames (valid, normalized,
+ * deduplicated; the caller's own name dropped), with the caller and the
+ * config. Replies bad_request / too_large and returns false. */
+bool pl_ops__admit_args(session_t *s, json_t *id, json_t *arr, const char *key,
+                        pl_admit_batch_t *b);
+/** Store thread (write job): resolves every username and adds or invites
+ * each person. Returns 0, a store error, or PL_ENOTFOUND after failing j with
+ * user_not_found (the caller's job then rolls back). */
+int pl_ops__admit_run(pl_db_t *db, job_t *j, pl_admit_batch_t *b);
+/** Loop, after the commit: routes the added users, sends the `member`,
+ * `room` and `invite` events. at_create: the room was just created (its
+ * `room` event went to every member; no `member` events for the added). */
+void pl_ops__admit_apply(pl_chat_t *chat, room_t *r, const room_info_t *ri,
+                         const pl_admit_batch_t *b, bool at_create);
+/** Appends ,"added":[User...],"invited":[User...],"skipped":[...] (added
+ * only with with_added). */
+void pl_ops__admit_json(pl_buf_t *buf, const pl_admit_batch_t *b, bool with_added);
+/** People whose state changed (added, newly invited): what the add limit
+ * keeps; the rest is refunded. */
+size_t pl_ops__admit_changed(const pl_admit_batch_t *b);
+void pl_ops__admit_dispose(pl_admit_batch_t *b);
+void pl_ops_join(session_t *s, json_t *id, json_t *req);
+void pl_ops_leave(session_t *s, json_t *id, json_t *req);
+void pl_ops_invite(session_t *s, json_t *id, json_t *req);
+void pl_ops_invites(session_t *s, json_t *id, json_t *req);
+void pl_ops_decline(session_t *s, json_t *id, json_t *req);
 
 /* ops_conv.c: the conversation-feature ops */
 typedef void (*pl_op_fn)(session_t *s, json_t *id, json_t *req);

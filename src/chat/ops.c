@@ -115,14 +115,24 @@ bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
     return true;
 }
 
+/* A room the caller is not in answers exactly like a room that does not
+ * exist: ids are sequential, so a different reply would tell a stranger
+ * which rooms exist and which are dms (protocol-core: a stranger learns
+ * nothing about a room). */
 bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out)
 {
-    if (!pl_ops__arg_room(s, id, req, out))
-        return false;
-    if (!pl_chat__is_member(*out, s->user_id)) {
-        pl_wire_reply_err(s, id, "forbidden", "you are not a member of this room");
+    json_t *v = json_object_get(req, "room");
+    int64_t rid;
+    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'r', &rid)) {
+        pl_wire_reply_err(s, id, "bad_request", "\"room\" must be a room id like \"r1\"");
         return false;
     }
+    room_t *r = pl_chat__room(s->chat, rid);
+    if (r == NULL || !pl_chat__is_member(r, s->user_id)) {
+        pl_wire_reply_err(s, id, "forbidden", PL_OPS_NOT_MEMBER);
+        return false;
+    }
+    *out = r;
     return true;
 }
 
@@ -268,7 +278,7 @@ typedef struct {
     char *display_name;
 } member_info_t;
 
-typedef struct {
+typedef struct room_info {
     pl_room_t room;
     member_info_t *members; /* NULL when more than ROOM_MEMBERS_LISTED */
     size_t nmembers;
@@ -381,61 +391,96 @@ static void announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int
     pl_buf_dispose(&b);
 }
 
+/* For the other op files (chat_internal.h): room descriptions by pointer. */
+int pl_ops__room_info_load(pl_db_t *db, int64_t room_id, room_info_t **out)
+{
+    room_info_t *ri = pl_xcalloc(1, sizeof *ri);
+    int rc = room_info_load(db, room_id, ri);
+    if (rc < 0) {
+        room_info_dispose(ri);
+        free(ri);
+        return rc;
+    }
+    *out = ri;
+    return 0;
+}
+
+void pl_ops__room_info_free(room_info_t *ri)
+{
+    if (ri == NULL)
+        return;
+    room_info_dispose(ri);
+    free(ri);
+}
+
+void pl_ops__room_json(pl_buf_t *b, const room_info_t *ri)
+{
+    room_info_json(b, ri, false);
+}
+
+const pl_room_t *pl_ops__room_info_room(const room_info_t *ri, size_t *nmembers)
+{
+    *nmembers = ri->nmembers;
+    return &ri->room;
+}
+
+void pl_ops__announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int64_t only_user)
+{
+    announce_room(chat, r, ri, only_user);
+}
+
 /* ---- create_room ---- */
 
 typedef struct {
     job_t j;
     pl_room_kind_t kind;
     char *name;
-    char **usernames;
-    size_t n;
+    char *other;          /* dm: the other user's name */
+    pl_admit_batch_t adm; /* group: the people asked for */
     int64_t creator;
     bool created;
     room_info_t ri;
 } create_job_t;
 
+static int create_dm(pl_db_t *db, create_job_t *c, int64_t *room_id)
+{
+    pl_user_t u = {0};
+    int rc = pl_db_user_by_name(db, c->other, &u);
+    if (rc == PL_ENOTFOUND) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "no user named '%s'", c->other);
+        pl_ops__job_fail(&c->j, "user_not_found", msg);
+    } else if (rc == 0 && u.id == c->creator) {
+        pl_ops__job_fail(&c->j, "bad_request", "a dm needs another user than yourself");
+        rc = PL_EINVAL;
+    } else if (rc == 0) {
+        rc = pl_db_room_get_or_create_dm(db, c->creator, u.id, pl_now_ms(), room_id, &c->created);
+    }
+    pl_user_dispose(&u);
+    return rc;
+}
+
 static void create_work(pl_db_t *db, void *arg)
 {
     create_job_t *c = arg;
-    int64_t *ids = pl_xcalloc(c->n, sizeof *ids);
-    int rc = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        pl_user_t u = {0};
-        rc = pl_db_user_by_name(db, c->usernames[i], &u);
-        if (rc == PL_ENOTFOUND) {
-            char msg[80];
-            snprintf(msg, sizeof msg, "no user named '%s'", c->usernames[i]);
-            pl_ops__job_fail(&c->j, "user_not_found", msg);
-            goto out;
-        }
-        if (rc < 0)
-            goto out;
-        if (u.id != c->creator) {
-            bool dup = false;
-            for (size_t x = 0; x < k; x++)
-                dup |= ids[x] == u.id;
-            if (!dup)
-                ids[k++] = u.id;
-        }
-        pl_user_dispose(&u);
-    }
-    int64_t now = pl_now_ms(), room_id = 0;
+    int64_t room_id = 0;
+    int rc;
     if (c->kind == PL_ROOM_DM) {
-        if (k != 1) {
-            pl_ops__job_fail(&c->j, "bad_request", "a dm needs exactly one other user");
-            goto out;
-        }
-        rc = pl_db_room_get_or_create_dm(db, c->creator, ids[0], now, &room_id, &c->created);
+        rc = create_dm(db, c, &room_id);
     } else {
-        rc = pl_db_room_create_group(db, c->name, c->creator, ids, k, now, &room_id);
-        c->created = true;
+        /* The creator first, then everyone asked for under the rules of
+         * `invite`: added when their group_add setting allows the creator,
+         * otherwise invited. */
+        c->adm.now_ms = pl_now_ms();
+        rc = pl_db_room_create_group(db, c->name, c->creator, NULL, 0, c->adm.now_ms, &room_id);
+        c->created = rc == 0;
+        c->adm.room_id = room_id;
+        if (rc == 0)
+            rc = pl_ops__admit_run(db, &c->j, &c->adm);
     }
     if (rc == 0)
         rc = room_info_load(db, room_id, &c->ri);
-out:
     pl_ops__job_write_end(&c->j, db, rc);
-    free(ids);
 }
 
 static void create_done(void *arg)
@@ -444,8 +489,10 @@ static void create_done(void *arg)
     pl_ops__job_check(&c->j);
     session_t *s = c->j.s;
     pl_chat_t *chat = s->chat;
+    bool group = c->kind == PL_ROOM_GROUP;
     if (c->j.code != NULL) {
         pl_wire_reply_err(s, c->j.id, c->j.code, c->j.msg);
+        c->created = false;
     } else {
         room_t *r = pl_chat__room_add(chat, &c->ri.room);
         if (c->created) {
@@ -460,20 +507,30 @@ static void create_done(void *arg)
         pl_buf_append(&b, ",\"room\":", 8);
         room_info_json(&b, &c->ri, false);
         pl_buf_printf(&b, ",\"created\":%s", c->created ? "true" : "false");
+        if (group)
+            pl_ops__admit_json(&b, &c->adm, false);
         pl_wire_reply_ok(s, c->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
         if (c->created) {
             announce_room(chat, r, &c->ri, 0);
+            if (group)
+                pl_ops__admit_apply(chat, r, &c->ri, &c->adm, true);
             pl_log(PL_LOG_INFO, "chat",
                    "user=u%" PRId64 " created room=r%" PRId64 " kind=%s"
                    " members=%zu",
                    c->creator, r->id, r->kind == PL_ROOM_DM ? "dm" : "group", r->nmembers);
         }
     }
+    /* The limits keep only what changed something: an existing dm, a
+     * failed request, people already there or refused cost nothing. */
+    if (!c->created)
+        pl_ops__limit_refund(chat, c->creator, PL_LIMIT_CREATE, 1);
+    if (group)
+        pl_ops__limit_refund(chat, c->creator, PL_LIMIT_ADD,
+                             (double)(c->adm.n - (c->j.code ? 0 : pl_ops__admit_changed(&c->adm))));
     room_info_dispose(&c->ri);
-    for (size_t i = 0; i < c->n; i++)
-        free(c->usernames[i]);
-    free(c->usernames);
+    pl_ops__admit_dispose(&c->adm);
+    free(c->other);
     free(c->name);
     pl_ops__job_dispose(&c->j);
     free(c);
@@ -516,158 +573,42 @@ static void op_create_room(session_t *s, json_t *id, json_t *req)
         pl_wire_reply_err(s, id, "too_large", "\"name\" is too long");
         return;
     }
-    if (k == PL_ROOM_DM)
-        nm = "";
-    char **names = pl_xcalloc(n ? n : 1, sizeof *names);
-    for (size_t i = 0; i < n; i++) {
-        json_t *u = json_array_get(members, i);
+    create_job_t *c = pl_xcalloc(1, sizeof *c);
+    c->kind = k;
+    c->creator = s->user_id;
+    if (k == PL_ROOM_DM) {
+        json_t *u = json_array_get(members, 0);
         char norm[PL_USERNAME_MAX + 1];
         if (!json_is_string(u) || !pl_auth_username_normalize(json_string_value(u), norm)) {
-            for (size_t x = 0; x < i; x++)
-                free(names[x]);
-            free(names);
-            {
-                pl_wire_reply_err(s, id, "bad_request", "\"members\" must hold valid usernames");
-                return;
-            }
+            pl_wire_reply_err(s, id, "bad_request", "\"members\" must hold valid usernames");
+            goto fail;
         }
-        names[i] = pl_xstrdup(norm);
-    }
-    if (k == PL_ROOM_DM && !strcmp(names[0], s->username)) {
-        free(names[0]);
-        free(names);
-        {
+        if (!strcmp(norm, s->username)) {
             pl_wire_reply_err(s, id, "bad_request", "a dm needs another user than yourself");
-            return;
+            goto fail;
         }
+        c->other = pl_xstrdup(norm);
+        nm = "";
+    } else if (!pl_ops__admit_args(s, id, members, "members", &c->adm)) {
+        goto fail;
     }
-    create_job_t *c = pl_xcalloc(1, sizeof *c);
+    /* Per-user limits: one room, and (for a group) everyone asked for. */
+    if (!pl_ops__limit_take(s, id, PL_LIMIT_CREATE, 1))
+        goto fail;
+    if (k == PL_ROOM_GROUP && c->adm.n > 0 &&
+        !pl_ops__limit_take(s, id, PL_LIMIT_ADD, (double)c->adm.n)) {
+        pl_ops__limit_refund(s->chat, s->user_id, PL_LIMIT_CREATE, 1);
+        goto fail;
+    }
     pl_ops__job_init(&c->j, s, id);
-    c->kind = k;
     c->name = pl_xstrdup(nm);
-    c->usernames = names;
-    c->n = n;
-    c->creator = s->user_id;
+    c->adm.space = cfg->max_group_members - 1;
     pl_store_write(s->chat->st, create_work, create_done, c);
-}
-
-/* ---- join / leave ---- */
-
-typedef struct {
-    job_t j;
-    int64_t room_id, user;
-    bool join;
-    bool changed;
-    room_info_t ri;
-} member_job_t;
-
-static void member_work(pl_db_t *db, void *arg)
-{
-    member_job_t *m = arg;
-    int rc;
-    if (m->join) {
-        rc = pl_db_member_add(db, m->room_id, m->user, pl_now_ms());
-        m->changed = rc == 0;
-        if (rc == PL_EEXIST)
-            rc = 0;
-        if (rc == 0)
-            rc = room_info_load(db, m->room_id, &m->ri);
-    } else {
-        rc = pl_db_member_remove(db, m->room_id, m->user);
-        m->changed = rc == 0;
-        if (rc == PL_ENOTFOUND)
-            rc = 0;
-    }
-    pl_ops__job_write_end(&m->j, db, rc);
-}
-
-static void member_event(pl_chat_t *chat, room_t *r, session_t *s, const char *action)
-{
-    pl_buf_t b;
-    pl_buf_init(&b);
-    pl_buf_printf(&b,
-                  "{\"ev\":\"member\",\"room\":\"r%" PRId64 "\",\"action\":\"%s\","
-                  "\"user\":{\"id\":\"u%" PRId64 "\",\"username\":",
-                  r->id, action, s->user_id);
-    pl_wire_json_string(&b, s->username);
-    pl_buf_append(&b, ",\"display_name\":", 16);
-    pl_wire_json_string(&b, s->display_name);
-    pl_buf_append(&b, "}}", 2);
-    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
-    pl_chat__fanout(chat, r, 0, 0, f);
-    if (!pl_chat__is_member(r, s->user_id))
-        pl_chat__send_user(chat, s->user_id, f); /* the leaver's other devices */
-    pl_frame_unref(f);
-    pl_buf_dispose(&b);
-}
-
-static void member_done(void *arg)
-{
-    member_job_t *m = arg;
-    pl_ops__job_check(&m->j);
-    session_t *s = m->j.s;
-    pl_chat_t *chat = s->chat;
-    room_t *r = pl_chat__room(chat, m->room_id);
-    if (m->j.code != NULL || r == NULL) {
-        pl_wire_reply_err(s, m->j.id, m->j.code ? m->j.code : "not_found", m->j.msg);
-    } else if (m->join) {
-        pl_chat__member_add(chat, r, m->user);
-        pl_buf_t b;
-        pl_buf_init(&b);
-        pl_buf_append(&b, ",\"room\":", 8);
-        room_info_json(&b, &m->ri, false);
-        pl_wire_reply_ok(s, m->j.id, pl_buf_head(&b), b.len);
-        pl_buf_dispose(&b);
-        if (m->changed) {
-            member_event(chat, r, s, "join");
-            announce_room(chat, r, &m->ri, m->user);
-        }
-    } else {
-        pl_chat__member_remove(chat, r, m->user);
-        pl_wire_reply_ok(s, m->j.id, "", 0);
-        if (m->changed)
-            member_event(chat, r, s, "leave");
-    }
-    room_info_dispose(&m->ri);
-    pl_ops__job_dispose(&m->j);
-    free(m);
-}
-
-static void op_member(session_t *s, json_t *id, json_t *req, bool join)
-{
-    room_t *r;
-    if (!pl_ops__arg_room(s, id, req, &r))
-        return;
-    if (r->kind == PL_ROOM_DM) {
-        pl_wire_reply_err(s, id, "forbidden",
-                          join ? "a dm cannot be joined" : "a dm cannot be left");
-        return;
-    }
-    if (join && r->nmembers >= (size_t)s->chat->cfg->max_group_members &&
-        !pl_chat__is_member(r, s->user_id)) {
-        pl_wire_reply_err(s, id, "too_large", "this group is full");
-        return;
-    }
-    if (!join && !pl_chat__is_member(r, s->user_id)) {
-        pl_wire_reply_err(s, id, "forbidden", "you are not a member of this room");
-        return;
-    }
-    member_job_t *m = pl_xcalloc(1, sizeof *m);
-    pl_ops__job_init(&m->j, s, id);
-    m->room_id = r->id;
-    m->user = s->user_id;
-    m->join = join;
-    pl_store_write(s->chat->st, member_work, member_done, m);
-}
-
-static void op_join(session_t *s, json_t *id, json_t *req)
-{
-    op_member(s, id, req, true);
-}
-
-static void op_leave(session_t *s, json_t *id, json_t *req)
-{
-    op_member(s, id, req, false);
+    return;
+fail:
+    pl_ops__admit_dispose(&c->adm);
+    free(c->other);
+    free(c);
 }
 
 /* ---- rooms ---- */
@@ -1624,8 +1565,12 @@ static const op_t ops[] = {
     {"auth", op_auth, false},
     {"ping", op_ping, false},
     {"create_room", op_create_room, true},
-    {"join", op_join, true},
-    {"leave", op_leave, true},
+    {"join", pl_ops_join, true},
+    {"leave", pl_ops_leave, true},
+    /* invitations (ops_members.c) */
+    {"invite", pl_ops_invite, true},
+    {"invites", pl_ops_invites, true},
+    {"decline", pl_ops_decline, true},
     {"rooms", op_rooms, true},
     {"send", op_send, true},
     {"history", op_history, true},

@@ -553,8 +553,8 @@ static void profile_json(pl_buf_t *b, const pl_profile_t *p, int64_t avatar)
 /* The stored settings merged over the defaults. Returns a new object. */
 static json_t *settings_merged(const char *stored)
 {
-    json_t *out = json_pack("{s:s,s:b,s:b,s:b}", "theme", "system", "read_receipts", 1,
-                            "show_presence", 1, "notifications", 1);
+    json_t *out = json_pack("{s:s,s:b,s:b,s:b,s:s}", "theme", "system", "read_receipts", 1,
+                            "show_presence", 1, "notifications", 1, "group_add", "everyone");
     json_t *st = stored ? json_loads(stored, 0, NULL) : NULL;
     if (json_is_object(st))
         json_object_update_existing(out, st);
@@ -819,6 +819,10 @@ void pl_ops_settings_set(session_t *s, json_t *id, json_t *req)
         else if (!strcmp(key, "read_receipts") || !strcmp(key, "show_presence") ||
                  !strcmp(key, "notifications"))
             ok = json_is_boolean(v);
+        else if (!strcmp(key, "group_add")) /* who may add me to a group (ops_members.c) */
+            ok = json_is_string(v) && (!strcmp(json_string_value(v), "everyone") ||
+                                       !strcmp(json_string_value(v), "contacts") ||
+                                       !strcmp(json_string_value(v), "nobody"));
         else
             ok = false;
         if (!ok) {

@@ -113,3 +113,19 @@ void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *m
     pl_buf_dispose(&b);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
 }
+
+void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const char *msg,
+                             uint64_t retry_after_ms)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_append(&b, "{\"re\":", 6);
+    pl_wire_json_value(&b, id);
+    pl_buf_append(&b, ",\"ok\":false,\"error\":{\"code\":", 28);
+    pl_wire_json_string(&b, code);
+    pl_buf_append(&b, ",\"message\":", 11);
+    pl_wire_json_string(&b, msg);
+    pl_buf_printf(&b, ",\"retry_after_ms\":%" PRIu64 "}}", retry_after_ms);
+    pl_wire_send(s, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}

@@ -39,6 +39,12 @@ typedef struct {
     int64_t sweep_interval_ms;      /* how often expired messages are deleted */
     int64_t presence_grace_ms;      /* a user goes offline this long after the last session */
     int64_t max_reactions_per_user; /* different emoji one user may put on one message */
+    /* group membership and invitations (chat/ops_members.c) */
+    int64_t room_create_per_hour;         /* rooms (groups, new dms) one user may create */
+    int64_t member_adds_per_hour;         /* people one user may add to or invite into groups */
+    int64_t max_pending_invites_per_user; /* live invitations one user can hold */
+    int64_t max_pending_invites_per_room; /* live invitations to one group */
+    int64_t invite_ttl_ms;                /* an invitation expires this long after it was made */
     /* auth */
     int64_t argon2_opslimit; /* libsodium crypto_pwhash opslimit */
     int64_t argon2_memlimit; /* bytes */

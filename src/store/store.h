@@ -368,9 +368,10 @@ int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out,
 /** One media row by id (PL_ENOTFOUND). */
 int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out);
 /** Whether user may read media id: the uploader, a member of a room where a
- * live message (not deleted, not expired at now_ms) references it, or anyone
- * for avatars and custom emoji. Sets *visible; PL_ENOTFOUND when the id does
- * not exist. */
+ * live message (not deleted, not expired at now_ms) references it, anyone
+ * for user avatars and custom emoji, and for a group's avatar its members and
+ * the users with a live invitation to the group. Sets *visible; PL_ENOTFOUND
+ * when the id does not exist. */
 int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, bool *visible);
 
 /** What one garbage-collection pass removed. */
@@ -408,5 +409,60 @@ int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out);
 int pl_db_emoji_remove(pl_db_t *db, const char *shortcode);
 /** All of them, by shortcode; *out is malloc'd (pl_emoji_recs_free). */
 int pl_db_emoji_list(pl_db_t *db, pl_emoji_rec_t **out, size_t *n);
+
+/* ---- invitations (schema 7) ----
+ * A pending invitation of a user to a group. It is live while expires_ms >
+ * now_ms; an expired row counts for nothing and is deleted by the next
+ * pl_db_invites_purge (or replaced by a new invitation of the same pair).
+ * Who may invite, the caps and the expiry are the caller's policy. */
+
+typedef struct {
+    int64_t room_id, user_id, inviter;
+    int64_t created_ms, expires_ms;
+    /* Filled by pl_db_user_invites only (owned; NULL / 0 otherwise). */
+    char *room_name;
+    int64_t room_avatar; /* media id, 0 = none */
+    int64_t member_count;
+    char *inviter_username, *inviter_display_name;
+} pl_invite_t;
+/** Frees the owned fields of n invitations and the array. NULL-safe. */
+void pl_invites_free(pl_invite_t *v, size_t n);
+
+/** The live invitation of user_id to room_id (ids and times only);
+ * PL_ENOTFOUND if there is none. */
+int pl_db_invite_get(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
+                     pl_invite_t *out);
+/** Live invitations to room_id (any user) and of user_id (any room). */
+int pl_db_invite_counts(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
+                        int64_t *for_room, int64_t *for_user);
+/** Stores inv (borrowed; its room_id, user_id, inviter, created_ms and
+ * expires_ms). An expired invitation of the same pair is replaced; a live one
+ * stays as it is and the call returns PL_EEXIST. PL_ENOTFOUND for an
+ * unknown room or user. */
+int pl_db_invite_put(pl_db_t *db, const pl_invite_t *inv);
+/** Deletes the invitation of user_id to room_id (live or expired). Returns
+ * PL_ENOTFOUND when there was no live one (an expired row is deleted all
+ * the same). */
+int pl_db_invite_delete(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms);
+/** Deletes every invitation inviter made to room_id (the inviter left the
+ * room). *users (malloc'd, free(); NULL when *n is 0) receives the invitees
+ * whose invitation was still live. */
+int pl_db_invites_withdraw(pl_db_t *db, int64_t room_id, int64_t inviter, int64_t now_ms,
+                           int64_t **users, size_t *n);
+/** The live invitations of user_id, newest first, at most limit, with the
+ * room's name, avatar and member count and the inviter's names. *out:
+ * malloc'd (pl_invites_free). */
+int pl_db_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t limit,
+                       pl_invite_t **out, size_t *n);
+/** Deletes at most limit expired invitations (expires_ms <= now_ms); *n (may
+ * be NULL) receives how many. Writer thread. */
+int pl_db_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n);
+/** Whether other is one of user's contacts, as the `group_add` privacy
+ * setting counts them: the two share a group other than except_room, or a
+ * dm in which user sent one of its newest PL_CONTACT_DM_WINDOW messages (a
+ * stranger who opens a dm with user is not a contact until user answers).
+ * Sets *out. */
+#define PL_CONTACT_DM_WINDOW 1000
+int pl_db_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out);
 
 #endif

@@ -163,6 +163,22 @@ static const char *const migrations[] = {
     " AND json_extract(content, '$.media') GLOB 'f[1-9]*';"
     "CREATE INDEX messages_media ON messages(media) WHERE media > 0;"
     "DROP TABLE media_refs;",
+    /* 7: invitations. Joining a group needs one: a pending invitation of
+     * user_id to room_id by inviter, alive until expires_ms, until the
+     * invitee joins or declines, or until the inviter leaves the room
+     * (store_sqlite_invite.c). invites_user lists and counts a user's
+     * invitations, invites_inviter finds those a leaver made, invites_expiry
+     * serves the purge of expired ones. */
+    "CREATE TABLE invites("
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " inviter INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (room_id, user_id)) WITHOUT ROWID;"
+    "CREATE INDEX invites_user ON invites(user_id, expires_ms);"
+    "CREATE INDEX invites_inviter ON invites(inviter, room_id);"
+    "CREATE INDEX invites_expiry ON invites(expires_ms);",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

@@ -158,9 +158,12 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, b
          * rooms_by_avatar) instead of scanning every user: 2.9 ms -> 13 us
          * per check with 20000 users (docs/performance.md). */
         " OR EXISTS (SELECT 1 FROM users u WHERE u.avatar = m.id AND u.avatar != 0)"
-        /* a group's avatar: its members only */
+        /* a group's avatar: its members only, and the users with a live
+         * invitation to it (the pending invitation shows the group's photo) */
         " OR EXISTS (SELECT 1 FROM rooms g JOIN members b ON b.room_id = g.id"
         "   WHERE g.avatar = m.id AND g.avatar != 0 AND b.user_id = ?2)"
+        " OR EXISTS (SELECT 1 FROM rooms g JOIN invites i ON i.room_id = g.id"
+        "   WHERE g.avatar = m.id AND g.avatar != 0 AND i.user_id = ?2 AND i.expires_ms > ?3)"
         " OR EXISTS (SELECT 1 FROM emoji e WHERE e.media_id = m.id)"
         " FROM media m WHERE m.id = ?1",
         "media_visible");

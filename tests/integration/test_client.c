@@ -1284,6 +1284,126 @@ static void test_cli_conversation(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* ---- groups and invitations: libparley builders and the CLI ---- */
+
+/* Waits for the next event named name (others skipped); owned. */
+static json_t *next_event(parley_client_t *c, const char *name)
+{
+    for (;;) {
+        json_t *ev = parley_wait_event(c, T_MS);
+        if (ev == NULL)
+            fail_msg("no %s event", name);
+        const char *n = json_string_value(json_object_get(ev, "ev"));
+        if (n && strcmp(n, name) == 0)
+            return ev;
+        json_decref(ev);
+    }
+}
+
+static void test_invitations_lib(void **state)
+{
+    (void)state;
+    char an[64], bn[64];
+    char *ta = new_user("lia", an, NULL), *tb = new_user("lib", bn, NULL);
+    parley_client_t *a = connect_user(ta), *b = connect_user(tb);
+    json_decref(call_ok(
+        b, json_pack("{s:s, s:{s:s}}", "op", "settings_set", "settings", "group_add", "nobody")));
+    const char *users[] = {bn};
+    json_t *r = call_ok(a, parley_req_create_group("lib team", users, 1));
+    char *g = strdup(json_string_value(json_object_get(json_object_get(r, "room"), "id")));
+    assert_int_equal(1, json_array_size(json_object_get(r, "invited")));
+    json_decref(r);
+    /* The invitation reaches b live, and through `invites`. */
+    json_t *ev = next_event(b, "invite");
+    assert_string_equal("add", json_string_value(json_object_get(ev, "action")));
+    assert_string_equal(g,
+                        json_string_value(json_object_get(json_object_get(ev, "invite"), "room")));
+    json_decref(ev);
+    r = call_ok(b, parley_req_invites());
+    assert_int_equal(1, json_array_size(json_object_get(r, "invites")));
+    json_decref(r);
+    /* Not a member yet: join accepts; then b reads and sends. */
+    json_t *reply = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    json_t *hist = json_pack("{s:s, s:s}", "op", "history", "room", g);
+    expect_rc(parley_call(b, hist, &reply, T_MS, &err), PARLEY_ESERVER, &err);
+    assert_string_equal("forbidden", err.code);
+    r = call_ok(b, parley_req_join(g));
+    json_decref(r);
+    send_text(b, g, "lib-1", "thanks for the invite");
+    json_decref(call_ok(b, parley_req_leave(g)));
+    /* Left: a rejoin needs a new invitation; a declined one is gone. */
+    expect_rc(parley_call(b, parley_req_join(g), &reply, T_MS, &err), PARLEY_ESERVER, &err);
+    assert_string_equal("forbidden", err.code);
+    r = call_ok(a, parley_req_invite(g, users, 1));
+    assert_int_equal(1, json_array_size(json_object_get(r, "invited")));
+    json_decref(r);
+    json_decref(call_ok(b, parley_req_decline(g)));
+    expect_rc(parley_call(b, parley_req_decline(g), &reply, T_MS, &err), PARLEY_ESERVER, &err);
+    assert_string_equal("not_found", err.code);
+    /* Builders refuse what cannot be a request. */
+    assert_null(parley_req_join(NULL));
+    assert_null(parley_req_join(""));
+    assert_null(parley_req_invite(g, users, 0));
+    free(g);
+    parley_client_free(a);
+    parley_client_free(b);
+    free(ta);
+    free(tb);
+}
+
+static void test_cli_invitations(void **state)
+{
+    (void)state;
+    char ha[] = "/tmp/parley-cli-ia-XXXXXX", hb[] = "/tmp/parley-cli-ib-XXXXXX";
+    assert_non_null(mkdtemp(ha));
+    assert_non_null(mkdtemp(hb));
+    char an[64], bn[64], out[8192], err[2048];
+    th_unique_name("cia", an, sizeof(an));
+    th_unique_name("cib", bn, sizeof(bn));
+    assert_int_equal(run_cli(ha, PW "\n", out, sizeof(out), "register %s", an), 0);
+    assert_int_equal(run_cli(hb, PW "\n", out, sizeof(out), "register %s", bn), 0);
+    /* b asks to be invited rather than added (the setting over libparley:
+     * the CLI has no settings command). */
+    char *tb = NULL;
+    parley_error_t perr = {{0}, {0}, 0};
+    expect_rc(parley_login(srv.url, bn, PW, NULL, &tb, NULL, &perr), PARLEY_OK, &perr);
+    parley_client_t *b = connect_user(tb);
+    json_decref(call_ok(
+        b, json_pack("{s:s, s:{s:s}}", "op", "settings_set", "settings", "group_add", "nobody")));
+    parley_client_free(b);
+    free(tb);
+
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "group friends @%s", bn), 0);
+    char room[64];
+    assert_int_equal(sscanf(out, "%63s", room), 1);
+    cli_stderr(ha, err, sizeof(err));
+    expect_has(err, "invited (they accept with 'parley join'): @%s", bn);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "invites"), 0);
+    expect_has(out, "%s\tfriends\t@%s\t1 members", room, an);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "history %s", room), 1);
+    cli_stderr(hb, err, sizeof(err));
+    expect_has(err, "parley: forbidden: ");
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "join %s", room), 0);
+    expect_has(out, "%s\n", room);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "invites"), 0);
+    assert_string_equal("", out);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "leave %s", room), 0);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "join %s", room), 1);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "invite %s %s", room, bn), 0);
+    expect_has(out, "invited: @%s", bn);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "decline %s", room), 0);
+    assert_int_equal(run_cli(hb, NULL, out, sizeof(out), "invites"), 0);
+    assert_string_equal("", out);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "invite %s", room), 2);
+    assert_int_equal(run_cli(ha, NULL, out, sizeof(out), "invite %s nosuchuser1", room), 1);
+    cli_stderr(ha, err, sizeof(err));
+    expect_has(err, "parley: user_not_found: ");
+    char rm[700];
+    snprintf(rm, sizeof(rm), "rm -rf '%s' '%s'", ha, hb);
+    assert_int_equal(system(rm), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1313,6 +1433,8 @@ int main(void)
         cmocka_unit_test(test_cli_tail_resumes),
         cmocka_unit_test(test_cli_conversation),
         cmocka_unit_test(test_cli_media),
+        cmocka_unit_test(test_invitations_lib),
+        cmocka_unit_test(test_cli_invitations),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -370,6 +370,15 @@ static void test_group_avatar_and_name(void **state)
     th_expect_ok(r);
     json_decref(r);
     assert_int_equal(fetch(&b, "/v1/media/%s/thumb?square=1", img), 404);
+    /* Groups are private: coming back needs a new invitation (b's group_add
+     * is the default, everyone: a member's invite adds b again). */
+    th_expect_err(th_call(fb, "\"op\":\"join\",\"room\":\"%s\"", room), "forbidden");
+    assert_int_equal(fetch(&b, "/v1/media/%s/thumb?square=1", img), 404);
+    r = th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", room, b.name);
+    th_expect_ok(r);
+    assert_int_equal(1, json_array_size(json_object_get(r, "added")));
+    json_decref(r);
+    assert_int_equal(fetch(&b, "/v1/media/%s/thumb?square=1", img), 200);
     /* Clear: null, and it survives a restart (schema 4). */
     r = th_call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":null", room);
     th_expect_ok(r);

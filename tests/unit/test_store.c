@@ -970,6 +970,151 @@ static void test_commit_wait(void **state)
     free(jobs);
 }
 
+/* ---- invitations (schema 7) ---- */
+
+static int64_t mkgroup(pl_db_t *db, int64_t creator, const char *name)
+{
+    int64_t room = 0;
+    assert_int_equal(0, pl_db_room_create_group(db, name, creator, NULL, 0, 1000, &room));
+    return room;
+}
+
+static pl_invite_t inv_of(int64_t room, int64_t user, int64_t inviter, int64_t now, int64_t ttl)
+{
+    pl_invite_t v = {.room_id = room,
+                     .user_id = user,
+                     .inviter = inviter,
+                     .created_ms = now,
+                     .expires_ms = now + ttl};
+    return v;
+}
+
+/* put / get / counts / delete, expiry, and replacing an expired row. */
+static void test_invites_basic(void **state)
+{
+    fx_t *f = *state;
+    int64_t a = mkuser(f->db, "ia"), b = mkuser(f->db, "ib"), c = mkuser(f->db, "ic");
+    int64_t g = mkgroup(f->db, a, "team");
+    pl_invite_t v = inv_of(g, b, a, 10000, 5000);
+    assert_int_equal(0, pl_db_invite_put(f->db, &v));
+    /* A live one is kept as it is: inviting again cannot extend it. */
+    pl_invite_t again = inv_of(g, b, c, 12000, 5000);
+    assert_int_equal(PL_EEXIST, pl_db_invite_put(f->db, &again));
+    pl_invite_t got;
+    assert_int_equal(0, pl_db_invite_get(f->db, g, b, 14999, &got));
+    assert_int_equal(a, got.inviter);
+    assert_int_equal(15000, got.expires_ms);
+    /* Expired: gone for every reader, then replaced by a new invitation. */
+    assert_int_equal(PL_ENOTFOUND, pl_db_invite_get(f->db, g, b, 15000, &got));
+    int64_t fr = -1, fu = -1;
+    assert_int_equal(0, pl_db_invite_counts(f->db, g, b, 14000, &fr, &fu));
+    assert_int_equal(1, fr);
+    assert_int_equal(1, fu);
+    assert_int_equal(0, pl_db_invite_counts(f->db, g, b, 15000, &fr, &fu));
+    assert_int_equal(0, fr);
+    assert_int_equal(0, fu);
+    again = inv_of(g, b, c, 15000, 5000);
+    assert_int_equal(0, pl_db_invite_put(f->db, &again));
+    assert_int_equal(0, pl_db_invite_get(f->db, g, b, 16000, &got));
+    assert_int_equal(c, got.inviter);
+    /* Delete: 0 for a live one, PL_ENOTFOUND after (and for expired ones). */
+    assert_int_equal(0, pl_db_invite_delete(f->db, g, b, 16000));
+    assert_int_equal(PL_ENOTFOUND, pl_db_invite_delete(f->db, g, b, 16000));
+    assert_int_equal(0, pl_db_invite_put(f->db, &v));
+    assert_int_equal(PL_ENOTFOUND, pl_db_invite_delete(f->db, g, b, 20000));
+    assert_int_equal(0, pl_db_invite_counts(f->db, g, b, 0, &fr, &fu));
+    assert_int_equal(0, fr); /* the expired row went too */
+    /* Unknown room or user: PL_ENOTFOUND (foreign keys). */
+    pl_invite_t bad = inv_of(g + 100, b, a, 10000, 5000);
+    assert_int_equal(PL_ENOTFOUND, pl_db_invite_put(f->db, &bad));
+    bad = inv_of(g, c + 100, a, 10000, 5000);
+    assert_int_equal(PL_ENOTFOUND, pl_db_invite_put(f->db, &bad));
+}
+
+/* The list of a user's invitations carries the room and the inviter, newest
+ * first; withdraw removes an inviter's; purge removes expired ones. */
+static void test_invites_list_withdraw_purge(void **state)
+{
+    fx_t *f = *state;
+    int64_t a = mkuser(f->db, "la"), b = mkuser(f->db, "lb"), c = mkuser(f->db, "lc");
+    int64_t g1 = mkgroup(f->db, a, "one"), g2 = mkgroup(f->db, c, "two");
+    assert_int_equal(0, pl_db_member_add(f->db, g2, a, 1000));
+    assert_int_equal(0, pl_db_room_set_meta(f->db, g2, NULL, 0));
+    pl_invite_t v1 = inv_of(g1, b, a, 10000, 100000), v2 = inv_of(g2, b, a, 11000, 100000);
+    assert_int_equal(0, pl_db_invite_put(f->db, &v1));
+    assert_int_equal(0, pl_db_invite_put(f->db, &v2));
+    pl_invite_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(0, pl_db_user_invites(f->db, b, 12000, 10, &list, &n));
+    assert_int_equal(2, n);
+    assert_int_equal(g2, list[0].room_id); /* newest first */
+    assert_string_equal("two", list[0].room_name);
+    assert_int_equal(2, list[0].member_count);
+    assert_string_equal("la", list[0].inviter_username);
+    assert_int_equal(g1, list[1].room_id);
+    assert_int_equal(1, list[1].member_count);
+    pl_invites_free(list, n);
+    assert_int_equal(0, pl_db_user_invites(f->db, b, 12000, 1, &list, &n));
+    assert_int_equal(1, n); /* limit */
+    pl_invites_free(list, n);
+    /* a leaves g2: the invitation a made there goes, the one in g1 stays. */
+    int64_t *w = NULL;
+    size_t nw = 0;
+    assert_int_equal(0, pl_db_invites_withdraw(f->db, g2, a, 12000, &w, &nw));
+    assert_int_equal(1, nw);
+    assert_int_equal(b, w[0]);
+    free(w);
+    assert_int_equal(0, pl_db_invites_withdraw(f->db, g2, a, 12000, &w, &nw));
+    assert_int_equal(0, nw);
+    free(w);
+    assert_int_equal(0, pl_db_user_invites(f->db, b, 12000, 10, &list, &n));
+    assert_int_equal(1, n);
+    assert_int_equal(g1, list[0].room_id);
+    pl_invites_free(list, n);
+    /* Purge: expired rows only, at most limit per call. */
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        int64_t u = mkuser(f->db, name);
+        pl_invite_t e = inv_of(g1, u, a, 1000, 10);
+        assert_int_equal(0, pl_db_invite_put(f->db, &e));
+    }
+    size_t purged = 0;
+    assert_int_equal(0, pl_db_invites_purge(f->db, 5000, 3, &purged));
+    assert_int_equal(3, purged);
+    assert_int_equal(0, pl_db_invites_purge(f->db, 5000, 100, &purged));
+    assert_int_equal(2, purged);
+    assert_int_equal(0, pl_db_user_invites(f->db, b, 12000, 10, &list, &n));
+    assert_int_equal(1, n); /* the live one survived */
+    pl_invites_free(list, n);
+}
+
+/* Contacts for group_add=contacts: a shared group counts, a dm only once the
+ * user has written in it, and the room being joined does not count. */
+static void test_is_contact(void **state)
+{
+    fx_t *f = *state;
+    int64_t v = mkuser(f->db, "victim"), s = mkuser(f->db, "stranger"), fr = mkuser(f->db, "fr");
+    bool yes = true;
+    assert_int_equal(0, pl_db_is_contact(f->db, v, s, 0, &yes));
+    assert_false(yes);
+    int64_t dm = 0;
+    bool created = false;
+    assert_int_equal(0, pl_db_room_get_or_create_dm(f->db, s, v, 1000, &dm, &created));
+    append(f->db, dm, s, "s1", NULL);
+    assert_int_equal(0, pl_db_is_contact(f->db, v, s, 0, &yes));
+    assert_false(yes); /* the stranger opened the dm and wrote; the victim did not */
+    append(f->db, dm, v, "v1", NULL);
+    assert_int_equal(0, pl_db_is_contact(f->db, v, s, 0, &yes));
+    assert_true(yes);
+    int64_t g = mkgroup(f->db, v, "friends");
+    assert_int_equal(0, pl_db_member_add(f->db, g, fr, 1000));
+    assert_int_equal(0, pl_db_is_contact(f->db, v, fr, 0, &yes));
+    assert_true(yes);
+    assert_int_equal(0, pl_db_is_contact(f->db, v, fr, g, &yes));
+    assert_false(yes); /* except_room */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -991,6 +1136,9 @@ int main(void)
         T(test_async_reads),
         T(test_async_storage_error_job),
         T(test_close_runs_queued),
+        T(test_invites_basic),
+        T(test_invites_list_withdraw_purge),
+        T(test_is_contact),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@ import { initTheme, setTheme, onThemeChosen, currentThemeSetting } from './theme
 import { openMenu, openEmojiPicker, closePopover, QUICK, noteRecent, EMOJI_NAMES } from './popover.js';
 import * as media from './media.js';
 import * as custom from './custom.js';
+import * as invites from './invites.js';
 
 const PAGE = 50;              // history page size
 const MAX_MSGS = 300;         // message nodes kept in the DOM per room
@@ -27,7 +28,7 @@ const S = {
   status: 'connecting',
   flushing: false,
   filter: '',
-  settings: { theme: 'system', read_receipts: true, show_presence: true, notifications: true },
+  settings: { theme: 'system', read_receipts: true, show_presence: true, notifications: true, group_add: 'everyone' },
   unsupported: new Set(), // ops the server answered unknown_op
   versioned: false,       // server has per-room versions (update events)
   presence: new Map(),    // user id -> {status, last_seen}
@@ -167,6 +168,7 @@ function startChat(session) {
   document.title = 'Parley';
   renderMe();
   renderSidebar();
+  invites.clear();
   const last = load(`parley.current.${S.me.id}`);
   if (last && S.rooms.has(last)) openRoom(last, { push: false, focus: false });
   else closeRoom({ pop: false });
@@ -201,6 +203,7 @@ function endSession(message) {
   S.me = null;
   S.rooms.clear();
   S.current = null;
+  invites.clear();
   $('room-list').replaceChildren();
   $('message-list').replaceChildren();
   showAuth(message);
@@ -374,6 +377,7 @@ async function onReady(auth) {
   const conn = S.conn;
   S.reported = null;
   loadSettings();
+  invites.load();
   loadPresence();
   reportPresence();
   loadEmoji();
@@ -471,6 +475,7 @@ function onEvent(ev) {
   else if (ev.ev === 'profile' && ev.user) onProfile(ev.user);
   else if (ev.ev === 'settings' && ev.settings) applySettings(ev.settings, true);
   else if (ev.ev === 'emoji' && ev.emoji) onEmojiEvent(ev);
+  else if (ev.ev === 'invite') invites.onEvent(ev);
 }
 
 let roomsRefresh = null;
@@ -533,6 +538,7 @@ function onMemberEvent(ev) {
       r.member_count = Math.max(0, r.member_count - 1);
     }
   }
+  if (groupShown === r.id && S.rooms.has(r.id)) fillGroupInfo(r);
   scheduleRender({ sidebar: true, header: true });
   scheduleCache();
 }
@@ -930,7 +936,7 @@ function renderSidebar() {
     return el('li', null, btn);
   });
   list.replaceChildren(...items);
-  $('rooms-empty').hidden = S.rooms.size > 0;
+  $('rooms-empty').hidden = S.rooms.size > 0 || invites.count() > 0;
   if (focusedRoom) {
     const b = list.querySelector(`[data-room="${CSS.escape(focusedRoom)}"]`);
     if (b) b.focus({ preventScroll: true });
@@ -1119,6 +1125,13 @@ function updateJump(r) {
 // ---------------------------------------------------------------- chat view bindings
 
 function bindChatView() {
+  invites.init({
+    call,
+    explain,
+    toast,
+    joined: (room) => { onRoomEvent(room); openRoom(room.id); },
+    changed: () => scheduleRender({ sidebar: true }),
+  });
   $('room-list').addEventListener('click', (e) => {
     const b = e.target.closest('[data-room]');
     if (b) openRoom(b.dataset.room);
@@ -1310,6 +1323,8 @@ function bindNewDialog() {
       if (r && reply.created) r.seenAt = Date.now();
       dlg.close();
       openRoom(reply.room.id);
+      const note = addedNote(reply);
+      if (note) toast(note);
     } catch (err) {
       if (err.code === 'user_not_found') {
         $('new-members').setAttribute('aria-invalid', 'true');
@@ -1319,6 +1334,8 @@ function bindNewDialog() {
         $('new-members').focus();
       } else if (err.code === 'too_large' && name.length > 0) {
         $('err-new-name').textContent = err.message || 'Too long.';
+      } else if (err.code === 'rate_limited' || err.code === 'too_large') {
+        $('err-new-form').textContent = limitText(err, newMode === 'dm' ? 'new conversations' : 'new groups');
       } else {
         $('err-new-form').textContent = err.message || err.code;
       }
@@ -1361,10 +1378,35 @@ function toast(text) {
 
 function explain(err, what) {
   if (err.code === 'unknown_op') return `${what} is not available on this server yet.`;
+  if (err.code === 'rate_limited') return limitText(err, what.toLowerCase());
   if (err.code === 'disconnected' || err.code === 'timeout') return `${what} failed: you are offline.`;
   if (err.code === 'forbidden') return `${what}: not allowed.`;
   if (err.code === 'not_found') return `${what}: that message no longer exists.`;
   return `${what} failed: ${err.message || err.code}`;
+}
+
+// A per-user limit (rooms created, people added): when to try again.
+function limitText(err, what) {
+  const ms = err.retryAfterMs;
+  if (typeof ms !== 'number') return err.message || 'Too many requests. Try again later.';
+  const min = Math.ceil(ms / 60000);
+  const when = ms < 60000 ? 'in a minute' : min < 60 ? `in ${min} minutes` : 'in an hour';
+  return `Too many ${what} for now. Try again ${when}.`;
+}
+
+// "Invited Carol — …" after create_room or invite: who got an invitation
+// instead of being added, and who could not be added.
+function addedNote(reply) {
+  const name = (u) => u.display_name || u.username;
+  const parts = [];
+  const inv = reply.invited || [];
+  if (inv.length) parts.push(`Invited ${inv.map(name).join(', ')}: they'll join once they accept.`);
+  const why = { member: 'already a member', invites_full: 'has too many pending invitations', room_invites_full: 'this group has too many pending invitations', group_full: 'the group is full' };
+  for (const sk of reply.skipped || []) {
+    if (sk.reason === 'member') continue;
+    parts.push(`Could not add ${name(sk.user)}: ${why[sk.reason] || sk.reason}.`);
+  }
+  return parts.join(' ');
 }
 
 // ---------------------------------------------------------------- messages: state
@@ -2327,6 +2369,7 @@ function fillSettingsForm() {
   $('set-theme').value = currentThemeSetting();
   $('set-read-receipts').checked = S.settings.read_receipts !== false;
   $('set-show-presence').checked = S.settings.show_presence !== false;
+  $('set-group-add').value = S.settings.group_add || 'everyone';
 }
 
 async function openSettings() {
@@ -2368,6 +2411,7 @@ async function saveSettingsForm(e) {
   if (theme !== currentThemeSetting()) set.theme = theme;
   if ($('set-read-receipts').checked !== (S.settings.read_receipts !== false)) set.read_receipts = $('set-read-receipts').checked;
   if ($('set-show-presence').checked !== (S.settings.show_presence !== false)) set.show_presence = $('set-show-presence').checked;
+  if ($('set-group-add').value !== (S.settings.group_add || 'everyone')) set.group_add = $('set-group-add').value;
   const btn = $('settings-save');
   btn.disabled = true;
   try {
@@ -2464,6 +2508,10 @@ let groupOpener = null;
 function openGroupInfo(r, opener) {
   groupShown = r.id;
   groupOpener = opener || document.activeElement;
+  $('group-invite').value = '';
+  $('group-invite-status').textContent = '';
+  $('err-group-invite').textContent = '';
+  $('group-invite').removeAttribute('aria-invalid');
   $('err-group-name').textContent = '';
   $('err-group-avatar').textContent = '';
   $('group-avatar-status').textContent = '';
@@ -2532,8 +2580,73 @@ async function saveGroupName(e) {
   }
 }
 
+// "Add people": added at once, or invited (their privacy setting decides).
+async function inviteToGroup() {
+  const input = $('group-invite');
+  const names = input.value.split(/[\s,;]+/).map((x) => x.replace(/^@/, '').trim().toLowerCase()).filter(Boolean);
+  $('group-invite-status').textContent = '';
+  $('err-group-invite').textContent = '';
+  input.removeAttribute('aria-invalid');
+  if (!names.length) { $('err-group-invite').textContent = 'Enter one or more usernames.'; input.focus(); return; }
+  const room = groupShown;
+  $('group-invite-btn').disabled = true;
+  try {
+    const reply = await call('invite', { room, users: names });
+    const name = (u) => u.display_name || u.username;
+    const parts = [];
+    if ((reply.added || []).length) parts.push(`Added ${reply.added.map(name).join(', ')}.`);
+    const members = (reply.skipped || []).filter((x) => x.reason === 'member');
+    if (members.length) parts.push(`${members.map((x) => name(x.user)).join(', ')} ${members.length === 1 ? 'is' : 'are'} already in the group.`);
+    const note = addedNote(reply);
+    if (note) parts.push(note);
+    $('group-invite-status').textContent = parts.join(' ') || 'Nothing to do.';
+    input.value = '';
+  } catch (err) {
+    input.setAttribute('aria-invalid', 'true');
+    $('err-group-invite').textContent = err.code === 'user_not_found'
+      ? (names.length === 1 ? `No user named “${names[0]}”.` : `${err.message || 'One of these usernames does not exist'}.`)
+      : err.code === 'too_large' && !err.retryAfterMs ? (err.message || 'Too many people at once.')
+        : explain(err, 'Adding people');
+    input.focus();
+  } finally {
+    $('group-invite-btn').disabled = false;
+  }
+}
+
+function leaveGroup() {
+  const r = S.rooms.get(groupShown);
+  if (!r) return;
+  const dlg = $('confirm-dialog');
+  $('confirm-title').textContent = `Leave “${roomTitle(r)}”?`;
+  $('confirm-text').textContent = 'You will stop receiving its messages. To come back, a member has to invite you again.';
+  $('confirm-ok').textContent = 'Leave group';
+  dlg.returnValue = '';
+  const onClose = async () => {
+    dlg.removeEventListener('close', onClose);
+    $('confirm-title').textContent = 'Delete message?';
+    $('confirm-ok').textContent = 'Delete';
+    if (dlg.returnValue !== 'ok') return;
+    try {
+      await call('leave', { room: r.id });
+      S.rooms.delete(r.id);
+      if ($('group-dialog').open) $('group-dialog').close();
+      if (S.current === r.id) closeRoom({ pop: false });
+      scheduleRender({ sidebar: true });
+      scheduleCache();
+    } catch (err) { toast(explain(err, 'Leaving')); }
+  };
+  dlg.addEventListener('close', onClose);
+  dlg.showModal();
+  $('confirm-cancel').focus();
+}
+
 function bindGroupDialog() {
   $('group-form').addEventListener('submit', saveGroupName);
+  $('group-invite-btn').addEventListener('click', inviteToGroup);
+  $('group-invite').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') { e.preventDefault(); inviteToGroup(); }
+  });
+  $('group-leave').addEventListener('click', leaveGroup);
   $('group-close').addEventListener('click', () => $('group-dialog').close());
   $('group-avatar-pick').addEventListener('click', () => $('group-avatar-file').click());
   $('group-avatar-file').addEventListener('change', onGroupAvatarFile);

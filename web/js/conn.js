@@ -16,6 +16,14 @@ export class WsError extends Error {
   }
 }
 
+// The WsError of an error reply; a per-user limit's retry_after_ms (ms until
+// the request would pass) comes along as retryAfterMs.
+function replyError(e) {
+  const err = new WsError((e && e.code) || 'error', e && e.message);
+  if (e && typeof e.retry_after_ms === 'number') err.retryAfterMs = e.retry_after_ms;
+  return err;
+}
+
 export function wsUrl() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${location.host}/v1/ws`;
@@ -105,7 +113,7 @@ export class Connection {
         this.pending.delete(msg.re);
         clearTimeout(p.timer);
         if (msg.ok) p.resolve(msg);
-        else p.reject(new WsError((msg.error && msg.error.code) || 'error', msg.error && msg.error.message));
+        else p.reject(replyError(msg.error));
       } else if (typeof msg.ev === 'string') {
         this.cb.onEvent(msg);
       }

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/* store_sqlite_invite.c -- pending invitations to groups (schema 7) and the
+ * contact test of the `group_add` privacy setting. These statements are rare
+ * next to messages, so they are prepared per call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "store/store_internal.h"
+
+void pl_invites_free(pl_invite_t *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].room_name);
+        free(v[i].inviter_username);
+        free(v[i].inviter_display_name);
+    }
+    free(v);
+}
+
+static sqlite3_stmt *prep(pl_db_t *db, const char *sql, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        pl_store__fail(db, op);
+        return NULL;
+    }
+    return s;
+}
+
+/* Finalizes a statement that returned no row: a foreign-key miss is an
+ * answer (PL_ENOTFOUND), anything else a storage error. */
+static int finish(pl_db_t *db, sqlite3_stmt *s, int step, const char *op)
+{
+    int rc = 0;
+    if (step != SQLITE_DONE)
+        rc = sqlite3_extended_errcode(db->h) == SQLITE_CONSTRAINT_FOREIGNKEY
+                 ? PL_ENOTFOUND
+                 : pl_store__fail(db, op);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int pl_db_invite_get(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
+                     pl_invite_t *out)
+{
+    sqlite3_stmt *s = prep(db,
+                           "SELECT inviter, created_ms, expires_ms FROM invites"
+                           " WHERE room_id = ?1 AND user_id = ?2 AND expires_ms > ?3",
+                           "invite_get");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        out->room_id = room_id;
+        out->user_id = user_id;
+        out->inviter = sqlite3_column_int64(s, 0);
+        out->created_ms = sqlite3_column_int64(s, 1);
+        out->expires_ms = sqlite3_column_int64(s, 2);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? PL_ENOTFOUND : pl_store__fail(db, "invite_get");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int pl_db_invite_counts(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
+                        int64_t *for_room, int64_t *for_user)
+{
+    /* The first count scans the room's primary-key range, the second the
+     * invitee's invites_user range; both stay small (they are capped). */
+    sqlite3_stmt *s =
+        prep(db,
+             "SELECT (SELECT count(*) FROM invites WHERE room_id = ?1 AND expires_ms > ?3),"
+             " (SELECT count(*) FROM invites WHERE user_id = ?2 AND expires_ms > ?3)",
+             "invite_counts");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *for_room = sqlite3_column_int64(s, 0);
+        *for_user = sqlite3_column_int64(s, 1);
+        rc = 0;
+    } else {
+        rc = pl_store__fail(db, "invite_counts");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int pl_db_invite_put(pl_db_t *db, const pl_invite_t *inv)
+{
+    /* The upsert replaces an expired row only: a live invitation keeps its
+     * inviter and expiry, so inviting again cannot extend it. */
+    sqlite3_stmt *s =
+        prep(db,
+             "INSERT INTO invites(room_id, user_id, inviter, created_ms, expires_ms)"
+             " VALUES (?1, ?2, ?3, ?4, ?5)"
+             " ON CONFLICT (room_id, user_id) DO UPDATE SET inviter = excluded.inviter,"
+             " created_ms = excluded.created_ms, expires_ms = excluded.expires_ms"
+             " WHERE invites.expires_ms <= excluded.created_ms",
+             "invite_put");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, inv->room_id);
+    sqlite3_bind_int64(s, 2, inv->user_id);
+    sqlite3_bind_int64(s, 3, inv->inviter);
+    sqlite3_bind_int64(s, 4, inv->created_ms);
+    sqlite3_bind_int64(s, 5, inv->expires_ms);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE && sqlite3_changes(db->h) == 0) {
+        sqlite3_finalize(s);
+        return PL_EEXIST;
+    }
+    return finish(db, s, rc, "invite_put");
+}
+
+int pl_db_invite_delete(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms)
+{
+    sqlite3_stmt *s = prep(db,
+                           "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2"
+                           " RETURNING expires_ms > ?3",
+                           "invite_delete");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, user_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    bool live = false;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        live |= sqlite3_column_int(s, 0) != 0;
+    if ((rc = finish(db, s, rc, "invite_delete")) < 0)
+        return rc;
+    return live ? 0 : PL_ENOTFOUND;
+}
+
+/* Collects the first integer column of every row into a malloc'd array. */
+static int collect_ids(pl_db_t *db, sqlite3_stmt *s, const char *op, int64_t **out, size_t *n)
+{
+    int64_t *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+            continue;
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = pl_xrealloc(v, cap * sizeof *v);
+        }
+        v[len++] = sqlite3_column_int64(s, 0);
+    }
+    if ((rc = finish(db, s, rc, op)) < 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int pl_db_invites_withdraw(pl_db_t *db, int64_t room_id, int64_t inviter, int64_t now_ms,
+                           int64_t **users, size_t *n)
+{
+    sqlite3_stmt *s = prep(db,
+                           "DELETE FROM invites WHERE inviter = ?2 AND room_id = ?1"
+                           " RETURNING CASE WHEN expires_ms > ?3 THEN user_id END",
+                           "invites_withdraw");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, inviter);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return collect_ids(db, s, "invites_withdraw", users, n);
+}
+
+int pl_db_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t limit,
+                       pl_invite_t **out, size_t *n)
+{
+    sqlite3_stmt *s =
+        prep(db,
+             "SELECT i.room_id, i.inviter, i.created_ms, i.expires_ms, r.name, r.avatar,"
+             " (SELECT count(*) FROM members m WHERE m.room_id = i.room_id),"
+             " u.username, u.display_name"
+             " FROM invites i JOIN rooms r ON r.id = i.room_id JOIN users u ON u.id = i.inviter"
+             " WHERE i.user_id = ?1 AND i.expires_ms > ?2"
+             " ORDER BY i.created_ms DESC, i.room_id DESC LIMIT ?3",
+             "user_invites");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    sqlite3_bind_int64(s, 3, limit < 0 ? 0 : limit);
+    pl_invite_t *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = pl_xrealloc(v, cap * sizeof *v);
+        }
+        pl_invite_t *e = &v[len++];
+        memset(e, 0, sizeof *e);
+        e->room_id = sqlite3_column_int64(s, 0);
+        e->user_id = user_id;
+        e->inviter = sqlite3_column_int64(s, 1);
+        e->created_ms = sqlite3_column_int64(s, 2);
+        e->expires_ms = sqlite3_column_int64(s, 3);
+        e->room_name = pl_store__col_str(s, 4);
+        e->room_avatar = sqlite3_column_int64(s, 5);
+        e->member_count = sqlite3_column_int64(s, 6);
+        e->inviter_username = pl_store__col_str(s, 7);
+        e->inviter_display_name = pl_store__col_str(s, 8);
+    }
+    if ((rc = finish(db, s, rc, "user_invites")) < 0) {
+        pl_invites_free(v, len);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int pl_db_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n)
+{
+    sqlite3_stmt *s = prep(db,
+                           "DELETE FROM invites WHERE (room_id, user_id) IN"
+                           " (SELECT room_id, user_id FROM invites WHERE expires_ms <= ?1"
+                           " ORDER BY expires_ms LIMIT ?2)",
+                           "invites_purge");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int64(s, 2, limit < 0 ? 0 : limit);
+    int rc = finish(db, s, sqlite3_step(s), "invites_purge");
+    if (rc == 0 && n != NULL)
+        *n = (size_t)sqlite3_changes(db->h);
+    return rc;
+}
+
+int pl_db_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out)
+{
+    /* From user's memberships (members_user), each a primary-key probe for
+     * other. A dm counts only once user has written in it: opening a dm
+     * needs no consent, so it must not make a stranger a contact. The window
+     * bounds the probe to the dm's newest messages, whatever its length (an
+     * old answer pushed out of it makes the check stricter, never looser). */
+    sqlite3_stmt *s = prep(db,
+                           "SELECT EXISTS (SELECT 1 FROM members a"
+                           " JOIN members b ON b.room_id = a.room_id AND b.user_id = ?2"
+                           " JOIN rooms r ON r.id = a.room_id"
+                           " WHERE a.user_id = ?1 AND a.room_id <> ?3 AND (r.kind = 2 OR EXISTS"
+                           " (SELECT 1 FROM messages x WHERE x.room_id = r.id"
+                           " AND x.seq > r.last_seq - ?4 AND x.sender = ?1)))",
+                           "is_contact");
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, user);
+    sqlite3_bind_int64(s, 2, other);
+    sqlite3_bind_int64(s, 3, except_room);
+    sqlite3_bind_int64(s, 4, PL_CONTACT_DM_WINDOW);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(s, 0) != 0;
+        rc = 0;
+    } else {
+        rc = pl_store__fail(db, "is_contact");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
