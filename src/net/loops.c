@@ -78,9 +78,11 @@ typedef struct xbatch {
 } xbatch_t;
 
 typedef struct {
-    int fd;     /* owned until adopted */
-    bool eof;   /* the peer already finished sending */
-    size_t len; /* bytes already read */
+    int fd;             /* owned until adopted */
+    pl_peer_ent_t *ipe; /* its per-address count, owned until adopted */
+    pl_peers_t *peers;  /* where ipe is counted */
+    bool eof;           /* the peer already finished sending */
+    size_t len;         /* bytes already read */
     char data[];
 } adopt_t;
 
@@ -176,10 +178,13 @@ static void ent_dispose(xent_t *e)
         if (e->code)
             pl_frame_unref(e->p);
         break;
-    case X_ADOPT:
-        close(((adopt_t *)e->p)->fd);
-        free(e->p);
+    case X_ADOPT: {
+        adopt_t *a = e->p;
+        pl_net__peers_release(a->peers, a->ipe);
+        close(a->fd);
+        free(a);
         break;
+    }
     default:
         free(e->p); /* close reasons; NULL otherwise */
         break;
@@ -434,6 +439,9 @@ static void hand_over(pl_conn_t *c)
     size_t n = c->rbuf.len;
     adopt_t *a = pl_xmalloc(sizeof *a + n);
     a->fd = nfd;
+    a->ipe = c->ipe; /* the count moves with the socket */
+    a->peers = c->srv->peers;
+    c->ipe = NULL;
     a->eof = c->peer_eof;
     a->len = n;
     memcpy(a->data, pl_buf_head(&c->rbuf), n);
@@ -506,7 +514,7 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
     }
     case X_ADOPT: {
         adopt_t *a = e->p;
-        pl_net__adopt(srv, a->fd, a->data, a->len, a->eof);
+        pl_net__adopt(srv, a->fd, a->data, a->len, a->eof, a->ipe);
         free(a);
         break;
     }
@@ -732,6 +740,7 @@ int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
         goto fail;
     core->loops = g;
     core->xl = &g->l[0];
+    core->peers = pl_net__peers_new(cfg); /* one table for every loop */
     g->l[0].srv = core;
     atomic_init(&g->nconns, 0);
     atomic_init(&g->next_id, 0);
@@ -760,6 +769,7 @@ int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
         srv->loops = g;
         srv->xl = l;
         srv->io = true;
+        srv->peers = core->peers;
     }
     /* The core's inbox; unref'd: the listener and signals keep the loop up. */
     uv_async_init(loop, &g->l[0].async, on_core_async);
@@ -796,6 +806,8 @@ fail:
         /* As for a failed single server: its handles close asynchronously. */
         core->loops = NULL;
         core->xl = NULL;
+        pl_net__peers_free(core->peers);
+        core->peers = NULL;
         pl_server__discard(core);
     }
     free(g->l);
