@@ -60,6 +60,7 @@ enum {
     X_CLOSE,    /* close c with code and reason (p, owned, may be NULL) */
     X_SLOW,     /* like X_CLOSE, after dropping c's unsent frames */
     X_RELEASE,  /* the core forgot c: free it */
+    X_AUTH,     /* the upper layer authenticated c (pl_conn_set_authenticated) */
     X_SHUTDOWN, /* pl_server_shutdown on the I/O loop */
 };
 
@@ -327,6 +328,9 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
     case X_CLOSE:
         pl_conn_close(c, e->code, e->p);
         free(e->p);
+        break;
+    case X_AUTH:
+        c->authed = true;
         break;
     case X_RELEASE:
         XL_ASSERT(c->x->dead);
@@ -610,6 +614,12 @@ void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason)
         r[n] = '\0';
     }
     push(&c->srv->xl->cout, X_CLOSE, c, r, code);
+}
+
+void pl_loops__authenticated(pl_conn_t *c)
+{
+    if (!c->x->closing)
+        push(&c->srv->xl->cout, X_AUTH, c, NULL, 0);
 }
 
 size_t pl_loops__queued(const pl_conn_t *c)

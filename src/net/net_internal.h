@@ -26,6 +26,11 @@ enum { PL_CONN_HTTP, PL_CONN_WS };
 typedef struct pl_peers pl_peers_t;
 typedef struct pl_peer_ent pl_peer_ent_t; /* one address's connection count */
 
+/* What a queued frame costs beyond its bytes (the allocation's header and
+ * rounding, the queue slot): charged for the frames net queues by itself
+ * (pongs, echoes), so a flood of empty ones meets max_write_queue too. */
+#define PL_NET_ENTRY_COST 64
+
 /** Room for a formatted peer address (INET6_ADDRSTRLEN) and its NUL. */
 #define PL_NET_PEER_LEN PL_ADDR_TEXT
 
@@ -96,6 +101,9 @@ struct pl_conn {
     unsigned ws_failed : 1;         /* protocol error: our close is queued, input ignored */
     unsigned in_ws : 1;             /* inside pl_ws__process: no re-entry */
     unsigned ping_out : 1;          /* pinged since the last input: no second ping */
+    unsigned authed : 1;            /* WebSocket: the upper layer authenticated it (or echo);
+                                     * before: max_ws_preauth_message, and `deadline` is the
+                                     * ws_auth_timeout_ms deadline */
     /* Several loops (net/loops.c): allocated for the connections of I/O
      * loops only, so a single loop (and the core loop) pays 8 bytes. */
     pl_conn_xloop_t *x;
@@ -218,6 +226,8 @@ void pl_loops__conn_free(pl_conn_t *c);
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f);
 void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason);
 size_t pl_loops__queued(const pl_conn_t *c);
+/** The core loop's side of pl_conn_set_authenticated. */
+void pl_loops__authenticated(pl_conn_t *c);
 
 /* ---- net/conn.c ---- */
 /** Core loop: takes over a connection an I/O loop accepted (fd, owned) with
