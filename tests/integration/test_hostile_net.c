@@ -33,6 +33,16 @@
 
 #define MiB (1024L * 1024)
 
+/* How much a server's peak RSS may grow during an attack. Each attack made
+ * it grow by 70-240 MiB before it was bounded; bounded, by a few MiB. Under
+ * AddressSanitizer, freed blocks sit in its quarantine and every block has
+ * redzones, so RSS says less: the bound is looser there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GROWTH_MAX_KB (96L * 1024)
+#else
+#define GROWTH_MAX_KB (32L * 1024)
+#endif
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -238,7 +248,7 @@ static void test_pipelined_static_no_read(void **state)
     }
     long grown = peak_kb(&s) - peak0;
     print_message("pipelined app.js x1500, not read: peak RSS grew %ld KiB\n", grown);
-    assert_true(grown < 32 * 1024);
+    assert_true(grown < GROWTH_MAX_KB);
 
     /* Dropped (the server says so), without the client reading anything. */
     assert_true(log_has(&s, "idle timeout", 20000));
@@ -323,7 +333,7 @@ static void test_pipelined_healthz_flood(void **state)
     long grown = peak_kb(&s) - peak0;
     print_message("healthz flood: sent %zu of %zu bytes, peak RSS grew %ld KiB\n", sent, total,
                   grown);
-    assert_true(grown < 32 * 1024);
+    assert_true(grown < GROWTH_MAX_KB);
     char body[256];
     assert_int_equal(200, th_http(s.port, "GET", "/healthz", NULL, NULL, body, sizeof body));
     /* The stuck connection goes: its socket stops accepting our bytes with
@@ -454,7 +464,7 @@ static void test_ping_flood(void **state)
     sleep_ms(1000); /* let the server catch up with what the kernel holds */
     long grown = peak_kb(&s) - peak0;
     print_message("ping flood: %zu pings sent, peak RSS grew %ld KiB\n", sent, grown);
-    assert_true(grown < 32 * 1024);
+    assert_true(grown < GROWTH_MAX_KB);
     json_int_t slow = 0;
     for (int i = 0; i < 200 && (slow = th_stat("slow_consumers")) == slow0; i++)
         sleep_ms(50);
@@ -654,7 +664,7 @@ static void test_preauth_message_cap(void **state)
     sleep_ms(1000); /* let the server catch up with what the kernel holds */
     long grown = peak_kb(&s) - peak0;
     print_message("150 unauthenticated 1 MiB fragmented messages: peak RSS grew %ld KiB\n", grown);
-    assert_true(grown < 32 * 1024);
+    assert_true(grown < GROWTH_MAX_KB);
     for (int i = 0; i < N; i++) {
         char head[1024];
         assert_true(read_response(fds[i], head, sizeof head, NULL, 0) == -1 ||
@@ -924,16 +934,34 @@ static void test_origin_allow_list(void **state)
  * an upload (a file descriptor of its own) included. Before: new
  * connections were reset at random and uploads failed with 500. Runs last:
  * this process keeps the lowered hard limit. */
+/* Descriptors this process has open. */
+static int my_open_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            n++;
+    return n;
+}
+
 static void test_fd_limit(void **state)
 {
     (void)state;
-    struct rlimit rl = {64, 256};
+    /* A low soft limit that still leaves this process room to start the
+     * server (sanitizers and earlier tests may hold a few descriptors). */
+    rlim_t soft = (rlim_t)my_open_fds() + 48;
+    if (soft < 64)
+        soft = 64;
+    assert_true(soft < 128);
+    struct rlimit rl = {soft, 256};
     assert_int_equal(0, setrlimit(RLIMIT_NOFILE, &rl));
     th_server_t s;
     th_server_start(&s, NULL);
     rl.rlim_cur = 256;
     assert_int_equal(0, setrlimit(RLIMIT_NOFILE, &rl));
-    assert_true(log_has(&s, "open-file limit raised from=64 to=256", 5000));
+    char raised[80];
+    snprintf(raised, sizeof raised, "open-file limit raised from=%d to=256", (int)soft);
+    assert_true(log_has(&s, raised, 5000));
     assert_true(log_has(&s, "max_connections capped", 5000));
     char token[160], name[64];
     th_register(s.port, th_unique_name("fd", name, sizeof name), "correct horse", token, NULL);
