@@ -760,8 +760,9 @@ void pl_http__process(pl_conn_t *c)
         if (rc < 0) {
             stream_abort(c); /* malformed framing in the middle of a stream */
             int st = h->hp.error_status;
-            pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " bad request status=%d err=%s", c->id, st,
-                   h->hp.error_msg);
+            char peer[PL_NET_PEER_LEN];
+            pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " peer=%s bad request status=%d err=%s",
+                   c->id, pl_net__peer_format(c, peer), st, h->hp.error_msg);
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             pl_http__error_close(c, NULL, st,
                                  st == 413   ? "too_large"
