@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c -- parleyd: flags and config, startup, signals, graceful shutdown. */
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <uv.h>
 
@@ -86,6 +89,68 @@ static void on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
 static void on_ws_close(void *ud, pl_conn_t *c)
 {
     pl_chat_on_ws_close(((handlers_ud_t *)ud)->chat, c);
+}
+
+/* File descriptors open now (0 if /proc is not there). */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return 0;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+/* Every connection is a file descriptor. A soft open-file limit below the
+ * hard one only limits us (systemd and shells often leave it at 1024), so
+ * it is raised to the hard limit. max_connections is then capped to what
+ * the limit allows after the fds open now (database, logs) and fd_reserve
+ * more (media files being read or written, loop threads, the search
+ * index): past that, connections are refused at accept (closed at once)
+ * instead of taking the descriptors an upload or a download needs.
+ * Called before the server starts: no other thread reads cfg yet. */
+static void fit_fd_limit(pl_config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max;
+    if (want == RLIM_INFINITY) {
+        /* Linux refuses more than fs.nr_open even for an unlimited hard limit. */
+        want = 1048576;
+        FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+        unsigned long long nr;
+        if (f && fscanf(f, "%llu", &nr) == 1 && nr > 0)
+            want = (rlim_t)nr;
+        if (f)
+            fclose(f);
+    }
+    if (rl.rlim_cur < want) {
+        struct rlimit raised = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            pl_log(PL_LOG_INFO, "main", "open-file limit raised from=%" PRIu64 " to=%" PRIu64,
+                   (uint64_t)rl.rlim_cur, (uint64_t)want);
+            rl.rlim_cur = want;
+        } else {
+            pl_log(PL_LOG_WARN, "main", "cannot raise the open-file limit from=%" PRIu64 " err=%s",
+                   (uint64_t)rl.rlim_cur, strerror(errno));
+        }
+    }
+    long open = open_fds();
+    int64_t fit = (int64_t)rl.rlim_cur - open - cfg->fd_reserve;
+    if (fit < 1)
+        fit = 1;
+    if (cfg->max_connections > fit) {
+        pl_log(PL_LOG_WARN, "main",
+               "max_connections capped from=%" PRId64 " to=%" PRId64
+               " by the open-file limit=%" PRIu64 " fds_open=%ld fd_reserve=%" PRId64,
+               cfg->max_connections, fit, (uint64_t)rl.rlim_cur, open, cfg->fd_reserve);
+        cfg->max_connections = fit;
+    }
 }
 
 static pl_config_t *config_to_free; /* so error exits free it too */
@@ -200,6 +265,7 @@ int main(int argc, char **argv)
         goto stop_store;
     }
     api = pl_api_new(app.loop, &cfg, app.st, chat);
+    fit_fd_limit(&cfg);
     /* One server, two handler owners: HTTP goes to api, WebSockets to chat. */
     handlers_ud_t hud = {api, chat};
     pl_server_handlers_t h = {

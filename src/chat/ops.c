@@ -211,6 +211,7 @@ static void auth_done(void *arg)
             s->syncing = true;
             s->hold_all = true;
         }
+        pl_conn_set_authenticated(s->conn); /* net: full message size, no auth deadline */
         pl_chat__online_add(s->chat, s);
         pl_ops__apply_settings(s->chat, s->user_id, a->prof.settings);
         pl_log(PL_LOG_INFO, "chat",

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/addr.h"
 #include "core/err.h"
@@ -110,6 +111,27 @@ static const cfg_entry_t table[] = {
     {"trusted_proxies", CFG_STR, OFF(trusted_proxies), 0, 0, "",
      "proxies (addresses or address/bits, blank- or comma-separated) whose X-Forwarded-For "
      "names the client; empty: none, the TCP peer is the client"},
+    /* network hardening (net/, http/, ws/) */
+    {"max_connections_per_ip", CFG_INT, OFF(max_connections_per_ip), 0, 1000000, "256",
+     "open connections from one client address (IPv6: one /64), over all loops; trusted_proxies "
+     "are exempt; 0 = no cap"},
+    {"fd_reserve", CFG_INT, OFF(fd_reserve), 16, 1000000, "128",
+     "file descriptors kept free for the database, media files and loops: max_connections is "
+     "capped to the open-file limit minus the fds open at start minus this"},
+    {"max_http_unsent_bytes", CFG_SIZE, OFF(max_http_unsent_bytes), 0, 64 * MiB, "65536",
+     "unsent response bytes on one HTTP connection above which no further pipelined request is "
+     "read (0: one response at a time)"},
+    {"http_keepalive_requests", CFG_INT, OFF(http_keepalive_requests), 1, 100000000, "1000",
+     "requests served on one HTTP connection; the last one is answered with Connection: close"},
+    {"http_keepalive_time_ms", CFG_INT, OFF(http_keepalive_time_ms), 100, 604800000LL, "3600000",
+     "an HTTP connection this old answers its current request with Connection: close"},
+    {"ws_auth_timeout_ms", CFG_INT, OFF(ws_auth_timeout_ms), 100, 3600000, "30000",
+     "close (4001) a WebSocket that has not authenticated this long after the upgrade"},
+    {"max_ws_preauth_message", CFG_SIZE, OFF(max_ws_preauth_message), 1 * KiB, 64 * MiB, "65536",
+     "WebSocket message before auth succeeds (at most max_ws_message); larger closes with 1009"},
+    {"ws_allowed_origins", CFG_STR, OFF(ws_allowed_origins), 0, 0, "",
+     "origins (scheme://host[:port], blank- or comma-separated) whose pages may open "
+     "WebSockets; requests without Origin always may; empty: any"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -121,6 +143,57 @@ static bool is_cidr_key(const char *key)
         if (strcmp(cidr_keys[i], key) == 0)
             return true;
     return false;
+}
+
+/* An Origin as browsers send it (RFC 6454 6.1): http or https, a host name,
+ * IPv4 or [IPv6] address, an optional port, nothing after it. */
+static bool origin_ok(const char *s, size_t n)
+{
+    size_t i;
+    if (n > 7 && strncasecmp(s, "http://", 7) == 0)
+        i = 7;
+    else if (n > 8 && strncasecmp(s, "https://", 8) == 0)
+        i = 8;
+    else
+        return false;
+    size_t host = i;
+    if (s[i] == '[') {
+        while (i < n && s[i] != ']')
+            i++;
+        if (i == n)
+            return false;
+        i++;
+    } else {
+        while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '.' || s[i] == '-'))
+            i++;
+    }
+    if (i == host)
+        return false;
+    if (i < n && s[i] == ':') {
+        size_t port = ++i;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+        if (i == port || i - port > 5)
+            return false;
+    }
+    return i == n;
+}
+
+/* Checks a blank- or comma-separated list of origins (ws_allowed_origins). */
+static bool origin_list_ok(const char *v, char *why, size_t cap)
+{
+    for (const char *p = v; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " \t,");
+        if (n && !origin_ok(p, n)) {
+            snprintf(why, cap, "'%.*s' is not an origin like https://chat.example.com[:port]",
+                     (int)PL_MIN(n, 80), p);
+            return false;
+        }
+        p += n;
+    }
+    return true;
 }
 
 static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
@@ -226,6 +299,13 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
             fmt_err(err, errlen, "config key 'emoji_add_policy': '%s' is not one of %s", value,
                     "anyone, nobody");
             return PL_EINVAL;
+        }
+        if (!strcmp(key, "ws_allowed_origins")) {
+            char why[160] = "";
+            if (!origin_list_ok(value, why, sizeof why)) {
+                fmt_err(err, errlen, "config key '%s': %s", key, why);
+                return PL_EINVAL;
+            }
         }
         if (is_cidr_key(key)) {
             char why[160] = "";

@@ -64,6 +64,15 @@ typedef struct {
     char *log_level;
     /* clients behind proxies */
     char *trusted_proxies; /* CIDR list (core/addr.h); "" = none */
+    /* network hardening (net/, http/, ws/) */
+    int64_t max_connections_per_ip;  /* per client address (IPv6: /64); 0 = no cap */
+    int64_t fd_reserve;              /* fds kept free besides connections */
+    int64_t max_http_unsent_bytes;   /* unsent answers that stop pipelined parsing */
+    int64_t http_keepalive_requests; /* requests per HTTP connection */
+    int64_t http_keepalive_time_ms;  /* age at which an HTTP connection closes */
+    int64_t ws_auth_timeout_ms;      /* upgrade to auth, else close 4001 */
+    int64_t max_ws_preauth_message;  /* max_ws_message before auth (1009) */
+    char *ws_allowed_origins;        /* Origin allow list for upgrades; "" = any */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -27,6 +27,8 @@
 static const char *reason_phrase(int status)
 {
     switch (status) {
+    case 100:
+        return "Continue";
     case 101:
         return "Switching Protocols";
     case 200:
@@ -63,6 +65,8 @@ static const char *reason_phrase(int status)
         return "Payload Too Large";
     case 416:
         return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
     case 415:
         return "Unsupported Media Type";
     case 422:
@@ -90,18 +94,16 @@ static const char *reason_phrase(int status)
 static void client_addr(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
 {
     memcpy(out->b, c->peer, sizeof out->b);
-    const char *trusted = c->srv->cfg->trusted_proxies;
-    if (trusted == NULL || trusted[0] == '\0')
+    const pl_cidr_list_t *l = pl_net__peers_trusted_list(c->srv->peers);
+    if (l->n == 0)
         return;
-    pl_cidr_list_t l;
-    if (pl_cidr_list_parse(trusted, &l, NULL, 0) < 0)
-        return; /* validated at load: cannot happen */
     pl_addr_t peer = *out;
     const char *xff = m ? pl_http_msg_header(m, "X-Forwarded-For") : NULL;
-    if (!pl_addr_client(&peer, xff, &l, out))
-        pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " trusted proxy sent no usable "
-               "X-Forwarded-For", c->id);
-    pl_cidr_list_dispose(&l);
+    if (!pl_addr_client(&peer, xff, l, out))
+        pl_log(PL_LOG_DEBUG, "http",
+               "conn=%" PRIu64 " trusted proxy sent no usable "
+               "X-Forwarded-For",
+               c->id);
 }
 
 static pl_http_req_t *req_new(pl_conn_t *c, pl_http_msg_t *m)
@@ -157,8 +159,15 @@ static int hook_headers(void *ud, pl_http_msg_t *m)
         srv->shutting_down)
         return 0;
     pl_http_req_t *req = req_new(c, pl_http_msg_clone_head(m));
+    /* The stream exists while the hook runs, so a claimant may already
+     * pause it (it will refuse the request: no 100 Continue is sent then)
+     * or answer it. */
+    stream_t *st = pl_xcalloc(1, sizeof *st);
+    st->req = req;
+    c->http->hp.stream = st;
     pl_http_stream_t cb = {0};
     if (!srv->headers_hook(srv->headers_hook_ud, req, &cb)) {
+        stream_end(c);
         req_free(req);
         return 0;
     }
@@ -168,10 +177,9 @@ static int hook_headers(void *ud, pl_http_msg_t *m)
                c->id);
         abort();
     }
-    stream_t *st = pl_xcalloc(1, sizeof *st);
-    st->req = req;
+    if (stream_of(c) != st)
+        return -1; /* answered inside the hook (req is gone): refuse the body */
     st->cb = cb;
-    c->http->hp.stream = st;
     pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " streaming %s %s", c->id, m->method, m->path);
     return 1;
 }
@@ -201,6 +209,34 @@ static void stream_abort(pl_conn_t *c)
     free(st);
 }
 
+/* RFC 9110 10.1.1: the client waits (curl: 1 s) for this before it sends
+ * the body of a request with Expect: 100-continue. Sent when the body will
+ * be read; a final response sent first replaces it (respond clears
+ * expect_pending), and a 100 never follows a final response. */
+static void send_continue(pl_conn_t *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    c->http->expect_pending = false;
+    pl_net__queue_bytes(c, cont, sizeof cont - 1);
+    pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " 100 continue", c->id);
+}
+
+/* The parser accepted headers that expect 100-continue and more body is
+ * wanted: send it now, or once a paused stream resumes. A claimed request
+ * that was already answered gets none. */
+static void continue_due(pl_conn_t *c)
+{
+    pl_http_state_t *h = c->http;
+    stream_t *st = stream_of(c);
+    if (h->hp.streaming && st == NULL)
+        return; /* answered: the final response went instead */
+    if (st && st->paused) {
+        h->expect_pending = true;
+        return;
+    }
+    send_continue(c);
+}
+
 void pl_server_set_headers_hook(pl_server_t *srv, pl_http_headers_cb cb, void *ud)
 {
     srv->headers_hook = cb;
@@ -217,6 +253,8 @@ void pl_http_stream_pause(pl_http_req_t *req, bool paused)
     if (paused) {
         pl_net__read(c, false);
     } else {
+        if (c->http->expect_pending)
+            send_continue(c);
         c->http->since = uv_now(c->srv->loop);
         c->need_resume = true;
         pl_net__schedule(c);
@@ -314,13 +352,18 @@ static void put_head(pl_buf_t *b, int status, const char *content_type, bool bod
 }
 
 /* After a response went out (queued): release req, then close or go on
- * with the next request on the connection. */
-static void after_response(pl_conn_t *c, pl_http_req_t *req, bool keep)
+ * with the next request on the connection. fresh: the queue was empty
+ * before it, so the wait for the peer to take it starts now; queued behind
+ * unsent bytes, it does not move the clock (a peer that sends requests and
+ * reads nothing must not keep its connection alive that way). */
+static void after_response(pl_conn_t *c, pl_http_req_t *req, bool keep, bool fresh)
 {
     if (c->http->req == req)
         c->http->req = NULL;
     req_free(req);
-    c->http->since = uv_now(c->srv->loop);
+    c->http->expect_pending = false;
+    if (fresh)
+        c->http->since = uv_now(c->srv->loop);
     if (!keep) {
         pl_net__finish(c);
     } else if (!c->http->in_process) {
@@ -351,6 +394,8 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
     }
     bool keep = req->msg && req->msg->keep_alive && !srv->shutting_down && !c->peer_eof;
     bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
+    bool fresh = c->queued == 0;
+    c->http->expect_pending = false; /* the final answer replaces a 100 not sent yet */
     /* RFC 9110 8.6: 1xx, 204 and 304 carry no body and no Content-Length. */
     bool bodyless = status < 200 || status == 204 || status == 304;
     pl_buf_t b;
@@ -362,7 +407,7 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
     pl_buf_dispose(&b);
     pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " %s %s status=%d bytes=%zu", c->id,
            pl_http_method(req), pl_http_path(req), status, len);
-    after_response(c, req, keep);
+    after_response(c, req, keep, fresh);
 }
 
 /* ---- streamed responses ----
@@ -393,6 +438,10 @@ int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_ty
     bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
     req->resp_keep = req->msg && req->msg->keep_alive && !c->srv->shutting_down && !c->peer_eof;
     req->resp_left = head ? 0 : len;
+    c->http->expect_pending = false;
+    /* The handler's own time (opening a file) is not the peer's: the send
+     * clock starts with the head. */
+    c->http->since = uv_now(c->srv->loop);
     pl_buf_t b;
     pl_buf_init(&b);
     put_head(&b, status, content_type, false, len, req->resp_keep, extra_headers);
@@ -444,15 +493,38 @@ void pl_http_respond_end(pl_http_req_t *req)
     pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " %s %s status=%d bytes=%" PRIu64 "%s", c->id,
            pl_http_method(req), pl_http_path(req), req->resp_status, req->resp_len,
            complete ? "" : " truncated");
-    after_response(c, req, req->resp_keep && complete);
+    after_response(c, req, req->resp_keep && complete, false);
 }
 
 void pl_http__drained(pl_conn_t *c)
 {
-    pl_http_req_t *req = c->http ? c->http->req : NULL;
-    if (!req || !req->resp_started || c->closing || !req->rs.on_drain)
+    pl_http_state_t *h = c->http;
+    if (!h || c->closing)
         return;
-    req->rs.on_drain(req->rs.ud, req);
+    pl_http_req_t *req = h->req;
+    if (req) {
+        if (req->resp_started && req->rs.on_drain)
+            req->rs.on_drain(req->rs.ud, req);
+        return;
+    }
+    /* Everything answered is written: the wait for the next request starts
+     * now, and pipelined requests held back by max_http_unsent_bytes go on. */
+    h->since = uv_now(c->srv->loop);
+    if (h->blocked) {
+        h->blocked = false;
+        c->need_resume = true;
+        pl_net__schedule(c);
+    }
+}
+
+void pl_http__canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
+{
+    pl_buf_t body;
+    pl_buf_init(&body);
+    pl_buf_printf(&body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    put_head(out, status, "application/json", false, body.len, false, NULL);
+    pl_buf_append(out, pl_buf_head(&body), body.len);
+    pl_buf_dispose(&body);
 }
 
 static void json_escape(pl_buf_t *b, const char *s)
@@ -494,6 +566,28 @@ void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char
 
 /* ---- WebSocket opening handshake (RFC 6455 4.2) ---- */
 
+/* ws_allowed_origins (empty: any). Tokens are not cookies, so a page on
+ * another site that opens a WebSocket here gains nothing it could not do
+ * from anywhere (docs/protocol.md); the list is for operators who want
+ * browsers on other origins turned away all the same. A request without
+ * Origin is not from a browser page and is let through. */
+static bool origin_allowed(const pl_config_t *cfg, const char *origin)
+{
+    const char *list = cfg->ws_allowed_origins;
+    if (origin == NULL || list == NULL || list[0] == '\0')
+        return true;
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " \t,");
+        if (n && n == olen && strncasecmp(p, origin, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
 {
     const char *upgrade = pl_http_msg_header(m, "Upgrade");
@@ -518,6 +612,15 @@ static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
         pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " bad handshake: %s", c->id, why);
         m->keep_alive = false;
         pl_http_respond_error(req_new(c, m), 400, "bad_request", why, extra);
+        return;
+    }
+    const char *origin = pl_http_msg_header(m, "Origin");
+    if (!origin_allowed(c->srv->cfg, origin)) {
+        pl_http_req_t *req = req_new(c, m);
+        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " peer=%s upgrade refused origin=%.100s", c->id,
+               req->peer, origin);
+        m->keep_alive = false;
+        pl_http_respond_error(req, 403, "forbidden", "origin not allowed", NULL);
         return;
     }
     if (c->srv->shutting_down) {
@@ -552,7 +655,7 @@ void pl_http__init(pl_conn_t *c)
     pl_http_state_t *h = pl_xcalloc(1, sizeof *h);
     pl_http_parse_init(&h->hp, (size_t)c->srv->cfg->max_http_header_bytes,
                        (size_t)c->srv->cfg->max_http_body_bytes);
-    h->since = uv_now(c->srv->loop);
+    h->since = h->born = uv_now(c->srv->loop);
     c->http = h;
 }
 
@@ -563,6 +666,25 @@ static void http_state_free(pl_conn_t *c)
     pl_http_parse_dispose(&c->http->hp);
     free(c->http);
     c->http = NULL;
+}
+
+/* http_keepalive_requests / http_keepalive_time_ms (nginx keepalive_requests,
+ * keepalive_time): the request that reaches either limit is answered with
+ * Connection: close, so no connection is kept forever by a client that
+ * sends a request every now and then, whether it reads the answers or not. */
+static void keepalive_limits(pl_conn_t *c, pl_http_msg_t *m)
+{
+    const pl_config_t *cfg = c->srv->cfg;
+    pl_http_state_t *h = c->http;
+    uint64_t age = uv_now(c->srv->loop) - h->born;
+    if (!m->keep_alive || (h->nreq < (uint64_t)cfg->http_keepalive_requests &&
+                           age < (uint64_t)cfg->http_keepalive_time_ms))
+        return;
+    m->keep_alive = false;
+    char peer[PL_NET_PEER_LEN];
+    pl_log(PL_LOG_DEBUG, "http",
+           "conn=%" PRIu64 " peer=%s keep-alive ends requests=%" PRIu32 " age_ms=%" PRIu64, c->id,
+           pl_net__peer_format(c, peer), h->nreq, age);
 }
 
 static void dispatch(pl_conn_t *c, pl_http_msg_t *m)
@@ -598,11 +720,31 @@ void pl_http__process(pl_conn_t *c)
     pl_http_state_t *h = c->http;
     if (!h->hp.hook_ud)
         pl_http_parse_set_hooks(&h->hp, hook_headers, hook_body, c);
+    /* Pipelined requests are answered in order, one at a time; the next is
+     * parsed only while the answers not yet written stay within
+     * max_http_unsent_bytes. Past it, parsing and reading stop until the
+     * queue drains (pl_http__drained), so a client that sends requests and
+     * reads nothing holds at most that much plus one answer. */
+    size_t max_unsent = (size_t)c->srv->cfg->max_http_unsent_bytes;
     h->in_process = true;
     while (!c->closing && !c->close_after_write && c->mode == PL_CONN_HTTP && !h->req &&
            c->rbuf.len > 0) {
+        if (c->queued > max_unsent && !pl_http_parse_busy(&h->hp)) {
+            if (!h->blocked)
+                pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " pipelining paused unsent=%zu", c->id,
+                       c->queued);
+            h->blocked = true;
+            break;
+        }
         size_t used = 0;
         int rc = pl_http_parse_feed(&h->hp, pl_buf_head(&c->rbuf), c->rbuf.len, &used);
+        if (h->hp.continue_due) {
+            /* Headers with Expect: 100-continue were accepted and no body
+             * byte has come yet (the parser clears it on the first one). */
+            h->hp.continue_due = false;
+            if (rc == 0)
+                continue_due(c);
+        }
         if (rc == 0) {
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             break;
@@ -618,12 +760,14 @@ void pl_http__process(pl_conn_t *c)
         if (rc < 0) {
             stream_abort(c); /* malformed framing in the middle of a stream */
             int st = h->hp.error_status;
-            pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " bad request status=%d err=%s", c->id, st,
-                   h->hp.error_msg);
+            char peer[PL_NET_PEER_LEN];
+            pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " peer=%s bad request status=%d err=%s",
+                   c->id, pl_net__peer_format(c, peer), st, h->hp.error_msg);
             pl_buf_consume(&c->rbuf, c->rbuf.len);
             pl_http__error_close(c, NULL, st,
                                  st == 413   ? "too_large"
                                  : st == 431 ? "headers_too_large"
+                                 : st == 417 ? "expectation_failed"
                                              : "bad_request",
                                  h->hp.error_msg ? h->hp.error_msg : "malformed request");
             break;
@@ -631,6 +775,8 @@ void pl_http__process(pl_conn_t *c)
         pl_buf_consume(&c->rbuf, used);
         stream_t *sst = stream_of(c);
         pl_http_msg_t *m = pl_http_parse_take(&h->hp);
+        h->nreq++;
+        keepalive_limits(c, m);
         if (sst) {
             /* A streamed body completed: the handler now answers req. */
             pl_http_req_t *req = sst->req;
@@ -658,29 +804,37 @@ void pl_http__process(pl_conn_t *c)
     }
     if (c->close_after_write)
         return;
-    if (c->peer_eof && !h->req) {
+    if (c->peer_eof && !h->req && !h->blocked) {
         stream_abort(c); /* half-closed in the middle of a streamed body */
         pl_net__finish(c);
         return;
     }
-    /* Backpressure: no reading while a response is pending or while a
-     * stream handler is catching up. */
+    /* Backpressure: no reading while a response is pending, while a
+     * stream handler is catching up or while answers wait to be written. */
     stream_t *st = stream_of(c);
-    pl_net__read(c, h->req == NULL && !(st && st->paused));
+    pl_net__read(c, h->req == NULL && !(st && st->paused) && !h->blocked);
 }
 
 void pl_http__sweep(pl_conn_t *c, uint64_t now)
 {
-    /* A streamed response to a peer that stopped reading times out like an
-     * idle connection: since moves with every write that progresses. */
+    /* One clock, http_idle_timeout_ms, for every wait on the peer:
+     *  - for a request (idle, or slow to send one): since the connection
+     *    was accepted or its last answer was completely written; bytes of
+     *    the request do not move it (slowloris);
+     *  - for the peer to take what is queued (answers, a streamed response):
+     *    since the queue was last empty or a write made progress; queuing
+     *    more answers behind unsent ones does not move it.
+     * Nothing runs while a handler works on a request (it answers). */
     pl_http_state_t *h = c->http;
     bool sending = h->req && h->req->resp_started;
     if ((h->req && !sending) || c->shut)
         return; /* the handler is working / already lingering */
     uint64_t limit = (uint64_t)c->srv->cfg->http_idle_timeout_ms;
     if (now - h->since >= limit) {
-        pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " idle timeout busy=%d", c->id,
-               (int)pl_http_parse_busy(&h->hp));
+        char peer[PL_NET_PEER_LEN];
+        pl_log(PL_LOG_DEBUG, "http",
+               "conn=%" PRIu64 " peer=%s idle timeout busy=%d unsent=%zu requests=%" PRIu32, c->id,
+               pl_net__peer_format(c, peer), (int)pl_http_parse_busy(&h->hp), c->queued, h->nreq);
         pl_net__abort(c);
     }
 }

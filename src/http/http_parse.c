@@ -115,6 +115,45 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9112 3.2: a Host value is a uri-host and an optional port; anything
+ * that could change the meaning of a URL built from it is refused. */
+static bool host_ok(const char *v)
+{
+    for (const unsigned char *s = (const unsigned char *)v; *s; s++)
+        if (*s <= 0x20 || *s >= 0x7F || *s == '/' || *s == '\\' || *s == '?' || *s == '#' ||
+            *s == '@')
+            return false;
+    return true;
+}
+
+/* RFC 9112 3.2: exactly one Host in HTTP/1.1 (HTTP/1.0 may omit it), never
+ * two; RFC 9110 10.1.1: an Expect other than 100-continue gets 417, and an
+ * HTTP/1.0 request's Expect is ignored. */
+static int check_host_expect(pl_http_parse_t *hp, const http_parser *p)
+{
+    const pl_http_msg_t *m = hp->msg;
+    size_t hosts = 0;
+    const char *host = NULL;
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (strcasecmp(m->headers[i].name, "Host") == 0)
+            hosts++, host = m->headers[i].value;
+    if (hosts > 1)
+        return fail(hp, 400, "more than one Host header");
+    if (hosts == 0 && p->http_minor >= 1)
+        return fail(hp, 400, "missing Host header");
+    if (host && !host_ok(host))
+        return fail(hp, 400, "invalid Host header");
+    const char *expect = pl_http_msg_header(m, "Expect");
+    hp->continue_due = false;
+    if (expect && p->http_minor >= 1) {
+        if (strcasecmp(expect, "100-continue") != 0)
+            return fail(hp, 417, "unsupported expectation (only 100-continue)");
+        hp->continue_due =
+            (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    }
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     pl_http_parse_t *hp = hp_of(p);
@@ -122,6 +161,8 @@ static int on_headers_complete(http_parser *p)
     flush_header(hp);
     if (p->http_major != 1)
         return fail(hp, 400, "unsupported HTTP version");
+    if (check_host_expect(hp, p) < 0)
+        return -1;
     pl_buf_reserve(&hp->url, 1);
     if (memchr(pl_buf_head(&hp->url), '\0', hp->url.len) != NULL)
         return fail(hp, 400, "NUL in request target");
@@ -138,23 +179,34 @@ static int on_headers_complete(http_parser *p)
     snprintf(m->method, sizeof m->method, "%s", http_method_str((enum http_method)p->method));
     m->http_major = p->http_major;
     m->http_minor = p->http_minor;
+    if (p->upgrade)
+        hp->continue_due = false; /* an upgrade has no body to wait for */
     if (hp->on_headers && !p->upgrade) {
         int rc = hp->on_headers(hp->hook_ud, m);
-        if (rc < 0)
+        if (rc < 0) {
+            hp->continue_due = false;
             return fail(hp, PL_HTTP_REFUSED, "refused");
+        }
         hp->streaming = rc == 1;
         if (hp->streaming)
             return 0; /* the stream's owner enforces its own size limit */
     }
-    /* Refuse a declared body over the cap before reading any of it. */
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > hp->max_body)
+    /* Refuse a declared body over the cap before reading any of it (and
+     * before a 100 Continue would invite it). */
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > hp->max_body) {
+        hp->continue_due = false;
         return fail(hp, 413, "request body too large");
+    }
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     pl_http_parse_t *hp = hp_of(p);
+    /* The client sent the body without waiting: no 100 is needed (RFC 9110
+     * 10.1.1 lets a server omit it once content arrived). */
+    if (len)
+        hp->continue_due = false;
     if (hp->streaming) {
         if (len && hp->on_body(hp->hook_ud, at, len) < 0)
             return fail(hp, PL_HTTP_REFUSED, "refused");
@@ -278,6 +330,7 @@ pl_http_msg_t *pl_http_parse_take(pl_http_parse_t *hp)
     hp->msg = NULL;
     hp->complete = false;
     hp->streaming = false;
+    hp->continue_due = false;
     if (HTTP_PARSER_ERRNO(&hp->p) == HPE_PAUSED)
         http_parser_pause(&hp->p, 0);
     return m;

@@ -40,7 +40,7 @@ typedef struct {
     pl_http_msg_t *msg;  /* in progress, or complete and not yet taken */
     pl_buf_t url, field, value;
     int last;              /* 0 none, 1 in a field name, 2 in a value */
-    int error_status;      /* 400, 413 or 431 after an error */
+    int error_status;      /* 400, 413, 417 or 431 after an error */
     const char *error_msg; /* static text for the error response */
     bool complete;         /* msg complete; parser paused until take */
     bool in_message;       /* between message begin and complete */
@@ -49,7 +49,11 @@ typedef struct {
     int (*on_body)(void *ud, const char *data, size_t len);
     void *hook_ud;
     bool streaming; /* the current message's body goes to on_body, not msg->body */
-    void *stream;   /* owned by the connection layer (http_conn.c), opaque here */
+    /* The current message's headers carried Expect: 100-continue (HTTP/1.1),
+     * were accepted (limits, hooks), announce a body, and no body byte has
+     * arrived yet: the caller owes a 100 Continue (and clears this). */
+    bool continue_due;
+    void *stream; /* owned by the connection layer (http_conn.c), opaque here */
 } pl_http_parse_t;
 
 /* error_status value when a streaming hook refused the request: its owner
@@ -78,7 +82,10 @@ void pl_http_parse_dispose(pl_http_parse_t *hp);
  *   1  a request completed after *consumed bytes; take it with
  *      pl_http_parse_take() before feeding the rest;
  *   PL_EPROTO / PL_ETOOBIG  the request is unacceptable: answer
- *      hp->error_status (400, 413 or 431) with hp->error_msg and close.
+ *      hp->error_status (400, 413, 417 or 431) with hp->error_msg and close.
+ *      400 also covers RFC 9112 3.2: an HTTP/1.1 request without a Host
+ *      header, any request with more than one, or an invalid one; 417 an
+ *      Expect other than 100-continue (RFC 9110 10.1.1).
  * After an error, further calls keep returning the error. */
 int pl_http_parse_feed(pl_http_parse_t *hp, const char *data, size_t len, size_t *consumed);
 

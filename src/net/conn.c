@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -285,6 +286,8 @@ static void on_close(uv_handle_t *h)
     unschedule(c);
     free_queue(c);
     pl_buf_dispose(&c->rbuf);
+    pl_net__peers_release(srv->peers, c->ipe);
+    c->ipe = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -414,9 +417,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             pl_net__abort(c);
             return;
         }
-        /* HTTP half-close: answer what was already received, then close. */
+        /* HTTP half-close: answer what was already received, then close
+         * (requests held back by max_http_unsent_bytes are answered first:
+         * the drain resumes them, and the last one finishes). */
         pl_http__process(c);
-        if (!pl_http__pending(c))
+        if (!pl_http__pending(c) && !pl_http__blocked(c))
             pl_net__finish(c);
         return;
     }
@@ -489,7 +494,8 @@ char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN])
     return pl_addr_format(&a, out);
 }
 
-/* Registers a new connection on srv (accepted or adopted). */
+/* Registers a new connection on srv (accepted or adopted); its peer
+ * address is stored already. */
 static void conn_setup(pl_server_t *srv, pl_conn_t *c)
 {
     c->srv = srv;
@@ -501,12 +507,66 @@ static void conn_setup(pl_server_t *srv, pl_conn_t *c)
     pl_http__init(c);
     c->last_rx = uv_now(srv->loop);
     uv_tcp_nodelay(&c->tcp, 1);
-    peer_store(c);
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
     pl_loops__count_conn(srv, +1);
+}
+
+/* Refused connections are logged at most once a second per loop (with the
+ * number left unlogged since): a flood must not become a flood of lines. */
+static bool refusal_log_due(pl_server_t *srv, uint64_t *quiet)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (srv->refused_log_at != 0 && now - srv->refused_log_at < 1000) {
+        srv->refused_quiet++;
+        return false;
+    }
+    srv->refused_log_at = now;
+    *quiet = srv->refused_quiet;
+    srv->refused_quiet = 0;
+    return true;
+}
+
+/* Closes an accepted handle that was never set up as a connection; the
+ * server waits for it during shutdown (nrejects). */
+static void reject_close(pl_server_t *srv, uv_tcp_t *t)
+{
+    t->data = srv;
+    srv->nrejects++;
+    uv_close((uv_handle_t *)t, on_reject_close);
+}
+
+/* A client address over max_connections_per_ip: answer 429 at once, before
+ * any request is read (the request line would cost a connection slot to
+ * wait for), then close. What the client sent already is read and dropped
+ * first, so the close is a FIN and not a RST that could destroy the answer
+ * in the client's receive buffer. */
+static void refuse_per_ip(pl_server_t *srv, pl_conn_t *c, uint32_t open)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_http__canned_error(&b, 429, "too_many_connections",
+                          "too many connections from your address");
+    uv_buf_t ub = uv_buf_init(pl_buf_head(&b), (unsigned)b.len);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    pl_buf_dispose(&b);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        char sink[4096];
+        for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+            ;
+    }
+    uint64_t quiet;
+    if (refusal_log_due(srv, &quiet)) {
+        char peer[PL_NET_PEER_LEN];
+        pl_log(PL_LOG_INFO, "net",
+               "connection refused: too many from one address peer=%s open=%u "
+               "max_connections_per_ip=%" PRId64 " unlogged=%" PRIu64,
+               pl_net__peer_format(c, peer), open, srv->cfg->max_connections_per_ip, quiet);
+    }
+    reject_close(srv, &c->tcp);
 }
 
 void pl_net__accept(pl_server_t *srv)
@@ -515,12 +575,13 @@ void pl_net__accept(pl_server_t *srv)
         /* Accept and drop, so the backlog does not fill with dead peers. */
         uv_tcp_t *t = pl_xmalloc(sizeof *t);
         uv_tcp_init(srv->loop, t);
-        t->data = srv;
-        srv->nrejects++;
-        if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0 && !srv->shutting_down)
-            pl_log(PL_LOG_WARN, "net", "connection refused: max_connections=%" PRId64 " reached",
-                   srv->cfg->max_connections);
-        uv_close((uv_handle_t *)t, on_reject_close);
+        uint64_t quiet;
+        if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0 &&
+            !srv->shutting_down && refusal_log_due(srv, &quiet))
+            pl_log(PL_LOG_WARN, "net",
+                   "connection refused: max_connections=%" PRId64 " reached unlogged=%" PRIu64,
+                   srv->cfg->max_connections, quiet);
+        reject_close(srv, t);
         return;
     }
     pl_conn_t *c = pl_xcalloc(1, sizeof *c);
@@ -528,6 +589,16 @@ void pl_net__accept(pl_server_t *srv)
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
         /* An initialized handle must be closed even if accept failed. */
         uv_close((uv_handle_t *)&c->tcp, free_on_close);
+        return;
+    }
+    /* Counted by the address accepted here, kept in c->ipe: the WebSocket
+     * handshake may later replace c->peer with a forwarded address. */
+    peer_store(c);
+    pl_addr_t a;
+    uint32_t open;
+    memcpy(a.b, c->peer, sizeof a.b);
+    if (pl_net__peers_admit(srv->peers, &a, &c->ipe, &open) < 0) {
+        refuse_per_ip(srv, c, open); /* c is freed as a rejected handle */
         return;
     }
     conn_setup(srv, c);
@@ -538,11 +609,13 @@ void pl_net__accept(pl_server_t *srv)
     pl_net__read(c, true);
 }
 
-void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof)
+void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe)
 {
-    /* Admitted against max_connections when its loop accepted it; it only
-     * moves here (counted on both loops until the old handle's close). */
+    /* Admitted against max_connections (and counted per address: ipe) when
+     * its loop accepted it; it only moves here (counted on both loops until
+     * the old handle's close). */
     if (srv->shutting_down) {
+        pl_net__peers_release(srv->peers, ipe);
         close(fd);
         return;
     }
@@ -551,10 +624,13 @@ void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof)
     int rc = uv_tcp_open(&c->tcp, fd);
     if (rc != 0) {
         pl_log(PL_LOG_WARN, "net", "cannot adopt a connection err=%s", uv_strerror(rc));
+        pl_net__peers_release(srv->peers, ipe);
         close(fd);
         uv_close((uv_handle_t *)&c->tcp, free_on_close);
         return;
     }
+    peer_store(c);
+    c->ipe = ipe;
     conn_setup(srv, c);
     c->peer_eof = eof;
     char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */

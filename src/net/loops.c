@@ -60,6 +60,7 @@ enum {
     X_CLOSE,    /* close c with code and reason (p, owned, may be NULL) */
     X_SLOW,     /* like X_CLOSE, after dropping c's unsent frames */
     X_RELEASE,  /* the core forgot c: free it */
+    X_AUTH,     /* the upper layer authenticated c (pl_conn_set_authenticated) */
     X_SHUTDOWN, /* pl_server_shutdown on the I/O loop */
 };
 
@@ -78,9 +79,11 @@ typedef struct xbatch {
 } xbatch_t;
 
 typedef struct {
-    int fd;     /* owned until adopted */
-    bool eof;   /* the peer already finished sending */
-    size_t len; /* bytes already read */
+    int fd;             /* owned until adopted */
+    pl_peer_ent_t *ipe; /* its per-address count, owned until adopted */
+    pl_peers_t *peers;  /* where ipe is counted */
+    bool eof;           /* the peer already finished sending */
+    size_t len;         /* bytes already read */
     char data[];
 } adopt_t;
 
@@ -176,10 +179,13 @@ static void ent_dispose(xent_t *e)
         if (e->code)
             pl_frame_unref(e->p);
         break;
-    case X_ADOPT:
-        close(((adopt_t *)e->p)->fd);
-        free(e->p);
+    case X_ADOPT: {
+        adopt_t *a = e->p;
+        pl_net__peers_release(a->peers, a->ipe);
+        close(a->fd);
+        free(a);
         break;
+    }
     default:
         free(e->p); /* close reasons; NULL otherwise */
         break;
@@ -323,6 +329,9 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         pl_conn_close(c, e->code, e->p);
         free(e->p);
         break;
+    case X_AUTH:
+        c->authed = true;
+        break;
     case X_RELEASE:
         XL_ASSERT(c->x->dead);
         free(c->x);
@@ -434,6 +443,9 @@ static void hand_over(pl_conn_t *c)
     size_t n = c->rbuf.len;
     adopt_t *a = pl_xmalloc(sizeof *a + n);
     a->fd = nfd;
+    a->ipe = c->ipe; /* the count moves with the socket */
+    a->peers = c->srv->peers;
+    c->ipe = NULL;
     a->eof = c->peer_eof;
     a->len = n;
     memcpy(a->data, pl_buf_head(&c->rbuf), n);
@@ -506,7 +518,7 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
     }
     case X_ADOPT: {
         adopt_t *a = e->p;
-        pl_net__adopt(srv, a->fd, a->data, a->len, a->eof);
+        pl_net__adopt(srv, a->fd, a->data, a->len, a->eof, a->ipe);
         free(a);
         break;
     }
@@ -602,6 +614,12 @@ void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason)
         r[n] = '\0';
     }
     push(&c->srv->xl->cout, X_CLOSE, c, r, code);
+}
+
+void pl_loops__authenticated(pl_conn_t *c)
+{
+    if (!c->x->closing)
+        push(&c->srv->xl->cout, X_AUTH, c, NULL, 0);
 }
 
 size_t pl_loops__queued(const pl_conn_t *c)
@@ -732,6 +750,7 @@ int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
         goto fail;
     core->loops = g;
     core->xl = &g->l[0];
+    core->peers = pl_net__peers_new(cfg); /* one table for every loop */
     g->l[0].srv = core;
     atomic_init(&g->nconns, 0);
     atomic_init(&g->next_id, 0);
@@ -760,6 +779,7 @@ int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
         srv->loops = g;
         srv->xl = l;
         srv->io = true;
+        srv->peers = core->peers;
     }
     /* The core's inbox; unref'd: the listener and signals keep the loop up. */
     uv_async_init(loop, &g->l[0].async, on_core_async);
@@ -796,6 +816,8 @@ fail:
         /* As for a failed single server: its handles close asynchronously. */
         core->loops = NULL;
         core->xl = NULL;
+        pl_net__peers_free(core->peers);
+        core->peers = NULL;
         pl_server__discard(core);
     }
     free(g->l);

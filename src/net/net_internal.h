@@ -22,6 +22,15 @@ struct pl_frame {
 
 enum { PL_CONN_HTTP, PL_CONN_WS };
 
+/* Shared by every loop of a server (net/peers.c). */
+typedef struct pl_peers pl_peers_t;
+typedef struct pl_peer_ent pl_peer_ent_t; /* one address's connection count */
+
+/* What a queued frame costs beyond its bytes (the allocation's header and
+ * rounding, the queue slot): charged for the frames net queues by itself
+ * (pongs, echoes), so a flood of empty ones meets max_write_queue too. */
+#define PL_NET_ENTRY_COST 64
+
 /** Room for a formatted peer address (INET6_ADDRSTRLEN) and its NUL. */
 #define PL_NET_PEER_LEN PL_ADDR_TEXT
 
@@ -33,9 +42,16 @@ enum { PL_CONN_HTTP, PL_CONN_WS };
  * carries none of it. */
 typedef struct {
     pl_http_parse_t hp;
-    pl_http_req_t *req; /* handed to on_http, not answered yet */
-    uint64_t since;     /* accept, last response or last write progress */
-    bool in_process;    /* inside pl_http__process: no re-entry */
+    pl_http_req_t *req;  /* handed to on_http, not answered yet */
+    uint64_t since;      /* start of the current wait: accept, the last response
+                          * fully written, a response queued on an empty queue,
+                          * or write progress (see pl_http__sweep) */
+    uint64_t born;       /* accept: http_keepalive_time_ms counts from here */
+    uint32_t nreq;       /* requests taken off the parser (http_keepalive_requests) */
+    bool in_process;     /* inside pl_http__process: no re-entry */
+    bool blocked;        /* unsent responses over max_http_unsent_bytes: parsing
+                          * and reading wait for the queue to drain */
+    bool expect_pending; /* a 100 Continue is owed once the paused stream resumes */
 } pl_http_state_t;
 
 /* One TCP connection. Kept small on purpose: an authenticated idle
@@ -64,6 +80,7 @@ struct pl_conn {
      * handshake deadline (peer's close frame). */
     uint64_t deadline;
     pl_http_state_t *http; /* NULL once upgraded to WebSocket */
+    pl_peer_ent_t *ipe;    /* its count in srv->peers; NULL: not counted (trusted proxy, no cap) */
     /* WebSocket */
     pl_ws_decoder_t dec;      /* inbound frames; NULL pointer unless mid-fragmented-message */
     uint8_t peer[16];         /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
@@ -84,6 +101,9 @@ struct pl_conn {
     unsigned ws_failed : 1;         /* protocol error: our close is queued, input ignored */
     unsigned in_ws : 1;             /* inside pl_ws__process: no re-entry */
     unsigned ping_out : 1;          /* pinged since the last input: no second ping */
+    unsigned authed : 1;            /* WebSocket: the upper layer authenticated it (or echo);
+                                     * before: max_ws_preauth_message, and `deadline` is the
+                                     * ws_auth_timeout_ms deadline */
     /* Several loops (net/loops.c): allocated for the connections of I/O
      * loops only, so a single loop (and the core loop) pays 8 bytes. */
     pl_conn_xloop_t *x;
@@ -126,6 +146,10 @@ struct pl_server {
     uint64_t shutdown_deadline;
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
+    pl_peers_t *peers;               /* per-address counts, trusted proxies (all loops) */
+    uint64_t refused_log_at;         /* last refusal logged (one line per second) */
+    uint64_t refused_quiet;          /* refusals not logged since */
+    uint64_t accept_err_at;          /* last accept error logged (one line per second) */
     pl_http_headers_cb headers_hook; /* may claim a request for streaming; NULL: none */
     void *headers_hook_ud;
     /* several loops (net/loops.c); NULL / false with threads = 1 */
@@ -147,6 +171,24 @@ int pl_server__new_fd(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_h
 void pl_server__discard(pl_server_t *srv);
 /** Resolves cfg->listen into ss. */
 int pl_server__addr(const pl_config_t *cfg, struct sockaddr_storage *ss);
+
+/* ---- net/peers.c ---- */
+/** The shared state for cfg (borrowed; it must outlive the result). */
+pl_peers_t *pl_net__peers_new(const pl_config_t *cfg);
+/** Frees p (NULL is fine); no connection may still hold an entry. */
+void pl_net__peers_free(pl_peers_t *p);
+/** True if a is one of trusted_proxies. Any thread. */
+bool pl_net__peers_trusted(const pl_peers_t *p, const pl_addr_t *a);
+/** The parsed trusted_proxies list (borrowed, read-only). */
+const pl_cidr_list_t *pl_net__peers_trusted_list(const pl_peers_t *p);
+/** Counts one more connection from a, unless it is trusted, unknown or the
+ * cap is 0 (*out = NULL then). Returns 0 with *out the entry to release
+ * later, or PL_ETOOBIG when a already has max_connections_per_ip open
+ * (nothing counted). *count: a's connections now (or when refused). Any
+ * thread (takes the table's mutex). */
+int pl_net__peers_admit(pl_peers_t *p, const pl_addr_t *a, pl_peer_ent_t **out, uint32_t *count);
+/** Uncounts a connection admitted with e (NULL: nothing). Any thread. */
+void pl_net__peers_release(pl_peers_t *p, pl_peer_ent_t *e);
 
 /* ---- net/loops.c ---- */
 /** Loop threads for cfg: threads, or the number of online CPUs for 0. */
@@ -184,11 +226,14 @@ void pl_loops__conn_free(pl_conn_t *c);
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f);
 void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason);
 size_t pl_loops__queued(const pl_conn_t *c);
+/** The core loop's side of pl_conn_set_authenticated. */
+void pl_loops__authenticated(pl_conn_t *c);
 
 /* ---- net/conn.c ---- */
 /** Core loop: takes over a connection an I/O loop accepted (fd, owned) with
- * the bytes it read already (copied); eof: the peer finished sending. */
-void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof);
+ * the bytes it read already (copied); eof: the peer finished sending; ipe:
+ * its per-address count (owned: released when the connection closes). */
+void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe);
 /** Appends a reference to f (the queue takes a new reference). */
 void pl_net__queue(pl_conn_t *c, pl_frame_t *f);
 /** Copies bytes into a new queue entry. */
@@ -223,11 +268,20 @@ static inline bool pl_http__pending(const pl_conn_t *c)
 {
     return c->http != NULL && c->http->req != NULL;
 }
+/** True while pipelined requests wait for c's unsent answers to drain. */
+static inline bool pl_http__blocked(const pl_conn_t *c)
+{
+    return c->http != NULL && c->http->blocked;
+}
 void pl_http__process(pl_conn_t *c);
 void pl_http__sweep(pl_conn_t *c, uint64_t now);
 void pl_http__on_close(pl_conn_t *c);
 /** The write queue drained (HTTP mode): feeds a streamed response. */
 void pl_http__drained(pl_conn_t *c);
+/** Appends a whole response (status line, default and security headers,
+ * Connection: close, a JSON error body) to out: for refusals written before
+ * any request is read. */
+void pl_http__canned_error(pl_buf_t *out, int status, const char *code, const char *msg);
 /** Answers an internal JSON error on c without a handler (parse errors). */
 void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
                           const char *msg);

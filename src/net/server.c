@@ -16,7 +16,13 @@ static void on_connection(uv_stream_t *l, int status)
 {
     pl_server_t *srv = l->data;
     if (status < 0) {
-        pl_log(PL_LOG_WARN, "net", "accept failed err=%s", uv_strerror(status));
+        /* Out of file descriptors (EMFILE) repeats for every pending
+         * connection (libuv accepts and closes each one): one line a second. */
+        uint64_t now = uv_now(srv->loop);
+        if (now - srv->accept_err_at >= 1000 || srv->accept_err_at == 0) {
+            srv->accept_err_at = now;
+            pl_log(PL_LOG_WARN, "net", "accept failed err=%s", uv_strerror(status));
+        }
         return;
     }
     pl_net__accept(srv);
@@ -93,7 +99,10 @@ int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
     int n = pl_loops__count(cfg);
     if (n > 1)
         return pl_loops__new(loop, cfg, h, n, out);
-    return pl_server__new_fd(loop, cfg, h, -1, out);
+    int rc = pl_server__new_fd(loop, cfg, h, -1, out);
+    if (rc == 0)
+        (*out)->peers = pl_net__peers_new(cfg);
+    return rc;
 }
 
 int pl_server__new_fd(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
@@ -230,6 +239,8 @@ void pl_server_free(pl_server_t *srv)
 {
     if (srv && srv->loops && !srv->io)
         pl_loops__free(srv);
+    if (srv && !srv->io)
+        pl_net__peers_free(srv->peers);
     free(srv);
 }
 

@@ -37,6 +37,7 @@ typedef struct pl_frame pl_frame_t;
  * 1009 too big, 1011 internal error). */
 #define PL_WS_CLOSE_SLOW_CONSUMER 4008 /* outbound queue over max_write_queue: resync */
 #define PL_WS_CLOSE_IDLE 4000          /* nothing received for ws_idle_timeout_ms */
+#define PL_WS_CLOSE_AUTH_TIMEOUT 4001  /* not authenticated ws_auth_timeout_ms after the upgrade */
 
 typedef struct {
     /** A complete HTTP request arrived (any path except WebSocket upgrades to
@@ -235,6 +236,13 @@ size_t pl_frame_size(const pl_frame_t *f);
 int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f);
 /** Convenience: frames data (copied) and queues it. Same returns. */
 int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len);
+/** Tells the network layer that c's client authenticated: from now on its
+ * messages may be max_ws_message long (before: max_ws_preauth_message, and
+ * the connection is closed with 4001 when ws_auth_timeout_ms pass without
+ * this call). Call it before queuing the auth reply: the owner loop then
+ * applies it before the client can read the reply. Idempotent; works on any
+ * connection from the core loop, whichever loop owns its socket. */
+void pl_conn_set_authenticated(pl_conn_t *c);
 /** Bytes queued and not yet written (for a connection of an I/O loop: an
  * estimate that may lag a loop turn behind). */
 size_t pl_conn_queued(const pl_conn_t *c);

@@ -108,6 +108,34 @@ static void queue_frame(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
     pl_frame_unref(f);
 }
 
+static void slow_consumer(pl_conn_t *c, size_t want)
+{
+    pl_server_t *srv = c->srv;
+    pl_log(PL_LOG_WARN, "ws",
+           "conn=%" PRIu64 " peer=%s slow consumer queued=%zu entries=%u want=%zu max=%" PRId64,
+           c->id, pl_conn_peer(c), c->queued, (unsigned)(c->wq_tail - c->wq_head), want,
+           srv->cfg->max_write_queue);
+    srv->stats.slow_consumers++;
+    pl_net__drop_unsent(c);
+    pl_conn_close(c, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer");
+}
+
+/* Queues a frame net makes by itself in answer to input (a pong, an echo)
+ * under the same bound as the upper layer's frames, max_write_queue, with
+ * each entry's own cost counted: a client that sends pings and reads
+ * nothing makes the queue grow by 2 bytes of frame but about 50 of memory
+ * per ping. Past the bound it is a slow consumer (4008), like any other. */
+static void queue_reply(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
+{
+    size_t entries = (size_t)(c->wq_tail - c->wq_head) + 1;
+    size_t want = c->queued + entries * PL_NET_ENTRY_COST + n + PL_WS_MAX_HEADER;
+    if (want > (size_t)c->srv->cfg->max_write_queue) {
+        slow_consumer(c, want);
+        return;
+    }
+    queue_frame(c, opcode, p, n);
+}
+
 /* Queues our close frame (code 0: an empty body) once per connection. From
  * then on nothing but the TCP close follows it (RFC 6455 5.5.1). */
 static void send_close(pl_conn_t *c, unsigned code, const char *reason)
@@ -157,7 +185,7 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
         if (c->ws_closing)
             return; /* RFC 6455 1.4: data after our close is discarded */
         if (c->echo)
-            queue_frame(c, PL_WS_OP_TEXT, m->data, m->len);
+            queue_reply(c, PL_WS_OP_TEXT, m->data, m->len);
         else if (c->srv->h.on_ws_message)
             c->srv->h.on_ws_message(c->srv->h.ud, c, m->len ? (const char *)m->data : "", m->len);
         return;
@@ -165,7 +193,7 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
         if (c->ws_closing)
             return;
         if (c->echo)
-            queue_frame(c, PL_WS_OP_BINARY, m->data, m->len);
+            queue_reply(c, PL_WS_OP_BINARY, m->data, m->len);
         else
             fail(c, 1003, "binary messages not supported");
         return;
@@ -173,7 +201,7 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
         /* RFC 6455 5.5.2: answer with the same payload, unless our close is
          * out (nothing may follow it). */
         if (!c->ws_close_sent)
-            queue_frame(c, PL_WS_OP_PONG, m->data, m->len);
+            queue_reply(c, PL_WS_OP_PONG, m->data, m->len);
         return;
     case PL_WS_OP_CLOSE:
         pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " peer close code=%u", c->id, m->close_code);
@@ -196,6 +224,10 @@ void pl_ws__start(pl_conn_t *c, bool echo)
     c->mode = PL_CONN_WS;
     c->echo = echo;
     c->last_rx = uv_now(srv->loop);
+    /* /v1/echo (conformance testing, off by default) has no auth: it gets
+     * the full message size and no deadline. */
+    c->authed = echo;
+    c->deadline = c->last_rx + (uint64_t)srv->cfg->ws_auth_timeout_ms;
     srv->stats.ws_opened++;
     pl_net__read(c, true);
     if (!echo) {
@@ -209,7 +241,13 @@ void pl_ws__process(pl_conn_t *c)
 {
     if (c->closing || c->in_ws)
         return;
-    size_t max = (size_t)c->srv->cfg->max_ws_message;
+    /* Before auth a client gets a much smaller message: an unauthenticated
+     * socket can make the server hold at most this much in its reassembly
+     * buffer (the auth request, `since` included, fits easily). */
+    const pl_config_t *cfg = c->srv->cfg;
+    size_t max = (size_t)cfg->max_ws_message;
+    if (!c->authed)
+        max = PL_MIN(max, (size_t)cfg->max_ws_preauth_message);
     c->ping_out = false; /* called for every read: the peer is alive */
     c->in_ws = true;
     while (c->rbuf.len > 0 && !c->closing && !c->ws_failed && !c->ws_close_rcvd) {
@@ -257,6 +295,12 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
         }
         return;
     }
+    if (!c->authed && now >= c->deadline) {
+        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " peer=%s auth timeout after_ms=%" PRId64, c->id,
+               pl_conn_peer(c), cfg->ws_auth_timeout_ms);
+        pl_conn_close(c, PL_WS_CLOSE_AUTH_TIMEOUT, "authentication timeout");
+        return;
+    }
     if (now - c->last_rx >= (uint64_t)cfg->ws_idle_timeout_ms) {
         pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " idle timeout", c->id);
         pl_conn_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
@@ -294,11 +338,7 @@ int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
         return PL_ECLOSED;
     pl_server_t *srv = c->srv;
     if (c->queued + f->len > (size_t)srv->cfg->max_write_queue) {
-        pl_log(PL_LOG_WARN, "ws", "conn=%" PRIu64 " slow consumer queued=%zu max=%" PRId64, c->id,
-               c->queued, srv->cfg->max_write_queue);
-        srv->stats.slow_consumers++;
-        pl_net__drop_unsent(c);
-        pl_conn_close(c, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer");
+        slow_consumer(c, c->queued + f->len);
         return PL_ETOOBIG;
     }
     pl_net__queue(c, f);
@@ -315,6 +355,15 @@ int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len)
     int rc = pl_conn_send_frame(c, f);
     pl_frame_unref(f);
     return rc;
+}
+
+void pl_conn_set_authenticated(pl_conn_t *c)
+{
+    if (PL_NET_REMOTE(c)) {
+        pl_loops__authenticated(c);
+        return;
+    }
+    c->authed = true;
 }
 
 void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason)

@@ -32,9 +32,10 @@ seed() { # seed DIR NAME BYTES(printf format)
 }
 H="$OUT/corpus_fuzz_http"
 seed "$H" get '\001GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
-seed "$H" post '\007POST /v1/register HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello'
-seed "$H" chunked '\003POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'
-seed "$H" upgrade '\011GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+seed "$H" post '\007POST /v1/register HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello'
+seed "$H" chunked '\003POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'
+seed "$H" expect '\005POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc'
+seed "$H" upgrade '\011GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
 W="$OUT/corpus_fuzz_ws_frame"
 # Byte 0: how many chunk-size bytes follow (0-7; +8: decode as the client);
 # then those; then the frames.

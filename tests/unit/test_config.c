@@ -68,6 +68,31 @@ static void test_errors_name_key_and_line(void **state)
     expect_error("max_ws_message 9223372036854775807g\n", "max_ws_message");
 }
 
+/* ws_allowed_origins holds origins as browsers send them, nothing else. */
+static void test_origin_list(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    assert_string_equal("", c.ws_allowed_origins);
+    assert_int_equal(0, pl_config_set(&c, "ws_allowed_origins",
+                                      "https://chat.example.com, http://localhost:8080 "
+                                      "http://[::1]:80 https://10.0.0.1",
+                                      err, sizeof err));
+    assert_int_equal(0, pl_config_set(&c, "ws_allowed_origins", "", err, sizeof err));
+    static const char *const bad[] = {
+        "chat.example.com", "https://chat.example.com/", "ftp://x", "https://",
+        "https://a:",       "https://a:123456",          "null",    "https://[::1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(PL_EINVAL,
+                         pl_config_set(&c, "ws_allowed_origins", bad[i], err, sizeof err));
+        assert_non_null(strstr(err, "ws_allowed_origins"));
+    }
+    pl_config_dispose(&c);
+}
+
 static void test_validate(void **state)
 {
     (void)state;
@@ -123,6 +148,7 @@ int main(void)
         cmocka_unit_test(test_defaults_valid),
         cmocka_unit_test(test_parse_file),
         cmocka_unit_test(test_errors_name_key_and_line),
+        cmocka_unit_test(test_origin_list),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_env),

@@ -58,7 +58,7 @@ static void test_simple_get(void **state)
 static void test_bytewise_and_pipelined(void **state)
 {
     (void)state;
-    const char reqs[] = "POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+    const char reqs[] = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
                         "GET /second HTTP/1.0\r\n\r\n";
     size_t off = 0, total = sizeof reqs - 1;
     /* Byte at a time until the first request completes. */
@@ -85,10 +85,10 @@ static void test_bytewise_and_pipelined(void **state)
 static void test_paused_until_taken(void **state)
 {
     (void)state;
-    const char reqs[] = "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+    const char reqs[] = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
     size_t used;
     assert_int_equal(1, feed(reqs, sizeof reqs - 1, &used));
-    assert_int_equal(19, used);
+    assert_int_equal(28, used);
     /* Still complete: feeding again consumes nothing. */
     size_t used2;
     assert_int_equal(1, feed(reqs + used, sizeof reqs - 1 - used, &used2));
@@ -103,7 +103,7 @@ static void test_paused_until_taken(void **state)
 static void test_chunked(void **state)
 {
     (void)state;
-    const char req[] = "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    const char req[] = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                        "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
     size_t used;
     assert_int_equal(1, feed(req, sizeof req - 1, &used));
@@ -141,7 +141,7 @@ static void test_many_empty_headers(void **state)
 static void test_body_limit(void **state)
 {
     (void)state;
-    const char req[] = "POST / HTTP/1.1\r\nContent-Length: 4096\r\n\r\n";
+    const char req[] = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4096\r\n\r\n";
     size_t used;
     assert_int_equal(PL_ETOOBIG, feed(req, sizeof req - 1, &used));
     assert_int_equal(413, hp.error_status);
@@ -150,7 +150,7 @@ static void test_body_limit(void **state)
 static void test_chunked_body_limit(void **state)
 {
     (void)state;
-    const char head[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const char head[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
     size_t used;
     assert_int_equal(0, feed(head, sizeof head - 1, &used));
     char chunk[1100];
@@ -182,8 +182,9 @@ static void test_bad_version(void **state)
 static void test_upgrade(void **state)
 {
     (void)state;
-    const char req[] = "GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, "
-                       "Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
+    const char req[] =
+        "GET /v1/ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, "
+        "Upgrade\r\n\r\n\x81\x80\x01\x02\x03\x04";
     size_t used;
     assert_int_equal(1, feed(req, sizeof req - 1, &used));
     assert_int_equal(sizeof req - 1 - 6, used); /* frame bytes left over */
@@ -192,6 +193,89 @@ static void test_upgrade(void **state)
     assert_true(pl_http_token_list_has(pl_http_msg_header(m, "Connection"), "upgrade"));
     assert_false(pl_http_token_list_has(pl_http_msg_header(m, "Connection"), "close"));
     pl_http_msg_free(m);
+}
+
+/* RFC 9112 3.2: HTTP/1.1 needs exactly one Host; HTTP/1.0 may omit it;
+ * two, or a value with a path or blanks in it, are refused. */
+static void test_host_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *req;
+        int rc;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", PL_EPROTO},
+        {"GET / HTTP/1.0\r\n\r\n", 1},
+        {"GET / HTTP/1.1\r\nHost: chat.example.com:8080\r\n\r\n", 1},
+        {"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", 1},
+        {"GET / HTTP/1.1\r\nHost:\r\n\r\n", 1}, /* empty: allowed (no authority) */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_http_parse_t p;
+        pl_http_parse_init(&p, 1024, 2048);
+        size_t used;
+        int rc = pl_http_parse_feed(&p, cases[i].req, strlen(cases[i].req), &used);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s): rc %d", i, cases[i].req, rc);
+        if (rc < 0)
+            assert_int_equal(400, p.error_status);
+        pl_http_parse_dispose(&p);
+    }
+}
+
+/* RFC 9110 10.1.1: Expect: 100-continue on a request with a body asks for
+ * a 100 until the first body byte; any other expectation is 417; HTTP/1.0
+ * expectations are ignored. */
+static void test_expect(void **state)
+{
+    (void)state;
+    size_t used;
+    const char head[] = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
+                        "Content-Length: 5\r\n\r\n";
+    assert_int_equal(0, feed(head, sizeof head - 1, &used));
+    assert_true(hp.continue_due);
+    hp.continue_due = false; /* the caller sent it */
+    assert_int_equal(1, feed("hello", 5, &used));
+    pl_http_msg_free(pl_http_parse_take(&hp));
+
+    /* The body came along: nothing is owed. */
+    const char whole[] = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                         "Content-Length: 2\r\n\r\nhi";
+    assert_int_equal(1, feed(whole, sizeof whole - 1, &used));
+    assert_false(hp.continue_due);
+    pl_http_msg_free(pl_http_parse_take(&hp));
+
+    /* No body: nothing to wait for. */
+    const char nobody[] = "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n";
+    assert_int_equal(1, feed(nobody, sizeof nobody - 1, &used));
+    assert_false(hp.continue_due);
+    pl_http_msg_free(pl_http_parse_take(&hp));
+
+    /* Over the body limit: 413 at once, no 100. */
+    const char big[] = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 99999\r\n\r\n";
+    assert_int_equal(PL_ETOOBIG, feed(big, sizeof big - 1, &used));
+    assert_int_equal(413, hp.error_status);
+    assert_false(hp.continue_due);
+
+    pl_http_parse_t p;
+    pl_http_parse_init(&p, 1024, 2048);
+    const char odd[] = "POST / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\n";
+    assert_int_equal(PL_EPROTO, pl_http_parse_feed(&p, odd, sizeof odd - 1, &used));
+    assert_int_equal(417, p.error_status);
+    pl_http_parse_dispose(&p);
+
+    pl_http_parse_init(&p, 1024, 2048);
+    const char old[] = "POST / HTTP/1.0\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx";
+    assert_int_equal(1, pl_http_parse_feed(&p, old, sizeof old - 1, &used));
+    assert_false(p.continue_due);
+    pl_http_parse_dispose(&p);
 }
 
 static void test_token_list(void **state)
@@ -218,6 +302,8 @@ int main(void)
         T(test_garbage),
         T(test_bad_version),
         T(test_upgrade),
+        T(test_host_rules),
+        T(test_expect),
         T(test_token_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -288,16 +288,17 @@ static void *client_main(void *arg)
     size_t len;
     /* HTTP: sync, async, 404 JSON, pipelined order. */
     int fd = cl_connect();
-    cl_send(fd, "GET /hello HTTP/1.1\r\n\r\n", 23);
+    cl_send(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 32);
     CHECK(cl_response(fd, body, sizeof body) == 200 && strcmp(body, "hi") == 0);
-    cl_send(fd, "GET /async HTTP/1.1\r\n\r\n", 23);
+    cl_send(fd, "GET /async HTTP/1.1\r\nHost: x\r\n\r\n", 32);
     CHECK(cl_response(fd, body, sizeof body) == 200 && strcmp(body, "later") == 0);
-    cl_send(fd, "GET /x HTTP/1.1\r\n\r\n", 19);
+    cl_send(fd, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", 28);
     CHECK(cl_response(fd, body, sizeof body) == 404 &&
           strcmp(body,
                  "{\"error\":{\"code\":\"not_found\",\"message\":\"nothing \\\"here\\\"\"}}") == 0);
-    const char pipe[] = "GET /async HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n"
-                        "GET /async HTTP/1.1\r\nConnection: close\r\n\r\n";
+    const char pipe[] =
+        "GET /async HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /async HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     cl_send(fd, pipe, sizeof pipe - 1);
     CHECK(cl_response(fd, body, sizeof body) == 200 && strcmp(body, "later") == 0);
     CHECK(cl_response(fd, body, sizeof body) == 200 && strcmp(body, "hi") == 0);

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* peers.c -- what every loop of a server shares about client addresses: the
+ * parsed trusted_proxies list and the count of open connections per address
+ * (max_connections_per_ip). Connections are accepted on several loop threads
+ * (SO_REUSEPORT), so the counts are one table behind a mutex, touched only
+ * when a connection is accepted or closed, never per message. */
+#include "net/net_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+struct pl_peer_ent {
+    pl_addr_t key; /* IPv4 (v4-mapped) whole; IPv6 cut to its /64 */
+    uint32_t n;    /* open connections counted here */
+    UT_hash_handle hh;
+};
+
+struct pl_peers {
+    uv_mutex_t mu;          /* guards tab and the counts in it */
+    pl_peer_ent_t *tab;     /* uthash by key; an entry lives while n > 0 */
+    pl_cidr_list_t trusted; /* read-only after creation */
+    uint32_t max;           /* max_connections_per_ip; 0: no cap, nothing counted */
+};
+
+pl_peers_t *pl_net__peers_new(const pl_config_t *cfg)
+{
+    pl_peers_t *p = pl_xcalloc(1, sizeof *p);
+    if (uv_mutex_init(&p->mu) != 0)
+        abort(); /* only fails without resources at startup */
+    p->max = (uint32_t)cfg->max_connections_per_ip;
+    if (cfg->trusted_proxies && pl_cidr_list_parse(cfg->trusted_proxies, &p->trusted, NULL, 0) < 0)
+        memset(&p->trusted, 0, sizeof p->trusted); /* validated at load: cannot happen */
+    return p;
+}
+
+void pl_net__peers_free(pl_peers_t *p)
+{
+    if (p == NULL)
+        return;
+    pl_peer_ent_t *e, *tmp;
+    HASH_ITER(hh, p->tab, e, tmp)
+    {
+        HASH_DEL(p->tab, e);
+        free(e);
+    }
+    pl_cidr_list_dispose(&p->trusted);
+    uv_mutex_destroy(&p->mu);
+    free(p);
+}
+
+bool pl_net__peers_trusted(const pl_peers_t *p, const pl_addr_t *a)
+{
+    return p->trusted.n > 0 && pl_cidr_list_match(&p->trusted, a);
+}
+
+const pl_cidr_list_t *pl_net__peers_trusted_list(const pl_peers_t *p)
+{
+    return &p->trusted;
+}
+
+/* IPv4 addresses are counted whole. An IPv6 host usually owns a whole /64
+ * (SLAAC, privacy addresses), so counting per address would let one host
+ * open 2^64 times the cap: count per /64, as one IPv4 address behind NAT. */
+static pl_addr_t key_of(const pl_addr_t *a)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    pl_addr_t k = *a;
+    if (memcmp(k.b, v4mapped, sizeof v4mapped) != 0)
+        memset(k.b + 8, 0, 8);
+    return k;
+}
+
+int pl_net__peers_admit(pl_peers_t *p, const pl_addr_t *a, pl_peer_ent_t **out, uint32_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    if (p->max == 0 || pl_addr_unknown(a) || pl_net__peers_trusted(p, a))
+        return 0;
+    pl_addr_t k = key_of(a);
+    int rc = 0;
+    uv_mutex_lock(&p->mu);
+    pl_peer_ent_t *e;
+    HASH_FIND(hh, p->tab, &k, sizeof k, e);
+    if (e && e->n >= p->max) {
+        *count = e->n;
+        rc = PL_ETOOBIG;
+    } else {
+        if (e == NULL) {
+            e = pl_xcalloc(1, sizeof *e);
+            e->key = k;
+            HASH_ADD(hh, p->tab, key, sizeof e->key, e);
+        }
+        *count = ++e->n;
+        *out = e;
+    }
+    uv_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void pl_net__peers_release(pl_peers_t *p, pl_peer_ent_t *e)
+{
+    if (e == NULL)
+        return;
+    uv_mutex_lock(&p->mu);
+    if (--e->n == 0) {
+        HASH_DEL(p->tab, e);
+        free(e);
+    }
+    uv_mutex_unlock(&p->mu);
+}
