@@ -16,10 +16,13 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <parley.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -494,6 +497,112 @@ static void test_reply_not_slow_consumer(void **state)
     stop();
 }
 
+/* Runs the CLI as the user logged in under home; stdout into out. Returns
+ * the exit status. */
+static int run_cli(const char *home, const char *stdin_text, char *out, size_t cap,
+                   const char *args)
+{
+    const char *cli = getenv("PARLEY_CLI");
+    if (cli == NULL)
+        fail_msg("PARLEY_CLI is not set");
+    char cmd[2048], infile[300];
+    snprintf(infile, sizeof infile, "%s/stdin.txt", home);
+    FILE *f = fopen(infile, "w");
+    assert_non_null(f);
+    fputs(stdin_text ? stdin_text : "", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "env -u PARLEY_PASSWORD XDG_CONFIG_HOME='%s' '%s' --server %s %s < '%s' 2>/dev/null",
+             home, cli, srv.url, args, infile);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = 0, r;
+    while ((r = fread(out + n, 1, cap - 1 - n, p)) > 0 && n + r < cap - 1)
+        n += r;
+    n += r;
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The clients follow the paging: libparley seeds every room (rooms paged
+ * with after/next) and catches up across pages; the CLI pages history and
+ * rooms until it has what was asked. A small max_reply_bytes makes pages
+ * of a few messages. */
+static void test_clients_follow_paging(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"max_reply_bytes=16384", NULL};
+    start(settings);
+    th_user_t a;
+    th_new_user(&a, "cli");
+    int fa = th_ws_login(&a);
+    char *rooms[40];
+    for (int i = 0; i < 40; i++) {
+        char name[32], cid[32];
+        snprintf(name, sizeof name, "c%d", i);
+        snprintf(cid, sizeof cid, "c-%d", i);
+        rooms[i] = th_room_create(fa, "group", "[]", name);
+        send_big(fa, rooms[i], cid, 1500);
+    }
+    for (int i = 0; i < 59; i++) {
+        char cid[32];
+        snprintf(cid, sizeof cid, "h-%d", i);
+        send_big(fa, rooms[0], cid, 2000);
+    }
+    /* libparley, "from now": positions of all 40 rooms come from `rooms`. */
+    parley_client_t *c = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    assert_int_equal(PARLEY_OK, parley_sync_connect(srv.url, a.token, false, 15000, &c, &err));
+    json_t *pos = parley_client_positions(c);
+    assert_int_equal(40, json_object_size(pos));
+    json_decref(pos);
+    assert_int_equal(60, parley_client_get_position(c, rooms[0]));
+    assert_int_equal(1, parley_client_get_position(c, rooms[39]));
+    parley_client_free(c);
+    /* libparley replaying history: the catch-up spans many sync pages. */
+    c = NULL;
+    assert_int_equal(PARLEY_OK, parley_sync_connect(srv.url, a.token, true, 15000, &c, &err));
+    int seen0 = 0;
+    for (json_t *ev; (ev = parley_wait_event(c, 0)) != NULL; json_decref(ev))
+        if (!strcmp(th_jstr(ev, "ev"), "message") && !strcmp(th_jstr(ev, "room"), rooms[0]))
+            assert_int_equal(++seen0, th_jint(ev, "seq"));
+    assert_int_equal(60, seen0);
+    assert_int_equal(60, parley_client_get_position(c, rooms[0]));
+    parley_client_free(c);
+
+    /* The CLI: rooms and history --limit 60 over pages of ~7 messages. */
+    char home[] = "/tmp/parley-it-cliXXXXXX";
+    assert_non_null(mkdtemp(home));
+    static char out[1 << 20];
+    char args[256];
+    snprintf(args, sizeof args, "login %s", a.name);
+    assert_int_equal(0, run_cli(home, "correct horse\n", out, sizeof out, args));
+    assert_int_equal(0, run_cli(home, NULL, out, sizeof out, "--json rooms"));
+    json_t *j = th_json_parse(out);
+    assert_int_equal(40, json_array_size(j));
+    json_decref(j);
+    snprintf(args, sizeof args, "--json history %s --limit 60", rooms[0]);
+    assert_int_equal(0, run_cli(home, NULL, out, sizeof out, args));
+    j = th_json_parse(out);
+    assert_int_equal(60, json_array_size(j));
+    for (size_t i = 0; i < 60; i++)
+        assert_int_equal((json_int_t)i + 1, th_jint(json_array_get(j, i), "seq"));
+    json_decref(j);
+    snprintf(args, sizeof args, "--json history %s --limit 20 --after 30", rooms[0]);
+    assert_int_equal(0, run_cli(home, NULL, out, sizeof out, args));
+    j = th_json_parse(out);
+    assert_int_equal(20, json_array_size(j));
+    assert_int_equal(31, th_jint(json_array_get(j, 0), "seq"));
+    json_decref(j);
+    snprintf(args, sizeof args, "rm -rf '%s'", home);
+    assert_int_equal(0, system(args));
+    for (int i = 0; i < 40; i++)
+        free(rooms[i]);
+    close(fa);
+    stop();
+}
+
 /* ---- item 8: rate limits ---- */
 
 /* Counts the answers to `total` pipelined requests on fd: ok, and
@@ -714,6 +823,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rooms_paged, teardown),
         cmocka_unit_test_teardown(test_pipelined_history_bounded, teardown),
         cmocka_unit_test_teardown(test_reply_not_slow_consumer, teardown),
+        cmocka_unit_test_teardown(test_clients_follow_paging, teardown),
         cmocka_unit_test_teardown(test_rate_limit_per_user, teardown),
         cmocka_unit_test_teardown(test_malformed_json_counted, teardown),
         cmocka_unit_test_teardown(test_rate_limit_per_address, teardown),
