@@ -33,6 +33,7 @@ static th_server_t srv;
 
 #define BIG 60000             /* bytes of a big message body */
 #define REPLY_MAX (256 << 10) /* max_reply_bytes' default */
+#define PL_TEST_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* Growth allowed in memory tests. The bug grew parleyd by 530 MiB; a
  * bounded server stays within a few tens. Under AddressSanitizer every
@@ -330,6 +331,77 @@ static void test_history_paged_by_bytes(void **state)
             break;
     }
     assert_int_equal(100, seen);
+
+    /* A thread of 10 big replies, and search over big messages: the same
+     * byte budget, more=true, and paging with before reaches them all. */
+    json_t *root = th_call(fa,
+                           "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"root\",\"content\":"
+                           "{\"type\":\"text\",\"body\":\"root\"}",
+                           room);
+    th_expect_ok(root);
+    json_int_t rs = th_jint(json_object_get(root, "message"), "seq");
+    json_decref(root);
+    char *words = malloc(BIG + 1);
+    for (size_t i = 0; i < BIG; i += 7)
+        memcpy(words + i, "needle ", PL_TEST_MIN(7, BIG - i));
+    words[BIG] = '\0';
+    for (int i = 0; i < 10; i++) {
+        json_t *r =
+            th_call(fa,
+                    "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"t-%d\",\"thread\":%lld,"
+                    "\"content\":{\"type\":\"text\",\"body\":\"%s\"}",
+                    room, i, (long long)rs, words);
+        th_expect_ok(r);
+        json_decref(r);
+    }
+    free(words);
+    int tseen = 0;
+    before = 0;
+    for (int pages_t = 0;; pages_t++) {
+        assert_true(pages_t < 20);
+        json_t *r = before ? th_call(fr,
+                                     "\"op\":\"thread\",\"room\":\"%s\",\"root\":%lld,"
+                                     "\"before\":%lld",
+                                     room, (long long)rs, (long long)before)
+                           : th_call(fr, "\"op\":\"thread\",\"room\":\"%s\",\"root\":%lld", room,
+                                     (long long)rs);
+        th_expect_ok(r);
+        assert_true(json_size(r) <= REPLY_MAX + 2 * BIG + 1024);
+        json_t *msgs = json_object_get(r, "messages");
+        tseen += (int)json_array_size(msgs);
+        bool more = json_is_true(json_object_get(r, "more"));
+        if (json_array_size(msgs))
+            before = th_jint(json_array_get(msgs, 0), "seq");
+        json_decref(r);
+        if (!more)
+            break;
+        assert_true(tseen < 10);
+    }
+    assert_int_equal(10, tseen);
+    int sseen = 0;
+    char sbefore[32] = "";
+    for (int pages_s = 0;; pages_s++) {
+        assert_true(pages_s < 20);
+        json_t *r = sbefore[0]
+                        ? th_call(fr,
+                                  "\"op\":\"search\",\"query\":\"needle\",\"limit\":100,"
+                                  "\"before\":\"%s\"",
+                                  sbefore)
+                        : th_call(fr, "\"op\":\"search\",\"query\":\"needle\",\"limit\":100");
+        th_expect_ok(r);
+        assert_true(json_size(r) <= REPLY_MAX + BIG + 1024);
+        json_t *res = json_object_get(r, "results");
+        size_t n = json_array_size(res);
+        sseen += (int)n;
+        bool more = json_is_true(json_object_get(r, "more"));
+        if (n)
+            snprintf(sbefore, sizeof sbefore, "%s", th_jstr(json_array_get(res, n - 1), "id"));
+        json_decref(r);
+        if (!more)
+            break;
+        assert_true(n < 10);
+    }
+    assert_int_equal(10, sseen);
     close(fr);
     close(fa);
     free(room);
