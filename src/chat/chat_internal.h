@@ -8,6 +8,7 @@
 #include <uthash.h>
 
 #include "chat/chat.h"
+#include "chat/wire_peek.h"
 #include "core/buf.h"
 #include "core/ratelimit.h"
 
@@ -210,12 +211,6 @@ pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, c
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
 /** Answers a request with {"re":id,"ok":false,"error":{...}}. */
 void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg);
-/** Finds the top-level "id" of a request without parsing it (for answers
- * given before the JSON parser runs: rate_limited, too_many_pending). Sets
- * *id and *len to its JSON text when it is an integer or a string of at most 128
- * bytes, well formed; returns false otherwise (answer with null). Pure:
- * bounded work, no allocation. */
-bool pl_wire_peek_id(const char *p, size_t n, const char **id, size_t *len);
 
 /* reply.c: the reply stream of a session. Every request accepted for
  * dispatch is counted until its reply is on the connection; replies go to

@@ -24,6 +24,8 @@ $CC $CFLAGS -o "$OUT/fuzz_ws_frame" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$ROOT/sr
     "$ROOT/src/ws/ws_decode.c" "$ROOT/src/ws/ws_handshake.c" $CORE -lcrypto -luv
 $CC $CFLAGS -o "$OUT/fuzz_config" "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/src/core/config.c" \
     $CORE -luv
+$CC $CFLAGS -o "$OUT/fuzz_peek_id" "$ROOT/tests/fuzz/fuzz_peek_id.c" "$ROOT/src/chat/wire_peek.c" \
+    $CORE -ljansson -luv
 
 seed() { # seed DIR NAME BYTES(printf format)
     mkdir -p "$1"
@@ -43,8 +45,12 @@ seed "$W" frag '\001\002\001\201\000\000\000\000a\211\200\000\000\000\000\200\20
 seed "$W" client '\011\003\001\001a\211\000\200\001b'
 C="$OUT/corpus_fuzz_config"
 seed "$C" basic 'listen 127.0.0.1:8080\nmax_ws_message 2m\nws_echo true\n# comment\n'
+P="$OUT/corpus_fuzz_peek_id"
+seed "$P" first '{"id":7,"op":"ping"}'
+seed "$P" later '{"op":"send","content":{"body":"}{\\"id\\":1"},"id":"q\\u00e9"}'
+seed "$P" broken '{"id":9,oops'
 
-for t in fuzz_http fuzz_ws_frame fuzz_config; do
+for t in fuzz_http fuzz_ws_frame fuzz_config fuzz_peek_id; do
     echo "== $t for ${SECS}s"
     "$OUT/$t" -max_total_time="$SECS" -artifact_prefix="$OUT/" -max_len=8192 -print_final_stats=1 "$OUT/corpus_$t"
 done

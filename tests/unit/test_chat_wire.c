@@ -48,6 +48,11 @@ static void test_peek_id(void **state)
     assert_string_equal("null", peek("{\"id\":[1]}"));
     assert_string_equal("null", peek("{\"id\":\"bad\\q\"}"));
     assert_string_equal("null", peek("{\"id\":\"unterminated"));
+    /* Escapes the JSON parser refuses are not echoed either. */
+    assert_string_equal("null", peek("{\"id\":\"a\\udddd\"}"));
+    assert_string_equal("null", peek("{\"id\":\"a\\ud83dx\"}"));
+    assert_string_equal("null", peek("{\"id\":\"\\u0000\"}"));
+    assert_string_equal("\"\\ud83d\\ude00\\\\u\"", peek("{\"id\":\"\\ud83d\\ude00\\\\u\"}"));
     assert_string_equal("null", peek("[1,2]"));
     assert_string_equal("null", peek(""));
     assert_string_equal("null", peek("{\"a\":\"x\" \"id\":1}"));
