@@ -1024,7 +1024,7 @@ static int create_rooms(int nrooms, int per_room, int (*member)(int room, int k)
     ac.room_id = calloc((size_t)nrooms, sizeof *ac.room_id);
     size_t cap = (size_t)per_room * 16 + 256;
     char *req = malloc(cap);
-    int sent = 0, done = 0, window = 64, rc = 0;
+    int sent = 0, done = 0, window = 16, rc = 0; /* <= max_inflight_requests */
     while (done < nrooms) {
         while (sent < nrooms && sent - done < window) {
             size_t n = (size_t)snprintf(req, cap, "{\"id\":%d,\"op\":\"create_room\",\"kind\":"
@@ -1477,7 +1477,10 @@ static int ingest_member(int room, int k)
 static void scenario_ingest(void)
 {
     int s = opt.ingest_senders;
-    server_up(NULL);
+    /* Open-loop offered load: past the server's commit rate a sender has
+     * far more than max_inflight_requests sends unacknowledged. */
+    static const char *const extra[] = {"max_inflight_requests=100000", NULL};
+    server_up(extra);
     double reg_s;
     if (register_users(s, &reg_s) != 0 || create_rooms(s, 1, ingest_member) != 0) {
         server_down();
