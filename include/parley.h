@@ -242,8 +242,11 @@ int parley_client_connect(parley_client_t *c);
 
 /** Sends a request. req (taken: the library owns the reference, even on
  * failure) is a JSON object with "op" and arguments; the library sets "id".
- * Requests made before authentication completes are queued and sent after it.
- * cb (may be NULL) is called once with the reply. Returns a positive request
+ * Requests made before authentication completes are queued and sent after it;
+ * at most 16 are sent and unanswered at once, the rest wait in order (the
+ * server refuses requests past its max_inflight_requests). List replies are
+ * paged by bytes ("more"; docs/protocol.md, Paging): ask again to get the
+ * rest. cb (may be NULL) is called once with the reply. Returns a positive request
  * id, or PARLEY_EINVAL (req not an object) / PARLEY_ECLOSED. */
 int64_t parley_client_request(parley_client_t *c, json_t *req, parley_reply_cb cb, void *ud);
 

@@ -153,6 +153,11 @@ static void fit_fd_limit(pl_config_t *cfg)
     }
 }
 
+static void on_ws_drain(void *ud, pl_conn_t *c)
+{
+    pl_chat_on_ws_drain(((handlers_ud_t *)ud)->chat, c);
+}
+
 static pl_config_t *config_to_free; /* so error exits free it too */
 
 static int fail_config(const char *msg)
@@ -273,6 +278,7 @@ int main(int argc, char **argv)
         .on_ws_open = on_ws_open,
         .on_ws_message = on_ws_message,
         .on_ws_close = on_ws_close,
+        .on_ws_drain = on_ws_drain,
         .ud = &hud,
     };
     if ((rc = pl_server_new(app.loop, &cfg, &h, &app.srv)) < 0) {

@@ -180,6 +180,36 @@ static json_t *call(cli_t *cli, json_t *req)
     return reply;
 }
 
+/* Every room of the user: `rooms` pages by bytes (more/next), so ask until
+ * the server has no more. Returns {"rooms": [...]} (owned) or NULL after
+ * printing the error. */
+static json_t *call_rooms(cli_t *cli)
+{
+    json_t *all = json_pack("{s:[]}", "rooms");
+    char *after = NULL;
+    for (int page = 0; page < 100000; page++) {
+        json_t *req = json_pack("{s:s}", "op", "rooms");
+        if (after)
+            json_object_set_new(req, "after", json_string(after));
+        json_t *reply = call(cli, req);
+        if (reply == NULL) {
+            json_decref(all);
+            free(after);
+            return NULL;
+        }
+        json_array_extend(json_object_get(all, "rooms"), json_object_get(reply, "rooms"));
+        const char *next = json_string_value(json_object_get(reply, "next"));
+        bool more = json_is_true(json_object_get(reply, "more")) && next != NULL;
+        free(after);
+        after = more ? strdup(next) : NULL;
+        json_decref(reply);
+        if (!more)
+            break;
+    }
+    free(after);
+    return all;
+}
+
 static json_t *room_by_id(json_t *rooms_reply, const char *id)
 {
     size_t i;
@@ -211,7 +241,7 @@ static char *resolve_room(cli_t *cli, const char *arg)
             fail_msg("protocol", "create_room reply lacks room.id");
         return out;
     }
-    json_t *reply = call(cli, json_pack("{s:s}", "op", "rooms"));
+    json_t *reply = call_rooms(cli);
     if (reply == NULL)
         return NULL;
     json_t *r = room_by_id(reply, arg);
@@ -337,7 +367,7 @@ static int cmd_rooms(cli_t *cli, int argc, char **argv)
     int rc = connect_ws(cli);
     if (rc != EXIT_OK)
         return rc;
-    json_t *reply = call(cli, json_pack("{s:s}", "op", "rooms"));
+    json_t *reply = call_rooms(cli);
     if (reply == NULL)
         return EXIT_ERR;
     if (cli->json) {
@@ -804,6 +834,48 @@ static int cmd_download(cli_t *cli, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* The `limit` messages asked for (the server's default 50 when limit < 0),
+ * oldest first: a page may hold fewer when messages are large (it is cut at
+ * the server's byte budget and says more), so ask on, backwards from the
+ * oldest received or, with after, forwards from the newest. Returns the
+ * array (owned) or NULL after printing the error. */
+static json_t *history_pages(cli_t *cli, const char *room, long long limit, long long before,
+                             long long after)
+{
+    long long want = limit >= 0 ? limit : 50;
+    json_t *all = json_array();
+    for (;;) {
+        json_t *req = json_pack("{s:s, s:s}", "op", "history", "room", room);
+        json_object_set_new(req, "limit", json_integer(want - (long long)json_array_size(all)));
+        if (before >= 0)
+            json_object_set_new(req, "before", json_integer(before));
+        if (after >= 0)
+            json_object_set_new(req, "after", json_integer(after));
+        json_t *reply = call(cli, req);
+        if (reply == NULL) {
+            json_decref(all);
+            return NULL;
+        }
+        json_t *page = json_object_get(reply, "messages");
+        size_t n = json_array_size(page);
+        if (after >= 0) { /* forwards: append */
+            json_array_extend(all, page);
+            if (n)
+                after = json_integer_value(json_object_get(json_array_get(page, n - 1), "seq"));
+        } else { /* backwards: the page goes before what we have */
+            json_array_extend(page, all);
+            json_decref(all);
+            all = json_incref(page);
+            if (n)
+                before = json_integer_value(json_object_get(json_array_get(page, 0), "seq"));
+        }
+        bool more = json_is_true(json_object_get(reply, "more"));
+        json_decref(reply);
+        if (!more || n == 0 || (long long)json_array_size(all) >= want)
+            return all;
+    }
+}
+
 static int cmd_history(cli_t *cli, int argc, char **argv)
 {
     const char *room_arg = NULL;
@@ -834,27 +906,20 @@ static int cmd_history(cli_t *cli, int argc, char **argv)
     char *room = resolve_room(cli, room_arg);
     if (room == NULL)
         return EXIT_ERR;
-    json_t *req = json_pack("{s:s, s:s}", "op", "history", "room", room);
+    json_t *msgs = history_pages(cli, room, limit, before, after);
     free(room);
-    if (limit >= 0)
-        json_object_set_new(req, "limit", json_integer(limit));
-    if (before >= 0)
-        json_object_set_new(req, "before", json_integer(before));
-    if (after >= 0)
-        json_object_set_new(req, "after", json_integer(after));
-    json_t *reply = call(cli, req);
-    if (reply == NULL)
+    if (msgs == NULL)
         return EXIT_ERR;
     size_t i;
     json_t *m;
     if (cli->json)
-        print_json(json_object_get(reply, "messages"));
+        print_json(msgs);
     else
-        json_array_foreach(json_object_get(reply, "messages"), i, m)
+        json_array_foreach(msgs, i, m)
         {
             print_message(cli, m);
         }
-    json_decref(reply);
+    json_decref(msgs);
     return EXIT_OK;
 }
 
@@ -953,7 +1018,7 @@ static int cmd_delete(cli_t *cli, int argc, char **argv)
 /* Learns the member names of every room (for printing search results). */
 static int learn_all_rooms(cli_t *cli)
 {
-    json_t *reply = call(cli, json_pack("{s:s}", "op", "rooms"));
+    json_t *reply = call_rooms(cli);
     if (reply == NULL)
         return EXIT_ERR;
     size_t i;
@@ -1004,17 +1069,37 @@ static int cmd_search(cli_t *cli, int argc, char **argv)
         free(room);
         return rc;
     }
-    json_t *req = json_pack("{s:s, s:s}", "op", "search", "query", query);
+    /* Results are cut at the server's byte budget too (more): ask on below
+     * the last id until the limit is reached. */
+    long long want = limit >= 0 ? limit : 20;
+    json_t *results = json_array();
+    const char *before = NULL;
+    json_t *reply = NULL;
+    for (;;) {
+        json_t *req = json_pack("{s:s, s:s}", "op", "search", "query", query);
+        if (room)
+            json_object_set_new(req, "room", json_string(room));
+        json_object_set_new(req, "limit", json_integer(want - (long long)json_array_size(results)));
+        if (before)
+            json_object_set_new(req, "before", json_string(before));
+        json_decref(reply);
+        reply = call(cli, req);
+        if (reply == NULL)
+            break;
+        json_t *page = json_object_get(reply, "results");
+        json_array_extend(results, page);
+        size_t n = json_array_size(page);
+        if (!json_is_true(json_object_get(reply, "more")) || n == 0 ||
+            (long long)json_array_size(results) >= want)
+            break;
+        before = json_string_value(json_object_get(json_array_get(page, n - 1), "id"));
+    }
     free(query);
-    if (room)
-        json_object_set_new(req, "room", json_string(room));
     free(room);
-    if (limit >= 0)
-        json_object_set_new(req, "limit", json_integer(limit));
-    json_t *reply = call(cli, req);
-    if (reply == NULL)
+    if (reply == NULL) {
+        json_decref(results);
         return EXIT_ERR;
-    json_t *results = json_object_get(reply, "results");
+    }
     if (cli->json) {
         print_json(results);
     } else {
@@ -1027,6 +1112,7 @@ static int cmd_search(cli_t *cli, int argc, char **argv)
             free(line);
         }
     }
+    json_decref(results);
     json_decref(reply);
     return EXIT_OK;
 }

@@ -20,6 +20,11 @@
 #define HS_MAX 16384
 /* How many gap-triggered resyncs may deliver nothing before we give up. */
 #define MAX_EMPTY_RESYNCS 2
+/* Application requests sent and not answered at once; the rest wait here,
+ * in order. The server refuses requests past its max_inflight_requests
+ * (default 32) with too_many_pending; the library's own requests (auth,
+ * sync, rooms) are not counted and always fit beside these. */
+#define MAX_INFLIGHT 16
 
 static void conn_close(conn_t *k);
 static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg);
@@ -273,11 +278,29 @@ static int send_internal(parley_client_t *c, json_t *req, internal_cb icb)
     return PARLEY_OK;
 }
 
+/* Application requests sent on the current connection, unanswered. */
+static int app_inflight(const parley_client_t *c)
+{
+    int n = 0;
+    uint64_t gen = c->conn ? c->conn->gen : 0;
+    for (const pending_t *p = c->pending; p; p = p->next)
+        n += p->icb == NULL && p->req == NULL && gen != 0 && p->sent_gen == gen;
+    return n;
+}
+
+/* Sends waiting application requests, in order, while fewer than
+ * MAX_INFLIGHT are unanswered. */
 static void flush_unsent(parley_client_t *c)
 {
-    for (pending_t *p = c->pending; p && c->authed; p = p->next)
-        if (p->req != NULL && p->icb == NULL)
+    int n = app_inflight(c);
+    for (pending_t *p = c->pending; p && c->authed && n < MAX_INFLIGHT; p = p->next) {
+        if (p->req != NULL && p->icb == NULL) {
             pending_send(c, p);
+            if (p->req != NULL)
+                return; /* not sent: the connection is gone */
+            n++;
+        }
+    }
 }
 
 int64_t parley_client_request(parley_client_t *c, json_t *req, parley_reply_cb cb, void *ud)
@@ -301,7 +324,7 @@ int64_t parley_client_request(parley_client_t *c, json_t *req, parley_reply_cb c
     p->ud = ud;
     pending_append(c, p);
     if (c->authed)
-        pending_send(c, p);
+        flush_unsent(c); /* sends it unless MAX_INFLIGHT are out (order kept) */
     return p->id;
 }
 
@@ -496,6 +519,14 @@ static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
     if (local)
         return; /* connection lost; the reconnect path syncs again */
     if (!json_is_true(json_object_get(reply, "ok"))) {
+        const char *code =
+            json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+        if (code && (!strcmp(code, "rate_limited") || !strcmp(code, "too_many_pending"))) {
+            /* Refused for now, not for good: going live would skip what we
+             * missed. Back off and reconnect; auth with since catches up. */
+            conn_drop(c, 1011, code, "sync refused; reconnecting later");
+            return;
+        }
         /* The server refused sync: nothing to catch up with, go live. */
         c->resync_needed = false;
         become_ready(c);
@@ -579,6 +610,9 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
 {
     if (local)
         return;
+    /* `rooms` is paged by bytes: seed this page, then ask for the next. */
+    const char *next = json_string_value(json_object_get(reply, "next"));
+    bool more = json_is_true(json_object_get(reply, "more")) && next != NULL;
     json_t *rooms = json_object_get(reply, "rooms");
     size_t i;
     json_t *r;
@@ -591,6 +625,11 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
                 parley_client_set_version(c, id,
                                           json_integer_value(json_object_get(r, "last_version")));
         }
+    }
+    if (more) {
+        json_t *req = json_pack("{s:s, s:s}", "op", "rooms", "after", next);
+        if (req && send_internal(c, req, on_rooms_seed) == PARLEY_OK)
+            return;
     }
     c->seeding = false;
     c->initial_done = true;
@@ -660,8 +699,12 @@ static void handle_frame(parley_client_t *c, const uint8_t *data, size_t len)
     json_t *re = json_object_get(msg, "re");
     if (re != NULL) {
         pending_t *p = json_is_integer(re) ? pending_take(c, json_integer_value(re)) : NULL;
-        if (p != NULL)
+        if (p != NULL) {
+            bool app = p->icb == NULL;
             pending_complete(c, p, msg, false);
+            if (app && c->authed && !c->torn_down && !c->free_requested)
+                flush_unsent(c); /* one answered: the next may go */
+        }
     } else if (json_object_get(msg, "ev") != NULL) {
         handle_event(c, msg);
     }

@@ -209,6 +209,7 @@ void pl_chat__session_unref(session_t *s)
     if (--s->refs > 0)
         return;
     held_clear(s);
+    pl_reply__clear(s);
     free(s->rooms);
     free(s->username);
     free(s->typing);
@@ -483,8 +484,6 @@ void pl_chat_on_ws_open(void *ud, pl_conn_t *c)
     s->conn = c;
     s->refs = 1;
     s->held_tail = &s->held;
-    s->tokens = (double)chat->cfg->rate_limit_per_sec * 2;
-    s->refill_ns = pl_mono_ns();
     pl_conn_set_data(c, s);
     chat->stats.sessions++;
     pl_log(PL_LOG_DEBUG, "chat", "conn=%" PRIu64 " session open", pl_conn_id(c));
@@ -501,33 +500,92 @@ void pl_chat_on_ws_close(void *ud, pl_conn_t *c)
     if (s->user_id != 0)
         pl_presence__update(chat, s->user_id);
     s->conn = NULL;
+    pl_reply__clear(s);
     chat->stats.sessions--;
     pl_log(PL_LOG_DEBUG, "chat", "conn=%" PRIu64 " user=u%" PRId64 " session closed", pl_conn_id(c),
            s->user_id);
     pl_chat__session_unref(s);
 }
 
-/* Token bucket: rate_limit_per_sec tokens per second, burst of twice that. */
-static bool rate_ok(session_t *s)
+void pl_chat_on_ws_drain(void *ud, pl_conn_t *c)
 {
-    double rate = (double)s->chat->cfg->rate_limit_per_sec;
+    (void)ud;
+    session_t *s = pl_conn_data(c);
+    if (s != NULL)
+        pl_reply__drained(s);
+}
+
+/* The per-address key of the pre-auth limiter: the whole address for IPv4,
+ * the /64 for IPv6 (one subscriber's usual allocation: rotating addresses
+ * inside it must not buy fresh buckets). */
+static size_t ip_key(const pl_conn_t *c, uint8_t key[16])
+{
+    pl_addr_t a;
+    pl_conn_client_addr(c, &a);
+    static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    memcpy(key, a.b, 16);
+    return memcmp(a.b, v4, sizeof v4) == 0 ? 16 : 8;
+}
+
+/* Token buckets, taken before the frame is parsed so malformed frames count
+ * too: one per user, shared by all the user's connections
+ * (rate_limit_per_sec, burst twice that; kept in the online entry), and
+ * before auth one per client address (rate_limit_ip_per_sec). */
+static bool rate_ok(pl_chat_t *chat, session_t *s)
+{
     uint64_t now = pl_mono_ns();
-    s->tokens += (double)(now - s->refill_ns) * rate / 1e9;
-    s->refill_ns = now;
-    if (s->tokens > rate * 2)
-        s->tokens = rate * 2;
-    if (s->tokens < 1.0)
-        return false;
-    s->tokens -= 1.0;
-    return true;
+    if (s->user_id != 0) {
+        online_t *u = pl_chat__online(chat, s->user_id);
+        if (u == NULL) /* cannot happen: an authenticated session is online */
+            return true;
+        double rate = (double)chat->cfg->rate_limit_per_sec;
+        return pl_bucket_take(&u->bucket, rate, rate * 2, 1, now) == 0;
+    }
+    uint8_t key[16];
+    size_t klen = ip_key(s->conn, key);
+    return pl_ratelimit_take(chat->iprl, key, klen, 1, now) == 0;
+}
+
+/* Answers a request refused before it was parsed or counted: rate_limited
+ * or too_many_pending. The answer is small and fixed (it echoes the id when
+ * one can be found cheaply), goes past waiting replies, and obeys the reply
+ * rule, so a client that floods without reading ends as a slow consumer. */
+static void refuse(session_t *s, const char *data, size_t len, const char *code, const char *msg,
+                   bool *episode)
+{
+    const char *re = "null";
+    size_t re_len = 4;
+    if (!pl_wire_peek_id(data, len, &re, &re_len)) {
+        re = "null";
+        re_len = 4;
+    }
+    if (!*episode) {
+        *episode = true;
+        pl_log(PL_LOG_INFO, "chat", "conn=%" PRIu64 " user=u%" PRId64 " peer=%s refused code=%s",
+               pl_conn_id(s->conn), s->user_id, pl_conn_peer(s->conn), code);
+    }
+    pl_reply__now(s, pl_wire_err_frame(re, re_len, code, msg));
 }
 
 void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
 {
-    (void)ud;
+    pl_chat_t *chat = ud;
     session_t *s = pl_conn_data(c);
     if (s == NULL)
         return;
+    if (!rate_ok(chat, s)) {
+        refuse(s, data, len, "rate_limited", "too many requests; slow down", &s->limited);
+        return;
+    }
+    s->limited = false;
+    if (s->inflight >= (uint64_t)chat->cfg->max_inflight_requests) {
+        refuse(s, data, len, "too_many_pending",
+               "too many requests waiting for their replies; wait for some first", &s->crowded);
+        return;
+    }
+    s->crowded = false;
+    /* From here the request is counted until its reply is on the wire. */
+    pl_reply__begin(s);
     json_error_t jerr;
     json_t *req = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (req == NULL) {
@@ -548,10 +606,6 @@ void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
     }
     if (id != NULL && json_is_string(id) && json_string_length(id) > 128) {
         pl_wire_reply_err(s, NULL, "bad_request", "\"id\" is longer than 128 bytes");
-        goto out;
-    }
-    if (!rate_ok(s)) {
-        pl_wire_reply_err(s, id, "rate_limited", "too many requests; slow down");
         goto out;
     }
     pl_ops_dispatch(s, id, req);
@@ -580,6 +634,8 @@ void pl_chat__online_add(pl_chat_t *chat, session_t *s)
     if (u == NULL) {
         u = pl_xcalloc(1, sizeof *u);
         u->user_id = s->user_id;
+        double rate = (double)chat->cfg->rate_limit_per_sec;
+        pl_bucket_init(&u->bucket, rate * 2, pl_mono_ns());
         HASH_ADD(hh, chat->users, user_id, sizeof u->user_id, u);
     }
     s->prev = NULL;
@@ -640,6 +696,8 @@ int pl_chat_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat
         return rc;
     }
     pl_log(PL_LOG_INFO, "chat", "loaded rooms=%u", HASH_COUNT(chat->rooms));
+    double iprate = (double)cfg->rate_limit_ip_per_sec;
+    chat->iprl = pl_ratelimit_new(iprate, iprate * 2, (size_t)cfg->rate_limit_ip_keys);
     uv_timer_init(loop, &chat->tick);
     chat->tick.data = chat;
     uv_timer_start(&chat->tick, on_tick, 0, (uint64_t)cfg->sweep_interval_ms);
@@ -691,6 +749,7 @@ void pl_chat_free(pl_chat_t *chat)
     }
     for (size_t i = 0; i < PL_ARRAY_LEN(chat->limits); i++)
         pl_ratelimit_free(chat->limits[i]);
+    pl_ratelimit_free(chat->iprl);
     free(chat);
 }
 

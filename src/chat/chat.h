@@ -33,6 +33,9 @@ void pl_chat_set_server(pl_chat_t *chat, pl_server_t *srv);
 void pl_chat_on_ws_open(void *ud, pl_conn_t *c);
 void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len);
 void pl_chat_on_ws_close(void *ud, pl_conn_t *c);
+/** The connection's queue drained after a reply: streams the next part of
+ * the session's pending replies (pl_server_handlers_t.on_ws_drain). */
+void pl_chat_on_ws_drain(void *ud, pl_conn_t *c);
 
 /** Closes every WebSocket of the given device (after logout). */
 void pl_chat_close_device(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,

@@ -8,6 +8,7 @@
 #include <uthash.h>
 
 #include "chat/chat.h"
+#include "chat/wire_peek.h"
 #include "core/buf.h"
 #include "core/ratelimit.h"
 
@@ -75,6 +76,7 @@ typedef struct online {
     int status;            /* PL_PRES_* */
     bool pres;             /* presence computed (status, visible are set) */
     bool visible;          /* show_presence */
+    pl_bucket_t bucket;    /* requests of all the user's sessions (rate_limit_per_sec) */
     UT_hash_handle hh;
 } online_t;
 
@@ -103,8 +105,14 @@ struct session {
     uint32_t nrooms, roomcap;
     held_t *held, **held_tail;
     size_t held_bytes;
-    double tokens; /* rate limiter bucket */
-    uint64_t refill_ns;
+    /* Replies (reply.c): requests accepted and not answered yet (their reply
+     * is not on the connection), reply bytes put on the connection since it
+     * last drained, and the replies waiting for it to drain (NULL: none). */
+    uint32_t inflight;
+    uint32_t reply_out;
+    struct outbox *ob;
+    bool limited;       /* the rate limiter refused the last request (log once) */
+    bool crowded;       /* max_inflight_requests refused the last request (log once) */
     bool away;          /* last reported presence of this session */
     bool read_receipts; /* the user's settings, kept current on every session */
     bool show_presence;
@@ -132,6 +140,7 @@ struct pl_chat {
     uv_timer_t tick;    /* sweeper + presence grace, every sweep_interval_ms */
     bool sweeping;      /* a sweep job is in flight */
     bool closing;       /* the store refused a job: stop the timer */
+    pl_ratelimit_t *iprl; /* requests before auth, per client address */
     pl_chat_stats_t stats;
     /* group membership and invitations (ops_members.c): per-user buckets,
      * created at first use; indexed by pl_limit_t */
@@ -196,15 +205,81 @@ void pl_wire_json_string(pl_buf_t *b, const char *s);
 void pl_wire_json_value(pl_buf_t *b, json_t *v); /* v may be NULL => null */
 /** "room":...,"content":{...} fields of a message, without braces. */
 void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m);
-/** Sends {"re":id,"ok":true<fields>} where fields is "" or ",\"k\":v...". */
+/** The frame {"re":id,"ok":true<fields>} where fields is "" or ",\"k\":v..."
+ * (refcount 1: pl_frame_unref). */
+pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len);
+/** The frame {"re":<re>,"ok":false,"error":{"code":code,"message":msg}}; re
+ * is the id's JSON text (re_len bytes), e.g. "null". */
+pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg);
+/** Answers a request with {"re":id,"ok":true<fields>} (pl_reply__frame). */
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
-/** Sends {"re":id,"ok":false,"error":{"code":code,"message":msg}}. */
+/** Answers a request with {"re":id,"ok":false,"error":{...}}. */
 void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg);
 /** The same with "retry_after_ms": ms in the error object (rate_limited). */
 void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const char *msg,
                              uint64_t retry_after_ms);
 /** Sends the text on the session's connection if it is still open. */
 void pl_wire_send(session_t *s, const char *data, size_t len);
+
+/* reply.c: the reply stream of a session. Every request accepted for
+ * dispatch is counted until its reply is on the connection; replies go to
+ * the connection while less than max_reply_bytes of them wait there since
+ * it last drained, and otherwise queue on the session until it drains, so a
+ * long answer streams out as the client reads it and never counts as a slow
+ * consumer for its own size (docs/architecture.md, "Replies"). */
+typedef enum {
+    PL_OUT_PART,     /* part of an answer (a sync's event): not the reply yet */
+    PL_OUT_REPLY,    /* the reply: ends a counted request */
+    PL_OUT_SYNC_END, /* the reply of a sync: ends it, then releases held events */
+} pl_out_kind_t;
+/** What a sync's end releases (pl_chat__release_held's arguments; owned). */
+typedef struct {
+    pl_sync_pos_t *pos; /* malloc'd */
+    size_t n;
+    bool drop_timeline;
+} pl_sync_end_t;
+/** Counts a request accepted for dispatch (its reply ends it). */
+void pl_reply__begin(session_t *s);
+/** Queues a frame of an answer (takes f; end: PL_OUT_SYNC_END only, taken). */
+void pl_reply__frame(session_t *s, pl_frame_t *f, pl_out_kind_t kind, pl_sync_end_t *end);
+/** Sends an answer to a request that was never counted (refused before
+ * dispatch), past any waiting replies. Takes f. */
+void pl_reply__now(session_t *s, pl_frame_t *f);
+/** The connection drained: streams more. */
+void pl_reply__drained(session_t *s);
+/** Drops waiting replies (the connection is gone). */
+void pl_reply__clear(session_t *s);
+
+/* page.c: list replies within a byte budget (max_reply_bytes), built on a
+ * store thread so the loop only frames them. An entry is one JSON value;
+ * the first always fits (so paging always advances), later ones only while
+ * the total stays within the budget. */
+typedef enum {
+    PL_PAGE_MESSAGE,    /* {<message fields>} */
+    PL_PAGE_EV_MESSAGE, /* {"ev":"message",<fields>} */
+    PL_PAGE_EV_UPDATE,  /* {"ev":"update","room","version","message":{...}} */
+} pl_page_wrap_t;
+typedef struct {
+    pl_buf_t text; /* the entries back to back */
+    size_t *end;   /* end offset of each entry in text */
+    size_t n, cap;
+    size_t budget;
+    size_t start; /* of the entry being written (pl_page_open) */
+    bool full;    /* an entry did not fit */
+} pl_page_t;
+void pl_page_init(pl_page_t *p, size_t budget);
+void pl_page_dispose(pl_page_t *p);
+/** Starts an entry: write it into the returned buffer, then pl_page_close. */
+pl_buf_t *pl_page_open(pl_page_t *p);
+/** Ends the entry: true if it is kept, false (entry dropped, full set) when
+ * it would take the page past its budget. */
+bool pl_page_close(pl_page_t *p);
+/** pl_page_open + the message in the given form + pl_page_close. */
+bool pl_page_add(pl_page_t *p, const pl_message_t *m, pl_page_wrap_t wrap);
+/** Entry i (borrowed). */
+pl_str_t pl_page_entry(const pl_page_t *p, size_t i);
+/** Appends the entries comma-separated, in order or reversed. */
+void pl_page_join(const pl_page_t *p, pl_buf_t *out, bool reverse);
 
 /* presence.c */
 /** Recomputes a user's presence from their sessions; emits a `presence`
@@ -229,9 +304,17 @@ void pl_ops__job_check(job_t *j);
 /** Done-callback preamble: pl_ops__job_check, and the error reply if the
  * job failed. True when the job succeeded. */
 bool pl_ops__job_ok(job_t *j);
-/** Replies {"ok":true<prefix>,"<key>":[Message...]} (prefix NULL or fields). */
-void pl_ops__reply_messages(session_t *s, json_t *id, const char *key, const pl_message_t *m,
-                            size_t n, const char *prefix);
+/** Store thread: pages messages (newest first) before seq `before` (0: no
+ * bound) through fetch, CHUNK rows at a time, so neither rows nor text
+ * exceed the budget by more than one chunk; stops at limit. *more: older
+ * messages exist. fetch is pl_db_messages_before or a thread's reader. */
+typedef int (*pl_fetch_before_fn)(pl_db_t *db, void *arg, int64_t before, int64_t limit,
+                                  pl_message_t **out, size_t *n);
+int pl_ops__page_before(pl_db_t *db, pl_fetch_before_fn fetch, void *arg, int64_t before,
+                        int64_t limit, pl_page_t *pg, bool *more);
+/** Loop: replies {"ok":true<prefix>,"<key>":[page, reversed if asked],"more":more}. */
+void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char *key,
+                        const pl_page_t *pg, bool reverse, bool more);
 bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,

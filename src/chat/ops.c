@@ -64,22 +64,58 @@ void pl_ops__job_check(job_t *j)
         pl_ops__job_fail(j, "internal", "storage error; nothing was stored; try again");
 }
 
-/* Sends {"re":id,"ok":true<prefix>,"<key>":[Message...]}; prefix is NULL or
- * ",\"k\":v" fields that go before the list. */
-void pl_ops__reply_messages(session_t *s, json_t *id, const char *key, const pl_message_t *m,
-                            size_t n, const char *prefix)
+/* Rows per read while paging: a page holds at most one chunk more than its
+ * budget in rows (64 KiB messages: 1 MiB), whatever the request's limit. */
+#define PAGE_CHUNK 16
+
+int pl_ops__page_before(pl_db_t *db, pl_fetch_before_fn fetch, void *arg, int64_t before,
+                        int64_t limit, pl_page_t *pg, bool *more)
+{
+    int64_t cur = before; /* 0: no bound */
+    *more = false;
+    while (limit > 0) {
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        int64_t k = PL_MIN(limit, (int64_t)PAGE_CHUNK);
+        int rc = fetch(db, arg, cur, k, &m, &n);
+        if (rc < 0)
+            return rc;
+        bool stop = false;
+        for (size_t i = n; i-- > 0 && !stop;) { /* newest first */
+            if (!pl_page_add(pg, &m[i], PL_PAGE_MESSAGE)) {
+                *more = stop = true;
+                break;
+            }
+            cur = m[i].seq;
+            limit--;
+        }
+        pl_messages_free(m, n);
+        if (stop)
+            return 0;
+        if ((int64_t)n < k)
+            return 0; /* nothing older */
+    }
+    /* The limit stopped it: is there anything older? */
+    pl_message_t *m = NULL;
+    size_t n = 0;
+    int rc = fetch(db, arg, cur, 1, &m, &n);
+    if (rc < 0)
+        return rc;
+    *more = n > 0;
+    pl_messages_free(m, n);
+    return 0;
+}
+
+void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char *key,
+                        const pl_page_t *pg, bool reverse, bool more)
 {
     pl_buf_t b;
     pl_buf_init(&b);
     if (prefix != NULL)
         pl_buf_append(&b, prefix, strlen(prefix));
     pl_buf_printf(&b, ",\"%s\":[", key);
-    for (size_t i = 0; i < n; i++) {
-        pl_buf_append(&b, i ? ",{" : "{", i ? 2 : 1);
-        pl_wire_message_fields(&b, &m[i]);
-        pl_buf_append(&b, "}", 1);
-    }
-    pl_buf_append(&b, "]", 1);
+    pl_page_join(pg, &b, reverse);
+    pl_buf_printf(&b, "],\"more\":%s", more ? "true" : "false");
     pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
 }
@@ -617,10 +653,15 @@ fail:
 typedef struct {
     job_t j;
     int64_t user;
-    room_info_t *rooms;
-    size_t n;
+    int64_t after; /* cursor: rooms with a larger id (0: from the start) */
+    pl_page_t page;
+    int64_t next; /* id of the last room in the page */
+    bool more;
 } rooms_job_t;
 
+/* Rooms in id order from the cursor, loaded one at a time (members, last
+ * message) and only while the page has room: a user in thousands of rooms
+ * costs one page of work per request, not all of them. */
 static void rooms_work(pl_db_t *db, void *arg)
 {
     rooms_job_t *q = arg;
@@ -631,19 +672,30 @@ static void rooms_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
         return;
     }
-    q->rooms = pl_xcalloc(n ? n : 1, sizeof *q->rooms);
     for (size_t i = 0; i < n; i++) {
-        room_info_t *ri = &q->rooms[q->n];
-        if (room_info_load(db, sum[i].room.id, ri) == 0) {
-            ri->unread = sum[i].unread;
-            ri->read_seq = sum[i].read_seq;
-            ri->mentions = sum[i].mentions;
-            if (pl_db_messages_before(db, ri->room.id, 0, 1, &ri->last, &ri->nlast) < 0)
-                ri->last = NULL, ri->nlast = 0;
-            q->n++;
+        if (sum[i].room.id <= q->after)
+            continue;
+        if (q->page.full) {
+            q->more = true;
+            break;
         }
-        pl_room_dispose(&sum[i].room);
+        room_info_t ri = {0};
+        if (room_info_load(db, sum[i].room.id, &ri) == 0) {
+            ri.unread = sum[i].unread;
+            ri.read_seq = sum[i].read_seq;
+            ri.mentions = sum[i].mentions;
+            if (pl_db_messages_before(db, ri.room.id, 0, 1, &ri.last, &ri.nlast) < 0)
+                ri.last = NULL, ri.nlast = 0;
+            room_info_json(pl_page_open(&q->page), &ri, true);
+            if (pl_page_close(&q->page))
+                q->next = ri.room.id;
+            else
+                q->more = true;
+        }
+        room_info_dispose(&ri);
     }
+    for (size_t i = 0; i < n; i++)
+        pl_room_dispose(&sum[i].room);
     free(sum);
 }
 
@@ -654,28 +706,32 @@ static void rooms_done(void *arg)
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"rooms\":[", 10);
-        for (size_t i = 0; i < q->n; i++) {
-            if (i)
-                pl_buf_append(&b, ",", 1);
-            room_info_json(&b, &q->rooms[i], true);
-        }
-        pl_buf_append(&b, "]", 1);
+        pl_page_join(&q->page, &b, false);
+        pl_buf_printf(&b, "],\"more\":%s", q->more ? "true" : "false");
+        if (q->more)
+            pl_buf_printf(&b, ",\"next\":\"r%" PRId64 "\"", q->next);
         pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
     }
-    for (size_t i = 0; i < q->n; i++)
-        room_info_dispose(&q->rooms[i]);
-    free(q->rooms);
+    pl_page_dispose(&q->page);
     pl_ops__job_dispose(&q->j);
     free(q);
 }
 
 static void op_rooms(session_t *s, json_t *id, json_t *req)
 {
-    (void)req;
+    json_t *after = json_object_get(req, "after");
+    int64_t from = 0;
+    if (after != NULL && !json_is_null(after) &&
+        (!json_is_string(after) || !pl_id_parse(json_string_value(after), 'r', &from))) {
+        pl_wire_reply_err(s, id, "bad_request", "\"after\" must be a room id like \"r1\"");
+        return;
+    }
     rooms_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, id);
     q->user = s->user_id;
+    q->after = from;
+    pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, rooms_work, rooms_done, q);
 }
 
@@ -1066,29 +1122,65 @@ static void op_send(session_t *s, json_t *id, json_t *req)
 typedef struct {
     job_t j;
     int64_t room_id, before, after, limit;
-    pl_message_t *msgs;
-    size_t n;
+    pl_page_t page; /* newest first (backwards) or oldest first (after) */
+    bool more;
 } history_job_t;
+
+static int fetch_room_before(pl_db_t *db, void *arg, int64_t before, int64_t limit,
+                             pl_message_t **out, size_t *n)
+{
+    return pl_db_messages_before(db, *(const int64_t *)arg, before, limit, out, n);
+}
+
+/* Forwards from h->after (and below h->before when set), chunk by chunk. */
+static int history_forward(pl_db_t *db, history_job_t *h)
+{
+    int64_t cur = h->after, limit = h->limit;
+    bool end = false;
+    while (limit > 0 && !end) {
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        int64_t k = PL_MIN(limit, (int64_t)PAGE_CHUNK);
+        int rc = pl_db_messages_after(db, h->room_id, cur, k, &m, &n);
+        if (rc < 0)
+            return rc;
+        end = (int64_t)n < k;
+        for (size_t i = 0; i < n && limit > 0; i++) {
+            if (h->before > 0 && m[i].seq >= h->before) {
+                end = true;
+                break;
+            }
+            if (!pl_page_add(&h->page, &m[i], PL_PAGE_MESSAGE)) {
+                h->more = true;
+                end = true;
+                break;
+            }
+            cur = m[i].seq;
+            limit--;
+        }
+        pl_messages_free(m, n);
+    }
+    if (limit == 0 && !h->more) { /* the limit stopped it: anything newer in the window? */
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        int rc = pl_db_messages_after(db, h->room_id, cur, 1, &m, &n);
+        if (rc < 0)
+            return rc;
+        h->more = n > 0 && (h->before <= 0 || m[0].seq < h->before);
+        pl_messages_free(m, n);
+    }
+    return 0;
+}
 
 static void history_work(pl_db_t *db, void *arg)
 {
     history_job_t *h = arg;
     int rc;
     if (h->after >= 0)
-        rc = pl_db_messages_after(db, h->room_id, h->after, h->limit, &h->msgs, &h->n);
+        rc = history_forward(db, h);
     else
-        rc = pl_db_messages_before(db, h->room_id, h->before, h->limit, &h->msgs, &h->n);
-    /* before and after together: the window between them, oldest first. */
-    if (rc == 0 && h->after > 0 && h->before > 0) {
-        size_t k = 0;
-        for (size_t i = 0; i < h->n; i++) {
-            if (h->msgs[i].seq < h->before)
-                h->msgs[k++] = h->msgs[i];
-            else
-                pl_message_dispose(&h->msgs[i]);
-        }
-        h->n = k;
-    }
+        rc = pl_ops__page_before(db, fetch_room_before, &h->room_id, h->before, h->limit, &h->page,
+                                 &h->more);
     if (rc < 0)
         pl_ops__job_store_error(&h->j, rc);
 }
@@ -1097,8 +1189,8 @@ static void history_done(void *arg)
 {
     history_job_t *h = arg;
     if (pl_ops__job_ok(&h->j))
-        pl_ops__reply_messages(h->j.s, h->j.id, "messages", h->msgs, h->n, NULL);
-    pl_messages_free(h->msgs, h->n);
+        pl_ops__reply_page(h->j.s, h->j.id, NULL, "messages", &h->page, h->after < 0, h->more);
+    pl_page_dispose(&h->page);
     pl_ops__job_dispose(&h->j);
     free(h);
 }
@@ -1118,6 +1210,7 @@ static void op_history(session_t *s, json_t *id, json_t *req)
     h->before = before;
     h->after = after;
     h->limit = limit;
+    pl_page_init(&h->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, history_work, history_done, h);
 }
 
@@ -1126,14 +1219,14 @@ static void op_history(session_t *s, json_t *id, json_t *req)
 typedef struct {
     job_t j;
     int64_t user;
-    int64_t budget;
+    int64_t budget;       /* events left (sync_max_messages) */
     pl_sync_pos_t *since; /* request positions (upto = seq, vupto = version), by room */
     size_t nsince;
     pl_sync_pos_t *pos; /* per room of the user: delivered up to / truncated */
     size_t npos;
-    pl_message_t *msgs; /* all rooms; each room's updates (version order), then its messages */
-    bool *is_update;    /* parallel to msgs */
-    size_t nmsgs, capmsgs;
+    /* The events, all rooms: each room's updates (version order), then its
+     * messages; at most max_reply_bytes of them (page.c). */
+    pl_page_t page;
     bool more;
     bool auth;      /* run by auth with since: the reply is auth's */
     pl_buf_t reply; /* auth: its reply fields (user, device_id) */
@@ -1145,27 +1238,69 @@ static int cmp_pos(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void sync_take(sync_job_t *q, pl_message_t *m, size_t k, bool update)
+/* A room's updates after version v of messages up to seq `after`, chunk by
+ * chunk. False when the budget or the page cut them short. */
+static bool sync_updates(pl_db_t *db, sync_job_t *q, int64_t room, int64_t after, int64_t v)
 {
-    if (q->nmsgs + k > q->capmsgs) {
-        q->capmsgs = (q->nmsgs + k) * 2;
-        q->msgs = pl_xrealloc(q->msgs, q->capmsgs * sizeof *q->msgs);
-        q->is_update = pl_xrealloc(q->is_update, q->capmsgs * sizeof *q->is_update);
+    for (;;) {
+        if (q->budget <= 0 || q->page.full)
+            return false;
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        int64_t k = PL_MIN(q->budget, (int64_t)PAGE_CHUNK);
+        if (pl_db_messages_updated(db, room, after, v, k, &m, &n) < 0)
+            return false;
+        bool cut = false;
+        for (size_t i = 0; i < n && !cut; i++) {
+            if (!pl_page_add(&q->page, &m[i], PL_PAGE_EV_UPDATE)) {
+                cut = true;
+                break;
+            }
+            v = m[i].version;
+            q->budget--;
+        }
+        pl_messages_free(m, n);
+        if (cut)
+            return false;
+        if ((int64_t)n < k)
+            return true;
     }
-    if (k > 0)
-        memcpy(q->msgs + q->nmsgs, m, k * sizeof *m);
-    for (size_t i = 0; i < k; i++)
-        q->is_update[q->nmsgs + i] = update;
-    q->nmsgs += k;
-    free(m);
-    q->budget -= (int64_t)k;
+}
+
+/* A room's messages after seq `after` up to `last` (the snapshot's), chunk
+ * by chunk. Returns the last seq delivered. */
+static int64_t sync_messages(pl_db_t *db, sync_job_t *q, int64_t room, int64_t after, int64_t last)
+{
+    int64_t cur = after;
+    while (cur < last && q->budget > 0 && !q->page.full) {
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        int64_t k = PL_MIN(q->budget, (int64_t)PAGE_CHUNK);
+        if (pl_db_messages_after(db, room, cur, k, &m, &n) < 0)
+            break;
+        bool stop = (int64_t)n < k; /* nothing after these */
+        for (size_t i = 0; i < n; i++) {
+            if (m[i].seq > last || !pl_page_add(&q->page, &m[i], PL_PAGE_EV_MESSAGE)) {
+                stop = true;
+                break;
+            }
+            cur = m[i].seq;
+            q->budget--;
+        }
+        pl_messages_free(m, n);
+        if (stop)
+            break;
+    }
+    return cur;
 }
 
 /* Why updates come before the room's new messages: a client advances its
  * room version from every event it sees, and new messages carry their
  * current version, which may be newer than an update of an older message.
  * Sending the updates first (in version order) keeps "ignore an update whose
- * version is <= mine" correct. */
+ * version is <= mine" correct. Rooms are read PAGE_CHUNK rows at a time, so
+ * a page holds at most max_reply_bytes of events (plus one) and the rows in
+ * memory at most one chunk more. */
 static void sync_work(pl_db_t *db, void *arg)
 {
     sync_job_t *q = arg;
@@ -1186,42 +1321,33 @@ static void sync_work(pl_db_t *db, void *arg)
         p->room = key.room;
         p->upto = after > last ? after : last;
         p->vupto = vafter > lastv ? vafter : lastv;
-        if (lastv > vafter && after > 0) {
-            pl_message_t *m = NULL;
-            size_t k = 0;
-            if (q->budget <= 0 ||
-                pl_db_messages_updated(db, key.room, after, vafter, q->budget, &m, &k) < 0) {
-                p->truncated = q->more = true;
-                continue;
-            }
-            bool cut = (int64_t)k == q->budget;
-            sync_take(q, m, k, true);
-            if (cut) { /* maybe more updates: the messages wait for the next sync */
-                p->truncated = q->more = true;
-                continue;
-            }
+        if (lastv > vafter && after > 0 && !sync_updates(db, q, key.room, after, vafter)) {
+            /* Cut short: the messages wait for the next sync. */
+            p->truncated = q->more = true;
+            continue;
         }
         if (last > after) {
-            if (q->budget <= 0) {
+            int64_t got = sync_messages(db, q, key.room, after, last);
+            if (got < last) {
                 p->truncated = q->more = true;
-                continue;
-            }
-            pl_message_t *m = NULL;
-            size_t k = 0;
-            if (pl_db_messages_after(db, key.room, after, q->budget, &m, &k) < 0) {
-                p->truncated = q->more = true;
-                continue;
-            }
-            sync_take(q, m, k, false);
-            if (k == 0 || q->msgs[q->nmsgs - 1].seq < last) {
-                p->truncated = q->more = true;
-                p->upto = k ? q->msgs[q->nmsgs - 1].seq : after;
+                p->upto = got;
             }
         }
     }
     for (size_t i = 0; i < n; i++)
         pl_room_dispose(&sum[i].room);
     free(sum);
+}
+
+/* The end of a sync's answer: its reply, after which the live events held
+ * during the sync go out (reply.c). pos is taken (may be NULL). */
+static void sync_reply(session_t *s, pl_frame_t *f, pl_sync_pos_t *pos, size_t n, bool drop)
+{
+    pl_sync_end_t *end = pl_xcalloc(1, sizeof *end);
+    end->pos = pos;
+    end->n = n;
+    end->drop_timeline = drop;
+    pl_reply__frame(s, f, PL_OUT_SYNC_END, end);
 }
 
 static void sync_done(void *arg)
@@ -1234,39 +1360,36 @@ static void sync_done(void *arg)
          * client to sync everything itself (its held timeline events go,
          * since the sync it makes will deliver them). */
         pl_buf_append(&q->reply, ",\"more\":true,\"count\":0", 22);
-        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&q->reply), q->reply.len);
-        pl_chat__release_held(s, NULL, 0, true);
+        sync_reply(s, pl_wire_ok_frame(q->j.id, pl_buf_head(&q->reply), q->reply.len), NULL, 0,
+                   true);
     } else if (q->j.code != NULL) {
-        pl_wire_reply_err(s, q->j.id, q->j.code, q->j.msg);
-        pl_chat__release_held(s, NULL, 0, false);
+        pl_buf_t re;
+        pl_buf_init(&re);
+        pl_wire_json_value(&re, q->j.id);
+        sync_reply(s, pl_wire_err_frame(pl_buf_head(&re), re.len, q->j.code, q->j.msg), NULL, 0,
+                   false);
+        pl_buf_dispose(&re);
     } else {
+        for (size_t i = 0; i < q->page.n; i++) {
+            pl_str_t e = pl_page_entry(&q->page, i);
+            pl_reply__frame(s, pl_frame_new_text(e.p, e.len), PL_OUT_PART, NULL);
+        }
         pl_buf_t b;
         pl_buf_init(&b);
-        for (size_t i = 0; i < q->nmsgs; i++) {
-            const pl_message_t *m = &q->msgs[i];
-            pl_buf_reset(&b, 1 << 16);
-            if (q->is_update[i])
-                pl_buf_printf(&b,
-                              "{\"ev\":\"update\",\"room\":\"r%" PRId64 "\",\"version\":%" PRId64
-                              ",\"message\":{",
-                              m->room_id, m->version);
-            else
-                pl_buf_append(&b, "{\"ev\":\"message\",", 16);
-            pl_wire_message_fields(&b, m);
-            pl_buf_append(&b, q->is_update[i] ? "}}" : "}", q->is_update[i] ? 2 : 1);
-            pl_wire_send(s, pl_buf_head(&b), b.len);
-        }
-        pl_buf_reset(&b, 0);
         if (q->auth)
             pl_buf_append(&b, pl_buf_head(&q->reply), q->reply.len);
-        pl_buf_printf(&b, ",\"more\":%s,\"count\":%zu", q->more ? "true" : "false", q->nmsgs);
-        pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
+        pl_buf_printf(&b, ",\"more\":%s,\"count\":%zu", q->more ? "true" : "false", q->page.n);
+        sync_reply(s, pl_wire_ok_frame(q->j.id, pl_buf_head(&b), b.len), q->pos, q->npos, false);
+        q->pos = NULL;
         pl_buf_dispose(&b);
-        pl_chat__release_held(s, q->pos, q->npos, false);
+        if (q->more)
+            pl_log(PL_LOG_DEBUG, "chat",
+                   "conn=%" PRIu64 " user=u%" PRId64 " sync paged events=%zu "
+                   "bytes=%zu",
+                   s->conn ? pl_conn_id(s->conn) : 0, s->user_id, q->page.n, q->page.text.len);
     }
     pl_buf_dispose(&q->reply);
-    pl_messages_free(q->msgs, q->nmsgs);
-    free(q->is_update);
+    pl_page_dispose(&q->page);
     free(q->since);
     free(q->pos);
     pl_ops__job_dispose(&q->j);
@@ -1344,6 +1467,7 @@ static bool sync_from_ring(session_t *s, json_t *id, pl_sync_pos_t *since, size_
     uint32_t nrooms = um ? um->n : 0;
     pl_sync_pos_t *pos = pl_xcalloc(nrooms ? nrooms : 1, sizeof *pos);
     int64_t total = 0;
+    size_t bytes = 0, max_bytes = (size_t)chat->cfg->max_reply_bytes;
     for (uint32_t i = 0; i < nrooms; i++) {
         const room_t *r = um->rooms[i];
         pl_sync_pos_t key = {.room = r->id};
@@ -1354,6 +1478,11 @@ static bool sync_from_ring(session_t *s, json_t *id, pl_sync_pos_t *since, size_
             total += r->last_seq - after;
             ok = total <= chat->cfg->sync_max_messages && pl_chat__ring_get(r, after + 1) &&
                  pl_chat__ring_get(r, r->last_seq);
+            /* The store pages by bytes too: a gap over the budget goes there. */
+            for (int64_t seq = after + 1; ok && seq <= r->last_seq; seq++) {
+                bytes += pl_frame_size(pl_chat__ring_get(r, seq)->frame);
+                ok = bytes <= max_bytes || total == 1;
+            }
         }
         if (!ok) {
             free(pos);
@@ -1363,27 +1492,27 @@ static bool sync_from_ring(session_t *s, json_t *id, pl_sync_pos_t *since, size_
         pos[i].upto = after > r->last_seq ? after : r->last_seq;
         pos[i].vupto = vafter > r->last_version ? vafter : r->last_version;
     }
+    /* Live events are held until the answer (the very frames fan-out sent,
+     * one reference each) is on the connection; then those held since auth
+     * (hold_all) or during the stream follow (reply.c). */
+    s->syncing = true;
     for (uint32_t i = 0; i < nrooms; i++) {
         const room_t *r = um->rooms[i];
         pl_sync_pos_t key = {.room = r->id};
         const pl_sync_pos_t *have = bsearch(&key, since, n, sizeof key, cmp_pos);
         for (int64_t seq = (have ? have->upto : 0) + 1; seq <= r->last_seq; seq++)
-            if (s->conn != NULL)
-                (void)pl_conn_send_frame(s->conn, pl_chat__ring_get(r, seq)->frame);
+            pl_reply__frame(s, pl_frame_ref(pl_chat__ring_get(r, seq)->frame), PL_OUT_PART, NULL);
     }
     pl_buf_t b;
     pl_buf_init(&b);
     if (auth != NULL)
         pl_buf_append(&b, pl_buf_head(auth), auth->len);
     pl_buf_printf(&b, ",\"more\":false,\"count\":%" PRId64, total);
-    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
+    sync_reply(s, pl_wire_ok_frame(id, pl_buf_head(&b), b.len), pos, nrooms, false);
     pl_buf_dispose(&b);
     if (auth != NULL)
         pl_buf_dispose(auth);
-    /* Events held since auth (hold_all) go out now, after the reply. */
-    pl_chat__release_held(s, pos, nrooms, false);
     chat->stats.syncs_from_ring++;
-    free(pos);
     free(since);
     return true;
 }
@@ -1403,6 +1532,7 @@ static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, p
     q->budget = s->chat->cfg->sync_max_messages;
     q->since = pos;
     q->nsince = n;
+    pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     if (auth != NULL) {
         q->auth = true;
         q->reply = *auth;

@@ -359,6 +359,8 @@ void pl_ops_delivered(session_t *s, json_t *id, json_t *req)
 typedef struct {
     job_t j;
     int64_t room_id, user;
+    int64_t after; /* cursor: members with a larger user id */
+    size_t budget; /* max_reply_bytes */
     pl_receipt_t *r;
     size_t n;
 } receipts_job_t;
@@ -375,21 +377,38 @@ static void receipts_done(void *arg)
 {
     receipts_job_t *q = arg;
     if (pl_ops__job_ok(&q->j)) {
+        /* One per member, by user id, from the cursor: a big group's list
+         * is paged like any other (about 100 bytes a member). */
+        pl_page_t pg;
+        pl_page_init(&pg, q->budget);
+        bool more = false;
+        int64_t last = 0;
+        for (size_t i = 0; i < q->n && !more; i++) {
+            const pl_receipt_t *r = &q->r[i];
+            if (r->user_id <= q->after)
+                continue;
+            pl_buf_t *b = pl_page_open(&pg);
+            pl_buf_printf(b, "{\"user\":\"u%" PRId64 "\"", r->user_id);
+            if (r->read_receipts || r->user_id == q->user)
+                pl_buf_printf(b, ",\"read_seq\":%" PRId64 ",\"read_ts\":%" PRId64, r->read_seq,
+                              r->read_ts);
+            pl_buf_printf(b, ",\"delivered_seq\":%" PRId64 ",\"delivered_ts\":%" PRId64 "}",
+                          r->delivered_seq, r->delivered_ts);
+            if (pl_page_close(&pg))
+                last = r->user_id;
+            else
+                more = true;
+        }
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"receipts\":[", 13);
-        for (size_t i = 0; i < q->n; i++) {
-            const pl_receipt_t *r = &q->r[i];
-            pl_buf_printf(&b, "%s{\"user\":\"u%" PRId64 "\"", i ? "," : "", r->user_id);
-            if (r->read_receipts || r->user_id == q->user)
-                pl_buf_printf(&b, ",\"read_seq\":%" PRId64 ",\"read_ts\":%" PRId64, r->read_seq,
-                              r->read_ts);
-            pl_buf_printf(&b, ",\"delivered_seq\":%" PRId64 ",\"delivered_ts\":%" PRId64 "}",
-                          r->delivered_seq, r->delivered_ts);
-        }
-        pl_buf_append(&b, "]", 1);
+        pl_page_join(&pg, &b, false);
+        pl_buf_printf(&b, "],\"more\":%s", more ? "true" : "false");
+        if (more)
+            pl_buf_printf(&b, ",\"next\":\"u%" PRId64 "\"", last);
         pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
+        pl_page_dispose(&pg);
     }
     free(q->r);
     pl_ops__job_dispose(&q->j);
@@ -401,10 +420,19 @@ void pl_ops_receipts(session_t *s, json_t *id, json_t *req)
     room_t *r;
     if (!pl_ops__arg_member_room(s, id, req, &r))
         return;
+    json_t *after = json_object_get(req, "after");
+    int64_t from = 0;
+    if (after != NULL && !json_is_null(after) &&
+        (!json_is_string(after) || !pl_id_parse(json_string_value(after), 'u', &from))) {
+        pl_wire_reply_err(s, id, "bad_request", "\"after\" must be a user id like \"u1\"");
+        return;
+    }
     receipts_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, id);
     q->room_id = r->id;
     q->user = s->user_id;
+    q->after = from;
+    q->budget = (size_t)s->chat->cfg->max_reply_bytes;
     pl_store_read(s->chat->st, receipts_work, receipts_done, q);
 }
 
@@ -414,9 +442,16 @@ typedef struct {
     job_t j;
     int64_t room_id, root, before, limit;
     pl_message_t rootm;
-    pl_message_t *msgs;
-    size_t n;
+    pl_page_t page; /* newest first */
+    bool more;
 } thread_job_t;
+
+static int fetch_thread_before(pl_db_t *db, void *arg, int64_t before, int64_t limit,
+                               pl_message_t **out, size_t *n)
+{
+    const thread_job_t *q = arg;
+    return pl_db_thread_messages(db, q->room_id, q->root, before, limit, out, n);
+}
 
 static void thread_work(pl_db_t *db, void *arg)
 {
@@ -427,7 +462,8 @@ static void thread_work(pl_db_t *db, void *arg)
         return;
     }
     if (rc == 0)
-        rc = pl_db_thread_messages(db, q->room_id, q->root, q->before, q->limit, &q->msgs, &q->n);
+        rc = pl_ops__page_before(db, fetch_thread_before, q, q->before, q->limit, &q->page,
+                                 &q->more);
     if (rc < 0)
         pl_ops__job_store_error(&q->j, rc);
 }
@@ -442,11 +478,11 @@ static void thread_done(void *arg)
         pl_wire_message_fields(&b, &q->rootm);
         pl_buf_append(&b, "}", 1);
         pl_buf_append(&b, "", 1); /* NUL for the prefix string */
-        pl_ops__reply_messages(q->j.s, q->j.id, "messages", q->msgs, q->n, pl_buf_head(&b));
+        pl_ops__reply_page(q->j.s, q->j.id, pl_buf_head(&b), "messages", &q->page, true, q->more);
         pl_buf_dispose(&b);
     }
     pl_message_dispose(&q->rootm);
-    pl_messages_free(q->msgs, q->n);
+    pl_page_dispose(&q->page);
     pl_ops__job_dispose(&q->j);
     free(q);
 }
@@ -465,6 +501,7 @@ void pl_ops_thread(session_t *s, json_t *id, json_t *req)
     q->root = root;
     q->before = before;
     q->limit = limit;
+    pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, thread_work, thread_done, q);
 }
 
@@ -843,15 +880,43 @@ typedef struct {
     job_t j;
     int64_t user, room_id, before, limit;
     char *query;
-    pl_message_t *msgs;
-    size_t n;
+    pl_page_t page; /* newest first, as ranked */
+    bool more;
 } search_job_t;
+
+/* Results come newest first by message id; the next chunk continues below
+ * the last id, so at most one chunk of rows is in memory. */
+#define SEARCH_CHUNK 25
 
 static void search_work(pl_db_t *db, void *arg)
 {
     search_job_t *q = arg;
-    int rc = pl_db_search(db, q->user, q->query, q->room_id, q->before, pl_now_ms(), q->limit,
-                          &q->msgs, &q->n);
+    int64_t before = q->before, limit = q->limit;
+    int rc = 0;
+    while (limit > 0) {
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        int64_t k = PL_MIN(limit, (int64_t)SEARCH_CHUNK);
+        /* One more than needed tells whether more results exist. */
+        rc = pl_db_search(db, q->user, q->query, q->room_id, before, pl_now_ms(), k + 1, &m, &n);
+        if (rc < 0)
+            break;
+        bool stop = (int64_t)n <= k;
+        size_t take = PL_MIN(n, (size_t)k);
+        for (size_t i = 0; i < take; i++) {
+            if (!pl_page_add(&q->page, &m[i], PL_PAGE_MESSAGE)) {
+                q->more = stop = true;
+                break;
+            }
+            before = m[i].id;
+            limit--;
+        }
+        if (limit == 0 && (int64_t)n > k)
+            q->more = true;
+        pl_messages_free(m, n);
+        if (stop)
+            break;
+    }
     if (rc < 0)
         pl_ops__job_store_error(&q->j, rc);
 }
@@ -860,8 +925,8 @@ static void search_done(void *arg)
 {
     search_job_t *q = arg;
     if (pl_ops__job_ok(&q->j))
-        pl_ops__reply_messages(q->j.s, q->j.id, "results", q->msgs, q->n, NULL);
-    pl_messages_free(q->msgs, q->n);
+        pl_ops__reply_page(q->j.s, q->j.id, NULL, "results", &q->page, false, q->more);
+    pl_page_dispose(&q->page);
     free(q->query);
     pl_ops__job_dispose(&q->j);
     free(q);
@@ -895,6 +960,7 @@ void pl_ops_search(session_t *s, json_t *id, json_t *req)
     q->before = before;
     q->limit = limit;
     q->query = pl_xstrdup(json_string_value(query));
+    pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, search_work, search_done, q);
 }
 
@@ -909,6 +975,7 @@ typedef struct {
     pl_emoji_rec_t e; /* add / remove: the emoji */
     pl_emoji_rec_t *list;
     size_t n;
+    char after[PL_SHORTCODE_MAX + 1]; /* list: the cursor ("" = from the start) */
 } emoji_job_t;
 
 static void emoji_json(pl_buf_t *b, const pl_emoji_rec_t *e)
@@ -981,13 +1048,26 @@ static void emoji_done(void *arg)
         pl_buf_t b;
         pl_buf_init(&b);
         if (q->kind == EMOJI_LIST) {
-            pl_buf_append(&b, ",\"emoji\":[", 10);
-            for (size_t i = 0; i < q->n; i++) {
-                if (i)
-                    pl_buf_append(&b, ",", 1);
-                emoji_json(&b, &q->list[i]);
+            /* Server-wide and anyone may add: paged by shortcode. */
+            pl_page_t pg;
+            pl_page_init(&pg, (size_t)s->chat->cfg->max_reply_bytes);
+            bool more = false;
+            const char *last = NULL;
+            for (size_t i = 0; i < q->n && !more; i++) {
+                if (strcmp(q->list[i].shortcode, q->after) <= 0)
+                    continue;
+                emoji_json(pl_page_open(&pg), &q->list[i]);
+                if (pl_page_close(&pg))
+                    last = q->list[i].shortcode;
+                else
+                    more = true;
             }
-            pl_buf_append(&b, "]", 1);
+            pl_buf_append(&b, ",\"emoji\":[", 10);
+            pl_page_join(&pg, &b, false);
+            pl_buf_printf(&b, "],\"more\":%s", more ? "true" : "false");
+            if (more && last != NULL)
+                pl_buf_printf(&b, ",\"next\":\"%s\"", last);
+            pl_page_dispose(&pg);
         } else {
             pl_buf_append(&b, ",\"emoji\":", 9);
             emoji_json(&b, &q->e);
@@ -1061,8 +1141,17 @@ void pl_ops_emoji_remove(session_t *s, json_t *id, json_t *req)
 
 void pl_ops_emoji_list(session_t *s, json_t *id, json_t *req)
 {
-    (void)req;
-    pl_store_read(s->chat->st, emoji_work, emoji_done, emoji_new(s, id, EMOJI_LIST));
+    json_t *after = json_object_get(req, "after");
+    if (after != NULL && !json_is_null(after) &&
+        (!json_is_string(after) ||
+         !pl_emoji_shortcode_valid(json_string_value(after), json_string_length(after)))) {
+        pl_wire_reply_err(s, id, "bad_request", "\"after\" must be a shortcode");
+        return;
+    }
+    emoji_job_t *q = emoji_new(s, id, EMOJI_LIST);
+    if (json_is_string(after))
+        snprintf(q->after, sizeof q->after, "%s", json_string_value(after));
+    pl_store_read(s->chat->st, emoji_work, emoji_done, q);
 }
 
 /* ---- the disappearing-message sweeper ---- */

@@ -79,38 +79,49 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
         pl_buf_printf(b, ",\"expires_ts\":%" PRId64, m->expires_ts);
 }
 
-void pl_wire_send(session_t *s, const char *data, size_t len)
-{
-    if (s->conn != NULL)
-        (void)pl_conn_send_text(s->conn, data, len);
-}
-
-void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
+pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len)
 {
     pl_buf_t b;
     pl_buf_init(&b);
+    pl_buf_reserve(&b, len + 48);
     pl_buf_append(&b, "{\"re\":", 6);
     pl_wire_json_value(&b, id);
     pl_buf_append(&b, ",\"ok\":true", 10);
     pl_buf_append(&b, fields, len);
     pl_buf_append(&b, "}", 1);
-    pl_wire_send(s, pl_buf_head(&b), b.len);
+    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
+    return f;
 }
 
-void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg)
+pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg)
 {
     pl_buf_t b;
     pl_buf_init(&b);
     pl_buf_append(&b, "{\"re\":", 6);
-    pl_wire_json_value(&b, id);
+    pl_buf_append(&b, re, re_len);
     pl_buf_append(&b, ",\"ok\":false,\"error\":{\"code\":", 28);
     pl_wire_json_string(&b, code);
     pl_buf_append(&b, ",\"message\":", 11);
     pl_wire_json_string(&b, msg);
     pl_buf_append(&b, "}}", 2);
-    pl_wire_send(s, pl_buf_head(&b), b.len);
+    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
+    return f;
+}
+
+void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
+{
+    pl_reply__frame(s, pl_wire_ok_frame(id, fields, len), PL_OUT_REPLY, NULL);
+}
+
+void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg)
+{
+    pl_buf_t re;
+    pl_buf_init(&re);
+    pl_wire_json_value(&re, id);
+    pl_reply__frame(s, pl_wire_err_frame(pl_buf_head(&re), re.len, code, msg), PL_OUT_REPLY, NULL);
+    pl_buf_dispose(&re);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
 }
 

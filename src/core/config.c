@@ -63,7 +63,8 @@ static const cfg_entry_t table[] = {
     {"sync_ring_size", CFG_INT, OFF(sync_ring_size), 0, 4096, "64",
      "recent messages kept in memory per room, so a sync inside them reads no database (0: off)"},
     {"rate_limit_per_sec", CFG_INT, OFF(rate_limit_per_sec), 1, 10000000, "200",
-     "WebSocket requests per second per connection (burst twice that)"},
+     "WebSocket requests per second per user, all of its connections together (burst twice "
+     "that)"},
     {"min_disappearing_ms", CFG_INT, OFF(min_disappearing_ms), 100, 2419200000LL, "300000",
      "shortest disappearing-message timer (tests lower it)"},
     {"sweep_interval_ms", CFG_INT, OFF(sweep_interval_ms), 50, 60000, "1000",
@@ -132,6 +133,17 @@ static const cfg_entry_t table[] = {
     {"ws_allowed_origins", CFG_STR, OFF(ws_allowed_origins), 0, 0, "",
      "origins (scheme://host[:port], blank- or comma-separated) whose pages may open "
      "WebSockets; requests without Origin always may; empty: any"},
+    /* chat: replies and request limits (hardening) */
+    {"max_reply_bytes", CFG_SIZE, OFF(max_reply_bytes), 16 * KiB, 64 * MiB, "262144",
+     "bytes of one list reply (history, rooms, sync, search, ...): longer lists are paged "
+     "(more: true); also how much of a long answer is sent ahead of the client reading it"},
+    {"max_inflight_requests", CFG_INT, OFF(max_inflight_requests), 1, 100000, "32",
+     "WebSocket requests of one connection being answered at once; more are refused "
+     "(too_many_pending)"},
+    {"rate_limit_ip_per_sec", CFG_INT, OFF(rate_limit_ip_per_sec), 1, 10000000, "100",
+     "WebSocket requests per second per client address before auth (burst twice that)"},
+    {"rate_limit_ip_keys", CFG_INT, OFF(rate_limit_ip_keys), 16, 10000000, "16384",
+     "client addresses the pre-auth request limiter remembers (least recently used forgotten)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

@@ -34,7 +34,7 @@ typedef struct {
     int64_t history_max_limit;  /* upper bound of history `limit` */
     int64_t sync_max_messages;  /* messages per sync reply before `more` */
     int64_t sync_ring_size;     /* recent message events kept per room (0: off) */
-    int64_t rate_limit_per_sec; /* requests per second per connection (burst = 2x) */
+    int64_t rate_limit_per_sec; /* requests per second per user, all connections (burst = 2x) */
     int64_t min_disappearing_ms;    /* shortest disappearing timer (ttl_ms, room_settings) */
     int64_t sweep_interval_ms;      /* how often expired messages are deleted */
     int64_t presence_grace_ms;      /* a user goes offline this long after the last session */
@@ -73,6 +73,11 @@ typedef struct {
     int64_t ws_auth_timeout_ms;      /* upgrade to auth, else close 4001 */
     int64_t max_ws_preauth_message;  /* max_ws_message before auth (1009) */
     char *ws_allowed_origins;        /* Origin allow list for upgrades; "" = any */
+    /* chat: replies and request limits (hardening) */
+    int64_t max_reply_bytes;       /* bytes of one list reply page; the reply window */
+    int64_t max_inflight_requests; /* requests of one connection being answered at once */
+    int64_t rate_limit_ip_per_sec; /* WebSocket requests per second per address before auth */
+    int64_t rate_limit_ip_keys;    /* addresses the pre-auth limiter tracks (LRU) */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -55,14 +55,19 @@ enum {
     X_CLOSED, /* c is closed: run on_ws_close, then release it */
     X_ADOPT,  /* p: adopt_t, a plain HTTP connection for the core */
     X_DONE,   /* the I/O loop finished its shutdown */
+    X_DRAIN,  /* c's queue emptied after a reply frame: run on_ws_drain */
     /* core loop -> I/O loop */
-    X_SEND,     /* p: a frame to queue on c; code 1: the entry owns a reference */
+    X_SEND,     /* p: a frame to queue on c; code: SEND_* bits */
     X_CLOSE,    /* close c with code and reason (p, owned, may be NULL) */
     X_SLOW,     /* like X_CLOSE, after dropping c's unsent frames */
     X_RELEASE,  /* the core forgot c: free it */
     X_AUTH,     /* the upper layer authenticated c (pl_conn_set_authenticated) */
     X_SHUTDOWN, /* pl_server_shutdown on the I/O loop */
 };
+
+/* X_SEND's code bits. */
+#define SEND_OWNS 1  /* the entry owns a reference to the frame */
+#define SEND_REPLY 2 /* pl_conn_send_reply: the reply rule of the slow-consumer check */
 
 typedef struct {
     uint8_t kind;
@@ -176,7 +181,7 @@ static void ent_dispose(xent_t *e)
         pl_frame_unref(e->p);
         break;
     case X_SEND:
-        if (e->code)
+        if (e->code & SEND_OWNS)
             pl_frame_unref(e->p);
         break;
     case X_ADOPT: {
@@ -308,13 +313,14 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
     switch (e->kind) {
     case X_SEND: {
         pl_frame_t *f = e->p;
-        if (e->code) {
+        if (e->code & SEND_OWNS) {
             pl_frame_unref(*run);
             *run = f;
         }
         /* Queue first, then count it taken: the core's view of the queue
-         * (posted - taken + queued) never dips below the truth. */
-        (void)pl_conn_send_frame(c, f);
+         * (posted - taken + queued) never dips below the truth. The owner
+         * applies the same rule the core did (its view is exact). */
+        (void)pl_ws__send(c, f, (e->code & SEND_REPLY) != 0);
         size_t t = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
         atomic_store_explicit(&c->x->taken, t + f->len, memory_order_relaxed);
         break;
@@ -387,6 +393,12 @@ static void io_on_ws_close(void *ud, pl_conn_t *c)
 {
     pl_loop_t *l = ud;
     push(&l->out, X_CLOSED, c, NULL, 0);
+}
+
+static void io_on_ws_drain(void *ud, pl_conn_t *c)
+{
+    pl_loop_t *l = ud;
+    push(&l->out, X_DRAIN, c, NULL, 0);
 }
 
 void pl_loops__conn_free(pl_conn_t *c)
@@ -508,6 +520,11 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
         pl_frame_unref(f);
         break;
     }
+    case X_DRAIN:
+        /* Posted before X_CLOSED, so c is still the core's. */
+        if (!c->x->closing && h->on_ws_drain)
+            h->on_ws_drain(h->ud, c);
+        break;
     case X_CLOSED: {
         c->x->closing = true;
         if (h->on_ws_close)
@@ -565,7 +582,7 @@ static size_t refresh(pl_conn_t *c)
     return c->x->posted - c->x->seen_taken + c->x->seen_queued;
 }
 
-int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
+int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply)
 {
     if (c->x->closing)
         return PL_ECLOSED;
@@ -575,11 +592,13 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
      * high (taken only grows; queued grows only by what was taken, plus the
      * owner's few control frames), so the owner's cache line is read again
      * only when the estimate reaches the bound: about once per
-     * max_write_queue bytes sent, not once per frame. */
-    if (c->x->posted - c->x->seen_taken + c->x->seen_queued + f->len > max &&
-        refresh(c) + f->len > max) {
-        pl_log(PL_LOG_WARN, "ws", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu", c->id,
-               pl_loops__queued(c), max);
+     * max_write_queue bytes sent, not once per frame.
+     * A reply is refused only when the queue already holds more than max
+     * (ws_conn.c pl_ws__send: the same rule on the owner). */
+    size_t add = reply ? 0 : f->len;
+    if (c->x->posted - c->x->seen_taken + c->x->seen_queued + add > max && refresh(c) + add > max) {
+        pl_log(PL_LOG_WARN, "ws", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu frame=%zu%s",
+               c->id, pl_loops__queued(c), max, (size_t)f->len, reply ? " reply" : "");
         c->x->closing = true;
         push(&owner->cout, X_SLOW, c, pl_xstrdup("slow consumer"), PL_WS_CLOSE_SLOW_CONSUMER);
         return PL_ETOOBIG;
@@ -591,10 +610,11 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f)
      * every delivery. The owner holds the run's reference until the run
      * ends, and takes its own per queued copy as on one loop. */
     xbatch_t *b = owner->cout;
+    uint16_t kind = reply ? SEND_REPLY : 0;
     if (b && b->run == f) {
-        push(&owner->cout, X_SEND, c, f, 0);
+        push(&owner->cout, X_SEND, c, f, kind);
     } else {
-        push(&owner->cout, X_SEND, c, pl_frame_ref(f), 1);
+        push(&owner->cout, X_SEND, c, pl_frame_ref(f), kind | SEND_OWNS);
         owner->cout->run = f;
     }
     core_stats(c)->frames_queued++;
@@ -765,6 +785,7 @@ int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
             .on_ws_open = io_on_ws_open,
             .on_ws_message = io_on_ws_message,
             .on_ws_close = io_on_ws_close,
+            .on_ws_drain = io_on_ws_drain,
             .ud = l,
         };
         pl_server_t *srv = NULL;

@@ -104,6 +104,7 @@ struct pl_conn {
     unsigned authed : 1;            /* WebSocket: the upper layer authenticated it (or echo);
                                      * before: max_ws_preauth_message, and `deadline` is the
                                      * ws_auth_timeout_ms deadline */
+    unsigned reply_wait : 1;        /* a reply frame was queued: on_ws_drain when empty */
     /* Several loops (net/loops.c): allocated for the connections of I/O
      * loops only, so a single loop (and the core loop) pays 8 bytes. */
     pl_conn_xloop_t *x;
@@ -223,7 +224,7 @@ bool pl_loops__route(pl_conn_t *c);
 void pl_loops__conn_free(pl_conn_t *c);
 /** The core loop's side of pl_conn_send_frame / close / queued on a
  * connection of an I/O loop. */
-int pl_loops__send(pl_conn_t *c, pl_frame_t *f);
+int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply);
 void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason);
 size_t pl_loops__queued(const pl_conn_t *c);
 /** The core loop's side of pl_conn_set_authenticated. */
@@ -292,6 +293,9 @@ void pl_ws__process(pl_conn_t *c);
 void pl_ws__sweep(pl_conn_t *c, uint64_t now);
 /** The write queue drained: see whether the close handshake is done. */
 void pl_ws__drained(pl_conn_t *c);
+/** pl_conn_send_frame (reply false: events) and pl_conn_send_reply on a
+ * connection of the calling thread's loop. */
+int pl_ws__send(pl_conn_t *c, pl_frame_t *f, bool reply);
 /** Releases the WebSocket side (runs on_ws_close if owed). Called once from
  * the handle's close callback. */
 void pl_ws__on_close(pl_conn_t *c);

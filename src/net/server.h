@@ -53,6 +53,10 @@ typedef struct {
     /** The WebSocket is gone (closed by either side or the server). Called
      * exactly once per on_ws_open; c must not be used after it returns. */
     void (*on_ws_close)(void *ud, pl_conn_t *c);
+    /** Optional. c's write queue emptied after a pl_conn_send_reply() frame
+     * was queued on it: once per such drain (not for queues that held event
+     * frames only), never after on_ws_close. The handler may queue more. */
+    void (*on_ws_drain)(void *ud, pl_conn_t *c);
     void *ud;
 } pl_server_handlers_t;
 
@@ -227,8 +231,8 @@ void pl_frame_unref(pl_frame_t *f);
 /** Encoded size (header + payload). */
 size_t pl_frame_size(const pl_frame_t *f);
 
-/** Queues a shared frame (takes a new reference; the caller keeps its own).
- * If the connection's queued bytes would exceed max_write_queue, the frame is
+/** Queues a shared frame (takes a new reference; the caller keeps its own):
+ * for events (fan-out). If the connection's queued bytes would exceed max_write_queue, the frame is
  * dropped, the connection is closed with 4008 "slow consumer" (unsent frames
  * are discarded so the close frame goes out promptly) and PL_ETOOBIG is
  * returned. Returns PL_ECLOSED if the connection is closing. Writes are
@@ -243,6 +247,14 @@ int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len);
  * applies it before the client can read the reply. Idempotent; works on any
  * connection from the core loop, whichever loop owns its socket. */
 void pl_conn_set_authenticated(pl_conn_t *c);
+/** Queues a frame the server built in answer to the client (a reply, or the
+ * events of a sync the client asked for). Unlike pl_conn_send_frame it is
+ * never refused for its own size: only when the queue already holds more than
+ * max_write_queue (the client stopped reading) is the connection a slow
+ * consumer (closed with 4008, PL_ETOOBIG). Once the queue has drained after
+ * such a frame, the server's on_ws_drain handler runs. Takes a new
+ * reference; PL_ECLOSED if the connection is closing. */
+int pl_conn_send_reply(pl_conn_t *c, pl_frame_t *f);
 /** Bytes queued and not yet written (for a connection of an I/O loop: an
  * estimate that may lag a loop turn behind). */
 size_t pl_conn_queued(const pl_conn_t *c);

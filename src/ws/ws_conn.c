@@ -281,8 +281,17 @@ void pl_ws__drained(pl_conn_t *c)
         return;
     /* Both closes are out (or the connection failed): fail() and the close
      * receipt call pl_net__finish themselves; this only backs them up. */
-    if (c->ws_failed || (c->ws_close_sent && c->ws_close_rcvd))
+    if (c->ws_failed || (c->ws_close_sent && c->ws_close_rcvd)) {
         pl_net__finish(c);
+        return;
+    }
+    /* The upper layer streams long answers: the next part once the previous
+     * one is out. Only after reply frames, so fan-out costs nothing here. */
+    if (c->reply_wait && !c->ws_closing) {
+        c->reply_wait = false;
+        if (c->opened && c->srv->h.on_ws_drain)
+            c->srv->h.on_ws_drain(c->srv->h.ud, c);
+    }
 }
 
 void pl_ws__sweep(pl_conn_t *c, uint64_t now)
@@ -330,20 +339,41 @@ void pl_ws__on_close(pl_conn_t *c)
 
 /* ---- public sending / closing ---- */
 
-int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
+/* The slow-consumer rule. An event (fan-out) must fit: queued + its size
+ * within max_write_queue. A reply is the server's own answer to a request
+ * the client made, and its size is the server's doing (the chat core pages
+ * list replies by bytes and streams them, docs/protocol.md): it is refused
+ * only when the queue already holds more than max_write_queue, i.e. the
+ * client stopped reading. */
+int pl_ws__send(pl_conn_t *c, pl_frame_t *f, bool reply)
 {
-    if (PL_NET_REMOTE(c))
-        return pl_loops__send(c, f);
     if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
         return PL_ECLOSED;
     pl_server_t *srv = c->srv;
-    if (c->queued + f->len > (size_t)srv->cfg->max_write_queue) {
+    size_t max = (size_t)srv->cfg->max_write_queue;
+    if (reply ? c->queued > max : c->queued + f->len > max) {
         slow_consumer(c, c->queued + f->len);
         return PL_ETOOBIG;
     }
     pl_net__queue(c, f);
+    if (reply)
+        c->reply_wait = true;
     srv->stats.frames_queued++;
     return 0;
+}
+
+int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
+{
+    if (PL_NET_REMOTE(c))
+        return pl_loops__send(c, f, false);
+    return pl_ws__send(c, f, false);
+}
+
+int pl_conn_send_reply(pl_conn_t *c, pl_frame_t *f)
+{
+    if (PL_NET_REMOTE(c))
+        return pl_loops__send(c, f, true);
+    return pl_ws__send(c, f, true);
 }
 
 int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len)

@@ -25,6 +25,8 @@ $CC $CFLAGS -o "$OUT/fuzz_ws_frame" "$ROOT/tests/fuzz/fuzz_ws_frame.c" "$ROOT/sr
 $CC $CFLAGS -o "$OUT/fuzz_config" "$ROOT/tests/fuzz/fuzz_config.c" "$ROOT/src/core/config.c" \
     $CORE -luv
 $CC $CFLAGS -o "$OUT/fuzz_addr" "$ROOT/tests/fuzz/fuzz_addr.c" $CORE -luv
+$CC $CFLAGS -o "$OUT/fuzz_peek_id" "$ROOT/tests/fuzz/fuzz_peek_id.c" "$ROOT/src/chat/wire_peek.c" \
+    $CORE -ljansson -luv
 
 seed() { # seed DIR NAME BYTES(printf format)
     mkdir -p "$1"
@@ -49,8 +51,12 @@ seed "$C" proxies 'trusted_proxies 127.0.0.1, 10.0.0.0/8 ::1\n'
 A="$OUT/corpus_fuzz_addr"
 seed "$A" v4 '\02510.0.0.0/8 127.0.0.1203.0.113.9, 10.0.0.2'
 seed "$A" v6 '\012::1/128 [::1]2001:db8::1 ,::1'
+P="$OUT/corpus_fuzz_peek_id"
+seed "$P" first '{"id":7,"op":"ping"}'
+seed "$P" later '{"op":"send","content":{"body":"}{\\"id\\":1"},"id":"q\\u00e9"}'
+seed "$P" broken '{"id":9,oops'
 
-for t in fuzz_http fuzz_ws_frame fuzz_config fuzz_addr; do
+for t in fuzz_http fuzz_ws_frame fuzz_config fuzz_addr fuzz_peek_id; do
     echo "== $t for ${SECS}s"
     "$OUT/$t" -max_total_time="$SECS" -artifact_prefix="$OUT/" -max_len=8192 -print_final_stats=1 "$OUT/corpus_$t"
 done

@@ -372,7 +372,7 @@ static void loopback(const char *threads)
     assert_int_equal(0, pl_config_set(&W.cfg, "listen", "127.0.0.1:0", err, sizeof err));
     assert_int_equal(0, pl_config_set(&W.cfg, "ws_echo", "true", err, sizeof err));
     assert_int_equal(0, pl_config_set(&W.cfg, "max_write_queue", "65536", err, sizeof err));
-    pl_server_handlers_t h = {on_http, on_ws_open, on_ws_message, on_ws_close, NULL};
+    pl_server_handlers_t h = {on_http, on_ws_open, on_ws_message, on_ws_close, NULL, NULL};
     assert_int_equal(0, pl_server_new(&W.loop, &W.cfg, &h, &W.srv));
     W.port = pl_server_port(W.srv);
     assert_true(W.port > 0);

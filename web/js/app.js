@@ -383,7 +383,7 @@ async function onReady(auth) {
   loadEmoji();
   if (S.me) { profilesAsked.delete(S.me.id); ensureProfile(S.me.id); }
   try {
-    const { rooms } = await conn.request('rooms');
+    const rooms = await allPages((args) => conn.request('rooms', args), 'rooms');
     if (gen !== readyGen) return;
     const since = mergeRooms(rooms);
     // Catch up: loop while the server cut some room short.
@@ -409,6 +409,20 @@ async function onReady(auth) {
   } catch (e) {
     // disconnected mid-way: the next onReady starts over
   }
+}
+
+// A list the server pages by bytes (rooms, receipts, emoji_list): ask with
+// `after` = the reply's `next` while it says `more`; returns the whole list.
+async function allPages(ask, key) {
+  const all = [];
+  let args = {};
+  for (let i = 0; i < 10000; i++) {
+    const reply = await ask(args);
+    all.push(...(reply[key] || []));
+    if (!reply.more || !reply.next) break;
+    args = { after: reply.next };
+  }
+  return all;
 }
 
 function syncPositions() {
@@ -485,9 +499,14 @@ function refreshRoomsSoon() {
     roomsRefresh = null;
     if (!S.conn || !S.conn.isReady) return;
     try {
-      const { rooms } = await S.conn.request('rooms');
-      const since = mergeRooms(rooms);
-      await S.conn.request('sync', { since });
+      const rooms = await allPages((args) => S.conn.request('rooms', args), 'rooms');
+      let since = mergeRooms(rooms);
+      // Sync pages by count and bytes: ask again while the server says more.
+      for (let i = 0; i < 1000; i++) {
+        const reply = await S.conn.request('sync', { since }, 120000);
+        if (!reply.more) break;
+        since = syncPositions();
+      }
       for (const d of rooms) {
         const r = S.rooms.get(d.id);
         if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
@@ -596,8 +615,15 @@ function onMessage(m, opts = {}) {
 
 async function fillGap(r, tail, seq) {
   try {
-    const { messages } = await S.conn.request('history', { room: r.id, before: seq, limit: Math.min(500, seq - tail - 1) });
-    for (const m of messages) putMsg(r, m);
+    // Forwards from the tail: a page cut short by the server's byte budget
+    // (more: true) continues where it stopped, so no hole is left.
+    let after = tail;
+    for (let i = 0; i < 1000 && after < seq - 1; i++) {
+      const reply = await S.conn.request('history', { room: r.id, after, before: seq, limit: Math.min(500, seq - after - 1) });
+      for (const m of reply.messages) putMsg(r, m);
+      if (!reply.messages.length || !reply.more) break;
+      after = reply.messages[reply.messages.length - 1].seq;
+    }
     scheduleRender({ messages: S.current === r.id });
   } catch (e) { /* ignore */ }
 }
@@ -640,7 +666,7 @@ async function flushOutbox() {
         scheduleRender({ messages: S.current === item.room });
       } catch (err) {
         if (err.code === 'disconnected' || err.code === 'timeout') break;
-        if (err.code === 'rate_limited' || err.code === 'internal') {
+        if (err.code === 'rate_limited' || err.code === 'too_many_pending' || err.code === 'internal') {
           tried.delete(item.client_id);
           await new Promise((res) => setTimeout(res, 1000));
           continue;
@@ -786,7 +812,9 @@ async function loadNewer(r) {
   r.loadingNewer = true;
   try {
     const after = maxSeq(r);
-    const { messages } = await S.conn.request('history', { room: r.id, before: after + PAGE + 1, limit: PAGE });
+    // Forwards from the newest we have (oldest first): a page cut by bytes
+    // still starts right after it.
+    const { messages } = await S.conn.request('history', { room: r.id, after, limit: PAGE });
     for (const m of messages) putMsg(r, m);
     if (!messages.length || maxSeq(r) >= r.lastSeq) r.atLatest = true;
     trim(r, 'oldest');
@@ -1832,7 +1860,7 @@ async function showInfo(r, m) {
 async function loadReceipts(r, force = false) {
   if (!supports('receipts') || (r.receiptsLoaded && !force) || !S.conn || !S.conn.isReady) return;
   try {
-    const { receipts } = await call('receipts', { room: r.id });
+    const receipts = await allPages((args) => call('receipts', { room: r.id, ...args }), 'receipts');
     r.receiptsLoaded = true;
     for (const rc of receipts || []) {
       if (!rc || !rc.user || rc.user === S.me.id) continue;
@@ -2085,10 +2113,19 @@ async function openThread(roomId, root) {
   renderThread();
   $('thread-input').focus();
   try {
-    const reply = await call('thread', { room: roomId, root, limit: 200 });
+    let reply = await call('thread', { room: roomId, root, limit: 200 });
     if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
     if (reply.root) { S.thread.rootMsg = { room: roomId, ...reply.root }; S.thread.nodes.delete(root); }
-    for (const m of reply.messages || []) putThreadMsg({ room: roomId, ...m });
+    let got = 0;
+    for (;;) {
+      const msgs = reply.messages || [];
+      for (const m of msgs) putThreadMsg({ room: roomId, ...m });
+      got += msgs.length;
+      // Pages are cut by bytes too: older replies follow while `more`.
+      if (!reply.more || !msgs.length || got >= 200) break;
+      reply = await call('thread', { room: roomId, root, before: msgs[0].seq, limit: 200 - got });
+      if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
+    }
   } catch (err) {
     if (S.thread) $('thread-count').textContent = explain(err, 'Loading the thread');
   }
@@ -2154,9 +2191,14 @@ async function jumpToMessage(roomId, seq) {
   r.atLatest = false;
   setHistoryStatus(r, 'Loading messages…');
   try {
-    // history is exclusive of `before`: seq-24 … seq+25 around the target.
-    const { messages } = await S.conn.request('history', { room: r.id, before: seq + 26, limit: 50 });
-    for (const m of messages) putMsg(r, m);
+    // The target and what follows (forwards from seq-1, so a page cut by
+    // bytes still starts at the target), then what precedes it.
+    const after = await S.conn.request('history', { room: r.id, after: seq - 1, limit: 26 });
+    for (const m of after.messages) putMsg(r, m);
+    if (seq > 1) {
+      const before = await S.conn.request('history', { room: r.id, before: seq, limit: 24 });
+      for (const m of before.messages) putMsg(r, m);
+    }
     r.loaded = true;
     r.hasOlder = minSeq(r) > 1;
     r.atLatest = maxSeq(r) >= r.lastSeq;
@@ -2663,7 +2705,7 @@ function bindGroupDialog() {
 async function loadEmoji() {
   if (!supports('emoji_list')) return;
   try {
-    const { emoji } = await call('emoji_list');
+    const emoji = await allPages((args) => call('emoji_list', args), 'emoji');
     custom.setEmojiList(emoji);
     emojiChanged();
   } catch (e) { /* older server: no custom emoji */ }

@@ -8,6 +8,11 @@ const REQUEST_TIMEOUT_MS = 20000;
 const AUTH_TIMEOUT_MS = 10000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30000;
+// Requests sent and not answered at once; more wait here, in order. The
+// server answers requests past its max_inflight_requests (32 by default)
+// with too_many_pending. auth and ping never wait (a ping stuck behind a
+// long queue would look like a dead link).
+const MAX_INFLIGHT = 16;
 
 export class WsError extends Error {
   constructor(code, message) {
@@ -41,6 +46,7 @@ export class Connection {
     this.ws = null;
     this.nextId = 1;
     this.pending = new Map();
+    this.waiting = []; // requests not sent yet: { op, args, id, timer, resolve, reject }
     this.ready = false;
     this.stopped = false;
     this.attempt = 0;
@@ -114,6 +120,7 @@ export class Connection {
         clearTimeout(p.timer);
         if (msg.ok) p.resolve(msg);
         else p.reject(replyError(msg.error));
+        this.pump();
       } else if (typeof msg.ev === 'string') {
         this.cb.onEvent(msg);
       }
@@ -148,6 +155,10 @@ export class Connection {
       p.reject(new WsError('disconnected', 'connection lost'));
     }
     this.pending.clear();
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new WsError('disconnected', 'connection lost'));
+    }
     if (this.stopped) return;
     if (navigator.onLine === false) {
       this.cb.onStatus('offline', { reason: 'no network' });
@@ -180,6 +191,7 @@ export class Connection {
   get isReady() { return this.ready && !!this.ws; }
 
   // Send one op; resolves with the reply object, rejects with WsError.
+  // The timeout counts from the call, waiting included.
   request(op, args = {}, timeoutMs = REQUEST_TIMEOUT_MS) {
     return new Promise((resolve, reject) => {
       const ws = this.ws;
@@ -188,17 +200,30 @@ export class Connection {
         return;
       }
       const id = this.nextId++;
-      const timer = setTimeout(() => {
-        if (this.pending.delete(id)) reject(new WsError('timeout', `${op} timed out`));
+      const w = { op, args, id, resolve, reject, timer: null };
+      w.timer = setTimeout(() => {
+        const at = this.waiting.indexOf(w);
+        if (at >= 0) this.waiting.splice(at, 1);
+        if (at >= 0 || this.pending.delete(id)) reject(new WsError('timeout', `${op} timed out`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      try {
-        ws.send(JSON.stringify({ id, op, ...args }));
-      } catch (e) {
-        this.pending.delete(id);
-        clearTimeout(timer);
-        reject(new WsError('disconnected', 'send failed'));
-      }
+      if (op === 'auth' || op === 'ping' || (this.waiting.length === 0 && this.pending.size < MAX_INFLIGHT)) this.transmit(w);
+      else this.waiting.push(w);
     });
+  }
+
+  // Sends waiting requests while fewer than MAX_INFLIGHT are unanswered.
+  pump() {
+    while (this.waiting.length && this.pending.size < MAX_INFLIGHT && this.ws) this.transmit(this.waiting.shift());
+  }
+
+  transmit(w) {
+    this.pending.set(w.id, { resolve: w.resolve, reject: w.reject, timer: w.timer });
+    try {
+      this.ws.send(JSON.stringify({ id: w.id, op: w.op, ...w.args }));
+    } catch (e) {
+      this.pending.delete(w.id);
+      clearTimeout(w.timer);
+      w.reject(new WsError('disconnected', 'send failed'));
+    }
   }
 }

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/* reply.c -- the reply stream of a session.
+ *
+ * A reply is the server's own answer to a request the client made, so its
+ * size must never make the client a "slow consumer" (issue: a stranger who
+ * filled a dm with 60 KB messages got its victim's every catch-up closed
+ * with 4008). Three rules keep replies bounded instead:
+ *
+ * - Every list reply is cut at max_reply_bytes (page.c) and says `more`.
+ * - A request counts as in flight from dispatch until its reply is on the
+ *   connection; past max_inflight_requests the next one is refused at once
+ *   (too_many_pending), so one connection cannot make the server prepare
+ *   or hold hundreds of replies.
+ * - Replies go to the connection (pl_conn_send_reply: refused only when the
+ *   queue already holds more than max_write_queue, i.e. the client stopped
+ *   reading) while less than max_reply_bytes of them went out since the
+ *   connection last drained; the rest wait here, in order, and follow on
+ *   each drain (on_ws_drain). A long catch-up thus streams as the client
+ *   reads it, and fan-out events find room in the queue meanwhile.
+ *
+ * A sync's events and its reply are one answer: they leave in order, and
+ * the live events held during the sync are released only once its reply is
+ * on the connection (PL_OUT_SYNC_END), so nothing overtakes them. */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "chat/chat_internal.h"
+#include "core/log.h"
+#include "core/util.h"
+
+typedef struct out_ent {
+    struct out_ent *next;
+    pl_frame_t *frame;
+    pl_out_kind_t kind;
+    pl_sync_end_t *end; /* PL_OUT_SYNC_END */
+} out_ent_t;
+
+/* Allocated while replies wait: an idle session keeps one pointer. */
+struct outbox {
+    out_ent_t *head, **tail;
+    size_t bytes;
+};
+
+void pl_reply__begin(session_t *s)
+{
+    s->inflight++;
+}
+
+static void sync_end_free(pl_sync_end_t *e)
+{
+    if (e == NULL)
+        return;
+    free(e->pos);
+    free(e);
+}
+
+/* A counted request is answered: its reply is on the connection (or the
+ * connection is gone). */
+static void request_done(session_t *s, pl_out_kind_t kind, pl_sync_end_t *end)
+{
+    if (kind == PL_OUT_PART)
+        return;
+    if (s->inflight > 0)
+        s->inflight--;
+    if (kind == PL_OUT_SYNC_END) {
+        /* Live events held during the sync follow its reply. */
+        if (end != NULL)
+            pl_chat__release_held(s, end->pos, end->n, end->drop_timeline);
+        else
+            pl_chat__release_held(s, NULL, 0, false);
+    }
+}
+
+/* Puts f on the connection. Returns false when the connection refused it
+ * (closing, or a slow consumer: closed with 4008). */
+static bool put(session_t *s, pl_frame_t *f)
+{
+    if (s->conn == NULL)
+        return false;
+    size_t len = pl_frame_size(f);
+    s->reply_out = (uint32_t)PL_MIN((uint64_t)s->reply_out + len, UINT32_MAX);
+    return pl_conn_send_reply(s->conn, f) == 0;
+}
+
+/* Whether a reply of len bytes may go to the connection now. */
+static bool room_for(const session_t *s, size_t len)
+{
+    size_t low = (size_t)s->chat->cfg->max_reply_bytes;
+    return s->reply_out == 0 || (size_t)s->reply_out + len <= low;
+}
+
+void pl_reply__clear(session_t *s)
+{
+    struct outbox *ob = s->ob;
+    if (ob == NULL)
+        return;
+    s->ob = NULL;
+    for (out_ent_t *e = ob->head, *next; e != NULL; e = next) {
+        next = e->next;
+        pl_frame_unref(e->frame);
+        if (s->inflight > 0 && e->kind != PL_OUT_PART)
+            s->inflight--;
+        sync_end_free(e->end);
+        free(e);
+    }
+    free(ob);
+}
+
+/* Moves waiting replies to the connection while there is room. */
+static void pump(session_t *s)
+{
+    struct outbox *ob;
+    while ((ob = s->ob) != NULL && ob->head != NULL) {
+        out_ent_t *e = ob->head;
+        size_t len = pl_frame_size(e->frame);
+        if (s->conn == NULL || !room_for(s, len))
+            break;
+        ob->head = e->next;
+        if (ob->head == NULL)
+            ob->tail = &ob->head;
+        ob->bytes -= len;
+        bool ok = put(s, e->frame);
+        pl_frame_unref(e->frame);
+        request_done(s, e->kind, e->end);
+        sync_end_free(e->end);
+        free(e);
+        if (!ok) {
+            pl_reply__clear(s); /* closing: nothing more will be read */
+            return;
+        }
+    }
+    if (s->ob != NULL && s->ob->head == NULL) {
+        free(s->ob);
+        s->ob = NULL;
+    }
+}
+
+void pl_reply__frame(session_t *s, pl_frame_t *f, pl_out_kind_t kind, pl_sync_end_t *end)
+{
+    size_t len = pl_frame_size(f);
+    if (s->conn == NULL) {
+        /* The answer of a request whose connection is gone: account and drop. */
+        pl_frame_unref(f);
+        request_done(s, kind, end);
+        sync_end_free(end);
+        return;
+    }
+    if (s->ob == NULL && room_for(s, len)) {
+        bool ok = put(s, f);
+        pl_frame_unref(f);
+        request_done(s, kind, end);
+        sync_end_free(end);
+        if (!ok)
+            pl_reply__clear(s);
+        return;
+    }
+    if (s->ob == NULL) {
+        s->ob = pl_xcalloc(1, sizeof *s->ob);
+        s->ob->tail = &s->ob->head;
+    }
+    out_ent_t *e = pl_xcalloc(1, sizeof *e);
+    e->frame = f;
+    e->kind = kind;
+    e->end = end;
+    *s->ob->tail = e;
+    s->ob->tail = &e->next;
+    s->ob->bytes += len;
+    pl_log(PL_LOG_TRACE, "chat",
+           "conn=%" PRIu64 " user=u%" PRId64 " reply waits for the client bytes=%zu waiting=%zu",
+           pl_conn_id(s->conn), s->user_id, len, s->ob->bytes);
+}
+
+void pl_reply__now(session_t *s, pl_frame_t *f)
+{
+    (void)put(s, f);
+    pl_frame_unref(f);
+}
+
+void pl_reply__drained(session_t *s)
+{
+    s->reply_out = 0;
+    pump(s);
+}
