@@ -218,8 +218,6 @@ void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *m
 /** The same with "retry_after_ms": ms in the error object (rate_limited). */
 void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const char *msg,
                              uint64_t retry_after_ms);
-/** Sends the text on the session's connection if it is still open. */
-void pl_wire_send(session_t *s, const char *data, size_t len);
 
 /* reply.c: the reply stream of a session. Every request accepted for
  * dispatch is counted until its reply is on the connection; replies go to

@@ -94,7 +94,9 @@ pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len)
     return f;
 }
 
-pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg)
+/* The error frame; retry_after_ms > 0 adds "retry_after_ms" to the error. */
+static pl_frame_t *err_frame(const char *re, size_t re_len, const char *code, const char *msg,
+                             uint64_t retry_after_ms)
 {
     pl_buf_t b;
     pl_buf_init(&b);
@@ -104,10 +106,17 @@ pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, c
     pl_wire_json_string(&b, code);
     pl_buf_append(&b, ",\"message\":", 11);
     pl_wire_json_string(&b, msg);
+    if (retry_after_ms > 0)
+        pl_buf_printf(&b, ",\"retry_after_ms\":%" PRIu64, retry_after_ms);
     pl_buf_append(&b, "}}", 2);
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
     return f;
+}
+
+pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg)
+{
+    return err_frame(re, re_len, code, msg, 0);
 }
 
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
@@ -115,28 +124,26 @@ void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
     pl_reply__frame(s, pl_wire_ok_frame(id, fields, len), PL_OUT_REPLY, NULL);
 }
 
-void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg)
+/* Queues the error reply to a counted request. */
+static void reply_err(session_t *s, json_t *id, const char *code, const char *msg,
+                      uint64_t retry_after_ms)
 {
     pl_buf_t re;
     pl_buf_init(&re);
     pl_wire_json_value(&re, id);
-    pl_reply__frame(s, pl_wire_err_frame(pl_buf_head(&re), re.len, code, msg), PL_OUT_REPLY, NULL);
+    pl_reply__frame(s, err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms),
+                    PL_OUT_REPLY, NULL);
     pl_buf_dispose(&re);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
+}
+
+void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg)
+{
+    reply_err(s, id, code, msg, 0);
 }
 
 void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const char *msg,
                              uint64_t retry_after_ms)
 {
-    pl_buf_t b;
-    pl_buf_init(&b);
-    pl_buf_append(&b, "{\"re\":", 6);
-    pl_wire_json_value(&b, id);
-    pl_buf_append(&b, ",\"ok\":false,\"error\":{\"code\":", 28);
-    pl_wire_json_string(&b, code);
-    pl_buf_append(&b, ",\"message\":", 11);
-    pl_wire_json_string(&b, msg);
-    pl_buf_printf(&b, ",\"retry_after_ms\":%" PRIu64 "}}", retry_after_ms);
-    pl_wire_send(s, pl_buf_head(&b), b.len);
-    pl_buf_dispose(&b);
+    reply_err(s, id, code, msg, retry_after_ms ? retry_after_ms : 1);
 }
