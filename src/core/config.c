@@ -99,6 +99,13 @@ static const cfg_entry_t table[] = {
     {"trusted_proxies", CFG_STR, OFF(trusted_proxies), 0, 0, "",
      "proxies (addresses or address/bits, blank- or comma-separated) whose X-Forwarded-For "
      "names the client; empty: none, the TCP peer is the client"},
+    /* media decoding (src/media) */
+    {"media_decode_threads", CFG_INT, OFF(media_decode_threads), 1, 64, "1",
+     "threads decoding images for thumbnails, apart from the pool that hashes passwords"},
+    {"media_decode_queue_max", CFG_INT, OFF(media_decode_queue_max), 1, 1000000, "256",
+     "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
+    {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
+     "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

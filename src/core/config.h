@@ -58,6 +58,10 @@ typedef struct {
     char *log_level;
     /* clients behind proxies */
     char *trusted_proxies; /* CIDR list (core/addr.h); "" = none */
+    /* media decoding (src/media) */
+    int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
+    int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
+    int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
