@@ -1080,6 +1080,9 @@ static void server_up(const char *const *extra)
     const char *sets[32] = {"argon2_opslimit=1", "argon2_memlimit=8k", "rate_limit_per_sec=1000000",
                             "log_level=warn", "max_group_members=20000", "max_connections=30000"};
     int n = 6;
+    /* Every account registers from this one address. */
+    sets[n++] = "register_per_ip_hour=1000000000";
+    sets[n++] = "login_per_ip_min=1000000000";
     if (opt.threads_set[0])
         sets[n++] = opt.threads_set;
     for (int i = 0; extra && extra[i] && n < 31; i++)
@@ -1346,6 +1349,7 @@ static void scenario_bigroom(void)
      * created with more than 100 members were routed to their creator only.) */
     const char *sets[] = {"argon2_opslimit=1", "argon2_memlimit=8k", "rate_limit_per_sec=1000000",
                           "log_level=warn", "max_group_members=20000", "max_connections=30000",
+                          "register_per_ip_hour=1000000000", "login_per_ip_min=1000000000",
                           opt.threads_set[0] ? opt.threads_set : NULL, NULL};
     if (lg_server_start(&srv, opt.parleyd, opt.server_cpu, sets) != 0)
         exit(1);

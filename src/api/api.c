@@ -8,10 +8,14 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth.h"
+#include "auth/auth_limits.h"
+#include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/util.h"
 #include "media/media.h"
 
@@ -22,6 +26,9 @@ struct pl_api {
     pl_chat_t *chat;
     pl_server_t *srv;
     pl_media_t *media; /* NULL if the media service could not start */
+    pl_auth_limits_t *limits;   /* register/login limits */
+    pl_bucket_t log_budget;     /* info lines about refused requests: at most ~1/s */
+    uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
 };
 
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat)
@@ -31,6 +38,8 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     api->cfg = cfg;
     api->st = st;
     api->chat = chat;
+    api->limits = pl_auth_limits_new(cfg);
+    pl_bucket_init(&api->log_budget, 5, uv_hrtime());
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     return api;
@@ -42,6 +51,7 @@ void pl_api_free(pl_api_t *api)
         return;
     /* The headers hook lives in the server, which is freed before us. */
     pl_media_free(api->media);
+    pl_auth_limits_free(api->limits);
     free(api);
 }
 
@@ -67,6 +77,27 @@ void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *
            code);
     respond_json(req, status,
                  json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+/* The level of a line about a refused request: info at most about once a
+ * second, so a flood cannot flood the log; debug for the rest. Keep the
+ * result in a variable: pl_log evaluates its level argument twice. */
+static int refusal_log_level(pl_api_t *api)
+{
+    return pl_bucket_take(&api->log_budget, 1, 5, 1, uv_hrtime()) == 0 ? PL_LOG_INFO : PL_LOG_DEBUG;
+}
+
+/* 429 rate_limited with Retry-After: wait_ms rounded up to whole seconds
+ * (also in the message, for people). */
+static void respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what)
+{
+    uint64_t s = wait_ms == UINT64_MAX ? 3600 : PL_MAX((wait_ms + 999) / 1000, 1);
+    char extra[64], msg[160];
+    snprintf(extra, sizeof extra, "Retry-After: %" PRIu64 "\r\n", s);
+    snprintf(msg, sizeof msg, "%s; try again in %" PRIu64 " s", what, s);
+    pl_log(PL_LOG_DEBUG, "api", "%s %s -> 429 rate_limited", pl_http_method(req),
+           pl_http_path(req));
+    pl_http_respond_error(req, 429, "rate_limited", msg, extra);
 }
 
 /* Parses the request body as a JSON object; answers 400 and returns NULL if
@@ -118,6 +149,9 @@ typedef struct {
     int status;       /* HTTP status of the answer */
     const char *code; /* error code or NULL */
     const char *msg;
+    pl_addr_t addr;           /* the client (behind a trusted proxy: the one it names) */
+    pl_login_ticket_t ticket; /* login: what the limits reserved */
+    bool verified;            /* login: the password was right */
 } acct_t;
 
 static void acct_free(acct_t *a)
@@ -137,6 +171,12 @@ static void acct_free(acct_t *a)
 static void acct_finish(void *arg)
 {
     acct_t *a = arg;
+    if (a->ticket.active) {
+        pl_login_outcome_t o = a->verified                                      ? PL_LOGIN_OK
+                               : a->code && !strcmp(a->code, "bad_credentials") ? PL_LOGIN_FAILED
+                                                                                : PL_LOGIN_ABORTED;
+        pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket, o, uv_hrtime());
+    }
     int st = pl_store_done_status(a->api->st);
     if (st < 0 && a->code == NULL) {
         a->status = st == PL_ECLOSED ? 503 : 500;
@@ -230,6 +270,7 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
     a->display_name =
         pl_xstrdup(json_is_string(d) && json_string_length(d) ? json_string_value(d) : norm);
     a->device_name = pl_xstrdup(json_is_string(dev) ? json_string_value(dev) : "");
+    pl_http_client_addr(req, &a->addr);
     return a;
 }
 
@@ -242,6 +283,17 @@ static void handle_register(pl_api_t *api, pl_http_req_t *req)
     json_decref(body);
     if (a == NULL)
         return;
+    /* Before the Argon2id work: that is what a flood would cost. */
+    uint64_t wait_ms = pl_auth_limits_register(api->limits, &a->addr, uv_hrtime());
+    if (wait_ms > 0) {
+        api->registrations_limited++;
+        int lvl = refusal_log_level(api);
+        pl_log(lvl, "auth", "register refused peer=%s limit=register_per_ip_hour retry_ms=%" PRIu64,
+               pl_http_peer(req), wait_ms);
+        respond_limited(req, wait_ms, "too many registrations from this address");
+        acct_free(a);
+        return;
+    }
     pl_auth_hash_password(api->loop, a->password, (uint64_t)api->cfg->argon2_opslimit,
                           (size_t)api->cfg->argon2_memlimit, register_hashed, a);
 }
@@ -270,10 +322,12 @@ static void login_verified(void *arg, bool ok)
     acct_t *a = arg;
     if (!ok) {
         a->status = 401, a->code = "bad_credentials", a->msg = "wrong username or password";
-        pl_log(PL_LOG_INFO, "auth", "login failed peer=%s", pl_http_peer(a->req));
+        pl_log(PL_LOG_INFO, "auth", "login failed user=%s peer=%s", a->username,
+               pl_http_peer(a->req));
         acct_finish(a);
         return;
     }
+    a->verified = true;
     a->user_id = a->user.id;
     pl_auth_token_new(a->token);
     pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
@@ -313,6 +367,19 @@ static void handle_login(pl_api_t *api, pl_http_req_t *req)
     json_decref(body);
     if (a == NULL)
         return;
+    /* Before the lookup and the Argon2id work; see auth_limits.h. */
+    const char *why = "";
+    uint64_t wait_ms = pl_auth_limits_login_begin(api->limits, a->username, &a->addr, uv_hrtime(),
+                                                  &a->ticket, &why);
+    if (wait_ms > 0) {
+        api->logins_limited++;
+        int lvl = refusal_log_level(api);
+        pl_log(lvl, "auth", "login refused user=%s peer=%s limit=%s retry_ms=%" PRIu64, a->username,
+               pl_http_peer(req), why, wait_ms);
+        respond_limited(req, wait_ms, "too many login attempts");
+        acct_free(a);
+        return;
+    }
     pl_store_read(api->st, login_lookup_work, login_looked_up, a);
 }
 

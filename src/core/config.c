@@ -99,6 +99,21 @@ static const cfg_entry_t table[] = {
     {"trusted_proxies", CFG_STR, OFF(trusted_proxies), 0, 0, "",
      "proxies (addresses or address/bits, blank- or comma-separated) whose X-Forwarded-For "
      "names the client; empty: none, the TCP peer is the client"},
+    /* account endpoints (src/api, src/auth/auth_limits.c) */
+    {"register_per_ip_hour", CFG_INT, OFF(register_per_ip_hour), 1, 1000000000, "20",
+     "registrations per client address (IPv6: per /64) per hour, as a burst that refills evenly"},
+    {"login_per_ip_min", CFG_INT, OFF(login_per_ip_min), 1, 1000000000, "60",
+     "login attempts (right or wrong) per client address per minute"},
+    {"login_failures_per_ip_hour", CFG_INT, OFF(login_failures_per_ip_hour), 1, 1000000000, "100",
+     "failed logins per client address per hour, over all accounts"},
+    {"login_failures_per_account_ip_hour", CFG_INT, OFF(login_failures_per_account_ip_hour), 1,
+     1000000000, "10", "failed logins per account per client address per hour"},
+    {"login_failures_per_account_hour", CFG_INT, OFF(login_failures_per_account_hour), 1,
+     1000000000, "100",
+     "failed logins per account per hour from all addresses except those it logged in from "
+     "within 30 days"},
+    {"auth_limit_max_keys", CFG_INT, OFF(auth_limit_max_keys), 16, 10000000, "65536",
+     "addresses or accounts each login/registration limit tracks (least recently seen dropped)"},
     /* media decoding (src/media) */
     {"media_decode_threads", CFG_INT, OFF(media_decode_threads), 1, 64, "1",
      "threads decoding images for thumbnails, apart from the pool that hashes passwords"},
