@@ -27,6 +27,8 @@ struct pl_api {
     pl_server_t *srv;
     pl_media_t *media; /* NULL if the media service could not start */
     pl_auth_limits_t *limits;   /* register/login limits */
+    pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
+    pl_cidr_list_t trusted;     /* cfg->trusted_proxies */
     pl_bucket_t log_budget;     /* info lines about refused requests: at most ~1/s */
     uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
 };
@@ -39,6 +41,10 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     api->st = st;
     api->chat = chat;
     api->limits = pl_auth_limits_new(cfg);
+    /* Both lists were validated when the config was loaded. */
+    if (pl_cidr_list_parse(cfg->stats_allow, &api->stats_allow, NULL, 0) < 0 ||
+        pl_cidr_list_parse(cfg->trusted_proxies, &api->trusted, NULL, 0) < 0)
+        pl_log(PL_LOG_ERROR, "api", "bad stats_allow or trusted_proxies: stats refused");
     pl_bucket_init(&api->log_budget, 5, uv_hrtime());
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
@@ -52,6 +58,8 @@ void pl_api_free(pl_api_t *api)
     /* The headers hook lives in the server, which is freed before us. */
     pl_media_free(api->media);
     pl_auth_limits_free(api->limits);
+    pl_cidr_list_dispose(&api->stats_allow);
+    pl_cidr_list_dispose(&api->trusted);
     free(api);
 }
 
@@ -77,6 +85,31 @@ void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *
            code);
     respond_json(req, status,
                  json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+bool pl_api_is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL)
+        return false;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    ct += sizeof want - 1;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
+/* JSON endpoints take only Content-Type: application/json, so a cross-site
+ * form or fetch() POST needs a CORS preflight, which parleyd never grants.
+ * Answers 415 and returns false otherwise. */
+static bool require_json(pl_http_req_t *req)
+{
+    if (pl_api_is_json_type(pl_http_header(req, "content-type")))
+        return true;
+    pl_api_error(req, 415, "unsupported_media_type",
+                 "send the body as Content-Type: application/json");
+    return false;
 }
 
 /* The level of a line about a refused request: info at most about once a
@@ -245,6 +278,10 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
                          : "wrong username or password");
         return NULL;
     }
+    if (reg && !pl_auth_username_registrable(norm)) {
+        pl_api_error(req, 400, "invalid_username", "usernames need at least one letter or digit");
+        return NULL;
+    }
     size_t plen = json_string_length(p);
     if (plen > PL_PASSWORD_MAX || strlen(json_string_value(p)) != plen) {
         pl_api_error(req, 400, reg ? "weak_password" : "bad_request",
@@ -276,6 +313,8 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
 
 static void handle_register(pl_api_t *api, pl_http_req_t *req)
 {
+    if (!require_json(req))
+        return;
     json_t *body = body_object(req);
     if (body == NULL)
         return;
@@ -360,6 +399,8 @@ static void login_looked_up(void *arg)
 
 static void handle_login(pl_api_t *api, pl_http_req_t *req)
 {
+    if (!require_json(req))
+        return;
     json_t *body = body_object(req);
     if (body == NULL)
         return;
@@ -435,13 +476,61 @@ static void handle_logout(pl_api_t *api, pl_http_req_t *req)
     pl_store_write(api->st, logout_work, logout_done, l);
 }
 
-/* ---- stats (loopback only) ---- */
+/* ---- stats: to stats_allow clients, or with stats_token ---- */
+
+/* Whether the request carries stats_token as its Bearer token. Both sides
+ * are hashed first, so the comparison takes the same time whatever the
+ * token's length or content. */
+static bool stats_token_ok(pl_api_t *api, pl_http_req_t *req)
+{
+    const char *want = api->cfg->stats_token, *h = pl_http_header(req, "authorization");
+    if (want[0] == '\0' || h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    unsigned char a[crypto_hash_sha256_BYTES], b[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(a, (const unsigned char *)h + 7, strlen(h + 7));
+    crypto_hash_sha256(b, (const unsigned char *)want, strlen(want));
+    return sodium_memcmp(a, b, sizeof a) == 0;
+}
+
+/* Whether the request's client is in stats_allow. Returns false with *why
+ * set otherwise. A request carrying X-Forwarded-For or Forwarded came through
+ * a proxy; it is judged by the client that proxy names, and only when the
+ * proxy is one of trusted_proxies: a same-host proxy nobody configured would
+ * otherwise make every client look local. */
+static bool stats_client_ok(pl_api_t *api, pl_http_req_t *req, const char **why)
+{
+    pl_addr_t client;
+    pl_http_client_addr(req, &client);
+    const char *xff = pl_http_header(req, "x-forwarded-for");
+    if (xff != NULL || pl_http_header(req, "forwarded") != NULL) {
+        /* The HTTP layer takes the client from X-Forwarded-For only when the
+         * TCP peer is a trusted proxy; otherwise the client is the peer.
+         * So compute what a trusted proxy's header names: if the client is
+         * not that address, the peer was not a trusted proxy. */
+        pl_addr_t named;
+        if (xff == NULL || api->trusted.n == 0 ||
+            !pl_addr_client(&api->trusted.v[0].net, xff, &api->trusted, &named) ||
+            memcmp(named.b, client.b, sizeof named.b) != 0) {
+            *why = "forwarded by a proxy that is not in trusted_proxies";
+            return false;
+        }
+    }
+    if (!pl_cidr_list_match(&api->stats_allow, &client)) {
+        *why = "client not in stats_allow";
+        return false;
+    }
+    return true;
+}
 
 static void handle_stats(pl_api_t *api, pl_http_req_t *req)
 {
-    const char *peer = pl_http_peer(req);
-    if (strcmp(peer, "127.0.0.1") != 0 && strcmp(peer, "::1") != 0) {
-        pl_api_error(req, 403, "forbidden", "stats are served to loopback peers only");
+    const char *why = "";
+    if (!stats_token_ok(api, req) && !stats_client_ok(api, req, &why)) {
+        int lvl = refusal_log_level(api);
+        pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s why=\"%s\"",
+               pl_http_conn_id(req), pl_http_peer(req), why);
+        pl_api_error(req, 403, "forbidden",
+                     "stats are served to the addresses in stats_allow or with stats_token");
         return;
     }
     pl_server_stats_t ss;
@@ -450,20 +539,24 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     pl_server_get_stats(api->srv, &ss);
     pl_chat_get_stats(api->chat, &cs);
     pl_store_get_stats(api->st, &st);
-    respond_json(
-        req, 200,
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                  "connections_accepted",
-                  (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
-                  "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
-                  (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
-                  (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions,
-                  "messages_stored", (json_int_t)cs.messages_stored, "events_fanned_out",
-                  (json_int_t)cs.events_fanned_out, "message_frames_built",
-                  (json_int_t)cs.frames_built, "syncs_from_ring", (json_int_t)cs.syncs_from_ring,
-                  "syncs_from_store", (json_int_t)cs.syncs_from_store, "ring_bytes",
-                  (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
-                  (json_int_t)st.write_jobs));
+    json_t *o = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections_accepted",
+        (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
+        "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
+        (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
+        (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions, "messages_stored",
+        (json_int_t)cs.messages_stored, "events_fanned_out", (json_int_t)cs.events_fanned_out,
+        "message_frames_built", (json_int_t)cs.frames_built, "syncs_from_ring",
+        (json_int_t)cs.syncs_from_ring, "syncs_from_store", (json_int_t)cs.syncs_from_store,
+        "ring_bytes", (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
+        (json_int_t)st.write_jobs);
+    /* account limits and media decoding */
+    json_object_set_new(o, "logins_rate_limited", json_integer((json_int_t)api->logins_limited));
+    json_object_set_new(o, "registrations_rate_limited",
+                        json_integer((json_int_t)api->registrations_limited));
+    if (api->media)
+        pl_media_stats_json(api->media, o);
+    respond_json(req, 200, o);
 }
 
 /* ---- router ---- */

@@ -99,7 +99,7 @@ static const cfg_entry_t table[] = {
     {"trusted_proxies", CFG_STR, OFF(trusted_proxies), 0, 0, "",
      "proxies (addresses or address/bits, blank- or comma-separated) whose X-Forwarded-For "
      "names the client; empty: none, the TCP peer is the client"},
-    /* account endpoints (src/api, src/auth/auth_limits.c) */
+    /* account endpoints and stats (src/api, src/auth/auth_limits.c) */
     {"register_per_ip_hour", CFG_INT, OFF(register_per_ip_hour), 1, 1000000000, "20",
      "registrations per client address (IPv6: per /64) per hour, as a burst that refills evenly"},
     {"login_per_ip_min", CFG_INT, OFF(login_per_ip_min), 1, 1000000000, "60",
@@ -114,6 +114,10 @@ static const cfg_entry_t table[] = {
      "within 30 days"},
     {"auth_limit_max_keys", CFG_INT, OFF(auth_limit_max_keys), 16, 10000000, "65536",
      "addresses or accounts each login/registration limit tracks (least recently seen dropped)"},
+    {"stats_allow", CFG_STR, OFF(stats_allow), 0, 0, "127.0.0.0/8 ::1",
+     "clients (addresses or address/bits) allowed to read /v1/stats without stats_token"},
+    {"stats_token", CFG_STR, OFF(stats_token), 0, 0, "",
+     "bearer token that opens /v1/stats from anywhere (at least 16 characters); empty: none"},
     /* media decoding (src/media) */
     {"media_decode_threads", CFG_INT, OFF(media_decode_threads), 1, 64, "1",
      "threads decoding images for thumbnails, apart from the pool that hashes passwords"},
@@ -124,7 +128,7 @@ static const cfg_entry_t table[] = {
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
-static const char *const cidr_keys[] = {"trusted_proxies"};
+static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 
 static bool is_cidr_key(const char *key)
 {
@@ -414,6 +418,10 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
         fmt_err(err, errlen,
                 "config key 'max_content_bytes' must be at least 4096 bytes "
                 "smaller than 'max_ws_message'");
+        return PL_EINVAL;
+    }
+    if (cfg->stats_token[0] != '\0' && strlen(cfg->stats_token) < 16) {
+        fmt_err(err, errlen, "config key 'stats_token' must be empty or at least 16 characters");
         return PL_EINVAL;
     }
     return 0;
