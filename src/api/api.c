@@ -8,10 +8,14 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth.h"
+#include "auth/auth_limits.h"
+#include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/util.h"
 #include "media/media.h"
 
@@ -22,6 +26,11 @@ struct pl_api {
     pl_chat_t *chat;
     pl_server_t *srv;
     pl_media_t *media; /* NULL if the media service could not start */
+    pl_auth_limits_t *limits;   /* register/login limits */
+    pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
+    pl_cidr_list_t trusted;     /* cfg->trusted_proxies */
+    pl_bucket_t log_budget;     /* info lines about refused requests: at most ~1/s */
+    uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
 };
 
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat)
@@ -31,6 +40,12 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     api->cfg = cfg;
     api->st = st;
     api->chat = chat;
+    api->limits = pl_auth_limits_new(cfg);
+    /* Both lists were validated when the config was loaded. */
+    if (pl_cidr_list_parse(cfg->stats_allow, &api->stats_allow, NULL, 0) < 0 ||
+        pl_cidr_list_parse(cfg->trusted_proxies, &api->trusted, NULL, 0) < 0)
+        pl_log(PL_LOG_ERROR, "api", "bad stats_allow or trusted_proxies: stats refused");
+    pl_bucket_init(&api->log_budget, 5, uv_hrtime());
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     return api;
@@ -42,6 +57,9 @@ void pl_api_free(pl_api_t *api)
         return;
     /* The headers hook lives in the server, which is freed before us. */
     pl_media_free(api->media);
+    pl_auth_limits_free(api->limits);
+    pl_cidr_list_dispose(&api->stats_allow);
+    pl_cidr_list_dispose(&api->trusted);
     free(api);
 }
 
@@ -67,6 +85,52 @@ void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *
            code);
     respond_json(req, status,
                  json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+bool pl_api_is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL)
+        return false;
+    ct += strspn(ct, " \t");
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    ct += sizeof want - 1;
+    ct += strspn(ct, " \t");
+    return *ct == '\0' || *ct == ';';
+}
+
+/* JSON endpoints take only Content-Type: application/json, so a cross-site
+ * form or fetch() POST needs a CORS preflight, which parleyd never grants.
+ * Answers 415 and returns false otherwise. */
+static bool require_json(pl_http_req_t *req)
+{
+    if (pl_api_is_json_type(pl_http_header(req, "content-type")))
+        return true;
+    pl_api_error(req, 415, "unsupported_media_type",
+                 "send the body as Content-Type: application/json");
+    return false;
+}
+
+/* The level of a line about a refused request: info at most about once a
+ * second, so a flood cannot flood the log; debug for the rest. Keep the
+ * result in a variable: pl_log evaluates its level argument twice. */
+static int refusal_log_level(pl_api_t *api)
+{
+    return pl_bucket_take(&api->log_budget, 1, 5, 1, uv_hrtime()) == 0 ? PL_LOG_INFO : PL_LOG_DEBUG;
+}
+
+/* 429 rate_limited with Retry-After: wait_ms rounded up to whole seconds
+ * (also in the message, for people). */
+static void respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what)
+{
+    uint64_t s = wait_ms == UINT64_MAX ? 3600 : PL_MAX((wait_ms + 999) / 1000, 1);
+    char extra[64], msg[160];
+    snprintf(extra, sizeof extra, "Retry-After: %" PRIu64 "\r\n", s);
+    snprintf(msg, sizeof msg, "%s; try again in %" PRIu64 " s", what, s);
+    pl_log(PL_LOG_DEBUG, "api", "%s %s -> 429 rate_limited", pl_http_method(req),
+           pl_http_path(req));
+    pl_http_respond_error(req, 429, "rate_limited", msg, extra);
 }
 
 /* Parses the request body as a JSON object; answers 400 and returns NULL if
@@ -118,6 +182,9 @@ typedef struct {
     int status;       /* HTTP status of the answer */
     const char *code; /* error code or NULL */
     const char *msg;
+    pl_addr_t addr;           /* the client (behind a trusted proxy: the one it names) */
+    pl_login_ticket_t ticket; /* login: what the limits reserved */
+    bool verified;            /* login: the password was right */
 } acct_t;
 
 static void acct_free(acct_t *a)
@@ -137,6 +204,12 @@ static void acct_free(acct_t *a)
 static void acct_finish(void *arg)
 {
     acct_t *a = arg;
+    if (a->ticket.active) {
+        pl_login_outcome_t o = a->verified                                      ? PL_LOGIN_OK
+                               : a->code && !strcmp(a->code, "bad_credentials") ? PL_LOGIN_FAILED
+                                                                                : PL_LOGIN_ABORTED;
+        pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket, o, uv_hrtime());
+    }
     int st = pl_store_done_status(a->api->st);
     if (st < 0 && a->code == NULL) {
         a->status = st == PL_ECLOSED ? 503 : 500;
@@ -205,6 +278,10 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
                          : "wrong username or password");
         return NULL;
     }
+    if (reg && !pl_auth_username_registrable(norm)) {
+        pl_api_error(req, 400, "invalid_username", "usernames need at least one letter or digit");
+        return NULL;
+    }
     size_t plen = json_string_length(p);
     if (plen > PL_PASSWORD_MAX || strlen(json_string_value(p)) != plen) {
         pl_api_error(req, 400, reg ? "weak_password" : "bad_request",
@@ -230,11 +307,14 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
     a->display_name =
         pl_xstrdup(json_is_string(d) && json_string_length(d) ? json_string_value(d) : norm);
     a->device_name = pl_xstrdup(json_is_string(dev) ? json_string_value(dev) : "");
+    pl_http_client_addr(req, &a->addr);
     return a;
 }
 
 static void handle_register(pl_api_t *api, pl_http_req_t *req)
 {
+    if (!require_json(req))
+        return;
     json_t *body = body_object(req);
     if (body == NULL)
         return;
@@ -242,6 +322,17 @@ static void handle_register(pl_api_t *api, pl_http_req_t *req)
     json_decref(body);
     if (a == NULL)
         return;
+    /* Before the Argon2id work: that is what a flood would cost. */
+    uint64_t wait_ms = pl_auth_limits_register(api->limits, &a->addr, uv_hrtime());
+    if (wait_ms > 0) {
+        api->registrations_limited++;
+        int lvl = refusal_log_level(api);
+        pl_log(lvl, "auth", "register refused peer=%s limit=register_per_ip_hour retry_ms=%" PRIu64,
+               pl_http_peer(req), wait_ms);
+        respond_limited(req, wait_ms, "too many registrations from this address");
+        acct_free(a);
+        return;
+    }
     pl_auth_hash_password(api->loop, a->password, (uint64_t)api->cfg->argon2_opslimit,
                           (size_t)api->cfg->argon2_memlimit, register_hashed, a);
 }
@@ -270,10 +361,12 @@ static void login_verified(void *arg, bool ok)
     acct_t *a = arg;
     if (!ok) {
         a->status = 401, a->code = "bad_credentials", a->msg = "wrong username or password";
-        pl_log(PL_LOG_INFO, "auth", "login failed peer=%s", pl_http_peer(a->req));
+        pl_log(PL_LOG_INFO, "auth", "login failed user=%s peer=%s", a->username,
+               pl_http_peer(a->req));
         acct_finish(a);
         return;
     }
+    a->verified = true;
     a->user_id = a->user.id;
     pl_auth_token_new(a->token);
     pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
@@ -306,6 +399,8 @@ static void login_looked_up(void *arg)
 
 static void handle_login(pl_api_t *api, pl_http_req_t *req)
 {
+    if (!require_json(req))
+        return;
     json_t *body = body_object(req);
     if (body == NULL)
         return;
@@ -313,6 +408,19 @@ static void handle_login(pl_api_t *api, pl_http_req_t *req)
     json_decref(body);
     if (a == NULL)
         return;
+    /* Before the lookup and the Argon2id work; see auth_limits.h. */
+    const char *why = "";
+    uint64_t wait_ms = pl_auth_limits_login_begin(api->limits, a->username, &a->addr, uv_hrtime(),
+                                                  &a->ticket, &why);
+    if (wait_ms > 0) {
+        api->logins_limited++;
+        int lvl = refusal_log_level(api);
+        pl_log(lvl, "auth", "login refused user=%s peer=%s limit=%s retry_ms=%" PRIu64, a->username,
+               pl_http_peer(req), why, wait_ms);
+        respond_limited(req, wait_ms, "too many login attempts");
+        acct_free(a);
+        return;
+    }
     pl_store_read(api->st, login_lookup_work, login_looked_up, a);
 }
 
@@ -368,13 +476,61 @@ static void handle_logout(pl_api_t *api, pl_http_req_t *req)
     pl_store_write(api->st, logout_work, logout_done, l);
 }
 
-/* ---- stats (loopback only) ---- */
+/* ---- stats: to stats_allow clients, or with stats_token ---- */
+
+/* Whether the request carries stats_token as its Bearer token. Both sides
+ * are hashed first, so the comparison takes the same time whatever the
+ * token's length or content. */
+static bool stats_token_ok(pl_api_t *api, pl_http_req_t *req)
+{
+    const char *want = api->cfg->stats_token, *h = pl_http_header(req, "authorization");
+    if (want[0] == '\0' || h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    unsigned char a[crypto_hash_sha256_BYTES], b[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(a, (const unsigned char *)h + 7, strlen(h + 7));
+    crypto_hash_sha256(b, (const unsigned char *)want, strlen(want));
+    return sodium_memcmp(a, b, sizeof a) == 0;
+}
+
+/* Whether the request's client is in stats_allow. Returns false with *why
+ * set otherwise. A request carrying X-Forwarded-For or Forwarded came through
+ * a proxy; it is judged by the client that proxy names, and only when the
+ * proxy is one of trusted_proxies: a same-host proxy nobody configured would
+ * otherwise make every client look local. */
+static bool stats_client_ok(pl_api_t *api, pl_http_req_t *req, const char **why)
+{
+    pl_addr_t client;
+    pl_http_client_addr(req, &client);
+    const char *xff = pl_http_header(req, "x-forwarded-for");
+    if (xff != NULL || pl_http_header(req, "forwarded") != NULL) {
+        /* The HTTP layer takes the client from X-Forwarded-For only when the
+         * TCP peer is a trusted proxy; otherwise the client is the peer.
+         * So compute what a trusted proxy's header names: if the client is
+         * not that address, the peer was not a trusted proxy. */
+        pl_addr_t named;
+        if (xff == NULL || api->trusted.n == 0 ||
+            !pl_addr_client(&api->trusted.v[0].net, xff, &api->trusted, &named) ||
+            memcmp(named.b, client.b, sizeof named.b) != 0) {
+            *why = "forwarded by a proxy that is not in trusted_proxies";
+            return false;
+        }
+    }
+    if (!pl_cidr_list_match(&api->stats_allow, &client)) {
+        *why = "client not in stats_allow";
+        return false;
+    }
+    return true;
+}
 
 static void handle_stats(pl_api_t *api, pl_http_req_t *req)
 {
-    const char *peer = pl_http_peer(req);
-    if (strcmp(peer, "127.0.0.1") != 0 && strcmp(peer, "::1") != 0) {
-        pl_api_error(req, 403, "forbidden", "stats are served to loopback peers only");
+    const char *why = "";
+    if (!stats_token_ok(api, req) && !stats_client_ok(api, req, &why)) {
+        int lvl = refusal_log_level(api);
+        pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s why=\"%s\"",
+               pl_http_conn_id(req), pl_http_peer(req), why);
+        pl_api_error(req, 403, "forbidden",
+                     "stats are served to the addresses in stats_allow or with stats_token");
         return;
     }
     pl_server_stats_t ss;
@@ -383,20 +539,24 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     pl_server_get_stats(api->srv, &ss);
     pl_chat_get_stats(api->chat, &cs);
     pl_store_get_stats(api->st, &st);
-    respond_json(
-        req, 200,
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                  "connections_accepted",
-                  (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
-                  "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
-                  (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
-                  (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions,
-                  "messages_stored", (json_int_t)cs.messages_stored, "events_fanned_out",
-                  (json_int_t)cs.events_fanned_out, "message_frames_built",
-                  (json_int_t)cs.frames_built, "syncs_from_ring", (json_int_t)cs.syncs_from_ring,
-                  "syncs_from_store", (json_int_t)cs.syncs_from_store, "ring_bytes",
-                  (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
-                  (json_int_t)st.write_jobs));
+    json_t *o = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections_accepted",
+        (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
+        "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
+        (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
+        (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions, "messages_stored",
+        (json_int_t)cs.messages_stored, "events_fanned_out", (json_int_t)cs.events_fanned_out,
+        "message_frames_built", (json_int_t)cs.frames_built, "syncs_from_ring",
+        (json_int_t)cs.syncs_from_ring, "syncs_from_store", (json_int_t)cs.syncs_from_store,
+        "ring_bytes", (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
+        (json_int_t)st.write_jobs);
+    /* account limits and media decoding */
+    json_object_set_new(o, "logins_rate_limited", json_integer((json_int_t)api->logins_limited));
+    json_object_set_new(o, "registrations_rate_limited",
+                        json_integer((json_int_t)api->registrations_limited));
+    if (api->media)
+        pl_media_stats_json(api->media, o);
+    respond_json(req, 200, o);
 }
 
 /* ---- router ---- */

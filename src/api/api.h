@@ -4,6 +4,7 @@
 #ifndef PL_API_API_H
 #define PL_API_API_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "chat/chat.h"
@@ -23,5 +24,9 @@ void pl_api_on_http(void *ud, pl_http_req_t *req);
 
 /** Answers a JSON error {"error":{"code","message"}} and releases req. */
 void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *message);
+
+/** Whether a Content-Type header value (may be NULL) is application/json,
+ * case-insensitive, parameters such as "; charset=utf-8" allowed. Pure. */
+bool pl_api_is_json_type(const char *content_type);
 
 #endif

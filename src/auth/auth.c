@@ -26,6 +26,14 @@ bool pl_auth_username_normalize(const char *in, char *out)
     return true;
 }
 
+bool pl_auth_username_registrable(const char *norm)
+{
+    for (const char *p = norm; *p; p++)
+        if (isalnum((unsigned char)*p))
+            return true;
+    return false;
+}
+
 void pl_auth_token_new(char out[PL_TOKEN_LEN + 1])
 {
     unsigned char raw[32];

@@ -19,6 +19,12 @@
  * out (>= PL_USERNAME_MAX + 1 bytes). Returns false if invalid. */
 bool pl_auth_username_normalize(const char *in, char *out);
 
+/** Whether a normalized username may be registered: it needs at least one
+ * letter or digit, so names made only of '.', '-' and '_' (".", "..", "-")
+ * are reserved. Login still accepts any name pl_auth_username_normalize
+ * does, so accounts made before this rule keep working. */
+bool pl_auth_username_registrable(const char *norm);
+
 /** Creates a new token (NUL-terminated, PL_TOKEN_LEN chars) into out (>= 44 bytes). */
 void pl_auth_token_new(char out[PL_TOKEN_LEN + 1]);
 

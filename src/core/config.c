@@ -144,10 +144,36 @@ static const cfg_entry_t table[] = {
      "WebSocket requests per second per client address before auth (burst twice that)"},
     {"rate_limit_ip_keys", CFG_INT, OFF(rate_limit_ip_keys), 16, 10000000, "16384",
      "client addresses the pre-auth request limiter remembers (least recently used forgotten)"},
+    /* account endpoints and stats (src/api, src/auth/auth_limits.c) */
+    {"register_per_ip_hour", CFG_INT, OFF(register_per_ip_hour), 1, 1000000000, "20",
+     "registrations per client address (IPv6: per /64) per hour, as a burst that refills evenly"},
+    {"login_per_ip_min", CFG_INT, OFF(login_per_ip_min), 1, 1000000000, "60",
+     "login attempts (right or wrong) per client address per minute"},
+    {"login_failures_per_ip_hour", CFG_INT, OFF(login_failures_per_ip_hour), 1, 1000000000, "100",
+     "failed logins per client address per hour, over all accounts"},
+    {"login_failures_per_account_ip_hour", CFG_INT, OFF(login_failures_per_account_ip_hour), 1,
+     1000000000, "10", "failed logins per account per client address per hour"},
+    {"login_failures_per_account_hour", CFG_INT, OFF(login_failures_per_account_hour), 1,
+     1000000000, "100",
+     "failed logins per account per hour from all addresses except those it logged in from "
+     "within 30 days"},
+    {"auth_limit_max_keys", CFG_INT, OFF(auth_limit_max_keys), 16, 10000000, "65536",
+     "addresses or accounts each login/registration limit tracks (least recently seen dropped)"},
+    {"stats_allow", CFG_STR, OFF(stats_allow), 0, 0, "127.0.0.0/8 ::1",
+     "clients (addresses or address/bits) allowed to read /v1/stats without stats_token"},
+    {"stats_token", CFG_STR, OFF(stats_token), 0, 0, "",
+     "bearer token that opens /v1/stats from anywhere (at least 16 characters); empty: none"},
+    /* media decoding (src/media) */
+    {"media_decode_threads", CFG_INT, OFF(media_decode_threads), 1, 64, "1",
+     "threads decoding images for thumbnails, apart from the pool that hashes passwords"},
+    {"media_decode_queue_max", CFG_INT, OFF(media_decode_queue_max), 1, 1000000, "256",
+     "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
+    {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
+     "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
-static const char *const cidr_keys[] = {"trusted_proxies"};
+static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 
 static bool is_cidr_key(const char *key)
 {
@@ -495,6 +521,10 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
         fmt_err(err, errlen,
                 "config key 'max_content_bytes' must be at least 4096 bytes "
                 "smaller than 'max_ws_message'");
+        return PL_EINVAL;
+    }
+    if (cfg->stats_token[0] != '\0' && strlen(cfg->stats_token) < 16) {
+        fmt_err(err, errlen, "config key 'stats_token' must be empty or at least 16 characters");
         return PL_EINVAL;
     }
     return 0;

@@ -78,6 +78,19 @@ typedef struct {
     int64_t max_inflight_requests; /* requests of one connection being answered at once */
     int64_t rate_limit_ip_per_sec; /* WebSocket requests per second per address before auth */
     int64_t rate_limit_ip_keys;    /* addresses the pre-auth limiter tracks (LRU) */
+    /* account endpoints and stats (src/api, src/auth/auth_limits.c) */
+    int64_t register_per_ip_hour;               /* registrations per address per hour */
+    int64_t login_per_ip_min;                   /* login attempts per address per minute */
+    int64_t login_failures_per_ip_hour;         /* failed logins per address */
+    int64_t login_failures_per_account_ip_hour; /* failed logins per (account, address) */
+    int64_t login_failures_per_account_hour;    /* failed logins per account, unknown addresses */
+    int64_t auth_limit_max_keys;                /* entries per limit table */
+    char *stats_allow;                          /* CIDR list served /v1/stats */
+    char *stats_token;                          /* Bearer token for /v1/stats; "" = none */
+    /* media decoding (src/media) */
+    int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
+    int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
+    int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -11,6 +11,9 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <magic.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http_range.h"
+#include "media/media_queue.h"
 #include "media/media_store.h"
 
 #define SNIFF_BYTES 8192           /* what libmagic sees of an upload */
@@ -51,7 +55,9 @@ struct pl_media {
     magic_t magic;        /* not thread-safe: used under magic_lock */
     uv_mutex_t magic_lock;
     bool vips_ok;
-    uint64_t seq; /* tmp file names */
+    pl_media_queue_t *dq;        /* image decodes (thumbnails); NULL without libvips */
+    uint64_t thumbs_over_budget; /* images left without a thumbnail by max_image_decode_bytes */
+    uint64_t seq;                /* tmp file names */
     uv_timer_t gc_timer;
     bool gc_busy; /* a collection job is in flight */
 };
@@ -170,7 +176,7 @@ static bool query_flag(const char *q, const char *key)
     return false;
 }
 
-/* ---- processing on the thread pool ---- */
+/* ---- processing: sniffing on the thread pool, decoding on the decode queue ---- */
 
 typedef struct {
     pl_media_t *m;
@@ -178,10 +184,13 @@ typedef struct {
     char sha[65];
     unsigned char head[SNIFF_BYTES];
     size_t head_len;
+    pl_media_job_t job; /* the thumbnail, on the decode queue */
     /* results */
     int rc;
     char mime[128];
     int64_t w, h, tw, th;
+    bool want_thumb;  /* an image within max_image_pixels and max_image_decode_bytes */
+    bool over_budget; /* no thumbnail: decoding would cost more than max_image_decode_bytes */
 } proc_t;
 
 static void sniff(pl_media_t *m, proc_t *p)
@@ -192,114 +201,224 @@ static void sniff(pl_media_t *m, proc_t *p)
     uv_mutex_unlock(&m->magic_lock);
 }
 
-/* Replaces *t by itself flattened on white when it has an alpha channel
- * (JPEG has none). Returns 0, or -1 with *t released. */
-static int flatten_white(VipsImage **t)
+uint64_t pl_media_decode_cost(const char *mime, int64_t w, int64_t h, int bands, int sample,
+                              int box, bool crop)
 {
-    if (!vips_image_hasalpha(*t))
-        return 0;
-    VipsImage *flat = NULL;
-    VipsArrayDouble *bg = vips_array_double_newv(3, 255.0, 255.0, 255.0);
-    int rc = vips_flatten(*t, &flat, "background", bg, NULL);
-    vips_area_unref(VIPS_AREA(bg));
-    g_object_unref(*t);
-    *t = NULL;
-    if (rc != 0) {
-        vips_error_clear();
-        return -1;
+    if (w <= 0 || h <= 0 || bands <= 0 || sample <= 0 || box <= 0)
+        return UINT64_MAX;
+    /* Measured with libvips 8.14 (/proc VmHWM, one decode thread); each term
+     * errs on the high side. Rows: libvips keeps a few hundred input rows of
+     * the full width in line caches and strips, so the width, not the
+     * height, drives the cost. Whole frames: GIF and WebP decode the full
+     * frame (RGBA) before anything is shrunk. */
+    double W = (double)w, H = (double)h, bpp = (double)bands * sample;
+    double sx = W / box, sy = H / box, s = crop ? PL_MIN(sx, sy) : PL_MAX(sx, sy);
+    double cost = 8.0 * 1024 * 1024; /* libvips' own working set */
+    if (!strcmp(mime, "image/jpeg")) {
+        /* vips_thumbnail shrinks JPEG while decoding, by the power of two
+         * that leaves at least 2x for the final resize. */
+        int shrink = s >= 16 ? 8 : s >= 8 ? 4 : s >= 4 ? 2 : 1;
+        cost += (W / shrink) * bpp * 2048;
+    } else {
+        cost += W * bpp * 512 + W * 3 * 1024;
+        if (!strcmp(mime, "image/gif") || !strcmp(mime, "image/webp"))
+            cost += W * H * 4;
     }
-    *t = flat;
-    return 0;
+    return cost >= 0x1p63 ? UINT64_MAX : (uint64_t)cost;
 }
 
-/* Makes a variant made on first request of the image at path, EXIF
- * orientation applied, metadata stripped, JPEG, committed as `variant`:
- * "square" is SQUARE_PX x SQUARE_PX, scaled to fill and centre-cropped
- * (libvips crop=centre); "thumb1280" fits in BIG_PX x BIG_PX and is never
- * upscaled (a smaller image keeps its size). Pool thread. The caller checked
- * the pixel limit (the image has a thumbnail). Returns 0 or a negative code. */
-static int make_variant(pl_media_t *m, const char *path, const char *tmp, const char *sha,
-                        bool square)
-{
-    const char *variant = square ? "square" : "thumb1280";
-    VipsImage *t = NULL;
-    char out[1100];
-    snprintf(out, sizeof out, "%s.%s.jpg", tmp, variant);
-    int vr = square ? vips_thumbnail(path, &t, SQUARE_PX, "height", SQUARE_PX, "crop",
-                                     VIPS_INTERESTING_CENTRE, "fail_on", VIPS_FAIL_ON_ERROR, NULL)
-                    : vips_thumbnail(path, &t, BIG_PX, "height", BIG_PX, "size", VIPS_SIZE_DOWN,
-                                     "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-    if (vr != 0) {
-        vips_error_clear();
-        return PL_EIO;
-    }
-    if (flatten_white(&t) < 0)
-        return PL_EIO;
-    int rc = vips_jpegsave(t, out, "Q", 85, "strip", TRUE, NULL);
-    g_object_unref(t);
-    if (rc != 0) {
-        vips_error_clear();
-        unlink(out);
-        return PL_EIO;
-    }
-    bool existed = false;
-    return m->ms->ops->commit(m->ms, out, sha, variant, &existed);
-}
+/* An image's header: size as stored (before EXIF orientation), bands and
+ * bytes per band, orientation. Only the header is read. */
+typedef struct {
+    int64_t w, h;
+    int bands, sample, orient;
+} img_info_t;
 
-/* Reads the image's size and makes the thumbnail (JPEG, EXIF orientation
- * applied, metadata stripped; the first frame of an animation). A corrupt
- * image or one over max_image_pixels simply gets none. */
-static void make_thumb(pl_media_t *m, proc_t *p, const char *path)
+static int image_info(const char *path, img_info_t *out)
 {
     VipsImage *img = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     if (!img) {
         vips_error_clear();
-        return;
+        return PL_EIO;
     }
-    int64_t w = vips_image_get_width(img), h = vips_image_get_height(img);
-    int orient = 1;
-    if (vips_image_get_typeof(img, VIPS_META_ORIENTATION))
-        (void)vips_image_get_int(img, VIPS_META_ORIENTATION, &orient);
     /* For animations, libvips reports one frame's height only with n=1 (the
      * default). */
+    out->w = vips_image_get_width(img);
+    out->h = vips_image_get_height(img);
+    out->bands = vips_image_get_bands(img);
+    out->sample = (int)vips_format_sizeof(vips_image_get_format(img));
+    out->orient = 1;
+    if (vips_image_get_typeof(img, VIPS_META_ORIENTATION))
+        (void)vips_image_get_int(img, VIPS_META_ORIENTATION, &out->orient);
     g_object_unref(img);
-    if (w <= 0 || h <= 0)
-        return;
-    if (w * h > m->cfg->max_image_pixels) {
-        pl_log(PL_LOG_INFO, "media", "no thumbnail sha=%.12s pixels=%" PRId64 " max=%" PRId64,
-               p->sha, w * h, m->cfg->max_image_pixels);
-        p->w = orient >= 5 && orient <= 8 ? h : w;
-        p->h = orient >= 5 && orient <= 8 ? w : h;
-        return;
-    }
-    VipsImage *t = NULL;
-    char out[1100];
-    snprintf(out, sizeof out, "%s.thumb.jpg", p->tmp);
-    /* vips_thumbnail applies the EXIF orientation itself. */
-    if (vips_thumbnail(path, &t, THUMB_PX, "height", THUMB_PX, "size", VIPS_SIZE_DOWN, "fail_on",
-                       VIPS_FAIL_ON_ERROR, NULL) != 0) {
-        vips_error_clear();
-        return;
-    }
-    if (flatten_white(&t) < 0)
-        return;
-    int rc = vips_jpegsave(t, out, "Q", 80, "strip", TRUE, NULL);
-    int64_t tw = vips_image_get_width(t), th = vips_image_get_height(t);
-    g_object_unref(t);
-    if (rc != 0) {
-        vips_error_clear();
-        unlink(out);
-        return;
-    }
-    bool existed = false;
-    if (m->ms->ops->commit(m->ms, out, p->sha, "thumb", &existed) == 0) {
-        p->tw = tw;
-        p->th = th;
-    }
-    p->w = orient >= 5 && orient <= 8 ? h : w;
-    p->h = orient >= 5 && orient <= 8 ? w : h;
+    return out->w > 0 && out->h > 0 ? 0 : PL_EIO;
 }
 
+/* Replaces *t by n when rc (the result of the libvips call that made n;
+ * call it first: argument order is unspecified) is 0; returns rc. */
+static int step(VipsImage **t, VipsImage *n, int rc)
+{
+    if (rc == 0) {
+        g_object_unref(*t);
+        *t = n;
+    }
+    return rc;
+}
+
+/* Flattens *t on white when it has an alpha channel (JPEG has none). */
+static int flatten_white(VipsImage **t)
+{
+    if (!vips_image_hasalpha(*t))
+        return 0;
+    VipsImage *n = NULL;
+    VipsArrayDouble *bg = vips_array_double_newv(1, 255.0);
+    int rc = vips_flatten(*t, &n, "background", bg, NULL);
+    vips_area_unref(VIPS_AREA(bg));
+    return step(t, n, rc);
+}
+
+/* 16-bit (or wider) samples down to 8 bits, alpha included, before anything
+ * else touches the full-size rows: they are then a half (or less) as wide
+ * in bytes, and flatten_white runs in 8 bits. */
+static int to_8bit(VipsImage **t)
+{
+    if (vips_image_get_format(*t) == VIPS_FORMAT_UCHAR)
+        return 0;
+    VipsImage *n = NULL;
+    bool sixteen = vips_image_get_format(*t) == VIPS_FORMAT_USHORT;
+    int rc = vips_cast(*t, &n, VIPS_FORMAT_UCHAR, "shift", sixteen, NULL);
+    if (step(t, n, rc) != 0)
+        return rc;
+    VipsInterpretation i =
+        vips_image_get_bands(*t) >= 3 ? VIPS_INTERPRETATION_sRGB : VIPS_INTERPRETATION_B_W;
+    rc = vips_copy(*t, &n, "interpretation", i, NULL);
+    return step(t, n, rc);
+}
+
+/* A box filter by the integer factor that leaves the image at least twice
+ * the target size, so vips_thumbnail_image's better filter only sees rows a
+ * k-th as wide (its strips would otherwise hold k times more input rows). */
+static int box_shrink(VipsImage **t, int box, bool crop)
+{
+    double sx = (double)vips_image_get_width(*t) / box;
+    double sy = (double)vips_image_get_height(*t) / box;
+    int k = (int)((crop ? PL_MIN(sx, sy) : PL_MAX(sx, sy)) / 2);
+    if (k < 2)
+        return 0;
+    VipsImage *n = NULL;
+    int rc = vips_shrinkv(*t, &n, k, NULL);
+    if (step(t, n, rc) != 0)
+        return rc;
+    rc = vips_shrinkh(*t, &n, k, NULL);
+    return step(t, n, rc);
+}
+
+/* Writes a JPEG (quality q) of the image at path to out: fitting in
+ * box x box and never upscaled, or (crop) box x box scaled to fill and
+ * centre-cropped; EXIF orientation applied, metadata stripped, transparency
+ * flattened on white; the first frame of an animation. Decode thread. JPEG
+ * and WebP go through vips_thumbnail, which shrinks them while decoding.
+ * PNG and GIF cannot shrink on load: they are read sequentially, brought to
+ * 8 bits and flattened, then box-shrunk, which keeps decoding to roughly
+ * pl_media_decode_cost. Writes the output size into *ow, *oh. */
+static int render(const char *path, const char *mime, int box, bool crop, int q, const char *out,
+                  int64_t *ow, int64_t *oh)
+{
+    VipsImage *t = NULL, *n = NULL;
+    VipsSize size = crop ? VIPS_SIZE_BOTH : VIPS_SIZE_DOWN;
+    VipsInteresting how = crop ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE;
+    int rc = -1;
+    if (!strcmp(mime, "image/jpeg") || !strcmp(mime, "image/webp")) {
+        if (vips_thumbnail(path, &t, box, "height", box, "size", size, "crop", how, "fail_on",
+                           VIPS_FAIL_ON_ERROR, NULL) != 0)
+            goto out;
+    } else {
+        t = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                     VIPS_FAIL_ON_ERROR, NULL);
+        if (t == NULL || to_8bit(&t) != 0 || flatten_white(&t) != 0 || box_shrink(&t, box, crop))
+            goto out;
+        /* vips_thumbnail_image applies the EXIF orientation itself. */
+        int vr = vips_thumbnail_image(t, &n, box, "height", box, "size", size, "crop", how, NULL);
+        if (step(&t, n, vr) != 0)
+            goto out;
+    }
+    if (flatten_white(&t) != 0)
+        goto out;
+    if (vips_jpegsave(t, out, "Q", q, "strip", TRUE, NULL) != 0) {
+        unlink(out);
+        goto out;
+    }
+    *ow = vips_image_get_width(t);
+    *oh = vips_image_get_height(t);
+    rc = 0;
+out:
+    if (t)
+        g_object_unref(t);
+    if (rc != 0)
+        vips_error_clear();
+    return rc == 0 ? 0 : PL_EIO;
+}
+
+/* After a decode: libvips' per-thread buffers and the freed pixels go back
+ * to the system, so an idle server does not keep a decode's peak. */
+static void decode_thread_release(void)
+{
+    vips_thread_shutdown();
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* Whether an image of this header may be decoded into a box x box variant;
+ * logs why not. Any thread. */
+static bool decode_allowed(pl_media_t *m, const char *sha, const char *mime, const img_info_t *ii,
+                           int box, bool crop, bool *over_budget)
+{
+    if (ii->w * ii->h > m->cfg->max_image_pixels) {
+        pl_log(PL_LOG_INFO, "media", "no thumbnail sha=%.12s pixels=%" PRId64 " max=%" PRId64, sha,
+               ii->w * ii->h, m->cfg->max_image_pixels);
+        return false;
+    }
+    uint64_t cost = pl_media_decode_cost(mime, ii->w, ii->h, ii->bands, ii->sample, box, crop);
+    if (cost > (uint64_t)m->cfg->max_image_decode_bytes) {
+        pl_log(PL_LOG_INFO, "media",
+               "no thumbnail sha=%.12s size=%" PRId64 "x%" PRId64 " bands=%d decode_bytes=%" PRIu64
+               " max=%" PRId64,
+               sha, ii->w, ii->h, ii->bands, cost, m->cfg->max_image_decode_bytes);
+        *over_budget = true;
+        return false;
+    }
+    return true;
+}
+
+/* Makes a variant made on first request of the image at path, committed as
+ * "square" (SQUARE_PX x SQUARE_PX, scaled to fill and centre-cropped) or
+ * "thumb1280" (fits in BIG_PX x BIG_PX, never upscaled). Decode thread.
+ * Returns 0 or a negative code (the image is over a limit: PL_ETOOBIG). */
+static int make_variant(pl_media_t *m, const char *path, const char *mime, const char *tmp,
+                        const char *sha, bool square)
+{
+    const char *variant = square ? "square" : "thumb1280";
+    int box = square ? SQUARE_PX : BIG_PX;
+    char out[1100];
+    snprintf(out, sizeof out, "%s.%s.jpg", tmp, variant);
+    img_info_t ii;
+    bool over = false;
+    if (image_info(path, &ii) < 0)
+        return PL_EIO;
+    if (!decode_allowed(m, sha, mime, &ii, box, square, &over))
+        return PL_ETOOBIG;
+    int64_t w, h;
+    if (render(path, mime, box, square, 85, out, &w, &h) < 0)
+        return PL_EIO;
+    bool existed = false;
+    return m->ms->ops->commit(m->ms, out, sha, variant, &existed);
+}
+
+/* Thread pool: sniffs the type, moves the upload to its content address and,
+ * for an image, reads its header and decides whether it gets a thumbnail.
+ * A corrupt image or one over max_image_pixels or max_image_decode_bytes
+ * simply gets none. */
 static void proc_work(uv_work_t *w)
 {
     proc_t *p = w->data; /* the upload points work.data at its proc_t */
@@ -310,8 +429,32 @@ static void proc_work(uv_work_t *w)
     if (p->rc < 0 || !pl_media_is_image(p->mime) || !m->vips_ok)
         return;
     char path[1200];
-    if (m->ms->ops->local_path(m->ms, p->sha, NULL, path, sizeof path) == 0)
-        make_thumb(m, p, path);
+    img_info_t ii;
+    if (m->ms->ops->local_path(m->ms, p->sha, NULL, path, sizeof path) < 0 ||
+        image_info(path, &ii) < 0)
+        return;
+    bool turned = ii.orient >= 5 && ii.orient <= 8;
+    p->w = turned ? ii.h : ii.w;
+    p->h = turned ? ii.w : ii.h;
+    p->want_thumb = decode_allowed(m, p->sha, p->mime, &ii, THUMB_PX, false, &p->over_budget);
+}
+
+/* Decode thread: the thumbnail. */
+static void thumb_work(pl_media_job_t *job)
+{
+    proc_t *p = (proc_t *)((char *)job - offsetof(proc_t, job));
+    pl_media_t *m = p->m;
+    char path[1200], out[1100];
+    int64_t tw = 0, th = 0;
+    snprintf(out, sizeof out, "%s.thumb.jpg", p->tmp);
+    bool existed = false;
+    if (m->ms->ops->local_path(m->ms, p->sha, NULL, path, sizeof path) == 0 &&
+        render(path, p->mime, THUMB_PX, false, 80, out, &tw, &th) == 0 &&
+        m->ms->ops->commit(m->ms, out, p->sha, "thumb", &existed) == 0) {
+        p->tw = tw;
+        p->th = th;
+    }
+    decode_thread_release();
 }
 
 /* ---- uploads ---- */
@@ -460,17 +603,34 @@ static void auth_done(void *arg)
     up_step(u);
 }
 
+static void thumb_done(pl_media_job_t *job)
+{
+    upload_t *u = (upload_t *)((char *)job - offsetof(upload_t, proc.job));
+    u->work_busy = false;
+    u->processed = true;
+    up_step(u);
+}
+
 static void proc_done(uv_work_t *w, int status)
 {
     upload_t *u = (upload_t *)((char *)w - offsetof(upload_t, work));
-    u->work_busy = false;
-    u->processed = true;
+    pl_media_t *m = u->m;
     u->tmp_exists = false; /* commit moved or removed it */
     if (status < 0 || u->proc.rc < 0) {
         pl_log(PL_LOG_WARN, "media", "op=commit err=%s",
                pl_strerror(status < 0 ? status : u->proc.rc));
         up_fail(u, 500, "internal", "cannot store the upload");
+    } else if (u->proc.over_budget) {
+        m->thumbs_over_budget++;
+    } else if (u->proc.want_thumb) {
+        /* The answer waits for the thumbnail (its size is part of it). */
+        if (pl_media_queue_submit(m->dq, &u->proc.job, thumb_work, thumb_done) == 0)
+            return;
+        pl_log(PL_LOG_INFO, "media", "no thumbnail user=u%" PRId64 " sha=%.12s: decode queue full",
+               u->user, u->proc.sha);
     }
+    u->work_busy = false;
+    u->processed = true;
     up_step(u);
 }
 
@@ -717,6 +877,8 @@ typedef struct {
     bool square;    /* thumb?square=1: the centre-cropped square variant */
     bool big;       /* thumb?size=1280 */
     char tmp[1024]; /* square / 1280: where it is made when not cached yet */
+    pl_media_job_t vjob;              /* making it, on the decode queue */
+    bool need_variant, variant_tried; /* not cached: make it, once */
     int rc;
     pl_media_rec_t rec;
     /* the file, opened on the pool */
@@ -773,16 +935,11 @@ static void dl_open_work(uv_work_t *w)
 {
     dl_t *d = w->data;
     int fd = open(d->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && (d->square || d->big)) {
-        /* Made on first request, then cached next to the thumbnail. */
-        char orig[1200];
-        pl_media_t *m = d->m;
-        if (m->ms->ops->local_path(m->ms, d->rec.sha256, NULL, orig, sizeof orig) == 0 &&
-            make_variant(m, orig, d->tmp, d->rec.sha256, d->square) == 0)
-            fd = open(d->path, O_RDONLY | O_CLOEXEC);
-    }
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
+        /* A variant is made on first request (on the decode queue), then
+         * cached next to the thumbnail. */
+        d->need_variant = fd < 0 && (d->square || d->big) && !d->variant_tried;
         d->io_rc = PL_ENOTFOUND;
         if (fd >= 0)
             close(fd);
@@ -900,9 +1057,41 @@ static void dl_on_abort(void *ud, pl_http_req_t *req)
         dl_finish(d); /* otherwise dl_on_read does */
 }
 
+static void dl_open_done(uv_work_t *w, int status);
+
+/* Decode thread: makes the missing variant. */
+static void variant_work(pl_media_job_t *job)
+{
+    dl_t *d = (dl_t *)((char *)job - offsetof(dl_t, vjob));
+    pl_media_t *m = d->m;
+    char orig[1200];
+    if (m->ms->ops->local_path(m->ms, d->rec.sha256, NULL, orig, sizeof orig) == 0)
+        (void)make_variant(m, orig, d->rec.mime, d->tmp, d->rec.sha256, d->square);
+    decode_thread_release();
+}
+
+/* Opens the file again: it is there unless the image is over a limit. */
+static void variant_done(pl_media_job_t *job)
+{
+    dl_t *d = (dl_t *)((char *)job - offsetof(dl_t, vjob));
+    uv_queue_work(d->m->loop, &d->work, dl_open_work, dl_open_done);
+}
+
 static void dl_open_done(uv_work_t *w, int status)
 {
     dl_t *d = w->data;
+    if (status == 0 && d->need_variant) {
+        d->need_variant = false;
+        d->variant_tried = true;
+        if (pl_media_queue_submit(d->m->dq, &d->vjob, variant_work, variant_done) == 0)
+            return;
+        pl_log(PL_LOG_INFO, "media", "variant refused media=m%" PRId64 ": decode queue full",
+               d->id);
+        pl_http_respond_error(d->req, 503, "unavailable", "the server is busy; try again",
+                              "Retry-After: 1\r\n");
+        dl_free(d);
+        return;
+    }
     if (status < 0 || d->io_rc < 0) {
         pl_http_respond_error(d->req, d->io_rc == PL_ENOTFOUND ? 404 : 500,
                               d->io_rc == PL_ENOTFOUND ? "not_found" : "internal",
@@ -1149,6 +1338,19 @@ static void on_gc_timer(uv_timer_t *t)
     pl_store_write(m->st, gc_work, gc_done, g);
 }
 
+void pl_media_stats_json(const pl_media_t *m, json_t *o)
+{
+    pl_media_queue_stats_t q = {0};
+    if (m->dq)
+        pl_media_queue_get_stats(m->dq, &q);
+    json_object_set_new(o, "media_decodes_queued", json_integer((json_int_t)q.queued));
+    json_object_set_new(o, "media_decodes_running", json_integer((json_int_t)q.running));
+    json_object_set_new(o, "media_decodes_done", json_integer((json_int_t)q.done));
+    json_object_set_new(o, "media_decodes_refused", json_integer((json_int_t)q.refused));
+    json_object_set_new(o, "media_thumbs_over_budget",
+                        json_integer((json_int_t)m->thumbs_over_budget));
+}
+
 /* ---- lifecycle ---- */
 
 int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_media_t **out)
@@ -1171,10 +1373,18 @@ int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_med
     }
     if (VIPS_INIT("parleyd") == 0) {
         m->vips_ok = true;
-        /* Each job runs on one libuv pool thread: no nested pools, and no
-         * cache of opened images between unrelated requests. */
+        /* Each decode runs on one decode thread (media_queue.c): no nested
+         * pools, and no cache of opened images between unrelated requests. */
         vips_concurrency_set(1);
         vips_cache_set_max(0);
+        rc = pl_media_queue_new(loop, (int)cfg->media_decode_threads,
+                                (size_t)cfg->media_decode_queue_max, &m->dq);
+        if (rc < 0) {
+            pl_log(PL_LOG_WARN, "media", "op=decode_threads err=%s: no thumbnails",
+                   pl_strerror(rc));
+            vips_shutdown();
+            m->vips_ok = false;
+        }
     } else {
         pl_log(PL_LOG_WARN, "media", "op=vips_init err=%s", vips_error_buffer());
         vips_error_clear();
@@ -1192,10 +1402,14 @@ void pl_media_free(pl_media_t *m)
 {
     if (!m)
         return;
-    /* Called after uv_run returned: close the timer and let the loop run its
-     * close callback, so uv_loop_close finds no open handle. */
+    /* Called after uv_run returned: close the timer and the decode queue's
+     * handle and let the loop run their close callbacks, so uv_loop_close
+     * finds no open handle. That run also runs any timer that is due, so it
+     * comes at once; the decode threads are joined after it. */
+    pl_media_queue_close(m->dq);
     uv_close((uv_handle_t *)&m->gc_timer, NULL);
     uv_run(m->loop, UV_RUN_NOWAIT);
+    pl_media_queue_free(m->dq);
     if (m->magic)
         magic_close(m->magic);
     uv_mutex_destroy(&m->magic_lock);

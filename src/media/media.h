@@ -6,7 +6,9 @@
 #ifndef PL_MEDIA_MEDIA_H
 #define PL_MEDIA_MEDIA_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "core/config.h"
@@ -39,5 +41,17 @@ const char *pl_media_served_type(const char *mime, bool *attachment);
 
 /** Image types we read dimensions of and make thumbnails for. Pure. */
 bool pl_media_is_image(const char *mime);
+
+/** Estimated peak memory, in bytes, of decoding an image of the sniffed type
+ * mime, w x h pixels of `bands` bands of `sample` bytes each (as its header
+ * says), into a variant that fits in box x box (crop: fills it), the way
+ * parleyd does it with libvips. Images costing more than
+ * max_image_decode_bytes get no thumbnail. Pure; UINT64_MAX for nonsense. */
+uint64_t pl_media_decode_cost(const char *mime, int64_t w, int64_t h, int bands, int sample,
+                              int box, bool crop);
+
+/** Adds the media counters (decode queue, thumbnails skipped) to a /v1/stats
+ * object (borrowed). */
+void pl_media_stats_json(const pl_media_t *m, json_t *o);
 
 #endif

@@ -90,7 +90,7 @@ async function userPage(reg, opts = {}) {
 
 async function newUser(prefix, displayName) {
   const username = uniqueName(prefix);
-  const r = await fetch(`${server.base}/v1/register`, { method: 'POST',
+  const r = await fetch(`${server.base}/v1/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ username, password: 'correct horse', display_name: displayName || username }) });
   assert.equal(r.status, 201);
   return r.json();
@@ -208,7 +208,7 @@ test('unread counts follow across devices of the same user', { skip: need('recei
   const a = await newUser('unra', 'Una');
   const b = await newUser('unrb', 'Vic');
   await dmRoom(a, b);
-  const b2 = await (await fetch(`${server.base}/v1/login`, { method: 'POST', body: JSON.stringify({ username: b.username, password: 'correct horse' }) })).json();
+  const b2 = await (await fetch(`${server.base}/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: b.username, password: 'correct horse' }) })).json();
   const B1 = await userPage(b);
   const B2 = await userPage({ ...b2, username: b.username });
   try {
@@ -545,7 +545,7 @@ test('profile: edit own name, status and bio; the other browser sees them', { sk
 
 test('settings sync: the theme chosen on one device applies on another', { skip: need('settings_set', 'settings_get') }, async () => {
   const a = await newUser('sta', 'Stan');
-  const a2 = await (await fetch(`${server.base}/v1/login`, { method: 'POST', body: JSON.stringify({ username: a.username, password: 'correct horse' }) })).json();
+  const a2 = await (await fetch(`${server.base}/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: a.username, password: 'correct horse' }) })).json();
   const A1 = await userPage(a);
   const A2 = await userPage({ ...a2, username: a.username });
   try {

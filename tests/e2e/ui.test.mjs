@@ -103,7 +103,8 @@ test('sidebar: last activity order, unread counts, previews, new-messages marker
       .find((b) => b.querySelector('.room-name').textContent === n).querySelector('.badge'), others[0]);
     await page.waitForTimeout(300);
     const fresh = await WsClient.connect(server.base, (await (await fetch(`${server.base}/v1/login`, {
-      method: 'POST', body: JSON.stringify({ username: me, password: 'correct horse' }) })).json()).token);
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: me, password: 'correct horse' }) })).json()).token);
     const list = (await fresh.request('rooms')).rooms;
     assert.equal(list.find((r) => r.id === rooms[0]).unread, 0, 'read marker reached the server');
     assert.equal(list.find((r) => r.id === rooms[1]).unread, 2);

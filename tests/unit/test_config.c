@@ -142,6 +142,29 @@ static void test_env(void **state)
     pl_config_dispose(&c);
 }
 
+/* The account-limit, stats and media-decoding keys (API hardening). */
+static void test_api_keys(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    assert_int_equal(20, c.register_per_ip_hour);
+    assert_string_equal("127.0.0.0/8 ::1", c.stats_allow);
+    assert_string_equal("", c.stats_token);
+    assert_int_equal(1, c.media_decode_threads);
+    assert_int_equal(128 << 20, c.max_image_decode_bytes);
+    assert_int_equal(PL_EINVAL, pl_config_set(&c, "stats_allow", "10.0.0.0/33", err, sizeof err));
+    assert_non_null(strstr(err, "stats_allow"));
+    assert_int_equal(PL_EINVAL, pl_config_set(&c, "media_decode_threads", "0", err, sizeof err));
+    assert_int_equal(0, pl_config_set(&c, "stats_token", "short", err, sizeof err));
+    assert_int_equal(PL_EINVAL, pl_config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "stats_token"));
+    assert_int_equal(0, pl_config_set(&c, "stats_token", "0123456789abcdef", err, sizeof err));
+    assert_int_equal(0, pl_config_validate(&c, err, sizeof err));
+    pl_config_dispose(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_env),
+        cmocka_unit_test(test_api_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

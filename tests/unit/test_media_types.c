@@ -39,8 +39,35 @@ static void test_served_types(void **state)
     assert_false(pl_media_is_image("image/svg+xml"));
 }
 
+/* The decode budget's estimate (bytes) for what test_hostile_api uploads and
+ * for ordinary photos; measured peaks are in the comments. */
+static void test_decode_cost(void **state)
+{
+    (void)state;
+    const uint64_t MiB = 1024 * 1024, budget = 128 * MiB; /* max_image_decode_bytes */
+    /* 7000 x 7000 16-bit RGBA PNG: measured 44 MiB. */
+    uint64_t bomb = pl_media_decode_cost("image/png", 7000, 7000, 4, 2, 320, false);
+    assert_true(bomb > 44 * MiB && bomb < budget);
+    /* 50000 x 1000 16-bit RGBA PNG: measured 200 MiB even in 8 bits. */
+    assert_true(pl_media_decode_cost("image/png", 50000, 1000, 4, 2, 320, false) > budget);
+    /* 7000 x 7000 GIF: measured 222 MiB (the whole frame). */
+    assert_true(pl_media_decode_cost("image/gif", 7000, 7000, 4, 1, 320, false) > 222 * MiB);
+    /* Photos fit: an 8000 x 6000 JPEG (shrunk on load: 6 MiB), a 4000 x 3000
+     * WebP with alpha (44 MiB), a 4000 x 3000 RGBA PNG (19 MiB). */
+    assert_true(pl_media_decode_cost("image/jpeg", 8000, 6000, 3, 1, 320, false) < 32 * MiB);
+    assert_true(pl_media_decode_cost("image/jpeg", 8000, 6000, 3, 1, 1280, false) < budget);
+    assert_true(pl_media_decode_cost("image/webp", 4000, 3000, 4, 1, 320, false) > 44 * MiB);
+    assert_true(pl_media_decode_cost("image/webp", 4000, 3000, 4, 1, 320, false) < budget);
+    assert_true(pl_media_decode_cost("image/png", 4000, 3000, 4, 1, 256, true) < budget);
+    /* Nonsense and overflow. */
+    assert_true(pl_media_decode_cost("image/png", 0, 5, 3, 1, 320, false) == UINT64_MAX);
+    assert_true(pl_media_decode_cost("image/gif", INT64_MAX / 2, INT64_MAX / 2, 4, 8, 320, false) ==
+                UINT64_MAX);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_served_types)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_served_types),
+                                       cmocka_unit_test(test_decode_cost)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

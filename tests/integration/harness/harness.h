@@ -25,7 +25,8 @@ typedef struct {
 /** Starts parleyd with --listen 127.0.0.1:<free port> --data <tmp dir> and the
  * given extra "key=value" settings (NULL-terminated array, may be NULL), each
  * passed as `--set key=value`. Test-friendly defaults are always applied first:
- * argon2_opslimit=1, argon2_memlimit=8k (overridable). Waits until /healthz
+ * argon2_opslimit=1, argon2_memlimit=8k, register_per_ip_hour and
+ * login_per_ip_min lifted (overridable). Waits until /healthz
  * answers (10 s max). */
 void th_server_start(th_server_t *s, const char *const *settings);
 /** Same, reusing s->data_dir (for restart tests). */

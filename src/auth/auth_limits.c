@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* auth_limits.c -- registration and login limits (see auth_limits.h). */
+#include "auth/auth_limits.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "core/ratelimit.h"
+#include "core/util.h"
+
+#define HOUR_S 3600.0
+#define KNOWN_S (30 * 86400.0) /* an address stays "known" to an account this long */
+
+struct pl_auth_limits {
+    pl_ratelimit_t *reg_ip;       /* registrations per address */
+    pl_ratelimit_t *login_ip;     /* login attempts per address */
+    pl_ratelimit_t *fail_ip;      /* failed logins per address */
+    pl_ratelimit_t *fail_acct_ip; /* failed logins per (account, address) */
+    pl_ratelimit_t *fail_acct;    /* failed logins per account */
+    pl_ratelimit_t *known;        /* (account, address) pairs that logged in: empty bucket */
+};
+
+/* A table whose buckets hold n tokens, refilled at n per period_s. */
+static pl_ratelimit_t *per(int64_t n, double period_s, int64_t keys)
+{
+    return pl_ratelimit_new((double)n / period_s, (double)n, (size_t)keys);
+}
+
+pl_auth_limits_t *pl_auth_limits_new(const pl_config_t *cfg)
+{
+    pl_auth_limits_t *l = pl_xcalloc(1, sizeof *l);
+    int64_t keys = cfg->auth_limit_max_keys;
+    l->reg_ip = per(cfg->register_per_ip_hour, HOUR_S, keys);
+    l->login_ip = per(cfg->login_per_ip_min, 60.0, keys);
+    l->fail_ip = per(cfg->login_failures_per_ip_hour, HOUR_S, keys);
+    l->fail_acct_ip = per(cfg->login_failures_per_account_ip_hour, HOUR_S, keys);
+    l->fail_acct = per(cfg->login_failures_per_account_hour, HOUR_S, keys);
+    l->known = per(1, KNOWN_S, keys);
+    return l;
+}
+
+void pl_auth_limits_free(pl_auth_limits_t *l)
+{
+    if (!l)
+        return;
+    pl_ratelimit_free(l->reg_ip);
+    pl_ratelimit_free(l->login_ip);
+    pl_ratelimit_free(l->fail_ip);
+    pl_ratelimit_free(l->fail_acct_ip);
+    pl_ratelimit_free(l->fail_acct);
+    pl_ratelimit_free(l->known);
+    free(l);
+}
+
+/* The key of an address: IPv4 as is; IPv6 by its /64, since one host
+ * usually holds a whole /64 and could otherwise rotate through it. */
+static void addr_key(const pl_addr_t *a, uint8_t out[16])
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(out, a->b, 16);
+    if (memcmp(a->b, v4mapped, sizeof v4mapped) != 0)
+        memset(out + 8, 0, 8);
+}
+
+/* The key of (account, address): the username, a NUL, the address key
+ * (at most 32 + 1 + 16 bytes, within the table's 64). */
+static size_t pair_key(const char *username, const pl_addr_t *a, uint8_t out[64])
+{
+    size_t n = strnlen(username, PL_USERNAME_MAX);
+    memcpy(out, username, n);
+    out[n++] = '\0';
+    addr_key(a, out + n);
+    return n + 16;
+}
+
+uint64_t pl_auth_limits_register(pl_auth_limits_t *l, const pl_addr_t *addr, uint64_t now_ns)
+{
+    uint8_t ip[16];
+    addr_key(addr, ip);
+    return pl_ratelimit_take(l->reg_ip, ip, sizeof ip, 1, now_ns);
+}
+
+/* Whether the account logged in from this address within KNOWN_S. A success
+ * empties the pair's one-token bucket, which takes KNOWN_S to refill, so an
+ * empty bucket means "known". Probing with a take would mark the pair, so a
+ * granted probe is given back at once. */
+static bool is_known(pl_auth_limits_t *l, const uint8_t *pk, size_t pklen, uint64_t now_ns)
+{
+    if (pl_ratelimit_take(l->known, pk, pklen, 1, now_ns) > 0)
+        return true;
+    pl_ratelimit_refund(l->known, pk, pklen, 1);
+    return false;
+}
+
+uint64_t pl_auth_limits_login_begin(pl_auth_limits_t *l, const char *username,
+                                    const pl_addr_t *addr, uint64_t now_ns, pl_login_ticket_t *t,
+                                    const char **why)
+{
+    uint8_t ip[16], pk[64];
+    size_t pklen = pair_key(username, addr, pk), ulen = strnlen(username, PL_USERNAME_MAX);
+    addr_key(addr, ip);
+    *t = (pl_login_ticket_t){0};
+    uint64_t w = pl_ratelimit_take(l->login_ip, ip, sizeof ip, 1, now_ns);
+    if (w > 0) {
+        *why = "login_per_ip_min";
+        return w;
+    }
+    /* Reserve one failure in each bucket; a refusal gives back the others. */
+    uint64_t w_ip = pl_ratelimit_take(l->fail_ip, ip, sizeof ip, 1, now_ns);
+    uint64_t w_pair = pl_ratelimit_take(l->fail_acct_ip, pk, pklen, 1, now_ns);
+    uint64_t w_acct = pl_ratelimit_take(l->fail_acct, username, ulen, 1, now_ns);
+    bool account = w_acct == 0;
+    /* The account-wide bucket guards against guessing from many addresses;
+     * it must not lock the user out of addresses they use. */
+    if (w_acct > 0 && is_known(l, pk, pklen, now_ns))
+        w_acct = 0;
+    if (w_ip == 0 && w_pair == 0 && w_acct == 0) {
+        t->active = true;
+        t->account = account;
+        return 0;
+    }
+    if (w_ip == 0)
+        pl_ratelimit_refund(l->fail_ip, ip, sizeof ip, 1);
+    if (w_pair == 0)
+        pl_ratelimit_refund(l->fail_acct_ip, pk, pklen, 1);
+    if (account)
+        pl_ratelimit_refund(l->fail_acct, username, ulen, 1);
+    *why = w_pair > 0 ? "login_failures_per_account_ip_hour"
+           : w_ip > 0 ? "login_failures_per_ip_hour"
+                      : "login_failures_per_account_hour";
+    return PL_MAX(w_ip, PL_MAX(w_pair, w_acct));
+}
+
+void pl_auth_limits_login_end(pl_auth_limits_t *l, const char *username, const pl_addr_t *addr,
+                              pl_login_ticket_t *t, pl_login_outcome_t outcome, uint64_t now_ns)
+{
+    if (!t->active)
+        return;
+    t->active = false;
+    if (outcome == PL_LOGIN_FAILED)
+        return; /* the reservations become the counted failure */
+    uint8_t ip[16], pk[64];
+    size_t pklen = pair_key(username, addr, pk);
+    addr_key(addr, ip);
+    pl_ratelimit_refund(l->fail_ip, ip, sizeof ip, 1);
+    pl_ratelimit_refund(l->fail_acct_ip, pk, pklen, 1);
+    if (t->account)
+        pl_ratelimit_refund(l->fail_acct, username, strnlen(username, PL_USERNAME_MAX), 1);
+    if (outcome == PL_LOGIN_OK)
+        (void)pl_ratelimit_take(l->known, pk, pklen, 1, now_ns);
+}
