@@ -515,8 +515,9 @@ typedef struct {
     long max_retry_ms;
 } tally_t;
 
-/* Sends n requests made by make(i, buf) on fd, at most 64 in flight, and
- * tallies the replies (events are skipped). Request ids are 1000000 + i. */
+/* Sends n requests made by make(i, buf) on fd, at most 16 in flight (below
+ * max_inflight_requests), and tallies the replies (events are skipped).
+ * Request ids are 1000000 + i. */
 static void flood(int fd, int n, void (*make)(int i, char *buf, size_t cap, void *ud), void *ud,
                   tally_t *t)
 {
@@ -524,7 +525,7 @@ static void flood(int fd, int n, void (*make)(int i, char *buf, size_t cap, void
     int sent = 0, done = 0;
     memset(t, 0, sizeof *t);
     while (done < n) {
-        while (sent < n && sent - done < 64) {
+        while (sent < n && sent - done < 16) {
             make(sent, frame, sizeof frame, ud);
             th_ws_send_text(fd, frame);
             sent++;
@@ -562,21 +563,33 @@ static void make_group_with(int i, char *buf, size_t cap, void *ud)
              1000000 + i, i, (const char *)ud);
 }
 
-/* The victim's `rooms` reply: its room count and its size in bytes. */
+/* The victim's `rooms` list, followed over its pages (`more`/`next`): its
+ * room count and its size in bytes, all pages together. */
 static void victim_rooms(const th_user_t *v, size_t *n, size_t *bytes)
 {
     int fd = th_ws_login(v);
     static char buf[4 << 20];
-    long id = th_next_id();
-    char frame[64];
-    snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"rooms\"}", id);
-    long len = th_ws_request(fd, id, frame, buf, sizeof buf);
-    assert_true(len > 0);
-    json_t *j = th_json_parse(buf);
-    th_expect_ok(j);
-    *n = list_len(j, "rooms");
-    *bytes = (size_t)len;
-    json_decref(j);
+    char after[32] = "";
+    *n = 0;
+    *bytes = 0;
+    for (;;) {
+        long id = th_next_id();
+        char frame[128];
+        snprintf(frame, sizeof frame, "{\"id\":%ld,\"op\":\"rooms\"%s%s%s}", id,
+                 after[0] ? ",\"after\":\"" : "", after, after[0] ? "\"" : "");
+        long len = th_ws_request(fd, id, frame, buf, sizeof buf);
+        assert_true(len > 0);
+        json_t *j = th_json_parse(buf);
+        th_expect_ok(j);
+        *n += list_len(j, "rooms");
+        *bytes += (size_t)len;
+        bool more = json_is_true(json_object_get(j, "more"));
+        if (more)
+            snprintf(after, sizeof after, "%s", th_jstr(j, "next"));
+        json_decref(j);
+        if (!more)
+            break;
+    }
     close(fd);
 }
 
