@@ -43,12 +43,18 @@ typedef struct {
     pl_store_t *st;
     uv_signal_t sigterm, sigint;
     bool stopping;
+    pl_api_t *api;
+    pl_chat_t *chat;
 } app_t;
 
 static void on_server_down(void *arg)
 {
     app_t *app = arg;
     pl_log(PL_LOG_INFO, "main", "server closed; flushing the store");
+    /* Timers that start store jobs stop first: the store is gone after
+     * this, and later loop runs (pl_*_free) still fire due timers. */
+    pl_chat_stop(app->chat);
+    pl_api_stop(app->api);
     pl_store_close(app->st); /* commits what is queued; done callbacks run on the loop */
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
@@ -288,6 +294,8 @@ int main(int argc, char **argv)
     }
     pl_api_set_server(api, app.srv);
     pl_chat_set_server(chat, app.srv);
+    app.api = api;
+    app.chat = chat;
 
     uv_signal_init(app.loop, &app.sigterm);
     uv_signal_init(app.loop, &app.sigint);
@@ -304,6 +312,8 @@ int main(int argc, char **argv)
 stop_store:
     /* Startup failed after the store opened: close it cleanly (its handle
      * and a failed server's are freed by running the loop once more). */
+    pl_chat_stop(chat);
+    pl_api_stop(api);
     pl_store_close(app.st);
     uv_run(app.loop, UV_RUN_DEFAULT);
 done:

@@ -14,6 +14,8 @@
 
 #include <sodium.h>
 
+/* Largest `since` sent inside auth (see ws_open). */
+#define AUTH_SINCE_MAX (48 * 1024)
 /* Largest WebSocket message accepted from the server (sync pages can be big). */
 #define WS_MAX_MSG ((size_t)64 << 20)
 /* Largest HTTP upgrade response header block. */
@@ -878,9 +880,15 @@ static void ws_open(parley_client_t *c, conn_t *k)
     c->auth_sync = false;
     if (req != NULL && c->initial_done) {
         json_t *since = build_since(c);
-        json_object_set_new(req, "since", since);
-        sync_begin(c, since);
-        c->auth_sync = true;
+        /* The server takes at most max_ws_preauth_message (64 KiB by
+         * default) before auth: a user in thousands of rooms sends a bare
+         * auth and catches up with a sync once authenticated instead. */
+        if (json_dumpb(since, NULL, 0, JSON_COMPACT) <= AUTH_SINCE_MAX) {
+            json_object_set(req, "since", since);
+            sync_begin(c, since);
+            c->auth_sync = true;
+        }
+        json_decref(since);
     }
     if (req == NULL || send_internal(c, req, on_auth_reply) < 0) {
         if (c->conn == k)

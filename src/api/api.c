@@ -51,6 +51,12 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     return api;
 }
 
+void pl_api_stop(pl_api_t *api)
+{
+    if (api)
+        pl_media_stop(api->media);
+}
+
 void pl_api_free(pl_api_t *api)
 {
     if (!api)

@@ -17,6 +17,9 @@ typedef struct pl_api pl_api_t;
 /** Borrows everything; free with pl_api_free after the server stopped. */
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat);
 void pl_api_free(pl_api_t *api);
+/** The server is down and the store about to close: timers that would start
+ * store jobs stop (media garbage collection). Loop thread. */
+void pl_api_stop(pl_api_t *api);
 void pl_api_set_server(pl_api_t *api, pl_server_t *srv);
 
 /** pl_server_handlers_t.on_http, ud = api. */

@@ -711,6 +711,14 @@ void pl_chat_set_server(pl_chat_t *chat, pl_server_t *srv)
     chat->srv = srv;
 }
 
+void pl_chat_stop(pl_chat_t *chat)
+{
+    if (chat == NULL)
+        return;
+    chat->closing = true;
+    uv_timer_stop(&chat->tick);
+}
+
 void pl_chat_free(pl_chat_t *chat)
 {
     if (chat == NULL)

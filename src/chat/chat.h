@@ -25,6 +25,10 @@ typedef struct pl_chat pl_chat_t;
  * pl_store_direct() (startup only). Returns 0 or PL_EIO. Borrows everything. */
 int pl_chat_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t **out);
 void pl_chat_free(pl_chat_t *chat);
+/** The server is down and the store about to close: the tick (sweeper,
+ * presence grace) stops, so no job reaches a closed store even when a later
+ * uv_run fires due timers. Idempotent; loop thread. */
+void pl_chat_stop(pl_chat_t *chat);
 
 /** Attaches the server whose WebSocket callbacks are pl_chat_on_ws_*. */
 void pl_chat_set_server(pl_chat_t *chat, pl_server_t *srv);

@@ -175,6 +175,12 @@ static const cfg_entry_t table[] = {
 /* String keys whose value is a list of networks (core/addr.h). */
 static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 
+/* String keys whose value is a secret: --config-test does not print it. */
+static bool is_secret_key(const char *key)
+{
+    return strcmp(key, "stats_token") == 0;
+}
+
 static bool is_cidr_key(const char *key)
 {
     for (size_t i = 0; i < PL_ARRAY_LEN(cidr_keys); i++)
@@ -544,9 +550,18 @@ void pl_config_print(const pl_config_t *cfg, FILE *out)
         case CFG_BOOL:
             fprintf(out, "%s %s\n", e->name, *(const bool *)slot ? "true" : "false");
             break;
-        case CFG_STR:
-            fprintf(out, "%s %s\n", e->name, *(char *const *)slot);
+        case CFG_STR: {
+            const char *v = *(char *const *)slot;
+            /* An empty value cannot be written as `key value`: comment it
+             * out, so the output parses back. Secrets are never printed. */
+            if (v[0] == '\0')
+                fprintf(out, "# %s (empty)\n", e->name);
+            else if (is_secret_key(e->name))
+                fprintf(out, "# %s (set; not shown)\n", e->name);
+            else
+                fprintf(out, "%s %s\n", e->name, v);
             break;
+        }
         }
     }
 }

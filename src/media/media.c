@@ -60,6 +60,7 @@ struct pl_media {
     uint64_t seq;                /* tmp file names */
     uv_timer_t gc_timer;
     bool gc_busy; /* a collection job is in flight */
+    bool stopped; /* pl_media_stop: the store is closing, no new jobs */
 };
 
 /* ---- pure helpers ---- */
@@ -1321,7 +1322,7 @@ static void gc_done(void *arg)
     bool more = g->rc == 0 && g->res.rows == GC_BATCH;
     free(g->res.blobs);
     free(g);
-    if (more) /* a full batch: there may be more right away */
+    if (more && !m->stopped) /* a full batch: there may be more right away */
         uv_timer_start(&m->gc_timer, m->gc_timer.timer_cb, 0,
                        (uint64_t)m->cfg->media_gc_interval_ms);
 }
@@ -1329,7 +1330,7 @@ static void gc_done(void *arg)
 static void on_gc_timer(uv_timer_t *t)
 {
     pl_media_t *m = t->data;
-    if (m->gc_busy)
+    if (m->gc_busy || m->stopped)
         return;
     gc_job_t *g = pl_xcalloc(1, sizeof *g);
     g->m = m;
@@ -1396,6 +1397,14 @@ int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_med
     uv_unref((uv_handle_t *)&m->gc_timer);
     *out = m;
     return 0;
+}
+
+void pl_media_stop(pl_media_t *m)
+{
+    if (!m)
+        return;
+    m->stopped = true;
+    uv_timer_stop(&m->gc_timer);
 }
 
 void pl_media_free(pl_media_t *m)

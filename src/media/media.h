@@ -25,6 +25,9 @@ int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_med
 
 /** Frees the service after the server stopped (no request in flight). NULL-safe. */
 void pl_media_free(pl_media_t *m);
+/** The server is down and the store about to close: starts no more jobs of
+ * its own (the garbage collector's timer stops). Idempotent; loop thread. */
+void pl_media_stop(pl_media_t *m);
 
 /** pl_http_headers_cb with ud = media: claims authenticated POST /v1/media. */
 bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out);

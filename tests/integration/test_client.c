@@ -437,6 +437,85 @@ static void test_reconnect_exactly_once(void **state)
     free(tb);
 }
 
+/* A user in thousands of rooms: `since` for all of them is larger than the
+ * server takes before auth (max_ws_preauth_message, 64 KiB), so libparley
+ * reconnects with a bare auth and catches up with a sync afterwards instead
+ * of being closed with 1009 on every attempt. */
+static void test_reconnect_many_rooms(void **state)
+{
+    (void)state;
+    enum { NROOMS = 2400 }; /* ~30 bytes of `since` each: about 70 KiB */
+    static const char *const sets[] = {"room_create_per_hour=100000", "rate_limit_per_sec=100000",
+                                       NULL};
+    th_server_t own;
+    th_server_start(&own, sets);
+    th_server_t saved = srv;
+    srv = own;
+    char an[64];
+    char *ta = new_user("mra", an, NULL);
+    /* Create the rooms over a raw socket, 16 requests in flight. */
+    int fd = th_ws_connect(own.port, "/v1/ws");
+    char frame[512], buf[65536];
+    snprintf(frame, sizeof frame, "{\"id\":1,\"op\":\"auth\",\"token\":\"%s\"}", ta);
+    assert_true(th_ws_request(fd, 1, frame, buf, sizeof buf) > 0);
+    assert_non_null(strstr(buf, "\"ok\":true"));
+    int sent = 0, done = 0;
+    char last_room[32] = "";
+    while (done < NROOMS) {
+        while (sent < NROOMS && sent - done < 16) {
+            snprintf(frame, sizeof frame,
+                     "{\"id\":%d,\"op\":\"create_room\",\"kind\":\"group\",\"members\":[],"
+                     "\"name\":\"m%d\"}",
+                     100 + sent, sent);
+            th_ws_send_text(fd, frame);
+            sent++;
+        }
+        assert_true(th_ws_recv_text(fd, buf, sizeof buf, 30000) > 0);
+        if (strstr(buf, "\"re\":") == NULL)
+            continue; /* a room event */
+        if (strstr(buf, "\"ok\":true") == NULL)
+            fail_msg("create_room: %.300s", buf);
+        char *id = strstr(buf, "\"id\":\"r");
+        assert_non_null(id);
+        snprintf(last_room, sizeof last_room, "%.*s", (int)strcspn(id + 6, "\""), id + 6);
+        done++;
+    }
+    close(fd);
+
+    /* From "now": the client seeds a position for every room (over the
+     * rooms pages), so its reconnect has all 2,400 to send. */
+    parley_client_t *a = NULL;
+    parley_error_t err = {{0}, {0}, 0};
+    expect_rc(parley_sync_connect(srv.url, ta, false, T_MS, &a, &err), PARLEY_OK, &err);
+    parley_client_set_timing(a, 50, 1000, 20000);
+    json_t *pos = parley_client_positions(a);
+    assert_int_equal(NROOMS, json_object_size(pos));
+    json_decref(pos);
+    assert_int_equal(th_server_stop(&own), 0);
+    th_server_restart(&own, sets);
+    /* A message sent while a is away, from a raw connection of a's own. */
+    fd = th_ws_connect(own.port, "/v1/ws");
+    snprintf(frame, sizeof frame, "{\"id\":1,\"op\":\"auth\",\"token\":\"%s\"}", ta);
+    assert_true(th_ws_request(fd, 1, frame, buf, sizeof buf) > 0);
+    snprintf(frame, sizeof frame,
+             "{\"id\":2,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"away\","
+             "\"content\":{\"type\":\"text\",\"body\":\"while away\"}}",
+             last_room);
+    assert_true(th_ws_request(fd, 2, frame, buf, sizeof buf) > 0);
+    assert_non_null(strstr(buf, "\"ok\":true"));
+    close(fd);
+    /* a reconnects (bare auth, then sync) and gets it exactly once. */
+    expect_message(a, last_room, 1, "while away");
+    expect_no_message(a, 300);
+    assert_int_equal(parley_client_state(a), PARLEY_STATE_READY);
+
+    parley_client_free(a);
+    assert_int_equal(th_server_stop(&own), 0);
+    th_server_cleanup(&own);
+    srv = saved;
+    free(ta);
+}
+
 /* ---- versions: updates exactly once, also after being offline ---- */
 
 /* What a client has seen: messages by seq (in their latest state), how many
@@ -1428,6 +1507,7 @@ int main(void)
         cmocka_unit_test(test_dedupe_and_gap),
         cmocka_unit_test(test_three_clients_one_loop),
         cmocka_unit_test(test_reconnect_exactly_once),
+        cmocka_unit_test(test_reconnect_many_rooms),
         cmocka_unit_test(test_updates_offline_catch_up),
         cmocka_unit_test(test_cli_end_to_end),
         cmocka_unit_test(test_cli_tail_resumes),
