@@ -1090,12 +1090,18 @@ static lg_server_t srv;
 static int base_sets(const char **sets)
 {
     static const char *const base[] = {
-        "argon2_opslimit=1",          "argon2_memlimit=8k",
-        "rate_limit_per_sec=1000000", "log_level=warn",
-        "max_group_members=20000",    "max_connections=30000",
-        "max_connections_per_ip=0",   "room_create_per_hour=1000000000",
-        "member_adds_per_hour=1000000000", "rate_limit_ip_per_sec=1000000",
-        "register_per_ip_hour=1000000000", "login_per_ip_min=1000000000",
+        "argon2_opslimit=1",
+        "argon2_memlimit=8k",
+        "rate_limit_per_sec=1000000",
+        "log_level=warn",
+        "max_group_members=20000",
+        "max_connections=30000",
+        "max_connections_per_ip=0",
+        "room_create_per_hour=1000000000",
+        "member_adds_per_hour=1000000000",
+        "rate_limit_ip_per_sec=1000000",
+        "register_per_ip_hour=1000000000",
+        "login_per_ip_min=1000000000",
     };
     int n = 0;
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)

@@ -131,8 +131,8 @@ static void reply_err(session_t *s, json_t *id, const char *code, const char *ms
     pl_buf_t re;
     pl_buf_init(&re);
     pl_wire_json_value(&re, id);
-    pl_reply__frame(s, err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms),
-                    PL_OUT_REPLY, NULL);
+    pl_reply__frame(s, err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms), PL_OUT_REPLY,
+                    NULL);
     pl_buf_dispose(&re);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
 }
