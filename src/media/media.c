@@ -479,6 +479,7 @@ typedef struct {
     size_t head_len;
     unsigned char tok[32];
     bool auth_busy, auth_done;
+    bool auth_hold; /* Expect: 100-continue: no body read (no 100) until the token checked out */
     int64_t user;
     bool body_done, aborted, closed;
     uv_work_t work;
@@ -599,8 +600,13 @@ static void auth_done(void *arg)
     upload_t *u = arg;
     u->auth_busy = false;
     u->auth_done = true;
-    if (pl_store_done_status(u->m->st) < 0 || u->user <= 0)
+    if (pl_store_done_status(u->m->st) < 0 || u->user <= 0) {
         up_fail(u, 401, "unauthenticated", "invalid or revoked token");
+    } else if (u->auth_hold) {
+        u->auth_hold = false;
+        if (!u->paused && !u->fail_status && u->req)
+            pl_http_stream_pause(u->req, false); /* the 100 goes out now */
+    }
     up_step(u);
 }
 
@@ -856,6 +862,14 @@ bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
     const char *cl = pl_http_header(req, "content-length");
     if (cl && strtoull(cl, NULL, 10) > u->limit)
         up_fail(u, 413, "too_large", "the upload exceeds max_upload_bytes");
+    /* A client that asked for 100-continue waits for it before sending the
+     * body: hold it until the token is known, so an unknown token gets its
+     * 401 instead of a 100 and an upload it would only throw away. */
+    const char *expect = pl_http_header(req, "expect");
+    if (!u->fail_status && expect && strcasecmp(expect, "100-continue") == 0) {
+        u->auth_hold = true;
+        pl_http_stream_pause(req, true);
+    }
     u->auth_busy = true;
     pl_store_read(m->st, auth_work, auth_done, u);
     *out = (pl_http_stream_t){up_on_body, up_on_complete, up_on_abort, u};

@@ -790,6 +790,18 @@ static void test_expect_continue_raw(void **state)
     assert_int_equal(201, read_response(fd, head, sizeof head, body, sizeof body));
     close(fd);
 
+    /* An upload with a token that is not valid: the 401 comes instead of a
+     * 100 (media checks the token before the body is read). */
+    fd = th_connect(s.port);
+    snprintf(req, sizeof req,
+             "POST /v1/media?name=a.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_true(send_some(fd, req, strlen(req)));
+    assert_int_equal(401, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_non_null(strstr(body, "\"unauthenticated\""));
+    close(fd);
+
     /* Over max_http_body_bytes: the final 413 and no 100. */
     fd = th_connect(s.port);
     snprintf(req, sizeof req,
