@@ -531,19 +531,20 @@ static size_t ip_key(const pl_conn_t *c, uint8_t key[16])
  * too: one per user, shared by all the user's connections
  * (rate_limit_per_sec, burst twice that; kept in the online entry), and
  * before auth one per client address (rate_limit_ip_per_sec). */
-static bool rate_ok(pl_chat_t *chat, session_t *s)
+/* Returns 0 when the request may go on, else the ms until it could. */
+static uint64_t rate_wait(pl_chat_t *chat, session_t *s)
 {
     uint64_t now = pl_mono_ns();
     if (s->user_id != 0) {
         online_t *u = pl_chat__online(chat, s->user_id);
         if (u == NULL) /* cannot happen: an authenticated session is online */
-            return true;
+            return 0;
         double rate = (double)chat->cfg->rate_limit_per_sec;
-        return pl_bucket_take(&u->bucket, rate, rate * 2, 1, now) == 0;
+        return pl_bucket_take(&u->bucket, rate, rate * 2, 1, now);
     }
     uint8_t key[16];
     size_t klen = ip_key(s->conn, key);
-    return pl_ratelimit_take(chat->iprl, key, klen, 1, now) == 0;
+    return pl_ratelimit_take(chat->iprl, key, klen, 1, now);
 }
 
 /* Answers a request refused before it was parsed or counted: rate_limited
@@ -551,7 +552,7 @@ static bool rate_ok(pl_chat_t *chat, session_t *s)
  * one can be found cheaply), goes past waiting replies, and obeys the reply
  * rule, so a client that floods without reading ends as a slow consumer. */
 static void refuse(session_t *s, const char *data, size_t len, const char *code, const char *msg,
-                   bool *episode)
+                   uint64_t retry_after_ms, bool *episode)
 {
     const char *re = "null";
     size_t re_len = 4;
@@ -564,7 +565,7 @@ static void refuse(session_t *s, const char *data, size_t len, const char *code,
         pl_log(PL_LOG_INFO, "chat", "conn=%" PRIu64 " user=u%" PRId64 " peer=%s refused code=%s",
                pl_conn_id(s->conn), s->user_id, pl_conn_peer(s->conn), code);
     }
-    pl_reply__now(s, pl_wire_err_frame(re, re_len, code, msg));
+    pl_reply__now(s, pl_wire_err_frame(re, re_len, code, msg, retry_after_ms));
 }
 
 void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
@@ -573,14 +574,15 @@ void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
     session_t *s = pl_conn_data(c);
     if (s == NULL)
         return;
-    if (!rate_ok(chat, s)) {
-        refuse(s, data, len, "rate_limited", "too many requests; slow down", &s->limited);
+    uint64_t wait = rate_wait(chat, s);
+    if (wait > 0) {
+        refuse(s, data, len, "rate_limited", "too many requests; slow down", wait, &s->limited);
         return;
     }
     s->limited = false;
     if (s->inflight >= (uint64_t)chat->cfg->max_inflight_requests) {
         refuse(s, data, len, "too_many_pending",
-               "too many requests waiting for their replies; wait for some first", &s->crowded);
+               "too many requests waiting for their replies; wait for some first", 0, &s->crowded);
         return;
     }
     s->crowded = false;

@@ -209,8 +209,10 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m);
  * (refcount 1: pl_frame_unref). */
 pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len);
 /** The frame {"re":<re>,"ok":false,"error":{"code":code,"message":msg}}; re
- * is the id's JSON text (re_len bytes), e.g. "null". */
-pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg);
+ * is the id's JSON text (re_len bytes), e.g. "null". retry_after_ms > 0 adds
+ * "retry_after_ms" to the error (rate_limited). */
+pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg,
+                              uint64_t retry_after_ms);
 /** Answers a request with {"re":id,"ok":true<fields>} (pl_reply__frame). */
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
 /** Answers a request with {"re":id,"ok":false,"error":{...}}. */

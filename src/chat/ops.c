@@ -1366,7 +1366,7 @@ static void sync_done(void *arg)
         pl_buf_t re;
         pl_buf_init(&re);
         pl_wire_json_value(&re, q->j.id);
-        sync_reply(s, pl_wire_err_frame(pl_buf_head(&re), re.len, q->j.code, q->j.msg), NULL, 0,
+        sync_reply(s, pl_wire_err_frame(pl_buf_head(&re), re.len, q->j.code, q->j.msg, 0), NULL, 0,
                    false);
         pl_buf_dispose(&re);
     } else {

@@ -94,9 +94,8 @@ pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len)
     return f;
 }
 
-/* The error frame; retry_after_ms > 0 adds "retry_after_ms" to the error. */
-static pl_frame_t *err_frame(const char *re, size_t re_len, const char *code, const char *msg,
-                             uint64_t retry_after_ms)
+pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg,
+                              uint64_t retry_after_ms)
 {
     pl_buf_t b;
     pl_buf_init(&b);
@@ -114,11 +113,6 @@ static pl_frame_t *err_frame(const char *re, size_t re_len, const char *code, co
     return f;
 }
 
-pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg)
-{
-    return err_frame(re, re_len, code, msg, 0);
-}
-
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
 {
     pl_reply__frame(s, pl_wire_ok_frame(id, fields, len), PL_OUT_REPLY, NULL);
@@ -131,8 +125,8 @@ static void reply_err(session_t *s, json_t *id, const char *code, const char *ms
     pl_buf_t re;
     pl_buf_init(&re);
     pl_wire_json_value(&re, id);
-    pl_reply__frame(s, err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms), PL_OUT_REPLY,
-                    NULL);
+    pl_reply__frame(s, pl_wire_err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms),
+                    PL_OUT_REPLY, NULL);
     pl_buf_dispose(&re);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
 }

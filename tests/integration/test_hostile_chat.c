@@ -700,7 +700,8 @@ static void test_clients_follow_paging(void **state)
 /* ---- item 8: rate limits ---- */
 
 /* Counts the answers to `total` pipelined requests on fd: ok, and
- * rate_limited (whose re must echo the request's id). */
+ * rate_limited (whose re must echo the request's id, and whose error says
+ * retry_after_ms). */
 static void count_answers(int fd, int total, int first_id, int *oks, int *limited, int *bad_json)
 {
     char *got = calloc((size_t)total, 1);
@@ -715,6 +716,9 @@ static void count_answers(int fd, int total, int first_id, int *oks, int *limite
         if (json_is_true(json_object_get(j, "ok"))) {
             (*oks)++;
         } else if (!strcmp(code, "rate_limited")) {
+            /* It says when a request would pass again. */
+            json_int_t ms = th_jint(json_object_get(j, "error"), "retry_after_ms");
+            assert_true(ms >= 1 && ms <= 60000);
             (*limited)++;
         } else if (!strcmp(code, "bad_json")) {
             (*bad_json)++;
