@@ -96,7 +96,7 @@ function fieldError(inputId, errId, text) {
 }
 
 const AUTH_ERRORS = {
-  invalid_username: ['auth-username', 'err-username', 'Use 1–32 characters: a–z, 0–9, _ . -'],
+  invalid_username: ['auth-username', 'err-username', 'Use 1–32 characters: a–z, 0–9, _ . - (with at least one letter or digit)'],
   username_taken: ['auth-username', 'err-username', 'That username is taken.'],
   weak_password: ['auth-password', 'err-password', 'Use at least 8 characters.'],
   bad_credentials: ['auth-password', 'err-password', 'Wrong username or password.'],
