@@ -53,14 +53,10 @@ void pl_auth_limits_free(pl_auth_limits_t *l)
     free(l);
 }
 
-/* The key of an address: IPv4 as is; IPv6 by its /64, since one host
- * usually holds a whole /64 and could otherwise rotate through it. */
 static void addr_key(const pl_addr_t *a, uint8_t out[16])
 {
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    memcpy(out, a->b, 16);
-    if (memcmp(a->b, v4mapped, sizeof v4mapped) != 0)
-        memset(out + 8, 0, 8);
+    pl_addr_t k = pl_addr_limit_key(a);
+    memcpy(out, k.b, 16);
 }
 
 /* The key of (account, address): the username, a NUL, the address key

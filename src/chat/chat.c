@@ -515,23 +515,12 @@ void pl_chat_on_ws_drain(void *ud, pl_conn_t *c)
         pl_reply__drained(s);
 }
 
-/* The per-address key of the pre-auth limiter: the whole address for IPv4,
- * the /64 for IPv6 (one subscriber's usual allocation: rotating addresses
- * inside it must not buy fresh buckets). */
-static size_t ip_key(const pl_conn_t *c, uint8_t key[16])
-{
-    pl_addr_t a;
-    pl_conn_client_addr(c, &a);
-    static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-    memcpy(key, a.b, 16);
-    return memcmp(a.b, v4, sizeof v4) == 0 ? 16 : 8;
-}
-
 /* Token buckets, taken before the frame is parsed so malformed frames count
  * too: one per user, shared by all the user's connections
  * (rate_limit_per_sec, burst twice that; kept in the online entry), and
- * before auth one per client address (rate_limit_ip_per_sec). */
-/* Returns 0 when the request may go on, else the ms until it could. */
+ * before auth one per client address (rate_limit_ip_per_sec; IPv6 by /64,
+ * pl_addr_limit_key). Returns 0 when the request may go on, else the ms
+ * until it could. */
 static uint64_t rate_wait(pl_chat_t *chat, session_t *s)
 {
     uint64_t now = pl_mono_ns();
@@ -542,9 +531,10 @@ static uint64_t rate_wait(pl_chat_t *chat, session_t *s)
         double rate = (double)chat->cfg->rate_limit_per_sec;
         return pl_bucket_take(&u->bucket, rate, rate * 2, 1, now);
     }
-    uint8_t key[16];
-    size_t klen = ip_key(s->conn, key);
-    return pl_ratelimit_take(chat->iprl, key, klen, 1, now);
+    pl_addr_t a;
+    pl_conn_client_addr(s->conn, &a);
+    pl_addr_t key = pl_addr_limit_key(&a);
+    return pl_ratelimit_take(chat->iprl, key.b, sizeof key.b, 1, now);
 }
 
 /* Answers a request refused before it was parsed or counted: rate_limited

@@ -50,6 +50,14 @@ bool pl_addr_unknown(const pl_addr_t *a)
     return memcmp(a->b, zero, sizeof zero) == 0;
 }
 
+pl_addr_t pl_addr_limit_key(const pl_addr_t *a)
+{
+    pl_addr_t k = *a;
+    if (memcmp(k.b, v4mapped, sizeof v4mapped) != 0)
+        memset(k.b + 8, 0, 8);
+    return k;
+}
+
 bool pl_addr_is_loopback(const pl_addr_t *a)
 {
     static const uint8_t one[16] = {[15] = 1};

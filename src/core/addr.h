@@ -30,6 +30,12 @@ char *pl_addr_format(const pl_addr_t *a, char out[PL_ADDR_TEXT]);
 /** True for the all-zero (unknown) address. */
 bool pl_addr_unknown(const pl_addr_t *a);
 
+/** The key under which per-address limits count a: IPv4 whole, IPv6 cut to
+ * its /64. One IPv6 host usually owns a whole /64 (SLAAC, privacy
+ * addresses), so counting per address would let it rotate through 2^64
+ * fresh buckets; a /64 counts like one IPv4 address behind NAT. */
+pl_addr_t pl_addr_limit_key(const pl_addr_t *a);
+
 /** True for 127.0.0.0/8 and ::1. */
 bool pl_addr_is_loopback(const pl_addr_t *a);
 

@@ -62,25 +62,13 @@ const pl_cidr_list_t *pl_net__peers_trusted_list(const pl_peers_t *p)
     return &p->trusted;
 }
 
-/* IPv4 addresses are counted whole. An IPv6 host usually owns a whole /64
- * (SLAAC, privacy addresses), so counting per address would let one host
- * open 2^64 times the cap: count per /64, as one IPv4 address behind NAT. */
-static pl_addr_t key_of(const pl_addr_t *a)
-{
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-    pl_addr_t k = *a;
-    if (memcmp(k.b, v4mapped, sizeof v4mapped) != 0)
-        memset(k.b + 8, 0, 8);
-    return k;
-}
-
 int pl_net__peers_admit(pl_peers_t *p, const pl_addr_t *a, pl_peer_ent_t **out, uint32_t *count)
 {
     *out = NULL;
     *count = 0;
     if (p->max == 0 || pl_addr_unknown(a) || pl_net__peers_trusted(p, a))
         return 0;
-    pl_addr_t k = key_of(a);
+    pl_addr_t k = pl_addr_limit_key(a);
     int rc = 0;
     uv_mutex_lock(&p->mu);
     pl_peer_ent_t *e;

@@ -40,6 +40,17 @@ static void test_parse_format(void **state)
                          "1.2.3.4/8", "0123456789012345678901234567890123456789012345678"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(pl_addr_parse(bad[i], strlen(bad[i]), &a));
+    /* Limit keys: IPv4 whole, IPv6 by its /64. */
+    pl_addr_t k1 = A("2001:db8:1:2:aaaa::1"), k2 = A("2001:db8:1:2:bbbb::9");
+    pl_addr_t x1 = pl_addr_limit_key(&k1), x2 = pl_addr_limit_key(&k2);
+    assert_memory_equal(x1.b, x2.b, 16);
+    assert_string_equal("2001:db8:1:2::", pl_addr_format(&x1, buf));
+    pl_addr_t k3 = A("2001:db8:1:3::1");
+    pl_addr_t x3 = pl_addr_limit_key(&k3);
+    assert_memory_not_equal(x1.b, x3.b, 16);
+    pl_addr_t v4 = A("203.0.113.77");
+    pl_addr_t x4 = pl_addr_limit_key(&v4);
+    assert_string_equal("203.0.113.77", pl_addr_format(&x4, buf));
     /* An embedded NUL is not an address (inet_pton would stop at it). */
     assert_false(pl_addr_parse("::\0junk", 7, &a));
     assert_false(pl_addr_parse("1.2.3.4\0", 8, &a));
