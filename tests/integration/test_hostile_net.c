@@ -147,64 +147,13 @@ static bool send_some(int fd, const void *p, size_t n)
     return true;
 }
 
-/* Reads one HTTP response (Content-Length bodies) from fd; the head goes
- * to head, the body (cut to bcap - 1) to body. Returns the status or -1. */
-static int read_response(int fd, char *head, size_t hcap, char *body, size_t bcap)
-{
-    size_t n = 0;
-    while (n + 1 < hcap) {
-        ssize_t r = recv(fd, head + n, 1, 0);
-        if (r <= 0)
-            return -1;
-        n++;
-        if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
-            break;
-    }
-    head[n] = '\0';
-    int status = -1;
-    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1)
-        return -1;
-    const char *cl = strcasestr(head, "\r\nContent-Length:");
-    size_t len = cl ? strtoul(cl + 17, NULL, 10) : 0, got = 0;
-    while (got < len) {
-        char tmp[4096];
-        size_t want = len - got < sizeof tmp ? len - got : sizeof tmp;
-        ssize_t r = recv(fd, tmp, want, 0);
-        if (r <= 0)
-            return -1;
-        if (body && got < bcap - 1)
-            memcpy(body + got, tmp, (size_t)r < bcap - 1 - got ? (size_t)r : bcap - 1 - got);
-        got += (size_t)r;
-    }
-    if (body)
-        body[got < bcap - 1 ? got : bcap - 1] = '\0';
-    return status;
-}
-
-/* True when the peer closes (EOF or reset) within timeout_ms; input before
- * that is read and dropped. */
-static bool peer_closed(int fd, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    char buf[65536];
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            return false;
-        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
-            return true;
-    }
-}
-
 /* A plain request on an open connection; returns the status. */
 static int request_on(int fd, const char *req, char *body, size_t bcap)
 {
     char head[8192];
     if (!send_some(fd, req, strlen(req)))
         return -1;
-    return read_response(fd, head, sizeof head, body, bcap);
+    return th_read_response(fd, head, sizeof head, body, bcap);
 }
 
 static const char *web_root_setting(void)
@@ -289,8 +238,8 @@ static void test_pipelined_half_close_all_answered(void **state)
     shutdown(fd, SHUT_WR);
     char head[4096];
     for (int i = 0; i < 10; i++)
-        assert_int_equal(200, read_response(fd, head, sizeof head, NULL, 0));
-    assert_true(peer_closed(fd, 10000));
+        assert_int_equal(200, th_read_response(fd, head, sizeof head, NULL, 0));
+    assert_true(th_peer_closed(fd, 10000));
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
@@ -368,7 +317,7 @@ static void test_trickler_request_cap(void **state)
     int answered = 0;
     for (int i = 0; i < 20; i++) {
         if (!send_some(fd, req, sizeof req - 1) ||
-            read_response(fd, head, sizeof head, body, sizeof body) != 200)
+            th_read_response(fd, head, sizeof head, body, sizeof body) != 200)
             break;
         answered++;
         if (strcasestr(head, "\r\nConnection: close\r\n"))
@@ -376,7 +325,7 @@ static void test_trickler_request_cap(void **state)
         sleep_ms(100);
     }
     assert_int_equal(5, answered);
-    assert_true(peer_closed(fd, 10000));
+    assert_true(th_peer_closed(fd, 10000));
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
@@ -395,13 +344,13 @@ static void test_trickler_age_cap(void **state)
     bool told = false;
     for (int i = 0; i < 200 && !told; i++) {
         if (!send_some(fd, req, sizeof req - 1) ||
-            read_response(fd, head, sizeof head, body, sizeof body) != 200)
+            th_read_response(fd, head, sizeof head, body, sizeof body) != 200)
             break;
         told = strcasestr(head, "\r\nConnection: close\r\n") != NULL;
         sleep_ms(200);
     }
     assert_true(told);
-    assert_true(peer_closed(fd, 10000));
+    assert_true(th_peer_closed(fd, 10000));
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
@@ -493,8 +442,8 @@ static void test_ping_flood(void **state)
 static bool refused_429(int fd)
 {
     char head[4096], body[512];
-    int st = read_response(fd, head, sizeof head, body, sizeof body);
-    return st == 429 && strstr(body, "\"too_many_connections\"") != NULL && peer_closed(fd, 5000);
+    int st = th_read_response(fd, head, sizeof head, body, sizeof body);
+    return st == 429 && strstr(body, "\"too_many_connections\"") != NULL && th_peer_closed(fd, 5000);
 }
 
 /* max_connections_per_ip=4: the fifth socket from 127.0.0.1 is refused
@@ -615,28 +564,6 @@ static int ws_start(int port)
     return fd;
 }
 
-/* Masks and sends one frame; false if the server is gone. */
-static bool ws_frame(int fd, uint8_t b0, const uint8_t *p, size_t len)
-{
-    uint8_t hdr[14];
-    size_t h = 0;
-    hdr[h++] = b0;
-    if (len <= 125) {
-        hdr[h++] = (uint8_t)(0x80 | len);
-    } else if (len <= 0xFFFF) {
-        hdr[h++] = 0x80 | 126;
-        hdr[h++] = (uint8_t)(len >> 8);
-        hdr[h++] = (uint8_t)len;
-    } else {
-        hdr[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            hdr[h++] = (uint8_t)((uint64_t)len >> (8 * i));
-    }
-    memset(hdr + h, 0, 4); /* zero mask: the payload goes as it is */
-    h += 4;
-    return send_some(fd, hdr, h) && send_some(fd, p, len);
-}
-
 /* 150 unauthenticated sockets each start a 1 MiB fragmented message and
  * never finish it. Before: all of it was buffered (+156 MiB). Now each is
  * closed with 1009 at max_ws_preauth_message (64 KiB). The same 200 KiB
@@ -656,9 +583,9 @@ static void test_preauth_message_cap(void **state)
         fds[i] = ws_start(s.port);
         /* The first fragment, then continuations up to 1 MiB (or until the
          * server closes on us). */
-        bool ok = ws_frame(fds[i], 0x01, frag, FRAG);
+        bool ok = th_ws_try_send_frame(fds[i], 0x01, frag, FRAG);
         for (int k = 1; ok && k < (1 << 20) / FRAG; k++)
-            ok = ws_frame(fds[i], 0x00, frag, FRAG);
+            ok = th_ws_try_send_frame(fds[i], 0x00, frag, FRAG);
     }
     free(frag);
     sleep_ms(1000); /* let the server catch up with what the kernel holds */
@@ -667,7 +594,7 @@ static void test_preauth_message_cap(void **state)
     assert_true(grown < GROWTH_MAX_KB);
     for (int i = 0; i < N; i++) {
         char head[1024];
-        assert_true(read_response(fds[i], head, sizeof head, NULL, 0) == -1 ||
+        assert_true(th_read_response(fds[i], head, sizeof head, NULL, 0) == -1 ||
                     strstr(head, "101") != NULL);
         int code = th_ws_expect_close(fds[i], 10000);
         assert_true(code == 1009 || code == 1006);
@@ -721,7 +648,7 @@ static void test_host_header(void **state)
             fail_msg("case %zu: status %d, want %d", i, st, cases[i].status);
         if (st == 400) {
             assert_non_null(strstr(body, "\"bad_request\""));
-            assert_true(peer_closed(fd, 5000));
+            assert_true(th_peer_closed(fd, 5000));
         }
         close(fd);
     }
@@ -775,7 +702,7 @@ static void test_expect_continue_raw(void **state)
     assert_true(send_some(fd, req, strlen(req)));
     expect_100(fd);
     assert_true(send_some(fd, json, (size_t)jn));
-    assert_int_equal(201, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(201, th_read_response(fd, head, sizeof head, body, sizeof body));
     close(fd);
 
     /* A streamed upload claimed by media: 100, then 201. */
@@ -787,7 +714,7 @@ static void test_expect_continue_raw(void **state)
     assert_true(send_some(fd, req, strlen(req)));
     expect_100(fd);
     assert_true(send_some(fd, "hello", 5));
-    assert_int_equal(201, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(201, th_read_response(fd, head, sizeof head, body, sizeof body));
     close(fd);
 
     /* An upload with a token that is not valid: the 401 comes instead of a
@@ -798,7 +725,7 @@ static void test_expect_continue_raw(void **state)
              "Content-Type: text/plain\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     assert_true(send_some(fd, req, strlen(req)));
-    assert_int_equal(401, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(401, th_read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"unauthenticated\""));
     close(fd);
 
@@ -808,7 +735,7 @@ static void test_expect_continue_raw(void **state)
              "POST /v1/register HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
              "Content-Length: 99999999\r\n\r\n");
     assert_true(send_some(fd, req, strlen(req)));
-    assert_int_equal(413, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(413, th_read_response(fd, head, sizeof head, body, sizeof body));
     close(fd);
 
     /* An upload over max_upload_bytes: media refuses it from the headers,
@@ -819,7 +746,7 @@ static void test_expect_continue_raw(void **state)
              "Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n",
              token);
     assert_true(send_some(fd, req, strlen(req)));
-    assert_int_equal(413, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(413, th_read_response(fd, head, sizeof head, body, sizeof body));
     close(fd);
 
     /* Without Expect nothing is sent before the body. */
@@ -836,9 +763,9 @@ static void test_expect_continue_raw(void **state)
         req, sizeof req,
         "POST /v1/register HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n");
     assert_true(send_some(fd, req, strlen(req)));
-    assert_int_equal(417, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(417, th_read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"expectation_failed\""));
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
@@ -992,7 +919,7 @@ static void test_fd_limit(void **state)
             opened++;
     }
     for (int i = 0; i < MORE; i++)
-        if (fds[i] >= 0 && peer_closed(fds[i], i == 0 ? 2000 : 20))
+        if (fds[i] >= 0 && th_peer_closed(fds[i], i == 0 ? 2000 : 20))
             refused++;
     print_message("fd limit 256: %d connections opened, %d refused at accept\n", opened, refused);
     assert_true(refused > 0);

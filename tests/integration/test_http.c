@@ -42,50 +42,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* Reads one response with a Content-Length body from fd. Returns the status;
- * the head goes to head (NUL-terminated), the body to body. */
-static int read_response(int fd, char *head, size_t hcap, char *body, size_t bcap)
-{
-    size_t n = 0;
-    while (n + 1 < hcap) {
-        ssize_t r = recv(fd, head + n, 1, 0);
-        if (r <= 0)
-            return -1;
-        n++;
-        if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
-            break;
-    }
-    head[n] = '\0';
-    int status = -1;
-    if (sscanf(head, "HTTP/1.1 %d", &status) != 1)
-        return -1;
-    const char *cl = strcasestr(head, "\r\nContent-Length:");
-    size_t len = cl ? strtoul(cl + 17, NULL, 10) : 0;
-    assert_true(len < bcap);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = recv(fd, body + got, len - got, 0);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    body[got] = '\0';
-    return status;
-}
-
-static bool peer_closed(int fd, int timeout_ms)
-{
-    char buf[4096];
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    for (;;) {
-        if (poll(&p, 1, timeout_ms) <= 0)
-            return false;
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
-        if (r <= 0)
-            return true;
-    }
-}
-
 static void test_healthz(void **state)
 {
     (void)state;
@@ -93,7 +49,7 @@ static void test_healthz(void **state)
     const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     th_send_all(fd, req, sizeof req - 1);
     char head[4096], body[4096];
-    assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(200, th_read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"ok\""));
     assert_non_null(strcasestr(head, "\r\nX-Content-Type-Options: nosniff\r\n"));
     assert_non_null(strcasestr(head, "\r\nConnection: keep-alive\r\n"));
@@ -119,13 +75,13 @@ static void test_keep_alive(void **state)
     char head[4096], body[4096];
     for (int i = 0; i < 3; i++) {
         th_send_all(fd, req, sizeof req - 1);
-        assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
+        assert_int_equal(200, th_read_response(fd, head, sizeof head, body, sizeof body));
     }
     const char last[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     th_send_all(fd, last, sizeof last - 1);
-    assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(200, th_read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strcasestr(head, "\r\nConnection: close\r\n"));
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -139,11 +95,11 @@ static void test_pipelined(void **state)
                         "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     th_send_all(fd, reqs, sizeof reqs - 1);
     char head[4096], body[4096];
-    assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
-    assert_int_equal(404, read_response(fd, head, sizeof head, body, sizeof body));
-    assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
-    assert_int_equal(200, read_response(fd, head, sizeof head, body, sizeof body));
-    assert_true(peer_closed(fd, 5000));
+    assert_int_equal(200, th_read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(404, th_read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(200, th_read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(200, th_read_response(fd, head, sizeof head, body, sizeof body));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -158,11 +114,11 @@ static void test_header_too_large(void **state)
     n += snprintf(req + n, sizeof req - (size_t)n, "\r\n\r\n");
     th_send_all(fd, req, (size_t)n);
     char head[4096], body[4096];
-    int st = read_response(fd, head, sizeof head, body, sizeof body);
+    int st = th_read_response(fd, head, sizeof head, body, sizeof body);
     assert_true(st == 431 || st == 400);
     assert_non_null(strstr(body, "\"error\""));
     assert_non_null(strcasestr(head, "\r\nConnection: close\r\n"));
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -174,9 +130,9 @@ static void test_body_too_large(void **state)
     const char req[] = "POST /v1/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                        "Content-Length: 10000\r\n\r\n{\"username\":";
     th_send_all(fd, req, sizeof req - 1);
-    assert_int_equal(413, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(413, th_read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"too_large\""));
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
 
     /* Chunked: no declared length, the cap applies while decoding. */
@@ -190,9 +146,9 @@ static void test_body_too_large(void **state)
     memcpy(chunk + 5 + 1024, "\r\n", 2);
     for (int i = 0; i < 5; i++)
         th_send_all(fd, chunk, 5 + 1024 + 2);
-    assert_int_equal(413, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(413, th_read_response(fd, head, sizeof head, body, sizeof body));
     assert_non_null(strstr(body, "\"too_large\""));
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
 }
 
@@ -210,7 +166,7 @@ static void test_chunked_body_ok(void **state)
                      half, half, json, jl - half, json + half);
     int fd = th_connect(srv.port);
     th_send_all(fd, req, (size_t)n);
-    assert_int_equal(201, read_response(fd, head, sizeof head, body, sizeof body));
+    assert_int_equal(201, th_read_response(fd, head, sizeof head, body, sizeof body));
     close(fd);
 }
 
@@ -241,9 +197,9 @@ static void test_garbage(void **state)
         int fd = th_connect(srv.port);
         th_send_all(fd, garbage[i], strlen(garbage[i]));
         char head[4096], body[4096];
-        assert_int_equal(400, read_response(fd, head, sizeof head, body, sizeof body));
+        assert_int_equal(400, th_read_response(fd, head, sizeof head, body, sizeof body));
         assert_non_null(strstr(body, "\"bad_request\""));
-        assert_true(peer_closed(fd, 5000));
+        assert_true(th_peer_closed(fd, 5000));
         close(fd);
     }
 }
@@ -253,7 +209,7 @@ static int handshake(const char *req)
     int fd = th_connect(srv.port);
     th_send_all(fd, req, strlen(req));
     char head[4096], body[4096];
-    int st = read_response(fd, head, sizeof head, body, sizeof body);
+    int st = th_read_response(fd, head, sizeof head, body, sizeof body);
     if (st == 400)
         assert_non_null(strstr(body, "\"error\""));
     close(fd);
@@ -293,14 +249,14 @@ static void test_idle_timeout(void **state)
 {
     (void)state;
     int fd = th_connect(srv.port);
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
     /* A request that never finishes is cut off too. */
     fd = th_connect(srv.port);
     th_send_all(fd, "GET /healthz HTTP/1.1\r\n", 23);
     usleep(150 * 1000);
     th_send_all(fd, "Host: x\r\n", 9);
-    assert_true(peer_closed(fd, 5000));
+    assert_true(th_peer_closed(fd, 5000));
     close(fd);
 }
 

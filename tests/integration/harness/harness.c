@@ -313,6 +313,57 @@ static size_t recv_head(int fd, char *buf, size_t cap, int64_t deadline)
     return 0;
 }
 
+int th_read_response(int fd, char *head, size_t hcap, char *body, size_t bcap)
+{
+    size_t n = 0;
+    while (n + 1 < hcap) {
+        ssize_t r = recv(fd, head + n, 1, 0);
+        if (r <= 0)
+            return -1;
+        n++;
+        if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    head[n] = '\0';
+    int status = -1;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    size_t len = cl ? strtoul(cl + 17, NULL, 10) : 0, got = 0;
+    while (got < len) {
+        char tmp[4096];
+        size_t want = len - got < sizeof tmp ? len - got : sizeof tmp;
+        ssize_t r = recv(fd, tmp, want, 0);
+        if (r <= 0)
+            return -1;
+        if (body && got < bcap - 1)
+            memcpy(body + got, tmp, (size_t)r < bcap - 1 - got ? (size_t)r : bcap - 1 - got);
+        got += (size_t)r;
+    }
+    if (body)
+        body[got < bcap - 1 ? got : bcap - 1] = '\0';
+    return status;
+}
+
+bool th_peer_closed(int fd, int timeout_ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char buf[65536];
+    for (;;) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        long left = timeout_ms - spent;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return false;
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            return true;
+    }
+}
+
 int th_http(int port, const char *method, const char *path, const char *auth, const char *json_body,
             char *body, size_t body_cap)
 {
@@ -407,7 +458,8 @@ int th_ws_connect(int port, const char *path)
     return fd;
 }
 
-void th_ws_send_frame(int fd, uint8_t b0, const void *payload, size_t len)
+/* Encodes the masked frame into a new buffer (free()); *n its length. */
+static uint8_t *ws_frame_encode(uint8_t b0, const void *payload, size_t len, size_t *n)
 {
     uint8_t hdr[14];
     size_t h = 0;
@@ -433,8 +485,37 @@ void th_ws_send_frame(int fd, uint8_t b0, const void *payload, size_t len)
     const uint8_t *p = payload;
     for (size_t i = 0; i < len; i++)
         buf[h + i] = p[i] ^ mask[i & 3];
-    th_send_all(fd, buf, h + len);
+    *n = h + len;
+    return buf;
+}
+
+void th_ws_send_frame(int fd, uint8_t b0, const void *payload, size_t len)
+{
+    size_t n;
+    uint8_t *buf = ws_frame_encode(b0, payload, len, &n);
+    th_send_all(fd, buf, n);
     free(buf);
+}
+
+bool th_ws_try_send_frame(int fd, uint8_t b0, const void *payload, size_t len)
+{
+    size_t n;
+    uint8_t *buf = ws_frame_encode(b0, payload, len, &n);
+    const uint8_t *p = buf;
+    bool ok = true;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ok = false;
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    free(buf);
+    return ok;
 }
 
 void th_ws_send_text(int fd, const char *text)

@@ -57,6 +57,15 @@ int th_http(int port, const char *method, const char *path, const char *auth, co
 void th_register(int port, const char *username, const char *password, char *token,
                  char *user_id);
 
+/** Reads one HTTP response (Content-Length body) from fd: the head
+ * (NUL-terminated) into head, the body into body (may be NULL; cut to
+ * bcap - 1 and NUL-terminated). Returns the status, or -1 on EOF, timeout or
+ * a malformed status line. */
+int th_read_response(int fd, char *head, size_t hcap, char *body, size_t bcap);
+/** True when the peer closes (EOF or reset) within timeout_ms; input before
+ * that is read and dropped. */
+bool th_peer_closed(int fd, int timeout_ms);
+
 /* ---- raw WebSocket client (client frames are masked, as RFC 6455 requires) ---- */
 /** Connects and completes the upgrade on path ("/v1/ws" or "/v1/echo").
  * Returns the fd. */
@@ -64,6 +73,9 @@ int th_ws_connect(int port, const char *path);
 /** Sends one frame with the given first byte (FIN|RSV|opcode) and payload,
  * masked. */
 void th_ws_send_frame(int fd, uint8_t b0, const void *payload, size_t len);
+/** Like th_ws_send_frame, but returns false instead of failing the test when
+ * the server is gone (hostile tests expect to be cut off). */
+bool th_ws_try_send_frame(int fd, uint8_t b0, const void *payload, size_t len);
 /** Sends a FIN text frame. */
 void th_ws_send_text(int fd, const char *text);
 /** Receives one frame: returns the opcode (0x1 text, 0x2 binary, 0x8 close,
