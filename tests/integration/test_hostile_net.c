@@ -443,7 +443,8 @@ static bool refused_429(int fd)
 {
     char head[4096], body[512];
     int st = th_read_response(fd, head, sizeof head, body, sizeof body);
-    return st == 429 && strstr(body, "\"too_many_connections\"") != NULL && th_peer_closed(fd, 5000);
+    return st == 429 && strstr(body, "\"too_many_connections\"") != NULL &&
+           th_peer_closed(fd, 5000);
 }
 
 /* max_connections_per_ip=4: the fifth socket from 127.0.0.1 is refused
