@@ -79,14 +79,12 @@ uint64_t pl_auth_limits_register(pl_auth_limits_t *l, const pl_addr_t *addr, uin
 
 /* Whether the account logged in from this address within KNOWN_S. A success
  * empties the pair's one-token bucket, which takes KNOWN_S to refill, so an
- * empty bucket means "known". Probing with a take would mark the pair, so a
- * granted probe is given back at once. */
+ * empty bucket means "known". The probe only peeks: an attacker trying from
+ * many addresses adds nothing to this table, so cannot push the owner's own
+ * entry out of it (only other accounts' successful logins can). */
 static bool is_known(pl_auth_limits_t *l, const uint8_t *pk, size_t pklen, uint64_t now_ns)
 {
-    if (pl_ratelimit_take(l->known, pk, pklen, 1, now_ns) > 0)
-        return true;
-    pl_ratelimit_refund(l->known, pk, pklen, 1);
-    return false;
+    return pl_ratelimit_peek(l->known, pk, pklen, 1, now_ns) > 0;
 }
 
 uint64_t pl_auth_limits_login_begin(pl_auth_limits_t *l, const char *username,

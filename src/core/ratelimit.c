@@ -100,6 +100,18 @@ uint64_t pl_ratelimit_take(pl_ratelimit_t *rl, const void *key, size_t klen, dou
     return pl_bucket_take(&e->b, rl->rate, rl->burst, cost, now_ns);
 }
 
+uint64_t pl_ratelimit_peek(const pl_ratelimit_t *rl, const void *key, size_t klen, double cost,
+                           uint64_t now_ns)
+{
+    entry_t *e = NULL;
+    klen = PL_MIN(klen, (size_t)KEY_MAX);
+    HASH_FIND(hh, rl->table, key, klen, e);
+    if (e == NULL)
+        return cost > rl->burst ? UINT64_MAX : 0;
+    pl_bucket_t b = e->b; /* a copy: the table is not touched */
+    return pl_bucket_take(&b, rl->rate, rl->burst, cost, now_ns);
+}
+
 void pl_ratelimit_refund(pl_ratelimit_t *rl, const void *key, size_t klen, double cost)
 {
     entry_t *e = find(rl, key, PL_MIN(klen, (size_t)KEY_MAX));

@@ -39,6 +39,12 @@ void pl_ratelimit_free(pl_ratelimit_t *rl);
 uint64_t pl_ratelimit_take(pl_ratelimit_t *rl, const void *key, size_t klen, double cost,
                            uint64_t now_ns);
 
+/** What pl_ratelimit_take would answer for cost, without taking anything,
+ * adding the key, or moving it in the LRU order: an unknown key answers 0
+ * (a full bucket). Probing this way cannot evict anyone's entry. */
+uint64_t pl_ratelimit_peek(const pl_ratelimit_t *rl, const void *key, size_t klen, double cost,
+                           uint64_t now_ns);
+
 /** Puts cost tokens back into key's bucket (up to burst), e.g. a login that
  * succeeded after all. Unknown keys are ignored. */
 void pl_ratelimit_refund(pl_ratelimit_t *rl, const void *key, size_t klen, double cost);

@@ -137,6 +137,28 @@ static void test_account_limit_spares_known_addresses(void **state)
     pl_config_dispose(&c);
 }
 
+/* An attacker guessing from far more addresses than the tables hold cannot
+ * push the owner's known address out: refused probes only peek at it. */
+static void test_known_address_not_evicted(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    pl_config_init(&c);
+    config(&c, "login_failures_per_account_hour", "2");
+    config(&c, "auth_limit_max_keys", "16");
+    pl_auth_limits_t *l = pl_auth_limits_new(&c);
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_OK, 0));
+    char ip[48];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(ip, sizeof ip, "2001:db8:%x::1", i);
+        (void)login(l, "alice", ip, PL_LOGIN_FAILED, SEC);
+    }
+    assert_true(login(l, "alice", "2001:db8:ffff::1", PL_LOGIN_OK, SEC) > 0);
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_OK, SEC));
+    pl_auth_limits_free(l);
+    pl_config_dispose(&c);
+}
+
 static void test_spraying_per_address(void **state)
 {
     (void)state;
@@ -162,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_only_failures_count),
         cmocka_unit_test(test_attempts_per_address),
         cmocka_unit_test(test_account_limit_spares_known_addresses),
+        cmocka_unit_test(test_known_address_not_evicted),
         cmocka_unit_test(test_spraying_per_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

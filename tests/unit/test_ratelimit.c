@@ -52,6 +52,13 @@ static void test_table(void **state)
     assert_int_equal(0, pl_ratelimit_take(rl, "a", 1, 2, 0));
     pl_ratelimit_refund(rl, "zz", 2, 1); /* unknown: ignored */
     assert_int_equal(3, pl_ratelimit_size(rl));
+    /* A peek answers like a take but changes nothing: no new key, no
+     * token taken, no LRU move. */
+    assert_int_equal(0, pl_ratelimit_peek(rl, "new", 3, 1, 0));
+    assert_int_equal(3, pl_ratelimit_size(rl));
+    assert_int_equal(0, pl_ratelimit_peek(rl, "b", 1, 1, 0));
+    assert_int_equal(0, pl_ratelimit_peek(rl, "b", 1, 1, 0));
+    assert_int_equal(UINT64_MAX, pl_ratelimit_peek(rl, "new", 3, 5, 0));
     /* Full: a new key evicts the least recently used ("ab"), never grows. */
     assert_int_equal(0, pl_ratelimit_take(rl, "c", 1, 1, 0));
     assert_int_equal(3, pl_ratelimit_size(rl));
