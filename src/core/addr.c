@@ -170,6 +170,7 @@ bool pl_addr_client(const pl_addr_t *peer, const char *xff, const pl_cidr_list_t
         return true;
     if (xff == NULL)
         return false;
+    pl_addr_t client = *peer;
     /* Walk the list from the right: each hop appended the address it saw.
      * The first one that is not our own proxy is the client; anything to
      * its left was written by the client and proves nothing. */
@@ -187,12 +188,14 @@ bool pl_addr_client(const pl_addr_t *peer, const char *xff, const pl_cidr_list_t
             s++;
         pl_addr_t a;
         if (s == e || !pl_addr_parse(xff + s, e - s, &a))
-            return false;
-        *out = a;
+            return false; /* *out is still peer */
+        client = a;
         any = true;
         if (!pl_cidr_list_match(trusted, &a))
-            return true;
+            break;
         end = b > 0 ? b - 1 : 0;
     }
+    if (any)
+        *out = client;
     return any;
 }

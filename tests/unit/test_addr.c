@@ -137,6 +137,10 @@ static void test_client(void **state)
     assert_false(pl_addr_client(&peer, "", &trusted, &out));
     assert_false(pl_addr_client(&peer, "unknown", &trusted, &out));
     assert_false(pl_addr_client(&peer, "1.2.3.4,,", &trusted, &out));
+    assert_string_equal("127.0.0.1", pl_addr_format(&out, buf));
+    /* A bad entry left of one of our proxies: no proxy address comes back. */
+    assert_false(pl_addr_client(&peer, "junk, 10.0.0.2", &trusted, &out));
+    assert_string_equal("127.0.0.1", pl_addr_format(&out, buf));
     /* A peer we do not trust: its header proves nothing. */
     pl_addr_t stranger = A("198.51.100.1");
     assert_true(pl_addr_client(&stranger, "127.0.0.1", &trusted, &out));
