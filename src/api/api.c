@@ -29,7 +29,7 @@ struct pl_api {
     pl_auth_limits_t *limits;   /* register/login limits */
     pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
     pl_cidr_list_t trusted;     /* cfg->trusted_proxies */
-    pl_bucket_t log_budget;     /* info lines about refused requests: at most ~1/s */
+    pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */
     uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
 };
 
@@ -45,7 +45,6 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     if (pl_cidr_list_parse(cfg->stats_allow, &api->stats_allow, NULL, 0) < 0 ||
         pl_cidr_list_parse(cfg->trusted_proxies, &api->trusted, NULL, 0) < 0)
         pl_log(PL_LOG_ERROR, "api", "bad stats_allow or trusted_proxies: stats refused");
-    pl_bucket_init(&api->log_budget, 5, uv_hrtime());
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     return api;
@@ -123,7 +122,7 @@ static bool require_json(pl_http_req_t *req)
  * result in a variable: pl_log evaluates its level argument twice. */
 static int refusal_log_level(pl_api_t *api)
 {
-    return pl_bucket_take(&api->log_budget, 1, 5, 1, uv_hrtime()) == 0 ? PL_LOG_INFO : PL_LOG_DEBUG;
+    return pl_log_gate(&api->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, NULL);
 }
 
 /* 429 rate_limited with Retry-After: wait_ms rounded up to whole seconds

@@ -542,7 +542,7 @@ static uint64_t rate_wait(pl_chat_t *chat, session_t *s)
  * one can be found cheaply), goes past waiting replies, and obeys the reply
  * rule, so a client that floods without reading ends as a slow consumer. */
 static void refuse(session_t *s, const char *data, size_t len, const char *code, const char *msg,
-                   uint64_t retry_after_ms, bool *episode)
+                   uint64_t retry_after_ms, pl_log_gate_t *gate)
 {
     const char *re = "null";
     size_t re_len = 4;
@@ -550,11 +550,13 @@ static void refuse(session_t *s, const char *data, size_t len, const char *code,
         re = "null";
         re_len = 4;
     }
-    if (!*episode) {
-        *episode = true;
-        pl_log(PL_LOG_INFO, "chat", "conn=%" PRIu64 " user=u%" PRId64 " peer=%s refused code=%s",
-               pl_conn_id(s->conn), s->user_id, pl_conn_peer(s->conn), code);
-    }
+    /* A flooding client hits this per frame: one info line a second over
+     * all sessions, the rest at debug. */
+    uint64_t quiet = 0;
+    int level = pl_log_gate(gate, PL_LOG_INFO, pl_mono_ns(), PL_LOG_GATE_NS, &quiet);
+    pl_log(level, "chat",
+           "conn=%" PRIu64 " user=u%" PRId64 " peer=%s refused code=%s unlogged=%" PRIu64,
+           pl_conn_id(s->conn), s->user_id, pl_conn_peer(s->conn), code, quiet);
     pl_reply__now(s, pl_wire_err_frame(re, re_len, code, msg, retry_after_ms));
 }
 
@@ -566,16 +568,16 @@ void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
         return;
     uint64_t wait = rate_wait(chat, s);
     if (wait > 0) {
-        refuse(s, data, len, "rate_limited", "too many requests; slow down", wait, &s->limited);
+        refuse(s, data, len, "rate_limited", "too many requests; slow down", wait,
+               &chat->refused_log[0]);
         return;
     }
-    s->limited = false;
     if (s->inflight >= (uint64_t)chat->cfg->max_inflight_requests) {
         refuse(s, data, len, "too_many_pending",
-               "too many requests waiting for their replies; wait for some first", 0, &s->crowded);
+               "too many requests waiting for their replies; wait for some first", 0,
+               &chat->refused_log[1]);
         return;
     }
-    s->crowded = false;
     /* From here the request is counted until its reply is on the wire. */
     pl_reply__begin(s);
     json_error_t jerr;

@@ -10,6 +10,7 @@
 #include "chat/chat.h"
 #include "chat/wire_peek.h"
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/ratelimit.h"
 
 typedef struct session session_t;
@@ -111,8 +112,6 @@ struct session {
     uint32_t inflight;
     uint32_t reply_out;
     struct outbox *ob;
-    bool limited;       /* the rate limiter refused the last request (log once) */
-    bool crowded;       /* max_inflight_requests refused the last request (log once) */
     bool away;          /* last reported presence of this session */
     bool read_receipts; /* the user's settings, kept current on every session */
     bool show_presence;
@@ -145,7 +144,8 @@ struct pl_chat {
     /* group membership and invitations (ops_members.c): per-user buckets,
      * created at first use; indexed by pl_limit_t */
     pl_ratelimit_t *limits[2];
-    uint64_t limits_logged_ns[2]; /* last refusal logged at info (once a second) */
+    pl_log_gate_t limits_log[2];  /* refusals of those limits: info once a second */
+    pl_log_gate_t refused_log[2]; /* requests refused before parsing (rate, in flight) */
 };
 
 /* Every async op carries this header: the session (referenced) and the

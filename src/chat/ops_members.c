@@ -74,11 +74,7 @@ bool pl_ops__limit_take(session_t *s, json_t *id, pl_limit_t which, double cost)
     const char *what = which == PL_LIMIT_CREATE ? "room_create_per_hour" : "member_adds_per_hour";
     /* Refusals are what an operator wants to see, but a client can ask for
      * hundreds a second: info at most once a second, debug otherwise. */
-    int level = PL_LOG_DEBUG;
-    if (now - chat->limits_logged_ns[which] > 1000000000ULL) {
-        chat->limits_logged_ns[which] = now;
-        level = PL_LOG_INFO;
-    }
+    int level = pl_log_gate(&chat->limits_log[which], PL_LOG_INFO, now, PL_LOG_GATE_NS, NULL);
     pl_log(level, "chat",
            "conn=%" PRIu64 " user=u%" PRId64 " peer=%s limit=%s cost=%.0f retry_ms=%" PRIu64
            " refused",

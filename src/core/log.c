@@ -52,3 +52,16 @@ void pl_log_write(int level, const char *subsys, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
 }
+
+int pl_log_gate(pl_log_gate_t *g, int level, uint64_t now_ns, uint64_t period_ns, uint64_t *quiet)
+{
+    if (g->last_ns != 0 && now_ns - g->last_ns < period_ns) {
+        g->quiet++;
+        return PL_LOG_DEBUG;
+    }
+    g->last_ns = now_ns ? now_ns : 1;
+    if (quiet)
+        *quiet = g->quiet;
+    g->quiet = 0;
+    return level;
+}

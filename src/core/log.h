@@ -5,6 +5,7 @@
 #define PL_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 typedef enum {
     PL_LOG_ERROR = 0,
@@ -25,6 +26,22 @@ void pl_log_set_level(int level);
  * bodies, passwords or tokens. */
 void pl_log_write(int level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/** A throttle for lines a peer can trigger at will (refusals, accept
+ * errors): at most one line per period at the wanted level, the others at
+ * debug, counted. Zero-initialise. Belongs to one thread. */
+typedef struct {
+    uint64_t last_ns; /* when the last line went out at the wanted level; 0: never */
+    uint64_t quiet;   /* lines held back to debug since */
+} pl_log_gate_t;
+
+/** Returns level if a line may go out at it now (then *quiet, when not
+ * NULL, gets how many were held back since the previous one), otherwise
+ * PL_LOG_DEBUG. now_ns is any monotonic clock in ns. */
+int pl_log_gate(pl_log_gate_t *g, int level, uint64_t now_ns, uint64_t period_ns, uint64_t *quiet);
+
+/** The usual period of a gate: one line a second. */
+#define PL_LOG_GATE_NS 1000000000ULL
 
 /* The macro checks the level before any argument is evaluated or formatted. */
 #define pl_log(level, subsys, ...)                                                                 \

@@ -517,16 +517,6 @@ void pl_http__drained(pl_conn_t *c)
     }
 }
 
-void pl_http__canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
-{
-    pl_buf_t body;
-    pl_buf_init(&body);
-    pl_buf_printf(&body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
-    put_head(out, status, "application/json", false, body.len, false, NULL);
-    pl_buf_append(out, pl_buf_head(&body), body.len);
-    pl_buf_dispose(&body);
-}
-
 static void json_escape(pl_buf_t *b, const char *s)
 {
     for (; *s; s++) {
@@ -540,16 +530,32 @@ static void json_escape(pl_buf_t *b, const char *s)
     }
 }
 
+/* {"error":{"code":code,"message":msg}}, both escaped. */
+static void error_body(pl_buf_t *b, const char *code, const char *msg)
+{
+    pl_buf_append(b, "{\"error\":{\"code\":\"", 18);
+    json_escape(b, code);
+    pl_buf_append(b, "\",\"message\":\"", 13);
+    json_escape(b, msg);
+    pl_buf_append(b, "\"}}", 3);
+}
+
+void pl_http__canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
+{
+    pl_buf_t body;
+    pl_buf_init(&body);
+    error_body(&body, code, msg);
+    put_head(out, status, "application/json", false, body.len, false, NULL);
+    pl_buf_append(out, pl_buf_head(&body), body.len);
+    pl_buf_dispose(&body);
+}
+
 void pl_http_respond_error(pl_http_req_t *req, int status, const char *code, const char *message,
                            const char *extra_headers)
 {
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_append(&b, "{\"error\":{\"code\":\"", 18);
-    json_escape(&b, code);
-    pl_buf_append(&b, "\",\"message\":\"", 13);
-    json_escape(&b, message);
-    pl_buf_append(&b, "\"}}", 3);
+    error_body(&b, code, message);
     pl_http_respond(req, status, "application/json", pl_buf_head(&b), b.len, extra_headers);
     pl_buf_dispose(&b);
 }

@@ -514,21 +514,6 @@ static void conn_setup(pl_server_t *srv, pl_conn_t *c)
     pl_loops__count_conn(srv, +1);
 }
 
-/* Refused connections are logged at most once a second per loop (with the
- * number left unlogged since): a flood must not become a flood of lines. */
-static bool refusal_log_due(pl_server_t *srv, uint64_t *quiet)
-{
-    uint64_t now = uv_now(srv->loop);
-    if (srv->refused_log_at != 0 && now - srv->refused_log_at < 1000) {
-        srv->refused_quiet++;
-        return false;
-    }
-    srv->refused_log_at = now;
-    *quiet = srv->refused_quiet;
-    srv->refused_quiet = 0;
-    return true;
-}
-
 /* Closes an accepted handle that was never set up as a connection; the
  * server waits for it during shutdown (nrejects). */
 static void reject_close(pl_server_t *srv, uv_tcp_t *t)
@@ -538,35 +523,30 @@ static void reject_close(pl_server_t *srv, uv_tcp_t *t)
     uv_close((uv_handle_t *)t, on_reject_close);
 }
 
-/* A client address over max_connections_per_ip: answer 429 at once, before
- * any request is read (the request line would cost a connection slot to
- * wait for), then close. What the client sent already is read and dropped
- * first, so the close is a FIN and not a RST that could destroy the answer
- * in the client's receive buffer. */
+/* A client address over max_connections_per_ip: answer 429 at once,
+ * before any request is read (the request line would cost a connection slot
+ * to wait for), then close gracefully: the connection lingers (reading and
+ * dropping input) until the client's FIN or PL_NET_LINGER_MS, so the answer
+ * is not destroyed by a RST when the client's request arrives after it. It
+ * is not counted for its address, only against max_connections, which bounds
+ * how many such lingering refusals there can be. */
 static void refuse_per_ip(pl_server_t *srv, pl_conn_t *c, uint32_t open)
 {
+    conn_setup(srv, c);
     pl_buf_t b;
     pl_buf_init(&b);
     pl_http__canned_error(&b, 429, "too_many_connections",
                           "too many connections from your address");
-    uv_buf_t ub = uv_buf_init(pl_buf_head(&b), (unsigned)b.len);
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-        char sink[4096];
-        for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
-            ;
-    }
-    uint64_t quiet;
-    if (refusal_log_due(srv, &quiet)) {
-        char peer[PL_NET_PEER_LEN];
-        pl_log(PL_LOG_INFO, "net",
-               "connection refused: too many from one address peer=%s open=%u "
-               "max_connections_per_ip=%" PRId64 " unlogged=%" PRIu64,
-               pl_net__peer_format(c, peer), open, srv->cfg->max_connections_per_ip, quiet);
-    }
-    reject_close(srv, &c->tcp);
+    uint64_t quiet = 0;
+    int level = pl_log_gate(&srv->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, &quiet);
+    char peer[PL_NET_PEER_LEN];
+    pl_log(level, "net",
+           "connection refused: too many from one address peer=%s open=%u "
+           "max_connections_per_ip=%" PRId64 " unlogged=%" PRIu64,
+           pl_net__peer_format(c, peer), open, srv->cfg->max_connections_per_ip, quiet);
+    pl_net__finish(c);
 }
 
 void pl_net__accept(pl_server_t *srv)
@@ -575,12 +555,15 @@ void pl_net__accept(pl_server_t *srv)
         /* Accept and drop, so the backlog does not fill with dead peers. */
         uv_tcp_t *t = pl_xmalloc(sizeof *t);
         uv_tcp_init(srv->loop, t);
-        uint64_t quiet;
+        uint64_t quiet = 0;
         if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0 &&
-            !srv->shutting_down && refusal_log_due(srv, &quiet))
-            pl_log(PL_LOG_WARN, "net",
+            !srv->shutting_down) {
+            int level =
+                pl_log_gate(&srv->refused_log, PL_LOG_WARN, uv_hrtime(), PL_LOG_GATE_NS, &quiet);
+            pl_log(level, "net",
                    "connection refused: max_connections=%" PRId64 " reached unlogged=%" PRIu64,
                    srv->cfg->max_connections, quiet);
+        }
         reject_close(srv, t);
         return;
     }
@@ -598,7 +581,7 @@ void pl_net__accept(pl_server_t *srv)
     uint32_t open;
     memcpy(a.b, c->peer, sizeof a.b);
     if (pl_net__peers_admit(srv->peers, &a, &c->ipe, &open) < 0) {
-        refuse_per_ip(srv, c, open); /* c is freed as a rejected handle */
+        refuse_per_ip(srv, c, open); /* a connection of its own, closing */
         return;
     }
     conn_setup(srv, c);

@@ -8,6 +8,7 @@
 
 #include "core/addr.h"
 #include "core/buf.h"
+#include "core/log.h"
 #include "http/http_parse.h"
 #include "net/loops.h"
 #include "ws/ws.h"
@@ -148,9 +149,8 @@ struct pl_server {
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
     pl_peers_t *peers;               /* per-address counts, trusted proxies (all loops) */
-    uint64_t refused_log_at;         /* last refusal logged (one line per second) */
-    uint64_t refused_quiet;          /* refusals not logged since */
-    uint64_t accept_err_at;          /* last accept error logged (one line per second) */
+    pl_log_gate_t refused_log;       /* refused connections: one line a second */
+    pl_log_gate_t accept_err_log;    /* accept errors: one line a second */
     pl_http_headers_cb headers_hook; /* may claim a request for streaming; NULL: none */
     void *headers_hook_ud;
     /* several loops (net/loops.c); NULL / false with threads = 1 */

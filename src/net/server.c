@@ -18,11 +18,9 @@ static void on_connection(uv_stream_t *l, int status)
     if (status < 0) {
         /* Out of file descriptors (EMFILE) repeats for every pending
          * connection (libuv accepts and closes each one): one line a second. */
-        uint64_t now = uv_now(srv->loop);
-        if (now - srv->accept_err_at >= 1000 || srv->accept_err_at == 0) {
-            srv->accept_err_at = now;
-            pl_log(PL_LOG_WARN, "net", "accept failed err=%s", uv_strerror(status));
-        }
+        int level =
+            pl_log_gate(&srv->accept_err_log, PL_LOG_WARN, uv_hrtime(), PL_LOG_GATE_NS, NULL);
+        pl_log(level, "net", "accept failed err=%s", uv_strerror(status));
         return;
     }
     pl_net__accept(srv);

@@ -469,6 +469,14 @@ static void test_per_ip_cap(void **state)
     for (int i = 0; i < 3; i++) {
         int x = connect_from("127.0.0.1", s.port, 0);
         assert_true(x >= 0);
+        if (i % 2) {
+            /* A browser sends its request right away, after the server has
+             * answered: the 429 must survive the request's arrival (no
+             * RST from a socket closed under it). */
+            usleep(50 * 1000);
+            const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+            assert_true(send_some(x, get, strlen(get)));
+        }
         assert_true(refused_429(x));
         close(x);
     }
