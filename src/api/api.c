@@ -28,7 +28,6 @@ struct pl_api {
     pl_media_t *media; /* NULL if the media service could not start */
     pl_auth_limits_t *limits;   /* register/login limits */
     pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
-    pl_cidr_list_t trusted;     /* cfg->trusted_proxies */
     pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */
     uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
 };
@@ -42,9 +41,8 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     api->chat = chat;
     api->limits = pl_auth_limits_new(cfg);
     /* Both lists were validated when the config was loaded. */
-    if (pl_cidr_list_parse(cfg->stats_allow, &api->stats_allow, NULL, 0) < 0 ||
-        pl_cidr_list_parse(cfg->trusted_proxies, &api->trusted, NULL, 0) < 0)
-        pl_log(PL_LOG_ERROR, "api", "bad stats_allow or trusted_proxies: stats refused");
+    if (pl_cidr_list_parse(cfg->stats_allow, &api->stats_allow, NULL, 0) < 0)
+        pl_log(PL_LOG_ERROR, "api", "bad stats_allow: stats refused");
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     return api;
@@ -64,7 +62,6 @@ void pl_api_free(pl_api_t *api)
     pl_media_free(api->media);
     pl_auth_limits_free(api->limits);
     pl_cidr_list_dispose(&api->stats_allow);
-    pl_cidr_list_dispose(&api->trusted);
     free(api);
 }
 
@@ -488,12 +485,11 @@ static void handle_logout(pl_api_t *api, pl_http_req_t *req)
  * token's length or content. */
 static bool stats_token_ok(pl_api_t *api, pl_http_req_t *req)
 {
-    const char *want = api->cfg->stats_token, *h = pl_http_header(req, "authorization");
-    if (want[0] == '\0' || h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+    const char *want = api->cfg->stats_token;
+    unsigned char a[32], b[32];
+    if (want[0] == '\0' || !bearer_hash(req, a))
         return false;
-    unsigned char a[crypto_hash_sha256_BYTES], b[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(a, (const unsigned char *)h + 7, strlen(h + 7));
-    crypto_hash_sha256(b, (const unsigned char *)want, strlen(want));
+    pl_auth_token_hash(want, strlen(want), b);
     return sodium_memcmp(a, b, sizeof a) == 0;
 }
 
@@ -506,19 +502,16 @@ static bool stats_client_ok(pl_api_t *api, pl_http_req_t *req, const char **why)
 {
     pl_addr_t client;
     pl_http_client_addr(req, &client);
-    const char *xff = pl_http_header(req, "x-forwarded-for");
-    if (xff != NULL || pl_http_header(req, "forwarded") != NULL) {
-        /* The HTTP layer takes the client from X-Forwarded-For only when the
-         * TCP peer is a trusted proxy; otherwise the client is the peer.
-         * So compute what a trusted proxy's header names: if the client is
-         * not that address, the peer was not a trusted proxy. */
-        pl_addr_t named;
-        if (xff == NULL || api->trusted.n == 0 ||
-            !pl_addr_client(&api->trusted.v[0].net, xff, &api->trusted, &named) ||
-            memcmp(named.b, client.b, sizeof named.b) != 0) {
-            *why = "forwarded by a proxy that is not in trusted_proxies";
-            return false;
-        }
+    bool xff = pl_http_header(req, "x-forwarded-for") != NULL;
+    if (pl_http_via_trusted_proxy(req) && !xff) {
+        /* Our proxy always names its client; without it the client is
+         * unknown (it would look like the proxy's own address). */
+        *why = "a trusted proxy named no client (X-Forwarded-For)";
+        return false;
+    }
+    if (!pl_http_via_trusted_proxy(req) && (xff || pl_http_header(req, "forwarded") != NULL)) {
+        *why = "forwarded by a proxy that is not in trusted_proxies";
+        return false;
     }
     if (!pl_cidr_list_match(&api->stats_allow, &client)) {
         *why = "client not in stats_allow";

@@ -90,20 +90,25 @@ static const char *reason_phrase(int status)
 
 /* The address of the client behind c: the TCP peer, or, when the peer is
  * one of trusted_proxies, the client it names in X-Forwarded-For (m may be
- * NULL: a parse error has no headers). */
-static void client_addr(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
+ * NULL: a parse error has no headers). Every X-Forwarded-For line counts, in
+ * order: a proxy that adds its own line instead of appending to the
+ * client's must not leave the client's line to be read as the truth.
+ * Returns whether the peer is a trusted proxy. */
+static bool client_addr(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
 {
     memcpy(out->b, c->peer, sizeof out->b);
     const pl_cidr_list_t *l = pl_net__peers_trusted_list(c->srv->peers);
-    if (l->n == 0)
-        return;
+    if (l->n == 0 || !pl_cidr_list_match(l, out))
+        return false;
     pl_addr_t peer = *out;
-    const char *xff = m ? pl_http_msg_header(m, "X-Forwarded-For") : NULL;
-    if (!pl_addr_client(&peer, xff, l, out))
+    pl_buf_t xff;
+    pl_buf_init(&xff);
+    bool have = m && pl_http_msg_header_list(m, "X-Forwarded-For", &xff);
+    if (!pl_addr_client(&peer, have ? pl_buf_head(&xff) : NULL, l, out))
         pl_log(PL_LOG_DEBUG, "http",
-               "conn=%" PRIu64 " trusted proxy sent no usable "
-               "X-Forwarded-For",
-               c->id);
+               "conn=%" PRIu64 " trusted proxy sent no usable X-Forwarded-For", c->id);
+    pl_buf_dispose(&xff);
+    return true;
 }
 
 static pl_http_req_t *req_new(pl_conn_t *c, pl_http_msg_t *m)
@@ -112,7 +117,7 @@ static pl_http_req_t *req_new(pl_conn_t *c, pl_http_msg_t *m)
     req->conn = c;
     req->msg = m;
     req->conn_id = c->id;
-    client_addr(c, m, &req->addr);
+    req->via_proxy = client_addr(c, m, &req->addr);
     pl_addr_format(&req->addr, req->peer);
     return req;
 }
@@ -305,6 +310,11 @@ const char *pl_http_peer(const pl_http_req_t *req)
 void pl_http_client_addr(const pl_http_req_t *req, pl_addr_t *out)
 {
     *out = req->addr;
+}
+
+bool pl_http_via_trusted_proxy(const pl_http_req_t *req)
+{
+    return req->via_proxy;
 }
 
 uint64_t pl_http_conn_id(const pl_http_req_t *req)

@@ -349,6 +349,22 @@ const char *pl_http_msg_header(const pl_http_msg_t *m, const char *name)
     return NULL;
 }
 
+bool pl_http_msg_header_list(const pl_http_msg_t *m, const char *name, pl_buf_t *out)
+{
+    bool any = false;
+    for (size_t i = 0; i < m->nheaders; i++) {
+        if (strcasecmp(m->headers[i].name, name) != 0)
+            continue;
+        if (any)
+            pl_buf_append(out, ", ", 2);
+        pl_buf_append(out, m->headers[i].value, strlen(m->headers[i].value));
+        any = true;
+    }
+    if (any)
+        pl_buf_append(out, "", 1); /* NUL-terminated */
+    return any;
+}
+
 bool pl_http_token_list_has(const char *list, const char *token)
 {
     size_t tl = strlen(token);

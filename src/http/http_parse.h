@@ -99,6 +99,11 @@ bool pl_http_parse_busy(const pl_http_parse_t *hp);
 
 /** Case-insensitive header lookup; borrowed value or NULL. */
 const char *pl_http_msg_header(const pl_http_msg_t *m, const char *name);
+/** Every value of a list header (case-insensitive name) in arrival order,
+ * joined with ", " into out (RFC 9110 5.3: several lines of one field are
+ * one comma-separated list). Returns false, leaving out untouched, when the
+ * request has no such header. */
+bool pl_http_msg_header_list(const pl_http_msg_t *m, const char *name, pl_buf_t *out);
 
 /** True if the comma-separated header value list contains token
  * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */

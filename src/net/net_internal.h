@@ -117,6 +117,7 @@ struct pl_http_req {
     uint64_t conn_id;
     pl_addr_t addr;             /* the client (behind a trusted proxy: the one it names) */
     char peer[PL_NET_PEER_LEN]; /* addr formatted at creation: outlives the connection */
+    bool via_proxy;             /* the TCP peer is one of trusted_proxies */
     /* a streamed response (pl_http_respond_start) */
     bool resp_started;
     bool resp_keep;     /* keep-alive after the body */

@@ -98,6 +98,9 @@ const char *pl_http_body(const pl_http_req_t *req, size_t *len);
 const char *pl_http_peer(const pl_http_req_t *req);
 /** The same address as raw bytes (a key for per-address limits). */
 void pl_http_client_addr(const pl_http_req_t *req, pl_addr_t *out);
+/** True when the request's TCP peer is one of trusted_proxies (then the
+ * client address came from its X-Forwarded-For). */
+bool pl_http_via_trusted_proxy(const pl_http_req_t *req);
 
 /** Sends the response and releases req. body is copied. extra_headers is NULL
  * or "Name: value\r\n..." lines. Adds Content-Length, Date, Connection and

@@ -634,6 +634,16 @@ static void test_stats_trusted_proxy_and_token(void **state)
      * appends the real one. */
     assert_int_equal(
         403, stats_from(&s, "127.0.0.1", "X-Forwarded-For: 127.0.0.1, 203.0.113.9\r\n", &r));
+    /* A proxy that adds its own X-Forwarded-For line (instead of appending
+     * to the client's) does not leave the client's line to be believed:
+     * every line counts, in order. */
+    assert_int_equal(403, stats_from(&s, "127.0.0.1",
+                                     "X-Forwarded-For: 127.0.0.8\r\n"
+                                     "X-Forwarded-For: 203.0.113.9\r\n",
+                                     &r));
+    /* Our proxy without X-Forwarded-For: the client is unknown, not local. */
+    assert_int_equal(403, stats_from(&s, "127.0.0.1", "Forwarded: for=127.0.0.8\r\n", &r));
+    assert_int_equal(403, stats_from(&s, "127.0.0.1", NULL, &r));
     /* An untrusted peer's forwarding header is not believed either. */
     assert_int_equal(403, stats_from(&s, "127.0.0.3", "X-Forwarded-For: 127.0.0.1\r\n", &r));
     /* A local client through the trusted proxy is local. */
