@@ -82,6 +82,11 @@ uint64_t pl_ratelimit_take(pl_ratelimit_t *rl, const void *key, size_t klen, dou
 {
     klen = PL_MIN(klen, (size_t)KEY_MAX);
     entry_t *e = find(rl, key, klen);
+    if (e && e->hh.next == NULL) {
+        /* Already the most recently used (the usual case for a client
+         * sending many requests in a row): no move. */
+        return pl_bucket_take(&e->b, rl->rate, rl->burst, cost, now_ns);
+    }
     if (e) {
         /* Move to the back: most recently used. */
         HASH_DEL(rl->table, e);

@@ -96,7 +96,7 @@ static const char *reason_phrase(int status)
  * Returns whether the peer is a trusted proxy. */
 static bool client_addr(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
 {
-    memcpy(out->b, c->peer, sizeof out->b);
+    *out = c->peer;
     const pl_cidr_list_t *l = pl_net__peers_trusted_list(c->srv->peers);
     if (l->n == 0 || !pl_cidr_list_match(l, out))
         return false;
@@ -646,9 +646,7 @@ static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
     }
     /* From here on the connection's peer is the client (behind a trusted
      * proxy: the one it forwarded), for pl_conn_peer and the upper layer. */
-    pl_addr_t client;
-    client_addr(c, m, &client);
-    memcpy(c->peer, client.b, sizeof c->peer);
+    client_addr(c, m, &c->peer);
     char accept[PL_WS_ACCEPT_LEN + 1];
     pl_ws_accept_key(key, strlen(key), accept);
     char resp[256];

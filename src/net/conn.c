@@ -480,18 +480,16 @@ static void peer_store(pl_conn_t *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
         return;
     if (ss.ss_family == AF_INET) {
-        c->peer[10] = c->peer[11] = 0xFF;
-        memcpy(c->peer + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        c->peer.b[10] = c->peer.b[11] = 0xFF;
+        memcpy(c->peer.b + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     } else if (ss.ss_family == AF_INET6) {
-        memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        memcpy(c->peer.b, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     }
 }
 
 char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN])
 {
-    pl_addr_t a;
-    memcpy(a.b, c->peer, sizeof a.b);
-    return pl_addr_format(&a, out);
+    return pl_addr_format(&c->peer, out);
 }
 
 /* Registers a new connection on srv (accepted or adopted); its peer
@@ -577,10 +575,8 @@ void pl_net__accept(pl_server_t *srv)
     /* Counted by the address accepted here, kept in c->ipe: the WebSocket
      * handshake may later replace c->peer with a forwarded address. */
     peer_store(c);
-    pl_addr_t a;
     uint32_t open;
-    memcpy(a.b, c->peer, sizeof a.b);
-    if (pl_net__peers_admit(srv->peers, &a, &c->ipe, &open) < 0) {
+    if (pl_net__peers_admit(srv->peers, &c->peer, &c->ipe, &open) < 0) {
         refuse_per_ip(srv, c, open); /* a connection of its own, closing */
         return;
     }

@@ -84,7 +84,7 @@ struct pl_conn {
     pl_peer_ent_t *ipe;    /* its count in srv->peers; NULL: not counted (trusted proxy, no cap) */
     /* WebSocket */
     pl_ws_decoder_t dec;      /* inbound frames; NULL pointer unless mid-fragmented-message */
-    uint8_t peer[16];         /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
+    pl_addr_t peer;           /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
     unsigned mode : 1;        /* PL_CONN_HTTP or PL_CONN_WS */
     unsigned in_flush : 1;    /* on srv->flush list */
     unsigned need_resume : 1; /* answered asynchronously: continue parsing */
@@ -179,8 +179,6 @@ int pl_server__addr(const pl_config_t *cfg, struct sockaddr_storage *ss);
 pl_peers_t *pl_net__peers_new(const pl_config_t *cfg);
 /** Frees p (NULL is fine); no connection may still hold an entry. */
 void pl_net__peers_free(pl_peers_t *p);
-/** True if a is one of trusted_proxies. Any thread. */
-bool pl_net__peers_trusted(const pl_peers_t *p, const pl_addr_t *a);
 /** The parsed trusted_proxies list (borrowed, read-only). */
 const pl_cidr_list_t *pl_net__peers_trusted_list(const pl_peers_t *p);
 /** Counts one more connection from a, unless it is trusted, unknown or the

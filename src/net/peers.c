@@ -32,8 +32,8 @@ pl_peers_t *pl_net__peers_new(const pl_config_t *cfg)
     if (uv_mutex_init(&p->mu) != 0)
         abort(); /* only fails without resources at startup */
     p->max = (uint32_t)cfg->max_connections_per_ip;
-    if (cfg->trusted_proxies && pl_cidr_list_parse(cfg->trusted_proxies, &p->trusted, NULL, 0) < 0)
-        memset(&p->trusted, 0, sizeof p->trusted); /* validated at load: cannot happen */
+    /* Validated at load; a failed parse leaves the list empty. */
+    (void)pl_cidr_list_parse(cfg->trusted_proxies, &p->trusted, NULL, 0);
     return p;
 }
 
@@ -52,11 +52,6 @@ void pl_net__peers_free(pl_peers_t *p)
     free(p);
 }
 
-bool pl_net__peers_trusted(const pl_peers_t *p, const pl_addr_t *a)
-{
-    return p->trusted.n > 0 && pl_cidr_list_match(&p->trusted, a);
-}
-
 const pl_cidr_list_t *pl_net__peers_trusted_list(const pl_peers_t *p)
 {
     return &p->trusted;
@@ -66,7 +61,7 @@ int pl_net__peers_admit(pl_peers_t *p, const pl_addr_t *a, pl_peer_ent_t **out, 
 {
     *out = NULL;
     *count = 0;
-    if (p->max == 0 || pl_addr_unknown(a) || pl_net__peers_trusted(p, a))
+    if (p->max == 0 || pl_addr_unknown(a) || pl_cidr_list_match(&p->trusted, a))
         return 0;
     pl_addr_t k = pl_addr_limit_key(a);
     int rc = 0;

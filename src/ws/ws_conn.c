@@ -82,7 +82,7 @@ void pl_conn_set_data(pl_conn_t *c, void *data)
 
 void pl_conn_client_addr(const pl_conn_t *c, pl_addr_t *out)
 {
-    memcpy(out->b, c->peer, sizeof out->b);
+    *out = c->peer;
 }
 
 const char *pl_conn_peer(const pl_conn_t *c)
