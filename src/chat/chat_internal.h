@@ -203,6 +203,8 @@ void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, boo
 /* wire.c: JSON out */
 void pl_wire_json_string(pl_buf_t *b, const char *s);
 void pl_wire_json_value(pl_buf_t *b, json_t *v); /* v may be NULL => null */
+/** The User object {"id","username","display_name"} (NULL strings as ""). */
+void pl_wire_user_json(pl_buf_t *b, int64_t id, const char *username, const char *display_name);
 /** "room":...,"content":{...} fields of a message, without braces. */
 void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m);
 /** The frame {"re":id,"ok":true<fields>} where fields is "" or ",\"k\":v..."
@@ -364,7 +366,6 @@ void pl_ops__limit_refund(pl_chat_t *chat, int64_t user, pl_limit_t which, doubl
 /** What became of one person a creator or member asked to add to a group. */
 typedef enum {
     PL_ADMIT_NONE = 0,          /* not decided (the job failed first) */
-    PL_ADMIT_SELF,              /* the asker: ignored */
     PL_ADMIT_ADDED,             /* now a member (their group_add allows the asker) */
     PL_ADMIT_INVITED,           /* a new pending invitation */
     PL_ADMIT_PENDING,           /* an invitation was pending already */
@@ -389,7 +390,8 @@ typedef struct {
     char *inviter_username, *inviter_display_name; /* owned */
     pl_admit_t *v;
     size_t n;
-    int64_t space;                      /* members the group may still take */
+    int64_t max_members;                /* max_group_members */
+    int64_t space;                      /* places left: counted on the writer */
     int64_t cap_user, cap_room, ttl_ms; /* from the config */
     int64_t now_ms;
 } pl_admit_batch_t;

@@ -255,11 +255,9 @@ static void auth_done(void *arg)
                pl_conn_id(s->conn), s->user_id, s->device_id);
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_printf(&b, ",\"user\":{\"id\":\"u%" PRId64 "\",\"username\":", s->user_id);
-        pl_wire_json_string(&b, s->username);
-        pl_buf_append(&b, ",\"display_name\":", 16);
-        pl_wire_json_string(&b, s->display_name);
-        pl_buf_printf(&b, "},\"device_id\":\"d%" PRId64 "\"", s->device_id);
+        pl_buf_append(&b, ",\"user\":", 8);
+        pl_wire_user_json(&b, s->user_id, s->username, s->display_name);
+        pl_buf_printf(&b, ",\"device_id\":\"d%" PRId64 "\"", s->device_id);
         if (a->with_since) {
             sync_start(s, a->j.id, a->since, a->nsince, &b); /* takes since and b */
             a->since = NULL;
@@ -400,11 +398,9 @@ static void room_info_json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
         pl_buf_append(b, ",\"members\":[", 12);
         for (size_t i = 0; i < ri->nmembers; i++) {
             const member_info_t *m = &ri->members[i];
-            pl_buf_printf(b, "%s{\"id\":\"u%" PRId64 "\",\"username\":", i ? "," : "", m->id);
-            pl_wire_json_string(b, m->username ? m->username : "");
-            pl_buf_append(b, ",\"display_name\":", 16);
-            pl_wire_json_string(b, m->display_name ? m->display_name : "");
-            pl_buf_append(b, "}", 1);
+            if (i)
+                pl_buf_append(b, ",", 1);
+            pl_wire_user_json(b, m->id, m->username, m->display_name);
         }
         pl_buf_append(b, "]", 1);
     }
@@ -639,7 +635,7 @@ static void op_create_room(session_t *s, json_t *id, json_t *req)
     }
     pl_ops__job_init(&c->j, s, id);
     c->name = pl_xstrdup(nm);
-    c->adm.space = cfg->max_group_members - 1;
+    c->adm.max_members = cfg->max_group_members;
     pl_store_write(s->chat->st, create_work, create_done, c);
     return;
 fail:

@@ -102,13 +102,10 @@ void pl_ops__limit_refund(pl_chat_t *chat, int64_t user, pl_limit_t which, doubl
 
 /* ---- JSON pieces ---- */
 
+/* A User object whose display name falls back to the username. */
 static void user_json(pl_buf_t *b, int64_t id, const char *username, const char *display_name)
 {
-    pl_buf_printf(b, "{\"id\":\"u%" PRId64 "\",\"username\":", id);
-    pl_wire_json_string(b, username ? username : "");
-    pl_buf_append(b, ",\"display_name\":", 16);
-    pl_wire_json_string(b, display_name ? display_name : (username ? username : ""));
-    pl_buf_append(b, "}", 1);
+    pl_wire_user_json(b, id, username, display_name ? display_name : username);
 }
 
 /* The Invite object. */
@@ -254,10 +251,8 @@ static int admit_one(pl_db_t *db, job_t *j, pl_admit_batch_t *b, pl_admit_t *a)
     p.display_name = NULL;
     group_add_t ga = group_add_of(p.settings);
     pl_profile_dispose(&p);
-    if (a->id == b->inviter) {
-        a->outcome = PL_ADMIT_SELF;
-        return 0;
-    }
+    /* The asker is never in the list (pl_ops__admit_args drops their name);
+     * were they, they would count as a member below. */
     bool member = false;
     if ((rc = pl_db_room_is_member(db, b->room_id, a->id, &member)) < 0)
         return rc;
@@ -322,6 +317,11 @@ int pl_ops__admit_run(pl_db_t *db, job_t *j, pl_admit_batch_t *b)
         pl_ops__job_fail(j, "forbidden", PL_OPS_NOT_MEMBER);
         return PL_EFORBIDDEN;
     }
+    /* Places left, counted here: the loop's view may be stale when several
+     * joins and adds are queued at once. */
+    int64_t count = 0;
+    if (rc == 0 && (rc = pl_db_room_member_count(db, b->room_id, &count)) == 0)
+        b->space = b->max_members - count;
     if (rc == 0)
         rc = pl_db_invites_purge(db, b->now_ms, PURGE_BATCH, NULL);
     for (size_t i = 0; rc == 0 && i < b->n; i++)
@@ -509,7 +509,7 @@ void pl_ops_invite(session_t *s, json_t *id, json_t *req)
     if (!pl_ops__limit_take(s, id, PL_LIMIT_ADD, (double)q->adm.n))
         goto fail;
     q->adm.room_id = r->id;
-    q->adm.space = cfg->max_group_members - (int64_t)r->nmembers;
+    q->adm.max_members = cfg->max_group_members;
     pl_ops__job_init(&q->j, s, id);
     pl_store_write(s->chat->st, invite_work, invite_done, q);
     return;
@@ -575,7 +575,7 @@ typedef struct {
     job_t j;
     mj_kind_t kind;
     int64_t room_id, user;
-    bool room_full;     /* join: the group had no place left (the loop's view) */
+    int64_t max_members; /* join: max_group_members */
     bool via_leave;     /* decline asked for by `leave`: its errors are leave's */
     bool changed;       /* joined / left / declined something */
     int64_t *withdrawn; /* leave: invitees of the leaver's withdrawn invitations */
@@ -598,7 +598,12 @@ static int join_work(pl_db_t *db, mem_job_t *m)
             pl_ops__job_fail(&m->j, "forbidden", NOT_INVITED);
             return rc;
         }
-        if (rc == 0 && m->room_full) {
+        int64_t count = 0;
+        if (rc == 0)
+            rc = pl_db_room_member_count(db, m->room_id, &count);
+        if (rc == 0 && count >= m->max_members) {
+            /* Counted here, not from the loop's view: joins and adds
+             * queued together cannot overfill the group. */
             pl_ops__job_fail(&m->j, "too_large", "this group is full");
             return PL_ETOOBIG;
         }
@@ -711,15 +716,14 @@ static bool arg_room_id(session_t *s, json_t *id, json_t *req, int64_t *out)
     return true;
 }
 
-static void mem_submit(session_t *s, json_t *id, mj_kind_t kind, int64_t room_id, bool room_full,
-                       bool via_leave)
+static void mem_submit(session_t *s, json_t *id, mj_kind_t kind, int64_t room_id, bool via_leave)
 {
     mem_job_t *m = pl_xcalloc(1, sizeof *m);
     pl_ops__job_init(&m->j, s, id);
     m->kind = kind;
     m->room_id = room_id;
     m->user = s->user_id;
-    m->room_full = room_full;
+    m->max_members = s->chat->cfg->max_group_members;
     m->via_leave = via_leave;
     pl_store_write(s->chat->st, mem_work, mem_done, m);
 }
@@ -735,8 +739,7 @@ void pl_ops_join(session_t *s, json_t *id, json_t *req)
         pl_wire_reply_err(s, id, "forbidden", "a dm cannot be joined");
         return;
     }
-    bool full = r != NULL && !member && r->nmembers >= (size_t)s->chat->cfg->max_group_members;
-    mem_submit(s, id, MJ_JOIN, rid, full, false);
+    mem_submit(s, id, MJ_JOIN, rid, false);
 }
 
 void pl_ops_leave(session_t *s, json_t *id, json_t *req)
@@ -750,12 +753,12 @@ void pl_ops_leave(session_t *s, json_t *id, json_t *req)
             pl_wire_reply_err(s, id, "forbidden", "a dm cannot be left");
             return;
         }
-        mem_submit(s, id, MJ_LEAVE, rid, false, false);
+        mem_submit(s, id, MJ_LEAVE, rid, false);
         return;
     }
     /* Not a member: leaving drops a pending invitation, as decline does;
      * without one the answer is that of any room one is not in. */
-    mem_submit(s, id, MJ_DECLINE, rid, false, true);
+    mem_submit(s, id, MJ_DECLINE, rid, true);
 }
 
 void pl_ops_decline(session_t *s, json_t *id, json_t *req)
@@ -763,5 +766,5 @@ void pl_ops_decline(session_t *s, json_t *id, json_t *req)
     int64_t rid;
     if (!arg_room_id(s, id, req, &rid))
         return;
-    mem_submit(s, id, MJ_DECLINE, rid, false, false);
+    mem_submit(s, id, MJ_DECLINE, rid, false);
 }

@@ -79,6 +79,15 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
         pl_buf_printf(b, ",\"expires_ts\":%" PRId64, m->expires_ts);
 }
 
+void pl_wire_user_json(pl_buf_t *b, int64_t id, const char *username, const char *display_name)
+{
+    pl_buf_printf(b, "{\"id\":\"u%" PRId64 "\",\"username\":", id);
+    pl_wire_json_string(b, username ? username : "");
+    pl_buf_append(b, ",\"display_name\":", 16);
+    pl_wire_json_string(b, display_name ? display_name : "");
+    pl_buf_append(b, "}", 1);
+}
+
 pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len)
 {
     pl_buf_t b;

@@ -11,9 +11,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <magic.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -360,14 +357,11 @@ out:
     return rc == 0 ? 0 : PL_EIO;
 }
 
-/* After a decode: libvips' per-thread buffers and the freed pixels go back
- * to the system, so an idle server does not keep a decode's peak. */
+/* After a decode: libvips' per-thread buffers go (the queue trims malloc
+ * once it is idle, so an idle server does not keep a decode's peak). */
 static void decode_thread_release(void)
 {
     vips_thread_shutdown();
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
 }
 
 /* Whether an image of this header may be decoded into a box x box variant;

@@ -6,6 +6,9 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "core/err.h"
 #include "core/log.h"
@@ -60,6 +63,16 @@ static void thread_main(void *arg)
         q->running--;
         push(&q->done_head, &q->done_tail, j);
         uv_async_send(&q->async);
+        if (q->head == NULL && q->running == 0) {
+            /* The queue went idle: give the decodes' freed memory back to
+             * the system (trimming after every job would lock malloc's
+             * arenas under the loop threads' feet during a burst). */
+            uv_mutex_unlock(&q->lock);
+#ifdef __GLIBC__
+            malloc_trim(0);
+#endif
+            uv_mutex_lock(&q->lock);
+        }
     }
     uv_mutex_unlock(&q->lock);
 }
@@ -162,9 +175,14 @@ void pl_media_queue_close(pl_media_queue_t *q)
     if (!q)
         return;
     stop_threads(q);
-    if (q->outstanding > 0)
-        pl_log(PL_LOG_WARN, "media", "decode queue closed with jobs=%zu outstanding",
+    /* Closed only after the loop ran dry, i.e. every job's done callback ran
+     * (the async handle keeps the loop alive while any is outstanding);
+     * a job dropped here would leak its upload or download. */
+    if (q->outstanding > 0) {
+        pl_log(PL_LOG_ERROR, "media", "decode queue closed with jobs=%zu outstanding",
                q->outstanding);
+        abort();
+    }
     /* No thread touches the handle any more: they only signal after a job. */
     uv_close((uv_handle_t *)&q->async, NULL);
 }

@@ -192,6 +192,9 @@ int pl_db_member_remove(pl_db_t *db, int64_t room_id, int64_t user_id);
 /** Sets *is_member to whether user_id is a member of room_id (false for an
  * unknown room). Returns 0 or PL_EIO. */
 int pl_db_room_is_member(pl_db_t *db, int64_t room_id, int64_t user_id, bool *is_member);
+/** How many members the room has now (0 for a room that does not exist).
+ * Thread: writer or reader. */
+int pl_db_room_member_count(pl_db_t *db, int64_t room_id, int64_t *n);
 /** Members of a room, ordered by user id: *out is a malloc'd array of user ids
  * (free(); NULL when *n is 0). PL_ENOTFOUND if the room does not exist. */
 int pl_db_room_members(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n);

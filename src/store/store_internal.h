@@ -40,6 +40,7 @@ typedef enum {
     PL_ST_MEMBER_DELETE,
     PL_ST_MEMBER_EXISTS,
     PL_ST_ROOM_MEMBERS,
+    PL_ST_ROOM_MEMBER_COUNT,
     PL_ST_USER_ROOMS,
     PL_ST_MEMBER_SET_READ,
     PL_ST_EACH_ROOM,
@@ -167,6 +168,15 @@ void pl_store__stmt_done(sqlite3_stmt *s);
 /** Logs "op=<op> db=<name> err=<sqlite message>", marks the running job as
  * failed and returns PL_EIO. */
 int pl_store__fail(pl_db_t *db, const char *op);
+
+/** Prepares sql for a statement used rarely (not cached: finalize it).
+ * NULL after pl_store__fail(op) when SQLite refuses it. */
+sqlite3_stmt *pl_store__prep(pl_db_t *db, const char *sql, const char *op);
+
+/** The answer to a failed step: a UNIQUE or PRIMARY KEY violation is
+ * PL_EEXIST, a foreign-key miss PL_ENOTFOUND (answers, not failures),
+ * anything else pl_store__fail(op). */
+int pl_store__step_error(pl_db_t *db, const char *op);
 
 /** Runs a cached statement that takes no parameters and returns no rows
  * (BEGIN, SAVEPOINT, ...). Returns 0 or PL_EIO (logged). */

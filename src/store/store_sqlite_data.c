@@ -48,6 +48,7 @@ static const char *const sql_text[PL_ST__COUNT] = {
     [PL_ST_MEMBER_DELETE] = "DELETE FROM members WHERE room_id = ?1 AND user_id = ?2",
     [PL_ST_MEMBER_EXISTS] = "SELECT 1 FROM members WHERE room_id = ?1 AND user_id = ?2",
     [PL_ST_ROOM_MEMBERS] = "SELECT user_id FROM members WHERE room_id = ?1 ORDER BY user_id",
+    [PL_ST_ROOM_MEMBER_COUNT] = "SELECT count(*) FROM members WHERE room_id = ?1",
     /* Unread uses the (room_id, seq) index for the range and reads each row
      * only to skip the user's own messages. */
     [PL_ST_USER_ROOMS] = "SELECT r.id, r.kind, r.name, r.last_seq, r.created_ms, r.last_version, "
@@ -76,10 +77,10 @@ static const char *const sql_text[PL_ST__COUNT] = {
                          "reply_to, thread_root, expires_ts, mentions, mention_room, media) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [PL_ST_ROOM_SET_LAST_SEQ] = "UPDATE rooms SET last_seq = ?2 WHERE id = ?1",
-    [PL_ST_MSG_BEFORE] = PL_STORE_MSG_SELECT
-    "WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
-    [PL_ST_MSG_AFTER] = PL_STORE_MSG_SELECT
-    "WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+    [PL_ST_MSG_BEFORE] =
+        PL_STORE_MSG_SELECT "WHERE m.room_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3",
+    [PL_ST_MSG_AFTER] =
+        PL_STORE_MSG_SELECT "WHERE m.room_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
 };
 
 /* ---- statement helpers ---- */
@@ -120,7 +121,18 @@ int pl_store__exec(pl_db_t *db, pl_stmt_id_t id, const char *op)
 
 /* Maps a failed step: unique/primary-key conflicts and foreign-key misses are
  * answers, not storage errors (SQLite already undid the statement). */
-static int step_error(pl_db_t *db, const char *op)
+sqlite3_stmt *pl_store__prep(pl_db_t *db, const char *sql, const char *op)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        pl_store__fail(db, op);
+        return NULL;
+    }
+    return s;
+}
+
+int pl_store__step_error(pl_db_t *db, const char *op)
 {
     int ext = sqlite3_extended_errcode(db->h);
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -133,7 +145,7 @@ static int step_error(pl_db_t *db, const char *op)
 /* Runs a bound statement that returns no rows. */
 static int step_done(pl_db_t *db, sqlite3_stmt *s, const char *op)
 {
-    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : step_error(db, op);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : pl_store__step_error(db, op);
     pl_store__stmt_done(s);
     return rc;
 }
@@ -516,6 +528,23 @@ int pl_db_room_is_member(pl_db_t *db, int64_t room_id, int64_t user_id, bool *is
     pl_store__stmt_done(s);
     if (rc == 0)
         *is_member = found;
+    return rc;
+}
+
+int pl_db_room_member_count(pl_db_t *db, int64_t room_id, int64_t *n)
+{
+    sqlite3_stmt *s = pl_store__stmt(db, PL_ST_ROOM_MEMBER_COUNT);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        rc = 0;
+    } else {
+        rc = pl_store__fail(db, "room_member_count");
+    }
+    pl_store__stmt_done(s);
     return rc;
 }
 

@@ -21,26 +21,11 @@ void pl_invites_free(pl_invite_t *v, size_t n)
     free(v);
 }
 
-static sqlite3_stmt *prep(pl_db_t *db, const char *sql, const char *op)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) {
-        sqlite3_finalize(s);
-        pl_store__fail(db, op);
-        return NULL;
-    }
-    return s;
-}
-
-/* Finalizes a statement that returned no row: a foreign-key miss is an
- * answer (PL_ENOTFOUND), anything else a storage error. */
+/* Finalizes a statement that returned no row (pl_store__step_error's
+ * answers for a failed step). */
 static int finish(pl_db_t *db, sqlite3_stmt *s, int step, const char *op)
 {
-    int rc = 0;
-    if (step != SQLITE_DONE)
-        rc = sqlite3_extended_errcode(db->h) == SQLITE_CONSTRAINT_FOREIGNKEY
-                 ? PL_ENOTFOUND
-                 : pl_store__fail(db, op);
+    int rc = step == SQLITE_DONE ? 0 : pl_store__step_error(db, op);
     sqlite3_finalize(s);
     return rc;
 }
@@ -48,10 +33,10 @@ static int finish(pl_db_t *db, sqlite3_stmt *s, int step, const char *op)
 int pl_db_invite_get(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
                      pl_invite_t *out)
 {
-    sqlite3_stmt *s = prep(db,
-                           "SELECT inviter, created_ms, expires_ms FROM invites"
-                           " WHERE room_id = ?1 AND user_id = ?2 AND expires_ms > ?3",
-                           "invite_get");
+    sqlite3_stmt *s = pl_store__prep(db,
+                                     "SELECT inviter, created_ms, expires_ms FROM invites"
+                                     " WHERE room_id = ?1 AND user_id = ?2 AND expires_ms > ?3",
+                                     "invite_get");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, room_id);
@@ -78,11 +63,11 @@ int pl_db_invite_counts(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t n
 {
     /* The first count scans the room's primary-key range, the second the
      * invitee's invites_user range; both stay small (they are capped). */
-    sqlite3_stmt *s =
-        prep(db,
-             "SELECT (SELECT count(*) FROM invites WHERE room_id = ?1 AND expires_ms > ?3),"
-             " (SELECT count(*) FROM invites WHERE user_id = ?2 AND expires_ms > ?3)",
-             "invite_counts");
+    sqlite3_stmt *s = pl_store__prep(
+        db,
+        "SELECT (SELECT count(*) FROM invites WHERE room_id = ?1 AND expires_ms > ?3),"
+        " (SELECT count(*) FROM invites WHERE user_id = ?2 AND expires_ms > ?3)",
+        "invite_counts");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, room_id);
@@ -105,13 +90,13 @@ int pl_db_invite_put(pl_db_t *db, const pl_invite_t *inv)
     /* The upsert replaces an expired row only: a live invitation keeps its
      * inviter and expiry, so inviting again cannot extend it. */
     sqlite3_stmt *s =
-        prep(db,
-             "INSERT INTO invites(room_id, user_id, inviter, created_ms, expires_ms)"
-             " VALUES (?1, ?2, ?3, ?4, ?5)"
-             " ON CONFLICT (room_id, user_id) DO UPDATE SET inviter = excluded.inviter,"
-             " created_ms = excluded.created_ms, expires_ms = excluded.expires_ms"
-             " WHERE invites.expires_ms <= excluded.created_ms",
-             "invite_put");
+        pl_store__prep(db,
+                       "INSERT INTO invites(room_id, user_id, inviter, created_ms, expires_ms)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)"
+                       " ON CONFLICT (room_id, user_id) DO UPDATE SET inviter = excluded.inviter,"
+                       " created_ms = excluded.created_ms, expires_ms = excluded.expires_ms"
+                       " WHERE invites.expires_ms <= excluded.created_ms",
+                       "invite_put");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, inv->room_id);
@@ -129,10 +114,10 @@ int pl_db_invite_put(pl_db_t *db, const pl_invite_t *inv)
 
 int pl_db_invite_delete(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(db,
-                           "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2"
-                           " RETURNING expires_ms > ?3",
-                           "invite_delete");
+    sqlite3_stmt *s = pl_store__prep(db,
+                                     "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2"
+                                     " RETURNING expires_ms > ?3",
+                                     "invite_delete");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, room_id);
@@ -174,10 +159,10 @@ static int collect_ids(pl_db_t *db, sqlite3_stmt *s, const char *op, int64_t **o
 int pl_db_invites_withdraw(pl_db_t *db, int64_t room_id, int64_t inviter, int64_t now_ms,
                            int64_t **users, size_t *n)
 {
-    sqlite3_stmt *s = prep(db,
-                           "DELETE FROM invites WHERE inviter = ?2 AND room_id = ?1"
-                           " RETURNING CASE WHEN expires_ms > ?3 THEN user_id END",
-                           "invites_withdraw");
+    sqlite3_stmt *s = pl_store__prep(db,
+                                     "DELETE FROM invites WHERE inviter = ?2 AND room_id = ?1"
+                                     " RETURNING CASE WHEN expires_ms > ?3 THEN user_id END",
+                                     "invites_withdraw");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, room_id);
@@ -189,15 +174,15 @@ int pl_db_invites_withdraw(pl_db_t *db, int64_t room_id, int64_t inviter, int64_
 int pl_db_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t limit,
                        pl_invite_t **out, size_t *n)
 {
-    sqlite3_stmt *s =
-        prep(db,
-             "SELECT i.room_id, i.inviter, i.created_ms, i.expires_ms, r.name, r.avatar,"
-             " (SELECT count(*) FROM members m WHERE m.room_id = i.room_id),"
-             " u.username, u.display_name"
-             " FROM invites i JOIN rooms r ON r.id = i.room_id JOIN users u ON u.id = i.inviter"
-             " WHERE i.user_id = ?1 AND i.expires_ms > ?2"
-             " ORDER BY i.created_ms DESC, i.room_id DESC LIMIT ?3",
-             "user_invites");
+    sqlite3_stmt *s = pl_store__prep(
+        db,
+        "SELECT i.room_id, i.inviter, i.created_ms, i.expires_ms, r.name, r.avatar,"
+        " (SELECT count(*) FROM members m WHERE m.room_id = i.room_id),"
+        " u.username, u.display_name"
+        " FROM invites i JOIN rooms r ON r.id = i.room_id JOIN users u ON u.id = i.inviter"
+        " WHERE i.user_id = ?1 AND i.expires_ms > ?2"
+        " ORDER BY i.created_ms DESC, i.room_id DESC LIMIT ?3",
+        "user_invites");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, user_id);
@@ -235,11 +220,11 @@ int pl_db_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t lim
 
 int pl_db_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n)
 {
-    sqlite3_stmt *s = prep(db,
-                           "DELETE FROM invites WHERE (room_id, user_id) IN"
-                           " (SELECT room_id, user_id FROM invites WHERE expires_ms <= ?1"
-                           " ORDER BY expires_ms LIMIT ?2)",
-                           "invites_purge");
+    sqlite3_stmt *s = pl_store__prep(db,
+                                     "DELETE FROM invites WHERE (room_id, user_id) IN"
+                                     " (SELECT room_id, user_id FROM invites WHERE expires_ms <= ?1"
+                                     " ORDER BY expires_ms LIMIT ?2)",
+                                     "invites_purge");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, now_ms);
@@ -257,14 +242,15 @@ int pl_db_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_ro
      * needs no consent, so it must not make a stranger a contact. The window
      * bounds the probe to the dm's newest messages, whatever its length (an
      * old answer pushed out of it makes the check stricter, never looser). */
-    sqlite3_stmt *s = prep(db,
-                           "SELECT EXISTS (SELECT 1 FROM members a"
-                           " JOIN members b ON b.room_id = a.room_id AND b.user_id = ?2"
-                           " JOIN rooms r ON r.id = a.room_id"
-                           " WHERE a.user_id = ?1 AND a.room_id <> ?3 AND (r.kind = 2 OR EXISTS"
-                           " (SELECT 1 FROM messages x WHERE x.room_id = r.id"
-                           " AND x.seq > r.last_seq - ?4 AND x.sender = ?1)))",
-                           "is_contact");
+    sqlite3_stmt *s =
+        pl_store__prep(db,
+                       "SELECT EXISTS (SELECT 1 FROM members a"
+                       " JOIN members b ON b.room_id = a.room_id AND b.user_id = ?2"
+                       " JOIN rooms r ON r.id = a.room_id"
+                       " WHERE a.user_id = ?1 AND a.room_id <> ?3 AND (r.kind = 2 OR EXISTS"
+                       " (SELECT 1 FROM messages x WHERE x.room_id = r.id"
+                       " AND x.seq > r.last_seq - ?4 AND x.sender = ?1)))",
+                       "is_contact");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, user);

@@ -32,17 +32,6 @@ void pl_media_rec_dispose(pl_media_rec_t *m)
     m->mime = m->name = NULL;
 }
 
-static sqlite3_stmt *prep(pl_db_t *db, const char *sql, const char *op)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) {
-        sqlite3_finalize(s);
-        pl_store__fail(db, op);
-        return NULL;
-    }
-    return s;
-}
-
 static void rec_from_row(sqlite3_stmt *s, pl_media_rec_t *m)
 {
     memset(m, 0, sizeof *m);
@@ -76,7 +65,7 @@ static int one_row(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_media_rec_t 
 
 static int exec2(pl_db_t *db, const char *sql, const char *op, int64_t a, int64_t b)
 {
-    sqlite3_stmt *s = prep(db, sql, op);
+    sqlite3_stmt *s = pl_store__prep(db, sql, op);
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, a);
@@ -90,8 +79,8 @@ static int exec2(pl_db_t *db, const char *sql, const char *op, int64_t a, int64_
 
 int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out, bool *existed)
 {
-    sqlite3_stmt *s =
-        prep(db, "SELECT " MEDIA_COLS " FROM media WHERE owner = ?1 AND sha256 = ?2", "media_find");
+    sqlite3_stmt *s = pl_store__prep(
+        db, "SELECT " MEDIA_COLS " FROM media WHERE owner = ?1 AND sha256 = ?2", "media_find");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, rec->owner);
@@ -111,10 +100,11 @@ int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out,
     }
     if (rc != PL_ENOTFOUND)
         return rc;
-    s = prep(db,
-             "INSERT INTO media(sha256, size, mime, owner, name, width, height, thumb_w, thumb_h,"
-             " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING " MEDIA_COLS,
-             "media_insert");
+    s = pl_store__prep(
+        db,
+        "INSERT INTO media(sha256, size, mime, owner, name, width, height, thumb_w, thumb_h,"
+        " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING " MEDIA_COLS,
+        "media_insert");
     if (s == NULL)
         return PL_EIO;
     pl_store__bind_text(s, 1, rec->sha256);
@@ -137,7 +127,8 @@ int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out,
 
 int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out)
 {
-    sqlite3_stmt *s = prep(db, "SELECT " MEDIA_COLS " FROM media WHERE id = ?1", "media_get");
+    sqlite3_stmt *s =
+        pl_store__prep(db, "SELECT " MEDIA_COLS " FROM media WHERE id = ?1", "media_get");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, id);
@@ -148,7 +139,7 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, b
 {
     /* Room access follows live messages only: once a message is deleted or
      * expired, its media is no longer readable through that message. */
-    sqlite3_stmt *s = prep(
+    sqlite3_stmt *s = pl_store__prep(
         db,
         "SELECT m.owner = ?2"
         " OR EXISTS (SELECT 1 FROM messages x JOIN members b ON b.room_id = x.room_id"
@@ -185,7 +176,8 @@ int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, b
 
 int pl_db_media_sha_used(pl_db_t *db, const char *sha256, bool *used)
 {
-    sqlite3_stmt *s = prep(db, "SELECT 1 FROM media WHERE sha256 = ?1 LIMIT 1", "media_sha_used");
+    sqlite3_stmt *s =
+        pl_store__prep(db, "SELECT 1 FROM media WHERE sha256 = ?1 LIMIT 1", "media_sha_used");
     if (s == NULL)
         return PL_EIO;
     pl_store__bind_text(s, 1, sha256);
@@ -204,11 +196,12 @@ int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit
      * age: disappearing media must not outlive its message by a day. Only
      * messages sent since the last upload of the bytes count, so uploading
      * them again (to send them again) gets a fresh grace period. */
-    sqlite3_stmt *s = prep(db,
-                           "SELECT m.id, m.sha256 FROM media m WHERE NOT " MEDIA_REFERENCED
-                           " AND (m.created <= ?1 OR EXISTS (SELECT 1 FROM messages y"
-                           "   WHERE y.media = m.id AND y.ts >= m.created)) LIMIT ?2",
-                           "media_gc_find");
+    sqlite3_stmt *s =
+        pl_store__prep(db,
+                       "SELECT m.id, m.sha256 FROM media m WHERE NOT " MEDIA_REFERENCED
+                       " AND (m.created <= ?1 OR EXISTS (SELECT 1 FROM messages y"
+                       "   WHERE y.media = m.id AND y.ts >= m.created)) LIMIT ?2",
+                       "media_gc_find");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, cutoff_ms);
@@ -233,7 +226,7 @@ int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit
     rc = rc == SQLITE_DONE ? 0 : pl_store__fail(db, "media_gc_find");
     pl_media_gc_t res = {0};
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        s = prep(db, "DELETE FROM media WHERE id = ?1", "media_gc_delete");
+        s = pl_store__prep(db, "DELETE FROM media WHERE id = ?1", "media_gc_delete");
         if (s == NULL) {
             rc = PL_EIO;
             break;
@@ -276,7 +269,7 @@ int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media)
 
 int pl_db_avatar_get(pl_db_t *db, int64_t user, int64_t *media)
 {
-    sqlite3_stmt *s = prep(db, "SELECT avatar FROM users WHERE id = ?1", "avatar_get");
+    sqlite3_stmt *s = pl_store__prep(db, "SELECT avatar FROM users WHERE id = ?1", "avatar_get");
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, user);
@@ -302,10 +295,11 @@ void pl_emoji_recs_free(pl_emoji_rec_t *e, size_t n)
 int pl_db_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t owner,
                     int64_t now_ms)
 {
-    sqlite3_stmt *s = prep(db,
-                           "INSERT OR IGNORE INTO emoji(shortcode, media_id, owner, created)"
-                           " VALUES (?1, ?2, ?3, ?4)",
-                           "emoji_add");
+    sqlite3_stmt *s =
+        pl_store__prep(db,
+                       "INSERT OR IGNORE INTO emoji(shortcode, media_id, owner, created)"
+                       " VALUES (?1, ?2, ?3, ?4)",
+                       "emoji_add");
     if (s == NULL)
         return PL_EIO;
     pl_store__bind_text(s, 1, shortcode);
@@ -321,8 +315,8 @@ int pl_db_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t o
 
 int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out)
 {
-    sqlite3_stmt *s =
-        prep(db, "SELECT shortcode, media_id, owner FROM emoji WHERE shortcode = ?1", "emoji_get");
+    sqlite3_stmt *s = pl_store__prep(
+        db, "SELECT shortcode, media_id, owner FROM emoji WHERE shortcode = ?1", "emoji_get");
     if (s == NULL)
         return PL_EIO;
     pl_store__bind_text(s, 1, shortcode);
@@ -343,7 +337,7 @@ int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out)
 
 int pl_db_emoji_remove(pl_db_t *db, const char *shortcode)
 {
-    sqlite3_stmt *s = prep(db, "DELETE FROM emoji WHERE shortcode = ?1", "emoji_remove");
+    sqlite3_stmt *s = pl_store__prep(db, "DELETE FROM emoji WHERE shortcode = ?1", "emoji_remove");
     if (s == NULL)
         return PL_EIO;
     pl_store__bind_text(s, 1, shortcode);
@@ -358,8 +352,8 @@ int pl_db_emoji_list(pl_db_t *db, pl_emoji_rec_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s =
-        prep(db, "SELECT shortcode, media_id, owner FROM emoji ORDER BY shortcode", "emoji_list");
+    sqlite3_stmt *s = pl_store__prep(
+        db, "SELECT shortcode, media_id, owner FROM emoji ORDER BY shortcode", "emoji_list");
     if (s == NULL)
         return PL_EIO;
     size_t cap = 0;

@@ -851,6 +851,75 @@ static void test_invite_caps_and_expiry(void **state)
     end_server(&s2);
 }
 
+/* Every refusal of invite, join and leave, with its code: a dm, a
+ * non-member, a bad list, only yourself, and a full group (joins and adds
+ * are counted on the writer, so an invitation accepted into a full group
+ * is refused and stays pending). */
+static void test_membership_errors(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"max_group_members=3", NULL};
+    th_server_t s3;
+    with_server(&s3, sets);
+    th_user_t a, b, c, d, x;
+    th_new_user(&a, "ea");
+    th_new_user(&b, "eb");
+    th_new_user(&c, "ec");
+    th_new_user(&d, "ed");
+    th_new_user(&x, "ex");
+    int fa = th_ws_login(&a), fb = th_ws_login(&b), fd = th_ws_login(&d), fx = th_ws_login(&x);
+    settings_set(fd, "group_add", "nobody");
+    char members[128];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    json_t *g = create_group(fa, members, "full");
+    th_expect_ok(g);
+    char *room = room_id_of(g);
+    json_decref(g);
+    char *dm = th_room_create(fa, "dm", members, NULL);
+
+    /* Not allowed or malformed. */
+    th_expect_err(th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", dm, c.name),
+                  "bad_request");
+    th_expect_err(th_call(fx, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", room, c.name),
+                  "forbidden");
+    th_expect_err(th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":\"%s\"", room, c.name),
+                  "bad_request");
+    th_expect_err(th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", room, a.name),
+                  "bad_request");
+    th_expect_err(th_call(fa, "\"op\":\"leave\",\"room\":\"%s\"", dm), "forbidden");
+
+    /* d only takes invitations: invited while there is room. */
+    json_t *r = th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", room, d.name);
+    th_expect_ok(r);
+    assert_int_equal(1, list_len(r, "invited"));
+    json_decref(r);
+    /* c fills the group (2 -> 3 members); a fourth add is skipped. */
+    r = th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", room, c.name);
+    th_expect_ok(r);
+    assert_int_equal(1, list_len(r, "added"));
+    json_decref(r);
+    th_expect_err(th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", room, x.name),
+                  "too_large");
+    /* d accepts into a full group: too_large, and the invitation stays. */
+    th_expect_err(th_call(fd, "\"op\":\"join\",\"room\":\"%s\"", room), "too_large");
+    assert_int_equal(1, invites_count(fd));
+    /* Once b leaves, d's join goes through. */
+    json_t *l = th_call(fb, "\"op\":\"leave\",\"room\":\"%s\"", room);
+    th_expect_ok(l);
+    json_decref(l);
+    json_t *j = th_call(fd, "\"op\":\"join\",\"room\":\"%s\"", room);
+    th_expect_ok(j);
+    json_decref(j);
+    assert_int_equal(0, invites_count(fd));
+    free(room);
+    free(dm);
+    close(fa);
+    close(fb);
+    close(fd);
+    close(fx);
+    end_server(&s3);
+}
+
 /* A load test from one user lifts the limits by configuration, and the
  * original attack goes through again: that is what the limits prevent. */
 static void test_limits_lifted_by_config(void **state)
@@ -906,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_group_flood_cut_off),
         cmocka_unit_test(test_invite_flood_bounded),
         cmocka_unit_test(test_invite_caps_and_expiry),
+        cmocka_unit_test(test_membership_errors),
         cmocka_unit_test(test_limits_lifted_by_config),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
