@@ -249,6 +249,20 @@ static void online_remove(pl_chat_t *chat, session_t *s)
 
 /* ---- fan-out ---- */
 
+/* Puts an event on the session's connection, or behind the replies still
+ * waiting on the session (reply.c): an event never overtakes an answer the
+ * client is owed (a send's reply before its own message event). */
+static void event_out(session_t *s, pl_frame_t *f)
+{
+    if (s->ob != NULL) {
+        if (pl_reply__event(s, f) == 0)
+            s->chat->stats.events_fanned_out++;
+        return;
+    }
+    if (pl_conn_send_frame(s->conn, f) == 0)
+        s->chat->stats.events_fanned_out++;
+}
+
 static void session_deliver(session_t *s, int64_t room, int64_t seq, int64_t version,
                             pl_frame_t *f)
 {
@@ -276,8 +290,7 @@ static void session_deliver(session_t *s, int64_t room, int64_t seq, int64_t ver
         s->held_bytes += size;
         return;
     }
-    if (pl_conn_send_frame(s->conn, f) == 0)
-        s->chat->stats.events_fanned_out++;
+    event_out(s, f);
 }
 
 void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f)
@@ -466,8 +479,8 @@ void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, boo
                 break;
             }
         }
-        if (!skip && s->conn != NULL && pl_conn_send_frame(s->conn, h->frame) == 0)
-            s->chat->stats.events_fanned_out++;
+        if (!skip && s->conn != NULL)
+            event_out(s, h->frame);
         pl_frame_unref(h->frame);
         free(h);
         h = next;

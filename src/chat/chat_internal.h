@@ -231,6 +231,7 @@ void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const c
  * consumer for its own size (docs/architecture.md, "Replies"). */
 typedef enum {
     PL_OUT_PART,     /* part of an answer (a sync's event): not the reply yet */
+    PL_OUT_EVENT,    /* a live event queued behind waiting replies */
     PL_OUT_REPLY,    /* the reply: ends a counted request */
     PL_OUT_SYNC_END, /* the reply of a sync: ends it, then releases held events */
 } pl_out_kind_t;
@@ -247,6 +248,11 @@ void pl_reply__frame(session_t *s, pl_frame_t *f, pl_out_kind_t kind, pl_sync_en
 /** Sends an answer to a request that was never counted (refused before
  * dispatch), past any waiting replies. Takes f. */
 void pl_reply__now(session_t *s, pl_frame_t *f);
+/** Queues an event (a new reference to f) behind the replies waiting on
+ * the session (s->ob != NULL), so it does not overtake them. Waiting bytes
+ * past max_write_queue make the client a slow consumer, as for events on
+ * the connection (closed with 4008; PL_ETOOBIG). Returns 0. */
+int pl_reply__event(session_t *s, pl_frame_t *f);
 /** The connection drained: streams more. */
 void pl_reply__drained(session_t *s);
 /** Drops waiting replies (the connection is gone). */

@@ -20,11 +20,16 @@
  *
  * A sync's events and its reply are one answer: they leave in order, and
  * the live events held during the sync are released only once its reply is
- * on the connection (PL_OUT_SYNC_END), so nothing overtakes them. */
+ * on the connection (PL_OUT_SYNC_END), so nothing overtakes them. Live
+ * events that come while replies wait here queue behind them
+ * (PL_OUT_EVENT; chat.c event_out), so a send's reply still precedes its
+ * own message event; those waiting events are bounded like events on the
+ * connection (max_write_queue, else 4008). */
 #include <inttypes.h>
 #include <stdlib.h>
 
 #include "chat/chat_internal.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -38,7 +43,8 @@ typedef struct out_ent {
 /* Allocated while replies wait: an idle session keeps one pointer. */
 struct outbox {
     out_ent_t *head, **tail;
-    size_t bytes;
+    size_t bytes;  /* everything waiting */
+    size_t events; /* of which live events (PL_OUT_EVENT): bounded by max_write_queue */
 };
 
 void pl_reply__begin(session_t *s)
@@ -58,7 +64,7 @@ static void sync_end_free(pl_sync_end_t *e)
  * connection is gone). */
 static void request_done(session_t *s, pl_out_kind_t kind, pl_sync_end_t *end)
 {
-    if (kind == PL_OUT_PART)
+    if (kind == PL_OUT_PART || kind == PL_OUT_EVENT)
         return;
     if (s->inflight > 0)
         s->inflight--;
@@ -98,7 +104,7 @@ void pl_reply__clear(session_t *s)
     for (out_ent_t *e = ob->head, *next; e != NULL; e = next) {
         next = e->next;
         pl_frame_unref(e->frame);
-        if (s->inflight > 0 && e->kind != PL_OUT_PART)
+        if (s->inflight > 0 && e->kind != PL_OUT_PART && e->kind != PL_OUT_EVENT)
             s->inflight--;
         sync_end_free(e->end);
         free(e);
@@ -119,6 +125,8 @@ static void pump(session_t *s)
         if (ob->head == NULL)
             ob->tail = &ob->head;
         ob->bytes -= len;
+        if (e->kind == PL_OUT_EVENT)
+            ob->events -= len;
         bool ok = put(s, e->frame);
         pl_frame_unref(e->frame);
         request_done(s, e->kind, e->end);
@@ -133,6 +141,24 @@ static void pump(session_t *s)
         free(s->ob);
         s->ob = NULL;
     }
+}
+
+/* Appends f (taken) to the session's waiting list. */
+static void enqueue(session_t *s, pl_frame_t *f, pl_out_kind_t kind, pl_sync_end_t *end)
+{
+    if (s->ob == NULL) {
+        s->ob = pl_xcalloc(1, sizeof *s->ob);
+        s->ob->tail = &s->ob->head;
+    }
+    out_ent_t *e = pl_xcalloc(1, sizeof *e);
+    e->frame = f;
+    e->kind = kind;
+    e->end = end;
+    *s->ob->tail = e;
+    s->ob->tail = &e->next;
+    s->ob->bytes += pl_frame_size(f);
+    if (kind == PL_OUT_EVENT)
+        s->ob->events += pl_frame_size(f);
 }
 
 void pl_reply__frame(session_t *s, pl_frame_t *f, pl_out_kind_t kind, pl_sync_end_t *end)
@@ -154,20 +180,27 @@ void pl_reply__frame(session_t *s, pl_frame_t *f, pl_out_kind_t kind, pl_sync_en
             pl_reply__clear(s);
         return;
     }
-    if (s->ob == NULL) {
-        s->ob = pl_xcalloc(1, sizeof *s->ob);
-        s->ob->tail = &s->ob->head;
-    }
-    out_ent_t *e = pl_xcalloc(1, sizeof *e);
-    e->frame = f;
-    e->kind = kind;
-    e->end = end;
-    *s->ob->tail = e;
-    s->ob->tail = &e->next;
-    s->ob->bytes += len;
+    enqueue(s, f, kind, end);
     pl_log(PL_LOG_TRACE, "chat",
            "conn=%" PRIu64 " user=u%" PRId64 " reply waits for the client bytes=%zu waiting=%zu",
            pl_conn_id(s->conn), s->user_id, len, s->ob->bytes);
+}
+
+int pl_reply__event(session_t *s, pl_frame_t *f)
+{
+    size_t len = pl_frame_size(f);
+    if (s->ob->events + len > (size_t)s->chat->cfg->max_write_queue) {
+        /* The event rule, for events waiting here: replies the client asked
+         * for do not count (they are bounded by max_inflight_requests). */
+        pl_log(PL_LOG_WARN, "chat",
+               "conn=%" PRIu64 " user=u%" PRId64 " slow consumer waiting events=%zu event=%zu",
+               pl_conn_id(s->conn), s->user_id, s->ob->events, len);
+        pl_reply__clear(s);
+        pl_conn_close(s->conn, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer");
+        return PL_ETOOBIG;
+    }
+    enqueue(s, pl_frame_ref(f), PL_OUT_EVENT, NULL);
+    return 0;
 }
 
 void pl_reply__now(session_t *s, pl_frame_t *f)

@@ -70,6 +70,11 @@ void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n)
 /* Marks n bytes from the front of the queue as written. */
 static void advance(pl_conn_t *c, size_t n)
 {
+    /* An authenticated WebSocket's queue moved: its write-stall deadline
+     * (ws_conn.c sweep) starts again when it next stands still. */
+    if (n > 0 && c->mode == PL_CONN_WS && c->authed && !c->ws_closing && !c->close_after_write &&
+        !c->shut)
+        c->deadline = 0;
     c->queued -= n;
     mirror_queued(c);
     while (n > 0 && c->wq_head < c->wq_tail) {

@@ -336,7 +336,7 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         free(e->p);
         break;
     case X_AUTH:
-        c->authed = true;
+        pl_ws__authenticated(c);
         break;
     case X_RELEASE:
         XL_ASSERT(c->x->dead);

@@ -78,7 +78,9 @@ struct pl_conn {
                               * byte count travels in the request: conn.c) */
     size_t wq_off, queued;
     /* shut: the linger deadline (peer's FIN); WebSocket closing: the close
-     * handshake deadline (peer's close frame). */
+     * handshake deadline (peer's close frame); WebSocket before auth: the
+     * auth deadline; after: when a queue that stopped moving makes the
+     * client a slow consumer (0: moving or empty). */
     uint64_t deadline;
     pl_http_state_t *http; /* NULL once upgraded to WebSocket */
     pl_peer_ent_t *ipe;    /* its count in srv->peers; NULL: not counted (trusted proxy, no cap) */
@@ -290,6 +292,8 @@ void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char
 void pl_ws__start(pl_conn_t *c, bool echo);
 void pl_ws__process(pl_conn_t *c);
 void pl_ws__sweep(pl_conn_t *c, uint64_t now);
+/** The owner loop's side of pl_conn_set_authenticated. */
+void pl_ws__authenticated(pl_conn_t *c);
 /** The write queue drained: see whether the close handshake is done. */
 void pl_ws__drained(pl_conn_t *c);
 /** pl_conn_send_frame (reply false: events) and pl_conn_send_reply on a

@@ -227,7 +227,8 @@ void pl_ws__start(pl_conn_t *c, bool echo)
     /* /v1/echo (conformance testing, off by default) has no auth: it gets
      * the full message size and no deadline. */
     c->authed = echo;
-    c->deadline = c->last_rx + (uint64_t)srv->cfg->ws_auth_timeout_ms;
+    if (!echo)
+        c->deadline = c->last_rx + (uint64_t)srv->cfg->ws_auth_timeout_ms;
     srv->stats.ws_opened++;
     pl_net__read(c, true);
     if (!echo) {
@@ -315,6 +316,21 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
         pl_conn_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
         return;
     }
+    /* A client that reads nothing: answers and events stay queued (and more
+     * answers wait on the session behind them). Once the queue has made no
+     * progress for ws_idle_timeout_ms it is a slow consumer, whatever
+     * input (a blind pong) the client still sends. deadline is 0 while the
+     * queue moves (conn.c advance) and armed here when it does not. */
+    if (c->authed && c->queued > 0) {
+        if (c->deadline == 0) {
+            c->deadline = now + (uint64_t)cfg->ws_idle_timeout_ms;
+        } else if (now >= c->deadline) {
+            slow_consumer(c, c->queued);
+            return;
+        }
+    } else if (c->authed) {
+        c->deadline = 0;
+    }
     /* A burst (presence events at auth, a sync) may have grown the queue's
      * array; a quiet connection need not keep it. */
     if (now - c->last_rx >= 1000)
@@ -393,7 +409,14 @@ void pl_conn_set_authenticated(pl_conn_t *c)
         pl_loops__authenticated(c);
         return;
     }
+    pl_ws__authenticated(c);
+}
+
+void pl_ws__authenticated(pl_conn_t *c)
+{
     c->authed = true;
+    if (!c->ws_closing && !c->close_after_write)
+        c->deadline = 0; /* from now on: the write-stall deadline (sweep) */
 }
 
 void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason)

@@ -545,6 +545,102 @@ static void test_pipelined_history_bounded(void **state)
     stop();
 }
 
+/* Replies waiting for the client to read (behind a long answer) keep their
+ * place: a send's reply still comes before its own message event, which
+ * queues behind it instead of overtaking it. */
+static void test_event_after_waiting_reply(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"max_inflight_requests=64", NULL};
+    start(settings);
+    th_user_t a;
+    th_new_user(&a, "ord");
+    int fa = th_ws_login(&a);
+    char *room = th_room_create(fa, "group", "[]", "order");
+    for (int i = 0; i < 40; i++) {
+        char cid[32];
+        snprintf(cid, sizeof cid, "o-%d", i);
+        send_big(fa, room, cid, BIG);
+    }
+    close(fa);
+    int fr = th_ws_login(&a);
+    /* About 7 MiB of answers (more than the sockets buffer), then a send:
+     * its reply waits behind them on the server. */
+    char req[512];
+    for (int i = 0; i < 32; i++) {
+        snprintf(req, sizeof req, "{\"id\":%d,\"op\":\"history\",\"room\":\"%s\",\"limit\":100}",
+                 1000 + i, room);
+        th_ws_send_text(fr, req);
+    }
+    usleep(300 * 1000);
+    snprintf(req, sizeof req,
+             "{\"id\":999,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"o-last\","
+             "\"content\":{\"type\":\"text\",\"body\":\"after\"}}",
+             room);
+    th_ws_send_text(fr, req);
+    usleep(300 * 1000); /* the send commits and fans out before we read */
+    bool replied = false, event = false;
+    int answers = 0;
+    while (answers < 33 || !event) {
+        json_t *j = recv_json(fr);
+        json_t *re = json_object_get(j, "re");
+        if (re != NULL) {
+            answers++;
+            if (json_integer_value(re) == 999)
+                replied = true;
+        } else if (!strcmp(th_jstr(j, "ev"), "message") &&
+                   json_integer_value(json_object_get(j, "seq")) == 41) {
+            assert_true(replied); /* the send's reply came first */
+            event = true;
+        }
+        json_decref(j);
+    }
+    close(fr);
+    free(room);
+    stop();
+}
+
+/* A client that asks for a lot and then reads nothing, while still sending
+ * (blind pongs keep ws_idle_timeout_ms from firing): once its queue has not
+ * moved for ws_idle_timeout_ms it is a slow consumer (4008), so the replies
+ * waiting for it are not held for ever. */
+static void test_stalled_reader_closed(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"ws_idle_timeout_ms=1500", "ws_ping_interval_ms=1000",
+                                           NULL};
+    start(settings);
+    th_user_t a;
+    th_new_user(&a, "stl");
+    int fa = th_ws_login(&a);
+    char *room = th_room_create(fa, "group", "[]", "stall");
+    for (int i = 0; i < 40; i++) {
+        char cid[32];
+        snprintf(cid, sizeof cid, "s-%d", i);
+        send_big(fa, room, cid, BIG);
+    }
+    close(fa);
+    int fr = th_ws_login(&a);
+    char req[256];
+    for (int i = 0; i < 32; i++) {
+        snprintf(req, sizeof req, "{\"id\":%d,\"op\":\"history\",\"room\":\"%s\",\"limit\":100}",
+                 1000 + i, room);
+        th_ws_send_text(fr, req);
+    }
+    json_int_t slow0 = th_stat("slow_consumers");
+    bool closed = false;
+    for (int i = 0; i < 100 && !closed; i++) {
+        usleep(100 * 1000);
+        if (i % 3 == 0)
+            (void)th_ws_try_send_frame(fr, 0x8A, NULL, 0); /* an unsolicited pong */
+        closed = th_stat("slow_consumers") > slow0;
+    }
+    assert_true(closed);
+    close(fr);
+    free(room);
+    stop();
+}
+
 /* With a write queue smaller than one reply, a reading client still gets
  * the reply (never 4008 for its own size), while a member who never reads
  * is closed with 4008 by the fan-out of the same room (today's rule). */
@@ -626,7 +722,7 @@ static int run_cli(const char *home, const char *stdin_text, char *out, size_t c
 static void test_clients_follow_paging(void **state)
 {
     (void)state;
-    static const char *const settings[] = {"max_reply_bytes=16384", NULL};
+    static const char *const settings[] = {"max_reply_bytes=16384", "log_level=trace", NULL};
     start(settings);
     th_user_t a;
     th_new_user(&a, "cli");
@@ -920,6 +1016,8 @@ int main(void)
         cmocka_unit_test_teardown(test_history_paged_by_bytes, teardown),
         cmocka_unit_test_teardown(test_rooms_paged, teardown),
         cmocka_unit_test_teardown(test_pipelined_history_bounded, teardown),
+        cmocka_unit_test_teardown(test_stalled_reader_closed, teardown),
+        cmocka_unit_test_teardown(test_event_after_waiting_reply, teardown),
         cmocka_unit_test_teardown(test_reply_not_slow_consumer, teardown),
         cmocka_unit_test_teardown(test_clients_follow_paging, teardown),
         cmocka_unit_test_teardown(test_rate_limit_per_user, teardown),
