@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chat/chat_internal.h"
+#include "chat/wire_peek.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"

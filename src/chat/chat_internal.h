@@ -8,7 +8,6 @@
 #include <uthash.h>
 
 #include "chat/chat.h"
-#include "chat/wire_peek.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
@@ -215,6 +214,9 @@ pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len);
  * "retry_after_ms" to the error (rate_limited). */
 pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, const char *msg,
                               uint64_t retry_after_ms);
+/** The same for a request id (borrowed; NULL: null). */
+pl_frame_t *pl_wire_err_frame_id(json_t *id, const char *code, const char *msg,
+                                 uint64_t retry_after_ms);
 /** Answers a request with {"re":id,"ok":true<fields>} (pl_reply__frame). */
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
 /** Answers a request with {"re":id,"ok":false,"error":{...}}. */
@@ -276,6 +278,11 @@ typedef struct {
     bool full;    /* an entry did not fit */
 } pl_page_t;
 void pl_page_init(pl_page_t *p, size_t budget);
+/** Rows to fetch for a page of budget bytes whose entries are each more
+ * than PL_PAGE_MIN_ENTRY bytes: more than can fit, so a page of them
+ * always ends full when more rows follow (more = page.full). */
+#define PL_PAGE_MIN_ENTRY 32
+size_t pl_page_rows(size_t budget);
 void pl_page_dispose(pl_page_t *p);
 /** Starts an entry: write it into the returned buffer, then pl_page_close. */
 pl_buf_t *pl_page_open(pl_page_t *p);
@@ -323,7 +330,6 @@ int pl_ops__page_before(pl_db_t *db, pl_fetch_before_fn fetch, void *arg, int64_
 /** Loop: replies {"ok":true<prefix>,"<key>":[page, reversed if asked],"more":more}. */
 void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char *key,
                         const pl_page_t *pg, bool reverse, bool more);
-bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);
 bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
                      int64_t max, int64_t def, int64_t *out);

@@ -134,23 +134,6 @@ bool pl_ops__job_ok(job_t *j)
 
 /* ---- argument helpers: they reply with bad_request and return false ---- */
 
-bool pl_ops__arg_room(session_t *s, json_t *id, json_t *req, room_t **out)
-{
-    json_t *v = json_object_get(req, "room");
-    int64_t rid;
-    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'r', &rid)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"room\" must be a room id like \"r1\"");
-        return false;
-    }
-    room_t *r = pl_chat__room(s->chat, rid);
-    if (r == NULL) {
-        pl_wire_reply_err(s, id, "not_found", "no such room");
-        return false;
-    }
-    *out = r;
-    return true;
-}
-
 /* A room the caller is not in answers exactly like a room that does not
  * exist: ids are sequential, so a different reply would tell a stranger
  * which rooms exist and which are dms (protocol-core: a stranger learns
@@ -1359,12 +1342,7 @@ static void sync_done(void *arg)
         sync_reply(s, pl_wire_ok_frame(q->j.id, pl_buf_head(&q->reply), q->reply.len), NULL, 0,
                    true);
     } else if (q->j.code != NULL) {
-        pl_buf_t re;
-        pl_buf_init(&re);
-        pl_wire_json_value(&re, q->j.id);
-        sync_reply(s, pl_wire_err_frame(pl_buf_head(&re), re.len, q->j.code, q->j.msg, 0), NULL, 0,
-                   false);
-        pl_buf_dispose(&re);
+        sync_reply(s, pl_wire_err_frame_id(q->j.id, q->j.code, q->j.msg, 0), NULL, 0, false);
     } else {
         for (size_t i = 0; i < q->page.n; i++) {
             pl_str_t e = pl_page_entry(&q->page, i);
@@ -1447,8 +1425,9 @@ static bool parse_since(session_t *s, json_t *id, json_t *since, pl_sync_pos_t *
 }
 
 /* Answers a sync from the rooms' rings when every gap lies inside them:
- * no database read, no hold-back (it all happens in this call, so live
- * events queued later come after the reply). Returns false, having sent
+ * no database read. Live events are held (syncing) until the answer's
+ * reply is on the connection, as for a store sync, since a long answer may
+ * stream out over several drains. Returns false, having sent
  * nothing and taken nothing, when any room needs the store: updates of
  * messages the client has (version moved past its `since`), a gap older than
  * the ring, or more than a sync's budget. Same arguments as sync_start. */
@@ -1515,7 +1494,8 @@ static bool sync_from_ring(session_t *s, json_t *id, pl_sync_pos_t *since, size_
 
 /* Starts a sync job from pos (taken). auth: NULL for the sync op, else the
  * auth reply's fields (taken; the reply then answers auth). The session
- * holds live events from now until sync_done. Answered from the rings
+ * holds live events from now until the sync's reply is on the connection
+ * (reply.c, PL_OUT_SYNC_END). Answered from the rings
  * instead when they hold everything the client misses. */
 static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, pl_buf_t *auth)
 {

@@ -368,7 +368,7 @@ typedef struct {
 static void receipts_work(pl_db_t *db, void *arg)
 {
     receipts_job_t *q = arg;
-    int rc = pl_db_room_receipts(db, q->room_id, &q->r, &q->n);
+    int rc = pl_db_room_receipts(db, q->room_id, q->after, pl_page_rows(q->budget), &q->r, &q->n);
     if (rc < 0)
         pl_ops__job_store_error(&q->j, rc);
 }
@@ -381,12 +381,9 @@ static void receipts_done(void *arg)
          * is paged like any other (about 100 bytes a member). */
         pl_page_t pg;
         pl_page_init(&pg, q->budget);
-        bool more = false;
         int64_t last = 0;
-        for (size_t i = 0; i < q->n && !more; i++) {
+        for (size_t i = 0; i < q->n && !pg.full; i++) {
             const pl_receipt_t *r = &q->r[i];
-            if (r->user_id <= q->after)
-                continue;
             pl_buf_t *b = pl_page_open(&pg);
             pl_buf_printf(b, "{\"user\":\"u%" PRId64 "\"", r->user_id);
             if (r->read_receipts || r->user_id == q->user)
@@ -396,9 +393,8 @@ static void receipts_done(void *arg)
                           r->delivered_seq, r->delivered_ts);
             if (pl_page_close(&pg))
                 last = r->user_id;
-            else
-                more = true;
         }
+        bool more = pg.full; /* pl_page_rows: the rows fetched never all fit */
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_append(&b, ",\"receipts\":[", 13);
@@ -990,7 +986,9 @@ static void emoji_work(pl_db_t *db, void *arg)
     emoji_job_t *q = arg;
     int rc = 0;
     if (q->kind == EMOJI_LIST) {
-        rc = pl_db_emoji_list(db, &q->list, &q->n);
+        rc =
+            pl_db_emoji_list(db, q->after, pl_page_rows((size_t)q->j.s->chat->cfg->max_reply_bytes),
+                             &q->list, &q->n);
     } else if (q->kind == EMOJI_ADD) {
         rc = pl_ops__own_image(db, &q->j, q->user, q->e.media);
         if (rc == 1)
@@ -1051,17 +1049,13 @@ static void emoji_done(void *arg)
             /* Server-wide and anyone may add: paged by shortcode. */
             pl_page_t pg;
             pl_page_init(&pg, (size_t)s->chat->cfg->max_reply_bytes);
-            bool more = false;
             const char *last = NULL;
-            for (size_t i = 0; i < q->n && !more; i++) {
-                if (strcmp(q->list[i].shortcode, q->after) <= 0)
-                    continue;
+            for (size_t i = 0; i < q->n && !pg.full; i++) {
                 emoji_json(pl_page_open(&pg), &q->list[i]);
                 if (pl_page_close(&pg))
                     last = q->list[i].shortcode;
-                else
-                    more = true;
             }
+            bool more = pg.full; /* pl_page_rows: the rows fetched never all fit */
             pl_buf_append(&b, ",\"emoji\":[", 10);
             pl_page_join(&pg, &b, false);
             pl_buf_printf(&b, "],\"more\":%s", more ? "true" : "false");

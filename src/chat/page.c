@@ -12,6 +12,11 @@
 #include "chat/chat_internal.h"
 #include "core/util.h"
 
+size_t pl_page_rows(size_t budget)
+{
+    return budget / PL_PAGE_MIN_ENTRY + 1;
+}
+
 void pl_page_init(pl_page_t *p, size_t budget)
 {
     memset(p, 0, sizeof *p);

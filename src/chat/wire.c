@@ -127,16 +127,22 @@ void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len)
     pl_reply__frame(s, pl_wire_ok_frame(id, fields, len), PL_OUT_REPLY, NULL);
 }
 
-/* Queues the error reply to a counted request. */
-static void reply_err(session_t *s, json_t *id, const char *code, const char *msg,
-                      uint64_t retry_after_ms)
+pl_frame_t *pl_wire_err_frame_id(json_t *id, const char *code, const char *msg,
+                                 uint64_t retry_after_ms)
 {
     pl_buf_t re;
     pl_buf_init(&re);
     pl_wire_json_value(&re, id);
-    pl_reply__frame(s, pl_wire_err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms),
-                    PL_OUT_REPLY, NULL);
+    pl_frame_t *f = pl_wire_err_frame(pl_buf_head(&re), re.len, code, msg, retry_after_ms);
     pl_buf_dispose(&re);
+    return f;
+}
+
+/* Queues the error reply to a counted request. */
+static void reply_err(session_t *s, json_t *id, const char *code, const char *msg,
+                      uint64_t retry_after_ms)
+{
+    pl_reply__frame(s, pl_wire_err_frame_id(id, code, msg, retry_after_ms), PL_OUT_REPLY, NULL);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
 }
 

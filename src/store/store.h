@@ -320,8 +320,10 @@ typedef struct {
  * PL_ENOTFOUND if the user is not a member. */
 int pl_db_member_mark(pl_db_t *db, int64_t room_id, int64_t user_id, bool read, int64_t seq,
                       int64_t now_ms, bool *changed, pl_receipt_t *out);
-/** Receipts of every member, by user id. *out: malloc'd; free(). */
-int pl_db_room_receipts(pl_db_t *db, int64_t room_id, pl_receipt_t **out, size_t *n);
+/** Receipts of the members with a user id above after, by user id, at most
+ * limit of them (a page). *out: malloc'd; free(). */
+int pl_db_room_receipts(pl_db_t *db, int64_t room_id, int64_t after, size_t limit,
+                        pl_receipt_t **out, size_t *n);
 
 /* profiles, settings, presence */
 typedef struct {
@@ -410,8 +412,9 @@ int pl_db_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t o
 int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out);
 /** Removes one (PL_ENOTFOUND). */
 int pl_db_emoji_remove(pl_db_t *db, const char *shortcode);
-/** All of them, by shortcode; *out is malloc'd (pl_emoji_recs_free). */
-int pl_db_emoji_list(pl_db_t *db, pl_emoji_rec_t **out, size_t *n);
+/** Those with a shortcode above after ("" for the first), by shortcode, at
+ * most limit of them (a page); *out is malloc'd (pl_emoji_recs_free). */
+int pl_db_emoji_list(pl_db_t *db, const char *after, size_t limit, pl_emoji_rec_t **out, size_t *n);
 
 /* ---- invitations (schema 7) ----
  * A pending invitation of a user to a group. It is live while expires_ms >

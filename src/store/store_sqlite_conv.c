@@ -67,10 +67,11 @@ const char *const pl_store__conv_sql[PL_ST__COUNT] = {
     [PL_ST_MEMBER_SET_RECEIPT] = "UPDATE members SET read_seq = ?3, read_ts = ?4, "
                                  "delivered_seq = ?5, delivered_ts = ?6 "
                                  "WHERE room_id = ?1 AND user_id = ?2",
-    [PL_ST_ROOM_RECEIPTS] = "SELECT m.user_id, m.read_seq, m.read_ts, m.delivered_seq, "
-                            "m.delivered_ts, coalesce(json_extract(u.settings, "
-                            "'$.read_receipts'), 1) FROM members m JOIN users u ON u.id = "
-                            "m.user_id WHERE m.room_id = ?1 ORDER BY m.user_id",
+    [PL_ST_ROOM_RECEIPTS] =
+        "SELECT m.user_id, m.read_seq, m.read_ts, m.delivered_seq, "
+        "m.delivered_ts, coalesce(json_extract(u.settings, "
+        "'$.read_receipts'), 1) FROM members m JOIN users u ON u.id = "
+        "m.user_id WHERE m.room_id = ?1 AND m.user_id > ?2 ORDER BY m.user_id LIMIT ?3",
     [PL_ST_PROFILE_BY_ID] = "SELECT id, username, display_name, bio, status_text, settings, "
                             "last_seen_ms FROM users WHERE id = ?1",
     [PL_ST_PROFILE_BY_NAME] = "SELECT id, username, display_name, bio, status_text, settings, "
@@ -677,12 +678,15 @@ int pl_db_member_mark(pl_db_t *db, int64_t room_id, int64_t user_id, bool read, 
     return 0;
 }
 
-int pl_db_room_receipts(pl_db_t *db, int64_t room_id, pl_receipt_t **out, size_t *n)
+int pl_db_room_receipts(pl_db_t *db, int64_t room_id, int64_t after, size_t limit,
+                        pl_receipt_t **out, size_t *n)
 {
     sqlite3_stmt *s = pl_store__stmt(db, PL_ST_ROOM_RECEIPTS);
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, room_id);
+    sqlite3_bind_int64(s, 2, after);
+    sqlite3_bind_int64(s, 3, (int64_t)limit);
     pl_receipt_t *v = NULL;
     size_t len = 0, cap = 0;
     int rc;

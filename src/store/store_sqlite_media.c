@@ -348,14 +348,18 @@ int pl_db_emoji_remove(pl_db_t *db, const char *shortcode)
     return sqlite3_changes(db->h) == 0 ? PL_ENOTFOUND : 0;
 }
 
-int pl_db_emoji_list(pl_db_t *db, pl_emoji_rec_t **out, size_t *n)
+int pl_db_emoji_list(pl_db_t *db, const char *after, size_t limit, pl_emoji_rec_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = pl_store__prep(
-        db, "SELECT shortcode, media_id, owner FROM emoji ORDER BY shortcode", "emoji_list");
+    sqlite3_stmt *s = pl_store__prep(db,
+                                     "SELECT shortcode, media_id, owner FROM emoji"
+                                     " WHERE shortcode > ?1 ORDER BY shortcode LIMIT ?2",
+                                     "emoji_list");
     if (s == NULL)
         return PL_EIO;
+    sqlite3_bind_text(s, 1, after, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (int64_t)limit);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -545,6 +545,60 @@ static void test_pipelined_history_bounded(void **state)
     stop();
 }
 
+/* receipts of a big group are paged by bytes (`after`/`next`): every
+ * member once, by user id, over several pages; a bad cursor is refused. */
+static void test_receipts_paged(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"max_reply_bytes=16384", NULL};
+    start(settings);
+    enum { N = 250 }; /* about 90 bytes of receipt each: two 16 KiB pages */
+    th_user_t owner, u;
+    th_new_user(&owner, "rco");
+    char *members = malloc(N * 48);
+    size_t len = 0;
+    members[len++] = '[';
+    for (int i = 1; i < N; i++) {
+        th_new_user(&u, "rcm");
+        len += (size_t)sprintf(members + len, "%s\"%s\"", i > 1 ? "," : "", u.name);
+    }
+    members[len++] = ']';
+    members[len] = '\0';
+    int fo = th_ws_login(&owner);
+    char *room = th_room_create(fo, "group", members, "big receipts");
+    th_expect_err(th_call(fo, "\"op\":\"receipts\",\"room\":\"%s\",\"after\":7", room),
+                  "bad_request");
+    char after[32] = "";
+    int seen = 0, pages = 0;
+    long long last = 0;
+    for (;;) {
+        json_t *r = after[0] ? th_call(fo, "\"op\":\"receipts\",\"room\":\"%s\",\"after\":\"%s\"",
+                                       room, after)
+                             : th_call(fo, "\"op\":\"receipts\",\"room\":\"%s\"", room);
+        th_expect_ok(r);
+        json_t *arr = json_object_get(r, "receipts");
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            long long id = atoll(th_jstr(json_array_get(arr, i), "user") + 1);
+            assert_true(id > last); /* by user id, each once */
+            last = id;
+            seen++;
+        }
+        pages++;
+        bool more = json_is_true(json_object_get(r, "more"));
+        if (more)
+            snprintf(after, sizeof after, "%s", th_jstr(r, "next"));
+        json_decref(r);
+        if (!more)
+            break;
+    }
+    assert_int_equal(N, seen);
+    assert_true(pages >= 2);
+    close(fo);
+    free(room);
+    free(members);
+    stop();
+}
+
 /* Replies waiting for the client to read (behind a long answer) keep their
  * place: a send's reply still comes before its own message event, which
  * queues behind it instead of overtaking it. */
@@ -1018,6 +1072,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pipelined_history_bounded, teardown),
         cmocka_unit_test_teardown(test_stalled_reader_closed, teardown),
         cmocka_unit_test_teardown(test_event_after_waiting_reply, teardown),
+        cmocka_unit_test_teardown(test_receipts_paged, teardown),
         cmocka_unit_test_teardown(test_reply_not_slow_consumer, teardown),
         cmocka_unit_test_teardown(test_clients_follow_paging, teardown),
         cmocka_unit_test_teardown(test_rate_limit_per_user, teardown),

@@ -797,6 +797,57 @@ static void test_emoji_policy_nobody(void **state)
     srv = saved;
 }
 
+/* emoji_list is paged by bytes (server-wide, and anyone may add): every
+ * emoji once, by shortcode, over several pages; a bad cursor is refused. */
+static void test_emoji_list_paged(void **state)
+{
+    (void)state;
+    th_server_t saved = srv;
+    static const char *const settings[] = {"max_reply_bytes=16384", "rate_limit_per_sec=100000",
+                                           NULL};
+    th_server_start(&srv, settings);
+    user_t a;
+    new_user(&a, "pg");
+    char img[32];
+    upload_id(&a, 32, 32, 43, true, img, sizeof img);
+    int fa = ws_login(&a);
+    enum { N = 400 }; /* about 60 bytes each: more than one 16 KiB page */
+    for (int i = 0; i < N; i++) {
+        json_t *r =
+            call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"e%03d\",\"media\":\"%s\"", i, img);
+        assert_true(json_is_true(json_object_get(r, "ok")));
+        json_decref(r);
+    }
+    expect_code(call(fa, "\"op\":\"emoji_list\",\"after\":7"), "bad_request");
+    char after[40] = "";
+    int seen = 0, pages = 0;
+    for (;;) {
+        json_t *l = after[0] ? call(fa, "\"op\":\"emoji_list\",\"after\":\"%s\"", after)
+                             : call(fa, "\"op\":\"emoji_list\"");
+        assert_true(json_is_true(json_object_get(l, "ok")));
+        json_t *arr = json_object_get(l, "emoji");
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            char want[16];
+            snprintf(want, sizeof want, "e%03d", seen++);
+            assert_string_equal(
+                json_string_value(json_object_get(json_array_get(arr, i), "shortcode")), want);
+        }
+        pages++;
+        bool more = json_is_true(json_object_get(l, "more"));
+        if (more)
+            snprintf(after, sizeof after, "%s", json_string_value(json_object_get(l, "next")));
+        json_decref(l);
+        if (!more)
+            break;
+    }
+    assert_int_equal(N, seen);
+    assert_true(pages >= 2);
+    close(fa);
+    th_server_stop(&srv);
+    th_server_cleanup(&srv);
+    srv = saved;
+}
+
 /* ---- garbage collection, access after release (issue 6) ---- */
 
 static uint64_t now_ms(void)
@@ -1498,6 +1549,7 @@ int main(void)
         cmocka_unit_test(test_avatar),
         cmocka_unit_test(test_custom_emoji),
         cmocka_unit_test(test_emoji_policy_nobody),
+        cmocka_unit_test(test_emoji_list_paged),
         cmocka_unit_test(test_access_after_delete),
         cmocka_unit_test(test_thumb_sizes),
         cmocka_unit_test(test_decompression_bomb),

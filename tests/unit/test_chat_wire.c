@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chat/chat_internal.h"
+#include "chat/wire_peek.h"
 
 /* The id's text as peeked, or "null" when none is found. */
 static const char *peek(const char *req)
