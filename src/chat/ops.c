@@ -640,7 +640,9 @@ typedef struct {
 
 /* Rooms in id order from the cursor, loaded one at a time (members, last
  * message) and only while the page has room: a user in thousands of rooms
- * costs one page of work per request, not all of them. */
+ * costs one page of that work per request. (The summaries with unread
+ * counts, pl_db_user_rooms, are still read for all of the user's rooms on
+ * every page; a cursor in that query would make it one page too.) */
 static void rooms_work(pl_db_t *db, void *arg)
 {
     rooms_job_t *q = arg;
