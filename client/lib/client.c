@@ -27,6 +27,9 @@
  * (default 32) with too_many_pending; the library's own requests (auth,
  * sync, rooms) are not counted and always fit beside these. */
 #define MAX_INFLIGHT 16
+/* Longest wait before asking again for a sync the server refused for now
+ * (rate_limited says how long; too_many_pending does not). */
+#define RETRY_MAX_MS 60000
 
 static void conn_close(conn_t *k);
 static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg);
@@ -35,6 +38,7 @@ static void start_sync(parley_client_t *c);
 static void teardown(parley_client_t *c);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_ping_timer(uv_timer_t *t);
+static void on_retry_timer(uv_timer_t *t);
 
 /* ------------------------------------------------------------------ */
 /* Re-entrancy: the application may call parley_client_free from any
@@ -513,6 +517,36 @@ static void become_ready(parley_client_t *c)
     set_state(c, PARLEY_STATE_READY, NULL);
 }
 
+/* The wait in ms before asking again when reply refuses a request for now
+ * (rate_limited: its retry_after_ms; too_many_pending: the minimum backoff),
+ * or -1 when the reply is no such refusal. */
+static int64_t refusal_wait(const parley_client_t *c, const json_t *reply)
+{
+    const json_t *e = json_object_get(reply, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    if (code == NULL || (strcmp(code, "rate_limited") && strcmp(code, "too_many_pending")))
+        return -1;
+    json_int_t ms = json_integer_value(json_object_get(e, "retry_after_ms"));
+    if (ms <= 0)
+        ms = c->backoff_min;
+    return ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
+}
+
+/* Asks again (start_sync) after wait_ms, on the same connection. */
+static void retry_later(parley_client_t *c, int64_t wait_ms)
+{
+    uv_timer_start(&c->retry_timer, on_retry_timer, (uint64_t)wait_ms, 0);
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    parley_client_t *c = t->data;
+    enter(c);
+    if (c->conn != NULL && c->authed)
+        start_sync(c);
+    leave(c);
+}
+
 static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
 {
     c->sync_inflight = false;
@@ -521,12 +555,14 @@ static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
     if (local)
         return; /* connection lost; the reconnect path syncs again */
     if (!json_is_true(json_object_get(reply, "ok"))) {
-        const char *code =
-            json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
-        if (code && (!strcmp(code, "rate_limited") || !strcmp(code, "too_many_pending"))) {
+        int64_t wait = refusal_wait(c, reply);
+        if (wait >= 0) {
             /* Refused for now, not for good: going live would skip what we
-             * missed. Back off and reconnect; auth with since catches up. */
-            conn_drop(c, 1011, code, "sync refused; reconnecting later");
+             * missed. Ask again when the server says, on this connection;
+             * that sync starts from the positions reached by then, so it
+             * also covers any gap seen meanwhile. */
+            c->resync_needed = false;
+            retry_later(c, wait);
             return;
         }
         /* The server refused sync: nothing to catch up with, go live. */
@@ -592,6 +628,8 @@ static void start_sync(parley_client_t *c)
         c->resync_needed = true;
         return;
     }
+    if (uv_is_active((uv_handle_t *)&c->retry_timer))
+        return; /* a refused sync is asked again soon, from the positions then */
     if (c->conn == NULL || !c->authed)
         return;
     json_t *since = build_since(c);
@@ -751,6 +789,7 @@ static void conn_drop(parley_client_t *c, int close_code, const char *code, cons
     k->c = NULL;
     conn_close(k);
     uv_timer_stop(&c->ping_timer);
+    uv_timer_stop(&c->retry_timer);
     c->authed = false;
     c->sync_inflight = false;
     c->resync_needed = false;
@@ -1128,10 +1167,12 @@ parley_client_t *parley_client_new(uv_loop_t *loop, const char *url)
     uv_timer_init(loop, &c->reconnect_timer);
     uv_timer_init(loop, &c->ping_timer);
     uv_timer_init(loop, &c->wait_timer);
+    uv_timer_init(loop, &c->retry_timer);
     c->reconnect_timer.data = c;
     c->ping_timer.data = c;
     c->wait_timer.data = c;
-    c->open_handles = 3;
+    c->retry_timer.data = c;
+    c->open_handles = 4;
     return c;
 }
 
@@ -1165,6 +1206,7 @@ static void teardown(parley_client_t *c)
     uv_close((uv_handle_t *)&c->reconnect_timer, on_client_handle_closed);
     uv_close((uv_handle_t *)&c->ping_timer, on_client_handle_closed);
     uv_close((uv_handle_t *)&c->wait_timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->retry_timer, on_client_handle_closed);
 }
 
 void parley_client_free(parley_client_t *c)

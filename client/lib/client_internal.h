@@ -52,8 +52,9 @@ struct parley_client {
     uint64_t gen;
     uv_timer_t reconnect_timer;
     uv_timer_t ping_timer;
-    uv_timer_t wait_timer; /* blocking API timeouts */
-    int open_handles;      /* timers not yet closed */
+    uv_timer_t wait_timer;  /* blocking API timeouts */
+    uv_timer_t retry_timer; /* asks again for a sync refused for now */
+    int open_handles;       /* timers not yet closed */
     unsigned backoff_min, backoff_max, backoff_cur, ping_interval;
     uint64_t last_rx; /* ms, last bytes from the server */
     bool replay_history;
