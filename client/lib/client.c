@@ -27,7 +27,7 @@
  * (default 32) with too_many_pending; the library's own requests (auth,
  * sync, rooms) are not counted and always fit beside these. */
 #define MAX_INFLIGHT 16
-/* Longest wait before asking again for a sync the server refused for now
+/* Longest wait before asking again for a sync or rooms page the server refused for now
  * (rate_limited says how long; too_many_pending does not). */
 #define RETRY_MAX_MS 60000
 
@@ -35,6 +35,7 @@ static void conn_close(conn_t *k);
 static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg);
 static void start_attempt(parley_client_t *c);
 static void start_sync(parley_client_t *c);
+static void send_rooms_page(parley_client_t *c);
 static void teardown(parley_client_t *c);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_ping_timer(uv_timer_t *t);
@@ -532,9 +533,11 @@ static int64_t refusal_wait(const parley_client_t *c, const json_t *reply)
     return ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
 }
 
-/* Asks again (start_sync) after wait_ms, on the same connection. */
-static void retry_later(parley_client_t *c, int64_t wait_ms)
+/* Asks again after wait_ms, on the same connection: for the rooms page at
+ * seed_after when rooms is true, else with a sync. */
+static void retry_later(parley_client_t *c, bool rooms, int64_t wait_ms)
 {
+    c->retry_rooms = rooms;
     uv_timer_start(&c->retry_timer, on_retry_timer, (uint64_t)wait_ms, 0);
 }
 
@@ -542,8 +545,12 @@ static void on_retry_timer(uv_timer_t *t)
 {
     parley_client_t *c = t->data;
     enter(c);
-    if (c->conn != NULL && c->authed)
-        start_sync(c);
+    if (c->conn != NULL && c->authed) {
+        if (c->retry_rooms)
+            send_rooms_page(c);
+        else
+            start_sync(c);
+    }
     leave(c);
 }
 
@@ -562,7 +569,7 @@ static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
              * that sync starts from the positions reached by then, so it
              * also covers any gap seen meanwhile. */
             c->resync_needed = false;
-            retry_later(c, wait);
+            retry_later(c, false, wait);
             return;
         }
         /* The server refused sync: nothing to catch up with, go live. */
@@ -646,13 +653,49 @@ static void start_sync(parley_client_t *c)
         c->sync_inflight = false;
 }
 
+static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local);
+
+/* Asks for the rooms page after seed_after (the first page when NULL). */
+static void send_rooms_page(parley_client_t *c)
+{
+    json_t *req = json_pack("{s:s}", "op", "rooms");
+    if (req != NULL && c->seed_after != NULL &&
+        json_object_set_new(req, "after", json_string(c->seed_after)) < 0) {
+        json_decref(req);
+        req = NULL;
+    }
+    if (req == NULL || send_internal(c, req, on_rooms_seed) < 0) {
+        /* Not sent. When the connection is gone the next one seeds again;
+         * otherwise memory ran out: start over on a new connection. */
+        if (c->conn != NULL)
+            conn_drop(c, 1011, "no_memory", "cannot ask for the rooms");
+    }
+}
+
+/* Seeding ("from now") must see every room before it ends: a room it missed
+ * would have no position, and the sync that follows would replay its whole
+ * history. So a page refused for now is asked again, any other failure or a
+ * cursor that does not advance starts over on a new connection, and only
+ * the last page ends the seeding. */
 static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
 {
     if (local)
+        return; /* connection lost: the next one seeds again */
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        int64_t wait = refusal_wait(c, reply);
+        if (wait >= 0) {
+            retry_later(c, true, wait);
+            return;
+        }
+        json_t *e = json_object_get(reply, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        conn_drop(c, 1011, code ? code : "error", msg ? msg : "rooms refused");
         return;
+    }
     /* `rooms` is paged by bytes: seed this page, then ask for the next. */
     const char *next = json_string_value(json_object_get(reply, "next"));
-    bool more = json_is_true(json_object_get(reply, "more")) && next != NULL;
+    bool more = json_is_true(json_object_get(reply, "more"));
     json_t *rooms = json_object_get(reply, "rooms");
     size_t i;
     json_t *r;
@@ -667,10 +710,22 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
         }
     }
     if (more) {
-        json_t *req = json_pack("{s:s, s:s}", "op", "rooms", "after", next);
-        if (req && send_internal(c, req, on_rooms_seed) == PARLEY_OK)
+        if (next == NULL || (c->seed_after != NULL && strcmp(next, c->seed_after) == 0)) {
+            conn_drop(c, 1011, "protocol", "rooms paging does not advance");
             return;
+        }
+        char *after = strdup(next);
+        if (after == NULL) {
+            conn_drop(c, 1011, "no_memory", "cannot ask for the rooms");
+            return;
+        }
+        free(c->seed_after);
+        c->seed_after = after;
+        send_rooms_page(c);
+        return;
     }
+    free(c->seed_after);
+    c->seed_after = NULL;
     c->seeding = false;
     c->initial_done = true;
     json_t *held = c->held;
@@ -718,9 +773,9 @@ static void on_auth_reply(parley_client_t *c, json_t *reply, bool local)
     }
     if (!c->initial_done && !c->replay_history) {
         c->seeding = true;
-        json_t *req = json_pack("{s:s}", "op", "rooms");
-        if (req)
-            send_internal(c, req, on_rooms_seed);
+        free(c->seed_after);
+        c->seed_after = NULL;
+        send_rooms_page(c);
     } else {
         start_sync(c);
     }
@@ -794,6 +849,8 @@ static void conn_drop(parley_client_t *c, int close_code, const char *code, cons
     c->sync_inflight = false;
     c->resync_needed = false;
     c->seeding = false;
+    free(c->seed_after);
+    c->seed_after = NULL;
     json_array_clear(c->held);
     json_object_clear(c->sync_base);
     json_object_clear(c->sync_seen);
@@ -1188,6 +1245,7 @@ static void on_client_handle_closed(uv_handle_t *h)
     json_decref(c->evq);
     json_decref(c->held);
     json_decref(c->user);
+    free(c->seed_after);
     free(c->token);
     free(c);
 }

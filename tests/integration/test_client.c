@@ -591,7 +591,10 @@ static parley_client_t *connect_counted(uv_loop_t *loop, const char *token, bool
 }
 
 /* A sync refused with rate_limited is asked again after retry_after_ms on
- * the same connection (no reconnect), and delivers each message once. */
+ * the same connection (no reconnect), and delivers each message once. A
+ * client starting "from now" whose rooms pages are refused waits for them
+ * too: it goes live only with every room's position seeded, so it does not
+ * replay the history of the rooms it missed. */
 static void test_refused_sync_and_rooms(void **state)
 {
     (void)state;
@@ -611,6 +614,16 @@ static void test_refused_sync_and_rooms(void **state)
     parley_client_t *a = connect_counted(&loop, ta, true, states);
     expect_message(a, room, 1, "limited 1");
     expect_message(a, room, 2, "limited 2");
+    expect_no_message(a, 300);
+    assert_int_equal(states[PARLEY_STATE_CONNECTING], 1);
+    assert_int_equal(states[PARLEY_STATE_WAITING], 0);
+    parley_client_free(a);
+
+    /* From now: the rooms page is refused, then asked again. */
+    limited_dm(&own, ta, an, tb, room);
+    memset(states, 0, sizeof states);
+    a = connect_counted(&loop, ta, false, states);
+    assert_int_equal(parley_client_get_position(a, room), 2);
     expect_no_message(a, 300);
     assert_int_equal(states[PARLEY_STATE_CONNECTING], 1);
     assert_int_equal(states[PARLEY_STATE_WAITING], 0);
