@@ -40,6 +40,7 @@ static void teardown(parley_client_t *c);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_ping_timer(uv_timer_t *t);
 static void on_retry_timer(uv_timer_t *t);
+static void flush_unsent(parley_client_t *c);
 
 /* ------------------------------------------------------------------ */
 /* Re-entrancy: the application may call parley_client_free from any
@@ -90,13 +91,22 @@ static pending_t *pending_take(parley_client_t *c, int64_t id)
     return NULL;
 }
 
-void parley__pending_cancel(parley_client_t *c, int64_t id)
+static void pending_drop(parley_client_t *c, int64_t id)
 {
     pending_t *p = pending_take(c, id);
     if (p) {
         json_decref(p->req);
         free(p);
     }
+}
+
+void parley__pending_cancel(parley_client_t *c, int64_t id)
+{
+    pending_drop(c, id);
+    /* A request given up on (parley_call timed out) frees its place among
+     * the MAX_INFLIGHT: the next waiting one may go. */
+    if (c->authed && !c->torn_down && !c->free_requested)
+        flush_unsent(c);
 }
 
 static void pending_append(parley_client_t *c, pending_t *p)
@@ -279,7 +289,7 @@ static int send_internal(parley_client_t *c, json_t *req, internal_cb icb)
     if (p->req != NULL) {
         /* Could not send: the connection is gone; drop it silently, the
          * reconnect path starts over. */
-        parley__pending_cancel(c, p->id);
+        pending_drop(c, p->id);
         return PARLEY_EDISCONNECTED;
     }
     return PARLEY_OK;

@@ -88,7 +88,8 @@ struct parley_client {
     bool trace;    /* $PARLEY_TRACE: log frames to stderr */
 };
 
-/** Removes a pending request without calling its callback. */
+/** Removes a pending request without calling its callback, and sends the
+ * requests waiting for its place. */
 void parley__pending_cancel(parley_client_t *c, int64_t id);
 
 #endif
