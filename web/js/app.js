@@ -413,13 +413,15 @@ async function onReady(auth) {
 
 // A list the server pages by bytes (rooms, receipts, emoji_list): ask with
 // `after` = the reply's `next` while it says `more`; returns the whole list.
+// A reply with `more` but no `next`, or with the `next` just sent, ends it
+// (asking again would never end).
 async function allPages(ask, key) {
   const all = [];
   let args = {};
   for (let i = 0; i < 10000; i++) {
     const reply = await ask(args);
     all.push(...(reply[key] || []));
-    if (!reply.more || !reply.next) break;
+    if (!reply.more || !reply.next || reply.next === args.after) break;
     args = { after: reply.next };
   }
   return all;
