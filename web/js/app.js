@@ -411,20 +411,28 @@ async function onReady(auth) {
   }
 }
 
-// A list the server pages by bytes (rooms, receipts, emoji_list): ask with
-// `after` = the reply's `next` while it says `more`; returns the whole list.
-// A reply with `more` but no `next`, or with the `next` just sent, ends it
-// (asking again would never end).
-async function allPages(ask, key) {
+// A paged list: ask(args) for the pages while the reply says `more`, and
+// return reply[key] of them all, in order. next(reply, items, args) gives the
+// args of the following page, or null to stop; the default is for the lists
+// paged by bytes (rooms, receipts, emoji_list): `after` = the reply's `next`.
+// A page without items ends the list, and so does a cursor that does not
+// advance (asking again would never end).
+async function allPages(ask, key, { first = {}, next = afterNext } = {}) {
   const all = [];
-  let args = {};
+  let args = first;
   for (let i = 0; i < 10000; i++) {
     const reply = await ask(args);
-    all.push(...(reply[key] || []));
-    if (!reply.more || !reply.next || reply.next === args.after) break;
-    args = { after: reply.next };
+    const items = reply[key] || [];
+    all.push(...items);
+    const more = reply.more && items.length ? next(reply, items, args) : null;
+    if (!more) break;
+    args = more;
   }
   return all;
+}
+
+function afterNext(reply, items, args) {
+  return reply.next && reply.next !== args.after ? { after: reply.next } : null;
 }
 
 function syncPositions() {
@@ -619,13 +627,18 @@ async function fillGap(r, tail, seq) {
   try {
     // Forwards from the tail: a page cut short by the server's byte budget
     // (more: true) continues where it stopped, so no hole is left.
-    let after = tail;
-    for (let i = 0; i < 1000 && after < seq - 1; i++) {
-      const reply = await S.conn.request('history', { room: r.id, after, before: seq, limit: Math.min(500, seq - after - 1) });
+    const from = (after) => ({ after, limit: Math.min(500, seq - after - 1) });
+    await allPages(async (args) => {
+      const reply = await S.conn.request('history', { room: r.id, before: seq, ...args });
       for (const m of reply.messages) putMsg(r, m);
-      if (!reply.messages.length || !reply.more) break;
-      after = reply.messages[reply.messages.length - 1].seq;
-    }
+      return reply;
+    }, 'messages', {
+      first: from(tail),
+      next: (reply, page, args) => {
+        const after = page[page.length - 1].seq;
+        return after > args.after && after < seq - 1 ? from(after) : null;
+      },
+    });
     scheduleRender({ messages: S.current === r.id });
   } catch (e) { /* ignore */ }
 }
@@ -2114,20 +2127,25 @@ async function openThread(roomId, root) {
   for (const m of r.msgs.values()) if (m.thread_root === root) S.thread.msgs.set(m.seq, m);
   renderThread();
   $('thread-input').focus();
+  const shown = () => S.thread && S.thread.root === root && S.thread.room === roomId;
   try {
-    let reply = await call('thread', { room: roomId, root, limit: 200 });
-    if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
-    if (reply.root) { S.thread.rootMsg = { room: roomId, ...reply.root }; S.thread.nodes.delete(root); }
     let got = 0;
-    for (;;) {
-      const msgs = reply.messages || [];
-      for (const m of msgs) putThreadMsg({ room: roomId, ...m });
-      got += msgs.length;
+    await allPages(async (args) => {
+      const reply = await call('thread', { room: roomId, root, ...args });
+      if (!shown()) return {}; // closed or another thread meanwhile: stop
+      if (reply.root && !args.before) { S.thread.rootMsg = { room: roomId, ...reply.root }; S.thread.nodes.delete(root); }
+      for (const m of reply.messages || []) putThreadMsg({ room: roomId, ...m });
+      return reply;
+    }, 'messages', {
+      first: { limit: 200 },
       // Pages are cut by bytes too: older replies follow while `more`.
-      if (!reply.more || !msgs.length || got >= 200) break;
-      reply = await call('thread', { room: roomId, root, before: msgs[0].seq, limit: 200 - got });
-      if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
-    }
+      next: (reply, page, args) => {
+        got += page.length;
+        const before = page[0].seq;
+        return got < 200 && (args.before === undefined || before < args.before) ? { before, limit: 200 - got } : null;
+      },
+    });
+    if (!shown()) return;
   } catch (err) {
     if (S.thread) $('thread-count').textContent = explain(err, 'Loading the thread');
   }
