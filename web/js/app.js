@@ -368,7 +368,7 @@ function restoreCache() {
 let readyGen = 0;
 
 async function onReady(auth) {
-  const gen = ++readyGen;
+  ++readyGen;
   if (auth && auth.user) {
     S.me = auth.user;
     S.users.set(auth.user.id, auth.user);
@@ -383,22 +383,7 @@ async function onReady(auth) {
   loadEmoji();
   if (S.me) { profilesAsked.delete(S.me.id); ensureProfile(S.me.id); }
   try {
-    const rooms = await allPages((args) => conn.request('rooms', args), 'rooms');
-    if (gen !== readyGen) return;
-    const since = mergeRooms(rooms);
-    // Catch up: loop while the server cut some room short.
-    let positions = since;
-    for (let i = 0; i < 1000; i++) {
-      const reply = await conn.request('sync', { since: positions }, 120000);
-      if (gen !== readyGen) return;
-      if (!reply.more) break;
-      positions = syncPositions();
-    }
-    // Every update up to the versions the rooms reply named has been replayed.
-    for (const d of rooms) {
-      const r = S.rooms.get(d.id);
-      if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
-    }
+    if (!(await catchUp(conn))) return;
     scheduleRender({ sidebar: true, messages: true });
     const cur0 = currentRoom();
     if (cur0) loadReceipts(cur0);
@@ -409,6 +394,29 @@ async function onReady(auth) {
   } catch (e) {
     // disconnected mid-way: the next onReady starts over
   }
+}
+
+// Brings the rooms up to date on conn: every room (the rooms pages), merged
+// into S.rooms, then `sync` while the server cut some room short. Returns
+// false when a reconnect (a newer onReady) took over meanwhile; throws when
+// the connection is lost.
+async function catchUp(conn) {
+  const gen = readyGen;
+  const rooms = await allPages((args) => conn.request('rooms', args), 'rooms');
+  if (gen !== readyGen) return false;
+  let since = mergeRooms(rooms);
+  for (let i = 0; i < 1000; i++) {
+    const reply = await conn.request('sync', { since }, 120000);
+    if (gen !== readyGen) return false;
+    if (!reply.more) break;
+    since = syncPositions();
+  }
+  // Every update up to the versions the rooms reply named has been replayed.
+  for (const d of rooms) {
+    const r = S.rooms.get(d.id);
+    if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
+  }
+  return true;
 }
 
 // A paged list: ask(args) for the pages while the reply says `more`, and
@@ -509,18 +517,7 @@ function refreshRoomsSoon() {
     roomsRefresh = null;
     if (!S.conn || !S.conn.isReady) return;
     try {
-      const rooms = await allPages((args) => S.conn.request('rooms', args), 'rooms');
-      let since = mergeRooms(rooms);
-      // Sync pages by count and bytes: ask again while the server says more.
-      for (let i = 0; i < 1000; i++) {
-        const reply = await S.conn.request('sync', { since }, 120000);
-        if (!reply.more) break;
-        since = syncPositions();
-      }
-      for (const d of rooms) {
-        const r = S.rooms.get(d.id);
-        if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
-      }
+      await catchUp(S.conn);
     } catch (e) { /* next reconnect fixes it */ }
   }, 300);
 }
