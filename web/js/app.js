@@ -402,9 +402,11 @@ async function onReady(auth) {
 // the connection is lost.
 async function catchUp(conn) {
   const gen = readyGen;
+  // A room announced (`room` event) while the pages come is not in them.
+  const known = new Set(S.rooms.keys());
   const rooms = await allPages((args) => conn.request('rooms', args), 'rooms');
   if (gen !== readyGen) return false;
-  let since = mergeRooms(rooms);
+  let since = mergeRooms(rooms, known);
   for (let i = 0; i < 1000; i++) {
     const reply = await conn.request('sync', { since }, 120000);
     if (gen !== readyGen) return false;
@@ -449,8 +451,10 @@ function syncPositions() {
   return since;
 }
 
-// Merge a `rooms` reply; return the `sync` positions.
-function mergeRooms(list) {
+// Merge the `rooms` pages; rooms of known (the ids held before the pages
+// were asked for) that they do not list are gone. Returns the `sync`
+// positions.
+function mergeRooms(list, known) {
   const seen = new Set();
   if (list.some((d) => typeof d.last_version === 'number')) S.versioned = true;
   for (const d of list) {
@@ -476,8 +480,8 @@ function mergeRooms(list) {
     r.mentions = d.mentions || 0;
   }
   const since = syncPositions();
-  for (const id of [...S.rooms.keys()]) {
-    if (!seen.has(id)) {
+  for (const id of known) {
+    if (!seen.has(id) && S.rooms.has(id)) {
       S.rooms.delete(id);
       if (S.current === id) closeRoom({ pop: false });
     }
