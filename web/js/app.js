@@ -1379,7 +1379,7 @@ function bindNewDialog() {
       } else if (err.code === 'too_large' && name.length > 0) {
         $('err-new-name').textContent = err.message || 'Too long.';
       } else if (err.code === 'rate_limited' || err.code === 'too_large') {
-        $('err-new-form').textContent = limitText(err, newMode === 'dm' ? 'new conversations' : 'new groups');
+        $('err-new-form').textContent = explain(err, newMode === 'dm' ? 'Starting the conversation' : 'Creating the group');
       } else {
         $('err-new-form').textContent = err.message || err.code;
       }
@@ -1422,20 +1422,21 @@ function toast(text) {
 
 function explain(err, what) {
   if (err.code === 'unknown_op') return `${what} is not available on this server yet.`;
-  if (err.code === 'rate_limited') return limitText(err, what.toLowerCase());
+  if (err.code === 'rate_limited') return limitText(err, what);
   if (err.code === 'disconnected' || err.code === 'timeout') return `${what} failed: you are offline.`;
   if (err.code === 'forbidden') return `${what}: not allowed.`;
   if (err.code === 'not_found') return `${what}: that message no longer exists.`;
   return `${what} failed: ${err.message || err.code}`;
 }
 
-// A per-user limit (rooms created, people added): when to try again.
+// rate_limited: "<what> failed: " and when to try again. The per-user limits
+// (rooms created, people added) say it in their message; the request rate
+// limit says "slow down", and retry_after_ms when.
 function limitText(err, what) {
+  if (err.message && /try again/.test(err.message)) return `${what} failed: ${err.message}`;
   const ms = err.retryAfterMs;
-  if (typeof ms !== 'number') return err.message || 'Too many requests. Try again later.';
-  const min = Math.ceil(ms / 60000);
-  const when = ms < 60000 ? 'in a minute' : min < 60 ? `in ${min} minutes` : 'in an hour';
-  return `Too many ${what} for now. Try again ${when}.`;
+  const when = typeof ms === 'number' ? `in ${Math.max(1, Math.ceil(ms / 1000))} s` : 'later';
+  return `${what} failed: too many requests; try again ${when}`;
 }
 
 // "Invited Carol — …" after create_room or invite: who got an invitation
