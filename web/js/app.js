@@ -1376,8 +1376,12 @@ function bindNewDialog() {
           ? `No user named “${names[0]}”.` : 'One of these usernames does not exist.';
         $('err-new-members').dataset.code = err.code;
         $('new-members').focus();
-      } else if (err.code === 'too_large' && name.length > 0) {
-        $('err-new-name').textContent = err.message || 'Too long.';
+      } else if (err.code === 'too_large' && name.length > 0 && /\bname\b/i.test(err.message || '')) {
+        // Only the name's own limit; too many members, or more people than
+        // member_adds_per_hour, are about the request as a whole.
+        $('new-name').setAttribute('aria-invalid', 'true');
+        $('err-new-name').textContent = 'That name is too long.';
+        $('new-name').focus();
       } else if (err.code === 'rate_limited' || err.code === 'too_large') {
         $('err-new-form').textContent = explain(err, newMode === 'dm' ? 'Starting the conversation' : 'Creating the group');
       } else {
