@@ -531,8 +531,7 @@ static void raw_ok(int fd, long id, const char *frame, char *buf, size_t cap)
  * a dm with a and sends two messages; then a's bucket is emptied from a raw
  * connection of a's own, so the next request a makes is refused with
  * rate_limited. Writes the dm's id to room (>= 32). */
-static void limited_dm(th_server_t *own, const char *ta, const char *an, const char *tb,
-                       char *room)
+static void limited_dm(th_server_t *own, const char *ta, const char *an, const char *tb, char *room)
 {
     char frame[512], buf[65536];
     int fd = th_ws_connect(own->port, "/v1/ws");
