@@ -181,13 +181,14 @@ static json_t *call(cli_t *cli, json_t *req)
 }
 
 /* Every room of the user: `rooms` pages by bytes (more/next), so ask until
- * the server has no more. Returns {"rooms": [...]} (owned) or NULL after
- * printing the error. */
+ * the server has no more. A server that says more without a next, or
+ * repeats the cursor just sent, is done too (asking again would loop).
+ * Returns {"rooms": [...]} (owned) or NULL after printing the error. */
 static json_t *call_rooms(cli_t *cli)
 {
     json_t *all = json_pack("{s:[]}", "rooms");
     char *after = NULL;
-    for (int page = 0; page < 100000; page++) {
+    for (;;) {
         json_t *req = json_pack("{s:s}", "op", "rooms");
         if (after)
             json_object_set_new(req, "after", json_string(after));
@@ -199,14 +200,14 @@ static json_t *call_rooms(cli_t *cli)
         }
         json_array_extend(json_object_get(all, "rooms"), json_object_get(reply, "rooms"));
         const char *next = json_string_value(json_object_get(reply, "next"));
-        bool more = json_is_true(json_object_get(reply, "more")) && next != NULL;
+        bool more = json_is_true(json_object_get(reply, "more")) && next != NULL &&
+                    (after == NULL || strcmp(next, after) != 0);
         free(after);
         after = more ? strdup(next) : NULL;
         json_decref(reply);
-        if (!more)
+        if (after == NULL)
             break;
     }
-    free(after);
     return all;
 }
 

@@ -27,14 +27,20 @@
  * (default 32) with too_many_pending; the library's own requests (auth,
  * sync, rooms) are not counted and always fit beside these. */
 #define MAX_INFLIGHT 16
+/* Longest wait before asking again for a sync or rooms page the server refused for now
+ * (rate_limited says how long; too_many_pending does not). */
+#define RETRY_MAX_MS 60000
 
 static void conn_close(conn_t *k);
 static void conn_drop(parley_client_t *c, int close_code, const char *code, const char *msg);
 static void start_attempt(parley_client_t *c);
 static void start_sync(parley_client_t *c);
+static void send_rooms_page(parley_client_t *c);
 static void teardown(parley_client_t *c);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_ping_timer(uv_timer_t *t);
+static void on_retry_timer(uv_timer_t *t);
+static void flush_unsent(parley_client_t *c);
 
 /* ------------------------------------------------------------------ */
 /* Re-entrancy: the application may call parley_client_free from any
@@ -85,13 +91,22 @@ static pending_t *pending_take(parley_client_t *c, int64_t id)
     return NULL;
 }
 
-void parley__pending_cancel(parley_client_t *c, int64_t id)
+static void pending_drop(parley_client_t *c, int64_t id)
 {
     pending_t *p = pending_take(c, id);
     if (p) {
         json_decref(p->req);
         free(p);
     }
+}
+
+void parley__pending_cancel(parley_client_t *c, int64_t id)
+{
+    pending_drop(c, id);
+    /* A request given up on (parley_call timed out) frees its place among
+     * the MAX_INFLIGHT: the next waiting one may go. */
+    if (c->authed && !c->torn_down && !c->free_requested)
+        flush_unsent(c);
 }
 
 static void pending_append(parley_client_t *c, pending_t *p)
@@ -274,7 +289,7 @@ static int send_internal(parley_client_t *c, json_t *req, internal_cb icb)
     if (p->req != NULL) {
         /* Could not send: the connection is gone; drop it silently, the
          * reconnect path starts over. */
-        parley__pending_cancel(c, p->id);
+        pending_drop(c, p->id);
         return PARLEY_EDISCONNECTED;
     }
     return PARLEY_OK;
@@ -513,6 +528,42 @@ static void become_ready(parley_client_t *c)
     set_state(c, PARLEY_STATE_READY, NULL);
 }
 
+/* The wait in ms before asking again when reply refuses a request for now
+ * (rate_limited: its retry_after_ms; too_many_pending: the minimum backoff),
+ * or -1 when the reply is no such refusal. */
+static int64_t refusal_wait(const parley_client_t *c, const json_t *reply)
+{
+    const json_t *e = json_object_get(reply, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    if (code == NULL || (strcmp(code, "rate_limited") && strcmp(code, "too_many_pending")))
+        return -1;
+    json_int_t ms = json_integer_value(json_object_get(e, "retry_after_ms"));
+    if (ms <= 0)
+        ms = c->backoff_min;
+    return ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
+}
+
+/* Asks again after wait_ms, on the same connection: for the rooms page at
+ * seed_after when rooms is true, else with a sync. */
+static void retry_later(parley_client_t *c, bool rooms, int64_t wait_ms)
+{
+    c->retry_rooms = rooms;
+    uv_timer_start(&c->retry_timer, on_retry_timer, (uint64_t)wait_ms, 0);
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    parley_client_t *c = t->data;
+    enter(c);
+    if (c->conn != NULL && c->authed) {
+        if (c->retry_rooms)
+            send_rooms_page(c);
+        else
+            start_sync(c);
+    }
+    leave(c);
+}
+
 static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
 {
     c->sync_inflight = false;
@@ -521,12 +572,14 @@ static void on_sync_reply(parley_client_t *c, json_t *reply, bool local)
     if (local)
         return; /* connection lost; the reconnect path syncs again */
     if (!json_is_true(json_object_get(reply, "ok"))) {
-        const char *code =
-            json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
-        if (code && (!strcmp(code, "rate_limited") || !strcmp(code, "too_many_pending"))) {
+        int64_t wait = refusal_wait(c, reply);
+        if (wait >= 0) {
             /* Refused for now, not for good: going live would skip what we
-             * missed. Back off and reconnect; auth with since catches up. */
-            conn_drop(c, 1011, code, "sync refused; reconnecting later");
+             * missed. Ask again when the server says, on this connection;
+             * that sync starts from the positions reached by then, so it
+             * also covers any gap seen meanwhile. */
+            c->resync_needed = false;
+            retry_later(c, false, wait);
             return;
         }
         /* The server refused sync: nothing to catch up with, go live. */
@@ -592,6 +645,8 @@ static void start_sync(parley_client_t *c)
         c->resync_needed = true;
         return;
     }
+    if (uv_is_active((uv_handle_t *)&c->retry_timer))
+        return; /* a refused sync is asked again soon, from the positions then */
     if (c->conn == NULL || !c->authed)
         return;
     json_t *since = build_since(c);
@@ -608,13 +663,49 @@ static void start_sync(parley_client_t *c)
         c->sync_inflight = false;
 }
 
+static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local);
+
+/* Asks for the rooms page after seed_after (the first page when NULL). */
+static void send_rooms_page(parley_client_t *c)
+{
+    json_t *req = json_pack("{s:s}", "op", "rooms");
+    if (req != NULL && c->seed_after != NULL &&
+        json_object_set_new(req, "after", json_string(c->seed_after)) < 0) {
+        json_decref(req);
+        req = NULL;
+    }
+    if (req == NULL || send_internal(c, req, on_rooms_seed) < 0) {
+        /* Not sent. When the connection is gone the next one seeds again;
+         * otherwise memory ran out: start over on a new connection. */
+        if (c->conn != NULL)
+            conn_drop(c, 1011, "no_memory", "cannot ask for the rooms");
+    }
+}
+
+/* Seeding ("from now") must see every room before it ends: a room it missed
+ * would have no position, and the sync that follows would replay its whole
+ * history. So a page refused for now is asked again, any other failure or a
+ * cursor that does not advance starts over on a new connection, and only
+ * the last page ends the seeding. */
 static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
 {
     if (local)
+        return; /* connection lost: the next one seeds again */
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        int64_t wait = refusal_wait(c, reply);
+        if (wait >= 0) {
+            retry_later(c, true, wait);
+            return;
+        }
+        json_t *e = json_object_get(reply, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        conn_drop(c, 1011, code ? code : "error", msg ? msg : "rooms refused");
         return;
+    }
     /* `rooms` is paged by bytes: seed this page, then ask for the next. */
     const char *next = json_string_value(json_object_get(reply, "next"));
-    bool more = json_is_true(json_object_get(reply, "more")) && next != NULL;
+    bool more = json_is_true(json_object_get(reply, "more"));
     json_t *rooms = json_object_get(reply, "rooms");
     size_t i;
     json_t *r;
@@ -629,10 +720,22 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
         }
     }
     if (more) {
-        json_t *req = json_pack("{s:s, s:s}", "op", "rooms", "after", next);
-        if (req && send_internal(c, req, on_rooms_seed) == PARLEY_OK)
+        if (next == NULL || (c->seed_after != NULL && strcmp(next, c->seed_after) == 0)) {
+            conn_drop(c, 1011, "protocol", "rooms paging does not advance");
             return;
+        }
+        char *after = strdup(next);
+        if (after == NULL) {
+            conn_drop(c, 1011, "no_memory", "cannot ask for the rooms");
+            return;
+        }
+        free(c->seed_after);
+        c->seed_after = after;
+        send_rooms_page(c);
+        return;
     }
+    free(c->seed_after);
+    c->seed_after = NULL;
     c->seeding = false;
     c->initial_done = true;
     json_t *held = c->held;
@@ -680,9 +783,9 @@ static void on_auth_reply(parley_client_t *c, json_t *reply, bool local)
     }
     if (!c->initial_done && !c->replay_history) {
         c->seeding = true;
-        json_t *req = json_pack("{s:s}", "op", "rooms");
-        if (req)
-            send_internal(c, req, on_rooms_seed);
+        free(c->seed_after);
+        c->seed_after = NULL;
+        send_rooms_page(c);
     } else {
         start_sync(c);
     }
@@ -751,10 +854,13 @@ static void conn_drop(parley_client_t *c, int close_code, const char *code, cons
     k->c = NULL;
     conn_close(k);
     uv_timer_stop(&c->ping_timer);
+    uv_timer_stop(&c->retry_timer);
     c->authed = false;
     c->sync_inflight = false;
     c->resync_needed = false;
     c->seeding = false;
+    free(c->seed_after);
+    c->seed_after = NULL;
     json_array_clear(c->held);
     json_object_clear(c->sync_base);
     json_object_clear(c->sync_seen);
@@ -1128,10 +1234,12 @@ parley_client_t *parley_client_new(uv_loop_t *loop, const char *url)
     uv_timer_init(loop, &c->reconnect_timer);
     uv_timer_init(loop, &c->ping_timer);
     uv_timer_init(loop, &c->wait_timer);
+    uv_timer_init(loop, &c->retry_timer);
     c->reconnect_timer.data = c;
     c->ping_timer.data = c;
     c->wait_timer.data = c;
-    c->open_handles = 3;
+    c->retry_timer.data = c;
+    c->open_handles = 4;
     return c;
 }
 
@@ -1147,6 +1255,7 @@ static void on_client_handle_closed(uv_handle_t *h)
     json_decref(c->evq);
     json_decref(c->held);
     json_decref(c->user);
+    free(c->seed_after);
     free(c->token);
     free(c);
 }
@@ -1165,6 +1274,7 @@ static void teardown(parley_client_t *c)
     uv_close((uv_handle_t *)&c->reconnect_timer, on_client_handle_closed);
     uv_close((uv_handle_t *)&c->ping_timer, on_client_handle_closed);
     uv_close((uv_handle_t *)&c->wait_timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->retry_timer, on_client_handle_closed);
 }
 
 void parley_client_free(parley_client_t *c)

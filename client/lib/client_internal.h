@@ -52,8 +52,9 @@ struct parley_client {
     uint64_t gen;
     uv_timer_t reconnect_timer;
     uv_timer_t ping_timer;
-    uv_timer_t wait_timer; /* blocking API timeouts */
-    int open_handles;      /* timers not yet closed */
+    uv_timer_t wait_timer;  /* blocking API timeouts */
+    uv_timer_t retry_timer; /* asks again for a sync or rooms page refused for now */
+    int open_handles;       /* timers not yet closed */
     unsigned backoff_min, backoff_max, backoff_cur, ping_interval;
     uint64_t last_rx; /* ms, last bytes from the server */
     bool replay_history;
@@ -61,6 +62,8 @@ struct parley_client {
     bool authed;       /* current connection authenticated */
     bool auth_refused; /* token rejected: no more reconnects */
     bool sync_inflight, resync_needed, seeding;
+    bool retry_rooms; /* retry_timer asks for the rooms page at seed_after, not a sync */
+    char *seed_after; /* `after` of the rooms page being seeded (NULL: the first) */
     bool auth_sync; /* the auth in flight carries `since` (a reconnect) */
     int sync_delivered, empty_resyncs;
     int last_close_code;
@@ -85,7 +88,8 @@ struct parley_client {
     bool trace;    /* $PARLEY_TRACE: log frames to stderr */
 };
 
-/** Removes a pending request without calling its callback. */
+/** Removes a pending request without calling its callback, and sends the
+ * requests waiting for its place. */
 void parley__pending_cancel(parley_client_t *c, int64_t id);
 
 #endif

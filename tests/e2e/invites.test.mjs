@@ -153,3 +153,32 @@ test('invitations: privacy setting, live invitation, join, add people, decline, 
     await B.context.close().catch(() => {});
   }
 });
+
+test('joining from the sidebar leaves the keyboard in the opened group', async () => {
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  const a = await apiRegister(server.base, alice);
+  const b = await apiRegister(server.base, bob);
+  const bw = await WsClient.connect(server.base, b.token);
+  await bw.request('settings_set', { settings: { group_add: 'nobody' } });
+  bw.close();
+  const aw = await WsClient.connect(server.base, a.token);
+  await aw.request('create_room', { kind: 'group', name: 'First invite', members: [bob] });
+  await aw.request('create_room', { kind: 'group', name: 'Second invite', members: [bob] });
+  aw.close();
+  const B = await newPage(browser, server.base);
+  try {
+    await loginUI(B.page, bob);
+    await inviteItem(B.page, 'Second invite').waitFor({ timeout: 10000 });
+    await inviteItem(B.page, 'First invite').getByRole('button', { name: 'Join First invite' }).click();
+    await B.page.waitForFunction(() => document.getElementById('room-title').textContent === 'First invite');
+    await B.page.waitForTimeout(200);
+    // The group opened with the composer focused; the other invitation's
+    // buttons (the list was rendered again) did not take the focus back.
+    assert.equal(await B.page.evaluate(() => document.activeElement && document.activeElement.id), 'composer-input');
+    assert.equal(await inviteItem(B.page, 'Second invite').count(), 1);
+    assertNoErrors(B.page);
+  } finally {
+    await B.context.close();
+  }
+});

@@ -516,6 +516,127 @@ static void test_reconnect_many_rooms(void **state)
     free(ta);
 }
 
+/* ---- requests the server refuses for now (rate_limited) ---- */
+
+/* Sends one request over a raw connection; returns its reply in buf and
+ * fails the test unless it is ok. */
+static void raw_ok(int fd, long id, const char *frame, char *buf, size_t cap)
+{
+    assert_true(th_ws_request(fd, id, frame, buf, cap) > 0);
+    if (strstr(buf, "\"ok\":true") == NULL)
+        fail_msg("request %ld: %.300s", id, buf);
+}
+
+/* On a server that allows each user 3 requests a second (burst 6): b opens
+ * a dm with a and sends two messages; then a's bucket is emptied from a raw
+ * connection of a's own, so the next request a makes is refused with
+ * rate_limited. Writes the dm's id to room (>= 32). */
+static void limited_dm(th_server_t *own, const char *ta, const char *an, const char *tb, char *room)
+{
+    char frame[512], buf[65536];
+    int fd = th_ws_connect(own->port, "/v1/ws");
+    snprintf(frame, sizeof frame, "{\"id\":1,\"op\":\"auth\",\"token\":\"%s\"}", tb);
+    raw_ok(fd, 1, frame, buf, sizeof buf);
+    snprintf(frame, sizeof frame,
+             "{\"id\":2,\"op\":\"create_room\",\"kind\":\"dm\",\"members\":[\"%s\"]}", an);
+    raw_ok(fd, 2, frame, buf, sizeof buf);
+    char *id = strstr(buf, "\"id\":\"r");
+    assert_non_null(id);
+    snprintf(room, 32, "%.*s", (int)strcspn(id + 6, "\""), id + 6);
+    for (int i = 1; i <= 2; i++) {
+        snprintf(frame, sizeof frame,
+                 "{\"id\":%d,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"l%d\","
+                 "\"content\":{\"type\":\"text\",\"body\":\"limited %d\"}}",
+                 2 + i, room, i, i);
+        raw_ok(fd, 2 + i, frame, buf, sizeof buf);
+    }
+    close(fd);
+
+    fd = th_ws_connect(own->port, "/v1/ws");
+    snprintf(frame, sizeof frame, "{\"id\":1,\"op\":\"auth\",\"token\":\"%s\"}", ta);
+    raw_ok(fd, 1, frame, buf, sizeof buf);
+    bool refused = false;
+    for (int i = 2; i < 40 && !refused; i++) {
+        snprintf(frame, sizeof frame, "{\"id\":%d,\"op\":\"ping\"}", i);
+        assert_true(th_ws_request(fd, i, frame, buf, sizeof buf) > 0);
+        refused = strstr(buf, "\"rate_limited\"") != NULL;
+    }
+    assert_true(refused);
+    close(fd);
+}
+
+static void on_state_count(parley_client_t *c, parley_state_t st, const parley_error_t *err,
+                           void *ud)
+{
+    (void)c;
+    (void)err;
+    ((int *)ud)[st]++;
+}
+
+/* Connects a client on loop that counts its state changes in states. */
+static parley_client_t *connect_counted(uv_loop_t *loop, const char *token, bool replay,
+                                        int *states)
+{
+    parley_client_t *c = parley_client_new(loop, srv.url);
+    assert_non_null(c);
+    parley_client_set_token(c, token);
+    parley_client_set_timing(c, 50, 1000, 20000);
+    parley_client_set_initial_sync(c, replay);
+    parley_client_set_state_cb(c, on_state_count, states);
+    assert_int_equal(parley_client_connect(c), PARLEY_OK);
+    parley_error_t err = {{0}, {0}, 0};
+    expect_rc(parley_wait_ready(c, T_MS, &err), PARLEY_OK, &err);
+    return c;
+}
+
+/* A sync refused with rate_limited is asked again after retry_after_ms on
+ * the same connection (no reconnect), and delivers each message once. A
+ * client starting "from now" whose rooms pages are refused waits for them
+ * too: it goes live only with every room's position seeded, so it does not
+ * replay the history of the rooms it missed. */
+static void test_refused_sync_and_rooms(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"rate_limit_per_sec=3", NULL};
+    th_server_t own;
+    th_server_start(&own, sets);
+    th_server_t saved = srv;
+    srv = own;
+    char an[64], bn[64], room[32];
+    char *ta = new_user("rla", an, NULL), *tb = new_user("rlb", bn, NULL);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+
+    /* Replaying history: the sync after auth is refused, then asked again. */
+    limited_dm(&own, ta, an, tb, room);
+    int states[PARLEY_STATE_CLOSED + 1] = {0};
+    parley_client_t *a = connect_counted(&loop, ta, true, states);
+    expect_message(a, room, 1, "limited 1");
+    expect_message(a, room, 2, "limited 2");
+    expect_no_message(a, 300);
+    assert_int_equal(states[PARLEY_STATE_CONNECTING], 1);
+    assert_int_equal(states[PARLEY_STATE_WAITING], 0);
+    parley_client_free(a);
+
+    /* From now: the rooms page is refused, then asked again. */
+    limited_dm(&own, ta, an, tb, room);
+    memset(states, 0, sizeof states);
+    a = connect_counted(&loop, ta, false, states);
+    assert_int_equal(parley_client_get_position(a, room), 2);
+    expect_no_message(a, 300);
+    assert_int_equal(states[PARLEY_STATE_CONNECTING], 1);
+    assert_int_equal(states[PARLEY_STATE_WAITING], 0);
+    parley_client_free(a);
+
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(th_server_stop(&own), 0);
+    th_server_cleanup(&own);
+    srv = saved;
+    free(ta);
+    free(tb);
+}
+
 /* ---- versions: updates exactly once, also after being offline ---- */
 
 /* What a client has seen: messages by seq (in their latest state), how many
@@ -1508,6 +1629,7 @@ int main(void)
         cmocka_unit_test(test_three_clients_one_loop),
         cmocka_unit_test(test_reconnect_exactly_once),
         cmocka_unit_test(test_reconnect_many_rooms),
+        cmocka_unit_test(test_refused_sync_and_rooms),
         cmocka_unit_test(test_updates_offline_catch_up),
         cmocka_unit_test(test_cli_end_to_end),
         cmocka_unit_test(test_cli_tail_resumes),

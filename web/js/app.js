@@ -368,7 +368,7 @@ function restoreCache() {
 let readyGen = 0;
 
 async function onReady(auth) {
-  const gen = ++readyGen;
+  ++readyGen;
   if (auth && auth.user) {
     S.me = auth.user;
     S.users.set(auth.user.id, auth.user);
@@ -383,22 +383,7 @@ async function onReady(auth) {
   loadEmoji();
   if (S.me) { profilesAsked.delete(S.me.id); ensureProfile(S.me.id); }
   try {
-    const rooms = await allPages((args) => conn.request('rooms', args), 'rooms');
-    if (gen !== readyGen) return;
-    const since = mergeRooms(rooms);
-    // Catch up: loop while the server cut some room short.
-    let positions = since;
-    for (let i = 0; i < 1000; i++) {
-      const reply = await conn.request('sync', { since: positions }, 120000);
-      if (gen !== readyGen) return;
-      if (!reply.more) break;
-      positions = syncPositions();
-    }
-    // Every update up to the versions the rooms reply named has been replayed.
-    for (const d of rooms) {
-      const r = S.rooms.get(d.id);
-      if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
-    }
+    if (!(await catchUp(conn))) return;
     scheduleRender({ sidebar: true, messages: true });
     const cur0 = currentRoom();
     if (cur0) loadReceipts(cur0);
@@ -411,18 +396,53 @@ async function onReady(auth) {
   }
 }
 
-// A list the server pages by bytes (rooms, receipts, emoji_list): ask with
-// `after` = the reply's `next` while it says `more`; returns the whole list.
-async function allPages(ask, key) {
+// Brings the rooms up to date on conn: every room (the rooms pages), merged
+// into S.rooms, then `sync` while the server cut some room short. Returns
+// false when a reconnect (a newer onReady) took over meanwhile; throws when
+// the connection is lost.
+async function catchUp(conn) {
+  const gen = readyGen;
+  // A room announced (`room` event) while the pages come is not in them.
+  const known = new Set(S.rooms.keys());
+  const rooms = await allPages((args) => conn.request('rooms', args), 'rooms');
+  if (gen !== readyGen) return false;
+  let since = mergeRooms(rooms, known);
+  for (let i = 0; i < 1000; i++) {
+    const reply = await conn.request('sync', { since }, 120000);
+    if (gen !== readyGen) return false;
+    if (!reply.more) break;
+    since = syncPositions();
+  }
+  // Every update up to the versions the rooms reply named has been replayed.
+  for (const d of rooms) {
+    const r = S.rooms.get(d.id);
+    if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
+  }
+  return true;
+}
+
+// A paged list: ask(args) for the pages while the reply says `more`, and
+// return reply[key] of them all, in order. next(reply, items, args) gives the
+// args of the following page, or null to stop; the default is for the lists
+// paged by bytes (rooms, receipts, emoji_list): `after` = the reply's `next`.
+// A page without items ends the list, and so does a cursor that does not
+// advance (asking again would never end).
+async function allPages(ask, key, { first = {}, next = afterNext } = {}) {
   const all = [];
-  let args = {};
+  let args = first;
   for (let i = 0; i < 10000; i++) {
     const reply = await ask(args);
-    all.push(...(reply[key] || []));
-    if (!reply.more || !reply.next) break;
-    args = { after: reply.next };
+    const items = reply[key] || [];
+    all.push(...items);
+    const more = reply.more && items.length ? next(reply, items, args) : null;
+    if (!more) break;
+    args = more;
   }
   return all;
+}
+
+function afterNext(reply, items, args) {
+  return reply.next && reply.next !== args.after ? { after: reply.next } : null;
 }
 
 function syncPositions() {
@@ -431,8 +451,10 @@ function syncPositions() {
   return since;
 }
 
-// Merge a `rooms` reply; return the `sync` positions.
-function mergeRooms(list) {
+// Merge the `rooms` pages; rooms of known (the ids held before the pages
+// were asked for) that they do not list are gone. Returns the `sync`
+// positions.
+function mergeRooms(list, known) {
   const seen = new Set();
   if (list.some((d) => typeof d.last_version === 'number')) S.versioned = true;
   for (const d of list) {
@@ -458,8 +480,8 @@ function mergeRooms(list) {
     r.mentions = d.mentions || 0;
   }
   const since = syncPositions();
-  for (const id of [...S.rooms.keys()]) {
-    if (!seen.has(id)) {
+  for (const id of known) {
+    if (!seen.has(id) && S.rooms.has(id)) {
       S.rooms.delete(id);
       if (S.current === id) closeRoom({ pop: false });
     }
@@ -499,18 +521,7 @@ function refreshRoomsSoon() {
     roomsRefresh = null;
     if (!S.conn || !S.conn.isReady) return;
     try {
-      const rooms = await allPages((args) => S.conn.request('rooms', args), 'rooms');
-      let since = mergeRooms(rooms);
-      // Sync pages by count and bytes: ask again while the server says more.
-      for (let i = 0; i < 1000; i++) {
-        const reply = await S.conn.request('sync', { since }, 120000);
-        if (!reply.more) break;
-        since = syncPositions();
-      }
-      for (const d of rooms) {
-        const r = S.rooms.get(d.id);
-        if (r && typeof d.last_version === 'number') r.version = Math.max(r.version, d.last_version);
-      }
+      await catchUp(S.conn);
     } catch (e) { /* next reconnect fixes it */ }
   }, 300);
 }
@@ -617,13 +628,18 @@ async function fillGap(r, tail, seq) {
   try {
     // Forwards from the tail: a page cut short by the server's byte budget
     // (more: true) continues where it stopped, so no hole is left.
-    let after = tail;
-    for (let i = 0; i < 1000 && after < seq - 1; i++) {
-      const reply = await S.conn.request('history', { room: r.id, after, before: seq, limit: Math.min(500, seq - after - 1) });
+    const from = (after) => ({ after, limit: Math.min(500, seq - after - 1) });
+    await allPages(async (args) => {
+      const reply = await S.conn.request('history', { room: r.id, before: seq, ...args });
       for (const m of reply.messages) putMsg(r, m);
-      if (!reply.messages.length || !reply.more) break;
-      after = reply.messages[reply.messages.length - 1].seq;
-    }
+      return reply;
+    }, 'messages', {
+      first: from(tail),
+      next: (reply, page, args) => {
+        const after = page[page.length - 1].seq;
+        return after > args.after && after < seq - 1 ? from(after) : null;
+      },
+    });
     scheduleRender({ messages: S.current === r.id });
   } catch (e) { /* ignore */ }
 }
@@ -1360,10 +1376,14 @@ function bindNewDialog() {
           ? `No user named “${names[0]}”.` : 'One of these usernames does not exist.';
         $('err-new-members').dataset.code = err.code;
         $('new-members').focus();
-      } else if (err.code === 'too_large' && name.length > 0) {
-        $('err-new-name').textContent = err.message || 'Too long.';
+      } else if (err.code === 'too_large' && name.length > 0 && /\bname\b/i.test(err.message || '')) {
+        // Only the name's own limit; too many members, or more people than
+        // member_adds_per_hour, are about the request as a whole.
+        $('new-name').setAttribute('aria-invalid', 'true');
+        $('err-new-name').textContent = 'That name is too long.';
+        $('new-name').focus();
       } else if (err.code === 'rate_limited' || err.code === 'too_large') {
-        $('err-new-form').textContent = limitText(err, newMode === 'dm' ? 'new conversations' : 'new groups');
+        $('err-new-form').textContent = explain(err, newMode === 'dm' ? 'Starting the conversation' : 'Creating the group');
       } else {
         $('err-new-form').textContent = err.message || err.code;
       }
@@ -1406,20 +1426,21 @@ function toast(text) {
 
 function explain(err, what) {
   if (err.code === 'unknown_op') return `${what} is not available on this server yet.`;
-  if (err.code === 'rate_limited') return limitText(err, what.toLowerCase());
+  if (err.code === 'rate_limited') return limitText(err, what);
   if (err.code === 'disconnected' || err.code === 'timeout') return `${what} failed: you are offline.`;
   if (err.code === 'forbidden') return `${what}: not allowed.`;
   if (err.code === 'not_found') return `${what}: that message no longer exists.`;
   return `${what} failed: ${err.message || err.code}`;
 }
 
-// A per-user limit (rooms created, people added): when to try again.
+// rate_limited: "<what> failed: " and when to try again. The per-user limits
+// (rooms created, people added) say it in their message; the request rate
+// limit says "slow down", and retry_after_ms when.
 function limitText(err, what) {
+  if (err.message && /try again/.test(err.message)) return `${what} failed: ${err.message}`;
   const ms = err.retryAfterMs;
-  if (typeof ms !== 'number') return err.message || 'Too many requests. Try again later.';
-  const min = Math.ceil(ms / 60000);
-  const when = ms < 60000 ? 'in a minute' : min < 60 ? `in ${min} minutes` : 'in an hour';
-  return `Too many ${what} for now. Try again ${when}.`;
+  const when = typeof ms === 'number' ? `in ${Math.max(1, Math.ceil(ms / 1000))} s` : 'later';
+  return `${what} failed: too many requests; try again ${when}`;
 }
 
 // "Invited Carol — …" after create_room or invite: who got an invitation
@@ -2112,20 +2133,25 @@ async function openThread(roomId, root) {
   for (const m of r.msgs.values()) if (m.thread_root === root) S.thread.msgs.set(m.seq, m);
   renderThread();
   $('thread-input').focus();
+  const shown = () => S.thread && S.thread.root === root && S.thread.room === roomId;
   try {
-    let reply = await call('thread', { room: roomId, root, limit: 200 });
-    if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
-    if (reply.root) { S.thread.rootMsg = { room: roomId, ...reply.root }; S.thread.nodes.delete(root); }
     let got = 0;
-    for (;;) {
-      const msgs = reply.messages || [];
-      for (const m of msgs) putThreadMsg({ room: roomId, ...m });
-      got += msgs.length;
+    await allPages(async (args) => {
+      const reply = await call('thread', { room: roomId, root, ...args });
+      if (!shown()) return {}; // closed or another thread meanwhile: stop
+      if (reply.root && !args.before) { S.thread.rootMsg = { room: roomId, ...reply.root }; S.thread.nodes.delete(root); }
+      for (const m of reply.messages || []) putThreadMsg({ room: roomId, ...m });
+      return reply;
+    }, 'messages', {
+      first: { limit: 200 },
       // Pages are cut by bytes too: older replies follow while `more`.
-      if (!reply.more || !msgs.length || got >= 200) break;
-      reply = await call('thread', { room: roomId, root, before: msgs[0].seq, limit: 200 - got });
-      if (!S.thread || S.thread.root !== root || S.thread.room !== roomId) return;
-    }
+      next: (reply, page, args) => {
+        got += page.length;
+        const before = page[0].seq;
+        return got < 200 && (args.before === undefined || before < args.before) ? { before, limit: 200 - got } : null;
+      },
+    });
+    if (!shown()) return;
   } catch (err) {
     if (S.thread) $('thread-count').textContent = explain(err, 'Loading the thread');
   }

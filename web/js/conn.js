@@ -204,7 +204,9 @@ export class Connection {
       w.timer = setTimeout(() => {
         const at = this.waiting.indexOf(w);
         if (at >= 0) this.waiting.splice(at, 1);
-        if (at >= 0 || this.pending.delete(id)) reject(new WsError('timeout', `${op} timed out`));
+        const sent = at < 0 && this.pending.delete(id);
+        if (at >= 0 || sent) reject(new WsError('timeout', `${op} timed out`));
+        if (sent) this.pump(); // its place among the MAX_INFLIGHT is free
       }, timeoutMs);
       if (op === 'auth' || op === 'ping' || (this.waiting.length === 0 && this.pending.size < MAX_INFLIGHT)) this.transmit(w);
       else this.waiting.push(w);

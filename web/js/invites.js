@@ -54,10 +54,12 @@ async function accept(v, btn) {
   if (busy.has(v.room)) return;
   busy.add(v.room);
   render();
+  let joined = false;
   try {
     const { room } = await hooks.call('join', { room: v.room });
     list.delete(v.room);
-    if (room) hooks.joined(room);
+    joined = true;
+    if (room) hooks.joined(room); // opens the group, focus included
   } catch (err) {
     if (err.code === 'forbidden') {
       // Expired or withdrawn meanwhile: it is gone for good.
@@ -71,7 +73,13 @@ async function accept(v, btn) {
   } finally {
     busy.delete(v.room);
     render();
-    if (btn && !btn.isConnected) { const first = $('invite-list').querySelector('button'); if (first) first.focus(); }
+    // render() replaced the button: after a failure, keep the keyboard in
+    // the list (this invitation's Join if it is still there).
+    if (!joined && btn && !btn.isConnected) {
+      const at = $('invite-list').querySelector(`[data-invite="${CSS.escape(v.room)}"] button`) ||
+        $('invite-list').querySelector('button');
+      if (at) at.focus();
+    }
   }
 }
 
