@@ -157,16 +157,6 @@ static json_t *body_object(pl_http_req_t *req)
     return v;
 }
 
-/* Reads "Authorization: Bearer <token>" and hashes the token. */
-static bool bearer_hash(pl_http_req_t *req, unsigned char hash[32])
-{
-    const char *h = pl_http_header(req, "authorization");
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strlen(h + 7) > 256)
-        return false;
-    pl_auth_token_hash(h + 7, strlen(h + 7), hash);
-    return true;
-}
-
 /* ---- register / login: a small state machine over pool and store jobs ---- */
 
 typedef struct {
@@ -470,7 +460,7 @@ static void handle_logout(pl_api_t *api, pl_http_req_t *req)
     logout_t *l = pl_xcalloc(1, sizeof *l);
     l->api = api;
     l->req = req;
-    if (!bearer_hash(req, l->hash)) {
+    if (!pl_auth_bearer_hash(pl_http_header(req, "authorization"), l->hash)) {
         free(l);
         pl_api_error(req, 401, "unauthenticated", "missing Authorization: Bearer <token>");
         return;
@@ -487,7 +477,7 @@ static bool stats_token_ok(pl_api_t *api, pl_http_req_t *req)
 {
     const char *want = api->cfg->stats_token;
     unsigned char a[32], b[32];
-    if (want[0] == '\0' || !bearer_hash(req, a))
+    if (want[0] == '\0' || !pl_auth_bearer_hash(pl_http_header(req, "authorization"), a))
         return false;
     pl_auth_token_hash(want, strlen(want), b);
     return sodium_memcmp(a, b, sizeof a) == 0;

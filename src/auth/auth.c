@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -147,4 +148,12 @@ void pl_auth_verify_password(uv_loop_t *loop, const char *password, const char *
         cb(arg, false);
         job_free(j);
     }
+}
+
+bool pl_auth_bearer_hash(const char *h, unsigned char out[32])
+{
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strlen(h + 7) > 256)
+        return false;
+    pl_auth_token_hash(h + 7, strlen(h + 7), out);
+    return true;
 }

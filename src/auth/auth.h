@@ -31,6 +31,11 @@ void pl_auth_token_new(char out[PL_TOKEN_LEN + 1]);
 /** SHA-256 of the token text; only this is stored. */
 void pl_auth_token_hash(const char *token, size_t len, unsigned char out[32]);
 
+/** Hashes the token of an "Authorization: Bearer <token>" header value
+ * (NULL: none). Returns false when the header is missing, not Bearer, or
+ * the token is empty or over 256 bytes. */
+bool pl_auth_bearer_hash(const char *authorization, unsigned char out[32]);
+
 /** Result of a pool job: run on a worker thread, done on the loop thread. */
 typedef void (*pl_auth_hash_cb)(void *arg, int status, const char *hash);
 typedef void (*pl_auth_verify_cb)(void *arg, bool ok);

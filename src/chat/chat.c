@@ -432,7 +432,7 @@ void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m)
     pl_buf_printf(&b, "{\"ev\":\"update\",\"room\":\"r%" PRId64 "\",\"version\":%" PRId64
                   ",\"message\":{", m->room_id, m->version);
     pl_wire_message_fields(&b, m);
-    pl_buf_append(&b, "}}", 2);
+    pl_buf_lit(&b, "}}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     chat->stats.frames_built++;
     pl_chat__fanout(chat, room, 0, m->version, f);

@@ -9,6 +9,7 @@
 
 #include "chat/chat.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
 
@@ -200,7 +201,6 @@ typedef struct {
 void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline);
 
 /* wire.c: JSON out */
-void pl_wire_json_string(pl_buf_t *b, const char *s);
 void pl_wire_json_value(pl_buf_t *b, json_t *v); /* v may be NULL => null */
 /** The User object {"id","username","display_name"} (NULL strings as ""). */
 void pl_wire_user_json(pl_buf_t *b, int64_t id, const char *username, const char *display_name);

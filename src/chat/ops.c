@@ -238,7 +238,7 @@ static void auth_done(void *arg)
                pl_conn_id(s->conn), s->user_id, s->device_id);
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"user\":", 8);
+        pl_buf_lit(&b, ",\"user\":");
         pl_wire_user_json(&b, s->user_id, s->username, s->display_name);
         pl_buf_printf(&b, ",\"device_id\":\"d%" PRId64 "\"", s->device_id);
         if (a->with_since) {
@@ -355,7 +355,7 @@ static void room_info_json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
 {
     pl_buf_printf(b, "{\"id\":\"r%" PRId64 "\",\"kind\":\"%s\",\"name\":", ri->room.id,
                   ri->room.kind == PL_ROOM_DM ? "dm" : "group");
-    pl_wire_json_string(b, ri->room.name ? ri->room.name : "");
+    pl_json_cstr(b, ri->room.name ? ri->room.name : "");
     pl_buf_printf(b,
                   ",\"last_seq\":%" PRId64 ",\"last_version\":%" PRId64
                   ",\"disappearing_ms\":%" PRId64 ",\"member_count\":%zu",
@@ -363,31 +363,31 @@ static void room_info_json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
     if (ri->room.avatar > 0)
         pl_buf_printf(b, ",\"avatar\":\"f%" PRId64 "\"", ri->room.avatar);
     else
-        pl_buf_append(b, ",\"avatar\":null", 14);
+        pl_buf_lit(b, ",\"avatar\":null");
     if (with_unread) {
         pl_buf_printf(b,
                       ",\"unread\":%" PRId64 ",\"mentions\":%" PRId64 ",\"read_seq\":%" PRId64
                       ",\"last_message\":",
                       ri->unread, ri->mentions, ri->read_seq);
         if (ri->nlast > 0) {
-            pl_buf_append(b, "{", 1);
+            pl_buf_lit(b, "{");
             pl_wire_message_fields(b, &ri->last[0]);
-            pl_buf_append(b, "}", 1);
+            pl_buf_lit(b, "}");
         } else {
-            pl_buf_append(b, "null", 4);
+            pl_buf_lit(b, "null");
         }
     }
     if (ri->members != NULL) {
-        pl_buf_append(b, ",\"members\":[", 12);
+        pl_buf_lit(b, ",\"members\":[");
         for (size_t i = 0; i < ri->nmembers; i++) {
             const member_info_t *m = &ri->members[i];
             if (i)
-                pl_buf_append(b, ",", 1);
+                pl_buf_lit(b, ",");
             pl_wire_user_json(b, m->id, m->username, m->display_name);
         }
-        pl_buf_append(b, "]", 1);
+        pl_buf_lit(b, "]");
     }
-    pl_buf_append(b, "}", 1);
+    pl_buf_lit(b, "}");
 }
 
 /* Sends {"ev":"room","room":{...}} to every member's sessions. */
@@ -395,9 +395,9 @@ static void announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int
 {
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_append(&b, "{\"ev\":\"room\",\"room\":", 20);
+    pl_buf_lit(&b, "{\"ev\":\"room\",\"room\":");
     room_info_json(&b, ri, false);
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     if (only_user)
         pl_chat__send_user(chat, only_user, f);
@@ -520,7 +520,7 @@ static void create_done(void *arg)
         }
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"room\":", 8);
+        pl_buf_lit(&b, ",\"room\":");
         room_info_json(&b, &c->ri, false);
         pl_buf_printf(&b, ",\"created\":%s", c->created ? "true" : "false");
         if (group)
@@ -686,7 +686,7 @@ static void rooms_done(void *arg)
     if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"rooms\":[", 10);
+        pl_buf_lit(&b, ",\"rooms\":[");
         pl_page_join(&q->page, &b, false);
         pl_buf_printf(&b, "],\"more\":%s", q->more ? "true" : "false");
         if (q->more)
@@ -856,13 +856,13 @@ static void send_done(void *arg)
     pl_buf_init(&b);
     /* Build the event once: `{"ev":"message",<fields>}`; the reply reuses the
      * same field text. */
-    pl_buf_append(&b, "{\"ev\":\"message\",", 16);
+    pl_buf_lit(&b, "{\"ev\":\"message\",");
     size_t fields_at = b.len;
     pl_wire_message_fields(&b, &q->m);
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_buf_t r;
     pl_buf_init(&r);
-    pl_buf_append(&r, ",\"message\":{", 12);
+    pl_buf_lit(&r, ",\"message\":{");
     pl_buf_append(&r, pl_buf_head(&b) + fields_at, b.len - fields_at);
     pl_buf_printf(&r, ",\"duplicate\":%s", q->duplicate ? "true" : "false");
     pl_wire_reply_ok(s, q->j.id, pl_buf_head(&r), r.len);
@@ -1340,7 +1340,7 @@ static void sync_done(void *arg)
         /* The session is authenticated already: answer auth, and tell the
          * client to sync everything itself (its held timeline events go,
          * since the sync it makes will deliver them). */
-        pl_buf_append(&q->reply, ",\"more\":true,\"count\":0", 22);
+        pl_buf_lit(&q->reply, ",\"more\":true,\"count\":0");
         sync_reply(s, pl_wire_ok_frame(q->j.id, pl_buf_head(&q->reply), q->reply.len), NULL, 0,
                    true);
     } else if (q->j.code != NULL) {
@@ -1583,7 +1583,7 @@ static void rset_done(void *arg)
         }
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"room\":", 8);
+        pl_buf_lit(&b, ",\"room\":");
         room_info_json(&b, &q->ri, false);
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);

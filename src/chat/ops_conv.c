@@ -37,9 +37,9 @@ static void reply_message(session_t *s, json_t *id, const pl_message_t *m)
 {
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_append(&b, ",\"message\":{", 12);
+    pl_buf_lit(&b, ",\"message\":{");
     pl_wire_message_fields(&b, m);
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
 }
@@ -397,7 +397,7 @@ static void receipts_done(void *arg)
         bool more = pg.full; /* pl_page_rows: the rows fetched never all fit */
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"receipts\":[", 13);
+        pl_buf_lit(&b, ",\"receipts\":[");
         pl_page_join(&pg, &b, false);
         pl_buf_printf(&b, "],\"more\":%s", more ? "true" : "false");
         if (more)
@@ -470,9 +470,9 @@ static void thread_done(void *arg)
     if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"root\":{", 9);
+        pl_buf_lit(&b, ",\"root\":{");
         pl_wire_message_fields(&b, &q->rootm);
-        pl_buf_append(&b, "}", 1);
+        pl_buf_lit(&b, "}");
         pl_buf_append(&b, "", 1); /* NUL for the prefix string */
         pl_ops__reply_page(q->j.s, q->j.id, pl_buf_head(&b), "messages", &q->page, true, q->more);
         pl_buf_dispose(&b);
@@ -537,7 +537,7 @@ static void pq_done(void *arg)
     if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"presence\":[", 13);
+        pl_buf_lit(&b, ",\"presence\":[");
         for (size_t i = 0; i < q->n; i++) {
             bool visible = q->c[i].show_presence;
             int st = pl_presence__status(q->j.s->chat, q->c[i].user_id, &visible);
@@ -545,9 +545,9 @@ static void pq_done(void *arg)
                           q->c[i].user_id, pl_presence__name(st));
             if (visible && q->c[i].last_seen_ms > 0)
                 pl_buf_printf(&b, ",\"last_seen\":%" PRId64, q->c[i].last_seen_ms);
-            pl_buf_append(&b, "}", 1);
+            pl_buf_lit(&b, "}");
         }
-        pl_buf_append(&b, "]", 1);
+        pl_buf_lit(&b, "]");
         pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
     }
@@ -570,17 +570,17 @@ void pl_ops_presence_query(session_t *s, json_t *id, json_t *req)
 static void profile_json(pl_buf_t *b, const pl_profile_t *p, int64_t avatar)
 {
     pl_buf_printf(b, "{\"id\":\"u%" PRId64 "\",\"username\":", p->id);
-    pl_wire_json_string(b, p->username);
-    pl_buf_append(b, ",\"display_name\":", 16);
-    pl_wire_json_string(b, p->display_name);
-    pl_buf_append(b, ",\"bio\":", 7);
-    pl_wire_json_string(b, p->bio);
-    pl_buf_append(b, ",\"status_text\":", 15);
-    pl_wire_json_string(b, p->status_text);
+    pl_json_cstr(b, p->username);
+    pl_buf_lit(b, ",\"display_name\":");
+    pl_json_cstr(b, p->display_name);
+    pl_buf_lit(b, ",\"bio\":");
+    pl_json_cstr(b, p->bio);
+    pl_buf_lit(b, ",\"status_text\":");
+    pl_json_cstr(b, p->status_text);
     if (avatar > 0)
         pl_buf_printf(b, ",\"avatar\":\"f%" PRId64 "\"}", avatar);
     else
-        pl_buf_append(b, ",\"avatar\":null}", 15);
+        pl_buf_lit(b, ",\"avatar\":null}");
 }
 
 /* The stored settings merged over the defaults. Returns a new object. */
@@ -687,7 +687,7 @@ static void prof_done(void *arg)
     pl_buf_t b;
     pl_buf_init(&b);
     if (q->kind == PROF_GET || q->kind == PROF_SET) {
-        pl_buf_append(&b, ",\"user\":", 8);
+        pl_buf_lit(&b, ",\"user\":");
         profile_json(&b, &q->p, q->avatar);
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
         if (q->kind == PROF_SET) {
@@ -697,9 +697,9 @@ static void prof_done(void *arg)
                 x->display_name = pl_xstrdup(q->p.display_name);
             }
             pl_buf_reset(&b, 0);
-            pl_buf_append(&b, "{\"ev\":\"profile\",\"user\":", 23);
+            pl_buf_lit(&b, "{\"ev\":\"profile\",\"user\":");
             profile_json(&b, &q->p, q->avatar);
-            pl_buf_append(&b, "}", 1);
+            pl_buf_lit(&b, "}");
             pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
             pl_chat__send_contacts(chat, q->user, f);
             pl_chat__send_user(chat, q->user, f);
@@ -707,14 +707,14 @@ static void prof_done(void *arg)
         }
     } else {
         json_t *m = settings_merged(q->p.settings);
-        pl_buf_append(&b, ",\"settings\":", 12);
+        pl_buf_lit(&b, ",\"settings\":");
         pl_wire_json_value(&b, m);
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
         if (q->kind == SETTINGS_SET) {
             pl_buf_reset(&b, 0);
-            pl_buf_append(&b, "{\"ev\":\"settings\",\"settings\":", 28);
+            pl_buf_lit(&b, "{\"ev\":\"settings\",\"settings\":");
             pl_wire_json_value(&b, m);
-            pl_buf_append(&b, "}", 1);
+            pl_buf_lit(&b, "}");
             pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
             pl_chat__send_user(chat, q->user, f);
             pl_frame_unref(f);
@@ -1027,7 +1027,7 @@ static void emit_emoji(pl_chat_t *chat, const char *action, const pl_emoji_rec_t
     pl_buf_init(&b);
     pl_buf_printf(&b, "{\"ev\":\"emoji\",\"action\":\"%s\",\"emoji\":", action);
     emoji_json(&b, e);
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     online_t *u, *tmp;
     HASH_ITER(hh, chat->users, u, tmp)
@@ -1056,14 +1056,14 @@ static void emoji_done(void *arg)
                     last = q->list[i].shortcode;
             }
             bool more = pg.full; /* pl_page_rows: the rows fetched never all fit */
-            pl_buf_append(&b, ",\"emoji\":[", 10);
+            pl_buf_lit(&b, ",\"emoji\":[");
             pl_page_join(&pg, &b, false);
             pl_buf_printf(&b, "],\"more\":%s", more ? "true" : "false");
             if (more && last != NULL)
                 pl_buf_printf(&b, ",\"next\":\"%s\"", last);
             pl_page_dispose(&pg);
         } else {
-            pl_buf_append(&b, ",\"emoji\":", 9);
+            pl_buf_lit(&b, ",\"emoji\":");
             emoji_json(&b, &q->e);
         }
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);

@@ -113,11 +113,11 @@ static void invite_json(pl_buf_t *b, const pl_invite_t *v, const char *inviter_u
                         const char *inviter_display_name)
 {
     pl_buf_printf(b, "{\"room\":\"r%" PRId64 "\",\"name\":", v->room_id);
-    pl_wire_json_string(b, v->room_name ? v->room_name : "");
+    pl_json_cstr(b, v->room_name ? v->room_name : "");
     if (v->room_avatar > 0)
         pl_buf_printf(b, ",\"avatar\":\"f%" PRId64 "\"", v->room_avatar);
     else
-        pl_buf_append(b, ",\"avatar\":null", 14);
+        pl_buf_lit(b, ",\"avatar\":null");
     pl_buf_printf(b, ",\"member_count\":%" PRId64 ",\"inviter\":", v->member_count);
     user_json(b, v->inviter, inviter_username, inviter_display_name);
     pl_buf_printf(b, ",\"ts\":%" PRId64 ",\"expires_ts\":%" PRId64 "}", v->created_ms,
@@ -136,10 +136,10 @@ static void member_event(pl_chat_t *chat, room_t *r, const char *action, int64_t
                   action);
     user_json(&b, uid, username, display_name);
     if (by != NULL) {
-        pl_buf_append(&b, ",\"by\":", 6);
+        pl_buf_lit(&b, ",\"by\":");
         user_json(&b, by->inviter, by->inviter_username, by->inviter_display_name);
     }
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_chat__fanout(chat, r, 0, 0, f);
     if (!strcmp(action, "leave") && !pl_chat__is_member(r, uid))
@@ -356,9 +356,9 @@ void pl_ops__admit_apply(pl_chat_t *chat, room_t *r, const room_info_t *ri,
                              .member_count = (int64_t)nmembers};
             pl_buf_t e;
             pl_buf_init(&e);
-            pl_buf_append(&e, "{\"ev\":\"invite\",\"action\":\"add\",\"invite\":", 39);
+            pl_buf_lit(&e, "{\"ev\":\"invite\",\"action\":\"add\",\"invite\":");
             invite_json(&e, &v, b->inviter_username, b->inviter_display_name);
-            pl_buf_append(&e, "}", 1);
+            pl_buf_lit(&e, "}");
             pl_frame_t *f = pl_frame_new_text(pl_buf_head(&e), e.len);
             pl_chat__send_user(chat, a->id, f);
             pl_frame_unref(f);
@@ -397,15 +397,15 @@ void pl_ops__admit_json(pl_buf_t *buf, const pl_admit_batch_t *b, bool with_adde
             if (!in)
                 continue;
             if (!first)
-                pl_buf_append(buf, ",", 1);
+                pl_buf_lit(buf, ",");
             first = false;
             if (list == 2)
-                pl_buf_append(buf, "{\"user\":", 8);
+                pl_buf_lit(buf, "{\"user\":");
             user_json(buf, a->id, a->username, a->display_name);
             if (list == 2)
                 pl_buf_printf(buf, ",\"reason\":\"%s\"}", skip_reason(a->outcome));
         }
-        pl_buf_append(buf, "]", 1);
+        pl_buf_lit(buf, "]");
     }
 }
 
@@ -541,13 +541,13 @@ static void invites_done(void *arg)
     if (pl_ops__job_ok(&q->j)) {
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"invites\":[", 12);
+        pl_buf_lit(&b, ",\"invites\":[");
         for (size_t i = 0; i < q->n; i++) {
             if (i)
-                pl_buf_append(&b, ",", 1);
+                pl_buf_lit(&b, ",");
             invite_json(&b, &q->v[i], q->v[i].inviter_username, q->v[i].inviter_display_name);
         }
-        pl_buf_append(&b, "]", 1);
+        pl_buf_lit(&b, "]");
         pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
     }
@@ -667,7 +667,7 @@ static void mem_done(void *arg)
         pl_chat__member_add(chat, r, m->user);
         pl_buf_t b;
         pl_buf_init(&b);
-        pl_buf_append(&b, ",\"room\":", 8);
+        pl_buf_lit(&b, ",\"room\":");
         pl_ops__room_json(&b, m->ri);
         pl_wire_reply_ok(s, m->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);

@@ -59,10 +59,10 @@ bool pl_page_add(pl_page_t *p, const pl_message_t *m, pl_page_wrap_t wrap)
     pl_buf_t *b = pl_page_open(p);
     switch (wrap) {
     case PL_PAGE_MESSAGE:
-        pl_buf_append(b, "{", 1);
+        pl_buf_lit(b, "{");
         break;
     case PL_PAGE_EV_MESSAGE:
-        pl_buf_append(b, "{\"ev\":\"message\",", 16);
+        pl_buf_lit(b, "{\"ev\":\"message\",");
         break;
     case PL_PAGE_EV_UPDATE:
         pl_buf_printf(
@@ -87,7 +87,7 @@ void pl_page_join(const pl_page_t *p, pl_buf_t *out, bool reverse)
     for (size_t k = 0; k < p->n; k++) {
         pl_str_t e = pl_page_entry(p, reverse ? p->n - 1 - k : k);
         if (k)
-            pl_buf_append(out, ",", 1);
+            pl_buf_lit(out, ",");
         pl_buf_append(out, e.p, e.len);
     }
 }

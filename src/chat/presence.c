@@ -36,7 +36,7 @@ static void emit(pl_chat_t *chat, int64_t user, int status, int64_t last_seen)
                   pl_presence__name(status));
     if (last_seen > 0)
         pl_buf_printf(&b, ",\"last_seen\":%" PRId64, last_seen);
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_chat__send_contacts(chat, user, f);
     pl_frame_unref(f);

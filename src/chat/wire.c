@@ -18,21 +18,10 @@ static int buf_dump_cb(const char *p, size_t n, void *data)
 void pl_wire_json_value(pl_buf_t *b, json_t *v)
 {
     if (v == NULL) {
-        pl_buf_append(b, "null", 4);
+        pl_buf_lit(b, "null");
         return;
     }
     json_dump_callback(v, buf_dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
-void pl_wire_json_string(pl_buf_t *b, const char *s)
-{
-    json_t *j = json_string(s);
-    if (j == NULL) { /* not UTF-8: cannot happen for validated input */
-        pl_buf_append(b, "\"\"", 2);
-        return;
-    }
-    pl_wire_json_value(b, j);
-    json_decref(j);
 }
 
 void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
@@ -41,34 +30,34 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
                   "\"room\":\"r%" PRId64 "\",\"seq\":%" PRId64 ",\"id\":\"m%" PRId64
                   "\",\"sender\":\"u%" PRId64 "\",\"ts\":%" PRId64 ",\"client_id\":",
                   m->room_id, m->seq, m->id, m->sender, m->ts);
-    pl_wire_json_string(b, m->client_id);
-    pl_buf_append(b, ",\"content\":", 11);
+    pl_json_cstr(b, m->client_id);
+    pl_buf_lit(b, ",\"content\":");
     pl_buf_append(b, m->content, strlen(m->content));
     /* Conversation fields: version always, the rest only when set. */
     pl_buf_printf(b, ",\"version\":%" PRId64, m->version);
     if (m->edited_ts > 0)
         pl_buf_printf(b, ",\"edited_ts\":%" PRId64, m->edited_ts);
     if (m->deleted)
-        pl_buf_append(b, ",\"deleted\":true", 15);
+        pl_buf_lit(b, ",\"deleted\":true");
     if (m->reactions != NULL) {
-        pl_buf_append(b, ",\"reactions\":", 13);
+        pl_buf_lit(b, ",\"reactions\":");
         pl_buf_append(b, m->reactions, strlen(m->reactions));
     }
     if (m->mentions != NULL) {
-        pl_buf_append(b, ",\"mentions\":", 12);
+        pl_buf_lit(b, ",\"mentions\":");
         pl_buf_append(b, m->mentions, strlen(m->mentions));
     }
     if (m->mention_room)
-        pl_buf_append(b, ",\"mention_room\":true", 20);
+        pl_buf_lit(b, ",\"mention_room\":true");
     if (m->reply_to > 0) {
         pl_buf_printf(b, ",\"reply_to\":{\"seq\":%" PRId64 ",\"sender\":", m->reply_to);
         if (m->reply_sender > 0)
             pl_buf_printf(b, "\"u%" PRId64 "\"", m->reply_sender);
         else
-            pl_buf_append(b, "null", 4);
-        pl_buf_append(b, ",\"preview\":", 11);
-        pl_wire_json_string(b, m->reply_preview ? m->reply_preview : "");
-        pl_buf_append(b, "}", 1);
+            pl_buf_lit(b, "null");
+        pl_buf_lit(b, ",\"preview\":");
+        pl_json_cstr(b, m->reply_preview ? m->reply_preview : "");
+        pl_buf_lit(b, "}");
     }
     if (m->thread_root > 0)
         pl_buf_printf(b, ",\"thread_root\":%" PRId64, m->thread_root);
@@ -82,10 +71,10 @@ void pl_wire_message_fields(pl_buf_t *b, const pl_message_t *m)
 void pl_wire_user_json(pl_buf_t *b, int64_t id, const char *username, const char *display_name)
 {
     pl_buf_printf(b, "{\"id\":\"u%" PRId64 "\",\"username\":", id);
-    pl_wire_json_string(b, username ? username : "");
-    pl_buf_append(b, ",\"display_name\":", 16);
-    pl_wire_json_string(b, display_name ? display_name : "");
-    pl_buf_append(b, "}", 1);
+    pl_json_cstr(b, username ? username : "");
+    pl_buf_lit(b, ",\"display_name\":");
+    pl_json_cstr(b, display_name ? display_name : "");
+    pl_buf_lit(b, "}");
 }
 
 pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len)
@@ -93,11 +82,11 @@ pl_frame_t *pl_wire_ok_frame(json_t *id, const char *fields, size_t len)
     pl_buf_t b;
     pl_buf_init(&b);
     pl_buf_reserve(&b, len + 48);
-    pl_buf_append(&b, "{\"re\":", 6);
+    pl_buf_lit(&b, "{\"re\":");
     pl_wire_json_value(&b, id);
-    pl_buf_append(&b, ",\"ok\":true", 10);
+    pl_buf_lit(&b, ",\"ok\":true");
     pl_buf_append(&b, fields, len);
-    pl_buf_append(&b, "}", 1);
+    pl_buf_lit(&b, "}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
     return f;
@@ -108,15 +97,15 @@ pl_frame_t *pl_wire_err_frame(const char *re, size_t re_len, const char *code, c
 {
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_append(&b, "{\"re\":", 6);
+    pl_buf_lit(&b, "{\"re\":");
     pl_buf_append(&b, re, re_len);
-    pl_buf_append(&b, ",\"ok\":false,\"error\":{\"code\":", 28);
-    pl_wire_json_string(&b, code);
-    pl_buf_append(&b, ",\"message\":", 11);
-    pl_wire_json_string(&b, msg);
+    pl_buf_lit(&b, ",\"ok\":false,\"error\":{\"code\":");
+    pl_json_cstr(&b, code);
+    pl_buf_lit(&b, ",\"message\":");
+    pl_json_cstr(&b, msg);
     if (retry_after_ms > 0)
         pl_buf_printf(&b, ",\"retry_after_ms\":%" PRIu64, retry_after_ms);
-    pl_buf_append(&b, "}}", 2);
+    pl_buf_lit(&b, "}}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
     return f;

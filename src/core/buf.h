@@ -34,6 +34,8 @@ void pl_buf_commit(pl_buf_t *b, size_t n);
 void pl_buf_consume(pl_buf_t *b, size_t n);
 /** Appends bytes. */
 void pl_buf_append(pl_buf_t *b, const void *p, size_t n);
+/** Appends a string literal (its length known at compile time). */
+#define pl_buf_lit(b, lit) pl_buf_append((b), "" lit, sizeof(lit) - 1)
 /** Appends printf-formatted text. */
 void pl_buf_printf(pl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Pointer to the first readable byte. */

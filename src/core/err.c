@@ -2,7 +2,7 @@
 /* err.c -- names for error codes. */
 #include "core/err.h"
 
-#include <uv.h>
+#include <string.h>
 
 const char *pl_strerror(int err)
 {
@@ -30,6 +30,13 @@ const char *pl_strerror(int err)
     case PL_ECLOSED:
         return "closed";
     default:
-        return err < 0 && err > -4096 ? uv_strerror(err) : "unknown error";
+        /* UV_E* codes are negative errno values on Unix (libuv's uv-errno.h),
+         * so core names them without libuv. */
+        if (err < 0 && err > -4096) {
+            const char *d = strerrordesc_np(-err);
+            if (d != NULL)
+                return d;
+        }
+        return "unknown error";
     }
 }

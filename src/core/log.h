@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef enum {
     PL_LOG_ERROR = 0,
@@ -48,6 +49,17 @@ int pl_log_gate(pl_log_gate_t *g, int level, uint64_t now_ns, uint64_t period_ns
     do {                                                                                           \
         if ((level) <= pl_log_level)                                                               \
             pl_log_write((level), (subsys), __VA_ARGS__);                                          \
+    } while (0)
+
+/** Programmer errors only, never peer input: logs the condition and where,
+ * then aborts. Compiled in every build (the checks are cheap). */
+#define PL_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            pl_log_write(PL_LOG_ERROR, "assert", "assertion failed: %s (%s:%d)", #cond, __FILE__,  \
+                         __LINE__);                                                                \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

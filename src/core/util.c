@@ -123,3 +123,14 @@ bool pl_utf8_valid(const char *buf, size_t len)
     }
     return true;
 }
+
+int pl_hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}

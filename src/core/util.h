@@ -31,6 +31,9 @@ bool pl_id_parse(const char *s, char prefix, int64_t *id);
  * no surrogates, nothing above U+10FFFF). */
 bool pl_utf8_valid(const char *buf, size_t len);
 
+/** The value of a hexadecimal digit (either case), or -1. */
+int pl_hexval(char ch);
+
 #define PL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define PL_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -18,6 +18,7 @@
 
 #include "core/addr.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "ws/ws.h"
@@ -358,7 +359,7 @@ static void put_head(pl_buf_t *b, int status, const char *content_type, bool bod
     pl_buf_append(b, security, sizeof security - 1);
     if (extra_headers && *extra_headers)
         pl_buf_append(b, extra_headers, strlen(extra_headers));
-    pl_buf_append(b, "\r\n", 2);
+    pl_buf_lit(b, "\r\n");
 }
 
 /* After a response went out (queued): release req, then close or go on
@@ -527,27 +528,14 @@ void pl_http__drained(pl_conn_t *c)
     }
 }
 
-static void json_escape(pl_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            pl_buf_printf(b, "\\%c", ch);
-        else if (ch < 0x20)
-            pl_buf_printf(b, "\\u%04x", ch);
-        else
-            pl_buf_append(b, s, 1);
-    }
-}
-
 /* {"error":{"code":code,"message":msg}}, both escaped. */
 static void error_body(pl_buf_t *b, const char *code, const char *msg)
 {
-    pl_buf_append(b, "{\"error\":{\"code\":\"", 18);
-    json_escape(b, code);
-    pl_buf_append(b, "\",\"message\":\"", 13);
-    json_escape(b, msg);
-    pl_buf_append(b, "\"}}", 3);
+    pl_buf_lit(b, "{\"error\":{\"code\":");
+    pl_json_cstr(b, code);
+    pl_buf_lit(b, ",\"message\":");
+    pl_json_cstr(b, msg);
+    pl_buf_lit(b, "}}");
 }
 
 void pl_http__canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
@@ -872,17 +860,6 @@ void pl_http__on_close(pl_conn_t *c)
 
 /* ---- static files ---- */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes path into out (cap bytes). Fails on bad escapes, NUL,
  * backslashes, and any ".." segment, so neither "/../" nor "%2e%2e%2f"
  * escapes root. */
@@ -894,7 +871,7 @@ static bool safe_path(const char *path, char *out, size_t cap)
     for (const char *s = path; *s; s++) {
         char ch = *s;
         if (ch == '%') {
-            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+            int hi = pl_hexval(s[1]), lo = hi < 0 ? -1 : pl_hexval(s[2]);
             if (lo < 0)
                 return false;
             ch = (char)(hi * 16 + lo);

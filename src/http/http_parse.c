@@ -356,7 +356,7 @@ bool pl_http_msg_header_list(const pl_http_msg_t *m, const char *name, pl_buf_t 
         if (strcasecmp(m->headers[i].name, name) != 0)
             continue;
         if (any)
-            pl_buf_append(out, ", ", 2);
+            pl_buf_lit(out, ", ");
         pl_buf_append(out, m->headers[i].value, strlen(m->headers[i].value));
         any = true;
     }

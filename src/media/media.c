@@ -96,26 +96,6 @@ const char *pl_media_served_type(const char *mime, bool *attachment)
     return "application/octet-stream";
 }
 
-static bool bearer_hash(pl_http_req_t *req, unsigned char hash[32])
-{
-    const char *h = pl_http_header(req, "authorization");
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' || strlen(h + 7) > 256)
-        return false;
-    pl_auth_token_hash(h + 7, strlen(h + 7), hash);
-    return true;
-}
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* The file name from ?name=: percent-decoded, '+' as space, only its last
  * path segment, no control characters, valid UTF-8, at most MAX_NAME bytes;
  * "" when absent or unusable. */
@@ -137,7 +117,7 @@ static void query_name(const char *q, char *out, size_t cap)
     for (; *p && *p != '&' && n + 1 < cap; p++) {
         int ch = (unsigned char)*p;
         if (ch == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            int hi = pl_hexval(p[1]), lo = hi < 0 ? -1 : pl_hexval(p[2]);
             if (lo < 0) {
                 out[0] = '\0';
                 return;
@@ -838,7 +818,7 @@ bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
     if (strcmp(pl_http_method(req), "POST") != 0 || strcmp(pl_http_path(req), "/v1/media") != 0)
         return false;
     unsigned char tok[32];
-    if (!bearer_hash(req, tok))
+    if (!pl_auth_bearer_hash(pl_http_header(req, "authorization"), tok))
         return false; /* the buffered path answers 401 */
     upload_t *u = pl_xcalloc(1, sizeof *u);
     u->m = m;
@@ -1226,7 +1206,7 @@ bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
     if (strncmp(path, "/v1/media", 9) != 0 || (path[9] != '\0' && path[9] != '/'))
         return false;
     unsigned char tok[32];
-    bool authed = bearer_hash(req, tok);
+    bool authed = pl_auth_bearer_hash(pl_http_header(req, "authorization"), tok);
     if (!strcmp(path, "/v1/media") || !strcmp(path, "/v1/media/")) {
         if (strcmp(method, "POST") != 0)
             pl_http_respond_error(req, 405, "method_not_allowed", "POST to upload", "Allow: POST\r\n");

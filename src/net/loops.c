@@ -36,16 +36,6 @@
 #include "core/log.h"
 #include "core/util.h"
 
-/* Programmer errors only (the queues carry no peer input). */
-#define XL_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            pl_log(PL_LOG_ERROR, "net", "assertion failed: %s (%s:%d)", #cond, __FILE__,           \
-                   __LINE__);                                                                      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 _Thread_local bool pl_net__on_io;
 
 enum {
@@ -339,7 +329,7 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         pl_ws__authenticated(c);
         break;
     case X_RELEASE:
-        XL_ASSERT(c->x->dead);
+        PL_ASSERT(c->x->dead);
         free(c->x);
         free(c);
         l->held--;
@@ -349,7 +339,7 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         pl_server_shutdown(l->srv, io_server_down, l);
         break;
     default:
-        XL_ASSERT(!"unexpected entry on an I/O loop");
+        PL_ASSERT(!"unexpected entry on an I/O loop");
     }
 }
 
@@ -542,7 +532,7 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
     case X_DONE:
         break; /* handled by the caller */
     default:
-        XL_ASSERT(!"unexpected entry on the core loop");
+        PL_ASSERT(!"unexpected entry on the core loop");
     }
     (void)g;
 }

@@ -96,10 +96,10 @@ char *pl_store__mentions_json(const int64_t *users, size_t n)
         return NULL;
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_append(&b, "[", 1);
+    pl_buf_lit(&b, "[");
     for (size_t i = 0; i < n; i++)
         pl_buf_printf(&b, "%s\"u%" PRId64 "\"", i ? "," : "", users[i]);
-    pl_buf_append(&b, "]", 1);
+    pl_buf_lit(&b, "]");
     char *out = pl_xmalloc(b.len + 1);
     memcpy(out, pl_buf_head(&b), b.len);
     out[b.len] = '\0';
@@ -543,15 +543,15 @@ static char *fts_query(const char *text)
         if (*p == '\0')
             break;
         if (words++ > 0)
-            pl_buf_append(&b, " ", 1);
-        pl_buf_append(&b, "\"", 1);
+            pl_buf_lit(&b, " ");
+        pl_buf_lit(&b, "\"");
         while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             if (*p == '"')
-                pl_buf_append(&b, "\"", 1);
+                pl_buf_lit(&b, "\"");
             pl_buf_append(&b, p, 1);
             p++;
         }
-        pl_buf_append(&b, "\"*", 2);
+        pl_buf_lit(&b, "\"*");
     }
     char *out = NULL;
     if (words > 0) {

@@ -119,9 +119,9 @@ static void test_page_budget(void **state)
     /* Entries are whole JSON objects; join keeps or reverses their order. */
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_buf_append(&b, "[", 1);
+    pl_buf_lit(&b, "[");
     pl_page_join(&p, &b, true);
-    pl_buf_append(&b, "]", 1);
+    pl_buf_lit(&b, "]");
     pl_buf_append(&b, "", 1);
     json_error_t e;
     json_t *j = json_loads(pl_buf_head(&b), 0, &e);

@@ -8,7 +8,10 @@
 
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/util.h"
 
 static void test_ids(void **state)
@@ -66,10 +69,49 @@ static void test_buf(void **state)
     assert_int_equal('z', pl_buf_head(&b)[b.len - 1]);
     pl_buf_consume(&b, b.len);
     assert_int_equal(0, b.len);
-    pl_buf_append(&b, "abc", 3);
+    pl_buf_lit(&b, "abc");
     assert_int_equal(0, memcmp(pl_buf_head(&b), "abc", 3));
     pl_buf_reset(&b, 0);
     assert_null(b.data);
+    pl_buf_dispose(&b);
+}
+
+/* The escaper writes what jansson's compact dump writes, byte for byte. */
+static void json_same(const char *s, size_t n)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_json_str(&b, s, n);
+    json_t *j = json_stringn(s, n);
+    char *want = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("\"\"");
+    assert_int_equal(strlen(want), b.len);
+    assert_memory_equal(want, pl_buf_head(&b), b.len);
+    free(want);
+    json_decref(j);
+    pl_buf_dispose(&b);
+}
+
+#define JSON_SAME(lit) json_same(lit, sizeof(lit) - 1)
+
+static void test_json_str(void **state)
+{
+    (void)state;
+    char s[2] = {0};
+    for (int c = 1; c < 256; c++) { /* every single byte (>= 0x80 alone: not UTF-8) */
+        s[0] = (char)c;
+        json_same(s, 1);
+    }
+    JSON_SAME("");
+    JSON_SAME("plain text, \"quoted\" and back\\slash / slash");
+    JSON_SAME("tab\tnl\ncr\rbs\bff\f\x01\x1f\x7f");
+    JSON_SAME("h\xc3\xa9llo \xf0\x9f\x98\x80"); /* UTF-8 kept as is */
+    JSON_SAME("\xed\xa0\x80");                  /* a surrogate: not UTF-8 */
+    JSON_SAME("a\0b");                          /* NUL inside: \\u0000 */
+    JSON_SAME("\xc3");                          /* truncated sequence */
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_json_cstr(&b, NULL);
+    assert_int_equal(2, b.len);
     pl_buf_dispose(&b);
 }
 
@@ -79,6 +121,7 @@ int main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_json_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
