@@ -54,12 +54,12 @@ static void append_work(pl_db_t *db, void *arg)
 
 static void submit(bench_t *b, job_t *j);
 
-static void append_done(void *arg)
+static void append_done(int status, void *arg)
 {
     job_t *j = arg;
     bench_t *b = j->b;
     b->completed++;
-    if (j->rc != 0 || pl_store_done_status(b->st) != 0)
+    if (j->rc != 0 || status != 0)
         b->failed++;
     if (b->submitted < b->total)
         submit(b, j);

@@ -193,7 +193,7 @@ static void acct_free(acct_t *a)
     free(a);
 }
 
-static void acct_finish(void *arg)
+static void acct_finish(int status, void *arg)
 {
     acct_t *a = arg;
     if (a->ticket.active) {
@@ -202,7 +202,7 @@ static void acct_finish(void *arg)
                                                                                 : PL_LOGIN_ABORTED;
         pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket, o, uv_hrtime());
     }
-    int st = pl_store_done_status(a->api->st);
+    int st = status;
     if (st < 0 && a->code == NULL) {
         a->status = st == PL_ECLOSED ? 503 : 500;
         a->code = st == PL_ECLOSED ? "unavailable" : "internal";
@@ -244,7 +244,7 @@ static void register_hashed(void *arg, int status, const char *hash)
     acct_t *a = arg;
     if (status < 0) {
         a->status = 500, a->code = "internal", a->msg = "cannot hash the password";
-        acct_finish(a);
+        acct_finish(0, a); /* not a store job */
         return;
     }
     a->pwhash = pl_xstrdup(hash);
@@ -355,7 +355,7 @@ static void login_verified(void *arg, bool ok)
         a->status = 401, a->code = "bad_credentials", a->msg = "wrong username or password";
         pl_log(PL_LOG_INFO, "auth", "login failed user=%s peer=%s", a->username,
                pl_http_peer(a->req));
-        acct_finish(a);
+        acct_finish(0, a); /* not a store job */
         return;
     }
     a->verified = true;
@@ -374,13 +374,13 @@ static void login_lookup_work(pl_db_t *db, void *arg)
         a->status = 500, a->code = "internal", a->msg = "storage error; try again";
 }
 
-static void login_looked_up(void *arg)
+static void login_looked_up(int status, void *arg)
 {
     acct_t *a = arg;
-    if (pl_store_done_status(a->api->st) < 0 && a->code == NULL)
+    if (status < 0 && a->code == NULL)
         a->status = 503, a->code = "unavailable", a->msg = "the server is shutting down";
     if (a->code != NULL) {
-        acct_finish(a);
+        acct_finish(status, a);
         return;
     }
     /* A missing user still costs one Argon2id verification (see auth.c). */
@@ -436,10 +436,10 @@ static void logout_work(pl_db_t *db, void *arg)
         pl_db_rollback_job(db);
 }
 
-static void logout_done(void *arg)
+static void logout_done(int status, void *arg)
 {
     logout_t *l = arg;
-    int st = pl_store_done_status(l->api->st);
+    int st = status;
     if (st < 0)
         l->rc = st;
     if (l->rc == PL_ENOTFOUND) {

@@ -315,10 +315,10 @@ void pl_ops__job_fail(job_t *j, const char *code, const char *msg);
 void pl_ops__job_store_error(job_t *j, int rc);
 /** In a write job's work: if rc < 0, reports it and rolls the job back. */
 void pl_ops__job_write_end(job_t *j, pl_db_t *db, int rc);
-void pl_ops__job_check(job_t *j);
+void pl_ops__job_check(job_t *j, int status);
 /** Done-callback preamble: pl_ops__job_check, and the error reply if the
  * job failed. True when the job succeeded. */
-bool pl_ops__job_ok(job_t *j);
+bool pl_ops__job_ok(job_t *j, int status);
 /** Store thread: pages messages (newest first) before seq `before` (0: no
  * bound) through fetch, CHUNK rows at a time, so neither rows nor text
  * exceed the budget by more than one chunk; stops at limit. *more: older

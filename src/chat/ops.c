@@ -55,12 +55,11 @@ void pl_ops__job_write_end(job_t *j, pl_db_t *db, int rc)
 
 /* Called first in every done callback: a job whose transaction did not commit
  * (storage error) or never ran (shutting down) must not be acknowledged. */
-void pl_ops__job_check(job_t *j)
+void pl_ops__job_check(job_t *j, int status)
 {
-    int st = pl_store_done_status(j->s->chat->st);
-    if (st == PL_ECLOSED)
+    if (status == PL_ECLOSED)
         pl_ops__job_fail(j, "unavailable", "the server is shutting down; retry shortly");
-    else if (st < 0)
+    else if (status < 0)
         pl_ops__job_fail(j, "internal", "storage error; nothing was stored; try again");
 }
 
@@ -123,9 +122,9 @@ void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char
 /* The start of every done callback: the store's status for the job, and
  * if the job failed its error reply. Returns true when the job succeeded
  * and the callback should answer. */
-bool pl_ops__job_ok(job_t *j)
+bool pl_ops__job_ok(job_t *j, int status)
 {
-    pl_ops__job_check(j);
+    pl_ops__job_check(j, status);
     if (j->code == NULL)
         return true;
     pl_wire_reply_err(j->s, j->id, j->code, j->msg);
@@ -208,10 +207,10 @@ static void auth_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&a->j, rc);
 }
 
-static void auth_done(void *arg)
+static void auth_done(int status, void *arg)
 {
     auth_job_t *a = arg;
-    pl_ops__job_check(&a->j);
+    pl_ops__job_check(&a->j, status);
     session_t *s = a->j.s;
     s->authing = false;
     if (a->j.code != NULL) {
@@ -499,10 +498,10 @@ static void create_work(pl_db_t *db, void *arg)
     pl_ops__job_write_end(&c->j, db, rc);
 }
 
-static void create_done(void *arg)
+static void create_done(int status, void *arg)
 {
     create_job_t *c = arg;
-    pl_ops__job_check(&c->j);
+    pl_ops__job_check(&c->j, status);
     session_t *s = c->j.s;
     pl_chat_t *chat = s->chat;
     bool group = c->kind == PL_ROOM_GROUP;
@@ -680,10 +679,10 @@ static void rooms_work(pl_db_t *db, void *arg)
     free(sum);
 }
 
-static void rooms_done(void *arg)
+static void rooms_done(int status, void *arg)
 {
     rooms_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_lit(&b, ",\"rooms\":[");
@@ -845,12 +844,12 @@ out:
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
-static void send_done(void *arg)
+static void send_done(int status, void *arg)
 {
     send_job_t *q = arg;
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
-    if (!pl_ops__job_ok(&q->j))
+    if (!pl_ops__job_ok(&q->j, status))
         goto out;
     pl_buf_t b;
     pl_buf_init(&b);
@@ -1166,10 +1165,10 @@ static void history_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&h->j, rc);
 }
 
-static void history_done(void *arg)
+static void history_done(int status, void *arg)
 {
     history_job_t *h = arg;
-    if (pl_ops__job_ok(&h->j))
+    if (pl_ops__job_ok(&h->j, status))
         pl_ops__reply_page(h->j.s, h->j.id, NULL, "messages", &h->page, h->after < 0, h->more);
     pl_page_dispose(&h->page);
     pl_ops__job_dispose(&h->j);
@@ -1331,10 +1330,10 @@ static void sync_reply(session_t *s, pl_frame_t *f, pl_sync_pos_t *pos, size_t n
     pl_reply__frame(s, f, PL_OUT_SYNC_END, end);
 }
 
-static void sync_done(void *arg)
+static void sync_done(int status, void *arg)
 {
     sync_job_t *q = arg;
-    pl_ops__job_check(&q->j);
+    pl_ops__job_check(&q->j, status);
     session_t *s = q->j.s;
     if (q->j.code != NULL && q->auth) {
         /* The session is authenticated already: answer auth, and tell the
@@ -1567,10 +1566,10 @@ static void rset_work(pl_db_t *db, void *arg)
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
-static void rset_done(void *arg)
+static void rset_done(int status, void *arg)
 {
     rset_job_t *q = arg;
-    pl_ops__job_check(&q->j);
+    pl_ops__job_check(&q->j, status);
     session_t *s = q->j.s;
     room_t *r = pl_chat__room(s->chat, q->room_id);
     if (q->j.code != NULL || r == NULL) {

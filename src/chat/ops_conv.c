@@ -127,11 +127,11 @@ out:
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
-static void mut_done(void *arg)
+static void mut_done(int status, void *arg)
 {
     mut_job_t *q = arg;
     session_t *s = q->j.s;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         reply_message(s, q->j.id, &q->m);
         if (q->changed)
             pl_chat__emit_update(s->chat, &q->m);
@@ -312,11 +312,11 @@ static void emit_receipt(pl_chat_t *chat, room_t *room, const pl_receipt_t *r)
     pl_frame_unref(nored);
 }
 
-static void mark_done(void *arg)
+static void mark_done(int status, void *arg)
 {
     mark_job_t *q = arg;
     session_t *s = q->j.s;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         pl_wire_reply_ok(s, q->j.id, "", 0);
         room_t *room = pl_chat__room(s->chat, q->room_id);
         if (q->changed && room != NULL)
@@ -373,10 +373,10 @@ static void receipts_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
 }
 
-static void receipts_done(void *arg)
+static void receipts_done(int status, void *arg)
 {
     receipts_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         /* One per member, by user id, from the cursor: a big group's list
          * is paged like any other (about 100 bytes a member). */
         pl_page_t pg;
@@ -464,10 +464,10 @@ static void thread_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
 }
 
-static void thread_done(void *arg)
+static void thread_done(int status, void *arg)
 {
     thread_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_lit(&b, ",\"root\":{");
@@ -531,10 +531,10 @@ static void pq_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
 }
 
-static void pq_done(void *arg)
+static void pq_done(int status, void *arg)
 {
     pq_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_lit(&b, ",\"presence\":[");
@@ -677,12 +677,12 @@ static void prof_work(pl_db_t *db, void *arg)
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
-static void prof_done(void *arg)
+static void prof_done(int status, void *arg)
 {
     prof_job_t *q = arg;
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
-    if (!pl_ops__job_ok(&q->j))
+    if (!pl_ops__job_ok(&q->j, status))
         goto out;
     pl_buf_t b;
     pl_buf_init(&b);
@@ -917,10 +917,10 @@ static void search_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
 }
 
-static void search_done(void *arg)
+static void search_done(int status, void *arg)
 {
     search_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j))
+    if (pl_ops__job_ok(&q->j, status))
         pl_ops__reply_page(q->j.s, q->j.id, NULL, "results", &q->page, false, q->more);
     pl_page_dispose(&q->page);
     free(q->query);
@@ -1038,11 +1038,11 @@ static void emit_emoji(pl_chat_t *chat, const char *action, const pl_emoji_rec_t
     pl_buf_dispose(&b);
 }
 
-static void emoji_done(void *arg)
+static void emoji_done(int status, void *arg)
 {
     emoji_job_t *q = arg;
     session_t *s = q->j.s;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         pl_buf_t b;
         pl_buf_init(&b);
         if (q->kind == EMOJI_LIST) {
@@ -1163,11 +1163,11 @@ static void sweep_work(pl_db_t *db, void *arg)
         pl_db_rollback_job(db);
 }
 
-static void sweep_done(void *arg)
+static void sweep_done(int status, void *arg)
 {
     sweep_job_t *q = arg;
     pl_chat_t *chat = q->chat;
-    int st = pl_store_done_status(chat->st);
+    int st = status;
     chat->sweeping = false;
     if (st == PL_ECLOSED)
         chat->closing = true; /* shutting down: the timer stops at its next run */

@@ -447,14 +447,14 @@ static void invite_work(pl_db_t *db, void *arg)
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
-static void invite_done(void *arg)
+static void invite_done(int status, void *arg)
 {
     invite_job_t *q = arg;
     session_t *s = q->j.s;
     pl_chat_t *chat = s->chat;
     room_t *r = pl_chat__room(chat, q->adm.room_id);
     size_t changed = 0;
-    if (pl_ops__job_ok(&q->j) && r != NULL) {
+    if (pl_ops__job_ok(&q->j, status) && r != NULL) {
         changed = pl_ops__admit_changed(&q->adm);
         pl_buf_t b;
         pl_buf_init(&b);
@@ -535,10 +535,10 @@ static void invites_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
 }
 
-static void invites_done(void *arg)
+static void invites_done(int status, void *arg)
 {
     invites_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j)) {
+    if (pl_ops__job_ok(&q->j, status)) {
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_lit(&b, ",\"invites\":[");
@@ -647,12 +647,12 @@ static void mem_work(pl_db_t *db, void *arg)
     pl_ops__job_write_end(&m->j, db, rc);
 }
 
-static void mem_done(void *arg)
+static void mem_done(int status, void *arg)
 {
     mem_job_t *m = arg;
     session_t *s = m->j.s;
     pl_chat_t *chat = s->chat;
-    pl_ops__job_check(&m->j);
+    pl_ops__job_check(&m->j, status);
     room_t *r = pl_chat__room(chat, m->room_id);
     if (m->j.code == NULL && r == NULL && m->kind != MJ_DECLINE)
         pl_ops__job_fail(&m->j, "forbidden", PL_OPS_NOT_MEMBER); /* cannot happen */

@@ -85,8 +85,9 @@ static void seen_work(pl_db_t *db, void *arg)
         pl_db_rollback_job(db);
 }
 
-static void seen_done(void *arg)
+static void seen_done(int status, void *arg)
 {
+    (void)status; /* last_seen is best effort */
     free(arg);
 }
 

@@ -569,12 +569,12 @@ static void auth_work(pl_db_t *db, void *arg)
         u->user = 0;
 }
 
-static void auth_done(void *arg)
+static void auth_done(int status, void *arg)
 {
     upload_t *u = arg;
     u->auth_busy = false;
     u->auth_done = true;
-    if (pl_store_done_status(u->m->st) < 0 || u->user <= 0) {
+    if (status < 0 || u->user <= 0) {
         up_fail(u, 401, "unauthenticated", "invalid or revoked token");
     } else if (u->auth_hold) {
         u->auth_hold = false;
@@ -644,14 +644,14 @@ static void db_work(pl_db_t *db, void *arg)
         pl_db_rollback_job(db);
 }
 
-static void db_done(void *arg)
+static void db_done(int status, void *arg)
 {
     upload_t *u = arg;
     u->db_busy = false;
     u->stored = true;
     if (u->gone)
         up_fail(u, 503, "unavailable", "the upload raced a cleanup; send it again");
-    else if (pl_store_done_status(u->m->st) < 0 || u->rec.id == 0)
+    else if (status < 0 || u->rec.id == 0)
         up_fail(u, 500, "internal", "storage error; try again");
     up_step(u);
 }
@@ -1128,11 +1128,11 @@ static bool query_value(const char *q, const char *key, char *out, size_t cap)
     return false;
 }
 
-static void dl_found(void *arg)
+static void dl_found(int status, void *arg)
 {
     dl_t *d = arg;
     pl_media_t *m = d->m;
-    int st = pl_store_done_status(m->st);
+    int st = status;
     if (st < 0 || (d->rc < 0 && d->rc != PL_ENOTFOUND && d->rc != PL_EFORBIDDEN)) {
         pl_http_respond_error(d->req, 500, "internal", "storage error; try again", NULL);
         dl_free(d);
@@ -1297,12 +1297,12 @@ static void gc_work(pl_db_t *db, void *arg)
     }
 }
 
-static void gc_done(void *arg)
+static void gc_done(int status, void *arg)
 {
     gc_job_t *g = arg;
     pl_media_t *m = g->m;
     m->gc_busy = false;
-    if (pl_store_done_status(m->st) < 0 || g->rc < 0)
+    if (status < 0 || g->rc < 0)
         pl_log(PL_LOG_WARN, "media", "gc failed err=%s", pl_strerror(g->rc < 0 ? g->rc : PL_EIO));
     else if (g->res.rows > 0)
         pl_log(PL_LOG_INFO, "media", "gc deleted rows=%zu blobs=%zu ms=%" PRIu64, g->res.rows,

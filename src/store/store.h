@@ -110,22 +110,7 @@ void pl_store_close(pl_store_t *st);
 pl_db_t *pl_store_direct(pl_store_t *st);
 
 typedef void (*pl_store_work_cb)(pl_db_t *db, void *arg); /* store thread */
-typedef void (*pl_store_done_cb)(void *arg);              /* loop thread */
-
-/** Queues a write job (see top of file). arg is owned by the caller and
- * passed to both callbacks; done may be NULL. work must not run BEGIN, COMMIT
- * or ROLLBACK itself (use pl_db_rollback_job) and runs at most once. A pl_db_*
- * call that fails with PL_EIO rolls the job back and makes its status PL_EIO
- * (pl_store_done_status); PL_EEXIST / PL_ENOTFOUND leave nothing half-written
- * and do not affect the status. Thread: loop. */
-void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
-/** Queues a read job. work runs inside one read transaction, so it sees one
- * consistent snapshot including every write whose done callback has run;
- * write functions fail there with PL_EIO (read-only connection). Thread: loop. */
-void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
-
-/** Outcome of the job whose done callback is running. Call it only from inside
- * a done callback (loop thread); st is borrowed. Returns:
+/** Runs on the loop thread when the job is over. status is:
  *   0           work ran; everything it wrote (unless it called
  *               pl_db_rollback_job) is committed and durable.
  *   PL_EIO      a storage error: a pl_db_* call inside work failed with
@@ -139,7 +124,19 @@ void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done,
  * Why not a batch-level retry: with WAL and BEGIN IMMEDIATE a COMMIT only fails
  * on I/O errors (disk full, EIO) that a per-job retry would hit again, and a
  * retry would force every work function to be re-runnable against its arg. */
-int pl_store_done_status(const pl_store_t *st);
+typedef void (*pl_store_done_cb)(int status, void *arg);
+
+/** Queues a write job (see top of file). arg is owned by the caller and
+ * passed to both callbacks; done may be NULL. work must not run BEGIN, COMMIT
+ * or ROLLBACK itself (use pl_db_rollback_job) and runs at most once. A pl_db_*
+ * call that fails with PL_EIO rolls the job back and makes its status PL_EIO
+ * (the status its done callback gets); PL_EEXIST / PL_ENOTFOUND leave nothing half-written
+ * and do not affect the status. Thread: loop. */
+void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
+/** Queues a read job. work runs inside one read transaction, so it sees one
+ * consistent snapshot including every write whose done callback has run;
+ * write functions fail there with PL_EIO (read-only connection). Thread: loop. */
+void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
 
 /** Statistics for tests and benchmarks. */
 typedef struct {

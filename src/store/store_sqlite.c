@@ -191,7 +191,7 @@ typedef struct job {
     pl_store_work_cb work;
     pl_store_done_cb done;
     void *arg;
-    int status; /* see pl_store_done_status */
+    int status; /* passed to done (pl_store_done_cb) */
 } job_t;
 
 typedef struct {
@@ -221,7 +221,6 @@ struct pl_store {
     int64_t nreaders;
     int64_t threads_started; /* writer + readers running, for cleanup */
 
-    int cur_status; /* status of the job whose done callback runs */
     _Atomic uint64_t commits, write_jobs, read_jobs;
 };
 
@@ -567,9 +566,8 @@ static void run_done(pl_store_t *st)
     uv_mutex_unlock(&st->done_mu);
     while (j != NULL) {
         job_t *next = j->next;
-        st->cur_status = j->status;
         if (j->done != NULL)
-            j->done(j->arg);
+            j->done(j->status, j->arg);
         free(j);
         j = next;
     }
@@ -758,11 +756,6 @@ void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done
 void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
 {
     submit(st, &st->reads, &st->read_cv, work, done, arg);
-}
-
-int pl_store_done_status(const pl_store_t *st)
-{
-    return st->cur_status;
 }
 
 void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out)

@@ -633,10 +633,10 @@ static void append_work(pl_db_t *db, void *arg)
         pl_db_rollback_job(db);
 }
 
-static void append_done(void *arg)
+static void append_done(int status, void *arg)
 {
     wjob_t *j = arg;
-    j->status = pl_store_done_status(j->st);
+    j->status = status;
     j->done++;
     if (j->order != NULL) {
         j->in_order = *j->order == j->index;
@@ -767,10 +767,10 @@ static void read_work(pl_db_t *db, void *arg)
     }
 }
 
-static void read_done(void *arg)
+static void read_done(int status, void *arg)
 {
     rjob_t *j = arg;
-    j->status = pl_store_done_status(j->st);
+    j->status = status;
     j->done++;
 }
 
@@ -780,10 +780,10 @@ typedef struct {
     rjob_t r;
 } chain_t;
 
-static void chain_write_done(void *arg)
+static void chain_write_done(int status, void *arg)
 {
     chain_t *c = arg;
-    append_done(&c->w);
+    append_done(status, &c->w);
     pl_store_read(c->w.st, read_work, read_done, &c->r);
 }
 
