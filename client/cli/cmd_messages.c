@@ -49,6 +49,17 @@ int cli_cmd_send_prepare(cli_t *cli, cli_call_t *call)
     return EXIT_OK;
 }
 
+/* Sends req (taken) and prints the message of its reply. */
+static int call_print_message(cli_t *cli, json_t *req)
+{
+    json_t *reply = cli_call(cli, req);
+    if (reply == NULL)
+        return EXIT_ERR;
+    cli_print_message(cli, json_object_get(reply, "message"));
+    json_decref(reply);
+    return EXIT_OK;
+}
+
 int cli_send_message(cli_t *cli, const char *room, json_t *content, long long reply_to,
                      long long thread)
 {
@@ -63,12 +74,7 @@ int cli_send_message(cli_t *cli, const char *room, json_t *content, long long re
         json_object_set_new(req, "reply_to", json_integer(reply_to));
     if (thread > 0)
         json_object_set_new(req, "thread", json_integer(thread));
-    json_t *reply = cli_call(cli, req);
-    if (reply == NULL)
-        return EXIT_ERR;
-    cli_print_message(cli, json_object_get(reply, "message"));
-    json_decref(reply);
-    return EXIT_OK;
+    return call_print_message(cli, req);
 }
 
 int cli_cmd_send(cli_t *cli, cli_call_t *call)
@@ -160,12 +166,7 @@ static int call_on_message(cli_t *cli, cli_call_t *call, json_t *req)
         return cli_fail_msg("no_memory", "cannot build the request");
     json_object_set_new(req, "room", json_string(call->room));
     json_object_set_new(req, "seq", json_integer(call->arg_num[1]));
-    json_t *reply = cli_call(cli, req);
-    if (reply == NULL)
-        return EXIT_ERR;
-    cli_print_message(cli, json_object_get(reply, "message"));
-    json_decref(reply);
-    return EXIT_OK;
+    return call_print_message(cli, req);
 }
 
 int cli_cmd_react(cli_t *cli, cli_call_t *call)

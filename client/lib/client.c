@@ -50,6 +50,21 @@ void parley__set_state(parley_client_t *c, parley_state_t st, const parley_error
 /* ------------------------------------------------------------------ */
 /* Lifecycle */
 
+/* Frees c and what it owns (its handles are closed or were never opened). */
+static void client_dispose(parley_client_t *c)
+{
+    json_decref(c->positions);
+    json_decref(c->versions);
+    json_decref(c->sync_base);
+    json_decref(c->sync_seen);
+    json_decref(c->evq);
+    json_decref(c->held);
+    json_decref(c->user);
+    free(c->seed_after);
+    free(c->token);
+    free(c);
+}
+
 parley_client_t *parley_client_new(uv_loop_t *loop, const char *url)
 {
     if (loop == NULL || url == NULL)
@@ -76,13 +91,7 @@ parley_client_t *parley_client_new(uv_loop_t *loop, const char *url)
     c->held = json_array();
     if (c->positions == NULL || c->versions == NULL || c->sync_base == NULL ||
         c->sync_seen == NULL || c->evq == NULL || c->held == NULL) {
-        json_decref(c->positions);
-        json_decref(c->versions);
-        json_decref(c->sync_base);
-        json_decref(c->sync_seen);
-        json_decref(c->evq);
-        json_decref(c->held);
-        free(c);
+        client_dispose(c);
         return NULL;
     }
     c->loop = loop;
@@ -109,16 +118,7 @@ static void on_client_handle_closed(uv_handle_t *h)
     parley_client_t *c = h->data;
     if (--c->open_handles > 0)
         return;
-    json_decref(c->positions);
-    json_decref(c->versions);
-    json_decref(c->sync_base);
-    json_decref(c->sync_seen);
-    json_decref(c->evq);
-    json_decref(c->held);
-    json_decref(c->user);
-    free(c->seed_after);
-    free(c->token);
-    free(c);
+    client_dispose(c);
 }
 
 static void teardown(parley_client_t *c)

@@ -52,6 +52,16 @@ json_t *parley_client_versions(const parley_client_t *c)
     return json_deep_copy(c->versions);
 }
 
+void parley__position_seed(parley_client_t *c, const json_t *room)
+{
+    const char *id = json_string_value(json_object_get(room, "id"));
+    if (id == NULL || json_object_get(c->positions, id) != NULL)
+        return;
+    parley_client_set_position(c, id, json_integer_value(json_object_get(room, "last_seq")));
+    if (json_object_get(c->versions, id) == NULL)
+        parley_client_set_version(c, id, json_integer_value(json_object_get(room, "last_version")));
+}
+
 /* Raises the room's version to v (never lowers it). */
 static void version_advance(parley_client_t *c, const char *room, int64_t v)
 {
@@ -220,15 +230,7 @@ void parley__handle_event(parley_client_t *c, json_t *ev)
     }
     if (name && strcmp(name, "room") == 0 && !c->replay_history) {
         /* In "from now" mode a newly joined room starts at its current end. */
-        json_t *room = json_object_get(ev, "room");
-        const char *id = json_string_value(json_object_get(room, "id"));
-        if (id && json_object_get(c->positions, id) == NULL) {
-            parley_client_set_position(c, id,
-                                       json_integer_value(json_object_get(room, "last_seq")));
-            if (json_object_get(c->versions, id) == NULL)
-                parley_client_set_version(
-                    c, id, json_integer_value(json_object_get(room, "last_version")));
-        }
+        parley__position_seed(c, json_object_get(ev, "room"));
     }
     /* Everything else (typing, receipt, presence, profile, settings, room,
      * member, and kinds added later) goes to the application unchanged. */

@@ -138,6 +138,9 @@ void parley__pending_cancel(parley_client_t *c, int64_t id);
 
 /* ---- client_events.c: incoming frames and events ---- */
 
+/** Starts an unknown room (a Room, borrowed) at its end: position last_seq,
+ * and version last_version unless a version is known ("from now" mode). */
+void parley__position_seed(parley_client_t *c, const json_t *room);
 /** Handles one text frame (len bytes, borrowed): a reply or an event. */
 void parley__handle_frame(parley_client_t *c, const uint8_t *data, size_t len);
 /** Handles one event (borrowed): dedupes messages and updates, delivers. */

@@ -50,6 +50,21 @@ static void pending_append(parley_client_t *c, pending_t *p)
     *pp = p;
 }
 
+/* A new request for req (taken: freed on failure) with the next id, queued
+ * last and not sent yet. NULL when memory ran out. */
+static pending_t *pending_new(parley_client_t *c, json_t *req)
+{
+    pending_t *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        json_decref(req);
+        return NULL;
+    }
+    p->id = c->next_id++;
+    p->req = req;
+    pending_append(c, p);
+    return p;
+}
+
 static json_t *local_reply(int64_t id, const char *code, const char *msg)
 {
     return json_pack("{s:I, s:b, s:{s:s, s:s}, s:b}", "re", (json_int_t)id, "ok", 0, "error",
@@ -101,15 +116,10 @@ static void pending_send(parley_client_t *c, pending_t *p)
 /* Internal request: sent immediately on the current connection. */
 int parley__send_internal(parley_client_t *c, json_t *req, internal_cb icb)
 {
-    pending_t *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        json_decref(req);
+    pending_t *p = pending_new(c, req);
+    if (p == NULL)
         return PARLEY_ENOMEM;
-    }
-    p->id = c->next_id++;
-    p->req = req;
     p->icb = icb;
-    pending_append(c, p);
     pending_send(c, p);
     if (p->req != NULL) {
         /* Could not send: the connection is gone; drop it silently, the
@@ -155,16 +165,11 @@ int64_t parley_client_request(parley_client_t *c, json_t *req, parley_reply_cb c
         json_decref(req);
         return PARLEY_ECLOSED;
     }
-    pending_t *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        json_decref(req);
+    pending_t *p = pending_new(c, req);
+    if (p == NULL)
         return PARLEY_ENOMEM;
-    }
-    p->id = c->next_id++;
-    p->req = req;
     p->cb = cb;
     p->ud = ud;
-    pending_append(c, p);
     if (c->authed)
         parley__flush_unsent(c); /* sends it unless MAX_INFLIGHT are out (order kept) */
     return p->id;

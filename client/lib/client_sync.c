@@ -207,13 +207,7 @@ static void on_rooms_seed(parley_client_t *c, json_t *reply, bool local)
     json_t *r;
     json_array_foreach(rooms, i, r)
     {
-        const char *id = json_string_value(json_object_get(r, "id"));
-        if (id && json_object_get(c->positions, id) == NULL) {
-            parley_client_set_position(c, id, json_integer_value(json_object_get(r, "last_seq")));
-            if (json_object_get(c->versions, id) == NULL)
-                parley_client_set_version(c, id,
-                                          json_integer_value(json_object_get(r, "last_version")));
-        }
+        parley__position_seed(c, r);
     }
     if (more) {
         if (next == NULL || (c->seed_after != NULL && strcmp(next, c->seed_after) == 0)) {
