@@ -90,10 +90,6 @@ enum {
     CLI_SESSION = 1 << 0,               /* a stored login (else exit 1) */
     CLI_CONNECT = 1 << 1 | CLI_SESSION, /* a ready connection in cli->client */
     CLI_ROOM = 1 << 2 | CLI_CONNECT,    /* argument 0 is ROOM, resolved into call->room */
-    CLI_LEAD_OPTS = 1 << 3,             /* options stand only right after the first
-                                           text_from arguments (send: its text may hold
-                                           "--" words); an option there without its value
-                                           starts the text */
 };
 
 #define CLI_MAX_OPTS 3
@@ -126,8 +122,12 @@ struct cli_command {
     cli_kind_t kinds[CLI_MAX_KINDS]; /* kinds of the first positional arguments */
     int text_from;                   /* > 0: arguments from this position on are text,
                                         never options (edit's TEXT...) */
+    bool lead_opts;                  /* with text_from: options may still stand right after the
+                                        first text_from arguments, up to the first text word (send
+                                        ROOM [--reply SEQ] TEXT...: the text may hold "--" words);
+                                        an option there without its value starts the text */
     cli_opt_t opts[CLI_MAX_OPTS];
-    unsigned needs; /* CLI_SESSION, CLI_CONNECT, CLI_ROOM, CLI_LEAD_OPTS */
+    unsigned needs; /* 0, CLI_SESSION, CLI_CONNECT or CLI_ROOM */
     /* Local checks before any network I/O (files, stdin, option combinations);
      * may set call->data. Returns an exit code; NULL when there is nothing to check. */
     int (*prepare)(cli_t *cli, cli_call_t *call);

@@ -87,8 +87,8 @@ static int parse_kind(cli_kind_t kind, const char *s, long long *num)
     return 0;
 }
 
-/* Does the option at argv[i] (index k) stand where CLI_LEAD_OPTS allows
- * options: right after the first text_from arguments, with its value? */
+/* With lead_opts, is argv[i] (option index k, or -1) still an option: a
+ * flag, or an option followed by its value? */
 static bool lead_option(const cli_command_t *cmd, int k, int i, int argc)
 {
     return k >= 0 && (cmd->opts[k].kind == CLI_FLAG || i + 1 < argc);
@@ -103,13 +103,17 @@ static int parse_args(const cli_command_t *cmd, int argc, char **argv, cli_call_
         call->num[k] = -1;
     for (int k = 0; k < CLI_MAX_KINDS; k++)
         call->arg_num[k] = -1;
-    bool leading = true; /* CLI_LEAD_OPTS: still right after the first arguments */
+    bool leading = true; /* lead_opts: no text argument seen yet */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int k = opt_index(cmd, a);
         bool text = cmd->text_from > 0 && call->argc >= cmd->text_from;
-        if (text && (cmd->needs & CLI_LEAD_OPTS))
-            text = !(leading = leading && lead_option(cmd, k, i, argc));
+        if (text && cmd->lead_opts && leading) {
+            /* send: options stand right after ROOM; the first word that is
+             * not one (or an option without its value) starts the text. */
+            leading = lead_option(cmd, k, i, argc);
+            text = !leading;
+        }
         if (text || (k < 0 && strncmp(a, "--", 2) != 0)) {
             call->argv[call->argc++] = argv[i];
             continue;
