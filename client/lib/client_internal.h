@@ -37,7 +37,7 @@ typedef struct conn {
     uint64_t gen; /* attempt number */
     bool gai_pending;
     bool closing;
-    bool upgraded; /* handshake done, bytes are frames */
+    bool upgraded;  /* handshake done, bytes are frames */
     int close_code; /* from the server's close frame */
     char key[32];   /* Sec-WebSocket-Key */
     uint8_t *in;    /* received, not yet consumed bytes */
@@ -67,7 +67,7 @@ struct parley_client {
     bool sync_inflight, resync_needed, seeding;
     bool retry_rooms; /* retry_timer asks for the rooms page at seed_after, not a sync */
     char *seed_after; /* `after` of the rooms page being seeded (NULL: the first) */
-    bool auth_sync; /* the auth in flight carries `since` (a reconnect) */
+    bool auth_sync;   /* the auth in flight carries `since` (a reconnect) */
     int sync_delivered, empty_resyncs;
     int last_close_code;
     int64_t next_id;
