@@ -78,7 +78,7 @@ int parley_call(parley_client_t *c, json_t *req, json_t **reply, int timeout_ms,
     call_t st = {false, NULL};
     int64_t id = parley_client_request(c, req, on_call_reply, &st);
     if (id < 0) {
-        parley__set_error(err, parley__rc_code((int)id), "%s", parley_strerror((int)id));
+        parley__set_error_rc(err, (int)id);
         return (int)id;
     }
     if (!run_until(c, call_done, &st, timeout_ms)) {
@@ -196,7 +196,7 @@ int parley_sync_connect(const char *url, const char *token, bool replay_history,
             rc = PARLEY_EIO;
         }
     } else {
-        parley__set_error(err, parley__rc_code(rc), "%s", parley_strerror(rc));
+        parley__set_error_rc(err, rc);
     }
     if (rc < 0) {
         parley_client_free(c);

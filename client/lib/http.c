@@ -75,16 +75,7 @@ static void finish(http_req_t *r, int status_or_rc, const char *msg)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_req_t *r = p->data;
-    if (r->body_len + len > HTTP_MAX_BODY)
-        return 1;
-    char *nb = realloc(r->body, r->body_len + len + 1);
-    if (nb == NULL)
-        return 1;
-    r->body = nb;
-    memcpy(r->body + r->body_len, at, len);
-    r->body_len += len;
-    r->body[r->body_len] = '\0';
-    return 0;
+    return parley__buf_append(&r->body, &r->body_len, at, len, HTTP_MAX_BODY) < 0 ? 1 : 0;
 }
 
 static int on_message_complete(http_parser *p)
@@ -295,7 +286,7 @@ static int http_blocking(const char *url_s, const char *method, const char *path
     uv_run(&loop, UV_RUN_DEFAULT); /* also closes the timer when start failed */
     (void)uv_loop_close(&loop);
     if (rc < 0) {
-        parley__set_error(err, parley__rc_code(rc), "%s", parley_strerror(rc));
+        parley__set_error_rc(err, rc);
         return rc;
     }
     if (res.rc < 0) {

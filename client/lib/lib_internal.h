@@ -23,12 +23,21 @@ int parley__url_parse(const char *url, parley__url_t *out);
 void parley__set_error(parley_error_t *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/** Fills err (may be NULL) for the local error rc: its code string and
+ * parley_strerror text. */
+void parley__set_error_rc(parley_error_t *err, int rc);
+
 /** Fills err from a server error object {"code","message"} (borrowed, may be
  * NULL or malformed). */
 void parley__set_error_json(parley_error_t *err, const json_t *error);
 
 /** Local error code string for a PARLEY_E* rc. */
 const char *parley__rc_code(int rc);
+
+/** Appends n bytes at `at` to the malloc'ed, NUL-terminated *buf of *len
+ * bytes, keeping it NUL-terminated. Returns 0, or -1 (buf unchanged) when
+ * the result would exceed max bytes or memory runs out. */
+int parley__buf_append(char **buf, size_t *len, const char *at, size_t n, size_t max);
 
 /** Milliseconds from a monotonic clock. */
 uint64_t parley__now_ms(void);

@@ -198,19 +198,10 @@ static int on_body(http_parser *p, const char *at, size_t len)
         }
         return 0;
     }
-    if (r->json_len + len > MEDIA_MAX_JSON) {
+    if (parley__buf_append(&r->json, &r->json_len, at, len, MEDIA_MAX_JSON) < 0) {
         r->too_big = true;
         return 1;
     }
-    char *nb = realloc(r->json, r->json_len + len + 1);
-    if (nb == NULL) {
-        r->too_big = true;
-        return 1;
-    }
-    r->json = nb;
-    memcpy(r->json + r->json_len, at, len);
-    r->json_len += len;
-    r->json[r->json_len] = '\0';
     return 0;
 }
 

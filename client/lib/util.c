@@ -69,11 +69,30 @@ void parley__set_error(parley_error_t *err, const char *code, const char *fmt, .
     va_end(ap);
 }
 
+void parley__set_error_rc(parley_error_t *err, int rc)
+{
+    parley__set_error(err, parley__rc_code(rc), "%s", parley_strerror(rc));
+}
+
 void parley__set_error_json(parley_error_t *err, const json_t *error)
 {
     const char *code = json_string_value(json_object_get(error, "code"));
     const char *msg = json_string_value(json_object_get(error, "message"));
     parley__set_error(err, code ? code : "error", "%s", msg ? msg : "server error");
+}
+
+int parley__buf_append(char **buf, size_t *len, const char *at, size_t n, size_t max)
+{
+    if (n > max || *len > max - n)
+        return -1;
+    char *nb = realloc(*buf, *len + n + 1);
+    if (nb == NULL)
+        return -1;
+    *buf = nb;
+    memcpy(nb + *len, at, n);
+    *len += n;
+    nb[*len] = '\0';
+    return 0;
 }
 
 uint64_t parley__now_ms(void)

@@ -1484,6 +1484,107 @@ static void test_cli_conversation(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* ---- the CLI's command table ---- */
+
+/* The commands `parley --help` lists, in its order. */
+static const char *const cli_command_names[] = {
+    "register", "login", "logout",  "whoami", "rooms",    "dm",      "group",   "invite",
+    "invites",  "join",  "decline", "leave",  "send",     "history", "tail",    "read",
+    "react",    "edit",  "delete",  "upload", "download", "search",  "profile", "profile set",
+};
+
+/* Runs the CLI; expects exit code want and, when err_want is not NULL, that
+ * text in its stderr. */
+static void expect_cli(const char *home, int want, const char *err_want, const char *args)
+{
+    char out[8192], err[2048];
+    int rc = run_cli(home, NULL, out, sizeof(out), "%s", args);
+    cli_stderr(home, err, sizeof(err));
+    if (rc != want)
+        fail_msg("parley %s: exit %d, want %d; stderr: %s", args, rc, want, err);
+    if (err_want != NULL)
+        expect_has(err, "%s", err_want);
+}
+
+/* Help, usage errors and argument shapes all come from one table: every
+ * command is listed and accepted, unknown ones and wrong argument counts are
+ * usage errors (exit 2) found before anything needs a login. */
+static void test_cli_command_table(void **state)
+{
+    (void)state;
+    char home[] = "/tmp/parley-cli-tbl-XXXXXX";
+    assert_non_null(mkdtemp(home));
+    char out[8192];
+
+    /* --help lists exactly the commands, in order, each with its synopsis
+     * on the same line; each listed name is a command (NAME --help is the
+     * help, an unknown NAME is a usage error). */
+    assert_int_equal(run_cli(home, NULL, out, sizeof(out), "--help"), 0);
+    const char *p = strstr(out, "commands:\n");
+    assert_non_null(p);
+    p += strlen("commands:\n");
+    size_t n = 0, want = sizeof(cli_command_names) / sizeof(cli_command_names[0]);
+    while (*p != '\n' && *p != '\0') {
+        const char *eol = strchr(p, '\n');
+        assert_non_null(eol);
+        if (strncmp(p, "  ", 2) == 0 && p[2] != ' ') {
+            assert_true(n < want);
+            size_t len = strlen(cli_command_names[n]);
+            if (strncmp(p + 2, cli_command_names[n], len) != 0 ||
+                (p[2 + len] != ' ' && p[2 + len] != '\n'))
+                fail_msg("help entry %zu is not %s: %.*s", n, cli_command_names[n], (int)(eol - p),
+                         p);
+            n++;
+        }
+        p = eol + 1;
+    }
+    assert_int_equal(n, want);
+    for (size_t i = 0; i < want; i++) {
+        char args[64];
+        snprintf(args, sizeof(args), "%s --help", cli_command_names[i]);
+        expect_cli(home, 0, NULL, args);
+    }
+
+    /* Unknown commands and options. */
+    expect_cli(home, 2, "parley: unknown command frobnicate\nTry 'parley --help'.", "frobnicate");
+    expect_cli(home, 2, "parley: unknown command frobnicate", "frobnicate --help");
+    expect_cli(home, 2, "parley: unknown option --frob", "--frob whoami");
+    expect_cli(home, 2, "parley: history: unknown option --frob", "history r1 --frob");
+    expect_cli(home, 2, "parley: profile set: unknown option --mood", "profile set --mood x");
+
+    /* Too few and too many arguments, by the table; no session is stored in
+     * home, so reaching the server would exit 1. */
+    expect_cli(home, 2, "parley: dm: expected USER", "dm");
+    expect_cli(home, 2, "parley: dm: unexpected argument c", "dm b c");
+    expect_cli(home, 2, "parley: whoami: unexpected argument x", "whoami x");
+    expect_cli(home, 2, "parley: rooms: unexpected argument x", "rooms x");
+    expect_cli(home, 2, "parley: login: expected USER", "login");
+    expect_cli(home, 2, "parley: read: expected ROOM SEQ", "read r1");
+    expect_cli(home, 2, "parley: read: unexpected argument 3", "read r1 2 3");
+    expect_cli(home, 2, "parley: invite: expected ROOM USER...", "invite r1");
+    expect_cli(home, 2, "parley: join: unexpected argument r2", "join r1 r2");
+    expect_cli(home, 2, "parley: upload: expected ROOM FILE", "upload r1");
+    expect_cli(home, 2, "parley: profile: unexpected argument b", "profile a b");
+    expect_cli(home, 2, "parley: search: expected QUERY...", "search --limit 3");
+
+    /* Argument and option values, by their kind. */
+    expect_cli(home, 2, "parley: react: expected ROOM SEQ EMOJI", "react r1 0 x");
+    expect_cli(home, 2, "parley: edit: expected ROOM SEQ TEXT...", "edit r1 one two");
+    expect_cli(home, 2, "parley: history: bad --limit -1", "history r1 --limit -1");
+    expect_cli(home, 2, "parley: history: --limit needs a value", "history r1 --limit");
+    expect_cli(home, 2, "parley: send: bad --reply 0", "send r1 --reply 0 hi");
+    expect_cli(home, 2, "parley: download: empty -o", "download f1 -o ''");
+    /* Well-formed: it gets as far as needing a login. */
+    expect_cli(home, 1, "parley: unauthenticated: ", "read r1 0");
+    expect_cli(home, 1, "parley: unauthenticated: ", "send r1 --reply 1 hi --reply");
+    expect_cli(home, 1, "parley: unauthenticated: ", "edit r1 1 --not-an-option");
+    expect_cli(home, 1, "parley: unauthenticated: ", "profile set --bio x");
+
+    char rm[400];
+    snprintf(rm, sizeof(rm), "rm -rf '%s'", home);
+    assert_int_equal(system(rm), 0);
+}
+
 /* ---- groups and invitations: libparley builders and the CLI ---- */
 
 /* Waits for the next event named name (others skipped); owned. */
@@ -1637,6 +1738,7 @@ int main(void)
         cmocka_unit_test(test_cli_media),
         cmocka_unit_test(test_invitations_lib),
         cmocka_unit_test(test_cli_invitations),
+        cmocka_unit_test(test_cli_command_table),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));
