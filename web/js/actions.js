@@ -1,6 +1,5 @@
 // What can be done to a message: the message menu, reactions, edit and
 // delete, message info; and the receipts behind the ticks.
-import { remove } from './storage.js';
 import { $, el, fmtFull, fmtAgo } from './dom.js';
 import { openMenu, closePopover, QUICK, noteRecent } from './popover.js';
 import { scheduleCache } from './cache.js';

@@ -72,14 +72,14 @@ let profileOpener = null;
 
 // The user's avatar media id, or null. Unknown users are asked once (their
 // profile carries it); profile events keep it current afterwards.
-export const profilesAsked = new Set();
+const profilesAsked = new Set();
 export function avatarOf(uid) {
   const u = S.users.get(uid);
   if (!u || !('avatar' in u)) ensureProfile(uid);
   return u && u.avatar ? u.avatar : null;
 }
 
-export function ensureProfile(uid) {
+function ensureProfile(uid) {
   if (!uid || profilesAsked.has(uid) || !supports('profile_get') || !S.conn || !S.conn.isReady) return;
   profilesAsked.add(uid);
   call('profile_get', { user: uid }).then(({ user }) => {
@@ -147,6 +147,12 @@ export async function showProfile(uid, opener) {
 }
 
 export function forgetProfiles() { profilesAsked.clear(); }
+
+// Ask for uid's profile again (ours, after each reconnection).
+export function refreshProfile(uid) {
+  profilesAsked.delete(uid);
+  ensureProfile(uid);
+}
 
 export function bindProfile() {
   $('profile-close').addEventListener('click', () => $('profile-dialog').close());

@@ -7,7 +7,7 @@ import { onTyping, renderTyping, setCompose } from './composer.js';
 import { groupInfoChanged } from './dialogs.js';
 import { loadEmoji, onEmojiEvent } from './emoji.js';
 import { dropWindow, isDeleted, isMentioned, maxSeq, newRoom, putMsg, updateRoomMeta } from './model.js';
-import { ensureProfile, loadPresence, loadPresenceSoon, onPresence, onProfile, profilesAsked, reportPresence } from './profile.js';
+import { loadPresence, loadPresenceSoon, onPresence, onProfile, refreshProfile, reportPresence } from './profile.js';
 import { allPages } from './requests.js';
 import { applySettings, loadSettings } from './settings.js';
 import { renderMe } from './sidebar.js';
@@ -33,7 +33,7 @@ export async function onReady(auth) {
   loadPresence();
   reportPresence();
   loadEmoji();
-  if (S.me) { profilesAsked.delete(S.me.id); ensureProfile(S.me.id); }
+  if (S.me) refreshProfile(S.me.id);
   try {
     if (!(await catchUp(conn))) return;
     changed({ sidebar: true, messages: true });
