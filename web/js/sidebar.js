@@ -5,27 +5,36 @@ import { $, el, fmtListTime, clockIcon, icon } from './dom.js';
 import { typingLabel, typingNames } from './composer.js';
 import { isDeleted, isExpired, presenceOf, roomSubtitle, roomTitle, summaryText, userName } from './model.js';
 import { avatarOf, roomAvatar } from './profile.js';
-import { S, subscribe } from './state.js';
+import { changed, S, subscribe } from './state.js';
 import { openRoom, renderPendingState } from './timeline.js';
 
 // ---------------------------------------------------------------- status
 
 let statusTimer = null;
 
+// The connection state in words, as the sidebar and the conversation header show it.
+export function statusText() {
+  if (S.status === 'online') return 'Online';
+  if (S.status === 'connecting') return 'Connecting…';
+  if (S.status === 'offline') return 'Offline';
+  if (S.status === 'waiting') {
+    const s = Math.max(0, Math.ceil((S.retryAt - Date.now()) / 1000));
+    return s > 0 ? `Reconnecting in ${s}s…` : 'Reconnecting…';
+  }
+  return '';
+}
+
 export function setStatus(state, info) {
   S.status = state;
+  S.retryAt = state === 'waiting' && info ? info.retryAt : 0;
   const box = $('conn-status');
   box.dataset.state = state;
   const text = box.querySelector('.conn-text');
   clearInterval(statusTimer);
   const show = () => {
-    if (state === 'online') text.textContent = 'Online';
-    else if (state === 'connecting') text.textContent = 'Connecting…';
-    else if (state === 'offline') text.textContent = 'Offline';
-    else if (state === 'waiting') {
-      const s = Math.max(0, Math.ceil((info.retryAt - Date.now()) / 1000));
-      text.textContent = s > 0 ? `Reconnecting in ${s}s…` : 'Reconnecting…';
-    }
+    text.textContent = statusText();
+    // The header repeats it: on a phone the sidebar is hidden.
+    changed({ header: true });
   };
   show();
   if (state === 'waiting') statusTimer = setInterval(show, 1000);

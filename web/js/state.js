@@ -14,7 +14,8 @@ export const S = {
   rooms: new Map(),  // id -> room state (see newRoom in model.js)
   users: new Map(),  // id -> {id, username, display_name}
   current: null,     // open room id
-  status: 'connecting',
+  status: 'connecting',  // the connection: 'connecting' | 'online' | 'offline' | 'waiting'
+  retryAt: 0,             // 'waiting': when the next attempt starts (ms)
   flushing: false,
   filter: '',
   settings: { theme: 'system', read_receipts: true, show_presence: true, notifications: true, group_add: 'everyone' },

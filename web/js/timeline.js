@@ -10,6 +10,7 @@ import { sweepMedia } from './media-view.js';
 import { buildMessage, flash, quoteNode, updateTicks } from './message.js';
 import { dropWindow, findMsg, isExpired, maxSeq, minSeq, presenceOf, putMsg, roomSubtitle, roomTitle, sortedMsgs, timerLabel, timerShort } from './model.js';
 import { roomAvatar } from './profile.js';
+import { statusText } from './sidebar.js';
 import { changed, currentRoom, MAX_MSGS, S, subscribe } from './state.js';
 import { flushOutbox } from './sync.js';
 import { closeThread, openThread } from './thread.js';
@@ -196,13 +197,19 @@ function renderHeader() {
   if (!r) return;
   const title = roomTitle(r);
   $('room-title').textContent = title;
-  $('room-subtitle').textContent = roomSubtitle(r, true);
+  // While not connected the subtitle says so instead of who is online (that
+  // would be stale), with the sidebar's status dot (amber, red when offline).
+  const down = S.status !== 'online';
+  const sub = $('room-subtitle');
+  sub.textContent = down ? statusText() : roomSubtitle(r, true);
+  if (down) sub.dataset.conn = S.status;
+  else delete sub.dataset.conn;
   $('room-avatar').classList.toggle('group', r.kind === 'group');
   const other = r.kind === 'dm' ? r.members.find((x) => x.id !== S.me.id) : null;
   custom.paintAvatar($('room-avatar'), title, roomAvatar(r));
   const pres = other ? presenceOf(other.id) : null;
   const dot = $('room-presence');
-  dot.hidden = !pres;
+  dot.hidden = !pres || down;
   if (pres) dot.dataset.status = pres.status;
   $('btn-room-info').setAttribute('aria-label', other ? `Profile of ${title}` : `Group info: ${title}`);
   const timer = $('room-timer');

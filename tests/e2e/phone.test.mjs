@@ -1,0 +1,68 @@
+// Phone layout defects (issue 11): the connection state in the conversation
+// header.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, launchBrowser, newPage, registerUI, startDM, openRoomByName, send,
+  waitForBody, uniqueName, assertNoErrors, shot,
+} from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const PHONE = { viewport: { width: 375, height: 667 },
+  contextOptions: { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } };
+
+// A phone (P) in a DM with a desktop user (B) who is online.
+async function phonePair(colorScheme = 'light') {
+  const a = uniqueName('pia');
+  const b = uniqueName('bo');
+  const P = await newPage(browser, server.base, { ...PHONE, colorScheme });
+  const B = await newPage(browser, server.base);
+  await registerUI(B.page, b, 'Bo Online');
+  await registerUI(P.page, a, 'Pia');
+  await startDM(P.page, b);
+  await send(P.page, 'are you there?');
+  await openRoomByName(B.page, 'Pia');
+  await send(B.page, 'Yes, long-press this message');
+  await waitForBody(P.page, 'Yes, long-press this message');
+  return { P, B };
+}
+
+test('phone: the conversation header shows that the connection is down', async () => {
+  const { P, B } = await phonePair();
+  try {
+    assert.equal(await P.page.isVisible('#sidebar'), false, 'the sidebar (and its status) is hidden');
+    await P.page.waitForFunction(() => document.getElementById('room-subtitle').textContent.includes('online'));
+    assert.equal(await P.page.isVisible('#room-presence'), true);
+
+    await P.context.setOffline(true);
+    await P.page.waitForSelector('#conn-status:not([data-state="online"])', { state: 'attached', timeout: 10000 });
+    // The header says so: no "online" and no green dot while we are not connected.
+    await P.page.waitForFunction(() => /Offline|Connecting|Reconnecting/.test(document.getElementById('room-subtitle').textContent),
+      null, { timeout: 5000 });
+    const sub = await P.page.textContent('#room-subtitle');
+    assert.ok(!/\bonline\b/.test(sub), `header still says online: ${sub}`);
+    assert.equal(await P.page.isVisible('#room-presence'), false, 'no presence dot while offline');
+    assert.equal(await P.page.getAttribute('#room-subtitle', 'data-conn'), await P.page.getAttribute('#conn-status', 'data-state'));
+    await shot(P.page, 'phone-offline-header.png');
+
+    await P.context.setOffline(false);
+    await P.page.waitForSelector('#conn-status[data-state="online"]', { state: 'attached', timeout: 30000 });
+    await P.page.waitForFunction(() => document.getElementById('room-subtitle').textContent.includes('online'));
+    assert.equal(await P.page.getAttribute('#room-subtitle', 'data-conn'), null);
+    assert.equal(await P.page.isVisible('#room-presence'), true);
+    assertNoErrors(B.page);
+  } finally {
+    await P.context.close();
+    await B.context.close();
+  }
+});
