@@ -1,5 +1,5 @@
 // Phone layout defects (issue 11): the connection state in the conversation
-// header.
+// header, the message menu next to the long-pressed message.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -61,6 +61,38 @@ test('phone: the conversation header shows that the connection is down', async (
     assert.equal(await P.page.getAttribute('#room-subtitle', 'data-conn'), null);
     assert.equal(await P.page.isVisible('#room-presence'), true);
     assertNoErrors(B.page);
+  } finally {
+    await P.context.close();
+    await B.context.close();
+  }
+});
+
+test('phone: long-press opens the message menu next to the message', async () => {
+  const { P, B } = await phonePair('dark');
+  try {
+    const msg = P.page.locator('#message-list li.msg', { hasText: 'long-press this message' }).locator('.bubble');
+    // Chromium on a phone fires contextmenu for a long press.
+    await msg.click({ button: 'right' });
+    const menu = P.page.locator('.popover [role="menu"][aria-label="Message actions"]');
+    await menu.waitFor();
+    const pop = await P.page.locator('.popover').boundingBox();
+    const bubble = await msg.boundingBox();
+    const header = await P.page.locator('.room-header').boundingBox();
+    assert.ok(pop.y >= header.y + header.height, `menu over the header: top ${pop.y}, header bottom ${header.y + header.height}`);
+    // Touching the message: just below it or just above it.
+    const gap = pop.y >= bubble.y + bubble.height ? pop.y - (bubble.y + bubble.height) : bubble.y - (pop.y + pop.height);
+    assert.ok(gap >= 0 && gap <= 24, `menu ${JSON.stringify(pop)} is not next to the message ${JSON.stringify(bubble)}`);
+    assert.ok(pop.x >= 0 && pop.x + pop.width <= 375, 'menu inside the screen');
+    await P.page.waitForTimeout(150);
+    await shot(P.page, 'phone-message-menu-dark.png');
+
+    // "Add reaction…" opens the picker by the message too.
+    await P.page.click('.popover [data-action="react"]');
+    await P.page.waitForSelector('.popover.picker');
+    const picker = await P.page.locator('.popover.picker').boundingBox();
+    assert.ok(picker.y >= header.y + header.height, `picker over the header: top ${picker.y}`);
+    await P.page.keyboard.press('Escape');
+    assertNoErrors(P.page);
   } finally {
     await P.context.close();
     await B.context.close();

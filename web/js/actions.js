@@ -59,10 +59,23 @@ function onMessageContext(e) {
   const btn = hit.li.querySelector('[data-act="more"]');
   if (!btn) return;
   e.preventDefault();
-  messageMenu(btn, hit.r, hit.m);
+  // Touch screens hide the actions (a long press is the contextmenu): the
+  // menu then opens by the message instead of by its invisible button.
+  const { li } = hit;
+  messageMenu(btn, hit.r, hit.m, btn.getClientRects().length ? null : () => besideMessage(li));
 }
 
-function messageMenu(anchor, r, m) {
+// The visible part of a message's bubble, for placing a popover by it.
+function besideMessage(li) {
+  const b = (li.querySelector('.bubble') || li).getBoundingClientRect();
+  const box = li.closest('.messages, .thread-messages');
+  const v = box ? box.getBoundingClientRect() : { top: 0, bottom: document.documentElement.clientHeight };
+  const top = Math.min(Math.max(b.top, v.top), v.bottom);
+  return { left: b.left, right: b.right, top, bottom: Math.max(top, Math.min(b.bottom, v.bottom)) };
+}
+
+// at: where to open instead of by anchor (see openMenu).
+function messageMenu(anchor, r, m, at = null) {
   const mine = m.sender === S.me.id;
   const quick = el('div', { class: 'quick-reactions', role: 'group', 'aria-label': 'Quick reactions' });
   for (const e of QUICK) {
@@ -74,14 +87,14 @@ function messageMenu(anchor, r, m) {
   const items = [];
   if (!inThread && !m.thread_root) items.push({ id: 'reply', label: 'Reply', onSelect: () => startReply(r, m) });
   if (!m.thread_root && !inThread) items.push({ id: 'thread', label: 'Reply in thread', onSelect: () => openThread(r.id, m.seq) });
-  items.push({ id: 'react', label: 'Add reaction…', keepFocus: true, onSelect: () => openReactPicker(anchor, r, m.seq) });
+  items.push({ id: 'react', label: 'Add reaction…', keepFocus: true, onSelect: () => openReactPicker(anchor, r, m.seq, at) });
   if (bodyText(m)) items.push({ id: 'copy', label: 'Copy text', onSelect: () => { navigator.clipboard && navigator.clipboard.writeText(bodyText(m)).catch(() => {}); } });
   if (mine) items.push({ id: 'info', label: 'Message info', onSelect: () => showInfo(r, m) });
   if (mine && bodyText(m)) {
     items.push({ id: 'edit', label: 'Edit', keepFocus: true, onSelect: () => (inThread ? startThreadEdit(r, m) : startEdit(r, m)) });
   }
   if (mine) { items.push(null); items.push({ id: 'delete', label: 'Delete', danger: true, keepFocus: true, onSelect: () => confirmDelete(r, m) }); }
-  openMenu(anchor, items, { label: 'Message actions', header: quick });
+  openMenu(anchor, items, { label: 'Message actions', header: quick, at });
 }
 
 export async function react(r, seq, emoji) {

@@ -66,8 +66,8 @@ async function sendSticker(e) {
   $('composer-input').focus();
 }
 
-export function openReactPicker(anchor, r, seq) {
-  openEmojiPicker(anchor, (e) => react(r, seq, e), pickerOpts('React with'));
+export function openReactPicker(anchor, r, seq, at = null) {
+  openEmojiPicker(anchor, (e) => react(r, seq, e), { ...pickerOpts('React with'), at });
 }
 
 let addEmojiOpener = null;
