@@ -1,10 +1,12 @@
 // Phone layout defects (issue 11): the connection state in the conversation
-// header, the message menu next to the long-pressed message.
+// header, the message menu next to the long-pressed message; and the
+// Settings icon, which must not look like the theme toggle's sun.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import {
   startServer, launchBrowser, newPage, registerUI, startDM, openRoomByName, send,
-  waitForBody, uniqueName, assertNoErrors, shot,
+  waitForBody, uniqueName, assertNoErrors, shot, screenshotDir,
 } from './helpers.mjs';
 
 let server;
@@ -96,5 +98,41 @@ test('phone: long-press opens the message menu next to the message', async () =>
   } finally {
     await P.context.close();
     await B.context.close();
+  }
+});
+
+// Which cells of a 48×48 grid over the icon's 24×24 box are drawn.
+function iconCells(selector) {
+  const svg = document.querySelector(selector);
+  const shapes = [...svg.querySelectorAll('path, circle, rect, line, polyline, polygon, ellipse')];
+  const cells = [];
+  for (let y = 0; y < 48; y++) {
+    for (let x = 0; x < 48; x++) {
+      const p = new DOMPoint((x + 0.5) / 2, (y + 0.5) / 2);
+      const filled = getComputedStyle(svg).fill !== 'none';
+      cells.push(shapes.some((s) => s.isPointInStroke(p) || (filled && s.isPointInFill(p))) ? 1 : 0);
+    }
+  }
+  return cells;
+}
+
+test('the Settings icon is not a second sun next to the theme toggle', async () => {
+  const a = uniqueName('gus');
+  const { context, page } = await newPage(browser, server.base, { colorScheme: 'dark' });
+  try {
+    await registerUI(page, a, 'Gus');
+    assert.equal(await page.isVisible('.sidebar .theme-toggle .icon-sun'), true, 'dark mode shows the sun');
+    const settings = await page.evaluate(iconCells, '#btn-settings svg');
+    const sun = await page.evaluate(iconCells, '.sidebar .theme-toggle .icon-sun');
+    let both = 0;
+    let either = 0;
+    for (let i = 0; i < sun.length; i++) { both += settings[i] & sun[i]; either += settings[i] | sun[i]; }
+    assert.ok(settings.some(Boolean) && sun.some(Boolean), 'both icons draw something');
+    const overlap = both / either;
+    assert.ok(overlap < 0.35, `Settings and the sun share ${Math.round(overlap * 100)}% of their strokes`);
+    await page.locator('.sidebar-header').screenshot({ path: path.join(screenshotDir, 'sidebar-header-dark.png') });
+    assertNoErrors(page);
+  } finally {
+    await context.close();
   }
 });
