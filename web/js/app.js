@@ -1,4 +1,30 @@
 // Parley web client: boot, session start and end, and the wiring of the views.
+//
+// Plain ES modules, no build step. The state and its change notification
+// (state.js) and the data model over it (model.js) import no view; the views
+// import them and each other where one opens another.
+//   state.js       S, the one state object; changed(parts) marks views stale,
+//                  subscribe(part, render) registers a view (one render per frame)
+//   model.js       rooms, users, messages, presence, timer labels; no DOM
+//   requests.js    call() with feature detection, paged lists, error texts, toast
+//   sync.js        catch-up after each connection, live events, the outbox
+//   cache.js       the offline start (localStorage)
+//   auth.js        the sign-in / register view
+//   sidebar.js     me, the connection status, the conversation list
+//   timeline.js    the open conversation: header, message window, scrolling, read marker
+//   message.js     one message as a DOM node
+//   actions.js     message menu, reactions, edit and delete, message info, receipts
+//   composer.js    sending, reply/edit context, typing, @mention and :emoji: suggestions
+//   thread.js      the thread pane
+//   dialogs.js     new conversation, group info, disappearing timer, conversation menu
+//   profile.js     presence, profiles and avatars, the profile card
+//   settings.js    synced settings, the settings dialog with my profile and photo
+//   emoji.js       custom emoji and stickers, the Add emoji dialog
+//   search.js      message search
+//   media-view.js  media in messages, downloads, the lightbox
+//   uploads.js     file uploads with progress, voice recording
+// Helpers: api.js (REST), conn.js (the WebSocket), outbox.js, storage.js,
+// dom.js, popover.js, media.js, custom.js, invites.js, theme-toggle.js.
 
 import * as api from './api.js';
 import * as media from './media.js';
