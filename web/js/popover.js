@@ -18,8 +18,8 @@ export function closePopover({ restoreFocus = true } = {}) {
 
 export function isPopoverOpen() { return !!open; }
 
-function place(node, anchor) {
-  const r = anchor.getBoundingClientRect();
+// Below the rect r (right-aligned to it), or above it when there is no room.
+function place(node, r) {
   const vw = document.documentElement.clientWidth;
   const vh = document.documentElement.clientHeight;
   const w = node.offsetWidth;
@@ -32,10 +32,12 @@ function place(node, anchor) {
   node.style.top = `${Math.round(top)}px`;
 }
 
-function show(node, anchor, onClose) {
+// at: a rect {left, right, top, bottom}, or a function returning one, to
+// place the popover by instead of the anchor (e.g. an anchor that is hidden).
+function show(node, anchor, at, onClose) {
   closePopover({ restoreFocus: false });
   document.body.append(node);
-  place(node, anchor);
+  place(node, (typeof at === 'function' ? at() : at) || anchor.getBoundingClientRect());
   open = { node, anchor, onClose };
   anchor.setAttribute('aria-expanded', 'true');
 }
@@ -52,7 +54,8 @@ window.addEventListener('resize', () => closePopover({ restoreFocus: false }));
 
 // items: [{label, onSelect, danger?, id?}] or null for a separator.
 // header: optional node shown above the items (e.g. quick reactions).
-export function openMenu(anchor, items, { label = 'Actions', header = null } = {}) {
+// at: where to open instead of by the anchor (see show).
+export function openMenu(anchor, items, { label = 'Actions', header = null, at = null } = {}) {
   const list = el('div', { class: 'menu', role: 'menu', 'aria-label': label });
   for (const it of items) {
     if (!it) { list.append(el('div', { class: 'menu-sep', role: 'separator' })); continue; }
@@ -73,7 +76,7 @@ export function openMenu(anchor, items, { label = 'Actions', header = null } = {
     else if (e.key === 'Tab') { closePopover(); return; }
     if (j >= 0) { e.preventDefault(); btns[j].focus(); }
   });
-  show(node, anchor);
+  show(node, anchor, at);
   const first = list.querySelector('[role="menuitem"]');
   if (first) first.focus();
   return node;
@@ -193,7 +196,7 @@ export function openEmojiPicker(anchor, onPick, opts = {}) {
     else if (e.key === 'Tab') { closePopover(); return; }
     if (j >= 0) { e.preventDefault(); btns[j].focus(); }
   });
-  show(node, anchor);
+  show(node, anchor, opts.at);
   const first = node.querySelector('.emoji-btn');
   if (first) first.focus();
   return node;
