@@ -156,17 +156,38 @@ static int request_on(int fd, const char *req, char *body, size_t bcap)
     return th_read_response(fd, head, sizeof head, body, bcap);
 }
 
+/* A web root of its own with one 140 KB file (/big.js), so the tests below
+ * do not depend on the size of the web client's files. */
+#define BIG_SIZE 139882
+static char big_dir[256];
+
 static const char *web_root_setting(void)
 {
-    static char s[600];
-    const char *src = getenv("PARLEY_SRC");
-    snprintf(s, sizeof s, "web_root=%s/web", src && *src ? src : "..");
+    static char s[300];
+    snprintf(big_dir, sizeof big_dir, "/tmp/parley-it-web-XXXXXX");
+    assert_non_null(mkdtemp(big_dir));
+    char path[300];
+    snprintf(path, sizeof path, "%s/big.js", big_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < BIG_SIZE; i++)
+        fputc(i % 64 == 63 ? '\n' : 'a' + i % 26, f);
+    fclose(f);
+    snprintf(s, sizeof s, "web_root=%s", big_dir);
     return s;
+}
+
+static void web_root_remove(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/big.js", big_dir);
+    unlink(path);
+    rmdir(big_dir);
 }
 
 /* ---- 1: pipelined requests from a client that never reads ---- */
 
-/* 1,500 "GET /js/app.js" (140 KB each) in one write on a socket with a small
+/* 1,500 "GET /big.js" (140 KB each) in one write on a socket with a small
  * receive window, never read. Before: every response was queued (RSS
  * 33 -> 234 MiB in 2 s) and the connection lived on. Now the server stops
  * parsing past max_http_unsent_bytes, another client is served meanwhile,
@@ -181,7 +202,7 @@ static void test_pipelined_static_no_read(void **state)
 
     int fd = connect_from(NULL, s.port, 4096);
     assert_true(fd >= 0);
-    static const char one[] = "GET /js/app.js HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char one[] = "GET /big.js HTTP/1.1\r\nHost: x\r\n\r\n";
     size_t n = 1500, len = (sizeof one - 1) * n;
     char *reqs = malloc(len);
     for (size_t i = 0; i < n; i++)
@@ -196,7 +217,7 @@ static void test_pipelined_static_no_read(void **state)
         sleep_ms(400);
     }
     long grown = peak_kb(&s) - peak0;
-    print_message("pipelined app.js x1500, not read: peak RSS grew %ld KiB\n", grown);
+    print_message("pipelined big.js x1500, not read: peak RSS grew %ld KiB\n", grown);
     assert_true(grown < GROWTH_MAX_KB);
 
     /* Dropped (the server says so), without the client reading anything. */
@@ -212,11 +233,12 @@ static void test_pipelined_static_no_read(void **state)
     }
     free(buf);
     print_message("bytes readable after the drop: %zu (all answers: %zu)\n", got,
-                  (size_t)1500 * 139882);
-    assert_true(got < (size_t)100 * 139882);
+                  (size_t)1500 * BIG_SIZE);
+    assert_true(got < (size_t)100 * BIG_SIZE);
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
+    web_root_remove();
 }
 
 /* The bound must not cost a well-behaved pipelining client anything: ten
@@ -232,8 +254,8 @@ static void test_pipelined_half_close_all_answered(void **state)
     int fd = connect_from(NULL, s.port, 0);
     char reqs[1024] = "";
     for (int i = 0; i < 10; i++)
-        strcat(reqs, i % 2 ? "GET /js/app.js HTTP/1.1\r\nHost: x\r\n\r\n"
-                           : "GET /js/app.js?n=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        strcat(reqs, i % 2 ? "GET /big.js HTTP/1.1\r\nHost: x\r\n\r\n"
+                           : "GET /big.js?n=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_true(send_some(fd, reqs, strlen(reqs)));
     shutdown(fd, SHUT_WR);
     char head[4096];
@@ -243,6 +265,7 @@ static void test_pipelined_half_close_all_answered(void **state)
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
+    web_root_remove();
 }
 
 /* 600k pipelined GET /healthz (21 MB) as fast as the socket takes them,
@@ -366,7 +389,7 @@ static void test_trickler_no_read(void **state)
     const char *set[] = {web_root_setting(), "http_idle_timeout_ms=1000", NULL};
     th_server_start(&s, set);
     int fd = connect_from(NULL, s.port, 4096);
-    static const char req[] = "GET /js/app.js HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char req[] = "GET /big.js HTTP/1.1\r\nHost: x\r\n\r\n";
     bool gone = false;
     int64_t deadline = now_ms() + 60000;
     while (!gone && now_ms() < deadline) {
@@ -377,6 +400,7 @@ static void test_trickler_no_read(void **state)
     close(fd);
     th_server_stop(&s);
     th_server_cleanup(&s);
+    web_root_remove();
 }
 
 /* ---- 2: ping flood without reading ---- */
