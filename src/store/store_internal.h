@@ -85,24 +85,24 @@ typedef enum {
 /* Every query that returns messages selects these columns (see
  * pl_store__message_from_row): the row, the quoted message's sender and
  * preview, and the aggregated reactions as JSON (NULL when none). */
-#define PL_STORE_MSG_SELECT                                                                       \
-    "SELECT m.id, m.room_id, m.seq, m.sender, m.ts, m.client_id, m.content, m.version, "          \
-    "m.edited_ts, m.deleted, m.reply_to, m.thread_root, m.thread_count, m.thread_last_ts, "       \
-    "m.expires_ts, m.mentions, m.mention_room, o.sender, "                                        \
-    "CASE WHEN o.id IS NULL THEN NULL WHEN o.deleted THEN '' ELSE "                               \
-    "substr(coalesce(o.content ->> '$.body', o.content ->> '$.caption', "                         \
+#define PL_STORE_MSG_SELECT                                                                        \
+    "SELECT m.id, m.room_id, m.seq, m.sender, m.ts, m.client_id, m.content, m.version, "           \
+    "m.edited_ts, m.deleted, m.reply_to, m.thread_root, m.thread_count, m.thread_last_ts, "        \
+    "m.expires_ts, m.mentions, m.mention_room, o.sender, "                                         \
+    "CASE WHEN o.id IS NULL THEN NULL WHEN o.deleted THEN '' ELSE "                                \
+    "substr(coalesce(o.content ->> '$.body', o.content ->> '$.caption', "                          \
     "CASE o.content ->> '$.type' WHEN 'image' THEN 'Photo' WHEN 'video' THEN 'Video' "             \
-    "WHEN 'voice' THEN 'Voice message' WHEN 'sticker' THEN 'Sticker' "                            \
-    "WHEN 'file' THEN 'File: ' || coalesce(o.content ->> '$.name', '') END, ''), 1, 100) END, "   \
-    "CASE WHEN EXISTS (SELECT 1 FROM reactions x WHERE x.message_id = m.id) THEN "                \
-    "(SELECT json_group_array(json_object('emoji', g.emoji, 'count', g.n, 'users', "              \
-    "json(g.users))) FROM (SELECT r.emoji AS emoji, count(*) AS n, min(r.ts) AS first, "          \
-    "(SELECT json_group_array('u' || y.user_id) FROM (SELECT y2.user_id AS user_id "              \
-    "FROM reactions y2 WHERE y2.message_id = m.id AND y2.emoji = r.emoji "                        \
-    "ORDER BY y2.ts, y2.user_id LIMIT 50) y) AS users "                                           \
-    "FROM reactions r WHERE r.message_id = m.id GROUP BY r.emoji ORDER BY first, r.emoji) g) "    \
-    "END "                                                                                        \
-    "FROM messages m LEFT JOIN messages o ON m.reply_to > 0 AND o.room_id = m.room_id "           \
+    "WHEN 'voice' THEN 'Voice message' WHEN 'sticker' THEN 'Sticker' "                             \
+    "WHEN 'file' THEN 'File: ' || coalesce(o.content ->> '$.name', '') END, ''), 1, 100) END, "    \
+    "CASE WHEN EXISTS (SELECT 1 FROM reactions x WHERE x.message_id = m.id) THEN "                 \
+    "(SELECT json_group_array(json_object('emoji', g.emoji, 'count', g.n, 'users', "               \
+    "json(g.users))) FROM (SELECT r.emoji AS emoji, count(*) AS n, min(r.id) AS first, "           \
+    "(SELECT json_group_array('u' || y.user_id) FROM (SELECT y2.user_id AS user_id "               \
+    "FROM reactions y2 WHERE y2.message_id = m.id AND y2.emoji = r.emoji "                         \
+    "ORDER BY y2.id LIMIT 50) y) AS users "                                                        \
+    "FROM reactions r WHERE r.message_id = m.id GROUP BY r.emoji ORDER BY first) g) "              \
+    "END "                                                                                         \
+    "FROM messages m LEFT JOIN messages o ON m.reply_to > 0 AND o.room_id = m.room_id "            \
     "AND o.seq = m.reply_to "
 
 /* The connection's role decides what pl_db_rollback_job and the job flags

@@ -75,8 +75,8 @@ static const char *const migrations[] = {
     "ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN edited_ts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"     /* seq */
-    "ALTER TABLE messages ADD COLUMN thread_root INTEGER NOT NULL DEFAULT 0;"  /* seq */
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"    /* seq */
+    "ALTER TABLE messages ADD COLUMN thread_root INTEGER NOT NULL DEFAULT 0;" /* seq */
     "ALTER TABLE messages ADD COLUMN thread_count INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN thread_last_ts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN expires_ts INTEGER NOT NULL DEFAULT 0;"
@@ -110,7 +110,8 @@ static const char *const migrations[] = {
     "ALTER TABLE users ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;"
     /* Text bodies of live messages, rowid = messages.id. Deleting a message
      * deletes its row here, so a deleted body is gone from the index too. */
-    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');"
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics "
+    "2');"
     "INSERT INTO messages_fts(rowid, body) SELECT id, json_extract(content, '$.body') FROM messages"
     " WHERE json_valid(content) AND json_extract(content, '$.type') = 'text'"
     " AND json_type(content, '$.body') = 'text';",
@@ -179,6 +180,22 @@ static const char *const migrations[] = {
     "CREATE INDEX invites_user ON invites(user_id, expires_ms);"
     "CREATE INDEX invites_inviter ON invites(inviter, room_id);"
     "CREATE INDEX invites_expiry ON invites(expires_ms);",
+    /* 8: reactions keep their insertion order. docs/protocol.md lists them
+     * "in order of first use", but ts is in milliseconds, so two reactions of
+     * one millisecond were ordered by the emoji's bytes. The table gets a
+     * rowid (insertion order; the old rows are copied in their old order) and
+     * the unique key the primary key was. */
+    "CREATE TABLE reactions_new("
+    " id INTEGER PRIMARY KEY,"
+    " message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " emoji TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " ts INTEGER NOT NULL,"
+    " UNIQUE (message_id, emoji, user_id));"
+    "INSERT INTO reactions_new(message_id, emoji, user_id, ts)"
+    " SELECT message_id, emoji, user_id, ts FROM reactions ORDER BY message_id, ts, emoji, user_id;"
+    "DROP TABLE reactions;"
+    "ALTER TABLE reactions_new RENAME TO reactions;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
