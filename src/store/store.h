@@ -260,6 +260,64 @@ typedef struct {
  * index. */
 int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out,
                        bool *duplicate, pl_message_t *root);
+/* ---- domain operation: post a message ----
+ * One call does everything a `send` needs from the database, in one write
+ * job: deduplication by client_id, the reply and thread checks, the media
+ * check, mention lookup, the insert and the thread root's counters. What
+ * is refused is an answer (nothing written, job status 0), named by
+ * pl_refusal_t; the caller maps it to its wire error. */
+
+/** Why a domain operation refused a request. */
+typedef enum {
+    PL_REFUSAL_NONE = 0,
+    PL_REFUSAL_NOT_FOUND,     /* the room or the sender does not exist (any more) */
+    PL_REFUSAL_NO_REPLY,      /* reply_to names no live message of the room */
+    PL_REFUSAL_NO_THREAD,     /* thread_root names no live message of the room */
+    PL_REFUSAL_NESTED_THREAD, /* thread_root is itself a thread reply */
+    PL_REFUSAL_NO_MEDIA,      /* the media does not exist, or the sender may not read it */
+    PL_REFUSAL_NOT_STICKER,   /* a sticker's media is not an image with a thumbnail */
+} pl_refusal_t;
+
+/** A post: the request (filled by the caller, borrowed until the result is
+ * read) and its result (written by the store). Like uv_work_t, the caller
+ * owns the struct; pl_post_dispose frees the result. */
+typedef struct {
+    /* request */
+    int64_t room_id, sender;
+    const char *client_id;
+    const char *content;              /* serialized JSON object */
+    int64_t reply_to;                 /* seq or 0 */
+    int64_t thread_root;              /* seq or 0 */
+    int64_t expires_in;               /* ms after the post's ts; 0 = never */
+    int64_t media;                    /* media id the content names, 0 = none */
+    bool sticker;                     /* the media must be an image with a thumbnail */
+    const char *const *mention_names; /* lowercase usernames parsed from the body */
+    size_t nmention_names;            /* names that are not members of the room count for nothing */
+    bool mention_room; /* the body mentions @room (the caller applies the room's kind) */
+    /* result */
+    pl_refusal_t refused; /* PL_REFUSAL_NONE: message holds the stored message */
+    bool duplicate;       /* client_id was used already: message is the original */
+    pl_message_t message; /* owned */
+    pl_message_t root;    /* owned; the thread root's new state, id 0 if unchanged */
+    /* private */
+    pl_store_done_cb _done;
+    void *_arg;
+} pl_post_t;
+
+/** Posts p inside the running write job (store thread). The ts is the
+ * writer's clock. Returns 0 with p's result written (a refusal included),
+ * or PL_EIO; on PL_EIO the caller rolls the job back (pl_db_rollback_job).
+ * Queries: a new message costs the dedupe lookup, one lookup per reply or
+ * thread reference, the media checks, two per mentioned name, then the
+ * insert (pl_db_message_post without its own dedupe lookup). */
+int pl_db_message_send(pl_db_t *db, pl_post_t *p);
+/** Queues a write job that runs pl_db_message_send(p) (rolling the job back
+ * on failure); done(status, arg) runs on the loop thread with p's result
+ * written when status is 0. p must stay valid until then. Thread: loop. */
+void pl_store_message_post(pl_store_t *st, pl_post_t *p, pl_store_done_cb done, void *arg);
+/** Frees p's result (message, root). NULL-safe. */
+void pl_post_dispose(pl_post_t *p);
+
 /** The message a sender stored under client_id (PL_ENOTFOUND if none). */
 int pl_db_message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,
                                pl_message_t *out);

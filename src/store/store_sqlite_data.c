@@ -69,6 +69,9 @@ static const char *const sql_text[PL_ST__COUNT] = {
                         "disappearing_ms, avatar FROM rooms ORDER BY id",
     [PL_ST_EACH_MEMBER] =
         "SELECT room_id, user_id, read_seq FROM members ORDER BY room_id, user_id",
+    /* A mentioned name counts when it is a member of the room. */
+    [PL_ST_MENTION_MEMBER] = "SELECT u.id FROM users u JOIN members m ON m.room_id = ?1 "
+                             "AND m.user_id = u.id WHERE u.username = ?2",
     [PL_ST_MSG_BY_CLIENT_ID] = PL_STORE_MSG_SELECT "WHERE m.sender = ?1 AND m.client_id = ?2",
     /* No RETURNING on the hot path: SQLite buffers RETURNING rows in an
      * ephemeral table, which costs more than a separate indexed read. */
@@ -783,41 +786,40 @@ int pl_db_message_append(pl_db_t *db, int64_t room_id, int64_t sender, const cha
     return pl_db_message_post(db, &in, out, duplicate, NULL);
 }
 
-int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out,
-                       bool *duplicate, pl_message_t *root)
+/* Reads the message a sender stored under client_id: 0 (found, *out set),
+ * PL_ENOTFOUND or PL_EIO. */
+static int message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,
+                                pl_message_t *out)
 {
-    int64_t sender = in->sender;
-    const char *client_id = in->client_id, *content = in->content;
-    /* Idempotency first: a retried client_id gets the original back. */
     sqlite3_stmt *s = pl_store__stmt(db, PL_ST_MSG_BY_CLIENT_ID);
     if (s == NULL)
         return PL_EIO;
     sqlite3_bind_int64(s, 1, sender);
     bind_text(s, 2, client_id);
-    pl_message_t m = {0};
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        message_from_row(s, &m);
+        message_from_row(s, out);
         rc = 0;
     } else {
-        rc = rc == SQLITE_DONE ? PL_ENOTFOUND : pl_store__fail(db, "message_dedup");
+        rc = rc == SQLITE_DONE ? PL_ENOTFOUND : pl_store__fail(db, "message_by_client_id");
     }
     pl_store__stmt_done(s);
-    if (rc == 0) {
-        *out = m;
-        *duplicate = true;
-        return 0;
-    }
-    if (rc != PL_ENOTFOUND)
-        return rc;
+    return rc;
+}
 
+/* Stores a new message (no dedupe lookup: the caller did it). */
+static int message_post_new(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out,
+                            pl_message_t *root)
+{
     /* Inside a job the job's savepoint already covers a storage error between
      * the statements (row, search index, mentions, last_seq, thread root); the
      * savepoint is only needed in autocommit mode (direct connection), where
      * each statement would commit alone. Skipping it keeps the hot path short. */
     bool own_tx = sqlite3_get_autocommit(db->h);
+    int rc;
     if (own_tx && (rc = fn_begin(db)) != 0)
         return rc;
+    pl_message_t m = {0};
     rc = message_insert(db, in, &m);
     pl_message_t r = {0};
     if (rc == 0 && in->thread_root > 0)
@@ -833,24 +835,195 @@ int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *ou
         *root = r;
     else
         pl_message_dispose(&r);
-    m.client_id = pl_xstrdup(client_id);
-    m.content = pl_xstrdup(content);
+    m.client_id = pl_xstrdup(in->client_id);
+    m.content = pl_xstrdup(in->content);
     if (in->reply_to > 0) {
         /* The quote (sender, preview) comes from the original's row. */
         pl_message_t full = {0};
         if ((rc = pl_db_message_get(db, in->room_id, m.seq, &full)) != 0) {
             pl_message_dispose(&m);
+            if (root != NULL)
+                pl_message_dispose(root);
             return rc;
         }
         pl_message_dispose(&m);
         m = full;
     }
     *out = m;
-    *duplicate = false;
     return 0;
 }
 
-/* Collects every row of a message query. */
+int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out, bool *duplicate,
+                       pl_message_t *root)
+{
+    /* Idempotency first: a retried client_id gets the original back. */
+    pl_message_t m = {0};
+    int rc = message_by_client_id(db, in->sender, in->client_id, &m);
+    if (rc == 0) {
+        *out = m;
+        *duplicate = true;
+        return 0;
+    }
+    if (rc != PL_ENOTFOUND)
+        return rc;
+    if ((rc = message_post_new(db, in, out, root)) == 0)
+        *duplicate = false;
+    return rc;
+}
+
+/* ---- posting: the domain operation ---- */
+
+/* Checks that reply_to and thread_root name live messages of the room and
+ * that a thread root is not itself a thread reply. */
+static int post_check_refs(pl_db_t *db, pl_post_t *p)
+{
+    int64_t refs[2] = {p->reply_to, p->thread_root};
+    for (int i = 0; i < 2; i++) {
+        if (refs[i] <= 0)
+            continue;
+        pl_message_t t = {0};
+        int rc = pl_db_message_get(db, p->room_id, refs[i], &t);
+        bool dead = rc == 0 && t.deleted, nested = rc == 0 && i == 1 && t.thread_root > 0;
+        pl_message_dispose(&t);
+        if (rc == PL_ENOTFOUND || dead)
+            p->refused = i ? PL_REFUSAL_NO_THREAD : PL_REFUSAL_NO_REPLY;
+        else if (rc < 0)
+            return rc;
+        else if (nested)
+            p->refused = PL_REFUSAL_NESTED_THREAD;
+        if (p->refused != PL_REFUSAL_NONE)
+            return 0;
+    }
+    return 0;
+}
+
+/* The sender must be able to see the media (their upload, or shared in one
+ * of their rooms); otherwise it does not exist for them. A sticker must be
+ * an image with a thumbnail. */
+static int post_check_media(pl_db_t *db, pl_post_t *p, int64_t now_ms)
+{
+    if (p->media <= 0)
+        return 0;
+    bool visible = false;
+    int rc = pl_db_media_visible(db, p->media, p->sender, now_ms, &visible);
+    if (rc == PL_ENOTFOUND || (rc == 0 && !visible)) {
+        p->refused = PL_REFUSAL_NO_MEDIA;
+        return 0;
+    }
+    if (rc < 0 || !p->sticker)
+        return rc;
+    pl_media_rec_t mr = {0};
+    if ((rc = pl_db_media_get(db, p->media, &mr)) < 0)
+        return rc;
+    bool image = mr.mime != NULL && !strncmp(mr.mime, "image/", 6) && mr.thumb_w > 0;
+    pl_media_rec_dispose(&mr);
+    if (!image)
+        p->refused = PL_REFUSAL_NOT_STICKER;
+    return 0;
+}
+
+/* The ids of the mentioned names that are members of the room: one
+ * indexed lookup per name. Mentions of non-members (or of nobody) do
+ * nothing. *ids is malloc'd (free()). */
+static int post_mentions(pl_db_t *db, const pl_post_t *p, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (p->nmention_names == 0)
+        return 0;
+    sqlite3_stmt *s = pl_store__stmt(db, PL_ST_MENTION_MEMBER);
+    if (s == NULL)
+        return PL_EIO;
+    *ids = pl_xcalloc(p->nmention_names, sizeof **ids);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->nmention_names; i++) {
+        sqlite3_bind_int64(s, 1, p->room_id);
+        bind_text(s, 2, p->mention_names[i]);
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW)
+            (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+        else if (step != SQLITE_DONE)
+            rc = pl_store__fail(db, "mention_member");
+        pl_store__stmt_done(s);
+    }
+    if (rc != 0) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int pl_db_message_send(pl_db_t *db, pl_post_t *p)
+{
+    p->refused = PL_REFUSAL_NONE;
+    p->duplicate = false;
+    int rc = message_by_client_id(db, p->sender, p->client_id, &p->message);
+    if (rc == 0) { /* a retry: the original, whatever happened since */
+        p->duplicate = true;
+        return 0;
+    }
+    if (rc != PL_ENOTFOUND)
+        return rc;
+    int64_t now = pl_now_ms();
+    if ((rc = post_check_refs(db, p)) != 0 || p->refused != PL_REFUSAL_NONE)
+        return rc;
+    if ((rc = post_check_media(db, p, now)) != 0 || p->refused != PL_REFUSAL_NONE)
+        return rc;
+    int64_t *ids = NULL;
+    size_t nids = 0;
+    if ((rc = post_mentions(db, p, &ids, &nids)) != 0)
+        return rc;
+    pl_message_new_t in = {
+        .room_id = p->room_id,
+        .sender = p->sender,
+        .client_id = p->client_id,
+        .content = p->content,
+        .now_ms = now,
+        .reply_to = p->reply_to,
+        .thread_root = p->thread_root,
+        .expires_ts = p->expires_in > 0 ? now + p->expires_in : 0,
+        .mentions = ids,
+        .nmentions = nids,
+        .mention_room = p->mention_room,
+        .media = p->media, /* grants the room access and keeps the media alive */
+    };
+    rc = message_post_new(db, &in, &p->message, &p->root);
+    free(ids);
+    if (rc == PL_ENOTFOUND) { /* a foreign key: the room or the sender is gone */
+        p->refused = PL_REFUSAL_NOT_FOUND;
+        rc = 0;
+    }
+    return rc;
+}
+
+static void post_work(pl_db_t *db, void *arg)
+{
+    if (pl_db_message_send(db, arg) < 0)
+        pl_db_rollback_job(db);
+}
+
+static void post_done(int status, void *arg)
+{
+    pl_post_t *p = arg;
+    p->_done(status, p->_arg);
+}
+
+void pl_store_message_post(pl_store_t *st, pl_post_t *p, pl_store_done_cb done, void *arg)
+{
+    p->_done = done;
+    p->_arg = arg;
+    pl_store_write(st, post_work, post_done, p);
+}
+
+void pl_post_dispose(pl_post_t *p)
+{
+    if (p == NULL)
+        return;
+    pl_message_dispose(&p->message);
+    pl_message_dispose(&p->root);
+}
+
 int pl_store__collect_messages(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_message_t **out,
                             size_t *n)
 {
