@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* store_sqlite.c -- SQLite backend lifecycle: connections, versioned schema,
  * the group-committing writer thread, reader threads and the hand-back of done
- * callbacks to the loop thread. Data functions live in store_sqlite_data.c. */
+ * callbacks to the loop thread. The data functions live in one file per
+ * concept (store_sqlite_users.c, _rooms.c, _messages.c, ...; see
+ * docs/architecture.md "Storage"). */
 #include "store/store.h"
 
 #include <errno.h>
@@ -256,10 +258,7 @@ static void list_push(job_list_t *l, job_t *first, job_t *last)
 static void db_close(pl_db_t *db)
 {
     pl_store__fts_truncate(db, 0);
-    for (int i = 0; i < PL_ST__COUNT; i++) {
-        sqlite3_finalize(db->stmt[i]);
-        db->stmt[i] = NULL;
-    }
+    pl_store__stmts_finalize(db);
     if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
         pl_log(PL_LOG_ERROR, "store", "op=close db=%s err=%s", db->name, sqlite3_errmsg(db->h));
     db->h = NULL;
@@ -428,11 +427,11 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
     for (job_t *j = first;; j = j->next) {
         if (!in_tx) {
             seg = j;
-            in_tx = pl_store__exec(db, PL_ST_BEGIN_IMMEDIATE, "begin") == 0;
+            in_tx = pl_store__exec(db, PL_TX_BEGIN_IMMEDIATE, "begin") == 0;
         }
         db->job_rollback = db->job_failed = false;
         db->fts_job_start = db->nfts;
-        if (!in_tx || pl_store__exec(db, PL_ST_JOB_SAVEPOINT, "savepoint") != 0) {
+        if (!in_tx || pl_store__exec(db, PL_TX_JOB_SAVEPOINT, "savepoint") != 0) {
             j->status = PL_EIO;
         } else {
             j->work(db, j->arg);
@@ -449,10 +448,10 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
                 if (db->job_rollback || db->job_failed) {
                     if (db->job_failed)
                         j->status = PL_EIO;
-                    pl_store__exec(db, PL_ST_JOB_ROLLBACK_TO, "rollback_to");
+                    pl_store__exec(db, PL_TX_JOB_ROLLBACK_TO, "rollback_to");
                     pl_store__fts_truncate(db, db->fts_job_start);
                 }
-                if (pl_store__exec(db, PL_ST_JOB_RELEASE, "release") != 0 &&
+                if (pl_store__exec(db, PL_TX_JOB_RELEASE, "release") != 0 &&
                     sqlite3_get_autocommit(db->h)) {
                     fail_range(seg, j);
                     pl_store__fts_truncate(db, 0);
@@ -467,7 +466,7 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
         pl_store__fts_truncate(db, 0);
         return;
     }
-    if (pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
+    if (pl_store__exec(db, PL_TX_COMMIT, "commit") == 0) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
         /* Before the acks are posted (complete()), so a search that follows
          * an ack waits for this batch's index changes. */
@@ -476,7 +475,7 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
     }
     /* Nothing of this transaction is durable: report it to every job. */
     if (!sqlite3_get_autocommit(db->h))
-        pl_store__exec(db, PL_ST_ROLLBACK, "rollback");
+        pl_store__exec(db, PL_TX_ROLLBACK, "rollback");
     pl_store__fts_truncate(db, 0);
     fail_range(seg, last);
 }
@@ -535,15 +534,15 @@ static void run_read(pl_store_t *st, pl_db_t *db, job_t *j)
     db->job_rollback = db->job_failed = false;
     /* One read transaction per job: every query of the job sees the same
      * snapshot. */
-    if (pl_store__exec(db, PL_ST_BEGIN, "begin_read") != 0) {
+    if (pl_store__exec(db, PL_TX_BEGIN, "begin_read") != 0) {
         j->status = PL_EIO;
         return;
     }
     j->work(db, j->arg);
     atomic_fetch_add_explicit(&st->read_jobs, 1, memory_order_relaxed);
-    if (!sqlite3_get_autocommit(db->h) && pl_store__exec(db, PL_ST_COMMIT, "commit_read") != 0 &&
+    if (!sqlite3_get_autocommit(db->h) && pl_store__exec(db, PL_TX_COMMIT, "commit_read") != 0 &&
         !sqlite3_get_autocommit(db->h))
-        pl_store__exec(db, PL_ST_ROLLBACK, "rollback_read");
+        pl_store__exec(db, PL_TX_ROLLBACK, "rollback_read");
     if (db->job_failed)
         j->status = PL_EIO;
 }
