@@ -271,6 +271,11 @@ typedef enum {
     PL_REFUSAL_NESTED_THREAD, /* thread_root is itself a thread reply */
     PL_REFUSAL_NO_MEDIA,      /* the media does not exist, or the sender may not read it */
     PL_REFUSAL_NOT_STICKER,   /* a sticker's media is not an image with a thumbnail */
+    PL_REFUSAL_NO_MESSAGE,    /* change: no such message (or reacting to a deleted one) */
+    PL_REFUSAL_NOT_AUTHOR,    /* change: only the sender may edit or delete a message */
+    PL_REFUSAL_DELETED,       /* change: a deleted message cannot be edited */
+    PL_REFUSAL_NO_EMOJI,      /* change: the custom emoji reacted with does not exist */
+    PL_REFUSAL_TOO_MANY,      /* change: the user has max_reactions different reactions */
 } pl_refusal_t;
 
 /** A post: the request (filled by the caller, borrowed until the result is
@@ -312,6 +317,39 @@ int pl_db_message_send(pl_db_t *db, pl_post_t *p);
 void pl_store_message_post(pl_store_t *st, pl_post_t *p, pl_store_done_cb done, void *arg);
 /** Frees p's result (message, root). NULL-safe. */
 void pl_post_dispose(pl_post_t *p);
+
+/* ---- domain operation: change a posted message (edit, delete, react) ---- */
+
+typedef enum { PL_CHANGE_EDIT, PL_CHANGE_DELETE, PL_CHANGE_REACT } pl_change_kind_t;
+
+/** A change: request (borrowed until the result is read) and result. */
+typedef struct {
+    /* request */
+    pl_change_kind_t kind;
+    int64_t room_id, seq, user;
+    const char *content;              /* edit: the new content (serialized JSON) */
+    const char *const *mention_names; /* edit: usernames parsed from the new body */
+    size_t nmention_names;
+    bool mention_room;            /* edit: @room (the caller applies the room's kind) */
+    const char *emoji;            /* react */
+    const char *custom_shortcode; /* react: the custom emoji `emoji` names, NULL if none */
+    bool remove;                  /* react: take the reaction off */
+    int64_t max_reactions;        /* react: different reactions per user and message */
+    /* result */
+    pl_refusal_t refused;
+    bool changed;         /* a new version was written (false: it was so already) */
+    pl_message_t message; /* owned; the message's state afterwards */
+} pl_change_t;
+
+/** Applies c inside the running write job, with the checks: the message
+ * exists (and, to react, is live), only its sender edits or deletes it, a
+ * tombstone is not edited (deleting it again changes nothing), a custom
+ * emoji exists when it is put on, the per-user reaction cap. Returns 0 with
+ * c's result written (a refusal included) or PL_EIO (the caller rolls the
+ * job back). */
+int pl_db_message_change(pl_db_t *db, pl_change_t *c);
+/** Frees c's result. NULL-safe. */
+void pl_change_dispose(pl_change_t *c);
 
 /** The message a sender stored under client_id (PL_ENOTFOUND if none). */
 int pl_db_message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,

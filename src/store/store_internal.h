@@ -215,6 +215,10 @@ int pl_store__msg_update(pl_db_t *db, sqlite3_stmt *s, const char *op, int64_t r
 int pl_store__mentions_delete(pl_db_t *db, int64_t room_id, int64_t seq);
 int pl_store__mentions_insert(pl_db_t *db, int64_t room_id, int64_t seq, int64_t sender,
                               const int64_t *users, size_t n, bool mention_room);
+/** The ids of the names (usernames) that are members of the room, one
+ * indexed query per name; *ids malloc'd (free()). */
+int pl_store__mention_ids(pl_db_t *db, int64_t room_id, const char *const *names, size_t nnames,
+                          int64_t **ids, size_t *n);
 /** Serializes user ids as a JSON array of "u<id>" strings; NULL when n is 0. */
 char *pl_store__mentions_json(const int64_t *users, size_t n);
 /** Search-index changes of a message (store_sqlite_index.c): a new text

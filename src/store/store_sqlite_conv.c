@@ -240,3 +240,82 @@ int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message
     *n = k;
     return 0;
 }
+
+/* ---- the domain operation: change a message ---- */
+
+/* The checks that need the current state; sets c->refused. */
+static int change_check(pl_db_t *db, pl_change_t *c, pl_message_t *cur)
+{
+    int rc = pl_db_message_get(db, c->room_id, c->seq, cur);
+    if (rc == PL_ENOTFOUND || (rc == 0 && cur->deleted && c->kind == PL_CHANGE_REACT)) {
+        c->refused = PL_REFUSAL_NO_MESSAGE;
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    if (c->kind != PL_CHANGE_REACT && cur->sender != c->user)
+        c->refused = PL_REFUSAL_NOT_AUTHOR;
+    else if (c->kind == PL_CHANGE_EDIT && cur->deleted)
+        c->refused = PL_REFUSAL_DELETED;
+    return 0;
+}
+
+static int change_react(pl_db_t *db, pl_change_t *c)
+{
+    if (c->custom_shortcode != NULL && !c->remove) {
+        /* A custom emoji must exist when it is put on; removing a reaction
+         * of one deleted since is always allowed. */
+        pl_emoji_rec_t e;
+        int rc = pl_db_emoji_get(db, c->custom_shortcode, &e);
+        if (rc == PL_ENOTFOUND)
+            c->refused = PL_REFUSAL_NO_EMOJI;
+        if (rc != 0)
+            return rc == PL_ENOTFOUND ? 0 : rc;
+    }
+    int rc = pl_db_reaction_set(db, c->room_id, c->seq, c->user, c->emoji, !c->remove,
+                                c->max_reactions, pl_now_ms(), &c->changed, &c->message);
+    if (rc == PL_ETOOBIG) {
+        c->refused = PL_REFUSAL_TOO_MANY;
+        rc = 0;
+    }
+    return rc;
+}
+
+int pl_db_message_change(pl_db_t *db, pl_change_t *c)
+{
+    c->refused = PL_REFUSAL_NONE;
+    c->changed = false;
+    pl_message_t cur = {0};
+    int rc = change_check(db, c, &cur);
+    if (rc != 0 || c->refused != PL_REFUSAL_NONE) {
+        pl_message_dispose(&cur);
+        return rc;
+    }
+    if (c->kind == PL_CHANGE_DELETE && cur.deleted) { /* idempotent: no new version */
+        c->message = cur;
+        return 0;
+    }
+    pl_message_dispose(&cur);
+    if (c->kind == PL_CHANGE_EDIT) {
+        int64_t *ids = NULL;
+        size_t n = 0;
+        rc = pl_store__mention_ids(db, c->room_id, c->mention_names, c->nmention_names, &ids, &n);
+        if (rc == 0)
+            rc = pl_db_message_edit(db, c->room_id, c->seq, c->content, ids, n, c->mention_room,
+                                    pl_now_ms(), &c->message);
+        free(ids);
+        c->changed = rc == 0;
+    } else if (c->kind == PL_CHANGE_DELETE) {
+        rc = pl_db_message_delete(db, c->room_id, c->seq, &c->message);
+        c->changed = rc == 0;
+    } else {
+        rc = change_react(db, c);
+    }
+    return rc;
+}
+
+void pl_change_dispose(pl_change_t *c)
+{
+    if (c != NULL)
+        pl_message_dispose(&c->message);
+}

@@ -460,20 +460,21 @@ static int post_check_media(pl_db_t *db, pl_post_t *p, int64_t now_ms)
 /* The ids of the mentioned names that are members of the room: one
  * indexed lookup per name. Mentions of non-members (or of nobody) do
  * nothing. *ids is malloc'd (free()). */
-static int post_mentions(pl_db_t *db, const pl_post_t *p, int64_t **ids, size_t *n)
+int pl_store__mention_ids(pl_db_t *db, int64_t room_id, const char *const *names, size_t nnames,
+                          int64_t **ids, size_t *n)
 {
     *ids = NULL;
     *n = 0;
-    if (p->nmention_names == 0)
+    if (nnames == 0)
         return 0;
     sqlite3_stmt *s = STMT(db, ST_MENTION_MEMBER);
     if (s == NULL)
         return PL_EIO;
-    *ids = pl_xcalloc(p->nmention_names, sizeof **ids);
+    *ids = pl_xcalloc(nnames, sizeof **ids);
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < p->nmention_names; i++) {
-        sqlite3_bind_int64(s, 1, p->room_id);
-        pl_store__bind_text(s, 2, p->mention_names[i]);
+    for (size_t i = 0; rc == 0 && i < nnames; i++) {
+        sqlite3_bind_int64(s, 1, room_id);
+        pl_store__bind_text(s, 2, names[i]);
         int step = sqlite3_step(s);
         if (step == SQLITE_ROW)
             (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
@@ -507,7 +508,8 @@ int pl_db_message_send(pl_db_t *db, pl_post_t *p)
         return rc;
     int64_t *ids = NULL;
     size_t nids = 0;
-    if ((rc = post_mentions(db, p, &ids, &nids)) != 0)
+    if ((rc = pl_store__mention_ids(db, p->room_id, p->mention_names, p->nmention_names, &ids,
+                                    &nids)) != 0)
         return rc;
     pl_message_new_t in = {
         .room_id = p->room_id,

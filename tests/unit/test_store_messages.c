@@ -296,6 +296,98 @@ static void test_post_job(void **state)
     pl_post_dispose(&q);
 }
 
+/* ---- changing: pl_db_message_change ---- */
+
+static pl_change_t change(const world_t *w, pl_change_kind_t kind, int64_t user, int64_t seq)
+{
+    return (pl_change_t){.kind = kind, .room_id = w->g, .seq = seq, .user = user};
+}
+
+static void test_change_edit_delete(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t seq = post_text(f->db, w.g, w.a, "e1");
+
+    pl_change_t c = change(&w, PL_CHANGE_EDIT, w.b, seq); /* bob edits alice's */
+    c.content = TEXT;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NOT_AUTHOR, c.refused);
+    pl_change_dispose(&c);
+    c = change(&w, PL_CHANGE_DELETE, w.a, 99);
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NO_MESSAGE, c.refused);
+    pl_change_dispose(&c);
+
+    const char *names[] = {"bob", "carol"};
+    c = change(&w, PL_CHANGE_EDIT, w.a, seq);
+    c.content = "{\"type\":\"text\",\"body\":\"@bob @carol\"}";
+    c.mention_names = names;
+    c.nmention_names = 2;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NONE, c.refused);
+    assert_true(c.changed);
+    assert_true(c.message.edited_ts > 0);
+    char want[32];
+    snprintf(want, sizeof want, "[\"u%lld\"]", (long long)w.b);
+    assert_string_equal(want, c.message.mentions);
+    pl_change_dispose(&c);
+
+    c = change(&w, PL_CHANGE_DELETE, w.a, seq);
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_true(c.changed && c.message.deleted);
+    int64_t version = c.message.version;
+    pl_change_dispose(&c);
+    /* again: nothing changes, the tombstone comes back */
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NONE, c.refused);
+    assert_false(c.changed);
+    assert_int_equal(version, c.message.version);
+    pl_change_dispose(&c);
+    c = change(&w, PL_CHANGE_EDIT, w.a, seq);
+    c.content = TEXT;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_DELETED, c.refused);
+    pl_change_dispose(&c);
+    c = change(&w, PL_CHANGE_REACT, w.b, seq);
+    c.emoji = "\xF0\x9F\x91\x8D";
+    c.max_reactions = 20;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NO_MESSAGE, c.refused); /* no reactions on a tombstone */
+    pl_change_dispose(&c);
+}
+
+static void test_change_react(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t seq = post_text(f->db, w.g, w.a, "r1");
+    pl_change_t c = change(&w, PL_CHANGE_REACT, w.b, seq);
+    c.emoji = ":party:";
+    c.custom_shortcode = "party";
+    c.max_reactions = 1;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NO_EMOJI, c.refused);
+    pl_change_dispose(&c);
+    c.remove = true; /* taking off a reaction of a missing emoji is fine */
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NONE, c.refused);
+    assert_false(c.changed);
+    pl_change_dispose(&c);
+
+    c = change(&w, PL_CHANGE_REACT, w.b, seq);
+    c.emoji = "\xF0\x9F\x91\x8D";
+    c.max_reactions = 1;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_true(c.changed);
+    assert_non_null(c.message.reactions);
+    pl_change_dispose(&c);
+    c.emoji = "\xF0\x9F\x98\x80"; /* a second one is over the cap of 1 */
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_TOO_MANY, c.refused);
+    pl_change_dispose(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +397,8 @@ int main(void)
         T(test_post_media),
         T(test_post_mentions),
         T(test_post_job),
+        T(test_change_edit_delete),
+        T(test_change_react),
         T(test_reactions_order_same_ms),
 #undef T
     };
