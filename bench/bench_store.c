@@ -43,13 +43,15 @@ static void append_work(pl_db_t *db, void *arg)
     job_t *j = arg;
     char cid[32];
     snprintf(cid, sizeof cid, "b%" PRId64, j->n);
-    pl_message_t m;
-    bool dup;
-    j->rc = pl_db_message_append(db, j->room, j->b->sender, cid,
-                                 "{\"type\":\"text\",\"text\":\"hello, this is a benchmark\"}",
-                                 pl_now_ms(), &m, &dup);
-    if (j->rc == 0)
-        pl_message_dispose(&m);
+    /* The domain operation a `send` runs (pl_db_message_send). */
+    pl_post_t p = {.room_id = j->room,
+                   .sender = j->b->sender,
+                   .client_id = cid,
+                   .content = "{\"type\":\"text\",\"text\":\"hello, this is a benchmark\"}"};
+    j->rc = pl_db_message_send(db, &p);
+    if (j->rc == 0 && p.refused != PL_REFUSAL_NONE)
+        j->rc = -1;
+    pl_post_dispose(&p);
 }
 
 static void submit(bench_t *b, job_t *j);

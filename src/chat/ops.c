@@ -726,9 +726,7 @@ typedef struct {
     int64_t reply_to, thread, expires_in;
     int64_t media;     /* media id the content references, 0 = none */
     bool sticker;      /* the media must be an image with a thumbnail */
-    pl_message_t m;
-    pl_message_t root; /* thread root's new state (id 0 if none) */
-    bool duplicate;
+    pl_post_t p;       /* the store's request and result (message, root, duplicate) */
 } send_job_t;
 
 void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
@@ -765,82 +763,47 @@ void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
 static void send_work(pl_db_t *db, void *arg)
 {
     send_job_t *q = arg;
-    int rc = pl_db_message_by_client_id(db, q->sender, q->client_id, &q->m);
-    if (rc == 0) { /* a retry: the original, whatever happened since */
-        q->duplicate = true;
-        return;
-    }
-    if (rc != PL_ENOTFOUND)
-        goto out;
-    /* reply_to and thread must name a live message of this room; a thread
-     * root must not itself be a thread reply. */
-    int64_t refs[2] = {q->reply_to, q->thread};
-    for (int i = 0; i < 2; i++) {
-        if (refs[i] <= 0)
-            continue;
-        pl_message_t t = {0};
-        rc = pl_db_message_get(db, q->room_id, refs[i], &t);
-        bool dead = rc == 0 && t.deleted, nested = rc == 0 && i == 1 && t.thread_root > 0;
-        pl_message_dispose(&t);
-        if (rc == PL_ENOTFOUND || dead) {
-            pl_ops__job_fail(&q->j, "not_found",
-                             i ? "no such thread root" : "the message replied to does not exist");
-            return;
-        }
-        if (rc < 0)
-            goto out;
-        if (nested) {
-            pl_ops__job_fail(&q->j, "bad_request",
-                             "a thread reply cannot start a thread; reply in the root's thread");
-            return;
-        }
-    }
-    if (q->media > 0) {
-        /* The sender must be able to see the media (their upload, or shared
-         * in one of their rooms); otherwise it does not exist for them. */
-        bool visible = false;
-        rc = pl_db_media_visible(db, q->media, q->sender, pl_now_ms(), &visible);
-        if (rc == PL_ENOTFOUND || (rc == 0 && !visible)) {
-            pl_ops__job_fail(&q->j, "not_found", "no such media");
-            return;
-        }
-        if (rc < 0)
-            goto out;
-        if (q->sticker) {
-            pl_media_rec_t mr = {0};
-            if ((rc = pl_db_media_get(db, q->media, &mr)) < 0)
-                goto out;
-            bool image = mr.mime != NULL && !strncmp(mr.mime, "image/", 6) && mr.thumb_w > 0;
-            pl_media_rec_dispose(&mr);
-            if (!image) {
-                pl_ops__job_fail(&q->j, "bad_request",
-                                 "a sticker must be an image with a thumbnail");
-                return;
-            }
-        }
-    }
-    int64_t *ids = NULL;
-    size_t nids = 0;
-    bool mroom = false;
-    pl_ops__resolve_mentions(db, q->room_id, q->kind, q->content, &ids, &nids, &mroom);
-    int64_t now = pl_now_ms();
-    pl_message_new_t in = {
+    /* The store checks and writes (pl_db_message_send); chat only parses the
+     * body's mentions (pure) and maps a refusal to its wire error. */
+    static const struct {
+        const char *code, *msg;
+    } refusals[] = {
+        [PL_REFUSAL_NOT_FOUND] = {"not_found", "no such object"},
+        [PL_REFUSAL_NO_REPLY] = {"not_found", "the message replied to does not exist"},
+        [PL_REFUSAL_NO_THREAD] = {"not_found", "no such thread root"},
+        [PL_REFUSAL_NESTED_THREAD] = {"bad_request", "a thread reply cannot start a thread; "
+                                                     "reply in the root's thread"},
+        [PL_REFUSAL_NO_MEDIA] = {"not_found", "no such media"},
+        [PL_REFUSAL_NOT_STICKER] = {"bad_request", "a sticker must be an image with a thumbnail"},
+    };
+    pl_mentions_t pm = {0};
+    const char *names[PL_MENTIONS_MAX];
+    json_t *c = json_loads(q->content, 0, NULL);
+    json_t *body = json_object_get(c, "body");
+    if (json_is_string(body))
+        pl_mentions_parse(json_string_value(body), json_string_length(body), &pm);
+    json_decref(c);
+    for (size_t i = 0; i < pm.n; i++)
+        names[i] = pm.names[i];
+    q->p = (pl_post_t){
         .room_id = q->room_id,
         .sender = q->sender,
         .client_id = q->client_id,
         .content = q->content,
-        .now_ms = now,
         .reply_to = q->reply_to,
         .thread_root = q->thread,
-        .expires_ts = q->expires_in > 0 ? now + q->expires_in : 0,
-        .mentions = ids,
-        .nmentions = nids,
-        .mention_room = mroom,
-        .media = q->media, /* grants the room access and keeps the media alive */
+        .expires_in = q->expires_in,
+        .media = q->media,
+        .sticker = q->sticker,
+        .mention_names = names,
+        .nmention_names = pm.n,
+        .mention_room =
+            pm.room && q->kind == PL_ROOM_GROUP, /* @room only means something in a group */
     };
-    rc = pl_db_message_post(db, &in, &q->m, &q->duplicate, &q->root);
-    free(ids);
-out:
+    int rc = pl_db_message_send(db, &q->p);
+    q->p.mention_names = NULL; /* names[] dies here */
+    if (rc == 0 && q->p.refused != PL_REFUSAL_NONE)
+        pl_ops__job_fail(&q->j, refusals[q->p.refused].code, refusals[q->p.refused].msg);
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
@@ -857,33 +820,32 @@ static void send_done(int status, void *arg)
      * same field text. */
     pl_buf_lit(&b, "{\"ev\":\"message\",");
     size_t fields_at = b.len;
-    pl_wire_message_fields(&b, &q->m);
+    pl_wire_message_fields(&b, &q->p.message);
     pl_buf_lit(&b, "}");
     pl_buf_t r;
     pl_buf_init(&r);
     pl_buf_lit(&r, ",\"message\":{");
     pl_buf_append(&r, pl_buf_head(&b) + fields_at, b.len - fields_at);
-    pl_buf_printf(&r, ",\"duplicate\":%s", q->duplicate ? "true" : "false");
+    pl_buf_printf(&r, ",\"duplicate\":%s", q->p.duplicate ? "true" : "false");
     pl_wire_reply_ok(s, q->j.id, pl_buf_head(&r), r.len);
     pl_buf_dispose(&r);
-    room_t *room = pl_chat__room(chat, q->m.room_id);
-    if (!q->duplicate && room != NULL) {
-        if (q->m.seq > room->last_seq)
-            room->last_seq = q->m.seq;
+    room_t *room = pl_chat__room(chat, q->p.message.room_id);
+    if (!q->p.duplicate && room != NULL) {
+        if (q->p.message.seq > room->last_seq)
+            room->last_seq = q->p.message.seq;
         pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
         chat->stats.frames_built++;
         chat->stats.messages_stored++;
-        pl_chat__fanout(chat, room, q->m.seq, 0, f);
-        pl_chat__ring_push(chat, room, q->m.seq, f);
+        pl_chat__fanout(chat, room, q->p.message.seq, 0, f);
+        pl_chat__ring_push(chat, room, q->p.message.seq, f);
         pl_frame_unref(f);
         /* The thread root changed (count, last ts): members replace it. */
-        if (q->root.id != 0)
-            pl_chat__emit_update(chat, &q->root);
+        if (q->p.root.id != 0)
+            pl_chat__emit_update(chat, &q->p.root);
     }
     pl_buf_dispose(&b);
 out:
-    pl_message_dispose(&q->m);
-    pl_message_dispose(&q->root);
+    pl_post_dispose(&q->p);
     free(q->client_id);
     free(q->content);
     pl_ops__job_dispose(&q->j);

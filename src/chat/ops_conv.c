@@ -65,65 +65,53 @@ typedef struct {
 static void mut_work(pl_db_t *db, void *arg)
 {
     mut_job_t *q = arg;
-    pl_message_t cur = {0};
-    int rc = pl_db_message_get(db, q->room_id, q->seq, &cur);
-    if (rc == PL_ENOTFOUND || (rc == 0 && cur.deleted && q->kind == MUT_REACT)) {
-        pl_ops__job_fail(&q->j, "not_found", "no such message");
-        pl_message_dispose(&cur);
-        return;
-    }
-    if (rc < 0)
-        goto out;
-    if (q->kind != MUT_REACT && cur.sender != q->user) {
-        pl_ops__job_fail(&q->j, "forbidden", "you can only change your own messages");
-        goto out;
-    }
-    if (q->kind == MUT_EDIT && cur.deleted) {
-        pl_ops__job_fail(&q->j, "bad_request", "a deleted message cannot be edited");
-        goto out;
-    }
-    if (q->kind == MUT_DELETE && cur.deleted) { /* idempotent: no new version */
-        q->m = cur;
-        memset(&cur, 0, sizeof cur);
-        goto out;
-    }
+    /* The store checks and writes (pl_db_message_change); chat parses the
+     * new body's mentions and the custom emoji's shortcode (pure) and maps a
+     * refusal to its wire error. */
+    static const struct {
+        const char *code, *msg;
+    } refusals[] = {
+        [PL_REFUSAL_NO_MESSAGE] = {"not_found", "no such message"},
+        [PL_REFUSAL_NOT_AUTHOR] = {"forbidden", "you can only change your own messages"},
+        [PL_REFUSAL_DELETED] = {"bad_request", "a deleted message cannot be edited"},
+        [PL_REFUSAL_NO_EMOJI] = {"bad_request", "no such custom emoji"},
+        [PL_REFUSAL_TOO_MANY] = {"bad_request", "too many different reactions on this message"},
+    };
+    static const pl_change_kind_t kinds[] = {[MUT_EDIT] = PL_CHANGE_EDIT,
+                                             [MUT_DELETE] = PL_CHANGE_DELETE,
+                                             [MUT_REACT] = PL_CHANGE_REACT};
+    pl_mentions_t pm = {0};
+    const char *names[PL_MENTIONS_MAX];
     if (q->kind == MUT_EDIT) {
-        int64_t *ids = NULL;
-        size_t n = 0;
-        bool mroom = false;
-        pl_ops__resolve_mentions(db, q->room_id, q->room_kind, q->content, &ids, &n, &mroom);
-        rc = pl_db_message_edit(db, q->room_id, q->seq, q->content, ids, n, mroom, pl_now_ms(),
-                                &q->m);
-        free(ids);
-        q->changed = rc == 0;
-    } else if (q->kind == MUT_DELETE) {
-        rc = pl_db_message_delete(db, q->room_id, q->seq, &q->m);
-        q->changed = rc == 0;
-    } else {
-        if (q->custom && !q->remove) {
-            /* A custom emoji must exist when it is put on; removing a reaction
-             * of one deleted since is always allowed. */
-            char name[PL_SHORTCODE_MAX + 1];
-            pl_emoji_rec_t e;
-            (void)pl_emoji_custom_ref(q->emoji, strlen(q->emoji), name);
-            rc = pl_db_emoji_get(db, name, &e);
-            if (rc == PL_ENOTFOUND) {
-                pl_ops__job_fail(&q->j, "bad_request", "no such custom emoji");
-                rc = 0;
-                goto out;
-            }
-            if (rc < 0)
-                goto out;
-        }
-        rc = pl_db_reaction_set(db, q->room_id, q->seq, q->user, q->emoji, !q->remove,
-                                q->max_reactions, pl_now_ms(), &q->changed, &q->m);
-        if (rc == PL_ETOOBIG) {
-            pl_ops__job_fail(&q->j, "bad_request", "too many different reactions on this message");
-            rc = 0;
-        }
+        json_t *c = json_loads(q->content, 0, NULL);
+        json_t *body = json_object_get(c, "body");
+        if (json_is_string(body))
+            pl_mentions_parse(json_string_value(body), json_string_length(body), &pm);
+        json_decref(c);
     }
-out:
-    pl_message_dispose(&cur);
+    for (size_t i = 0; i < pm.n; i++)
+        names[i] = pm.names[i];
+    char shortcode[PL_SHORTCODE_MAX + 1];
+    bool custom = q->custom && pl_emoji_custom_ref(q->emoji, strlen(q->emoji), shortcode);
+    pl_change_t c = {
+        .kind = kinds[q->kind],
+        .room_id = q->room_id,
+        .seq = q->seq,
+        .user = q->user,
+        .content = q->content,
+        .mention_names = names,
+        .nmention_names = pm.n,
+        .mention_room = pm.room && q->room_kind == PL_ROOM_GROUP, /* @room: groups only */
+        .emoji = q->emoji,
+        .custom_shortcode = custom ? shortcode : NULL,
+        .remove = q->remove,
+        .max_reactions = q->max_reactions,
+    };
+    int rc = pl_db_message_change(db, &c);
+    q->m = c.message; /* mut_done disposes it */
+    q->changed = c.changed;
+    if (rc == 0 && c.refused != PL_REFUSAL_NONE)
+        pl_ops__job_fail(&q->j, refusals[c.refused].code, refusals[c.refused].msg);
     pl_ops__job_write_end(&q->j, db, rc);
 }
 

@@ -14,8 +14,9 @@
  * Jobs complete in submission order per queue (writes in order; reads in any
  * order relative to each other).
  *
- * The SQLite backend (store_sqlite.c) is the only implementation today; a
- * PostgreSQL backend implements the same functions. Schema is versioned with
+ * The SQLite backend (store_sqlite*.c, one file per concept: users, rooms,
+ * messages, conv, search, index, media, invite) is the only implementation
+ * today; a PostgreSQL backend implements the same functions. Schema is versioned with
  * migrations applied at pl_store_open(). */
 #ifndef PL_STORE_STORE_H
 #define PL_STORE_STORE_H
@@ -41,14 +42,14 @@ typedef struct {
 } pl_user_t;
 
 typedef struct {
-    int64_t id;       /* global message id */
+    int64_t id; /* global message id */
     int64_t room_id;
-    int64_t seq;      /* per-room, 1.., gap-free */
-    int64_t sender;   /* user id */
-    int64_t ts;       /* ms since epoch, set by the server */
-    char *client_id;  /* owned */
-    char *content;    /* owned; serialized JSON object ({"type":"deleted"} once deleted) */
-    /* Conversation features (schema 2). */
+    int64_t seq;     /* per-room, 1.., gap-free */
+    int64_t sender;  /* user id */
+    int64_t ts;      /* ms since epoch, set by the server */
+    char *client_id; /* owned */
+    char *content;   /* owned; serialized JSON object ({"type":"deleted"} once deleted) */
+    /* Conversation features: versions, edits, replies, threads, mentions, reactions. */
     int64_t version;        /* room version of the last mutation; 0 = never changed */
     int64_t edited_ts;      /* 0 = never edited */
     bool deleted;           /* deleted or expired: a tombstone */
@@ -67,7 +68,7 @@ typedef struct {
 typedef struct {
     int64_t id;
     pl_room_kind_t kind;
-    char *name;       /* owned; "" for a dm */
+    char *name; /* owned; "" for a dm */
     int64_t last_seq;
     int64_t created_ms;
     int64_t last_version;    /* counter of message mutations (edit, delete, react, ...) */
@@ -176,11 +177,11 @@ int pl_db_session_count(pl_db_t *db, int64_t user_id, int64_t *count);
 /* rooms and membership */
 /** Creates a group with the creator and members (user ids, deduplicated by the
  * caller, creator not included). Sets *room_id. */
-int pl_db_room_create_group(pl_db_t *db, const char *name, int64_t creator,
-                            const int64_t *members, size_t n, int64_t now_ms, int64_t *room_id);
+int pl_db_room_create_group(pl_db_t *db, const char *name, int64_t creator, const int64_t *members,
+                            size_t n, int64_t now_ms, int64_t *room_id);
 /** Returns the dm between a and b, creating it if needed. *created tells which. */
-int pl_db_room_get_or_create_dm(pl_db_t *db, int64_t a, int64_t b, int64_t now_ms,
-                                int64_t *room_id, bool *created);
+int pl_db_room_get_or_create_dm(pl_db_t *db, int64_t a, int64_t b, int64_t now_ms, int64_t *room_id,
+                                bool *created);
 int pl_db_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out);
 /** Adds a member (PL_EEXIST if already one). */
 int pl_db_member_add(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms);
@@ -204,8 +205,6 @@ typedef struct {
     int64_t mentions; /* unread messages mentioning the user or @room */
 } pl_room_summary_t;
 int pl_db_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size_t *n);
-/** Moves the read marker forward (never back; clamps to last_seq). */
-int pl_db_member_set_read(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t seq);
 
 /** Iterates every (room, user) membership and every room, for loading the
  * in-memory routing tables at startup. Callbacks return 0 to go on. */
@@ -213,13 +212,6 @@ int pl_db_each_room(pl_db_t *db, int (*cb)(void *arg, const pl_room_t *r), void 
 int pl_db_each_member(pl_db_t *db, int (*cb)(void *arg, const pl_member_t *m), void *arg);
 
 /* messages */
-/** Appends a message: assigns the next seq of the room and a message id, in
- * the same transaction as the room's last_seq update. If (sender, client_id)
- * exists already, *out is that original message, *duplicate = true, and nothing
- * is written. content is serialized JSON. */
-int pl_db_message_append(pl_db_t *db, int64_t room_id, int64_t sender, const char *client_id,
-                         const char *content, int64_t now_ms, pl_message_t *out,
-                         bool *duplicate);
 /** Messages with seq < before (before <= 0: no bound), newest `limit` of them,
  * returned oldest first. *out: malloc'd array; dispose each and free(). */
 int pl_db_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t limit,
@@ -230,7 +222,7 @@ int pl_db_messages_after(pl_db_t *db, int64_t room_id, int64_t after, int64_t li
 /** Frees an array returned above. */
 void pl_messages_free(pl_message_t *m, size_t n);
 
-/* ---- conversation features (schema 2) ----
+/* ---- changes to messages: edits, deletes, reactions, threads, sync ----
  * Mutations (edit, delete, reaction, thread counter, expiry) do not take a
  * seq: each increments the room's last_version and stamps the message with
  * it, so a client that knows version v of a room can ask for everything
@@ -244,22 +236,121 @@ typedef struct {
     const char *client_id;
     const char *content; /* serialized JSON object */
     int64_t now_ms;
-    int64_t reply_to;    /* seq or 0; the caller checked it exists */
-    int64_t thread_root; /* seq or 0; the caller checked it is a live root */
-    int64_t expires_ts;  /* 0 = never */
+    int64_t reply_to;        /* seq or 0; the caller checked it exists */
+    int64_t thread_root;     /* seq or 0; the caller checked it is a live root */
+    int64_t expires_ts;      /* 0 = never */
     const int64_t *mentions; /* member ids mentioned in the body */
     size_t nmentions;
     bool mention_room;
     int64_t media; /* media id the content names (0 = none); the caller checked it */
 } pl_message_new_t;
 
-/** pl_db_message_append with the new fields. When thread_root is set and the
- * message is new, the root's thread_count/thread_last_ts change (a mutation:
- * the room's version moves) and *root (if non-NULL) receives the root's new
- * state; otherwise root->id is left 0. A text body is added to the search
- * index. */
-int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out,
-                       bool *duplicate, pl_message_t *root);
+/** Appends a message without the checks of pl_db_message_send: assigns the
+ * next seq of the room and a message id, in the same transaction as the
+ * room's last_seq update. If (sender, client_id) exists already, *out is that
+ * original message, *duplicate = true, and nothing is written. When
+ * thread_root is set and the message is new, the root's
+ * thread_count/thread_last_ts change (a mutation: the room's version moves)
+ * and *root (if non-NULL) receives the root's new state; otherwise root->id
+ * is left 0. A text body is added to the search index. */
+int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out, bool *duplicate,
+                       pl_message_t *root);
+/* ---- domain operation: post a message ----
+ * One call does everything a `send` needs from the database, in one write
+ * job: deduplication by client_id, the reply and thread checks, the media
+ * check, mention lookup, the insert and the thread root's counters. What
+ * is refused is an answer (nothing written, job status 0), named by
+ * pl_refusal_t; the caller maps it to its wire error. */
+
+/** Why a domain operation refused a request. */
+typedef enum {
+    PL_REFUSAL_NONE = 0,
+    PL_REFUSAL_NOT_FOUND,     /* the room or the sender does not exist (any more) */
+    PL_REFUSAL_NO_REPLY,      /* reply_to names no live message of the room */
+    PL_REFUSAL_NO_THREAD,     /* thread_root names no live message of the room */
+    PL_REFUSAL_NESTED_THREAD, /* thread_root is itself a thread reply */
+    PL_REFUSAL_NO_MEDIA,      /* the media does not exist, or the sender may not read it */
+    PL_REFUSAL_NOT_STICKER,   /* a sticker's media is not an image with a thumbnail */
+    PL_REFUSAL_NO_MESSAGE,    /* change: no such message (or reacting to a deleted one) */
+    PL_REFUSAL_NOT_AUTHOR,    /* change: only the sender may edit or delete a message */
+    PL_REFUSAL_DELETED,       /* change: a deleted message cannot be edited */
+    PL_REFUSAL_NO_EMOJI,      /* change: the custom emoji reacted with does not exist */
+    PL_REFUSAL_TOO_MANY,      /* change: the user has max_reactions different reactions */
+} pl_refusal_t;
+
+/** A post: the request (filled by the caller, borrowed until the result is
+ * read) and its result (written by the store). Like uv_work_t, the caller
+ * owns the struct; pl_post_dispose frees the result. */
+typedef struct {
+    /* request */
+    int64_t room_id, sender;
+    const char *client_id;
+    const char *content;              /* serialized JSON object */
+    int64_t reply_to;                 /* seq or 0 */
+    int64_t thread_root;              /* seq or 0 */
+    int64_t expires_in;               /* ms after the post's ts; 0 = never */
+    int64_t media;                    /* media id the content names, 0 = none */
+    bool sticker;                     /* the media must be an image with a thumbnail */
+    const char *const *mention_names; /* lowercase usernames parsed from the body */
+    size_t nmention_names;            /* names that are not members of the room count for nothing */
+    bool mention_room; /* the body mentions @room (the caller applies the room's kind) */
+    /* result */
+    pl_refusal_t refused; /* PL_REFUSAL_NONE: message holds the stored message */
+    bool duplicate;       /* client_id was used already: message is the original */
+    pl_message_t message; /* owned */
+    pl_message_t root;    /* owned; the thread root's new state, id 0 if unchanged */
+    /* private */
+    pl_store_done_cb _done;
+    void *_arg;
+} pl_post_t;
+
+/** Posts p inside the running write job (store thread). The ts is the
+ * writer's clock. Returns 0 with p's result written (a refusal included),
+ * or PL_EIO; on PL_EIO the caller rolls the job back (pl_db_rollback_job).
+ * Queries: a new message costs the dedupe lookup, one lookup per reply or
+ * thread reference, the media checks, two per mentioned name, then the
+ * insert (pl_db_message_post without its own dedupe lookup). */
+int pl_db_message_send(pl_db_t *db, pl_post_t *p);
+/** Queues a write job that runs pl_db_message_send(p) (rolling the job back
+ * on failure); done(status, arg) runs on the loop thread with p's result
+ * written when status is 0. p must stay valid until then. Thread: loop. */
+void pl_store_message_post(pl_store_t *st, pl_post_t *p, pl_store_done_cb done, void *arg);
+/** Frees p's result (message, root). NULL-safe. */
+void pl_post_dispose(pl_post_t *p);
+
+/* ---- domain operation: change a posted message (edit, delete, react) ---- */
+
+typedef enum { PL_CHANGE_EDIT, PL_CHANGE_DELETE, PL_CHANGE_REACT } pl_change_kind_t;
+
+/** A change: request (borrowed until the result is read) and result. */
+typedef struct {
+    /* request */
+    pl_change_kind_t kind;
+    int64_t room_id, seq, user;
+    const char *content;              /* edit: the new content (serialized JSON) */
+    const char *const *mention_names; /* edit: usernames parsed from the new body */
+    size_t nmention_names;
+    bool mention_room;            /* edit: @room (the caller applies the room's kind) */
+    const char *emoji;            /* react */
+    const char *custom_shortcode; /* react: the custom emoji `emoji` names, NULL if none */
+    bool remove;                  /* react: take the reaction off */
+    int64_t max_reactions;        /* react: different reactions per user and message */
+    /* result */
+    pl_refusal_t refused;
+    bool changed;         /* a new version was written (false: it was so already) */
+    pl_message_t message; /* owned; the message's state afterwards */
+} pl_change_t;
+
+/** Applies c inside the running write job, with the checks: the message
+ * exists (and, to react, is live), only its sender edits or deletes it, a
+ * tombstone is not edited (deleting it again changes nothing), a custom
+ * emoji exists when it is put on, the per-user reaction cap. Returns 0 with
+ * c's result written (a refusal included) or PL_EIO (the caller rolls the
+ * job back). */
+int pl_db_message_change(pl_db_t *db, pl_change_t *c);
+/** Frees c's result. NULL-safe. */
+void pl_change_dispose(pl_change_t *c);
+
 /** The message a sender stored under client_id (PL_ENOTFOUND if none). */
 int pl_db_message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,
                                pl_message_t *out);
@@ -268,8 +359,8 @@ int pl_db_message_get(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *o
 /** Replaces the content (edit): sets edited_ts, the mention rows and the
  * search entry; *out is the new state. */
 int pl_db_message_edit(pl_db_t *db, int64_t room_id, int64_t seq, const char *content,
-                       const int64_t *mentions, size_t nmentions, bool mention_room,
-                       int64_t now_ms, pl_message_t *out);
+                       const int64_t *mentions, size_t nmentions, bool mention_room, int64_t now_ms,
+                       pl_message_t *out);
 /** Turns the message into a tombstone: content {"type":"deleted"}, deleted,
  * reactions, mentions, timer and search entry removed. *out is the new state.
  * Deleting a tombstone again changes nothing (no new version). */
@@ -286,8 +377,8 @@ int pl_db_messages_updated(pl_db_t *db, int64_t room_id, int64_t max_seq, int64_
                            int64_t limit, pl_message_t **out, size_t *n);
 /** Replies of a thread with seq < before (before <= 0: no bound), the newest
  * limit of them, oldest first. */
-int pl_db_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t before,
-                          int64_t limit, pl_message_t **out, size_t *n);
+int pl_db_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t before, int64_t limit,
+                          pl_message_t **out, size_t *n);
 /** Deletes (as pl_db_message_delete) up to limit messages whose expires_ts
  * <= now_ms; *out holds their tombstones. */
 int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message_t **out,
@@ -346,17 +437,17 @@ typedef struct {
 } pl_contact_t;
 int pl_db_contacts(pl_db_t *db, int64_t user_id, int64_t limit, pl_contact_t **out, size_t *n);
 
-/* ---- media (schema 3) ---- */
+/* ---- media, avatars and custom emoji ---- */
 
 typedef struct {
     int64_t id;
     char sha256[65]; /* lowercase hex */
     int64_t size;
-    char *mime;  /* owned; sniffed type */
+    char *mime; /* owned; sniffed type */
     int64_t owner;
-    char *name;  /* owned; client-supplied file name ("" if none) */
-    int64_t width, height;     /* 0 when not an image (or unreadable) */
-    int64_t thumb_w, thumb_h;  /* 0 when there is no thumbnail */
+    char *name;               /* owned; client-supplied file name ("" if none) */
+    int64_t width, height;    /* 0 when not an image (or unreadable) */
+    int64_t thumb_w, thumb_h; /* 0 when there is no thumbnail */
     int64_t created_ms;
 } pl_media_rec_t;
 void pl_media_rec_dispose(pl_media_rec_t *m);
@@ -389,8 +480,6 @@ typedef struct {
  * *out (dispose blobs with free()) only on success. */
 int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit,
                    pl_media_gc_t *out);
-/** Whether some media row has this sha256 (the blob is in use). */
-int pl_db_media_sha_used(pl_db_t *db, const char *sha256, bool *used);
 /** Sets (media 0: clears) the user's avatar. */
 int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media);
 /** The user's avatar media id (0 = none). */
@@ -413,7 +502,7 @@ int pl_db_emoji_remove(pl_db_t *db, const char *shortcode);
  * most limit of them (a page); *out is malloc'd (pl_emoji_recs_free). */
 int pl_db_emoji_list(pl_db_t *db, const char *after, size_t limit, pl_emoji_rec_t **out, size_t *n);
 
-/* ---- invitations (schema 7) ----
+/* ---- invitations ----
  * A pending invitation of a user to a group. It is live while expires_ms >
  * now_ms; an expired row counts for nothing and is deleted by the next
  * pl_db_invites_purge (or replaced by a new invitation of the same pair).

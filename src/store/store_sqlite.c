@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* store_sqlite.c -- SQLite backend lifecycle: connections, versioned schema,
  * the group-committing writer thread, reader threads and the hand-back of done
- * callbacks to the loop thread. Data functions live in store_sqlite_data.c. */
+ * callbacks to the loop thread. The data functions live in one file per
+ * concept (store_sqlite_users.c, _rooms.c, _messages.c, ...; see
+ * docs/architecture.md "Storage"). */
 #include "store/store.h"
 
 #include <errno.h>
@@ -75,8 +77,8 @@ static const char *const migrations[] = {
     "ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN edited_ts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"     /* seq */
-    "ALTER TABLE messages ADD COLUMN thread_root INTEGER NOT NULL DEFAULT 0;"  /* seq */
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;"    /* seq */
+    "ALTER TABLE messages ADD COLUMN thread_root INTEGER NOT NULL DEFAULT 0;" /* seq */
     "ALTER TABLE messages ADD COLUMN thread_count INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN thread_last_ts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN expires_ts INTEGER NOT NULL DEFAULT 0;"
@@ -110,7 +112,8 @@ static const char *const migrations[] = {
     "ALTER TABLE users ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;"
     /* Text bodies of live messages, rowid = messages.id. Deleting a message
      * deletes its row here, so a deleted body is gone from the index too. */
-    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');"
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics "
+    "2');"
     "INSERT INTO messages_fts(rowid, body) SELECT id, json_extract(content, '$.body') FROM messages"
     " WHERE json_valid(content) AND json_extract(content, '$.type') = 'text'"
     " AND json_type(content, '$.body') = 'text';",
@@ -179,6 +182,22 @@ static const char *const migrations[] = {
     "CREATE INDEX invites_user ON invites(user_id, expires_ms);"
     "CREATE INDEX invites_inviter ON invites(inviter, room_id);"
     "CREATE INDEX invites_expiry ON invites(expires_ms);",
+    /* 8: reactions keep their insertion order. docs/protocol.md lists them
+     * "in order of first use", but ts is in milliseconds, so two reactions of
+     * one millisecond were ordered by the emoji's bytes. The table gets a
+     * rowid (insertion order; the old rows are copied in their old order) and
+     * the unique key the primary key was. */
+    "CREATE TABLE reactions_new("
+    " id INTEGER PRIMARY KEY,"
+    " message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " emoji TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " ts INTEGER NOT NULL,"
+    " UNIQUE (message_id, emoji, user_id));"
+    "INSERT INTO reactions_new(message_id, emoji, user_id, ts)"
+    " SELECT message_id, emoji, user_id, ts FROM reactions ORDER BY message_id, ts, emoji, user_id;"
+    "DROP TABLE reactions;"
+    "ALTER TABLE reactions_new RENAME TO reactions;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
@@ -239,10 +258,7 @@ static void list_push(job_list_t *l, job_t *first, job_t *last)
 static void db_close(pl_db_t *db)
 {
     pl_store__fts_truncate(db, 0);
-    for (int i = 0; i < PL_ST__COUNT; i++) {
-        sqlite3_finalize(db->stmt[i]);
-        db->stmt[i] = NULL;
-    }
+    pl_store__stmts_finalize(db);
     if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
         pl_log(PL_LOG_ERROR, "store", "op=close db=%s err=%s", db->name, sqlite3_errmsg(db->h));
     db->h = NULL;
@@ -411,11 +427,11 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
     for (job_t *j = first;; j = j->next) {
         if (!in_tx) {
             seg = j;
-            in_tx = pl_store__exec(db, PL_ST_BEGIN_IMMEDIATE, "begin") == 0;
+            in_tx = pl_store__exec(db, PL_TX_BEGIN_IMMEDIATE, "begin") == 0;
         }
         db->job_rollback = db->job_failed = false;
         db->fts_job_start = db->nfts;
-        if (!in_tx || pl_store__exec(db, PL_ST_JOB_SAVEPOINT, "savepoint") != 0) {
+        if (!in_tx || pl_store__exec(db, PL_TX_JOB_SAVEPOINT, "savepoint") != 0) {
             j->status = PL_EIO;
         } else {
             j->work(db, j->arg);
@@ -432,10 +448,10 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
                 if (db->job_rollback || db->job_failed) {
                     if (db->job_failed)
                         j->status = PL_EIO;
-                    pl_store__exec(db, PL_ST_JOB_ROLLBACK_TO, "rollback_to");
+                    pl_store__exec(db, PL_TX_JOB_ROLLBACK_TO, "rollback_to");
                     pl_store__fts_truncate(db, db->fts_job_start);
                 }
-                if (pl_store__exec(db, PL_ST_JOB_RELEASE, "release") != 0 &&
+                if (pl_store__exec(db, PL_TX_JOB_RELEASE, "release") != 0 &&
                     sqlite3_get_autocommit(db->h)) {
                     fail_range(seg, j);
                     pl_store__fts_truncate(db, 0);
@@ -450,7 +466,7 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
         pl_store__fts_truncate(db, 0);
         return;
     }
-    if (pl_store__exec(db, PL_ST_COMMIT, "commit") == 0) {
+    if (pl_store__exec(db, PL_TX_COMMIT, "commit") == 0) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
         /* Before the acks are posted (complete()), so a search that follows
          * an ack waits for this batch's index changes. */
@@ -459,7 +475,7 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
     }
     /* Nothing of this transaction is durable: report it to every job. */
     if (!sqlite3_get_autocommit(db->h))
-        pl_store__exec(db, PL_ST_ROLLBACK, "rollback");
+        pl_store__exec(db, PL_TX_ROLLBACK, "rollback");
     pl_store__fts_truncate(db, 0);
     fail_range(seg, last);
 }
@@ -518,15 +534,15 @@ static void run_read(pl_store_t *st, pl_db_t *db, job_t *j)
     db->job_rollback = db->job_failed = false;
     /* One read transaction per job: every query of the job sees the same
      * snapshot. */
-    if (pl_store__exec(db, PL_ST_BEGIN, "begin_read") != 0) {
+    if (pl_store__exec(db, PL_TX_BEGIN, "begin_read") != 0) {
         j->status = PL_EIO;
         return;
     }
     j->work(db, j->arg);
     atomic_fetch_add_explicit(&st->read_jobs, 1, memory_order_relaxed);
-    if (!sqlite3_get_autocommit(db->h) && pl_store__exec(db, PL_ST_COMMIT, "commit_read") != 0 &&
+    if (!sqlite3_get_autocommit(db->h) && pl_store__exec(db, PL_TX_COMMIT, "commit_read") != 0 &&
         !sqlite3_get_autocommit(db->h))
-        pl_store__exec(db, PL_ST_ROLLBACK, "rollback_read");
+        pl_store__exec(db, PL_TX_ROLLBACK, "rollback_read");
     if (db->job_failed)
         j->status = PL_EIO;
 }

@@ -29,8 +29,8 @@
 #include "core/util.h"
 #include "store/store_internal.h"
 
-#define INDEX_LAYOUT 1         /* bump to force a rebuild after a layout change */
-#define REBUILD_CHUNK 5000     /* messages per rebuild transaction */
+#define INDEX_LAYOUT 1     /* bump to force a rebuild after a layout change */
+#define REBUILD_CHUNK 5000 /* messages per rebuild transaction */
 
 struct pl_indexer {
     sqlite3 *h;
@@ -202,9 +202,10 @@ static bool rebuild(pl_indexer_t *ix)
             break;
         sqlite3_bind_int64(next, 1, from);
         sqlite3_bind_int64(next, 2, REBUILD_CHUNK);
-        int64_t upto = sqlite3_step(next) == SQLITE_ROW && sqlite3_column_type(next, 0) != SQLITE_NULL
-                           ? sqlite3_column_int64(next, 0)
-                           : 0;
+        int64_t upto =
+            sqlite3_step(next) == SQLITE_ROW && sqlite3_column_type(next, 0) != SQLITE_NULL
+                ? sqlite3_column_int64(next, 0)
+                : 0;
         sqlite3_reset(next);
         if (upto == 0) {
             rc = ix_exec(ix, "COMMIT", "index_commit");
@@ -390,4 +391,63 @@ bool pl_indexer_sync(pl_indexer_t *ix, uint64_t timeout_ms)
 uint64_t pl_indexer_ops_applied(pl_indexer_t *ix)
 {
     return atomic_load_explicit(&ix->ops_applied, memory_order_relaxed);
+}
+
+/* ---- the writer side: index changes of a batch ---- */
+
+/* On the writer, index changes wait for the batch's COMMIT (see
+ * store_internal.h); other connections (startup, tests) hand them over now. */
+static int fts_queue(pl_db_t *db, int64_t id, const char *content, bool fresh)
+{
+    pl_fts_op_t op = {.id = id, .content = content ? pl_xstrdup(content) : NULL, .fresh = fresh};
+    if (db->role != PL_DB_WRITER) {
+        if (db->ix != NULL)
+            pl_indexer_submit(db->ix, &op, 1);
+        else
+            free(op.content);
+        return 0;
+    }
+    if (db->nfts == db->capfts) {
+        db->capfts = db->capfts ? db->capfts * 2 : 64;
+        db->fts = pl_xrealloc(db->fts, db->capfts * sizeof *db->fts);
+    }
+    db->fts[db->nfts++] = op;
+    return 0;
+}
+
+void pl_store__fts_truncate(pl_db_t *db, size_t from)
+{
+    for (size_t i = from; i < db->nfts; i++)
+        free(db->fts[i].content);
+    if (from < db->nfts)
+        db->nfts = from;
+    if (db->nfts == 0) {
+        free(db->fts);
+        db->fts = NULL;
+        db->capfts = 0;
+    }
+}
+
+void pl_store__fts_handoff(pl_db_t *db)
+{
+    if (db->ix != NULL && db->nfts > 0) {
+        pl_indexer_submit(db->ix, db->fts, db->nfts); /* takes the strings */
+        db->nfts = 0;
+    }
+    pl_store__fts_truncate(db, 0);
+}
+
+int pl_store__index_message(pl_db_t *db, int64_t id, const char *content)
+{
+    return fts_queue(db, id, content, true);
+}
+
+int pl_store__reindex_message(pl_db_t *db, int64_t id, const char *content)
+{
+    return fts_queue(db, id, content, false);
+}
+
+int pl_store__unindex_message(pl_db_t *db, int64_t id)
+{
+    return fts_queue(db, id, NULL, false);
 }

@@ -23,84 +23,30 @@
 #include "core/util.h"
 #include "store/store.h"
 
-/* ---- fixture: a temp dir, a loop and an open store per test ---- */
+#include "test_store_fx.h"
 
-typedef struct {
-    char dir[64];
-    char data[128]; /* dir/data/sub: open must create missing parents */
-    uv_loop_t loop;
-    pl_config_t cfg;
-    pl_store_t *st;
-    pl_db_t *db;
-} fx_t;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/* A message through pl_db_message_post, the store's insert (no checks). */
+static int msg_append(pl_db_t *db, int64_t room, int64_t sender, const char *cid,
+                      const char *content, int64_t now_ms, pl_message_t *m, bool *dup)
 {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    pl_message_new_t in = {
+        .room_id = room, .sender = sender, .client_id = cid, .content = content, .now_ms = now_ms};
+    return pl_db_message_post(db, &in, m, dup, NULL);
 }
 
-static void fx_open(fx_t *f)
+/* Moves the read marker as `read` does (pl_db_member_mark). */
+static int set_read(pl_db_t *db, int64_t room, int64_t user, int64_t seq)
 {
-    assert_int_equal(0, pl_store_open(&f->loop, &f->cfg, &f->st));
-    f->db = pl_store_direct(f->st);
-}
-
-/* pl_store_close, run the loop so the close callback drains, leak gate. */
-static void fx_close(fx_t *f)
-{
-    pl_store_close(f->st);
-    f->st = NULL;
-    f->db = NULL;
-    assert_int_equal(0, uv_run(&f->loop, UV_RUN_DEFAULT));
-}
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/pl_store_XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->data, sizeof f->data, "%s/data/sub", f->dir);
-    uv_loop_init(&f->loop);
-    pl_config_init(&f->cfg);
-    char err[128];
-    if (pl_config_set(&f->cfg, "data_dir", f->data, err, sizeof err) != 0)
-        return -1;
-    pl_log_set_level(PL_LOG_WARN);
-    fx_open(f);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    if (f->st != NULL)
-        fx_close(f);
-    assert_int_equal(0, uv_loop_close(&f->loop));
-    pl_config_dispose(&f->cfg);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
-
-static int64_t mkuser(pl_db_t *db, const char *name)
-{
-    int64_t id = 0;
-    assert_int_equal(0, pl_db_user_create(db, name, name, "$argon2id$x", 1000, &id));
-    assert_true(id > 0);
-    return id;
+    bool changed;
+    pl_receipt_t r;
+    return pl_db_member_mark(db, room, user, true, seq, 1000, &changed, &r);
 }
 
 static int64_t append(pl_db_t *db, int64_t room, int64_t sender, const char *cid, bool *dup)
 {
     pl_message_t m;
     bool d = true;
-    assert_int_equal(0,
-                     pl_db_message_append(db, room, sender, cid, "{\"text\":\"x\"}", 5000, &m, &d));
+    assert_int_equal(0, msg_append(db, room, sender, cid, "{\"text\":\"x\"}", 5000, &m, &d));
     int64_t seq = m.seq;
     pl_message_dispose(&m);
     if (dup != NULL)
@@ -413,8 +359,7 @@ static void test_append(void **state)
     assert_int_equal(0, pl_db_messages_after(f->db, r, 6, 1, &v, &n));
     assert_int_equal(1, n);
     orig = v[0];
-    assert_int_equal(
-        0, pl_db_message_append(f->db, r, a, "c7", "{\"text\":\"changed\"}", 9999, &m, &dup));
+    assert_int_equal(0, msg_append(f->db, r, a, "c7", "{\"text\":\"changed\"}", 9999, &m, &dup));
     assert_true(dup);
     assert_int_equal(orig.id, m.id);
     assert_int_equal(7, m.seq);
@@ -434,9 +379,9 @@ static void test_append(void **state)
 
     /* unknown room and unknown sender leave no trace */
     m.seq = -5;
-    assert_int_equal(PL_ENOTFOUND, pl_db_message_append(f->db, 9999, a, "zz", "{}", 1, &m, &dup));
+    assert_int_equal(PL_ENOTFOUND, msg_append(f->db, 9999, a, "zz", "{}", 1, &m, &dup));
     assert_int_equal(-5, m.seq);
-    assert_int_equal(PL_ENOTFOUND, pl_db_message_append(f->db, r, 9999, "zz", "{}", 1, &m, &dup));
+    assert_int_equal(PL_ENOTFOUND, msg_append(f->db, r, 9999, "zz", "{}", 1, &m, &dup));
     assert_int_equal(0, pl_db_room_get(f->db, r, &room));
     assert_int_equal(51, room.last_seq);
     pl_room_dispose(&room);
@@ -574,15 +519,15 @@ static void test_unread_and_read_marker(void **state)
     assert_string_equal("g", s->room.name);
     user_rooms_free(rs, n);
 
-    assert_int_equal(0, pl_db_member_set_read(f->db, dm, a, 5)); /* read bob's seq 4 and 5 */
-    assert_int_equal(0, pl_db_member_set_read(f->db, dm, a, 2)); /* never backwards */
+    assert_int_equal(0, set_read(f->db, dm, a, 5)); /* read bob's seq 4 and 5 */
+    assert_int_equal(0, set_read(f->db, dm, a, 2)); /* never backwards */
     assert_int_equal(0, pl_db_user_rooms(f->db, a, &rs, &n));
     s = find_summary(rs, n, dm);
     assert_int_equal(5, s->read_seq);
     assert_int_equal(2, s->unread); /* bob's seq 6 and 7 */
     user_rooms_free(rs, n);
 
-    assert_int_equal(0, pl_db_member_set_read(f->db, dm, a, 1000)); /* clamps to last_seq */
+    assert_int_equal(0, set_read(f->db, dm, a, 1000)); /* clamps to last_seq */
     assert_int_equal(0, pl_db_user_rooms(f->db, a, &rs, &n));
     s = find_summary(rs, n, dm);
     assert_int_equal(8, s->read_seq);
@@ -595,8 +540,8 @@ static void test_unread_and_read_marker(void **state)
     assert_int_equal(1, find_summary(rs, n, dm)->unread);
     user_rooms_free(rs, n);
 
-    assert_int_equal(PL_ENOTFOUND, pl_db_member_set_read(f->db, dm, 999, 1));
-    assert_int_equal(PL_ENOTFOUND, pl_db_member_set_read(f->db, 999, a, 1));
+    assert_int_equal(PL_ENOTFOUND, set_read(f->db, dm, 999, 1));
+    assert_int_equal(PL_ENOTFOUND, set_read(f->db, 999, a, 1));
     assert_int_equal(0, pl_db_user_rooms(f->db, 999, &rs, &n));
     assert_int_equal(0, n);
     free(rs);
@@ -624,7 +569,7 @@ static void append_work(pl_db_t *db, void *arg)
     wjob_t *j = arg;
     pl_message_t m;
     bool dup;
-    j->rc = pl_db_message_append(db, j->room, j->sender, j->cid, "{\"text\":\"hi\"}", 42, &m, &dup);
+    j->rc = msg_append(db, j->room, j->sender, j->cid, "{\"text\":\"hi\"}", 42, &m, &dup);
     if (j->rc == 0) {
         j->seq = m.seq;
         pl_message_dispose(&m);

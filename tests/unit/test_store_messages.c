@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/* test_store_messages.c -- the store's message operations on the direct
+ * connection: posting (dedupe, reply and thread checks, media visibility,
+ * mentions) and reactions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+#include "test_store_fx.h"
+
+static int64_t mkgroup(pl_db_t *db, int64_t owner, const int64_t *others, size_t n)
+{
+    int64_t r = 0;
+    assert_int_equal(0, pl_db_room_create_group(db, "g", owner, others, n, 1000, &r));
+    return r;
+}
+
+/* Posts a plain text message through pl_db_message_post; returns its seq. */
+static int64_t post_text(pl_db_t *db, int64_t room, int64_t sender, const char *cid)
+{
+    pl_message_new_t in = {.room_id = room,
+                           .sender = sender,
+                           .client_id = cid,
+                           .content = "{\"type\":\"text\",\"body\":\"hi\"}",
+                           .now_ms = 5000};
+    pl_message_t m = {0}, root = {0};
+    bool dup = true;
+    assert_int_equal(0, pl_db_message_post(db, &in, &m, &dup, &root));
+    assert_false(dup);
+    int64_t seq = m.seq;
+    pl_message_dispose(&m);
+    pl_message_dispose(&root);
+    return seq;
+}
+
+/* ---- reactions ---- */
+
+/* docs/protocol.md: reactions come "in order of first use" and users oldest
+ * first. Within one millisecond the order is the order of the calls, not the
+ * emoji's bytes or the user ids. */
+static void test_reactions_order_same_ms(void **state)
+{
+    fx_t *f = *state;
+    int64_t a = mkuser(f->db, "alice"), b = mkuser(f->db, "bob");
+    int64_t g = mkgroup(f->db, a, &b, 1);
+    int64_t seq = post_text(f->db, g, a, "c1");
+    pl_message_t m = {0};
+    bool changed = false;
+    /* U+1F600 (F0 9F 98 80) first, then U+1F44D (F0 9F 91 8D), whose bytes
+     * sort before it; bob before alice, whose id sorts before his. */
+    const char *grin = "\xF0\x9F\x98\x80", *thumbs = "\xF0\x9F\x91\x8D";
+    assert_int_equal(0, pl_db_reaction_set(f->db, g, seq, b, grin, true, 20, 7000, &changed, &m));
+    pl_message_dispose(&m);
+    assert_int_equal(0, pl_db_reaction_set(f->db, g, seq, b, thumbs, true, 20, 7000, &changed, &m));
+    pl_message_dispose(&m);
+    assert_int_equal(0, pl_db_reaction_set(f->db, g, seq, a, thumbs, true, 20, 7000, &changed, &m));
+    assert_true(changed);
+    char want[256];
+    snprintf(want, sizeof want,
+             "[{\"emoji\":\"%s\",\"count\":1,\"users\":[\"u%lld\"]},"
+             "{\"emoji\":\"%s\",\"count\":2,\"users\":[\"u%lld\",\"u%lld\"]}]",
+             grin, (long long)b, thumbs, (long long)b, (long long)a);
+    assert_string_equal(want, m.reactions);
+    pl_message_dispose(&m);
+}
+
+/* ---- posting: pl_db_message_send, pl_store_message_post ---- */
+
+typedef struct {
+    int64_t a, b, c; /* alice and bob in the group; carol outside it */
+    int64_t g;
+} world_t;
+
+static world_t mkworld(pl_db_t *db)
+{
+    world_t w = {.a = mkuser(db, "alice"), .b = mkuser(db, "bob"), .c = mkuser(db, "carol")};
+    w.g = mkgroup(db, w.a, &w.b, 1);
+    return w;
+}
+
+static pl_post_t req(const world_t *w, const char *cid, const char *content)
+{
+    return (pl_post_t){.room_id = w->g, .sender = w->a, .client_id = cid, .content = content};
+}
+
+#define TEXT "{\"type\":\"text\",\"body\":\"hi\"}"
+
+static void test_post_new_and_duplicate(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    pl_post_t p = req(&w, "c1", TEXT);
+    p.expires_in = 60000;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NONE, p.refused);
+    assert_false(p.duplicate);
+    assert_int_equal(1, p.message.seq);
+    assert_int_equal(w.a, p.message.sender);
+    assert_string_equal(TEXT, p.message.content);
+    assert_string_equal("c1", p.message.client_id);
+    assert_int_equal(p.message.ts + 60000, p.message.expires_ts);
+    assert_int_equal(0, p.root.id);
+    int64_t id = p.message.id;
+    pl_post_dispose(&p);
+
+    /* the same client_id again: the original, nothing written */
+    p = req(&w, "c1", "{\"type\":\"text\",\"body\":\"other\"}");
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_true(p.duplicate);
+    assert_int_equal(id, p.message.id);
+    assert_string_equal(TEXT, p.message.content);
+    pl_post_dispose(&p);
+    pl_room_t r;
+    assert_int_equal(0, pl_db_room_get(f->db, w.g, &r));
+    assert_int_equal(1, r.last_seq);
+    pl_room_dispose(&r);
+
+    /* an unknown room is refused, not an error */
+    p = req(&w, "c2", TEXT);
+    p.room_id = 999;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NOT_FOUND, p.refused);
+    pl_post_dispose(&p);
+}
+
+static void test_post_reply_and_thread(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t root = post_text(f->db, w.g, w.a, "root");
+    int64_t gone = post_text(f->db, w.g, w.a, "gone");
+    pl_message_t m;
+    assert_int_equal(0, pl_db_message_delete(f->db, w.g, gone, &m));
+    pl_message_dispose(&m);
+
+    struct {
+        int64_t reply_to, thread;
+        pl_refusal_t want;
+    } bad[] = {
+        {99, 0, PL_REFUSAL_NO_REPLY},     {gone, 0, PL_REFUSAL_NO_REPLY},
+        {0, 99, PL_REFUSAL_NO_THREAD},    {0, gone, PL_REFUSAL_NO_THREAD},
+        {root, 99, PL_REFUSAL_NO_THREAD},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pl_post_t p = req(&w, "bad", TEXT);
+        p.reply_to = bad[i].reply_to;
+        p.thread_root = bad[i].thread;
+        assert_int_equal(0, pl_db_message_send(f->db, &p));
+        assert_int_equal(bad[i].want, p.refused);
+        assert_int_equal(0, p.message.id);
+        pl_post_dispose(&p);
+    }
+
+    /* a thread reply quoting the root: the root's counters move */
+    pl_post_t p = req(&w, "t1", TEXT);
+    p.reply_to = root;
+    p.thread_root = root;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NONE, p.refused);
+    assert_int_equal(root, p.message.thread_root);
+    assert_int_equal(w.a, p.message.reply_sender);
+    assert_string_equal("hi", p.message.reply_preview);
+    assert_int_equal(root, p.root.seq);
+    assert_int_equal(1, p.root.thread_count);
+    int64_t reply = p.message.seq;
+    pl_post_dispose(&p);
+
+    /* a thread reply cannot be a root */
+    p = req(&w, "t2", TEXT);
+    p.thread_root = reply;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NESTED_THREAD, p.refused);
+    pl_post_dispose(&p);
+
+    pl_room_t r;
+    assert_int_equal(0, pl_db_room_get(f->db, w.g, &r));
+    assert_int_equal(reply, r.last_seq); /* nothing refused was written */
+    pl_room_dispose(&r);
+}
+
+static int64_t mkmedia(pl_db_t *db, int64_t owner, const char *sha, const char *mime, int64_t tw)
+{
+    pl_media_rec_t rec = {.size = 3,
+                          .mime = (char *)mime,
+                          .owner = owner,
+                          .name = (char *)"",
+                          .width = 10,
+                          .height = 10,
+                          .thumb_w = tw,
+                          .thumb_h = tw,
+                          .created_ms = 1000};
+    snprintf(rec.sha256, sizeof rec.sha256, "%s", sha);
+    pl_media_rec_t out;
+    bool existed;
+    assert_int_equal(0, pl_db_media_put(db, &rec, &out, &existed));
+    int64_t id = out.id;
+    pl_media_rec_dispose(&out);
+    return id;
+}
+
+static void test_post_media(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t mine = mkmedia(f->db, w.a, "aa", "image/png", 5);
+    int64_t carols = mkmedia(f->db, w.c, "bb", "image/png", 5);
+    int64_t doc = mkmedia(f->db, w.a, "cc", "application/pdf", 0);
+
+    pl_post_t p = req(&w, "m1", "{\"type\":\"image\"}");
+    p.media = carols; /* carol's upload, shared nowhere alice is */
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NO_MEDIA, p.refused);
+    pl_post_dispose(&p);
+    p.media = 12345;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NO_MEDIA, p.refused);
+    pl_post_dispose(&p);
+
+    p = req(&w, "m2", "{\"type\":\"sticker\"}");
+    p.media = doc;
+    p.sticker = true;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NOT_STICKER, p.refused);
+    pl_post_dispose(&p);
+
+    p.media = mine;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NONE, p.refused);
+    pl_post_dispose(&p);
+    /* posted in the group, bob may now read it */
+    bool visible = false;
+    assert_int_equal(0, pl_db_media_visible(f->db, mine, w.b, 2000, &visible));
+    assert_true(visible);
+}
+
+static void test_post_mentions(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    /* bob is a member, carol is not, dave does not exist */
+    const char *names[] = {"bob", "carol", "dave"};
+    pl_post_t p = req(&w, "x1", "{\"type\":\"text\",\"body\":\"@bob @carol @dave @room\"}");
+    p.mention_names = names;
+    p.nmention_names = 3;
+    p.mention_room = true;
+    assert_int_equal(0, pl_db_message_send(f->db, &p));
+    assert_int_equal(PL_REFUSAL_NONE, p.refused);
+    char want[32];
+    snprintf(want, sizeof want, "[\"u%lld\"]", (long long)w.b);
+    assert_string_equal(want, p.message.mentions);
+    assert_true(p.message.mention_room);
+    pl_post_dispose(&p);
+
+    /* bob's unread mention count sees it */
+    pl_room_summary_t *v;
+    size_t n;
+    assert_int_equal(0, pl_db_user_rooms(f->db, w.b, &v, &n));
+    assert_int_equal(1, n);
+    assert_int_equal(1, v[0].mentions);
+    for (size_t i = 0; i < n; i++)
+        pl_room_dispose(&v[i].room);
+    free(v);
+}
+
+/* The store-side job: one call from the loop thread. */
+static void post_cb(int status, void *arg)
+{
+    int *got = arg;
+    *got = status + 1;
+}
+
+static void test_post_job(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    pl_post_t p = req(&w, "j1", TEXT), q = req(&w, "j2", TEXT);
+    q.reply_to = 77;
+    int got = 0, got2 = 0;
+    pl_store_message_post(f->st, &p, post_cb, &got);
+    pl_store_message_post(f->st, &q, post_cb, &got2);
+    while (got == 0 || got2 == 0)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(1, got);
+    assert_int_equal(1, got2);
+    assert_int_equal(PL_REFUSAL_NONE, p.refused);
+    assert_int_equal(1, p.message.seq);
+    assert_int_equal(PL_REFUSAL_NO_REPLY, q.refused);
+    pl_post_dispose(&p);
+    pl_post_dispose(&q);
+}
+
+/* ---- changing: pl_db_message_change ---- */
+
+static pl_change_t change(const world_t *w, pl_change_kind_t kind, int64_t user, int64_t seq)
+{
+    return (pl_change_t){.kind = kind, .room_id = w->g, .seq = seq, .user = user};
+}
+
+static void test_change_edit_delete(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t seq = post_text(f->db, w.g, w.a, "e1");
+
+    pl_change_t c = change(&w, PL_CHANGE_EDIT, w.b, seq); /* bob edits alice's */
+    c.content = TEXT;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NOT_AUTHOR, c.refused);
+    pl_change_dispose(&c);
+    c = change(&w, PL_CHANGE_DELETE, w.a, 99);
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NO_MESSAGE, c.refused);
+    pl_change_dispose(&c);
+
+    const char *names[] = {"bob", "carol"};
+    c = change(&w, PL_CHANGE_EDIT, w.a, seq);
+    c.content = "{\"type\":\"text\",\"body\":\"@bob @carol\"}";
+    c.mention_names = names;
+    c.nmention_names = 2;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NONE, c.refused);
+    assert_true(c.changed);
+    assert_true(c.message.edited_ts > 0);
+    char want[32];
+    snprintf(want, sizeof want, "[\"u%lld\"]", (long long)w.b);
+    assert_string_equal(want, c.message.mentions);
+    pl_change_dispose(&c);
+
+    c = change(&w, PL_CHANGE_DELETE, w.a, seq);
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_true(c.changed && c.message.deleted);
+    int64_t version = c.message.version;
+    pl_change_dispose(&c);
+    /* again: nothing changes, the tombstone comes back */
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NONE, c.refused);
+    assert_false(c.changed);
+    assert_int_equal(version, c.message.version);
+    pl_change_dispose(&c);
+    c = change(&w, PL_CHANGE_EDIT, w.a, seq);
+    c.content = TEXT;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_DELETED, c.refused);
+    pl_change_dispose(&c);
+    c = change(&w, PL_CHANGE_REACT, w.b, seq);
+    c.emoji = "\xF0\x9F\x91\x8D";
+    c.max_reactions = 20;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NO_MESSAGE, c.refused); /* no reactions on a tombstone */
+    pl_change_dispose(&c);
+}
+
+static void test_change_react(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t seq = post_text(f->db, w.g, w.a, "r1");
+    pl_change_t c = change(&w, PL_CHANGE_REACT, w.b, seq);
+    c.emoji = ":party:";
+    c.custom_shortcode = "party";
+    c.max_reactions = 1;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NO_EMOJI, c.refused);
+    pl_change_dispose(&c);
+    c.remove = true; /* taking off a reaction of a missing emoji is fine */
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_NONE, c.refused);
+    assert_false(c.changed);
+    pl_change_dispose(&c);
+
+    c = change(&w, PL_CHANGE_REACT, w.b, seq);
+    c.emoji = "\xF0\x9F\x91\x8D";
+    c.max_reactions = 1;
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_true(c.changed);
+    assert_non_null(c.message.reactions);
+    pl_change_dispose(&c);
+    c.emoji = "\xF0\x9F\x98\x80"; /* a second one is over the cap of 1 */
+    assert_int_equal(0, pl_db_message_change(f->db, &c));
+    assert_int_equal(PL_REFUSAL_TOO_MANY, c.refused);
+    pl_change_dispose(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_post_new_and_duplicate),
+        T(test_post_reply_and_thread),
+        T(test_post_media),
+        T(test_post_mentions),
+        T(test_post_job),
+        T(test_change_edit_delete),
+        T(test_change_react),
+        T(test_reactions_order_same_ms),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
