@@ -594,31 +594,7 @@ void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
     }
     /* From here the request is counted until its reply is on the wire. */
     pl_reply__begin(s);
-    json_error_t jerr;
-    json_t *req = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (req == NULL) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "invalid JSON at position %d: %s", jerr.position, jerr.text);
-        pl_wire_reply_err(s, NULL, "bad_json", msg);
-        return;
-    }
-    json_t *id = NULL;
-    if (!json_is_object(req)) {
-        pl_wire_reply_err(s, NULL, "bad_request", "a request must be a JSON object");
-        goto out;
-    }
-    id = json_object_get(req, "id");
-    if (id != NULL && !json_is_integer(id) && !json_is_string(id)) {
-        pl_wire_reply_err(s, NULL, "bad_request", "\"id\" must be an integer or a string");
-        goto out;
-    }
-    if (id != NULL && json_is_string(id) && json_string_length(id) > 128) {
-        pl_wire_reply_err(s, NULL, "bad_request", "\"id\" is longer than 128 bytes");
-        goto out;
-    }
-    pl_ops_dispatch(s, id, req);
-out:
-    json_decref(req);
+    pl_ops_dispatch(s, data, len);
 }
 
 void pl_chat_close_device(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,

@@ -8,6 +8,7 @@
 #include <uthash.h>
 
 #include "chat/chat.h"
+#include "chat/command.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -189,13 +190,8 @@ void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m);
 online_t *pl_chat__online(pl_chat_t *chat, int64_t user);
 /** Queues a frame to every session of one user. */
 void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f);
-/** Delivers the frames held during a sync, skipping what the sync sent. */
-typedef struct {
-    int64_t room;
-    int64_t upto;   /* the sync delivered this room up to this seq */
-    int64_t vupto;  /* ... and its updates up to this version */
-    bool truncated; /* more=true for this room: skip held frames */
-} pl_sync_pos_t;
+/** Delivers the frames held during a sync, skipping what the sync sent
+ * (pl_sync_pos_t: command.h). */
 /** drop_timeline: skip every held message/update (the client was told
  * more=true for everything); other held events are still delivered. */
 void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline);
@@ -330,11 +326,9 @@ int pl_ops__page_before(pl_db_t *db, pl_fetch_before_fn fetch, void *arg, int64_
 /** Loop: replies {"ok":true<prefix>,"<key>":[page, reversed if asked],"more":more}. */
 void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char *key,
                         const pl_page_t *pg, bool reverse, bool more);
-bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);
-bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
-                     int64_t max, int64_t def, int64_t *out);
-/** Validates message content; replies bad_request and returns false. */
-bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content);
+/** The room room_id when the caller is a member; otherwise replies
+ * forbidden (the same for a room that does not exist) and returns NULL. */
+room_t *pl_ops__member_room(session_t *s, json_t *id, int64_t room_id);
 /** Resolves parsed @mentions of a text content to member ids (store thread).
  * *ids is malloc'd (free()). */
 void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
@@ -429,38 +423,38 @@ void pl_ops__admit_json(pl_buf_t *buf, const pl_admit_batch_t *b, bool with_adde
  * keeps; the rest is refunded. */
 size_t pl_ops__admit_changed(const pl_admit_batch_t *b);
 void pl_ops__admit_dispose(pl_admit_batch_t *b);
-void pl_ops_join(session_t *s, json_t *id, json_t *req);
-void pl_ops_leave(session_t *s, json_t *id, json_t *req);
-void pl_ops_invite(session_t *s, json_t *id, json_t *req);
-void pl_ops_invites(session_t *s, json_t *id, json_t *req);
-void pl_ops_decline(session_t *s, json_t *id, json_t *req);
+void pl_ops_join(session_t *s, pl_cmd_t *c);
+void pl_ops_leave(session_t *s, pl_cmd_t *c);
+void pl_ops_invite(session_t *s, pl_cmd_t *c);
+void pl_ops_invites(session_t *s, pl_cmd_t *c);
+void pl_ops_decline(session_t *s, pl_cmd_t *c);
 
 /* ops_conv.c: the conversation-feature ops */
-typedef void (*pl_op_fn)(session_t *s, json_t *id, json_t *req);
-void pl_ops_edit(session_t *s, json_t *id, json_t *req);
-void pl_ops_emoji_add(session_t *s, json_t *id, json_t *req);
-void pl_ops_emoji_remove(session_t *s, json_t *id, json_t *req);
-void pl_ops_emoji_list(session_t *s, json_t *id, json_t *req);
-void pl_ops_delete(session_t *s, json_t *id, json_t *req);
-void pl_ops_react(session_t *s, json_t *id, json_t *req);
-void pl_ops_typing(session_t *s, json_t *id, json_t *req);
-void pl_ops_delivered(session_t *s, json_t *id, json_t *req);
-void pl_ops_read(session_t *s, json_t *id, json_t *req);
-void pl_ops_receipts(session_t *s, json_t *id, json_t *req);
-void pl_ops_thread(session_t *s, json_t *id, json_t *req);
-void pl_ops_room_settings(session_t *s, json_t *id, json_t *req);
-void pl_ops_presence(session_t *s, json_t *id, json_t *req);
-void pl_ops_presence_query(session_t *s, json_t *id, json_t *req);
-void pl_ops_profile_get(session_t *s, json_t *id, json_t *req);
-void pl_ops_profile_set(session_t *s, json_t *id, json_t *req);
-void pl_ops_settings_get(session_t *s, json_t *id, json_t *req);
-void pl_ops_settings_set(session_t *s, json_t *id, json_t *req);
-void pl_ops_search(session_t *s, json_t *id, json_t *req);
+void pl_ops_edit(session_t *s, pl_cmd_t *c);
+void pl_ops_emoji_add(session_t *s, pl_cmd_t *c);
+void pl_ops_emoji_remove(session_t *s, pl_cmd_t *c);
+void pl_ops_emoji_list(session_t *s, pl_cmd_t *c);
+void pl_ops_delete(session_t *s, pl_cmd_t *c);
+void pl_ops_react(session_t *s, pl_cmd_t *c);
+void pl_ops_typing(session_t *s, pl_cmd_t *c);
+void pl_ops_delivered(session_t *s, pl_cmd_t *c);
+void pl_ops_read(session_t *s, pl_cmd_t *c);
+void pl_ops_receipts(session_t *s, pl_cmd_t *c);
+void pl_ops_thread(session_t *s, pl_cmd_t *c);
+void pl_ops_room_settings(session_t *s, pl_cmd_t *c);
+void pl_ops_presence(session_t *s, pl_cmd_t *c);
+void pl_ops_presence_query(session_t *s, pl_cmd_t *c);
+void pl_ops_profile_get(session_t *s, pl_cmd_t *c);
+void pl_ops_profile_set(session_t *s, pl_cmd_t *c);
+void pl_ops_settings_get(session_t *s, pl_cmd_t *c);
+void pl_ops_settings_set(session_t *s, pl_cmd_t *c);
+void pl_ops_search(session_t *s, pl_cmd_t *c);
 /** Sweeper: one write job expiring due messages (chat.c's timer). */
 void pl_ops_sweep(pl_chat_t *chat);
 
 /* ops.c */
-/** Handles one parsed request object. id is borrowed (may be NULL). */
-void pl_ops_dispatch(session_t *s, json_t *id, json_t *req);
+/** Parses one request (len bytes at data) and runs it, or answers the
+ * command layer's error. Exactly one reply either way. */
+void pl_ops_dispatch(session_t *s, const char *data, size_t len);
 
 #endif

@@ -131,53 +131,23 @@ bool pl_ops__job_ok(job_t *j, int status)
     return false;
 }
 
-/* ---- argument helpers: they reply with bad_request and return false ---- */
-
 /* A room the caller is not in answers exactly like a room that does not
  * exist: ids are sequential, so a different reply would tell a stranger
  * which rooms exist and which are dms (protocol-core: a stranger learns
  * nothing about a room). */
-bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out)
+room_t *pl_ops__member_room(session_t *s, json_t *id, int64_t room_id)
 {
-    json_t *v = json_object_get(req, "room");
-    int64_t rid;
-    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'r', &rid)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"room\" must be a room id like \"r1\"");
-        return false;
-    }
-    room_t *r = pl_chat__room(s->chat, rid);
+    room_t *r = pl_chat__room(s->chat, room_id);
     if (r == NULL || !pl_chat__is_member(r, s->user_id)) {
         pl_wire_reply_err(s, id, "forbidden", PL_OPS_NOT_MEMBER);
-        return false;
+        return NULL;
     }
-    *out = r;
-    return true;
-}
-
-/* Optional non-negative integer argument. */
-bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
-                    int64_t max, int64_t def, int64_t *out)
-{
-    json_t *v = json_object_get(req, key);
-    if (v == NULL || json_is_null(v)) {
-        *out = def;
-        return true;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "\"%s\" must be an integer in [%" PRId64 ", %" PRId64 "]", key,
-                 min, max);
-        pl_wire_reply_err(s, id, "bad_request", msg);
-        return false;
-    }
-    *out = json_integer_value(v);
-    return true;
+    return r;
 }
 
 /* ---- auth ---- */
 
 /* sync section, below */
-static bool parse_since(session_t *s, json_t *id, json_t *since, pl_sync_pos_t **out, size_t *n);
 static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, pl_buf_t *auth);
 
 typedef struct {
@@ -255,34 +225,24 @@ static void auth_done(int status, void *arg)
     free(a);
 }
 
-static void op_auth(session_t *s, json_t *id, json_t *req)
+static void op_auth(session_t *s, pl_cmd_t *c)
 {
     if (s->user_id != 0) {
-        pl_wire_reply_err(s, id, "bad_request", "already authenticated");
+        pl_wire_reply_err(s, c->id, "bad_request", "already authenticated");
         return;
     }
     if (s->authing) {
-        pl_wire_reply_err(s, id, "bad_request", "an auth request is already in progress");
+        pl_wire_reply_err(s, c->id, "bad_request", "an auth request is already in progress");
         return;
     }
-    json_t *tok = json_object_get(req, "token");
-    if (!json_is_string(tok) || json_string_length(tok) == 0 || json_string_length(tok) > 256) {
-        pl_wire_reply_err(s, id, "bad_request", "\"token\" must be a non-empty string");
-        return;
-    }
-    /* Optional: the client's positions, as for sync. The sync then runs as
-     * part of auth (events, then the reply with more/count, then live). */
-    json_t *since = json_object_get(req, "since");
-    pl_sync_pos_t *pos = NULL;
-    size_t npos = 0;
-    if (since != NULL && !json_is_null(since) && !parse_since(s, id, since, &pos, &npos))
-        return;
+    pl_cmd_auth_t *arg = &c->u.auth;
     auth_job_t *a = pl_xcalloc(1, sizeof *a);
-    pl_ops__job_init(&a->j, s, id);
-    a->with_since = pos != NULL;
-    a->since = pos;
-    a->nsince = npos;
-    pl_auth_token_hash(json_string_value(tok), json_string_length(tok), a->hash);
+    pl_ops__job_init(&a->j, s, c->id);
+    a->with_since = arg->since != NULL;
+    a->since = arg->since; /* taken */
+    a->nsince = arg->nsince;
+    arg->since = NULL;
+    pl_auth_token_hash(arg->token, arg->token_len, a->hash);
     s->authing = true;
     pl_store_read(s->chat->st, auth_work, auth_done, a);
 }
@@ -551,60 +511,22 @@ static void create_done(int status, void *arg)
     free(c);
 }
 
-static void op_create_room(session_t *s, json_t *id, json_t *req)
+static void op_create_room(session_t *s, pl_cmd_t *cmd)
 {
     const pl_config_t *cfg = s->chat->cfg;
-    json_t *kind = json_object_get(req, "kind");
-    json_t *members = json_object_get(req, "members");
-    json_t *name = json_object_get(req, "name");
-    pl_room_kind_t k;
-    if (json_is_string(kind) && !strcmp(json_string_value(kind), "dm"))
-        k = PL_ROOM_DM;
-    else if (json_is_string(kind) && !strcmp(json_string_value(kind), "group"))
-        k = PL_ROOM_GROUP;
-    else {
-        pl_wire_reply_err(s, id, "bad_request", "\"kind\" must be \"dm\" or \"group\"");
-        return;
-    }
-    if (!json_is_array(members)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"members\" must be an array of usernames");
-        return;
-    }
-    size_t n = json_array_size(members);
-    if (k == PL_ROOM_DM && n != 1) {
-        pl_wire_reply_err(s, id, "bad_request", "a dm needs exactly one other user");
-        return;
-    }
-    if (n + 1 > (size_t)cfg->max_group_members) {
-        pl_wire_reply_err(s, id, "too_large", "too many members for one group");
-        return;
-    }
-    if (name != NULL && !json_is_null(name) && !json_is_string(name)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"name\" must be a string");
-        return;
-    }
-    const char *nm = json_is_string(name) ? json_string_value(name) : "";
-    if (strlen(nm) > (size_t)cfg->max_room_name) {
-        pl_wire_reply_err(s, id, "too_large", "\"name\" is too long");
-        return;
-    }
+    json_t *id = cmd->id;
+    const pl_cmd_create_room_t *arg = &cmd->u.create_room;
+    pl_room_kind_t k = arg->group ? PL_ROOM_GROUP : PL_ROOM_DM;
     create_job_t *c = pl_xcalloc(1, sizeof *c);
     c->kind = k;
     c->creator = s->user_id;
     if (k == PL_ROOM_DM) {
-        json_t *u = json_array_get(members, 0);
-        char norm[PL_USERNAME_MAX + 1];
-        if (!json_is_string(u) || !pl_auth_username_normalize(json_string_value(u), norm)) {
-            pl_wire_reply_err(s, id, "bad_request", "\"members\" must hold valid usernames");
-            goto fail;
-        }
-        if (!strcmp(norm, s->username)) {
+        if (!strcmp(arg->other, s->username)) {
             pl_wire_reply_err(s, id, "bad_request", "a dm needs another user than yourself");
             goto fail;
         }
-        c->other = pl_xstrdup(norm);
-        nm = "";
-    } else if (!pl_ops__admit_args(s, id, members, "members", &c->adm)) {
+        c->other = pl_xstrdup(arg->other);
+    } else if (!pl_ops__admit_args(s, id, arg->members, "members", &c->adm)) {
         goto fail;
     }
     /* Per-user limits: one room, and (for a group) everyone asked for. */
@@ -616,7 +538,7 @@ static void op_create_room(session_t *s, json_t *id, json_t *req)
         goto fail;
     }
     pl_ops__job_init(&c->j, s, id);
-    c->name = pl_xstrdup(nm);
+    c->name = pl_xstrdup(arg->name);
     c->adm.max_members = cfg->max_group_members;
     pl_store_write(s->chat->st, create_work, create_done, c);
     return;
@@ -698,19 +620,12 @@ static void rooms_done(int status, void *arg)
     free(q);
 }
 
-static void op_rooms(session_t *s, json_t *id, json_t *req)
+static void op_rooms(session_t *s, pl_cmd_t *c)
 {
-    json_t *after = json_object_get(req, "after");
-    int64_t from = 0;
-    if (after != NULL && !json_is_null(after) &&
-        (!json_is_string(after) || !pl_id_parse(json_string_value(after), 'r', &from))) {
-        pl_wire_reply_err(s, id, "bad_request", "\"after\" must be a room id like \"r1\"");
-        return;
-    }
     rooms_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->user = s->user_id;
-    q->after = from;
+    q->after = c->u.rooms.after;
     pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, rooms_work, rooms_done, q);
 }
@@ -893,207 +808,28 @@ out:
 /* Validates message content: an object with a known "type". Today: text. */
 /* ---- media content types (docs/design/media.md) ---- */
 
-/* Integer member key of o in [lo, hi]; absent is fine unless required. */
-static bool int_field(json_t *o, const char *key, bool required, int64_t lo, int64_t hi)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL)
-        return !required;
-    return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
-}
-
-static bool str_field(json_t *o, const char *key, bool required, size_t min, size_t max)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL)
-        return !required;
-    return json_is_string(v) && json_string_length(v) >= min && json_string_length(v) <= max &&
-           strlen(json_string_value(v)) == json_string_length(v);
-}
-
-static bool media_id_field(json_t *o, const char *key, bool required, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL)
-        return !required;
-    int64_t mid = 0;
-    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'f', &mid))
-        return false;
-    if (out)
-        *out = mid;
-    return true;
-}
-
-/* Validates an image, file, voice, video or sticker content object. Returns NULL when
- * it is valid (and sets *media to its media id when media is non-NULL), or
- * the bad_request message. Unknown keys are refused so that clients cannot
- * smuggle fields other clients would trust. */
-static const char *media_content_error(json_t *c, const char *type, int64_t *media)
-{
-    static const char *const image_keys[] = {"type",    "media", "w",    "h",
-                                             "thumb",   "caption", "mime", NULL};
-    static const char *const file_keys[] = {"type", "media", "name", "size", "mime", NULL};
-    static const char *const voice_keys[] = {"type", "media", "duration_ms", "waveform", NULL};
-    static const char *const video_keys[] = {"type", "media", "duration_ms", "w", "h", NULL};
-    static const char *const sticker_keys[] = {"type", "media", "w", "h", "emoji", NULL};
-    const char *const *keys;
-    const char *err;
-    const int64_t DIM = 100000, DUR = 86400000LL;
-    if (!strcmp(type, "image")) {
-        keys = image_keys;
-        err = int_field(c, "w", true, 1, DIM) && int_field(c, "h", true, 1, DIM) &&
-                      media_id_field(c, "thumb", false, NULL) &&
-                      str_field(c, "caption", false, 0, 4096) &&
-                      str_field(c, "mime", false, 1, 255)
-                  ? NULL
-                  : "image needs media, w and h (1..100000); thumb is a media id, caption a "
-                    "string, mime a string";
-    } else if (!strcmp(type, "file")) {
-        keys = file_keys;
-        err = str_field(c, "name", true, 1, 255) && int_field(c, "size", true, 0, INT64_MAX) &&
-                      str_field(c, "mime", true, 1, 255)
-                  ? NULL
-                  : "file needs media, name (1..255 bytes), size (>= 0) and mime";
-    } else if (!strcmp(type, "voice")) {
-        keys = voice_keys;
-        err = int_field(c, "duration_ms", true, 1, DUR) ? NULL
-                                                         : "voice needs media and duration_ms";
-        json_t *wf = json_object_get(c, "waveform");
-        if (!err && wf) {
-            if (!json_is_array(wf) || json_array_size(wf) > 64)
-                err = "waveform is an array of at most 64 integers 0..255";
-            for (size_t i = 0; !err && i < json_array_size(wf); i++) {
-                json_t *v = json_array_get(wf, i);
-                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                    json_integer_value(v) > 255)
-                    err = "waveform is an array of at most 64 integers 0..255";
-            }
-        }
-    } else if (!strcmp(type, "video")) {
-        keys = video_keys;
-        err = int_field(c, "duration_ms", false, 1, DUR) && int_field(c, "w", false, 1, DIM) &&
-                      int_field(c, "h", false, 1, DIM)
-                  ? NULL
-                  : "video takes media and optional duration_ms, w, h";
-    } else if (!strcmp(type, "sticker")) {
-        keys = sticker_keys;
-        json_t *sc = json_object_get(c, "emoji");
-        bool sc_ok =
-            sc == NULL || (json_is_string(sc) &&
-                           pl_emoji_shortcode_valid(json_string_value(sc), json_string_length(sc)));
-        err = int_field(c, "w", false, 1, DIM) && int_field(c, "h", false, 1, DIM) && sc_ok
-                  ? NULL
-                  : "sticker takes media and optional w, h (1..100000) and emoji (a shortcode "
-                    "without colons)";
-    } else {
-        return "unsupported \"content.type\"";
-    }
-    if (!media_id_field(c, "media", true, media))
-        return "\"content.media\" must be a media id (\"f...\")";
-    if (err)
-        return err;
-    const char *k;
-    json_t *v;
-    json_object_foreach(c, k, v)
-    {
-        bool known = false;
-        for (size_t i = 0; keys[i] && !known; i++)
-            known = !strcmp(k, keys[i]);
-        if (!known)
-            return "unknown key in media content";
-    }
-    return NULL;
-}
-
-/* The media id a valid content object references (0 for text). */
-static int64_t content_media(json_t *content)
-{
-    json_t *type = json_object_get(content, "type");
-    int64_t mid = 0;
-    if (json_is_string(type) && strcmp(json_string_value(type), "text") != 0 &&
-        media_content_error(content, json_string_value(type), &mid) == NULL)
-        return mid;
-    return 0;
-}
-
-bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content)
-{
-    if (!json_is_object(content)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"content\" must be an object");
-        return false;
-    }
-    json_t *type = json_object_get(content, "type");
-    if (!json_is_string(type)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"content.type\" must be a string");
-        return false;
-    }
-    if (!strcmp(json_string_value(type), "text")) {
-        json_t *body = json_object_get(content, "body");
-        if (!json_is_string(body) || json_string_length(body) == 0) {
-            pl_wire_reply_err(s, id, "bad_request", "\"content.body\" must be a non-empty string");
-            return false;
-        }
-        return true;
-    }
-    const char *err = media_content_error(content, json_string_value(type), NULL);
-    if (err == NULL)
-        return true;
-    pl_wire_reply_err(s, id, "bad_request", err);
-    return false;
-}
-
 #define MAX_DISAPPEARING_MS 2419200000LL /* four weeks */
 
-static void op_send(session_t *s, json_t *id, json_t *req)
+static void op_send(session_t *s, pl_cmd_t *c)
 {
-    const pl_config_t *cfg = s->chat->cfg;
-    room_t *r;
-    if (!pl_ops__arg_member_room(s, id, req, &r))
+    pl_cmd_send_t *arg = &c->u.send;
+    room_t *r = pl_ops__member_room(s, c->id, arg->room);
+    if (r == NULL)
         return;
-    json_t *cid = json_object_get(req, "client_id");
-    if (!json_is_string(cid) || json_string_length(cid) == 0 ||
-        json_string_length(cid) > (size_t)cfg->max_client_id_len) {
-        pl_wire_reply_err(s, id, "bad_request",
-                          "\"client_id\" must be a non-empty string (at most "
-                          "max_client_id_len bytes)");
-        return;
-    }
-    if (strlen(json_string_value(cid)) != json_string_length(cid)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"client_id\" must not contain NUL");
-        return;
-    }
-    int64_t reply_to, thread, ttl;
-    if (!pl_ops__arg_int(s, id, req, "reply_to", 1, INT64_MAX, 0, &reply_to) ||
-        !pl_ops__arg_int(s, id, req, "thread", 1, INT64_MAX, 0, &thread) ||
-        !pl_ops__arg_int(s, id, req, "ttl_ms", cfg->min_disappearing_ms, MAX_DISAPPEARING_MS, 0,
-                         &ttl))
-        return;
-    json_t *content = json_object_get(req, "content");
-    if (!pl_ops__content_valid(s, id, content))
-        return;
-    char *text = json_dumps(content, JSON_COMPACT);
-    if (text == NULL) {
-        pl_wire_reply_err(s, id, "internal", "cannot encode content");
-        return;
-    }
-    if (strlen(text) > (size_t)cfg->max_content_bytes) {
-        free(text);
-        pl_wire_reply_err(s, id, "too_large", "message content exceeds max_content_bytes");
-        return;
-    }
     send_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->room_id = r->id;
     q->kind = r->kind;
     q->sender = s->user_id;
-    q->client_id = pl_xstrdup(json_string_value(cid));
-    q->content = text;
-    q->reply_to = reply_to;
-    q->thread = thread;
-    q->media = content_media(content);
-    q->sticker = !strcmp(json_string_value(json_object_get(content, "type")), "sticker");
+    q->client_id = pl_xstrdup(arg->client_id);
+    q->content = arg->content; /* taken: encoded once, by the command layer */
+    arg->content = NULL;
+    q->reply_to = arg->reply_to;
+    q->thread = arg->thread;
+    q->media = arg->media;
+    q->sticker = arg->sticker;
     /* A per-message ttl overrides the room's timer. */
-    q->expires_in = ttl > 0 ? ttl : r->disappearing_ms;
+    q->expires_in = arg->ttl_ms > 0 ? arg->ttl_ms : r->disappearing_ms;
     pl_store_write(s->chat->st, send_work, send_done, q);
 }
 
@@ -1175,21 +911,18 @@ static void history_done(int status, void *arg)
     free(h);
 }
 
-static void op_history(session_t *s, json_t *id, json_t *req)
+static void op_history(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    int64_t before, after, limit;
-    if (!pl_ops__arg_member_room(s, id, req, &r) ||
-        !pl_ops__arg_int(s, id, req, "before", 1, INT64_MAX, 0, &before) ||
-        !pl_ops__arg_int(s, id, req, "after", 0, INT64_MAX, -1, &after) ||
-        !pl_ops__arg_int(s, id, req, "limit", 1, s->chat->cfg->history_max_limit, 50, &limit))
+    const pl_cmd_history_t *arg = &c->u.history;
+    room_t *r = pl_ops__member_room(s, c->id, arg->room);
+    if (r == NULL)
         return;
     history_job_t *h = pl_xcalloc(1, sizeof *h);
-    pl_ops__job_init(&h->j, s, id);
+    pl_ops__job_init(&h->j, s, c->id);
     h->room_id = r->id;
-    h->before = before;
-    h->after = after;
-    h->limit = limit;
+    h->before = arg->before;
+    h->after = arg->after;
+    h->limit = arg->limit;
     pl_page_init(&h->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, history_work, history_done, h);
 }
@@ -1371,60 +1104,6 @@ static void sync_done(int status, void *arg)
     free(q);
 }
 
-/* One `since` value: a seq (version 0) or {"seq": n, "version": v}. */
-static bool since_value(json_t *v, int64_t *seq, int64_t *version)
-{
-    if (json_is_integer(v)) {
-        *seq = json_integer_value(v);
-        *version = 0;
-        return *seq >= 0;
-    }
-    if (!json_is_object(v))
-        return false;
-    json_t *js = json_object_get(v, "seq"), *jv = json_object_get(v, "version");
-    if (!json_is_integer(js) || (jv != NULL && !json_is_integer(jv)))
-        return false;
-    *seq = json_integer_value(js);
-    *version = jv ? json_integer_value(jv) : 0;
-    return *seq >= 0 && *version >= 0;
-}
-
-/* Parses a `since` object into positions sorted by room (*out is malloc'd,
- * never NULL on success). Replies bad_request and returns false if invalid;
- * null counts as {}. */
-static bool parse_since(session_t *s, json_t *id, json_t *since, pl_sync_pos_t **out, size_t *n)
-{
-    if (since != NULL && !json_is_null(since) && !json_is_object(since)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"since\" must be an object of room id -> seq");
-        return false;
-    }
-    size_t cap = json_is_object(since) ? json_object_size(since) : 0;
-    pl_sync_pos_t *pos = pl_xcalloc(cap ? cap : 1, sizeof *pos);
-    size_t k = 0;
-    const char *key;
-    json_t *v;
-    if (json_is_object(since)) {
-        json_object_foreach(since, key, v)
-        {
-            int64_t rid, seq, ver;
-            if (!pl_id_parse(key, 'r', &rid) || !since_value(v, &seq, &ver)) {
-                free(pos);
-                pl_wire_reply_err(s, id, "bad_request",
-                                  "\"since\" maps room ids (\"r1\") to seqs >= 0 or to "
-                                  "{\"seq\": n, \"version\": v}");
-                return false;
-            }
-            pos[k].room = rid;
-            pos[k].upto = seq;
-            pos[k++].vupto = ver;
-        }
-    }
-    qsort(pos, k, sizeof *pos, cmp_pos);
-    *out = pos;
-    *n = k;
-    return true;
-}
-
 /* Answers a sync from the rooms' rings when every gap lies inside them:
  * no database read. Live events are held (syncing) until the answer's
  * reply is on the connection, as for a store sync, since a long answer may
@@ -1520,22 +1199,15 @@ static void sync_start(session_t *s, json_t *id, pl_sync_pos_t *pos, size_t n, p
     pl_store_read(s->chat->st, sync_work, sync_done, q);
 }
 
-static void op_sync(session_t *s, json_t *id, json_t *req)
+static void op_sync(session_t *s, pl_cmd_t *c)
 {
-    json_t *since = json_object_get(req, "since");
-    if (since != NULL && !json_is_null(since) && !json_is_object(since)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"since\" must be an object of room id -> seq");
-        return;
-    }
     if (s->syncing) {
-        pl_wire_reply_err(s, id, "busy", "a sync is already in progress");
+        pl_wire_reply_err(s, c->id, "busy", "a sync is already in progress");
         return;
     }
-    pl_sync_pos_t *pos;
-    size_t k;
-    if (!parse_since(s, id, since, &pos, &k))
-        return;
-    sync_start(s, id, pos, k, NULL);
+    pl_cmd_sync_t *arg = &c->u.sync;
+    sync_start(s, c->id, arg->since, arg->nsince, NULL); /* takes since */
+    arg->since = NULL;
 }
 
 /* ---- room_settings ---- */
@@ -1594,135 +1266,88 @@ static void rset_done(int status, void *arg)
     free(q);
 }
 
-static void op_room_settings(session_t *s, json_t *id, json_t *req)
+static void op_room_settings(session_t *s, pl_cmd_t *c)
 {
-    const pl_config_t *cfg = s->chat->cfg;
-    room_t *r;
-    int64_t ms;
-    if (!pl_ops__arg_member_room(s, id, req, &r) ||
-        !pl_ops__arg_int(s, id, req, "disappearing_ms", 0, MAX_DISAPPEARING_MS, -1, &ms))
+    const pl_cmd_room_settings_t *arg = &c->u.room_settings;
+    room_t *r = pl_ops__member_room(s, c->id, arg->room);
+    if (r == NULL)
         return;
-    if (ms > 0 && ms < cfg->min_disappearing_ms) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "\"disappearing_ms\" must be 0 (off) or in [%" PRId64 ", %lld]",
-                 cfg->min_disappearing_ms, MAX_DISAPPEARING_MS);
-        pl_wire_reply_err(s, id, "bad_request", msg);
+    if ((arg->name != NULL || arg->avatar >= 0) && r->kind != PL_ROOM_GROUP) {
+        pl_wire_reply_err(s, c->id, "bad_request", "only a group has a name and an avatar");
         return;
-    }
-    json_t *name = json_object_get(req, "name");
-    json_t *av = json_object_get(req, "avatar");
-    if (ms < 0 && name == NULL && av == NULL) {
-        pl_wire_reply_err(s, id, "bad_request",
-                          "give at least one of \"disappearing_ms\", \"name\", \"avatar\"");
-        return;
-    }
-    if ((name != NULL || av != NULL) && r->kind != PL_ROOM_GROUP) {
-        pl_wire_reply_err(s, id, "bad_request", "only a group has a name and an avatar");
-        return;
-    }
-    if (name != NULL) {
-        if (!json_is_string(name) || json_string_length(name) == 0 ||
-            strlen(json_string_value(name)) != json_string_length(name)) {
-            pl_wire_reply_err(s, id, "bad_request", "\"name\" must be a non-empty string");
-            return;
-        }
-        if (json_string_length(name) > (size_t)cfg->max_room_name) {
-            pl_wire_reply_err(s, id, "too_large", "\"name\" is too long");
-            return;
-        }
-    }
-    int64_t avatar = -1;
-    if (av != NULL) {
-        avatar = 0;
-        if (!json_is_null(av) &&
-            (!json_is_string(av) || !pl_id_parse(json_string_value(av), 'f', &avatar))) {
-            pl_wire_reply_err(s, id, "bad_request",
-                              "\"avatar\" must be a media id like \"f1\" or null");
-            return;
-        }
     }
     rset_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->room_id = r->id;
     q->user = s->user_id;
-    q->ms = ms;
-    q->name = name != NULL ? pl_xstrdup(json_string_value(name)) : NULL;
-    q->avatar = avatar;
+    q->ms = arg->ms;
+    q->name = arg->name != NULL ? pl_xstrdup(arg->name) : NULL;
+    q->avatar = arg->avatar;
     pl_store_write(s->chat->st, rset_work, rset_done, q);
 }
 
 /* ---- ping (application-level, for clients that cannot send WS pings) ---- */
 
-static void op_ping(session_t *s, json_t *id, json_t *req)
+static void op_ping(session_t *s, pl_cmd_t *c)
 {
-    (void)req;
     char f[48];
     int n = snprintf(f, sizeof f, ",\"ts\":%" PRId64, pl_now_ms());
-    pl_wire_reply_ok(s, id, f, (size_t)n);
+    pl_wire_reply_ok(s, c->id, f, (size_t)n);
 }
 
 /* ---- the table ---- */
 
-typedef struct {
-    const char *name;
-    void (*fn)(session_t *s, json_t *id, json_t *req);
-    bool need_auth;
-} op_t;
-
-static const op_t ops[] = {
-    {"auth", op_auth, false},
-    {"ping", op_ping, false},
-    {"create_room", op_create_room, true},
-    {"join", pl_ops_join, true},
-    {"leave", pl_ops_leave, true},
-    /* invitations (ops_members.c) */
-    {"invite", pl_ops_invite, true},
-    {"invites", pl_ops_invites, true},
-    {"decline", pl_ops_decline, true},
-    {"rooms", op_rooms, true},
-    {"send", op_send, true},
-    {"history", op_history, true},
-    {"sync", op_sync, true},
-    {"read", pl_ops_read, true},
-    /* conversation features (ops_conv.c) */
-    {"edit", pl_ops_edit, true},
-    {"delete", pl_ops_delete, true},
-    {"react", pl_ops_react, true},
-    {"typing", pl_ops_typing, true},
-    {"delivered", pl_ops_delivered, true},
-    {"receipts", pl_ops_receipts, true},
-    {"thread", pl_ops_thread, true},
-    {"room_settings", op_room_settings, true},
-    {"presence", pl_ops_presence, true},
-    {"presence_query", pl_ops_presence_query, true},
-    {"profile_get", pl_ops_profile_get, true},
-    {"profile_set", pl_ops_profile_set, true},
-    {"settings_get", pl_ops_settings_get, true},
-    {"settings_set", pl_ops_settings_set, true},
-    {"search", pl_ops_search, true},
-    {"emoji_add", pl_ops_emoji_add, true},
-    {"emoji_remove", pl_ops_emoji_remove, true},
-    {"emoji_list", pl_ops_emoji_list, true},
+/* Indexed by pl_op_t: the command layer has parsed and validated the
+ * request; what is left needs the session and the store. */
+static void (*const handlers[PL_OP__COUNT])(session_t *s, pl_cmd_t *c) = {
+    [PL_OP_AUTH] = op_auth,
+    [PL_OP_PING] = op_ping,
+    [PL_OP_CREATE_ROOM] = op_create_room,
+    [PL_OP_JOIN] = pl_ops_join,
+    [PL_OP_LEAVE] = pl_ops_leave,
+    [PL_OP_INVITE] = pl_ops_invite,
+    [PL_OP_INVITES] = pl_ops_invites,
+    [PL_OP_DECLINE] = pl_ops_decline,
+    [PL_OP_ROOMS] = op_rooms,
+    [PL_OP_SEND] = op_send,
+    [PL_OP_HISTORY] = op_history,
+    [PL_OP_SYNC] = op_sync,
+    [PL_OP_READ] = pl_ops_read,
+    [PL_OP_EDIT] = pl_ops_edit,
+    [PL_OP_DELETE] = pl_ops_delete,
+    [PL_OP_REACT] = pl_ops_react,
+    [PL_OP_TYPING] = pl_ops_typing,
+    [PL_OP_DELIVERED] = pl_ops_delivered,
+    [PL_OP_RECEIPTS] = pl_ops_receipts,
+    [PL_OP_THREAD] = pl_ops_thread,
+    [PL_OP_ROOM_SETTINGS] = op_room_settings,
+    [PL_OP_PRESENCE] = pl_ops_presence,
+    [PL_OP_PRESENCE_QUERY] = pl_ops_presence_query,
+    [PL_OP_PROFILE_GET] = pl_ops_profile_get,
+    [PL_OP_PROFILE_SET] = pl_ops_profile_set,
+    [PL_OP_SETTINGS_GET] = pl_ops_settings_get,
+    [PL_OP_SETTINGS_SET] = pl_ops_settings_set,
+    [PL_OP_SEARCH] = pl_ops_search,
+    [PL_OP_EMOJI_ADD] = pl_ops_emoji_add,
+    [PL_OP_EMOJI_REMOVE] = pl_ops_emoji_remove,
+    [PL_OP_EMOJI_LIST] = pl_ops_emoji_list,
 };
 
-void pl_ops_dispatch(session_t *s, json_t *id, json_t *req)
+void pl_ops_dispatch(session_t *s, const char *data, size_t len)
 {
-    json_t *op = json_object_get(req, "op");
-    if (!json_is_string(op)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"op\" must be a string");
-        return;
-    }
-    const char *name = json_string_value(op);
-    for (size_t i = 0; i < PL_ARRAY_LEN(ops); i++) {
-        if (strcmp(ops[i].name, name) != 0)
-            continue;
-        if (ops[i].need_auth && s->user_id == 0) {
-            pl_wire_reply_err(s, id, "unauthenticated",
-                              "send {\"op\":\"auth\",\"token\":...} first");
-            return;
-        }
-        ops[i].fn(s, id, req);
-        return;
-    }
-    pl_wire_reply_err(s, id, "unknown_op", "unknown op");
+    pl_cmd_t c;
+    pl_cmd_err_t err;
+    int rc = pl_cmd_parse(data, len, s->chat->cfg, &c, &err);
+    /* A known op before auth is refused as such whatever its arguments,
+     * as it was before arguments were parsed ahead of the handlers. */
+    if (c.op != PL_OP__COUNT && pl_cmd_needs_auth(c.op) && s->user_id == 0)
+        pl_wire_reply_err(s, c.id, "unauthenticated", "send {\"op\":\"auth\",\"token\":...} first");
+    else if (rc < 0 && c.root != NULL)
+        pl_wire_reply_err(s, c.id, err.code, err.msg);
+    else if (rc < 0) /* not parsed: the id as found in the text */
+        pl_reply__frame(s, pl_wire_err_frame(c.re, c.re_len, err.code, err.msg, 0), PL_OUT_REPLY,
+                        NULL);
+    else
+        handlers[c.op](s, &c);
+    pl_cmd_dispose(&c);
 }

@@ -19,20 +19,6 @@
 #define SWEEP_BATCH 500
 #define PRESENCE_QUERY_MAX 1000
 
-/* Optional int argument that is required. */
-static bool arg_seq(session_t *s, json_t *id, json_t *req, const char *key, int64_t *out)
-{
-    if (!pl_ops__arg_int(s, id, req, key, 1, INT64_MAX, -1, out))
-        return false;
-    if (*out < 0) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "\"%s\" (a seq >= 1) is required", key);
-        pl_wire_reply_err(s, id, "bad_request", msg);
-        return false;
-    }
-    return true;
-}
-
 static void reply_message(session_t *s, json_t *id, const pl_message_t *m)
 {
     pl_buf_t b;
@@ -156,86 +142,49 @@ static mut_job_t *mut_new(session_t *s, json_t *id, room_t *r, int64_t seq, mut_
     return q;
 }
 
-void pl_ops_edit(session_t *s, json_t *id, json_t *req)
+void pl_ops_edit(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    int64_t seq;
-    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
+    pl_cmd_edit_t *arg = &c->u.edit;
+    room_t *r = pl_ops__member_room(s, c->id, arg->room);
+    if (r == NULL)
         return;
-    json_t *content = json_object_get(req, "content");
-    if (!pl_ops__content_valid(s, id, content))
-        return;
-    if (json_object_get(content, "media") != NULL) {
-        /* An edit would bypass the media access check of send. */
-        pl_wire_reply_err(s, id, "bad_request", "only text content can be edited");
-        return;
-    }
-    char *text = json_dumps(content, JSON_COMPACT);
-    if (text == NULL) {
-        pl_wire_reply_err(s, id, "internal", "cannot encode content");
-        return;
-    }
-    if (strlen(text) > (size_t)s->chat->cfg->max_content_bytes) {
-        free(text);
-        pl_wire_reply_err(s, id, "too_large", "message content exceeds max_content_bytes");
-        return;
-    }
-    mut_job_t *q = mut_new(s, id, r, seq, MUT_EDIT);
-    q->content = text;
+    mut_job_t *q = mut_new(s, c->id, r, arg->seq, MUT_EDIT);
+    q->content = arg->content; /* taken */
+    arg->content = NULL;
     pl_store_write(s->chat->st, mut_work, mut_done, q);
 }
 
-void pl_ops_delete(session_t *s, json_t *id, json_t *req)
+void pl_ops_delete(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    int64_t seq;
-    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
+    room_t *r = pl_ops__member_room(s, c->id, c->u.mark.room);
+    if (r == NULL)
         return;
-    pl_store_write(s->chat->st, mut_work, mut_done, mut_new(s, id, r, seq, MUT_DELETE));
+    pl_store_write(s->chat->st, mut_work, mut_done,
+                   mut_new(s, c->id, r, c->u.mark.seq, MUT_DELETE));
 }
 
-void pl_ops_react(session_t *s, json_t *id, json_t *req)
+void pl_ops_react(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    int64_t seq;
-    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "seq", &seq))
+    const pl_cmd_react_t *arg = &c->u.react;
+    room_t *r = pl_ops__member_room(s, c->id, arg->room);
+    if (r == NULL)
         return;
-    json_t *emoji = json_object_get(req, "emoji");
-    char name[PL_SHORTCODE_MAX + 1];
-    bool custom = json_is_string(emoji) &&
-                  pl_emoji_custom_ref(json_string_value(emoji), json_string_length(emoji), name);
-    if (!json_is_string(emoji) ||
-        (!custom && !pl_emoji_is_single(json_string_value(emoji), json_string_length(emoji)))) {
-        pl_wire_reply_err(s, id, "bad_request",
-                          "\"emoji\" must be exactly one emoji (at most 32 bytes) or a custom "
-                          "emoji \":shortcode:\"");
-        return;
-    }
-    json_t *rm = json_object_get(req, "remove");
-    if (rm != NULL && !json_is_boolean(rm)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"remove\" must be a boolean");
-        return;
-    }
-    mut_job_t *q = mut_new(s, id, r, seq, MUT_REACT);
-    q->emoji = pl_xstrdup(json_string_value(emoji));
-    q->custom = custom;
-    q->remove = json_is_true(rm);
+    mut_job_t *q = mut_new(s, c->id, r, arg->seq, MUT_REACT);
+    q->emoji = pl_xstrdup(arg->emoji);
+    q->custom = arg->custom;
+    q->remove = arg->remove;
     pl_store_write(s->chat->st, mut_work, mut_done, q);
 }
 
 /* ---- typing: never stored ---- */
 
-void pl_ops_typing(session_t *s, json_t *id, json_t *req)
+void pl_ops_typing(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    if (!pl_ops__arg_member_room(s, id, req, &r))
+    json_t *id = c->id;
+    room_t *r = pl_ops__member_room(s, id, c->u.typing.room);
+    if (r == NULL)
         return;
-    json_t *t = json_object_get(req, "typing");
-    if (!json_is_boolean(t)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"typing\" must be a boolean");
-        return;
-    }
-    bool typing = json_is_true(t);
+    bool typing = c->u.typing.typing;
     uint64_t now = pl_mono_ns();
     size_t slot = 0;
     if (!s->typing)
@@ -326,34 +275,28 @@ static void mark_done(int status, void *arg)
     free(q);
 }
 
-static void op_mark(session_t *s, json_t *id, json_t *req, bool read)
+static void op_mark(session_t *s, pl_cmd_t *c, bool read)
 {
-    room_t *r;
-    int64_t seq;
-    if (!pl_ops__arg_member_room(s, id, req, &r) ||
-        !pl_ops__arg_int(s, id, req, "seq", 0, INT64_MAX, -1, &seq))
+    room_t *r = pl_ops__member_room(s, c->id, c->u.mark.room);
+    if (r == NULL)
         return;
-    if (seq < 0) {
-        pl_wire_reply_err(s, id, "bad_request", "\"seq\" is required");
-        return;
-    }
     mark_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->room_id = r->id;
     q->user = s->user_id;
-    q->seq = seq;
+    q->seq = c->u.mark.seq;
     q->read = read;
     pl_store_write(s->chat->st, mark_work, mark_done, q);
 }
 
-void pl_ops_read(session_t *s, json_t *id, json_t *req)
+void pl_ops_read(session_t *s, pl_cmd_t *c)
 {
-    op_mark(s, id, req, true);
+    op_mark(s, c, true);
 }
 
-void pl_ops_delivered(session_t *s, json_t *id, json_t *req)
+void pl_ops_delivered(session_t *s, pl_cmd_t *c)
 {
-    op_mark(s, id, req, false);
+    op_mark(s, c, false);
 }
 
 typedef struct {
@@ -411,23 +354,16 @@ static void receipts_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_receipts(session_t *s, json_t *id, json_t *req)
+void pl_ops_receipts(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    if (!pl_ops__arg_member_room(s, id, req, &r))
+    room_t *r = pl_ops__member_room(s, c->id, c->u.receipts.room);
+    if (r == NULL)
         return;
-    json_t *after = json_object_get(req, "after");
-    int64_t from = 0;
-    if (after != NULL && !json_is_null(after) &&
-        (!json_is_string(after) || !pl_id_parse(json_string_value(after), 'u', &from))) {
-        pl_wire_reply_err(s, id, "bad_request", "\"after\" must be a user id like \"u1\"");
-        return;
-    }
     receipts_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->room_id = r->id;
     q->user = s->user_id;
-    q->after = from;
+    q->after = c->u.receipts.after;
     q->budget = (size_t)s->chat->cfg->max_reply_bytes;
     pl_store_read(s->chat->st, receipts_work, receipts_done, q);
 }
@@ -483,37 +419,29 @@ static void thread_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_thread(session_t *s, json_t *id, json_t *req)
+void pl_ops_thread(session_t *s, pl_cmd_t *c)
 {
-    room_t *r;
-    int64_t root, before, limit;
-    if (!pl_ops__arg_member_room(s, id, req, &r) || !arg_seq(s, id, req, "root", &root) ||
-        !pl_ops__arg_int(s, id, req, "before", 1, INT64_MAX, 0, &before) ||
-        !pl_ops__arg_int(s, id, req, "limit", 1, s->chat->cfg->history_max_limit, 50, &limit))
+    const pl_cmd_thread_t *arg = &c->u.thread;
+    room_t *r = pl_ops__member_room(s, c->id, arg->room);
+    if (r == NULL)
         return;
     thread_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->room_id = r->id;
-    q->root = root;
-    q->before = before;
-    q->limit = limit;
+    q->root = arg->root;
+    q->before = arg->before;
+    q->limit = arg->limit;
     pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, thread_work, thread_done, q);
 }
 
 /* ---- presence ---- */
 
-void pl_ops_presence(session_t *s, json_t *id, json_t *req)
+void pl_ops_presence(session_t *s, pl_cmd_t *c)
 {
-    json_t *st = json_object_get(req, "status");
-    const char *v = json_string_value(st);
-    if (v == NULL || (strcmp(v, "online") != 0 && strcmp(v, "away") != 0)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"status\" must be \"online\" or \"away\"");
-        return;
-    }
-    s->away = strcmp(v, "away") == 0;
+    s->away = c->u.presence.away;
     pl_presence__update(s->chat, s->user_id);
-    pl_wire_reply_ok(s, id, "", 0);
+    pl_wire_reply_ok(s, c->id, "", 0);
 }
 
 typedef struct {
@@ -556,11 +484,10 @@ static void pq_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_presence_query(session_t *s, json_t *id, json_t *req)
+void pl_ops_presence_query(session_t *s, pl_cmd_t *c)
 {
-    (void)req;
     pq_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->user = s->user_id;
     pl_store_read(s->chat->st, pq_work, pq_done, q);
 }
@@ -742,131 +669,36 @@ static prof_job_t *prof_new(session_t *s, json_t *id, prof_kind_t kind)
     return q;
 }
 
-void pl_ops_profile_get(session_t *s, json_t *id, json_t *req)
+void pl_ops_profile_get(session_t *s, pl_cmd_t *c)
 {
-    json_t *u = json_object_get(req, "user"), *n = json_object_get(req, "username");
-    int64_t uid = 0;
-    if ((u == NULL) == (n == NULL)) {
-        pl_wire_reply_err(s, id, "bad_request", "give exactly one of \"user\" and \"username\"");
-        return;
-    }
-    if (u != NULL && (!json_is_string(u) || !pl_id_parse(json_string_value(u), 'u', &uid))) {
-        pl_wire_reply_err(s, id, "bad_request", "\"user\" must be a user id like \"u1\"");
-        return;
-    }
-    if (n != NULL && (!json_is_string(n) || json_string_length(n) == 0 ||
-                      json_string_length(n) > 32 ||
-                      strlen(json_string_value(n)) != json_string_length(n))) {
-        pl_wire_reply_err(s, id, "bad_request", "\"username\" must be a username");
-        return;
-    }
-    prof_job_t *q = prof_new(s, id, PROF_GET);
-    q->user = uid;
-    if (n != NULL) {
-        q->username = pl_xstrdup(json_string_value(n));
-        for (char *p = q->username; *p; p++)
-            if (*p >= 'A' && *p <= 'Z')
-                *p = (char)(*p + 32);
-    }
+    const pl_cmd_profile_get_t *arg = &c->u.profile_get;
+    prof_job_t *q = prof_new(s, c->id, PROF_GET);
+    q->user = arg->user;
+    if (arg->username[0] != '\0')
+        q->username = pl_xstrdup(arg->username);
     pl_store_read(s->chat->st, prof_work, prof_done, q);
 }
 
-void pl_ops_profile_set(session_t *s, json_t *id, json_t *req)
+void pl_ops_profile_set(session_t *s, pl_cmd_t *c)
 {
-    static const struct {
-        const char *key;
-        size_t min, max;
-    } f[3] = {{"display_name", 1, 64}, {"bio", 0, 500}, {"status_text", 0, 100}};
-    const char *v[3] = {NULL, NULL, NULL};
-    size_t given = 0;
-    for (int i = 0; i < 3; i++) {
-        json_t *j = json_object_get(req, f[i].key);
-        if (j == NULL)
-            continue;
-        char msg[96];
-        if (!json_is_string(j) || strlen(json_string_value(j)) != json_string_length(j)) {
-            snprintf(msg, sizeof msg, "\"%s\" must be a string", f[i].key);
-            pl_wire_reply_err(s, id, "bad_request", msg);
-            return;
-        }
-        if (json_string_length(j) > f[i].max) {
-            snprintf(msg, sizeof msg, "\"%s\" is longer than %zu bytes", f[i].key, f[i].max);
-            pl_wire_reply_err(s, id, "too_large", msg);
-            return;
-        }
-        if (json_string_length(j) < f[i].min) {
-            snprintf(msg, sizeof msg, "\"%s\" must not be empty", f[i].key);
-            pl_wire_reply_err(s, id, "bad_request", msg);
-            return;
-        }
-        v[i] = json_string_value(j);
-        given++;
-    }
-    json_t *av = json_object_get(req, "avatar");
-    int64_t avatar = 0;
-    if (av != NULL) {
-        if (!json_is_null(av) &&
-            (!json_is_string(av) || !pl_id_parse(json_string_value(av), 'f', &avatar))) {
-            pl_wire_reply_err(s, id, "bad_request",
-                              "\"avatar\" must be a media id like \"f1\" or null");
-            return;
-        }
-        given++;
-    }
-    if (given == 0) {
-        pl_wire_reply_err(s, id, "bad_request",
-                          "give at least one of \"display_name\", \"bio\", \"status_text\", "
-                          "\"avatar\"");
-        return;
-    }
-    prof_job_t *q = prof_new(s, id, PROF_SET);
-    q->set_avatar = av != NULL;
-    q->new_avatar = avatar;
+    const pl_cmd_profile_set_t *arg = &c->u.profile_set;
+    prof_job_t *q = prof_new(s, c->id, PROF_SET);
+    q->set_avatar = arg->set_avatar;
+    q->new_avatar = arg->avatar;
     for (int i = 0; i < 3; i++)
-        q->fields[i] = v[i] ? pl_xstrdup(v[i]) : NULL;
+        q->fields[i] = arg->fields[i] ? pl_xstrdup(arg->fields[i]) : NULL;
     pl_store_write(s->chat->st, prof_work, prof_done, q);
 }
 
-void pl_ops_settings_get(session_t *s, json_t *id, json_t *req)
+void pl_ops_settings_get(session_t *s, pl_cmd_t *c)
 {
-    (void)req;
-    pl_store_read(s->chat->st, prof_work, prof_done, prof_new(s, id, SETTINGS_GET));
+    pl_store_read(s->chat->st, prof_work, prof_done, prof_new(s, c->id, SETTINGS_GET));
 }
 
-void pl_ops_settings_set(session_t *s, json_t *id, json_t *req)
+void pl_ops_settings_set(session_t *s, pl_cmd_t *c)
 {
-    json_t *patch = json_object_get(req, "settings");
-    if (!json_is_object(patch)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"settings\" must be an object");
-        return;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(patch, key, v)
-    {
-        bool ok;
-        if (!strcmp(key, "theme"))
-            ok = json_is_string(v) && (!strcmp(json_string_value(v), "system") ||
-                                       !strcmp(json_string_value(v), "light") ||
-                                       !strcmp(json_string_value(v), "dark"));
-        else if (!strcmp(key, "read_receipts") || !strcmp(key, "show_presence") ||
-                 !strcmp(key, "notifications"))
-            ok = json_is_boolean(v);
-        else if (!strcmp(key, "group_add")) /* who may add me to a group (ops_members.c) */
-            ok = json_is_string(v) && (!strcmp(json_string_value(v), "everyone") ||
-                                       !strcmp(json_string_value(v), "contacts") ||
-                                       !strcmp(json_string_value(v), "nobody"));
-        else
-            ok = false;
-        if (!ok) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown setting or wrong type: \"%.64s\"", key);
-            pl_wire_reply_err(s, id, "bad_request", msg);
-            return;
-        }
-    }
-    prof_job_t *q = prof_new(s, id, SETTINGS_SET);
-    q->patch = json_incref(patch);
+    prof_job_t *q = prof_new(s, c->id, SETTINGS_SET);
+    q->patch = json_incref(c->u.settings_set.patch);
     pl_store_write(s->chat->st, prof_work, prof_done, q);
 }
 
@@ -928,34 +760,19 @@ static void search_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_search(session_t *s, json_t *id, json_t *req)
+void pl_ops_search(session_t *s, pl_cmd_t *c)
 {
-    json_t *query = json_object_get(req, "query");
-    if (!json_is_string(query) || json_string_length(query) == 0 ||
-        json_string_length(query) > 200 ||
-        strlen(json_string_value(query)) != json_string_length(query)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"query\" must be a string of 1 to 200 bytes");
-        return;
-    }
+    const pl_cmd_search_t *arg = &c->u.search;
     room_t *r = NULL;
-    if (json_object_get(req, "room") != NULL && !pl_ops__arg_member_room(s, id, req, &r))
+    if (arg->room != 0 && (r = pl_ops__member_room(s, c->id, arg->room)) == NULL)
         return;
-    int64_t limit, before = 0;
-    if (!pl_ops__arg_int(s, id, req, "limit", 1, 100, 20, &limit))
-        return;
-    json_t *b = json_object_get(req, "before");
-    if (b != NULL && !json_is_null(b) &&
-        (!json_is_string(b) || !pl_id_parse(json_string_value(b), 'm', &before))) {
-        pl_wire_reply_err(s, id, "bad_request", "\"before\" must be a message id like \"m9\"");
-        return;
-    }
     search_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->user = s->user_id;
     q->room_id = r ? r->id : 0;
-    q->before = before;
-    q->limit = limit;
-    q->query = pl_xstrdup(json_string_value(query));
+    q->before = arg->before;
+    q->limit = arg->limit;
+    q->query = pl_xstrdup(arg->query);
     pl_page_init(&q->page, (size_t)s->chat->cfg->max_reply_bytes);
     pl_store_read(s->chat->st, search_work, search_done, q);
 }
@@ -1089,62 +906,29 @@ static emoji_job_t *emoji_new(session_t *s, json_t *id, emoji_kind_t kind)
     return q;
 }
 
-static bool arg_shortcode(session_t *s, json_t *id, json_t *req, char out[PL_SHORTCODE_MAX + 1])
+void pl_ops_emoji_add(session_t *s, pl_cmd_t *c)
 {
-    json_t *sc = json_object_get(req, "shortcode");
-    if (!json_is_string(sc) ||
-        !pl_emoji_shortcode_valid(json_string_value(sc), json_string_length(sc))) {
-        pl_wire_reply_err(s, id, "bad_request",
-                          "\"shortcode\" must be 2 to 32 of a-z, 0-9 and _ (without colons)");
-        return false;
-    }
-    snprintf(out, PL_SHORTCODE_MAX + 1, "%s", json_string_value(sc));
-    return true;
-}
-
-void pl_ops_emoji_add(session_t *s, json_t *id, json_t *req)
-{
-    char sc[PL_SHORTCODE_MAX + 1];
-    if (!arg_shortcode(s, id, req, sc))
-        return;
-    json_t *media = json_object_get(req, "media");
-    int64_t mid = 0;
-    if (!json_is_string(media) || !pl_id_parse(json_string_value(media), 'f', &mid)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"media\" must be a media id like \"f1\"");
-        return;
-    }
     if (strcmp(s->chat->cfg->emoji_add_policy, "anyone") != 0) {
-        pl_wire_reply_err(s, id, "forbidden", "adding custom emoji is disabled on this server");
+        pl_wire_reply_err(s, c->id, "forbidden", "adding custom emoji is disabled on this server");
         return;
     }
-    emoji_job_t *q = emoji_new(s, id, EMOJI_ADD);
-    snprintf(q->e.shortcode, sizeof q->e.shortcode, "%s", sc);
-    q->e.media = mid;
+    emoji_job_t *q = emoji_new(s, c->id, EMOJI_ADD);
+    snprintf(q->e.shortcode, sizeof q->e.shortcode, "%s", c->u.emoji.shortcode);
+    q->e.media = c->u.emoji.media;
     pl_store_write(s->chat->st, emoji_work, emoji_done, q);
 }
 
-void pl_ops_emoji_remove(session_t *s, json_t *id, json_t *req)
+void pl_ops_emoji_remove(session_t *s, pl_cmd_t *c)
 {
-    char sc[PL_SHORTCODE_MAX + 1];
-    if (!arg_shortcode(s, id, req, sc))
-        return;
-    emoji_job_t *q = emoji_new(s, id, EMOJI_REMOVE);
-    snprintf(q->e.shortcode, sizeof q->e.shortcode, "%s", sc);
+    emoji_job_t *q = emoji_new(s, c->id, EMOJI_REMOVE);
+    snprintf(q->e.shortcode, sizeof q->e.shortcode, "%s", c->u.emoji.shortcode);
     pl_store_write(s->chat->st, emoji_work, emoji_done, q);
 }
 
-void pl_ops_emoji_list(session_t *s, json_t *id, json_t *req)
+void pl_ops_emoji_list(session_t *s, pl_cmd_t *c)
 {
-    json_t *after = json_object_get(req, "after");
-    if (after != NULL && !json_is_null(after) &&
-        (!json_is_string(after) ||
-         !pl_emoji_shortcode_valid(json_string_value(after), json_string_length(after)))) {
-        pl_wire_reply_err(s, id, "bad_request", "\"after\" must be a shortcode");
-        return;
-    }
-    emoji_job_t *q = emoji_new(s, id, EMOJI_LIST);
-    if (json_is_string(after))
-        snprintf(q->after, sizeof q->after, "%s", json_string_value(after));
+    emoji_job_t *q = emoji_new(s, c->id, EMOJI_LIST);
+    snprintf(q->after, sizeof q->after, "%s", c->u.emoji.shortcode);
     pl_store_read(s->chat->st, emoji_work, emoji_done, q);
 }
 

@@ -480,11 +480,12 @@ static void invite_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_invite(session_t *s, json_t *id, json_t *req)
+void pl_ops_invite(session_t *s, pl_cmd_t *c)
 {
     const pl_config_t *cfg = s->chat->cfg;
-    room_t *r;
-    if (!pl_ops__arg_member_room(s, id, req, &r))
+    json_t *id = c->id;
+    room_t *r = pl_ops__member_room(s, id, c->u.invite.room);
+    if (r == NULL)
         return;
     if (r->kind != PL_ROOM_GROUP) {
         pl_wire_reply_err(s, id, "bad_request",
@@ -496,7 +497,7 @@ void pl_ops_invite(session_t *s, json_t *id, json_t *req)
         return;
     }
     invite_job_t *q = pl_xcalloc(1, sizeof *q);
-    if (!pl_ops__admit_args(s, id, json_object_get(req, "users"), "users", &q->adm))
+    if (!pl_ops__admit_args(s, id, c->u.invite.users, "users", &q->adm))
         goto fail;
     if (q->adm.n == 0) {
         pl_wire_reply_err(s, id, "bad_request", "\"users\" must name someone besides you");
@@ -556,11 +557,10 @@ static void invites_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_invites(session_t *s, json_t *id, json_t *req)
+void pl_ops_invites(session_t *s, pl_cmd_t *c)
 {
-    (void)req;
     invites_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->user = s->user_id;
     /* Never more than a user can hold, so the reply stays small. */
     q->limit = s->chat->cfg->max_pending_invites_per_user;
@@ -704,18 +704,6 @@ static void mem_done(int status, void *arg)
     free(m);
 }
 
-/* Parses "room" without looking it up: whether it exists is not the
- * caller's business until the store says they may know. */
-static bool arg_room_id(session_t *s, json_t *id, json_t *req, int64_t *out)
-{
-    json_t *v = json_object_get(req, "room");
-    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'r', out)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"room\" must be a room id like \"r1\"");
-        return false;
-    }
-    return true;
-}
-
 static void mem_submit(session_t *s, json_t *id, mj_kind_t kind, int64_t room_id, bool via_leave)
 {
     mem_job_t *m = pl_xcalloc(1, sizeof *m);
@@ -728,43 +716,36 @@ static void mem_submit(session_t *s, json_t *id, mj_kind_t kind, int64_t room_id
     pl_store_write(s->chat->st, mem_work, mem_done, m);
 }
 
-void pl_ops_join(session_t *s, json_t *id, json_t *req)
+void pl_ops_join(session_t *s, pl_cmd_t *c)
 {
-    int64_t rid;
-    if (!arg_room_id(s, id, req, &rid))
-        return;
+    int64_t rid = c->u.room.room;
     room_t *r = pl_chat__room(s->chat, rid);
     bool member = r != NULL && pl_chat__is_member(r, s->user_id);
     if (member && r->kind == PL_ROOM_DM) {
-        pl_wire_reply_err(s, id, "forbidden", "a dm cannot be joined");
+        pl_wire_reply_err(s, c->id, "forbidden", "a dm cannot be joined");
         return;
     }
-    mem_submit(s, id, MJ_JOIN, rid, false);
+    mem_submit(s, c->id, MJ_JOIN, rid, false);
 }
 
-void pl_ops_leave(session_t *s, json_t *id, json_t *req)
+void pl_ops_leave(session_t *s, pl_cmd_t *c)
 {
-    int64_t rid;
-    if (!arg_room_id(s, id, req, &rid))
-        return;
+    int64_t rid = c->u.room.room;
     room_t *r = pl_chat__room(s->chat, rid);
     if (r != NULL && pl_chat__is_member(r, s->user_id)) {
         if (r->kind == PL_ROOM_DM) {
-            pl_wire_reply_err(s, id, "forbidden", "a dm cannot be left");
+            pl_wire_reply_err(s, c->id, "forbidden", "a dm cannot be left");
             return;
         }
-        mem_submit(s, id, MJ_LEAVE, rid, false);
+        mem_submit(s, c->id, MJ_LEAVE, rid, false);
         return;
     }
     /* Not a member: leaving drops a pending invitation, as decline does;
      * without one the answer is that of any room one is not in. */
-    mem_submit(s, id, MJ_DECLINE, rid, true);
+    mem_submit(s, c->id, MJ_DECLINE, rid, true);
 }
 
-void pl_ops_decline(session_t *s, json_t *id, json_t *req)
+void pl_ops_decline(session_t *s, pl_cmd_t *c)
 {
-    int64_t rid;
-    if (!arg_room_id(s, id, req, &rid))
-        return;
-    mem_submit(s, id, MJ_DECLINE, rid, false);
+    mem_submit(s, c->id, MJ_DECLINE, c->u.room.room, false);
 }
