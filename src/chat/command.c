@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "chat/content.h"
 #include "chat/wire_peek.h"
 #include "core/util.h"
 
@@ -139,117 +140,6 @@ static bool arg_cursor(json_t *req, const char *key, char prefix, int64_t *out, 
     return true;
 }
 
-/* ---- message content ---- */
-
-/* Integer member key of o in [lo, hi]; absent is fine unless required. */
-static bool int_field(json_t *o, const char *key, bool required, int64_t lo, int64_t hi)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL)
-        return !required;
-    return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
-}
-
-static bool str_field(json_t *o, const char *key, bool required, size_t min, size_t max)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL)
-        return !required;
-    return is_cstr(v) && json_string_length(v) >= min && json_string_length(v) <= max;
-}
-
-static bool media_id_field(json_t *o, const char *key, bool required, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL)
-        return !required;
-    int64_t mid = 0;
-    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'f', &mid))
-        return false;
-    if (out)
-        *out = mid;
-    return true;
-}
-
-/* Validates an image, file, voice, video or sticker content object. Returns
- * NULL when it is valid (and sets *media to its media id), or the
- * bad_request message. Unknown keys are refused so that clients cannot
- * smuggle fields other clients would trust. */
-static const char *media_content_error(json_t *c, const char *type, int64_t *media)
-{
-    static const char *const image_keys[] = {"type",  "media",   "w",    "h",
-                                             "thumb", "caption", "mime", NULL};
-    static const char *const file_keys[] = {"type", "media", "name", "size", "mime", NULL};
-    static const char *const voice_keys[] = {"type", "media", "duration_ms", "waveform", NULL};
-    static const char *const video_keys[] = {"type", "media", "duration_ms", "w", "h", NULL};
-    static const char *const sticker_keys[] = {"type", "media", "w", "h", "emoji", NULL};
-    const char *const *keys;
-    const char *err;
-    const int64_t DIM = 100000, DUR = 86400000LL;
-    if (!strcmp(type, "image")) {
-        keys = image_keys;
-        err = int_field(c, "w", true, 1, DIM) && int_field(c, "h", true, 1, DIM) &&
-                      media_id_field(c, "thumb", false, NULL) &&
-                      str_field(c, "caption", false, 0, 4096) && str_field(c, "mime", false, 1, 255)
-                  ? NULL
-                  : "image needs media, w and h (1..100000); thumb is a media id, caption a "
-                    "string, mime a string";
-    } else if (!strcmp(type, "file")) {
-        keys = file_keys;
-        err = str_field(c, "name", true, 1, 255) && int_field(c, "size", true, 0, INT64_MAX) &&
-                      str_field(c, "mime", true, 1, 255)
-                  ? NULL
-                  : "file needs media, name (1..255 bytes), size (>= 0) and mime";
-    } else if (!strcmp(type, "voice")) {
-        keys = voice_keys;
-        err =
-            int_field(c, "duration_ms", true, 1, DUR) ? NULL : "voice needs media and duration_ms";
-        json_t *wf = json_object_get(c, "waveform");
-        if (!err && wf) {
-            if (!json_is_array(wf) || json_array_size(wf) > 64)
-                err = "waveform is an array of at most 64 integers 0..255";
-            for (size_t i = 0; !err && i < json_array_size(wf); i++) {
-                json_t *v = json_array_get(wf, i);
-                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255)
-                    err = "waveform is an array of at most 64 integers 0..255";
-            }
-        }
-    } else if (!strcmp(type, "video")) {
-        keys = video_keys;
-        err = int_field(c, "duration_ms", false, 1, DUR) && int_field(c, "w", false, 1, DIM) &&
-                      int_field(c, "h", false, 1, DIM)
-                  ? NULL
-                  : "video takes media and optional duration_ms, w, h";
-    } else if (!strcmp(type, "sticker")) {
-        keys = sticker_keys;
-        json_t *sc = json_object_get(c, "emoji");
-        bool sc_ok =
-            sc == NULL || (json_is_string(sc) &&
-                           pl_emoji_shortcode_valid(json_string_value(sc), json_string_length(sc)));
-        err = int_field(c, "w", false, 1, DIM) && int_field(c, "h", false, 1, DIM) && sc_ok
-                  ? NULL
-                  : "sticker takes media and optional w, h (1..100000) and emoji (a shortcode "
-                    "without colons)";
-    } else {
-        return "unsupported \"content.type\"";
-    }
-    if (!media_id_field(c, "media", true, media))
-        return "\"content.media\" must be a media id (\"f...\")";
-    if (err)
-        return err;
-    const char *k;
-    json_t *v;
-    json_object_foreach(c, k, v)
-    {
-        bool known = false;
-        for (size_t i = 0; keys[i] && !known; i++)
-            known = !strcmp(k, keys[i]);
-        if (!known)
-            return "unknown key in media content";
-    }
-    return NULL;
-}
-
 /* "content": a valid content object, encoded once into *text (owned)
  * within max_content_bytes. *media: the media id it references (0: text).
  * text_only refuses content with a "media" key (edit). */
@@ -257,25 +147,13 @@ static bool arg_content(json_t *req, const pl_config_t *cfg, bool text_only, cha
                         int64_t *media, bool *sticker, pl_cmd_err_t *e)
 {
     json_t *content = json_object_get(req, "content");
-    if (!json_is_object(content))
-        return fail(e, "bad_request", "\"content\" must be an object");
-    json_t *type = json_object_get(content, "type");
-    if (!json_is_string(type))
-        return fail(e, "bad_request", "\"content.type\" must be a string");
-    *media = 0;
-    if (!strcmp(json_string_value(type), "text")) {
-        json_t *body = json_object_get(content, "body");
-        if (!json_is_string(body) || json_string_length(body) == 0)
-            return fail(e, "bad_request", "\"content.body\" must be a non-empty string");
-    } else {
-        const char *err = media_content_error(content, json_string_value(type), media);
-        if (err != NULL)
-            return fail(e, "bad_request", "%s", err);
-    }
+    const char *why = pl_content_check(content, media);
+    if (why != NULL)
+        return fail(e, "bad_request", "%s", why);
     if (text_only && json_object_get(content, "media") != NULL)
         return fail(e, "bad_request", "only text content can be edited");
     if (sticker != NULL)
-        *sticker = !strcmp(json_string_value(type), "sticker");
+        *sticker = !strcmp(json_string_value(json_object_get(content, "type")), "sticker");
     /* The one encoding of the content: stored as is, and its size is what
      * max_content_bytes limits. */
     char *t = json_dumps(content, JSON_COMPACT);

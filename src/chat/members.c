@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ops_members.c -- group membership and invitations: the join, leave, invite,
+/* members.c -- group membership and invitations: the join, leave, invite,
  * invites and decline ops; the rule that decides whether a person asked for
  * (by create_room or invite) is added at once or invited (their `group_add`
  * privacy setting); and the per-user limits on creating rooms and adding
@@ -12,6 +12,7 @@
 
 #include "auth/auth.h"
 #include "chat/chat_internal.h"
+#include "chat/handlers.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -576,9 +577,9 @@ typedef struct {
     mj_kind_t kind;
     int64_t room_id, user;
     int64_t max_members; /* join: max_group_members */
-    bool via_leave;     /* decline asked for by `leave`: its errors are leave's */
-    bool changed;       /* joined / left / declined something */
-    int64_t *withdrawn; /* leave: invitees of the leaver's withdrawn invitations */
+    bool via_leave;      /* decline asked for by `leave`: its errors are leave's */
+    bool changed;        /* joined / left / declined something */
+    int64_t *withdrawn;  /* leave: invitees of the leaver's withdrawn invitations */
     size_t nwithdrawn;
     room_info_t *ri;
 } mem_job_t;
