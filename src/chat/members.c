@@ -13,6 +13,8 @@
 #include "auth/auth.h"
 #include "chat/chat_internal.h"
 #include "chat/handlers.h"
+#include "chat/members.h"
+#include "chat/room_info.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"

@@ -8,6 +8,7 @@
 
 #include "chat/chat_internal.h"
 #include "chat/handlers.h"
+#include "chat/members.h"
 #include "chat/room_info.h"
 #include "core/err.h"
 #include "core/log.h"
