@@ -51,11 +51,10 @@ typedef struct {
     int64_t now_ms;
 } pl_admit_batch_t;
 
-/** Loop: fills b from the array arr of usernames (valid, normalized,
- * deduplicated; the caller's own name dropped), with the caller and the
- * config. Replies bad_request / too_large and returns false. */
-bool pl_ops__admit_args(session_t *s, json_t *id, json_t *arr, const char *key,
-                        pl_admit_batch_t *b);
+/** Loop: fills b from arr, an array of valid usernames (checked by the
+ * command layer): normalized, deduplicated, the caller's own name dropped;
+ * with the caller and the config. */
+void pl_ops__admit_args(session_t *s, json_t *arr, pl_admit_batch_t *b);
 /** Store thread (write job): resolves every username and adds or invites
  * each person. Returns 0, a store error, or PL_ENOTFOUND after failing j with
  * user_not_found (the caller's job then rolls back). */

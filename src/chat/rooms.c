@@ -136,8 +136,8 @@ void pl_ops_create_room(session_t *s, pl_cmd_t *cmd)
             goto fail;
         }
         c->other = pl_xstrdup(arg->other);
-    } else if (!pl_ops__admit_args(s, id, arg->members, "members", &c->adm)) {
-        goto fail;
+    } else {
+        pl_ops__admit_args(s, arg->members, &c->adm);
     }
     /* Per-user limits: one room, and (for a group) everyone asked for. */
     if (!pl_ops__limit_take(s, id, PL_LIMIT_CREATE, 1))
