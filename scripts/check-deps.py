@@ -70,7 +70,9 @@ def main():
                 continue
             full = os.path.join(d, f)
             m = re.search(r"\.dir/((?:src|client)/.*)\.o$", full)
-            if m and "/pl_" in full or (m and "parley_lib" in full) or (m and "parleyd.dir" in full):
+            if not m or not os.path.exists(os.path.join(root, m.group(1))):
+                continue  # not ours, or a stale object of a removed file
+            if "/pl_" in full or "parley_lib" in full or "parleyd.dir" in full:
                 objs[m.group(1)] = full
     if not objs:
         print("check-deps: no objects under %s (build first)" % build)

@@ -8,6 +8,8 @@
 #include <uthash.h>
 
 #include "chat/chat.h"
+#include "chat/command.h"
+#include "chat/emoji.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -31,7 +33,7 @@ typedef struct room {
     int64_t *members;        /* sorted user ids */
     size_t nmembers, cap;
     /* The online sessions of the members, in no order: fan-out walks this
-     * instead of looking every member up. Kept by chat.c on auth, close,
+     * instead of looking every member up. Kept by route.c on auth, close,
      * member_add and member_remove. */
     live_t *live;
     uint32_t nlive, livecap;
@@ -141,7 +143,7 @@ struct pl_chat {
     bool closing;       /* the store refused a job: stop the timer */
     pl_ratelimit_t *iprl; /* requests before auth, per client address */
     pl_chat_stats_t stats;
-    /* group membership and invitations (ops_members.c): per-user buckets,
+    /* group membership and invitations (members.c): per-user buckets,
      * created at first use; indexed by pl_limit_t */
     pl_ratelimit_t *limits[2];
     pl_log_gate_t limits_log[2];  /* refusals of those limits: info once a second */
@@ -157,7 +159,7 @@ typedef struct {
     char msg[160];
 } job_t;
 
-/* chat.c */
+/* route.c: the routing table (rooms, members, online sessions) and fan-out */
 session_t *pl_chat__session_ref(session_t *s);
 void pl_chat__session_unref(session_t *s);
 room_t *pl_chat__room(pl_chat_t *chat, int64_t id);
@@ -189,16 +191,6 @@ void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m);
 online_t *pl_chat__online(pl_chat_t *chat, int64_t user);
 /** Queues a frame to every session of one user. */
 void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f);
-/** Delivers the frames held during a sync, skipping what the sync sent. */
-typedef struct {
-    int64_t room;
-    int64_t upto;   /* the sync delivered this room up to this seq */
-    int64_t vupto;  /* ... and its updates up to this version */
-    bool truncated; /* more=true for this room: skip held frames */
-} pl_sync_pos_t;
-/** drop_timeline: skip every held message/update (the client was told
- * more=true for everything); other held events are still delivered. */
-void pl_chat__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline);
 
 /* wire.c: JSON out */
 void pl_wire_json_value(pl_buf_t *b, json_t *v); /* v may be NULL => null */
@@ -219,6 +211,8 @@ pl_frame_t *pl_wire_err_frame_id(json_t *id, const char *code, const char *msg,
                                  uint64_t retry_after_ms);
 /** Answers a request with {"re":id,"ok":true<fields>} (pl_reply__frame). */
 void pl_wire_reply_ok(session_t *s, json_t *id, const char *fields, size_t len);
+/** Answers a request with {"re":id,"ok":true,"message":{<message fields>}}. */
+void pl_wire_reply_message(session_t *s, json_t *id, const pl_message_t *m);
 /** Answers a request with {"re":id,"ok":false,"error":{...}}. */
 void pl_wire_reply_err(session_t *s, json_t *id, const char *code, const char *msg);
 /** The same with "retry_after_ms": ms in the error object (rate_limited). */
@@ -237,12 +231,23 @@ typedef enum {
     PL_OUT_REPLY,    /* the reply: ends a counted request */
     PL_OUT_SYNC_END, /* the reply of a sync: ends it, then releases held events */
 } pl_out_kind_t;
-/** What a sync's end releases (pl_chat__release_held's arguments; owned). */
+/** What a sync's end releases (pl_reply__release_held's arguments; owned). */
 typedef struct {
     pl_sync_pos_t *pos; /* malloc'd */
     size_t n;
     bool drop_timeline;
 } pl_sync_end_t;
+/** Delivers an event frame to a session (a new reference): held while
+ * its sync is in flight (seq/version > 0: timeline events, or everything
+ * with hold_all), else on the connection or behind its waiting replies. */
+void pl_reply__deliver(session_t *s, int64_t room, int64_t seq, int64_t version, pl_frame_t *f);
+/** Frees the events held for a session. */
+void pl_reply__held_clear(session_t *s);
+/** Delivers the frames held during a sync, skipping what the sync sent
+ * (pl_sync_pos_t: command.h). drop_timeline: skip every held
+ * message/update (the client was told more=true for everything); other
+ * held events are still delivered. */
+void pl_reply__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline);
 /** Counts a request accepted for dispatch (its reply ends it). */
 void pl_reply__begin(session_t *s);
 /** Queues a frame of an answer (takes f; end: PL_OUT_SYNC_END only, taken). */
@@ -308,7 +313,7 @@ void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible);
 int pl_presence__status(pl_chat_t *chat, int64_t user, bool *visible);
 const char *pl_presence__name(int status);
 
-/* ops.c: helpers shared by the op files */
+/* job.c: helpers shared by the op files */
 void pl_ops__job_init(job_t *j, session_t *s, json_t *id);
 void pl_ops__job_dispose(job_t *j);
 void pl_ops__job_fail(job_t *j, const char *code, const char *msg);
@@ -323,6 +328,9 @@ bool pl_ops__job_ok(job_t *j, int status);
  * bound) through fetch, CHUNK rows at a time, so neither rows nor text
  * exceed the budget by more than one chunk; stops at limit. *more: older
  * messages exist. fetch is pl_db_messages_before or a thread's reader. */
+/** Rows per read while paging: a page holds at most one chunk more than its
+ * budget in rows (64 KiB messages: 1 MiB), whatever the request's limit. */
+#define PL_PAGE_CHUNK 16
 typedef int (*pl_fetch_before_fn)(pl_db_t *db, void *arg, int64_t before, int64_t limit,
                                   pl_message_t **out, size_t *n);
 int pl_ops__page_before(pl_db_t *db, pl_fetch_before_fn fetch, void *arg, int64_t before,
@@ -330,15 +338,16 @@ int pl_ops__page_before(pl_db_t *db, pl_fetch_before_fn fetch, void *arg, int64_
 /** Loop: replies {"ok":true<prefix>,"<key>":[page, reversed if asked],"more":more}. */
 void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char *key,
                         const pl_page_t *pg, bool reverse, bool more);
-bool pl_ops__arg_member_room(session_t *s, json_t *id, json_t *req, room_t **out);
-bool pl_ops__arg_int(session_t *s, json_t *id, json_t *req, const char *key, int64_t min,
-                     int64_t max, int64_t def, int64_t *out);
-/** Validates message content; replies bad_request and returns false. */
-bool pl_ops__content_valid(session_t *s, json_t *id, json_t *content);
-/** Resolves parsed @mentions of a text content to member ids (store thread).
- * *ids is malloc'd (free()). */
-void pl_ops__resolve_mentions(pl_db_t *db, int64_t room_id, pl_room_kind_t kind,
-                              const char *content, int64_t **ids, size_t *n, bool *room);
+/** The room room_id when the caller is a member; otherwise replies
+ * forbidden (the same for a room that does not exist) and returns NULL. */
+room_t *pl_ops__member_room(session_t *s, json_t *id, int64_t room_id);
+/** Fails the job with the wire error of a store refusal (nothing for
+ * PL_REFUSAL_NONE). */
+void pl_ops__job_refused(job_t *j, pl_refusal_t r);
+/** The @mentions of a send or edit request's content body (loop thread):
+ * names[i] point into pm; *room is @room in a group. */
+void pl_ops__mentions(const pl_cmd_t *c, pl_room_kind_t kind, pl_mentions_t *pm,
+                      const char *names[PL_MENTIONS_MAX], bool *room);
 /** Checks that media is an image the user uploaded, with a thumbnail (store
  * thread): for profile and group avatars. Returns 0, a store error, or 1
  * after failing the job (not_found / bad_request). */
@@ -350,117 +359,23 @@ void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings)
  * that does not exist (a stranger learns nothing). */
 #define PL_OPS_NOT_MEMBER "you are not a member of this room"
 
-/* ops.c: room descriptions (the Room object), for the other op files */
-typedef struct room_info room_info_t;
-/** Store thread: loads room_id with its members into *out (free with
- * pl_ops__room_info_free). */
-int pl_ops__room_info_load(pl_db_t *db, int64_t room_id, room_info_t **out);
-void pl_ops__room_info_free(room_info_t *ri); /* NULL-safe */
-/** Appends the Room object (without the `rooms` op's unread fields). */
-void pl_ops__room_json(pl_buf_t *b, const room_info_t *ri);
-/** The stored room (borrowed from ri) and its member count. */
-const pl_room_t *pl_ops__room_info_room(const room_info_t *ri, size_t *nmembers);
-/** {"ev":"room","room":Room} to every member of r, or only to one user's
- * sessions when only_user is not 0. */
-void pl_ops__announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int64_t only_user);
-
-/* ops_members.c: membership and invitations (join, leave, invite, invites,
- * decline) and the per-user limits on creating rooms and adding people. */
-typedef enum { PL_LIMIT_CREATE = 0, PL_LIMIT_ADD = 1 } pl_limit_t;
-/** Takes cost from the user's bucket (room_create_per_hour or
- * member_adds_per_hour). On refusal replies rate_limited with
- * retry_after_ms (or too_large when cost exceeds the hourly allowance) and
- * returns false. Loop thread. */
-bool pl_ops__limit_take(session_t *s, json_t *id, pl_limit_t which, double cost);
-/** Gives back what a request took but did not use. */
-void pl_ops__limit_refund(pl_chat_t *chat, int64_t user, pl_limit_t which, double cost);
-
-/** What became of one person a creator or member asked to add to a group. */
-typedef enum {
-    PL_ADMIT_NONE = 0,          /* not decided (the job failed first) */
-    PL_ADMIT_ADDED,             /* now a member (their group_add allows the asker) */
-    PL_ADMIT_INVITED,           /* a new pending invitation */
-    PL_ADMIT_PENDING,           /* an invitation was pending already */
-    PL_ADMIT_MEMBER,            /* a member already */
-    PL_ADMIT_INVITES_FULL,      /* refused: max_pending_invites_per_user */
-    PL_ADMIT_ROOM_INVITES_FULL, /* refused: max_pending_invites_per_room */
-    PL_ADMIT_GROUP_FULL,        /* refused: max_group_members */
-} pl_admit_outcome_t;
-
-typedef struct {
-    char *username;     /* owned; normalized */
-    int64_t id;         /* resolved on the store thread */
-    char *display_name; /* owned; resolved on the store thread */
-    pl_admit_outcome_t outcome;
-    bool had_invite; /* added, and a pending invitation was consumed */
-} pl_admit_t;
-
-/** One create_room's or invite's list of people (the same rules for both). */
-typedef struct {
-    int64_t room_id; /* set before pl_ops__admit_run */
-    int64_t inviter;
-    char *inviter_username, *inviter_display_name; /* owned */
-    pl_admit_t *v;
-    size_t n;
-    int64_t max_members;                /* max_group_members */
-    int64_t space;                      /* places left: counted on the writer */
-    int64_t cap_user, cap_room, ttl_ms; /* from the config */
-    int64_t now_ms;
-} pl_admit_batch_t;
-
-/** Loop: fills b from the array arr of usernames (valid, normalized,
- * deduplicated; the caller's own name dropped), with the caller and the
- * config. Replies bad_request / too_large and returns false. */
-bool pl_ops__admit_args(session_t *s, json_t *id, json_t *arr, const char *key,
-                        pl_admit_batch_t *b);
-/** Store thread (write job): resolves every username and adds or invites
- * each person. Returns 0, a store error, or PL_ENOTFOUND after failing j with
- * user_not_found (the caller's job then rolls back). */
-int pl_ops__admit_run(pl_db_t *db, job_t *j, pl_admit_batch_t *b);
-/** Loop, after the commit: routes the added users, sends the `member`,
- * `room` and `invite` events. at_create: the room was just created (its
- * `room` event went to every member; no `member` events for the added). */
-void pl_ops__admit_apply(pl_chat_t *chat, room_t *r, const room_info_t *ri,
-                         const pl_admit_batch_t *b, bool at_create);
-/** Appends ,"added":[User...],"invited":[User...],"skipped":[...] (added
- * only with with_added). */
-void pl_ops__admit_json(pl_buf_t *buf, const pl_admit_batch_t *b, bool with_added);
-/** People whose state changed (added, newly invited): what the add limit
- * keeps; the rest is refunded. */
-size_t pl_ops__admit_changed(const pl_admit_batch_t *b);
-void pl_ops__admit_dispose(pl_admit_batch_t *b);
-void pl_ops_join(session_t *s, json_t *id, json_t *req);
-void pl_ops_leave(session_t *s, json_t *id, json_t *req);
-void pl_ops_invite(session_t *s, json_t *id, json_t *req);
-void pl_ops_invites(session_t *s, json_t *id, json_t *req);
-void pl_ops_decline(session_t *s, json_t *id, json_t *req);
-
-/* ops_conv.c: the conversation-feature ops */
-typedef void (*pl_op_fn)(session_t *s, json_t *id, json_t *req);
-void pl_ops_edit(session_t *s, json_t *id, json_t *req);
-void pl_ops_emoji_add(session_t *s, json_t *id, json_t *req);
-void pl_ops_emoji_remove(session_t *s, json_t *id, json_t *req);
-void pl_ops_emoji_list(session_t *s, json_t *id, json_t *req);
-void pl_ops_delete(session_t *s, json_t *id, json_t *req);
-void pl_ops_react(session_t *s, json_t *id, json_t *req);
-void pl_ops_typing(session_t *s, json_t *id, json_t *req);
-void pl_ops_delivered(session_t *s, json_t *id, json_t *req);
-void pl_ops_read(session_t *s, json_t *id, json_t *req);
-void pl_ops_receipts(session_t *s, json_t *id, json_t *req);
-void pl_ops_thread(session_t *s, json_t *id, json_t *req);
-void pl_ops_room_settings(session_t *s, json_t *id, json_t *req);
-void pl_ops_presence(session_t *s, json_t *id, json_t *req);
-void pl_ops_presence_query(session_t *s, json_t *id, json_t *req);
-void pl_ops_profile_get(session_t *s, json_t *id, json_t *req);
-void pl_ops_profile_set(session_t *s, json_t *id, json_t *req);
-void pl_ops_settings_get(session_t *s, json_t *id, json_t *req);
-void pl_ops_settings_set(session_t *s, json_t *id, json_t *req);
-void pl_ops_search(session_t *s, json_t *id, json_t *req);
+/* messages.c */
 /** Sweeper: one write job expiring due messages (chat.c's timer). */
 void pl_ops_sweep(pl_chat_t *chat);
 
-/* ops.c */
-/** Handles one parsed request object. id is borrowed (may be NULL). */
-void pl_ops_dispatch(session_t *s, json_t *id, json_t *req);
+/* dispatch.c */
+/** Parses one request (len bytes at data) and runs it, or answers the
+ * command layer's error. Exactly one reply either way. */
+void pl_ops_dispatch(session_t *s, const char *data, size_t len);
+
+/* route.c: sessions coming and going, and teardown */
+/** A session authenticated (sync.c): routes it to its user's rooms. The
+ * caller then updates presence. */
+void pl_chat__online_add(pl_chat_t *chat, session_t *s);
+/** A session closed: unroutes it (its user entry stays while presence
+ * needs it). */
+void pl_chat__online_remove(pl_chat_t *chat, session_t *s);
+/** Frees every room, user and membership entry (pl_chat_free). */
+void pl_chat__routes_free(pl_chat_t *chat);
 
 #endif

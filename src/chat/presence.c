@@ -6,11 +6,16 @@
  * session closed (a reconnect inside the grace period changes nothing). An
  * event goes out only when the computed status changes, so connection churn
  * and repeated reports cost nothing on the wire. Users with show_presence
- * false never produce events and always look offline. */
+ * false never produce events and always look offline.
+ *
+ * Also the ops of being there: typing (never stored, throttled), presence
+ * (a session's online/away) and presence_query. */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chat/chat_internal.h"
+#include "chat/handlers.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -128,4 +133,108 @@ int pl_presence__status(pl_chat_t *chat, int64_t user, bool *visible)
         return PL_PRES_OFFLINE;
     *visible = p->visible;
     return p->visible ? p->status : PL_PRES_OFFLINE;
+}
+
+/* ---- ops ---- */
+
+#define TYPING_THROTTLE_NS (2000ULL * 1000 * 1000)
+#define TYPING_EXPIRES_MS 6000
+#define PRESENCE_QUERY_MAX 1000
+
+/* ---- typing: never stored ---- */
+
+void pl_ops_typing(session_t *s, pl_cmd_t *c)
+{
+    json_t *id = c->id;
+    room_t *r = pl_ops__member_room(s, id, c->u.typing.room);
+    if (r == NULL)
+        return;
+    bool typing = c->u.typing.typing;
+    uint64_t now = pl_mono_ns();
+    size_t slot = 0;
+    if (!s->typing)
+        s->typing = pl_xcalloc(PL_TYPING_SLOTS, sizeof *s->typing);
+    for (size_t i = 0; i < PL_TYPING_SLOTS; i++) {
+        if (s->typing[i].room == r->id) {
+            slot = i;
+            break;
+        }
+        if (s->typing[i].at_ns < s->typing[slot].at_ns)
+            slot = i; /* the oldest entry is reused */
+    }
+    if (typing && s->typing[slot].room == r->id && s->typing[slot].at_ns != 0 &&
+        now - s->typing[slot].at_ns < TYPING_THROTTLE_NS) {
+        pl_wire_reply_ok(s, id, ",\"dropped\":true", 15);
+        return;
+    }
+    s->typing[slot].room = r->id;
+    s->typing[slot].at_ns = typing ? now : 0; /* typing:false re-arms the throttle */
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_printf(&b,
+                  "{\"ev\":\"typing\",\"room\":\"r%" PRId64 "\",\"user\":\"u%" PRId64
+                  "\",\"typing\":%s,\"expires_in_ms\":%d}",
+                  r->id, s->user_id, typing ? "true" : "false", TYPING_EXPIRES_MS);
+    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
+    pl_chat__fanout_except(s->chat, r, s->user_id, f);
+    pl_frame_unref(f);
+    pl_buf_dispose(&b);
+    pl_wire_reply_ok(s, id, ",\"dropped\":false", 16);
+}
+
+/* ---- presence ---- */
+
+void pl_ops_presence(session_t *s, pl_cmd_t *c)
+{
+    s->away = c->u.presence.away;
+    pl_presence__update(s->chat, s->user_id);
+    pl_wire_reply_ok(s, c->id, "", 0);
+}
+
+typedef struct {
+    job_t j;
+    int64_t user;
+    pl_contact_t *c;
+    size_t n;
+} pq_job_t;
+
+static void pq_work(pl_db_t *db, void *arg)
+{
+    pq_job_t *q = arg;
+    int rc = pl_db_contacts(db, q->user, PRESENCE_QUERY_MAX, &q->c, &q->n);
+    if (rc < 0)
+        pl_ops__job_store_error(&q->j, rc);
+}
+
+static void pq_done(int status, void *arg)
+{
+    pq_job_t *q = arg;
+    if (pl_ops__job_ok(&q->j, status)) {
+        pl_buf_t b;
+        pl_buf_init(&b);
+        pl_buf_lit(&b, ",\"presence\":[");
+        for (size_t i = 0; i < q->n; i++) {
+            bool visible = q->c[i].show_presence;
+            int st = pl_presence__status(q->j.s->chat, q->c[i].user_id, &visible);
+            pl_buf_printf(&b, "%s{\"user\":\"u%" PRId64 "\",\"status\":\"%s\"", i ? "," : "",
+                          q->c[i].user_id, pl_presence__name(st));
+            if (visible && q->c[i].last_seen_ms > 0)
+                pl_buf_printf(&b, ",\"last_seen\":%" PRId64, q->c[i].last_seen_ms);
+            pl_buf_lit(&b, "}");
+        }
+        pl_buf_lit(&b, "]");
+        pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
+        pl_buf_dispose(&b);
+    }
+    free(q->c);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+void pl_ops_presence_query(session_t *s, pl_cmd_t *c)
+{
+    pq_job_t *q = pl_xcalloc(1, sizeof *q);
+    pl_ops__job_init(&q->j, s, c->id);
+    q->user = s->user_id;
+    pl_store_read(s->chat->st, pq_work, pq_done, q);
 }

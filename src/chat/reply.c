@@ -22,7 +22,7 @@
  * the live events held during the sync are released only once its reply is
  * on the connection (PL_OUT_SYNC_END), so nothing overtakes them. Live
  * events that come while replies wait here queue behind them
- * (PL_OUT_EVENT; chat.c event_out), so a send's reply still precedes its
+ * (PL_OUT_EVENT; event_out below), so a send's reply still precedes its
  * own message event; those waiting events are bounded like events on the
  * connection (max_write_queue, else 4008). */
 #include <inttypes.h>
@@ -71,9 +71,9 @@ static void request_done(session_t *s, pl_out_kind_t kind, pl_sync_end_t *end)
     if (kind == PL_OUT_SYNC_END) {
         /* Live events held during the sync follow its reply. */
         if (end != NULL)
-            pl_chat__release_held(s, end->pos, end->n, end->drop_timeline);
+            pl_reply__release_held(s, end->pos, end->n, end->drop_timeline);
         else
-            pl_chat__release_held(s, NULL, 0, false);
+            pl_reply__release_held(s, NULL, 0, false);
     }
 }
 
@@ -213,4 +213,92 @@ void pl_reply__drained(session_t *s)
 {
     s->reply_out = 0;
     pump(s);
+}
+
+/* ---- events, and those held during a sync ---- */
+
+void pl_reply__held_clear(session_t *s)
+{
+    held_t *h = s->held;
+    while (h != NULL) {
+        held_t *next = h->next;
+        pl_frame_unref(h->frame);
+        free(h);
+        h = next;
+    }
+    s->held = NULL;
+    s->held_tail = &s->held;
+    s->held_bytes = 0;
+}
+
+/* Puts an event on the session's connection, or behind the replies still
+ * waiting on the session (reply.c): an event never overtakes an answer the
+ * client is owed (a send's reply before its own message event). */
+static void event_out(session_t *s, pl_frame_t *f)
+{
+    if (s->ob != NULL) {
+        if (pl_reply__event(s, f) == 0)
+            s->chat->stats.events_fanned_out++;
+        return;
+    }
+    if (pl_conn_send_frame(s->conn, f) == 0)
+        s->chat->stats.events_fanned_out++;
+}
+
+void pl_reply__deliver(session_t *s, int64_t room, int64_t seq, int64_t version, pl_frame_t *f)
+{
+    if (s->conn == NULL)
+        return;
+    if (s->syncing && (seq > 0 || version > 0 || s->hold_all)) {
+        size_t size = pl_frame_size(f);
+        if (s->held_bytes + size > (size_t)s->chat->cfg->max_write_queue) {
+            pl_log(PL_LOG_WARN, "chat",
+                   "conn=%" PRIu64 " user=u%" PRId64
+                   " too many events held during sync: closing slow consumer",
+                   pl_conn_id(s->conn), s->user_id);
+            pl_reply__held_clear(s);
+            pl_conn_close(s->conn, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer: resync");
+            return;
+        }
+        held_t *h = pl_xmalloc(sizeof *h);
+        h->room = room;
+        h->seq = seq;
+        h->version = version;
+        h->frame = pl_frame_ref(f);
+        h->next = NULL;
+        *s->held_tail = h;
+        s->held_tail = &h->next;
+        s->held_bytes += size;
+        return;
+    }
+    event_out(s, f);
+}
+
+void pl_reply__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline)
+{
+    held_t *h = s->held;
+    s->held = NULL;
+    s->held_tail = &s->held;
+    s->held_bytes = 0;
+    s->syncing = false;
+    s->hold_all = false;
+    while (h != NULL) {
+        held_t *next = h->next;
+        bool timeline = h->seq > 0 || h->version > 0;
+        bool skip = timeline && drop_timeline;
+        for (size_t i = 0; timeline && !skip && i < n; i++) {
+            if (pos[i].room == h->room) {
+                /* An update the sync covered (its version is in the
+                 * snapshot) is skipped like a message it delivered. */
+                skip = pos[i].truncated ||
+                       (h->seq > 0 ? h->seq <= pos[i].upto : h->version <= pos[i].vupto);
+                break;
+            }
+        }
+        if (!skip && s->conn != NULL)
+            event_out(s, h->frame);
+        pl_frame_unref(h->frame);
+        free(h);
+        h = next;
+    }
 }

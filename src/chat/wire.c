@@ -145,3 +145,14 @@ void pl_wire_reply_err_retry(session_t *s, json_t *id, const char *code, const c
 {
     reply_err(s, id, code, msg, retry_after_ms ? retry_after_ms : 1);
 }
+
+void pl_wire_reply_message(session_t *s, json_t *id, const pl_message_t *m)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_lit(&b, ",\"message\":{");
+    pl_wire_message_fields(&b, m);
+    pl_buf_lit(&b, "}");
+    pl_wire_reply_ok(s, id, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}

@@ -172,6 +172,18 @@ static void test_ws_auth_and_malformed(void **state)
     assert_string_equal("str-id", th_jstr(j, "re"));
     th_expect_err(j, "unknown_op");
     th_expect_err(th_call(fd, "\"op\":42"), "bad_request");
+    /* Valid JSON holding \u0000 (which the parser refuses in strings): the
+     * answer still names the request, or the client would wait forever. */
+    th_ws_send_text(fd, "{\"id\":77,\"op\":\"auth\",\"token\":\"a\\u0000b\"}");
+    assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+    j = th_json_parse(buf);
+    assert_int_equal(77, json_integer_value(json_object_get(j, "re")));
+    th_expect_err(j, "bad_request");
+    th_ws_send_text(fd, "{\"op\":\"ping\",\"x\":[\"\\u0000\"],\"id\":\"nul-id\"}");
+    assert_true(th_ws_recv_text(fd, buf, sizeof buf, 5000) > 0);
+    j = th_json_parse(buf);
+    assert_string_equal("nul-id", th_jstr(j, "re"));
+    th_expect_err(j, "bad_request");
 
     /* The connection survived all of that: auth now succeeds. */
     json_t *r = th_call(fd, "\"op\":\"auth\",\"token\":\"%s\"", a.token);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ops_members.c -- group membership and invitations: the join, leave, invite,
+/* members.c -- group membership and invitations: the join, leave, invite,
  * invites and decline ops; the rule that decides whether a person asked for
  * (by create_room or invite) is added at once or invited (their `group_add`
  * privacy setting); and the per-user limits on creating rooms and adding
@@ -12,6 +12,9 @@
 
 #include "auth/auth.h"
 #include "chat/chat_internal.h"
+#include "chat/handlers.h"
+#include "chat/members.h"
+#include "chat/room_info.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -186,29 +189,17 @@ static int cmp_admit(const void *a, const void *b)
     return strcmp(((const pl_admit_t *)a)->username, ((const pl_admit_t *)b)->username);
 }
 
-bool pl_ops__admit_args(session_t *s, json_t *id, json_t *arr, const char *key, pl_admit_batch_t *b)
+void pl_ops__admit_args(session_t *s, json_t *arr, pl_admit_batch_t *b)
 {
     const pl_config_t *cfg = s->chat->cfg;
-    char msg[96];
-    if (!json_is_array(arr)) {
-        snprintf(msg, sizeof msg, "\"%s\" must be an array of usernames", key);
-        pl_wire_reply_err(s, id, "bad_request", msg);
-        return false;
-    }
+    /* The command layer checked the array: its size and every name. */
+    PL_ASSERT(json_is_array(arr));
     size_t n = json_array_size(arr);
-    if (n > (size_t)cfg->max_group_members) {
-        pl_wire_reply_err(s, id, "too_large", "too many people for one group");
-        return false;
-    }
     b->v = pl_xcalloc(n ? n : 1, sizeof *b->v);
     for (size_t i = 0; i < n; i++) {
-        json_t *u = json_array_get(arr, i);
         char norm[PL_USERNAME_MAX + 1];
-        if (!json_is_string(u) || !pl_auth_username_normalize(json_string_value(u), norm)) {
-            snprintf(msg, sizeof msg, "\"%s\" must hold valid usernames", key);
-            pl_wire_reply_err(s, id, "bad_request", msg);
-            return false; /* the caller disposes b */
-        }
+        bool valid = pl_auth_username_normalize(json_string_value(json_array_get(arr, i)), norm);
+        PL_ASSERT(valid);
         if (!strcmp(norm, s->username))
             continue; /* the asker's own name is ignored */
         b->v[b->n++].username = pl_xstrdup(norm);
@@ -231,7 +222,6 @@ bool pl_ops__admit_args(session_t *s, json_t *id, json_t *arr, const char *key, 
     b->cap_user = cfg->max_pending_invites_per_user;
     b->cap_room = cfg->max_pending_invites_per_room;
     b->ttl_ms = cfg->invite_ttl_ms;
-    return true;
 }
 
 /* Store thread: adds or invites one person. */
@@ -480,11 +470,12 @@ static void invite_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_invite(session_t *s, json_t *id, json_t *req)
+void pl_ops_invite(session_t *s, pl_cmd_t *c)
 {
     const pl_config_t *cfg = s->chat->cfg;
-    room_t *r;
-    if (!pl_ops__arg_member_room(s, id, req, &r))
+    json_t *id = c->id;
+    room_t *r = pl_ops__member_room(s, id, c->u.invite.room);
+    if (r == NULL)
         return;
     if (r->kind != PL_ROOM_GROUP) {
         pl_wire_reply_err(s, id, "bad_request",
@@ -496,8 +487,7 @@ void pl_ops_invite(session_t *s, json_t *id, json_t *req)
         return;
     }
     invite_job_t *q = pl_xcalloc(1, sizeof *q);
-    if (!pl_ops__admit_args(s, id, json_object_get(req, "users"), "users", &q->adm))
-        goto fail;
+    pl_ops__admit_args(s, c->u.invite.users, &q->adm);
     if (q->adm.n == 0) {
         pl_wire_reply_err(s, id, "bad_request", "\"users\" must name someone besides you");
         goto fail;
@@ -556,11 +546,10 @@ static void invites_done(int status, void *arg)
     free(q);
 }
 
-void pl_ops_invites(session_t *s, json_t *id, json_t *req)
+void pl_ops_invites(session_t *s, pl_cmd_t *c)
 {
-    (void)req;
     invites_job_t *q = pl_xcalloc(1, sizeof *q);
-    pl_ops__job_init(&q->j, s, id);
+    pl_ops__job_init(&q->j, s, c->id);
     q->user = s->user_id;
     /* Never more than a user can hold, so the reply stays small. */
     q->limit = s->chat->cfg->max_pending_invites_per_user;
@@ -576,9 +565,9 @@ typedef struct {
     mj_kind_t kind;
     int64_t room_id, user;
     int64_t max_members; /* join: max_group_members */
-    bool via_leave;     /* decline asked for by `leave`: its errors are leave's */
-    bool changed;       /* joined / left / declined something */
-    int64_t *withdrawn; /* leave: invitees of the leaver's withdrawn invitations */
+    bool via_leave;      /* decline asked for by `leave`: its errors are leave's */
+    bool changed;        /* joined / left / declined something */
+    int64_t *withdrawn;  /* leave: invitees of the leaver's withdrawn invitations */
     size_t nwithdrawn;
     room_info_t *ri;
 } mem_job_t;
@@ -704,18 +693,6 @@ static void mem_done(int status, void *arg)
     free(m);
 }
 
-/* Parses "room" without looking it up: whether it exists is not the
- * caller's business until the store says they may know. */
-static bool arg_room_id(session_t *s, json_t *id, json_t *req, int64_t *out)
-{
-    json_t *v = json_object_get(req, "room");
-    if (!json_is_string(v) || !pl_id_parse(json_string_value(v), 'r', out)) {
-        pl_wire_reply_err(s, id, "bad_request", "\"room\" must be a room id like \"r1\"");
-        return false;
-    }
-    return true;
-}
-
 static void mem_submit(session_t *s, json_t *id, mj_kind_t kind, int64_t room_id, bool via_leave)
 {
     mem_job_t *m = pl_xcalloc(1, sizeof *m);
@@ -728,43 +705,36 @@ static void mem_submit(session_t *s, json_t *id, mj_kind_t kind, int64_t room_id
     pl_store_write(s->chat->st, mem_work, mem_done, m);
 }
 
-void pl_ops_join(session_t *s, json_t *id, json_t *req)
+void pl_ops_join(session_t *s, pl_cmd_t *c)
 {
-    int64_t rid;
-    if (!arg_room_id(s, id, req, &rid))
-        return;
+    int64_t rid = c->u.room.room;
     room_t *r = pl_chat__room(s->chat, rid);
     bool member = r != NULL && pl_chat__is_member(r, s->user_id);
     if (member && r->kind == PL_ROOM_DM) {
-        pl_wire_reply_err(s, id, "forbidden", "a dm cannot be joined");
+        pl_wire_reply_err(s, c->id, "forbidden", "a dm cannot be joined");
         return;
     }
-    mem_submit(s, id, MJ_JOIN, rid, false);
+    mem_submit(s, c->id, MJ_JOIN, rid, false);
 }
 
-void pl_ops_leave(session_t *s, json_t *id, json_t *req)
+void pl_ops_leave(session_t *s, pl_cmd_t *c)
 {
-    int64_t rid;
-    if (!arg_room_id(s, id, req, &rid))
-        return;
+    int64_t rid = c->u.room.room;
     room_t *r = pl_chat__room(s->chat, rid);
     if (r != NULL && pl_chat__is_member(r, s->user_id)) {
         if (r->kind == PL_ROOM_DM) {
-            pl_wire_reply_err(s, id, "forbidden", "a dm cannot be left");
+            pl_wire_reply_err(s, c->id, "forbidden", "a dm cannot be left");
             return;
         }
-        mem_submit(s, id, MJ_LEAVE, rid, false);
+        mem_submit(s, c->id, MJ_LEAVE, rid, false);
         return;
     }
     /* Not a member: leaving drops a pending invitation, as decline does;
      * without one the answer is that of any room one is not in. */
-    mem_submit(s, id, MJ_DECLINE, rid, true);
+    mem_submit(s, c->id, MJ_DECLINE, rid, true);
 }
 
-void pl_ops_decline(session_t *s, json_t *id, json_t *req)
+void pl_ops_decline(session_t *s, pl_cmd_t *c)
 {
-    int64_t rid;
-    if (!arg_room_id(s, id, req, &rid))
-        return;
-    mem_submit(s, id, MJ_DECLINE, rid, false);
+    mem_submit(s, c->id, MJ_DECLINE, c->u.room.room, false);
 }
