@@ -24,6 +24,14 @@
  * answered once with pl_http_respond*(). */
 typedef struct pl_http_req pl_http_req_t;
 typedef struct pl_http_stream pl_http_stream_t;
+/** The headers hook (pl_http_handlers_t.on_headers; streamed request bodies
+ * below): a request's headers are complete (upgrade requests to /v1/ws and
+ * /v1/echo never get here). req is borrowed for the call. Return false to
+ * leave it to the buffered path (req is then freed by the server and the
+ * request later reaches on_http as usual); return true and fill *out to claim
+ * it: from now on the handler owns req, answers it exactly once with
+ * pl_http_respond*() (possibly while the body is still arriving: the rest is
+ * then discarded and the connection closed), and gets out's callbacks. */
 typedef bool (*pl_http_headers_cb)(void *ud, pl_http_req_t *req, pl_http_stream_t *out);
 
 /** What the HTTP side of a server calls. Borrowed by the server (it must
@@ -106,7 +114,7 @@ void pl_http_serve_file(pl_http_req_t *req, const char *root, const char *path);
  *
  * By default a request reaches on_http only once its whole body is buffered
  * (at most max_http_body_bytes). An upper layer that wants a body as it
- * arrives claims the request from on_http_headers, which runs as soon as the
+ * arrives claims the request from on_headers, which runs as soon as the
  * headers are complete and before any body byte is read. A claimed request
  * never reaches on_http, and max_http_body_bytes does not apply to it: the
  * claimant enforces its own limit. */
@@ -128,13 +136,6 @@ struct pl_http_stream {
     void *ud;
 };
 
-/** Hook type (pl_http_headers_cb): a request's headers are complete (upgrade requests to /v1/ws
- * and /v1/echo never get here). req is borrowed for the call. Return false to
- * leave it to the buffered path (req is then freed by the server and the
- * request later reaches on_http as usual); return true and fill *out to claim
- * it: from now on the handler owns req, answers it exactly once with
- * pl_http_respond*() (possibly while the body is still arriving: the rest is
- * then discarded and the connection closed), and gets out's callbacks. */
 /** Flow control for a claimed request: paused = true stops reading from the
  * socket (bytes already read may still arrive through on_body, at most one
  * read buffer: 64 KiB); false resumes. Use it while a disk write is pending

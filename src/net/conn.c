@@ -22,7 +22,7 @@
 /* ---- write queue ---- */
 
 /* The core loop reads the queue size of an I/O loop's connections through
- * this mirror (pl_loops__queued); a relaxed store is a plain move. */
+ * this mirror (loops.c); a relaxed store is a plain move. */
 static inline void mirror_queued(pl_conn_t *c)
 {
     if (c->srv->io)
@@ -694,13 +694,6 @@ const char *pl_conn_peer(const pl_conn_t *c)
     /* The connection keeps the raw address only (see peer_store). */
     static _Thread_local char buf[PL_NET_PEER_LEN];
     return pl_net__peer_format(c, buf);
-}
-
-size_t pl_conn_queued(const pl_conn_t *c)
-{
-    if (PL_NET_REMOTE(c))
-        return pl_loops__queued(c);
-    return c->queued;
 }
 
 /* Each call goes to the protocol on the loop that owns c (through that

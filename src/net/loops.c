@@ -526,6 +526,14 @@ static size_t refresh(pl_conn_t *c)
     return c->x->posted - c->x->seen_taken + c->x->seen_queued;
 }
 
+/* The queue size the core sees for c: the owner's counters as they are now. */
+static size_t queued_estimate(const pl_conn_t *c)
+{
+    size_t taken = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
+    size_t queued = atomic_load_explicit(&c->x->queued, memory_order_relaxed);
+    return c->x->posted - taken + queued;
+}
+
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply)
 {
     if (c->x->closing)
@@ -542,7 +550,7 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply)
     size_t add = reply ? 0 : f->len;
     if (c->x->posted - c->x->seen_taken + c->x->seen_queued + add > max && refresh(c) + add > max) {
         pl_log(PL_LOG_WARN, "net", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu frame=%zu%s",
-               c->id, pl_loops__queued(c), max, (size_t)f->len, reply ? " reply" : "");
+               c->id, queued_estimate(c), max, (size_t)f->len, reply ? " reply" : "");
         c->x->closing = true;
         push(&owner->cout, X_SLOW, c, NULL, 0);
         return PL_ETOOBIG;
@@ -584,13 +592,6 @@ void pl_loops__authenticated(pl_conn_t *c)
 {
     if (!c->x->closing)
         push(&c->srv->xl->cout, X_AUTH, c, NULL, 0);
-}
-
-size_t pl_loops__queued(const pl_conn_t *c)
-{
-    size_t taken = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
-    size_t queued = atomic_load_explicit(&c->x->queued, memory_order_relaxed);
-    return c->x->posted - taken + queued;
 }
 
 void pl_loops__shutdown(pl_server_t *srv)

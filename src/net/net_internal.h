@@ -106,11 +106,10 @@ void pl_loops__count_conn(pl_server_t *srv, int delta);
 void pl_loops__hand_over(pl_conn_t *c);
 /** Frees c now, or later when the core loop still holds it. */
 void pl_loops__conn_free(pl_conn_t *c);
-/** The core loop's side of pl_conn_send_frame / close / queued on a
+/** The core loop's side of pl_conn_send_frame / close on a
  * connection of an I/O loop. */
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply);
 void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason);
-size_t pl_loops__queued(const pl_conn_t *c);
 /** The core loop's side of pl_conn_set_authenticated. */
 void pl_loops__authenticated(pl_conn_t *c);
 

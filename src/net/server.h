@@ -120,9 +120,6 @@ void pl_conn_set_authenticated(pl_conn_t *c);
  * such a frame, the server's on_drain handler runs. Takes a new
  * reference; PL_ECLOSED if the connection is closing. */
 int pl_conn_send_reply(pl_conn_t *c, pl_frame_t *f);
-/** Bytes queued and not yet written (for a connection of an I/O loop: an
- * estimate that may lag a loop turn behind). */
-size_t pl_conn_queued(const pl_conn_t *c);
 /** Closes the message connection the protocol's way with code and reason
  * (<= 123 bytes; ws: the close handshake, then TCP closes after the peer's
  * close frame or a short timeout). Idempotent. on_close fires later. */
