@@ -25,7 +25,7 @@ struct pl_api {
     pl_store_t *st;
     pl_chat_t *chat;
     pl_server_t *srv;
-    pl_media_t *media; /* NULL if the media service could not start */
+    pl_media_t *media;          /* NULL if the media service could not start */
     pl_auth_limits_t *limits;   /* register/login limits */
     pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
     pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */

@@ -172,9 +172,9 @@ static void req_free(pl_http_req_t *req)
  * answers, or the connection goes. */
 
 typedef struct {
-    pl_http_req_t *req;   /* owned by the handler from the claim on */
+    pl_http_req_t *req; /* owned by the handler from the claim on */
     pl_http_stream_t cb;
-    bool paused;          /* the handler asked us to stop reading */
+    bool paused; /* the handler asked us to stop reading */
 } stream_t;
 
 static stream_t *stream_of(pl_conn_t *c)

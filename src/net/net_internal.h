@@ -38,9 +38,9 @@ struct pl_server {
     uint64_t shutdown_deadline;
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
-    pl_peers_t *peers;               /* per-address counts, trusted proxies (all loops) */
-    pl_log_gate_t refused_log;       /* refused connections: one line a second */
-    pl_log_gate_t accept_err_log;    /* accept errors: one line a second */
+    pl_peers_t *peers;            /* per-address counts, trusted proxies (all loops) */
+    pl_log_gate_t refused_log;    /* refused connections: one line a second */
+    pl_log_gate_t accept_err_log; /* accept errors: one line a second */
     /* several loops (net/loops.c); NULL / false with threads = 1 */
     pl_loops_t *loops; /* the group */
     pl_loop_t *xl;     /* this server's loop in the group */

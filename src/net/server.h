@@ -56,8 +56,8 @@ typedef struct {
 
 /** Creates a server on loop with cfg (borrowed; must outlive the server) and
  * binds/listens on cfg->listen (with cfg->threads > 1: one SO_REUSEPORT
- * listener per loop, after checking that nobody else listens there). Returns 0 or a negative UV_E* code (e.g.
- * UV_EADDRINUSE); *out is set only on success. */
+ * listener per loop, after checking that nobody else listens there). Returns 0 or a negative UV_E*
+ * code (e.g. UV_EADDRINUSE); *out is set only on success. */
 int pl_server_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handlers_t *h,
                   pl_server_t **out);
 
@@ -128,11 +128,11 @@ void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason);
 /** Counters for tests and stats. */
 typedef struct {
     uint64_t connections_accepted;
-    uint64_t opened;           /* message connections opened (ws: upgrades, echo too) */
-    uint64_t frames_encoded;   /* frames a protocol encoded for the upper layer */
-    uint64_t frames_queued;    /* frame references queued on connections */
-    uint64_t writes;           /* write syscalls (uv_write / uv_try_write) */
-    uint64_t slow_consumers;   /* closes with 4008 */
+    uint64_t opened;         /* message connections opened (ws: upgrades, echo too) */
+    uint64_t frames_encoded; /* frames a protocol encoded for the upper layer */
+    uint64_t frames_queued;  /* frame references queued on connections */
+    uint64_t writes;         /* write syscalls (uv_write / uv_try_write) */
+    uint64_t slow_consumers; /* closes with 4008 */
 } pl_server_stats_t;
 
 void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out);
