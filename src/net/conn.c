@@ -605,6 +605,7 @@ void pl_conn_set_proto(pl_conn_t *c, const pl_conn_proto_t *proto, void *data)
 {
     c->proto = proto;
     c->proto_data = data;
+    c->proto_bits = 0;
 }
 
 uint64_t pl_net__now(const pl_conn_t *c)

@@ -87,7 +87,7 @@ struct pl_conn {
     pl_server_t *srv;
     uint64_t id;
     const pl_conn_proto_t *proto; /* the reader its protocol installed; NULL once closed */
-    void *proto_data;             /* that protocol's state (its own) */
+    void *proto_data;             /* that protocol's state (its own; ws: its decoder) */
     pl_conn_t *prev, *next;       /* srv->conns */
     pl_conn_t *fprev, *fnext;     /* srv->flush list */
     pl_buf_t rbuf;                /* leftovers of a partial frame/request; no storage when idle */
@@ -113,13 +113,14 @@ struct pl_conn {
     unsigned shut : 1;              /* uv_shutdown issued: lingering */
     unsigned peer_eof : 1;          /* the peer finished sending */
     unsigned opened : 1;            /* pl_net__opened ran: on_close is owed */
+    uint32_t proto_bits;            /* the protocol's own flags (in what was padding) */
     /* Several loops (net/loops.c): allocated for the connections of I/O
      * loops only, so a single loop (and the core loop) pays 8 bytes. */
     struct pl_conn_xloop *x;
 };
 
-/** Installs proto (static) with its state on c; the previous protocol's
- * state is the caller's to release (an upgrade). */
+/** Installs proto (static) with its state on c (proto_bits start at 0);
+ * the previous protocol's state is the caller's to release (an upgrade). */
 void pl_conn_set_proto(pl_conn_t *c, const pl_conn_proto_t *proto, void *data);
 
 /** c's loop: its uv_now, config, shutdown state. */

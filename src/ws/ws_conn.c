@@ -19,29 +19,56 @@
 #include "net/conn.h"
 #include "ws/ws.h"
 
-/* A WebSocket's state (c->proto_data), allocated at the upgrade (when the
- * HTTP state is freed): the decoder owns memory only mid-fragmented
- * message, so an idle WebSocket's is 16 bytes. */
-typedef struct {
-    pl_ws_decoder_t dec;     /* inbound frames; NULL pointer unless mid-fragmented-message */
-    unsigned echo : 1;       /* /v1/echo */
-    unsigned closing : 1;    /* a close frame is queued or was received */
-    unsigned close_sent : 1; /* our close frame is queued */
-    unsigned close_rcvd : 1; /* the peer's close frame arrived */
-    unsigned failed : 1;     /* protocol error: our close is queued, input ignored */
-    unsigned in_process : 1; /* inside process(): no re-entry */
-    unsigned ping_out : 1;   /* pinged since the last input: no second ping */
-    unsigned authed : 1;     /* the upper layer authenticated it (or echo); before:
-                              * max_ws_preauth_message, and c->deadline is the
-                              * ws_auth_timeout_ms deadline */
-    unsigned reply_wait : 1; /* a reply frame was queued: on_drain when empty */
-} ws_t;
+/* A WebSocket's state costs no allocation: its flags are c->proto_bits,
+ * and the decoder's state, one pointer (NULL unless mid-fragmented
+ * message), is kept in c->proto_data between calls (dec_get/dec_put). */
+enum {
+    WS_ECHO = 1 << 0,       /* /v1/echo */
+    WS_CLOSING = 1 << 1,    /* a close frame is queued or was received */
+    WS_CLOSE_SENT = 1 << 2, /* our close frame is queued */
+    WS_CLOSE_RCVD = 1 << 3, /* the peer's close frame arrived */
+    WS_FAILED = 1 << 4,     /* protocol error: our close is queued, input ignored */
+    WS_IN_PROCESS = 1 << 5, /* inside process(): no re-entry */
+    WS_PING_OUT = 1 << 6,   /* pinged since the last input: no second ping */
+    WS_AUTHED = 1 << 7,     /* the upper layer authenticated it (or echo); before:
+                             * max_ws_preauth_message, and c->deadline is the
+                             * ws_auth_timeout_ms deadline */
+    WS_REPLY_WAIT = 1 << 8, /* a reply frame was queued: on_drain when empty */
+};
 
 #define WS_CLOSE_WAIT_MS 2000 /* close handshake: wait this long for the peer's close */
 
-static inline ws_t *ws_of(const pl_conn_t *c)
+static inline bool has(const pl_conn_t *c, uint32_t flag)
 {
-    return c->proto_data;
+    return (c->proto_bits & flag) != 0;
+}
+
+static inline void set(pl_conn_t *c, uint32_t flag)
+{
+    c->proto_bits |= flag;
+}
+
+static inline void clr(pl_conn_t *c, uint32_t flag)
+{
+    c->proto_bits &= ~flag;
+}
+
+static inline pl_ws_decoder_t dec_get(const pl_conn_t *c)
+{
+    return (pl_ws_decoder_t){.frag = c->proto_data};
+}
+
+static inline void dec_put(pl_conn_t *c, pl_ws_decoder_t d)
+{
+    c->proto_data = d.frag;
+}
+
+/* Frees the decoder's reassembly buffer (a message in progress). */
+static void dec_dispose(pl_conn_t *c)
+{
+    pl_ws_decoder_t d = dec_get(c);
+    pl_ws_decoder_dispose(&d);
+    dec_put(c, d);
 }
 
 /* ---- frames ---- */
@@ -101,8 +128,7 @@ static void queue_reply(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
  * then on nothing but the TCP close follows it (RFC 6455 5.5.1). */
 static void send_close(pl_conn_t *c, unsigned code, const char *reason)
 {
-    ws_t *w = ws_of(c);
-    if (w->close_sent)
+    if (has(c, WS_CLOSE_SENT))
         return;
     uint8_t body[125];
     size_t n = 0;
@@ -115,14 +141,13 @@ static void send_close(pl_conn_t *c, unsigned code, const char *reason)
         n = 2 + rl;
     }
     queue_frame(c, PL_WS_OP_CLOSE, body, n);
-    w->close_sent = true;
+    set(c, WS_CLOSE_SENT);
 }
 
 static void closing_starts(pl_conn_t *c)
 {
-    ws_t *w = ws_of(c);
-    if (!w->closing) {
-        w->closing = true;
+    if (!has(c, WS_CLOSING)) {
+        set(c, WS_CLOSING);
         c->deadline = pl_net__now(c) + WS_CLOSE_WAIT_MS;
     }
 }
@@ -134,8 +159,8 @@ static void fail(pl_conn_t *c, unsigned code, const char *reason)
 {
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " protocol close code=%u reason=%s", c->id, code,
            reason);
-    ws_of(c)->failed = true;
-    pl_ws_decoder_dispose(&ws_of(c)->dec);
+    set(c, WS_FAILED);
+    dec_dispose(c);
     closing_starts(c);
     send_close(c, code, reason);
     pl_net__finish(c);
@@ -143,20 +168,19 @@ static void fail(pl_conn_t *c, unsigned code, const char *reason)
 
 static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
 {
-    ws_t *w = ws_of(c);
     switch (m->opcode) {
     case PL_WS_OP_TEXT:
-        if (w->closing)
+        if (has(c, WS_CLOSING))
             return; /* RFC 6455 1.4: data after our close is discarded */
-        if (w->echo)
+        if (has(c, WS_ECHO))
             queue_reply(c, PL_WS_OP_TEXT, m->data, m->len);
         else
             pl_net__message(c, m->len ? (const char *)m->data : "", m->len);
         return;
     case PL_WS_OP_BINARY:
-        if (w->closing)
+        if (has(c, WS_CLOSING))
             return;
-        if (w->echo)
+        if (has(c, WS_ECHO))
             queue_reply(c, PL_WS_OP_BINARY, m->data, m->len);
         else
             fail(c, 1003, "binary messages not supported");
@@ -164,13 +188,13 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
     case PL_WS_OP_PING:
         /* RFC 6455 5.5.2: answer with the same payload, unless our close is
          * out (nothing may follow it). */
-        if (!w->close_sent)
+        if (!has(c, WS_CLOSE_SENT))
             queue_reply(c, PL_WS_OP_PONG, m->data, m->len);
         return;
     case PL_WS_OP_CLOSE:
         pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " peer close code=%u", c->id, m->close_code);
-        w->close_rcvd = true;
-        pl_ws_decoder_dispose(&w->dec); /* a message in progress never completes */
+        set(c, WS_CLOSE_RCVD);
+        dec_dispose(c); /* a message in progress never completes */
         closing_starts(c);
         /* RFC 6455 5.5.1: echo the status code (an empty close gets an
          * empty one), then, as the server, close TCP first (7.1.1). */
@@ -185,23 +209,23 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
 /* proto.read: decodes what c->rbuf holds. */
 static void process(pl_conn_t *c)
 {
-    ws_t *w = ws_of(c);
-    if (c->closing || w->in_process)
+    if (c->closing || has(c, WS_IN_PROCESS))
         return;
     /* Before auth a client gets a much smaller message: an unauthenticated
      * socket can make the server hold at most this much in its reassembly
      * buffer (the auth request, `since` included, fits easily). */
     const pl_config_t *cfg = pl_net__cfg(c);
     size_t max = (size_t)cfg->max_ws_message;
-    if (!w->authed)
+    if (!has(c, WS_AUTHED))
         max = PL_MIN(max, (size_t)cfg->max_ws_preauth_message);
-    w->ping_out = false; /* called for every read: the peer is alive */
-    w->in_process = true;
-    while (c->rbuf.len > 0 && !c->closing && !w->failed && !w->close_rcvd) {
+    clr(c, WS_PING_OUT); /* called for every read: the peer is alive */
+    set(c, WS_IN_PROCESS);
+    while (c->rbuf.len > 0 && !c->closing && !has(c, WS_FAILED) && !has(c, WS_CLOSE_RCVD)) {
         size_t used = 0;
         pl_ws_msg_t m;
-        int rc =
-            pl_ws_decode(&w->dec, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used, &m);
+        pl_ws_decoder_t d = dec_get(c);
+        int rc = pl_ws_decode(&d, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used, &m);
+        dec_put(c, d); /* before on_message, which may dispose it */
         if (rc == PL_EAGAIN) {
             pl_buf_consume(&c->rbuf, used); /* complete fragments; a partial frame stays */
             break;
@@ -214,8 +238,8 @@ static void process(pl_conn_t *c)
         on_message(c, &m);
         pl_buf_consume(&c->rbuf, used);
     }
-    w->in_process = false;
-    if (w->failed || w->close_rcvd) {
+    clr(c, WS_IN_PROCESS);
+    if (has(c, WS_FAILED) || has(c, WS_CLOSE_RCVD)) {
         /* Nothing more will be parsed: drop input (lingering reads discard). */
         pl_buf_consume(&c->rbuf, c->rbuf.len);
     }
@@ -224,19 +248,18 @@ static void process(pl_conn_t *c)
 
 static void drained(pl_conn_t *c)
 {
-    ws_t *w = ws_of(c);
     if (c->closing || c->close_after_write)
         return;
     /* Both closes are out (or the connection failed): fail() and the close
      * receipt call pl_net__finish themselves; this only backs them up. */
-    if (w->failed || (w->close_sent && w->close_rcvd)) {
+    if (has(c, WS_FAILED) || (has(c, WS_CLOSE_SENT) && has(c, WS_CLOSE_RCVD))) {
         pl_net__finish(c);
         return;
     }
     /* The upper layer streams long answers: the next part once the previous
      * one is out. Only after reply frames, so fan-out costs nothing here. */
-    if (w->reply_wait && !w->closing) {
-        w->reply_wait = false;
+    if (has(c, WS_REPLY_WAIT) && !has(c, WS_CLOSING)) {
+        clr(c, WS_REPLY_WAIT);
         pl_net__drain(c);
     }
 }
@@ -247,23 +270,21 @@ static void progress(pl_conn_t *c, size_t n, bool waited)
 {
     (void)n;
     (void)waited;
-    ws_t *w = ws_of(c);
-    if (w->authed && !w->closing && !c->close_after_write && !c->shut)
+    if (has(c, WS_AUTHED) && !has(c, WS_CLOSING) && !c->close_after_write && !c->shut)
         c->deadline = 0;
 }
 
 static void sweep(pl_conn_t *c, uint64_t now)
 {
-    ws_t *w = ws_of(c);
     const pl_config_t *cfg = pl_net__cfg(c);
-    if (w->closing || c->close_after_write) {
+    if (has(c, WS_CLOSING) || c->close_after_write) {
         if (now >= c->deadline && !c->shut) {
             pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " close handshake timeout", c->id);
             pl_net__abort(c);
         }
         return;
     }
-    if (!w->authed && now >= c->deadline) {
+    if (!has(c, WS_AUTHED) && now >= c->deadline) {
         pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " peer=%s auth timeout after_ms=%" PRId64, c->id,
                pl_conn_peer(c), cfg->ws_auth_timeout_ms);
         ws_close(c, PL_WS_CLOSE_AUTH_TIMEOUT, "authentication timeout");
@@ -279,14 +300,14 @@ static void sweep(pl_conn_t *c, uint64_t now)
      * progress for ws_idle_timeout_ms it is a slow consumer, whatever
      * input (a blind pong) the client still sends. deadline is 0 while the
      * queue moves (progress()) and armed here when it does not. */
-    if (w->authed && c->queued > 0) {
+    if (has(c, WS_AUTHED) && c->queued > 0) {
         if (c->deadline == 0) {
             c->deadline = now + (uint64_t)cfg->ws_idle_timeout_ms;
         } else if (now >= c->deadline) {
             slow_consumer(c, c->queued);
             return;
         }
-    } else if (w->authed) {
+    } else if (has(c, WS_AUTHED)) {
         c->deadline = 0;
     }
     /* A burst (presence events at auth, a sync) may have grown the queue's
@@ -294,8 +315,8 @@ static void sweep(pl_conn_t *c, uint64_t now)
     if (now - c->last_rx >= 1000)
         pl_net__queue_trim(c);
     /* One ping per quiet period: any input (a pong included) re-arms it. */
-    if (!w->ping_out && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
-        w->ping_out = true;
+    if (!has(c, WS_PING_OUT) && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
+        set(c, WS_PING_OUT);
         queue_frame(c, PL_WS_OP_PING, NULL, 0);
     }
 }
@@ -307,10 +328,8 @@ static void shutdown_conn(pl_conn_t *c)
 
 static void closed(pl_conn_t *c)
 {
-    ws_t *w = ws_of(c);
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closed", c->id);
-    pl_ws_decoder_dispose(&w->dec);
-    free(w);
+    dec_dispose(c);
 }
 
 /* ---- sending / closing (on the loop that owns c) ---- */
@@ -323,7 +342,7 @@ static void closed(pl_conn_t *c)
  * client stopped reading. */
 static int ws_send(pl_conn_t *c, pl_frame_t *f, bool reply)
 {
-    if (c->closing || c->close_after_write || ws_of(c)->closing)
+    if (c->closing || c->close_after_write || has(c, WS_CLOSING))
         return PL_ECLOSED;
     size_t max = (size_t)pl_net__cfg(c)->max_write_queue;
     if (reply ? c->queued > max : c->queued + f->len > max) {
@@ -332,7 +351,7 @@ static int ws_send(pl_conn_t *c, pl_frame_t *f, bool reply)
     }
     pl_net__queue(c, f);
     if (reply)
-        ws_of(c)->reply_wait = true;
+        set(c, WS_REPLY_WAIT);
     pl_net__stats(c)->frames_queued++;
     return 0;
 }
@@ -341,15 +360,14 @@ static void ws_authenticated(pl_conn_t *c)
 {
     if (c->closing)
         return;
-    ws_t *w = ws_of(c);
-    w->authed = true;
-    if (!w->closing && !c->close_after_write)
+    set(c, WS_AUTHED);
+    if (!has(c, WS_CLOSING) && !c->close_after_write)
         c->deadline = 0; /* from now on: the write-stall deadline (sweep) */
 }
 
 static void ws_close(pl_conn_t *c, uint16_t code, const char *reason)
 {
-    if (c->closing || c->close_after_write || ws_of(c)->closing)
+    if (c->closing || c->close_after_write || has(c, WS_CLOSING))
         return;
     closing_starts(c);
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closing code=%u", c->id, (unsigned)code);
@@ -359,7 +377,7 @@ static void ws_close(pl_conn_t *c, uint16_t code, const char *reason)
 /* The core loop found c a slow consumer (threads > 1; it logged). */
 static void ws_slow(pl_conn_t *c)
 {
-    if (c->closing || c->close_after_write || ws_of(c)->closing)
+    if (c->closing || c->close_after_write || has(c, WS_CLOSING))
         return;
     pl_net__stats(c)->slow_consumers++;
     pl_net__drop_unsent(c);
@@ -406,14 +424,13 @@ static bool origin_allowed(const pl_config_t *cfg, const char *origin)
 /* Installs the WebSocket reader on c, whose 101 is queued. */
 static void start(pl_conn_t *c, bool echo)
 {
-    ws_t *w = pl_xcalloc(1, sizeof *w);
-    w->echo = echo;
-    pl_conn_set_proto(c, &ws_proto, w);
+    pl_conn_set_proto(c, &ws_proto, NULL);
     c->last_rx = pl_net__now(c);
     /* /v1/echo (conformance testing, off by default) has no auth: it gets
      * the full message size and no deadline. */
-    w->authed = echo;
-    if (!echo)
+    if (echo)
+        set(c, WS_ECHO | WS_AUTHED);
+    else
         c->deadline = c->last_rx + (uint64_t)pl_net__cfg(c)->ws_auth_timeout_ms;
     pl_net__stats(c)->opened++;
     pl_net__read(c, true);
