@@ -17,9 +17,11 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/http.h"
 #include "net/server.h"
 #include "store/store.h"
 #include "version.h"
+#include "ws/ws_conn.h"
 
 static const char usage[] =
     "usage: parleyd [options]\n"
@@ -80,6 +82,11 @@ typedef struct {
 static void on_http(void *ud, pl_http_req_t *req)
 {
     pl_api_on_http(((handlers_ud_t *)ud)->api, req);
+}
+
+static bool on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
+{
+    return pl_api_on_headers(((handlers_ud_t *)ud)->api, req, out);
 }
 
 static void on_ws_open(void *ud, pl_conn_t *c)
@@ -277,14 +284,22 @@ int main(int argc, char **argv)
     }
     api = pl_api_new(app.loop, &cfg, app.st, chat);
     fit_fd_limit(&cfg);
-    /* One server, two handler owners: HTTP goes to api, WebSockets to chat. */
+    /* One server, two handler owners: HTTP goes to api, WebSockets (an
+     * upgrade from HTTP) to chat. */
     handlers_ud_t hud = {api, chat};
-    pl_server_handlers_t h = {
+    pl_http_handlers_t hh = {
         .on_http = on_http,
-        .on_ws_open = on_ws_open,
-        .on_ws_message = on_ws_message,
-        .on_ws_close = on_ws_close,
-        .on_ws_drain = on_ws_drain,
+        .on_headers = on_headers,
+        .ud = &hud,
+        .on_upgrade = pl_ws_upgrade,
+    };
+    pl_server_handlers_t h = {
+        .on_accept = pl_http_accept,
+        .accept_ud = &hh,
+        .on_open = on_ws_open,
+        .on_message = on_ws_message,
+        .on_close = on_ws_close,
+        .on_drain = on_ws_drain,
         .ud = &hud,
     };
     if ((rc = pl_server_new(app.loop, &cfg, &h, &app.srv)) < 0) {

@@ -25,7 +25,7 @@ struct pl_api {
     pl_store_t *st;
     pl_chat_t *chat;
     pl_server_t *srv;
-    pl_media_t *media; /* NULL if the media service could not start */
+    pl_media_t *media;          /* NULL if the media service could not start */
     pl_auth_limits_t *limits;   /* register/login limits */
     pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
     pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */
@@ -58,7 +58,6 @@ void pl_api_free(pl_api_t *api)
 {
     if (!api)
         return;
-    /* The headers hook lives in the server, which is freed before us. */
     pl_media_free(api->media);
     pl_auth_limits_free(api->limits);
     pl_cidr_list_dispose(&api->stats_allow);
@@ -68,9 +67,12 @@ void pl_api_free(pl_api_t *api)
 void pl_api_set_server(pl_api_t *api, pl_server_t *srv)
 {
     api->srv = srv;
-    /* Uploads stream their bodies: claim them before the body is read. */
-    if (api->media)
-        pl_server_set_headers_hook(srv, pl_media_on_headers, api->media);
+}
+
+bool pl_api_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
+{
+    pl_api_t *api = ud;
+    return api->media && pl_media_on_headers(api->media, req, out);
 }
 
 static void respond_json(pl_http_req_t *req, int status, json_t *body)
@@ -529,14 +531,14 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     pl_store_get_stats(api->st, &st);
     json_t *o = json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections_accepted",
-        (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.ws_opened,
-        "frames_encoded", (json_int_t)ss.frames_encoded, "frames_queued",
-        (json_int_t)ss.frames_queued, "writes", (json_int_t)ss.writes, "slow_consumers",
-        (json_int_t)ss.slow_consumers, "sessions", (json_int_t)cs.sessions, "messages_stored",
-        (json_int_t)cs.messages_stored, "events_fanned_out", (json_int_t)cs.events_fanned_out,
-        "message_frames_built", (json_int_t)cs.frames_built, "syncs_from_ring",
-        (json_int_t)cs.syncs_from_ring, "syncs_from_store", (json_int_t)cs.syncs_from_store,
-        "ring_bytes", (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
+        (json_int_t)ss.connections_accepted, "ws_opened", (json_int_t)ss.opened, "frames_encoded",
+        (json_int_t)ss.frames_encoded, "frames_queued", (json_int_t)ss.frames_queued, "writes",
+        (json_int_t)ss.writes, "slow_consumers", (json_int_t)ss.slow_consumers, "sessions",
+        (json_int_t)cs.sessions, "messages_stored", (json_int_t)cs.messages_stored,
+        "events_fanned_out", (json_int_t)cs.events_fanned_out, "message_frames_built",
+        (json_int_t)cs.frames_built, "syncs_from_ring", (json_int_t)cs.syncs_from_ring,
+        "syncs_from_store", (json_int_t)cs.syncs_from_store, "ring_bytes",
+        (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
         (json_int_t)st.write_jobs);
     /* account limits and media decoding */
     json_object_set_new(o, "logins_rate_limited", json_integer((json_int_t)api->logins_limited));

@@ -9,7 +9,7 @@
 
 #include "chat/chat.h"
 #include "core/config.h"
-#include "net/server.h"
+#include "http/http.h"
 #include "store/store.h"
 
 typedef struct pl_api pl_api_t;
@@ -22,8 +22,11 @@ void pl_api_free(pl_api_t *api);
 void pl_api_stop(pl_api_t *api);
 void pl_api_set_server(pl_api_t *api, pl_server_t *srv);
 
-/** pl_server_handlers_t.on_http, ud = api. */
+/** pl_http_handlers_t.on_http, ud = api. */
 void pl_api_on_http(void *ud, pl_http_req_t *req);
+/** pl_http_handlers_t.on_headers, ud = api: uploads stream their bodies
+ * (media claims them before the body is read). */
+bool pl_api_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out);
 
 /** Answers a JSON error {"error":{"code","message"}} and releases req. */
 void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *message);

@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "net/server.h"
 #include "store/store.h"
+#include "ws/ws_conn.h"
 
 typedef struct pl_chat pl_chat_t;
 
@@ -38,7 +39,7 @@ void pl_chat_on_ws_open(void *ud, pl_conn_t *c);
 void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len);
 void pl_chat_on_ws_close(void *ud, pl_conn_t *c);
 /** The connection's queue drained after a reply: streams the next part of
- * the session's pending replies (pl_server_handlers_t.on_ws_drain). */
+ * the session's pending replies (pl_server_handlers_t.on_drain). */
 void pl_chat_on_ws_drain(void *ud, pl_conn_t *c);
 
 /** Closes every WebSocket of the given device (after logout). */

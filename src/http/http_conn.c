@@ -1,29 +1,65 @@
 /* SPDX-License-Identifier: MIT */
-/* http_conn.c -- HTTP/1.1 on a connection: one request at a time (the parser
- * pauses while a response is pending, so pipelined requests are answered in
- * order), keep-alive, limits, JSON errors, the WebSocket opening handshake and
- * static files. */
-#include "net/net_internal.h"
+/* http_conn.c -- HTTP/1.1 on a connection: the reader net/ calls
+ * (http_proto), one request at a time (the parser pauses while a response
+ * is pending, so pipelined requests are answered in order), keep-alive,
+ * limits, JSON errors, streamed bodies, and the hand-off of upgrade
+ * requests. Static files: http_static.c. */
+#include "http/http.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/addr.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "ws/ws.h"
+#include "net/conn.h"
 
-#define MAX_STATIC_FILE (64u << 20)
+/* State a connection needs only while it speaks HTTP: allocated at accept,
+ * freed at an upgrade, so an open WebSocket carries none of it. */
+typedef struct {
+    pl_http_parse_t hp;
+    const pl_http_handlers_t *hh; /* the server's (borrowed) */
+    pl_http_req_t *req;           /* handed to on_http, not answered yet */
+    uint64_t since;               /* start of the current wait: accept, the last response
+                                   * fully written, a response queued on an empty queue,
+                                   * or write progress (see sweep) */
+    uint64_t born;                /* accept: http_keepalive_time_ms counts from here */
+    uint32_t nreq;                /* requests taken off the parser (http_keepalive_requests) */
+    bool in_process;              /* inside process(): no re-entry */
+    bool blocked;                 /* unsent responses over max_http_unsent_bytes: parsing
+                                   * and reading wait for the queue to drain */
+    bool expect_pending;          /* a 100 Continue is owed once the paused stream resumes */
+    bool routed;                  /* I/O loop: the request line was looked at */
+} pl_http_state_t;
+
+struct pl_http_req {
+    pl_conn_t *conn;    /* NULL once the connection is gone */
+    pl_http_msg_t *msg; /* NULL for parse errors */
+    uint64_t conn_id;
+    pl_addr_t addr;             /* the client (behind a trusted proxy: the one it names) */
+    char peer[PL_NET_PEER_LEN]; /* addr formatted at creation: outlives the connection */
+    bool via_proxy;             /* the TCP peer is one of trusted_proxies */
+    /* a streamed response (pl_http_respond_start) */
+    bool resp_started;
+    bool resp_keep;     /* keep-alive after the body */
+    uint64_t resp_left; /* body bytes announced and not queued yet */
+    int resp_status;
+    uint64_t resp_len;
+    pl_http_resp_stream_t rs;
+};
+
+static const pl_conn_proto_t http_proto;
+
+/* c's HTTP state; NULL once c was upgraded (or closed). */
+static inline pl_http_state_t *http_of(const pl_conn_t *c)
+{
+    return c->proto == &http_proto ? c->proto_data : NULL;
+}
 
 static const char *reason_phrase(int status)
 {
@@ -98,7 +134,7 @@ static const char *reason_phrase(int status)
 static bool client_addr(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
 {
     *out = c->peer;
-    const pl_cidr_list_t *l = pl_net__peers_trusted_list(c->srv->peers);
+    const pl_cidr_list_t *l = pl_net__trusted(c);
     if (l->n == 0 || !pl_cidr_list_match(l, out))
         return false;
     pl_addr_t peer = *out;
@@ -136,14 +172,15 @@ static void req_free(pl_http_req_t *req)
  * answers, or the connection goes. */
 
 typedef struct {
-    pl_http_req_t *req;   /* owned by the handler from the claim on */
+    pl_http_req_t *req; /* owned by the handler from the claim on */
     pl_http_stream_t cb;
-    bool paused;          /* the handler asked us to stop reading */
+    bool paused; /* the handler asked us to stop reading */
 } stream_t;
 
 static stream_t *stream_of(pl_conn_t *c)
 {
-    return c && c->http ? (stream_t *)c->http->hp.stream : NULL;
+    pl_http_state_t *h = c ? http_of(c) : NULL;
+    return h ? (stream_t *)h->hp.stream : NULL;
 }
 
 /* Ends the stream state without telling the handler (it answered, or is
@@ -153,16 +190,16 @@ static void stream_end(pl_conn_t *c)
     stream_t *st = stream_of(c);
     if (!st)
         return;
-    c->http->hp.stream = NULL;
+    http_of(c)->hp.stream = NULL;
     free(st);
 }
 
 static int hook_headers(void *ud, pl_http_msg_t *m)
 {
     pl_conn_t *c = ud;
-    pl_server_t *srv = c->srv;
-    if (srv->headers_hook == NULL || !strcmp(m->path, "/v1/ws") || !strcmp(m->path, "/v1/echo") ||
-        srv->shutting_down)
+    const pl_http_handlers_t *hh = http_of(c)->hh;
+    if (hh->on_headers == NULL || !strcmp(m->path, "/v1/ws") || !strcmp(m->path, "/v1/echo") ||
+        pl_net__shutting_down(c))
         return 0;
     pl_http_req_t *req = req_new(c, pl_http_msg_clone_head(m));
     /* The stream exists while the hook runs, so a claimant may already
@@ -170,9 +207,9 @@ static int hook_headers(void *ud, pl_http_msg_t *m)
      * or answer it. */
     stream_t *st = pl_xcalloc(1, sizeof *st);
     st->req = req;
-    c->http->hp.stream = st;
+    http_of(c)->hp.stream = st;
     pl_http_stream_t cb = {0};
-    if (!srv->headers_hook(srv->headers_hook_ud, req, &cb)) {
+    if (!hh->on_headers(hh->ud, req, &cb)) {
         stream_end(c);
         req_free(req);
         return 0;
@@ -196,7 +233,7 @@ static int hook_body(void *ud, const char *data, size_t len)
     stream_t *st = stream_of(c);
     if (!st)
         return -1; /* the handler answered already: discard the rest */
-    c->http->since = uv_now(c->srv->loop);
+    http_of(c)->since = pl_net__now(c);
     if (st->cb.on_body(st->cb.ud, st->req, data, len) < 0 || stream_of(c) != st)
         return -1;
     return 0;
@@ -209,7 +246,7 @@ static void stream_abort(pl_conn_t *c)
     stream_t *st = stream_of(c);
     if (!st)
         return;
-    c->http->hp.stream = NULL;
+    http_of(c)->hp.stream = NULL;
     st->req->conn = NULL;
     st->cb.on_abort(st->cb.ud, st->req);
     free(st);
@@ -222,7 +259,7 @@ static void stream_abort(pl_conn_t *c)
 static void send_continue(pl_conn_t *c)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    c->http->expect_pending = false;
+    http_of(c)->expect_pending = false;
     pl_net__queue_bytes(c, cont, sizeof cont - 1);
     pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " 100 continue", c->id);
 }
@@ -232,7 +269,7 @@ static void send_continue(pl_conn_t *c)
  * that was already answered gets none. */
 static void continue_due(pl_conn_t *c)
 {
-    pl_http_state_t *h = c->http;
+    pl_http_state_t *h = http_of(c);
     stream_t *st = stream_of(c);
     if (h->hp.streaming && st == NULL)
         return; /* answered: the final response went instead */
@@ -241,12 +278,6 @@ static void continue_due(pl_conn_t *c)
         return;
     }
     send_continue(c);
-}
-
-void pl_server_set_headers_hook(pl_server_t *srv, pl_http_headers_cb cb, void *ud)
-{
-    srv->headers_hook = cb;
-    srv->headers_hook_ud = ud;
 }
 
 void pl_http_stream_pause(pl_http_req_t *req, bool paused)
@@ -259,13 +290,13 @@ void pl_http_stream_pause(pl_http_req_t *req, bool paused)
     if (paused) {
         pl_net__read(c, false);
     } else {
-        if (c->http->expect_pending)
+        if (http_of(c)->expect_pending)
             send_continue(c);
-        c->http->since = uv_now(c->srv->loop);
+        http_of(c)->since = pl_net__now(c);
         c->need_resume = true;
         pl_net__schedule(c);
-        if (!c->http->in_process)
-            pl_net__read(c, !c->http->req && !c->close_after_write);
+        if (!http_of(c)->in_process)
+            pl_net__read(c, !http_of(c)->req && !c->close_after_write);
     }
 }
 
@@ -369,15 +400,15 @@ static void put_head(pl_buf_t *b, int status, const char *content_type, bool bod
  * reads nothing must not keep its connection alive that way). */
 static void after_response(pl_conn_t *c, pl_http_req_t *req, bool keep, bool fresh)
 {
-    if (c->http->req == req)
-        c->http->req = NULL;
+    if (http_of(c)->req == req)
+        http_of(c)->req = NULL;
     req_free(req);
-    c->http->expect_pending = false;
+    http_of(c)->expect_pending = false;
     if (fresh)
-        c->http->since = uv_now(c->srv->loop);
+        http_of(c)->since = pl_net__now(c);
     if (!keep) {
         pl_net__finish(c);
-    } else if (!c->http->in_process) {
+    } else if (!http_of(c)->in_process) {
         /* Answered from a later callback: parse what is buffered (pipelined
          * requests) and read again, at the end of this loop turn. */
         c->need_resume = true;
@@ -390,12 +421,11 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
 {
     pl_conn_t *c = req->conn;
     if (!c || c->closing) {
-        if (c && c->http && c->http->req == req)
-            c->http->req = NULL;
+        if (c && http_of(c) && http_of(c)->req == req)
+            http_of(c)->req = NULL;
         req_free(req);
         return;
     }
-    pl_server_t *srv = c->srv;
     stream_t *st = stream_of(c);
     if (st && st->req == req) {
         /* Answered before the body completed: the rest is not read. */
@@ -403,10 +433,10 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
         if (req->msg)
             req->msg->keep_alive = false;
     }
-    bool keep = req->msg && req->msg->keep_alive && !srv->shutting_down && !c->peer_eof;
+    bool keep = req->msg && req->msg->keep_alive && !pl_net__shutting_down(c) && !c->peer_eof;
     bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
     bool fresh = c->queued == 0;
-    c->http->expect_pending = false; /* the final answer replaces a 100 not sent yet */
+    http_of(c)->expect_pending = false; /* the final answer replaces a 100 not sent yet */
     /* RFC 9110 8.6: 1xx, 204 and 304 carry no body and no Content-Length. */
     bool bodyless = status < 200 || status == 204 || status == 304;
     pl_buf_t b;
@@ -422,8 +452,8 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
 }
 
 /* ---- streamed responses ----
- * The request stays in c->http->req while its body is being sent, so the parser
- * reads no further request; pl_http__drained asks the handler for more each
+ * The request stays in the state's req while its body is being sent, so the parser
+ * reads no further request; drained() asks the handler for more each
  * time the write queue empties. */
 
 int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_type, uint64_t len,
@@ -447,18 +477,18 @@ int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_ty
             req->msg->keep_alive = false;
     }
     bool head = req->msg && strcmp(req->msg->method, "HEAD") == 0;
-    req->resp_keep = req->msg && req->msg->keep_alive && !c->srv->shutting_down && !c->peer_eof;
+    req->resp_keep = req->msg && req->msg->keep_alive && !pl_net__shutting_down(c) && !c->peer_eof;
     req->resp_left = head ? 0 : len;
-    c->http->expect_pending = false;
+    http_of(c)->expect_pending = false;
     /* The handler's own time (opening a file) is not the peer's: the send
      * clock starts with the head. */
-    c->http->since = uv_now(c->srv->loop);
+    http_of(c)->since = pl_net__now(c);
     pl_buf_t b;
     pl_buf_init(&b);
     put_head(&b, status, content_type, false, len, req->resp_keep, extra_headers);
     pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
-    c->http->req = req;
+    http_of(c)->req = req;
     pl_net__schedule(c);
     return req->resp_left > 0 ? 1 : 0;
 }
@@ -481,7 +511,7 @@ int pl_http_respond_write(pl_http_req_t *req, const char *data, size_t len)
     /* Progress: a handler writes only after the queue drained, so a peer
      * that stops reading stops this too, and the idle timeout ends it.
      * (on_write only sees writes that had to wait, not uv_try_write's.) */
-    c->http->since = uv_now(c->srv->loop);
+    http_of(c)->since = pl_net__now(c);
     pl_net__schedule(c);
     return 0;
 }
@@ -495,8 +525,8 @@ void pl_http_respond_end(pl_http_req_t *req)
 {
     pl_conn_t *c = req->conn;
     if (!c || c->closing) {
-        if (c && c->http && c->http->req == req)
-            c->http->req = NULL;
+        if (c && http_of(c) && http_of(c)->req == req)
+            http_of(c)->req = NULL;
         req_free(req);
         return;
     }
@@ -507,9 +537,9 @@ void pl_http_respond_end(pl_http_req_t *req)
     after_response(c, req, req->resp_keep && complete, false);
 }
 
-void pl_http__drained(pl_conn_t *c)
+static void drained(pl_conn_t *c)
 {
-    pl_http_state_t *h = c->http;
+    pl_http_state_t *h = http_of(c);
     if (!h || c->closing)
         return;
     pl_http_req_t *req = h->req;
@@ -520,7 +550,7 @@ void pl_http__drained(pl_conn_t *c)
     }
     /* Everything answered is written: the wait for the next request starts
      * now, and pipelined requests held back by max_http_unsent_bytes go on. */
-    h->since = uv_now(c->srv->loop);
+    h->since = pl_net__now(c);
     if (h->blocked) {
         h->blocked = false;
         c->need_resume = true;
@@ -538,7 +568,9 @@ static void error_body(pl_buf_t *b, const char *code, const char *msg)
     pl_buf_lit(b, "}}");
 }
 
-void pl_http__canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
+/* A whole response (status line, default and security headers, Connection:
+ * close, a JSON error body) for refusals written before any request is read. */
+static void canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
 {
     pl_buf_t body;
     pl_buf_init(&body);
@@ -558,8 +590,9 @@ void pl_http_respond_error(pl_http_req_t *req, int status, const char *code, con
     pl_buf_dispose(&b);
 }
 
-void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
-                          const char *msg)
+/* Answers a JSON error on c without a handler, then closes c. */
+static void error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
+                        const char *msg)
 {
     if (m)
         m->keep_alive = false;
@@ -568,106 +601,22 @@ void pl_http__error_close(pl_conn_t *c, pl_http_msg_t *m, int status, const char
     pl_net__finish(c);
 }
 
-/* ---- WebSocket opening handshake (RFC 6455 4.2) ---- */
-
-/* ws_allowed_origins (empty: any). Tokens are not cookies, so a page on
- * another site that opens a WebSocket here gains nothing it could not do
- * from anywhere (docs/protocol.md); the list is for operators who want
- * browsers on other origins turned away all the same. A request without
- * Origin is not from a browser page and is let through. */
-static bool origin_allowed(const pl_config_t *cfg, const char *origin)
-{
-    const char *list = cfg->ws_allowed_origins;
-    if (origin == NULL || list == NULL || list[0] == '\0')
-        return true;
-    size_t olen = strlen(origin);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        size_t n = strcspn(p, " \t,");
-        if (n && n == olen && strncasecmp(p, origin, n) == 0)
-            return true;
-        p += n;
-    }
-    return false;
-}
-
-static void ws_handshake(pl_conn_t *c, pl_http_msg_t *m, bool echo)
-{
-    const char *upgrade = pl_http_msg_header(m, "Upgrade");
-    const char *connection = pl_http_msg_header(m, "Connection");
-    const char *version = pl_http_msg_header(m, "Sec-WebSocket-Version");
-    const char *key = pl_http_msg_header(m, "Sec-WebSocket-Key");
-    const char *why = NULL, *extra = NULL;
-    if (strcmp(m->method, "GET") != 0)
-        why = "websocket upgrade requires GET";
-    else if (m->http_major != 1 || m->http_minor < 1)
-        why = "websocket upgrade requires HTTP/1.1";
-    else if (!upgrade || !pl_http_token_list_has(upgrade, "websocket"))
-        why = "missing Upgrade: websocket";
-    else if (!connection || !pl_http_token_list_has(connection, "upgrade"))
-        why = "missing Connection: Upgrade";
-    else if (!version || strcmp(version, "13") != 0) {
-        why = "unsupported Sec-WebSocket-Version (13 required)";
-        extra = "Sec-WebSocket-Version: 13\r\n";
-    } else if (!key || !pl_ws_key_valid(key, strlen(key)))
-        why = "missing or invalid Sec-WebSocket-Key";
-    if (why) {
-        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " bad handshake: %s", c->id, why);
-        m->keep_alive = false;
-        pl_http_respond_error(req_new(c, m), 400, "bad_request", why, extra);
-        return;
-    }
-    const char *origin = pl_http_msg_header(m, "Origin");
-    if (!origin_allowed(c->srv->cfg, origin)) {
-        pl_http_req_t *req = req_new(c, m);
-        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " peer=%s upgrade refused origin=%.100s", c->id,
-               req->peer, origin);
-        m->keep_alive = false;
-        pl_http_respond_error(req, 403, "forbidden", "origin not allowed", NULL);
-        return;
-    }
-    if (c->srv->shutting_down) {
-        m->keep_alive = false;
-        pl_http_respond_error(req_new(c, m), 503, "shutting_down", "server shutting down", NULL);
-        return;
-    }
-    /* From here on the connection's peer is the client (behind a trusted
-     * proxy: the one it forwarded), for pl_conn_peer and the upper layer. */
-    client_addr(c, m, &c->peer);
-    char accept[PL_WS_ACCEPT_LEN + 1];
-    pl_ws_accept_key(key, strlen(key), accept);
-    char resp[256];
-    int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
-    pl_net__queue_bytes(c, resp, (size_t)n);
-    char peer[PL_NET_PEER_LEN];
-    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " open path=%s peer=%s", c->id, m->path,
-           pl_net__peer_format(c, peer));
-    pl_http_msg_free(m);
-    pl_ws__start(c, echo);
-}
-
 /* ---- request loop ---- */
 
-void pl_http__init(pl_conn_t *c)
+void pl_http_accept(void *accept_ud, pl_conn_t *c)
 {
     pl_http_state_t *h = pl_xcalloc(1, sizeof *h);
-    pl_http_parse_init(&h->hp, (size_t)c->srv->cfg->max_http_header_bytes,
-                       (size_t)c->srv->cfg->max_http_body_bytes);
-    h->since = h->born = uv_now(c->srv->loop);
-    c->http = h;
+    pl_http_parse_init(&h->hp, (size_t)pl_net__cfg(c)->max_http_header_bytes,
+                       (size_t)pl_net__cfg(c)->max_http_body_bytes);
+    h->hh = accept_ud;
+    h->since = h->born = pl_net__now(c);
+    pl_conn_set_proto(c, &http_proto, h);
 }
 
-static void http_state_free(pl_conn_t *c)
+static void http_state_free(pl_http_state_t *h)
 {
-    if (!c->http)
-        return;
-    pl_http_parse_dispose(&c->http->hp);
-    free(c->http);
-    c->http = NULL;
+    pl_http_parse_dispose(&h->hp);
+    free(h);
 }
 
 /* http_keepalive_requests / http_keepalive_time_ms (nginx keepalive_requests,
@@ -676,9 +625,9 @@ static void http_state_free(pl_conn_t *c)
  * sends a request every now and then, whether it reads the answers or not. */
 static void keepalive_limits(pl_conn_t *c, pl_http_msg_t *m)
 {
-    const pl_config_t *cfg = c->srv->cfg;
-    pl_http_state_t *h = c->http;
-    uint64_t age = uv_now(c->srv->loop) - h->born;
+    const pl_config_t *cfg = pl_net__cfg(c);
+    pl_http_state_t *h = http_of(c);
+    uint64_t age = pl_net__now(c) - h->born;
     if (!m->keep_alive || (h->nreq < (uint64_t)cfg->http_keepalive_requests &&
                            age < (uint64_t)cfg->http_keepalive_time_ms))
         return;
@@ -691,45 +640,100 @@ static void keepalive_limits(pl_conn_t *c, pl_http_msg_t *m)
 
 static void dispatch(pl_conn_t *c, pl_http_msg_t *m)
 {
-    const pl_config_t *cfg = c->srv->cfg;
+    const pl_config_t *cfg = pl_net__cfg(c);
     bool is_ws = strcmp(m->path, "/v1/ws") == 0;
     bool is_echo = strcmp(m->path, "/v1/echo") == 0;
     if (is_echo && !cfg->ws_echo) {
         pl_http_respond_error(req_new(c, m), 404, "not_found", "no such endpoint", NULL);
         return;
     }
+    const pl_http_handlers_t *hh = http_of(c)->hh;
+    if ((is_ws || is_echo) && !hh->on_upgrade) {
+        pl_http_respond_error(req_new(c, m), 404, "not_found", "no such endpoint", NULL);
+        return;
+    }
     if (is_ws || is_echo) {
-        ws_handshake(c, m, is_echo);
+        hh->on_upgrade(c, m); /* refuses, or installs its reader on c */
         return;
     }
     pl_http_req_t *req = req_new(c, m);
-    if (!c->srv->h.on_http) {
+    if (!hh->on_http) {
         pl_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
         return;
     }
-    c->http->req = req;
+    if (pl_net__io_loop(c)) {
+        /* Unreachable: route() hands every plain request to the core. */
+        pl_log(PL_LOG_ERROR, "http", "conn=%" PRIu64 " plain request on an I/O loop", c->id);
+        pl_http_respond_error(req, 500, "internal", "request on the wrong loop", NULL);
+        return;
+    }
+    http_of(c)->req = req;
     pl_log(PL_LOG_DEBUG, "http", "conn=%" PRIu64 " request %s %s", c->id, m->method, m->path);
-    c->srv->h.on_http(c->srv->h.ud, req);
+    hh->on_http(hh->ud, req);
 }
 
-void pl_http__process(pl_conn_t *c)
+/* Looks at the start of the request line: 1 when it is "GET /v1/ws" (or
+ * "GET /v1/echo" when enabled) followed by ' ' or '?', 0 when it cannot be,
+ * -1 when the bytes so far are a prefix of one of those. Deciding as soon as
+ * the bytes diverge matters: a peer that sends a few bytes of garbage and
+ * waits must get the core's 400 now, not an idle timeout. */
+static int stays_here(const char *p, size_t n, const pl_config_t *cfg)
 {
-    if (c->closing || c->mode != PL_CONN_HTTP || c->http->in_process)
+    static const char *const local[] = {"GET /v1/ws", "GET /v1/echo"};
+    int verdict = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (i == 1 && !cfg->ws_echo)
+            break;
+        size_t len = strlen(local[i]);
+        if (memcmp(p, local[i], PL_MIN(n, len)) != 0)
+            continue;
+        if (n <= len) {
+            verdict = -1;
+            continue;
+        }
+        if (p[len] == ' ' || p[len] == '?')
+            return 1;
+    }
+    return verdict;
+}
+
+/* I/O loop, before c's first request is parsed: I/O loops keep upgrade
+ * requests only; anything else goes to the core loop. Returns false while
+ * the request line is incomplete or after c was handed over (c is
+ * closing), true when c stays here. */
+static bool route(pl_conn_t *c, pl_http_state_t *h)
+{
+    size_t n = c->rbuf.len;
+    if (n == 0)
+        return c->peer_eof; /* nothing to look at: wait, or let the close run */
+    int v = stays_here(pl_buf_head(&c->rbuf), n, pl_net__cfg(c));
+    if (v < 0 && !c->peer_eof)
+        return false; /* wait for a few more bytes of the request line */
+    h->routed = true;
+    if (v > 0)
+        return true;
+    pl_net__hand_over(c);
+    return false;
+}
+
+/* http_proto.read: parses what c->rbuf holds and dispatches it. */
+static void process(pl_conn_t *c)
+{
+    pl_http_state_t *h = http_of(c);
+    if (c->closing || h == NULL || h->in_process)
         return;
-    /* I/O loops keep WebSocket upgrades only; the rest goes to the core loop. */
-    if (c->srv->io && !c->x->routed && !pl_loops__route(c))
+    if (pl_net__io_loop(c) && !h->routed && !route(c, h))
         return;
-    pl_http_state_t *h = c->http;
     if (!h->hp.hook_ud)
         pl_http_parse_set_hooks(&h->hp, hook_headers, hook_body, c);
     /* Pipelined requests are answered in order, one at a time; the next is
      * parsed only while the answers not yet written stay within
      * max_http_unsent_bytes. Past it, parsing and reading stop until the
-     * queue drains (pl_http__drained), so a client that sends requests and
+     * queue drains (drained()), so a client that sends requests and
      * reads nothing holds at most that much plus one answer. */
-    size_t max_unsent = (size_t)c->srv->cfg->max_http_unsent_bytes;
+    size_t max_unsent = (size_t)pl_net__cfg(c)->max_http_unsent_bytes;
     h->in_process = true;
-    while (!c->closing && !c->close_after_write && c->mode == PL_CONN_HTTP && !h->req &&
+    while (!c->closing && !c->close_after_write && c->proto == &http_proto && !h->req &&
            c->rbuf.len > 0) {
         if (c->queued > max_unsent && !pl_http_parse_busy(&h->hp)) {
             if (!h->blocked)
@@ -766,12 +770,12 @@ void pl_http__process(pl_conn_t *c)
             pl_log(PL_LOG_INFO, "http", "conn=%" PRIu64 " peer=%s bad request status=%d err=%s",
                    c->id, pl_net__peer_format(c, peer), st, h->hp.error_msg);
             pl_buf_consume(&c->rbuf, c->rbuf.len);
-            pl_http__error_close(c, NULL, st,
-                                 st == 413   ? "too_large"
-                                 : st == 431 ? "headers_too_large"
-                                 : st == 417 ? "expectation_failed"
-                                             : "bad_request",
-                                 h->hp.error_msg ? h->hp.error_msg : "malformed request");
+            error_close(c, NULL, st,
+                        st == 413   ? "too_large"
+                        : st == 431 ? "headers_too_large"
+                        : st == 417 ? "expectation_failed"
+                                    : "bad_request",
+                        h->hp.error_msg ? h->hp.error_msg : "malformed request");
             break;
         }
         pl_buf_consume(&c->rbuf, used);
@@ -793,17 +797,17 @@ void pl_http__process(pl_conn_t *c)
         dispatch(c, m);
     }
     h->in_process = false;
-    if (c->closing)
-        return;
-    if (c->mode == PL_CONN_WS) {
+    if (c->proto != &http_proto) {
         /* Upgraded: the HTTP state is not needed again (no request can be
          * pending, the loop above only dispatches without one). */
-        http_state_free(c);
-        /* Bytes after the handshake already belong to the WebSocket. */
-        if (c->rbuf.len > 0)
-            pl_ws__process(c);
+        http_state_free(h);
+        /* Bytes after the handshake already belong to the new protocol. */
+        if (!c->closing && c->rbuf.len > 0)
+            c->proto->read(c);
         return;
     }
+    if (c->closing)
+        return;
     if (c->close_after_write)
         return;
     if (c->peer_eof && !h->req && !h->blocked) {
@@ -817,7 +821,7 @@ void pl_http__process(pl_conn_t *c)
     pl_net__read(c, h->req == NULL && !(st && st->paused) && !h->blocked);
 }
 
-void pl_http__sweep(pl_conn_t *c, uint64_t now)
+static void sweep(pl_conn_t *c, uint64_t now)
 {
     /* One clock, http_idle_timeout_ms, for every wait on the peer:
      *  - for a request (idle, or slow to send one): since the connection
@@ -827,11 +831,11 @@ void pl_http__sweep(pl_conn_t *c, uint64_t now)
      *    since the queue was last empty or a write made progress; queuing
      *    more answers behind unsent ones does not move it.
      * Nothing runs while a handler works on a request (it answers). */
-    pl_http_state_t *h = c->http;
+    pl_http_state_t *h = http_of(c);
     bool sending = h->req && h->req->resp_started;
     if ((h->req && !sending) || c->shut)
         return; /* the handler is working / already lingering */
-    uint64_t limit = (uint64_t)c->srv->cfg->http_idle_timeout_ms;
+    uint64_t limit = (uint64_t)pl_net__cfg(c)->http_idle_timeout_ms;
     if (now - h->since >= limit) {
         char peer[PL_NET_PEER_LEN];
         pl_log(PL_LOG_DEBUG, "http",
@@ -841,11 +845,9 @@ void pl_http__sweep(pl_conn_t *c, uint64_t now)
     }
 }
 
-void pl_http__on_close(pl_conn_t *c)
+static void closed(pl_conn_t *c)
 {
-    pl_http_state_t *h = c->http;
-    if (!h)
-        return; /* upgraded to WebSocket earlier */
+    pl_http_state_t *h = http_of(c);
     stream_abort(c);
     if (h->req) {
         /* The handler still owns req: detach it, pl_http_respond frees it. */
@@ -855,125 +857,67 @@ void pl_http__on_close(pl_conn_t *c)
         if (req->resp_started && req->rs.on_abort)
             req->rs.on_abort(req->rs.ud, req); /* it ends (frees) req now or later */
     }
-    http_state_free(c);
+    http_state_free(h);
 }
 
-/* ---- static files ---- */
-
-/* Percent-decodes path into out (cap bytes). Fails on bad escapes, NUL,
- * backslashes, and any ".." segment, so neither "/../" nor "%2e%2e%2f"
- * escapes root. */
-static bool safe_path(const char *path, char *out, size_t cap)
+/* Half-close: answer what was already received, then close (requests held
+ * back by max_http_unsent_bytes are answered first: the drain resumes them,
+ * and the last one finishes). */
+static void eof(pl_conn_t *c)
 {
-    size_t n = 0;
-    if (path[0] != '/')
-        return false;
-    for (const char *s = path; *s; s++) {
-        char ch = *s;
-        if (ch == '%') {
-            int hi = pl_hexval(s[1]), lo = hi < 0 ? -1 : pl_hexval(s[2]);
-            if (lo < 0)
-                return false;
-            ch = (char)(hi * 16 + lo);
-            s += 2;
-        }
-        if (ch == '\0' || ch == '\\' || n + 1 >= cap)
-            return false;
-        out[n++] = ch;
-    }
-    out[n] = '\0';
-    for (const char *seg = out; seg;) {
-        seg++;
-        const char *end = strchr(seg, '/');
-        size_t len = end ? (size_t)(end - seg) : strlen(seg);
-        if (len == 2 && seg[0] == '.' && seg[1] == '.')
-            return false;
-        seg = end;
-    }
-    return true;
+    process(c);
+    pl_http_state_t *h = http_of(c); /* NULL: upgraded meanwhile */
+    if (h == NULL || (!h->req && !h->blocked))
+        pl_net__finish(c);
 }
 
-static const char *content_type_for(const char *path)
+static void shutdown_conn(pl_conn_t *c)
 {
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"},
-        {".svg", "image/svg+xml"},
-        {".png", "image/png"},
-        {".ico", "image/x-icon"},
-        {".webmanifest", "application/manifest+json"},
-        {".txt", "text/plain; charset=utf-8"},
-    };
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
-    if (dot && (!slash || dot > slash))
-        for (size_t i = 0; i < PL_ARRAY_LEN(types); i++)
-            if (strcasecmp(dot, types[i].ext) == 0)
-                return types[i].type;
-    return "application/octet-stream";
+    pl_http_state_t *h = http_of(c);
+    if (!h->req)
+        pl_net__finish(c);
+    /* else: the pending response carries Connection: close. */
 }
 
-void pl_http_serve_file(pl_http_req_t *req, const char *root, const char *path)
+/* Too many connections from one address: 429 before any request is read. */
+static void refuse(pl_conn_t *c)
 {
-    const char *method = pl_http_method(req);
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        pl_http_respond_error(req, 405, "method_not_allowed", "only GET and HEAD",
-                              "Allow: GET, HEAD\r\n");
-        return;
-    }
-    char rel[1024], full[2048];
-    if (!safe_path(path, rel, sizeof rel - 16)) {
-        pl_http_respond_error(req, 404, "not_found", "no such file", NULL);
-        return;
-    }
-    if (rel[strlen(rel) - 1] == '/')
-        strcat(rel, "index.html");
-    if ((size_t)snprintf(full, sizeof full, "%s%s", root, rel) >= sizeof full) {
-        pl_http_respond_error(req, 404, "not_found", "no such file", NULL);
-        return;
-    }
-    int fd = open(full, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size > MAX_STATIC_FILE) {
-        if (fd >= 0)
-            close(fd);
-        pl_http_respond_error(req, 404, "not_found", "no such file", NULL);
-        return;
-    }
-    char etag[64], extra[160];
-    /* Nanosecond mtime: a same-size edit within one second still changes it. */
-    snprintf(etag, sizeof etag, "\"%llx-%llx.%lx\"", (long long)st.st_size,
-             (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec);
-    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
-    const char *inm = pl_http_header(req, "If-None-Match");
-    if (inm && (strstr(inm, etag) != NULL || strcmp(inm, "*") == 0)) {
-        close(fd);
-        pl_http_respond(req, 304, NULL, NULL, 0, extra);
-        return;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    char *data = pl_xmalloc(size + 1);
-    /* Small files from local disk: a blocking read is acceptable here. */
-    while (got < size) {
-        ssize_t r = read(fd, data + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != size) {
-        free(data);
-        pl_http_respond_error(req, 500, "internal", "read failed", NULL);
-        return;
-    }
-    pl_http_respond(req, 200, content_type_for(rel), data, size, extra);
-    free(data);
+    pl_buf_t b;
+    pl_buf_init(&b);
+    canned_error(&b, 429, "too_many_connections", "too many connections from your address");
+    pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+static void progress(pl_conn_t *c, size_t n, bool waited)
+{
+    (void)n;
+    /* A write that had to wait completed: the peer takes what we send. */
+    if (waited)
+        http_of(c)->since = pl_net__now(c);
+}
+
+static const pl_conn_proto_t http_proto = {
+    .read = process,
+    .eof = eof,
+    .drained = drained,
+    .progress = progress,
+    .sweep = sweep,
+    .shutdown = shutdown_conn,
+    .refuse = refuse,
+    .closed = closed,
+};
+
+/* ---- upgrades ---- */
+
+void pl_http_upgrade_refuse(pl_conn_t *c, pl_http_msg_t *m, int status, const char *code,
+                            const char *msg, const char *extra_headers)
+{
+    m->keep_alive = false;
+    pl_http_respond_error(req_new(c, m), status, code, msg, extra_headers);
+}
+
+void pl_http_msg_client(const pl_conn_t *c, const pl_http_msg_t *m, pl_addr_t *out)
+{
+    client_addr(c, m, out);
 }

@@ -12,7 +12,7 @@
 #include <uv.h>
 
 #include "core/config.h"
-#include "net/server.h"
+#include "http/http.h"
 #include "store/store.h"
 
 typedef struct pl_media pl_media_t;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* conn.c -- TCP connection lifecycle: accept, read into the connection's
- * buffer, one ordered write queue per connection flushed once per loop turn
- * (uv_try_write, then uv_write with all pending buffers), graceful close with
- * lingering, and freeing in the uv_close callback only. */
+ * buffer and hand it to the protocol's reader (c->proto), one ordered write
+ * queue per connection flushed once per loop turn (uv_try_write, then
+ * uv_write with all pending buffers), graceful close with lingering, and
+ * freeing in the uv_close callback only. */
 #include "net/net_internal.h"
 
 #include <inttypes.h>
@@ -11,26 +12,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #define READ_CHUNK 65536
 #define MAX_IOV 128
 
-pl_frame_t *pl_net__raw_new(const void *p, size_t n)
-{
-    pl_frame_t *f = pl_xmalloc(sizeof *f + n);
-    atomic_init(&f->refs, 1);
-    f->len = n;
-    if (n)
-        memcpy(f->data, p, n);
-    return f;
-}
-
 /* ---- write queue ---- */
 
 /* The core loop reads the queue size of an I/O loop's connections through
- * this mirror (pl_loops__queued); a relaxed store is a plain move. */
+ * this mirror (loops.c); a relaxed store is a plain move. */
 static inline void mirror_queued(pl_conn_t *c)
 {
     if (c->srv->io)
@@ -62,19 +54,17 @@ void pl_net__queue(pl_conn_t *c, pl_frame_t *f)
 
 void pl_net__queue_bytes(pl_conn_t *c, const void *p, size_t n)
 {
-    pl_frame_t *f = pl_net__raw_new(p, n);
+    pl_frame_t *f = pl_frame_new(NULL, 0, p, n);
     pl_net__queue(c, f);
     pl_frame_unref(f);
 }
 
-/* Marks n bytes from the front of the queue as written. */
-static void advance(pl_conn_t *c, size_t n)
+/* Marks n bytes from the front of the queue as written (waited: by a
+ * uv_write that had to wait, not uv_try_write). */
+static void advance(pl_conn_t *c, size_t n, bool waited)
 {
-    /* An authenticated WebSocket's queue moved: its write-stall deadline
-     * (ws_conn.c sweep) starts again when it next stands still. */
-    if (n > 0 && c->mode == PL_CONN_WS && c->authed && !c->ws_closing && !c->close_after_write &&
-        !c->shut)
-        c->deadline = 0;
+    if (n > 0 && c->proto && c->proto->progress)
+        c->proto->progress(c, n, waited);
     c->queued -= n;
     mirror_queued(c);
     while (n > 0 && c->wq_head < c->wq_tail) {
@@ -153,10 +143,8 @@ static void drained(pl_conn_t *c)
         start_shutdown(c);
         return;
     }
-    if (c->mode == PL_CONN_WS)
-        pl_ws__drained(c);
-    else
-        pl_http__drained(c);
+    if (c->proto->drained)
+        c->proto->drained(c);
 }
 
 /* Write and shutdown requests are allocated per use rather than embedded in
@@ -183,9 +171,7 @@ static void on_write(uv_write_t *req, int status)
         pl_net__abort(c);
         return;
     }
-    advance(c, bytes);
-    if (c->http)
-        c->http->since = uv_now(c->srv->loop);
+    advance(c, bytes, true);
     if (c->wq_head < c->wq_tail)
         flush_conn(c);
     else
@@ -213,7 +199,7 @@ static void flush_conn(pl_conn_t *c)
         return;
     }
     if (r > 0)
-        advance(c, (size_t)r);
+        advance(c, (size_t)r, false);
     if (c->wq_head == c->wq_tail) {
         drained(c);
         return;
@@ -262,7 +248,7 @@ static void unschedule(pl_conn_t *c)
 
 void pl_net__flush_all(pl_server_t *srv)
 {
-    /* Resumed HTTP parsing may schedule more work; loop until quiet. */
+    /* A resumed reader may schedule more work; loop until quiet. */
     while (srv->flush_head) {
         pl_conn_t *c = srv->flush_head;
         unschedule(c);
@@ -270,10 +256,7 @@ void pl_net__flush_all(pl_server_t *srv)
             continue;
         if (c->need_resume) {
             c->need_resume = false;
-            if (c->mode == PL_CONN_HTTP)
-                pl_http__process(c);
-            else
-                pl_ws__process(c);
+            c->proto->read(c);
         }
         flush_conn(c);
     }
@@ -285,9 +268,15 @@ static void on_close(uv_handle_t *h)
 {
     pl_conn_t *c = (pl_conn_t *)h;
     pl_server_t *srv = c->srv;
-    if (c->mode == PL_CONN_WS)
-        pl_ws__on_close(c);
-    pl_http__on_close(c);
+    if (c->opened) {
+        c->opened = false;
+        if (srv->h.on_close)
+            srv->h.on_close(srv->h.ud, c);
+    }
+    if (c->proto->closed)
+        c->proto->closed(c);
+    c->proto = NULL; /* the loops may still post to c: nothing reaches the protocol */
+    c->proto_data = NULL;
     unschedule(c);
     free_queue(c);
     pl_buf_dispose(&c->rbuf);
@@ -378,14 +367,6 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = READ_CHUNK;
 }
 
-static void process(pl_conn_t *c)
-{
-    if (c->mode == PL_CONN_HTTP)
-        pl_http__process(c);
-    else
-        pl_ws__process(c);
-}
-
 /* Parses nread bytes that are in the shared buffer through a borrowed view
  * of it as c->rbuf, then keeps only what was not consumed. The parsers only
  * consume from rbuf (nothing appends to it while they run). */
@@ -396,7 +377,7 @@ static void process_shared(pl_conn_t *c, size_t nread)
     c->rbuf.off = 0;
     c->rbuf.len = nread;
     c->rbuf.cap = sizeof c->srv->rbuf;
-    process(c);
+    c->proto->read(c);
     pl_buf_t view = c->rbuf;
     c->rbuf = own;
     if (view.len > 0)
@@ -418,16 +399,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                    uv_strerror((int)nread));
         c->peer_eof = true;
         pl_net__read(c, false);
-        if (nread != UV_EOF || c->shut || c->mode == PL_CONN_WS) {
+        if (nread != UV_EOF || c->shut || !c->proto->eof) {
             pl_net__abort(c);
             return;
         }
-        /* HTTP half-close: answer what was already received, then close
-         * (requests held back by max_http_unsent_bytes are answered first:
-         * the drain resumes them, and the last one finishes). */
-        pl_http__process(c);
-        if (!pl_http__pending(c) && !pl_http__blocked(c))
-            pl_net__finish(c);
+        c->proto->eof(c); /* a half-close the protocol may still answer */
         return;
     }
     if (c->shut || c->close_after_write) {
@@ -439,7 +415,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     pl_buf_commit(&c->rbuf, (size_t)nread);
-    process(c);
+    c->proto->read(c);
     if (c->rbuf.len == 0)
         pl_buf_reset(&c->rbuf, 0); /* idle again: give the storage back */
 }
@@ -498,16 +474,16 @@ char *pl_net__peer_format(const pl_conn_t *c, char out[PL_NET_PEER_LEN])
 }
 
 /* Registers a new connection on srv (accepted or adopted); its peer
- * address is stored already. */
+ * address is stored already. The owner's on_accept installs its protocol. */
 static void conn_setup(pl_server_t *srv, pl_conn_t *c)
 {
     c->srv = srv;
     c->id = srv->loops ? pl_loops__next_id(srv) : ++srv->next_id;
-    c->mode = PL_CONN_HTTP;
     if (srv->io) /* only an I/O loop's connections are seen by another loop */
         c->x = pl_xcalloc(1, sizeof *c->x);
     pl_buf_init(&c->rbuf);
-    pl_http__init(c);
+    srv->h.on_accept(srv->h.accept_ud, c);
+    PL_ASSERT(c->proto != NULL);
     c->last_rx = uv_now(srv->loop);
     uv_tcp_nodelay(&c->tcp, 1);
     c->next = srv->conns;
@@ -526,8 +502,8 @@ static void reject_close(pl_server_t *srv, uv_tcp_t *t)
     uv_close((uv_handle_t *)t, on_reject_close);
 }
 
-/* A client address over max_connections_per_ip: answer 429 at once,
- * before any request is read (the request line would cost a connection slot
+/* A client address over max_connections_per_ip: the protocol answers at
+ * once (http: 429), before any request is read (the request line would cost a connection slot
  * to wait for), then close gracefully: the connection lingers (reading and
  * dropping input) until the client's FIN or PL_NET_LINGER_MS, so the answer
  * is not destroyed by a RST when the client's request arrives after it. It
@@ -536,12 +512,8 @@ static void reject_close(pl_server_t *srv, uv_tcp_t *t)
 static void refuse_per_ip(pl_server_t *srv, pl_conn_t *c, uint32_t open)
 {
     conn_setup(srv, c);
-    pl_buf_t b;
-    pl_buf_init(&b);
-    pl_http__canned_error(&b, 429, "too_many_connections",
-                          "too many connections from your address");
-    pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
-    pl_buf_dispose(&b);
+    if (c->proto->refuse)
+        c->proto->refuse(c);
     uint64_t quiet = 0;
     int level = pl_log_gate(&srv->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, &quiet);
     char peer[PL_NET_PEER_LEN];
@@ -621,8 +593,138 @@ void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, 
     pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " adopted peer=%s bytes=%zu", c->id,
            pl_net__peer_format(c, peer), n);
     pl_buf_append(&c->rbuf, p, n);
-    /* As if just read: parse, then read on (pl_http__process decides). */
-    pl_http__process(c);
+    /* As if just read: parse, then read on (the protocol decides). */
+    c->proto->read(c);
     if (!c->closing && c->rbuf.len == 0)
         pl_buf_reset(&c->rbuf, 0);
+}
+
+/* ---- what protocols use (net/conn.h) ---- */
+
+void pl_conn_set_proto(pl_conn_t *c, const pl_conn_proto_t *proto, void *data)
+{
+    c->proto = proto;
+    c->proto_data = data;
+    c->proto_bits = 0;
+}
+
+uint64_t pl_net__now(const pl_conn_t *c)
+{
+    return uv_now(c->srv->loop);
+}
+
+const pl_config_t *pl_net__cfg(const pl_conn_t *c)
+{
+    return c->srv->cfg;
+}
+
+bool pl_net__shutting_down(const pl_conn_t *c)
+{
+    return c->srv->shutting_down;
+}
+
+bool pl_net__io_loop(const pl_conn_t *c)
+{
+    return c->srv->io;
+}
+
+void pl_net__hand_over(pl_conn_t *c)
+{
+    PL_ASSERT(c->srv->io);
+    pl_loops__hand_over(c);
+}
+
+const pl_cidr_list_t *pl_net__trusted(const pl_conn_t *c)
+{
+    return pl_net__peers_trusted_list(c->srv->peers);
+}
+
+pl_server_stats_t *pl_net__stats(pl_conn_t *c)
+{
+    return &c->srv->stats;
+}
+
+/* The message events go to the server's handlers; an I/O loop's server
+ * has the loops' own (net/loops.c), which post them to the core loop. */
+void pl_net__opened(pl_conn_t *c)
+{
+    pl_server_t *srv = c->srv;
+    c->opened = true;
+    if (srv->h.on_open)
+        srv->h.on_open(srv->h.ud, c);
+}
+
+void pl_net__message(pl_conn_t *c, const char *data, size_t len)
+{
+    pl_server_t *srv = c->srv;
+    if (srv->h.on_message)
+        srv->h.on_message(srv->h.ud, c, data, len);
+}
+
+void pl_net__drain(pl_conn_t *c)
+{
+    pl_server_t *srv = c->srv;
+    if (c->opened && srv->h.on_drain)
+        srv->h.on_drain(srv->h.ud, c);
+}
+
+/* ---- the upper layer's calls (server.h) ---- */
+
+uint64_t pl_conn_id(const pl_conn_t *c)
+{
+    return c->id;
+}
+
+void *pl_conn_data(const pl_conn_t *c)
+{
+    return c->tcp.data;
+}
+
+void pl_conn_set_data(pl_conn_t *c, void *data)
+{
+    c->tcp.data = data;
+}
+
+void pl_conn_client_addr(const pl_conn_t *c, pl_addr_t *out)
+{
+    *out = c->peer;
+}
+
+const char *pl_conn_peer(const pl_conn_t *c)
+{
+    /* The connection keeps the raw address only (see peer_store). */
+    static _Thread_local char buf[PL_NET_PEER_LEN];
+    return pl_net__peer_format(c, buf);
+}
+
+/* Each call goes to the protocol on the loop that owns c (through that
+ * loop's queue when it is not the caller's: PL_NET_REMOTE). */
+int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
+{
+    if (PL_NET_REMOTE(c))
+        return pl_loops__send(c, f, false);
+    return c->proto && c->proto->send ? c->proto->send(c, f, false) : PL_ECLOSED;
+}
+
+int pl_conn_send_reply(pl_conn_t *c, pl_frame_t *f)
+{
+    if (PL_NET_REMOTE(c))
+        return pl_loops__send(c, f, true);
+    return c->proto && c->proto->send ? c->proto->send(c, f, true) : PL_ECLOSED;
+}
+
+void pl_conn_set_authenticated(pl_conn_t *c)
+{
+    if (PL_NET_REMOTE(c))
+        pl_loops__authenticated(c);
+    else if (c->proto && c->proto->authenticated)
+        c->proto->authenticated(c);
+}
+
+void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason)
+{
+    if (PL_NET_REMOTE(c))
+        pl_loops__close(c, code, reason);
+    else if (c->proto && c->proto->close)
+        c->proto->close(c, code, reason);
 }

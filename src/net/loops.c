@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* loops.c -- several event loops (threads > 1): the core loop and the I/O
  * loops, their listeners (SO_REUSEPORT), the lock-free queues between them,
- * the hand-over of plain HTTP connections to the core loop, and the
+ * the hand-over of other connections to the core loop, and the
  * shutdown and lifetime rules that keep a connection alive while another
  * loop may still hold it. See loops.h for the shape.
  *
@@ -16,9 +16,10 @@
  * path takes a lock, and a broadcast frame is queued by reference (its
  * refcount is atomic), never copied per recipient.
  *
- * Lifetime of an I/O loop's WebSocket c, which the upper layer on the core
- * loop knows by pointer: the I/O loop reports open, each whole message (a
- * copy) and close; when the core has run on_ws_close it posts a release back,
+ * Lifetime of an I/O loop's message connection c, which the upper layer on
+ * the core loop knows by pointer: the I/O loop reports open, each whole
+ * message (a copy) and close; when the core has run on_close it posts a
+ * release back,
  * and only then does the I/O loop free c (its uv_close callback ran long
  * before; c->x->dead marks the wait). Everything the core posted for c before
  * the release is handled first and finds c closing. */
@@ -40,16 +41,16 @@ _Thread_local bool pl_net__on_io;
 
 enum {
     /* I/O loop -> core loop */
-    X_OPEN,   /* c completed its WebSocket handshake */
-    X_MSG,    /* p: a raw pl_frame_t holding one whole text message */
-    X_CLOSED, /* c is closed: run on_ws_close, then release it */
-    X_ADOPT,  /* p: adopt_t, a plain HTTP connection for the core */
+    X_OPEN,   /* c became a message connection (pl_net__opened) */
+    X_MSG,    /* p: a raw pl_frame_t holding one whole message */
+    X_CLOSED, /* c is closed: run on_close, then release it */
+    X_ADOPT,  /* p: adopt_t, a connection for the core (pl_net__hand_over) */
     X_DONE,   /* the I/O loop finished its shutdown */
-    X_DRAIN,  /* c's queue emptied after a reply frame: run on_ws_drain */
+    X_DRAIN,  /* c's queue emptied after a reply frame: run on_drain */
     /* core loop -> I/O loop */
     X_SEND,     /* p: a frame to queue on c; code: SEND_* bits */
     X_CLOSE,    /* close c with code and reason (p, owned, may be NULL) */
-    X_SLOW,     /* like X_CLOSE, after dropping c's unsent frames */
+    X_SLOW,     /* the core found c a slow consumer: the protocol closes it */
     X_RELEASE,  /* the core forgot c: free it */
     X_AUTH,     /* the upper layer authenticated c (pl_conn_set_authenticated) */
     X_SHUTDOWN, /* pl_server_shutdown on the I/O loop */
@@ -82,7 +83,7 @@ typedef struct {
     char data[];
 } adopt_t;
 
-enum { ST_ACCEPTED, ST_WS_OPENED, ST_WRITES, ST_SLOW, ST_N };
+enum { ST_ACCEPTED, ST_OPENED, ST_WRITES, ST_SLOW, ST_N };
 
 struct pl_loop {
     pl_loops_t *g;
@@ -236,7 +237,7 @@ static void publish_stats(pl_loop_t *l)
     const pl_server_stats_t *s = &l->srv->stats;
     /* One writer per slot: relaxed stores are plain moves. */
     atomic_store_explicit(&l->pub[ST_ACCEPTED], s->connections_accepted, memory_order_relaxed);
-    atomic_store_explicit(&l->pub[ST_WS_OPENED], s->ws_opened, memory_order_relaxed);
+    atomic_store_explicit(&l->pub[ST_OPENED], s->opened, memory_order_relaxed);
     atomic_store_explicit(&l->pub[ST_WRITES], s->writes, memory_order_relaxed);
     atomic_store_explicit(&l->pub[ST_SLOW], s->slow_consumers, memory_order_relaxed);
 }
@@ -248,7 +249,7 @@ void pl_loops__stats(const pl_server_t *srv, pl_server_stats_t *out)
         pl_loop_t *l = &g->l[k];
         out->connections_accepted +=
             atomic_load_explicit(&l->pub[ST_ACCEPTED], memory_order_relaxed);
-        out->ws_opened += atomic_load_explicit(&l->pub[ST_WS_OPENED], memory_order_relaxed);
+        out->opened += atomic_load_explicit(&l->pub[ST_OPENED], memory_order_relaxed);
         out->writes += atomic_load_explicit(&l->pub[ST_WRITES], memory_order_relaxed);
         out->slow_consumers += atomic_load_explicit(&l->pub[ST_SLOW], memory_order_relaxed);
     }
@@ -310,23 +311,24 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
         /* Queue first, then count it taken: the core's view of the queue
          * (posted - taken + queued) never dips below the truth. The owner
          * applies the same rule the core did (its view is exact). */
-        (void)pl_ws__send(c, f, (e->code & SEND_REPLY) != 0);
+        if (c->proto && c->proto->send)
+            (void)c->proto->send(c, f, (e->code & SEND_REPLY) != 0);
         size_t t = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
         atomic_store_explicit(&c->x->taken, t + f->len, memory_order_relaxed);
         break;
     }
     case X_SLOW:
-        if (!c->closing && !c->ws_closing && !c->close_after_write && c->mode == PL_CONN_WS) {
-            c->srv->stats.slow_consumers++;
-            pl_net__drop_unsent(c);
-        }
-        /* fall through */
+        if (c->proto && c->proto->slow)
+            c->proto->slow(c);
+        break;
     case X_CLOSE:
-        pl_conn_close(c, e->code, e->p);
+        if (c->proto && c->proto->close)
+            c->proto->close(c, e->code, e->p);
         free(e->p);
         break;
     case X_AUTH:
-        pl_ws__authenticated(c);
+        if (c->proto && c->proto->authenticated)
+            c->proto->authenticated(c);
         break;
     case X_RELEASE:
         PL_ASSERT(c->x->dead);
@@ -357,35 +359,27 @@ static void on_io_async(uv_async_t *a)
     }
 }
 
-static void io_on_http(void *ud, pl_http_req_t *req)
-{
-    /* Unreachable: pl_loops__route hands every plain request to the core. */
-    (void)ud;
-    pl_log(PL_LOG_ERROR, "net", "conn=%" PRIu64 " plain request on an I/O loop",
-           pl_http_conn_id(req));
-    pl_http_respond_error(req, 500, "internal", "request on the wrong loop", NULL);
-}
-
-static void io_on_ws_open(void *ud, pl_conn_t *c)
+/* The message handlers of an I/O loop's server: post to the core loop. */
+static void io_on_open(void *ud, pl_conn_t *c)
 {
     pl_loop_t *l = ud;
     c->x->reported = true;
     push(&l->out, X_OPEN, c, NULL, 0);
 }
 
-static void io_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
+static void io_on_message(void *ud, pl_conn_t *c, const char *data, size_t len)
 {
     pl_loop_t *l = ud;
-    push(&l->out, X_MSG, c, pl_net__raw_new(data, len), 0);
+    push(&l->out, X_MSG, c, pl_frame_new(NULL, 0, data, len), 0);
 }
 
-static void io_on_ws_close(void *ud, pl_conn_t *c)
+static void io_on_close(void *ud, pl_conn_t *c)
 {
     pl_loop_t *l = ud;
     push(&l->out, X_CLOSED, c, NULL, 0);
 }
 
-static void io_on_ws_drain(void *ud, pl_conn_t *c)
+static void io_on_drain(void *ud, pl_conn_t *c)
 {
     pl_loop_t *l = ud;
     push(&l->out, X_DRAIN, c, NULL, 0);
@@ -403,32 +397,7 @@ void pl_loops__conn_free(pl_conn_t *c)
     free(c);
 }
 
-/* Looks at the start of the request line: 1 when it is "GET /v1/ws" (or
- * "GET /v1/echo" when enabled) followed by ' ' or '?', 0 when it cannot be,
- * -1 when the bytes so far are a prefix of one of those. Deciding as soon as
- * the bytes diverge matters: a peer that sends a few bytes of garbage and
- * waits must get the core's 400 now, not an idle timeout. */
-static int stays_here(const char *p, size_t n, const pl_config_t *cfg)
-{
-    static const char *const local[] = {"GET /v1/ws", "GET /v1/echo"};
-    int verdict = 0;
-    for (size_t i = 0; i < 2; i++) {
-        if (i == 1 && !cfg->ws_echo)
-            break;
-        size_t len = strlen(local[i]);
-        if (memcmp(p, local[i], PL_MIN(n, len)) != 0)
-            continue;
-        if (n <= len) {
-            verdict = -1;
-            continue;
-        }
-        if (p[len] == ' ' || p[len] == '?')
-            return 1;
-    }
-    return verdict;
-}
-
-static void hand_over(pl_conn_t *c)
+void pl_loops__hand_over(pl_conn_t *c)
 {
     pl_loop_t *l = c->srv->xl;
     uv_os_fd_t fd;
@@ -458,21 +427,6 @@ static void hand_over(pl_conn_t *c)
     push(&l->out, X_ADOPT, NULL, a, 0);
 }
 
-bool pl_loops__route(pl_conn_t *c)
-{
-    size_t n = c->rbuf.len;
-    if (n == 0)
-        return c->peer_eof; /* nothing to look at: wait, or let the close run */
-    int v = stays_here(pl_buf_head(&c->rbuf), n, c->srv->cfg);
-    if (v < 0 && !c->peer_eof)
-        return false; /* wait for a few more bytes of the request line */
-    c->x->routed = true;
-    if (v > 0)
-        return true;
-    hand_over(c);
-    return false;
-}
-
 static void io_main(void *arg)
 {
     pl_loop_t *l = arg;
@@ -499,26 +453,26 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
     const pl_server_handlers_t *h = &srv->h;
     switch (e->kind) {
     case X_OPEN:
-        if (h->on_ws_open)
-            h->on_ws_open(h->ud, c);
+        if (h->on_open)
+            h->on_open(h->ud, c);
         break;
     case X_MSG: {
         pl_frame_t *f = e->p;
         /* As on one loop: nothing is delivered once the server closes it. */
-        if (!c->x->closing && h->on_ws_message)
-            h->on_ws_message(h->ud, c, (const char *)f->data, f->len);
+        if (!c->x->closing && h->on_message)
+            h->on_message(h->ud, c, (const char *)f->data, f->len);
         pl_frame_unref(f);
         break;
     }
     case X_DRAIN:
         /* Posted before X_CLOSED, so c is still the core's. */
-        if (!c->x->closing && h->on_ws_drain)
-            h->on_ws_drain(h->ud, c);
+        if (!c->x->closing && h->on_drain)
+            h->on_drain(h->ud, c);
         break;
     case X_CLOSED: {
         c->x->closing = true;
-        if (h->on_ws_close)
-            h->on_ws_close(h->ud, c);
+        if (h->on_close)
+            h->on_close(h->ud, c);
         pl_loop_t *owner = c->srv->xl;
         push(&owner->cout, X_RELEASE, c, NULL, 0);
         break;
@@ -572,6 +526,14 @@ static size_t refresh(pl_conn_t *c)
     return c->x->posted - c->x->seen_taken + c->x->seen_queued;
 }
 
+/* The queue size the core sees for c: the owner's counters as they are now. */
+static size_t queued_estimate(const pl_conn_t *c)
+{
+    size_t taken = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
+    size_t queued = atomic_load_explicit(&c->x->queued, memory_order_relaxed);
+    return c->x->posted - taken + queued;
+}
+
 int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply)
 {
     if (c->x->closing)
@@ -584,13 +546,13 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply)
      * only when the estimate reaches the bound: about once per
      * max_write_queue bytes sent, not once per frame.
      * A reply is refused only when the queue already holds more than max
-     * (ws_conn.c pl_ws__send: the same rule on the owner). */
+     * (the protocol's send, ws_conn.c: the same rule on the owner). */
     size_t add = reply ? 0 : f->len;
     if (c->x->posted - c->x->seen_taken + c->x->seen_queued + add > max && refresh(c) + add > max) {
-        pl_log(PL_LOG_WARN, "ws", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu frame=%zu%s",
-               c->id, pl_loops__queued(c), max, (size_t)f->len, reply ? " reply" : "");
+        pl_log(PL_LOG_WARN, "net", "conn=%" PRIu64 " slow consumer queued=%zu max=%zu frame=%zu%s",
+               c->id, queued_estimate(c), max, (size_t)f->len, reply ? " reply" : "");
         c->x->closing = true;
-        push(&owner->cout, X_SLOW, c, pl_xstrdup("slow consumer"), PL_WS_CLOSE_SLOW_CONSUMER);
+        push(&owner->cout, X_SLOW, c, NULL, 0);
         return PL_ETOOBIG;
     }
     c->x->posted += f->len;
@@ -630,13 +592,6 @@ void pl_loops__authenticated(pl_conn_t *c)
 {
     if (!c->x->closing)
         push(&c->srv->xl->cout, X_AUTH, c, NULL, 0);
-}
-
-size_t pl_loops__queued(const pl_conn_t *c)
-{
-    size_t taken = atomic_load_explicit(&c->x->taken, memory_order_relaxed);
-    size_t queued = atomic_load_explicit(&c->x->queued, memory_order_relaxed);
-    return c->x->posted - taken + queued;
 }
 
 void pl_loops__shutdown(pl_server_t *srv)
@@ -771,11 +726,12 @@ int pl_loops__new(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_handl
             goto fail;
         uv_async_init(&l->uvloop, &l->async, on_io_async);
         pl_server_handlers_t ioh = {
-            .on_http = io_on_http,
-            .on_ws_open = io_on_ws_open,
-            .on_ws_message = io_on_ws_message,
-            .on_ws_close = io_on_ws_close,
-            .on_ws_drain = io_on_ws_drain,
+            .on_accept = h->on_accept,
+            .accept_ud = h->accept_ud,
+            .on_open = io_on_open,
+            .on_message = io_on_message,
+            .on_close = io_on_close,
+            .on_drain = io_on_drain,
             .ud = l,
         };
         pl_server_t *srv = NULL;

@@ -6,11 +6,12 @@
  * upper layer (chat, api, media, store callbacks) and owns connections like a
  * single-loop server. Loops 1..N-1 are I/O loops, each in its own thread with
  * its own pl_server_t and listener (SO_REUSEPORT). An I/O loop keeps the
- * WebSockets it accepted; their events (open, message, close) go to the core
- * loop, and the core's sends and closes on them come back, both through
- * lock-free queues of batches (one wakeup per loop per batch). Every other
- * connection (plain HTTP) is handed to the core loop as a file descriptor
- * before its first request is parsed. */
+ * message connections (WebSockets) it accepted; their events (open, message,
+ * drain, close) go to the core loop, and the core's sends and closes on them
+ * come back, both through lock-free queues of batches (one wakeup per loop
+ * per batch). Every other connection is handed to the core loop as a file
+ * descriptor (pl_net__hand_over: http/ decides, before its first request is
+ * parsed). */
 #ifndef PL_NET_LOOPS_H
 #define PL_NET_LOOPS_H
 
@@ -27,10 +28,9 @@ typedef struct pl_loop pl_loop_t;   /* one loop's slot in the group */
  * Plain fields, never bitfields: the owner loop and the core loop write
  * different members concurrently, and C11 only makes that race-free for
  * separate memory locations. */
-typedef struct {
+typedef struct pl_conn_xloop {
     /* written by the owning loop */
-    bool routed;          /* I/O loop: the first request line was looked at */
-    bool reported;        /* on_ws_open went to the core: free waits for its release */
+    bool reported;        /* on_open went to the core: free waits for its release */
     bool dead;            /* closed; freed when the core's release arrives */
     atomic_size_t taken;  /* bytes of core sends taken off the inbox (cumulative) */
     atomic_size_t queued; /* mirror of pl_conn.queued for the core */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* server.c -- the listener, the per-server sweep timer (timeouts, pings), the
+/* server.c -- the listener, the per-server sweep timer (the protocols' timeouts), the
  * end-of-turn flush handles, graceful shutdown and stats. */
 #include "net/net_internal.h"
 
@@ -59,13 +59,12 @@ static void on_sweep(uv_timer_t *t)
             pl_net__abort(c);
             continue;
         }
-        if (c->mode == PL_CONN_HTTP)
-            pl_http__sweep(c, now);
-        else
-            pl_ws__sweep(c, now);
+        c->proto->sweep(c, now);
     }
 }
 
+/* Fine enough for the protocols' timers (their config keys; net only
+ * reads them). */
 static uint64_t sweep_period(const pl_config_t *cfg)
 {
     int64_t p = cfg->http_idle_timeout_ms;
@@ -174,7 +173,7 @@ void pl_server__maybe_done(pl_server_t *srv)
     if (srv->closing_handles || srv->nconns > 0 || srv->nrejects > 0)
         return;
     /* The core loop stays up until every I/O loop has finished: their
-     * WebSockets' close events still reach the upper layer here. */
+     * connections' close events still reach the upper layer here. */
     if (srv->loops && !srv->io && !pl_loops__finished(srv))
         return;
     srv->closing_handles = true;
@@ -197,7 +196,7 @@ void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
     srv->shutting_down = true;
     srv->shutdown_cb = cb;
     srv->shutdown_arg = arg;
-    srv->shutdown_deadline = uv_now(srv->loop) + PL_WS_CLOSE_WAIT_MS;
+    srv->shutdown_deadline = uv_now(srv->loop) + PL_NET_SHUTDOWN_MS;
     pl_log(PL_LOG_INFO, "net", "shutting down conns=%zu", srv->nconns);
     if (srv->loops && !srv->io)
         pl_loops__shutdown(srv);
@@ -208,11 +207,7 @@ void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
         next = c->next;
         if (c->closing)
             continue;
-        if (c->mode == PL_CONN_WS)
-            pl_conn_close(c, 1001, "server shutting down");
-        else if (!pl_http__pending(c))
-            pl_net__finish(c);
-        /* else: the pending response carries Connection: close. */
+        c->proto->shutdown(c);
     }
     pl_server__maybe_done(srv);
 }
@@ -247,5 +242,5 @@ void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out)
     *out = srv->stats;
     if (srv->loops)
         pl_loops__stats(srv, out);
-    out->frames_encoded = pl_ws__frames_encoded();
+    out->frames_encoded = pl_net__frames_encoded();
 }

@@ -1,123 +1,111 @@
 /* SPDX-License-Identifier: MIT */
-/* ws_conn.c -- WebSocket connections: inbound frames through the pure
- * decoder (ws_decode.c, fed from the connection's read buffer), outbound
- * through the shared write queue, pre-encoded shared frames, the close
- * handshake, pings and idle timeouts. */
-#include "net/net_internal.h"
+/* ws_conn.c -- WebSocket connections: the opening handshake (an upgrade
+ * from http/), then the reader net/ calls (ws_proto): inbound frames
+ * through the pure decoder (ws_decode.c, fed from the connection's read
+ * buffer), outbound through the shared write queue, pre-encoded shared
+ * frames, the close handshake, pings and idle timeouts. */
+#include "ws/ws_conn.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/http.h"
+#include "net/conn.h"
 #include "ws/ws.h"
 
-/* Process-wide: pl_frame_new_text has no server argument. Atomic because
- * with several loops it may be read and bumped from different threads. */
-static atomic_uint_fast64_t frames_encoded;
+/* A WebSocket's state costs no allocation: its flags are c->proto_bits,
+ * and the decoder's state, one pointer (NULL unless mid-fragmented
+ * message), is kept in c->proto_data between calls (dec_get/dec_put). */
+enum {
+    WS_ECHO = 1 << 0,       /* /v1/echo */
+    WS_CLOSING = 1 << 1,    /* a close frame is queued or was received */
+    WS_CLOSE_SENT = 1 << 2, /* our close frame is queued */
+    WS_CLOSE_RCVD = 1 << 3, /* the peer's close frame arrived */
+    WS_FAILED = 1 << 4,     /* protocol error: our close is queued, input ignored */
+    WS_IN_PROCESS = 1 << 5, /* inside process(): no re-entry */
+    WS_PING_OUT = 1 << 6,   /* pinged since the last input: no second ping */
+    WS_AUTHED = 1 << 7,     /* the upper layer authenticated it (or echo); before:
+                             * max_ws_preauth_message, and c->deadline is the
+                             * ws_auth_timeout_ms deadline */
+    WS_REPLY_WAIT = 1 << 8, /* a reply frame was queued: on_drain when empty */
+};
 
-uint64_t pl_ws__frames_encoded(void)
+#define WS_CLOSE_WAIT_MS 2000 /* close handshake: wait this long for the peer's close */
+
+static inline bool has(const pl_conn_t *c, uint32_t flag)
 {
-    return atomic_load_explicit(&frames_encoded, memory_order_relaxed);
+    return (c->proto_bits & flag) != 0;
+}
+
+static inline void set(pl_conn_t *c, uint32_t flag)
+{
+    c->proto_bits |= flag;
+}
+
+static inline void clr(pl_conn_t *c, uint32_t flag)
+{
+    c->proto_bits &= ~flag;
+}
+
+static inline pl_ws_decoder_t dec_get(const pl_conn_t *c)
+{
+    return (pl_ws_decoder_t){.frag = c->proto_data};
+}
+
+static inline void dec_put(pl_conn_t *c, pl_ws_decoder_t d)
+{
+    c->proto_data = d.frag;
+}
+
+/* Frees the decoder's reassembly buffer (a message in progress). */
+static void dec_dispose(pl_conn_t *c)
+{
+    pl_ws_decoder_t d = dec_get(c);
+    pl_ws_decoder_dispose(&d);
+    dec_put(c, d);
 }
 
 /* ---- frames ---- */
 
-pl_frame_t *pl_ws__frame_new(unsigned opcode, const void *data, size_t len)
+static pl_frame_t *frame_new(unsigned opcode, const void *data, size_t len)
 {
     uint8_t hdr[PL_WS_MAX_HEADER];
     size_t hl = pl_ws_frame_header(hdr, opcode, true, len);
-    pl_frame_t *f = pl_xmalloc(sizeof *f + hl + len);
-    atomic_init(&f->refs, 1);
-    f->len = hl + len;
-    memcpy(f->data, hdr, hl);
-    if (len)
-        memcpy(f->data + hl, data, len);
-    return f;
+    return pl_frame_new(hdr, hl, data, len);
 }
 
 pl_frame_t *pl_frame_new_text(const char *data, size_t len)
 {
-    atomic_fetch_add_explicit(&frames_encoded, 1, memory_order_relaxed);
-    return pl_ws__frame_new(PL_WS_OP_TEXT, data, len);
-}
-
-pl_frame_t *pl_frame_ref(pl_frame_t *f)
-{
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
-    return f;
-}
-
-void pl_frame_unref(pl_frame_t *f)
-{
-    /* acq_rel: whichever loop drops the last reference sees every other
-     * loop's use of the bytes finished before it frees them. */
-    if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-        free(f);
-}
-
-size_t pl_frame_size(const pl_frame_t *f)
-{
-    return f->len;
-}
-
-/* ---- accessors ---- */
-
-uint64_t pl_conn_id(const pl_conn_t *c)
-{
-    return c->id;
-}
-
-void *pl_conn_data(const pl_conn_t *c)
-{
-    return c->tcp.data;
-}
-
-void pl_conn_set_data(pl_conn_t *c, void *data)
-{
-    c->tcp.data = data;
-}
-
-void pl_conn_client_addr(const pl_conn_t *c, pl_addr_t *out)
-{
-    *out = c->peer;
-}
-
-const char *pl_conn_peer(const pl_conn_t *c)
-{
-    /* The connection keeps the raw address only (see conn.c). */
-    static _Thread_local char buf[PL_NET_PEER_LEN];
-    return pl_net__peer_format(c, buf);
-}
-
-size_t pl_conn_queued(const pl_conn_t *c)
-{
-    if (PL_NET_REMOTE(c))
-        return pl_loops__queued(c);
-    return c->queued;
+    pl_net__count_encoded();
+    return frame_new(PL_WS_OP_TEXT, data, len);
 }
 
 /* ---- inbound ---- */
 
 static void queue_frame(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
 {
-    pl_frame_t *f = pl_ws__frame_new(opcode, p, n);
+    pl_frame_t *f = frame_new(opcode, p, n);
     pl_net__queue(c, f);
     pl_frame_unref(f);
 }
 
+static void ws_close(pl_conn_t *c, uint16_t code, const char *reason);
+
 static void slow_consumer(pl_conn_t *c, size_t want)
 {
-    pl_server_t *srv = c->srv;
     pl_log(PL_LOG_WARN, "ws",
            "conn=%" PRIu64 " peer=%s slow consumer queued=%zu entries=%u want=%zu max=%" PRId64,
            c->id, pl_conn_peer(c), c->queued, (unsigned)(c->wq_tail - c->wq_head), want,
-           srv->cfg->max_write_queue);
-    srv->stats.slow_consumers++;
+           pl_net__cfg(c)->max_write_queue);
+    pl_net__stats(c)->slow_consumers++;
     pl_net__drop_unsent(c);
-    pl_conn_close(c, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer");
+    ws_close(c, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer");
 }
 
 /* Queues a frame net makes by itself in answer to input (a pong, an echo)
@@ -129,7 +117,7 @@ static void queue_reply(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
 {
     size_t entries = (size_t)(c->wq_tail - c->wq_head) + 1;
     size_t want = c->queued + entries * PL_NET_ENTRY_COST + n + PL_WS_MAX_HEADER;
-    if (want > (size_t)c->srv->cfg->max_write_queue) {
+    if (want > (size_t)pl_net__cfg(c)->max_write_queue) {
         slow_consumer(c, want);
         return;
     }
@@ -140,7 +128,7 @@ static void queue_reply(pl_conn_t *c, unsigned opcode, const void *p, size_t n)
  * then on nothing but the TCP close follows it (RFC 6455 5.5.1). */
 static void send_close(pl_conn_t *c, unsigned code, const char *reason)
 {
-    if (c->ws_close_sent)
+    if (has(c, WS_CLOSE_SENT))
         return;
     uint8_t body[125];
     size_t n = 0;
@@ -153,14 +141,14 @@ static void send_close(pl_conn_t *c, unsigned code, const char *reason)
         n = 2 + rl;
     }
     queue_frame(c, PL_WS_OP_CLOSE, body, n);
-    c->ws_close_sent = true;
+    set(c, WS_CLOSE_SENT);
 }
 
 static void closing_starts(pl_conn_t *c)
 {
-    if (!c->ws_closing) {
-        c->ws_closing = true;
-        c->deadline = uv_now(c->srv->loop) + PL_WS_CLOSE_WAIT_MS;
+    if (!has(c, WS_CLOSING)) {
+        set(c, WS_CLOSING);
+        c->deadline = pl_net__now(c) + WS_CLOSE_WAIT_MS;
     }
 }
 
@@ -171,8 +159,8 @@ static void fail(pl_conn_t *c, unsigned code, const char *reason)
 {
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " protocol close code=%u reason=%s", c->id, code,
            reason);
-    c->ws_failed = true;
-    pl_ws_decoder_dispose(&c->dec);
+    set(c, WS_FAILED);
+    dec_dispose(c);
     closing_starts(c);
     send_close(c, code, reason);
     pl_net__finish(c);
@@ -182,17 +170,17 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
 {
     switch (m->opcode) {
     case PL_WS_OP_TEXT:
-        if (c->ws_closing)
+        if (has(c, WS_CLOSING))
             return; /* RFC 6455 1.4: data after our close is discarded */
-        if (c->echo)
+        if (has(c, WS_ECHO))
             queue_reply(c, PL_WS_OP_TEXT, m->data, m->len);
-        else if (c->srv->h.on_ws_message)
-            c->srv->h.on_ws_message(c->srv->h.ud, c, m->len ? (const char *)m->data : "", m->len);
+        else
+            pl_net__message(c, m->len ? (const char *)m->data : "", m->len);
         return;
     case PL_WS_OP_BINARY:
-        if (c->ws_closing)
+        if (has(c, WS_CLOSING))
             return;
-        if (c->echo)
+        if (has(c, WS_ECHO))
             queue_reply(c, PL_WS_OP_BINARY, m->data, m->len);
         else
             fail(c, 1003, "binary messages not supported");
@@ -200,13 +188,13 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
     case PL_WS_OP_PING:
         /* RFC 6455 5.5.2: answer with the same payload, unless our close is
          * out (nothing may follow it). */
-        if (!c->ws_close_sent)
+        if (!has(c, WS_CLOSE_SENT))
             queue_reply(c, PL_WS_OP_PONG, m->data, m->len);
         return;
     case PL_WS_OP_CLOSE:
         pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " peer close code=%u", c->id, m->close_code);
-        c->ws_close_rcvd = true;
-        pl_ws_decoder_dispose(&c->dec); /* a message in progress never completes */
+        set(c, WS_CLOSE_RCVD);
+        dec_dispose(c); /* a message in progress never completes */
         closing_starts(c);
         /* RFC 6455 5.5.1: echo the status code (an empty close gets an
          * empty one), then, as the server, close TCP first (7.1.1). */
@@ -218,44 +206,26 @@ static void on_message(pl_conn_t *c, const pl_ws_msg_t *m)
     }
 }
 
-void pl_ws__start(pl_conn_t *c, bool echo)
+/* proto.read: decodes what c->rbuf holds. */
+static void process(pl_conn_t *c)
 {
-    pl_server_t *srv = c->srv;
-    c->mode = PL_CONN_WS;
-    c->echo = echo;
-    c->last_rx = uv_now(srv->loop);
-    /* /v1/echo (conformance testing, off by default) has no auth: it gets
-     * the full message size and no deadline. */
-    c->authed = echo;
-    if (!echo)
-        c->deadline = c->last_rx + (uint64_t)srv->cfg->ws_auth_timeout_ms;
-    srv->stats.ws_opened++;
-    pl_net__read(c, true);
-    if (!echo) {
-        c->opened = true;
-        if (srv->h.on_ws_open)
-            srv->h.on_ws_open(srv->h.ud, c);
-    }
-}
-
-void pl_ws__process(pl_conn_t *c)
-{
-    if (c->closing || c->in_ws)
+    if (c->closing || has(c, WS_IN_PROCESS))
         return;
     /* Before auth a client gets a much smaller message: an unauthenticated
      * socket can make the server hold at most this much in its reassembly
      * buffer (the auth request, `since` included, fits easily). */
-    const pl_config_t *cfg = c->srv->cfg;
+    const pl_config_t *cfg = pl_net__cfg(c);
     size_t max = (size_t)cfg->max_ws_message;
-    if (!c->authed)
+    if (!has(c, WS_AUTHED))
         max = PL_MIN(max, (size_t)cfg->max_ws_preauth_message);
-    c->ping_out = false; /* called for every read: the peer is alive */
-    c->in_ws = true;
-    while (c->rbuf.len > 0 && !c->closing && !c->ws_failed && !c->ws_close_rcvd) {
+    clr(c, WS_PING_OUT); /* called for every read: the peer is alive */
+    set(c, WS_IN_PROCESS);
+    while (c->rbuf.len > 0 && !c->closing && !has(c, WS_FAILED) && !has(c, WS_CLOSE_RCVD)) {
         size_t used = 0;
         pl_ws_msg_t m;
-        int rc =
-            pl_ws_decode(&c->dec, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used, &m);
+        pl_ws_decoder_t d = dec_get(c);
+        int rc = pl_ws_decode(&d, (uint8_t *)pl_buf_head(&c->rbuf), c->rbuf.len, max, &used, &m);
+        dec_put(c, d); /* before on_message, which may dispose it */
         if (rc == PL_EAGAIN) {
             pl_buf_consume(&c->rbuf, used); /* complete fragments; a partial frame stays */
             break;
@@ -268,67 +238,76 @@ void pl_ws__process(pl_conn_t *c)
         on_message(c, &m);
         pl_buf_consume(&c->rbuf, used);
     }
-    c->in_ws = false;
-    if (c->ws_failed || c->ws_close_rcvd) {
+    clr(c, WS_IN_PROCESS);
+    if (has(c, WS_FAILED) || has(c, WS_CLOSE_RCVD)) {
         /* Nothing more will be parsed: drop input (lingering reads discard). */
         pl_buf_consume(&c->rbuf, c->rbuf.len);
     }
     pl_net__schedule(c);
 }
 
-void pl_ws__drained(pl_conn_t *c)
+static void drained(pl_conn_t *c)
 {
     if (c->closing || c->close_after_write)
         return;
     /* Both closes are out (or the connection failed): fail() and the close
      * receipt call pl_net__finish themselves; this only backs them up. */
-    if (c->ws_failed || (c->ws_close_sent && c->ws_close_rcvd)) {
+    if (has(c, WS_FAILED) || (has(c, WS_CLOSE_SENT) && has(c, WS_CLOSE_RCVD))) {
         pl_net__finish(c);
         return;
     }
     /* The upper layer streams long answers: the next part once the previous
      * one is out. Only after reply frames, so fan-out costs nothing here. */
-    if (c->reply_wait && !c->ws_closing) {
-        c->reply_wait = false;
-        if (c->opened && c->srv->h.on_ws_drain)
-            c->srv->h.on_ws_drain(c->srv->h.ud, c);
+    if (has(c, WS_REPLY_WAIT) && !has(c, WS_CLOSING)) {
+        clr(c, WS_REPLY_WAIT);
+        pl_net__drain(c);
     }
 }
 
-void pl_ws__sweep(pl_conn_t *c, uint64_t now)
+/* An authenticated WebSocket's queue moved: its write-stall deadline
+ * (sweep) starts again when it next stands still. */
+static void progress(pl_conn_t *c, size_t n, bool waited)
 {
-    const pl_config_t *cfg = c->srv->cfg;
-    if (c->ws_closing || c->close_after_write) {
+    (void)n;
+    (void)waited;
+    if (has(c, WS_AUTHED) && !has(c, WS_CLOSING) && !c->close_after_write && !c->shut)
+        c->deadline = 0;
+}
+
+static void sweep(pl_conn_t *c, uint64_t now)
+{
+    const pl_config_t *cfg = pl_net__cfg(c);
+    if (has(c, WS_CLOSING) || c->close_after_write) {
         if (now >= c->deadline && !c->shut) {
             pl_log(PL_LOG_DEBUG, "ws", "conn=%" PRIu64 " close handshake timeout", c->id);
             pl_net__abort(c);
         }
         return;
     }
-    if (!c->authed && now >= c->deadline) {
+    if (!has(c, WS_AUTHED) && now >= c->deadline) {
         pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " peer=%s auth timeout after_ms=%" PRId64, c->id,
                pl_conn_peer(c), cfg->ws_auth_timeout_ms);
-        pl_conn_close(c, PL_WS_CLOSE_AUTH_TIMEOUT, "authentication timeout");
+        ws_close(c, PL_WS_CLOSE_AUTH_TIMEOUT, "authentication timeout");
         return;
     }
     if (now - c->last_rx >= (uint64_t)cfg->ws_idle_timeout_ms) {
         pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " idle timeout", c->id);
-        pl_conn_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
+        ws_close(c, PL_WS_CLOSE_IDLE, "idle timeout");
         return;
     }
     /* A client that reads nothing: answers and events stay queued (and more
      * answers wait on the session behind them). Once the queue has made no
      * progress for ws_idle_timeout_ms it is a slow consumer, whatever
      * input (a blind pong) the client still sends. deadline is 0 while the
-     * queue moves (conn.c advance) and armed here when it does not. */
-    if (c->authed && c->queued > 0) {
+     * queue moves (progress()) and armed here when it does not. */
+    if (has(c, WS_AUTHED) && c->queued > 0) {
         if (c->deadline == 0) {
             c->deadline = now + (uint64_t)cfg->ws_idle_timeout_ms;
         } else if (now >= c->deadline) {
             slow_consumer(c, c->queued);
             return;
         }
-    } else if (c->authed) {
+    } else if (has(c, WS_AUTHED)) {
         c->deadline = 0;
     }
     /* A burst (presence events at auth, a sync) may have grown the queue's
@@ -336,24 +315,24 @@ void pl_ws__sweep(pl_conn_t *c, uint64_t now)
     if (now - c->last_rx >= 1000)
         pl_net__queue_trim(c);
     /* One ping per quiet period: any input (a pong included) re-arms it. */
-    if (!c->ping_out && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
-        c->ping_out = true;
+    if (!has(c, WS_PING_OUT) && now - c->last_rx >= (uint64_t)cfg->ws_ping_interval_ms) {
+        set(c, WS_PING_OUT);
         queue_frame(c, PL_WS_OP_PING, NULL, 0);
     }
 }
 
-void pl_ws__on_close(pl_conn_t *c)
+static void shutdown_conn(pl_conn_t *c)
 {
-    if (c->opened) {
-        c->opened = false;
-        if (c->srv->h.on_ws_close)
-            c->srv->h.on_ws_close(c->srv->h.ud, c);
-    }
-    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closed", c->id);
-    pl_ws_decoder_dispose(&c->dec);
+    ws_close(c, 1001, "server shutting down");
 }
 
-/* ---- public sending / closing ---- */
+static void closed(pl_conn_t *c)
+{
+    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closed", c->id);
+    dec_dispose(c);
+}
+
+/* ---- sending / closing (on the loop that owns c) ---- */
 
 /* The slow-consumer rule. An event (fan-out) must fit: queued + its size
  * within max_write_queue. A reply is the server's own answer to a request
@@ -361,73 +340,158 @@ void pl_ws__on_close(pl_conn_t *c)
  * list replies by bytes and streams them, docs/protocol.md): it is refused
  * only when the queue already holds more than max_write_queue, i.e. the
  * client stopped reading. */
-int pl_ws__send(pl_conn_t *c, pl_frame_t *f, bool reply)
+static int ws_send(pl_conn_t *c, pl_frame_t *f, bool reply)
 {
-    if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
+    if (c->closing || c->close_after_write || has(c, WS_CLOSING))
         return PL_ECLOSED;
-    pl_server_t *srv = c->srv;
-    size_t max = (size_t)srv->cfg->max_write_queue;
+    size_t max = (size_t)pl_net__cfg(c)->max_write_queue;
     if (reply ? c->queued > max : c->queued + f->len > max) {
         slow_consumer(c, c->queued + f->len);
         return PL_ETOOBIG;
     }
     pl_net__queue(c, f);
     if (reply)
-        c->reply_wait = true;
-    srv->stats.frames_queued++;
+        set(c, WS_REPLY_WAIT);
+    pl_net__stats(c)->frames_queued++;
     return 0;
 }
 
-int pl_conn_send_frame(pl_conn_t *c, pl_frame_t *f)
+static void ws_authenticated(pl_conn_t *c)
 {
-    if (PL_NET_REMOTE(c))
-        return pl_loops__send(c, f, false);
-    return pl_ws__send(c, f, false);
-}
-
-int pl_conn_send_reply(pl_conn_t *c, pl_frame_t *f)
-{
-    if (PL_NET_REMOTE(c))
-        return pl_loops__send(c, f, true);
-    return pl_ws__send(c, f, true);
-}
-
-int pl_conn_send_text(pl_conn_t *c, const char *data, size_t len)
-{
-    if (!PL_NET_REMOTE(c) &&
-        (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS))
-        return PL_ECLOSED;
-    pl_frame_t *f = pl_frame_new_text(data, len);
-    int rc = pl_conn_send_frame(c, f);
-    pl_frame_unref(f);
-    return rc;
-}
-
-void pl_conn_set_authenticated(pl_conn_t *c)
-{
-    if (PL_NET_REMOTE(c)) {
-        pl_loops__authenticated(c);
+    if (c->closing)
         return;
-    }
-    pl_ws__authenticated(c);
-}
-
-void pl_ws__authenticated(pl_conn_t *c)
-{
-    c->authed = true;
-    if (!c->ws_closing && !c->close_after_write)
+    set(c, WS_AUTHED);
+    if (!has(c, WS_CLOSING) && !c->close_after_write)
         c->deadline = 0; /* from now on: the write-stall deadline (sweep) */
 }
 
-void pl_conn_close(pl_conn_t *c, uint16_t code, const char *reason)
+static void ws_close(pl_conn_t *c, uint16_t code, const char *reason)
 {
-    if (PL_NET_REMOTE(c)) {
-        pl_loops__close(c, code, reason);
-        return;
-    }
-    if (c->closing || c->ws_closing || c->close_after_write || c->mode != PL_CONN_WS)
+    if (c->closing || c->close_after_write || has(c, WS_CLOSING))
         return;
     closing_starts(c);
     pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " closing code=%u", c->id, (unsigned)code);
     send_close(c, code, reason); /* the reason is cut to 123 bytes */
+}
+
+/* The core loop found c a slow consumer (threads > 1; it logged). */
+static void ws_slow(pl_conn_t *c)
+{
+    if (c->closing || c->close_after_write || has(c, WS_CLOSING))
+        return;
+    pl_net__stats(c)->slow_consumers++;
+    pl_net__drop_unsent(c);
+    ws_close(c, PL_WS_CLOSE_SLOW_CONSUMER, "slow consumer");
+}
+
+static const pl_conn_proto_t ws_proto = {
+    .read = process,
+    .drained = drained,
+    .progress = progress,
+    .sweep = sweep,
+    .shutdown = shutdown_conn,
+    .closed = closed,
+    .send = ws_send,
+    .close = ws_close,
+    .authenticated = ws_authenticated,
+    .slow = ws_slow,
+};
+
+/* ---- the opening handshake (RFC 6455 4.2) ---- */
+
+/* ws_allowed_origins (empty: any). Tokens are not cookies, so a page on
+ * another site that opens a WebSocket here gains nothing it could not do
+ * from anywhere (docs/protocol.md); the list is for operators who want
+ * browsers on other origins turned away all the same. A request without
+ * Origin is not from a browser page and is let through. */
+static bool origin_allowed(const pl_config_t *cfg, const char *origin)
+{
+    const char *list = cfg->ws_allowed_origins;
+    if (origin == NULL || list == NULL || list[0] == '\0')
+        return true;
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " \t,");
+        if (n && n == olen && strncasecmp(p, origin, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Installs the WebSocket reader on c, whose 101 is queued. */
+static void start(pl_conn_t *c, bool echo)
+{
+    pl_conn_set_proto(c, &ws_proto, NULL);
+    c->last_rx = pl_net__now(c);
+    /* /v1/echo (conformance testing, off by default) has no auth: it gets
+     * the full message size and no deadline. */
+    if (echo)
+        set(c, WS_ECHO | WS_AUTHED);
+    else
+        c->deadline = c->last_rx + (uint64_t)pl_net__cfg(c)->ws_auth_timeout_ms;
+    pl_net__stats(c)->opened++;
+    pl_net__read(c, true);
+    if (!echo)
+        pl_net__opened(c);
+}
+
+void pl_ws_upgrade(pl_conn_t *c, pl_http_msg_t *m)
+{
+    bool echo = strcmp(m->path, "/v1/echo") == 0;
+    const char *upgrade = pl_http_msg_header(m, "Upgrade");
+    const char *connection = pl_http_msg_header(m, "Connection");
+    const char *version = pl_http_msg_header(m, "Sec-WebSocket-Version");
+    const char *key = pl_http_msg_header(m, "Sec-WebSocket-Key");
+    const char *why = NULL, *extra = NULL;
+    if (strcmp(m->method, "GET") != 0)
+        why = "websocket upgrade requires GET";
+    else if (m->http_major != 1 || m->http_minor < 1)
+        why = "websocket upgrade requires HTTP/1.1";
+    else if (!upgrade || !pl_http_token_list_has(upgrade, "websocket"))
+        why = "missing Upgrade: websocket";
+    else if (!connection || !pl_http_token_list_has(connection, "upgrade"))
+        why = "missing Connection: Upgrade";
+    else if (!version || strcmp(version, "13") != 0) {
+        why = "unsupported Sec-WebSocket-Version (13 required)";
+        extra = "Sec-WebSocket-Version: 13\r\n";
+    } else if (!key || !pl_ws_key_valid(key, strlen(key)))
+        why = "missing or invalid Sec-WebSocket-Key";
+    if (why) {
+        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " bad handshake: %s", c->id, why);
+        pl_http_upgrade_refuse(c, m, 400, "bad_request", why, extra);
+        return;
+    }
+    const char *origin = pl_http_msg_header(m, "Origin");
+    if (!origin_allowed(pl_net__cfg(c), origin)) {
+        pl_addr_t client;
+        char peer[PL_NET_PEER_LEN];
+        pl_http_msg_client(c, m, &client);
+        pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " peer=%s upgrade refused origin=%.100s", c->id,
+               pl_addr_format(&client, peer), origin);
+        pl_http_upgrade_refuse(c, m, 403, "forbidden", "origin not allowed", NULL);
+        return;
+    }
+    if (pl_net__shutting_down(c)) {
+        pl_http_upgrade_refuse(c, m, 503, "shutting_down", "server shutting down", NULL);
+        return;
+    }
+    /* From here on the connection's peer is the client (behind a trusted
+     * proxy: the one it forwarded), for pl_conn_peer and the upper layer. */
+    pl_http_msg_client(c, m, &c->peer);
+    char accept[PL_WS_ACCEPT_LEN + 1];
+    pl_ws_accept_key(key, strlen(key), accept);
+    char resp[256];
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    pl_net__queue_bytes(c, resp, (size_t)n);
+    char peer[PL_NET_PEER_LEN];
+    pl_log(PL_LOG_INFO, "ws", "conn=%" PRIu64 " open path=%s peer=%s", c->id, m->path,
+           pl_net__peer_format(c, peer));
+    pl_http_msg_free(m);
+    start(c, echo);
 }

@@ -24,7 +24,9 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/http.h"
 #include "net/server.h"
+#include "ws/ws_conn.h"
 
 /* ---- server side (loop thread) ---- */
 
@@ -45,6 +47,15 @@ typedef struct {
 } world_t;
 
 static world_t W;
+
+/* Frames data (copied) and queues it on c. */
+static int send_text(pl_conn_t *c, const char *data, size_t len)
+{
+    pl_frame_t *f = pl_frame_new_text(data, len);
+    int rc = pl_conn_send_frame(c, f);
+    pl_frame_unref(f);
+    return rc;
+}
 
 static void on_later(uv_timer_t *t)
 {
@@ -93,16 +104,16 @@ static void on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
         W.queued_after = st.frames_queued;
     } else if (len == 8 && memcmp(data, "close-me", 8) == 0) {
         pl_conn_close(c, 4001, "bye");
-        assert_int_equal(PL_ECLOSED, pl_conn_send_text(c, "x", 1));
+        assert_int_equal(PL_ECLOSED, send_text(c, "x", 1));
     } else if (len == 5 && memcmp(data, "flood", 5) == 0) {
         char chunk[1024];
         memset(chunk, 'f', sizeof chunk);
         int rc = 0;
         for (int i = 0; i < 200 && rc == 0; i++)
-            rc = pl_conn_send_text(c, chunk, sizeof chunk);
+            rc = send_text(c, chunk, sizeof chunk);
         W.send_rc_flood = rc;
     } else {
-        pl_conn_send_text(c, data, len); /* echo on /v1/ws */
+        send_text(c, data, len); /* echo on /v1/ws */
     }
 }
 
@@ -372,7 +383,14 @@ static void loopback(const char *threads)
     assert_int_equal(0, pl_config_set(&W.cfg, "listen", "127.0.0.1:0", err, sizeof err));
     assert_int_equal(0, pl_config_set(&W.cfg, "ws_echo", "true", err, sizeof err));
     assert_int_equal(0, pl_config_set(&W.cfg, "max_write_queue", "65536", err, sizeof err));
-    pl_server_handlers_t h = {on_http, on_ws_open, on_ws_message, on_ws_close, NULL, NULL};
+    pl_http_handlers_t hh = {.on_http = on_http, .on_upgrade = pl_ws_upgrade};
+    pl_server_handlers_t h = {
+        .on_accept = pl_http_accept,
+        .accept_ud = &hh,
+        .on_open = on_ws_open,
+        .on_message = on_ws_message,
+        .on_close = on_ws_close,
+    };
     assert_int_equal(0, pl_server_new(&W.loop, &W.cfg, &h, &W.srv));
     W.port = pl_server_port(W.srv);
     assert_true(W.port > 0);
@@ -395,7 +413,7 @@ static void loopback(const char *threads)
     pl_server_stats_t st;
     pl_server_get_stats(W.srv, &st);
     assert_int_equal(1, (int)st.slow_consumers);
-    assert_int_equal(4, (int)st.ws_opened);
+    assert_int_equal(4, (int)st.opened);
     assert_true(st.writes > 0);
     pl_server_free(W.srv);
     assert_int_equal(0, uv_loop_close(&W.loop));
@@ -423,7 +441,8 @@ static void test_bind_error(void **state)
     pl_config_init(&cfg);
     char err[128];
     pl_config_set(&cfg, "listen", "127.0.0.1:0", err, sizeof err);
-    pl_server_handlers_t h = {0};
+    pl_http_handlers_t hh = {0};
+    pl_server_handlers_t h = {.on_accept = pl_http_accept, .accept_ud = &hh};
     pl_server_t *a = NULL, *b = NULL;
     assert_int_equal(0, pl_server_new(&loop, &cfg, &h, &a));
     char addr[64];
