@@ -35,9 +35,13 @@ ALLOWED = {
     "main": {"api", "chat", "media", "auth", "http", "ws", "wscodec", "net", "store", "core"},
     "client": {"wscodec", "core"},
 }
-# Modules whose files must not call each other in a cycle.
-ACYCLIC = {"core", "net", "http", "ws", "wscodec", "store", "auth", "media", "api"}
-WSCODEC = {"ws/ws_frame", "ws/ws_decode", "ws/ws_handshake", "ws/ws_codec"}
+# Modules whose files must not call each other in a cycle. net's conn.c,
+# loops.c and server.c are one unit behind net_internal.h (the server owns
+# the loops, a loop owns its connections, and a closing connection reports
+# back for the shutdown count), and libparley's files are one client state
+# machine: their cycles are printed as notes.
+ACYCLIC = {"core", "http", "ws", "wscodec", "store", "auth", "chat", "media", "api"}
+WSCODEC = {"ws/ws", "ws/ws_frame", "ws/ws_decode", "ws/ws_handshake"}
 
 
 def module_of(path):
@@ -73,7 +77,11 @@ def main():
             if not m or not os.path.exists(os.path.join(root, m.group(1))):
                 continue  # not ours, or a stale object of a removed file
             if "/pl_" in full or "parley_lib" in full or "parleyd.dir" in full:
-                objs[m.group(1)] = full
+                # a file that moved between libraries leaves its old object
+                # behind in an incremental build: the newest one counts
+                old = objs.get(m.group(1))
+                if old is None or os.path.getmtime(full) > os.path.getmtime(old):
+                    objs[m.group(1)] = full
     if not objs:
         print("check-deps: no objects under %s (build first)" % build)
         return 2
