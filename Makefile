@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run test test-asan test-valgrind bench clean format
+.PHONY: all deps configure run test test-asan test-valgrind bench clean format check-format
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -35,6 +35,10 @@ test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE e2e
+
+# The format gate: lists the tracked C files that `make format` would change.
+check-format:
+	@scripts/check-format.sh
 
 # The protocol suite against parleyd running under valgrind memcheck.
 test-valgrind: all
