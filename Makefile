@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run test test-asan test-valgrind bench clean format check-format
+.PHONY: all deps configure run test test-asan test-valgrind fuzz bench clean format check-format
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -36,6 +36,17 @@ test-asan:
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE e2e
 
+# The libFuzzer targets (tests/fuzz, clang, ASan+UBSan) built into build-fuzz,
+# each run for FUZZ_SECONDS on a copy of its seed corpus (build-fuzz/fuzz-work);
+# any crash fails. Long runs, new targets: tests/README.md.
+FUZZ_SECONDS ?= 25
+fuzz:
+	@scripts/install-deps.sh --test
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DPL_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	@cd build-fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
+
 # The format gate: lists the tracked C files that `make format` would change.
 check-format:
 	@scripts/check-format.sh
@@ -56,4 +67,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
