@@ -5,7 +5,8 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run test test-asan test-valgrind bench clean format
+.PHONY: all deps configure run test test-asan test-tsan test-valgrind fuzz bench clean format \
+	check-format
 
 all: configure
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -36,6 +37,38 @@ test-asan:
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE e2e
 
+# The unit and integration suites built with ThreadSanitizer. Every test
+# process and every parleyd it starts stops at its first report (exit 66),
+# which fails the test; the reports (build-tsan/tsan-reports) are printed at
+# the end, and any report fails the run even if no test noticed (a parleyd
+# killed with SIGKILL). tests/tsan.supp lists the suppressions. setarch -R
+# (no address randomisation) keeps TSan's fixed memory layout working on
+# kernels with a high vm.mmap_rnd_bits; it is skipped where not permitted.
+TSAN_RUN := $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo setarch $$(uname -m) -R)
+test-tsan:
+	@scripts/install-deps.sh --test
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPL_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
+	@cd build-tsan && $(TSAN_RUN) ctest --output-on-failure -j $(JOBS) --timeout 900 -LE e2e; \
+		rc=$$?; for f in tsan-reports/*; do [ -f "$$f" ] || continue; rc=1; \
+		echo "== build-tsan/$$f"; cat "$$f"; done; exit $$rc
+
+# The libFuzzer targets (tests/fuzz, clang, ASan+UBSan) built into build-fuzz,
+# each run for FUZZ_SECONDS on a copy of its seed corpus (build-fuzz/fuzz-work);
+# any crash fails. Long runs, new targets: tests/README.md.
+FUZZ_SECONDS ?= 25
+fuzz:
+	@scripts/install-deps.sh --test
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DPL_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	@cd build-fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
+
+# The format gate: lists the tracked C files that `make format` would change.
+check-format:
+	@scripts/check-format.sh
+
 # The protocol suite against parleyd running under valgrind memcheck.
 test-valgrind: all
 	@PARLEYD_REAL=$(abspath $(BUILD))/parleyd PARLEYD=$(abspath scripts/valgrind-parleyd.sh) \
@@ -52,4 +85,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -12,8 +12,10 @@ PKGS=(
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
+# The CI gates need clang with its sanitizer/libFuzzer runtimes (`make fuzz`)
+# and clang-format (`make check-format`).
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(chromium fonts-noto-color-emoji)
+  PKGS+=(chromium fonts-noto-color-emoji clang libclang-rt-dev clang-format)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

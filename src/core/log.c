@@ -22,7 +22,7 @@ int pl_log_parse_level(const char *s)
 
 void pl_log_set_level(int level)
 {
-    pl_log_level = level;
+    __atomic_store_n(&pl_log_level, level, __ATOMIC_RELAXED);
 }
 
 void pl_log_write(int level, const char *subsys, const char *fmt, ...)

@@ -16,7 +16,9 @@ typedef enum {
     PL_LOG_TRACE = 4,
 } pl_log_level_t;
 
-extern int pl_log_level; /* current threshold; lines above it are skipped */
+/* Current threshold; lines above it are skipped. Any thread reads it while
+ * pl_log_set_level may change it: relaxed atomic loads and stores. */
+extern int pl_log_level;
 
 /** Parses "error|warn|info|debug|trace"; returns the level or -1. */
 int pl_log_parse_level(const char *s);
@@ -47,7 +49,7 @@ int pl_log_gate(pl_log_gate_t *g, int level, uint64_t now_ns, uint64_t period_ns
 /* The macro checks the level before any argument is evaluated or formatted. */
 #define pl_log(level, subsys, ...)                                                                 \
     do {                                                                                           \
-        if ((level) <= pl_log_level)                                                               \
+        if ((level) <= __atomic_load_n(&pl_log_level, __ATOMIC_RELAXED))                           \
             pl_log_write((level), (subsys), __VA_ARGS__);                                          \
     } while (0)
 

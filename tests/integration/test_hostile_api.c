@@ -547,7 +547,7 @@ static void test_thumbnail_bomb(void **state)
     assert_int_equal(4, stat_of(s.port, "media_decodes_done"));
     long grew = proc_kib(s.pid, "VmHWM") - hwm0, kept = proc_kib(s.pid, "VmRSS") - hwm0;
     print_message("thumbnail bomb x4: peak RSS +%ld KiB, RSS after %+ld KiB\n", grew, kept);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) /* TSan: shadow memory */
     /* ASan keeps up to 256 MiB of freed memory in quarantine (measured
      * +242 MiB); the bug under ASan would be well over 1 GiB. */
     const long peak_max = 448 * 1024;

@@ -40,7 +40,7 @@ static th_server_t srv;
  * allocation carries redzones and shadow memory, and freed blocks sit in a
  * quarantine instead of being reused: start() shrinks the quarantine and
  * the bound allows for the rest. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) /* TSan: shadow memory */
 #define RSS_BOUND_KIB (48 * 1024)
 #else
 #define RSS_BOUND_KIB (32 * 1024)

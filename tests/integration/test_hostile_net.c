@@ -37,7 +37,7 @@
  * it grow by 70-240 MiB before it was bounded; bounded, by a few MiB. Under
  * AddressSanitizer, freed blocks sit in its quarantine and every block has
  * redzones, so RSS says less: the bound is looser there. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) /* TSan: shadow memory */
 #define GROWTH_MAX_KB (96L * 1024)
 #else
 #define GROWTH_MAX_KB (32L * 1024)

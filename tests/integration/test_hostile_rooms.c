@@ -50,7 +50,7 @@ static const char png8[] =
 /* Under AddressSanitizer the server's RSS keeps what it freed (the
  * quarantine holds up to 256 MiB), so a memory bound says nothing there:
  * the sanitizer builds check everything else. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) /* TSan: shadow memory */
 #define RSS_MEANINGFUL 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
