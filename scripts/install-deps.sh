@@ -9,6 +9,7 @@ PKGS=(
   libuv1-dev libhttp-parser-dev libjansson-dev
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev libmagic-dev libvips-dev
+  python3
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).

@@ -73,7 +73,7 @@ static const cfg_entry_t table[] = {
      "a user shows offline this long after their last connection closed"},
     {"max_reactions_per_user", CFG_INT, OFF(max_reactions_per_user), 1, 1000, "20",
      "different emoji one user may put on one message"},
-    /* group membership and invitations (chat/ops_members.c) */
+    /* group membership and invitations (chat/members.c) */
     {"room_create_per_hour", CFG_INT, OFF(room_create_per_hour), 1, 1000000000, "60",
      "rooms (groups and new dms) one user may create per hour (burst: the same number)"},
     {"member_adds_per_hour", CFG_INT, OFF(member_adds_per_hour), 1, 1000000000, "600",

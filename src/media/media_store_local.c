@@ -35,8 +35,8 @@ static bool sha_ok(const char *sha)
 static int blob_path(local_t *l, const char *sha, const char *variant, char *out, size_t cap)
 {
     /* Variants come from code, never from a client; sha256 from our hash. */
-    if (!sha_ok(sha) || (variant && strspn(variant, "abcdefghijklmnopqrstuvwxyz0123456789") !=
-                                        strlen(variant)))
+    if (!sha_ok(sha) ||
+        (variant && strspn(variant, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(variant)))
         return PL_EINVAL;
     int n = snprintf(out, cap, "%s/%.2s/%s%s%s", l->root, sha, sha + 2, variant ? "." : "",
                      variant ? variant : "");
