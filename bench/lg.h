@@ -76,8 +76,8 @@ double lg_self_cpu(void);
 /** One request on a new or kept-alive blocking connection *fd (-1 to open).
  * Writes the status and up to cap-1 body bytes (NUL-terminated) into body.
  * Returns the HTTP status or -1 (then *fd is closed and set to -1). */
-int lg_http(int *fd, int port, const char *method, const char *path, const char *json,
-            char *body, size_t cap);
+int lg_http(int *fd, int port, const char *method, const char *path, const char *json, char *body,
+            size_t cap);
 /** Reads a numeric field "name":N from a JSON text (first occurrence); -1 if absent. */
 int64_t lg_json_int(const char *js, size_t len, const char *name);
 

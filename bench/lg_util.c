@@ -356,7 +356,8 @@ static int connect_blocking(int port)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
@@ -384,8 +385,8 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int lg_http(int *fd, int port, const char *method, const char *path, const char *json,
-            char *body, size_t cap)
+int lg_http(int *fd, int port, const char *method, const char *path, const char *json, char *body,
+            size_t cap)
 {
     if (*fd < 0 && (*fd = connect_blocking(port)) < 0)
         return -1;

@@ -53,7 +53,7 @@ static struct {
     int procs;
     int nsrc; /* 127.0.0.1 .. 127.0.0.nsrc */
     int server_cpu, gen_cpu;
-    const char *threads; /* parleyd's threads (--threads); NULL: see main */
+    const char *threads;  /* parleyd's threads (--threads); NULL: see main */
     char threads_set[32]; /* "threads=N" for --set, or "" */
     bool shortrun;
     int body_pad;
@@ -82,15 +82,15 @@ typedef struct {
 } step_t;
 
 typedef struct {
-    int n;             /* clients */
-    int *user;         /* user index of client i */
-    int *room;         /* room index of client i */
-    uint8_t *sender;   /* client i sends */
-    uint8_t *owner;    /* client i asks for its room's last_seq in ACT_FINAL */
-    int *shard;        /* worker of client i */
-    bool want_base;    /* clients learn their room's last_seq after the first
-                        * auth: rooms reused from an earlier scenario already
-                        * have history the client never saw */
+    int n;           /* clients */
+    int *user;       /* user index of client i */
+    int *room;       /* room index of client i */
+    uint8_t *sender; /* client i sends */
+    uint8_t *owner;  /* client i asks for its room's last_seq in ACT_FINAL */
+    int *shard;      /* worker of client i */
+    bool want_base;  /* clients learn their room's last_seq after the first
+                      * auth: rooms reused from an earlier scenario already
+                      * have history the client never saw */
     int nsteps;
     step_t steps[MAX_STEPS];
 } run_t;
@@ -155,7 +155,7 @@ static struct {
     int inflight;
     int *snd; /* sender clients */
     int nsnd, snd_rr;
-    int cur;  /* current step; -1 before go */
+    int cur; /* current step; -1 before go */
     bool storm_active;
     uint64_t storm_t0;
     int64_t *room_final;
@@ -261,7 +261,8 @@ static void start_connect(client_t *c)
         perror("bind source address");
         exit(1);
     }
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ac.port),
+    struct sockaddr_in dst = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)ac.port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     c->fd = fd;
     c->state = C_CONNECTING;
@@ -310,8 +311,7 @@ static bool seen_test_set(client_t *c, int64_t seq)
 static int64_t contiguous(const client_t *c)
 {
     int64_t s = c->base;
-    while ((size_t)(s + 1) / 64 < c->seen_words &&
-           (c->seen[(s + 1) / 64] >> ((s + 1) % 64) & 1))
+    while ((size_t)(s + 1) / 64 < c->seen_words && (c->seen[(s + 1) / 64] >> ((s + 1) % 64) & 1))
         s++;
     return s;
 }
@@ -351,8 +351,9 @@ static void on_authed(client_t *c, uint64_t now, bool more)
     }
     if (c->need_sync) {
         char buf[128];
-        int n = snprintf(buf, sizeof buf, "{\"id\":%d,\"op\":\"sync\",\"since\":{\"%s\":%" PRId64 "}}",
-                         ID_SYNC, ac.room_id[W.run->room[c->idx]], contiguous(c));
+        int n =
+            snprintf(buf, sizeof buf, "{\"id\":%d,\"op\":\"sync\",\"since\":{\"%s\":%" PRId64 "}}",
+                     ID_SYNC, ac.room_id[W.run->room[c->idx]], contiguous(c));
         c->state = C_SYNC;
         send_text(c, buf, (size_t)n);
     } else {
@@ -569,12 +570,13 @@ static void send_one(client_t *c, uint64_t ts)
 {
     char buf[512];
     uint32_t id = c->next_id++;
-    int n = snprintf(buf, sizeof buf,
-                     "{\"id\":%u,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"c%d-%u\","
-                     "\"content\":{\"type\":\"text\",\"body\":\"t%" PRIu64 " %.*s\"}}",
-                     id, ac.room_id[W.run->room[c->idx]], (int)getpid(), id, ts, opt.body_pad,
-                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    int n =
+        snprintf(buf, sizeof buf,
+                 "{\"id\":%u,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"c%d-%u\","
+                 "\"content\":{\"type\":\"text\",\"body\":\"t%" PRIu64 " %.*s\"}}",
+                 id, ac.room_id[W.run->room[c->idx]], (int)getpid(), id, ts, opt.body_pad,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     send_text(c, buf, (size_t)n);
 }
 
@@ -814,7 +816,6 @@ typedef struct {
     int ready;
 } outcome_t;
 
-
 static void read_all(int fd, void *p, size_t n)
 {
     char *c = p;
@@ -1027,8 +1028,9 @@ static int create_rooms(int nrooms, int per_room, int (*member)(int room, int k)
     int sent = 0, done = 0, window = 16, rc = 0; /* <= max_inflight_requests */
     while (done < nrooms) {
         while (sent < nrooms && sent - done < window) {
-            size_t n = (size_t)snprintf(req, cap, "{\"id\":%d,\"op\":\"create_room\",\"kind\":"
-                                                  "\"group\",\"name\":\"bench\",\"members\":[",
+            size_t n = (size_t)snprintf(req, cap,
+                                        "{\"id\":%d,\"op\":\"create_room\",\"kind\":"
+                                        "\"group\",\"name\":\"bench\",\"members\":[",
                                         100 + sent);
             for (int k = 0; k < per_room; k++)
                 n += (size_t)snprintf(req + n, cap - n, "%s\"b%d\"", k ? "," : "", member(sent, k));
@@ -1049,8 +1051,7 @@ static int create_rooms(int nrooms, int per_room, int (*member)(int room, int k)
             fprintf(stderr, "create_room failed: %.200s\n", m);
             goto fail;
         }
-        snprintf(ac.room_id[id], sizeof ac.room_id[id], "%.*s",
-                 (int)strcspn(p + 14, "\""), p + 14);
+        snprintf(ac.room_id[id], sizeof ac.room_id[id], "%.*s", (int)strcspn(p + 14, "\""), p + 14);
         done++;
     }
     /* The admin leaves every room again. */
@@ -1227,9 +1228,9 @@ static void scenario_rooms10(void)
         run_t *r = rooms10_run(n);
         add_step(r, 0.5, 0, 0, ACT_NONE, 0);
         run_workers(r, &srv, o);
-        double per = o->r.connected ? ((double)o->rss_ready - (double)o->rss_before) /
-                                          (double)o->r.connected
-                                    : 0;
+        double per = o->r.connected
+                         ? ((double)o->rss_ready - (double)o->rss_before) / (double)o->r.connected
+                         : 0;
         double rate = (double)o->r.connected / ((double)o->r.connect_ns / 1e9);
         snprintf(res, sizeof res,
                  "%" PRIu64 " conns; RSS %.1f -> %.1f MiB = **%.0f B/conn**; **%.0f sessions/s**",
@@ -1246,7 +1247,8 @@ static void scenario_rooms10(void)
 
     /* 2. small rooms: ramp, then a fixed rate at half the maximum. */
     if (all || strstr(opt.only, "small")) {
-        static const double short_rates[] = {2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000};
+        static const double short_rates[] = {2000,  4000,  6000,  8000, 10000,
+                                             12000, 14000, 16000, 20000};
         static const double long_rates[] = {2000,  4000,  6000,  8000,  10000, 12000, 14000,
                                             16000, 18000, 20000, 24000, 28000, 32000};
         const double *rates = opt.shortrun ? short_rates : long_rates;
@@ -1304,9 +1306,9 @@ static void scenario_rooms10(void)
         step_line("small-half", 1, &r->steps[1], sr, cpu);
         double p50 = MS(lg_hist_q(&sr->lat, .5)), p99 = MS(lg_hist_q(&sr->lat, .99)),
                p999 = MS(lg_hist_q(&sr->lat, .999));
-        fpw = s1.writes > s0.writes ? (double)(s1.frames_queued - s0.frames_queued) /
-                                          (double)(s1.writes - s0.writes)
-                                    : 0;
+        fpw = s1.writes > s0.writes
+                  ? (double)(s1.frames_queued - s0.frames_queued) / (double)(s1.writes - s0.writes)
+                  : 0;
         snprintf(res, sizeof res,
                  "%.0f sends/s: %.0f deliveries/s, p50 %.2f / p99 %.2f / p99.9 %.2f / max %.1f ms; "
                  "%.0f deliveries per server CPU-s; %.2f frames/write",
@@ -1341,8 +1343,7 @@ static void scenario_rooms10(void)
         bool ok = o->r.back == (uint64_t)n && o->r.lost == 0 && o->r.dup == 0 && back_s <= 2.0;
         snprintf(res, sizeof res,
                  "%" PRIu64 "/%d back in **%.2f s** (jitter 1 s); %" PRIu64 " sent, %" PRIu64
-                 " acked; **lost %" PRIu64 ", duplicated %" PRIu64 "** (%" PRIu64
-                 " rooms checked)",
+                 " acked; **lost %" PRIu64 ", duplicated %" PRIu64 "** (%" PRIu64 " rooms checked)",
                  o->r.back, n, back_s, sends, acks, o->r.lost, o->r.dup, o->r.checked_rooms);
         snprintf(js, sizeof js,
                  "\"clients\":%d,\"back\":%" PRIu64 ",\"back_s\":%.3f,\"sent\":%" PRIu64
@@ -1542,9 +1543,9 @@ static void scenario_ingest(void)
             at40p99 = p99;
         }
     }
-    double batch = s1.commits > s0.commits ? (double)(s1.write_jobs - s0.write_jobs) /
-                                                 (double)(s1.commits - s0.commits)
-                                           : 0;
+    double batch = s1.commits > s0.commits
+                       ? (double)(s1.write_jobs - s0.write_jobs) / (double)(s1.commits - s0.commits)
+                       : 0;
     snprintf(res, sizeof res,
              "%d senders: **%.0f msgs/s** with ack p99 %.2f ms; at 40000/s offered: %.0f acked/s, "
              "ack p99 %.1f ms; max %.0f/s; %.0f jobs/commit",
@@ -1670,8 +1671,8 @@ int main(int argc, char **argv)
     static char def_path[4096];
     snprintf(def_path, sizeof def_path, "%s", argv[0]);
     char *slash = strrchr(def_path, '/');
-    snprintf(slash ? slash + 1 : def_path, sizeof def_path - (size_t)(slash ? slash + 1 - def_path : 0),
-             "parleyd");
+    snprintf(slash ? slash + 1 : def_path,
+             sizeof def_path - (size_t)(slash ? slash + 1 - def_path : 0), "parleyd");
     opt.parleyd = def_path;
     opt.idle_conns = 10000;
     opt.big_members = 10000;
@@ -1735,7 +1736,8 @@ int main(int argc, char **argv)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
-        int need = (opt.idle_conns > opt.big_members ? opt.idle_conns : opt.big_members) / opt.procs + 64;
+        int need =
+            (opt.idle_conns > opt.big_members ? opt.idle_conns : opt.big_members) / opt.procs + 64;
         if ((rlim_t)need > rl.rlim_cur) {
             fprintf(stderr, "fd limit %lu < %d per process: use --procs %d\n",
                     (unsigned long)rl.rlim_cur, need, (int)(need / (int)rl.rlim_cur + 2));

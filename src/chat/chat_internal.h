@@ -123,7 +123,7 @@ struct session {
     struct typing_slot {
         int64_t room;
         uint64_t at_ns; /* last typing:true that went out */
-    } *typing;
+    } * typing;
 };
 
 #define PL_TYPING_SLOTS 8
@@ -135,12 +135,12 @@ struct pl_chat {
     const pl_config_t *cfg;
     pl_store_t *st;
     pl_server_t *srv;
-    room_t *rooms;      /* uthash by id */
-    online_t *users;    /* uthash by user id */
-    umember_t *members; /* uthash by user id: user -> rooms */
-    uv_timer_t tick;    /* sweeper + presence grace, every sweep_interval_ms */
-    bool sweeping;      /* a sweep job is in flight */
-    bool closing;       /* the store refused a job: stop the timer */
+    room_t *rooms;        /* uthash by id */
+    online_t *users;      /* uthash by user id */
+    umember_t *members;   /* uthash by user id: user -> rooms */
+    uv_timer_t tick;      /* sweeper + presence grace, every sweep_interval_ms */
+    bool sweeping;        /* a sweep job is in flight */
+    bool closing;         /* the store refused a job: stop the timer */
     pl_ratelimit_t *iprl; /* requests before auth, per client address */
     pl_chat_stats_t stats;
     /* group membership and invitations (members.c): per-user buckets,

@@ -81,8 +81,18 @@ static bool is_pictographic(uint32_t c)
     if (c >= 0x25A0 && c <= 0x25FF) /* geometric shapes */
         return true;
     switch (c) {
-    case 0x00A9: case 0x00AE: case 0x203C: case 0x2049: case 0x2122: case 0x2139:
-    case 0x24C2: case 0x2934: case 0x2935: case 0x3030: case 0x303D: case 0x3297:
+    case 0x00A9:
+    case 0x00AE:
+    case 0x203C:
+    case 0x2049:
+    case 0x2122:
+    case 0x2139:
+    case 0x24C2:
+    case 0x2934:
+    case 0x2935:
+    case 0x3030:
+    case 0x303D:
+    case 0x3297:
     case 0x3299:
         return true;
     default:
@@ -142,8 +152,8 @@ bool pl_emoji_is_single(const char *s, size_t len)
 
 static bool name_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 void pl_mentions_parse(const char *text, size_t len, pl_mentions_t *out)

@@ -119,8 +119,8 @@ int pl_cidr_list_parse(const char *text, pl_cidr_list_t *out, char *err, size_t 
         pl_cidr_t c;
         if (!cidr_parse(start, len, &c)) {
             if (err && errlen)
-                snprintf(err, errlen, "'%.*s' is not an address or address/bits", (int)PL_MIN(len, 64),
-                         start);
+                snprintf(err, errlen, "'%.*s' is not an address or address/bits",
+                         (int)PL_MIN(len, 64), start);
             free(l.v);
             out->v = NULL;
             out->n = 0;

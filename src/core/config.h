@@ -27,14 +27,14 @@ typedef struct {
     int64_t ws_idle_timeout_ms;  /* no bytes from the peer this long => close */
     bool ws_echo;                /* enable the /v1/echo conformance endpoint */
     /* chat */
-    int64_t max_content_bytes;  /* serialized message content */
-    int64_t max_client_id_len;  /* bytes */
-    int64_t max_room_name;      /* bytes */
-    int64_t max_group_members;  /* members per group */
-    int64_t history_max_limit;  /* upper bound of history `limit` */
-    int64_t sync_max_messages;  /* messages per sync reply before `more` */
-    int64_t sync_ring_size;     /* recent message events kept per room (0: off) */
-    int64_t rate_limit_per_sec; /* requests per second per user, all connections (burst = 2x) */
+    int64_t max_content_bytes;      /* serialized message content */
+    int64_t max_client_id_len;      /* bytes */
+    int64_t max_room_name;          /* bytes */
+    int64_t max_group_members;      /* members per group */
+    int64_t history_max_limit;      /* upper bound of history `limit` */
+    int64_t sync_max_messages;      /* messages per sync reply before `more` */
+    int64_t sync_ring_size;         /* recent message events kept per room (0: off) */
+    int64_t rate_limit_per_sec;     /* requests per second per user, all connections (burst = 2x) */
     int64_t min_disappearing_ms;    /* shortest disappearing timer (ttl_ms, room_settings) */
     int64_t sweep_interval_ms;      /* how often expired messages are deleted */
     int64_t presence_grace_ms;      /* a user goes offline this long after the last session */
@@ -50,11 +50,11 @@ typedef struct {
     int64_t argon2_memlimit; /* bytes */
     int64_t max_sessions_per_user;
     /* media */
-    int64_t max_upload_bytes; /* one POST /v1/media body; larger => 413 too_large */
-    int64_t max_image_pixels; /* width * height above which no thumbnail is made */
+    int64_t max_upload_bytes;     /* one POST /v1/media body; larger => 413 too_large */
+    int64_t max_image_pixels;     /* width * height above which no thumbnail is made */
     int64_t media_gc_grace_ms;    /* unreferenced uploads live this long */
     int64_t media_gc_interval_ms; /* garbage-collection sweep period */
-    char *emoji_add_policy;   /* who may add custom emoji: "anyone" or "nobody" */
+    char *emoji_add_policy;       /* who may add custom emoji: "anyone" or "nobody" */
     /* store */
     char *data_dir;
     int64_t commit_batch_max; /* write jobs per group commit */

@@ -27,9 +27,9 @@ static int group_setup(void **state)
     /* Timeouts short enough to test, long enough that a test process starved
      * for a few hundred ms on a loaded CI machine (ASan, two loops) is not
      * mistaken for an idle peer between two steps of a test. */
-    static const char *const settings[] = {"http_idle_timeout_ms=1000", "max_http_header_bytes=4096",
-                                           "max_http_body_bytes=4096", "ws_ping_interval_ms=300",
-                                           "ws_idle_timeout_ms=1500",   NULL};
+    static const char *const settings[] = {
+        "http_idle_timeout_ms=1000", "max_http_header_bytes=4096", "max_http_body_bytes=4096",
+        "ws_ping_interval_ms=300",   "ws_idle_timeout_ms=1500",    NULL};
     th_server_start(&srv, settings);
     return 0;
 }

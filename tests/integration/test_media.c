@@ -49,7 +49,8 @@ static uint32_t crc32_of(const uint8_t *p, size_t n, uint32_t c)
 
 static void be32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
 }
 
 static size_t chunk(uint8_t *out, const char *type, const uint8_t *data, size_t n)
@@ -247,8 +248,7 @@ static json_t *call(int fd, const char *fmt, ...)
 
 static void expect_code(json_t *r, const char *code)
 {
-    const char *got =
-        json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+    const char *got = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
     if (code == NULL) {
         if (!json_is_true(json_object_get(r, "ok")))
             fail_msg("expected ok, got %s", json_dumps(r, 0));
@@ -355,7 +355,8 @@ static void test_sniffing(void **state)
     (void)state;
     user_t a;
     new_user(&a, "sn");
-    static const char html[] = "<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n";
+    static const char html[] =
+        "<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n";
     resp_t r;
     upload(a.token, "image/png", "..%2F..%2Fevil.png", html, sizeof html - 1, &r);
     assert_int_equal(r.status, 201);
@@ -404,13 +405,14 @@ static void test_limits_and_bad_uploads(void **state)
     char head[512];
     int n = snprintf(head, sizeof head,
                      "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n", a.token);
+                     "Transfer-Encoding: chunked\r\n\r\n",
+                     a.token);
     th_send_all(fd, head, (size_t)n);
     for (size_t sent = 0; sent < big; sent += 65536) {
         char ch[16];
         n = snprintf(ch, sizeof ch, "%x\r\n", 65536);
-        if (send(fd, ch, (size_t)n, MSG_NOSIGNAL) < 0 ||
-            send(fd, data, 65536, MSG_NOSIGNAL) < 0 || send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
+        if (send(fd, ch, (size_t)n, MSG_NOSIGNAL) < 0 || send(fd, data, 65536, MSG_NOSIGNAL) < 0 ||
+            send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0)
             break;
     }
     read_resp(fd, &r);
@@ -422,7 +424,8 @@ static void test_limits_and_bad_uploads(void **state)
     fd = th_connect(srv.port);
     n = snprintf(head, sizeof head,
                  "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                 "Content-Length: 500000\r\n\r\n", a.token);
+                 "Content-Length: 500000\r\n\r\n",
+                 a.token);
     th_send_all(fd, head, (size_t)n);
     th_send_all(fd, data, 100000);
     usleep(100000);
@@ -432,7 +435,8 @@ static void test_limits_and_bad_uploads(void **state)
     fd = th_connect(srv.port);
     n = snprintf(head, sizeof head,
                  "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\nzz\r\n", a.token);
+                 "Transfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\nzz\r\n",
+                 a.token);
     th_send_all(fd, head, (size_t)n);
     read_resp(fd, &r);
     assert_int_equal(r.status, 400);
@@ -484,14 +488,16 @@ static void test_access_and_send(void **state)
     assert_int_equal(r.status, 404);
     resp_free(&r);
     int fa = ws_login(&a), fb = ws_login(&b);
-    json_t *rr = call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"pics\",\"members\":[\"%s\"]", b.name);
+    json_t *rr =
+        call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"pics\",\"members\":[\"%s\"]",
+             b.name);
     char room[32];
     snprintf(room, sizeof room, "%s",
              json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
     json_decref(rr);
     /* Bad media contents. */
     static const char *const bad[] = {
-        "{\"type\":\"image\",\"media\":\"%s\"}",                         /* no w/h */
+        "{\"type\":\"image\",\"media\":\"%s\"}", /* no w/h */
         "{\"type\":\"image\",\"media\":\"%s\",\"w\":0,\"h\":5}",
         "{\"type\":\"image\",\"media\":\"x1\",\"w\":5,\"h\":5}",
         "{\"type\":\"image\",\"media\":\"%s\",\"w\":5,\"h\":5,\"evil\":1}",
@@ -506,23 +512,28 @@ static void test_access_and_send(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char content[512];
         snprintf(content, sizeof content, bad[i], mid);
-        expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"bad%zu\",\"content\":%s",
+        expect_code(call(fa,
+                         "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"bad%zu\",\"content\":%s",
                          room, i, content),
                     "bad_request");
     }
     /* Unknown media, and someone else's media. */
-    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"nf1\",\"content\":"
-                         "{\"type\":\"file\",\"media\":\"f999999\",\"name\":\"a\",\"size\":1,\"mime\":\"a/b\"}",
-                     room),
-                "not_found");
-    expect_code(call(fb, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"nf2\",\"content\":"
-                         "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48}",
+    expect_code(
+        call(fa,
+             "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"nf1\",\"content\":"
+             "{\"type\":\"file\",\"media\":\"f999999\",\"name\":\"a\",\"size\":1,\"mime\":\"a/b\"}",
+             room),
+        "not_found");
+    expect_code(call(fb,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"nf2\",\"content\":"
+                     "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48}",
                      room, mid),
                 "not_found");
     /* Shared in a room b is in: now b may read it; c still may not. */
-    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"img1\",\"content\":"
-                         "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48,\"thumb\":\"%s\","
-                         "\"caption\":\"hi\",\"mime\":\"image/png\"}",
+    expect_code(call(fa,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"img1\",\"content\":"
+                     "{\"type\":\"image\",\"media\":\"%s\",\"w\":64,\"h\":48,\"thumb\":\"%s\","
+                     "\"caption\":\"hi\",\"mime\":\"image/png\"}",
                      room, mid, mid),
                 NULL);
     get(b.token, path, NULL, &r);
@@ -536,18 +547,21 @@ static void test_access_and_send(void **state)
     assert_int_equal(r.status, 404);
     resp_free(&r);
     /* b may now forward it; the other content types are accepted too. */
-    expect_code(call(fb, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"fwd\",\"content\":"
-                         "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"p.png\",\"size\":%zu,"
-                         "\"mime\":\"image/png\"}",
+    expect_code(call(fb,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"fwd\",\"content\":"
+                     "{\"type\":\"file\",\"media\":\"%s\",\"name\":\"p.png\",\"size\":%zu,"
+                     "\"mime\":\"image/png\"}",
                      room, mid, len),
                 NULL);
-    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"v1\",\"content\":"
-                         "{\"type\":\"voice\",\"media\":\"%s\",\"duration_ms\":1200,"
-                         "\"waveform\":[0,10,255]}",
+    expect_code(call(fa,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"v1\",\"content\":"
+                     "{\"type\":\"voice\",\"media\":\"%s\",\"duration_ms\":1200,"
+                     "\"waveform\":[0,10,255]}",
                      room, mid),
                 NULL);
-    expect_code(call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"vid\",\"content\":"
-                         "{\"type\":\"video\",\"media\":\"%s\"}",
+    expect_code(call(fa,
+                     "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"vid\",\"content\":"
+                     "{\"type\":\"video\",\"media\":\"%s\"}",
                      room, mid),
                 NULL);
     close(fa);
@@ -601,7 +615,9 @@ static void test_avatar(void **state)
     upload_id(&b, 40, 40, 22, true, other, sizeof other);
     int fa = ws_login(&a), fb = ws_login(&b);
     /* A room in common, so b receives a's profile events. */
-    json_t *rr = call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"av\",\"members\":[\"%s\"]", b.name);
+    json_t *rr =
+        call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"av\",\"members\":[\"%s\"]",
+             b.name);
     json_decref(rr);
     /* No avatar yet: null. */
     json_t *p = call(fb, "\"op\":\"profile_get\",\"user\":\"%s\"", a.id);
@@ -625,13 +641,16 @@ static void test_avatar(void **state)
     /* Set: the reply and the profile event (to b, a contact) carry it. */
     p = call(fa, "\"op\":\"profile_set\",\"avatar\":\"%s\"", img);
     assert_true(json_is_true(json_object_get(p, "ok")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")), img);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")),
+                        img);
     json_decref(p);
     json_t *ev = wait_event(fb, "profile");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "user"), "avatar")), img);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "user"), "avatar")),
+                        img);
     json_decref(ev);
     p = call(fb, "\"op\":\"profile_get\",\"user\":\"%s\"", a.id);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")), img);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")),
+                        img);
     json_decref(p);
     /* Any signed-in user can download it, and its square thumbnail. */
     get(b.token, path, NULL, &r);
@@ -660,7 +679,8 @@ static void test_avatar(void **state)
     wait_tmp_empty();
     /* Other fields keep the avatar; null removes it. */
     p = call(fa, "\"op\":\"profile_set\",\"bio\":\"hello\"");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")), img);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(p, "user"), "avatar")),
+                        img);
     json_decref(p);
     p = call(fa, "\"op\":\"profile_set\",\"avatar\":null");
     assert_true(json_is_null(json_object_get(json_object_get(p, "user"), "avatar")));
@@ -693,13 +713,19 @@ static void test_custom_emoji(void **state)
             *c = '_';
     sc[20] = '\0';
     /* Bad input. */
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"A\",\"media\":\"%s\"", img), "bad_request");
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"Bad-Code\",\"media\":\"%s\"", img), "bad_request");
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\":%s:\",\"media\":\"%s\"", sc, img), "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"A\",\"media\":\"%s\"", img),
+                "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"Bad-Code\",\"media\":\"%s\"", img),
+                "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\":%s:\",\"media\":\"%s\"", sc, img),
+                "bad_request");
     expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\"", sc), "bad_request");
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, txt), "bad_request");
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg), "not_found");
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"f999999\"", sc), "not_found");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, txt),
+                "bad_request");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg),
+                "not_found");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"f999999\"", sc),
+                "not_found");
     /* Add: reply, event to every session. */
     json_t *rep = call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, img);
     assert_true(json_is_true(json_object_get(rep, "ok")));
@@ -710,10 +736,12 @@ static void test_custom_emoji(void **state)
     json_decref(rep);
     json_t *ev = wait_event(fw, "emoji");
     assert_string_equal(json_string_value(json_object_get(ev, "action")), "added");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "emoji"), "shortcode")), sc);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ev, "emoji"), "shortcode")), sc);
     json_decref(ev);
     /* Taken, by anyone. */
-    expect_code(call(fb, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg), "emoji_taken");
+    expect_code(call(fb, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg),
+                "emoji_taken");
     /* Listed; its image is readable by any signed-in user. */
     json_t *l = call(fb, "\"op\":\"emoji_list\"");
     json_t *arr = json_object_get(l, "emoji");
@@ -721,7 +749,8 @@ static void test_custom_emoji(void **state)
     for (size_t i = 0; i < json_array_size(arr); i++)
         if (!strcmp(json_string_value(json_object_get(json_array_get(arr, i), "shortcode")), sc)) {
             listed = true;
-            assert_string_equal(json_string_value(json_object_get(json_array_get(arr, i), "media")), img);
+            assert_string_equal(json_string_value(json_object_get(json_array_get(arr, i), "media")),
+                                img);
         }
     assert_true(listed);
     json_decref(l);
@@ -732,12 +761,17 @@ static void test_custom_emoji(void **state)
     assert_int_equal(r.status, 200);
     resp_free(&r);
     /* Reactions: :shortcode: of an existing one, or a real emoji; not unknown ones. */
-    json_t *rr = call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"em\",\"members\":[\"%s\"]", b.name);
+    json_t *rr =
+        call(fa, "\"op\":\"create_room\",\"kind\":\"group\",\"name\":\"em\",\"members\":[\"%s\"]",
+             b.name);
     char room[32];
-    snprintf(room, sizeof room, "%s", json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
+    snprintf(room, sizeof room, "%s",
+             json_string_value(json_object_get(json_object_get(rr, "room"), "id")));
     json_decref(rr);
-    json_t *sent = call(fa, "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"e1\",\"content\":"
-                            "{\"type\":\"text\",\"body\":\"hi :%s: there\"}", room, sc);
+    json_t *sent = call(fa,
+                        "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"e1\",\"content\":"
+                        "{\"type\":\"text\",\"body\":\"hi :%s: there\"}",
+                        room, sc);
     assert_true(json_is_true(json_object_get(sent, "ok")));
     json_int_t seq = json_integer_value(json_object_get(json_object_get(sent, "message"), "seq"));
     json_decref(sent);
@@ -748,14 +782,19 @@ static void test_custom_emoji(void **state)
     assert_int_equal(json_array_size(reacts), 1);
     char want[48];
     snprintf(want, sizeof want, ":%s:", sc);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(reacts, 0), "emoji")), want);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(reacts, 0), "emoji")),
+                        want);
     json_decref(re);
-    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":no_such_emoji_zz:\"",
-                     room, (long long)seq), "bad_request");
+    expect_code(
+        call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":no_such_emoji_zz:\"",
+             room, (long long)seq),
+        "bad_request");
     expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\"::\"", room,
-                     (long long)seq), "bad_request");
-    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\"\\u2764\"", room,
-                     (long long)seq), NULL);
+                     (long long)seq),
+                "bad_request");
+    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\"\\u2764\"",
+                     room, (long long)seq),
+                NULL);
     /* Remove: owner only. */
     expect_code(call(fb, "\"op\":\"emoji_remove\",\"shortcode\":\"%s\"", sc), "forbidden");
     expect_code(call(fa, "\"op\":\"emoji_remove\",\"shortcode\":\"zz_nothing_here\""), "not_found");
@@ -764,12 +803,16 @@ static void test_custom_emoji(void **state)
     assert_string_equal(json_string_value(json_object_get(ev, "action")), "removed");
     json_decref(ev);
     /* Gone: an existing reaction can still be taken back, a new one is refused. */
-    expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":%s:\",\"remove\":true",
-                     room, (long long)seq, sc), NULL);
+    expect_code(
+        call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":%s:\",\"remove\":true",
+             room, (long long)seq, sc),
+        NULL);
     expect_code(call(fb, "\"op\":\"react\",\"room\":\"%s\",\"seq\":%lld,\"emoji\":\":%s:\"", room,
-                     (long long)seq, sc), "bad_request");
+                     (long long)seq, sc),
+                "bad_request");
     /* The shortcode is free again. */
-    expect_code(call(fb, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg), NULL);
+    expect_code(call(fb, "\"op\":\"emoji_add\",\"shortcode\":\"%s\",\"media\":\"%s\"", sc, bimg),
+                NULL);
     expect_code(call(fb, "\"op\":\"emoji_remove\",\"shortcode\":\"%s\"", sc), NULL);
     close(fa);
     close(fb);
@@ -787,7 +830,8 @@ static void test_emoji_policy_nobody(void **state)
     char img[32];
     upload_id(&a, 32, 32, 41, true, img, sizeof img);
     int fa = ws_login(&a);
-    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"nope\",\"media\":\"%s\"", img), "forbidden");
+    expect_code(call(fa, "\"op\":\"emoji_add\",\"shortcode\":\"nope\",\"media\":\"%s\"", img),
+                "forbidden");
     json_t *l = call(fa, "\"op\":\"emoji_list\"");
     assert_int_equal(json_array_size(json_object_get(l, "emoji")), 0);
     json_decref(l);
@@ -1004,8 +1048,7 @@ static void test_gc_unreferenced_and_referenced(void **state)
     wait_collected(a.token, e, es);
     assert_int_equal(media_status(a.token, z, NULL), 200);
     /* Clearing the group's avatar releases it too. */
-    expect_code(call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":null", room),
-                NULL);
+    expect_code(call(fa, "\"op\":\"room_settings\",\"room\":\"%s\",\"avatar\":null", room), NULL);
     wait_collected(a.token, g, gs);
     close(fa);
     assert_int_equal(th_http(srv.port, "GET", "/healthz", NULL, NULL, NULL, 0), 200);
@@ -1394,8 +1437,8 @@ static void test_streamed_download(void **state)
 {
     (void)state;
     th_server_t saved = srv;
-    static const char *const settings[] = {"max_upload_bytes=67108864",
-                                           "http_idle_timeout_ms=1500", NULL};
+    static const char *const settings[] = {"max_upload_bytes=67108864", "http_idle_timeout_ms=1500",
+                                           NULL};
     th_server_start(&srv, settings);
     user_t a;
     new_user(&a, "dl");

@@ -254,8 +254,7 @@ static void test_sticker(void **state)
                 room, (long long)iseq);
     th_expect_ok(r);
     assert_string_equal(
-        th_jstr(json_object_get(json_object_get(r, "message"), "reply_to"), "preview"),
-        "the view");
+        th_jstr(json_object_get(json_object_get(r, "message"), "reply_to"), "preview"), "the view");
     json_decref(r);
     free(room);
     close(fa);

@@ -36,7 +36,10 @@ static void test_parse_format(void **state)
     pl_addr_t z = {{0}};
     assert_true(pl_addr_unknown(&z));
     assert_string_equal("?", pl_addr_format(&z, buf));
-    const char *bad[] = {"", " 1.2.3.4", "1.2.3.4 ", "1.2.3", "1.2.3.256", "::g", "[::1", "x",
+    const char *bad[] = {"",          " 1.2.3.4",
+                         "1.2.3.4 ",  "1.2.3",
+                         "1.2.3.256", "::g",
+                         "[::1",      "x",
                          "1.2.3.4/8", "0123456789012345678901234567890123456789012345678"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(pl_addr_parse(bad[i], strlen(bad[i]), &a));
@@ -64,8 +67,8 @@ static void test_cidr(void **state)
     (void)state;
     pl_cidr_list_t l;
     char err[128];
-    assert_int_equal(0, pl_cidr_list_parse("127.0.0.0/8, ::1 10.1.0.0/16,192.168.1.7", &l, err,
-                                           sizeof err));
+    assert_int_equal(
+        0, pl_cidr_list_parse("127.0.0.0/8, ::1 10.1.0.0/16,192.168.1.7", &l, err, sizeof err));
     assert_int_equal(4, l.n);
     pl_addr_t a = A("127.9.9.9");
     assert_true(pl_cidr_list_match(&l, &a));

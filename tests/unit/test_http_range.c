@@ -28,7 +28,7 @@ static void test_ranges(void **state)
     expect("bytes=0-9", 100, 1, 0, 10);
     expect("bytes=10-", 100, 1, 10, 90);
     expect("bytes=-10", 100, 1, 90, 10);
-    expect("bytes=-1000", 100, 1, 0, 100);  /* suffix longer than the file */
+    expect("bytes=-1000", 100, 1, 0, 100);   /* suffix longer than the file */
     expect("bytes=90-1000", 100, 1, 90, 10); /* last clamped */
     expect("bytes=99-99", 100, 1, 99, 1);
     expect(" bytes = 5-6 ", 100, 1, 5, 2);

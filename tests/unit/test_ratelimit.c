@@ -62,7 +62,7 @@ static void test_table(void **state)
     /* Full: a new key evicts the least recently used ("ab"), never grows. */
     assert_int_equal(0, pl_ratelimit_take(rl, "c", 1, 1, 0));
     assert_int_equal(3, pl_ratelimit_size(rl));
-    assert_true(pl_ratelimit_take(rl, "a", 1, 1, 0) > 0); /* "a" was kept */
+    assert_true(pl_ratelimit_take(rl, "a", 1, 1, 0) > 0);      /* "a" was kept */
     assert_int_equal(0, pl_ratelimit_take(rl, "ab", 2, 2, 0)); /* "ab" starts full again */
     /* Many distinct keys (an attacker rotating addresses): bounded. */
     char key[32];

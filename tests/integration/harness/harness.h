@@ -54,8 +54,7 @@ int th_http(int port, const char *method, const char *path, const char *auth, co
 
 /** Registers a user (asserts 201) and returns its token in token (>= 128 bytes)
  * and user id in user_id (>= 32 bytes) when non-NULL. */
-void th_register(int port, const char *username, const char *password, char *token,
-                 char *user_id);
+void th_register(int port, const char *username, const char *password, char *token, char *user_id);
 
 /** Reads one HTTP response (Content-Length body) from fd: the head
  * (NUL-terminated) into head, the body into body (may be NULL; cut to
