@@ -341,6 +341,22 @@ void pl_ops__reply_page(session_t *s, json_t *id, const char *prefix, const char
 /** The room room_id when the caller is a member; otherwise replies
  * forbidden (the same for a room that does not exist) and returns NULL. */
 room_t *pl_ops__member_room(session_t *s, json_t *id, int64_t room_id);
+/** A change of a posted message (edit, delete: messages.c; react:
+ * reactions.c): one write job around pl_db_message_change, whose done
+ * replies with the message and fans the `update` out when it changed. */
+typedef struct {
+    job_t j;
+    char *text;       /* owned: the edit's content or the reaction's emoji */
+    pl_mentions_t pm; /* edit: the new body's mentions (parsed on the loop) */
+    const char *names[PL_MENTIONS_MAX];
+    char shortcode[PL_SHORTCODE_MAX + 1]; /* react: the custom emoji's name */
+    pl_change_t c; /* the store's request (borrowing the fields above) and result */
+} change_job_t;
+/** A change job of room r's message seq by the session's user; fill the
+ * kind's fields of c, then submit. */
+change_job_t *pl_ops__change_new(session_t *s, json_t *id, const room_t *r, int64_t seq,
+                                 pl_change_kind_t kind);
+void pl_ops__change_submit(session_t *s, change_job_t *q);
 /** Fails the job with the wire error of a store refusal (nothing for
  * PL_REFUSAL_NONE). */
 void pl_ops__job_refused(job_t *j, pl_refusal_t r);

@@ -240,32 +240,24 @@ void pl_ops_history(session_t *s, pl_cmd_t *c)
     pl_store_read(s->chat->st, history_work, history_done, h);
 }
 
-/* ---- edit / delete: one job type ---- */
+/* ---- changes of a posted message: edit, delete (here) and react
+ * (reactions.c) share one job ---- */
 
-typedef enum { MUT_EDIT, MUT_DELETE } mut_kind_t;
-
-typedef struct {
-    job_t j;
-    char *content;    /* edit */
-    pl_mentions_t pm; /* edit: the new body's mentions (parsed on the loop) */
-    const char *names[PL_MENTIONS_MAX];
-    pl_change_t c; /* the store's request (borrowing the fields above) and result */
-} mut_job_t;
-
-/* The store checks and writes (pl_db_message_change: the author only, no
- * edit of a tombstone, delete idempotent). */
-static void mut_work(pl_db_t *db, void *arg)
+/* The store checks and writes (pl_db_message_change: the message exists (and
+ * is live to react to), only its author edits or deletes it, no edit of a
+ * tombstone, delete idempotent, the custom emoji exists, the reaction cap). */
+static void change_work(pl_db_t *db, void *arg)
 {
-    mut_job_t *q = arg;
+    change_job_t *q = arg;
     int rc = pl_db_message_change(db, &q->c);
     if (rc == 0)
         pl_ops__job_refused(&q->j, q->c.refused);
     pl_ops__job_write_end(&q->j, db, rc);
 }
 
-static void mut_done(int status, void *arg)
+static void change_done(int status, void *arg)
 {
-    mut_job_t *q = arg;
+    change_job_t *q = arg;
     session_t *s = q->j.s;
     if (pl_ops__job_ok(&q->j, status)) {
         pl_wire_reply_message(s, q->j.id, &q->c.message);
@@ -273,22 +265,23 @@ static void mut_done(int status, void *arg)
             pl_chat__emit_update(s->chat, &q->c.message);
     }
     pl_change_dispose(&q->c);
-    free(q->content);
+    free(q->text);
     pl_ops__job_dispose(&q->j);
     free(q);
 }
 
-static mut_job_t *mut_new(session_t *s, json_t *id, room_t *r, int64_t seq, mut_kind_t kind)
+change_job_t *pl_ops__change_new(session_t *s, json_t *id, const room_t *r, int64_t seq,
+                                 pl_change_kind_t kind)
 {
-    mut_job_t *q = pl_xcalloc(1, sizeof *q);
+    change_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, id);
-    q->c = (pl_change_t){
-        .kind = kind == MUT_EDIT ? PL_CHANGE_EDIT : PL_CHANGE_DELETE,
-        .room_id = r->id,
-        .seq = seq,
-        .user = s->user_id,
-    };
+    q->c = (pl_change_t){.kind = kind, .room_id = r->id, .seq = seq, .user = s->user_id};
     return q;
+}
+
+void pl_ops__change_submit(session_t *s, change_job_t *q)
+{
+    pl_store_write(s->chat->st, change_work, change_done, q);
 }
 
 void pl_ops_edit(session_t *s, pl_cmd_t *c)
@@ -297,14 +290,14 @@ void pl_ops_edit(session_t *s, pl_cmd_t *c)
     room_t *r = pl_ops__member_room(s, c->id, arg->room);
     if (r == NULL)
         return;
-    mut_job_t *q = mut_new(s, c->id, r, arg->seq, MUT_EDIT);
-    q->content = arg->content; /* taken */
+    change_job_t *q = pl_ops__change_new(s, c->id, r, arg->seq, PL_CHANGE_EDIT);
+    q->text = arg->content; /* taken */
     arg->content = NULL;
-    q->c.content = q->content;
+    q->c.content = q->text;
     pl_ops__mentions(c, r->kind, &q->pm, q->names, &q->c.mention_room);
     q->c.mention_names = q->names;
     q->c.nmention_names = q->pm.n;
-    pl_store_write(s->chat->st, mut_work, mut_done, q);
+    pl_ops__change_submit(s, q);
 }
 
 void pl_ops_delete(session_t *s, pl_cmd_t *c)
@@ -312,8 +305,7 @@ void pl_ops_delete(session_t *s, pl_cmd_t *c)
     room_t *r = pl_ops__member_room(s, c->id, c->u.mark.room);
     if (r == NULL)
         return;
-    pl_store_write(s->chat->st, mut_work, mut_done,
-                   mut_new(s, c->id, r, c->u.mark.seq, MUT_DELETE));
+    pl_ops__change_submit(s, pl_ops__change_new(s, c->id, r, c->u.mark.seq, PL_CHANGE_DELETE));
 }
 
 /* ---- the disappearing-message sweeper ---- */
