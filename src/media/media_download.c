@@ -39,7 +39,6 @@ static bool query_flag(const char *q, const char *key)
     return false;
 }
 
-
 /* ---- downloads ----
  * Every body is streamed: the file is opened on the pool (a variant made
  * there first when it is not cached yet), then read CHUNK bytes at a time
@@ -53,9 +52,9 @@ typedef struct {
     unsigned char tok[32];
     int64_t id, user;
     bool thumb, visible;
-    bool square;    /* thumb?square=1: the centre-cropped square variant */
-    bool big;       /* thumb?size=1280 */
-    char tmp[1024]; /* square / 1280: where it is made when not cached yet */
+    bool square;                      /* thumb?square=1: the centre-cropped square variant */
+    bool big;                         /* thumb?size=1280 */
+    char tmp[1024];                   /* square / 1280: where it is made when not cached yet */
     pl_media_job_t vjob;              /* making it, on the decode queue */
     bool need_variant, variant_tried; /* not cached: make it, once */
     int rc;
@@ -138,8 +137,7 @@ static void dl_open_work(uv_work_t *w)
     d->io_rc = 0;
 }
 
-static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
-                       const char **ctype)
+static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment, const char **ctype)
 {
     const char *mime = d->thumb ? "image/jpeg" : d->rec.mime;
     *ctype = pl_media_served_type(mime, attachment);
@@ -149,7 +147,8 @@ static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
         size_t n = 0;
         for (const char *s = d->rec.name ? d->rec.name : ""; *s && n < MAX_NAME; s++) {
             unsigned char ch = (unsigned char)*s;
-            safe[n++] = (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != ';') ? (char)ch : '_';
+            safe[n++] =
+                (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != ';') ? (char)ch : '_';
         }
         safe[n] = '\0';
         if (n)
@@ -288,8 +287,8 @@ static void dl_open_done(uv_work_t *w, int status)
     const char *ctype;
     dl_headers(d, &h, etag, &att, &ctype);
     if (d->status == 206)
-        pl_buf_printf(&h, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
-                      d->start, d->start + d->len - 1, d->total);
+        pl_buf_printf(&h, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", d->start,
+                      d->start + d->len - 1, d->total);
     pl_buf_reserve(&h, 1)[0] = '\0';
     pl_http_resp_stream_t cb = {dl_on_drain, dl_on_abort, d};
     int rc = pl_http_respond_start(d->req, d->status, ctype, d->len, pl_buf_head(&h), &cb);
@@ -399,7 +398,8 @@ bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
     bool authed = pl_auth_bearer_hash(pl_http_header(req, "authorization"), tok);
     if (!strcmp(path, "/v1/media") || !strcmp(path, "/v1/media/")) {
         if (strcmp(method, "POST") != 0)
-            pl_http_respond_error(req, 405, "method_not_allowed", "POST to upload", "Allow: POST\r\n");
+            pl_http_respond_error(req, 405, "method_not_allowed", "POST to upload",
+                                  "Allow: POST\r\n");
         else
             pl_http_respond_error(req, 401, "unauthenticated",
                                   "missing Authorization: Bearer <token>", NULL);
@@ -452,4 +452,3 @@ bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req)
     pl_store_read(m->st, dl_lookup, dl_found, d);
     return true;
 }
-

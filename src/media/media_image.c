@@ -27,7 +27,6 @@
 
 /* ---- processing: sniffing on the thread pool, decoding on the decode queue ---- */
 
-
 static void sniff(pl_media_t *m, proc_t *p)
 {
     uv_mutex_lock(&m->magic_lock);
@@ -228,7 +227,7 @@ static bool decode_allowed(pl_media_t *m, const char *sha, const char *mime, con
  * "thumb1280" (fits in BIG_PX x BIG_PX, never upscaled). Decode thread.
  * Returns 0 or a negative code (the image is over a limit: PL_ETOOBIG). */
 int pl_media__make_variant(pl_media_t *m, const char *path, const char *mime, const char *tmp,
-                        const char *sha, bool square)
+                           const char *sha, bool square)
 {
     const char *variant = square ? "square" : "thumb1280";
     int box = square ? SQUARE_PX : BIG_PX;
@@ -288,4 +287,3 @@ void pl_media__thumb_work(pl_media_job_t *job)
     }
     pl_media__decode_thread_release();
 }
-

@@ -15,25 +15,23 @@
 #include "media/media_queue.h"
 #include "media/media_store.h"
 
-#define SNIFF_BYTES 8192           /* what libmagic sees of an upload */
-#define PEND_HIGH (1u << 20)       /* queued unwritten bytes: stop reading the socket */
-#define THUMB_PX 320               /* thumbnail bounding box */
-#define BIG_PX 1280                /* the large thumbnail (?size=1280), made on demand */
-#define SQUARE_PX 256              /* the square (avatar) thumbnail: centre-cropped */
-#define MAX_NAME 255               /* bytes of a file name */
+#define SNIFF_BYTES 8192     /* what libmagic sees of an upload */
+#define PEND_HIGH (1u << 20) /* queued unwritten bytes: stop reading the socket */
+#define THUMB_PX 320         /* thumbnail bounding box */
+#define BIG_PX 1280          /* the large thumbnail (?size=1280), made on demand */
+#define SQUARE_PX 256        /* the square (avatar) thumbnail: centre-cropped */
+#define MAX_NAME 255         /* bytes of a file name */
 #define CACHE_HDR "Cache-Control: private, max-age=31536000, immutable\r\n"
 #define CHUNK (256u << 10)     /* one read of a streamed download */
 #define SEND_HIGH (512u << 10) /* queued response bytes: wait for the drain to read more */
 #define GC_BATCH 1000          /* media rows one collection job deletes at most */
-
-
 
 struct pl_media {
     uv_loop_t *loop;
     const pl_config_t *cfg;
     pl_store_t *st;
     pl_media_store_t *ms;
-    magic_t magic;        /* not thread-safe: used under magic_lock */
+    magic_t magic; /* not thread-safe: used under magic_lock */
     uv_mutex_t magic_lock;
     bool vips_ok;
     pl_media_queue_t *dq;        /* image decodes (thumbnails); NULL without libvips */
@@ -43,7 +41,6 @@ struct pl_media {
     bool gc_busy; /* a collection job is in flight */
     bool stopped; /* pl_media_stop: the store is closing, no new jobs */
 };
-
 
 /* ---- media_image.c: processing, sniffing on the thread pool, decoding on
  * the decode queue ---- */

@@ -72,7 +72,6 @@ static void query_name(const char *q, char *out, size_t cap)
         out[0] = '\0';
 }
 
-
 /* ---- uploads ---- */
 
 typedef struct {
@@ -301,9 +300,9 @@ static void db_done(int status, void *arg)
 static json_t *media_json(const pl_media_rec_t *r)
 {
     char id[24];
-    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", pl_id_fmt(id, 'f', r->id), "sha256",
-                          r->sha256, "size", (json_int_t)r->size, "mime", r->mime, "name",
-                          r->name ? r->name : "");
+    json_t *o =
+        json_pack("{s:s,s:s,s:I,s:s,s:s}", "id", pl_id_fmt(id, 'f', r->id), "sha256", r->sha256,
+                  "size", (json_int_t)r->size, "mime", r->mime, "name", r->name ? r->name : "");
     if (r->width > 0) {
         json_object_set_new(o, "w", json_integer(r->width));
         json_object_set_new(o, "h", json_integer(r->height));
@@ -403,7 +402,8 @@ static void up_step(upload_t *u)
     }
     uint64_t ms = uv_now(m->loop) - u->t0;
     pl_log(PL_LOG_INFO, "media",
-           "upload user=u%" PRId64 " media=m%" PRId64 " bytes=%" PRIu64 " mime=%s dedup=%d ms=%" PRIu64,
+           "upload user=u%" PRId64 " media=m%" PRId64 " bytes=%" PRIu64
+           " mime=%s dedup=%d ms=%" PRIu64,
            u->user, u->rec.id, u->size, u->rec.mime, (int)u->existed, ms);
     if (u->req)
         respond_json(u->req, u->existed ? 200 : 201, media_json(&u->rec));
@@ -490,4 +490,3 @@ bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
     *out = (pl_http_stream_t){up_on_body, up_on_complete, up_on_abort, u};
     return true;
 }
-
