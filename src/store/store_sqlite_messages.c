@@ -561,6 +561,17 @@ void pl_post_dispose(pl_post_t *p)
     pl_message_dispose(&p->root);
 }
 
+/* Queries that walk newest first (so LIMIT keeps the newest) hand their rows
+ * back oldest first. */
+static void reverse(pl_message_t *v, size_t len)
+{
+    for (size_t i = 0; i < len / 2; i++) {
+        pl_message_t t = v[i];
+        v[i] = v[len - 1 - i];
+        v[len - 1 - i] = t;
+    }
+}
+
 int pl_db_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t limit,
                           pl_message_t **out, size_t *n)
 {
@@ -575,13 +586,7 @@ int pl_db_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t 
     int rc = pl_store__collect_messages(db, s, "messages_before", &v, &len);
     if (rc != 0)
         return rc;
-    /* The query walks newest first so LIMIT keeps the newest; callers want
-     * them oldest first. */
-    for (size_t i = 0; i < len / 2; i++) {
-        pl_message_t t = v[i];
-        v[i] = v[len - 1 - i];
-        v[len - 1 - i] = t;
-    }
+    reverse(v, len);
     *out = v;
     *n = len;
     return 0;
@@ -627,11 +632,7 @@ int pl_db_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t be
     int rc = pl_store__collect_messages(db, s, "thread_messages", &v, &len);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < len / 2; i++) {
-        pl_message_t t = v[i];
-        v[i] = v[len - 1 - i];
-        v[len - 1 - i] = t;
-    }
+    reverse(v, len);
     *out = v;
     *n = len;
     return 0;
