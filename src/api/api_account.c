@@ -947,6 +947,23 @@ static void handle_reset(pl_api_t *api, pl_http_req_t *req)
     areq_job(r, false, reset_lookup_work, reset_next);
 }
 
+/* ---- GET /v1/account/security: which second factors are on ---- */
+
+static void security_next(areq_t *r)
+{
+    r->result = json_pack("{s:b,s:I,s:I,s:o}", "totp", r->mfa.totp, "recovery_codes_left",
+                          (json_int_t)r->mfa.recovery_left, "passkeys", (json_int_t)r->mfa.passkeys,
+                          "methods", methods_json(&r->mfa));
+    areq_finish(r);
+}
+
+static void handle_security(pl_api_t *api, pl_http_req_t *req)
+{
+    areq_t *r = areq_new(api, req, true, false, NULL);
+    if (r)
+        areq_job(r, false, NULL, security_next);
+}
+
 /* ---- router ---- */
 
 typedef struct {
@@ -962,6 +979,7 @@ static const aroute_t aroutes[] = {
     {"POST", "/v1/account/recovery_codes", handle_recovery_codes},
     {"POST", "/v1/account/password", handle_password},
     {"POST", "/v1/account/reset", handle_reset},
+    {"GET", "/v1/account/security", handle_security},
     {"GET", "/v1/sessions", handle_sessions_list},
     {"POST", "/v1/sessions/revoke_others", handle_revoke_others},
 };

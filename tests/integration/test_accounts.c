@@ -163,6 +163,10 @@ static void enable_totp(int port, const char *token, char secret[64], char codes
     assert_int_equal(10, json_array_size(a));
     for (size_t i = 0; i < 10; i++)
         snprintf(codes[i], 32, "%s", json_string_value(json_array_get(a, i)));
+    assert_int_equal(200,
+                     req(port, "127.0.0.1", NULL, "GET", "/v1/account/security", token, NULL, &r));
+    assert_true(json_is_true(json_object_get(r.json, "totp")));
+    assert_int_equal(10, json_integer_value(json_object_get(r.json, "recovery_codes_left")));
     /* Enrolled already: a second setup is refused. */
     assert_int_equal(409, post(port, "/v1/account/totp/setup", token, NULL, &r));
     json_decref(r.json);
