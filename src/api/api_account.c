@@ -479,7 +479,25 @@ static void handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
     }
     snprintf(r->ticket, sizeof r->ticket, "%s", ticket);
     zfree(ticket);
-    if (!pl_mfa_ticket_claim(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info)) {
+    /* The limits first (a refused attempt costs the ticket nothing), then
+     * the claim, so two requests cannot check factors on one ticket. */
+    const char *why = "";
+    uint64_t wait = 0;
+    bool live = pl_mfa_ticket_peek(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info);
+    if (live)
+        wait = pl_auth_limits_login_begin(api->limits, r->info.username, &r->addr, uv_hrtime(),
+                                          &r->lticket, &why);
+    if (live && wait > 0) {
+        free(dev);
+        api->logins_limited++;
+        pl_api__respond_limited(req, wait, "too many login attempts");
+        areq_free(r);
+        return;
+    }
+    if (!live || !pl_mfa_ticket_claim(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info)) {
+        if (live)
+            pl_auth_limits_login_end(api->limits, r->info.username, &r->addr, &r->lticket,
+                                     PL_LOGIN_ABORTED, uv_hrtime());
         free(dev);
         pl_api_error(req, 401, "invalid_mfa_ticket",
                      "the login ticket is unknown, expired or spent: sign in again");
@@ -489,16 +507,6 @@ static void handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
     if (dev != NULL)
         snprintf(r->info.device_name, sizeof r->info.device_name, "%s", dev);
     free(dev);
-    const char *why = "";
-    uint64_t wait = pl_auth_limits_login_begin(api->limits, r->info.username, &r->addr, uv_hrtime(),
-                                               &r->lticket, &why);
-    if (wait > 0) {
-        pl_mfa_ticket_finish(api->mfa_tickets, r->ticket, false, uv_hrtime());
-        api->logins_limited++;
-        pl_api__respond_limited(req, wait, "too many login attempts");
-        areq_free(r);
-        return;
-    }
     pl_auth_token_new(r->token);
     pl_auth_token_hash(r->token, strlen(r->token), r->token_hash);
     r->work = mfa_login_work;

@@ -518,6 +518,68 @@ static void test_brute_force(void **state)
     th_server_cleanup(&s);
 }
 
+/* Hostile bodies and paths on every new endpoint: a clean 4xx each time,
+ * and the server keeps serving. */
+static void test_hostile_bodies(void **state)
+{
+    (void)state;
+    th_server_t s;
+    start(&s, NULL);
+    char user[40], tok[128];
+    th_unique_name("hos", user, sizeof user);
+    reg(s.port, user, tok);
+    resp_t r = {0};
+    char big[5000];
+    memset(big, 'A', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char bigbody[5200];
+    static const struct {
+        const char *path, *body;
+        int status;
+    } cases[] = {
+        {"/v1/account/totp/enable", "{\"code\":123456}", 400},
+        {"/v1/account/totp/enable", "{\"code\":\"123456\"}", 409}, /* no setup yet */
+        {"/v1/account/totp/enable", "{\"code\":\"12\\u00003456\"}", 400},
+        {"/v1/account/totp/enable", "[1]", 400},
+        {"/v1/account/totp/disable", "{}", 400},
+        {"/v1/account/totp/disable", "{\"password\":\"" PW "\"}", 409},
+        {"/v1/account/recovery_codes", "{\"password\":null}", 400},
+        {"/v1/account/recovery_codes", "{\"password\":\"" PW "\"}", 409},
+        {"/v1/account/password",
+         "{\"old_password\":\"" PW "\",\"new_password\":\"x\","
+         "\"revoke_others\":\"yes\"}",
+         400},
+        {"/v1/account/reset", "{\"token\":\"nope\",\"new_password\":\"" PW2 "\"}", 400},
+        {"/v1/account/reset", "{\"token\":7}", 400},
+        {"/v1/login/mfa", "{\"mfa_ticket\":\"nope\",\"totp\":\"123456\"}", 401},
+        {"/v1/login", "{\"username\":\"x\",\"password\":\"y\",\"totp\":[1]}", 400},
+        {"/v1/register", "{\"username\":\"x\",\"password\":\"" PW2 "\",\"invite_code\":5}", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int st = post(s.port, cases[i].path, tok, cases[i].body, &r);
+        if (st != cases[i].status)
+            fail_msg("%s %s: %d, want %d", cases[i].path, cases[i].body, st, cases[i].status);
+    }
+    snprintf(bigbody, sizeof bigbody, "{\"token\":\"%s\",\"new_password\":\"" PW2 "\"}", big);
+    assert_int_equal(400, post(s.port, "/v1/account/reset", NULL, bigbody, &r));
+    snprintf(bigbody, sizeof bigbody, "{\"mfa_ticket\":\"%s\",\"totp\":\"123456\"}", big);
+    assert_int_equal(400, post(s.port, "/v1/login/mfa", NULL, bigbody, &r));
+    const char *paths[] = {"/v1/sessions/",     "/v1/sessions/d",
+                           "/v1/sessions/d0",   "/v1/sessions/d99999999999999999999",
+                           "/v1/sessions/d1/x", "/v1/sessions/%00"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        int st = req(s.port, "127.0.0.1", NULL, "DELETE", paths[i], tok, NULL, &r);
+        assert_true(st == 404 || st == 400);
+    }
+    assert_int_equal(405, req(s.port, "127.0.0.1", NULL, "GET", "/v1/sessions/d1", tok, NULL, &r));
+    assert_int_equal(405, req(s.port, "127.0.0.1", NULL, "GET", "/v1/login/mfa", NULL, NULL, &r));
+    assert_int_equal(401, req(s.port, "127.0.0.1", NULL, "GET", "/v1/sessions", NULL, NULL, &r));
+    /* Still serving. */
+    assert_int_equal(200, req(s.port, "127.0.0.1", NULL, "GET", "/v1/sessions", tok, NULL, &r));
+    json_decref(r.json);
+    stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_devices_password_reset),
         cmocka_unit_test(test_registration_modes),
         cmocka_unit_test(test_brute_force),
+        cmocka_unit_test(test_hostile_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
