@@ -304,7 +304,7 @@ static void login_work(pl_db_t *db, void *arg)
          * the code are one step. */
         int rc = pl_db_mfa_get(db, a->user.id, &a->mfa);
         if (rc == 0)
-            rc = pl_api__second_factor_check(db, a->user.id, &a->mfa, a->totp, a->recovery);
+            rc = pl_api__second_factor_check(a->api, db, a->user.id, &a->mfa, a->totp, a->recovery);
         if (rc == PL_EFORBIDDEN) {
             a->verified = false;
             a->status = 401, a->code = "bad_second_factor",

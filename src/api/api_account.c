@@ -106,6 +106,9 @@ void pl_api__account_init(pl_api_t *api)
     api->mfa_tickets = pl_mfa_tickets_new((size_t)api->cfg->mfa_ticket_max);
     api->totp_setups = pl_xcalloc(1, sizeof *api->totp_setups);
     api->pwlist = load_pwlist(api->cfg->password_blocklist);
+    const char *k = api->cfg->totp_secret_key;
+    api->has_totp_key = k[0] != '\0' && sodium_hex2bin(api->totp_key, sizeof api->totp_key, k,
+                                                       strlen(k), NULL, NULL, NULL) == 0;
 }
 
 void pl_api__account_dispose(pl_api_t *api)
@@ -167,13 +170,27 @@ void pl_api__respond_mfa_required(pl_api_t *api, pl_http_req_t *req,
     sodium_memzero(ticket, sizeof ticket);
 }
 
-int pl_api__second_factor_check(pl_db_t *db, int64_t user_id, const pl_mfa_state_t *m,
-                                const char *totp, const char *recovery_code)
+int pl_api__second_factor_check(const pl_api_t *api, pl_db_t *db, int64_t user_id,
+                                const pl_mfa_state_t *m, const char *totp,
+                                const char *recovery_code)
 {
     if (totp != NULL) {
         int64_t step = 0;
-        if (!m->totp || !pl_totp_verify(m->totp_secret, m->totp_secret_len, totp,
-                                        pl_now_ms() / 1000, m->totp_last_step, &step))
+        uint8_t secret[32];
+        size_t len = m->totp ? pl_totp_open(api->has_totp_key ? api->totp_key : NULL,
+                                            m->totp_secret, m->totp_secret_len, secret)
+                             : 0;
+        if (m->totp && len == 0) {
+            pl_log(PL_LOG_ERROR, "auth",
+                   "TOTP secret of user=u%" PRId64 " cannot be opened: wrong or missing "
+                   "totp_secret_key",
+                   user_id);
+            return PL_EIO;
+        }
+        bool ok = len > 0 &&
+                  pl_totp_verify(secret, len, totp, pl_now_ms() / 1000, m->totp_last_step, &step);
+        sodium_memzero(secret, sizeof secret);
+        if (!ok)
             return PL_EFORBIDDEN;
         int rc = pl_db_totp_use_step(db, user_id, step);
         return rc == PL_EEXIST || rc == PL_ENOTFOUND ? PL_EFORBIDDEN : rc;
@@ -413,7 +430,8 @@ static void mfa_login_work(pl_db_t *db, areq_t *r)
     int64_t now = pl_now_ms(), count = 0;
     int rc = pl_db_mfa_get(db, r->info.user_id, &r->mfa);
     if (rc == 0)
-        rc = pl_api__second_factor_check(db, r->info.user_id, &r->mfa, r->totp, r->recovery);
+        rc =
+            pl_api__second_factor_check(r->api, db, r->info.user_id, &r->mfa, r->totp, r->recovery);
     if (rc == PL_EFORBIDDEN) {
         fail(r, 401, "bad_second_factor", "wrong, expired or already used code");
         return;
@@ -549,8 +567,12 @@ static void totp_enable_work(pl_db_t *db, areq_t *r)
         fail(r, 409, "mfa_already_enabled", "TOTP is already on: disable it first");
         return;
     }
-    int rc = pl_db_totp_enable(db, r->user_id, r->secret, sizeof r->secret, r->salt, r->step,
+    uint8_t stored[PL_TOTP_STORED_MAX];
+    size_t n = pl_totp_seal(r->api->has_totp_key ? r->api->totp_key : NULL, r->secret,
+                            sizeof r->secret, stored);
+    int rc = pl_db_totp_enable(db, r->user_id, stored, n, r->salt, r->step,
                                (const uint8_t(*)[32])r->hashes, PL_RECOVERY_CODES, pl_now_ms());
+    sodium_memzero(stored, sizeof stored);
     if (rc < 0)
         fail(r, 500, "internal", "storage error; try again");
 }
@@ -616,7 +638,7 @@ static void totp_disable_work(pl_db_t *db, areq_t *r)
         /* The state is read again on the writer: check and spend at once. */
         rc = pl_db_mfa_get(db, r->user_id, &r->mfa);
         if (rc == 0)
-            rc = pl_api__second_factor_check(db, r->user_id, &r->mfa, r->totp, r->recovery);
+            rc = pl_api__second_factor_check(r->api, db, r->user_id, &r->mfa, r->totp, r->recovery);
         if (rc == PL_EFORBIDDEN) {
             fail(r, 403, "bad_second_factor", "wrong, expired or already used code");
             return;

@@ -33,6 +33,8 @@ struct pl_api {
     pl_mfa_tickets_t *mfa_tickets;  /* second login steps pending */
     pl_totp_pending_t *totp_setups; /* secrets from totp/setup not confirmed yet */
     pl_pwlist_t *pwlist;            /* common passwords (password_blocklist); may be NULL */
+    uint8_t totp_key[32];           /* totp_secret_key, when has_totp_key */
+    bool has_totp_key;
 };
 
 /** Answers body (taken) as JSON with status, and releases req. */
@@ -61,7 +63,8 @@ void pl_api__respond_mfa_required(pl_api_t *api, pl_http_req_t *req,
 /** Verifies a second factor (totp or recovery_code; one is non-NULL) of
  * user_id against m and spends it (single use). Store write job. Returns
  * 0, PL_EFORBIDDEN for a wrong, replayed or used one, or PL_EIO. */
-int pl_api__second_factor_check(pl_db_t *db, int64_t user_id, const pl_mfa_state_t *m,
-                                const char *totp, const char *recovery_code);
+int pl_api__second_factor_check(const pl_api_t *api, pl_db_t *db, int64_t user_id,
+                                const pl_mfa_state_t *m, const char *totp,
+                                const char *recovery_code);
 
 #endif

@@ -177,6 +177,42 @@ char *pl_qr_svg(const char *text)
     return buf_take_str(&b);
 }
 
+#define SEALED_LEN                                                                                 \
+    (1 + crypto_secretbox_NONCEBYTES + PL_TOTP_SECRET_BYTES + crypto_secretbox_MACBYTES)
+
+size_t pl_totp_seal(const uint8_t *key, const uint8_t *secret, size_t len,
+                    uint8_t out[PL_TOTP_STORED_MAX])
+{
+    if (len > 32)
+        return 0;
+    if (key == NULL) {
+        memcpy(out, secret, len);
+        return len;
+    }
+    size_t n = 1 + crypto_secretbox_NONCEBYTES + len + crypto_secretbox_MACBYTES;
+    if (n > PL_TOTP_STORED_MAX)
+        return 0;
+    out[0] = 'S';
+    randombytes_buf(out + 1, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(out + 1 + crypto_secretbox_NONCEBYTES, secret, len, out + 1, key);
+    return n;
+}
+
+size_t pl_totp_open(const uint8_t *key, const uint8_t *stored, size_t len, uint8_t out[32])
+{
+    if (len == SEALED_LEN && stored[0] == 'S') {
+        size_t clen = len - 1 - crypto_secretbox_NONCEBYTES;
+        if (key == NULL || crypto_secretbox_open_easy(out, stored + 1 + crypto_secretbox_NONCEBYTES,
+                                                      clen, stored + 1, key) != 0)
+            return 0;
+        return clen - crypto_secretbox_MACBYTES;
+    }
+    if (len == 0 || len > 32)
+        return 0;
+    memcpy(out, stored, len);
+    return len;
+}
+
 static const char b32_lower[] = "abcdefghijklmnopqrstuvwxyz234567";
 
 void pl_recovery_code_new(char out[PL_RECOVERY_CODE_TEXT])

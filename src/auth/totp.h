@@ -59,6 +59,23 @@ bool pl_totp_parse(const char *in, char out[PL_TOTP_DIGITS + 1]);
 bool pl_totp_verify(const uint8_t *secret, size_t len, const char *code, int64_t now_s,
                     int64_t last_step, int64_t *step);
 
+#define PL_TOTP_KEY_BYTES 32  /* totp_secret_key */
+#define PL_TOTP_STORED_MAX 64 /* stored form of a secret, sealed or not */
+
+/** The stored form of secret (len <= 32): with key (PL_TOTP_KEY_BYTES, may
+ * be NULL) 'S', a random 24-byte nonce and the secret sealed with
+ * XSalsa20-Poly1305 (crypto_secretbox; 61 bytes for 20); without a key the
+ * secret as is. Returns the bytes written to out. */
+size_t pl_totp_seal(const uint8_t *key, const uint8_t *secret, size_t len,
+                    uint8_t out[PL_TOTP_STORED_MAX]);
+
+/** Reverses pl_totp_seal into out (>= 32 bytes) and returns the secret's
+ * length, or 0 when it cannot: a sealed form without the key, with another
+ * key, or altered. A plain form (not starting with 'S' and 61 bytes) is
+ * returned as is, key or not, so secrets stored before a key was set keep
+ * working. */
+size_t pl_totp_open(const uint8_t *key, const uint8_t *stored, size_t len, uint8_t out[32]);
+
 /** The otpauth:// URI an authenticator app scans: issuer and account name
  * are percent-encoded. Returns a malloc'd string (free()). */
 char *pl_totp_uri(const char *issuer, const char *account, const char *secret_b32);

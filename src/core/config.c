@@ -190,6 +190,8 @@ static const cfg_entry_t table[] = {
      "failed logins per account and address before each further one doubles a wait"},
     {"login_backoff_max_ms", CFG_INT, OFF(login_backoff_max_ms), 1000, 86400000, "900000",
      "longest wait the login backoff imposes"},
+    {"totp_secret_key", CFG_STR, OFF(totp_secret_key), 0, 0, "",
+     "64 hex digits (32 bytes) sealing TOTP secrets in the database; empty: stored as is"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -198,7 +200,7 @@ static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 /* String keys whose value is a secret: --config-test does not print it. */
 static bool is_secret_key(const char *key)
 {
-    return strcmp(key, "stats_token") == 0;
+    return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0;
 }
 
 static bool is_cidr_key(const char *key)
@@ -553,6 +555,11 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
         fmt_err(err, errlen,
                 "config key 'max_content_bytes' must be at least 4096 bytes "
                 "smaller than 'max_ws_message'");
+        return PL_EINVAL;
+    }
+    size_t tk = strlen(cfg->totp_secret_key);
+    if (tk != 0 && (tk != 64 || strspn(cfg->totp_secret_key, "0123456789abcdefABCDEF") != 64)) {
+        fmt_err(err, errlen, "config key 'totp_secret_key' must be empty or 64 hex digits");
         return PL_EINVAL;
     }
     if (cfg->stats_token[0] != '\0' && strlen(cfg->stats_token) < 16) {

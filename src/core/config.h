@@ -102,6 +102,7 @@ typedef struct {
     int64_t mfa_ticket_max;              /* pending second login steps kept (per node) */
     int64_t login_backoff_free_failures; /* failures per (account, address) before backoff */
     int64_t login_backoff_max_ms;        /* longest backoff delay */
+    char *totp_secret_key;               /* 64 hex digits sealing TOTP secrets at rest; "" = none */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -564,7 +564,7 @@ int pl_db_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_ro
 /** A user's second factors. */
 typedef struct {
     bool totp;               /* TOTP enabled (the rest of the TOTP fields are valid) */
-    uint8_t totp_secret[32]; /* raw secret, totp_secret_len bytes */
+    uint8_t totp_secret[64]; /* stored form (pl_totp_seal), totp_secret_len bytes */
     size_t totp_secret_len;
     int64_t totp_last_step;    /* the last step that verified (codes are single use) */
     uint8_t recovery_salt[16]; /* key of the recovery code hashes */
@@ -577,7 +577,7 @@ int pl_db_mfa_get(pl_db_t *db, int64_t user_id, pl_mfa_state_t *out);
 /** Hook for the passkeys feature: how many passkeys user_id has. Counts the
  * rows of a table `passkeys` (column user_id) when one exists, else 0. */
 int pl_db_passkey_count(pl_db_t *db, int64_t user_id, int64_t *n);
-/** Enables TOTP with secret (len <= 32), replacing any earlier one, and sets
+/** Enables TOTP with secret (its stored form, len <= 64), replacing any earlier one, and sets
  * the recovery codes (n hashes, keyed with salt). last_step: the step of the
  * code that confirmed it (single use). */
 int pl_db_totp_enable(pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len,

@@ -179,7 +179,7 @@ int pl_db_totp_enable(pl_db_t *db, int64_t user_id, const uint8_t *secret, size_
                       const uint8_t salt[16], int64_t last_step, const uint8_t (*hashes)[32],
                       size_t n, int64_t now_ms)
 {
-    if (len == 0 || len > 32)
+    if (len == 0 || len > 64)
         return PL_EINVAL;
     int rc;
     WITH_FN(db, rc, {

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <liboath/oath.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,11 +177,26 @@ static void test_totp_login(void **state)
 {
     (void)state;
     th_server_t s;
-    start(&s, NULL);
+    /* Secrets sealed at rest (totp_secret_key). */
+    start(&s, "totp_secret_key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
     char user[40], tok[128], secret[64], codes[10][32], body[512], code[7];
     th_unique_name("mfa", user, sizeof user);
     reg(s.port, user, tok);
     enable_totp(s.port, tok, secret, codes);
+    {
+        char path[400];
+        snprintf(path, sizeof path, "%s/parley.db", s.data_dir);
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(SQLITE_OK, sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL));
+        assert_int_equal(SQLITE_OK,
+                         sqlite3_prepare_v2(db, "SELECT totp_secret FROM user_mfa", -1, &st, NULL));
+        assert_int_equal(SQLITE_ROW, sqlite3_step(st));
+        assert_int_equal(61, sqlite3_column_bytes(st, 0));
+        assert_int_equal('S', ((const uint8_t *)sqlite3_column_blob(st, 0))[0]);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
     resp_t r = {0};
     /* The password alone: 401 mfa_required with the methods and a ticket. */
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, PW);

@@ -100,6 +100,30 @@ static void test_base32_uri_qr(void **state)
     assert_memory_not_equal(s1, s2, sizeof s1);
 }
 
+static void test_seal_open(void **state)
+{
+    (void)state;
+    uint8_t key[PL_TOTP_KEY_BYTES], other[PL_TOTP_KEY_BYTES], stored[PL_TOTP_STORED_MAX], out[32];
+    randombytes_buf(key, sizeof key);
+    randombytes_buf(other, sizeof other);
+    size_t n = pl_totp_seal(key, rfc_secret, 20, stored);
+    assert_int_equal(61, n);
+    assert_int_equal('S', stored[0]);
+    assert_null(memmem(stored, n, rfc_secret, 20)); /* not in the clear */
+    assert_int_equal(20, pl_totp_open(key, stored, n, out));
+    assert_memory_equal(rfc_secret, out, 20);
+    assert_int_equal(0, pl_totp_open(other, stored, n, out));
+    assert_int_equal(0, pl_totp_open(NULL, stored, n, out));
+    stored[30] ^= 1;
+    assert_int_equal(0, pl_totp_open(key, stored, n, out));
+    /* Without a key: stored as is; a plain secret opens with or without one. */
+    assert_int_equal(20, pl_totp_seal(NULL, rfc_secret, 20, stored));
+    assert_memory_equal(rfc_secret, stored, 20);
+    assert_int_equal(20, pl_totp_open(key, stored, 20, out));
+    assert_int_equal(20, pl_totp_open(NULL, stored, 20, out));
+    assert_int_equal(0, pl_totp_open(key, stored, 0, out));
+}
+
 static void test_recovery_codes(void **state)
 {
     (void)state;
@@ -207,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_rfc6238_vectors), cmocka_unit_test(test_window_and_single_use),
         cmocka_unit_test(test_base32_uri_qr),   cmocka_unit_test(test_recovery_codes),
         cmocka_unit_test(test_mfa_tickets),     cmocka_unit_test(test_password_policy),
+        cmocka_unit_test(test_seal_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
