@@ -9,6 +9,8 @@ PKGS=(
   libuv1-dev libhttp-parser-dev libjansson-dev
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev libmagic-dev libvips-dev
+  libfido2-dev # passkeys: WebAuthn signature verification (src/auth/webauthn.c)
+  libcbor-dev  # passkeys: attestation objects and COSE keys (src/auth/webauthn.c)
   python3
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).

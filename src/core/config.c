@@ -170,6 +170,20 @@ static const cfg_entry_t table[] = {
      "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
     {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
      "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
+    /* passkeys / WebAuthn (src/auth/webauthn.c, src/api/api_passkey.c) */
+    {"webauthn_rp_id", CFG_STR, OFF(webauthn_rp_id), 0, 0, "localhost",
+     "WebAuthn relying party id: the site's host name (no scheme, no port; an IP address is "
+     "not allowed); passkeys are bound to it"},
+    {"webauthn_rp_name", CFG_STR, OFF(webauthn_rp_name), 0, 0, "Parley",
+     "relying party name the browser shows when a passkey is created"},
+    {"webauthn_origins", CFG_STR, OFF(webauthn_origins), 0, 0,
+     "http://localhost:8080 https://localhost:8080",
+     "origins (scheme://host[:port], blank- or comma-separated) whose pages may use passkeys; "
+     "each host must be webauthn_rp_id or a subdomain of it"},
+    {"webauthn_challenges_max", CFG_INT, OFF(webauthn_challenges_max), 16, 10000000, "65536",
+     "passkey challenges outstanding at once (5 minutes each); past it: 429"},
+    {"webauthn_challenges_per_ip", CFG_INT, OFF(webauthn_challenges_per_ip), 1, 1000000, "32",
+     "passkey challenges outstanding per client address (IPv6: per /64); past it: 429"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -238,6 +252,20 @@ static bool origin_list_ok(const char *v, char *why, size_t cap)
         p += n;
     }
     return true;
+}
+
+/* A WebAuthn rpId is a registrable domain or host name (WebAuthn 5.1.2 via
+ * HTML's "valid domain"): letters, digits, '-' and '.', with a letter in its
+ * last label, so an IPv4 address (or anything with a port) is refused. */
+static bool rp_id_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 253 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n ||
+        v[0] == '.' || v[n - 1] == '.' || strstr(v, ".."))
+        return false;
+    const char *last = strrchr(v, '.');
+    last = last ? last + 1 : v;
+    return strspn(last, "0123456789") != strlen(last);
 }
 
 static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
@@ -344,12 +372,19 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
                     "anyone, nobody");
             return PL_EINVAL;
         }
-        if (!strcmp(key, "ws_allowed_origins")) {
+        if (!strcmp(key, "ws_allowed_origins") || !strcmp(key, "webauthn_origins")) {
             char why[160] = "";
             if (!origin_list_ok(value, why, sizeof why)) {
                 fmt_err(err, errlen, "config key '%s': %s", key, why);
                 return PL_EINVAL;
             }
+        }
+        if (!strcmp(key, "webauthn_rp_id") && !rp_id_ok(value)) {
+            fmt_err(err, errlen,
+                    "config key 'webauthn_rp_id': '%.80s' is not a host name (no scheme, port "
+                    "or IP address)",
+                    value);
+            return PL_EINVAL;
         }
         if (is_cidr_key(key)) {
             char why[160] = "";

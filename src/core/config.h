@@ -91,6 +91,12 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* passkeys / WebAuthn (src/auth/webauthn.c, src/api/api_passkey.c) */
+    char *webauthn_rp_id;               /* relying party id: a host name, no port, not an IP */
+    char *webauthn_rp_name;             /* shown by the browser when a passkey is made */
+    char *webauthn_origins;             /* origins clientDataJSON may name (exact match) */
+    int64_t webauthn_challenges_max;    /* outstanding challenges, all addresses */
+    int64_t webauthn_challenges_per_ip; /* outstanding challenges per address (IPv6: /64) */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
