@@ -2,6 +2,7 @@
 /* api.c -- HTTP routes. Password hashing runs on the thread pool and every
  * database access is a store job, so no handler blocks the loop. */
 #include "api/api.h"
+#include "api/api_internal.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -30,6 +31,7 @@ struct pl_api {
     pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
     pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */
     uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
+    pl_api_passkey_t *passkeys;                     /* /v1/passkeys (api_passkey.c) */
 };
 
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat)
@@ -45,6 +47,7 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
         pl_log(PL_LOG_ERROR, "api", "bad stats_allow: stats refused");
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
+    api->passkeys = pl_api_passkey_new(loop, cfg, st, api->limits, pl_api__login_session, api);
     return api;
 }
 
@@ -59,6 +62,7 @@ void pl_api_free(pl_api_t *api)
     if (!api)
         return;
     pl_media_free(api->media);
+    pl_api_passkey_free(api->passkeys);
     pl_auth_limits_free(api->limits);
     pl_cidr_list_dispose(&api->stats_allow);
     free(api);
@@ -77,43 +81,12 @@ bool pl_api_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
 
 static void respond_json(pl_http_req_t *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    pl_http_respond(req, status, "application/json", text, strlen(text), NULL);
-    free(text);
+    pl_api__respond_json(req, status, body);
 }
 
-void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *message)
-{
-    pl_log(PL_LOG_DEBUG, "api", "%s %s -> %d %s", pl_http_method(req), pl_http_path(req), status,
-           code);
-    respond_json(req, status,
-                 json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
-}
-
-bool pl_api_is_json_type(const char *ct)
-{
-    static const char want[] = "application/json";
-    if (ct == NULL)
-        return false;
-    ct += strspn(ct, " \t");
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
-        return false;
-    ct += sizeof want - 1;
-    ct += strspn(ct, " \t");
-    return *ct == '\0' || *ct == ';';
-}
-
-/* JSON endpoints take only Content-Type: application/json, so a cross-site
- * form or fetch() POST needs a CORS preflight, which parleyd never grants.
- * Answers 415 and returns false otherwise. */
 static bool require_json(pl_http_req_t *req)
 {
-    if (pl_api_is_json_type(pl_http_header(req, "content-type")))
-        return true;
-    pl_api_error(req, 415, "unsupported_media_type",
-                 "send the body as Content-Type: application/json");
-    return false;
+    return pl_api__require_json(req);
 }
 
 /* The level of a line about a refused request: info at most about once a
@@ -124,39 +97,14 @@ static int refusal_log_level(pl_api_t *api)
     return pl_log_gate(&api->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, NULL);
 }
 
-/* 429 rate_limited with Retry-After: wait_ms rounded up to whole seconds
- * (also in the message, for people). */
 static void respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what)
 {
-    uint64_t s = wait_ms == UINT64_MAX ? 3600 : PL_MAX((wait_ms + 999) / 1000, 1);
-    char extra[64], msg[160];
-    snprintf(extra, sizeof extra, "Retry-After: %" PRIu64 "\r\n", s);
-    snprintf(msg, sizeof msg, "%s; try again in %" PRIu64 " s", what, s);
-    pl_log(PL_LOG_DEBUG, "api", "%s %s -> 429 rate_limited", pl_http_method(req),
-           pl_http_path(req));
-    pl_http_respond_error(req, 429, "rate_limited", msg, extra);
+    pl_api__respond_limited(req, wait_ms, what);
 }
 
-/* Parses the request body as a JSON object; answers 400 and returns NULL if
- * it is not one. */
 static json_t *body_object(pl_http_req_t *req)
 {
-    size_t len;
-    const char *body = pl_http_body(req, &len);
-    json_error_t jerr;
-    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (v == NULL) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "invalid JSON at position %d: %s", jerr.position, jerr.text);
-        pl_api_error(req, 400, "bad_json", msg);
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        json_decref(v);
-        pl_api_error(req, 400, "bad_request", "the body must be a JSON object");
-        return NULL;
-    }
-    return v;
+    return pl_api__body_object(req);
 }
 
 /* ---- register / login: a small state machine over pool and store jobs ---- */
@@ -589,6 +537,10 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
         pl_api_error(req, 405, "method_not_allowed", "method not allowed for this path");
         return;
     }
+    if (!strncmp(path, "/v1/passkeys", 12) && (path[12] == '\0' || path[12] == '/')) {
+        pl_api_passkey_on_http(api->passkeys, req);
+        return;
+    }
     if (!strncmp(path, "/v1/media", 9) && (path[9] == '\0' || path[9] == '/')) {
         if (api->media == NULL)
             pl_api_error(req, 503, "unavailable", "the media service is not available");
@@ -605,4 +557,29 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
         return;
     }
     pl_http_serve_file(req, api->cfg->web_root, path);
+}
+
+/* ---- shared with api_passkey.c (through a callback: no call cycle) ---- */
+
+void pl_api__login_session(void *ud, pl_http_req_t *req, int64_t user_id, const char *username,
+                           const char *device_name)
+{
+    pl_api_t *api = ud;
+    acct_t *a = pl_xcalloc(1, sizeof *a);
+    a->api = api;
+    a->req = req;
+    snprintf(a->username, sizeof a->username, "%s", username);
+    a->device_name = pl_xstrdup(device_name ? device_name : "");
+    pl_http_client_addr(req, &a->addr);
+    a->verified = true;
+    a->user.id = a->user_id = user_id;
+    pl_auth_token_new(a->token);
+    pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
+    a->status = 200;
+    pl_store_write(api->st, login_work, acct_finish, a);
+}
+
+pl_api_passkey_t *pl_api__passkeys(pl_api_t *api)
+{
+    return api->passkeys;
 }

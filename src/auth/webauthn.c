@@ -471,6 +471,31 @@ int pl_webauthn_check_client_data(const unsigned char *json, size_t len, const c
     return rc;
 }
 
+int pl_webauthn_client_data_challenge(const unsigned char *json, size_t len,
+                                      unsigned char out[PL_WEBAUTHN_CHALLENGE_LEN])
+{
+    if (len > PL_WEBAUTHN_CLIENT_DATA_MAX)
+        return PL_WA_ETOOBIG;
+    json_t *o = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *ch = json_object_get(o, "challenge");
+    int rc = PL_WA_EMALFORMED;
+    unsigned char raw[PL_WEBAUTHN_CHALLENGE_LEN * 2];
+    size_t raw_len = 0;
+    if (json_is_string(ch)) {
+        rc = strspn(json_string_value(ch), B64URL) == json_string_length(ch) &&
+                     sodium_base642bin(raw, sizeof raw, json_string_value(ch),
+                                       json_string_length(ch), NULL, &raw_len, NULL,
+                                       sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+                     raw_len == PL_WEBAUTHN_CHALLENGE_LEN
+                 ? PL_WA_OK
+                 : PL_WA_ECHALLENGE;
+        if (rc == PL_WA_OK)
+            memcpy(out, raw, PL_WEBAUTHN_CHALLENGE_LEN);
+    }
+    json_decref(o);
+    return rc;
+}
+
 /* rpIdHash, UP and (when asked) UV: 7.1 steps 13-15, 7.2 steps 15-17. */
 static int check_authdata(const pl_webauthn_expect_t *x, const pl_webauthn_authdata_t *ad)
 {

@@ -108,6 +108,13 @@ int pl_webauthn_cose_parse(const unsigned char *p, size_t len, pl_webauthn_pubke
 int pl_webauthn_check_client_data(const unsigned char *json, size_t len, const char *type,
                                   const pl_webauthn_expect_t *x);
 
+/** The challenge a clientDataJSON names, decoded, when it is exactly
+ * PL_WEBAUTHN_CHALLENGE_LEN bytes (what parleyd issues): lets a server find
+ * the challenge it issued before verifying. PL_WA_OK, PL_WA_ETOOBIG,
+ * PL_WA_EMALFORMED or PL_WA_ECHALLENGE. */
+int pl_webauthn_client_data_challenge(const unsigned char *json, size_t len,
+                                      unsigned char out[PL_WEBAUTHN_CHALLENGE_LEN]);
+
 /** What a verified registration yields: store cred_id, cose_key, alg and
  * sign_count. */
 typedef struct {

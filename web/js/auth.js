@@ -3,6 +3,7 @@ import * as api from './api.js';
 import { save, SESSION_KEY } from './storage.js';
 import { $ } from './dom.js';
 import { startChat } from './app.js';
+import { bindPasskeySignIn, supported as passkeysSupported } from './passkeys.js';
 
 // ---------------------------------------------------------------- auth view
 
@@ -27,6 +28,7 @@ function setAuthMode(mode) {
   $('tab-register').tabIndex = reg ? 0 : -1;
   $('auth-form').setAttribute('aria-labelledby', reg ? 'tab-register' : 'tab-login');
   $('field-display').hidden = !reg;
+  $('auth-passkey').hidden = reg || !passkeysSupported();
   $('auth-password').autocomplete = reg ? 'new-password' : 'current-password';
   $('auth-submit').textContent = reg ? 'Create account' : 'Sign in';
   clearAuthErrors();
@@ -54,7 +56,16 @@ const AUTH_ERRORS = {
   mfa_required: [null, 'err-form', 'This account needs a one-time code (not supported here yet).'],
 };
 
+function signedIn(res, display) {
+  const session = { token: res.token, user_id: res.user_id, username: res.username, device_id: res.device_id,
+    display_name: display || res.username };
+  save(SESSION_KEY, session);
+  $('auth-password').value = '';
+  startChat(session);
+}
+
 export function bindAuthView() {
+  bindPasskeySignIn(api.deviceName, (res) => signedIn(res, ''), (text) => fieldError(null, 'err-form', text));
   $('tab-login').addEventListener('click', () => setAuthMode('login'));
   $('tab-register').addEventListener('click', () => setAuthMode('register'));
   for (const tab of [$('tab-login'), $('tab-register')]) {
@@ -81,11 +92,7 @@ export function bindAuthView() {
       const res = authMode === 'register'
         ? await api.register(username, password, display)
         : await api.login(username, password);
-      const session = { token: res.token, user_id: res.user_id, username: res.username, device_id: res.device_id,
-        display_name: display || res.username };
-      save(SESSION_KEY, session);
-      $('auth-password').value = '';
-      startChat(session);
+      signedIn(res, display);
     } catch (err) {
       const known = AUTH_ERRORS[err.code];
       if (known) fieldError(known[0], known[1], known[2]);

@@ -2,6 +2,7 @@
 // me), the settings dialog with my profile and photo.
 import * as media from './media.js';
 import * as custom from './custom.js';
+import { bindPasskeySettings, fillPasskeySection } from './passkeys.js';
 import { load, save, remove } from './storage.js';
 import { $ } from './dom.js';
 import { setTheme, currentThemeSetting } from './theme-toggle.js';
@@ -74,6 +75,7 @@ export async function openSettings() {
   $('err-set-avatar').textContent = '';
   $('set-avatar-status').textContent = '';
   fillAvatarControls();
+  fillPasskeySection();
   if (!dlg.open) dlg.showModal();
   $('set-display').focus();
   if (supports('profile_get') && S.conn && S.conn.isReady) {
@@ -202,4 +204,5 @@ export function bindSettings() {
   $('set-avatar-file').addEventListener('change', onAvatarFile);
   $('set-avatar-remove').addEventListener('click', removeMyAvatar);
   $('settings-cancel').addEventListener('click', () => $('settings-dialog').close());
+  bindPasskeySettings();
 }
