@@ -457,7 +457,7 @@ static void handle_register(pl_api_passkey_t *p, pl_http_req_t *req)
         job_free(j);
         return;
     }
-    cred_in_t c;
+    cred_in_t c = {0};
     const char *msg = NULL;
     unsigned char ch[PL_WA_CHALLENGE_LEN];
     bool ok = false;
@@ -471,8 +471,7 @@ static void handle_register(pl_api_passkey_t *p, pl_http_req_t *req)
                      "unknown, used or expired challenge: ask /v1/passkeys/register/options");
     else
         ok = register_verify(j, &c, ch);
-    if (rc == 0)
-        cred_in_dispose(&c);
+    cred_in_dispose(&c); /* zeroed, filled, or already disposed by cred_parse */
     json_decref(body);
     if (!ok) {
         job_free(j);
