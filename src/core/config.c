@@ -544,10 +544,42 @@ int pl_config_split_listen(const char *listen, char *host, int *port)
     return 0;
 }
 
+/* WebAuthn 5.1.3 / 13.4.9: a page may use passkeys of rpId R only when its
+ * host is R or a subdomain of R. Returns the first webauthn_origins entry
+ * whose host is neither (its length in *n), or NULL. */
+static const char *webauthn_origin_outside(const pl_config_t *cfg, size_t *n)
+{
+    const char *rp = cfg->webauthn_rp_id;
+    size_t rl = strlen(rp);
+    for (const char *p = cfg->webauthn_origins; *p;) {
+        p += strspn(p, " \t,");
+        *n = strcspn(p, " \t,");
+        if (*n == 0)
+            break;
+        const char *h = memchr(p, '/', *n) ? strstr(p, "://") + 3 : p; /* checked at set */
+        size_t hl = strcspn(h, ":/ \t,");
+        bool ok = (hl == rl || (hl > rl && h[hl - rl - 1] == '.')) &&
+                  strncasecmp(h + hl - rl, rp, rl) == 0;
+        if (!ok)
+            return p;
+        p += *n;
+    }
+    return NULL;
+}
+
 int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
 {
     char host[64];
     int port;
+    size_t on = 0;
+    const char *bad_origin = webauthn_origin_outside(cfg, &on);
+    if (bad_origin) {
+        fmt_err(err, errlen,
+                "config key 'webauthn_origins': '%.*s' is not on webauthn_rp_id '%s' or a "
+                "subdomain of it",
+                (int)PL_MIN(on, 80), bad_origin, cfg->webauthn_rp_id);
+        return PL_EINVAL;
+    }
     if (pl_config_split_listen(cfg->listen, host, &port) < 0) {
         fmt_err(err, errlen, "config key 'listen': '%s' is not HOST:PORT", cfg->listen);
         return PL_EINVAL;
