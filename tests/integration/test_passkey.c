@@ -387,8 +387,8 @@ static void test_oversized_and_malformed(void **state)
         "{}",
         "{\"credential\":[]}",
         "{\"credential\":{\"id\":\"AAAA\",\"response\":{}}}",
-        "{\"credential\":{\"id\":\"!!!\",\"response\":{\"clientDataJSON\":\"AAAA\","
-        "\"attestationObject\":\"AAAA\"}}}",
+        ("{\"credential\":{\"id\":\"!!!\",\"response\":{\"clientDataJSON\":\"AAAA\","
+         "\"attestationObject\":\"AAAA\"}}}"),
         "{\"credential\":{\"id\":\"AAAA\",\"type\":\"password\",\"response\":{}}}",
         "{\"name\":42,\"credential\":{}}",
     };
