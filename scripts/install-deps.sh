@@ -11,6 +11,8 @@ PKGS=(
   libcmocka-dev libmagic-dev libvips-dev
   liboath-dev      # TOTP second factor (RFC 6238), src/auth/totp.c
   libqrencode-dev  # QR code of the TOTP enrolment URI, rendered as SVG
+  libfido2-dev # passkeys: WebAuthn signature verification (src/auth/webauthn.c)
+  libcbor-dev  # passkeys: attestation objects and COSE keys (src/auth/webauthn.c)
   python3
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).

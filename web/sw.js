@@ -1,12 +1,12 @@
 // Service worker: keeps the app shell available offline (network first, so
 // a deployed update is picked up at once; the cache is only a fallback).
 // API and WebSocket traffic is never cached.
-const CACHE = 'parley-shell-v7';
+const CACHE = 'parley-shell-v8';
 const SHELL = [
   './', 'index.html', 'style.css', 'theme.js', 'manifest.webmanifest',
   'js/actions.js', 'js/api.js', 'js/app.js', 'js/auth.js', 'js/cache.js', 'js/composer.js',
   'js/conn.js', 'js/custom.js', 'js/dialogs.js', 'js/dom.js', 'js/emoji.js', 'js/invites.js',
-  'js/media-view.js', 'js/media.js', 'js/message.js', 'js/model.js', 'js/outbox.js',
+  'js/media-view.js', 'js/media.js', 'js/message.js', 'js/model.js', 'js/outbox.js', 'js/passkeys.js',
   'js/popover.js', 'js/profile.js', 'js/requests.js', 'js/search.js', 'js/security.js', 'js/settings.js',
   'js/sidebar.js', 'js/state.js', 'js/storage.js', 'js/sync.js', 'js/theme-toggle.js',
   'js/thread.js', 'js/timeline.js', 'js/uploads.js',

@@ -2,6 +2,7 @@
 /* api.c -- HTTP routes. Password hashing runs on the thread pool and every
  * database access is a store job, so no handler blocks the loop. */
 #include "api/api.h"
+#include "api/api_internal.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -35,6 +36,7 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     pl_api__account_init(api);
+    api->passkeys = pl_api_passkey_new(loop, cfg, st, api->limits, pl_api__login_session, api);
     return api;
 }
 
@@ -49,6 +51,7 @@ void pl_api_free(pl_api_t *api)
     if (!api)
         return;
     pl_media_free(api->media);
+    pl_api_passkey_free(api->passkeys);
     pl_auth_limits_free(api->limits);
     pl_api__account_dispose(api);
     pl_cidr_list_dispose(&api->stats_allow);
@@ -596,6 +599,10 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
     }
     if (pl_api__account_route(api, req, method, path))
         return;
+    if (!strncmp(path, "/v1/passkeys", 12) && (path[12] == '\0' || path[12] == '/')) {
+        pl_api_passkey_on_http(api->passkeys, req);
+        return;
+    }
     if (!strncmp(path, "/v1/media", 9) && (path[9] == '\0' || path[9] == '/')) {
         if (api->media == NULL)
             pl_api_error(req, 503, "unavailable", "the media service is not available");
@@ -612,4 +619,30 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
         return;
     }
     pl_http_serve_file(req, api->cfg->web_root, path);
+}
+
+/* ---- shared with api_passkey.c (through a callback: no call cycle) ---- */
+
+void pl_api__login_session(void *ud, pl_http_req_t *req, int64_t user_id, const char *username,
+                           const char *device_name)
+{
+    pl_api_t *api = ud;
+    acct_t *a = pl_xcalloc(1, sizeof *a);
+    a->api = api;
+    a->req = req;
+    snprintf(a->username, sizeof a->username, "%s", username);
+    a->device_name = pl_xstrdup(device_name ? device_name : "");
+    pl_http_client_addr(req, &a->addr);
+    pl_api__coarse_ip(&a->addr, a->ip);
+    a->verified = true;
+    a->user.id = a->user_id = user_id;
+    pl_auth_token_new(a->token);
+    pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
+    a->status = 200;
+    pl_store_write(api->st, login_work, acct_finish, a);
+}
+
+pl_api_passkey_t *pl_api__passkeys(pl_api_t *api)
+{
+    return api->passkeys;
 }

@@ -244,6 +244,7 @@ struct areq {
     char ip[64], token[PL_TOKEN_LEN + 1];
     uint8_t token_hash[32];
     bool ok;
+    bool passkey_ok; /* /v1/login/mfa: a passkey assertion verified (api_passkey.c) */
 };
 
 static void zfree(char *s)
@@ -429,7 +430,7 @@ static void mfa_login_work(pl_db_t *db, areq_t *r)
 {
     int64_t now = pl_now_ms(), count = 0;
     int rc = pl_db_mfa_get(db, r->info.user_id, &r->mfa);
-    if (rc == 0)
+    if (rc == 0 && !r->passkey_ok)
         rc =
             pl_api__second_factor_check(r->api, db, r->info.user_id, &r->mfa, r->totp, r->recovery);
     if (rc == PL_EFORBIDDEN) {
@@ -476,6 +477,57 @@ static void mfa_login_done(int status, void *arg)
     areq_finish(r);
 }
 
+/* The passkey answer of a second login step (pl_api_passkey_verify, which
+ * counted the attempt against the login limits itself). */
+static void mfa_passkey_verified(void *arg, int status, int64_t user_id, const char *code,
+                                 uint64_t retry_ms)
+{
+    areq_t *r = arg;
+    if (status == 0 && user_id == r->info.user_id) {
+        r->passkey_ok = true;
+        r->work = mfa_login_work;
+        pl_store_write(r->api->st, areq_work, mfa_login_done, r);
+        return;
+    }
+    pl_mfa_ticket_finish(r->api->mfa_tickets, r->ticket, false, uv_hrtime());
+    if (status == PL_EAGAIN) {
+        r->api->logins_limited++;
+        pl_api__respond_limited(r->req, retry_ms, "too many login attempts");
+        areq_free(r);
+        return;
+    }
+    if (status == PL_EINVAL)
+        fail(r, 400, code && !strcmp(code, "too_large") ? "too_large" : "bad_request",
+             "the passkey credential is malformed");
+    else if (status == PL_EIO || status == PL_ECLOSED)
+        fail(r, 500, "internal", "storage error; try again");
+    else
+        fail(r, 401, "bad_second_factor",
+             code && !strcmp(code, "bad_challenge")
+                 ? "the passkey answered no outstanding challenge: ask for new options"
+                 : "that passkey is not valid for this account");
+    areq_finish(r);
+}
+
+/* POST /v1/login/mfa with a passkey: the limits are applied by the passkey
+ * check; the ticket is claimed first so two requests cannot race on it. */
+static void login_mfa_passkey(pl_api_t *api, areq_t *r, json_t *passkey, const char *dev)
+{
+    if (!pl_mfa_ticket_peek(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info) ||
+        !pl_mfa_ticket_claim(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info)) {
+        pl_api_error(r->req, 401, "invalid_mfa_ticket",
+                     "the login ticket is unknown, expired or spent: sign in again");
+        areq_free(r);
+        return;
+    }
+    if (dev != NULL)
+        snprintf(r->info.device_name, sizeof r->info.device_name, "%s", dev);
+    pl_auth_token_new(r->token);
+    pl_auth_token_hash(r->token, strlen(r->token), r->token_hash);
+    pl_api_passkey_verify(api->passkeys, &r->addr, passkey, r->info.user_id, mfa_passkey_verified,
+                          r);
+}
+
 static void handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
 {
     json_t *body = NULL;
@@ -483,20 +535,31 @@ static void handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
     if (r == NULL)
         return;
     char *ticket = NULL, *dev = NULL;
+    json_t *passkey = json_object_get(body, "passkey");
     bool ok = opt_str(body, "mfa_ticket", 256, &ticket) && opt_str(body, "totp", 64, &r->totp) &&
               opt_str(body, "recovery_code", 64, &r->recovery) &&
-              opt_str(body, "device_name", 64, &dev);
+              opt_str(body, "device_name", 64, &dev) && (passkey == NULL || json_is_object(passkey));
+    int factors = (r->totp != NULL) + (r->recovery != NULL) + (passkey != NULL);
+    json_incref(passkey);
     json_decref(body);
-    if (!ok || ticket == NULL || (r->totp == NULL) == (r->recovery == NULL)) {
+    if (!ok || ticket == NULL || factors != 1) {
         free(ticket);
         free(dev);
+        json_decref(passkey);
         pl_api_error(req, 400, "bad_request",
-                     "give \"mfa_ticket\" and one of \"totp\" or \"recovery_code\" (strings)");
+                     "give \"mfa_ticket\" and one of \"totp\" or \"recovery_code\" (strings) or "
+                     "\"passkey\" (an assertion object)");
         areq_free(r);
         return;
     }
     snprintf(r->ticket, sizeof r->ticket, "%s", ticket);
     zfree(ticket);
+    if (passkey != NULL) {
+        login_mfa_passkey(api, r, passkey, dev);
+        free(dev);
+        json_decref(passkey);
+        return;
+    }
     /* The limits first (a refused attempt costs the ticket nothing), then
      * the claim, so two requests cannot check factors on one ticket. */
     const char *why = "";

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* api_internal.h -- shared by api.c (routes, register, login, stats) and
- * api_account.c (second factors, devices, password change and reset). Not
+/* api_internal.h -- shared by api.c (routes, register, login, stats),
+ * api_account.c (second factors, devices, password change and reset),
+ * api_passkey.c (through callbacks) and api_util.c (JSON answers). Not
  * for use outside src/api/. Loop thread only. */
 #ifndef PL_API_API_INTERNAL_H
 #define PL_API_API_INTERNAL_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/api_passkey.h"
 #include "auth/auth_limits.h"
 #include "auth/mfa_ticket.h"
 #include "auth/password_policy.h"
@@ -35,6 +37,7 @@ struct pl_api {
     pl_pwlist_t *pwlist;            /* common passwords (password_blocklist); may be NULL */
     uint8_t totp_key[32];           /* totp_secret_key, when has_totp_key */
     bool has_totp_key;
+    pl_api_passkey_t *passkeys; /* /v1/passkeys (api_passkey.c) */
 };
 
 /** Answers body (taken) as JSON with status, and releases req. */
@@ -47,6 +50,21 @@ int pl_api__refusal_log_level(pl_api_t *api);
 void pl_api__respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what);
 /** The body as a JSON object (owned), or NULL after answering 400. */
 json_t *pl_api__body_object(pl_http_req_t *req);
+
+/** pl_api__require_json, then pl_api__body_object. */
+json_t *pl_api__json_body(pl_http_req_t *req);
+
+/** The login's last step, shared by /v1/login and passkey logins (api.c;
+ * api_passkey.c gets it as a pl_api_login_session_fn, ud = the pl_api_t):
+ * checks max_sessions_per_user, creates a session (device) for user_id and
+ * answers 200 {"user_id", "token", "device_id", "username"} (or the error).
+ * The caller verified the credential and ended its login-limit ticket.
+ * username and device_name are copied. */
+void pl_api__login_session(void *ud, pl_http_req_t *req, int64_t user_id, const char *username,
+                           const char *device_name);
+
+/** The passkey endpoints' state (never NULL after pl_api_new). */
+pl_api_passkey_t *pl_api__passkeys(pl_api_t *api);
 
 /** api_account.c: state set up and torn down with the api. */
 void pl_api__account_init(pl_api_t *api);

@@ -94,3 +94,8 @@ json_t *pl_api__body_object(pl_http_req_t *req)
     }
     return v;
 }
+
+json_t *pl_api__json_body(pl_http_req_t *req)
+{
+    return pl_api__require_json(req) ? pl_api__body_object(req) : NULL;
+}

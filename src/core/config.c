@@ -192,6 +192,20 @@ static const cfg_entry_t table[] = {
      "longest wait the login backoff imposes"},
     {"totp_secret_key", CFG_STR, OFF(totp_secret_key), 0, 0, "",
      "64 hex digits (32 bytes) sealing TOTP secrets in the database; empty: stored as is"},
+    /* passkeys / WebAuthn (src/auth/webauthn.c, src/api/api_passkey.c) */
+    {"webauthn_rp_id", CFG_STR, OFF(webauthn_rp_id), 0, 0, "localhost",
+     "WebAuthn relying party id: the site's host name (no scheme, no port; an IP address is "
+     "not allowed); passkeys are bound to it"},
+    {"webauthn_rp_name", CFG_STR, OFF(webauthn_rp_name), 0, 0, "Parley",
+     "relying party name the browser shows when a passkey is created"},
+    {"webauthn_origins", CFG_STR, OFF(webauthn_origins), 0, 0,
+     "http://localhost:8080 https://localhost:8080",
+     "origins (scheme://host[:port], blank- or comma-separated) whose pages may use passkeys; "
+     "each host must be webauthn_rp_id or a subdomain of it"},
+    {"webauthn_challenges_max", CFG_INT, OFF(webauthn_challenges_max), 16, 10000000, "65536",
+     "passkey challenges outstanding at once (5 minutes each); past it: 429"},
+    {"webauthn_challenges_per_ip", CFG_INT, OFF(webauthn_challenges_per_ip), 1, 1000000, "32",
+     "passkey challenges outstanding per client address (IPv6: per /64); past it: 429"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -260,6 +274,20 @@ static bool origin_list_ok(const char *v, char *why, size_t cap)
         p += n;
     }
     return true;
+}
+
+/* A WebAuthn rpId is a registrable domain or host name (WebAuthn 5.1.2 via
+ * HTML's "valid domain"): letters, digits, '-' and '.', with a letter in its
+ * last label, so an IPv4 address (or anything with a port) is refused. */
+static bool rp_id_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 253 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n ||
+        v[0] == '.' || v[n - 1] == '.' || strstr(v, ".."))
+        return false;
+    const char *last = strrchr(v, '.');
+    last = last ? last + 1 : v;
+    return strspn(last, "0123456789") != strlen(last);
 }
 
 static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
@@ -372,12 +400,19 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
                     "open, invite, closed");
             return PL_EINVAL;
         }
-        if (!strcmp(key, "ws_allowed_origins")) {
+        if (!strcmp(key, "ws_allowed_origins") || !strcmp(key, "webauthn_origins")) {
             char why[160] = "";
             if (!origin_list_ok(value, why, sizeof why)) {
                 fmt_err(err, errlen, "config key '%s': %s", key, why);
                 return PL_EINVAL;
             }
+        }
+        if (!strcmp(key, "webauthn_rp_id") && !rp_id_ok(value)) {
+            fmt_err(err, errlen,
+                    "config key 'webauthn_rp_id': '%.80s' is not a host name (no scheme, port "
+                    "or IP address)",
+                    value);
+            return PL_EINVAL;
         }
         if (is_cidr_key(key)) {
             char why[160] = "";
@@ -537,10 +572,42 @@ int pl_config_split_listen(const char *listen, char *host, int *port)
     return 0;
 }
 
+/* WebAuthn 5.1.3 / 13.4.9: a page may use passkeys of rpId R only when its
+ * host is R or a subdomain of R. Returns the first webauthn_origins entry
+ * whose host is neither (its length in *n), or NULL. */
+static const char *webauthn_origin_outside(const pl_config_t *cfg, size_t *n)
+{
+    const char *rp = cfg->webauthn_rp_id;
+    size_t rl = strlen(rp);
+    for (const char *p = cfg->webauthn_origins; *p;) {
+        p += strspn(p, " \t,");
+        *n = strcspn(p, " \t,");
+        if (*n == 0)
+            break;
+        const char *h = memchr(p, '/', *n) ? strstr(p, "://") + 3 : p; /* checked at set */
+        size_t hl = strcspn(h, ":/ \t,");
+        bool ok = (hl == rl || (hl > rl && h[hl - rl - 1] == '.')) &&
+                  strncasecmp(h + hl - rl, rp, rl) == 0;
+        if (!ok)
+            return p;
+        p += *n;
+    }
+    return NULL;
+}
+
 int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
 {
     char host[64];
     int port;
+    size_t on = 0;
+    const char *bad_origin = webauthn_origin_outside(cfg, &on);
+    if (bad_origin) {
+        fmt_err(err, errlen,
+                "config key 'webauthn_origins': '%.*s' is not on webauthn_rp_id '%s' or a "
+                "subdomain of it",
+                (int)PL_MIN(on, 80), bad_origin, cfg->webauthn_rp_id);
+        return PL_EINVAL;
+    }
     if (pl_config_split_listen(cfg->listen, host, &port) < 0) {
         fmt_err(err, errlen, "config key 'listen': '%s' is not HOST:PORT", cfg->listen);
         return PL_EINVAL;

@@ -103,6 +103,12 @@ typedef struct {
     int64_t login_backoff_free_failures; /* failures per (account, address) before backoff */
     int64_t login_backoff_max_ms;        /* longest backoff delay */
     char *totp_secret_key;               /* 64 hex digits sealing TOTP secrets at rest; "" = none */
+    /* passkeys / WebAuthn (src/auth/webauthn.c, src/api/api_passkey.c) */
+    char *webauthn_rp_id;               /* relying party id: a host name, no port, not an IP */
+    char *webauthn_rp_name;             /* shown by the browser when a passkey is made */
+    char *webauthn_origins;             /* origins clientDataJSON may name (exact match) */
+    int64_t webauthn_challenges_max;    /* outstanding challenges, all addresses */
+    int64_t webauthn_challenges_per_ip; /* outstanding challenges per address (IPv6: /64) */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

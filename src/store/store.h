@@ -174,6 +174,50 @@ int pl_db_session_lookup(pl_db_t *db, const unsigned char token_hash[32], int64_
 int pl_db_session_delete(pl_db_t *db, const unsigned char token_hash[32], int64_t *device_id);
 int pl_db_session_count(pl_db_t *db, int64_t user_id, int64_t *count);
 
+/* ---- passkeys (store_sqlite_passkey.c) ----
+ * WebAuthn credentials; verification is auth/webauthn.c's, this only keeps
+ * them. Byte fields are raw (not base64). */
+#define PL_PASSKEY_HANDLE_LEN 16 /* WebAuthn user handle: random, per user */
+typedef struct {
+    int64_t id; /* "k<id>" on the wire */
+    int64_t user_id;
+    unsigned char *cred_id; /* owned */
+    size_t cred_id_len;
+    unsigned char *public_key; /* owned; COSE_Key */
+    size_t public_key_len;
+    int alg; /* COSE algorithm */
+    int64_t sign_count;
+    char *name; /* owned */
+    int64_t created_ms, last_used_ms;
+} pl_passkey_t;
+/** Frees the owned fields (not the struct). NULL-safe. */
+void pl_passkey_dispose(pl_passkey_t *k);
+/** Frees an array of n passkeys (NULL-safe). */
+void pl_passkeys_free(pl_passkey_t *k, size_t n);
+/** The user's WebAuthn user handle; when create is set and there is none
+ * yet, one is made from handle_new (random bytes from the caller) and
+ * stored (writer only). PL_ENOTFOUND when there is none and create is false. */
+int pl_db_passkey_handle(pl_db_t *db, int64_t user_id, bool create,
+                         const unsigned char handle_new[PL_PASSKEY_HANDLE_LEN],
+                         unsigned char out[PL_PASSKEY_HANDLE_LEN]);
+/** Stores a verified credential; *id receives its row id. PL_EEXIST when
+ * the credential id is registered already (to anyone). */
+int pl_db_passkey_add(pl_db_t *db, const pl_passkey_t *k, int64_t *id);
+/** The user's passkeys, oldest first: *out malloc'd (pl_passkeys_free). */
+int pl_db_passkey_list(pl_db_t *db, int64_t user_id, pl_passkey_t **out, size_t *n);
+/** The passkey with this credential id, or PL_ENOTFOUND. */
+int pl_db_passkey_by_credential(pl_db_t *db, const unsigned char *cred_id, size_t len,
+                                pl_passkey_t *out);
+/** Deletes the user's passkey id; PL_ENOTFOUND if the user has none such. */
+int pl_db_passkey_delete(pl_db_t *db, int64_t user_id, int64_t id);
+/** Renames the user's passkey id; PL_ENOTFOUND if the user has none such. */
+int pl_db_passkey_rename(pl_db_t *db, int64_t user_id, int64_t id, const char *name);
+/** Records a verified assertion: sign_count becomes count and last_used
+ * now_ms, only if the counter grew (or both are 0), checked in the same
+ * statement so two racing assertions cannot both pass with one counter.
+ * PL_ENOTFOUND when the passkey is gone or the counter did not grow. */
+int pl_db_passkey_used(pl_db_t *db, int64_t id, int64_t count, int64_t now_ms);
+
 /* rooms and membership */
 /** Creates a group with the creator and members (user ids, deduplicated by the
  * caller, creator not included). Sets *room_id. */

@@ -229,6 +229,26 @@ static const char *const migrations[] = {
     " used_by INTEGER,"
     " used_ms INTEGER NOT NULL DEFAULT 0);"
     "ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';",
+    /* 10:
+     * passkeys (store_sqlite_passkey.c). credential_id is the authenticator's
+     * id (unique over all users: an assertion names only it), public_key the
+     * COSE_Key bytes as registered, sign_count the last counter seen.
+     * passkey_users holds each user's WebAuthn user handle: 16 random bytes,
+     * so the numeric id never reaches an authenticator. */
+    "CREATE TABLE passkeys("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " credential_id BLOB NOT NULL UNIQUE,"
+    " public_key BLOB NOT NULL,"
+    " alg INTEGER NOT NULL,"
+    " sign_count INTEGER NOT NULL DEFAULT 0,"
+    " name TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL,"
+    " last_used_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX passkeys_user ON passkeys(user_id);"
+    "CREATE TABLE passkey_users("
+    " user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,"
+    " handle BLOB NOT NULL UNIQUE);",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

@@ -14,7 +14,7 @@
 enum {
     ST_MFA_GET,
     ST_RECOVERY_LEFT,
-    ST_PASSKEY_TABLE,
+    ST_PASSKEY_COUNT,
     ST_TOTP_UPSERT,
     ST_TOTP_DELETE,
     ST_TOTP_STEP,
@@ -39,8 +39,7 @@ static const char *const sql[ST__COUNT] = {
     [ST_MFA_GET] = "SELECT totp_secret, totp_last_step, recovery_salt FROM user_mfa "
                    "WHERE user_id = ?1",
     [ST_RECOVERY_LEFT] = "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_ms = 0",
-    [ST_PASSKEY_TABLE] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                         "AND name = 'passkeys'",
+    [ST_PASSKEY_COUNT] = "SELECT count(*) FROM passkeys WHERE user_id = ?1",
     [ST_TOTP_UPSERT] = "INSERT INTO user_mfa(user_id, totp_secret, totp_last_step, recovery_salt, "
                        "enabled_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO UPDATE "
                        "SET totp_secret = excluded.totp_secret, totp_last_step = "
@@ -98,25 +97,7 @@ static int count_query(pl_db_t *db, int id, const char *op, int64_t a, int64_t *
 
 int pl_db_passkey_count(pl_db_t *db, int64_t user_id, int64_t *n)
 {
-    int64_t exists = 0;
-    int rc = count_query(db, ST_PASSKEY_TABLE, "passkey_table", 0, &exists);
-    if (rc != 0 || !exists) {
-        if (rc == 0)
-            *n = 0;
-        return rc;
-    }
-    /* The passkeys feature owns that table; it is not in this file's
-     * statement table because it may not exist. */
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db->h, "SELECT count(*) FROM passkeys WHERE user_id = ?1", -1, &s,
-                           NULL) != SQLITE_OK)
-        return pl_store__fail(db, "passkey_count");
-    sqlite3_bind_int64(s, 1, user_id);
-    rc = sqlite3_step(s) == SQLITE_ROW ? 0 : pl_store__fail(db, "passkey_count");
-    if (rc == 0)
-        *n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return rc;
+    return count_query(db, ST_PASSKEY_COUNT, "passkey_count", user_id, n);
 }
 
 int pl_db_mfa_get(pl_db_t *db, int64_t user_id, pl_mfa_state_t *out)

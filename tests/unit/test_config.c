@@ -110,6 +110,35 @@ static void test_validate(void **state)
     pl_config_dispose(&c);
 }
 
+/* Passkeys: the rpId is a host name (never an IP or with a port), and every
+ * origin is on it or a subdomain of it. */
+static void test_webauthn_keys(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    pl_config_init(&c);
+    assert_string_equal("localhost", c.webauthn_rp_id);
+    static const char *const bad_rp[] = {"127.0.0.1",  "localhost:8080", "https://example.com",
+                                         "",           "example..com",   ".example.com",
+                                         "Example.com"};
+    for (size_t i = 0; i < sizeof bad_rp / sizeof bad_rp[0]; i++)
+        assert_int_equal(PL_EINVAL,
+                         pl_config_set(&c, "webauthn_rp_id", bad_rp[i], err, sizeof err));
+    assert_int_equal(PL_EINVAL,
+                     pl_config_set(&c, "webauthn_origins", "localhost", err, sizeof err));
+    assert_int_equal(0, pl_config_set(&c, "webauthn_rp_id", "example.com", err, sizeof err));
+    assert_int_equal(0, pl_config_set(&c, "webauthn_origins",
+                                      "https://example.com, https://chat.example.com:8443", err,
+                                      sizeof err));
+    assert_int_equal(0, pl_config_validate(&c, err, sizeof err));
+    assert_int_equal(
+        0, pl_config_set(&c, "webauthn_origins", "https://badexample.com", err, sizeof err));
+    assert_int_equal(PL_EINVAL, pl_config_validate(&c, err, sizeof err));
+    assert_non_null(strstr(err, "webauthn_origins"));
+    pl_config_dispose(&c);
+}
+
 static void test_split_listen(void **state)
 {
     (void)state;
@@ -172,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_parse_file),
         cmocka_unit_test(test_errors_name_key_and_line),
         cmocka_unit_test(test_origin_list),
+        cmocka_unit_test(test_webauthn_keys),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_env),

@@ -72,7 +72,7 @@ export function logout(token) {
   return post('/v1/logout', undefined, token);
 }
 
-function deviceName() {
+export function deviceName() {
   const ua = navigator.userAgent || '';
   let browser = 'Browser';
   if (/Firefox\//.test(ua)) browser = 'Firefox';

@@ -3,12 +3,13 @@ import * as api from './api.js';
 import { save, SESSION_KEY } from './storage.js';
 import { $ } from './dom.js';
 import { startChat } from './app.js';
+import { bindPasskeySignIn, passkeyAssertion, supported as passkeysSupported } from './passkeys.js';
 
 // ---------------------------------------------------------------- auth view
 
 let authMode = 'login';
 // The second login step: set by a 401 mfa_required, cleared by any other mode.
-let mfa = null; // { ticket, username, recovery: bool }
+let mfa = null; // { ticket, username, recovery: bool, methods: [...] }
 // A password reset link (#reset=<token>) opened this page.
 let resetToken = null;
 
@@ -35,6 +36,10 @@ function setAuthMode(mode) {
   $('auth-username').closest('.field').hidden = reset || second;
   $('auth-password').closest('.field').hidden = second;
   $('field-mfa').hidden = !second;
+  $('auth-submit').hidden = false;
+  $('auth-code').hidden = false;
+  $('auth-code').closest('.field').querySelector('label').hidden = false;
+  $('auth-mfa-passkey').hidden = true;
   $('auth-password').previousElementSibling.textContent = reset ? 'New password' : 'Password';
   $('auth-code').value = '';
   if (reset || second) {
@@ -52,6 +57,7 @@ function setAuthMode(mode) {
   $('tab-register').tabIndex = reg ? 0 : -1;
   $('auth-form').setAttribute('aria-labelledby', reg ? 'tab-register' : 'tab-login');
   $('field-display').hidden = !reg;
+  $('auth-passkey').hidden = reg || !passkeysSupported();
   $('auth-password').autocomplete = reg ? 'new-password' : 'current-password';
   $('auth-submit').textContent = reg ? 'Create account' : 'Sign in';
   clearAuthErrors();
@@ -130,7 +136,52 @@ function serverReason(err) {
   return err.message[0].toUpperCase() + err.message.slice(1) + '.';
 }
 
+function signedIn(res, display) {
+  const session = { token: res.token, user_id: res.user_id, username: res.username, device_id: res.device_id,
+    display_name: display || res.username };
+  save(SESSION_KEY, session);
+  $('auth-password').value = '';
+  $('auth-code').value = '';
+  mfa = null;
+  authMode = 'login';
+  startChat(session);
+}
+
+// The second step offers what the account has: a code field (TOTP or a
+// recovery code) and/or a passkey button.
+function showSecondFactors(methods) {
+  const codes = methods.includes('totp') || methods.includes('recovery_code');
+  const pk = methods.includes('passkey') && passkeysSupported();
+  $('auth-code').closest('.field').querySelector('label').hidden = !codes;
+  $('auth-code').hidden = !codes;
+  $('auth-code-hint').textContent = codes ? 'Two-step verification is on for this account.'
+    : 'This account signs in with a passkey as its second step.';
+  $('auth-use-recovery').hidden = !methods.includes('recovery_code');
+  $('auth-mfa-passkey').hidden = !pk;
+  $('auth-submit').hidden = !codes;
+  if (codes) $('auth-code').focus(); else if (pk) $('auth-mfa-passkey').focus();
+}
+
+async function secondFactorPasskey() {
+  if (!mfa) return;
+  const btn = $('auth-mfa-passkey');
+  btn.disabled = true;
+  try {
+    const credential = await passkeyAssertion(mfa.username);
+    signedIn(await api.loginMfa(mfa.ticket, { passkey: credential }), '');
+  } catch (err) {
+    if (err.code === 'invalid_mfa_ticket') setAuthMode('login');
+    const known = AUTH_ERRORS[err.code];
+    fieldError(known ? known[0] : null, known ? known[1] : 'err-form',
+      err.code === 'bad_second_factor' ? 'That passkey was not accepted.' : (known ? known[2] : err.message || 'Something went wrong.'));
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 export function bindAuthView() {
+  $('auth-mfa-passkey').addEventListener('click', secondFactorPasskey);
+  bindPasskeySignIn(api.deviceName, (res) => signedIn(res, ''), (text) => fieldError(null, 'err-form', text));
   // A reset link opened in a tab already showing the sign-in form.
   window.addEventListener('hashchange', () => {
     if (/^#reset=/.test(location.hash) && !$('auth-view').hidden) showAuth();
@@ -165,20 +216,14 @@ export function bindAuthView() {
         ? await api.register(username, password, display)
         : authMode === 'mfa' ? await submitSecond()
           : await api.login(username, password);
-      const session = { token: res.token, user_id: res.user_id, username: res.username, device_id: res.device_id,
-        display_name: display || res.username };
-      save(SESSION_KEY, session);
-      $('auth-password').value = '';
-      $('auth-code').value = '';
-      mfa = null;
-      authMode = 'login';
-      startChat(session);
+      signedIn(res, display);
     } catch (err) {
       if (err.code === 'mfa_required' && err.details && err.details.mfa_ticket) {
         setAuthMode('mfa');
-        mfa = { ticket: err.details.mfa_ticket, username, recovery: false };
+        const methods = err.details.methods || ['totp'];
+        mfa = { ticket: err.details.mfa_ticket, username, recovery: false, methods };
         $('auth-password').value = '';
-        $('auth-code').focus();
+        showSecondFactors(methods);
         return;
       }
       if (err.code === 'invalid_mfa_ticket') setAuthMode('login');

@@ -2,6 +2,7 @@
 // me), the settings dialog with my profile and photo.
 import * as media from './media.js';
 import * as custom from './custom.js';
+import { bindPasskeySettings, fillPasskeySection } from './passkeys.js';
 import { load, save, remove } from './storage.js';
 import { $ } from './dom.js';
 import { setTheme, currentThemeSetting } from './theme-toggle.js';
@@ -76,6 +77,7 @@ export async function openSettings() {
   $('set-avatar-status').textContent = '';
   fillAvatarControls();
   openSecurity();
+  fillPasskeySection();
   if (!dlg.open) dlg.showModal();
   $('set-display').focus();
   if (supports('profile_get') && S.conn && S.conn.isReady) {
@@ -205,4 +207,5 @@ export function bindSettings() {
   $('set-avatar-remove').addEventListener('click', removeMyAvatar);
   $('settings-cancel').addEventListener('click', () => $('settings-dialog').close());
   bindSecurity();
+  bindPasskeySettings();
 }
