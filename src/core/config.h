@@ -91,6 +91,13 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* built-in TLS (issue 12, src/net/tls.c) */
+    char *tls_listen;                 /* HOST:PORT of the https/wss listener; "" = off */
+    char *tls_cert;                   /* PEM certificate chain (reloaded on SIGHUP) */
+    char *tls_key;                    /* PEM private key (reloaded on SIGHUP) */
+    bool tls_redirect;                /* plain HTTP requests get 301 to https */
+    int64_t hsts_max_age;             /* Strict-Transport-Security max-age; 0 = no header */
+    int64_t tls_handshake_timeout_ms; /* accept to finished handshake, else closed */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
