@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -94,7 +95,11 @@ int pl_tls_ctx_load(const char *cert_path, const char *key_path, SSL_CTX **out, 
         return PL_EINVAL;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "tls_key '%s': %s", key_path, ssl_reason(why, sizeof why));
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            snprintf(err, errlen, "tls_key '%s' does not match tls_cert '%s'", key_path, cert_path);
+        else
+            snprintf(err, errlen, "tls_key '%s': %s", key_path, ssl_reason(why, sizeof why));
+        ERR_clear_error();
         SSL_CTX_free(ctx);
         return PL_EINVAL;
     }
