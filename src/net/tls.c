@@ -264,9 +264,12 @@ const char *pl_tls_cipher(const pl_tls_conn_t *t)
 
 /* A memory BIO keeps the largest buffer it ever held (BIO_reset clears it
  * but does not shrink it): after a 64 KiB read, 64 KiB would stay with an
- * idle connection. So an emptied BIO that has grown past this is replaced by
- * a fresh one, which allocates nothing until it is written. */
-#define BIO_KEEP_MAX 4096
+ * idle connection, and the handshake alone leaves ~2 KB in the two. So an
+ * emptied BIO that held anything since it was made is replaced by a fresh
+ * one, which allocates nothing until it is written: one small allocation
+ * per read or flush of a TLS connection for ~1.4 KB less per idle one
+ * (measured: docs/performance.md, "Built-in TLS"). */
+#define BIO_KEEP_MAX 0
 
 static BIO *fresh_bio(void)
 {
