@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 #include <openssl/err.h>
+#include <parley.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -236,6 +237,45 @@ static ssize_t io_recv(int fd, void *p, size_t n, bool dontwait)
     return -1;
 }
 
+/* TLS mode: one certificate for every server of this test process (a
+ * suite may run several at once, and libparley trusts one CA file per
+ * process), made once in a directory of its own and copied into each
+ * server's dir (test_tls replaces a server's copy). Removed at exit. */
+static char shared_tls_dir[64];
+
+static void tls_shared_cleanup(void)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/cert.pem", shared_tls_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/key.pem", shared_tls_dir);
+    unlink(p);
+    rmdir(shared_tls_dir);
+}
+
+static void tls_shared_cert(th_server_t *s)
+{
+    char cert[128], key[128];
+    if (!shared_tls_dir[0]) {
+        snprintf(shared_tls_dir, sizeof shared_tls_dir, "/tmp/parley-it-XXXXXX");
+        if (!mkdtemp(shared_tls_dir))
+            fail_msg("mkdtemp: %s", strerror(errno));
+        atexit(tls_shared_cleanup);
+    }
+    snprintf(cert, sizeof cert, "%s/cert.pem", shared_tls_dir);
+    snprintf(key, sizeof key, "%s/key.pem", shared_tls_dir);
+    if (access(cert, R_OK) != 0) {
+        th_make_cert(cert, key, "parley-test");
+        /* libparley in this process, and the parley CLIs it starts, trust it */
+        parley_tls_config(cert, false);
+        setenv("PARLEY_CA_FILE", cert, 1);
+    }
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s' '%s'", cert, s->cert_path, key, s->key_path);
+    if (system(cmd) != 0)
+        fail_msg("cannot copy the test certificate: %s", cmd);
+}
+
 static void launch(th_server_t *s, const char *const *settings)
 {
     const char *bin = getenv("PARLEYD");
@@ -352,7 +392,7 @@ void th_server_start(th_server_t *s, const char *const *settings)
         s->tls = true;
         snprintf(s->cert_path, sizeof s->cert_path, "%s/cert.pem", tmpl);
         snprintf(s->key_path, sizeof s->key_path, "%s/key.pem", tmpl);
-        th_make_cert(s->cert_path, s->key_path, "parley-test");
+        tls_shared_cert(s);
     }
     launch(s, settings);
 }
