@@ -551,7 +551,9 @@ static void reject_close(pl_server_t *srv, uv_tcp_t *t)
 static void refuse_per_ip(pl_server_t *srv, pl_conn_t *c, uint32_t open)
 {
     conn_setup(srv, c);
-    if (c->proto->refuse)
+    /* A TLS client gets no answer it could read (no session yet): it sees
+     * the connection close during its handshake. */
+    if (c->proto->refuse && !c->tls)
         c->proto->refuse(c);
     uint64_t quiet = 0;
     int level = pl_log_gate(&srv->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, &quiet);

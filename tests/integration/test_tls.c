@@ -377,6 +377,40 @@ static void test_bad_cert_at_start(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
 }
 
+/* Over max_connections_per_ip, a TLS client is closed during its handshake
+ * (no plaintext 429 it could not read), and the server stays healthy. */
+static void test_per_ip_cap_tls(void **state)
+{
+    (void)state;
+    th_server_t own;
+    static const char *const settings[] = {"max_connections_per_ip=2", NULL};
+    th_server_start(&own, settings);
+    int a = th_connect_tls(own.port, own.cert_path);
+    int b = th_connect_tls(own.port, own.cert_path);
+    int c = th_connect_raw(own.port);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, c);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_not_equal(1, SSL_connect(ssl));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* at once, not at the handshake timeout (10 s here) */
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(ms < 3000);
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(c);
+    th_close(a);
+    th_close(b);
+    sleep_ms(200);
+    char body[256];
+    assert_int_equal(200, th_http(own.port, "GET", "/healthz", NULL, NULL, body, sizeof body));
+    th_server_stop(&own);
+    th_server_cleanup(&own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_handshake_slowloris),
         cmocka_unit_test(test_sighup_reload),
         cmocka_unit_test(test_bad_cert_at_start),
+        cmocka_unit_test(test_per_ip_cap_tls),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
