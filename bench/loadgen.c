@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -67,6 +69,7 @@ static struct {
     double step_s;
     int media_mib;       /* media: upload size (0: 100 short, 500 long) */
     int media_limit_mib; /* media: max_upload_bytes of the server */
+    bool tls;            /* measured clients use wss:// on the server's TLS listener */
 } opt = {.procs = 1, .nsrc = 8, .server_cpu = 0, .gen_cpu = 1, .body_pad = 40, .step_s = 2.0};
 
 /* ---- the run description (set in the parent, inherited by workers) ---- */
@@ -101,7 +104,9 @@ static struct {
     char (*token)[48];
     int nrooms;
     char (*room_id)[24];
-    int port;
+    int port;     /* plain listener: setup (registration, rooms, stats) */
+    int ws_port;  /* what the measured clients connect to: port, or the TLS port (--tls) */
+    SSL_CTX *tls; /* --tls: the clients' context (no verification: the bench's own cert) */
 } ac;
 
 /* ---- results (a worker writes one to the parent; POD) ---- */
@@ -141,6 +146,7 @@ typedef struct {
     size_t out_len, out_cap;
     uint64_t *seen; /* bitmap of seqs received (1-based) */
     size_t seen_words;
+    SSL *ssl; /* --tls: the session on fd (NULL: plain) */
     int64_t hi;
     int64_t base; /* the room's last seq when the client first came online */
 } client_t;
@@ -172,10 +178,41 @@ static void set_events(client_t *c)
     epoll_ctl(W.ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* write(2), or SSL_write on a --tls client: -1 with errno EAGAIN when the
+ * session must wait for the socket (either way: we poll for both). */
+static ssize_t cl_write(client_t *c, const void *p, size_t n)
+{
+    if (!c->ssl)
+        return write(c->fd, p, n);
+    int w = SSL_write(c->ssl, p, (int)n);
+    if (w > 0)
+        return w;
+    int e = SSL_get_error(c->ssl, w);
+    ERR_clear_error();
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
+static ssize_t cl_read(client_t *c, void *p, size_t n)
+{
+    if (!c->ssl)
+        return read(c->fd, p, n);
+    int r = SSL_read(c->ssl, p, (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
 static void flush_out(client_t *c)
 {
     while (c->out_len > 0) {
-        ssize_t w = write(c->fd, c->out, c->out_len);
+        ssize_t w = cl_write(c, c->out, c->out_len);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -217,6 +254,10 @@ static void schedule_connect(client_t *c, uint64_t at)
 
 static void cl_close(client_t *c)
 {
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         epoll_ctl(W.ep, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -262,7 +303,7 @@ static void start_connect(client_t *c)
         exit(1);
     }
     struct sockaddr_in dst = {.sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)ac.port),
+                              .sin_port = htons((uint16_t)ac.ws_port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     c->fd = fd;
     c->state = C_CONNECTING;
@@ -478,15 +519,31 @@ static void keep_in(client_t *c, const uint8_t *p, size_t n)
     c->in_len = n;
 }
 
+static void on_bytes(client_t *c, uint64_t now, ssize_t r);
+static void on_writable(client_t *c);
+
 static void on_readable(client_t *c, uint64_t now)
 {
-    ssize_t r = read(c->fd, W.rbuf, sizeof W.rbuf);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (r <= 0) {
-        cl_fail(c, true);
+    if (c->state == C_CONNECTING) { /* --tls: the handshake waits for the server */
+        on_writable(c);
         return;
     }
+    /* A TLS session may hold decrypted records epoll cannot see: read until
+     * it would block. A plain socket is read once per event. */
+    do {
+        ssize_t r = cl_read(c, W.rbuf, sizeof W.rbuf);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (r <= 0) {
+            cl_fail(c, true);
+            return;
+        }
+        on_bytes(c, now, r);
+    } while (c->ssl && c->fd >= 0 && c->state != C_DEAD);
+}
+
+static void on_bytes(client_t *c, uint64_t now, ssize_t r)
+{
     const uint8_t *p = W.rbuf;
     size_t len = (size_t)r;
     if (c->in_len > 0) {
@@ -539,10 +596,34 @@ static void on_writable(client_t *c)
     if (c->state == C_CONNECTING) {
         int err = 0;
         socklen_t el = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) {
-            cl_fail(c, false);
-            return;
+        if (!c->ssl) {
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            if (err) {
+                cl_fail(c, false);
+                return;
+            }
+        }
+        if (ac.tls) {
+            /* --tls: the TLS handshake first (non-blocking), then the
+             * WebSocket one inside it. */
+            if (!c->ssl) {
+                c->ssl = SSL_new(ac.tls);
+                SSL_set_fd(c->ssl, c->fd);
+                SSL_set_connect_state(c->ssl);
+            }
+            int r = SSL_do_handshake(c->ssl);
+            if (r != 1) {
+                int e = SSL_get_error(c->ssl, r);
+                ERR_clear_error();
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                    cl_fail(c, false);
+                    return;
+                }
+                struct epoll_event ev = {.events = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT,
+                                         .data.u32 = (uint32_t)(c - W.cl)};
+                epoll_ctl(W.ep, EPOLL_CTL_MOD, c->fd, &ev);
+                return;
+            }
         }
         char hs[256];
         int n = lg_ws_handshake(hs, sizeof hs, "127.0.0.1", "/v1/ws");
@@ -1110,6 +1191,61 @@ static int base_sets(const char **sets)
     return n;
 }
 
+/* --tls: a self-signed certificate (openssl CLI) in a temp dir of its own,
+ * a TLS port, and the clients' context. The setup traffic stays plain. */
+static struct {
+    char dir[64];
+    char listen[64], cert[128], key[128];
+    int port;
+} tls;
+
+static void tls_prepare(void)
+{
+    snprintf(tls.dir, sizeof tls.dir, "/tmp/parley-bench-tls-XXXXXX");
+    if (!mkdtemp(tls.dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    snprintf(tls.cert, sizeof tls.cert, "tls_cert=%s/cert.pem", tls.dir);
+    snprintf(tls.key, sizeof tls.key, "tls_key=%s/key.pem", tls.dir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+             "-keyout %s/key.pem -out %s/cert.pem -subj /CN=127.0.0.1 >/dev/null 2>&1",
+             tls.dir, tls.dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "--tls: openssl req failed\n");
+        exit(1);
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
+        perror("tls port");
+        exit(1);
+    }
+    tls.port = ntohs(a.sin_port);
+    close(fd);
+    snprintf(tls.listen, sizeof tls.listen, "tls_listen=127.0.0.1:%d", tls.port);
+    ac.tls = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ac.tls, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_mode(ac.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                 SSL_MODE_RELEASE_BUFFERS);
+}
+
+static void tls_cleanup(void)
+{
+    if (!tls.dir[0])
+        return;
+    char p[128];
+    snprintf(p, sizeof p, "%s/cert.pem", tls.dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/key.pem", tls.dir);
+    unlink(p);
+    rmdir(tls.dir);
+}
+
 static void server_up(const char *const *extra)
 {
     srv.pid = 0;
@@ -1117,6 +1253,11 @@ static void server_up(const char *const *extra)
     int n = base_sets(sets);
     if (opt.threads_set[0])
         sets[n++] = opt.threads_set;
+    if (opt.tls) {
+        sets[n++] = tls.listen;
+        sets[n++] = tls.cert;
+        sets[n++] = tls.key;
+    }
     for (int i = 0; extra && extra[i] && n < 31; i++)
         sets[n++] = extra[i];
     sets[n] = NULL;
@@ -1125,6 +1266,7 @@ static void server_up(const char *const *extra)
         exit(1);
     }
     ac.port = srv.port;
+    ac.ws_port = opt.tls ? tls.port : srv.port;
 }
 
 static void server_down(void)
@@ -1654,7 +1796,8 @@ static void usage(void)
             "               [--media-mib N] [--media-limit-mib N]  (media upload size, limit)\n"
             "               [--threads N]  (parleyd loop threads; default 1 when the server\n"
             "                               is pinned to one CPU, else the server's default)\n"
-            "               [--sync-op]  (storm: auth then sync, not auth with since)\n");
+            "               [--sync-op]  (storm: auth then sync, not auth with since)\n"
+            "               [--tls]  (the measured clients use wss:// on a TLS listener)\n");
     exit(2);
 }
 
@@ -1689,6 +1832,8 @@ int main(int argc, char **argv)
             opt.verbose = true;
         else if (!strcmp(a, "--sync-op"))
             opt.sync_op = true;
+        else if (!strcmp(a, "--tls"))
+            opt.tls = true;
         else if (!v)
             usage();
         else if (!strcmp(a, "--only"))
@@ -1763,6 +1908,11 @@ int main(int argc, char **argv)
            "max_group_members=20000, max_connections_per_ip=0 (and the other per-user and "
            "per-address limits lifted) %s\n",
            opt.threads_set[0] ? opt.threads_set : "(threads: server default)");
+    if (opt.tls) {
+        tls_prepare();
+        printf("# --tls: measured clients speak wss:// to tls_listen (TLS 1.3, self-signed P-256 "
+               "certificate; TLS connections stay on the core loop); setup stays plain\n");
+    }
     printf("| scenario | result | target | met |\n| --- | --- | --- | --- |\n");
     fflush(stdout);
     uint64_t t0 = lg_now_ns();
@@ -1776,5 +1926,6 @@ int main(int argc, char **argv)
     if (all || strstr(opt.only, "media"))
         scenario_media();
     printf("# total %.1f s\n", (double)(lg_now_ns() - t0) / 1e9);
+    tls_cleanup();
     return 0;
 }

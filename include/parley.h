@@ -85,6 +85,17 @@ typedef struct parley_error {
 const char *parley_strerror(int rc);
 
 /* ------------------------------------------------------------------------ */
+/* TLS: https:// and wss:// URLs                                             */
+
+/** How https:// and wss:// servers are checked, for the whole process: their
+ * certificate must chain to ca_file (PEM; NULL: the system's CAs, Debian's
+ * ca-certificates) and name the URL's host or address. insecure = true
+ * skips the check (tests with a self-signed certificate only). Call before
+ * creating clients; later connections use the new settings. Returns
+ * PARLEY_OK. */
+int parley_tls_config(const char *ca_file, bool insecure);
+
+/* ------------------------------------------------------------------------ */
 /* HTTP account calls (blocking; each runs a private loop)                   */
 
 /** Registers a new account: POST /v1/register.

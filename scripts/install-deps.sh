@@ -8,6 +8,8 @@ PKGS=(
   build-essential cmake pkg-config
   libuv1-dev libhttp-parser-dev libjansson-dev
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
+  # built-in TLS (issue 12): libparley verifies servers against Debian's CAs
+  ca-certificates
   libcmocka-dev libmagic-dev libvips-dev
   liboath-dev      # TOTP second factor (RFC 6238), src/auth/totp.c
   libqrencode-dev  # QR code of the TOTP enrolment URI, rendered as SVG
@@ -21,6 +23,9 @@ PKGS=(
 # and clang-format (`make check-format`).
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium fonts-noto-color-emoji clang libclang-rt-dev clang-format)
+  # built-in TLS (issue 12): the tests and loadgen --tls make their
+  # self-signed certificates with the openssl command
+  PKGS+=(openssl)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

@@ -47,6 +47,7 @@ typedef struct {
     pl_server_t *srv;
     pl_store_t *st;
     uv_signal_t sigterm, sigint;
+    uv_signal_t sighup; /* reloads the TLS certificate */
     bool stopping;
     pl_api_t *api;
     pl_chat_t *chat;
@@ -63,6 +64,19 @@ static void on_server_down(void *arg)
     pl_store_close(app->st); /* commits what is queued; done callbacks run on the loop */
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+}
+
+/* SIGHUP: new TLS connections get the certificate and key now on disk
+ * (after a renewal); open ones keep theirs. A bad file keeps the old one. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    app_t *app = h->data;
+    char err[512];
+    if (pl_server_tls_reload(app->srv, err, sizeof err) != 0)
+        pl_log(PL_LOG_ERROR, "main", "SIGHUP: TLS reload failed, the old certificate stays err=%s",
+               err);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -351,9 +365,22 @@ int main(int argc, char **argv)
     app.sigterm.data = app.sigint.data = &app;
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_init(app.loop, &app.sighup);
+    app.sighup.data = &app;
+    uv_signal_start(&app.sighup, on_sighup, SIGHUP);
 
-    pl_log(PL_LOG_INFO, "main", "parleyd %s listening on http://%s data=%s", PL_VERSION, cfg.listen,
-           cfg.data_dir);
+    char tls_err[512];
+    if ((rc = pl_server_tls_start(app.srv, tls_err, sizeof tls_err)) != 0) {
+        pl_log(PL_LOG_ERROR, "main", "cannot start TLS: %s", tls_err);
+        exit_code = 1;
+        app.stopping = true;
+        pl_server_shutdown(app.srv, on_server_down, &app);
+    } else {
+        pl_log(PL_LOG_INFO, "main", "parleyd %s listening on http://%s data=%s", PL_VERSION,
+               cfg.listen, cfg.data_dir);
+        if (cfg.tls_listen[0])
+            pl_log(PL_LOG_INFO, "main", "and on https://%s", cfg.tls_listen);
+    }
     uv_run(app.loop, UV_RUN_DEFAULT);
     pl_server_free(app.srv);
     goto done;

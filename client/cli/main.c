@@ -16,9 +16,11 @@
 /* Help: "  NAME SYNOPSIS" padded to this column, then the help lines. */
 #define HELP_COL 32
 
-static const char usage_head[] = "usage: parley [--server URL] [--json] COMMAND [ARGS]\n"
-                                 "\n"
-                                 "commands:\n";
+static const char usage_head[] =
+    "usage: parley [--server URL] [--json] [--ca-file PEM] [--insecure] "
+    "COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n";
 
 static const char usage_tail[] =
     "\n"
@@ -31,6 +33,10 @@ static const char usage_tail[] =
     "options:\n"
     "  --server URL   server (default: the stored one, else " CLI_DEFAULT_SERVER ")\n"
     "  --json         print raw JSON\n"
+    "  --ca-file PEM  https:// and wss:// servers: trust the CA certificate(s) in PEM\n"
+    "                 (default: $PARLEY_CA_FILE, else the system's CAs)\n"
+    "  --insecure     https:// and wss:// servers: do not verify the certificate\n"
+    "                 (a test server with a self-signed one)\n"
     "  --help, --version\n";
 
 /* Prints the help: one entry per table row, its help lines aligned at
@@ -205,6 +211,8 @@ int main(int argc, char **argv)
 {
     cli_t cli = {0};
     const char *server = NULL;
+    const char *ca_file = NULL;
+    bool insecure = false;
     bool help = false;
     /* Global options stand before the command and anywhere after it. */
     int cargc = 0;
@@ -228,6 +236,10 @@ int main(int argc, char **argv)
             server = argv[++i];
         } else if (strncmp(argv[i], "--server=", 9) == 0) {
             server = argv[i] + 9;
+        } else if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc) {
+            ca_file = argv[++i];
+        } else if (strcmp(argv[i], "--insecure") == 0) {
+            insecure = true;
         } else if (cargc == 0 && argv[i][0] == '-') {
             free(cargv);
             return cli_usage_error("unknown option %s", argv[i]);
@@ -256,6 +268,11 @@ int main(int argc, char **argv)
         return cli_fail_msg("internal", "libsodium init failed");
     }
     signal(SIGPIPE, SIG_IGN);
+    /* PARLEY_CA_FILE: the default of --ca-file (scripts, tests). */
+    if (!ca_file && getenv("PARLEY_CA_FILE") && *getenv("PARLEY_CA_FILE"))
+        ca_file = getenv("PARLEY_CA_FILE");
+    if (ca_file || insecure)
+        parley_tls_config(ca_file, insecure);
     cli_session_load(&cli.sess);
     cli.server = server ? server : cli.sess.server ? cli.sess.server : CLI_DEFAULT_SERVER;
     cli.names = json_object();

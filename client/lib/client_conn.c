@@ -12,6 +12,8 @@
 
 #include <sodium.h>
 
+#include "tls.h"
+
 /* Largest WebSocket message accepted from the server (sync pages can be big). */
 #define WS_MAX_MSG ((size_t)64 << 20)
 /* Largest HTTP upgrade response header block. */
@@ -48,6 +50,11 @@ static int write_frame(conn_t *k, unsigned opcode, const void *payload, size_t l
     if (len)
         memcpy(key + 4, payload, len);
     pl_ws_unmask(key + 4, len, key); /* masking is the same XOR */
+    if (k->tls) {
+        int rc = parley__tls_send(k->tls, (uv_stream_t *)&k->tcp, out, hl + 4 + len);
+        free(w);
+        return rc;
+    }
     uv_buf_t b = uv_buf_init((char *)out, (unsigned)(hl + 4 + len));
     if (uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, on_write_done) < 0) {
         free(w);
@@ -84,6 +91,7 @@ static void conn_unref(conn_t *k)
     if (--k->refs > 0)
         return;
     pl_ws_decoder_dispose(&k->dec);
+    parley__tls_free(k->tls);
     free(k->in);
     free(k);
 }
@@ -260,6 +268,24 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)k->in + k->in_len, (unsigned)(k->in_cap - k->in_len));
 }
 
+/* wss://: plaintext the session decrypted, appended to k->in. */
+static void tls_deliver(void *ud, const char *p, size_t n)
+{
+    conn_t *k = ud;
+    if (k->in_cap - k->in_len < n) {
+        size_t ncap = (k->in_len + n) * 2;
+        uint8_t *np = realloc(k->in, ncap);
+        if (np == NULL) {
+            k->tls_oom = true;
+            return;
+        }
+        k->in = np;
+        k->in_cap = ncap;
+    }
+    memcpy(k->in + k->in_len, p, n);
+    k->in_len += n;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -278,7 +304,28 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         goto out;
     }
     c->last_rx = parley__now_ms();
-    k->in_len += (size_t)nread;
+    if (k->tls) {
+        /* The ciphertext landed after in_len (on_alloc): take it out, then
+         * put the plaintext there instead. */
+        char *cipher = malloc((size_t)nread);
+        char why[300];
+        if (cipher == NULL) {
+            parley__conn_drop(c, 1006, "no_memory", "out of memory");
+            goto out;
+        }
+        memcpy(cipher, k->in + k->in_len, (size_t)nread);
+        int rc = parley__tls_recv(k->tls, (uv_stream_t *)&k->tcp, cipher, (size_t)nread,
+                                  tls_deliver, k, why, sizeof why);
+        free(cipher);
+        if (rc < 0 || k->tls_oom) {
+            parley__conn_drop(c, 1015, "tls", k->tls_oom ? "out of memory" : why);
+            goto out;
+        }
+        if (k->in_len == 0)
+            goto out;
+    } else {
+        k->in_len += (size_t)nread;
+    }
     if (!k->upgraded) {
         long used = handshake_check(k);
         if (used < 0) {
@@ -334,9 +381,24 @@ static void on_connect(uv_connect_t *req, int status)
                      "Sec-WebSocket-Version: 13\r\nUser-Agent: libparley\r\n\r\n",
                      c->url.ws_path, v6, c->url.host, *v6 ? "]" : "", c->url.port, k->key);
     uv_buf_t b = uv_buf_init(p, (unsigned)n);
-    int rc = uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, on_hs_written);
-    if (rc < 0)
+    int rc;
+    if (c->url.tls) {
+        char why[300];
+        k->tls = parley__tls_new(c->url.host, why, sizeof why);
+        if (k->tls == NULL) {
+            free(w);
+            parley__conn_drop(c, 1015, "tls", why);
+            goto out;
+        }
+        /* The upgrade request waits in the session until the handshake is
+         * done; the ClientHello goes out now. */
+        rc = parley__tls_send(k->tls, (uv_stream_t *)&k->tcp, p, (size_t)n) < 0 ? UV_EIO : 0;
         free(w);
+    } else {
+        rc = uv_write(w, (uv_stream_t *)&k->tcp, &b, 1, on_hs_written);
+        if (rc < 0)
+            free(w);
+    }
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
     if (rc < 0)

@@ -42,7 +42,9 @@ typedef struct conn {
     char key[32];   /* Sec-WebSocket-Key */
     uint8_t *in;    /* received, not yet consumed bytes */
     size_t in_len, in_off, in_cap;
-    pl_ws_decoder_t dec; /* server frames (src/ws, shared with parleyd) */
+    pl_ws_decoder_t dec;     /* server frames (src/ws, shared with parleyd) */
+    struct parley__tls *tls; /* wss://: the session (NULL: plain) */
+    bool tls_oom;            /* tls_deliver could not grow in */
 } conn_t;
 
 struct parley_client {

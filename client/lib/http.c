@@ -12,6 +12,8 @@
 
 #include <http_parser.h>
 
+#include "tls.h"
+
 /* A response body larger than this is refused: account replies are tiny. */
 #define HTTP_MAX_BODY (1u << 20)
 
@@ -36,11 +38,15 @@ typedef struct http_req {
     char rbuf[16384];
     parley__http_cb cb;
     void *ud;
+    bool tls;            /* https:// */
+    char host[256];      /* for the certificate check */
+    parley__tls_t *sess; /* the TLS session once connected */
 } http_req_t;
 
 static void req_unref(http_req_t *r)
 {
     if (--r->refs == 0) {
+        parley__tls_free(r->sess);
         free(r->out);
         free(r->body);
         free(r);
@@ -97,6 +103,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(r->rbuf, sizeof(r->rbuf));
 }
 
+/* Response bytes (plaintext) into the parser. */
+static void parse_bytes(void *ud, const char *p, size_t len)
+{
+    http_req_t *r = ud;
+    if (r->done)
+        return;
+    size_t n = http_parser_execute(&r->parser, &r->settings, p, len);
+    if (r->complete) {
+        finish(r, (int)r->parser.status_code, NULL);
+        return;
+    }
+    if (n != len || HTTP_PARSER_ERRNO(&r->parser) != HPE_OK)
+        finish(r, PARLEY_EPROTO, http_errno_description(HTTP_PARSER_ERRNO(&r->parser)));
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     http_req_t *r = s->data;
@@ -116,13 +137,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         finish(r, PARLEY_EIO, uv_strerror((int)nread));
         return;
     }
-    size_t n = http_parser_execute(&r->parser, &r->settings, buf->base, (size_t)nread);
-    if (r->complete) {
-        finish(r, (int)r->parser.status_code, NULL);
+    if (r->sess) {
+        char why[300];
+        if (parley__tls_recv(r->sess, s, buf->base, (size_t)nread, parse_bytes, r, why,
+                             sizeof why) < 0)
+            finish(r, PARLEY_EIO, why);
         return;
     }
-    if (n != (size_t)nread || HTTP_PARSER_ERRNO(&r->parser) != HPE_OK)
-        finish(r, PARLEY_EPROTO, http_errno_description(HTTP_PARSER_ERRNO(&r->parser)));
+    parse_bytes(r, buf->base, (size_t)nread);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -143,7 +165,18 @@ static void on_connect(uv_connect_t *c, int status)
     }
     uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
     r->write.data = r;
-    int rc = uv_write(&r->write, (uv_stream_t *)&r->tcp, &b, 1, on_write);
+    int rc;
+    if (r->tls) {
+        char why[300];
+        r->sess = parley__tls_new(r->host, why, sizeof why);
+        if (r->sess == NULL) {
+            finish(r, PARLEY_EIO, why);
+            return;
+        }
+        rc = parley__tls_send(r->sess, (uv_stream_t *)&r->tcp, r->out, r->out_len) < 0 ? UV_EIO : 0;
+    } else {
+        rc = uv_write(&r->write, (uv_stream_t *)&r->tcp, &b, 1, on_write);
+    }
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read);
     if (rc < 0)
@@ -182,6 +215,8 @@ int parley__http_start(uv_loop_t *loop, const parley__url_t *url, const char *me
     r->loop = loop;
     r->cb = cb;
     r->ud = ud;
+    r->tls = url->tls;
+    snprintf(r->host, sizeof r->host, "%s", url->host);
     char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && payload == NULL) {
         free(r);

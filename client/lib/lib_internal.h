@@ -13,9 +13,11 @@ typedef struct {
     int port;          /* TCP port */
     char prefix[256];  /* http base path without trailing '/', "" for none */
     char ws_path[512]; /* path for the WebSocket upgrade */
+    bool tls;          /* https:// or wss:// (client/lib/tls.h) */
 } parley__url_t;
 
-/** Parses "http://host[:port][/prefix]" or "ws://host[:port][/path]".
+/** Parses "http[s]://host[:port][/prefix]" or "ws[s]://host[:port][/path]"
+ * (https and wss: TLS, port 443 by default).
  * Returns PARLEY_OK or PARLEY_EINVAL. */
 int parley__url_parse(const char *url, parley__url_t *out);
 

@@ -20,6 +20,19 @@
 
 #include <http_parser.h>
 
+#include "tls.h"
+
+/* https://: the TLS session of this thread's transfer socket (one transfer
+ * at a time per thread: the calls are blocking). NULL: plain. */
+static _Thread_local parley__tls_t *media_tls;
+
+static void media_close(int fd)
+{
+    parley__tls_free(media_tls);
+    media_tls = NULL;
+    close(fd);
+}
+
 #define MEDIA_CHUNK 65536
 #define MEDIA_TIMEOUT_S 30
 /* A JSON reply (upload answer or error object) larger than this is refused. */
@@ -82,6 +95,17 @@ static int tcp_connect(const parley__url_t *url, parley_error_t *err)
         parley__set_error(err, "network", "cannot connect: %s", strerror(e));
         return PARLEY_EIO;
     }
+    parley__tls_free(media_tls);
+    media_tls = NULL;
+    if (url->tls) {
+        char why[300];
+        media_tls = parley__tls_connect_fd(fd, url->host, why, sizeof why);
+        if (media_tls == NULL) {
+            close(fd);
+            parley__set_error(err, "tls", "%s", why);
+            return PARLEY_EIO;
+        }
+    }
     return fd;
 }
 
@@ -89,7 +113,8 @@ static int tcp_connect(const parley__url_t *url, parley_error_t *err)
 static int send_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n =
+            media_tls ? parley__tls_fd_send(media_tls, buf, len) : send(fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -232,7 +257,8 @@ static int read_response(int fd, resp_t *r, parley_error_t *err)
 {
     char buf[16384];
     while (!r->complete) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        ssize_t n = media_tls ? parley__tls_fd_recv(media_tls, buf, sizeof(buf))
+                              : recv(fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -359,7 +385,7 @@ int parley_upload(const char *url_s, const char *token, const char *path, const 
     char *chunk = malloc(MEDIA_CHUNK);
     if (chunk == NULL) {
         close(file);
-        close(fd);
+        media_close(fd);
         parley__set_error(err, "no_memory", "out of memory");
         return PARLEY_ENOMEM;
     }
@@ -376,7 +402,7 @@ int parley_upload(const char *url_s, const char *token, const char *path, const 
                               n < 0 ? strerror(errno) : "file shrank while uploading");
             free(chunk);
             close(file);
-            close(fd);
+            media_close(fd);
             return PARLEY_EIO;
         }
         if (send_all(fd, chunk, (size_t)n) < 0)
@@ -388,7 +414,7 @@ int parley_upload(const char *url_s, const char *token, const char *path, const 
     resp_t r;
     resp_init(&r, -1);
     rc = read_response(fd, &r, err);
-    close(fd);
+    media_close(fd);
     if (rc == PARLEY_OK && r.status != 200 && r.status != 201)
         rc = server_error(&r, err);
     if (rc == PARLEY_OK) {
@@ -455,14 +481,14 @@ int parley_download_ex(const char *url_s, const char *token, const char *media_i
     int fd = tcp_connect(&url, err);
     if (fd >= 0 && send_all(fd, head, (size_t)hl) < 0) {
         parley__set_error(err, "network", "send failed: %s", strerror(errno));
-        close(fd);
+        media_close(fd);
         fd = PARLEY_EIO;
     }
     resp_t r;
     resp_init(&r, file);
     if (fd >= 0) {
         rc = read_response(fd, &r, err);
-        close(fd);
+        media_close(fd);
         if (rc == PARLEY_OK && r.status != 200)
             rc = server_error(&r, err);
     } else {

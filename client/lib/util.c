@@ -113,6 +113,14 @@ int parley__url_parse(const char *url, parley__url_t *out)
     } else if (strncmp(url, "ws://", 5) == 0) {
         p = url + 5;
         is_ws = true;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        p = url + 8;
+        is_ws = false;
+        out->tls = true;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        p = url + 6;
+        is_ws = true;
+        out->tls = true;
     } else {
         return PARLEY_EINVAL;
     }
@@ -133,7 +141,7 @@ int parley__url_parse(const char *url, parley__url_t *out)
     if (hlen == 0 || hlen >= sizeof(out->host))
         return PARLEY_EINVAL;
     memcpy(out->host, p, hlen);
-    out->port = 80;
+    out->port = out->tls ? 443 : 80;
     p = after;
     if (*p == ':') {
         char *end;

@@ -543,6 +543,11 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         "syncs_from_store", (json_int_t)cs.syncs_from_store, "ring_bytes",
         (json_int_t)cs.ring_bytes, "commits", (json_int_t)st.commits, "write_jobs",
         (json_int_t)st.write_jobs);
+    /* built-in TLS (issue 12) */
+    json_object_set_new(o, "tls_handshakes", json_integer((json_int_t)ss.tls_handshakes));
+    json_object_set_new(o, "tls_handshake_failures",
+                        json_integer((json_int_t)ss.tls_handshake_failures));
+    json_object_set_new(o, "tls_errors", json_integer((json_int_t)ss.tls_errors));
     /* account limits and media decoding */
     json_object_set_new(o, "logins_rate_limited", json_integer((json_int_t)api->logins_limited));
     json_object_set_new(o, "registrations_rate_limited",

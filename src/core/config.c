@@ -206,6 +206,19 @@ static const cfg_entry_t table[] = {
      "passkey challenges outstanding at once (5 minutes each); past it: 429"},
     {"webauthn_challenges_per_ip", CFG_INT, OFF(webauthn_challenges_per_ip), 1, 1000000, "32",
      "passkey challenges outstanding per client address (IPv6: per /64); past it: 429"},
+    /* built-in TLS (issue 12, src/net/tls.c) */
+    {"tls_listen", CFG_STR, OFF(tls_listen), 0, 0, "",
+     "address of the https/wss listener, HOST:PORT; empty: no TLS (the plain listen stays)"},
+    {"tls_cert", CFG_STR, OFF(tls_cert), 0, 0, "",
+     "PEM file with the certificate chain of tls_listen (reloaded on SIGHUP)"},
+    {"tls_key", CFG_STR, OFF(tls_key), 0, 0, "",
+     "PEM file with the private key of tls_cert (reloaded on SIGHUP)"},
+    {"tls_redirect", CFG_BOOL, OFF(tls_redirect), 0, 1, "false",
+     "answer plain-HTTP requests (except /healthz) with 301 to the https:// address"},
+    {"hsts_max_age", CFG_INT, OFF(hsts_max_age), 0, 100000000, "31536000",
+     "Strict-Transport-Security max-age (seconds) on every TLS response; 0: no header"},
+    {"tls_handshake_timeout_ms", CFG_INT, OFF(tls_handshake_timeout_ms), 100, 600000, "10000",
+     "a TLS connection must finish its handshake this long after accept, else it is closed"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -627,6 +640,20 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
     size_t tk = strlen(cfg->totp_secret_key);
     if (tk != 0 && (tk != 64 || strspn(cfg->totp_secret_key, "0123456789abcdefABCDEF") != 64)) {
         fmt_err(err, errlen, "config key 'totp_secret_key' must be empty or 64 hex digits");
+        return PL_EINVAL;
+    }
+    if (cfg->tls_listen[0] != '\0') {
+        if (pl_config_split_listen(cfg->tls_listen, host, &port) < 0) {
+            fmt_err(err, errlen, "config key 'tls_listen': '%s' is not HOST:PORT", cfg->tls_listen);
+            return PL_EINVAL;
+        }
+        if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
+            fmt_err(err, errlen, "config key 'tls_listen' needs 'tls_cert' and 'tls_key'");
+            return PL_EINVAL;
+        }
+    }
+    if (cfg->tls_redirect && cfg->tls_listen[0] == '\0') {
+        fmt_err(err, errlen, "config key 'tls_redirect' needs 'tls_listen'");
         return PL_EINVAL;
     }
     if (cfg->stats_token[0] != '\0' && strlen(cfg->stats_token) < 16) {

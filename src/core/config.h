@@ -109,6 +109,13 @@ typedef struct {
     char *webauthn_origins;             /* origins clientDataJSON may name (exact match) */
     int64_t webauthn_challenges_max;    /* outstanding challenges, all addresses */
     int64_t webauthn_challenges_per_ip; /* outstanding challenges per address (IPv6: /64) */
+    /* built-in TLS (issue 12, src/net/tls.c) */
+    char *tls_listen;                 /* HOST:PORT of the https/wss listener; "" = off */
+    char *tls_cert;                   /* PEM certificate chain (reloaded on SIGHUP) */
+    char *tls_key;                    /* PEM private key (reloaded on SIGHUP) */
+    bool tls_redirect;                /* plain HTTP requests get 301 to https */
+    int64_t hsts_max_age;             /* Strict-Transport-Security max-age; 0 = no header */
+    int64_t tls_handshake_timeout_ms; /* accept to finished handshake, else closed */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

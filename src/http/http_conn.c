@@ -365,8 +365,8 @@ static void http_date(char *out, size_t cap)
 }
 
 /* Writes the status line and headers (through the blank line) into b. */
-static void put_head(pl_buf_t *b, int status, const char *content_type, bool bodyless, uint64_t len,
-                     bool keep, const char *extra_headers)
+static void put_head(pl_conn_t *c, pl_buf_t *b, int status, const char *content_type, bool bodyless,
+                     uint64_t len, bool keep, const char *extra_headers)
 {
     char date[64];
     http_date(date, sizeof date);
@@ -388,6 +388,11 @@ static void put_head(pl_buf_t *b, int status, const char *content_type, bool bod
         "X-Frame-Options: DENY\r\n"
         "Referrer-Policy: no-referrer\r\n";
     pl_buf_append(b, security, sizeof security - 1);
+    /* RFC 6797 7.2: HSTS only over a secure transport (never on the plain
+     * listener, where an active attacker could strip or forge it). */
+    int64_t hsts = pl_net__cfg(c)->hsts_max_age;
+    if (hsts > 0 && pl_net__is_tls(c))
+        pl_buf_printf(b, "Strict-Transport-Security: max-age=%" PRId64 "\r\n", hsts);
     if (extra_headers && *extra_headers)
         pl_buf_append(b, extra_headers, strlen(extra_headers));
     pl_buf_lit(b, "\r\n");
@@ -441,7 +446,7 @@ void pl_http_respond(pl_http_req_t *req, int status, const char *content_type, c
     bool bodyless = status < 200 || status == 204 || status == 304;
     pl_buf_t b;
     pl_buf_init(&b);
-    put_head(&b, status, content_type, bodyless, len, keep, extra_headers);
+    put_head(c, &b, status, content_type, bodyless, len, keep, extra_headers);
     if (!bodyless && !head && len)
         pl_buf_append(&b, body, len);
     pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
@@ -485,7 +490,7 @@ int pl_http_respond_start(pl_http_req_t *req, int status, const char *content_ty
     http_of(c)->since = pl_net__now(c);
     pl_buf_t b;
     pl_buf_init(&b);
-    put_head(&b, status, content_type, false, len, req->resp_keep, extra_headers);
+    put_head(c, &b, status, content_type, false, len, req->resp_keep, extra_headers);
     pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
     http_of(c)->req = req;
@@ -570,12 +575,12 @@ static void error_body(pl_buf_t *b, const char *code, const char *msg)
 
 /* A whole response (status line, default and security headers, Connection:
  * close, a JSON error body) for refusals written before any request is read. */
-static void canned_error(pl_buf_t *out, int status, const char *code, const char *msg)
+static void canned_error(pl_conn_t *c, pl_buf_t *out, int status, const char *code, const char *msg)
 {
     pl_buf_t body;
     pl_buf_init(&body);
     error_body(&body, code, msg);
-    put_head(out, status, "application/json", false, body.len, false, NULL);
+    put_head(c, out, status, "application/json", false, body.len, false, NULL);
     pl_buf_append(out, pl_buf_head(&body), body.len);
     pl_buf_dispose(&body);
 }
@@ -638,9 +643,52 @@ static void keepalive_limits(pl_conn_t *c, pl_http_msg_t *m)
            pl_net__peer_format(c, peer), h->nreq, age);
 }
 
+/* tls_redirect: a plain request (except /healthz, for load balancers and
+ * probes) gets 301 to the same host, path and query on tls_listen's port.
+ * True when it was answered. */
+static bool redirect_to_tls(pl_conn_t *c, pl_http_msg_t *m)
+{
+    const pl_config_t *cfg = pl_net__cfg(c);
+    if (!cfg->tls_redirect || pl_net__is_tls(c) || strcmp(m->path, "/healthz") == 0)
+        return false;
+    char host[256], lhost[64];
+    int port = 443;
+    pl_config_split_listen(cfg->tls_listen, lhost, &port);
+    const char *h = pl_http_msg_header(m, "Host");
+    size_t hl = 0;
+    if (h) {
+        /* The name without its port ("[::1]:8080" keeps its brackets). */
+        const char *end = h[0] == '[' ? strchr(h, ']') : strchr(h, ':');
+        hl = end ? (size_t)(end - h) + (h[0] == '[') : strlen(h);
+    }
+    bool sane = hl > 0 && hl < sizeof host;
+    for (size_t i = 0; sane && i < hl; i++)
+        sane = h[i] > ' ' && h[i] < 0x7F && h[i] != '/' && h[i] != '\\' && h[i] != '@';
+    if (sane)
+        memcpy(host, h, hl);
+    else
+        hl = (size_t)snprintf(host, sizeof host, "%s", lhost);
+    host[hl] = '\0';
+    pl_buf_t loc;
+    pl_buf_init(&loc);
+    pl_buf_printf(&loc, "Location: https://%s", host);
+    if (port != 443)
+        pl_buf_printf(&loc, ":%d", port);
+    /* The request target as sent (validated by the parser: no CR/LF). */
+    pl_buf_printf(&loc, "%s%s%s\r\n", m->path, m->query && *m->query ? "?" : "",
+                  m->query ? m->query : "");
+    pl_buf_append(&loc, "", 1); /* NUL */
+    pl_http_respond_error(req_new(c, m), 301, "use_https", "this server is served over https://",
+                          pl_buf_head(&loc));
+    pl_buf_dispose(&loc);
+    return true;
+}
+
 static void dispatch(pl_conn_t *c, pl_http_msg_t *m)
 {
     const pl_config_t *cfg = pl_net__cfg(c);
+    if (redirect_to_tls(c, m))
+        return;
     bool is_ws = strcmp(m->path, "/v1/ws") == 0;
     bool is_echo = strcmp(m->path, "/v1/echo") == 0;
     if (is_echo && !cfg->ws_echo) {
@@ -884,7 +932,19 @@ static void refuse(pl_conn_t *c)
 {
     pl_buf_t b;
     pl_buf_init(&b);
-    canned_error(&b, 429, "too_many_connections", "too many connections from your address");
+    canned_error(c, &b, 429, "too_many_connections", "too many connections from your address");
+    pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+/* http:// spoken to the https port: a 400 in clear (net has dropped the
+ * session already, so this is not encrypted and carries no HSTS). */
+static void plain_on_tls(pl_conn_t *c)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    canned_error(c, &b, 400, "plain_http_on_tls_port",
+                 "plain HTTP sent to the TLS port: use https://");
     pl_net__queue_bytes(c, pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
 }
@@ -906,6 +966,7 @@ static const pl_conn_proto_t http_proto = {
     .shutdown = shutdown_conn,
     .refuse = refuse,
     .closed = closed,
+    .plain_on_tls = plain_on_tls,
 };
 
 /* ---- upgrades ---- */

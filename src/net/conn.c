@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/tls.h"
 
 #define READ_CHUNK 65536
 #define MAX_IOV 128
@@ -134,6 +135,7 @@ static size_t fill_bufs(pl_conn_t *c, uv_buf_t *bufs, size_t *bytes)
 
 static void start_shutdown(pl_conn_t *c);
 static void flush_conn(pl_conn_t *c);
+static void tls_flush(pl_conn_t *c, bool waited);
 
 static void drained(pl_conn_t *c)
 {
@@ -171,6 +173,10 @@ static void on_write(uv_write_t *req, int status)
         pl_net__abort(c);
         return;
     }
+    if (c->tls) {
+        tls_flush(c, true); /* bytes: ciphertext, already taken off the queue */
+        return;
+    }
     advance(c, bytes, true);
     if (c->wq_head < c->wq_tail)
         flush_conn(c);
@@ -182,6 +188,10 @@ static void flush_conn(pl_conn_t *c)
 {
     if (c->closing || c->writing)
         return;
+    if (c->tls) {
+        tls_flush(c, false);
+        return;
+    }
     if (c->wq_head == c->wq_tail) {
         drained(c);
         return;
@@ -246,6 +256,8 @@ static void unschedule(pl_conn_t *c)
     c->fprev = c->fnext = NULL;
 }
 
+static void tls_input(pl_conn_t *c);
+
 void pl_net__flush_all(pl_server_t *srv)
 {
     /* A resumed reader may schedule more work; loop until quiet. */
@@ -257,6 +269,10 @@ void pl_net__flush_all(pl_server_t *srv)
         if (c->need_resume) {
             c->need_resume = false;
             c->proto->read(c);
+        }
+        if (c->tls_resume && !c->closing) {
+            c->tls_resume = false;
+            tls_input(c);
         }
         flush_conn(c);
     }
@@ -277,6 +293,8 @@ static void on_close(uv_handle_t *h)
         c->proto->closed(c);
     c->proto = NULL; /* the loops may still post to c: nothing reaches the protocol */
     c->proto_data = NULL;
+    pl_tls_conn_free(c->tls);
+    c->tls = NULL;
     unschedule(c);
     free_queue(c);
     pl_buf_dispose(&c->rbuf);
@@ -316,12 +334,21 @@ static void on_shutdown(uv_shutdown_t *req, int status)
         pl_net__abort(c);
 }
 
+static bool tls_send(pl_conn_t *c, bool waited);
+
 static void start_shutdown(pl_conn_t *c)
 {
     if (c->shut || c->closing)
         return;
     c->shut = true;
     c->deadline = uv_now(c->srv->loop) + PL_NET_LINGER_MS;
+    if (c->tls) {
+        /* close_notify first (RFC 8446 6.1); uv_shutdown waits for it. */
+        pl_tls_close_notify(c->tls);
+        tls_send(c, false);
+        if (c->closing)
+            return;
+    }
     uv_shutdown_t *sreq = pl_xmalloc(sizeof *sreq);
     sreq->data = c;
     if (uv_shutdown(sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
@@ -358,7 +385,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     pl_conn_t *c = (pl_conn_t *)h;
-    if (c->rbuf.len == 0) {
+    if (c->rbuf.len == 0 || c->tls) { /* TLS: the ciphertext is copied into its BIO at once */
         buf->base = c->srv->rbuf;
         buf->len = sizeof c->srv->rbuf;
         return;
@@ -386,6 +413,8 @@ static void process_shared(pl_conn_t *c, size_t nread)
         pl_buf_reset(&c->rbuf, 0);
 }
 
+static void tls_received(pl_conn_t *c, const char *p, size_t n, bool shared);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     pl_conn_t *c = (pl_conn_t *)s;
@@ -410,6 +439,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* Lingering: the input is no longer interesting. */
         return;
     }
+    if (c->tls) {
+        tls_received(c, buf->base, (size_t)nread, shared);
+        return;
+    }
     if (shared) {
         process_shared(c, (size_t)nread);
         return;
@@ -429,6 +462,12 @@ void pl_net__read(pl_conn_t *c, bool on)
     if (on) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
             c->reading = true;
+        /* Input the session holds already would wait for the next packet
+         * (which may never come): decrypt it at the end of this turn. */
+        if (c->tls && pl_tls_in_pending(c->tls)) {
+            c->tls_resume = true;
+            pl_net__schedule(c);
+        }
     } else {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -512,7 +551,9 @@ static void reject_close(pl_server_t *srv, uv_tcp_t *t)
 static void refuse_per_ip(pl_server_t *srv, pl_conn_t *c, uint32_t open)
 {
     conn_setup(srv, c);
-    if (c->proto->refuse)
+    /* A TLS client gets no answer it could read (no session yet): it sees
+     * the connection close during its handshake. */
+    if (c->proto->refuse && !c->tls)
         c->proto->refuse(c);
     uint64_t quiet = 0;
     int level = pl_log_gate(&srv->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, &quiet);
@@ -524,15 +565,15 @@ static void refuse_per_ip(pl_server_t *srv, pl_conn_t *c, uint32_t open)
     pl_net__finish(c);
 }
 
-void pl_net__accept(pl_server_t *srv)
+void pl_net__accept(pl_server_t *srv, bool tls)
 {
+    uv_stream_t *listener = (uv_stream_t *)(tls ? srv->tls_listener : &srv->listener);
     if (pl_loops__nconns(srv) >= (size_t)srv->cfg->max_connections || srv->shutting_down) {
         /* Accept and drop, so the backlog does not fill with dead peers. */
         uv_tcp_t *t = pl_xmalloc(sizeof *t);
         uv_tcp_init(srv->loop, t);
         uint64_t quiet = 0;
-        if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0 &&
-            !srv->shutting_down) {
+        if (uv_accept(listener, (uv_stream_t *)t) == 0 && !srv->shutting_down) {
             int level =
                 pl_log_gate(&srv->refused_log, PL_LOG_WARN, uv_hrtime(), PL_LOG_GATE_NS, &quiet);
             pl_log(level, "net",
@@ -544,8 +585,13 @@ void pl_net__accept(pl_server_t *srv)
     }
     pl_conn_t *c = pl_xcalloc(1, sizeof *c);
     uv_tcp_init(srv->loop, &c->tcp);
-    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         /* An initialized handle must be closed even if accept failed. */
+        uv_close((uv_handle_t *)&c->tcp, free_on_close);
+        return;
+    }
+    if (tls && (c->tls = pl_tls_conn_new(srv->tls_ctx, uv_now(srv->loop))) == NULL) {
+        pl_log(PL_LOG_WARN, "tls", "cannot create a session: out of memory");
         uv_close((uv_handle_t *)&c->tcp, free_on_close);
         return;
     }
@@ -560,8 +606,8 @@ void pl_net__accept(pl_server_t *srv)
     conn_setup(srv, c);
     srv->stats.connections_accepted++;
     char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */
-    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " accepted peer=%s", c->id,
-           pl_net__peer_format(c, peer));
+    pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " accepted peer=%s tls=%d", c->id,
+           pl_net__peer_format(c, peer), c->tls != NULL);
     pl_net__read(c, true);
 }
 
@@ -599,7 +645,203 @@ void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, 
         pl_buf_reset(&c->rbuf, 0);
 }
 
+/* ---- TLS (net/tls.h over memory BIOs) ----
+ *
+ * A TLS connection reads ciphertext into the loop's shared buffer, feeds it
+ * to its session and decrypts into c->rbuf the way a plain read fills it
+ * (the shared buffer as a borrowed view when nothing is left over), so the
+ * protocols above see plaintext and know nothing of TLS. Decryption stops
+ * while the protocol does not read (backpressure: the rest stays in the
+ * session) and resumes from pl_net__read. Flushing encrypts the queue's
+ * plaintext, at most TLS_FLUSH_MAX at a time and only while no ciphertext is
+ * being written, so the queue (and max_write_queue) still measures what the
+ * peer has not taken; the ciphertext leaves in one try_write, the rest in a
+ * uv_write that owns it. */
+
+#define TLS_FLUSH_MAX 65536
+#define TLS_READ_CHUNK 16384 /* one record's plaintext at most */
+
+/* Ends c after a TLS failure: what the session still has to say (an alert)
+ * goes out first, best effort. */
+static void tls_fail(pl_conn_t *c, const char *what)
+{
+    char peer[PL_NET_PEER_LEN];
+    pl_log(PL_LOG_DEBUG, "tls", "conn=%" PRIu64 " peer=%s %s", c->id, pl_net__peer_format(c, peer),
+           what);
+    if (c->tls_up)
+        c->srv->stats.tls_errors++;
+    else
+        c->srv->stats.tls_handshake_failures++;
+    tls_send(c, false);
+    pl_net__abort(c);
+}
+
+/* Hands n decrypted bytes to the protocol; they are in the shared buffer
+ * (shared) or were appended to c->rbuf. */
+static void tls_deliver(pl_conn_t *c, size_t n, bool shared)
+{
+    if (shared) {
+        process_shared(c, n);
+        return;
+    }
+    pl_buf_commit(&c->rbuf, n);
+    c->proto->read(c);
+    if (c->rbuf.len == 0)
+        pl_buf_reset(&c->rbuf, 0);
+}
+
+/* Decrypts what the session holds while the protocol reads. */
+static void tls_input(pl_conn_t *c)
+{
+    pl_tls_conn_t *t = c->tls;
+    while (!c->closing && !c->shut && !c->close_after_write && c->tls == t) {
+        if (c->tls_up && !c->reading)
+            return; /* the protocol paused: pl_net__read resumes */
+        bool shared = c->rbuf.len == 0;
+        char *out = shared ? c->srv->rbuf : pl_buf_reserve(&c->rbuf, TLS_READ_CHUNK);
+        int n = pl_tls_read(t, out, shared ? sizeof c->srv->rbuf : TLS_READ_CHUNK);
+        if (!c->tls_up && pl_tls_established(t)) {
+            c->tls_up = true;
+            c->srv->stats.tls_handshakes++;
+            pl_log(PL_LOG_DEBUG, "tls", "conn=%" PRIu64 " handshake done version=%s cipher=%s",
+                   c->id, pl_tls_version(t), pl_tls_cipher(t));
+        }
+        if (n > 0) {
+            tls_deliver(c, (size_t)n, shared);
+            continue;
+        }
+        if (n == PL_EAGAIN)
+            break;
+        if (n == 0) {
+            /* close_notify: the peer finished sending, as a FIN would say. */
+            c->peer_eof = true;
+            pl_net__read(c, false);
+            if (c->proto->eof)
+                c->proto->eof(c);
+            else
+                pl_net__finish(c);
+            return;
+        }
+        tls_fail(c, "bad record or handshake");
+        return;
+    }
+    if (!c->closing && c->tls == t) {
+        if (pl_tls_out_pending(t) > 0)
+            pl_net__schedule(c); /* handshake messages, alerts */
+        if (!pl_tls_in_pending(t))
+            pl_tls_idle(t);
+    }
+}
+
+/* A plain request on the TLS port: the protocol answers in clear. */
+static void tls_plain_request(pl_conn_t *c)
+{
+    char peer[PL_NET_PEER_LEN];
+    pl_log(PL_LOG_INFO, "tls", "conn=%" PRIu64 " peer=%s plain HTTP sent to the TLS port", c->id,
+           pl_net__peer_format(c, peer));
+    c->srv->stats.tls_handshake_failures++;
+    pl_tls_conn_free(c->tls);
+    c->tls = NULL;
+    if (c->proto->plain_on_tls)
+        c->proto->plain_on_tls(c);
+    pl_net__finish(c);
+}
+
+static void tls_received(pl_conn_t *c, const char *p, size_t n, bool shared)
+{
+    PL_ASSERT(shared); /* on_alloc gives TLS connections the shared buffer */
+    if (!c->tls_up && pl_tls_looks_like_http(p, n) && !pl_tls_in_pending(c->tls)) {
+        tls_plain_request(c);
+        return;
+    }
+    pl_tls_feed(c->tls, p, n);
+    tls_input(c);
+}
+
+typedef struct {
+    uv_write_t req;
+    size_t bytes; /* unused for TLS (same layout as write_req_t) */
+    char data[];
+} tls_write_t;
+
+/* Sends the ciphertext the session produced: uv_try_write, then a
+ * uv_write that owns the rest. False when c was aborted. */
+static bool tls_send(pl_conn_t *c, bool waited)
+{
+    (void)waited;
+    size_t n = pl_tls_out_pending(c->tls);
+    if (n == 0 || c->writing || c->closing)
+        return !c->closing;
+    tls_write_t *w = pl_xmalloc(sizeof *w + n);
+    n = pl_tls_out_take(c->tls, w->data, n);
+    c->srv->stats.writes++;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r < 0 && r != UV_EAGAIN) {
+        free(w);
+        pl_log(PL_LOG_DEBUG, "net", "conn=%" PRIu64 " write failed err=%s", c->id, uv_strerror(r));
+        pl_net__abort(c);
+        return false;
+    }
+    size_t done = r > 0 ? (size_t)r : 0;
+    if (done == n) {
+        free(w);
+        return true;
+    }
+    b = uv_buf_init(w->data + done, (unsigned)(n - done));
+    w->req.data = c;
+    w->bytes = 0;
+    c->srv->stats.writes++;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        free(w);
+        pl_net__abort(c);
+        return false;
+    }
+    c->writing = true;
+    c->inflight_items = 0; /* the queue's entries are encrypted and gone */
+    return true;
+}
+
+/* flush_conn for TLS: encrypt, send; drained once everything left. */
+static void tls_flush(pl_conn_t *c, bool waited)
+{
+    if (c->closing || c->writing)
+        return;
+    pl_tls_conn_t *t = c->tls;
+    if (c->tls_up && c->wq_head < c->wq_tail) {
+        size_t total = 0;
+        for (uint32_t i = c->wq_head; i < c->wq_tail && total < TLS_FLUSH_MAX; i++) {
+            pl_frame_t *f = c->wq[i];
+            size_t off = i == c->wq_head ? c->wq_off : 0;
+            if (f->len > off && pl_tls_write(t, f->data + off, f->len - off) < 0) {
+                tls_fail(c, "encrypt failed");
+                return;
+            }
+            total += f->len - off;
+        }
+        advance(c, total, waited);
+        if (c->closing)
+            return;
+    }
+    if (!tls_send(c, waited))
+        return;
+    if (c->writing)
+        return; /* on_write continues */
+    if (c->wq_head < c->wq_tail) {
+        if (c->tls_up)
+            pl_net__schedule(c); /* more than TLS_FLUSH_MAX: next turn */
+        return;                  /* before the handshake: it waits */
+    }
+    pl_tls_idle(t);
+    drained(c);
+}
+
 /* ---- what protocols use (net/conn.h) ---- */
+
+bool pl_net__is_tls(const pl_conn_t *c)
+{
+    return c->tls != NULL || c->tls_up;
+}
 
 void pl_conn_set_proto(pl_conn_t *c, const pl_conn_proto_t *proto, void *data)
 {

@@ -63,6 +63,10 @@ typedef struct pl_conn_proto {
     void (*close)(pl_conn_t *c, uint16_t code, const char *reason);
     void (*authenticated)(pl_conn_t *c);
     void (*slow)(pl_conn_t *c);
+    /** A connection on the TLS listener began with what looks like a plain
+     * request (http:// to the https port): queue the protocol's refusal
+     * (sent in clear); net then finishes c. Optional (NULL: just closed). */
+    void (*plain_on_tls)(pl_conn_t *c);
 } pl_conn_proto_t;
 
 /* Shared by every loop of a server (net/peers.c). */
@@ -113,15 +117,25 @@ struct pl_conn {
     unsigned shut : 1;              /* uv_shutdown issued: lingering */
     unsigned peer_eof : 1;          /* the peer finished sending */
     unsigned opened : 1;            /* pl_net__opened ran: on_close is owed */
+    unsigned tls_up : 1;            /* TLS: the handshake finished */
+    unsigned tls_resume : 1;        /* TLS: decrypt buffered input at the end of the turn */
     uint32_t proto_bits;            /* the protocol's own flags (in what was padding) */
     /* Several loops (net/loops.c): allocated for the connections of I/O
      * loops only, so a single loop (and the core loop) pays 8 bytes. */
     struct pl_conn_xloop *x;
+    /* A connection accepted on the TLS listener (net/tls.h): input is
+     * decrypted before proto->read sees it, the write queue's plaintext is
+     * encrypted as it is flushed. NULL for plain TCP, which pays these 8
+     * bytes and one branch per read and per flush, nothing more. */
+    struct pl_tls_conn *tls;
 };
 
 /** Installs proto (static) with its state on c (proto_bits start at 0);
  * the previous protocol's state is the caller's to release (an upgrade). */
 void pl_conn_set_proto(pl_conn_t *c, const pl_conn_proto_t *proto, void *data);
+
+/** True when c came in on the TLS listener (https / wss). */
+bool pl_net__is_tls(const pl_conn_t *c);
 
 /** c's loop: its uv_now, config, shutdown state. */
 uint64_t pl_net__now(const pl_conn_t *c);

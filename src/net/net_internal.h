@@ -45,6 +45,10 @@ struct pl_server {
     pl_loops_t *loops; /* the group */
     pl_loop_t *xl;     /* this server's loop in the group */
     bool io;           /* an I/O loop: message events go to the core loop */
+    /* built-in TLS (net/tls.c): the core loop's server only; NULL / 0 off */
+    uv_tcp_t *tls_listener;     /* accepts connections that speak TLS */
+    struct ssl_ctx_st *tls_ctx; /* SSL_CTX of new connections (SIGHUP replaces it) */
+    int tls_port;
 };
 
 /* ---- net/server.c ---- */
@@ -122,8 +126,8 @@ uint64_t pl_net__frames_encoded(void);
  * the bytes it read already (copied); eof: the peer finished sending; ipe:
  * its per-address count (owned: released when the connection closes). */
 void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe);
-/** Accepts one connection from the listener. */
-void pl_net__accept(pl_server_t *srv);
+/** Accepts one connection from the listener (tls: from the TLS listener). */
+void pl_net__accept(pl_server_t *srv, bool tls);
 /** Runs scheduled resumes and flushes. */
 void pl_net__flush_all(pl_server_t *srv);
 

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/tls.h"
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -23,7 +25,7 @@ static void on_connection(uv_stream_t *l, int status)
         pl_log(level, "net", "accept failed err=%s", uv_strerror(status));
         return;
     }
-    pl_net__accept(srv);
+    pl_net__accept(srv, (uv_tcp_t *)l == srv->tls_listener);
 }
 
 /* Prepare runs before the loop blocks for I/O (catching frames queued by
@@ -59,6 +61,16 @@ static void on_sweep(uv_timer_t *t)
             pl_net__abort(c);
             continue;
         }
+        if (c->tls && !c->tls_up &&
+            now - pl_tls_born(c->tls) >= (uint64_t)srv->cfg->tls_handshake_timeout_ms) {
+            /* Slowloris on the handshake: no protocol has seen a byte yet. */
+            char peer[PL_NET_PEER_LEN];
+            pl_log(PL_LOG_DEBUG, "tls", "conn=%" PRIu64 " peer=%s handshake timeout", c->id,
+                   pl_net__peer_format(c, peer));
+            srv->stats.tls_handshake_failures++;
+            pl_net__abort(c);
+            continue;
+        }
         c->proto->sweep(c, now);
     }
 }
@@ -70,6 +82,8 @@ static uint64_t sweep_period(const pl_config_t *cfg)
     int64_t p = cfg->http_idle_timeout_ms;
     p = PL_MIN(p, cfg->ws_ping_interval_ms);
     p = PL_MIN(p, cfg->ws_idle_timeout_ms);
+    if (cfg->tls_listen[0])
+        p = PL_MIN(p, cfg->tls_handshake_timeout_ms);
     p /= 4;
     return (uint64_t)PL_MAX(PL_MIN(p, 1000), 25);
 }
@@ -201,6 +215,8 @@ void pl_server_shutdown(pl_server_t *srv, void (*cb)(void *arg), void *arg)
     if (srv->loops && !srv->io)
         pl_loops__shutdown(srv);
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
+    if (srv->tls_listener)
+        uv_close((uv_handle_t *)srv->tls_listener, on_handle_closed);
     /* The sweep timer now enforces the deadline: keep the loop alive. */
     uv_ref((uv_handle_t *)&srv->sweep);
     for (pl_conn_t *c = srv->conns, *next; c; c = next) {
@@ -230,6 +246,10 @@ void pl_server__discard(pl_server_t *srv)
 
 void pl_server_free(pl_server_t *srv)
 {
+    if (srv) {
+        free(srv->tls_listener);
+        SSL_CTX_free(srv->tls_ctx);
+    }
     if (srv && srv->loops && !srv->io)
         pl_loops__free(srv);
     if (srv && !srv->io)
@@ -243,4 +263,70 @@ void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out)
     if (srv->loops)
         pl_loops__stats(srv, out);
     out->frames_encoded = pl_net__frames_encoded();
+}
+
+/* ---- built-in TLS ---- */
+
+int pl_server_tls_start(pl_server_t *srv, char *err, size_t errlen)
+{
+    const pl_config_t *cfg = srv->cfg;
+    if (cfg->tls_listen[0] == '\0')
+        return 0;
+    PL_ASSERT(srv->tls_listener == NULL && !srv->io);
+    int rc = pl_tls_ctx_load(cfg->tls_cert, cfg->tls_key, &srv->tls_ctx, err, errlen);
+    if (rc != 0)
+        return rc;
+    char host[64];
+    int port;
+    struct sockaddr_storage ss;
+    if (pl_config_split_listen(cfg->tls_listen, host, &port) != 0) {
+        snprintf(err, errlen, "tls_listen '%s' is not HOST:PORT", cfg->tls_listen);
+        return PL_EINVAL;
+    }
+    rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
+                           : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc != 0) {
+        snprintf(err, errlen, "tls_listen '%s': %s", cfg->tls_listen, uv_strerror(rc));
+        return rc;
+    }
+    /* Closed with the server's handles (open_handles) at shutdown; freed
+     * with the server. */
+    srv->tls_listener = pl_xcalloc(1, sizeof *srv->tls_listener);
+    uv_tcp_init(srv->loop, srv->tls_listener);
+    srv->tls_listener->data = srv;
+    srv->open_handles++;
+    if ((rc = uv_tcp_bind(srv->tls_listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)srv->tls_listener, 511, on_connection)) != 0) {
+        snprintf(err, errlen, "tls_listen '%s': %s", cfg->tls_listen, uv_strerror(rc));
+        return rc; /* the caller shuts the server down, which closes the handle */
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(srv->tls_listener, (struct sockaddr *)&bound, &blen);
+    srv->tls_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                      : ((struct sockaddr_in *)&bound)->sin_port);
+    pl_log(PL_LOG_INFO, "tls", "listening on %s port=%d cert=%s", cfg->tls_listen, srv->tls_port,
+           cfg->tls_cert);
+    return 0;
+}
+
+int pl_server_tls_reload(pl_server_t *srv, char *err, size_t errlen)
+{
+    if (srv->tls_ctx == NULL)
+        return 0;
+    SSL_CTX *ctx;
+    int rc = pl_tls_ctx_load(srv->cfg->tls_cert, srv->cfg->tls_key, &ctx, err, errlen);
+    if (rc != 0)
+        return rc;
+    /* Open sessions hold a reference to the old context (SSL_new): it lives
+     * until the last of them closes. */
+    SSL_CTX_free(srv->tls_ctx);
+    srv->tls_ctx = ctx;
+    pl_log(PL_LOG_INFO, "tls", "certificate reloaded cert=%s", srv->cfg->tls_cert);
+    return 0;
+}
+
+int pl_server_tls_port(const pl_server_t *srv)
+{
+    return srv->tls_port;
 }

@@ -133,7 +133,24 @@ typedef struct {
     uint64_t frames_queued;  /* frame references queued on connections */
     uint64_t writes;         /* write syscalls (uv_write / uv_try_write) */
     uint64_t slow_consumers; /* closes with 4008 */
+    /* built-in TLS (the core loop's listener only) */
+    uint64_t tls_handshakes;         /* TLS handshakes completed */
+    uint64_t tls_handshake_failures; /* bad or plain-text handshakes, handshake timeouts */
+    uint64_t tls_errors;             /* sessions that failed after the handshake */
 } pl_server_stats_t;
+
+/** Built-in TLS: when cfg->tls_listen is set, loads tls_cert / tls_key and
+ * listens there on the core loop (TLS connections stay on it; the plain
+ * listener keeps working). Returns 0 (also when TLS is off), or a negative
+ * code with the reason (file, OpenSSL's message, bind error) in err. Call
+ * once, after pl_server_new, on the core loop. */
+int pl_server_tls_start(pl_server_t *srv, char *err, size_t errlen);
+/** Reloads tls_cert / tls_key (SIGHUP): new connections get the new
+ * certificate, open ones keep theirs. On failure the old one stays and the
+ * reason is in err. 0 when TLS is off. Core loop. */
+int pl_server_tls_reload(pl_server_t *srv, char *err, size_t errlen);
+/** The TLS listener's port (0: off). */
+int pl_server_tls_port(const pl_server_t *srv);
 
 void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out);
 

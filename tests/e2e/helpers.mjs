@@ -1,6 +1,6 @@
 // Shared helpers for the browser suite: start a private parleyd, launch
 // Debian's Chromium through playwright-core, drive the UI.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
 export const screenshotDir = path.join(repoRoot, 'build', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// PL_E2E_TLS=1 (ctest label tls): every server also listens with TLS on a
+// self-signed certificate made here, the pages load https:// and the web
+// client connects with wss://. Chromium ignores certificate errors, and so
+// do the tests' own fetches and WebSockets (the certificate is the test's).
+export const TLS = process.env.PL_E2E_TLS === '1';
+if (TLS) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -36,7 +42,19 @@ export async function startServer(extra = [], reuse = null) {
   if (!fs.existsSync(bin)) throw new Error(`parleyd not found at ${bin} (build it or set PARLEYD)`);
   const dataDir = reuse ? reuse.dataDir : fs.mkdtempSync(path.join(os.tmpdir(), 'parley-e2e-'));
   const port = reuse ? reuse.port : await freePort();
-  const args = ['--listen', `127.0.0.1:${port}`, '--data', dataDir,
+  const tlsPort = TLS ? (reuse ? reuse.tlsPort : await freePort()) : 0;
+  const tlsArgs = [];
+  if (TLS) {
+    const cert = path.join(dataDir, 'cert.pem');
+    const key = path.join(dataDir, 'key.pem');
+    if (!fs.existsSync(cert)) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+        '-nodes', '-days', '2', '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    }
+    tlsArgs.push('--set', `tls_listen=127.0.0.1:${tlsPort}`, '--set', `tls_cert=${cert}`, '--set', `tls_key=${key}`);
+  }
+  const args = ['--listen', `127.0.0.1:${port}`, '--data', dataDir, ...tlsArgs,
     '--set', `web_root=${path.join(repoRoot, 'web')}`,
     '--set', 'argon2_opslimit=1', '--set', 'argon2_memlimit=8k',
     // The suites register and log in many users from 127.0.0.1.
@@ -46,7 +64,7 @@ export async function startServer(extra = [], reuse = null) {
   const proc = spawn(bin, args, { stdio: ['ignore', log, log] });
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
-  const base = `http://127.0.0.1:${port}`;
+  const base = TLS ? `https://127.0.0.1:${tlsPort}` : `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15000;
   for (;;) {
     if (proc.exitCode !== null) {
@@ -54,13 +72,14 @@ export async function startServer(extra = [], reuse = null) {
     }
     try {
       const r = await fetch(`${base}/healthz`);
+      if (r.ok && TLS && !r.headers.get('strict-transport-security')) throw new Error('no HSTS over TLS');
       if (r.ok) break;
     } catch (e) { /* not yet */ }
     if (Date.now() > deadline) throw new Error('parleyd did not become healthy');
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    base, port, dataDir, logPath,
+    base, port, tlsPort, dataDir, logPath,
     async stop({ keepData = false } = {}) {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
@@ -83,7 +102,8 @@ export async function launchBrowser(extraArgs = []) {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic', ...extraArgs],
+      '--disable-sync', '--no-first-run', '--disable-quic', ...(TLS ? ['--ignore-certificate-errors'] : []),
+      ...extraArgs],
   });
 }
 
@@ -96,7 +116,7 @@ export function uniqueName(prefix) {
 // A page that fails the test on any dialog (alert/confirm) and records errors.
 export async function newPage(browser, base, opts = {}) {
   const context = await browser.newContext({ viewport: opts.viewport || { width: 1280, height: 800 },
-    colorScheme: opts.colorScheme || 'light', baseURL: base, ...opts.contextOptions });
+    colorScheme: opts.colorScheme || 'light', baseURL: base, ignoreHTTPSErrors: TLS, ...opts.contextOptions });
   const page = await context.newPage();
   page.dialogs = [];
   page.errors = [];

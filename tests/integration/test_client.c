@@ -182,7 +182,7 @@ static void test_accounts(void **state)
     expect_rc(parley_login("http://127.0.0.1:1", name, PW, NULL, &t2, &u2, &err), PARLEY_EIO, &err);
     expect_rc(parley_sync_connect("ws://127.0.0.1:1", token, true, T_MS, &c, &err), PARLEY_EIO,
               &err);
-    assert_null(parley_client_new(uv_default_loop(), "https://example.com"));
+    assert_null(parley_client_new(uv_default_loop(), "ftp://example.com"));
     free(t2);
     free(u2);
     free(token);

@@ -25,6 +25,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <parley.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 /* The RFC 6455 sample nonce: its accept value is known, so the client can
  * check Sec-WebSocket-Accept without a SHA-1 of its own. */
@@ -70,19 +74,235 @@ static int try_connect(int port)
     return fd;
 }
 
+/* ---- TLS (PL_TEST_TLS=1) ----
+ * Every socket helper below goes through io_send / io_recv / io_readable,
+ * which use the fd's TLS session when it has one, so the suites run
+ * unchanged over https/wss. */
+
+#define TH_MAX_FD 4096
+static SSL *tls_of[TH_MAX_FD];
+static struct {
+    int port;
+    char ca[300];
+} tls_ports[16]; /* servers started in TLS mode: connections to these speak TLS */
+
+bool th_tls_mode(void)
+{
+    const char *e = getenv("PL_TEST_TLS");
+    return e && strcmp(e, "1") == 0;
+}
+
+void th_make_cert(const char *cert_path, const char *key_path, const char *cn)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+             "-keyout '%s' -out '%s' -subj '/CN=%s' "
+             "-addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' >/dev/null 2>&1",
+             key_path, cert_path, cn);
+    if (system(cmd) != 0)
+        fail_msg("openssl req failed: %s", cmd);
+}
+
+static void tls_forget(int fd)
+{
+    if (fd >= 0 && fd < TH_MAX_FD && tls_of[fd]) {
+        SSL_free(tls_of[fd]); /* the fd itself is not closed by OpenSSL (BIO_NOCLOSE) */
+        tls_of[fd] = NULL;
+    }
+}
+
+static SSL *tls_get(int fd)
+{
+    return fd >= 0 && fd < TH_MAX_FD ? tls_of[fd] : NULL;
+}
+
+void th_close(int fd)
+{
+    tls_forget(fd);
+    close(fd);
+}
+
+static int tls_handshake(int fd, const char *ca_path)
+{
+    static SSL_CTX *ctx;
+    static char ctx_ca[300];
+    if (ctx == NULL || strcmp(ctx_ca, ca_path) != 0) {
+        SSL_CTX_free(ctx);
+        ctx = SSL_CTX_new(TLS_client_method());
+        if (!ctx || SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1)
+            fail_msg("tls: cannot load %s", ca_path);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        snprintf(ctx_ca, sizeof ctx_ca, "%s", ca_path);
+    }
+    tls_forget(fd); /* a stale session of a closed fd with the same number */
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+    SSL_set_alpn_protos(ssl, (const unsigned char *)"\x08http/1.1", 9);
+    if (SSL_connect(ssl) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        SSL_free(ssl);
+        errno = EPROTO;
+        fprintf(stderr, "tls handshake failed: %s\n", why);
+        return -1;
+    }
+    if (fd < TH_MAX_FD)
+        tls_of[fd] = ssl;
+    return 0;
+}
+
+int th_connect_tls(int port, const char *ca_path)
+{
+    int fd = try_connect(port);
+    if (fd < 0)
+        fail_msg("connect to port %d: %s", port, strerror(errno));
+    if (tls_handshake(fd, ca_path) != 0) {
+        close(fd);
+        fail_msg("tls handshake with port %d failed", port);
+    }
+    return fd;
+}
+
+void th_tls_peer_cn(int fd, char *out, size_t cap)
+{
+    out[0] = '\0';
+    SSL *ssl = tls_get(fd);
+    X509 *x = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+    if (x) {
+        X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out, (int)cap);
+        X509_free(x);
+    }
+}
+
+static const char *tls_ca_for(int port)
+{
+    for (size_t i = 0; i < sizeof tls_ports / sizeof tls_ports[0]; i++)
+        if (tls_ports[i].port == port)
+            return tls_ports[i].ca;
+    return NULL;
+}
+
+static void tls_port_add(int port, const char *ca)
+{
+    for (size_t i = 0; i < sizeof tls_ports / sizeof tls_ports[0]; i++)
+        if (tls_ports[i].port == 0 || tls_ports[i].port == port) {
+            tls_ports[i].port = port;
+            snprintf(tls_ports[i].ca, sizeof tls_ports[i].ca, "%s", ca);
+            return;
+        }
+}
+
+static ssize_t io_send(int fd, const void *p, size_t n)
+{
+    SSL *ssl = tls_get(fd);
+    if (!ssl)
+        return send(fd, p, n, MSG_NOSIGNAL);
+    int w = SSL_write(ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (w > 0)
+        return w;
+    ERR_clear_error();
+    errno = EPIPE;
+    return -1;
+}
+
+/* recv over TLS: 0 on EOF (close_notify or a bare FIN), -1 with errno
+ * EAGAIN on timeout / nothing there (dontwait), ECONNRESET otherwise. */
+static ssize_t io_recv(int fd, void *p, size_t n, bool dontwait)
+{
+    SSL *ssl = tls_get(fd);
+    if (!ssl)
+        return recv(fd, p, n, dontwait ? MSG_DONTWAIT : 0);
+    if (dontwait && SSL_pending(ssl) == 0) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+    }
+    int r = SSL_read(ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(ssl, r);
+    int saved = errno;
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && saved == 0))
+        return 0;
+    if (e == SSL_ERROR_WANT_READ || (e == SSL_ERROR_SYSCALL && saved == EAGAIN)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = ECONNRESET;
+    return -1;
+}
+
+/* TLS mode: one certificate for every server of this test process (a
+ * suite may run several at once, and libparley trusts one CA file per
+ * process), made once in a directory of its own and copied into each
+ * server's dir (test_tls replaces a server's copy). Removed at exit. */
+static char shared_tls_dir[64];
+
+static void tls_shared_cleanup(void)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/cert.pem", shared_tls_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/key.pem", shared_tls_dir);
+    unlink(p);
+    rmdir(shared_tls_dir);
+}
+
+static void tls_shared_cert(th_server_t *s)
+{
+    char cert[128], key[128];
+    if (!shared_tls_dir[0]) {
+        snprintf(shared_tls_dir, sizeof shared_tls_dir, "/tmp/parley-it-XXXXXX");
+        if (!mkdtemp(shared_tls_dir))
+            fail_msg("mkdtemp: %s", strerror(errno));
+        atexit(tls_shared_cleanup);
+    }
+    snprintf(cert, sizeof cert, "%s/cert.pem", shared_tls_dir);
+    snprintf(key, sizeof key, "%s/key.pem", shared_tls_dir);
+    if (access(cert, R_OK) != 0) {
+        th_make_cert(cert, key, "parley-test");
+        /* libparley in this process, and the parley CLIs it starts, trust it */
+        parley_tls_config(cert, false);
+        setenv("PARLEY_CA_FILE", cert, 1);
+    }
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s' '%s'", cert, s->cert_path, key, s->key_path);
+    if (system(cmd) != 0)
+        fail_msg("cannot copy the test certificate: %s", cmd);
+}
+
 static void launch(th_server_t *s, const char *const *settings)
 {
     const char *bin = getenv("PARLEYD");
     if (!bin || !*bin)
         bin = "build/parleyd";
-    if (s->port == 0) /* a restart keeps its port so connected clients find it again */
+    if (s->port == 0) { /* a restart keeps its ports so connected clients find them again */
         s->port = free_port();
-    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+        s->plain_port = s->port;
+        if (s->tls) {
+            s->plain_port = free_port();
+            while (s->plain_port == s->port)
+                s->plain_port = free_port();
+        }
+    }
+    snprintf(s->url, sizeof s->url, "%s://127.0.0.1:%d", s->tls ? "https" : "http", s->port);
     const char *argv[128];
     char listen[64];
     char owned[64][256];
     int n = 0, o = 0;
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->plain_port);
+    char tls_set[3][400];
+    if (s->tls) {
+        snprintf(tls_set[0], sizeof tls_set[0], "tls_listen=127.0.0.1:%d", s->port);
+        snprintf(tls_set[1], sizeof tls_set[1], "tls_cert=%s", s->cert_path);
+        snprintf(tls_set[2], sizeof tls_set[2], "tls_key=%s", s->key_path);
+        tls_port_add(s->port, s->cert_path);
+    }
     argv[n++] = bin;
     argv[n++] = "--listen";
     argv[n++] = listen;
@@ -96,15 +316,18 @@ static void launch(th_server_t *s, const char *const *settings)
         snprintf(threads, sizeof threads, "threads=%s", tenv);
     /* Suites register and log in hundreds of users from 127.0.0.1: lift the
      * per-address account limits (test_hostile_api sets its own). */
-    const char *const defaults[] = {"argon2_opslimit=1",
-                                    "argon2_memlimit=8k",
-                                    "register_per_ip_hour=1000000000",
-                                    "login_per_ip_min=1000000000",
-                                    threads[0] ? threads : NULL,
-                                    NULL};
+    const char *defaults[10] = {"argon2_opslimit=1", "argon2_memlimit=8k",
+                                "register_per_ip_hour=1000000000", "login_per_ip_min=1000000000"};
+    size_t nd = 4;
+    if (threads[0])
+        defaults[nd++] = threads;
+    for (int i = 0; s->tls && i < 3; i++)
+        defaults[nd++] = tls_set[i];
     for (int pass = 0; pass < 2; pass++) {
         const char *const *list = pass == 0 ? defaults : settings;
         for (size_t i = 0; list && list[i] && n < 120 && o < 64; i++) {
+            if (strlen(list[i]) >= sizeof owned[o])
+                fail_msg("setting too long: %s", list[i]);
             snprintf(owned[o], sizeof owned[o], "%s", list[i]);
             argv[n++] = "--set";
             argv[n++] = owned[o++];
@@ -140,10 +363,12 @@ static void launch(th_server_t *s, const char *const *settings)
             s->pid = 0;
             fail_msg("parleyd exited during startup (status %d); log: %s", status, s->log_path);
         }
-        int fd = try_connect(s->port);
+        int fd = try_connect(s->plain_port);
         if (fd >= 0) {
             close(fd);
-            if (th_http(s->port, "GET", "/healthz", NULL, NULL, body, sizeof body) == 200)
+            if (th_http(s->plain_port, "GET", "/healthz", NULL, NULL, body, sizeof body) == 200 &&
+                (!s->tls ||
+                 th_http(s->port, "GET", "/healthz", NULL, NULL, body, sizeof body) == 200))
                 return;
         }
         usleep(20000);
@@ -163,6 +388,12 @@ void th_server_start(th_server_t *s, const char *const *settings)
     snprintf(s->data_dir, sizeof s->data_dir, "%s/data", tmpl);
     mkdir(s->data_dir, 0700);
     snprintf(s->log_path, sizeof s->log_path, "%s/parleyd.log", tmpl);
+    if (th_tls_mode()) {
+        s->tls = true;
+        snprintf(s->cert_path, sizeof s->cert_path, "%s/cert.pem", tmpl);
+        snprintf(s->key_path, sizeof s->key_path, "%s/key.pem", tmpl);
+        tls_shared_cert(s);
+    }
     launch(s, settings);
 }
 
@@ -231,11 +462,24 @@ void th_server_cleanup(th_server_t *s)
 
 /* ---- sockets ---- */
 
-int th_connect(int port)
+int th_connect_raw(int port)
 {
     int fd = try_connect(port);
     if (fd < 0)
         fail_msg("connect to port %d: %s", port, strerror(errno));
+    tls_forget(fd);
+    return fd;
+}
+
+int th_connect(int port)
+{
+    const char *ca = tls_ca_for(port);
+    if (ca)
+        return th_connect_tls(port, ca);
+    int fd = try_connect(port);
+    if (fd < 0)
+        fail_msg("connect to port %d: %s", port, strerror(errno));
+    tls_forget(fd);
     return fd;
 }
 
@@ -243,7 +487,7 @@ void th_send_all(int fd, const void *p, size_t n)
 {
     const char *s = p;
     while (n > 0) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        ssize_t w = io_send(fd, s, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -256,6 +500,9 @@ void th_send_all(int fd, const void *p, size_t n)
 /* Waits until fd is readable or timeout_ms passes; true if readable. */
 static bool wait_readable(int fd, int timeout_ms)
 {
+    SSL *ssl = tls_get(fd);
+    if (ssl && SSL_pending(ssl) > 0)
+        return true;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r;
     do {
@@ -272,7 +519,7 @@ size_t th_recv_until_close(int fd, char *buf, size_t cap, int timeout_ms)
         int64_t left = deadline - mono_ms();
         if (left <= 0 || !wait_readable(fd, (int)left))
             break;
-        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+        ssize_t r = io_recv(fd, buf + n, cap - 1 - n, false);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -291,7 +538,7 @@ static bool recv_exact(int fd, void *p, size_t n, int64_t deadline)
         int64_t left = deadline - mono_ms();
         if (left <= 0 || !wait_readable(fd, (int)left))
             return false;
-        ssize_t r = recv(fd, s, n, 0);
+        ssize_t r = io_recv(fd, s, n, false);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -324,7 +571,7 @@ int th_read_response(int fd, char *head, size_t hcap, char *body, size_t bcap)
 {
     size_t n = 0;
     while (n + 1 < hcap) {
-        ssize_t r = recv(fd, head + n, 1, 0);
+        ssize_t r = io_recv(fd, head + n, 1, false);
         if (r <= 0)
             return -1;
         n++;
@@ -340,7 +587,7 @@ int th_read_response(int fd, char *head, size_t hcap, char *body, size_t bcap)
     while (got < len) {
         char tmp[4096];
         size_t want = len - got < sizeof tmp ? len - got : sizeof tmp;
-        ssize_t r = recv(fd, tmp, want, 0);
+        ssize_t r = io_recv(fd, tmp, want, false);
         if (r <= 0)
             return -1;
         if (body && got < bcap - 1)
@@ -362,10 +609,9 @@ bool th_peer_closed(int fd, int timeout_ms)
         clock_gettime(CLOCK_MONOTONIC, &t);
         long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
         long left = timeout_ms - spent;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+        if (left <= 0 || !wait_readable(fd, (int)left))
             return false;
-        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        ssize_t r = io_recv(fd, buf, sizeof buf, true);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
             return true;
     }
@@ -393,7 +639,7 @@ int th_http(int port, const char *method, const char *path, const char *auth, co
     size_t cap = 1 << 20;
     char *resp = malloc(cap);
     size_t got = th_recv_until_close(fd, resp, cap, 10000);
-    close(fd);
+    th_close(fd);
     int status = -1;
     if (got < 12 || sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
         free(resp);
@@ -511,7 +757,7 @@ bool th_ws_try_send_frame(int fd, uint8_t b0, const void *payload, size_t len)
     const uint8_t *p = buf;
     bool ok = true;
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = io_send(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {

@@ -16,11 +16,36 @@
 
 typedef struct {
     pid_t pid;
-    int port;
+    int port;           /* what tests talk to: the TLS port when tls */
     char data_dir[256]; /* temporary, removed by th_server_stop unless keep_data */
-    char url[64];       /* "http://127.0.0.1:PORT" */
+    char url[64];       /* "http://127.0.0.1:PORT" ("https://" when tls) */
     char log_path[300]; /* parleyd's stderr, kept in the data dir's parent */
+    /* TLS mode (PL_TEST_TLS=1, ctest label tls): parleyd also listens with
+     * TLS on port (a self-signed certificate made with the openssl CLI in
+     * the data dir's parent) and every harness connection to port speaks
+     * TLS (verified against that certificate); plain_port is the plain
+     * listener. Without TLS plain_port == port. */
+    bool tls;
+    int plain_port;
+    char cert_path[300], key_path[300];
 } th_server_t;
+
+/** True when PL_TEST_TLS=1: th_server_start runs the server with TLS. */
+bool th_tls_mode(void);
+/** Makes a self-signed certificate (CN and SAN 127.0.0.1 / localhost) and
+ * its key with the openssl CLI; fails the test if that does not work. */
+void th_make_cert(const char *cert_path, const char *key_path, const char *cn);
+/** Connects to port and completes a TLS handshake verified against the
+ * certificate in ca_path; the fd's I/O through the th_* helpers is then
+ * encrypted (until th_close). */
+int th_connect_tls(int port, const char *ca_path);
+/** A plain TCP connection to port, even to a TLS port (hostile tests). */
+int th_connect_raw(int port);
+/** Closes fd and forgets its TLS session, if any. */
+void th_close(int fd);
+/** The subject CN of the certificate the server presented on fd ("" for a
+ * plain fd). */
+void th_tls_peer_cn(int fd, char *out, size_t cap);
 
 /** Starts parleyd with --listen 127.0.0.1:<free port> --data <tmp dir> and the
  * given extra "key=value" settings (NULL-terminated array, may be NULL), each
@@ -38,7 +63,8 @@ void th_server_kill9(th_server_t *s);
 /** Removes the data dir. */
 void th_server_cleanup(th_server_t *s);
 
-/** Connects a blocking TCP socket to 127.0.0.1:port with a 10 s recv timeout. */
+/** Connects a blocking TCP socket to 127.0.0.1:port with a 10 s recv timeout
+ * (TLS mode: a TLS connection when port is the server's TLS port). */
 int th_connect(int port);
 /** Writes all bytes. */
 void th_send_all(int fd, const void *p, size_t n);
