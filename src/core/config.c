@@ -170,6 +170,10 @@ static const cfg_entry_t table[] = {
      "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
     {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
      "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
+    /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
+    {"purge_delay_ms", CFG_INT, OFF(purge_delay_ms), 0, 3600000, "10000",
+     "the text of deleted, expired and edited messages leaves the data files (search index "
+     "merged, WALs truncated) at most this long after the change"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

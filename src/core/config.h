@@ -91,6 +91,8 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
+    int64_t purge_delay_ms; /* removed text leaves the data files this long after the change */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
