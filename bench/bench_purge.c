@@ -59,8 +59,9 @@ static long file_size(const char *path)
 static double query_ms(sqlite3 *h)
 {
     sqlite3_stmt *s;
-    sqlite3_prepare_v2(h, "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 "
-                          "ORDER BY rowid DESC LIMIT 20",
+    sqlite3_prepare_v2(h,
+                       "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 "
+                       "ORDER BY rowid DESC LIMIT 20",
                        -1, &s, NULL);
     double t0 = now_s();
     long rows = 0;
