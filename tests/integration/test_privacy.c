@@ -28,7 +28,6 @@
 #include "harness.h"
 #include "wsjson.h"
 
-#define PURGE_MS 300
 #define TAIL_LEN 10
 
 static th_server_t srv;
@@ -137,6 +136,25 @@ static void assert_present(const char *word, const char *when)
 {
     if (files_with(word, NULL, 0) == 0)
         fail_msg("%s: live word %s not found on disk: the scan cannot see text", when, word);
+}
+
+/* True once no removed word (whole or tail) is in any file. */
+static bool removed_gone(const words_t *w)
+{
+    const char *removed[] = {w->deleted, w->expired, w->edited_old};
+    for (size_t i = 0; i < 3; i++)
+        if (files_with(removed[i], NULL, 0) + files_with(tail_of(removed[i]), NULL, 0) > 0)
+            return false;
+    return true;
+}
+
+/* Waits (10 s at most: sanitizer builds and a loaded machine are slow; the
+ * bound itself is purge_delay_ms, here 300 ms) until the removed words are
+ * gone. */
+static void wait_removed_gone(const words_t *w)
+{
+    for (int i = 0; i < 50 && !removed_gone(w); i++)
+        usleep(200 * 1000);
 }
 
 static void assert_disk(const words_t *w, const char *when)
@@ -271,7 +289,7 @@ static void test_purge_running_and_clean_stop(void **state)
     th_user_t a;
     make_words(&w);
     converse(&w, &a);
-    usleep((PURGE_MS + 1500) * 1000);
+    wait_removed_gone(&w);
     assert_true(log_count("op=index_purge") >= 1);
     assert_disk(&w, "running");
     assert_int_equal(0, th_server_stop(&srv));
@@ -309,6 +327,7 @@ static void test_purge_after_sigkill(void **state)
     for (int i = 0; i < 100 && log_count("op=index_purge") == purges; i++)
         usleep(100 * 1000);
     assert_true(log_count("op=index_purge") > purges);
+    wait_removed_gone(&w);
     assert_disk(&w, "after SIGKILL and restart");
     /* Search still works on the rebuilt index. */
     int fa = th_ws_login(&a);
