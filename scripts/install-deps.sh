@@ -9,6 +9,8 @@ PKGS=(
   libuv1-dev libhttp-parser-dev libjansson-dev
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev libmagic-dev libvips-dev
+  liboath-dev      # TOTP second factor (RFC 6238), src/auth/totp.c
+  libqrencode-dev  # QR code of the TOTP enrolment URI, rendered as SVG
   python3
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).

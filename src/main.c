@@ -33,6 +33,9 @@ static const char usage[] =
     "  --log-level LEVEL    error, warn, info, debug or trace\n"
     "  --threads N          event loop threads (0 = one per online CPU)\n"
     "  --config-test        validate the configuration, print it, and exit\n"
+    "  --reset-link USER    print a one-time password reset link for USER and exit\n"
+    "                       (works while the server runs: the database is shared)\n"
+    "  --invite-code        print a one-time invite code (registration = invite) and exit\n"
     "  --help               show this help\n"
     "  --version            show the version\n"
     "\n"
@@ -181,11 +184,31 @@ static int fail_config(const char *msg)
     return 2;
 }
 
+/* --reset-link / --invite-code: one write on the store's direct connection
+ * (SQLite in WAL mode lets it run beside a live server), the result on
+ * stdout, then exit. */
+static int run_operator_command(app_t *app, pl_config_t *cfg, const char *cmd, const char *arg)
+{
+    char out[512] = "";
+    int rc = pl_api_operator_command(app->st, cfg, cmd, arg, out, sizeof out);
+    pl_store_close(app->st);
+    uv_run(app->loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(app->loop);
+    if (rc < 0)
+        fprintf(stderr, "parleyd: %s\n", out);
+    else
+        printf("%s\n", out);
+    fflush(stdout);
+    pl_config_dispose(cfg);
+    return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     pl_config_t cfg;
     char err[512];
     bool config_test = false;
+    const char *op_cmd = NULL, *op_arg = NULL; /* --reset-link / --invite-code */
     pl_config_init(&cfg);
     config_to_free = &cfg;
 
@@ -219,6 +242,15 @@ int main(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--config-test")) {
             config_test = true;
+            continue;
+        } else if (!strcmp(a, "--invite-code")) {
+            op_cmd = "invite-code";
+            continue;
+        } else if (!strcmp(a, "--reset-link")) {
+            if (i + 1 >= argc)
+                return fail_config("--reset-link needs a USERNAME");
+            op_cmd = "reset-link";
+            op_arg = argv[++i];
             continue;
         } else if (!strcmp(a, "--listen")) {
             key = "listen";
@@ -274,6 +306,8 @@ int main(int argc, char **argv)
         pl_config_dispose(&cfg);
         return 1;
     }
+    if (op_cmd != NULL)
+        return run_operator_command(&app, &cfg, op_cmd, op_arg);
     pl_chat_t *chat = NULL;
     pl_api_t *api = NULL;
     int exit_code = 0;

@@ -7,7 +7,7 @@ const SHELL = [
   'js/actions.js', 'js/api.js', 'js/app.js', 'js/auth.js', 'js/cache.js', 'js/composer.js',
   'js/conn.js', 'js/custom.js', 'js/dialogs.js', 'js/dom.js', 'js/emoji.js', 'js/invites.js',
   'js/media-view.js', 'js/media.js', 'js/message.js', 'js/model.js', 'js/outbox.js',
-  'js/popover.js', 'js/profile.js', 'js/requests.js', 'js/search.js', 'js/settings.js',
+  'js/popover.js', 'js/profile.js', 'js/requests.js', 'js/search.js', 'js/security.js', 'js/settings.js',
   'js/sidebar.js', 'js/state.js', 'js/storage.js', 'js/sync.js', 'js/theme-toggle.js',
   'js/thread.js', 'js/timeline.js', 'js/uploads.js',
   'icons/icon.svg', 'icons/icon-192.png',

@@ -19,18 +19,7 @@
 #include "core/util.h"
 #include "media/media.h"
 
-struct pl_api {
-    uv_loop_t *loop;
-    const pl_config_t *cfg;
-    pl_store_t *st;
-    pl_chat_t *chat;
-    pl_server_t *srv;
-    pl_media_t *media;          /* NULL if the media service could not start */
-    pl_auth_limits_t *limits;   /* register/login limits */
-    pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
-    pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */
-    uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
-};
+#include "api/api_internal.h"
 
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat)
 {
@@ -45,6 +34,7 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
         pl_log(PL_LOG_ERROR, "api", "bad stats_allow: stats refused");
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
+    pl_api__account_init(api);
     return api;
 }
 
@@ -60,6 +50,7 @@ void pl_api_free(pl_api_t *api)
         return;
     pl_media_free(api->media);
     pl_auth_limits_free(api->limits);
+    pl_api__account_dispose(api);
     pl_cidr_list_dispose(&api->stats_allow);
     free(api);
 }
@@ -73,90 +64,6 @@ bool pl_api_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
 {
     pl_api_t *api = ud;
     return api->media && pl_media_on_headers(api->media, req, out);
-}
-
-static void respond_json(pl_http_req_t *req, int status, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    pl_http_respond(req, status, "application/json", text, strlen(text), NULL);
-    free(text);
-}
-
-void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *message)
-{
-    pl_log(PL_LOG_DEBUG, "api", "%s %s -> %d %s", pl_http_method(req), pl_http_path(req), status,
-           code);
-    respond_json(req, status,
-                 json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
-}
-
-bool pl_api_is_json_type(const char *ct)
-{
-    static const char want[] = "application/json";
-    if (ct == NULL)
-        return false;
-    ct += strspn(ct, " \t");
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
-        return false;
-    ct += sizeof want - 1;
-    ct += strspn(ct, " \t");
-    return *ct == '\0' || *ct == ';';
-}
-
-/* JSON endpoints take only Content-Type: application/json, so a cross-site
- * form or fetch() POST needs a CORS preflight, which parleyd never grants.
- * Answers 415 and returns false otherwise. */
-static bool require_json(pl_http_req_t *req)
-{
-    if (pl_api_is_json_type(pl_http_header(req, "content-type")))
-        return true;
-    pl_api_error(req, 415, "unsupported_media_type",
-                 "send the body as Content-Type: application/json");
-    return false;
-}
-
-/* The level of a line about a refused request: info at most about once a
- * second, so a flood cannot flood the log; debug for the rest. Keep the
- * result in a variable: pl_log evaluates its level argument twice. */
-static int refusal_log_level(pl_api_t *api)
-{
-    return pl_log_gate(&api->refused_log, PL_LOG_INFO, uv_hrtime(), PL_LOG_GATE_NS, NULL);
-}
-
-/* 429 rate_limited with Retry-After: wait_ms rounded up to whole seconds
- * (also in the message, for people). */
-static void respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what)
-{
-    uint64_t s = wait_ms == UINT64_MAX ? 3600 : PL_MAX((wait_ms + 999) / 1000, 1);
-    char extra[64], msg[160];
-    snprintf(extra, sizeof extra, "Retry-After: %" PRIu64 "\r\n", s);
-    snprintf(msg, sizeof msg, "%s; try again in %" PRIu64 " s", what, s);
-    pl_log(PL_LOG_DEBUG, "api", "%s %s -> 429 rate_limited", pl_http_method(req),
-           pl_http_path(req));
-    pl_http_respond_error(req, 429, "rate_limited", msg, extra);
-}
-
-/* Parses the request body as a JSON object; answers 400 and returns NULL if
- * it is not one. */
-static json_t *body_object(pl_http_req_t *req)
-{
-    size_t len;
-    const char *body = pl_http_body(req, &len);
-    json_error_t jerr;
-    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (v == NULL) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "invalid JSON at position %d: %s", jerr.position, jerr.text);
-        pl_api_error(req, 400, "bad_json", msg);
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        json_decref(v);
-        pl_api_error(req, 400, "bad_request", "the body must be a JSON object");
-        return NULL;
-    }
-    return v;
 }
 
 /* ---- register / login: a small state machine over pool and store jobs ---- */
@@ -178,7 +85,11 @@ typedef struct {
     const char *msg;
     pl_addr_t addr;           /* the client (behind a trusted proxy: the one it names) */
     pl_login_ticket_t ticket; /* login: what the limits reserved */
-    bool verified;            /* login: the password was right */
+    bool verified;            /* login: the password (and second factor) were right */
+    char *totp, *recovery;    /* login: a second factor given with the password */
+    char *invite;             /* register: invite_code */
+    pl_mfa_state_t mfa;       /* login: the account's second factors */
+    char ip[64];              /* coarse client address for the devices list */
 } acct_t;
 
 static void acct_free(acct_t *a)
@@ -190,6 +101,10 @@ static void acct_free(acct_t *a)
     free(a->display_name);
     free(a->device_name);
     free(a->pwhash);
+    free(a->totp);
+    free(a->recovery);
+    free(a->invite);
+    sodium_memzero(&a->mfa, sizeof a->mfa);
     pl_user_dispose(&a->user);
     sodium_memzero(a->token, sizeof a->token);
     free(a);
@@ -199,9 +114,11 @@ static void acct_finish(int status, void *arg)
 {
     acct_t *a = arg;
     if (a->ticket.active) {
-        pl_login_outcome_t o = a->verified                                      ? PL_LOGIN_OK
-                               : a->code && !strcmp(a->code, "bad_credentials") ? PL_LOGIN_FAILED
-                                                                                : PL_LOGIN_ABORTED;
+        bool failed = a->code && (!strcmp(a->code, "bad_credentials") ||
+                                  !strcmp(a->code, "bad_second_factor"));
+        pl_login_outcome_t o = a->verified ? PL_LOGIN_OK
+                               : failed    ? PL_LOGIN_FAILED
+                                           : PL_LOGIN_ABORTED;
         pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket, o, uv_hrtime());
     }
     int st = status;
@@ -214,10 +131,11 @@ static void acct_finish(int status, void *arg)
         pl_api_error(a->req, a->status, a->code, a->msg);
     } else {
         char uid[24], did[24];
-        respond_json(a->req, a->status,
-                     json_pack("{s:s,s:s,s:s,s:s}", "user_id", pl_id_fmt(uid, 'u', a->user_id),
-                               "token", a->token, "device_id", pl_id_fmt(did, 'd', a->device_id),
-                               "username", a->username));
+        pl_api__respond_json(a->req, a->status,
+                             json_pack("{s:s,s:s,s:s,s:s}", "user_id",
+                                       pl_id_fmt(uid, 'u', a->user_id), "token", a->token,
+                                       "device_id", pl_id_fmt(did, 'd', a->device_id), "username",
+                                       a->username));
     }
     acct_free(a);
 }
@@ -227,9 +145,22 @@ static void register_work(pl_db_t *db, void *arg)
     acct_t *a = arg;
     int64_t now = pl_now_ms();
     int rc = pl_db_user_create(db, a->username, a->display_name, a->pwhash, now, &a->user_id);
+    if (rc == 0 && a->invite != NULL) {
+        uint8_t h[32];
+        pl_auth_token_hash(a->invite, strlen(a->invite), h);
+        rc = pl_db_invite_code_take(db, h, a->user_id, now);
+        if (rc == PL_ENOTFOUND) {
+            a->status = 403, a->code = "invalid_invite",
+            a->msg = "that invite code is unknown, used or expired";
+            pl_db_rollback_job(db);
+            return;
+        }
+    }
     if (rc == 0)
         rc =
             pl_db_session_create(db, a->user_id, a->token_hash, a->device_name, now, &a->device_id);
+    if (rc == 0)
+        rc = pl_db_session_set_ip(db, a->device_id, a->ip);
     if (rc == PL_EEXIST) {
         a->status = 409, a->code = "username_taken", a->msg = "that username is taken";
     } else if (rc < 0) {
@@ -282,8 +213,18 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
                      "passwords are 8 to 1024 bytes without NUL");
         return NULL;
     }
-    if (reg && plen < PL_PASSWORD_MIN) {
-        pl_api_error(req, 400, "weak_password", "passwords need at least 8 characters");
+    const char *weak = reg ? pl_password_check(api->pwlist, norm, json_string_value(p)) : NULL;
+    if (weak != NULL) {
+        pl_api_error(req, 400, "weak_password", weak);
+        return NULL;
+    }
+    json_t *totp = json_object_get(body, "totp"), *rec = json_object_get(body, "recovery_code");
+    json_t *inv = json_object_get(body, "invite_code");
+    if ((totp && !json_is_null(totp) && (!json_is_string(totp) || json_string_length(totp) > 64)) ||
+        (rec && !json_is_null(rec) && (!json_is_string(rec) || json_string_length(rec) > 64)) ||
+        (inv && !json_is_null(inv) && (!json_is_string(inv) || json_string_length(inv) > 256))) {
+        pl_api_error(req, 400, "bad_request",
+                     "\"totp\", \"recovery_code\" and \"invite_code\" are short strings");
         return NULL;
     }
     if ((d && !json_is_null(d) &&
@@ -301,29 +242,51 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
     a->display_name =
         pl_xstrdup(json_is_string(d) && json_string_length(d) ? json_string_value(d) : norm);
     a->device_name = pl_xstrdup(json_is_string(dev) ? json_string_value(dev) : "");
+    if (json_is_string(totp) && json_string_length(totp) > 0)
+        a->totp = pl_xstrdup(json_string_value(totp));
+    if (json_is_string(rec) && json_string_length(rec) > 0)
+        a->recovery = pl_xstrdup(json_string_value(rec));
+    if (json_is_string(inv) && json_string_length(inv) > 0)
+        a->invite = pl_xstrdup(json_string_value(inv));
     pl_http_client_addr(req, &a->addr);
+    pl_api__coarse_ip(&a->addr, a->ip);
     return a;
 }
 
 static void handle_register(pl_api_t *api, pl_http_req_t *req)
 {
-    if (!require_json(req))
+    if (!pl_api__require_json(req))
         return;
-    json_t *body = body_object(req);
+    json_t *body = pl_api__body_object(req);
     if (body == NULL)
         return;
+    if (!strcmp(api->cfg->registration, "closed")) {
+        json_decref(body);
+        pl_api_error(req, 403, "registration_closed", "this server does not take new accounts");
+        return;
+    }
     acct_t *a = acct_parse(api, req, body, true);
     json_decref(body);
     if (a == NULL)
         return;
+    if (!strcmp(api->cfg->registration, "invite") && a->invite == NULL) {
+        pl_api_error(req, 403, "invite_required",
+                     "this server takes new accounts by invitation: give \"invite_code\"");
+        acct_free(a);
+        return;
+    }
+    if (strcmp(api->cfg->registration, "invite") != 0) {
+        free(a->invite); /* open registration: a code is neither needed nor spent */
+        a->invite = NULL;
+    }
     /* Before the Argon2id work: that is what a flood would cost. */
     uint64_t wait_ms = pl_auth_limits_register(api->limits, &a->addr, uv_hrtime());
     if (wait_ms > 0) {
         api->registrations_limited++;
-        int lvl = refusal_log_level(api);
+        int lvl = pl_api__refusal_log_level(api);
         pl_log(lvl, "auth", "register refused peer=%s limit=register_per_ip_hour retry_ms=%" PRIu64,
                pl_http_peer(req), wait_ms);
-        respond_limited(req, wait_ms, "too many registrations from this address");
+        pl_api__respond_limited(req, wait_ms, "too many registrations from this address");
         acct_free(a);
         return;
     }
@@ -335,6 +298,25 @@ static void login_work(pl_db_t *db, void *arg)
 {
     acct_t *a = arg;
     int64_t now = pl_now_ms(), count = 0;
+    if (a->mfa.totp || a->mfa.passkeys > 0) {
+        /* The state read before the Argon2id work may be stale: read it
+         * again here, on the writer, where the check and the spending of
+         * the code are one step. */
+        int rc = pl_db_mfa_get(db, a->user.id, &a->mfa);
+        if (rc == 0)
+            rc = pl_api__second_factor_check(a->api, db, a->user.id, &a->mfa, a->totp, a->recovery);
+        if (rc == PL_EFORBIDDEN) {
+            a->verified = false;
+            a->status = 401, a->code = "bad_second_factor",
+            a->msg = "wrong, expired or already used code";
+            return;
+        }
+        if (rc < 0) {
+            a->verified = false;
+            a->status = 500, a->code = "internal", a->msg = "storage error; try again";
+            return;
+        }
+    }
     int rc = pl_db_session_count(db, a->user.id, &count);
     if (rc == 0 && count >= a->api->cfg->max_sessions_per_user) {
         a->status = 429, a->code = "too_many_sessions",
@@ -344,7 +326,10 @@ static void login_work(pl_db_t *db, void *arg)
     if (rc == 0)
         rc =
             pl_db_session_create(db, a->user.id, a->token_hash, a->device_name, now, &a->device_id);
+    if (rc == 0)
+        rc = pl_db_session_set_ip(db, a->device_id, a->ip);
     if (rc < 0) {
+        a->verified = false;
         a->status = 500, a->code = "internal", a->msg = "storage error; try again";
         pl_db_rollback_job(db);
     }
@@ -360,8 +345,21 @@ static void login_verified(void *arg, bool ok)
         acct_finish(0, a); /* not a store job */
         return;
     }
-    a->verified = true;
     a->user_id = a->user.id;
+    bool needs_mfa = a->mfa.totp || a->mfa.passkeys > 0;
+    if (needs_mfa && a->totp == NULL && a->recovery == NULL) {
+        /* The password was right: neither a success nor a failure for the
+         * limits (ABORTED) until the second step says which. */
+        pl_mfa_ticket_info_t info = {.user_id = a->user.id, .addr = a->addr};
+        memcpy(info.username, a->username, sizeof a->username);
+        snprintf(info.device_name, sizeof info.device_name, "%s", a->device_name);
+        pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket,
+                                 PL_LOGIN_ABORTED, uv_hrtime());
+        pl_api__respond_mfa_required(a->api, a->req, &info, &a->mfa);
+        acct_free(a);
+        return;
+    }
+    a->verified = true; /* login_work may still find the second factor wrong */
     pl_auth_token_new(a->token);
     pl_auth_token_hash(a->token, strlen(a->token), a->token_hash);
     a->status = 200;
@@ -372,6 +370,8 @@ static void login_lookup_work(pl_db_t *db, void *arg)
 {
     acct_t *a = arg;
     int rc = pl_db_user_by_name(db, a->username, &a->user);
+    if (rc == 0)
+        rc = pl_db_mfa_get(db, a->user.id, &a->mfa);
     if (rc < 0 && rc != PL_ENOTFOUND)
         a->status = 500, a->code = "internal", a->msg = "storage error; try again";
 }
@@ -393,9 +393,9 @@ static void login_looked_up(int status, void *arg)
 
 static void handle_login(pl_api_t *api, pl_http_req_t *req)
 {
-    if (!require_json(req))
+    if (!pl_api__require_json(req))
         return;
-    json_t *body = body_object(req);
+    json_t *body = pl_api__body_object(req);
     if (body == NULL)
         return;
     acct_t *a = acct_parse(api, req, body, false);
@@ -408,10 +408,10 @@ static void handle_login(pl_api_t *api, pl_http_req_t *req)
                                                   &a->ticket, &why);
     if (wait_ms > 0) {
         api->logins_limited++;
-        int lvl = refusal_log_level(api);
+        int lvl = pl_api__refusal_log_level(api);
         pl_log(lvl, "auth", "login refused user=%s peer=%s limit=%s retry_ms=%" PRIu64, a->username,
                pl_http_peer(req), why, wait_ms);
-        respond_limited(req, wait_ms, "too many login attempts");
+        pl_api__respond_limited(req, wait_ms, "too many login attempts");
         acct_free(a);
         return;
     }
@@ -516,7 +516,7 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
 {
     const char *why = "";
     if (!stats_token_ok(api, req) && !stats_client_ok(api, req, &why)) {
-        int lvl = refusal_log_level(api);
+        int lvl = pl_api__refusal_log_level(api);
         pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s why=\"%s\"",
                pl_http_conn_id(req), pl_http_peer(req), why);
         pl_api_error(req, 403, "forbidden",
@@ -544,9 +544,14 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     json_object_set_new(o, "logins_rate_limited", json_integer((json_int_t)api->logins_limited));
     json_object_set_new(o, "registrations_rate_limited",
                         json_integer((json_int_t)api->registrations_limited));
+    json_object_set_new(o, "password_verifications",
+                        json_integer((json_int_t)pl_auth_password_verifications()));
+    json_object_set_new(
+        o, "mfa_tickets",
+        json_integer((json_int_t)pl_mfa_tickets_count(api->mfa_tickets, uv_hrtime())));
     if (api->media)
         pl_media_stats_json(api->media, o);
-    respond_json(req, 200, o);
+    pl_api__respond_json(req, 200, o);
 }
 
 /* ---- router ---- */
@@ -589,6 +594,8 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
         pl_api_error(req, 405, "method_not_allowed", "method not allowed for this path");
         return;
     }
+    if (pl_api__account_route(api, req, method, path))
+        return;
     if (!strncmp(path, "/v1/media", 9) && (path[9] == '\0' || path[9] == '/')) {
         if (api->media == NULL)
             pl_api_error(req, 503, "unavailable", "the media service is not available");

@@ -35,4 +35,13 @@ void pl_api_error(pl_http_req_t *req, int status, const char *code, const char *
  * case-insensitive, parameters such as "; charset=utf-8" allowed. Pure. */
 bool pl_api_is_json_type(const char *content_type);
 
+/** An operator command run without the server (main.c): cmd "reset-link"
+ * (arg: a username) stores a one-time password reset token and writes the
+ * link "<public_url>/#reset=<token>" into out; "invite-code" (arg unused)
+ * stores a one-time invite code and writes it into out. st is open; uses
+ * its direct connection (caller's thread). Returns 0, or a negative code
+ * with a message in out. */
+int pl_api_operator_command(pl_store_t *st, const pl_config_t *cfg, const char *cmd,
+                            const char *arg, char *out, size_t cap);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -107,9 +108,17 @@ void pl_auth_hash_password(uv_loop_t *loop, const char *password, uint64_t opsli
     }
 }
 
+static _Atomic uint64_t verifications; /* Argon2id verifications run (pool threads) */
+
+uint64_t pl_auth_password_verifications(void)
+{
+    return atomic_load(&verifications);
+}
+
 static void verify_work(uv_work_t *req)
 {
     pw_job_t *j = req->data;
+    atomic_fetch_add(&verifications, 1);
     if (j->hash == NULL) {
         /* Unknown user: spend the same time on a throwaway hash so the
          * response time does not reveal which usernames exist. */

@@ -51,4 +51,9 @@ void pl_auth_hash_password(uv_loop_t *loop, const char *password, uint64_t opsli
 void pl_auth_verify_password(uv_loop_t *loop, const char *password, const char *hash,
                              uint64_t opslimit, size_t memlimit, pl_auth_verify_cb cb, void *arg);
 
+/** How many password verifications (real or dummy, for unknown users) this
+ * process has run: /v1/stats shows it, and the brute-force test counts the
+ * guesses that reached Argon2id with it. Any thread. */
+uint64_t pl_auth_password_verifications(void);
+
 #endif

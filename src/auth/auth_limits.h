@@ -52,6 +52,15 @@ uint64_t pl_auth_limits_login_begin(pl_auth_limits_t *l, const char *username,
                                     const pl_addr_t *addr, uint64_t now_ns, pl_login_ticket_t *t,
                                     const char **why);
 
+/** Milliseconds (account, address) must wait under the exponential backoff
+ * (0: none); login_begin refuses with why "login_backoff" meanwhile. After
+ * login_backoff_free_failures failures in a row, each further failure
+ * doubles the wait from 1 s up to login_backoff_max_ms; a success ends it.
+ * Only the pair is delayed: the account's owner at another address is not.
+ * Peeks only. */
+uint64_t pl_auth_limits_backoff(pl_auth_limits_t *l, const char *username, const pl_addr_t *addr,
+                                uint64_t now_ns);
+
 /** Ends an attempt: a failure keeps its reservations; anything else gives
  * them back, and a success marks addr as one the account logs in from. */
 void pl_auth_limits_login_end(pl_auth_limits_t *l, const char *username, const pl_addr_t *addr,

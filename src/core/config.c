@@ -170,6 +170,28 @@ static const cfg_entry_t table[] = {
      "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
     {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
      "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
+    /* accounts: MFA, password policy and resets, registration mode, login
+     * backoff (issue 12, src/api/api_account.c, src/auth/) */
+    {"registration", CFG_STR, OFF(registration), 0, 0, "open",
+     "who may register: open, invite (an operator-issued invite_code is needed) or closed"},
+    {"invite_code_ttl_ms", CFG_INT, OFF(invite_code_ttl_ms), 60000, 366LL * 86400000, "604800000",
+     "lifetime of an invite code printed by parleyd --invite-code"},
+    {"reset_link_ttl_ms", CFG_INT, OFF(reset_link_ttl_ms), 60000, 7LL * 86400000, "3600000",
+     "lifetime of a password reset link printed by parleyd --reset-link"},
+    {"public_url", CFG_STR, OFF(public_url), 0, 0, "",
+     "the server's public base URL (https://chat.example.com), used in printed reset links"},
+    {"password_blocklist", CFG_STR, OFF(password_blocklist), 0, 0, "share/common-passwords.txt",
+     "file of common passwords (one a line) refused as weak_password; empty: none"},
+    {"totp_issuer", CFG_STR, OFF(totp_issuer), 0, 0, "Parley",
+     "issuer name in TOTP enrolment (what authenticator apps show)"},
+    {"mfa_ticket_max", CFG_INT, OFF(mfa_ticket_max), 16, 10000000, "10000",
+     "pending second login steps (mfa_ticket) kept in memory; the oldest goes first"},
+    {"login_backoff_free_failures", CFG_INT, OFF(login_backoff_free_failures), 1, 1000, "5",
+     "failed logins per account and address before each further one doubles a wait"},
+    {"login_backoff_max_ms", CFG_INT, OFF(login_backoff_max_ms), 1000, 86400000, "900000",
+     "longest wait the login backoff imposes"},
+    {"totp_secret_key", CFG_STR, OFF(totp_secret_key), 0, 0, "",
+     "64 hex digits (32 bytes) sealing TOTP secrets in the database; empty: stored as is"},
     /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
     {"purge_delay_ms", CFG_INT, OFF(purge_delay_ms), 0, 3600000, "10000",
      "the text of deleted, expired and edited messages leaves the data files (search index "
@@ -182,7 +204,7 @@ static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 /* String keys whose value is a secret: --config-test does not print it. */
 static bool is_secret_key(const char *key)
 {
-    return strcmp(key, "stats_token") == 0;
+    return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0;
 }
 
 static bool is_cidr_key(const char *key)
@@ -346,6 +368,12 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
             strcmp(value, "nobody") != 0) {
             fmt_err(err, errlen, "config key 'emoji_add_policy': '%s' is not one of %s", value,
                     "anyone, nobody");
+            return PL_EINVAL;
+        }
+        if (!strcmp(key, "registration") && strcmp(value, "open") != 0 &&
+            strcmp(value, "invite") != 0 && strcmp(value, "closed") != 0) {
+            fmt_err(err, errlen, "config key 'registration': '%s' is not one of %s", value,
+                    "open, invite, closed");
             return PL_EINVAL;
         }
         if (!strcmp(key, "ws_allowed_origins")) {
@@ -531,6 +559,11 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
         fmt_err(err, errlen,
                 "config key 'max_content_bytes' must be at least 4096 bytes "
                 "smaller than 'max_ws_message'");
+        return PL_EINVAL;
+    }
+    size_t tk = strlen(cfg->totp_secret_key);
+    if (tk != 0 && (tk != 64 || strspn(cfg->totp_secret_key, "0123456789abcdefABCDEF") != 64)) {
+        fmt_err(err, errlen, "config key 'totp_secret_key' must be empty or 64 hex digits");
         return PL_EINVAL;
     }
     if (cfg->stats_token[0] != '\0' && strlen(cfg->stats_token) < 16) {

@@ -91,6 +91,18 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* accounts: MFA, password policy and resets, registration mode, login
+     * backoff (issue 12, src/api/api_account.c, src/auth/) */
+    char *registration;                  /* "open", "invite" (invite_code needed) or "closed" */
+    int64_t invite_code_ttl_ms;          /* parleyd --invite-code: valid this long */
+    int64_t reset_link_ttl_ms;           /* parleyd --reset-link: valid this long */
+    char *public_url;                    /* base URL printed in reset links; "" = relative */
+    char *password_blocklist;            /* file of common passwords refused as weak */
+    char *totp_issuer;                   /* issuer name shown by authenticator apps */
+    int64_t mfa_ticket_max;              /* pending second login steps kept (per node) */
+    int64_t login_backoff_free_failures; /* failures per (account, address) before backoff */
+    int64_t login_backoff_max_ms;        /* longest backoff delay */
+    char *totp_secret_key;               /* 64 hex digits sealing TOTP secrets at rest; "" = none */
     /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
     int64_t purge_delay_ms; /* removed text leaves the data files this long after the change */
 } pl_config_t;

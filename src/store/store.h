@@ -557,4 +557,76 @@ int pl_db_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n);
 #define PL_CONTACT_DM_WINDOW 1000
 int pl_db_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out);
 
+/* ---- accounts: second factors, devices, password resets, invite codes
+ * (store_sqlite_account.c). Hashes are 32 raw bytes; secrets never leave
+ * these functions except into the caller's struct. ---- */
+
+/** A user's second factors. */
+typedef struct {
+    bool totp;               /* TOTP enabled (the rest of the TOTP fields are valid) */
+    uint8_t totp_secret[64]; /* stored form (pl_totp_seal), totp_secret_len bytes */
+    size_t totp_secret_len;
+    int64_t totp_last_step;    /* the last step that verified (codes are single use) */
+    uint8_t recovery_salt[16]; /* key of the recovery code hashes */
+    int64_t recovery_left;     /* unused recovery codes */
+    int64_t passkeys;          /* passkeys registered (see pl_db_passkey_count) */
+} pl_mfa_state_t;
+
+/** Fills *out (zeroed when the user has no second factor). Returns 0 or PL_EIO. */
+int pl_db_mfa_get(pl_db_t *db, int64_t user_id, pl_mfa_state_t *out);
+/** Hook for the passkeys feature: how many passkeys user_id has. Counts the
+ * rows of a table `passkeys` (column user_id) when one exists, else 0. */
+int pl_db_passkey_count(pl_db_t *db, int64_t user_id, int64_t *n);
+/** Enables TOTP with secret (its stored form, len <= 64), replacing any earlier one, and sets
+ * the recovery codes (n hashes, keyed with salt). last_step: the step of the
+ * code that confirmed it (single use). */
+int pl_db_totp_enable(pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len,
+                      const uint8_t salt[16], int64_t last_step, const uint8_t (*hashes)[32],
+                      size_t n, int64_t now_ms);
+/** Removes TOTP and the recovery codes. PL_ENOTFOUND if TOTP was off. */
+int pl_db_totp_disable(pl_db_t *db, int64_t user_id);
+/** Records that step verified; PL_EEXIST when a step >= it was already used
+ * (a replayed code), PL_ENOTFOUND when TOTP is off. */
+int pl_db_totp_use_step(pl_db_t *db, int64_t user_id, int64_t step);
+/** Replaces the user's recovery codes with n hashes. */
+int pl_db_recovery_codes_set(pl_db_t *db, int64_t user_id, const uint8_t (*hashes)[32], size_t n);
+/** Marks an unused recovery code as used; PL_ENOTFOUND if there is none. */
+int pl_db_recovery_code_use(pl_db_t *db, int64_t user_id, const uint8_t hash[32], int64_t now_ms);
+
+/** One device (session) of a user. */
+typedef struct {
+    int64_t device_id;
+    char *name; /* owned */
+    char *ip;   /* owned; coarse address of the login ("" unknown) */
+    int64_t created_ms, last_seen_ms;
+} pl_session_info_t;
+void pl_session_info_dispose(pl_session_info_t *s);
+/** The user's sessions, oldest first. *out: malloc'd; dispose each, free(). */
+int pl_db_sessions_list(pl_db_t *db, int64_t user_id, pl_session_info_t **out, size_t *n);
+/** Sets the coarse address shown for a session. */
+int pl_db_session_set_ip(pl_db_t *db, int64_t device_id, const char *ip);
+/** Deletes the user's session device_id; PL_ENOTFOUND if it is not theirs. */
+int pl_db_session_delete_id(pl_db_t *db, int64_t user_id, int64_t device_id);
+/** Deletes every session of the user except keep (0: all). *ids (malloc'd,
+ * free(); NULL when *n is 0) receives the deleted device ids. */
+int pl_db_sessions_delete_others(pl_db_t *db, int64_t user_id, int64_t keep, int64_t **ids,
+                                 size_t *n);
+/** Replaces the user's password hash. */
+int pl_db_user_set_pwhash(pl_db_t *db, int64_t user_id, const char *pwhash);
+
+/** Stores a password reset token (its SHA-256) for user_id, valid until
+ * expires_ms. Earlier tokens of the user stay valid until used or expired. */
+int pl_db_reset_token_create(pl_db_t *db, int64_t user_id, const uint8_t hash[32], int64_t now_ms,
+                             int64_t expires_ms);
+/** The user of a live reset token (not spent); PL_ENOTFOUND otherwise. */
+int pl_db_reset_token_user(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t *user_id);
+/** Spends a live reset token: deletes it (and every token of its user) and
+ * sets *user_id. PL_ENOTFOUND for an unknown, expired or used token. */
+int pl_db_reset_token_take(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t *user_id);
+/** Stores an invite code (its SHA-256), valid until expires_ms. */
+int pl_db_invite_code_create(pl_db_t *db, const uint8_t hash[32], int64_t now_ms,
+                             int64_t expires_ms);
+/** Spends a live, unused invite code for user_id; PL_ENOTFOUND otherwise. */
+int pl_db_invite_code_take(pl_db_t *db, const uint8_t hash[32], int64_t user_id, int64_t now_ms);
+
 #endif

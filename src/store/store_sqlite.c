@@ -198,6 +198,37 @@ static const char *const migrations[] = {
     " SELECT message_id, emoji, user_id, ts FROM reactions ORDER BY message_id, ts, emoji, user_id;"
     "DROP TABLE reactions;"
     "ALTER TABLE reactions_new RENAME TO reactions;",
+    /* 9: accounts (store_sqlite_account.c). user_mfa holds an enabled TOTP
+     * second factor (its secret, the last step that verified: codes are
+     * single use) and the salt of the user's recovery codes, which are
+     * stored keyed-hashed, one row each until used. password_resets and
+     * invite_codes hold SHA-256 of operator-issued one-time tokens.
+     * sessions.ip is the coarse client address of the login (a /24 or /48),
+     * shown in the devices list. */
+    "CREATE TABLE user_mfa("
+    " user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,"
+    " totp_secret BLOB NOT NULL,"
+    " totp_last_step INTEGER NOT NULL DEFAULT 0,"
+    " recovery_salt BLOB NOT NULL,"
+    " enabled_ms INTEGER NOT NULL);"
+    "CREATE TABLE recovery_codes("
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " code_hash BLOB NOT NULL,"
+    " used_ms INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (user_id, code_hash));"
+    "CREATE TABLE password_resets("
+    " token_hash BLOB PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX password_resets_user ON password_resets(user_id);"
+    "CREATE TABLE invite_codes("
+    " code_hash BLOB PRIMARY KEY,"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL,"
+    " used_by INTEGER,"
+    " used_ms INTEGER NOT NULL DEFAULT 0);"
+    "ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

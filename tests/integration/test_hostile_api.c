@@ -177,7 +177,10 @@ static void test_password_guessing(void **state)
 {
     (void)state;
     th_server_t s;
-    server_with(&s, NULL); /* failure limits at their defaults */
+    /* Failure limits at their defaults; the exponential backoff (which
+     * depends on time, tested in unit/test_auth_limits) is out of the way. */
+    const char *set[] = {"login_backoff_free_failures=1000", NULL};
+    server_with(&s, set);
     char user[40];
     th_unique_name("victim", user, sizeof user);
     th_register(s.port, user, PW, NULL, NULL);
@@ -333,6 +336,7 @@ static void test_limits_lifted_by_config(void **state)
                          "login_failures_per_ip_hour=1000000",
                          "login_failures_per_account_ip_hour=1000000",
                          "login_failures_per_account_hour=1000000",
+                         "login_backoff_free_failures=1000",
                          NULL};
     server_with(&s, set);
     resp_t r;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "auth/auth_limits.h"
+#include "core/util.h"
 
 #define SEC 1000000000ULL
 
@@ -177,6 +178,40 @@ static void test_spraying_per_address(void **state)
     pl_config_dispose(&c);
 }
 
+/* Past login_backoff_free_failures failures in a row from one address, each
+ * failure doubles the wait for that (account, address); the owner's other
+ * address is not delayed, and a success ends the backoff. */
+static void test_exponential_backoff(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    pl_config_init(&c);
+    config(&c, "login_backoff_free_failures", "2");
+    config(&c, "login_backoff_max_ms", "8000");
+    config(&c, "login_failures_per_account_ip_hour", "1000");
+    pl_auth_limits_t *l = pl_auth_limits_new(&c);
+    pl_addr_t a = addr("192.0.2.1");
+    uint64_t t = 0;
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_FAILED, t));
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_FAILED, t));
+    /* Third and later failures: 1 s, 2 s, 4 s, 8 s, 8 s (capped). */
+    uint64_t want[] = {1000, 2000, 4000, 8000, 8000};
+    for (size_t i = 0; i < PL_ARRAY_LEN(want); i++) {
+        assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_FAILED, t));
+        assert_int_equal(want[i], pl_auth_limits_backoff(l, "alice", &a, t));
+        uint64_t w = login(l, "alice", "192.0.2.1", PL_LOGIN_FAILED, t);
+        assert_int_equal(want[i], w);
+        assert_int_equal(0, login(l, "alice", "198.51.100.7", PL_LOGIN_ABORTED, t));
+        t += want[i] * 1000000ULL;
+    }
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_OK, t));
+    assert_int_equal(0, pl_auth_limits_backoff(l, "alice", &a, t));
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_FAILED, t));
+    assert_int_equal(0, login(l, "alice", "192.0.2.1", PL_LOGIN_FAILED, t));
+    pl_auth_limits_free(l);
+    pl_config_dispose(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_account_limit_spares_known_addresses),
         cmocka_unit_test(test_known_address_not_evicted),
         cmocka_unit_test(test_spraying_per_address),
+        cmocka_unit_test(test_exponential_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,20 +1,22 @@
 // HTTP part of the protocol: register, login, logout.
 
 export class ApiError extends Error {
-  constructor(code, message, status) {
+  constructor(code, message, status, details) {
     super(message || code);
     this.code = code;
     this.status = status;
+    this.details = details || null; // the whole error object (e.g. mfa_ticket, methods)
   }
 }
 
-async function post(path, body, token) {
-  const headers = { 'Content-Type': 'application/json' };
+async function post(path, body, token, method = 'POST') {
+  const headers = {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
   let res;
   try {
     res = await fetch(path, {
-      method: 'POST',
+      method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: 'omit',
@@ -27,7 +29,7 @@ async function post(path, body, token) {
   try { data = await res.json(); } catch (e) { data = null; }
   if (!res.ok) {
     const err = (data && data.error) || {};
-    throw new ApiError(err.code || `http_${res.status}`, err.message || res.statusText, res.status);
+    throw new ApiError(err.code || `http_${res.status}`, err.message || res.statusText, res.status, err);
   }
   return data || {};
 }
@@ -38,9 +40,33 @@ export function register(username, password, displayName) {
   return post('/v1/register', body);
 }
 
-export function login(username, password) {
-  return post('/v1/login', { username, password, device_name: deviceName() });
+// extra: { totp } or { recovery_code } given with the password.
+export function login(username, password, extra = {}) {
+  return post('/v1/login', { username, password, device_name: deviceName(), ...extra });
 }
+
+// The second step after 401 mfa_required: factor is { totp } or { recovery_code }.
+export function loginMfa(ticket, factor) {
+  return post('/v1/login/mfa', { mfa_ticket: ticket, device_name: deviceName(), ...factor });
+}
+
+export function resetPassword(token, newPassword) {
+  return post('/v1/account/reset', { token, new_password: newPassword });
+}
+
+// Account security (authenticated): TOTP, recovery codes, password, devices.
+export const security = {
+  status: (t) => post('/v1/account/security', undefined, t, 'GET'),
+  totpSetup: (t) => post('/v1/account/totp/setup', {}, t),
+  totpEnable: (t, code) => post('/v1/account/totp/enable', { code }, t),
+  totpDisable: (t, password) => post('/v1/account/totp/disable', { password }, t),
+  recoveryCodes: (t, password) => post('/v1/account/recovery_codes', { password }, t),
+  changePassword: (t, oldPassword, newPassword, revokeOthers) =>
+    post('/v1/account/password', { old_password: oldPassword, new_password: newPassword, revoke_others: revokeOthers }, t),
+  sessions: (t) => post('/v1/sessions', undefined, t, 'GET'),
+  revoke: (t, deviceId) => post(`/v1/sessions/${encodeURIComponent(deviceId)}`, undefined, t, 'DELETE'),
+  revokeOthers: (t) => post('/v1/sessions/revoke_others', {}, t),
+};
 
 export function logout(token) {
   return post('/v1/logout', undefined, token);

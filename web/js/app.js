@@ -64,7 +64,8 @@ function boot() {
     navigator.serviceWorker.register('sw.js').catch(() => {});
   }
   const session = load(SESSION_KEY);
-  if (session && session.token && session.user_id) startChat(session);
+  // A password reset link opens the reset form even over a stored session.
+  if (session && session.token && session.user_id && !/^#reset=/.test(location.hash)) startChat(session);
   else showAuth();
 }
 

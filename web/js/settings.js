@@ -9,6 +9,7 @@ import { mergeUser } from './model.js';
 import { onProfile } from './profile.js';
 import { call, explain, supports } from './requests.js';
 import { changed, S } from './state.js';
+import { bindSecurity, openSecurity } from './security.js';
 
 // ---------------------------------------------------------------- settings (server-side, synced)
 
@@ -74,6 +75,7 @@ export async function openSettings() {
   $('err-set-avatar').textContent = '';
   $('set-avatar-status').textContent = '';
   fillAvatarControls();
+  openSecurity();
   if (!dlg.open) dlg.showModal();
   $('set-display').focus();
   if (supports('profile_get') && S.conn && S.conn.isReady) {
@@ -202,4 +204,5 @@ export function bindSettings() {
   $('set-avatar-file').addEventListener('change', onAvatarFile);
   $('set-avatar-remove').addEventListener('click', removeMyAvatar);
   $('settings-cancel').addEventListener('click', () => $('settings-dialog').close());
+  bindSecurity();
 }
