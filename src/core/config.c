@@ -219,6 +219,10 @@ static const cfg_entry_t table[] = {
      "Strict-Transport-Security max-age (seconds) on every TLS response; 0: no header"},
     {"tls_handshake_timeout_ms", CFG_INT, OFF(tls_handshake_timeout_ms), 100, 600000, "10000",
      "a TLS connection must finish its handshake this long after accept, else it is closed"},
+    /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
+    {"purge_delay_ms", CFG_INT, OFF(purge_delay_ms), 0, 3600000, "10000",
+     "the text of deleted, expired and edited messages leaves the data files (search index "
+     "merged, WALs truncated) at most this long after the change"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

@@ -116,6 +116,8 @@ typedef struct {
     bool tls_redirect;                /* plain HTTP requests get 301 to https */
     int64_t hsts_max_age;             /* Strict-Transport-Security max-age; 0 = no header */
     int64_t tls_handshake_timeout_ms; /* accept to finished handshake, else closed */
+    /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
+    int64_t purge_delay_ms; /* removed text leaves the data files this long after the change */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

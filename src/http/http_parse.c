@@ -66,6 +66,53 @@ static void flush_header(pl_http_parse_t *hp)
     hp->last = 0;
 }
 
+/* Where scan_head is in a request head. */
+enum { HEAD_REQ_START, HEAD_REQ, HEAD_LINE, HEAD_NAME, HEAD_VALUE, HEAD_DONE };
+
+/* Scans the bytes of a request head before http-parser sees them.
+ * Debian's http-parser is built without HTTP_PARSER_STRICT: it ends a line at
+ * a bare LF, joins an obs-fold line to the previous value and takes blanks
+ * inside a field name. Each lets a proxy in front and this server read
+ * different headers (request smuggling, header injection), so each is a
+ * 400, as RFC 9112 allows (2.2: a bare CR; 5.1: whitespace between a field
+ * name and its colon MUST be rejected; 5.2: obs-fold MAY be). A bare LF
+ * (2.2 lets a recipient accept it) is refused too. Returns the reason, or
+ * NULL. The scan stops at the empty line; on_message_complete restarts it
+ * for the next request. */
+static const char *scan_head(pl_http_parse_t *hp, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len && hp->head != HEAD_DONE; i++) {
+        char c = data[i];
+        if (hp->head_cr) {
+            hp->head_cr = false;
+            if (c != '\n')
+                return "CR without LF in the request head";
+            if (hp->head == HEAD_LINE)
+                hp->head = HEAD_DONE; /* the empty line */
+            else if (hp->head != HEAD_REQ_START)
+                hp->head = HEAD_LINE;
+            continue;
+        }
+        if (c == '\r') {
+            hp->head_cr = true;
+        } else if (c == '\n') {
+            return "LF without CR in the request head";
+        } else if (hp->head == HEAD_REQ_START) {
+            hp->head = HEAD_REQ;
+        } else if (hp->head == HEAD_LINE) {
+            if (c == ' ' || c == '\t')
+                return "obsolete line folding (obs-fold) in a header";
+            hp->head = HEAD_NAME;
+        } else if (hp->head == HEAD_NAME) {
+            if (c == ':')
+                hp->head = HEAD_VALUE;
+            else if (c == ' ' || c == '\t')
+                return "whitespace in a header field name";
+        }
+    }
+    return NULL;
+}
+
 static int on_message_begin(http_parser *p)
 {
     pl_http_parse_t *hp = hp_of(p);
@@ -230,6 +277,8 @@ static int on_message_complete(http_parser *p)
     m->upgrade = p->upgrade != 0;
     hp->complete = true;
     hp->in_message = false;
+    hp->head = HEAD_REQ_START; /* the next request's head is scanned again */
+    hp->head_cr = false;
     /* One request at a time: stop here until the caller takes it. */
     http_parser_pause(p, 1);
     return 0;
@@ -304,6 +353,11 @@ int pl_http_parse_feed(pl_http_parse_t *hp, const char *data, size_t len, size_t
     if (hp->complete) {
         *consumed = 0;
         return 1;
+    }
+    const char *bad = hp->head != HEAD_DONE ? scan_head(hp, data, len) : NULL;
+    if (bad != NULL) {
+        fail(hp, 400, bad);
+        return PL_EPROTO;
     }
     size_t n = http_parser_execute(&hp->p, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&hp->p);

@@ -54,6 +54,11 @@ typedef struct {
      * arrived yet: the caller owes a 100 Continue (and clears this). */
     bool continue_due;
     void *stream; /* owned by the connection layer (http_conn.c), opaque here */
+    /* The strict scan of the request head (http_parse.c, scan_head): where
+     * it is in the current request's head, and whether the last byte was
+     * CR. */
+    unsigned char head;
+    bool head_cr;
 } pl_http_parse_t;
 
 /* error_status value when a streaming hook refused the request: its owner

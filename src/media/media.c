@@ -31,6 +31,60 @@ static const char *const variants[] = {"thumb", "thumb1280", "square"};
 
 /* ---- pure helpers ---- */
 
+void pl_media_query_name(const char *q, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *p = q;
+    while (p && *p) {
+        if (!strncmp(p, "name=", 5))
+            break;
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    if (!p || !*p)
+        return;
+    p += 5;
+    size_t n = 0;
+    for (; *p && *p != '&' && n + 1 < cap; p++) {
+        int ch = (unsigned char)*p;
+        if (ch == '%') {
+            int hi = pl_hexval(p[1]), lo = hi < 0 ? -1 : pl_hexval(p[2]);
+            if (lo < 0) {
+                out[0] = '\0';
+                return;
+            }
+            ch = hi * 16 + lo;
+            p += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (ch == '/' || ch == '\\') {
+            n = 0; /* keep only the last path segment */
+            continue;
+        }
+        if (ch < 0x20 || ch == 0x7f)
+            continue;
+        out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+    if (!pl_utf8_valid(out, n) || !strcmp(out, ".") || !strcmp(out, ".."))
+        out[0] = '\0';
+}
+
+size_t pl_media_disposition_name(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *s = name ? name : ""; *s && n + 1 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        /* RFC 6266 quoted-string, and nothing a header could split on. */
+        out[n++] =
+            (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != ';') ? (char)ch : '_';
+    }
+    out[n] = '\0';
+    return n;
+}
+
 bool pl_media_is_image(const char *mime)
 {
     return !strcmp(mime, "image/jpeg") || !strcmp(mime, "image/png") ||

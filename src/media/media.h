@@ -42,6 +42,19 @@ bool pl_media_on_http(pl_media_t *m, pl_http_req_t *req);
  * (HTML, SVG, XML, JavaScript, ...) become application/octet-stream. Pure. */
 const char *pl_media_served_type(const char *mime, bool *attachment);
 
+/** The file name of an upload from its query string q (borrowed, may be
+ * NULL): the value of name=, percent-decoded, '+' as space, only its last
+ * path segment, no control characters, valid UTF-8, at most cap - 1 bytes;
+ * "" when absent or unusable (a bad escape, "." or ".."). out holds cap
+ * bytes (cap >= 1). Pure. */
+void pl_media_query_name(const char *q, char *out, size_t cap);
+
+/** The filename of a Content-Disposition header for a stored name (borrowed,
+ * may be NULL): printable ASCII except '"', '\\' and ';', each other byte
+ * (CR, LF and non-ASCII included) as '_', at most cap - 1 bytes. Returns the
+ * length written to out (NUL-terminated; cap >= 1). Pure. */
+size_t pl_media_disposition_name(const char *name, char *out, size_t cap);
+
 /** Image types we read dimensions of and make thumbnails for. Pure. */
 bool pl_media_is_image(const char *mime);
 

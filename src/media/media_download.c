@@ -144,14 +144,7 @@ static void dl_headers(dl_t *d, pl_buf_t *h, const char *etag, bool *attachment,
     pl_buf_printf(h, "ETag: %s\r\n" CACHE_HDR "Accept-Ranges: bytes\r\n", etag);
     if (*attachment) {
         char safe[MAX_NAME + 1];
-        size_t n = 0;
-        for (const char *s = d->rec.name ? d->rec.name : ""; *s && n < MAX_NAME; s++) {
-            unsigned char ch = (unsigned char)*s;
-            safe[n++] =
-                (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != ';') ? (char)ch : '_';
-        }
-        safe[n] = '\0';
-        if (n)
+        if (pl_media_disposition_name(d->rec.name, safe, sizeof safe) > 0)
             pl_buf_printf(h, "Content-Disposition: attachment; filename=\"%s\"\r\n", safe);
         else
             pl_buf_printf(h, "Content-Disposition: attachment\r\n");

@@ -28,50 +28,6 @@
 #include "core/util.h"
 #include "http/http_range.h"
 
-/* The file name from ?name=: percent-decoded, '+' as space, only its last
- * path segment, no control characters, valid UTF-8, at most MAX_NAME bytes;
- * "" when absent or unusable. */
-static void query_name(const char *q, char *out, size_t cap)
-{
-    out[0] = '\0';
-    const char *p = q;
-    while (p && *p) {
-        if (!strncmp(p, "name=", 5))
-            break;
-        p = strchr(p, '&');
-        if (p)
-            p++;
-    }
-    if (!p || !*p)
-        return;
-    p += 5;
-    size_t n = 0;
-    for (; *p && *p != '&' && n + 1 < cap; p++) {
-        int ch = (unsigned char)*p;
-        if (ch == '%') {
-            int hi = pl_hexval(p[1]), lo = hi < 0 ? -1 : pl_hexval(p[2]);
-            if (lo < 0) {
-                out[0] = '\0';
-                return;
-            }
-            ch = hi * 16 + lo;
-            p += 2;
-        } else if (ch == '+') {
-            ch = ' ';
-        }
-        if (ch == '/' || ch == '\\') {
-            n = 0; /* keep only the last path segment */
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            continue;
-        out[n++] = (char)ch;
-    }
-    out[n] = '\0';
-    if (!pl_utf8_valid(out, n) || !strcmp(out, ".") || !strcmp(out, ".."))
-        out[0] = '\0';
-}
-
 /* ---- uploads ---- */
 
 typedef struct {
@@ -472,7 +428,7 @@ bool pl_media_on_headers(void *ud, pl_http_req_t *req, pl_http_stream_t *out)
     pl_buf_init(&u->pend);
     pl_buf_init(&u->infl);
     crypto_hash_sha256_init(&u->hs);
-    query_name(pl_http_query(req), u->name, sizeof u->name);
+    pl_media_query_name(pl_http_query(req), u->name, sizeof u->name);
     m->ms->ops->tmp_path(m->ms, ++m->seq, u->tmp, sizeof u->tmp);
     const char *cl = pl_http_header(req, "content-length");
     if (cl && strtoull(cl, NULL, 10) > u->limit)

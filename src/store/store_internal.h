@@ -118,8 +118,10 @@ void pl_store__fts_handoff(pl_db_t *db);
 typedef struct pl_indexer pl_indexer_t;
 /** Opens (creating) dir/search.db and starts the indexer thread; a missing,
  * outdated or uncleanly closed index is rebuilt from main_path in the
- * background. Returns 0 or PL_EIO (logged). */
-int pl_indexer_open(const char *dir, const char *main_path, pl_indexer_t **out);
+ * background. Removed entries are purged from the file purge_delay_ms after
+ * the first removal (config purge_delay_ms). Returns 0 or PL_EIO (logged). */
+int pl_indexer_open(const char *dir, const char *main_path, int64_t purge_delay_ms,
+                    pl_indexer_t **out);
 /** Applies what was handed over, marks the index clean, stops. NULL is ok. */
 void pl_indexer_close(pl_indexer_t *ix);
 /** Takes n ops (their content strings; the array stays the caller's). */

@@ -288,6 +288,9 @@ struct pl_store {
     pl_db_t writer, direct;
     pl_db_t *readers;
     pl_indexer_t *ix; /* search.db and its thread */
+    /* Writer thread only: when the WAL must be truncated because a commit
+     * removed text (uv_hrtime ns, 0: not due), and purge_delay_ms. */
+    uint64_t purge_at, purge_delay_ns;
     int64_t nreaders;
     int64_t threads_started; /* writer + readers running, for cleanup */
 
@@ -362,8 +365,12 @@ static int db_open(pl_db_t *db, const char *path, pl_db_role_t role, const char 
     sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
     if (role != PL_DB_READER) {
         /* synchronous=FULL: a COMMIT is on disk before its done callbacks run
-         * (NORMAL in WAL mode could lose the last commits on power loss). */
-        if (db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "pragma") != 0) {
+         * (NORMAL in WAL mode could lose the last commits on power loss).
+         * secure_delete: freed cells and pages are zeroed, so an overwritten
+         * or deleted message text does not stay in the file's free space
+         * (Debian's default, made explicit; docs/security.md). */
+        if (db_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON",
+                    "pragma") != 0) {
             db_close(db);
             return PL_EIO;
         }
@@ -449,6 +456,38 @@ static int make_dirs(const char *dir)
 
 /* ---- writer ---- */
 
+/* PRAGMA wal_checkpoint(TRUNCATE) on the writer: the WAL keeps the page
+ * images of old commits (the text of a since deleted, expired or edited
+ * message among them) until they are overwritten; truncated, it holds
+ * nothing. Readers hold a snapshot for one job at most; if one still blocks
+ * the checkpoint after the busy timeout, it is tried again in a second. */
+static void writer_checkpoint(pl_store_t *st)
+{
+    int nlog = 0, nckpt = 0;
+    uint64_t t0 = uv_hrtime();
+    int rc =
+        sqlite3_wal_checkpoint_v2(st->writer.h, "main", SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
+    st->purge_at = 0;
+    if (rc != SQLITE_OK) {
+        pl_log(PL_LOG_WARN, "store", "op=wal_truncate db=main err=%s",
+               sqlite3_errmsg(st->writer.h));
+        st->purge_at = uv_hrtime() + 1000000000u;
+        return;
+    }
+    pl_log(PL_LOG_DEBUG, "store", "op=wal_truncate db=main frames=%d ms=%" PRIu64, nlog,
+           (uv_hrtime() - t0) / 1000000u);
+}
+
+/* After a COMMIT: a batch that deleted or changed indexed text (an FTS op
+ * that is not a fresh insert) schedules the WAL truncation. */
+static void schedule_purge(pl_store_t *st)
+{
+    const pl_db_t *db = &st->writer;
+    for (size_t i = 0; st->purge_at == 0 && i < db->nfts; i++)
+        if (!db->fts[i].fresh)
+            st->purge_at = uv_hrtime() + st->purge_delay_ns;
+}
+
 static void complete(pl_store_t *st, job_t *first, job_t *last)
 {
     uv_mutex_lock(&st->done_mu);
@@ -519,6 +558,7 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
     }
     if (pl_store__exec(db, PL_TX_COMMIT, "commit") == 0) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
+        schedule_purge(st);
         /* Before the acks are posted (complete()), so a search that follows
          * an ack waits for this batch's index changes. */
         pl_store__fts_handoff(db);
@@ -535,9 +575,22 @@ static void writer_main(void *arg)
 {
     pl_store_t *st = arg;
     for (;;) {
+        if (st->purge_at != 0 && uv_hrtime() >= st->purge_at)
+            writer_checkpoint(st);
         uv_mutex_lock(&st->mu);
-        while (st->writes.head == NULL && !st->closing)
-            uv_cond_wait(&st->write_cv, &st->mu);
+        while (st->writes.head == NULL && !st->closing) {
+            uint64_t now = uv_hrtime();
+            if (st->purge_at == 0)
+                uv_cond_wait(&st->write_cv, &st->mu);
+            else if (now < st->purge_at)
+                (void)uv_cond_timedwait(&st->write_cv, &st->mu, st->purge_at - now);
+            else
+                break; /* the WAL truncation is due */
+        }
+        if (st->writes.head == NULL && !st->closing) {
+            uv_mutex_unlock(&st->mu);
+            continue;
+        }
         if (st->writes.head == NULL) { /* closing and drained */
             uv_mutex_unlock(&st->mu);
             return;
@@ -730,11 +783,16 @@ int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
     size_t plen = strlen(cfg->data_dir) + sizeof "/parley.db";
     char *path = pl_xmalloc(plen);
     snprintf(path, plen, "%s/parley.db", cfg->data_dir);
+    st->purge_delay_ns = (uint64_t)(cfg->purge_delay_ms > 0 ? cfg->purge_delay_ms : 0) * 1000000u;
     int rc = db_open(&st->writer, path, PL_DB_WRITER, "writer");
     if (rc == 0 && (rc = db_migrate(&st->writer)) != 0)
         db_close(&st->writer);
+    /* A process that died left its WAL (old page images included): fold it
+     * into the file and truncate it before anyone else opens the database. */
     if (rc == 0)
-        rc = pl_indexer_open(cfg->data_dir, path, &st->ix);
+        writer_checkpoint(st);
+    if (rc == 0)
+        rc = pl_indexer_open(cfg->data_dir, path, cfg->purge_delay_ms, &st->ix);
     st->writer.ix = st->ix;
     if (rc == 0)
         rc = db_open(&st->direct, path, PL_DB_DIRECT, "direct");

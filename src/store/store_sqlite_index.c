@@ -16,7 +16,19 @@
  * Read-your-writes: pl_indexer_sync() waits until everything handed over
  * before the call is applied. A search runs it first; the hand-over of a
  * batch happens before its acks are posted, so a client that saw its
- * message acknowledged finds it. */
+ * message acknowledged finds it.
+ *
+ * Forgetting removed text: an FTS5 delete (a deleted, expired or edited
+ * message) only appends a delete marker; the words stay in the older
+ * segment's leaf pages until a merge brings the marker and the entry
+ * together. SQLite 3.40 has no FTS5 secure-delete, so the indexer runs an
+ * incremental optimize (`merge` with a negative page count: every segment
+ * into one, a bounded number of pages per transaction) purge_delay_ms after
+ * the first removal, then checkpoints search.db's WAL with TRUNCATE. Pages
+ * the merge frees are zeroed (PRAGMA secure_delete) and the content row of a
+ * deleted message is removed with its row. The same purge runs after a
+ * rebuild and, when one is due, before a clean stop. docs/security.md
+ * "Data at rest" has the whole picture. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdatomic.h>
@@ -31,6 +43,9 @@
 
 #define INDEX_LAYOUT 1     /* bump to force a rebuild after a layout change */
 #define REBUILD_CHUNK 5000 /* messages per rebuild transaction */
+/* Pages one purge step may write (one transaction); the queue is applied
+ * between steps, so index latency stays near one step (~0.1 s). */
+#define PURGE_STEP_PAGES "1000"
 
 struct pl_indexer {
     sqlite3 *h;
@@ -45,6 +60,9 @@ struct pl_indexer {
     bool closing;
     bool rebuild; /* set at open: rebuild before applying the queue */
     _Atomic uint64_t ops_applied;
+    /* Indexer thread only: when removed text must be purged (uv_hrtime ns,
+     * 0: nothing to purge) and the delay that schedules it. */
+    uint64_t purge_at, purge_delay_ns;
 };
 
 static int ix_exec(pl_indexer_t *ix, const char *sql, const char *op)
@@ -142,6 +160,9 @@ static int apply(pl_indexer_t *ix, pl_fts_op_t *ops, size_t n)
         if (op->content != NULL)
             json_array_append_new(ins, json_pack("[Is]", (json_int_t)op->id, op->content));
     }
+    /* A delete leaves the old words in the index until the purge. */
+    if (json_array_size(del) > 0 && ix->purge_at == 0)
+        ix->purge_at = uv_hrtime() + ix->purge_delay_ns;
     int rc = ix_exec(ix, "BEGIN", "index_begin");
     if (rc == 0 && json_array_size(del) > 0) {
         char *t = json_dumps(del, JSON_COMPACT);
@@ -241,44 +262,121 @@ static void free_ops(pl_fts_op_t *ops, size_t n)
     free(ops);
 }
 
+/* Takes everything queued and applies it; returns how many ops there were.
+ * Clears *clean when the index misses some of them. */
+static size_t drain(pl_indexer_t *ix, bool *clean)
+{
+    uv_mutex_lock(&ix->mu);
+    pl_fts_op_t *ops = ix->q;
+    size_t n = ix->nq;
+    uint64_t serial = ix->enqueued;
+    ix->q = NULL;
+    ix->nq = ix->capq = 0;
+    uv_mutex_unlock(&ix->mu);
+
+    if (n > 0) {
+        if (apply(ix, ops, n) != 0)
+            *clean = false; /* the index misses these: rebuild next start */
+        atomic_fetch_add_explicit(&ix->ops_applied, n, memory_order_relaxed);
+        free_ops(ops, n);
+    }
+    uv_mutex_lock(&ix->mu);
+    ix->applied = serial;
+    uv_cond_broadcast(&ix->done_cv);
+    uv_mutex_unlock(&ix->mu);
+    return n;
+}
+
+/* PRAGMA wal_checkpoint(TRUNCATE): the WAL keeps old page images (removed
+ * words included) until it is overwritten; truncated, it holds nothing. */
+static void ix_checkpoint(pl_indexer_t *ix)
+{
+    int nlog = 0, nckpt = 0;
+    int rc = sqlite3_wal_checkpoint_v2(ix->h, "main", SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
+    if (rc != SQLITE_OK) {
+        pl_log(PL_LOG_WARN, "store", "op=index_checkpoint db=search err=%s", sqlite3_errmsg(ix->h));
+        ix->purge_at = uv_hrtime() + 1000000000u; /* a reader held it: again in 1 s */
+    }
+}
+
+/* Merges every segment into one, a step (PURGE_STEP_PAGES) per transaction,
+ * applying queued changes between steps, until a step finds nothing to do
+ * (FTS5: fewer than 2 changes). Entries of deleted rows are dropped by the
+ * merge; the freed pages are zeroed (secure_delete). */
+static void purge(pl_indexer_t *ix, bool *clean)
+{
+    uint64_t t0 = uv_hrtime();
+    ix->purge_at = 0; /* removals from now on schedule the next purge */
+    int64_t steps = 0;
+    int rc = 0;
+    for (;;) {
+        int before = sqlite3_total_changes(ix->h);
+        rc = ix_exec(ix,
+                     "INSERT INTO messages_fts(messages_fts, rank) "
+                     "VALUES ('merge', -" PURGE_STEP_PAGES ")",
+                     "index_purge");
+        if (rc != 0 || sqlite3_total_changes(ix->h) - before < 2)
+            break;
+        steps++;
+        drain(ix, clean);
+    }
+    if (rc != 0 && ix->purge_at == 0)
+        ix->purge_at = uv_hrtime() + ix->purge_delay_ns; /* try again later */
+    ix_checkpoint(ix);
+    pl_log(PL_LOG_INFO, "store", "op=index_purge steps=%" PRId64 " ms=%" PRIu64 " ok=%d", steps,
+           (uv_hrtime() - t0) / 1000000u, rc == 0);
+}
+
+/* Waits for work or for the purge time, whichever comes first. Returns
+ * closing. */
+static bool wait_work(pl_indexer_t *ix)
+{
+    uv_mutex_lock(&ix->mu);
+    while (ix->nq == 0 && !ix->closing) {
+        if (ix->purge_at == 0) {
+            uv_cond_wait(&ix->work_cv, &ix->mu);
+            continue;
+        }
+        uint64_t now = uv_hrtime();
+        if (now >= ix->purge_at)
+            break;
+        (void)uv_cond_timedwait(&ix->work_cv, &ix->mu, ix->purge_at - now);
+    }
+    bool closing = ix->closing;
+    uv_mutex_unlock(&ix->mu);
+    return closing;
+}
+
 static void indexer_main(void *arg)
 {
     pl_indexer_t *ix = arg;
     bool clean = true;
-    if (ix->rebuild)
+    if (ix->rebuild) {
         clean = rebuild(ix);
+        /* The clear left delete markers, and a crash may have left old
+         * pages in the WAL: purge now. */
+        ix->purge_at = uv_hrtime();
+    }
     for (;;) {
-        uv_mutex_lock(&ix->mu);
-        while (ix->nq == 0 && !ix->closing)
-            uv_cond_wait(&ix->work_cv, &ix->mu);
-        pl_fts_op_t *ops = ix->q;
-        size_t n = ix->nq;
-        uint64_t serial = ix->enqueued;
-        ix->q = NULL;
-        ix->nq = ix->capq = 0;
-        bool closing = ix->closing;
-        uv_mutex_unlock(&ix->mu);
-
-        if (n > 0) {
-            if (apply(ix, ops, n) != 0)
-                clean = false; /* the index misses these: rebuild next start */
-            atomic_fetch_add_explicit(&ix->ops_applied, n, memory_order_relaxed);
-            free_ops(ops, n);
-        }
-        uv_mutex_lock(&ix->mu);
-        ix->applied = serial;
-        uv_cond_broadcast(&ix->done_cv);
-        uv_mutex_unlock(&ix->mu);
+        bool closing = wait_work(ix);
+        size_t n = drain(ix, &clean);
+        /* A clean stop does not leave removed text behind for the next
+         * start: the pending purge runs now. */
+        if (ix->purge_at != 0 && (uv_hrtime() >= ix->purge_at || (closing && n == 0)))
+            purge(ix, &clean);
         if (closing && n == 0)
             break;
     }
     if (clean)
         ix_set_state(ix, "clean", 1);
+    ix_checkpoint(ix);
 }
 
-int pl_indexer_open(const char *dir, const char *main_path, pl_indexer_t **out)
+int pl_indexer_open(const char *dir, const char *main_path, int64_t purge_delay_ms,
+                    pl_indexer_t **out)
 {
     pl_indexer_t *ix = pl_xcalloc(1, sizeof *ix);
+    ix->purge_delay_ns = (uint64_t)(purge_delay_ms > 0 ? purge_delay_ms : 0) * 1000000u;
     size_t plen = strlen(dir) + sizeof "/search.db";
     char *path = pl_xmalloc(plen);
     snprintf(path, plen, "%s/search.db", dir);
@@ -298,9 +396,11 @@ int pl_indexer_open(const char *dir, const char *main_path, pl_indexer_t **out)
     free(path);
     if (rc == 0) {
         sqlite3_busy_timeout(ix->h, 5000);
-        /* Derived data: no fsync; a crash is detected by the clean flag. */
+        /* Derived data: no fsync; a crash is detected by the clean flag.
+         * secure_delete: freed pages and cells are zeroed (Debian's default,
+         * made explicit so another build cannot silently drop it). */
         rc = ix_exec(ix,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA secure_delete=ON;"
                      "CREATE TABLE IF NOT EXISTS state(k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
                      "index_open");
     }

@@ -171,6 +171,53 @@ static void test_garbage(void **state)
     assert_int_equal(400, hp.error_status);
 }
 
+/* Smuggling and header injection through the request head: obs-fold, a
+ * bare LF or CR, blanks before a colon. Whole and a byte at a time. */
+static void test_strict_head(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\r\n folded\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\tfolded\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\nContent-Length: 5\r\n\r\nhello",
+        "GET / HTTP/1.1\nHost: h\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\rSet-Cookie: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\nhello",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding\t: chunked\r\n\r\n0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\n\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        for (int bytewise = 0; bytewise < 2; bytewise++) {
+            pl_http_parse_dispose(&hp);
+            pl_http_parse_init(&hp, 1024, 2048);
+            size_t len = strlen(bad[i]), off = 0, used = 0;
+            int rc = 0;
+            while (rc == 0 && off < len) {
+                rc = feed(bad[i] + off, bytewise ? 1 : len - off, &used);
+                off += rc == 0 ? used : 0;
+            }
+            if (rc != PL_EPROTO || hp.error_status != 400)
+                fail_msg("case %zu (bytewise %d) not refused: rc=%d", i, bytewise, rc);
+        }
+    }
+    /* Allowed: blanks around a value, an empty line before the request
+     * line, and anything in a body; the next pipelined head is scanned. */
+    pl_http_parse_dispose(&hp);
+    pl_http_parse_init(&hp, 1024, 2048);
+    const char ok[] = "\r\nPOST /p HTTP/1.1\r\nHost: h\r\nX-A: \t b c \r\nContent-Length: 6\r\n\r\n"
+                      "a\n b\r\n"
+                      "GET /2 HTTP/1.1\r\nHost: h\r\nX-B: x\r\n y\r\n\r\n";
+    size_t used;
+    assert_int_equal(1, feed(ok, sizeof ok - 1, &used));
+    pl_http_msg_t *m = pl_http_parse_take(&hp);
+    assert_string_equal("b c", pl_http_msg_header(m, "x-a"));
+    assert_memory_equal("a\n b\r\n", pl_buf_head(&m->body), 6);
+    pl_http_msg_free(m);
+    size_t used2;
+    assert_int_equal(PL_EPROTO, feed(ok + used, sizeof ok - 1 - used, &used2));
+    assert_int_equal(400, hp.error_status);
+}
+
 static void test_bad_version(void **state)
 {
     (void)state;
@@ -300,6 +347,7 @@ int main(void)
         T(test_body_limit),
         T(test_chunked_body_limit),
         T(test_garbage),
+        T(test_strict_head),
         T(test_bad_version),
         T(test_upgrade),
         T(test_host_rules),
