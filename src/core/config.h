@@ -91,6 +91,18 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* media on S3 (src/media/media_store_s3.c) */
+    char *media_store;      /* "local" (data_dir/media) or "s3" */
+    char *s3_endpoint;      /* http(s)://host[:port] of the S3 API */
+    char *s3_bucket;        /* bucket name */
+    char *s3_region;        /* SigV4 region, e.g. us-east-1 */
+    char *s3_access_key;    /* secret: never printed or logged */
+    char *s3_secret_key;    /* secret: never printed or logged */
+    bool s3_path_style;     /* endpoint/bucket/key (true) or bucket.endpoint/key */
+    int64_t s3_part_size;   /* multipart part size; smaller objects: one PUT */
+    int64_t s3_timeout_ms;  /* one S3 request, connect to last byte */
+    int64_t s3_retries;     /* extra attempts of an idempotent request (backoff) */
+    int64_t s3_cache_bytes; /* local copies kept for thumbnailing (data_dir/media/cache) */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
