@@ -65,7 +65,7 @@ int pl_media_store_local_new(const char *data_dir, pl_media_store_t **out);
  * cfg->s3_endpoint, signed with SigV4 by libcurl (CURLOPT_AWS_SIGV4). Uploads
  * in progress and a bounded cache of local copies (for thumbnailing) live
  * in data_dir/media/{tmp,cache}, both emptied here. Probes the bucket
- * (HeadBucket): refused credentials or a missing bucket fail with
+ * (a one-key ListObjects): refused credentials or a missing bucket fail with
  * PL_EFORBIDDEN / PL_ENOTFOUND; an unreachable endpoint only logs a warning
  * (media answers 503 storage_unavailable until it is back). Blocking: call at
  * startup. Copies every string. Returns 0 or a negative

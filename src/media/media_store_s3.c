@@ -828,10 +828,13 @@ int pl_media_store_s3_new(const char *data_dir, const char *endpoint, const char
         s3_free(&s->base);
         return rc;
     }
-    /* HeadBucket: wrong credentials or a missing bucket are configuration
-     * errors, refused now rather than on the first upload. */
+    /* Probe the bucket: wrong credentials or a missing bucket are
+     * configuration errors, reported now rather than on the first upload.
+     * A one-key ListObjects needs the same permission as HeadBucket
+     * (s3:ListBucket), but unlike a HEAD its error has a body, whose Code
+     * (SignatureDoesNotMatch, InvalidAccessKeyId, ...) goes to the log. */
     req_t r;
-    rc = simple(s, "HEAD", NULL, NULL, &r);
+    rc = simple(s, "GET", NULL, "max-keys=1", &r);
     if (rc == PL_EFORBIDDEN || rc == PL_ENOTFOUND || (rc == 0 && r.status != 200)) {
         pl_log(PL_LOG_ERROR, "media", "op=s3_probe bucket=%s status=%ld err=%s", bucket, r.status,
                rc == PL_ENOTFOUND ? "no such bucket"

@@ -14,7 +14,10 @@
 // payload hash is taken from x-amz-content-sha256 as sent (not re-hashed).
 //
 //   node s3server.cjs --dir DIR --port PORT [--bucket NAME]... [--no-verify]
-// Prints "ready PORT" on stdout once listening; exits on SIGTERM.
+//                     [--log FILE]
+// Prints "ready PORT" on stdout once listening; exits on SIGTERM. --log
+// appends "METHOD URL STATUS" per request (tests check which S3 calls were
+// made: multipart or not, aborts).
 'use strict';
 
 const crypto = require('crypto');
@@ -24,13 +27,14 @@ const S3rver = require(path.join(__dirname, 'node_modules', 's3rver'));
 const SECRETS = { S3RVER: 'S3RVER' }; // s3rver's built-in account
 
 function args(argv) {
-  const o = { buckets: [], verify: true, port: 0, dir: null };
+  const o = { buckets: [], verify: true, port: 0, dir: null, log: null };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--dir') o.dir = argv[++i];
     else if (a === '--port') o.port = Number(argv[++i]);
     else if (a === '--bucket') o.buckets.push(argv[++i]);
     else if (a === '--no-verify') o.verify = false;
+    else if (a === '--log') o.log = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
   if (!o.dir) throw new Error('--dir is required');
@@ -105,6 +109,16 @@ async function main() {
   // Koa composes its middleware when it starts listening: put the check
   // first so nothing reaches s3rver unverified.
   if (o.verify) server.middleware.unshift(verifySigV4);
+  if (o.log) {
+    const fs = require('fs');
+    server.middleware.unshift(async (ctx, next) => {
+      try {
+        await next();
+      } finally {
+        fs.appendFileSync(o.log, `${ctx.method} ${ctx.req.url} ${ctx.status}\n`);
+      }
+    });
+  }
   const { port } = await server.run();
   process.stdout.write(`ready ${port}\n`);
   const stop = () => server.close(() => process.exit(0));

@@ -19,7 +19,8 @@
 typedef struct {
     pid_t pid;
     int port;
-    char dir[300];     /* its data: <dir>/<bucket>/<key>._S3rver_object */
+    char dir[300];     /* its data: <dir>/<bucket>/<key>._S3rver_object; requests
+                          logged to <dir>.log ("METHOD URL STATUS" lines) */
     char endpoint[64]; /* "http://127.0.0.1:PORT" */
     char bucket[64];   /* created at start */
 } th_s3_t;

@@ -78,8 +78,10 @@ void th_s3_start(th_s3_t *s3, const char *dir, const char *bucket)
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
+        char log[400];
+        snprintf(log, sizeof log, "%s.log", s3->dir);
         execlp("node", "node", script, "--dir", s3->dir, "--port", port, "--bucket", s3->bucket,
-               (char *)NULL);
+               "--log", log, (char *)NULL);
         fprintf(stderr, "exec node: %s\n", strerror(errno));
         _exit(127);
     }
