@@ -9,6 +9,7 @@ PKGS=(
   libuv1-dev libhttp-parser-dev libjansson-dev
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev libmagic-dev libvips-dev
+  libcurl4-openssl-dev # media on S3: libcurl with CURLOPT_AWS_SIGV4 (media_store_s3.c)
   python3
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
