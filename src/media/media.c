@@ -127,6 +127,16 @@ static void gc_work(pl_db_t *db, void *arg)
                 rc = m->ms->ops->remove(m->ms, sha, variants[k]);
         if (rc < 0)
             pl_log(PL_LOG_WARN, "media", "op=gc_remove sha=%.12s err=%s", sha, pl_strerror(rc));
+        if (rc < 0 && m->ms->remote) {
+            /* S3 unreachable: keep the rows, or the objects would stay in
+             * the bucket with nothing left to find them by. The next
+             * sweep deletes them again (deleting a missing object is no
+             * error); an upload deduplicated against one already gone
+             * meanwhile is told to retry (db_work), as in any race. */
+            g->rc = PL_EIO;
+            pl_db_rollback_job(db);
+            return;
+        }
     }
 }
 

@@ -398,6 +398,41 @@ static void test_gc_deletes_objects(void **state)
     stop();
 }
 
+/* S3 down while the collector runs: the rows stay (the sweep is rolled
+ * back), so the objects are deleted once S3 is back instead of being
+ * orphaned in the bucket. */
+static void test_gc_while_s3_down(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {"media_gc_grace_ms=300", "media_gc_interval_ms=100",
+                                           "s3_retries=0", "s3_timeout_ms=1000", NULL};
+    start(settings);
+    char tok[160], id[32], sha[80];
+    new_user("gd", tok);
+    unsigned char *data = make_bytes(3000, 31);
+    upload_ok(tok, data, 3000, id, sha);
+    th_s3_stop(&srv.s3);
+    uint64_t deadline = now_ms() + 20000;
+    while (now_ms() < deadline && !file_has(srv.log_path, "gc failed"))
+        usleep(50000);
+    assert_true(file_has(srv.log_path, "op=gc_remove"));
+    assert_true(file_has(srv.log_path, "gc failed"));
+    assert_true(th_media_blob_exists(&srv, sha, NULL)); /* still in the bucket's directory */
+    th_s3_start(&srv.s3, srv.s3.dir, srv.s3.bucket);
+    deadline = now_ms() + 20000;
+    while (now_ms() < deadline && th_media_blob_exists(&srv, sha, NULL))
+        usleep(50000);
+    assert_false(th_media_blob_exists(&srv, sha, NULL));
+    char path[64];
+    snprintf(path, sizeof path, "/v1/media/%s", id);
+    resp_t r;
+    get(tok, path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    free(data);
+    stop();
+}
+
 /* S3 goes away: an upload answers 503 storage_unavailable (after the
  * retries), no object or part of one is visible, downloads answer 503 too,
  * and everything works again once S3 is back. */
@@ -576,9 +611,13 @@ static void test_object_missing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_multipart_and_ranges),       cmocka_unit_test(test_thumbnail),
-        cmocka_unit_test(test_gc_deletes_objects),         cmocka_unit_test(test_s3_down),
-        cmocka_unit_test(test_bad_credentials_at_startup), cmocka_unit_test(test_object_missing),
+        cmocka_unit_test(test_multipart_and_ranges),
+        cmocka_unit_test(test_thumbnail),
+        cmocka_unit_test(test_gc_deletes_objects),
+        cmocka_unit_test(test_gc_while_s3_down),
+        cmocka_unit_test(test_s3_down),
+        cmocka_unit_test(test_bad_credentials_at_startup),
+        cmocka_unit_test(test_object_missing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
