@@ -104,6 +104,9 @@ async function main() {
     port: o.port,
     directory: o.dir,
     silent: true,
+    // Virtual-host style: BUCKET.s3.localhost (curl resolves *.localhost to
+    // loopback); path style on 127.0.0.1 is unaffected.
+    serviceEndpoint: 'localhost',
     configureBuckets: o.buckets.map(name => ({ name })),
   });
   // Koa composes its middleware when it starts listening: put the check
@@ -112,10 +115,11 @@ async function main() {
   if (o.log) {
     const fs = require('fs');
     server.middleware.unshift(async (ctx, next) => {
+      const url = ctx.req.url; // as sent: s3rver rewrites it for vhost buckets
       try {
         await next();
       } finally {
-        fs.appendFileSync(o.log, `${ctx.method} ${ctx.req.url} ${ctx.status}\n`);
+        fs.appendFileSync(o.log, `${ctx.method} ${url} ${ctx.status}\n`);
       }
     });
   }

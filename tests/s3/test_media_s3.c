@@ -398,6 +398,35 @@ static void test_gc_deletes_objects(void **state)
     stop();
 }
 
+/* s3_path_style false: bucket.endpoint/key URLs (what AWS wants), signed
+ * for that host. The endpoint s3.localhost:PORT makes the bucket's host
+ * parley.s3.localhost, which curl resolves to loopback. */
+static void test_virtual_host_style(void **state)
+{
+    (void)state;
+    start(NULL);
+    th_server_stop(&srv);
+    char ep[96];
+    snprintf(ep, sizeof ep, "s3_endpoint=http://s3.localhost:%d", srv.s3.port);
+    const char *const settings[] = {ep, "s3_path_style=false", NULL};
+    th_server_restart(&srv, settings);
+    char tok[160], id[32], sha[80], path[64], want[200];
+    new_user("vh", tok);
+    unsigned char *data = make_bytes(4000, 41);
+    upload_ok(tok, data, 4000, id, sha);
+    snprintf(want, sizeof want, "PUT /media/%s 200", sha); /* no bucket in the path */
+    assert_int_equal(log_count(want, NULL), 1);
+    assert_true(th_media_blob_exists(&srv, sha, NULL));
+    snprintf(path, sizeof path, "/v1/media/%s", id);
+    resp_t r;
+    get(tok, path, "Range: bytes=10-19\r\n", &r);
+    assert_int_equal(r.status, 206);
+    assert_memory_equal(r.body, data + 10, 10);
+    resp_free(&r);
+    free(data);
+    stop();
+}
+
 /* S3 down while the collector runs: the rows stay (the sweep is rolled
  * back), so the objects are deleted once S3 is back instead of being
  * orphaned in the bucket. */
@@ -614,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_multipart_and_ranges),
         cmocka_unit_test(test_thumbnail),
         cmocka_unit_test(test_gc_deletes_objects),
+        cmocka_unit_test(test_virtual_host_style),
         cmocka_unit_test(test_gc_while_s3_down),
         cmocka_unit_test(test_s3_down),
         cmocka_unit_test(test_bad_credentials_at_startup),
