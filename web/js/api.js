@@ -1,33 +1,30 @@
 // HTTP part of the protocol: register, login, logout.
 
 export class ApiError extends Error {
-    constructor(code, message, status)
-    {
-        super(message || code);
-        this.code = code;
-        this.status = status;
-    }
+  constructor(code, message, status) {
+    super(message || code);
+    this.code = code;
+    this.status = status;
+  }
 }
 
-async function post(path, body, token)
-{
-    const headers = {'Content-Type' : 'application/json'};
-    if (token)
-        headers.Authorization = `Bearer ${token}`;
-    let res;
-    try {
-        res = await fetch(path, {
-            method : 'POST',
-            headers,
-            body : body === undefined ? undefined : JSON.stringify(body),
-            credentials : 'omit',
-            cache : 'no-store',
-        });
-    } catch (e) {
-        throw new ApiError('network', 'Cannot reach the server. Check your connection.', 0);
-    }
-    let data = null;
-    try { data = await res.json(); } catch (e) { data = null; }
+async function post(path, body, token) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, {
+      method: 'POST',
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ApiError('network', 'Cannot reach the server. Check your connection.', 0);
+  }
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
   if (!res.ok) {
     const err = (data && data.error) || {};
     throw new ApiError(err.code || `http_${res.status}`, err.message || res.statusText, res.status);
@@ -41,9 +38,8 @@ export function register(username, password, displayName) {
   return post('/v1/register', body);
 }
 
-export function login(username, password)
-{
-    return post('/v1/login', {username, password, device_name : deviceName()});
+export function login(username, password) {
+  return post('/v1/login', { username, password, device_name: deviceName() });
 }
 
 export function logout(token) {
