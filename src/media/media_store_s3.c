@@ -397,7 +397,7 @@ static void cache_trim(s3_t *s, const char *keep)
     while (d && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof v->name)
             continue;
-        char p[1300];
+        char p[1400]; /* dir (1100) + '/' + a name (256) */
         struct stat st;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         if (stat(p, &st) != 0)
@@ -406,7 +406,7 @@ static void cache_trim(s3_t *s, const char *keep)
             cap = cap ? 2 * cap : 64;
             v = pl_xrealloc(v, cap * sizeof *v);
         }
-        snprintf(v[n].name, sizeof v[n].name, "%s", e->d_name);
+        memcpy(v[n].name, e->d_name, strlen(e->d_name) + 1); /* fits: checked above */
         v[n].mtime = st.st_mtime;
         v[n].size = (uint64_t)st.st_size;
         total += v[n].size;
@@ -420,7 +420,7 @@ static void cache_trim(s3_t *s, const char *keep)
     for (size_t i = 0; i < n && total > s->cache_max; i++) {
         if (!strcmp(v[i].name, kb) || strchr(v[i].name, '~'))
             continue; /* the new copy; downloads in progress */
-        char p[1300];
+        char p[1400];
         snprintf(p, sizeof p, "%s/%s", dir, v[i].name);
         if (unlink(p) == 0)
             total -= v[i].size;
@@ -478,7 +478,8 @@ static int put_multipart(s3_t *s, const char *key, int fd, uint64_t size)
 {
     pl_buf_t xml;
     pl_buf_init(&xml);
-    char upload_id[512], query[700];
+    /* AWS upload ids are about 100-200 characters; encoded at most 3x. */
+    char upload_id[256], query[64 + 3 * 256];
     uint64_t nparts = (size + s->part_size - 1) / s->part_size;
     char **etags = NULL;
     int rc;
