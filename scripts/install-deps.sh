@@ -15,6 +15,7 @@ PKGS=(
   libqrencode-dev  # QR code of the TOTP enrolment URI, rendered as SVG
   libfido2-dev # passkeys: WebAuthn signature verification (src/auth/webauthn.c)
   libcbor-dev  # passkeys: attestation objects and COSE keys (src/auth/webauthn.c)
+  libcurl4-openssl-dev # media on S3: libcurl with CURLOPT_AWS_SIGV4 (media_store_s3.c)
   python3
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).

@@ -223,6 +223,27 @@ static const cfg_entry_t table[] = {
     {"purge_delay_ms", CFG_INT, OFF(purge_delay_ms), 0, 3600000, "10000",
      "the text of deleted, expired and edited messages leaves the data files (search index "
      "merged, WALs truncated) at most this long after the change"},
+    /* media on S3 (src/media/media_store_s3.c) */
+    {"media_store", CFG_STR, OFF(media_store), 0, 0, "local",
+     "where media bytes live: local (data_dir/media) or s3 (the s3_* keys)"},
+    {"s3_endpoint", CFG_STR, OFF(s3_endpoint), 0, 0, "",
+     "S3 API base URL, http(s)://host[:port] (media_store s3)"},
+    {"s3_bucket", CFG_STR, OFF(s3_bucket), 0, 0, "", "S3 bucket holding the media"},
+    {"s3_region", CFG_STR, OFF(s3_region), 0, 0, "us-east-1", "S3 region used in SigV4 signing"},
+    {"s3_access_key", CFG_STR, OFF(s3_access_key), 0, 0, "",
+     "S3 access key id (secret: not printed; PARLEYD_S3_ACCESS_KEY)"},
+    {"s3_secret_key", CFG_STR, OFF(s3_secret_key), 0, 0, "",
+     "S3 secret access key (secret: not printed; PARLEYD_S3_SECRET_KEY)"},
+    {"s3_path_style", CFG_BOOL, OFF(s3_path_style), 0, 1, "true",
+     "path-style URLs (endpoint/bucket/key); false: virtual-host style (bucket.endpoint/key)"},
+    {"s3_part_size", CFG_SIZE, OFF(s3_part_size), 5 * MiB, 5120 * MiB, "8388608",
+     "multipart upload part size; objects up to this size go in one PUT"},
+    {"s3_timeout_ms", CFG_INT, OFF(s3_timeout_ms), 100, 3600000, "30000",
+     "one S3 request, from connect to the last byte (a part, a range, a HEAD)"},
+    {"s3_retries", CFG_INT, OFF(s3_retries), 0, 10, "2",
+     "extra attempts of an idempotent S3 request after a timeout or a 5xx (backoff 100 ms x4^n)"},
+    {"s3_cache_bytes", CFG_SIZE, OFF(s3_cache_bytes), 0, 1024 * 1024 * MiB, "268435456",
+     "local copies of S3 objects kept for thumbnailing (data_dir/media/cache), oldest dropped"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -231,7 +252,8 @@ static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 /* String keys whose value is a secret: --config-test does not print it. */
 static bool is_secret_key(const char *key)
 {
-    return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0;
+    return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0 ||
+           strcmp(key, "s3_access_key") == 0 || strcmp(key, "s3_secret_key") == 0;
 }
 
 static bool is_cidr_key(const char *key)
@@ -663,6 +685,35 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
     if (cfg->stats_token[0] != '\0' && strlen(cfg->stats_token) < 16) {
         fmt_err(err, errlen, "config key 'stats_token' must be empty or at least 16 characters");
         return PL_EINVAL;
+    }
+    /* media on S3 */
+    if (strcmp(cfg->media_store, "local") != 0 && strcmp(cfg->media_store, "s3") != 0) {
+        fmt_err(err, errlen, "config key 'media_store': '%s' is not local or s3", cfg->media_store);
+        return PL_EINVAL;
+    }
+    if (!strcmp(cfg->media_store, "s3")) {
+        if (strncmp(cfg->s3_endpoint, "http://", 7) != 0 &&
+            strncmp(cfg->s3_endpoint, "https://", 8) != 0) {
+            fmt_err(err, errlen, "config key 's3_endpoint' must be an http:// or https:// URL");
+            return PL_EINVAL;
+        }
+        /* S3 bucket naming rules: 3-63 of [a-z0-9.-]; this also keeps the
+         * name safe in a host name and a path. */
+        size_t bl = strlen(cfg->s3_bucket);
+        if (bl < 3 || bl > 63 ||
+            strspn(cfg->s3_bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != bl) {
+            fmt_err(err, errlen, "config key 's3_bucket' must be 3-63 characters of [a-z0-9.-]");
+            return PL_EINVAL;
+        }
+        if (cfg->s3_access_key[0] == '\0' || cfg->s3_secret_key[0] == '\0' ||
+            strspn(cfg->s3_region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                strlen(cfg->s3_region) ||
+            cfg->s3_region[0] == '\0') {
+            fmt_err(err, errlen,
+                    "media_store s3 needs s3_access_key, s3_secret_key and an s3_region of "
+                    "[a-z0-9-]");
+            return PL_EINVAL;
+        }
     }
     return 0;
 }

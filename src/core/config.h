@@ -118,6 +118,18 @@ typedef struct {
     int64_t tls_handshake_timeout_ms; /* accept to finished handshake, else closed */
     /* privacy of deleted data (store/store_sqlite_index.c, store_sqlite.c) */
     int64_t purge_delay_ms; /* removed text leaves the data files this long after the change */
+    /* media on S3 (src/media/media_store_s3.c) */
+    char *media_store;      /* "local" (data_dir/media) or "s3" */
+    char *s3_endpoint;      /* http(s)://host[:port] of the S3 API */
+    char *s3_bucket;        /* bucket name */
+    char *s3_region;        /* SigV4 region, e.g. us-east-1 */
+    char *s3_access_key;    /* secret: never printed or logged */
+    char *s3_secret_key;    /* secret: never printed or logged */
+    bool s3_path_style;     /* endpoint/bucket/key (true) or bucket.endpoint/key */
+    int64_t s3_part_size;   /* multipart part size; smaller objects: one PUT */
+    int64_t s3_timeout_ms;  /* one S3 request, connect to last byte */
+    int64_t s3_retries;     /* extra attempts of an idempotent request (backoff) */
+    int64_t s3_cache_bytes; /* local copies kept for thumbnailing (data_dir/media/cache) */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

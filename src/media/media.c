@@ -120,6 +120,28 @@ const char *pl_media_served_type(const char *mime, bool *attachment)
     return "application/octet-stream";
 }
 
+void pl_media__store_error(const pl_media_t *m, int rc, int *status, const char **code,
+                           const char **msg)
+{
+    if (rc == PL_ENOTFOUND) {
+        *status = 404;
+        *code = "not_found";
+        *msg = "no such media";
+    } else if (m->ms->remote) {
+        *status = 503;
+        *code = "storage_unavailable";
+        *msg = "the media storage is unavailable; try again later";
+    } else if (rc == UV_ENOSPC) {
+        *status = 507;
+        *code = "insufficient_storage";
+        *msg = "the server's disk is full";
+    } else {
+        *status = 500;
+        *code = "internal";
+        *msg = "storage error; try again";
+    }
+}
+
 /* ---- garbage collection ----
  * One write job per sweep (never two at once): the rows go in the job's
  * transaction and their blobs are unlinked in the same job, on the writer
@@ -133,12 +155,20 @@ typedef struct {
     uint64_t t0;
 } gc_job_t;
 
+/* Blobs one sweep deletes. On S3 each costs four DELETE round trips made on
+ * the writer thread (see the comment above): small batches keep the stall
+ * of other writes short; a full batch schedules the next one at once. */
+static size_t gc_batch(const pl_media_t *m)
+{
+    return m->ms->remote ? GC_BATCH_REMOTE : GC_BATCH;
+}
+
 static void gc_work(pl_db_t *db, void *arg)
 {
     gc_job_t *g = arg;
     pl_media_t *m = g->m;
     int64_t now = pl_now_ms();
-    g->rc = pl_db_media_gc(db, now, now - m->cfg->media_gc_grace_ms, GC_BATCH, &g->res);
+    g->rc = pl_db_media_gc(db, now, now - m->cfg->media_gc_grace_ms, (int64_t)gc_batch(m), &g->res);
     if (g->rc < 0) {
         pl_db_rollback_job(db);
         return;
@@ -151,6 +181,16 @@ static void gc_work(pl_db_t *db, void *arg)
                 rc = m->ms->ops->remove(m->ms, sha, variants[k]);
         if (rc < 0)
             pl_log(PL_LOG_WARN, "media", "op=gc_remove sha=%.12s err=%s", sha, pl_strerror(rc));
+        if (rc < 0 && m->ms->remote) {
+            /* S3 unreachable: keep the rows, or the objects would stay in
+             * the bucket with nothing left to find them by. The next
+             * sweep deletes them again (deleting a missing object is no
+             * error); an upload deduplicated against one already gone
+             * meanwhile is told to retry (db_work), as in any race. */
+            g->rc = PL_EIO;
+            pl_db_rollback_job(db);
+            return;
+        }
     }
 }
 
@@ -164,7 +204,7 @@ static void gc_done(int status, void *arg)
     else if (g->res.rows > 0)
         pl_log(PL_LOG_INFO, "media", "gc deleted rows=%zu blobs=%zu ms=%" PRIu64, g->res.rows,
                g->res.nblobs, uv_now(m->loop) - g->t0);
-    bool more = g->rc == 0 && g->res.rows == GC_BATCH;
+    bool more = g->rc == 0 && g->res.rows == gc_batch(m);
     free(g->res.blobs);
     free(g);
     if (more && !m->stopped) /* a full batch: there may be more right away */
@@ -205,7 +245,14 @@ int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_med
     m->loop = loop;
     m->cfg = cfg;
     m->st = st;
-    int rc = pl_media_store_local_new(cfg->data_dir, &m->ms);
+    int rc;
+    if (!strcmp(cfg->media_store, "s3"))
+        rc = pl_media_store_s3_new(cfg->data_dir, cfg->s3_endpoint, cfg->s3_bucket, cfg->s3_region,
+                                   cfg->s3_access_key, cfg->s3_secret_key, cfg->s3_path_style,
+                                   (uint64_t)cfg->s3_part_size, (long)cfg->s3_timeout_ms,
+                                   (int)cfg->s3_retries, (uint64_t)cfg->s3_cache_bytes, &m->ms);
+    else
+        rc = pl_media_store_local_new(cfg->data_dir, &m->ms);
     if (rc < 0) {
         free(m);
         return rc;

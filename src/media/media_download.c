@@ -67,6 +67,10 @@ typedef struct {
     int status;
     int io_rc;
     /* streaming */
+    bool remote; /* the store is S3: ranged GETs on the pool instead of a file */
+    size_t want; /* remote: bytes asked for by the read in flight */
+    size_t got;  /* remote: bytes it returned */
+    int read_rc; /* remote: its result */
     uv_fs_t fs;
     bool fs_busy, aborted;
     char *chunk;
@@ -109,9 +113,33 @@ static void dl_lookup(pl_db_t *db, void *arg)
         d->rc = pl_db_media_get(db, d->id, &d->rec);
 }
 
+/* Pool, remote store: the object's size by a HEAD; the same checks as for
+ * a file. */
+static void dl_open_remote(dl_t *d)
+{
+    pl_media_store_t *ms = d->m->ms;
+    int rc = ms->ops->head(ms, d->rec.sha256, dl_variant(d), &d->total);
+    if (rc < 0) {
+        d->need_variant = rc == PL_ENOTFOUND && (d->square || d->big) && !d->variant_tried;
+        d->io_rc = rc;
+        return;
+    }
+    if (d->len == UINT64_MAX) { /* whole object */
+        d->start = 0;
+        d->len = d->total;
+    }
+    /* A row whose object is shorter than recorded: refuse rather than send
+     * a body that does not match its headers. */
+    d->io_rc = d->start + d->len > d->total ? PL_EIO : 0;
+}
+
 static void dl_open_work(uv_work_t *w)
 {
     dl_t *d = w->data;
+    if (d->remote) {
+        dl_open_remote(d);
+        return;
+    }
     int fd = open(d->path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -159,6 +187,44 @@ static void dl_etag(const dl_t *d, char *out, size_t cap)
 
 static void dl_pump(dl_t *d);
 
+/* Pool: the next range of a remote object into d->chunk. */
+static void dl_read_work(uv_work_t *w)
+{
+    dl_t *d = w->data;
+    pl_media_store_t *ms = d->m->ms;
+    d->got = 0;
+    d->read_rc = ms->ops->read(ms, d->rec.sha256, dl_variant(d), d->start + d->sent, d->chunk,
+                               d->want, &d->got);
+}
+
+static void dl_read_done(uv_work_t *w, int status)
+{
+    dl_t *d = w->data;
+    d->fs_busy = false;
+    if (d->aborted) {
+        dl_finish(d);
+        return;
+    }
+    if (status < 0 || d->read_rc < 0 || d->got == 0) {
+        /* S3 failed mid-body (retries spent): the headers are gone, so end
+         * early, which closes the connection (a truncated body, never a
+         * wrong one). */
+        pl_log(PL_LOG_WARN, "media", "op=s3_read media=m%" PRId64 " sent=%" PRIu64 " err=%s", d->id,
+               d->sent,
+               pl_strerror(status < 0       ? status
+                           : d->read_rc < 0 ? d->read_rc
+                                            : PL_EIO));
+        dl_finish(d);
+        return;
+    }
+    if (pl_http_respond_write(d->req, d->chunk, d->got) < 0) {
+        d->aborted = true; /* on_abort follows or ran: it finishes */
+        return;
+    }
+    d->sent += d->got;
+    dl_pump(d);
+}
+
 static void dl_on_read(uv_fs_t *r)
 {
     dl_t *d = r->data;
@@ -197,6 +263,17 @@ static void dl_pump(dl_t *d)
     }
     if (pl_http_respond_queued(d->req) >= SEND_HIGH)
         return; /* dl_on_drain calls again */
+    if (d->remote) {
+        /* One ranged GET per REMOTE_CHUNK: memory stays bounded, and each
+         * read is idempotent, so the store retries it on its own. */
+        d->want = d->len - d->sent < REMOTE_CHUNK ? (size_t)(d->len - d->sent) : REMOTE_CHUNK;
+        if (!d->chunk)
+            d->chunk = pl_xmalloc(REMOTE_CHUNK);
+        d->fs_busy = true;
+        d->work.data = d;
+        uv_queue_work(d->m->loop, &d->work, dl_read_work, dl_read_done);
+        return;
+    }
     uint64_t n = d->len - d->sent < CHUNK ? d->len - d->sent : CHUNK;
     if (!d->chunk)
         d->chunk = pl_xmalloc(CHUNK);
@@ -260,6 +337,17 @@ static void dl_open_done(uv_work_t *w, int status)
                d->id);
         pl_http_respond_error(d->req, 503, "unavailable", "the server is busy; try again",
                               "Retry-After: 1\r\n");
+        dl_free(d);
+        return;
+    }
+    if (d->remote && (status < 0 || d->io_rc < 0)) {
+        int st;
+        const char *code, *msg;
+        pl_media__store_error(d->m, status < 0 ? status : d->io_rc, &st, &code, &msg);
+        if (st != 404)
+            pl_log(PL_LOG_WARN, "media", "op=s3_open media=m%" PRId64 " err=%s", d->id,
+                   pl_strerror(status < 0 ? status : d->io_rc));
+        pl_http_respond_error(d->req, st, code, msg, st == 503 ? "Retry-After: 5\r\n" : NULL);
         dl_free(d);
         return;
     }
@@ -373,7 +461,9 @@ static void dl_found(int status, void *arg)
     }
     if (d->square || d->big)
         m->ms->ops->tmp_path(m->ms, ++m->seq, d->tmp, sizeof d->tmp);
-    if (m->ms->ops->local_path(m->ms, d->rec.sha256, dl_variant(d), d->path, sizeof d->path) < 0) {
+    d->remote = m->ms->remote;
+    if (!d->remote &&
+        m->ms->ops->local_path(m->ms, d->rec.sha256, dl_variant(d), d->path, sizeof d->path) < 0) {
         pl_http_respond_error(d->req, 500, "internal", "bad media path", NULL);
         dl_free(d);
         return;

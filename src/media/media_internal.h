@@ -22,9 +22,11 @@
 #define SQUARE_PX 256        /* the square (avatar) thumbnail: centre-cropped */
 #define MAX_NAME 255         /* bytes of a file name */
 #define CACHE_HDR "Cache-Control: private, max-age=31536000, immutable\r\n"
-#define CHUNK (256u << 10)     /* one read of a streamed download */
-#define SEND_HIGH (512u << 10) /* queued response bytes: wait for the drain to read more */
-#define GC_BATCH 1000          /* media rows one collection job deletes at most */
+#define CHUNK (256u << 10)      /* one read of a streamed download */
+#define SEND_HIGH (512u << 10)  /* queued response bytes: wait for the drain to read more */
+#define GC_BATCH 1000           /* media rows one collection job deletes at most */
+#define GC_BATCH_REMOTE 50      /* the same on S3, where each blob is network round trips */
+#define REMOTE_CHUNK (1u << 20) /* one ranged GET of a download streamed from S3 */
 
 struct pl_media {
     uv_loop_t *loop;
@@ -71,5 +73,14 @@ int pl_media__make_variant(pl_media_t *m, const char *path, const char *mime, co
                            const char *sha, bool square);
 /** Decode thread: releases libvips' per-thread state after a job. */
 void pl_media__decode_thread_release(void);
+
+/* ---- errors of the media store ---- */
+
+/** The HTTP answer for a failed store operation rc: 404 not_found for
+ * PL_ENOTFOUND; on a remote store (S3) anything else is 503
+ * storage_unavailable (the client is not at fault and may retry); on local
+ * disk 507 insufficient_storage for ENOSPC, else 500 internal. Pure. */
+void pl_media__store_error(const pl_media_t *m, int rc, int *status, const char **code,
+                           const char **msg);
 
 #endif

@@ -102,6 +102,20 @@ static int local_remove(pl_media_store_t *ms, const char *sha, const char *varia
     return 0;
 }
 
+static int local_head(pl_media_store_t *ms, const char *sha, const char *variant, uint64_t *size)
+{
+    local_t *l = (local_t *)ms;
+    char path[1200];
+    int rc = blob_path(l, sha, variant, path, sizeof path);
+    if (rc < 0)
+        return rc;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? PL_ENOTFOUND : uv_translate_sys_error(errno);
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
 static void local_free(pl_media_store_t *ms)
 {
     free(ms);
@@ -111,6 +125,8 @@ static const pl_media_store_ops_t local_ops = {
     .tmp_path = local_tmp_path,
     .commit = local_commit,
     .local_path = local_path,
+    .head = local_head,
+    .read = NULL, /* downloads open local_path themselves */
     .remove = local_remove,
     .free = local_free,
 };

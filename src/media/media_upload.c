@@ -60,7 +60,8 @@ typedef struct {
     const char *fail_code, *fail_msg;
     pl_media_rec_t rec;
     bool existed;
-    bool gone; /* the blob was collected between the file and the row steps */
+    bool gone;      /* the blob was collected between the file and the row steps */
+    bool store_err; /* the store could not say whether the blob is there (S3 down) */
     uint64_t t0;
 } upload_t;
 
@@ -196,7 +197,11 @@ static void proc_done(uv_work_t *w, int status)
     if (status < 0 || u->proc.rc < 0) {
         pl_log(PL_LOG_WARN, "media", "op=commit err=%s",
                pl_strerror(status < 0 ? status : u->proc.rc));
-        up_fail(u, 500, "internal", "cannot store the upload");
+        if (m->ms->remote) /* S3 unreachable or refusing: not the client's fault */
+            up_fail(u, 503, "storage_unavailable",
+                    "the media storage is unavailable; try again later");
+        else
+            up_fail(u, 500, "internal", "cannot store the upload");
     } else if (u->proc.over_budget) {
         m->thumbs_over_budget++;
     } else if (u->proc.want_thumb) {
@@ -229,11 +234,15 @@ static void db_work(pl_db_t *db, void *arg)
      * the blob this upload was deduplicated against after the file step, the
      * row must not point at nothing. Rare; the client retries. */
     pl_media_t *m = u->m;
-    char path[1200];
-    struct stat st;
-    if (m->ms->ops->local_path(m->ms, u->proc.sha, NULL, path, sizeof path) < 0 ||
-        stat(path, &st) != 0) {
-        u->gone = true;
+    uint64_t have = 0;
+    int rc = m->ms->ops->head(m->ms, u->proc.sha, NULL, &have);
+    if (rc < 0) {
+        /* On S3 this is a round trip on the writer thread: the price of
+         * deciding against the collector, which deletes on this thread. */
+        if (rc == PL_ENOTFOUND)
+            u->gone = true;
+        else
+            u->store_err = true;
         return;
     }
     if (pl_db_media_put(db, &in, &u->rec, &u->existed) < 0)
@@ -247,6 +256,8 @@ static void db_done(int status, void *arg)
     u->stored = true;
     if (u->gone)
         up_fail(u, 503, "unavailable", "the upload raced a cleanup; send it again");
+    else if (u->store_err)
+        up_fail(u, 503, "storage_unavailable", "the media storage is unavailable; try again later");
     else if (status < 0 || u->rec.id == 0)
         up_fail(u, 500, "internal", "storage error; try again");
     up_step(u);

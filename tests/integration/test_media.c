@@ -919,11 +919,7 @@ static void upload_sha(const user_t *u, int seed, char *id, char *sha)
 
 static bool blob_exists(const char *sha, const char *variant)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/media/%.2s/%s%s%s", srv.data_dir, sha, sha + 2,
-             variant ? "." : "", variant ? variant : "");
-    struct stat st;
-    return stat(path, &st) == 0;
+    return th_media_blob_exists(&srv, sha, variant); /* data dir or S3 (PL_TEST_MEDIA_STORE) */
 }
 
 static int media_status(const char *token, const char *id, const char *suffix)
@@ -1352,27 +1348,7 @@ static void *cup_run(void *arg)
 
 static int count_blobs(void)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/media", srv.data_dir);
-    DIR *d = opendir(path);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        if (strlen(e->d_name) != 2)
-            continue;
-        char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        DIR *s = opendir(sub);
-        struct dirent *f;
-        while (s && (f = readdir(s)) != NULL)
-            if (f->d_name[0] != '.' && !strchr(f->d_name, '.'))
-                n++;
-        if (s)
-            closedir(s);
-    }
-    if (d)
-        closedir(d);
-    return n;
+    return th_media_count_blobs(&srv);
 }
 
 static void concurrent_same(int n, bool same_user, int seed)
@@ -1514,10 +1490,15 @@ static void test_streamed_download(void **state)
     }
     for (int i = 0; i < 5; i++)
         close(fds[i]);
+    /* On S3 the store keeps up to 8 idle curl easy handles
+     * (media_store_s3.c IDLE_MAX), each with its keep-alive connection and
+     * the socket pair of curl's internal multi handle: a bounded cache of at
+     * most 3 fds each, not a leak. */
+    int slack = th_s3_mode() ? 3 * 8 : 0;
     uint64_t deadline = now_ms() + 20000;
-    while (count_fds(srv.pid) > base && now_ms() < deadline)
+    while (count_fds(srv.pid) > base + slack && now_ms() < deadline)
         usleep(50000);
-    assert_int_equal(count_fds(srv.pid), base);
+    assert_true(count_fds(srv.pid) <= base + slack);
     /* A reader that stalls (never reads) holds only its bounded queue; the
      * others are served meanwhile. */
     int stalled = th_connect(srv.port);
@@ -1530,9 +1511,9 @@ static void test_streamed_download(void **state)
     resp_free(&r);
     /* ... until the idle timeout ends it: everything released again. */
     deadline = now_ms() + 20000;
-    while (count_fds(srv.pid) > base && now_ms() < deadline)
+    while (count_fds(srv.pid) > base + slack && now_ms() < deadline)
         usleep(50000);
-    assert_int_equal(count_fds(srv.pid), base);
+    assert_true(count_fds(srv.pid) <= base + slack);
     close(stalled);
     /* A slow but steady reader (longer than the idle timeout in total) gets
      * the whole body. */

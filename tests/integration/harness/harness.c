@@ -316,6 +316,12 @@ static void launch(th_server_t *s, const char *const *settings)
         snprintf(threads, sizeof threads, "threads=%s", tenv);
     /* Suites register and log in hundreds of users from 127.0.0.1: lift the
      * per-address account limits (test_hostile_api sets its own). */
+    /* PL_TEST_MEDIA_STORE=s3: media on this server's own S3 (th_server_start). */
+    const char *const *s3set = s->s3.pid > 0 ? th_s3_settings(&s->s3) : NULL;
+    for (size_t i = 0; s3set && s3set[i] && n < 120; i++) {
+        argv[n++] = "--set";
+        argv[n++] = s3set[i];
+    }
     const char *defaults[10] = {"argon2_opslimit=1", "argon2_memlimit=8k",
                                 "register_per_ip_hour=1000000000", "login_per_ip_min=1000000000"};
     size_t nd = 4;
@@ -394,6 +400,11 @@ void th_server_start(th_server_t *s, const char *const *settings)
         snprintf(s->key_path, sizeof s->key_path, "%s/key.pem", tmpl);
         tls_shared_cert(s);
     }
+    if (th_s3_mode()) {
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/s3", tmpl);
+        th_s3_start(&s->s3, dir, "parley");
+    }
     launch(s, settings);
 }
 
@@ -448,6 +459,7 @@ void th_server_cleanup(th_server_t *s)
 {
     if (s->pid > 0)
         th_server_kill9(s);
+    th_s3_stop(&s->s3);
     char parent[256];
     snprintf(parent, sizeof parent, "%s", s->data_dir);
     char *slash = strrchr(parent, '/');

@@ -14,9 +14,21 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A local S3-compatible server (tests/s3/s3server.cjs: npm s3rver behind a
+ * SigV4 check), started with node and stopped by its PID. */
+typedef struct {
+    pid_t pid;
+    int port;
+    char dir[300];     /* its data: <dir>/<bucket>/<key>._S3rver_object; requests
+                          logged to <dir>.log ("METHOD URL STATUS" lines) */
+    char endpoint[64]; /* "http://127.0.0.1:PORT" */
+    char bucket[64];   /* created at start */
+} th_s3_t;
+
 typedef struct {
     pid_t pid;
     int port;           /* what tests talk to: the TLS port when tls */
+    th_s3_t s3;         /* PL_TEST_MEDIA_STORE=s3: this server's S3 (pid 0 otherwise) */
     char data_dir[256]; /* temporary, removed by th_server_stop unless keep_data */
     char url[64];       /* "http://127.0.0.1:PORT" ("https://" when tls) */
     char log_path[300]; /* parleyd's stderr, kept in the data dir's parent */
@@ -117,6 +129,29 @@ long th_ws_request(int fd, long id, const char *json, char *buf, size_t cap);
 /** Expects the server to close: reads until a close frame and returns its code
  * (1005 if none, 1006 if the TCP connection dropped without one). */
 int th_ws_expect_close(int fd, int timeout_ms);
+
+/* ---- media on S3 (harness/s3.c) ---- */
+/** True when PL_TEST_MEDIA_STORE=s3: th_server_start then gives every
+ * parleyd its own s3server (data in the server's temp dir, bucket
+ * "parley") and media_store=s3 settings, ahead of the test's own. */
+bool th_s3_mode(void);
+/** Starts s3server with its data in dir (created) and the bucket; reuses
+ * s3->port when non-zero (a restart), else a free one. Waits until it
+ * listens (15 s max). Needs $PARLEY_SRC and node. */
+void th_s3_start(th_s3_t *s3, const char *dir, const char *bucket);
+/** SIGTERM by PID and wait; the data stays. No-op when not running. */
+void th_s3_stop(th_s3_t *s3);
+/** The settings (key=value strings, pointers into static storage valid
+ * until the next call) that point parleyd at s3: media_store, s3_endpoint,
+ * s3_bucket, keys. NULL-terminated, at most 8 entries. */
+const char *const *th_s3_settings(const th_s3_t *s3);
+/** Whether the blob sha (variant NULL: the original) is stored by s: in
+ * its data dir, or as an object in its S3 server's directory. */
+bool th_media_blob_exists(const th_server_t *s, const char *sha, const char *variant);
+/** Originals (not variants) stored by s. */
+int th_media_count_blobs(const th_server_t *s);
+/** Objects (complete ones, of any key) in s3's bucket. */
+int th_s3_count_objects(const th_s3_t *s3);
 
 /** Returns a unique lowercase username with the given prefix. */
 const char *th_unique_name(const char *prefix, char *out, size_t cap);
