@@ -170,6 +170,12 @@ static const cfg_entry_t table[] = {
      "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
     {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
      "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
+    /* store backend selection (issue 13: PostgreSQL store backend) */
+    {"store", CFG_STR, OFF(store), 0, 0, "sqlite",
+     "storage backend: sqlite (data_dir/parley.db) or postgres (pg_conninfo)"},
+    {"pg_conninfo", CFG_STR, OFF(pg_conninfo), 0, 0, "",
+     "libpq connection string of the postgres store (e.g. \"host=/run/postgresql dbname=parley\"); "
+     "empty: libpq defaults and the PG* environment variables"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -178,7 +184,7 @@ static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 /* String keys whose value is a secret: --config-test does not print it. */
 static bool is_secret_key(const char *key)
 {
-    return strcmp(key, "stats_token") == 0;
+    return strcmp(key, "stats_token") == 0 || strcmp(key, "pg_conninfo") == 0;
 }
 
 static bool is_cidr_key(const char *key)
@@ -342,6 +348,12 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
             strcmp(value, "nobody") != 0) {
             fmt_err(err, errlen, "config key 'emoji_add_policy': '%s' is not one of %s", value,
                     "anyone, nobody");
+            return PL_EINVAL;
+        }
+        if (!strcmp(key, "store") && strcmp(value, "sqlite") != 0 &&
+            strcmp(value, "postgres") != 0) {
+            fmt_err(err, errlen, "config key 'store': '%s' is not one of %s", value,
+                    "sqlite, postgres");
             return PL_EINVAL;
         }
         if (!strcmp(key, "ws_allowed_origins")) {

@@ -91,6 +91,9 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* store backend selection (issue 13: PostgreSQL store backend) */
+    char *store;       /* "sqlite" (default) or "postgres" */
+    char *pg_conninfo; /* libpq conninfo string; "" = libpq defaults and PG* environment */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -17,10 +17,22 @@
 typedef struct {
     pid_t pid;
     int port;
-    char data_dir[256]; /* temporary, removed by th_server_stop unless keep_data */
-    char url[64];       /* "http://127.0.0.1:PORT" */
-    char log_path[300]; /* parleyd's stderr, kept in the data dir's parent */
+    char data_dir[256];    /* temporary, removed by th_server_stop unless keep_data */
+    char url[64];          /* "http://127.0.0.1:PORT" */
+    char log_path[300];    /* parleyd's stderr, kept in the data dir's parent */
+    char pg_conninfo[400]; /* PL_TEST_PG runs: this server's database ("" otherwise) */
 } th_server_t;
+
+/** PL_TEST_PG (a libpq conninfo, set by the ctest label `pg`): every server
+ * runs on the PostgreSQL backend, each th_server_start with a database of its
+ * own (dropped by th_server_cleanup). NULL when unset (SQLite). */
+const char *th_pg(void);
+/** Creates a fresh database on the PL_TEST_PG cluster; writes its conninfo
+ * (PL_TEST_PG + dbname) into ci. For tests that start servers on one shared
+ * database themselves (multi-node). */
+void th_pg_create_db(char *ci, size_t cilen);
+/** Drops the database of a conninfo made by th_pg_create_db. */
+void th_pg_drop_db(const char *ci);
 
 /** Starts parleyd with --listen 127.0.0.1:<free port> --data <tmp dir> and the
  * given extra "key=value" settings (NULL-terminated array, may be NULL), each
