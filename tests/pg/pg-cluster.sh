@@ -5,6 +5,7 @@
 # no Docker.
 #
 #   pg-cluster.sh start DIR PORT   initdb (trust auth) and start; prints the conninfo
+#                                  (PG_LISTEN= for no TCP listener at all)
 #   pg-cluster.sh stop DIR         pg_ctl stop -m fast, then removes DIR
 #   pg-cluster.sh createdb DIR PORT NAME   (re)creates database NAME
 #
@@ -36,9 +37,16 @@ cmd=${1:-}
 dir=${2:-}
 [ -n "$dir" ] || { echo "usage: $0 start|stop|createdb DIR [PORT [NAME]]" >&2; exit 2; }
 
+# PG_LISTEN: TCP addresses (default 127.0.0.1; empty: Unix socket only).
+listen=${PG_LISTEN-127.0.0.1}
+
 case "$cmd" in
 start)
     port=$3
+    # A cluster left behind by an interrupted run is stopped and replaced.
+    if [ -e "$dir" ]; then
+        "$0" stop "$dir"
+    fi
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then
         chown postgres: "$dir"
@@ -47,7 +55,7 @@ start)
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     as_pg mkdir -p "$dir/sock"
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/sock \
+        -o "-c listen_addresses='$listen' -p $port -c unix_socket_directories=$dir/sock \
             -c fsync=on -c synchronous_commit=on -c shared_buffers=64MB -c max_connections=200 \
             -c log_min_messages=warning" \
         start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }

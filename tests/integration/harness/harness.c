@@ -221,6 +221,20 @@ void th_server_start(th_server_t *s, const char *const *settings)
     launch(s, settings);
 }
 
+void th_server_start_shared(th_server_t *s, const th_server_t *peer, const char *const *settings)
+{
+    memset(s, 0, sizeof *s);
+    char tmpl[] = "/tmp/parley-it-XXXXXX";
+    if (!mkdtemp(tmpl))
+        fail_msg("mkdtemp: %s", strerror(errno));
+    snprintf(s->data_dir, sizeof s->data_dir, "%s/data", tmpl);
+    mkdir(s->data_dir, 0700);
+    snprintf(s->log_path, sizeof s->log_path, "%s/parleyd.log", tmpl);
+    snprintf(s->pg_conninfo, sizeof s->pg_conninfo, "%s", peer->pg_conninfo);
+    launch(s, settings);
+    s->pg_shared = true;
+}
+
 void th_server_restart(th_server_t *s, const char *const *settings)
 {
     launch(s, settings);
@@ -272,7 +286,7 @@ void th_server_cleanup(th_server_t *s)
 {
     if (s->pid > 0)
         th_server_kill9(s);
-    if (s->pg_conninfo[0] != '\0' && !getenv("PARLEY_KEEP_LOGS")) {
+    if (s->pg_conninfo[0] != '\0' && !s->pg_shared && !getenv("PARLEY_KEEP_LOGS")) {
         th_pg_drop_db(s->pg_conninfo);
         s->pg_conninfo[0] = '\0';
     }

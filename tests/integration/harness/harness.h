@@ -21,6 +21,7 @@ typedef struct {
     char url[64];          /* "http://127.0.0.1:PORT" */
     char log_path[300];    /* parleyd's stderr, kept in the data dir's parent */
     char pg_conninfo[400]; /* PL_TEST_PG runs: this server's database ("" otherwise) */
+    bool pg_shared;        /* th_server_start_shared: the peer drops the database */
 } th_server_t;
 
 /** PL_TEST_PG (a libpq conninfo, set by the ctest label `pg`): every server
@@ -31,6 +32,9 @@ const char *th_pg(void);
  * (PL_TEST_PG + dbname) into ci. For tests that start servers on one shared
  * database themselves (multi-node). */
 void th_pg_create_db(char *ci, size_t cilen);
+/** Starts a second parleyd on peer's PostgreSQL database (a data dir and
+ * port of its own): two writer nodes on one database. PL_TEST_PG only. */
+void th_server_start_shared(th_server_t *s, const th_server_t *peer, const char *const *settings);
 /** Drops the database of a conninfo made by th_pg_create_db. */
 void th_pg_drop_db(const char *ci);
 
