@@ -10,6 +10,7 @@ PKGS=(
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev libmagic-dev libvips-dev
   python3
+  libpq-dev # the PostgreSQL store backend (store postgres, src/store/store_pg*.c)
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
@@ -17,6 +18,7 @@ PKGS=(
 # and clang-format (`make check-format`).
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium fonts-noto-color-emoji clang libclang-rt-dev clang-format)
+  PKGS+=(postgresql) # initdb/pg_ctl for the throwaway cluster of ctest -L pg
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

@@ -336,22 +336,26 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
             db->prepared[i] = NULL;
         }
     }
-    if (pl_pg__exec(db, "BEGIN", "begin") != 0) {
+    /* Round trips per job: the work's statements plus one for the savepoint
+     * switch ("RELEASE SAVEPOINT job; SAVEPOINT job" in one message). */
+    if (pl_pg__exec(db, "BEGIN; SAVEPOINT job", "begin") != 0) {
+        if (PQtransactionStatus(db->c) != PQTRANS_IDLE)
+            pl_pg__exec(db, "ROLLBACK", "rollback");
         fail_range(first, last);
         return;
     }
+    bool open = true; /* the savepoint "job" is set for the next job */
     for (job_t *j = first;; j = j->next) {
         db->job_rollback = db->job_failed = false;
         db->fn_depth = 0;
-        if (pl_pg__exec(db, "SAVEPOINT job", "savepoint") != 0) {
+        if (!open) {
             j->status = PL_EIO;
         } else {
             db->in_job = true;
             j->work((pl_db_t *)db, j->arg);
             db->in_job = false;
             atomic_fetch_add_explicit(&st->write_jobs, 1, memory_order_relaxed);
-            bool aborted = PQtransactionStatus(db->c) == PQTRANS_INERROR;
-            if (aborted && !db->job_failed) {
+            if (PQtransactionStatus(db->c) == PQTRANS_INERROR && !db->job_failed) {
                 pl_log(PL_LOG_ERROR, "store", "op=job err=statement failed unreported");
                 db->job_failed = true;
             }
@@ -360,12 +364,20 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
                     j->status = PL_EIO;
                 pl_pg__exec(db, "ROLLBACK TO SAVEPOINT job", "rollback_to");
             }
-            pl_pg__exec(db, "RELEASE SAVEPOINT job", "release");
         }
         if (j == last)
             break;
+        if (open)
+            open = pl_pg__exec(db, "RELEASE SAVEPOINT job; SAVEPOINT job", "savepoint") == 0;
     }
-    if (pl_pg__exec(db, "COMMIT", "commit") == 0) {
+    /* COMMIT of an aborted transaction "succeeds" as ROLLBACK: only the
+     * COMMIT tag means the batch is durable. */
+    PGresult *r = PQexec(db->c, open ? "RELEASE SAVEPOINT job; COMMIT" : "COMMIT");
+    bool committed = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    if (!committed)
+        pl_pg__fail(db, "commit", r);
+    PQclear(r);
+    if (committed) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
         return;
     }
