@@ -85,5 +85,5 @@ static int unsupported(const pl_store_backend_t *be, const char *fn)
         const pl_store_backend_t *be = PL_STORE_BE(db);                                            \
         return be->name != NULL ? be->name args : unsupported(be, #name);                          \
     }
-PL_STORE_DB_FNS(PL_DISPATCH)
+PL_STORE_ALL_FNS(PL_DISPATCH)
 #undef PL_DISPATCH

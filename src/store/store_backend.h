@@ -12,8 +12,10 @@
  * Adding a data function: declare pl_db_<name> in store.h, add one X() line
  * to PL_STORE_DB_FNS below, and implement pl_sq_<name> (store_sqlite_*.c;
  * store_sqlite.h declares it from this list) and pl_pg_<name>
- * (store_pg_*.c, listed in store_pg.c's table). A backend whose entry is
- * NULL answers PL_EIO with a log line naming the function.
+ * (store_pg_*.c; store_pg.h and store_pg.c's table take it from the same
+ * list). A function the PostgreSQL backend does not have yet goes to
+ * PL_STORE_DB_FNS_SQLITE_ONLY instead: its PostgreSQL entry stays NULL and
+ * the dispatch answers PL_EIO with a log line naming the function.
  * Not for use outside src/store/. */
 #ifndef PL_STORE_STORE_BACKEND_H
 #define PL_STORE_STORE_BACKEND_H
@@ -85,6 +87,12 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(invites_purge, (pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n), (db, now_ms, limit, n)) \
     X(is_contact, (pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out), (db, user, other, except_room, out))
 
+
+/* Functions only the SQLite backend implements so far (same X() form). */
+#define PL_STORE_DB_FNS_SQLITE_ONLY(X)
+
+/* Every data function of store.h. */
+#define PL_STORE_ALL_FNS(X) PL_STORE_DB_FNS(X) PL_STORE_DB_FNS_SQLITE_ONLY(X)
 /* clang-format on */
 
 struct pl_store_backend {
@@ -97,7 +105,7 @@ struct pl_store_backend {
     void (*get_stats)(pl_store_t *st, pl_store_stats_t *out);
     void (*rollback_job)(pl_db_t *db);
 #define PL_STORE_BE_SLOT(name, params, args) int(*name) params;
-    PL_STORE_DB_FNS(PL_STORE_BE_SLOT)
+    PL_STORE_ALL_FNS(PL_STORE_BE_SLOT)
 #undef PL_STORE_BE_SLOT
 };
 

@@ -794,6 +794,6 @@ const pl_store_backend_t pl_store_sqlite_backend = {.name = "sqlite",
                                                     .get_stats = pl_sq_store_get_stats,
                                                     .rollback_job = pl_sq_rollback_job,
 #define PL_SQ_SLOT(name, params, args) .name = pl_sq_##name,
-                                                    PL_STORE_DB_FNS(PL_SQ_SLOT)
+                                                    PL_STORE_ALL_FNS(PL_SQ_SLOT)
 #undef PL_SQ_SLOT
 };

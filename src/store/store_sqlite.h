@@ -16,7 +16,7 @@ void pl_sq_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb do
 void pl_sq_store_get_stats(pl_store_t *st, pl_store_stats_t *out);
 void pl_sq_rollback_job(pl_db_t *db);
 #define PL_SQ_DECLARE(name, params, args) int pl_sq_##name params;
-PL_STORE_DB_FNS(PL_SQ_DECLARE)
+PL_STORE_ALL_FNS(PL_SQ_DECLARE)
 #undef PL_SQ_DECLARE
 
 #endif

@@ -766,6 +766,9 @@ static void test_search(void **state)
     /* Operators are literal text, never an error. */
     r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"\\\"* OR ( NEAR\""));
     json_decref(r);
+    /* ... and so are the PostgreSQL backend's tsquery characters. */
+    r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"it's \\\\ b:* & | ! <-> () '' \\\\'\""));
+    json_decref(r);
     th_expect_err(th_call(fa, "\"op\":\"search\",\"query\":\"\""), "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"search\""), "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"search\",\"query\":\"x\",\"limit\":101"), "bad_request");

@@ -44,9 +44,10 @@ static void send_burst(int fd, const char *room, const char *const *cids, int n,
         th_ws_send_text(fd, req);
     }
     int got = 0;
-    static char buf[1 << 16];
+    enum { CAP = 1 << 16 };
+    char *buf = malloc(CAP); /* one per thread: three bursts run at once */
     while (got < n) {
-        long len = th_ws_recv_text(fd, buf, sizeof buf, 20000);
+        long len = th_ws_recv_text(fd, buf, CAP, 20000);
         assert_true(len > 0);
         json_t *j = th_json_parse(buf);
         json_t *re = json_object_get(j, "re");
@@ -60,6 +61,7 @@ static void send_burst(int fd, const char *room, const char *const *cids, int n,
         }
         json_decref(j);
     }
+    free(buf);
 }
 
 typedef struct {
