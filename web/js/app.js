@@ -64,8 +64,7 @@ function boot() {
     navigator.serviceWorker.register('sw.js').catch(() => {});
   }
   const session = load(SESSION_KEY);
-  if (session && session.token && session.user_id)
-      startChat(session);
+  if (session && session.token && session.user_id) startChat(session);
   else showAuth();
 }
 

@@ -8,7 +8,7 @@ import { setTheme, currentThemeSetting } from './theme-toggle.js';
 import { mergeUser } from './model.js';
 import { onProfile } from './profile.js';
 import { call, explain, supports } from './requests.js';
-import {changed, S} from './state.js';
+import { changed, S } from './state.js';
 
 // ---------------------------------------------------------------- settings (server-side, synced)
 
