@@ -35,7 +35,7 @@ test-asan:
 	@scripts/install-deps.sh --test
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE e2e
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE 'e2e|pg'
 
 # The unit and integration suites built with ThreadSanitizer. Every test
 # process and every parleyd it starts stops at its first report (exit 66),
@@ -50,7 +50,7 @@ test-tsan:
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPL_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
 	@rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
-	@cd build-tsan && $(TSAN_RUN) ctest --output-on-failure -j $(JOBS) --timeout 900 -LE e2e; \
+	@cd build-tsan && $(TSAN_RUN) ctest --output-on-failure -j $(JOBS) --timeout 900 -LE 'e2e|pg'; \
 		rc=$$?; for f in tsan-reports/*; do [ -f "$$f" ] || continue; rc=1; \
 		echo "== build-tsan/$$f"; cat "$$f"; done; exit $$rc
 

@@ -4,7 +4,7 @@
  *
  * Not in CMake yet; build against a tree that has built pl_store:
  *   cc -O2 -D_GNU_SOURCE -Isrc -Ibuild/gen bench/bench_store.c build/libpl_store.a \
- *      build/libpl_core.a $(pkg-config --libs libuv sqlite3) -lpthread -o bench_store
+ *      build/libpl_core.a $(pkg-config --libs libuv sqlite3 libpq) -lpthread -o bench_store
  * Usage: bench_store [total=200000] [inflight=1000] [rooms=100] [dir=mkdtemp]
  * synchronous=FULL, so the figure depends on the disk's fsync latency. */
 #include <ftw.h>
@@ -102,6 +102,12 @@ int main(int argc, char **argv)
     pl_config_init(&cfg);
     char err[128];
     pl_config_set(&cfg, "data_dir", dir, err, sizeof err);
+    /* PARLEYD_STORE=postgres PARLEYD_PG_CONNINFO=... measure the PostgreSQL
+     * backend (issue 13). */
+    if (pl_config_load_env(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
     pl_log_set_level(PL_LOG_WARN);
     if (pl_store_open(&loop, &cfg, &b.st) != 0)
         return 1;

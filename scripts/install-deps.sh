@@ -17,6 +17,7 @@ PKGS=(
   libcbor-dev  # passkeys: attestation objects and COSE keys (src/auth/webauthn.c)
   libcurl4-openssl-dev # media on S3: libcurl with CURLOPT_AWS_SIGV4 (media_store_s3.c)
   python3
+  libpq-dev # the PostgreSQL store backend (store postgres, src/store/store_pg*.c)
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
@@ -27,6 +28,7 @@ if [ "${1:-}" = "--test" ]; then
   # built-in TLS (issue 12): the tests and loadgen --tls make their
   # self-signed certificates with the openssl command
   PKGS+=(openssl)
+  PKGS+=(postgresql) # initdb/pg_ctl for the throwaway cluster of ctest -L pg
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

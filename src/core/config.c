@@ -244,6 +244,12 @@ static const cfg_entry_t table[] = {
      "extra attempts of an idempotent S3 request after a timeout or a 5xx (backoff 100 ms x4^n)"},
     {"s3_cache_bytes", CFG_SIZE, OFF(s3_cache_bytes), 0, 1024 * 1024 * MiB, "268435456",
      "local copies of S3 objects kept for thumbnailing (data_dir/media/cache), oldest dropped"},
+    /* store backend selection (issue 13: PostgreSQL store backend) */
+    {"store", CFG_STR, OFF(store), 0, 0, "sqlite",
+     "storage backend: sqlite (data_dir/parley.db) or postgres (pg_conninfo)"},
+    {"pg_conninfo", CFG_STR, OFF(pg_conninfo), 0, 0, "",
+     "libpq connection string of the postgres store (e.g. \"host=/run/postgresql dbname=parley\"); "
+     "empty: libpq defaults and the PG* environment variables"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -253,7 +259,8 @@ static const char *const cidr_keys[] = {"trusted_proxies", "stats_allow"};
 static bool is_secret_key(const char *key)
 {
     return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0 ||
-           strcmp(key, "s3_access_key") == 0 || strcmp(key, "s3_secret_key") == 0;
+           strcmp(key, "s3_access_key") == 0 || strcmp(key, "s3_secret_key") == 0 ||
+           strcmp(key, "pg_conninfo") == 0;
 }
 
 static bool is_cidr_key(const char *key)
@@ -437,6 +444,12 @@ int pl_config_set(pl_config_t *cfg, const char *key, const char *value, char *er
             strcmp(value, "invite") != 0 && strcmp(value, "closed") != 0) {
             fmt_err(err, errlen, "config key 'registration': '%s' is not one of %s", value,
                     "open, invite, closed");
+            return PL_EINVAL;
+        }
+        if (!strcmp(key, "store") && strcmp(value, "sqlite") != 0 &&
+            strcmp(value, "postgres") != 0) {
+            fmt_err(err, errlen, "config key 'store': '%s' is not one of %s", value,
+                    "sqlite, postgres");
             return PL_EINVAL;
         }
         if (!strcmp(key, "ws_allowed_origins") || !strcmp(key, "webauthn_origins")) {

@@ -130,6 +130,9 @@ typedef struct {
     int64_t s3_timeout_ms;  /* one S3 request, connect to last byte */
     int64_t s3_retries;     /* extra attempts of an idempotent request (backoff) */
     int64_t s3_cache_bytes; /* local copies kept for thumbnailing (data_dir/media/cache) */
+    /* store backend selection (issue 13: PostgreSQL store backend) */
+    char *store;       /* "sqlite" (default) or "postgres" */
+    char *pg_conninfo; /* libpq conninfo string; "" = libpq defaults and PG* environment */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -13,6 +13,7 @@
 #include "core/util.h"
 
 #include "store/store.h"
+#include "store/store_sqlite.h"
 
 /* ---- statement tables ----
  * Each concept file (users, rooms, messages, ...) declares the statements it
@@ -82,6 +83,7 @@ typedef enum {
 typedef enum { PL_DB_WRITER, PL_DB_READER, PL_DB_DIRECT } pl_db_role_t;
 
 struct pl_db {
+    const pl_store_backend_t *be;            /* first member: &pl_store_sqlite_backend */
     sqlite3 *h;                              /* owned; closed by pl_store__db_close */
     sqlite3_stmt **stmts[PL_SQL_TABLES_MAX]; /* per table slot: cache (calloc'd on first use) */
     int nstmts[PL_SQL_TABLES_MAX];           /* entries of each cache */

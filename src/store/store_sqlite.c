@@ -269,6 +269,7 @@ typedef struct {
 } job_list_t;
 
 struct pl_store {
+    const pl_store_backend_t *be; /* first member: &pl_store_sqlite_backend */
     uv_loop_t *loop;
     uv_async_t async; /* wakes the loop to run done callbacks */
     int64_t batch_max;
@@ -348,6 +349,7 @@ static int db_query_int(pl_db_t *db, const char *sql, const char *op, int64_t *o
 static int db_open(pl_db_t *db, const char *path, pl_db_role_t role, const char *name)
 {
     memset(db, 0, sizeof *db);
+    db->be = &pl_store_sqlite_backend;
     db->role = role;
     db->name = name;
     /* NOMUTEX: each connection is used by one thread at a time, so SQLite's
@@ -757,7 +759,7 @@ static void sqlite_setup(void)
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
+int pl_sq_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
 {
     uv_once(&sqlite_once, sqlite_setup);
     if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0' ||
@@ -769,6 +771,7 @@ int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
         return PL_EIO;
 
     pl_store_t *st = pl_xcalloc(1, sizeof *st);
+    st->be = &pl_store_sqlite_backend;
     st->loop = loop;
     st->batch_max = cfg->commit_batch_max > 0 ? cfg->commit_batch_max : 1;
     st->wait_ns = cfg->commit_wait_us > 0 ? (uint64_t)cfg->commit_wait_us * 1000u : 0;
@@ -836,7 +839,7 @@ int pl_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
     return 0;
 }
 
-void pl_store_close(pl_store_t *st)
+void pl_sq_store_close(pl_store_t *st)
 {
     if (st == NULL)
         return;
@@ -844,7 +847,7 @@ void pl_store_close(pl_store_t *st)
     uv_close((uv_handle_t *)&st->async, on_close);
 }
 
-pl_db_t *pl_store_direct(pl_store_t *st)
+pl_db_t *pl_sq_store_direct(pl_store_t *st)
 {
     return &st->direct;
 }
@@ -873,19 +876,33 @@ static void submit(pl_store_t *st, job_list_t *q, uv_cond_t *cv, pl_store_work_c
     }
 }
 
-void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
+void pl_sq_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
 {
     submit(st, &st->writes, &st->write_cv, work, done, arg);
 }
 
-void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
+void pl_sq_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg)
 {
     submit(st, &st->reads, &st->read_cv, work, done, arg);
 }
 
-void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out)
+void pl_sq_store_get_stats(pl_store_t *st, pl_store_stats_t *out)
 {
     out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
     out->write_jobs = atomic_load_explicit(&st->write_jobs, memory_order_relaxed);
     out->read_jobs = atomic_load_explicit(&st->read_jobs, memory_order_relaxed);
 }
+
+/* The backend table (store_backend.h). */
+const pl_store_backend_t pl_store_sqlite_backend = {.name = "sqlite",
+                                                    .open = pl_sq_store_open,
+                                                    .close = pl_sq_store_close,
+                                                    .direct = pl_sq_store_direct,
+                                                    .write = pl_sq_store_write,
+                                                    .read = pl_sq_store_read,
+                                                    .get_stats = pl_sq_store_get_stats,
+                                                    .rollback_job = pl_sq_rollback_job,
+#define PL_SQ_SLOT(name, params, args) .name = pl_sq_##name,
+                                                    PL_STORE_ALL_FNS(PL_SQ_SLOT)
+#undef PL_SQ_SLOT
+};

@@ -95,12 +95,12 @@ static int count_query(pl_db_t *db, int id, const char *op, int64_t a, int64_t *
     return rc;
 }
 
-int pl_db_passkey_count(pl_db_t *db, int64_t user_id, int64_t *n)
+int pl_sq_passkey_count(pl_db_t *db, int64_t user_id, int64_t *n)
 {
     return count_query(db, ST_PASSKEY_COUNT, "passkey_count", user_id, n);
 }
 
-int pl_db_mfa_get(pl_db_t *db, int64_t user_id, pl_mfa_state_t *out)
+int pl_sq_mfa_get(pl_db_t *db, int64_t user_id, pl_mfa_state_t *out)
 {
     pl_mfa_state_t m = {0};
     sqlite3_stmt *s = STMT(db, ST_MFA_GET);
@@ -126,7 +126,7 @@ int pl_db_mfa_get(pl_db_t *db, int64_t user_id, pl_mfa_state_t *out)
     if (rc == 0 && m.totp)
         rc = count_query(db, ST_RECOVERY_LEFT, "recovery_left", user_id, &m.recovery_left);
     if (rc == 0)
-        rc = pl_db_passkey_count(db, user_id, &m.passkeys);
+        rc = pl_sq_passkey_count(db, user_id, &m.passkeys);
     if (rc == 0)
         *out = m;
     sodium_memzero(&m, sizeof m);
@@ -156,7 +156,7 @@ static int recovery_insert(pl_db_t *db, int64_t user_id, const uint8_t (*hashes)
     return rc;
 }
 
-int pl_db_totp_enable(pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len,
+int pl_sq_totp_enable(pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len,
                       const uint8_t salt[16], int64_t last_step, const uint8_t (*hashes)[32],
                       size_t n, int64_t now_ms)
 {
@@ -180,7 +180,7 @@ int pl_db_totp_enable(pl_db_t *db, int64_t user_id, const uint8_t *secret, size_
     return rc;
 }
 
-int pl_db_totp_disable(pl_db_t *db, int64_t user_id)
+int pl_sq_totp_disable(pl_db_t *db, int64_t user_id)
 {
     int rc;
     WITH_FN(db, rc, {
@@ -193,7 +193,7 @@ int pl_db_totp_disable(pl_db_t *db, int64_t user_id)
     return rc;
 }
 
-int pl_db_totp_use_step(pl_db_t *db, int64_t user_id, int64_t step)
+int pl_sq_totp_use_step(pl_db_t *db, int64_t user_id, int64_t step)
 {
     sqlite3_stmt *s = STMT(db, ST_TOTP_STEP);
     if (s == NULL)
@@ -206,14 +206,14 @@ int pl_db_totp_use_step(pl_db_t *db, int64_t user_id, int64_t step)
     return rc;
 }
 
-int pl_db_recovery_codes_set(pl_db_t *db, int64_t user_id, const uint8_t (*hashes)[32], size_t n)
+int pl_sq_recovery_codes_set(pl_db_t *db, int64_t user_id, const uint8_t (*hashes)[32], size_t n)
 {
     int rc;
     WITH_FN(db, rc, rc = recovery_insert(db, user_id, hashes, n));
     return rc;
 }
 
-int pl_db_recovery_code_use(pl_db_t *db, int64_t user_id, const uint8_t hash[32], int64_t now_ms)
+int pl_sq_recovery_code_use(pl_db_t *db, int64_t user_id, const uint8_t hash[32], int64_t now_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_RECOVERY_USE);
     if (s == NULL)
@@ -251,7 +251,7 @@ static void session_dispose(void *elem)
     pl_session_info_dispose(elem);
 }
 
-int pl_db_sessions_list(pl_db_t *db, int64_t user_id, pl_session_info_t **out, size_t *n)
+int pl_sq_sessions_list(pl_db_t *db, int64_t user_id, pl_session_info_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSIONS_LIST);
     if (s == NULL)
@@ -266,7 +266,7 @@ int pl_db_sessions_list(pl_db_t *db, int64_t user_id, pl_session_info_t **out, s
     return rc;
 }
 
-int pl_db_session_set_ip(pl_db_t *db, int64_t device_id, const char *ip)
+int pl_sq_session_set_ip(pl_db_t *db, int64_t device_id, const char *ip)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSION_SET_IP);
     if (s == NULL)
@@ -276,7 +276,7 @@ int pl_db_session_set_ip(pl_db_t *db, int64_t device_id, const char *ip)
     return pl_store__step_done(db, s, "session_set_ip");
 }
 
-int pl_db_session_delete_id(pl_db_t *db, int64_t user_id, int64_t device_id)
+int pl_sq_session_delete_id(pl_db_t *db, int64_t user_id, int64_t device_id)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSION_DELETE_ID);
     if (s == NULL)
@@ -289,7 +289,7 @@ int pl_db_session_delete_id(pl_db_t *db, int64_t user_id, int64_t device_id)
     return rc;
 }
 
-int pl_db_sessions_delete_others(pl_db_t *db, int64_t user_id, int64_t keep, int64_t **ids,
+int pl_sq_sessions_delete_others(pl_db_t *db, int64_t user_id, int64_t keep, int64_t **ids,
                                  size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSIONS_DELETE_OTHERS);
@@ -306,7 +306,7 @@ int pl_db_sessions_delete_others(pl_db_t *db, int64_t user_id, int64_t keep, int
     return rc;
 }
 
-int pl_db_user_set_pwhash(pl_db_t *db, int64_t user_id, const char *pwhash)
+int pl_sq_user_set_pwhash(pl_db_t *db, int64_t user_id, const char *pwhash)
 {
     sqlite3_stmt *s = STMT(db, ST_USER_SET_PWHASH);
     if (s == NULL)
@@ -319,7 +319,7 @@ int pl_db_user_set_pwhash(pl_db_t *db, int64_t user_id, const char *pwhash)
     return rc;
 }
 
-int pl_db_reset_token_create(pl_db_t *db, int64_t user_id, const uint8_t hash[32], int64_t now_ms,
+int pl_sq_reset_token_create(pl_db_t *db, int64_t user_id, const uint8_t hash[32], int64_t now_ms,
                              int64_t expires_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_RESET_INSERT);
@@ -332,7 +332,7 @@ int pl_db_reset_token_create(pl_db_t *db, int64_t user_id, const uint8_t hash[32
     return pl_store__step_done(db, s, "reset_create");
 }
 
-int pl_db_reset_token_user(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t *user_id)
+int pl_sq_reset_token_user(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t *user_id)
 {
     sqlite3_stmt *s = STMT(db, ST_RESET_USER);
     if (s == NULL)
@@ -350,7 +350,7 @@ int pl_db_reset_token_user(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, 
     return rc;
 }
 
-int pl_db_reset_token_take(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t *user_id)
+int pl_sq_reset_token_take(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t *user_id)
 {
     int rc;
     int64_t uid = 0, expires = 0;
@@ -380,7 +380,7 @@ int pl_db_reset_token_take(pl_db_t *db, const uint8_t hash[32], int64_t now_ms, 
     return rc;
 }
 
-int pl_db_invite_code_create(pl_db_t *db, const uint8_t hash[32], int64_t now_ms,
+int pl_sq_invite_code_create(pl_db_t *db, const uint8_t hash[32], int64_t now_ms,
                              int64_t expires_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_INVITE_INSERT);
@@ -392,7 +392,7 @@ int pl_db_invite_code_create(pl_db_t *db, const uint8_t hash[32], int64_t now_ms
     return pl_store__step_done(db, s, "invite_code_create");
 }
 
-int pl_db_invite_code_take(pl_db_t *db, const uint8_t hash[32], int64_t user_id, int64_t now_ms)
+int pl_sq_invite_code_take(pl_db_t *db, const uint8_t hash[32], int64_t user_id, int64_t now_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_INVITE_TAKE);
     if (s == NULL)

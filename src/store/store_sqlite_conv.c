@@ -49,12 +49,12 @@ static const char *const sql[ST__COUNT] = {
 static pl_sql_table_t stmts = PL_SQL_TABLE(sql);
 #define STMT(db, id) pl_store__stmt((db), &stmts, (id))
 
-int pl_db_message_edit(pl_db_t *db, int64_t room_id, int64_t seq, const char *content,
+int pl_sq_message_edit(pl_db_t *db, int64_t room_id, int64_t seq, const char *content,
                        const int64_t *mentions, size_t nmentions, bool mention_room, int64_t now_ms,
                        pl_message_t *out)
 {
     pl_message_t cur = {0};
-    int rc = pl_db_message_get(db, room_id, seq, &cur);
+    int rc = pl_sq_message_get(db, room_id, seq, &cur);
     if (rc != 0)
         return rc;
     char *mjson = pl_store__mentions_json(mentions, nmentions);
@@ -88,7 +88,7 @@ int pl_db_message_edit(pl_db_t *db, int64_t room_id, int64_t seq, const char *co
     free(mjson);
     pl_message_dispose(&cur);
     if (rc == 0)
-        rc = pl_db_message_get(db, room_id, seq, out);
+        rc = pl_sq_message_get(db, room_id, seq, out);
     return rc;
 }
 
@@ -119,10 +119,10 @@ static int tombstone(pl_db_t *db, int64_t room_id, int64_t seq, int64_t id)
     return rc;
 }
 
-int pl_db_message_delete(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *out)
+int pl_sq_message_delete(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *out)
 {
     pl_message_t cur = {0};
-    int rc = pl_db_message_get(db, room_id, seq, &cur);
+    int rc = pl_sq_message_get(db, room_id, seq, &cur);
     if (rc != 0)
         return rc;
     if (cur.deleted) {
@@ -132,16 +132,16 @@ int pl_db_message_delete(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t
     rc = tombstone(db, room_id, seq, cur.id);
     pl_message_dispose(&cur);
     if (rc == 0)
-        rc = pl_db_message_get(db, room_id, seq, out);
+        rc = pl_sq_message_get(db, room_id, seq, out);
     return rc;
 }
 
-int pl_db_reaction_set(pl_db_t *db, int64_t room_id, int64_t seq, int64_t user_id,
+int pl_sq_reaction_set(pl_db_t *db, int64_t room_id, int64_t seq, int64_t user_id,
                        const char *emoji, bool add, int64_t max_per_user, int64_t now_ms,
                        bool *changed, pl_message_t *out)
 {
     pl_message_t cur = {0};
-    int rc = pl_db_message_get(db, room_id, seq, &cur);
+    int rc = pl_sq_message_get(db, room_id, seq, &cur);
     if (rc != 0)
         return rc;
     int64_t id = cur.id;
@@ -198,7 +198,7 @@ int pl_db_reaction_set(pl_db_t *db, int64_t room_id, int64_t seq, int64_t user_i
         });
     }
     if (rc == 0)
-        rc = pl_db_message_get(db, room_id, seq, out);
+        rc = pl_sq_message_get(db, room_id, seq, out);
     return rc;
 }
 
@@ -214,7 +214,7 @@ static void key_read(sqlite3_stmt *s, void *elem)
     k->seq = sqlite3_column_int64(s, 1);
 }
 
-int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n)
+int pl_sq_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_EXPIRED);
     if (s == NULL)
@@ -228,7 +228,7 @@ int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message
     pl_message_t *v = len ? pl_xcalloc(len, sizeof *v) : NULL;
     size_t k = 0;
     for (size_t i = 0; rc == 0 && i < len; i++) {
-        if ((rc = pl_db_message_delete(db, keys[i].room_id, keys[i].seq, &v[k])) == 0)
+        if ((rc = pl_sq_message_delete(db, keys[i].room_id, keys[i].seq, &v[k])) == 0)
             k++;
     }
     free(keys);
@@ -246,7 +246,7 @@ int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message
 /* The checks that need the current state; sets c->refused. */
 static int change_check(pl_db_t *db, pl_change_t *c, pl_message_t *cur)
 {
-    int rc = pl_db_message_get(db, c->room_id, c->seq, cur);
+    int rc = pl_sq_message_get(db, c->room_id, c->seq, cur);
     if (rc == PL_ENOTFOUND || (rc == 0 && cur->deleted && c->kind == PL_CHANGE_REACT)) {
         c->refused = PL_REFUSAL_NO_MESSAGE;
         return 0;
@@ -266,13 +266,13 @@ static int change_react(pl_db_t *db, pl_change_t *c)
         /* A custom emoji must exist when it is put on; removing a reaction
          * of one deleted since is always allowed. */
         pl_emoji_rec_t e;
-        int rc = pl_db_emoji_get(db, c->custom_shortcode, &e);
+        int rc = pl_sq_emoji_get(db, c->custom_shortcode, &e);
         if (rc == PL_ENOTFOUND)
             c->refused = PL_REFUSAL_NO_EMOJI;
         if (rc != 0)
             return rc == PL_ENOTFOUND ? 0 : rc;
     }
-    int rc = pl_db_reaction_set(db, c->room_id, c->seq, c->user, c->emoji, !c->remove,
+    int rc = pl_sq_reaction_set(db, c->room_id, c->seq, c->user, c->emoji, !c->remove,
                                 c->max_reactions, pl_now_ms(), &c->changed, &c->message);
     if (rc == PL_ETOOBIG) {
         c->refused = PL_REFUSAL_TOO_MANY;
@@ -281,7 +281,7 @@ static int change_react(pl_db_t *db, pl_change_t *c)
     return rc;
 }
 
-int pl_db_message_change(pl_db_t *db, pl_change_t *c)
+int pl_sq_message_change(pl_db_t *db, pl_change_t *c)
 {
     c->refused = PL_REFUSAL_NONE;
     c->changed = false;
@@ -301,12 +301,12 @@ int pl_db_message_change(pl_db_t *db, pl_change_t *c)
         size_t n = 0;
         rc = pl_store__mention_ids(db, c->room_id, c->mention_names, c->nmention_names, &ids, &n);
         if (rc == 0)
-            rc = pl_db_message_edit(db, c->room_id, c->seq, c->content, ids, n, c->mention_room,
+            rc = pl_sq_message_edit(db, c->room_id, c->seq, c->content, ids, n, c->mention_room,
                                     pl_now_ms(), &c->message);
         free(ids);
         c->changed = rc == 0;
     } else if (c->kind == PL_CHANGE_DELETE) {
-        rc = pl_db_message_delete(db, c->room_id, c->seq, &c->message);
+        rc = pl_sq_message_delete(db, c->room_id, c->seq, &c->message);
         c->changed = rc == 0;
     } else {
         rc = change_react(db, c);

@@ -77,7 +77,7 @@ static int finish(pl_db_t *db, sqlite3_stmt *s, int step, const char *op)
     return rc;
 }
 
-int pl_db_invite_get(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
+int pl_sq_invite_get(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
                      pl_invite_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_INVITE_GET);
@@ -102,7 +102,7 @@ int pl_db_invite_get(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_
     return rc;
 }
 
-int pl_db_invite_counts(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
+int pl_sq_invite_counts(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms,
                         int64_t *for_room, int64_t *for_user)
 {
     /* The first count scans the room's primary-key range, the second the
@@ -125,7 +125,7 @@ int pl_db_invite_counts(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t n
     return rc;
 }
 
-int pl_db_invite_put(pl_db_t *db, const pl_invite_t *inv)
+int pl_sq_invite_put(pl_db_t *db, const pl_invite_t *inv)
 {
     /* The upsert replaces an expired row only: a live invitation keeps its
      * inviter and expiry, so inviting again cannot extend it. */
@@ -145,7 +145,7 @@ int pl_db_invite_put(pl_db_t *db, const pl_invite_t *inv)
     return finish(db, s, rc, "invite_put");
 }
 
-int pl_db_invite_delete(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms)
+int pl_sq_invite_delete(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_INVITE_DELETE);
     if (s == NULL)
@@ -162,7 +162,7 @@ int pl_db_invite_delete(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t n
     return live ? 0 : PL_ENOTFOUND;
 }
 
-int pl_db_invites_withdraw(pl_db_t *db, int64_t room_id, int64_t inviter, int64_t now_ms,
+int pl_sq_invites_withdraw(pl_db_t *db, int64_t room_id, int64_t inviter, int64_t now_ms,
                            int64_t **users, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_INVITES_WITHDRAW);
@@ -214,7 +214,7 @@ static void invite_dispose(void *elem)
     free(e->inviter_display_name);
 }
 
-int pl_db_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t limit,
+int pl_sq_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t limit,
                        pl_invite_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_USER_INVITES);
@@ -235,7 +235,7 @@ int pl_db_user_invites(pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t lim
     return 0;
 }
 
-int pl_db_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n)
+int pl_sq_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_INVITES_PURGE);
     if (s == NULL)
@@ -248,7 +248,7 @@ int pl_db_invites_purge(pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n)
     return rc;
 }
 
-int pl_db_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out)
+int pl_sq_is_contact(pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out)
 {
     /* From user's memberships (members_user), each a primary-key probe for
      * other. A dm counts only once user has written in it: opening a dm

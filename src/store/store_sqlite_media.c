@@ -135,7 +135,7 @@ static int exec2(pl_db_t *db, int id, const char *op, int64_t a, int64_t b)
     return 0;
 }
 
-int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out, bool *existed)
+int pl_sq_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out, bool *existed)
 {
     sqlite3_stmt *s = STMT(db, ST_MEDIA_FIND);
     if (s == NULL)
@@ -177,7 +177,7 @@ int pl_db_media_put(pl_db_t *db, const pl_media_rec_t *rec, pl_media_rec_t *out,
     return rc;
 }
 
-int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out)
+int pl_sq_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_MEDIA_GET);
     if (s == NULL)
@@ -186,7 +186,7 @@ int pl_db_media_get(pl_db_t *db, int64_t id, pl_media_rec_t *out)
     return one_row(db, s, "media_get", out);
 }
 
-int pl_db_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, bool *visible)
+int pl_sq_media_visible(pl_db_t *db, int64_t id, int64_t user, int64_t now_ms, bool *visible)
 {
     /* Room access follows live messages only: once a message is deleted or
      * expired, its media is no longer readable through that message. */
@@ -236,7 +236,7 @@ static void gc_row_read(sqlite3_stmt *s, void *elem)
     snprintf(g->sha256, sizeof g->sha256, "%s", sha ? (const char *)sha : "");
 }
 
-int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit,
+int pl_sq_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit,
                    pl_media_gc_t *out)
 {
     /* A released row (only dead messages name it) goes at once, whatever its
@@ -287,7 +287,7 @@ int pl_db_media_gc(pl_db_t *db, int64_t now_ms, int64_t cutoff_ms, int64_t limit
     return 0;
 }
 
-int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media)
+int pl_sq_avatar_set(pl_db_t *db, int64_t user, int64_t media)
 {
     int rc = exec2(db, ST_AVATAR_SET, "avatar_set", user, media);
     if (rc == 0 && sqlite3_changes(db->h) == 0)
@@ -295,7 +295,7 @@ int pl_db_avatar_set(pl_db_t *db, int64_t user, int64_t media)
     return rc;
 }
 
-int pl_db_avatar_get(pl_db_t *db, int64_t user, int64_t *media)
+int pl_sq_avatar_get(pl_db_t *db, int64_t user, int64_t *media)
 {
     sqlite3_stmt *s = STMT(db, ST_AVATAR_GET);
     if (s == NULL)
@@ -320,7 +320,7 @@ void pl_emoji_recs_free(pl_emoji_rec_t *e, size_t n)
     free(e);
 }
 
-int pl_db_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t owner,
+int pl_sq_emoji_add(pl_db_t *db, const char *shortcode, int64_t media, int64_t owner,
                     int64_t now_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_EMOJI_ADD);
@@ -346,7 +346,7 @@ static void emoji_read(sqlite3_stmt *s, void *elem)
     e->owner = sqlite3_column_int64(s, 2);
 }
 
-int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out)
+int pl_sq_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_EMOJI_GET);
     if (s == NULL)
@@ -364,7 +364,7 @@ int pl_db_emoji_get(pl_db_t *db, const char *shortcode, pl_emoji_rec_t *out)
     return rc;
 }
 
-int pl_db_emoji_remove(pl_db_t *db, const char *shortcode)
+int pl_sq_emoji_remove(pl_db_t *db, const char *shortcode)
 {
     sqlite3_stmt *s = STMT(db, ST_EMOJI_REMOVE);
     if (s == NULL)
@@ -377,7 +377,7 @@ int pl_db_emoji_remove(pl_db_t *db, const char *shortcode)
     return sqlite3_changes(db->h) == 0 ? PL_ENOTFOUND : 0;
 }
 
-int pl_db_emoji_list(pl_db_t *db, const char *after, size_t limit, pl_emoji_rec_t **out, size_t *n)
+int pl_sq_emoji_list(pl_db_t *db, const char *after, size_t limit, pl_emoji_rec_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;

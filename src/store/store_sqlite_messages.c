@@ -134,7 +134,7 @@ int pl_store__collect_messages(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_
     return rc;
 }
 
-int pl_db_message_get(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *out)
+int pl_sq_message_get(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_GET);
     if (s == NULL)
@@ -152,7 +152,7 @@ int pl_db_message_get(pl_db_t *db, int64_t room_id, int64_t seq, pl_message_t *o
     return rc;
 }
 
-int pl_db_message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,
+int pl_sq_message_by_client_id(pl_db_t *db, int64_t sender, const char *client_id,
                                pl_message_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_BY_CLIENT_ID);
@@ -267,7 +267,7 @@ static int thread_bump(pl_db_t *db, int64_t room_id, int64_t root, int64_t ts, p
         rc = pl_store__msg_update(db, STMT(db, ST_MSG_THREAD_BUMP), "thread_bump", room_id, root, 2,
                                   v);
     if (rc == 0)
-        rc = pl_db_message_get(db, room_id, root, out);
+        rc = pl_sq_message_get(db, room_id, root, out);
     return rc;
 }
 
@@ -377,7 +377,7 @@ static int message_post_new(pl_db_t *db, const pl_message_new_t *in, pl_message_
     if (in->reply_to > 0) {
         /* The quote (sender, preview) comes from the original's row. */
         pl_message_t full = {0};
-        if ((rc = pl_db_message_get(db, in->room_id, m.seq, &full)) != 0) {
+        if ((rc = pl_sq_message_get(db, in->room_id, m.seq, &full)) != 0) {
             pl_message_dispose(&m);
             if (root != NULL)
                 pl_message_dispose(root);
@@ -390,12 +390,12 @@ static int message_post_new(pl_db_t *db, const pl_message_new_t *in, pl_message_
     return 0;
 }
 
-int pl_db_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out, bool *duplicate,
+int pl_sq_message_post(pl_db_t *db, const pl_message_new_t *in, pl_message_t *out, bool *duplicate,
                        pl_message_t *root)
 {
     /* Idempotency first: a retried client_id gets the original back. */
     pl_message_t m = {0};
-    int rc = pl_db_message_by_client_id(db, in->sender, in->client_id, &m);
+    int rc = pl_sq_message_by_client_id(db, in->sender, in->client_id, &m);
     if (rc == 0) {
         *out = m;
         *duplicate = true;
@@ -417,7 +417,7 @@ static int post_check_refs(pl_db_t *db, pl_post_t *p)
         if (refs[i] <= 0)
             continue;
         pl_message_t t = {0};
-        int rc = pl_db_message_get(db, p->room_id, refs[i], &t);
+        int rc = pl_sq_message_get(db, p->room_id, refs[i], &t);
         bool dead = rc == 0 && t.deleted, nested = rc == 0 && i == 1 && t.thread_root > 0;
         pl_message_dispose(&t);
         if (rc == PL_ENOTFOUND || dead)
@@ -440,7 +440,7 @@ static int post_check_media(pl_db_t *db, pl_post_t *p, int64_t now_ms)
     if (p->media <= 0)
         return 0;
     bool visible = false;
-    int rc = pl_db_media_visible(db, p->media, p->sender, now_ms, &visible);
+    int rc = pl_sq_media_visible(db, p->media, p->sender, now_ms, &visible);
     if (rc == PL_ENOTFOUND || (rc == 0 && !visible)) {
         p->refused = PL_REFUSAL_NO_MEDIA;
         return 0;
@@ -448,7 +448,7 @@ static int post_check_media(pl_db_t *db, pl_post_t *p, int64_t now_ms)
     if (rc < 0 || !p->sticker)
         return rc;
     pl_media_rec_t mr = {0};
-    if ((rc = pl_db_media_get(db, p->media, &mr)) < 0)
+    if ((rc = pl_sq_media_get(db, p->media, &mr)) < 0)
         return rc;
     bool image = mr.mime != NULL && !strncmp(mr.mime, "image/", 6) && mr.thumb_w > 0;
     pl_media_rec_dispose(&mr);
@@ -490,11 +490,11 @@ int pl_store__mention_ids(pl_db_t *db, int64_t room_id, const char *const *names
     return rc;
 }
 
-int pl_db_message_send(pl_db_t *db, pl_post_t *p)
+int pl_sq_message_send(pl_db_t *db, pl_post_t *p)
 {
     p->refused = PL_REFUSAL_NONE;
     p->duplicate = false;
-    int rc = pl_db_message_by_client_id(db, p->sender, p->client_id, &p->message);
+    int rc = pl_sq_message_by_client_id(db, p->sender, p->client_id, &p->message);
     if (rc == 0) { /* a retry: the original, whatever happened since */
         p->duplicate = true;
         return 0;
@@ -534,25 +534,6 @@ int pl_db_message_send(pl_db_t *db, pl_post_t *p)
     return rc;
 }
 
-static void post_work(pl_db_t *db, void *arg)
-{
-    if (pl_db_message_send(db, arg) < 0)
-        pl_db_rollback_job(db);
-}
-
-static void post_done(int status, void *arg)
-{
-    pl_post_t *p = arg;
-    p->_done(status, p->_arg);
-}
-
-void pl_store_message_post(pl_store_t *st, pl_post_t *p, pl_store_done_cb done, void *arg)
-{
-    p->_done = done;
-    p->_arg = arg;
-    pl_store_write(st, post_work, post_done, p);
-}
-
 void pl_post_dispose(pl_post_t *p)
 {
     if (p == NULL)
@@ -572,7 +553,7 @@ static void reverse(pl_message_t *v, size_t len)
     }
 }
 
-int pl_db_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t limit,
+int pl_sq_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t limit,
                           pl_message_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_BEFORE);
@@ -592,7 +573,7 @@ int pl_db_messages_before(pl_db_t *db, int64_t room_id, int64_t before, int64_t 
     return 0;
 }
 
-int pl_db_messages_after(pl_db_t *db, int64_t room_id, int64_t after, int64_t limit,
+int pl_sq_messages_after(pl_db_t *db, int64_t room_id, int64_t after, int64_t limit,
                          pl_message_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_AFTER);
@@ -604,7 +585,7 @@ int pl_db_messages_after(pl_db_t *db, int64_t room_id, int64_t after, int64_t li
     return pl_store__collect_messages(db, s, "messages_after", out, n);
 }
 
-int pl_db_messages_updated(pl_db_t *db, int64_t room_id, int64_t max_seq, int64_t after_version,
+int pl_sq_messages_updated(pl_db_t *db, int64_t room_id, int64_t max_seq, int64_t after_version,
                            int64_t limit, pl_message_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_UPDATED);
@@ -617,7 +598,7 @@ int pl_db_messages_updated(pl_db_t *db, int64_t room_id, int64_t max_seq, int64_
     return pl_store__collect_messages(db, s, "messages_updated", out, n);
 }
 
-int pl_db_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t before, int64_t limit,
+int pl_sq_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t before, int64_t limit,
                           pl_message_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_MSG_THREAD);

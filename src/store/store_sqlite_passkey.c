@@ -87,7 +87,7 @@ static void passkey_dispose_elem(void *elem)
     pl_passkey_dispose(elem);
 }
 
-int pl_db_passkey_handle(pl_db_t *db, int64_t user_id, bool create,
+int pl_sq_passkey_handle(pl_db_t *db, int64_t user_id, bool create,
                          const unsigned char handle_new[PL_PASSKEY_HANDLE_LEN],
                          unsigned char out[PL_PASSKEY_HANDLE_LEN])
 {
@@ -117,7 +117,7 @@ int pl_db_passkey_handle(pl_db_t *db, int64_t user_id, bool create,
     return rc;
 }
 
-int pl_db_passkey_add(pl_db_t *db, const pl_passkey_t *k, int64_t *id)
+int pl_sq_passkey_add(pl_db_t *db, const pl_passkey_t *k, int64_t *id)
 {
     sqlite3_stmt *s = STMT(db, ST_PASSKEY_INSERT);
     if (s == NULL)
@@ -135,7 +135,7 @@ int pl_db_passkey_add(pl_db_t *db, const pl_passkey_t *k, int64_t *id)
     return rc;
 }
 
-int pl_db_passkey_list(pl_db_t *db, int64_t user_id, pl_passkey_t **out, size_t *n)
+int pl_sq_passkey_list(pl_db_t *db, int64_t user_id, pl_passkey_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_PASSKEY_LIST);
     if (s == NULL)
@@ -150,7 +150,7 @@ int pl_db_passkey_list(pl_db_t *db, int64_t user_id, pl_passkey_t **out, size_t 
     return rc;
 }
 
-int pl_db_passkey_by_credential(pl_db_t *db, const unsigned char *cred_id, size_t len,
+int pl_sq_passkey_by_credential(pl_db_t *db, const unsigned char *cred_id, size_t len,
                                 pl_passkey_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_PASSKEY_BY_CRED);
@@ -178,7 +178,7 @@ static int step_changed(pl_db_t *db, sqlite3_stmt *s, const char *op)
     return rc;
 }
 
-int pl_db_passkey_delete(pl_db_t *db, int64_t user_id, int64_t id)
+int pl_sq_passkey_delete(pl_db_t *db, int64_t user_id, int64_t id)
 {
     sqlite3_stmt *s = STMT(db, ST_PASSKEY_DELETE);
     if (s == NULL)
@@ -188,7 +188,7 @@ int pl_db_passkey_delete(pl_db_t *db, int64_t user_id, int64_t id)
     return step_changed(db, s, "passkey_delete");
 }
 
-int pl_db_passkey_rename(pl_db_t *db, int64_t user_id, int64_t id, const char *name)
+int pl_sq_passkey_rename(pl_db_t *db, int64_t user_id, int64_t id, const char *name)
 {
     sqlite3_stmt *s = STMT(db, ST_PASSKEY_RENAME);
     if (s == NULL)
@@ -199,7 +199,7 @@ int pl_db_passkey_rename(pl_db_t *db, int64_t user_id, int64_t id, const char *n
     return step_changed(db, s, "passkey_rename");
 }
 
-int pl_db_passkey_used(pl_db_t *db, int64_t id, int64_t count, int64_t now_ms)
+int pl_sq_passkey_used(pl_db_t *db, int64_t id, int64_t count, int64_t now_ms)
 {
     sqlite3_stmt *s = STMT(db, ST_PASSKEY_USED);
     if (s == NULL)

@@ -120,7 +120,7 @@ static int member_insert(pl_db_t *db, int id, int64_t room_id, int64_t user_id, 
     return pl_store__step_done(db, s, "member_add");
 }
 
-int pl_db_room_create_group(pl_db_t *db, const char *name, int64_t creator, const int64_t *members,
+int pl_sq_room_create_group(pl_db_t *db, const char *name, int64_t creator, const int64_t *members,
                             size_t n, int64_t now_ms, int64_t *room_id)
 {
     int rc = pl_store__fn_begin(db);
@@ -140,7 +140,7 @@ int pl_db_room_create_group(pl_db_t *db, const char *name, int64_t creator, cons
     return rc;
 }
 
-int pl_db_room_get_or_create_dm(pl_db_t *db, int64_t a, int64_t b, int64_t now_ms, int64_t *room_id,
+int pl_sq_room_get_or_create_dm(pl_db_t *db, int64_t a, int64_t b, int64_t now_ms, int64_t *room_id,
                                 bool *created)
 {
     /* One key per unordered pair, so (a,b) and (b,a) meet in the same row and
@@ -194,7 +194,7 @@ static void room_from_row(sqlite3_stmt *s, pl_room_t *r)
     r->avatar = sqlite3_column_int64(s, 7);
 }
 
-int pl_db_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out)
+int pl_sq_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_ROOM_GET);
     if (s == NULL)
@@ -211,12 +211,12 @@ int pl_db_room_get(pl_db_t *db, int64_t room_id, pl_room_t *out)
     return rc;
 }
 
-int pl_db_member_add(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms)
+int pl_sq_member_add(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t now_ms)
 {
     return member_insert(db, ST_MEMBER_INSERT, room_id, user_id, now_ms);
 }
 
-int pl_db_member_remove(pl_db_t *db, int64_t room_id, int64_t user_id)
+int pl_sq_member_remove(pl_db_t *db, int64_t room_id, int64_t user_id)
 {
     sqlite3_stmt *s = STMT(db, ST_MEMBER_DELETE);
     if (s == NULL)
@@ -229,7 +229,7 @@ int pl_db_member_remove(pl_db_t *db, int64_t room_id, int64_t user_id)
     return rc;
 }
 
-int pl_db_room_is_member(pl_db_t *db, int64_t room_id, int64_t user_id, bool *is_member)
+int pl_sq_room_is_member(pl_db_t *db, int64_t room_id, int64_t user_id, bool *is_member)
 {
     sqlite3_stmt *s = STMT(db, ST_MEMBER_EXISTS);
     if (s == NULL)
@@ -245,7 +245,7 @@ int pl_db_room_is_member(pl_db_t *db, int64_t room_id, int64_t user_id, bool *is
     return rc;
 }
 
-int pl_db_room_member_count(pl_db_t *db, int64_t room_id, int64_t *n)
+int pl_sq_room_member_count(pl_db_t *db, int64_t room_id, int64_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_ROOM_MEMBER_COUNT);
     if (s == NULL)
@@ -262,7 +262,7 @@ int pl_db_room_member_count(pl_db_t *db, int64_t room_id, int64_t *n)
     return rc;
 }
 
-int pl_db_room_members(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n)
+int pl_sq_room_members(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_ROOM_MEMBERS);
     if (s == NULL)
@@ -273,7 +273,7 @@ int pl_db_room_members(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n)
     if (rc == 0 && r.n == 0) {
         /* Tell an empty room from a missing one. */
         pl_room_t room;
-        if ((rc = pl_db_room_get(db, room_id, &room)) == 0)
+        if ((rc = pl_sq_room_get(db, room_id, &room)) == 0)
             pl_room_dispose(&room);
     }
     if (rc != 0) {
@@ -299,7 +299,7 @@ static void summary_dispose(void *elem)
     pl_room_dispose(&((pl_room_summary_t *)elem)->room);
 }
 
-int pl_db_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size_t *n)
+int pl_sq_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_USER_ROOMS);
     if (s == NULL)
@@ -314,7 +314,7 @@ int pl_db_user_rooms(pl_db_t *db, int64_t user_id, pl_room_summary_t **out, size
     return rc;
 }
 
-int pl_db_each_room(pl_db_t *db, int (*cb)(void *arg, const pl_room_t *r), void *arg)
+int pl_sq_each_room(pl_db_t *db, int (*cb)(void *arg, const pl_room_t *r), void *arg)
 {
     sqlite3_stmt *s = STMT(db, ST_EACH_ROOM);
     if (s == NULL)
@@ -331,7 +331,7 @@ int pl_db_each_room(pl_db_t *db, int (*cb)(void *arg, const pl_room_t *r), void 
     return rc;
 }
 
-int pl_db_each_member(pl_db_t *db, int (*cb)(void *arg, const pl_member_t *m), void *arg)
+int pl_sq_each_member(pl_db_t *db, int (*cb)(void *arg, const pl_member_t *m), void *arg)
 {
     sqlite3_stmt *s = STMT(db, ST_EACH_MEMBER);
     if (s == NULL)
@@ -350,7 +350,7 @@ int pl_db_each_member(pl_db_t *db, int (*cb)(void *arg, const pl_member_t *m), v
     return rc;
 }
 
-int pl_db_room_set_disappearing(pl_db_t *db, int64_t room_id, int64_t ms)
+int pl_sq_room_set_disappearing(pl_db_t *db, int64_t room_id, int64_t ms)
 {
     sqlite3_stmt *s = STMT(db, ST_ROOM_SET_DISAPPEARING);
     if (s == NULL)
@@ -363,7 +363,7 @@ int pl_db_room_set_disappearing(pl_db_t *db, int64_t room_id, int64_t ms)
     return rc;
 }
 
-int pl_db_room_set_meta(pl_db_t *db, int64_t room_id, const char *name, int64_t avatar)
+int pl_sq_room_set_meta(pl_db_t *db, int64_t room_id, const char *name, int64_t avatar)
 {
     sqlite3_stmt *s = STMT(db, ST_ROOM_SET_META);
     if (s == NULL)
@@ -380,7 +380,7 @@ int pl_db_room_set_meta(pl_db_t *db, int64_t room_id, const char *name, int64_t 
     return rc;
 }
 
-int pl_db_member_mark(pl_db_t *db, int64_t room_id, int64_t user_id, bool read, int64_t seq,
+int pl_sq_member_mark(pl_db_t *db, int64_t room_id, int64_t user_id, bool read, int64_t seq,
                       int64_t now_ms, bool *changed, pl_receipt_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_MEMBER_GET_RECEIPT);
@@ -446,7 +446,7 @@ static void receipt_read(sqlite3_stmt *s, void *elem)
     v->read_receipts = sqlite3_column_int(s, 5) != 0;
 }
 
-int pl_db_room_receipts(pl_db_t *db, int64_t room_id, int64_t after, size_t limit,
+int pl_sq_room_receipts(pl_db_t *db, int64_t room_id, int64_t after, size_t limit,
                         pl_receipt_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_ROOM_RECEIPTS);

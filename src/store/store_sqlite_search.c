@@ -65,7 +65,7 @@ static char *fts_query(const char *text)
     return out;
 }
 
-int pl_db_search(pl_db_t *db, int64_t user_id, const char *query, int64_t room_id,
+int pl_sq_search(pl_db_t *db, int64_t user_id, const char *query, int64_t room_id,
                  int64_t before_id, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n)
 {
     char *q = fts_query(query);

@@ -186,7 +186,7 @@ void pl_store__row_id(sqlite3_stmt *s, void *elem)
     *(int64_t *)elem = sqlite3_column_int64(s, 0);
 }
 
-void pl_db_rollback_job(pl_db_t *db)
+void pl_sq_rollback_job(pl_db_t *db)
 {
     if (db->role == PL_DB_WRITER)
         db->job_rollback = true;

@@ -73,7 +73,7 @@ void pl_user_dispose(pl_user_t *u)
     u->username = u->display_name = u->pwhash = NULL;
 }
 
-int pl_db_user_create(pl_db_t *db, const char *username, const char *display_name,
+int pl_sq_user_create(pl_db_t *db, const char *username, const char *display_name,
                       const char *pwhash, int64_t now_ms, int64_t *user_id)
 {
     sqlite3_stmt *s = STMT(db, ST_USER_INSERT);
@@ -106,7 +106,7 @@ static int user_get(pl_db_t *db, sqlite3_stmt *s, const char *op, pl_user_t *out
     return rc;
 }
 
-int pl_db_user_by_name(pl_db_t *db, const char *username, pl_user_t *out)
+int pl_sq_user_by_name(pl_db_t *db, const char *username, pl_user_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_USER_BY_NAME);
     if (s == NULL)
@@ -115,7 +115,7 @@ int pl_db_user_by_name(pl_db_t *db, const char *username, pl_user_t *out)
     return user_get(db, s, "user_by_name", out);
 }
 
-int pl_db_user_by_id(pl_db_t *db, int64_t id, pl_user_t *out)
+int pl_sq_user_by_id(pl_db_t *db, int64_t id, pl_user_t *out)
 {
     sqlite3_stmt *s = STMT(db, ST_USER_BY_ID);
     if (s == NULL)
@@ -124,7 +124,7 @@ int pl_db_user_by_id(pl_db_t *db, int64_t id, pl_user_t *out)
     return user_get(db, s, "user_by_id", out);
 }
 
-int pl_db_session_create(pl_db_t *db, int64_t user_id, const unsigned char token_hash[32],
+int pl_sq_session_create(pl_db_t *db, int64_t user_id, const unsigned char token_hash[32],
                          const char *device_name, int64_t now_ms, int64_t *device_id)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSION_INSERT);
@@ -140,7 +140,7 @@ int pl_db_session_create(pl_db_t *db, int64_t user_id, const unsigned char token
     return rc;
 }
 
-int pl_db_session_lookup(pl_db_t *db, const unsigned char token_hash[32], int64_t now_ms,
+int pl_sq_session_lookup(pl_db_t *db, const unsigned char token_hash[32], int64_t now_ms,
                          int64_t *user_id, int64_t *device_id)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSION_GET);
@@ -175,7 +175,7 @@ int pl_db_session_lookup(pl_db_t *db, const unsigned char token_hash[32], int64_
     return 0;
 }
 
-int pl_db_session_delete(pl_db_t *db, const unsigned char token_hash[32], int64_t *device_id)
+int pl_sq_session_delete(pl_db_t *db, const unsigned char token_hash[32], int64_t *device_id)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSION_DELETE);
     if (s == NULL)
@@ -195,7 +195,7 @@ int pl_db_session_delete(pl_db_t *db, const unsigned char token_hash[32], int64_
     return rc;
 }
 
-int pl_db_session_count(pl_db_t *db, int64_t user_id, int64_t *count)
+int pl_sq_session_count(pl_db_t *db, int64_t user_id, int64_t *count)
 {
     sqlite3_stmt *s = STMT(db, ST_SESSION_COUNT);
     if (s == NULL)
@@ -220,7 +220,7 @@ void pl_profile_dispose(pl_profile_t *p)
     p->username = p->display_name = p->bio = p->status_text = p->settings = NULL;
 }
 
-int pl_db_profile_get(pl_db_t *db, int64_t id, const char *username, pl_profile_t *out)
+int pl_sq_profile_get(pl_db_t *db, int64_t id, const char *username, pl_profile_t *out)
 {
     sqlite3_stmt *s = STMT(db, username ? ST_PROFILE_BY_NAME : ST_PROFILE_BY_ID);
     if (s == NULL)
@@ -254,7 +254,7 @@ static void bind_opt_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
-int pl_db_profile_set(pl_db_t *db, int64_t id, const char *display_name, const char *bio,
+int pl_sq_profile_set(pl_db_t *db, int64_t id, const char *display_name, const char *bio,
                       const char *status_text)
 {
     sqlite3_stmt *s = STMT(db, ST_PROFILE_SET);
@@ -287,12 +287,12 @@ static int user_set(pl_db_t *db, int id, const char *op, int64_t user, const cha
     return rc;
 }
 
-int pl_db_settings_set(pl_db_t *db, int64_t id, const char *settings)
+int pl_sq_settings_set(pl_db_t *db, int64_t id, const char *settings)
 {
     return user_set(db, ST_SETTINGS_SET, "settings_set", id, settings ? settings : "{}", 0);
 }
 
-int pl_db_user_set_last_seen(pl_db_t *db, int64_t id, int64_t ms)
+int pl_sq_user_set_last_seen(pl_db_t *db, int64_t id, int64_t ms)
 {
     return user_set(db, ST_USER_SET_LAST_SEEN, "set_last_seen", id, NULL, ms);
 }
@@ -305,7 +305,7 @@ static void contact_read(sqlite3_stmt *s, void *elem)
     v->show_presence = sqlite3_column_int(s, 2) != 0;
 }
 
-int pl_db_contacts(pl_db_t *db, int64_t user_id, int64_t limit, pl_contact_t **out, size_t *n)
+int pl_sq_contacts(pl_db_t *db, int64_t user_id, int64_t limit, pl_contact_t **out, size_t *n)
 {
     sqlite3_stmt *s = STMT(db, ST_CONTACTS);
     if (s == NULL)

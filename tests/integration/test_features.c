@@ -766,6 +766,9 @@ static void test_search(void **state)
     /* Operators are literal text, never an error. */
     r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"\\\"* OR ( NEAR\""));
     json_decref(r);
+    /* ... and so are the PostgreSQL backend's tsquery characters. */
+    r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"it's \\\\ b:* & | ! <-> () '' \\\\'\""));
+    json_decref(r);
     th_expect_err(th_call(fa, "\"op\":\"search\",\"query\":\"\""), "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"search\""), "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"search\",\"query\":\"x\",\"limit\":101"), "bad_request");
@@ -777,8 +780,12 @@ static void test_search(void **state)
     /* The index is derived data in its own file: after kill -9 it is rebuilt
      * from the messages (acked ones included, edits and deletes applied);
      * after a clean stop it is reused as is. */
+    /* (On PostgreSQL the index is a column of messages, changed in the same
+     * transaction: there is nothing to rebuild, the searches must pass all
+     * the same.) */
     int rebuilds = log_count("op=index_rebuild state=done");
-    assert_true(rebuilds >= 1); /* the first start built an empty one */
+    if (th_pg() == NULL)
+        assert_true(rebuilds >= 1); /* the first start built an empty one */
     send_msg(fa, ab, "q4", "xylophonic news", NULL);
     close(fa);
     close(fb);
@@ -795,7 +802,8 @@ static void test_search(void **state)
     r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"zebrafox\""));
     assert_int_equal(0, json_array_size(json_object_get(r, "results")));
     json_decref(r);
-    assert_int_equal(rebuilds + 1, log_count("op=index_rebuild state=done"));
+    if (th_pg() == NULL)
+        assert_int_equal(rebuilds + 1, log_count("op=index_rebuild state=done"));
     close(fa);
     assert_int_equal(0, th_server_stop(&srv));
     th_server_restart(&srv, server_settings);
@@ -803,7 +811,8 @@ static void test_search(void **state)
     r = ok(th_call(fa, "\"op\":\"search\",\"query\":\"xylophonic\""));
     assert_int_equal(1, json_array_size(json_object_get(r, "results")));
     json_decref(r);
-    assert_int_equal(rebuilds + 1, log_count("op=index_rebuild state=done"));
+    if (th_pg() == NULL)
+        assert_int_equal(rebuilds + 1, log_count("op=index_rebuild state=done"));
     close(fa);
     free(ab);
     free(bc);

@@ -73,6 +73,7 @@ static int64_t file_user_version(const char *data)
 
 static void test_migrate_fresh_and_reopen(void **state)
 {
+    FX_SQLITE_ONLY();
     fx_t *f = *state;
     struct stat sb;
     assert_int_equal(0, stat(f->data, &sb));
@@ -95,6 +96,7 @@ static void test_migrate_fresh_and_reopen(void **state)
 
 static void test_newer_schema_refused(void **state)
 {
+    FX_SQLITE_ONLY();
     fx_t *f = *state;
     fx_close(f);
     char path[256];
@@ -114,6 +116,7 @@ static void test_newer_schema_refused(void **state)
 
 static void test_memory_refused(void **state)
 {
+    FX_SQLITE_ONLY();
     fx_t *f = *state;
     pl_config_t cfg;
     pl_config_init(&cfg);
@@ -799,6 +802,7 @@ static void eio_work(pl_db_t *db, void *arg)
 
 static void test_async_storage_error_job(void **state)
 {
+    FX_SQLITE_ONLY();
     fx_t *f = *state;
     int64_t sender, room = setup_room(f, &sender);
     /* A trigger makes one insert fail the way a storage error would (not a

@@ -5,7 +5,10 @@
 #define PL_TEST_STORE_FX_H
 
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <uv.h>
@@ -21,7 +24,43 @@ typedef struct {
     pl_config_t cfg;
     pl_store_t *st;
     pl_db_t *db;
+    char pgdb[64]; /* PostgreSQL run: this test's database ("" for SQLite) */
 } fx_t;
+
+/* PL_TEST_PG (a libpq conninfo of a throwaway cluster, set by the ctest
+ * label `pg`, see tests/pg/) runs the same tests on the PostgreSQL backend:
+ * each test gets a database of its own. */
+static const char *fx_pg(void)
+{
+    const char *pg = getenv("PL_TEST_PG");
+    return pg != NULL && pg[0] != '\0' ? pg : NULL;
+}
+
+/* Tests of SQLite specifics (the file, PRAGMAs) skip on PostgreSQL. */
+#define FX_SQLITE_ONLY()                                                                           \
+    do {                                                                                           \
+        if (fx_pg() != NULL)                                                                       \
+            skip();                                                                                \
+    } while (0)
+
+static int fx_pg_sql(const char *sql)
+{
+    char ci[512];
+    snprintf(ci, sizeof ci, "%s dbname=postgres", fx_pg());
+    PGconn *c = PQconnectdb(ci);
+    int rc = -1;
+    if (PQstatus(c) == CONNECTION_OK) {
+        PGresult *r = PQexec(c, sql);
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc != 0)
+            fprintf(stderr, "fx: %s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "fx: connect: %s", PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return rc;
+}
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -58,6 +97,16 @@ static int setup(void **state)
     char err[128];
     if (pl_config_set(&f->cfg, "data_dir", f->data, err, sizeof err) != 0)
         return -1;
+    if (fx_pg() != NULL) {
+        static int seq;
+        snprintf(f->pgdb, sizeof f->pgdb, "fx_%ld_%d", (long)getpid(), ++seq);
+        char sql[128], ci[512];
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->pgdb);
+        snprintf(ci, sizeof ci, "%s dbname=%s", fx_pg(), f->pgdb);
+        if (fx_pg_sql(sql) != 0 || pl_config_set(&f->cfg, "store", "postgres", err, sizeof err) ||
+            pl_config_set(&f->cfg, "pg_conninfo", ci, err, sizeof err) != 0)
+            return -1;
+    }
     pl_log_set_level(PL_LOG_WARN);
     fx_open(f);
     *state = f;
@@ -71,6 +120,11 @@ static int teardown(void **state)
         fx_close(f);
     assert_int_equal(0, uv_loop_close(&f->loop));
     pl_config_dispose(&f->cfg);
+    if (f->pgdb[0] != '\0') {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pgdb);
+        fx_pg_sql(sql);
+    }
     nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;

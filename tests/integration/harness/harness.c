@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -276,6 +277,53 @@ static void tls_shared_cert(th_server_t *s)
         fail_msg("cannot copy the test certificate: %s", cmd);
 }
 
+const char *th_pg(void)
+{
+    const char *pg = getenv("PL_TEST_PG");
+    return pg != NULL && pg[0] != '\0' ? pg : NULL;
+}
+
+static void pg_admin(const char *sql)
+{
+    char ci[512];
+    snprintf(ci, sizeof ci, "%s dbname=postgres", th_pg());
+    PGconn *c = PQconnectdb(ci);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        fail_msg("PL_TEST_PG: connect: %s", msg);
+    }
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    if (!ok)
+        fail_msg("PL_TEST_PG: %s: %s", sql, msg);
+}
+
+void th_pg_create_db(char *ci, size_t cilen)
+{
+    static int seq;
+    char name[64], sql[128];
+    snprintf(name, sizeof name, "it_%ld_%d", (long)getpid(), ++seq);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    pg_admin(sql);
+    snprintf(ci, cilen, "%s dbname=%s", th_pg(), name);
+}
+
+void th_pg_drop_db(const char *ci)
+{
+    const char *p = strstr(ci, "dbname=it_");
+    if (p == NULL)
+        return;
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %.60s WITH (FORCE)", p + 7);
+    pg_admin(sql);
+}
+
 static void launch(th_server_t *s, const char *const *settings)
 {
     const char *bin = getenv("PARLEYD");
@@ -293,7 +341,7 @@ static void launch(th_server_t *s, const char *const *settings)
     snprintf(s->url, sizeof s->url, "%s://127.0.0.1:%d", s->tls ? "https" : "http", s->port);
     const char *argv[128];
     char listen[64];
-    char owned[64][256];
+    char owned[64][448];
     int n = 0, o = 0;
     snprintf(listen, sizeof listen, "127.0.0.1:%d", s->plain_port);
     char tls_set[3][400];
@@ -322,9 +370,17 @@ static void launch(th_server_t *s, const char *const *settings)
         argv[n++] = "--set";
         argv[n++] = s3set[i];
     }
-    const char *defaults[10] = {"argon2_opslimit=1", "argon2_memlimit=8k",
+    /* PL_TEST_PG: this server's PostgreSQL database. */
+    char pg[448] = "";
+    if (s->pg_conninfo[0] != '\0')
+        snprintf(pg, sizeof pg, "pg_conninfo=%s", s->pg_conninfo);
+    const char *defaults[12] = {"argon2_opslimit=1", "argon2_memlimit=8k",
                                 "register_per_ip_hour=1000000000", "login_per_ip_min=1000000000"};
     size_t nd = 4;
+    if (pg[0]) {
+        defaults[nd++] = "store=postgres";
+        defaults[nd++] = pg;
+    }
     if (threads[0])
         defaults[nd++] = threads;
     for (int i = 0; s->tls && i < 3; i++)
@@ -405,7 +461,23 @@ void th_server_start(th_server_t *s, const char *const *settings)
         snprintf(dir, sizeof dir, "%s/s3", tmpl);
         th_s3_start(&s->s3, dir, "parley");
     }
+    if (th_pg() != NULL)
+        th_pg_create_db(s->pg_conninfo, sizeof s->pg_conninfo);
     launch(s, settings);
+}
+
+void th_server_start_shared(th_server_t *s, const th_server_t *peer, const char *const *settings)
+{
+    memset(s, 0, sizeof *s);
+    char tmpl[] = "/tmp/parley-it-XXXXXX";
+    if (!mkdtemp(tmpl))
+        fail_msg("mkdtemp: %s", strerror(errno));
+    snprintf(s->data_dir, sizeof s->data_dir, "%s/data", tmpl);
+    mkdir(s->data_dir, 0700);
+    snprintf(s->log_path, sizeof s->log_path, "%s/parleyd.log", tmpl);
+    snprintf(s->pg_conninfo, sizeof s->pg_conninfo, "%s", peer->pg_conninfo);
+    launch(s, settings);
+    s->pg_shared = true;
 }
 
 void th_server_restart(th_server_t *s, const char *const *settings)
@@ -460,6 +532,10 @@ void th_server_cleanup(th_server_t *s)
     if (s->pid > 0)
         th_server_kill9(s);
     th_s3_stop(&s->s3);
+    if (s->pg_conninfo[0] != '\0' && !s->pg_shared && !getenv("PARLEY_KEEP_LOGS")) {
+        th_pg_drop_db(s->pg_conninfo);
+        s->pg_conninfo[0] = '\0';
+    }
     char parent[256];
     snprintf(parent, sizeof parent, "%s", s->data_dir);
     char *slash = strrchr(parent, '/');

@@ -40,6 +40,8 @@ typedef struct {
     bool tls;
     int plain_port;
     char cert_path[300], key_path[300];
+    char pg_conninfo[400]; /* PL_TEST_PG runs: this server's database ("" otherwise) */
+    bool pg_shared;        /* th_server_start_shared: the peer drops the database */
 } th_server_t;
 
 /** True when PL_TEST_TLS=1: th_server_start runs the server with TLS. */
@@ -58,6 +60,21 @@ void th_close(int fd);
 /** The subject CN of the certificate the server presented on fd ("" for a
  * plain fd). */
 void th_tls_peer_cn(int fd, char *out, size_t cap);
+
+
+/** PL_TEST_PG (a libpq conninfo, set by the ctest label `pg`): every server
+ * runs on the PostgreSQL backend, each th_server_start with a database of its
+ * own (dropped by th_server_cleanup). NULL when unset (SQLite). */
+const char *th_pg(void);
+/** Creates a fresh database on the PL_TEST_PG cluster; writes its conninfo
+ * (PL_TEST_PG + dbname) into ci. For tests that start servers on one shared
+ * database themselves (multi-node). */
+void th_pg_create_db(char *ci, size_t cilen);
+/** Starts a second parleyd on peer's PostgreSQL database (a data dir and
+ * port of its own): two writer nodes on one database. PL_TEST_PG only. */
+void th_server_start_shared(th_server_t *s, const th_server_t *peer, const char *const *settings);
+/** Drops the database of a conninfo made by th_pg_create_db. */
+void th_pg_drop_db(const char *ci);
 
 /** Starts parleyd with --listen 127.0.0.1:<free port> --data <tmp dir> and the
  * given extra "key=value" settings (NULL-terminated array, may be NULL), each

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* store_pg_stmt.c -- the PostgreSQL backend's statement layer: prepared
+ * statements per connection, text parameters, error mapping, savepoints and
+ * column readers. */
+#include "store/store_pg_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+static uv_mutex_t slot_mu;
+static uv_once_t slot_once = UV_ONCE_INIT;
+static int slots_used;
+
+static void slot_init(void)
+{
+    uv_mutex_init(&slot_mu);
+}
+
+static int table_slot(pl_pg_table_t *t)
+{
+    int s = atomic_load_explicit(&t->slot, memory_order_acquire);
+    if (s != 0)
+        return s;
+    uv_once(&slot_once, slot_init);
+    uv_mutex_lock(&slot_mu);
+    if ((s = atomic_load_explicit(&t->slot, memory_order_relaxed)) == 0) {
+        s = ++slots_used;
+        PL_ASSERT(s <= PL_PG_TABLES_MAX);
+        atomic_store_explicit(&t->slot, s, memory_order_release);
+    }
+    uv_mutex_unlock(&slot_mu);
+    return s;
+}
+
+void pl_pg__int(pl_pg_args_t *a, int64_t x)
+{
+    PL_ASSERT(a->n < PL_PG_MAXP);
+    snprintf(a->num[a->n], sizeof a->num[a->n], "%" PRId64, x);
+    a->v[a->n] = a->num[a->n];
+    a->n++;
+}
+
+void pl_pg__text(pl_pg_args_t *a, const char *s)
+{
+    PL_ASSERT(a->n < PL_PG_MAXP);
+    a->v[a->n++] = s != NULL ? s : "";
+}
+
+void pl_pg__null(pl_pg_args_t *a)
+{
+    PL_ASSERT(a->n < PL_PG_MAXP);
+    a->v[a->n++] = NULL;
+}
+
+void pl_pg__bool(pl_pg_args_t *a, bool b)
+{
+    pl_pg__text(a, b ? "t" : "f");
+}
+
+int pl_pg__fail(pl_pg_db_t *db, const char *op, const PGresult *r)
+{
+    const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+    if (msg == NULL || msg[0] == '\0')
+        msg = PQerrorMessage(db->c);
+    char line[512];
+    snprintf(line, sizeof line, "%s", msg);
+    line[strcspn(line, "\n")] = '\0';
+    pl_log(PL_LOG_ERROR, "store", "op=%s db=%s err=%s", op, db->name, line);
+    db->job_failed = true;
+    return PL_EIO;
+}
+
+int pl_pg__exec(pl_pg_db_t *db, const char *sql, const char *op)
+{
+    PGresult *r = PQexec(db->c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pl_pg__fail(db, op, r);
+    PQclear(r);
+    return rc;
+}
+
+static bool ensure_prepared(pl_pg_db_t *db, pl_pg_table_t *t, int id, char *name, size_t namelen)
+{
+    int slot = table_slot(t);
+    snprintf(name, namelen, "t%d_%d", slot, id);
+    if (db->prepared[slot - 1] == NULL)
+        db->prepared[slot - 1] = pl_xcalloc((size_t)t->n, sizeof(bool));
+    if (db->prepared[slot - 1][id])
+        return true;
+    PGresult *r = PQprepare(db->c, name, t->sql[id], 0, NULL);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        pl_pg__fail(db, "prepare", r);
+    PQclear(r);
+    db->prepared[slot - 1][id] = ok;
+    return ok;
+}
+
+/* The answer to a failed statement: a constraint violation is an answer
+ * (PL_EEXIST / PL_ENOTFOUND), anything else a storage error. */
+static int error_of(pl_pg_db_t *db, const PGresult *r, const char *op)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (state != NULL && strcmp(state, "23505") == 0)
+        return PL_EEXIST;
+    if (state != NULL && strcmp(state, "23503") == 0)
+        return PL_ENOTFOUND;
+    return pl_pg__fail(db, op, r);
+}
+
+int pl_pg__run(pl_pg_db_t *db, pl_pg_table_t *t, int id, const pl_pg_args_t *a, bool guard,
+               const char *op, PGresult **res)
+{
+    char name[32];
+    if (!ensure_prepared(db, t, id, name, sizeof name))
+        return PL_EIO;
+    /* Autocommit (direct connection, no fn savepoint): a failed statement
+     * aborts nothing, so no guard is needed. */
+    guard = guard && PQtransactionStatus(db->c) != PQTRANS_IDLE;
+    if (guard && pl_pg__exec(db, "SAVEPOINT g", "savepoint_guard") != 0)
+        return PL_EIO;
+    PGresult *r =
+        PQexecPrepared(db->c, name, a != NULL ? a->n : 0, a != NULL ? a->v : NULL, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        rc = error_of(db, r, op);
+    if (guard) {
+        if (rc == 0 || rc == PL_EIO)
+            rc = pl_pg__exec(db, "RELEASE SAVEPOINT g", "release_guard") != 0 ? PL_EIO : rc;
+        else if (pl_pg__exec(db, "ROLLBACK TO SAVEPOINT g", "rollback_guard") != 0 ||
+                 pl_pg__exec(db, "RELEASE SAVEPOINT g", "release_guard") != 0)
+            rc = PL_EIO;
+    }
+    if (rc == 0 && res != NULL)
+        *res = r;
+    else
+        PQclear(r);
+    return rc;
+}
+
+int pl_pg__one(pl_pg_db_t *db, pl_pg_table_t *t, int id, const pl_pg_args_t *a, bool guard,
+               const char *op, PGresult **res)
+{
+    PGresult *r = NULL;
+    int rc = pl_pg__run(db, t, id, a, guard, op, &r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return PL_ENOTFOUND;
+    }
+    *res = r;
+    return 0;
+}
+
+int pl_pg__changed(pl_pg_db_t *db, pl_pg_table_t *t, int id, const pl_pg_args_t *a, bool guard,
+                   const char *op)
+{
+    PGresult *r = NULL;
+    int rc = pl_pg__run(db, t, id, a, guard, op, &r);
+    if (rc != 0)
+        return rc;
+    rc = atoi(PQcmdTuples(r)) > 0 ? 0 : PL_ENOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
+/* Outside a transaction (the direct connection) the function's savepoint is
+ * a transaction of its own: PostgreSQL has no SAVEPOINT in autocommit. */
+int pl_pg__fn_begin(pl_pg_db_t *db)
+{
+    bool own = PQtransactionStatus(db->c) == PQTRANS_IDLE;
+    if (pl_pg__exec(db, own ? "BEGIN" : "SAVEPOINT fn", "savepoint") != 0)
+        return PL_EIO;
+    db->fn_own_tx[db->fn_depth < 8 ? db->fn_depth : 7] = own;
+    db->fn_depth++;
+    return 0;
+}
+
+int pl_pg__fn_end(pl_pg_db_t *db, int rc)
+{
+    db->fn_depth--;
+    if (db->fn_own_tx[db->fn_depth < 8 ? db->fn_depth : 7]) {
+        if (rc == 0)
+            return pl_pg__exec(db, "COMMIT", "commit");
+        bool was_failed = db->job_failed;
+        if (pl_pg__exec(db, "ROLLBACK", "rollback") == 0)
+            db->job_failed = was_failed;
+        return rc;
+    }
+    if (rc == 0) {
+        if ((rc = pl_pg__exec(db, "RELEASE SAVEPOINT fn", "release")) == 0)
+            return 0;
+    }
+    /* Roll back (also after a failed RELEASE): nothing of the function stays. */
+    bool was_failed = db->job_failed;
+    if (pl_pg__exec(db, "ROLLBACK TO SAVEPOINT fn", "rollback_to") == 0 &&
+        pl_pg__exec(db, "RELEASE SAVEPOINT fn", "release") == 0)
+        db->job_failed = was_failed;
+    return rc;
+}
+
+int64_t pl_pg__i64(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+bool pl_pg__b(const PGresult *r, int row, int col)
+{
+    const char *v = PQgetvalue(r, row, col);
+    return v[0] == 't' || (v[0] >= '1' && v[0] <= '9');
+}
+
+char *pl_pg__str(const PGresult *r, int row, int col)
+{
+    return pl_xstrdup(PQgetvalue(r, row, col)); /* "" for NULL */
+}
+
+char *pl_pg__str_or_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : pl_xstrdup(PQgetvalue(r, row, col));
+}
+
+void pl_pg__ids(const PGresult *r, int64_t **out, size_t *n)
+{
+    int rows = PQntuples(r);
+    *out = NULL;
+    *n = (size_t)rows;
+    if (rows == 0)
+        return;
+    *out = pl_xcalloc((size_t)rows, sizeof **out);
+    for (int i = 0; i < rows; i++)
+        (*out)[i] = pl_pg__i64(r, i, 0);
+}
