@@ -170,6 +170,17 @@ static const cfg_entry_t table[] = {
      "images waiting for a decode thread; past it an upload is stored without a thumbnail"},
     {"max_image_decode_bytes", CFG_SIZE, OFF(max_image_decode_bytes), 1 * MiB, 65536 * MiB,
      "134217728", "estimated memory one image decode may take; costlier images get no thumbnail"},
+    /* cluster: Redis bus, readiness and draining (src/cluster, issue 13) */
+    {"redis", CFG_STR, OFF(redis), 0, 0, "",
+     "Redis of the cluster bus: HOST:PORT or a unix socket path; empty: single node (no bus)"},
+    {"node_id", CFG_STR, OFF(node_id), 0, 0, "",
+     "this node's name on the cluster bus (unique per node); empty: hostname-pid"},
+    {"drain_ms", CFG_INT, OFF(drain_ms), 0, 600000, "0",
+     "on SIGTERM, /readyz answers 503 this long before WebSockets close (1001) and the node exits"},
+    {"redis_reconnect_max_ms", CFG_INT, OFF(redis_reconnect_max_ms), 100, 600000, "5000",
+     "longest wait between two Redis reconnect attempts (exponential backoff with jitter)"},
+    {"presence_ttl_ms", CFG_INT, OFF(presence_ttl_ms), 1000, 3600000, "30000",
+     "a node's online-user keys in Redis expire this long after it stops refreshing them"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

@@ -91,6 +91,12 @@ typedef struct {
     int64_t media_decode_threads;   /* decode threads (not the libuv pool) */
     int64_t media_decode_queue_max; /* decodes waiting; past it: no thumbnail */
     int64_t max_image_decode_bytes; /* estimated memory of one decode; past it: no thumbnail */
+    /* cluster: Redis bus, readiness and draining (src/cluster, issue 13) */
+    char *redis;                    /* "host:port" or a unix socket path; "" = single node */
+    char *node_id;                  /* this node's name on the bus; "" = hostname-pid */
+    int64_t drain_ms;               /* SIGTERM: /readyz 503 this long before closing */
+    int64_t redis_reconnect_max_ms; /* cap of the reconnect backoff */
+    int64_t presence_ttl_ms;        /* a node's presence keys expire this long after it dies */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
