@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run test test-asan test-tsan test-valgrind fuzz bench clean format \
+.PHONY: all deps configure run run-cluster test test-asan test-tsan test-valgrind fuzz bench clean format \
 	check-format
 
 all: configure
@@ -23,6 +23,14 @@ run:
 	@mkdir -p $(DATA)
 	@echo "Parley is starting: open http://$(LISTEN)/ (Ctrl-C stops it)"
 	@exec $(BUILD)/parleyd --listen $(LISTEN) --data $(DATA)
+
+# Two nodes + Redis + HAProxy on loopback (scripts/run-cluster.sh), data in
+# ./data-cluster; Ctrl-C stops all of it. Needs redis-server and haproxy
+# (install-deps.sh --cluster), which plain `make run` does not.
+run-cluster:
+	@scripts/install-deps.sh --cluster
+	@$(MAKE) --no-print-directory all
+	@DATA=./data-cluster BUILD=$(BUILD) exec scripts/run-cluster.sh
 
 test:
 	@scripts/install-deps.sh --test

@@ -10,11 +10,20 @@ PKGS=(
   libsqlite3-dev libsodium-dev libssl-dev uthash-dev
   libcmocka-dev libmagic-dev libvips-dev
   python3
+  libhiredis-dev # the cluster bus (src/cluster): hiredis async on libuv
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
 # The CI gates need clang with its sanitizer/libFuzzer runtimes (`make fuzz`)
 # and clang-format (`make check-format`).
+# The multi-node suite (tests/integration/test_cluster.c) and `make
+# run-cluster` start Redis and HAProxy themselves (--test, --cluster).
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--cluster" ]; then
+  PKGS+=(
+    redis-server # the cluster bus in the cluster tests and run-cluster
+    haproxy      # the front door in the cluster tests and run-cluster
+  )
+fi
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium fonts-noto-color-emoji clang libclang-rt-dev clang-format)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
