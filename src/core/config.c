@@ -179,8 +179,6 @@ static const cfg_entry_t table[] = {
      "on SIGTERM, /readyz answers 503 this long before WebSockets close (1001) and the node exits"},
     {"redis_reconnect_max_ms", CFG_INT, OFF(redis_reconnect_max_ms), 100, 600000, "5000",
      "longest wait between two Redis reconnect attempts (exponential backoff with jitter)"},
-    {"presence_ttl_ms", CFG_INT, OFF(presence_ttl_ms), 1000, 3600000, "30000",
-     "a node's online-user keys in Redis expire this long after it stops refreshing them"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

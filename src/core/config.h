@@ -96,7 +96,6 @@ typedef struct {
     char *node_id;                  /* this node's name on the bus; "" = hostname-pid */
     int64_t drain_ms;               /* SIGTERM: /readyz 503 this long before closing */
     int64_t redis_reconnect_max_ms; /* cap of the reconnect backoff */
-    int64_t presence_ttl_ms;        /* a node's presence keys expire this long after it dies */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
