@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run run-cluster test test-asan test-tsan test-valgrind fuzz bench clean format \
+.PHONY: all deps configure run run-cluster bench-cluster test test-asan test-tsan test-valgrind fuzz bench clean format \
 	check-format
 
 all: configure
@@ -74,7 +74,12 @@ fuzz:
 	@cd build-fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
 
 # The format gate: lists the tracked C files that `make format` would change.
-check-format:
+check-# The cross-node scenario (issue 13): redis-server + two nodes, one sender.
+bench-cluster: all
+	@scripts/install-deps.sh --cluster
+	@$(BUILD)/bench_cluster 5 500 200
+
+format:
 	@scripts/check-format.sh
 
 # The protocol suite against parleyd running under valgrind memcheck.
