@@ -5,7 +5,7 @@ JOBS  ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA  ?= ./data
 
-.PHONY: all deps configure run test test-asan test-tsan test-valgrind fuzz bench clean format \
+.PHONY: all deps configure run run-cluster bench-cluster test test-asan test-tsan test-valgrind fuzz bench clean format \
 	check-format
 
 all: configure
@@ -23,6 +23,15 @@ run:
 	@mkdir -p $(DATA)
 	@echo "Parley is starting: open http://$(LISTEN)/ (Ctrl-C stops it)"
 	@exec $(BUILD)/parleyd --listen $(LISTEN) --data $(DATA)
+
+# PostgreSQL + Redis + two nodes + HAProxy on loopback (scripts/run-cluster.sh),
+# data in ./data-cluster; Ctrl-C stops all of it. Needs postgresql,
+# redis-server and haproxy (install-deps.sh --cluster), which plain `make run`
+# does not.
+run-cluster:
+	@scripts/install-deps.sh --cluster
+	@$(MAKE) --no-print-directory all
+	@DATA=./data-cluster BUILD=$(BUILD) exec scripts/run-cluster.sh
 
 test:
 	@scripts/install-deps.sh --test
@@ -66,7 +75,12 @@ fuzz:
 	@cd build-fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
 
 # The format gate: lists the tracked C files that `make format` would change.
-check-format:
+check-# The cross-node scenario (issue 13): redis-server + two nodes, one sender.
+bench-cluster: all
+	@scripts/install-deps.sh --cluster
+	@$(BUILD)/bench_cluster 5 500 200
+
+format:
 	@scripts/check-format.sh
 
 # The protocol suite against parleyd running under valgrind memcheck.

@@ -18,11 +18,21 @@ PKGS=(
   libcurl4-openssl-dev # media on S3: libcurl with CURLOPT_AWS_SIGV4 (media_store_s3.c)
   python3
   libpq-dev # the PostgreSQL store backend (store postgres, src/store/store_pg*.c)
+  libhiredis-dev # the cluster bus (src/cluster): hiredis async on libuv
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
 # The CI gates need clang with its sanitizer/libFuzzer runtimes (`make fuzz`)
 # and clang-format (`make check-format`).
+# The multi-node suite (tests/integration/test_cluster.c) and `make
+# run-cluster` start Redis and HAProxy themselves (--test, --cluster).
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--cluster" ]; then
+  PKGS+=(
+    redis-server # the cluster bus in the cluster tests and run-cluster
+    haproxy      # the front door in the cluster tests and run-cluster
+    postgresql   # the shared store of run-cluster; the `pg` test label
+  )
+fi
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(chromium fonts-noto-color-emoji clang libclang-rt-dev clang-format)
   # built-in TLS (issue 12): the tests and loadgen --tls make their

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "chat/chat.h"
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -49,8 +50,12 @@ typedef struct {
     uv_signal_t sigterm, sigint;
     uv_signal_t sighup; /* reloads the TLS certificate */
     bool stopping;
+    bool draining; /* SIGTERM with drain_ms: /readyz says 503, the drain timer runs */
+    uv_timer_t drain;
+    int64_t drain_ms;
     pl_api_t *api;
     pl_chat_t *chat;
+    pl_cluster_t *cluster; /* NULL: single node */
 } app_t;
 
 static void on_server_down(void *arg)
@@ -61,9 +66,16 @@ static void on_server_down(void *arg)
      * this, and later loop runs (pl_*_free) still fire due timers. */
     pl_chat_stop(app->chat);
     pl_api_stop(app->api);
+    /* The bus goes before the store: backfills still completing find no
+     * bus to publish on. */
+    pl_chat_set_cluster(app->chat, NULL);
+    pl_api_set_cluster(app->api, NULL);
+    pl_cluster_free(app->cluster);
+    app->cluster = NULL;
     pl_store_close(app->st); /* commits what is queued; done callbacks run on the loop */
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->drain, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
 }
 
@@ -79,6 +91,25 @@ static void on_sighup(uv_signal_t *h, int signum)
                err);
 }
 
+static void shutdown_now(app_t *app)
+{
+    app->stopping = true;
+    uv_timer_stop(&app->drain);
+    pl_server_shutdown(app->srv, on_server_down, app);
+}
+
+static void on_drained(uv_timer_t *t)
+{
+    app_t *app = t->data;
+    pl_log(PL_LOG_INFO, "main", "drain over: closing connections (1001)");
+    shutdown_now(app);
+}
+
+/* SIGTERM or SIGINT. With drain_ms > 0 the node first only says it is not
+ * ready (/readyz 503), so the load balancer stops sending new clients,
+ * then closes its WebSockets with 1001 (the clients reconnect, through the
+ * balancer, to another node) and exits. A signal during the drain ends it
+ * early; one during the shutdown exits at once. */
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *app = h->data;
@@ -86,9 +117,16 @@ static void on_signal(uv_signal_t *h, int signum)
         pl_log(PL_LOG_WARN, "main", "signal=%d again: exiting now", signum);
         exit(1);
     }
-    app->stopping = true;
-    pl_log(PL_LOG_INFO, "main", "signal=%d: shutting down", signum);
-    pl_server_shutdown(app->srv, on_server_down, app);
+    if (app->draining || app->drain_ms == 0) {
+        pl_log(PL_LOG_INFO, "main", "signal=%d: shutting down", signum);
+        shutdown_now(app);
+        return;
+    }
+    app->draining = true;
+    pl_api_set_draining(app->api);
+    pl_log(PL_LOG_INFO, "main", "signal=%d: draining for drain_ms=%" PRId64 " (/readyz 503)",
+           signum, app->drain_ms);
+    uv_timer_start(&app->drain, on_drained, (uint64_t)app->drain_ms, 0);
 }
 
 typedef struct {
@@ -331,6 +369,17 @@ int main(int argc, char **argv)
         goto stop_store;
     }
     api = pl_api_new(app.loop, &cfg, app.st, chat);
+    if (cfg.redis[0] != '\0') {
+        /* Several nodes: the cross-node bus (src/cluster). */
+        pl_cluster_handlers_t ch;
+        pl_chat_cluster_handlers(chat, &ch);
+        if ((rc = pl_cluster_new(app.loop, &cfg, &ch, &app.cluster)) < 0) {
+            exit_code = 1;
+            goto stop_store;
+        }
+        pl_chat_set_cluster(chat, app.cluster);
+        pl_api_set_cluster(api, app.cluster);
+    }
     fit_fd_limit(&cfg);
     /* One server, two handler owners: HTTP goes to api, WebSockets (an
      * upgrade from HTTP) to chat. */
@@ -359,6 +408,9 @@ int main(int argc, char **argv)
     pl_chat_set_server(chat, app.srv);
     app.api = api;
     app.chat = chat;
+    app.drain_ms = cfg.drain_ms;
+    uv_timer_init(app.loop, &app.drain);
+    app.drain.data = &app;
 
     uv_signal_init(app.loop, &app.sigterm);
     uv_signal_init(app.loop, &app.sigint);
@@ -390,6 +442,8 @@ stop_store:
      * and a failed server's are freed by running the loop once more). */
     pl_chat_stop(chat);
     pl_api_stop(api);
+    pl_chat_set_cluster(chat, NULL);
+    pl_cluster_free(app.cluster);
     pl_store_close(app.st);
     uv_run(app.loop, UV_RUN_DEFAULT);
 done:

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -559,6 +560,31 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         json_integer((json_int_t)pl_mfa_tickets_count(api->mfa_tickets, uv_hrtime())));
     if (api->media)
         pl_media_stats_json(api->media, o);
+    /* the cluster bus (0 without one) */
+    pl_cluster_stats_t cl = {0};
+    if (api->cluster)
+        pl_cluster_get_stats(api->cluster, &cl);
+    const struct {
+        const char *k;
+        uint64_t v;
+    } cstats[] = {
+        {"cluster_connected", cl.connected},
+        {"cluster_subscriptions", cl.subscriptions},
+        {"cluster_wanted", cl.wanted},
+        {"cluster_sub_commands", cl.sub_commands},
+        {"cluster_published", cl.published},
+        {"cluster_publish_dropped", cl.publish_dropped},
+        {"cluster_reconnects", cl.reconnects},
+        {"cluster_received", cs.cluster_received},
+        {"cluster_bad", cs.cluster_bad},
+        {"cluster_duplicates", cs.cluster_duplicates},
+        {"cluster_gaps", cs.cluster_gaps},
+        {"cluster_backfills", cs.cluster_backfills},
+        {"cluster_backfilled", cs.cluster_backfilled},
+        {"cluster_resyncs", cs.cluster_resyncs},
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(cstats); i++)
+        json_object_set_new(o, cstats[i].k, json_integer((json_int_t)cstats[i].v));
     pl_api__respond_json(req, 200, o);
 }
 
@@ -577,10 +603,77 @@ static void handle_health(pl_api_t *api, pl_http_req_t *req)
     pl_http_respond(req, 200, "application/json", ok, sizeof ok - 1, NULL);
 }
 
+/* ---- readiness: for the load balancer (HAProxy `option httpchk GET /readyz`) ---- */
+
+typedef struct {
+    pl_api_t *api;
+    pl_http_req_t *req;
+    int rc;
+} ready_t;
+
+/* One indexed read: a room that never exists (ids start at 1). */
+static void ready_work(pl_db_t *db, void *arg)
+{
+    ready_t *q = arg;
+    pl_room_t r = {0};
+    q->rc = pl_db_room_get(db, 0, &r);
+    if (q->rc == 0)
+        pl_room_dispose(&r);
+    else if (q->rc == PL_ENOTFOUND)
+        q->rc = 0;
+}
+
+static void not_ready(pl_http_req_t *req, const char *status)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"status\":\"%s\"}", status);
+    pl_http_respond(req, 503, "application/json", body, (size_t)n, NULL);
+}
+
+static void ready_done(int status, void *arg)
+{
+    ready_t *q = arg;
+    if (status < 0 || q->rc < 0)
+        not_ready(q->req, "store_down");
+    else if (q->api->draining)
+        not_ready(q->req, "draining");
+    else if (q->api->cluster != NULL && !pl_cluster_ready(q->api->cluster))
+        not_ready(q->req, "redis_down");
+    else
+        pl_http_respond(q->req, 200, "application/json", "{\"status\":\"ready\"}", 18, NULL);
+    free(q);
+}
+
+static void handle_ready(pl_api_t *api, pl_http_req_t *req)
+{
+    if (api->draining) {
+        not_ready(req, "draining");
+        return;
+    }
+    if (api->cluster != NULL && !pl_cluster_ready(api->cluster)) {
+        not_ready(req, "redis_down");
+        return;
+    }
+    ready_t *q = pl_xcalloc(1, sizeof *q);
+    q->api = api;
+    q->req = req;
+    pl_store_read(api->st, ready_work, ready_done, q);
+}
+
+void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl)
+{
+    api->cluster = cl;
+}
+
+void pl_api_set_draining(pl_api_t *api)
+{
+    api->draining = true;
+}
+
 static const route_t routes[] = {
-    {"GET", "/healthz", handle_health},  {"POST", "/v1/register", handle_register},
-    {"POST", "/v1/login", handle_login}, {"POST", "/v1/logout", handle_logout},
-    {"GET", "/v1/stats", handle_stats},
+    {"GET", "/healthz", handle_health},        {"GET", "/readyz", handle_ready},
+    {"POST", "/v1/register", handle_register}, {"POST", "/v1/login", handle_login},
+    {"POST", "/v1/logout", handle_logout},     {"GET", "/v1/stats", handle_stats},
 };
 
 void pl_api_on_http(void *ud, pl_http_req_t *req)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* api.h -- the HTTP side of parleyd: /healthz, account endpoints (register,
+/* api.h -- the HTTP side of parleyd: /healthz, /readyz, account endpoints (register,
  * login, logout), counters, and the web client's static files. */
 #ifndef PL_API_API_H
 #define PL_API_API_H
@@ -21,6 +21,10 @@ void pl_api_free(pl_api_t *api);
  * store jobs stop (media garbage collection). Loop thread. */
 void pl_api_stop(pl_api_t *api);
 void pl_api_set_server(pl_api_t *api, pl_server_t *srv);
+/** The cluster bus whose connection /readyz requires (borrowed; NULL: none). */
+void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl);
+/** Draining (SIGTERM with drain_ms): /readyz answers 503 from now on. */
+void pl_api_set_draining(pl_api_t *api);
 
 /** pl_http_handlers_t.on_http, ud = api. */
 void pl_api_on_http(void *ud, pl_http_req_t *req);

@@ -538,7 +538,8 @@ static void handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
     json_t *passkey = json_object_get(body, "passkey");
     bool ok = opt_str(body, "mfa_ticket", 256, &ticket) && opt_str(body, "totp", 64, &r->totp) &&
               opt_str(body, "recovery_code", 64, &r->recovery) &&
-              opt_str(body, "device_name", 64, &dev) && (passkey == NULL || json_is_object(passkey));
+              opt_str(body, "device_name", 64, &dev) &&
+              (passkey == NULL || json_is_object(passkey));
     int factors = (r->totp != NULL) + (r->recovery != NULL) + (passkey != NULL);
     json_incref(passkey);
     json_decref(body);

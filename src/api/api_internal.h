@@ -38,6 +38,8 @@ struct pl_api {
     uint8_t totp_key[32];           /* totp_secret_key, when has_totp_key */
     bool has_totp_key;
     pl_api_passkey_t *passkeys; /* /v1/passkeys (api_passkey.c) */
+    pl_cluster_t *cluster;      /* /readyz needs it connected; NULL: none */
+    bool draining;              /* /readyz: 503 */
 };
 
 /** Answers body (taken) as JSON with status, and releases req. */

@@ -127,6 +127,13 @@ void pl_chat_on_ws_message(void *ud, pl_conn_t *c, const char *data, size_t len)
 void pl_chat_close_device(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,
                           const char *reason)
 {
+    pl_bus__close_device(chat, user_id, device_id, code, reason);
+    pl_chat__close_device_local(chat, user_id, device_id, code, reason);
+}
+
+void pl_chat__close_device_local(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,
+                                 const char *reason)
+{
     online_t *u = NULL;
     HASH_FIND(hh, chat->users, &user_id, sizeof user_id, u);
     if (u == NULL)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "net/server.h"
 #include "store/store.h"
@@ -46,6 +47,13 @@ void pl_chat_on_ws_drain(void *ud, pl_conn_t *c);
 void pl_chat_close_device(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,
                           const char *reason);
 
+/** Fills h with the chat core's bus callbacks (relay.c), for
+ * pl_cluster_new. */
+void pl_chat_cluster_handlers(pl_chat_t *chat, pl_cluster_handlers_t *h);
+/** Attaches the bus (borrowed; NULL: single node). Call before the server
+ * starts; detach (NULL) before freeing the bus. */
+void pl_chat_set_cluster(pl_chat_t *chat, pl_cluster_t *cl);
+
 /** Counters for tests (exposed over GET /v1/stats for loopback peers). */
 typedef struct {
     uint64_t sessions;          /* open WebSockets */
@@ -55,6 +63,14 @@ typedef struct {
     uint64_t syncs_from_ring;   /* syncs answered from the rooms' in-memory rings */
     uint64_t syncs_from_store;  /* syncs that read the database */
     uint64_t ring_bytes;        /* bytes of frames the rings hold */
+    /* cluster (relay.c) */
+    uint64_t cluster_received;   /* bus messages from other nodes */
+    uint64_t cluster_bad;        /* malformed bus messages dropped */
+    uint64_t cluster_duplicates; /* message/update events already delivered */
+    uint64_t cluster_gaps;       /* events past a gap (a backfill started) */
+    uint64_t cluster_backfills;  /* store reads that filled gaps */
+    uint64_t cluster_backfilled; /* messages those delivered */
+    uint64_t cluster_resyncs;    /* Redis reconnects caught up */
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

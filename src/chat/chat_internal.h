@@ -47,6 +47,13 @@ typedef struct room {
      * the message's current state. */
     struct ring_ent *ring;
     uint32_t ring_head, ring_n, ring_cap;
+    /* cluster (relay.c): sessions in live (holes excluded; the node watches
+     * the room's channel while > 0); last_seq / last_version are known to be
+     * current (set when the subscription is confirmed and the store read);
+     * a backfill in flight, and another wanted after it. */
+    uint32_t nsess;
+    bool cl_fresh;
+    bool bf_running, bf_again;
     UT_hash_handle hh;
 } room_t;
 
@@ -148,6 +155,7 @@ struct pl_chat {
     pl_ratelimit_t *limits[2];
     pl_log_gate_t limits_log[2];  /* refusals of those limits: info once a second */
     pl_log_gate_t refused_log[2]; /* requests refused before parsing (rate, in flight) */
+    pl_cluster_t *cluster;        /* the bus (relay.c); NULL: single node */
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -177,6 +185,43 @@ void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version
 void pl_chat__fanout_except(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f);
 /** Queues a frame to every online user sharing a room with user (not user). */
 void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f);
+/* The same on this node only (relay.c delivers other nodes' events with
+ * them). The functions above (in bus.c) also publish on the cluster bus,
+ * and pl_chat__fanout passes message and update events through the order
+ * gate (pl_bus__gate). */
+void pl_chat__fanout_local(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version,
+                           pl_frame_t *f);
+void pl_chat__fanout_except_local(pl_chat_t *chat, room_t *room, int64_t except_user,
+                                  pl_frame_t *f);
+void pl_chat__send_contacts_local(pl_chat_t *chat, int64_t user, pl_frame_t *f);
+void pl_chat__send_user_local(pl_chat_t *chat, int64_t user, pl_frame_t *f);
+void pl_chat__close_device_local(pl_chat_t *chat, int64_t user_id, int64_t device_id, uint16_t code,
+                                 const char *reason);
+
+/* bus.c: the outbound side of the cluster bus (publishing is a no-op
+ * without one; the gate then only advances the room's position). relay.c,
+ * the inbound side, has no internal API: its callbacks are installed by
+ * pl_chat_cluster_handlers. */
+/** Publishes a room event (seq: message, version: update, except: a user
+ * whose sessions skip it). */
+void pl_bus__room(pl_chat_t *chat, int64_t room, int64_t seq, int64_t version, int64_t except,
+                  const pl_frame_t *f);
+void pl_bus__user(pl_chat_t *chat, int64_t user, const pl_frame_t *f);
+void pl_bus__contacts(pl_chat_t *chat, int64_t user, const pl_frame_t *f);
+/** Membership committed here: other nodes update their routing table. */
+void pl_bus__member(pl_chat_t *chat, int64_t room, int64_t user, bool added);
+/** A room created or changed here: other nodes reload it from the store. */
+void pl_bus__room_changed(pl_chat_t *chat, int64_t room);
+void pl_bus__close_device(pl_chat_t *chat, int64_t user, int64_t device, uint16_t code,
+                          const char *reason);
+/** The order gate of a message (seq > 0) or update (version > 0) event:
+ * true when it goes out now (the room's position moves to it), false for a
+ * duplicate or after a gap (a backfill from the store delivers it). */
+bool pl_bus__gate(pl_chat_t *chat, room_t *r, int64_t seq, int64_t version);
+/** Reads from the store what the room's sessions have not had (refresh:
+ * only the room's position, for a room watched again) and delivers it in
+ * order; coalesced with one in flight. */
+void pl_bus__backfill(pl_chat_t *chat, room_t *r, bool refresh);
 /** Appends the `message` event frame of seq to the room's ring (a new
  * reference); a seq that does not follow the ring's last restarts it. */
 void pl_chat__ring_push(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f);

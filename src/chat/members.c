@@ -328,6 +328,8 @@ void pl_ops__admit_apply(pl_chat_t *chat, room_t *r, const room_info_t *ri,
         const pl_admit_t *a = &b->v[i];
         if (a->outcome == PL_ADMIT_ADDED) {
             pl_chat__member_add(chat, r, a->id);
+            if (!at_create)
+                pl_bus__member(chat, r->id, a->id, true);
             if (!at_create) {
                 member_event(chat, r, "join", a->id, a->username, a->display_name, b);
                 pl_ops__announce_room(chat, r, ri, a->id);
@@ -654,6 +656,7 @@ static void mem_done(int status, void *arg)
         pl_wire_reply_err(s, m->j.id, m->j.code, m->j.msg);
     } else if (m->kind == MJ_JOIN) {
         pl_chat__member_add(chat, r, m->user);
+        pl_bus__member(chat, r->id, m->user, true);
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_lit(&b, ",\"room\":");
@@ -670,6 +673,7 @@ static void mem_done(int status, void *arg)
         }
     } else if (m->kind == MJ_LEAVE) {
         pl_chat__member_remove(chat, r, m->user);
+        pl_bus__member(chat, r->id, m->user, false);
         pl_wire_reply_ok(s, m->j.id, "", 0);
         if (m->changed)
             member_event(chat, r, "leave", m->user, s->username, s->display_name, NULL);

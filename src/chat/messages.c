@@ -90,8 +90,7 @@ static void send_done(int status, void *arg)
     pl_buf_dispose(&r);
     room_t *room = pl_chat__room(chat, m->room_id);
     if (!q->p.duplicate && room != NULL) {
-        if (m->seq > room->last_seq)
-            room->last_seq = m->seq;
+        /* room->last_seq moves in pl_chat__fanout (the order gate). */
         pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
         chat->stats.frames_built++;
         chat->stats.messages_stored++;

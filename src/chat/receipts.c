@@ -48,9 +48,9 @@ static void emit_receipt(pl_chat_t *chat, room_t *room, const pl_receipt_t *r)
     nored = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
     pl_chat__send_user(chat, r->user_id, full);
-    for (size_t i = 0; i < room->nmembers; i++)
-        if (room->members[i] != r->user_id)
-            pl_chat__send_user(chat, room->members[i], r->read_receipts ? full : nored);
+    /* The other members' sessions: one walk of the room's online list (and
+     * in a cluster one publish on the room's channel, not one per member). */
+    pl_chat__fanout_except(chat, room, r->user_id, r->read_receipts ? full : nored);
     pl_frame_unref(full);
     pl_frame_unref(nored);
 }

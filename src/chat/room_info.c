@@ -102,10 +102,18 @@ void pl_room_info__announce(pl_chat_t *chat, room_t *r, const room_info_t *ri, i
     pl_room_info__json(&b, ri, false);
     pl_buf_lit(&b, "}");
     pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
-    if (only_user)
+    if (only_user > 0) {
         pl_chat__send_user(chat, only_user, f);
-    else
+    } else if (only_user < 0 && chat->cluster != NULL) {
+        /* A new room: no other node watches its channel yet (they load the
+         * room when told, relay.c), so each member's sessions elsewhere get
+         * the event on their user channel. */
+        pl_chat__fanout_local(chat, r, 0, 0, f);
+        for (size_t i = 0; i < r->nmembers; i++)
+            pl_bus__user(chat, r->members[i], f);
+    } else {
         pl_chat__fanout(chat, r, 0, 0, f);
+    }
     pl_frame_unref(f);
     pl_buf_dispose(&b);
 }

@@ -16,7 +16,9 @@ void pl_ops__room_json(pl_buf_t *b, const room_info_t *ri);
 /** The stored room (borrowed from ri) and its member count. */
 const pl_room_t *pl_ops__room_info_room(const room_info_t *ri, size_t *nmembers);
 /** {"ev":"room","room":Room} to every member of r, or only to one user's
- * sessions when only_user is not 0. */
+ * sessions when only_user > 0; -1: to every member of a room just created
+ * (in a cluster through each member's user channel, as no other node
+ * watches the new room's channel yet). */
 void pl_ops__announce_room(pl_chat_t *chat, room_t *r, const room_info_t *ri, int64_t only_user);
 
 typedef struct {
@@ -45,7 +47,9 @@ int pl_room_info__load(pl_db_t *db, int64_t room_id, room_info_t *ri);
 /** Appends the Room object; with_unread adds the `rooms` op's fields. */
 void pl_room_info__json(pl_buf_t *b, const room_info_t *ri, bool with_unread);
 /** {"ev":"room","room":Room} to every member of r, or only to one user's
- * sessions when only_user is not 0. */
+ * sessions when only_user > 0; -1: to every member of a room just created
+ * (in a cluster through each member's user channel, as no other node
+ * watches the new room's channel yet). */
 void pl_room_info__announce(pl_chat_t *chat, room_t *r, const room_info_t *ri, int64_t only_user);
 
 #endif

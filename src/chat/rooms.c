@@ -86,6 +86,8 @@ static void create_done(int status, void *arg)
             pl_chat__member_add(chat, r, c->creator);
             for (size_t i = 0; i < c->ri.nmembers; i++)
                 pl_chat__member_add(chat, r, c->ri.ids[i]);
+            /* Other nodes load the room and its members from the store. */
+            pl_bus__room_changed(chat, r->id);
         }
         pl_buf_t b;
         pl_buf_init(&b);
@@ -97,7 +99,7 @@ static void create_done(int status, void *arg)
         pl_wire_reply_ok(s, c->j.id, pl_buf_head(&b), b.len);
         pl_buf_dispose(&b);
         if (c->created) {
-            pl_room_info__announce(chat, r, &c->ri, 0);
+            pl_room_info__announce(chat, r, &c->ri, -1); /* new */
             if (group)
                 pl_ops__admit_apply(chat, r, &c->ri, &c->adm, true);
             pl_log(PL_LOG_INFO, "chat",
@@ -282,6 +284,7 @@ static void rset_done(int status, void *arg)
             free(r->name);
             r->name = pl_xstrdup(q->name);
         }
+        pl_bus__room_changed(s->chat, r->id);
         pl_buf_t b;
         pl_buf_init(&b);
         pl_buf_lit(&b, ",\"room\":");

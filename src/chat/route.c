@@ -5,10 +5,12 @@
  * Everything above (ops, presence, the WebSocket callbacks) uses it; it
  * uses only the session's outbound stream (reply.c) and the encoders. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat/chat_internal.h"
+#include "cluster/cluster.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -60,6 +62,25 @@ bool pl_chat__is_member(const room_t *r, int64_t user)
 
 /* ---- online lists: room -> live sessions, user -> rooms ---- */
 
+/* In a cluster the node subscribes to a room's channel while it holds a
+ * session of one of its members, and to a user's while it holds one of the
+ * user's sessions (one subscription per node, not per connection). */
+static void watch_room(pl_chat_t *chat, room_t *r, bool on)
+{
+    char ch[48];
+    snprintf(ch, sizeof ch, "pl:room:%" PRId64, r->id);
+    if (!on)
+        r->cl_fresh = false; /* no longer told about it: its position goes stale */
+    pl_cluster_watch(chat->cluster, ch, on);
+}
+
+static void watch_user(pl_chat_t *chat, int64_t user, bool on)
+{
+    char ch[48];
+    snprintf(ch, sizeof ch, "pl:user:%" PRId64, user);
+    pl_cluster_watch(chat->cluster, ch, on);
+}
+
 static umember_t *umember(pl_chat_t *chat, int64_t user)
 {
     umember_t *m = NULL;
@@ -79,6 +100,8 @@ static void live_add(room_t *r, session_t *s)
     }
     r->live[r->nlive] = (live_t){.s = s, .slot = s->nrooms};
     s->rooms[s->nrooms++] = (rslot_t){.room = r, .idx = r->nlive++};
+    if (r->nsess++ == 0 && s->chat->cluster != NULL)
+        watch_room(s->chat, r, true);
 }
 
 /* Removes the session's k-th room slot and its entry in that room's list.
@@ -98,6 +121,8 @@ static void live_remove_slot(session_t *s, uint32_t k)
             last.s->rooms[last.slot].idx = idx;
         }
     }
+    if (--r->nsess == 0 && s->chat->cluster != NULL)
+        watch_room(s->chat, r, false);
     rslot_t moved = s->rooms[--s->nrooms];
     if (k != s->nrooms) {
         s->rooms[k] = moved;
@@ -228,6 +253,8 @@ void pl_chat__online_remove(pl_chat_t *chat, session_t *s)
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
+    if (u->head == NULL && chat->cluster != NULL)
+        watch_user(chat, s->user_id, false);
     if (u->head == NULL && !u->pres) {
         HASH_DEL(chat->users, u);
         free(u);
@@ -236,7 +263,7 @@ void pl_chat__online_remove(pl_chat_t *chat, session_t *s)
 
 /* ---- fan-out ---- */
 
-void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f)
+void pl_chat__send_user_local(pl_chat_t *chat, int64_t user, pl_frame_t *f)
 {
     online_t *u = NULL;
     HASH_FIND(hh, chat->users, &user, sizeof user, u);
@@ -248,7 +275,7 @@ void pl_chat__send_user(pl_chat_t *chat, int64_t user, pl_frame_t *f)
     }
 }
 
-void pl_chat__fanout_except(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f)
+void pl_chat__fanout_except_local(pl_chat_t *chat, room_t *room, int64_t except_user, pl_frame_t *f)
 {
     (void)chat;
     uint32_t n = room->nlive;
@@ -269,7 +296,8 @@ static int cmp_ptr(const void *a, const void *b)
 
 /* Every online session sharing a room with user, once each (the rooms come
  * from the user -> rooms index). */
-void pl_chat__send_contacts(pl_chat_t *chat, int64_t user, pl_frame_t *f)
+
+void pl_chat__send_contacts_local(pl_chat_t *chat, int64_t user, pl_frame_t *f)
 {
     umember_t *m = umember(chat, user);
     if (m == NULL)
@@ -332,7 +360,9 @@ const ring_ent_t *pl_chat__ring_get(const room_t *room, int64_t seq)
 void pl_chat__ring_push(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f)
 {
     uint32_t cap = (uint32_t)chat->cfg->sync_ring_size;
-    if (cap == 0)
+    /* In a cluster a room's position here can lag the store (a lost or
+     * overtaken publish), so syncs always read the store: no ring. */
+    if (cap == 0 || chat->cluster != NULL)
         return;
     if (room->ring == NULL) {
         room->ring = pl_xcalloc(cap, sizeof *room->ring);
@@ -358,35 +388,13 @@ void pl_chat__ring_trim(pl_chat_t *chat, room_t *room, int64_t upto)
         ring_drop_oldest(chat, room);
 }
 
-void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m)
-{
-    room_t *room = pl_chat__room(chat, m->room_id);
-    if (room == NULL)
-        return;
-    if (m->version > room->last_version)
-        room->last_version = m->version;
-    /* The ring's frame of this message (and older ones) is no longer its
-     * current state. Newer entries stay valid. */
-    pl_chat__ring_trim(chat, room, m->seq);
-    pl_buf_t b;
-    pl_buf_init(&b);
-    pl_buf_printf(
-        &b, "{\"ev\":\"update\",\"room\":\"r%" PRId64 "\",\"version\":%" PRId64 ",\"message\":{",
-        m->room_id, m->version);
-    pl_wire_message_fields(&b, m);
-    pl_buf_lit(&b, "}}");
-    pl_frame_t *f = pl_frame_new_text(pl_buf_head(&b), b.len);
-    chat->stats.frames_built++;
-    pl_chat__fanout(chat, room, 0, m->version, f);
-    pl_frame_unref(f);
-    pl_buf_dispose(&b);
-}
-
 /* Walks the room's online sessions: no lookup per member. A send never
  * closes a session synchronously (on_ws_close runs from the handle's close
  * callback), but removals during the walk are safe anyway: they leave holes
  * that walk_end compacts, and sessions added meanwhile are not visited. */
-void pl_chat__fanout(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version, pl_frame_t *f)
+
+void pl_chat__fanout_local(pl_chat_t *chat, room_t *room, int64_t seq, int64_t version,
+                           pl_frame_t *f)
 {
     (void)chat;
     uint32_t n = room->nlive;
@@ -412,6 +420,8 @@ void pl_chat__online_add(pl_chat_t *chat, session_t *s)
         pl_bucket_init(&u->bucket, rate * 2, pl_mono_ns());
         HASH_ADD(hh, chat->users, user_id, sizeof u->user_id, u);
     }
+    if (u->head == NULL && chat->cluster != NULL)
+        watch_user(chat, s->user_id, true);
     s->prev = NULL;
     s->next = u->head;
     if (u->head)

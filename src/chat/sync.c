@@ -304,7 +304,8 @@ static void sync_done(int status, void *arg)
 static bool sync_from_ring(session_t *s, json_t *id, pl_sync_pos_t *since, size_t n, pl_buf_t *auth)
 {
     pl_chat_t *chat = s->chat;
-    if (chat->cfg->sync_ring_size == 0 || s->conn == NULL)
+    /* In a cluster this node's room positions may lag the store: read it. */
+    if (chat->cfg->sync_ring_size == 0 || s->conn == NULL || chat->cluster != NULL)
         return false;
     umember_t *um = NULL;
     HASH_FIND(hh, chat->members, &s->user_id, sizeof s->user_id, um);

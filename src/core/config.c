@@ -250,6 +250,15 @@ static const cfg_entry_t table[] = {
     {"pg_conninfo", CFG_STR, OFF(pg_conninfo), 0, 0, "",
      "libpq connection string of the postgres store (e.g. \"host=/run/postgresql dbname=parley\"); "
      "empty: libpq defaults and the PG* environment variables"},
+    /* cluster: Redis bus, readiness and draining (src/cluster, issue 13) */
+    {"redis", CFG_STR, OFF(redis), 0, 0, "",
+     "Redis of the cluster bus: HOST:PORT or a unix socket path; empty: single node (no bus)"},
+    {"node_id", CFG_STR, OFF(node_id), 0, 0, "",
+     "this node's name on the cluster bus (unique per node); empty: hostname-pid"},
+    {"drain_ms", CFG_INT, OFF(drain_ms), 0, 600000, "0",
+     "on SIGTERM, /readyz answers 503 this long before WebSockets close (1001) and the node exits"},
+    {"redis_reconnect_max_ms", CFG_INT, OFF(redis_reconnect_max_ms), 100, 600000, "5000",
+     "longest wait between two Redis reconnect attempts (exponential backoff with jitter)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

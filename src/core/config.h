@@ -133,6 +133,11 @@ typedef struct {
     /* store backend selection (issue 13: PostgreSQL store backend) */
     char *store;       /* "sqlite" (default) or "postgres" */
     char *pg_conninfo; /* libpq conninfo string; "" = libpq defaults and PG* environment */
+    /* cluster: Redis bus, readiness and draining (src/cluster, issue 13) */
+    char *redis;                    /* "host:port" or a unix socket path; "" = single node */
+    char *node_id;                  /* this node's name on the bus; "" = hostname-pid */
+    int64_t drain_ms;               /* SIGTERM: /readyz 503 this long before closing */
+    int64_t redis_reconnect_max_ms; /* cap of the reconnect backoff */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

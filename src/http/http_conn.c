@@ -643,13 +643,14 @@ static void keepalive_limits(pl_conn_t *c, pl_http_msg_t *m)
            pl_net__peer_format(c, peer), h->nreq, age);
 }
 
-/* tls_redirect: a plain request (except /healthz, for load balancers and
+/* tls_redirect: a plain request (except /healthz and /readyz, for load balancers and
  * probes) gets 301 to the same host, path and query on tls_listen's port.
  * True when it was answered. */
 static bool redirect_to_tls(pl_conn_t *c, pl_http_msg_t *m)
 {
     const pl_config_t *cfg = pl_net__cfg(c);
-    if (!cfg->tls_redirect || pl_net__is_tls(c) || strcmp(m->path, "/healthz") == 0)
+    if (!cfg->tls_redirect || pl_net__is_tls(c) || strcmp(m->path, "/healthz") == 0 ||
+        strcmp(m->path, "/readyz") == 0)
         return false;
     char host[256], lhost[64];
     int port = 443;

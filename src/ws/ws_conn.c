@@ -86,6 +86,19 @@ pl_frame_t *pl_frame_new_text(const char *data, size_t len)
     return frame_new(PL_WS_OP_TEXT, data, len);
 }
 
+const char *pl_frame_payload(const pl_frame_t *f, size_t *len)
+{
+    /* RFC 6455 5.2: a 7-bit length, or 126 + 16 bits, or 127 + 64 bits. */
+    size_t head = 2;
+    uint8_t l7 = f->data[1] & 0x7f;
+    if (l7 == 126)
+        head = 4;
+    else if (l7 == 127)
+        head = 10;
+    *len = f->len - head;
+    return (const char *)f->data + head;
+}
+
 /* ---- inbound ---- */
 
 static void queue_frame(pl_conn_t *c, unsigned opcode, const void *p, size_t n)

@@ -21,6 +21,10 @@
 /** Encodes one server->client text frame around data (copied) with refcount
  * 1, counted in frames_encoded. Free with pl_frame_unref(). Any thread. */
 pl_frame_t *pl_frame_new_text(const char *data, size_t len);
+/** The payload of a frame made here (pl_frame_new_text: unmasked, one
+ * frame): a pointer into f (borrowed, valid while f is referenced), its
+ * length in *len. The cluster bus publishes these bytes as they are. */
+const char *pl_frame_payload(const pl_frame_t *f, size_t *len);
 
 /** http/http.h on_upgrade: the opening handshake (RFC 6455 4.2) for GET
  * /v1/ws (a message connection for the upper layer) and /v1/echo

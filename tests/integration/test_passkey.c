@@ -446,8 +446,8 @@ static char *mfa_body(const char *ticket, const authn_t *a, uint32_t counter)
     char *text = assertion(a, ch, ORIGIN, counter);
     json_t *j = json_loads(text, 0, NULL);
     free(text);
-    json_t *body = json_pack("{s:s,s:O}", "mfa_ticket", ticket, "passkey",
-                             json_object_get(j, "credential"));
+    json_t *body =
+        json_pack("{s:s,s:O}", "mfa_ticket", ticket, "passkey", json_object_get(j, "credential"));
     json_decref(j);
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);

@@ -794,7 +794,8 @@ int th_ws_connect(int port, const char *path)
         fail_msg("ws %s: no handshake response (%s)", path, head);
     if (strncmp(head, "HTTP/1.1 101", 12) != 0)
         fail_msg("ws %s: handshake refused: %s", path, head);
-    if (!strstr(head, "Sec-WebSocket-Accept: " TH_WS_ACCEPT "\r\n"))
+    /* Header names are case-insensitive (HAProxy sends them lowercase). */
+    if (!strcasestr(head, "Sec-WebSocket-Accept: " TH_WS_ACCEPT "\r\n"))
         fail_msg("ws %s: bad Sec-WebSocket-Accept: %s", path, head);
     return fd;
 }

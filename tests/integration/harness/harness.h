@@ -61,7 +61,6 @@ void th_close(int fd);
  * plain fd). */
 void th_tls_peer_cn(int fd, char *out, size_t cap);
 
-
 /** PL_TEST_PG (a libpq conninfo, set by the ctest label `pg`): every server
  * runs on the PostgreSQL backend, each th_server_start with a database of its
  * own (dropped by th_server_cleanup). NULL when unset (SQLite). */

@@ -1,0 +1,868 @@
+/* SPDX-License-Identifier: MIT */
+/* test_cluster.c -- two parleyd nodes on loopback sharing one store, a
+ * redis-server and an HAProxy started by the test (issue 13): cross-node
+ * delivery in order exactly once; typing, receipts, presence, edits and
+ * membership across nodes; logout on one node closing sockets on the other;
+ * per-room subscriptions and batched resubscription; /readyz and draining;
+ * kill -9 of a node under load (clients reconnect through HAProxy and catch
+ * up) and a Redis restart (nodes backfill from the store), with every acked
+ * message delivered once, in order.
+ *
+ * The store: both nodes open the same SQLite data directory (WAL; a
+ * single-host test setup, see docs/operations.md), or under the `pg` label
+ * (PL_TEST_PG) the same PostgreSQL database (node_start).
+ *
+ * Skipped when redis-server or haproxy is not installed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "wsjson.h"
+
+/* ---- processes the test starts (stopped by PID) ---- */
+
+typedef struct {
+    pid_t pid;
+    int port;
+} proc_t;
+
+static char tmpdir[256];   /* this run's directory (redis, haproxy files) */
+static proc_t redis, hap;  /* hap.port: the front door */
+static th_server_t na, nb; /* node a and node b (same data dir) */
+static th_server_t front;  /* a th_server_t naming HAProxy's port, for th_json_bind */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(0, bind(fd, (struct sockaddr *)&a, sizeof a));
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static pid_t spawn(const char *const argv[], const char *log)
+{
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void proc_kill(proc_t *p, int sig)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, sig);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+}
+
+static void redis_start(void)
+{
+    char port[16], log[300];
+    snprintf(port, sizeof port, "%d", redis.port);
+    snprintf(log, sizeof log, "%s/redis.log", tmpdir);
+    const char *argv[] = {"redis-server", "--port", port,           "--bind", "127.0.0.1",
+                          "--save",       "",       "--appendonly", "no",     "--daemonize",
+                          "no",           "--dir",  tmpdir,         NULL};
+    redis.pid = spawn(argv, log);
+    int64_t deadline = now_ms() + 10000;
+    while (!port_open(redis.port)) {
+        if (now_ms() > deadline)
+            fail_msg("redis-server did not start; log: %s", log);
+        usleep(20000);
+    }
+}
+
+/* A node's settings: the bus, a name, the proxy it trusts, a short drain. */
+static const char *const *node_settings(const char *node_id)
+{
+    static char r[2][64], n[2][64];
+    int i = node_id[0] == 'a' ? 0 : 1;
+    snprintf(r[i], sizeof r[i], "redis=127.0.0.1:%d", redis.port);
+    snprintf(n[i], sizeof n[i], "node_id=%s", node_id);
+    static const char *s[2][10];
+    s[i][0] = r[i];
+    s[i][1] = n[i];
+    s[i][2] = "trusted_proxies=127.0.0.2/32"; /* HAProxy's source address (haproxy_start) */
+    s[i][3] = "presence_grace_ms=300";
+    s[i][4] = "drain_ms=1500";
+    s[i][5] = "redis_reconnect_max_ms=400";
+    s[i][6] = "rate_limit_per_sec=100000"; /* senders pipeline hundreds of sends */
+    s[i][7] = "max_inflight_requests=1000";
+    s[i][8] = NULL;
+    return s[i];
+}
+
+static int ready_status(int port)
+{
+    char body[256];
+    return th_http(port, "GET", "/readyz", NULL, NULL, body, sizeof body);
+}
+
+static void wait_ready(int port, int want)
+{
+    int64_t deadline = now_ms() + 10000;
+    while (ready_status(port) != want) {
+        if (now_ms() > deadline)
+            fail_msg("/readyz on %d never answered %d", port, want);
+        usleep(20000);
+    }
+}
+
+static void node_start(th_server_t *n, const char *node_id)
+{
+    if (n == &na) {
+        th_server_start(n, node_settings(node_id));
+    } else {
+        /* Same data directory as node a, its own port and log; under the
+         * `pg` label (PL_TEST_PG) also node a's PostgreSQL database. */
+        memset(n, 0, sizeof *n);
+        snprintf(n->data_dir, sizeof n->data_dir, "%s", na.data_dir);
+        snprintf(n->log_path, sizeof n->log_path, "%s/parleyd-%s.log", tmpdir, node_id);
+        snprintf(n->pg_conninfo, sizeof n->pg_conninfo, "%s", na.pg_conninfo);
+        n->pg_shared = na.pg_conninfo[0] != '\0';
+        th_server_restart(n, node_settings(node_id));
+    }
+    wait_ready(n->port, 200);
+}
+
+static void haproxy_start(void)
+{
+    char cfg[300], log[300];
+    snprintf(cfg, sizeof cfg, "%s/haproxy.cfg", tmpdir);
+    snprintf(log, sizeof log, "%s/haproxy.log", tmpdir);
+    /* The repository's template with the ports filled in. */
+    char tpl[512];
+    const char *src = getenv("PARLEY_SRC");
+    snprintf(tpl, sizeof tpl, "%s/conf/haproxy.cfg.in", src ? src : ".");
+    FILE *in = fopen(tpl, "r");
+    assert_non_null(in);
+    FILE *out = fopen(cfg, "w");
+    assert_non_null(out);
+    char line[1024];
+    while (fgets(line, sizeof line, in)) {
+        char buf[1200];
+        char *p;
+        if ((p = strstr(line, "@FRONT_PORT@")) != NULL) {
+            *p = '\0';
+            snprintf(buf, sizeof buf, "%s%d%s", line, hap.port, p + 12);
+        } else if ((p = strstr(line, "@NODE_A_PORT@")) != NULL) {
+            *p = '\0';
+            snprintf(buf, sizeof buf, "%s%d%s", line, na.port, p + 13);
+        } else if ((p = strstr(line, "@NODE_B_PORT@")) != NULL) {
+            *p = '\0';
+            snprintf(buf, sizeof buf, "%s%d%s", line, nb.port, p + 13);
+        } else if ((p = strstr(line, "@SERVER_OPTS@")) != NULL && line[4] != '#') {
+            *p = '\0';
+            snprintf(buf, sizeof buf, "%ssource 127.0.0.2%s", line, p + 13);
+        } else {
+            snprintf(buf, sizeof buf, "%s", line);
+        }
+        fputs(buf, out);
+    }
+    fclose(in);
+    fclose(out);
+    const char *argv[] = {"haproxy", "-db", "-f", cfg, NULL};
+    hap.pid = spawn(argv, log);
+    int64_t deadline = now_ms() + 10000;
+    while (!port_open(hap.port)) {
+        if (now_ms() > deadline)
+            fail_msg("haproxy did not start; log: %s", log);
+        usleep(20000);
+    }
+    memset(&front, 0, sizeof front);
+    front.port = hap.port;
+}
+
+static bool have(const char *prog)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
+    return system(cmd) == 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!have("redis-server") || !have("haproxy"))
+        return 0; /* each test skips */
+    char t[] = "/tmp/parley-it-XXXXXX";
+    assert_non_null(mkdtemp(t));
+    snprintf(tmpdir, sizeof tmpdir, "%s", t);
+    redis.port = free_port();
+    redis_start();
+    node_start(&na, "a");
+    node_start(&nb, "b");
+    hap.port = free_port();
+    haproxy_start();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (tmpdir[0] == '\0')
+        return 0;
+    proc_kill(&hap, SIGTERM);
+    if (na.pid > 0)
+        th_server_stop(&na);
+    if (nb.pid > 0)
+        th_server_stop(&nb);
+    proc_kill(&redis, SIGTERM);
+    th_server_cleanup(&na); /* removes the shared data dir's parent */
+    if (!getenv("PARLEY_KEEP_LOGS")) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+    return 0;
+}
+
+#define NEED_CLUSTER()                                                                             \
+    do {                                                                                           \
+        if (tmpdir[0] == '\0')                                                                     \
+            skip();                                                                                \
+    } while (0)
+
+/* ---- helpers ---- */
+
+static json_t *ok(json_t *r)
+{
+    th_expect_ok(r);
+    return r;
+}
+
+static void user_on(th_server_t *s, th_user_t *u, const char *prefix)
+{
+    th_json_bind(s);
+    th_new_user(u, prefix);
+}
+
+static int login_on(th_server_t *s, const th_user_t *u)
+{
+    th_json_bind(s);
+    return th_ws_login(u);
+}
+
+static json_int_t send_text(int fd, const char *room, const char *cid, const char *body)
+{
+    json_t *r = ok(th_call(fd,
+                           "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"%s\",\"content\":"
+                           "{\"type\":\"text\",\"body\":\"%s\"}",
+                           room, cid, body));
+    json_int_t seq = th_jint(json_object_get(r, "message"), "seq");
+    json_decref(r);
+    return seq;
+}
+
+static json_int_t stat_of(th_server_t *s, const char *key)
+{
+    th_json_bind(s);
+    return th_stat(key);
+}
+
+/* Waits until node s's bus has confirmed every channel it wants. */
+static void wait_subscribed(th_server_t *s)
+{
+    int64_t deadline = now_ms() + 10000;
+    while (stat_of(s, "cluster_subscriptions") != stat_of(s, "cluster_wanted")) {
+        if (now_ms() > deadline)
+            fail_msg("node on %d: subscriptions never matched", s->port);
+        usleep(10000);
+    }
+}
+
+/* The seqs of `message` events for room seen on fd, appended to seqs (cap
+ * entries); reads until ms pass without a frame. Returns false if the
+ * connection ended (close frame or EOF). */
+static bool collect(int fd, const char *room, json_int_t *seqs, size_t *n, size_t cap, int ms)
+{
+    static char buf[1 << 20];
+    for (;;) {
+        size_t len;
+        int cc;
+        /* Wait for the first byte only: a frame once started is read whole
+         * (a timeout inside a frame would lose its place in the stream). */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, ms) <= 0)
+            return true;
+        int op = th_ws_recv(fd, buf, sizeof buf, &len, &cc, 5000);
+        if (op == 0x8)
+            return false;
+        if (op < 0) {
+            char c;
+            ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+            return !(r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK));
+        }
+        if (op == 0x9) {
+            th_ws_send_frame(fd, 0x8A, buf, len); /* pong */
+            continue;
+        }
+        if (op != 0x1)
+            continue;
+        json_t *j = th_json_parse(buf);
+        const char *ev = th_jstr(j, "ev");
+        const char *r = th_jstr(j, "room");
+        if (ev && r && !strcmp(ev, "message") && !strcmp(r, room) && *n < cap)
+            seqs[(*n)++] = th_jint(j, "seq");
+        json_decref(j);
+    }
+}
+
+/* seqs must be exactly 1..want, in order. */
+static void expect_exact(const json_int_t *seqs, size_t n, json_int_t want, const char *who)
+{
+    for (size_t i = 0; i < n; i++)
+        if (seqs[i] != (json_int_t)i + 1)
+            fail_msg("%s: event %zu has seq %lld, want %zu (n=%zu)", who, i, (long long)seqs[i],
+                     i + 1, n);
+    if ((json_int_t)n != want)
+        fail_msg("%s: %zu messages, want %lld", who, n, (long long)want);
+}
+
+static char *group_with(int fd, const th_user_t *const *others, size_t n)
+{
+    char members[512] = "[";
+    for (size_t i = 0; i < n; i++) {
+        strcat(members, i ? ",\"" : "\"");
+        strcat(members, others[i]->name);
+        strcat(members, "\"");
+    }
+    strcat(members, "]");
+    return th_room_create(fd, "group", members, "g");
+}
+
+/* ---- tests ---- */
+
+/* A message sent on node a reaches members on node b (and a second device
+ * on a), in order, exactly once; published once per message. */
+static void test_cross_node_order(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t al, bo;
+    user_on(&na, &al, "cxa");
+    user_on(&nb, &bo, "cxb");
+    int fa = login_on(&na, &al);
+    const th_user_t *others[] = {&bo};
+    char *g = group_with(fa, others, 1);
+    int fb = login_on(&nb, &bo), fb2 = login_on(&na, &bo);
+    wait_subscribed(&nb);
+    json_int_t pub0 = stat_of(&na, "cluster_published");
+    enum { N = 300 };
+    for (int i = 0; i < N; i++) {
+        char cid[32];
+        snprintf(cid, sizeof cid, "c%d", i);
+        assert_int_equal(i + 1, send_text(fa, g, cid, "hi"));
+    }
+    static json_int_t s1[N + 10], s2[N + 10];
+    size_t n1 = 0, n2 = 0;
+    assert_true(collect(fb, g, s1, &n1, N + 10, 1500));
+    assert_true(collect(fb2, g, s2, &n2, N + 10, 300));
+    expect_exact(s1, n1, N, "member on node b");
+    expect_exact(s2, n2, N, "second device on node a");
+    /* One publish per message on its room channel (plus little else). */
+    json_int_t pubs = stat_of(&na, "cluster_published") - pub0;
+    assert_true(pubs >= N && pubs < N + 10);
+    assert_int_equal(0, stat_of(&nb, "cluster_bad"));
+    close(fa);
+    close(fb);
+    close(fb2);
+    free(g);
+}
+
+/* Both nodes send into one room at once: every member sees one gap-free
+ * sequence (publishes overtaking each other are reordered or backfilled). */
+static void test_two_senders(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t al, bo;
+    user_on(&na, &al, "tsa");
+    user_on(&nb, &bo, "tsb");
+    int fa = login_on(&na, &al);
+    const th_user_t *others[] = {&bo};
+    char *g = group_with(fa, others, 1);
+    int fb = login_on(&nb, &bo);
+    int ra = login_on(&na, &bo), rb = login_on(&nb, &al); /* readers on both nodes */
+    wait_subscribed(&na);
+    wait_subscribed(&nb);
+    enum { N = 150 };
+    char req[256];
+    /* Pipelined: both senders have many sends in flight at once. */
+    for (int i = 0; i < N; i++) {
+        snprintf(req, sizeof req,
+                 "{\"id\":%d,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x%d\","
+                 "\"content\":{\"type\":\"text\",\"body\":\"a\"}}",
+                 1000 + i, g, i);
+        th_ws_send_text(fa, req);
+        snprintf(req, sizeof req,
+                 "{\"id\":%d,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"y%d\","
+                 "\"content\":{\"type\":\"text\",\"body\":\"b\"}}",
+                 1000 + i, g, i);
+        th_ws_send_text(fb, req);
+        if (i % 16 == 15)
+            usleep(2000); /* stay under the per-user rate limit */
+    }
+    static json_int_t s[4][2 * N + 10];
+    size_t n[4] = {0};
+    int fds[4] = {fa, fb, ra, rb};
+    for (int k = 0; k < 4; k++)
+        collect(fds[k], g, s[k], &n[k], 2 * N + 10, k == 0 ? 2000 : 300);
+    const char *who[] = {"sender a", "sender b", "reader on a", "reader on b"};
+    for (int k = 0; k < 4; k++)
+        expect_exact(s[k], n[k], 2 * N, who[k]);
+    for (int k = 0; k < 4; k++)
+        close(fds[k]);
+    free(g);
+}
+
+/* Typing, receipts, presence and edits cross nodes too. */
+static void test_ephemeral_across(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t al, bo;
+    user_on(&na, &al, "eva");
+    user_on(&nb, &bo, "evb");
+    int fa = login_on(&na, &al);
+    const th_user_t *others[] = {&bo};
+    char *g = group_with(fa, others, 1);
+    int fb = login_on(&nb, &bo);
+    wait_subscribed(&nb);
+    wait_subscribed(&na);
+    /* presence: bo came online on b; al on a is told. */
+    json_t *e = th_next_event(fa, "presence");
+    assert_string_equal(bo.id, th_jstr(e, "user"));
+    assert_string_equal("online", th_jstr(e, "status"));
+    json_decref(e);
+    /* a message, then its edit: the update reaches b */
+    json_int_t seq = send_text(fa, g, "e1", "before");
+    e = th_next_event(fb, "message");
+    assert_int_equal(seq, th_jint(e, "seq"));
+    json_decref(e);
+    json_decref(ok(th_call(fa,
+                           "\"op\":\"edit\",\"room\":\"%s\",\"seq\":%lld,\"content\":{\"type\":"
+                           "\"text\",\"body\":\"after\"}",
+                           g, (long long)seq)));
+    e = th_next_event(fb, "update");
+    json_t *m = json_object_get(e, "message");
+    assert_string_equal("after", th_jstr(json_object_get(m, "content"), "body"));
+    json_decref(e);
+    /* typing on a reaches b (the message above proved b watches the room:
+     * typing is never stored, so one sent before would be gone) */
+    json_decref(ok(th_call(fa, "\"op\":\"typing\",\"room\":\"%s\",\"typing\":true", g)));
+    e = th_next_event(fb, "typing");
+    assert_string_equal(al.id, th_jstr(e, "user"));
+    json_decref(e);
+    /* a read receipt on b reaches a */
+    json_decref(ok(th_call(fb, "\"op\":\"read\",\"room\":\"%s\",\"seq\":%lld", g, (long long)seq)));
+    for (;;) {
+        e = th_next_event(fa, "receipt");
+        if (th_jint(e, "read_seq") == seq)
+            break;
+        json_decref(e);
+    }
+    assert_string_equal(bo.id, th_jstr(e, "user"));
+    json_decref(e);
+    /* presence: bo leaves b; al on a sees offline after the grace */
+    close(fb);
+    e = th_next_event(fa, "presence");
+    assert_string_equal("offline", th_jstr(e, "status"));
+    json_decref(e);
+    close(fa);
+    free(g);
+}
+
+/* A room created on a with a member whose session is on b: b learns the
+ * room and the membership, and messages sent on b reach a and the other way
+ * round; an invited member who joins on b gets the messages sent on a. */
+static void test_membership_across(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t al, bo, cy;
+    user_on(&na, &al, "mba");
+    user_on(&nb, &bo, "mbb");
+    user_on(&nb, &cy, "mbc");
+    int fb = login_on(&nb, &bo), fc = login_on(&nb, &cy);
+    int fa = login_on(&na, &al);
+    wait_subscribed(&nb); /* bo's and cy's user channels */
+    const th_user_t *others[] = {&bo};
+    char *g = group_with(fa, others, 1);   /* created on a */
+    json_t *e = th_next_event(fb, "room"); /* bo on b is told */
+    json_decref(e);
+    wait_subscribed(&nb);
+    send_text(fb, g, "m1", "from b");
+    e = th_next_event(fa, "message");
+    assert_int_equal(1, th_jint(e, "seq"));
+    json_decref(e);
+    /* cy (on b) is invited by al (on a): policy is everyone: added at once */
+    json_decref(
+        ok(th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", g, cy.name)));
+    e = th_next_event(fc, "room");
+    json_decref(e);
+    wait_subscribed(&nb);
+    send_text(fa, g, "m2", "from a");
+    e = th_next_event(fc, "message");
+    assert_int_equal(2, th_jint(e, "seq"));
+    json_decref(e);
+    /* cy leaves on b: node b's routing table drops cy; a message sent on a
+     * after that reaches bo on b but not cy. */
+    json_decref(ok(th_call(fc, "\"op\":\"leave\",\"room\":\"%s\"", g)));
+    e = th_next_event(fa, "member"); /* a heard of the leave */
+    assert_string_equal("leave", th_jstr(e, "action"));
+    json_decref(e);
+    send_text(fa, g, "m3", "after leave");
+    e = th_next_event(fb, "message");
+    while (th_jint(e, "seq") < 3) {
+        json_decref(e);
+        e = th_next_event(fb, "message");
+    }
+    assert_int_equal(3, th_jint(e, "seq"));
+    json_decref(e);
+    json_int_t seqs[8];
+    size_t n = 0;
+    assert_true(collect(fc, g, seqs, &n, 8, 500));
+    assert_int_equal(0, n); /* no message for the one who left */
+    close(fa);
+    close(fb);
+    close(fc);
+    free(g);
+}
+
+/* Logout on node a closes the device's WebSocket on node b. */
+static void test_logout_across(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t bo;
+    user_on(&na, &bo, "lgb");
+    int fb = login_on(&nb, &bo);
+    wait_subscribed(&nb);
+    char body[256];
+    assert_int_equal(200,
+                     th_http(na.port, "POST", "/v1/logout", bo.token, "{}", body, sizeof body));
+    assert_int_equal(1008, th_ws_expect_close(fb, 5000));
+    close(fb);
+}
+
+/* One subscription per room with local members and per local user (plus
+ * pl:all), not per connection; going away unsubscribes. */
+static void test_subscription_count(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t al, bo;
+    user_on(&na, &al, "sca");
+    user_on(&na, &bo, "scb");
+    int fa = login_on(&na, &al);
+    const th_user_t *others[] = {&bo};
+    enum { ROOMS = 20 };
+    char *rooms[ROOMS];
+    for (int i = 0; i < ROOMS; i++)
+        rooms[i] = group_with(fa, others, 1);
+    wait_subscribed(&nb);
+    json_int_t base = stat_of(&nb, "cluster_subscriptions");
+    json_int_t cmds0 = stat_of(&nb, "cluster_sub_commands");
+    /* Three connections of bo on b: ROOMS rooms + bo's user channel. */
+    int f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = login_on(&nb, &bo);
+    wait_subscribed(&nb);
+    assert_int_equal(base + ROOMS + 1, stat_of(&nb, "cluster_subscriptions"));
+    /* Batched: far fewer commands than channels. */
+    assert_true(stat_of(&nb, "cluster_sub_commands") - cmds0 <= 3);
+    for (int i = 0; i < 3; i++)
+        close(f[i]);
+    int64_t deadline = now_ms() + 5000;
+    while (stat_of(&nb, "cluster_subscriptions") != base && now_ms() < deadline)
+        usleep(20000);
+    assert_int_equal(base, stat_of(&nb, "cluster_subscriptions"));
+    for (int i = 0; i < ROOMS; i++)
+        free(rooms[i]);
+    close(fa);
+}
+
+/* The sender: one message at a time through the front door, each retried
+ * with the same client_id over a new connection when the connection dies,
+ * so an acked message is never sent twice and never lost. */
+typedef struct {
+    const th_user_t *u;
+    const char *room;
+    int port; /* the front door, or a node */
+    int fd;
+    int acked;
+} sender_t;
+
+/* Sends req and waits for the reply to id; false if the connection died
+ * (no test failure: the node may have been killed). */
+static bool try_request(int fd, long id, const char *req, char *buf, size_t cap)
+{
+    if (!th_ws_try_send_frame(fd, 0x81, req, strlen(req)))
+        return false;
+    int64_t deadline = now_ms() + 10000;
+    char needle[32];
+    snprintf(needle, sizeof needle, "\"re\":%ld", id);
+    while (now_ms() < deadline) {
+        if (th_ws_recv_text(fd, buf, cap, (int)(deadline - now_ms())) < 0)
+            return false;
+        if (strstr(buf, needle) != NULL)
+            return true;
+    }
+    return false;
+}
+
+static int front_login(int port, const th_user_t *u)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        int fd = th_ws_connect(port, "/v1/ws");
+        char req[512], buf[8192];
+        snprintf(req, sizeof req, "{\"id\":1,\"op\":\"auth\",\"token\":\"%s\"}", u->token);
+        if (try_request(fd, 1, req, buf, sizeof buf) && strstr(buf, "\"ok\":true"))
+            return fd;
+        close(fd);
+        usleep(100000);
+    }
+    fail_msg("could not log in through the front door");
+    return -1;
+}
+
+static void sender_send(sender_t *s, int i)
+{
+    char cid[32], req[512], buf[8192];
+    snprintf(cid, sizeof cid, "k%d", i);
+    for (int tries = 0; tries < 20; tries++) {
+        if (s->fd < 0)
+            s->fd = front_login(s->port, s->u);
+        snprintf(req, sizeof req,
+                 "{\"id\":%d,\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"%s\","
+                 "\"content\":{\"type\":\"text\",\"body\":\"m\"}}",
+                 100 + i, s->room, cid);
+        if (try_request(s->fd, 100 + i, req, buf, sizeof buf)) {
+            if (strstr(buf, "\"ok\":true")) {
+                s->acked++;
+                return;
+            }
+            if (strstr(buf, "rate_limited")) {
+                usleep(200000);
+                continue;
+            }
+            fail_msg("send refused: %s", buf);
+        }
+        close(s->fd); /* the node went away: reconnect, same client_id */
+        s->fd = -1;
+    }
+    fail_msg("message %d never acked", i);
+}
+
+/* A receiver that reconnects through the front door with `since` and keeps
+ * every seq it saw. */
+typedef struct {
+    const th_user_t *u;
+    int fd;
+    json_int_t seqs[2048];
+    size_t n;
+    int reconnects;
+} receiver_t;
+
+static void receiver_drain(receiver_t *r, const char *room, int ms)
+{
+    while (!collect(r->fd, room, r->seqs, &r->n, 2048, ms)) {
+        close(r->fd);
+        r->reconnects++;
+        /* Reconnect through the front door with since = the last seq seen. */
+        json_int_t last = r->n ? r->seqs[r->n - 1] : 0;
+        for (int tries = 0;; tries++) {
+            if (tries > 50)
+                fail_msg("receiver could not reconnect");
+            int fd = th_ws_connect(hap.port, "/v1/ws");
+            char req[600], buf[8192];
+            snprintf(req, sizeof req,
+                     "{\"id\":1,\"op\":\"auth\",\"token\":\"%s\",\"since\":{\"%s\":%lld}}",
+                     r->u->token, room, (long long)last);
+            if (!th_ws_try_send_frame(fd, 0x81, req, strlen(req))) {
+                close(fd);
+                usleep(100000);
+                continue;
+            }
+            /* The sync's events come before the reply: collect them too. */
+            r->fd = fd;
+            (void)buf;
+            break;
+        }
+    }
+}
+
+static void run_under_load(bool kill_node)
+{
+    th_user_t al, rcv[4];
+    user_on(&na, &al, kill_node ? "kna" : "rra");
+    const th_user_t *others[4];
+    for (int i = 0; i < 4; i++) {
+        user_on(&na, &rcv[i], kill_node ? "knr" : "rrr");
+        others[i] = &rcv[i];
+    }
+    int fa = login_on(&na, &al);
+    char *g = group_with(fa, others, 4);
+    close(fa);
+    static receiver_t rx[4];
+    memset(rx, 0, sizeof rx);
+    for (int i = 0; i < 4; i++) {
+        rx[i].u = &rcv[i];
+        /* Two receivers on each node (direct), so the killed node has some. */
+        rx[i].fd = login_on(i % 2 ? &nb : &na, &rcv[i]);
+    }
+    wait_subscribed(&na);
+    wait_subscribed(&nb);
+    /* Killing a node: the sender goes through the front door and fails
+     * over. Restarting Redis: both nodes are not ready meanwhile (HAProxy
+     * has no server), so the sender talks to node a directly. */
+    sender_t s = {.u = &al, .room = g, .fd = -1, .port = kill_node ? hap.port : na.port};
+    enum { N = 200 };
+    for (int i = 0; i < N; i++) {
+        sender_send(&s, i);
+        if (i == N / 2) {
+            if (kill_node) {
+                th_server_kill9(&na);
+            } else {
+                proc_kill(&redis, SIGKILL);
+            }
+        }
+        if (!kill_node && i == N / 2 + 40)
+            redis_start(); /* same port: the nodes reconnect */
+        if (i % 10 == 0)
+            for (int k = 0; k < 4; k++)
+                receiver_drain(&rx[k], g, 1);
+    }
+    if (!kill_node)
+        wait_subscribed(&nb), wait_subscribed(&na);
+    for (int k = 0; k < 4; k++) {
+        receiver_drain(&rx[k], g, 1500);
+        char who[64];
+        snprintf(who, sizeof who, "receiver %d (%d reconnects)", k, rx[k].reconnects);
+        expect_exact(rx[k].seqs, rx[k].n, s.acked, who);
+        if (!kill_node)
+            assert_int_equal(0, rx[k].reconnects); /* caught up without reconnecting */
+        close(rx[k].fd);
+    }
+    assert_int_equal(N, s.acked);
+    if (s.fd >= 0)
+        close(s.fd);
+    free(g);
+}
+
+/* Redis killed and restarted under load: nothing acked is lost, nodes
+ * resubscribe (batched) and backfill; clients stay connected. */
+static void test_redis_restart(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    json_int_t resyncs = stat_of(&nb, "cluster_resyncs");
+    run_under_load(false);
+    assert_true(stat_of(&nb, "cluster_resyncs") > resyncs);
+    assert_true(stat_of(&nb, "cluster_reconnects") >= 1);
+}
+
+/* /readyz: 503 while draining; the drained node closes its WebSockets with
+ * 1001 and exits 0. (Runs after the Redis test, before the kill test.) */
+static void test_readyz_drain(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    assert_int_equal(200, ready_status(na.port));
+    /* A third node on the same store, drained. */
+    th_server_t nc;
+    memset(&nc, 0, sizeof nc);
+    snprintf(nc.data_dir, sizeof nc.data_dir, "%s", na.data_dir);
+    snprintf(nc.log_path, sizeof nc.log_path, "%s/parleyd-c.log", tmpdir);
+    th_server_restart(&nc, node_settings("c"));
+    wait_ready(nc.port, 200);
+    th_user_t u;
+    user_on(&nc, &u, "drn");
+    int fd = login_on(&nc, &u);
+    kill(nc.pid, SIGTERM);
+    wait_ready(nc.port, 503);
+    assert_int_equal(1001, th_ws_expect_close(fd, 5000));
+    close(fd);
+    int status = 0;
+    waitpid(nc.pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    nc.pid = 0;
+}
+
+/* Node a killed with SIGKILL under load: its clients reconnect through
+ * HAProxy to node b and catch up; every acked message exactly once. */
+static void test_kill9_node(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    run_under_load(true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cross_node_order), cmocka_unit_test(test_two_senders),
+        cmocka_unit_test(test_ephemeral_across), cmocka_unit_test(test_membership_across),
+        cmocka_unit_test(test_logout_across),    cmocka_unit_test(test_subscription_count),
+        cmocka_unit_test(test_redis_restart),    cmocka_unit_test(test_readyz_drain),
+        cmocka_unit_test(test_kill9_node),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
