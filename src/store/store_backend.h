@@ -85,11 +85,7 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(invites_withdraw, (pl_db_t *db, int64_t room_id, int64_t inviter, int64_t now_ms, int64_t **users, size_t *n), (db, room_id, inviter, now_ms, users, n)) \
     X(user_invites, (pl_db_t *db, int64_t user_id, int64_t now_ms, int64_t limit, pl_invite_t **out, size_t *n), (db, user_id, now_ms, limit, out, n)) \
     X(invites_purge, (pl_db_t *db, int64_t now_ms, int64_t limit, size_t *n), (db, now_ms, limit, n)) \
-    X(is_contact, (pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out), (db, user, other, except_room, out))
-
-
-/* Functions only the SQLite backend implements so far (same X() form). */
-#define PL_STORE_DB_FNS_SQLITE_ONLY(X) \
+    X(is_contact, (pl_db_t *db, int64_t user, int64_t other, int64_t except_room, bool *out), (db, user, other, except_room, out)) \
     X(invite_code_create, (pl_db_t *db, const uint8_t hash[32], int64_t now_ms, int64_t expires_ms), (db, hash, now_ms, expires_ms)) \
     X(invite_code_take, (pl_db_t *db, const uint8_t hash[32], int64_t user_id, int64_t now_ms), (db, hash, user_id, now_ms)) \
     X(mfa_get, (pl_db_t *db, int64_t user_id, pl_mfa_state_t *out), (db, user_id, out)) \
@@ -114,6 +110,11 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(totp_enable, (pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len, const uint8_t salt[16], int64_t last_step, const uint8_t (*hashes)[32], size_t n, int64_t now_ms), (db, user_id, secret, len, salt, last_step, hashes, n, now_ms)) \
     X(totp_use_step, (pl_db_t *db, int64_t user_id, int64_t step), (db, user_id, step)) \
     X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash))
+
+
+/* Functions only the SQLite backend implements so far (same X() form):
+ * none at present. */
+#define PL_STORE_DB_FNS_SQLITE_ONLY(X)
 
 /* Every data function of store.h. */
 #define PL_STORE_ALL_FNS(X) PL_STORE_DB_FNS(X) PL_STORE_DB_FNS_SQLITE_ONLY(X)

@@ -95,6 +95,11 @@ int64_t pl_pg__i64(const PGresult *r, int row, int col);
 bool pl_pg__b(const PGresult *r, int row, int col);
 char *pl_pg__str(const PGresult *r, int row, int col);
 char *pl_pg__str_or_null(const PGresult *r, int row, int col);
+/** len bytes as lowercase hex (owned), for a decode($n, 'hex') parameter. */
+char *pl_pg__hex(const void *p, size_t len);
+/** A BYTEA column as owned bytes (*len of them; never NULL), or NULL (and
+ * *len 0) when it is SQL NULL or undecodable. */
+unsigned char *pl_pg__bytes(const PGresult *r, int row, int col, size_t *len);
 /** Rows of r as an int64 array of column 0 (malloc'd, NULL when none). */
 void pl_pg__ids(const PGresult *r, int64_t **out, size_t *n);
 

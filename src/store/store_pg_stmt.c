@@ -240,3 +240,33 @@ void pl_pg__ids(const PGresult *r, int64_t **out, size_t *n)
     for (int i = 0; i < rows; i++)
         (*out)[i] = pl_pg__i64(r, i, 0);
 }
+
+char *pl_pg__hex(const void *p, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = p;
+    char *out = pl_xmalloc(2 * len + 1);
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return out;
+}
+
+unsigned char *pl_pg__bytes(const PGresult *r, int row, int col, size_t *len)
+{
+    *len = 0;
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    size_t n = 0;
+    unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+    if (raw == NULL)
+        return NULL;
+    unsigned char *out = pl_xmalloc(n ? n : 1);
+    if (n)
+        memcpy(out, raw, n);
+    PQfreemem(raw);
+    *len = n;
+    return out;
+}

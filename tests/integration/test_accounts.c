@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <liboath/oath.h>
 #include <netinet/in.h>
 #include <sqlite3.h>
@@ -173,6 +174,48 @@ static void enable_totp(int port, const char *token, char secret[64], char codes
     json_decref(r.json);
 }
 
+/* The store settings of s for an operator command run beside it (parleyd
+ * --data DIR ...): on a PostgreSQL run (PL_TEST_PG) the data dir does not
+ * name the database, so its backend and conninfo go along. */
+static const char *store_opts(const th_server_t *s)
+{
+    static char buf[600];
+    buf[0] = '\0';
+    if (s->pg_conninfo[0] != '\0')
+        snprintf(buf, sizeof buf, " --set store=postgres --set 'pg_conninfo=%s'", s->pg_conninfo);
+    return buf;
+}
+
+/* The stored form of the user's TOTP secret: its length and first byte. */
+static void stored_secret(const th_server_t *s, int *len, int *first)
+{
+    if (s->pg_conninfo[0] != '\0') {
+        PGconn *c = PQconnectdb(s->pg_conninfo);
+        assert_int_equal(CONNECTION_OK, PQstatus(c));
+        PGresult *r =
+            PQexec(c, "SELECT length(totp_secret), get_byte(totp_secret, 0) FROM user_mfa");
+        assert_int_equal(PGRES_TUPLES_OK, PQresultStatus(r));
+        assert_int_equal(1, PQntuples(r));
+        *len = atoi(PQgetvalue(r, 0, 0));
+        *first = atoi(PQgetvalue(r, 0, 1));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    char path[400];
+    snprintf(path, sizeof path, "%s/parley.db", s->data_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(SQLITE_OK, sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL));
+    assert_int_equal(SQLITE_OK,
+                     sqlite3_prepare_v2(db, "SELECT totp_secret FROM user_mfa", -1, &st, NULL));
+    assert_int_equal(SQLITE_ROW, sqlite3_step(st));
+    *len = sqlite3_column_bytes(st, 0);
+    *first = ((const uint8_t *)sqlite3_column_blob(st, 0))[0];
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_totp_login(void **state)
 {
     (void)state;
@@ -184,18 +227,10 @@ static void test_totp_login(void **state)
     reg(s.port, user, tok);
     enable_totp(s.port, tok, secret, codes);
     {
-        char path[400];
-        snprintf(path, sizeof path, "%s/parley.db", s.data_dir);
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(SQLITE_OK, sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL));
-        assert_int_equal(SQLITE_OK,
-                         sqlite3_prepare_v2(db, "SELECT totp_secret FROM user_mfa", -1, &st, NULL));
-        assert_int_equal(SQLITE_ROW, sqlite3_step(st));
-        assert_int_equal(61, sqlite3_column_bytes(st, 0));
-        assert_int_equal('S', ((const uint8_t *)sqlite3_column_blob(st, 0))[0]);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        int len = 0, first = 0;
+        stored_secret(&s, &len, &first);
+        assert_int_equal(61, len);
+        assert_int_equal('S', first);
     }
     resp_t r = {0};
     /* The password alone: 401 mfa_required with the methods and a ticket. */
@@ -393,9 +428,9 @@ static void test_devices_password_reset(void **state)
     /* An operator reset link, made while the server runs. */
     char cmd[1024], link[512] = "";
     snprintf(cmd, sizeof cmd,
-             "'%s' --data '%s' --log-level error --set public_url=https://chat.example.org/ "
+             "'%s' --data '%s'%s --log-level error --set public_url=https://chat.example.org/ "
              "--reset-link %s",
-             getenv("PARLEYD"), s.data_dir, user);
+             getenv("PARLEYD"), s.data_dir, store_opts(&s), user);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     assert_non_null(fgets(link, sizeof link, p));
@@ -418,8 +453,8 @@ static void test_devices_password_reset(void **state)
     login_token(s.port, "127.0.0.1", user, "reset and renewed", t1);
     /* Unknown user: the command fails. */
     snprintf(cmd, sizeof cmd,
-             "'%s' --data '%s' --log-level error --reset-link nobody_here 2>/dev/null",
-             getenv("PARLEYD"), s.data_dir);
+             "'%s' --data '%s'%s --log-level error --reset-link nobody_here 2>/dev/null",
+             getenv("PARLEYD"), s.data_dir, store_opts(&s));
     p = popen(cmd, "r");
     assert_int_not_equal(0, pclose(p));
     json_decref(r.json);
@@ -438,8 +473,8 @@ static void test_registration_modes(void **state)
     assert_int_equal(403, post(s.port, "/v1/register", NULL, body, &r));
     assert_string_equal("invite_required", err_code(&r));
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' --data '%s' --log-level error --invite-code", getenv("PARLEYD"),
-             s.data_dir);
+    snprintf(cmd, sizeof cmd, "'%s' --data '%s'%s --log-level error --invite-code",
+             getenv("PARLEYD"), s.data_dir, store_opts(&s));
     FILE *p = popen(cmd, "r");
     assert_non_null(fgets(code, sizeof code, p));
     assert_int_equal(0, pclose(p));
