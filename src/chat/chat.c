@@ -224,6 +224,13 @@ void pl_chat_free(pl_chat_t *chat)
         uv_run(chat->loop, UV_RUN_NOWAIT);
     }
     pl_chat__routes_free(chat);
+    /* Bus messages relay.c still held (linked through their first field). */
+    while (chat->cl_q_head != NULL) {
+        struct relay_msg **next = (struct relay_msg **)chat->cl_q_head;
+        void *m = chat->cl_q_head;
+        chat->cl_q_head = *next;
+        free(m);
+    }
     for (size_t i = 0; i < PL_ARRAY_LEN(chat->limits); i++)
         pl_ratelimit_free(chat->limits[i]);
     pl_ratelimit_free(chat->iprl);

@@ -156,6 +156,12 @@ struct pl_chat {
     pl_log_gate_t limits_log[2];  /* refusals of those limits: info once a second */
     pl_log_gate_t refused_log[2]; /* requests refused before parsing (rate, in flight) */
     pl_cluster_t *cluster;        /* the bus (relay.c); NULL: single node */
+    /* relay.c: while rooms announced by other nodes are being loaded from
+     * the store, later bus messages wait here, in arrival order, so no
+     * session hears of a room before this node can route it. */
+    int cl_loading;
+    struct relay_msg *cl_q_head, *cl_q_tail; /* malloc'd, linked by next */
+    size_t cl_q_len;
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -218,6 +224,7 @@ void pl_bus__close_device(pl_chat_t *chat, int64_t user, int64_t device, uint16_
  * true when it goes out now (the room's position moves to it), false for a
  * duplicate or after a gap (a backfill from the store delivers it). */
 bool pl_bus__gate(pl_chat_t *chat, room_t *r, int64_t seq, int64_t version);
+
 /** Reads from the store what the room's sessions have not had (refresh:
  * only the room's position, for a room watched again) and delivers it in
  * order; coalesced with one in flight. */

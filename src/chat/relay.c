@@ -22,6 +22,20 @@
 
 /* ---- receiving ---- */
 
+/* A bus message held back while rooms load (chat->cl_q_*). */
+typedef struct relay_msg {
+    struct relay_msg *next; /* first: chat.c frees what is left (pl_chat_free) */
+    size_t len;
+    char data[];
+} relay_msg_t;
+
+/* Held messages past this many are handled at once (the old order), with a
+ * warning: a flood of room creations must not grow memory without bound. */
+#define RELAY_QUEUE_MAX 65536
+
+static void dispatch(pl_chat_t *chat, const char *data, size_t len);
+static void relay_drain(pl_chat_t *chat);
+
 typedef struct {
     pl_chat_t *chat;
     int64_t room;
@@ -77,6 +91,23 @@ static void room_load_done(int status, void *arg)
 out:
     free(q->members);
     free(q);
+    chat->cl_loading--;
+    relay_drain(chat);
+}
+
+/* Replays the held messages in order until a replayed one starts a room
+ * load again (the rest waits for it). */
+static void relay_drain(pl_chat_t *chat)
+{
+    while (chat->cl_loading == 0 && chat->cl_q_head != NULL) {
+        relay_msg_t *m = chat->cl_q_head;
+        chat->cl_q_head = m->next;
+        if (chat->cl_q_head == NULL)
+            chat->cl_q_tail = NULL;
+        chat->cl_q_len--;
+        dispatch(chat, m->data, m->len);
+        free(m);
+    }
 }
 
 static void on_room_event(pl_chat_t *chat, const pl_env_t *e)
@@ -94,10 +125,8 @@ static void on_room_event(pl_chat_t *chat, const pl_env_t *e)
     pl_frame_unref(f);
 }
 
-static void on_message(void *ud, const char *channel, size_t chlen, const char *data, size_t len)
+static void dispatch(pl_chat_t *chat, const char *data, size_t len)
 {
-    (void)channel, (void)chlen;
-    pl_chat_t *chat = ud;
     pl_env_t e;
     if (pl_env_parse(data, len, &e) < 0) {
         chat->stats.cluster_bad++;
@@ -135,6 +164,7 @@ static void on_message(void *ud, const char *channel, size_t chlen, const char *
         room_load_t *q = pl_xcalloc(1, sizeof *q);
         q->chat = chat;
         q->room = e.a;
+        chat->cl_loading++;
         pl_store_read(chat->st, room_load_work, room_load_done, q);
         break;
     }
@@ -148,6 +178,31 @@ static void on_message(void *ud, const char *channel, size_t chlen, const char *
         break;
     }
     }
+}
+
+static void on_message(void *ud, const char *channel, size_t chlen, const char *data, size_t len)
+{
+    (void)channel, (void)chlen;
+    pl_chat_t *chat = ud;
+    if (chat->cl_loading == 0 || chat->cl_q_len >= RELAY_QUEUE_MAX) {
+        if (chat->cl_loading > 0)
+            pl_log(PL_LOG_WARN, "cluster",
+                   "bus queue full (%zu held while rooms load): "
+                   "handled out of order",
+                   chat->cl_q_len);
+        dispatch(chat, data, len);
+        return;
+    }
+    relay_msg_t *m = pl_xmalloc(sizeof *m + len);
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data, data, len);
+    if (chat->cl_q_tail)
+        chat->cl_q_tail->next = m;
+    else
+        chat->cl_q_head = m;
+    chat->cl_q_tail = m;
+    chat->cl_q_len++;
 }
 
 static void on_subscribed(void *ud, const char *channel)
