@@ -75,13 +75,13 @@ fuzz:
 	@cd build-fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -L fuzz
 
 # The format gate: lists the tracked C files that `make format` would change.
-check-# The cross-node scenario (issue 13): redis-server + two nodes, one sender.
+check-format:
+	@scripts/check-format.sh
+
+# The cross-node scenario (issue 13): redis-server + two nodes, one sender.
 bench-cluster: all
 	@scripts/install-deps.sh --cluster
 	@$(BUILD)/bench_cluster 5 500 200
-
-format:
-	@scripts/check-format.sh
 
 # The protocol suite against parleyd running under valgrind memcheck.
 test-valgrind: all
