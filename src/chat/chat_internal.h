@@ -115,6 +115,12 @@ struct session {
     uint32_t nrooms, roomcap;
     held_t *held, **held_tail;
     size_t held_bytes;
+    /* Cluster only (reply.c): where the last sync left each room, until
+     * live events pass it. A node whose room position lagged the store
+     * (another node died before publishing) backfills and fans out events
+     * this session's sync already delivered; they are dropped here. */
+    pl_sync_pos_t *synced;
+    uint32_t nsynced;
     /* Replies (reply.c): requests accepted and not answered yet (their reply
      * is not on the connection), reply bytes put on the connection since it
      * last drained, and the replies waiting for it to drain (NULL: none). */

@@ -245,9 +245,38 @@ static void event_out(session_t *s, pl_frame_t *f)
         s->chat->stats.events_fanned_out++;
 }
 
+/* Whether a timeline event repeats what the session's last sync delivered
+ * (cluster only, s->synced). An entry stops filtering once live events
+ * pass it, and goes when neither its seq nor its version filters. */
+static bool synced_repeat(session_t *s, int64_t room, int64_t seq, int64_t version)
+{
+    for (uint32_t i = 0; i < s->nsynced; i++) {
+        pl_sync_pos_t *p = &s->synced[i];
+        if (p->room != room)
+            continue;
+        bool repeat = false;
+        if (seq > 0) {
+            repeat = seq <= p->upto;
+            if (!repeat)
+                p->upto = 0;
+        } else {
+            repeat = version <= p->vupto;
+            if (!repeat)
+                p->vupto = 0;
+        }
+        if (p->upto == 0 && p->vupto == 0)
+            s->synced[i] = s->synced[--s->nsynced];
+        return repeat;
+    }
+    return false;
+}
+
 void pl_reply__deliver(session_t *s, int64_t room, int64_t seq, int64_t version, pl_frame_t *f)
 {
     if (s->conn == NULL)
+        return;
+    if (s->nsynced > 0 && !s->syncing && (seq > 0 || version > 0) &&
+        synced_repeat(s, room, seq, version))
         return;
     if (s->syncing && (seq > 0 || version > 0 || s->hold_all)) {
         size_t size = pl_frame_size(f);
@@ -276,6 +305,19 @@ void pl_reply__deliver(session_t *s, int64_t room, int64_t seq, int64_t version,
 
 void pl_reply__release_held(session_t *s, const pl_sync_pos_t *pos, size_t n, bool drop_timeline)
 {
+    if (s->chat->cluster != NULL) {
+        /* Remember where the sync left each room (see s->synced). */
+        free(s->synced);
+        s->synced = NULL;
+        s->nsynced = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (pos[i].truncated || (pos[i].upto <= 0 && pos[i].vupto <= 0))
+                continue;
+            if (s->synced == NULL)
+                s->synced = pl_xmalloc(n * sizeof *s->synced);
+            s->synced[s->nsynced++] = pos[i];
+        }
+    }
     held_t *h = s->held;
     s->held = NULL;
     s->held_tail = &s->held;

@@ -223,6 +223,7 @@ void pl_chat__session_unref(session_t *s)
         return;
     pl_reply__clear(s);
     free(s->rooms);
+    free(s->synced);
     free(s->username);
     free(s->typing);
     free(s->display_name);
