@@ -146,7 +146,7 @@ static void test_sessions(void **state)
     assert_int_equal(3, n);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(d[i], v[i].device_id);
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "dev%zu", i);
         assert_string_equal(name, v[i].name);
         assert_string_equal(i == 1 ? "192.0.2.0/24" : "", v[i].ip);
