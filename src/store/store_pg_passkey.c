@@ -39,8 +39,8 @@ static const char *const sql[ST__COUNT] = {
     /* The counter check is part of the UPDATE: of two racing assertions with
      * one counter, the second re-checks the row after the first's commit
      * (READ COMMITTED) and changes nothing. */
-    [ST_PASSKEY_USED] = "UPDATE passkeys SET sign_count = $2, last_used_ms = $3 WHERE id = $1 "
-                        "AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))",
+    [ST_PASSKEY_USED] = ("UPDATE passkeys SET sign_count = $2, last_used_ms = $3 WHERE id = $1 "
+                         "AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))"),
 };
 static pl_pg_table_t stmts = PL_PG_TABLE(sql);
 #define RUN(db, id, a, guard, op, res) pl_pg__run((db), &stmts, (id), (a), (guard), (op), (res))
