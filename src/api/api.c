@@ -582,6 +582,12 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         {"cluster_backfills", cs.cluster_backfills},
         {"cluster_backfilled", cs.cluster_backfilled},
         {"cluster_resyncs", cs.cluster_resyncs},
+        {"presence_shared_sets", cs.presence_shared_sets},
+        {"presence_shared_events", cs.presence_shared_events},
+        {"presence_registers", cs.presence_registers},
+        {"presence_reaped", cs.presence_reaped},
+        {"rate_shared_syncs", cs.rate_shared_syncs},
+        {"rate_shared_cuts", cs.rate_shared_cuts},
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(cstats); i++)
         json_object_set_new(o, cstats[i].k, json_integer((json_int_t)cstats[i].v));

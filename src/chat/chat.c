@@ -70,7 +70,10 @@ static uint64_t rate_wait(pl_chat_t *chat, session_t *s)
         if (u == NULL) /* cannot happen: an authenticated session is online */
             return 0;
         double rate = (double)chat->cfg->rate_limit_per_sec;
-        return pl_bucket_take(&u->bucket, rate, rate * 2, 1, now);
+        uint64_t wait = pl_bucket_take(&u->bucket, rate, rate * 2, 1, now);
+        if (wait == 0 && chat->shared != NULL)
+            pl_shared__count(chat, u); /* counted; reconciled in Redis later */
+        return wait;
     }
     pl_addr_t a;
     pl_conn_client_addr(s->conn, &a);

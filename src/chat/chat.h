@@ -71,6 +71,13 @@ typedef struct {
     uint64_t cluster_backfills;  /* store reads that filled gaps */
     uint64_t cluster_backfilled; /* messages those delivered */
     uint64_t cluster_resyncs;    /* Redis reconnects caught up */
+    /* state shared in Redis (shared.c) */
+    uint64_t presence_shared_sets;   /* this node's presence changes written */
+    uint64_t presence_shared_events; /* status changes over all nodes told from here */
+    uint64_t presence_registers;     /* whole entries written (start, reconnect, reaped) */
+    uint64_t presence_reaped;        /* users of dead nodes whose status changed, here */
+    uint64_t rate_shared_syncs;      /* request counts reconciled */
+    uint64_t rate_shared_cuts;       /* local buckets cut down to the shared one */
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

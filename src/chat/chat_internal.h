@@ -86,6 +86,7 @@ typedef struct online {
     int status;            /* PL_PRES_* */
     bool pres;             /* presence computed (status, visible are set) */
     bool visible;          /* show_presence */
+    uint16_t rl_pending;   /* requests taken since the last shared sync (shared.c) */
     pl_bucket_t bucket;    /* requests of all the user's sessions (rate_limit_per_sec) */
     UT_hash_handle hh;
 } online_t;
@@ -162,6 +163,7 @@ struct pl_chat {
     pl_log_gate_t limits_log[2];  /* refusals of those limits: info once a second */
     pl_log_gate_t refused_log[2]; /* requests refused before parsing (rate, in flight) */
     pl_cluster_t *cluster;        /* the bus (relay.c); NULL: single node */
+    struct pl_shared *shared;     /* presence and rate limits in Redis (shared.c) */
     /* relay.c: while rooms announced by other nodes are being loaded from
      * the store, later bus messages wait here, in arrival order, so no
      * session hears of a room before this node can route it. */
@@ -370,6 +372,33 @@ void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible);
 /** Status and last_seen for presence_query; status offline for unknown. */
 int pl_presence__status(pl_chat_t *chat, int64_t user, bool *visible);
 const char *pl_presence__name(int status);
+/** The bus was set (on) or taken away: starts / stops the shared state
+ * (shared.c) with presence.c's emitter. */
+void pl_presence__cluster(pl_chat_t *chat, bool on);
+
+/* shared.c: presence and per-user rate limits shared by the nodes in Redis
+ * (cluster/state.h); without a bus, or while Redis is down, every call
+ * declines and the node keeps its own view (per-node behaviour). */
+/** Tells user's contacts (every node) the status; last_seen > 0 adds it. */
+typedef void (*pl_shared_emit_fn)(pl_chat_t *chat, int64_t user, int status, int64_t last_seen);
+/** Stores the user's last_seen (best effort). */
+typedef void (*pl_shared_seen_fn)(pl_chat_t *chat, int64_t user, int64_t ms);
+/** With the bus set: starts / stops the shared state (presence.c does,
+ * giving its own functions: shared.c never calls presence.c, no cycle). */
+void pl_shared__start(pl_chat_t *chat, pl_shared_emit_fn emit, pl_shared_seen_fn seen);
+void pl_shared__stop(pl_chat_t *chat);
+/** This node's status of user changed to status (PL_PRES_*; offline also
+ * for a hidden user); last_seen for an offline event. Returns true when the
+ * shared state took it (the contacts are told if the status over all nodes
+ * changed, by the node whose change it was), false: emit locally. */
+bool pl_shared__presence(pl_chat_t *chat, int64_t user, int status, int64_t last_seen);
+/** A request of u was granted by its local bucket (the hot path: counts,
+ * never waits for Redis). */
+void pl_shared__count(pl_chat_t *chat, online_t *u);
+/** Status over all nodes of n users; cb(arg, status) later, status NULL if
+ * Redis failed. Returns false (cb never called): answer locally. */
+bool pl_shared__query(pl_chat_t *chat, const int64_t *users, size_t n,
+                      void (*cb)(void *arg, const int *status), void *arg);
 
 /* job.c: helpers shared by the op files */
 void pl_ops__job_init(job_t *j, session_t *s, json_t *id);

@@ -33,7 +33,7 @@ static online_t *pres_find(pl_chat_t *chat, int64_t user)
 }
 
 /* {"ev":"presence","user":"u1","status":"...","last_seen":n} to contacts. */
-static void emit(pl_chat_t *chat, int64_t user, int status, int64_t last_seen)
+static void emit_now(pl_chat_t *chat, int64_t user, int status, int64_t last_seen)
 {
     pl_buf_t b;
     pl_buf_init(&b);
@@ -46,6 +46,14 @@ static void emit(pl_chat_t *chat, int64_t user, int status, int64_t last_seen)
     pl_chat__send_contacts(chat, user, f);
     pl_frame_unref(f);
     pl_buf_dispose(&b);
+}
+
+/* This node's status of the user changed: over all nodes through Redis
+ * (shared.c), or, single node or Redis down, straight to the contacts. */
+static void emit(pl_chat_t *chat, int64_t user, int status, int64_t last_seen)
+{
+    if (!pl_shared__presence(chat, user, status, last_seen))
+        emit_now(chat, user, status, last_seen);
 }
 
 void pl_presence__update(pl_chat_t *chat, int64_t user)
@@ -96,6 +104,14 @@ static void seen_done(int status, void *arg)
     free(arg);
 }
 
+static void seen(pl_chat_t *chat, int64_t user, int64_t ms)
+{
+    seen_job_t *j = pl_xmalloc(sizeof *j);
+    j->user = user;
+    j->ms = ms;
+    pl_store_write(chat->st, seen_work, seen_done, j);
+}
+
 void pl_presence__tick(pl_chat_t *chat)
 {
     int64_t now = pl_now_ms();
@@ -106,13 +122,17 @@ void pl_presence__tick(pl_chat_t *chat)
             continue;
         if (p->visible)
             emit(chat, p->user_id, PL_PRES_OFFLINE, now);
-        seen_job_t *j = pl_xmalloc(sizeof *j);
-        j->user = p->user_id;
-        j->ms = now;
-        pl_store_write(chat->st, seen_work, seen_done, j);
+        seen(chat, p->user_id, now);
         HASH_DEL(chat->users, p);
         free(p);
     }
+}
+
+void pl_presence__cluster(pl_chat_t *chat, bool on)
+{
+    pl_shared__stop(chat);
+    if (on)
+        pl_shared__start(chat, emit_now, seen);
 }
 
 void pl_presence__set_visible(pl_chat_t *chat, int64_t user, bool visible)
@@ -206,29 +226,57 @@ static void pq_work(pl_db_t *db, void *arg)
         pl_ops__job_store_error(&q->j, rc);
 }
 
+/* The reply; st: the statuses over all nodes (shared.c), or NULL: this
+ * node's own view. */
+static void pq_reply(pq_job_t *q, const int *st)
+{
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_buf_lit(&b, ",\"presence\":[");
+    for (size_t i = 0; i < q->n; i++) {
+        bool visible = q->c[i].show_presence;
+        int status = st != NULL ? (visible ? st[i] : PL_PRES_OFFLINE)
+                                : pl_presence__status(q->j.s->chat, q->c[i].user_id, &visible);
+        pl_buf_printf(&b, "%s{\"user\":\"u%" PRId64 "\",\"status\":\"%s\"", i ? "," : "",
+                      q->c[i].user_id, pl_presence__name(status));
+        if (visible && q->c[i].last_seen_ms > 0)
+            pl_buf_printf(&b, ",\"last_seen\":%" PRId64, q->c[i].last_seen_ms);
+        pl_buf_lit(&b, "}");
+    }
+    pl_buf_lit(&b, "]");
+    pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
+    pl_buf_dispose(&b);
+}
+
+static void pq_free(pq_job_t *q)
+{
+    free(q->c);
+    pl_ops__job_dispose(&q->j);
+    free(q);
+}
+
+static void pq_shared_done(void *arg, const int *st)
+{
+    pq_job_t *q = arg;
+    pq_reply(q, st);
+    pq_free(q);
+}
+
 static void pq_done(int status, void *arg)
 {
     pq_job_t *q = arg;
     if (pl_ops__job_ok(&q->j, status)) {
-        pl_buf_t b;
-        pl_buf_init(&b);
-        pl_buf_lit(&b, ",\"presence\":[");
-        for (size_t i = 0; i < q->n; i++) {
-            bool visible = q->c[i].show_presence;
-            int st = pl_presence__status(q->j.s->chat, q->c[i].user_id, &visible);
-            pl_buf_printf(&b, "%s{\"user\":\"u%" PRId64 "\",\"status\":\"%s\"", i ? "," : "",
-                          q->c[i].user_id, pl_presence__name(st));
-            if (visible && q->c[i].last_seen_ms > 0)
-                pl_buf_printf(&b, ",\"last_seen\":%" PRId64, q->c[i].last_seen_ms);
-            pl_buf_lit(&b, "}");
-        }
-        pl_buf_lit(&b, "]");
-        pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);
-        pl_buf_dispose(&b);
+        /* With Redis: the statuses over all nodes. */
+        int64_t *ids = pl_xcalloc(q->n + 1, sizeof *ids);
+        for (size_t i = 0; i < q->n; i++)
+            ids[i] = q->c[i].user_id;
+        bool async = pl_shared__query(q->j.s->chat, ids, q->n, pq_shared_done, q);
+        free(ids);
+        if (async)
+            return;
+        pq_reply(q, NULL);
     }
-    free(q->c);
-    pl_ops__job_dispose(&q->j);
-    free(q);
+    pq_free(q);
 }
 
 void pl_ops_presence_query(session_t *s, pl_cmd_t *c)

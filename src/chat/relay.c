@@ -240,7 +240,9 @@ void pl_chat_cluster_handlers(pl_chat_t *chat, pl_cluster_handlers_t *h)
 
 void pl_chat_set_cluster(pl_chat_t *chat, pl_cluster_t *cl)
 {
+    pl_presence__cluster(chat, false);
     chat->cluster = cl;
     if (cl != NULL)
         pl_cluster_watch(cl, "pl:all", true);
+    pl_presence__cluster(chat, cl != NULL); /* presence, rate limits in Redis */
 }

@@ -571,3 +571,13 @@ void pl_cluster_get_stats(const pl_cluster_t *cl, pl_cluster_stats_t *out)
     *out = cl->stats;
     out->connected = cl->pub.up && cl->sub.up;
 }
+
+void *pl_cluster__pub(pl_cluster_t *cl)
+{
+    return cl->pub.up && !cl->closing ? cl->pub.ac : NULL;
+}
+
+uint64_t pl_cluster__pub_epoch(const pl_cluster_t *cl)
+{
+    return cl->pub.connects;
+}

@@ -83,4 +83,14 @@ bool pl_cluster_ready(const pl_cluster_t *cl);
 
 void pl_cluster_get_stats(const pl_cluster_t *cl, pl_cluster_stats_t *out);
 
+/* For other cluster/ modules (state.c: presence and rate limits shared in
+ * Redis). */
+/** The publishing connection's hiredis context (a redisAsyncContext *)
+ * while it is up, else NULL. Commands sent on it keep their order with the
+ * node's publishes. */
+void *pl_cluster__pub(pl_cluster_t *cl);
+/** Successful connects of the publishing connection so far (changes after a
+ * reconnect: state kept in Redis may be gone). */
+uint64_t pl_cluster__pub_epoch(const pl_cluster_t *cl);
+
 #endif

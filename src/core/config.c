@@ -259,6 +259,17 @@ static const cfg_entry_t table[] = {
      "on SIGTERM, /readyz answers 503 this long before WebSockets close (1001) and the node exits"},
     {"redis_reconnect_max_ms", CFG_INT, OFF(redis_reconnect_max_ms), 100, 600000, "5000",
      "longest wait between two Redis reconnect attempts (exponential backoff with jitter)"},
+    /* cluster shared state: presence with a TTL per node and per-user rate
+     * limits in Redis (src/cluster/state.c, src/chat/shared.c; issue 13) */
+    {"presence_ttl_ms", CFG_INT, OFF(presence_ttl_ms), 500, 3600000, "15000",
+     "with redis: a node that stops renewing its presence (killed, cut off) has its users "
+     "shown offline on the other nodes after this long"},
+    {"presence_heartbeat_ms", CFG_INT, OFF(presence_heartbeat_ms), 100, 600000, "3000",
+     "with redis: how often a node renews its presence and reaps dead nodes "
+     "(used as at most a third of presence_ttl_ms)"},
+    {"rate_sync_ms", CFG_INT, OFF(rate_sync_ms), 20, 10000, "200",
+     "with redis: how often a node adds its users' request counts to the shared buckets "
+     "(the tolerance of rate_limit_per_sec over several nodes)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

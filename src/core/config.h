@@ -138,6 +138,11 @@ typedef struct {
     char *node_id;                  /* this node's name on the bus; "" = hostname-pid */
     int64_t drain_ms;               /* SIGTERM: /readyz 503 this long before closing */
     int64_t redis_reconnect_max_ms; /* cap of the reconnect backoff */
+    /* cluster shared state: presence with a TTL per node and per-user rate
+     * limits in Redis (src/cluster/state.c, src/chat/shared.c; issue 13) */
+    int64_t presence_ttl_ms;       /* a node silent this long: its users go offline */
+    int64_t presence_heartbeat_ms; /* a node renews its presence this often */
+    int64_t rate_sync_ms;          /* local request counts go to Redis this often */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
