@@ -200,7 +200,7 @@ int pl_cstate__decode_tokens(const void *rp, size_t n, double *out)
         char *end;
         errno = 0;
         double v = strtod(buf, &end);
-        if (*end != '\0' || errno != 0 || !isfinite(v))
+        if (end != buf + e->len || errno != 0 || !isfinite(v)) /* a NUL inside too */
             return PL_EPROTO;
         out[i] = v;
     }
