@@ -75,9 +75,29 @@ int pl_pg__fail(pl_pg_db_t *db, const char *op, const PGresult *r)
     return PL_EIO;
 }
 
+static PGresult *exec_raw(pl_pg_db_t *db, const char *sql)
+{
+    return PQexec(db->c, sql);
+}
+
+int pl_pg__switch_flush(pl_pg_db_t *db)
+{
+    if (!db->switch_pending)
+        return 0;
+    db->switch_pending = false;
+    PGresult *r = exec_raw(db, "RELEASE SAVEPOINT job; SAVEPOINT job");
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pl_pg__fail(db, "savepoint", r);
+    PQclear(r);
+    if (rc != 0)
+        db->switch_failed = true;
+    return rc;
+}
+
 int pl_pg__exec(pl_pg_db_t *db, const char *sql, const char *op)
 {
-    PGresult *r = PQexec(db->c, sql);
+    if (pl_pg__switch_flush(db) != 0)
+        return PL_EIO;
+    PGresult *r = exec_raw(db, sql);
     ExecStatusType st = PQresultStatus(r);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pl_pg__fail(db, op, r);
     PQclear(r);
@@ -92,6 +112,8 @@ static bool ensure_prepared(pl_pg_db_t *db, pl_pg_table_t *t, int id, char *name
         db->prepared[slot - 1] = pl_xcalloc((size_t)t->n, sizeof(bool));
     if (db->prepared[slot - 1][id])
         return true;
+    if (pl_pg__switch_flush(db) != 0)
+        return false;
     PGresult *r = PQprepare(db->c, name, t->sql[id], 0, NULL);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
@@ -113,10 +135,74 @@ static int error_of(pl_pg_db_t *db, const PGresult *r, const char *op)
     return pl_pg__fail(db, op, r);
 }
 
+/* Reads one statement's results in pipeline mode: the last result (owned)
+ * up to the NULL that ends it. */
+static PGresult *pipe_result(PGconn *c)
+{
+    PGresult *last = NULL, *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        PQclear(last);
+        last = r;
+    }
+    return last;
+}
+
+/* The owed savepoint switch and the statement in one pipeline: one round
+ * trip where they would take two (libpq pipeline mode, libpq >= 14). The
+ * statement's result is returned; if the switch failed, the statement was
+ * not run (PGRES_PIPELINE_ABORTED) and switch_failed is set. */
+static PGresult *exec_switch_and(pl_pg_db_t *db, const char *name, const pl_pg_args_t *a)
+{
+    PGconn *c = db->c;
+    db->switch_pending = false;
+    if (PQenterPipelineMode(c) != 1) {
+        db->switch_pending = true;
+        if (pl_pg__switch_flush(db) != 0)
+            return NULL;
+        return PQexecPrepared(c, name, a != NULL ? a->n : 0, a != NULL ? a->v : NULL, NULL, NULL,
+                              0);
+    }
+    PGresult *rel = NULL, *sp = NULL, *r = NULL;
+    bool sent = PQsendQueryParams(c, "RELEASE SAVEPOINT job", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+                PQsendQueryParams(c, "SAVEPOINT job", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+                PQsendQueryPrepared(c, name, a != NULL ? a->n : 0, a != NULL ? a->v : NULL, NULL,
+                                    NULL, 0) == 1 &&
+                PQpipelineSync(c) == 1;
+    if (sent) {
+        rel = pipe_result(c);
+        sp = pipe_result(c);
+        r = pipe_result(c);
+        PGresult *sync = PQgetResult(c); /* PGRES_PIPELINE_SYNC */
+        PQclear(sync);
+    }
+    if (PQexitPipelineMode(c) != 1) {
+        /* Results left unread (a broken connection): drop them. */
+        PGresult *x;
+        while ((x = PQgetResult(c)) != NULL)
+            PQclear(x);
+        PQexitPipelineMode(c);
+    }
+    if (!sent || PQresultStatus(rel) != PGRES_COMMAND_OK ||
+        PQresultStatus(sp) != PGRES_COMMAND_OK) {
+        pl_pg__fail(db, "savepoint", PQresultStatus(rel) != PGRES_COMMAND_OK ? rel : sp);
+        db->switch_failed = true;
+    }
+    PQclear(rel);
+    PQclear(sp);
+    return r;
+}
+
 int pl_pg__run(pl_pg_db_t *db, pl_pg_table_t *t, int id, const pl_pg_args_t *a, bool guard,
                const char *op, PGresult **res)
 {
     char name[32];
+    /* The direct connection has no job around it to bring it back. */
+    if (db->role == PL_PG_DIRECT && !pl_pg__revive(db, false))
+        return pl_pg__fail(db, op, NULL);
+    /* A statement other than the append's own may read rooms.last_seq:
+     * the batch's cached seqs go to the table first. */
+    if (db->seq_dirty && !db->seq_quiet && pl_pg__seq_flush(db) != 0)
+        return PL_EIO;
     if (!ensure_prepared(db, t, id, name, sizeof name))
         return PL_EIO;
     /* Autocommit (direct connection, no fn savepoint): a failed statement
@@ -124,8 +210,9 @@ int pl_pg__run(pl_pg_db_t *db, pl_pg_table_t *t, int id, const pl_pg_args_t *a, 
     guard = guard && PQtransactionStatus(db->c) != PQTRANS_IDLE;
     if (guard && pl_pg__exec(db, "SAVEPOINT g", "savepoint_guard") != 0)
         return PL_EIO;
-    PGresult *r =
-        PQexecPrepared(db->c, name, a != NULL ? a->n : 0, a != NULL ? a->v : NULL, NULL, NULL, 0);
+    PGresult *r = db->switch_pending ? exec_switch_and(db, name, a)
+                                     : PQexecPrepared(db->c, name, a != NULL ? a->n : 0,
+                                                      a != NULL ? a->v : NULL, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     int rc = 0;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
@@ -179,6 +266,7 @@ int pl_pg__fn_begin(pl_pg_db_t *db)
     if (pl_pg__exec(db, own ? "BEGIN" : "SAVEPOINT fn", "savepoint") != 0)
         return PL_EIO;
     db->fn_own_tx[db->fn_depth < 8 ? db->fn_depth : 7] = own;
+    db->fn_mark[db->fn_depth < 8 ? db->fn_depth : 7] = pl_pg__seq_mark(db);
     db->fn_depth++;
     return 0;
 }
@@ -198,7 +286,9 @@ int pl_pg__fn_end(pl_pg_db_t *db, int rc)
         if ((rc = pl_pg__exec(db, "RELEASE SAVEPOINT fn", "release")) == 0)
             return 0;
     }
-    /* Roll back (also after a failed RELEASE): nothing of the function stays. */
+    /* Roll back (also after a failed RELEASE): nothing of the function stays,
+     * its seqs included. */
+    pl_pg__seq_undo(db, db->fn_mark[db->fn_depth < 8 ? db->fn_depth : 7]);
     bool was_failed = db->job_failed;
     if (pl_pg__exec(db, "ROLLBACK TO SAVEPOINT fn", "rollback_to") == 0 &&
         pl_pg__exec(db, "RELEASE SAVEPOINT fn", "release") == 0)
