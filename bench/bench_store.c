@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* bench_store.c -- message appends per second through the SQLite store's
- * group-committing writer, with a fixed number of jobs in flight.
+/* bench_store.c -- message appends per second through the store's
+ * group-committing writer (SQLite, or PostgreSQL with PARLEYD_STORE=postgres
+ * and PARLEYD_PG_CONNINFO), with a fixed number of jobs in flight.
  *
  * Built as build/bench_store (CMake target bench_store, not run by ctest).
  * Usage: bench_store [total=200000] [inflight=1000] [rooms=100] [dir=mkdtemp]
