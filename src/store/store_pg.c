@@ -703,6 +703,8 @@ void pl_pg_store_close(pl_store_t *s)
 
 pl_db_t *pl_pg_store_direct(pl_store_t *st)
 {
+    /* The direct connection has no job around it to bring it back. */
+    pl_pg__revive(&PG_ST(st)->direct, false);
     return (pl_db_t *)&PG_ST(st)->direct;
 }
 

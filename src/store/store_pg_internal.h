@@ -121,14 +121,24 @@ unsigned char *pl_pg__bytes(const PGresult *r, int row, int col, size_t *len);
 /** Rows of r as an int64 array of column 0 (malloc'd, NULL when none). */
 void pl_pg__ids(const PGresult *r, int64_t **out, size_t *n);
 
-/** Makes a broken connection usable again: closes it and connects anew
+/** Makes a broken connection usable again (store_pg.c): closes it and connects anew
  * (session settings included; prepared statements are prepared again on
  * first use). Returns true when the connection is up. While the server is
  * unreachable, attempts back off (50 ms doubling to 2 s); force skips the
  * wait (the connection was fine until now: the server restarted). */
 bool pl_pg__revive(pl_pg_db_t *db, bool force);
 
-/* ---- the seq cache (writer, inside a batch; store_pg_messages.c) ---- */
+/* ---- the seq cache (writer, inside a batch; store_pg_stmt.c, used by the
+ * append in store_pg_messages.c) ---- */
+typedef struct pl_pg_seq {
+    int64_t room, seq, flushed;
+} pl_pg_seq_t;
+/** The batch's entry of room (its index in *idx), or NULL. */
+pl_pg_seq_t *pl_pg__seq_find(pl_pg_db_t *db, int64_t room, size_t *idx);
+/** A room just locked, last_seq read: a new entry's index. */
+size_t pl_pg__seq_add(pl_pg_db_t *db, int64_t room, int64_t last);
+/** Entry idx took seq (a message went in). */
+void pl_pg__seq_set(pl_pg_db_t *db, size_t idx, int64_t seq);
 /** The undo log's current length: a savepoint's mark. */
 size_t pl_pg__seq_mark(const pl_pg_db_t *db);
 /** Takes back every seq change after mark (the savepoint was rolled back). */

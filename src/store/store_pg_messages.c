@@ -71,7 +71,6 @@ enum {
     ST_MSG_THREAD,
     ST_MSG_INSERT_LOCK,
     ST_MSG_INSERT_AT,
-    ST_SEQ_FLUSH,
     ST__COUNT
 };
 
@@ -118,9 +117,6 @@ static const char *const sql[ST__COUNT] = {
         "thread_root, expires_ts, mentions, mention_room, media) "
         "VALUES ($1, $12, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
         "ON CONFLICT (sender, client_id) DO NOTHING RETURNING id, seq",
-    /* $1, $2: room ids and their last seqs, as array literals. */
-    [ST_SEQ_FLUSH] = "UPDATE rooms SET last_seq = u.seq FROM unnest($1::bigint[], $2::bigint[]) "
-                     "AS u(id, seq) WHERE rooms.id = u.id",
     [ST_MSG_BEFORE] = MSG_SELECT "WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
     [ST_MSG_AFTER] = MSG_SELECT "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
     [ST_MSG_UPDATED] = MSG_SELECT "WHERE m.room_id = $1 AND m.version > $3 "
@@ -283,160 +279,9 @@ static int thread_bump(pl_pg_db_t *db, int64_t room_id, int64_t root, int64_t ts
     return rc;
 }
 
-/* ---- the seq cache ----
- * Inside the writer's batch, a room's row is locked (FOR UPDATE) by its
- * first append and stays locked until COMMIT, so nobody else can append to
- * it meanwhile: its next seqs are known without asking. Later appends insert
- * with the seq from here (ST_MSG_INSERT_AT), and rooms.last_seq is written
- * once per room per batch (ST_SEQ_FLUSH) instead of once per message: a row
- * updated hundreds of times in one transaction leaves as many versions,
- * which every later lock and update in the batch walks. The flush runs
- * before COMMIT and before any other statement of the batch (pl_pg__run),
- * so whatever reads rooms.last_seq sees the true value. Savepoints (job,
- * pl_pg__fn_begin) keep an undo mark: rolled back, they take back their
- * seqs, their flushes and the rooms they locked (PostgreSQL releases a row
- * lock taken after a savepoint rolled back to), so seqs stay gap-free. */
-typedef struct pl_pg_seq {
-    int64_t room, seq, flushed;
-} pl_pg_seq_t;
-
-/* One change: entry idx was created (created) or had seq/flushed. */
-typedef struct pl_pg_undo {
-    size_t idx;
-    int64_t seq, flushed;
-    bool created;
-} pl_pg_undo_t;
-
-static void undo_push(pl_pg_db_t *db, size_t idx, bool created)
-{
-    if (db->nundo == db->capundo) {
-        db->capundo = db->capundo ? 2 * db->capundo : 64;
-        db->undo = pl_xrealloc(db->undo, db->capundo * sizeof *db->undo);
-    }
-    pl_pg_undo_t *u = &db->undo[db->nundo++];
-    *u = (pl_pg_undo_t){.idx = idx, .created = created};
-    if (!created) {
-        u->seq = db->seqs[idx].seq;
-        u->flushed = db->seqs[idx].flushed;
-    }
-}
-
-static void seq_update_dirty(pl_pg_db_t *db)
-{
-    db->seq_dirty = false;
-    for (size_t i = 0; i < db->nseqs && !db->seq_dirty; i++)
-        db->seq_dirty = db->seqs[i].seq != db->seqs[i].flushed;
-}
-
-size_t pl_pg__seq_mark(const pl_pg_db_t *db)
-{
-    return db->nundo;
-}
-
-void pl_pg__seq_undo(pl_pg_db_t *db, size_t mark)
-{
-    if (db->nundo <= mark)
-        return;
-    while (db->nundo > mark) {
-        pl_pg_undo_t *u = &db->undo[--db->nundo];
-        if (u->created) {
-            db->nseqs = u->idx;
-        } else {
-            db->seqs[u->idx].seq = u->seq;
-            db->seqs[u->idx].flushed = u->flushed;
-        }
-    }
-    seq_update_dirty(db);
-}
-
-void pl_pg__seq_reset(pl_pg_db_t *db)
-{
-    db->nseqs = db->nundo = 0;
-    db->seq_dirty = false;
-}
-
-void pl_pg__seq_free(pl_pg_db_t *db)
-{
-    free(db->seqs);
-    free(db->undo);
-    db->seqs = NULL;
-    db->undo = NULL;
-    db->capseqs = db->capundo = 0;
-    pl_pg__seq_reset(db);
-}
-
 static bool seq_cached(const pl_pg_db_t *db)
 {
     return db->role == PL_PG_WRITER && db->in_job && PQtransactionStatus(db->c) != PQTRANS_IDLE;
-}
-
-static pl_pg_seq_t *seq_find(pl_pg_db_t *db, int64_t room, size_t *idx)
-{
-    for (size_t i = db->nseqs; i-- > 0;)
-        if (db->seqs[i].room == room) {
-            *idx = i;
-            return &db->seqs[i];
-        }
-    return NULL;
-}
-
-static size_t seq_add(pl_pg_db_t *db, int64_t room, int64_t last)
-{
-    if (db->nseqs == db->capseqs) {
-        db->capseqs = db->capseqs ? 2 * db->capseqs : 64;
-        db->seqs = pl_xrealloc(db->seqs, db->capseqs * sizeof *db->seqs);
-    }
-    size_t idx = db->nseqs++;
-    db->seqs[idx] = (pl_pg_seq_t){.room = room, .seq = last, .flushed = last};
-    undo_push(db, idx, true);
-    return idx;
-}
-
-static void seq_set(pl_pg_db_t *db, size_t idx, int64_t seq)
-{
-    undo_push(db, idx, false);
-    db->seqs[idx].seq = seq;
-    db->seq_dirty = true;
-}
-
-int pl_pg__seq_flush(pl_pg_db_t *db)
-{
-    if (!db->seq_dirty)
-        return 0;
-    pl_buf_t ids, seqs;
-    pl_buf_init(&ids);
-    pl_buf_init(&seqs);
-    pl_buf_lit(&ids, "{");
-    pl_buf_lit(&seqs, "{");
-    bool first = true;
-    for (size_t i = 0; i < db->nseqs; i++) {
-        if (db->seqs[i].seq == db->seqs[i].flushed)
-            continue;
-        pl_buf_printf(&ids, "%s%" PRId64, first ? "" : ",", db->seqs[i].room);
-        pl_buf_printf(&seqs, "%s%" PRId64, first ? "" : ",", db->seqs[i].seq);
-        first = false;
-    }
-    pl_buf_lit(&ids, "}");
-    pl_buf_lit(&seqs, "}");
-    pl_buf_lit(&ids, "\0");
-    pl_buf_lit(&seqs, "\0");
-    pl_pg_args_t a = {0};
-    pl_pg__text(&a, pl_buf_head(&ids));
-    pl_pg__text(&a, pl_buf_head(&seqs));
-    db->seq_quiet = true;
-    int rc = RUN(db, ST_SEQ_FLUSH, &a, false, "seq_flush", NULL);
-    db->seq_quiet = false;
-    pl_buf_dispose(&ids);
-    pl_buf_dispose(&seqs);
-    if (rc != 0)
-        return PL_EIO;
-    for (size_t i = 0; i < db->nseqs; i++)
-        if (db->seqs[i].seq != db->seqs[i].flushed) {
-            undo_push(db, i, false);
-            db->seqs[i].flushed = db->seqs[i].seq;
-        }
-    db->seq_dirty = false;
-    return 0;
 }
 
 /* The append inside a batch (the seq cache): returns 0 with *out holding
@@ -445,7 +290,7 @@ int pl_pg__seq_flush(pl_pg_db_t *db)
 static int insert_cached(pl_pg_db_t *db, pl_pg_args_t *a, int64_t room, PGresult **out)
 {
     size_t idx = 0;
-    pl_pg_seq_t *e = seq_find(db, room, &idx);
+    const pl_pg_seq_t *e = pl_pg__seq_find(db, room, &idx);
     PGresult *r = NULL;
     int rc;
     db->seq_quiet = true;
@@ -455,15 +300,15 @@ static int insert_cached(pl_pg_db_t *db, pl_pg_args_t *a, int64_t room, PGresult
             PQclear(r);
             r = NULL;
         } else if (rc == 0) {
-            idx = seq_add(db, room, pl_pg__i64(r, 0, 0));
+            idx = pl_pg__seq_add(db, room, pl_pg__i64(r, 0, 0));
             if (!PQgetisnull(r, 0, 1))
-                seq_set(db, idx, pl_pg__i64(r, 0, 2));
+                pl_pg__seq_set(db, idx, pl_pg__i64(r, 0, 2));
         }
     } else {
         pl_pg__int(a, e->seq + 1);
         rc = RUN(db, ST_MSG_INSERT_AT, a, false, "message_insert", &r);
         if (rc == 0 && PQntuples(r) > 0)
-            seq_set(db, idx, pl_pg__i64(r, 0, 1));
+            pl_pg__seq_set(db, idx, pl_pg__i64(r, 0, 1));
     }
     db->seq_quiet = false;
     if (rc == 0)
