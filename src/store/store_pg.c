@@ -229,6 +229,7 @@ typedef struct pl_pg_store {
     pl_pg_db_t *readers;
     int64_t nreaders;
     int64_t threads_started;
+    char *conninfo; /* owned; the connections borrow it to reconnect */
 
     _Atomic uint64_t commits, write_jobs, read_jobs;
 } pl_pg_store_t;
@@ -256,6 +257,8 @@ static void db_close(pl_pg_db_t *db)
     if (db->c != NULL)
         PQfinish(db->c);
     db->c = NULL;
+    pl_pg__seq_free(db);
+    db->switch_pending = db->switch_failed = false;
 }
 
 /* libpq prints notices (e.g. "there is no transaction in progress") to
@@ -274,6 +277,7 @@ static int db_open(pl_pg_db_t *db, const char *conninfo, pl_pg_role_t role, cons
     db->be = &pl_store_pg_backend;
     db->role = role;
     db->name = name;
+    db->conninfo = conninfo;
     db->c = PQconnectdb(conninfo != NULL ? conninfo : "");
     if (db->c == NULL || PQstatus(db->c) != CONNECTION_OK) {
         char line[256] = "out of memory";
@@ -296,6 +300,27 @@ static int db_open(pl_pg_db_t *db, const char *conninfo, pl_pg_role_t role, cons
         return PL_EIO;
     }
     return 0;
+}
+
+bool pl_pg__revive(pl_pg_db_t *db, bool force)
+{
+    if (db->c != NULL && PQstatus(db->c) == CONNECTION_OK)
+        return true;
+    uint64_t now = uv_hrtime();
+    if (!force && now < db->retry_at_ns)
+        return false;
+    uint64_t backoff = db->backoff_ms;
+    pl_pg_role_t role = db->role;
+    const char *name = db->name, *conninfo = db->conninfo;
+    db_close(db);
+    if (db_open(db, conninfo, role, name) == 0) {
+        pl_log(PL_LOG_INFO, "store", "op=reconnect db=%s", name);
+        return true;
+    }
+    /* db_open logged why; db->c is NULL until the next attempt. */
+    db->backoff_ms = backoff == 0 ? 50 : PL_MIN(2 * backoff, 2000);
+    db->retry_at_ns = now + db->backoff_ms * 1000000u;
+    return false;
 }
 
 static int db_migrate(pl_pg_db_t *db)
@@ -367,20 +392,34 @@ static void fail_range(job_t *first, job_t *last)
  * PL_EIO while its neighbours commit. Only a lost connection or a failed
  * COMMIT fails the whole batch. No batch is retried (see store.h):
  * work functions run at most once. */
+/* BEGIN of a batch (or of a read job), on a connection brought back if
+ * it broke. A connection idle while the server restarted looks fine until
+ * its next statement fails: that BEGIN is retried once on a new connection
+ * (no work has run yet, so nothing can happen twice). */
+static int begin_on(pl_pg_db_t *db, const char *sql, const char *op)
+{
+    if (!pl_pg__revive(db, false))
+        return PL_EIO;
+    if (pl_pg__exec(db, sql, op) == 0)
+        return 0;
+    if (PQstatus(db->c) == CONNECTION_OK || !pl_pg__revive(db, true))
+        return PL_EIO;
+    return pl_pg__exec(db, sql, op);
+}
+
+/* Jobs of a batch that could not start (the server is unreachable) or
+ * whose COMMIT did not return COMMIT get PL_EIO: nothing of them is
+ * acknowledged (clients see `internal` and retry with the same client_id). */
 static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
 {
     pl_pg_db_t *db = &st->writer;
-    if (PQstatus(db->c) != CONNECTION_OK) {
-        PQreset(db->c);
-        for (int i = 0; i < PL_PG_TABLES_MAX; i++) {
-            free(db->prepared[i]);
-            db->prepared[i] = NULL;
-        }
-    }
-    /* Round trips per job: the work's statements plus one for the savepoint
-     * switch ("RELEASE SAVEPOINT job; SAVEPOINT job" in one message). */
-    if (pl_pg__exec(db, "BEGIN; SAVEPOINT job", "begin") != 0) {
-        if (PQtransactionStatus(db->c) != PQTRANS_IDLE)
+    pl_pg__seq_reset(db);
+    db->switch_pending = db->switch_failed = false;
+    /* Round trips per job: the work's statements; the savepoint switch
+     * between jobs goes out in one pipeline with the next job's first
+     * statement (pl_pg__run). */
+    if (begin_on(db, "BEGIN; SAVEPOINT job", "begin") != 0) {
+        if (db->c != NULL && PQtransactionStatus(db->c) != PQTRANS_IDLE)
             pl_pg__exec(db, "ROLLBACK", "rollback");
         fail_range(first, last);
         return;
@@ -392,6 +431,7 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
         if (!open) {
             j->status = PL_EIO;
         } else {
+            size_t mark = pl_pg__seq_mark(db);
             db->in_job = true;
             j->work((pl_db_t *)db, j->arg);
             db->in_job = false;
@@ -400,17 +440,29 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
                 pl_log(PL_LOG_ERROR, "store", "op=job err=statement failed unreported");
                 db->job_failed = true;
             }
+            if (db->switch_failed) {
+                db->job_failed = true;
+                open = false;
+            }
             if (db->job_rollback || db->job_failed) {
                 if (db->job_failed)
                     j->status = PL_EIO;
-                pl_pg__exec(db, "ROLLBACK TO SAVEPOINT job", "rollback_to");
+                if (open)
+                    pl_pg__exec(db, "ROLLBACK TO SAVEPOINT job", "rollback_to");
+                pl_pg__seq_undo(db, mark);
             }
         }
         if (j == last)
             break;
         if (open)
-            open = pl_pg__exec(db, "RELEASE SAVEPOINT job; SAVEPOINT job", "savepoint") == 0;
+            db->switch_pending = true;
     }
+    /* A switch still owed (jobs that ran no statement) is not needed: the
+     * savepoint of the last job that did is released below. */
+    db->switch_pending = false;
+    /* rooms.last_seq of the rooms appended to, once per room. */
+    if (open && pl_pg__seq_flush(db) != 0)
+        open = false;
     /* COMMIT of an aborted transaction "succeeds" as ROLLBACK: only the
      * COMMIT tag means the batch is durable. */
     PGresult *r = PQexec(db->c, open ? "RELEASE SAVEPOINT job; COMMIT" : "COMMIT");
@@ -426,6 +478,7 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
      * durable, report every job as failed. */
     if (PQtransactionStatus(db->c) != PQTRANS_IDLE)
         pl_pg__exec(db, "ROLLBACK", "rollback");
+    pl_pg__seq_reset(db);
     fail_range(first, last);
 }
 
@@ -476,16 +529,9 @@ static void run_read(pl_pg_store_t *st, pl_pg_db_t *db, job_t *j)
 {
     db->job_rollback = db->job_failed = false;
     db->fn_depth = 0;
-    if (PQstatus(db->c) != CONNECTION_OK) {
-        PQreset(db->c);
-        for (int i = 0; i < PL_PG_TABLES_MAX; i++) {
-            free(db->prepared[i]);
-            db->prepared[i] = NULL;
-        }
-    }
     /* One snapshot per job, read-only: writes fail with PL_EIO as on a
      * SQLite reader connection. */
-    if (pl_pg__exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin_read") != 0) {
+    if (begin_on(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin_read") != 0) {
         j->status = PL_EIO;
         return;
     }
@@ -555,6 +601,7 @@ static void free_store(pl_pg_store_t *st)
     uv_cond_destroy(&st->read_cv);
     free(st->readers);
     free(st->reader_threads);
+    free(st->conninfo);
     free(st);
 }
 
@@ -605,7 +652,8 @@ int pl_pg_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
     uv_cond_init(&st->write_cv);
     uv_cond_init(&st->read_cv);
 
-    const char *ci = cfg->pg_conninfo != NULL ? cfg->pg_conninfo : "";
+    st->conninfo = pl_xstrdup(cfg->pg_conninfo != NULL ? cfg->pg_conninfo : "");
+    const char *ci = st->conninfo;
     int rc = db_open(&st->writer, ci, PL_PG_WRITER, "writer");
     if (rc == 0 && (rc = db_migrate(&st->writer)) != 0)
         db_close(&st->writer);
@@ -655,6 +703,8 @@ void pl_pg_store_close(pl_store_t *s)
 
 pl_db_t *pl_pg_store_direct(pl_store_t *st)
 {
+    /* The direct connection has no job around it to bring it back. */
+    pl_pg__revive(&PG_ST(st)->direct, false);
     return (pl_db_t *)&PG_ST(st)->direct;
 }
 

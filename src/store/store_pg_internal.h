@@ -50,6 +50,24 @@ typedef struct pl_pg_db {
     bool in_job;       /* a write job's savepoint is open (writer) or a read job runs */
     int fn_depth;      /* nested pl_pg__fn_begin savepoints */
     bool fn_own_tx[8]; /* per depth: fn_begin started a transaction (autocommit) */
+    size_t fn_mark[8]; /* per depth: the seq undo mark at fn_begin */
+    /* Writer only, inside a batch (see "seq cache" in store_pg_messages.c):
+     * the rooms this batch has locked and appended to, their next seq, and
+     * an undo log so a savepoint rolled back takes its seqs back. */
+    struct pl_pg_seq *seqs;
+    size_t nseqs, capseqs;
+    struct pl_pg_undo *undo;
+    size_t nundo, capundo;
+    bool seq_dirty; /* some room's seq is ahead of rooms.last_seq */
+    bool seq_quiet; /* the append's own statements run: no flush before them */
+    /* Writer: "RELEASE SAVEPOINT job; SAVEPOINT job" is owed and goes out in
+     * one pipeline with the next statement (pl_pg__run); switch_failed when
+     * it did not succeed (the batch's savepoint state is unknown). */
+    bool switch_pending, switch_failed;
+    /* Reconnecting (pl_pg__revive): the store's conninfo (borrowed), and
+     * when the next attempt may run after failed ones (backoff). */
+    const char *conninfo;
+    uint64_t retry_at_ns, backoff_ms;
 } pl_pg_db_t;
 
 #define PG_DB(db) ((pl_pg_db_t *)(db))
@@ -102,6 +120,37 @@ char *pl_pg__hex(const void *p, size_t len);
 unsigned char *pl_pg__bytes(const PGresult *r, int row, int col, size_t *len);
 /** Rows of r as an int64 array of column 0 (malloc'd, NULL when none). */
 void pl_pg__ids(const PGresult *r, int64_t **out, size_t *n);
+
+/** Makes a broken connection usable again (store_pg.c): closes it and connects anew
+ * (session settings included; prepared statements are prepared again on
+ * first use). Returns true when the connection is up. While the server is
+ * unreachable, attempts back off (50 ms doubling to 2 s); force skips the
+ * wait (the connection was fine until now: the server restarted). */
+bool pl_pg__revive(pl_pg_db_t *db, bool force);
+
+/* ---- the seq cache (writer, inside a batch; store_pg_stmt.c, used by the
+ * append in store_pg_messages.c) ---- */
+typedef struct pl_pg_seq {
+    int64_t room, seq, flushed;
+} pl_pg_seq_t;
+/** The batch's entry of room (its index in *idx), or NULL. */
+pl_pg_seq_t *pl_pg__seq_find(pl_pg_db_t *db, int64_t room, size_t *idx);
+/** A room just locked, last_seq read: a new entry's index. */
+size_t pl_pg__seq_add(pl_pg_db_t *db, int64_t room, int64_t last);
+/** Entry idx took seq (a message went in). */
+void pl_pg__seq_set(pl_pg_db_t *db, size_t idx, int64_t seq);
+/** The undo log's current length: a savepoint's mark. */
+size_t pl_pg__seq_mark(const pl_pg_db_t *db);
+/** Takes back every seq change after mark (the savepoint was rolled back). */
+void pl_pg__seq_undo(pl_pg_db_t *db, size_t mark);
+/** Writes the cached seqs to rooms.last_seq (one UPDATE); 0 or PL_EIO. */
+int pl_pg__seq_flush(pl_pg_db_t *db);
+/** Forgets the cache (the batch ended: committed or rolled back). */
+void pl_pg__seq_reset(pl_pg_db_t *db);
+/** Frees the cache's memory (connection closed). */
+void pl_pg__seq_free(pl_pg_db_t *db);
+/** Sends an owed savepoint switch on its own (a round trip); 0 or PL_EIO. */
+int pl_pg__switch_flush(pl_pg_db_t *db);
 
 /* ---- shared between the concept files ---- */
 /* Columns of every message query (pl_pg__message_from_row). */

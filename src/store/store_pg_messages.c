@@ -69,6 +69,8 @@ enum {
     ST_MSG_AFTER,
     ST_MSG_UPDATED,
     ST_MSG_THREAD,
+    ST_MSG_INSERT_LOCK,
+    ST_MSG_INSERT_AT,
     ST__COUNT
 };
 
@@ -97,6 +99,24 @@ static const char *const sql[ST__COUNT] = {
         "ON CONFLICT (sender, client_id) DO NOTHING RETURNING id, seq), "
         "upd AS (UPDATE rooms SET last_seq = ins.seq FROM ins WHERE rooms.id = $1) "
         "SELECT ins.id, ins.seq, (SELECT count(*) FROM r) FROM ins",
+    /* The writer's appends inside a batch (the seq cache below). The first
+     * in a room takes the room row's lock and reads last_seq, with
+     * ST_MSG_INSERT's parameters; the row (last_seq, id, seq) comes back even
+     * when the insert found the client_id (ins empty), and no row at all
+     * when the room does not exist. */
+    [ST_MSG_INSERT_LOCK] =
+        "WITH r AS (SELECT last_seq FROM rooms WHERE id = $1 FOR UPDATE), "
+        "ins AS (INSERT INTO messages(room_id, seq, sender, client_id, ts, content, reply_to, "
+        "thread_root, expires_ts, mentions, mention_room, media) "
+        "SELECT $1, r.last_seq + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM r "
+        "ON CONFLICT (sender, client_id) DO NOTHING RETURNING id, seq) "
+        "SELECT r.last_seq, ins.id, ins.seq FROM r LEFT JOIN ins ON true",
+    /* Later appends to a locked room: the seq is known ($12). */
+    [ST_MSG_INSERT_AT] =
+        "INSERT INTO messages(room_id, seq, sender, client_id, ts, content, reply_to, "
+        "thread_root, expires_ts, mentions, mention_room, media) "
+        "VALUES ($1, $12, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (sender, client_id) DO NOTHING RETURNING id, seq",
     [ST_MSG_BEFORE] = MSG_SELECT "WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
     [ST_MSG_AFTER] = MSG_SELECT "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
     [ST_MSG_UPDATED] = MSG_SELECT "WHERE m.room_id = $1 AND m.version > $3 "
@@ -259,6 +279,43 @@ static int thread_bump(pl_pg_db_t *db, int64_t room_id, int64_t root, int64_t ts
     return rc;
 }
 
+static bool seq_cached(const pl_pg_db_t *db)
+{
+    return db->role == PL_PG_WRITER && db->in_job && PQtransactionStatus(db->c) != PQTRANS_IDLE;
+}
+
+/* The append inside a batch (the seq cache): returns 0 with *out holding
+ * (last_seq, id, seq) or (id, seq), id NULL or no row when the client_id
+ * exists, *out NULL when the room does not exist; or an error. */
+static int insert_cached(pl_pg_db_t *db, pl_pg_args_t *a, int64_t room, PGresult **out)
+{
+    size_t idx = 0;
+    const pl_pg_seq_t *e = pl_pg__seq_find(db, room, &idx);
+    PGresult *r = NULL;
+    int rc;
+    db->seq_quiet = true;
+    if (e == NULL) {
+        rc = RUN(db, ST_MSG_INSERT_LOCK, a, false, "message_insert", &r);
+        if (rc == 0 && PQntuples(r) == 0) {
+            PQclear(r);
+            r = NULL;
+        } else if (rc == 0) {
+            idx = pl_pg__seq_add(db, room, pl_pg__i64(r, 0, 0));
+            if (!PQgetisnull(r, 0, 1))
+                pl_pg__seq_set(db, idx, pl_pg__i64(r, 0, 2));
+        }
+    } else {
+        pl_pg__int(a, e->seq + 1);
+        rc = RUN(db, ST_MSG_INSERT_AT, a, false, "message_insert", &r);
+        if (rc == 0 && PQntuples(r) > 0)
+            pl_pg__seq_set(db, idx, pl_pg__i64(r, 0, 1));
+    }
+    db->seq_quiet = false;
+    if (rc == 0)
+        *out = r;
+    return rc;
+}
+
 /* Posts a new message. Returns 0 with *out, PL_EEXIST when (sender,
  * client_id) exists (nothing written: the caller reads the original),
  * PL_ENOTFOUND for an unknown room or sender, or PL_EIO.
@@ -293,12 +350,25 @@ static int message_insert(pl_pg_db_t *db, const pl_message_new_t *in, pl_message
     pl_pg__bool(&a, in->mention_room);
     pl_pg__int(&a, in->media);
     PGresult *r = NULL;
-    int rc = RUN(db, ST_MSG_INSERT, &a, false, "message_insert", &r);
+    int col = 0; /* of (id, seq) in r */
+    int rc;
+    if (seq_cached(db)) {
+        rc = insert_cached(db, &a, in->room_id, &r);
+        if (rc == 0 && r != NULL && PQnfields(r) == 3) {
+            col = 1;
+            if (PQgetisnull(r, 0, 1)) { /* the room is there, the client_id too */
+                PQclear(r);
+                r = NULL;
+            }
+        }
+    } else {
+        rc = RUN(db, ST_MSG_INSERT, &a, false, "message_insert", &r);
+    }
     if (rc != 0) {
         free(mentions);
         return rc;
     }
-    if (PQntuples(r) == 0) {
+    if (r == NULL || PQntuples(r) == 0) {
         PQclear(r);
         free(mentions);
         /* No row: the room is missing, or the client_id exists. */
@@ -307,8 +377,8 @@ static int message_insert(pl_pg_db_t *db, const pl_message_new_t *in, pl_message
         pl_message_dispose(&orig);
         return rc == 0 ? PL_EEXIST : rc;
     }
-    m->id = pl_pg__i64(r, 0, 0);
-    m->seq = pl_pg__i64(r, 0, 1);
+    m->id = pl_pg__i64(r, 0, col);
+    m->seq = pl_pg__i64(r, 0, col + 1);
     PQclear(r);
     m->mentions = mentions;
     if ((rc = pl_pg__mentions_insert(db, in->room_id, m->seq, in->sender, in->mentions,

@@ -8,6 +8,9 @@
 #                                  (PG_LISTEN= for no TCP listener at all)
 #   pg-cluster.sh stop DIR         pg_ctl stop -m fast, then removes DIR
 #   pg-cluster.sh createdb DIR PORT NAME   (re)creates database NAME
+#   pg-cluster.sh down DIR [MODE]  pg_ctl stop -m MODE (fast; immediate: a crash),
+#                                  keeping DIR (test_pg_restart)
+#   pg-cluster.sh up DIR           starts a cluster stopped by `down` again
 #
 # initdb refuses to run as root (CI runs as root): there everything runs as
 # the postgres user (runuser -u postgres --) and DIR is owned by it.
@@ -35,9 +38,10 @@ as_pg() {
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] || { echo "usage: $0 start|stop|createdb DIR [PORT [NAME]]" >&2; exit 2; }
+[ -n "$dir" ] || { echo "usage: $0 start|stop|createdb|down|up DIR [PORT [NAME]|MODE]" >&2; exit 2; }
 
 # PG_LISTEN: TCP addresses (default 127.0.0.1; empty: Unix socket only).
+# PG_EXTRA_OPTS: more server options for `start` (e.g. "-c wal_writer_delay=10s").
 listen=${PG_LISTEN-127.0.0.1}
 
 case "$cmd" in
@@ -54,12 +58,19 @@ start)
     as_pg "$bindir/initdb" -D "$dir/data" --auth=trust -U postgres -E UTF8 --locale=C.UTF-8 \
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     as_pg mkdir -p "$dir/sock"
-    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses='$listen' -p $port -c unix_socket_directories=$dir/sock \
+    # The server's options, kept for `up`.
+    echo "-c listen_addresses='$listen' -p $port -c unix_socket_directories=$dir/sock \
             -c fsync=on -c synchronous_commit=on -c shared_buffers=64MB -c max_connections=200 \
-            -c log_min_messages=warning" \
-        start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+            -c log_min_messages=warning ${PG_EXTRA_OPTS:-}" | as_pg tee "$dir/server.opts" >/dev/null
+    "$0" up "$dir"
     echo "host=$dir/sock port=$port user=postgres"
+    ;;
+up)
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "$(cat "$dir/server.opts")" start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+    ;;
+down)
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w stop >/dev/null
     ;;
 createdb)
     port=$3
@@ -74,7 +85,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop|createdb DIR [PORT [NAME]]" >&2
+    echo "usage: $0 start|stop|createdb|down|up DIR [PORT [NAME]|MODE]" >&2
     exit 2
     ;;
 esac
