@@ -71,6 +71,9 @@ typedef struct {
     uint64_t cluster_backfills;  /* store reads that filled gaps */
     uint64_t cluster_backfilled; /* messages those delivered */
     uint64_t cluster_resyncs;    /* Redis reconnects caught up */
+    /* cluster failure detection (relay.c) */
+    uint64_t cluster_peer_catchups; /* catch-ups after a peer lost publishes or died */
+    uint64_t cluster_room_loads;    /* rooms read after another node created or changed them */
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

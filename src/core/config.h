@@ -138,6 +138,9 @@ typedef struct {
     char *node_id;                  /* this node's name on the bus; "" = hostname-pid */
     int64_t drain_ms;               /* SIGTERM: /readyz 503 this long before closing */
     int64_t redis_reconnect_max_ms; /* cap of the reconnect backoff */
+    /* cluster failure detection: peer heartbeats (src/cluster, issue 13: node failures) */
+    int64_t cluster_heartbeat_ms;    /* a node publishes that it is alive this often */
+    int64_t cluster_peer_timeout_ms; /* a peer silent this long is taken for dead: catch up */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
