@@ -575,6 +575,7 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         {"cluster_published", cl.published},
         {"cluster_publish_dropped", cl.publish_dropped},
         {"cluster_publish_failed", cl.publish_failed},
+        {"cluster_heartbeats", cl.heartbeats},
         {"cluster_peers", cl.peers},
         {"cluster_peers_lost", cl.peers_lost},
         {"cluster_peer_catchups", cs.cluster_peer_catchups},

@@ -357,15 +357,19 @@ static void publish(pl_cluster_t *cl, const char *channel, const char *data, siz
                     bool tracked)
 {
     if (!cl->pub.up) {
-        cl->stats.publish_dropped++;
-        if (tracked)
+        if (tracked) {
+            cl->stats.publish_dropped++;
             cl->pub_lost = true;
+        }
         return;
     }
     const char *argv[3] = {"PUBLISH", channel, data};
     size_t argl[3] = {7, strlen(channel), len};
     redisAsyncCommandArgv(cl->pub.ac, tracked ? on_pub_reply : NULL, cl, 3, argv, argl);
-    cl->stats.published++;
+    if (tracked)
+        cl->stats.published++;
+    else
+        cl->stats.heartbeats++;
 }
 
 void pl_cluster_publish(pl_cluster_t *cl, const char *channel, const char *data, size_t len)
@@ -380,7 +384,8 @@ static void publish_node_event(pl_cluster_t *cl, char kind)
     pl_buf_t e;
     pl_buf_init(&e);
     pl_env_format(&e, cl->node, kind, 0, 0, 0, 0, "", 0);
-    /* A lost heartbeat is no lost event; a lost notice is told again. */
+    /* A lost heartbeat is no lost event (and not counted as a publish); a
+     * lost notice is told again. */
     publish(cl, NODES_CHANNEL, pl_buf_head(&e), e.len, kind == PL_ENV_LOST);
     pl_buf_dispose(&e);
 }

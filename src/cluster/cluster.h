@@ -70,6 +70,7 @@ typedef struct {
     uint64_t published;       /* PUBLISH commands sent */
     uint64_t publish_dropped; /* not sent: no connection */
     uint64_t publish_failed;  /* sent, but the connection went away before Redis answered */
+    uint64_t heartbeats;      /* heartbeats sent (not in published) */
     uint64_t peers;           /* other nodes heard from within cluster_peer_timeout_ms */
     uint64_t peers_lost;      /* other nodes that went silent */
     uint64_t peer_gaps;       /* on_peer_gap calls (a peer's lost publishes or silence) */

@@ -442,6 +442,7 @@ static void wait_subscribed(th_server_t *s)
  * connection ended (close frame or EOF). */
 static int failed_ids[1024]; /* ids of requests answered ok:false (collect) */
 static size_t nfailed;
+static size_t nupdates; /* `update` events of the room seen by collect */
 
 static bool collect(int fd, const char *room, json_int_t *seqs, size_t *n, size_t cap, int ms)
 {
@@ -473,6 +474,8 @@ static bool collect(int fd, const char *room, json_int_t *seqs, size_t *n, size_
         const char *r = th_jstr(j, "room");
         if (ev && r && !strcmp(ev, "message") && !strcmp(r, room) && *n < cap)
             seqs[(*n)++] = th_jint(j, "seq");
+        if (ev && r && !strcmp(ev, "update") && !strcmp(r, room))
+            nupdates++;
         json_t *okv = json_object_get(j, "ok");
         if (okv != NULL && json_is_false(okv) &&
             nfailed < sizeof failed_ids / sizeof failed_ids[0]) {
@@ -1057,7 +1060,8 @@ static void test_lost_publishes(void **state)
     assert_int_equal(1, send_text(fd, g, "p0", "before"));
     assert_true(collect_until(fb, g, seqs, &n, CAP, 1, 30000, 0));
     json_int_t catchups0 = stat_of(&nb, "cluster_peer_catchups");
-    /* 1. d's bus cut: three messages acked on d, their publishes dropped. */
+    /* 1. d's bus cut: three messages acked on d and an edit of the first,
+     * their publishes dropped. */
     relay_cut();
     wait_ready(nd.port, 503);
     for (int i = 0; i < 3; i++) {
@@ -1065,11 +1069,22 @@ static void test_lost_publishes(void **state)
         snprintf(cid, sizeof cid, "p%d", i + 1);
         assert_int_equal(i + 2, send_text(fd, g, cid, "while cut"));
     }
-    assert_true(stat_of(&nd, "cluster_publish_dropped") >= 3);
+    json_decref(ok(th_call(fd,
+                           "\"op\":\"edit\",\"room\":\"%s\",\"seq\":1,\"content\":{\"type\":"
+                           "\"text\",\"body\":\"edited while cut\"}",
+                           g)));
+    assert_true(stat_of(&nd, "cluster_publish_dropped") >= 4);
+    nupdates = 0;
     relay_up();
     wait_ready(nd.port, 200);
     assert_true(collect_until(fb, g, seqs, &n, CAP, 4, 30000, 300));
     expect_exact(seqs, n, 4, "member on b after d's bus came back");
+    int64_t deadline = now_ms() + 30000;
+    while (nupdates == 0 && now_ms() < deadline)
+        assert_true(collect(fb, g, seqs, &n, CAP, 100));
+    assert_true(collect(fb, g, seqs, &n, CAP, 300)); /* a duplicate would follow */
+    assert_int_equal(1, nupdates);                   /* the edit, once */
+    assert_int_equal(4, n);
     assert_true(stat_of(&nb, "cluster_peer_catchups") > catchups0);
     /* 2. Cut again; one message acked on d, then d is killed before its
      * bus comes back: b takes the silent d for dead and catches up. */
