@@ -478,7 +478,9 @@ static void peers_heard_now(pl_cluster_t *cl)
     uint64_t now = uv_now(cl->loop);
     peer_t *p, *tmp;
     HASH_ITER(hh, cl->peers, p, tmp)
-    p->seen_ms = now;
+    {
+        p->seen_ms = now;
+    }
 }
 
 /* ---- connections ---- */

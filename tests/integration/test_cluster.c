@@ -193,7 +193,7 @@ static void relay_up(void)
     }
     setpgid(pid, pid); /* also here: the kill below must find the group */
     relay.pid = pid;
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (!port_open(relay.port)) {
         if (now_ms() > deadline)
             fail_msg("the relay did not start");
@@ -219,7 +219,7 @@ static void redis_start(void)
                           "--save",       "",       "--appendonly", "no",     "--daemonize",
                           "no",           "--dir",  tmpdir,         NULL};
     redis.pid = spawn(argv, log);
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (!port_open(redis.port)) {
         if (now_ms() > deadline)
             fail_msg("redis-server did not start; log: %s", log);
@@ -265,7 +265,7 @@ static int ready_status(int port)
 
 static void wait_ready(int port, int want)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (ready_status(port) != want) {
         if (now_ms() > deadline)
             fail_msg("/readyz on %d never answered %d", port, want);
@@ -328,7 +328,7 @@ static void haproxy_start(void)
     fclose(out);
     const char *argv[] = {"haproxy", "-db", "-f", cfg, NULL};
     hap.pid = spawn(argv, log);
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (!port_open(hap.port)) {
         if (now_ms() > deadline)
             fail_msg("haproxy did not start; log: %s", log);
@@ -429,7 +429,7 @@ static json_int_t stat_of(th_server_t *s, const char *key)
 /* Waits until node s's bus has confirmed every channel it wants. */
 static void wait_subscribed(th_server_t *s)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (stat_of(s, "cluster_subscriptions") != stat_of(s, "cluster_wanted")) {
         if (now_ms() > deadline)
             fail_msg("node on %d: subscriptions never matched", s->port);
@@ -775,7 +775,7 @@ static void test_logout_across(void **state)
     char body[256];
     assert_int_equal(200,
                      th_http(na.port, "POST", "/v1/logout", bo.token, "{}", body, sizeof body));
-    assert_int_equal(1008, th_ws_expect_close(fb, 5000));
+    assert_int_equal(1008, th_ws_expect_close(fb, 15000));
     close(fb);
 }
 
@@ -1113,14 +1113,21 @@ static void test_readyz_drain(void **state)
     memset(&nc, 0, sizeof nc);
     snprintf(nc.data_dir, sizeof nc.data_dir, "%s", na.data_dir);
     snprintf(nc.log_path, sizeof nc.log_path, "%s/parleyd-c.log", tmpdir);
-    th_server_restart(&nc, node_settings("c"));
+    /* A drain long enough for a slow poll to see the 503 on a busy host. */
+    const char *const *base = node_settings("c");
+    const char *set[16];
+    size_t k = 0;
+    for (; base[k] != NULL && k < 15; k++)
+        set[k] = strncmp(base[k], "drain_ms=", 9) ? base[k] : "drain_ms=4000";
+    set[k] = NULL;
+    th_server_restart(&nc, set);
     wait_ready(nc.port, 200);
     th_user_t u;
     user_on(&nc, &u, "drn");
     int fd = login_on(&nc, &u);
     kill(nc.pid, SIGTERM);
     wait_ready(nc.port, 503);
-    assert_int_equal(1001, th_ws_expect_close(fd, 5000));
+    assert_int_equal(1001, th_ws_expect_close(fd, 20000));
     close(fd);
     int status = 0;
     waitpid(nc.pid, &status, 0);
