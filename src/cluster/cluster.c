@@ -138,6 +138,9 @@ typedef struct peer {
  * for a while after the others took it for dead (its clients still talk
  * to it) and die without ever publishing. */
 #define DEAD_CHECK_MAX 64
+/* Peers tracked at most: names come from the bus, so a flood of made-up
+ * ones must not grow memory without bound. */
+#define PEERS_MAX 4096
 
 /* One of the two connections. */
 typedef struct {
@@ -410,6 +413,11 @@ static void on_nodes_message(pl_cluster_t *cl, const char *data, size_t len)
     peer_t *p = NULL;
     HASH_FIND(hh, cl->peers, e.node, e.node_len, p);
     if (p == NULL) {
+        if (HASH_COUNT(cl->peers) >= PEERS_MAX) {
+            pl_log(PL_LOG_WARN, "cluster", "too many peers (%d); node=%.*s ignored", PEERS_MAX,
+                   (int)e.node_len, e.node);
+            return;
+        }
         p = pl_xcalloc(1, sizeof *p);
         p->name = pl_xstrndup(e.node, e.node_len);
         HASH_ADD_KEYPTR(hh, cl->peers, p->name, e.node_len, p);

@@ -1022,6 +1022,64 @@ static void wait_stat(th_server_t *s, const char *key, json_int_t want)
     }
 }
 
+/* PUBLISHes raw bytes on a channel, as any Redis client could. */
+static void redis_publish(const char *channel, const char *data, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)redis.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(0, connect(fd, (struct sockaddr *)&a, sizeof a));
+    char head[256];
+    int n = snprintf(head, sizeof head, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                     strlen(channel), channel, len);
+    assert_int_equal(n, write(fd, head, (size_t)n));
+    assert_int_equal((ssize_t)len, write(fd, data, len));
+    assert_int_equal(2, write(fd, "\r\n", 2));
+    char reply[64];
+    assert_true(read(fd, reply, sizeof reply) > 0); /* ":<receivers>" */
+    close(fd);
+}
+
+/* pl:nodes carries heartbeats and lost-publish notices. Garbage on it is
+ * dropped; a node heard once and then silent is buried after
+ * cluster_peer_timeout_ms and the others catch up from the store. */
+static void test_peer_heartbeats(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    wait_subscribed(&nb);
+    json_int_t peers0 = stat_of(&nb, "cluster_peers");
+    json_int_t lost0 = stat_of(&nb, "cluster_peers_lost");
+    json_int_t catchups0 = stat_of(&nb, "cluster_peer_catchups");
+    static const char *const bad[] = {
+        "",
+        "PL1",
+        "PL1 zz R 1 2 3 4\n",
+        "PL1 z/z H 0 0 0 0\n",
+        "PL1 zz H 0 0 0\n",
+        "\xff\xfe",
+        "PL1 zz H 0 0 0 0", /* no header end */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        redis_publish("pl:nodes", bad[i], strlen(bad[i]));
+    /* A made-up node beats once and falls silent. */
+    redis_publish("pl:nodes", "PL1 zz H 0 0 0 0\n", 17);
+    wait_stat(&nb, "cluster_peers_lost", lost0 + 1);
+    assert_true(stat_of(&nb, "cluster_peer_catchups") > catchups0);
+    assert_int_equal(peers0, stat_of(&nb, "cluster_peers"));
+    /* A lost-publish notice makes b catch up at once. */
+    json_int_t c1 = stat_of(&nb, "cluster_peer_catchups");
+    redis_publish("pl:nodes", "PL1 zz L 0 0 0 0\n", 17);
+    wait_stat(&nb, "cluster_peer_catchups", c1 + 1);
+    /* Heard again, so alive again: silent, it is buried once more (the
+     * peer count is back where it was for the tests that follow). */
+    wait_stat(&nb, "cluster_peers_lost", lost0 + 2);
+    assert_int_equal(peers0, stat_of(&nb, "cluster_peers"));
+    assert_int_equal(200, ready_status(nb.port)); /* alive and well */
+    assert_int_equal(0, stat_of(&nb, "cluster_bad"));
+}
+
 /* Node d reaches Redis through a relay the test cuts, so d alone loses the
  * bus while b keeps it (b never resyncs). Messages d commits meanwhile are
  * acked but their publishes are dropped, and no later message follows:
@@ -1150,8 +1208,9 @@ int main(void)
         cmocka_unit_test(test_cross_node_order), cmocka_unit_test(test_two_senders),
         cmocka_unit_test(test_ephemeral_across), cmocka_unit_test(test_membership_across),
         cmocka_unit_test(test_logout_across),    cmocka_unit_test(test_subscription_count),
-        cmocka_unit_test(test_redis_restart),    cmocka_unit_test(test_lost_publishes),
-        cmocka_unit_test(test_readyz_drain),     cmocka_unit_test(test_kill9_node),
+        cmocka_unit_test(test_redis_restart),    cmocka_unit_test(test_peer_heartbeats),
+        cmocka_unit_test(test_lost_publishes),   cmocka_unit_test(test_readyz_drain),
+        cmocka_unit_test(test_kill9_node),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
