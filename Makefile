@@ -33,15 +33,10 @@ run-cluster:
 	@$(MAKE) --no-print-directory all
 	@DATA=./data-cluster BUILD=$(BUILD) exec scripts/run-cluster.sh
 
-# CTEST_REPEAT: a failing test runs once more before it fails the run; its
-# first attempt's output stays in the log. The multi-node and browser suites
-# start many processes on 2 cores and have timing flakes (tests/README.md):
-# a test that needed its second attempt is a bug to chase, not noise.
-CTEST_REPEAT ?= --repeat until-pass:2
 test:
 	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory all
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300 $(CTEST_REPEAT)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 # The unit and integration suites built with AddressSanitizer +
 # UndefinedBehaviorSanitizer (the browser suite runs in `make test`).
@@ -49,7 +44,7 @@ test-asan:
 	@scripts/install-deps.sh --test
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE 'e2e|pg' $(CTEST_REPEAT)
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE 'e2e|pg'
 
 # The unit and integration suites built with ThreadSanitizer. Every test
 # process and every parleyd it starts stops at its first report (exit 66),
@@ -64,7 +59,7 @@ test-tsan:
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPL_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
 	@rm -rf build-tsan/tsan-reports && mkdir -p build-tsan/tsan-reports
-	@cd build-tsan && $(TSAN_RUN) ctest --output-on-failure -j $(JOBS) --timeout 900 -LE 'e2e|pg' $(CTEST_REPEAT); \
+	@cd build-tsan && $(TSAN_RUN) ctest --output-on-failure -j $(JOBS) --timeout 900 -LE 'e2e|pg'; \
 		rc=$$?; for f in tsan-reports/*; do [ -f "$$f" ] || continue; rc=1; \
 		echo "== build-tsan/$$f"; cat "$$f"; done; exit $$rc
 

@@ -159,9 +159,17 @@ static void backfill_done(int status, void *arg)
     if (r != NULL)
         r->bf_running = false;
     if (r == NULL || status != 0 || b->rc < 0) {
-        if (r != NULL)
-            pl_log(PL_LOG_WARN, "cluster", "room=r%" PRId64 " backfill failed rc=%d status=%d",
-                   b->room, b->rc, status);
+        if (r != NULL) {
+            /* Never given up: the events it was to read may have no
+             * successor that would reveal them (the next tick retries). */
+            pl_log(PL_LOG_WARN, "cluster",
+                   "room=r%" PRId64 " backfill failed rc=%d status=%d; retrying", b->room, b->rc,
+                   status);
+            if (!r->bf_retry && !chat->closing) {
+                r->bf_retry = true;
+                chat->cl_bf_retry++;
+            }
+        }
         goto out;
     }
     if (b->refresh) {
@@ -222,6 +230,23 @@ void pl_bus__backfill(pl_chat_t *chat, room_t *r, bool refresh)
     b->refresh = refresh;
     r->bf_running = true;
     pl_store_read(chat->st, backfill_work, backfill_done, b);
+}
+
+void pl_bus__retry_failed(pl_chat_t *chat)
+{
+    room_t *r, *tmp;
+    HASH_ITER(hh, chat->rooms, r, tmp)
+    {
+        if (!r->bf_retry)
+            continue;
+        r->bf_retry = false;
+        chat->cl_bf_retry--;
+        if (r->nsess > 0)
+            pl_bus__backfill(chat, r, !r->cl_fresh);
+        if (chat->cl_bf_retry == 0)
+            return;
+    }
+    chat->cl_bf_retry = 0; /* the rest went away with their rooms */
 }
 
 /* ---- the order gate ---- */

@@ -78,6 +78,9 @@ typedef struct {
     uint64_t presence_reaped;        /* users of dead nodes whose status changed, here */
     uint64_t rate_shared_syncs;      /* request counts reconciled */
     uint64_t rate_shared_cuts;       /* local buckets cut down to the shared one */
+    /* cluster failure detection (relay.c) */
+    uint64_t cluster_peer_catchups; /* catch-ups after a peer lost publishes or died */
+    uint64_t cluster_room_loads;    /* rooms read after another node created or changed them */
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

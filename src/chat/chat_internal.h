@@ -54,6 +54,7 @@ typedef struct room {
     uint32_t nsess;
     bool cl_fresh;
     bool bf_running, bf_again;
+    bool bf_retry; /* a backfill failed (store busy or down): the tick tries again */
     UT_hash_handle hh;
 } room_t;
 
@@ -168,6 +169,7 @@ struct pl_chat {
      * the store, later bus messages wait here, in arrival order, so no
      * session hears of a room before this node can route it. */
     int cl_loading;
+    size_t cl_bf_retry;                      /* rooms with bf_retry set */
     struct relay_msg *cl_q_head, *cl_q_tail; /* malloc'd, linked by next */
     size_t cl_q_len;
 };
@@ -237,6 +239,8 @@ bool pl_bus__gate(pl_chat_t *chat, room_t *r, int64_t seq, int64_t version);
  * only the room's position, for a room watched again) and delivers it in
  * order; coalesced with one in flight. */
 void pl_bus__backfill(pl_chat_t *chat, room_t *r, bool refresh);
+/** Starts again the backfills that failed (rooms with bf_retry; the tick). */
+void pl_bus__retry_failed(pl_chat_t *chat);
 /** Appends the `message` event frame of seq to the room's ring (a new
  * reference); a seq that does not follow the ring's last restarts it. */
 void pl_chat__ring_push(pl_chat_t *chat, room_t *room, int64_t seq, pl_frame_t *f);

@@ -100,6 +100,12 @@ static void send_done(int status, void *arg)
         /* The thread root changed (count, last ts): members replace it. */
         if (q->p.root.id != 0)
             pl_chat__emit_update(chat, &q->p.root);
+    } else if (room != NULL && chat->cluster != NULL && room->cl_fresh && m->seq > room->last_seq) {
+        /* A retry of a send that another node committed but may never
+         * have published (it died before the PUBLISH): this node's
+         * sessions have not had it yet; read it (and whatever else they
+         * lack) from the store. */
+        pl_bus__backfill(chat, room, false);
     }
     pl_buf_dispose(&b);
 out:

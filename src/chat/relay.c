@@ -88,6 +88,7 @@ static void room_load_done(int status, void *arg)
             pl_chat__member_remove(chat, r, u);
     }
     pl_room_dispose(&q->row);
+    chat->stats.cluster_room_loads++;
 out:
     free(q->members);
     free(q);
@@ -218,10 +219,11 @@ static void on_subscribed(void *ud, const char *channel)
         pl_bus__backfill(chat, r, !r->cl_fresh);
 }
 
-static void on_resync(void *ud)
+/* Every room this node holds sessions in reads what follows its position
+ * (a room not fresh yet learns its position when its subscription is
+ * confirmed, see on_subscribed). */
+static void backfill_watched(pl_chat_t *chat)
 {
-    pl_chat_t *chat = ud;
-    chat->stats.cluster_resyncs++;
     room_t *r, *tmp;
     HASH_ITER(hh, chat->rooms, r, tmp)
     {
@@ -230,11 +232,29 @@ static void on_resync(void *ud)
     }
 }
 
+static void on_resync(void *ud)
+{
+    pl_chat_t *chat = ud;
+    chat->stats.cluster_resyncs++;
+    backfill_watched(chat);
+}
+
+/* A peer lost publishes or died: what it committed may never have been
+ * published, and no later event may ever show the gap. */
+static void on_peer_gap(void *ud, const char *node)
+{
+    (void)node;
+    pl_chat_t *chat = ud;
+    chat->stats.cluster_peer_catchups++;
+    backfill_watched(chat);
+}
+
 void pl_chat_cluster_handlers(pl_chat_t *chat, pl_cluster_handlers_t *h)
 {
     h->on_message = on_message;
     h->on_subscribed = on_subscribed;
     h->on_resync = on_resync;
+    h->on_peer_gap = on_peer_gap;
     h->ud = chat;
 }
 

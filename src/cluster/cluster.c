@@ -21,6 +21,7 @@
 
 #define BACKOFF_MIN_MS 50
 #define CONNECT_TIMEOUT_MS 2000
+#define NODES_CHANNEL "pl:nodes" /* heartbeats and lost-publish notices */
 
 /* ---- the libuv event adapter ----
  * hiredis' own <hiredis/adapters/libuv.h> (0.14) returns without telling
@@ -123,6 +124,24 @@ typedef struct chan {
     UT_hash_handle hh;
 } chan_t;
 
+/* Another node, as heard on NODES_CHANNEL. */
+typedef struct peer {
+    char *name;                 /* hash key */
+    uint64_t seen_ms;           /* uv_now of its last message */
+    bool dead;                  /* silent past cluster_peer_timeout_ms */
+    uint64_t check_ms, step_ms; /* dead: next catch-up, and the wait after it */
+    UT_hash_handle hh;
+} peer_t;
+
+/* A dead peer is caught up on again after timeout, 2 x timeout, ... up to
+ * this many timeouts, then forgotten: a node cut off from Redis may commit
+ * for a while after the others took it for dead (its clients still talk
+ * to it) and die without ever publishing. */
+#define DEAD_CHECK_MAX 64
+/* Peers tracked at most: names come from the bus, so a flood of made-up
+ * ones must not grow memory without bound. */
+#define PEERS_MAX 4096
+
 /* One of the two connections. */
 typedef struct {
     pl_cluster_t *cl;
@@ -146,6 +165,9 @@ struct pl_cluster {
     uv_idle_t flusher; /* runs flush once at the end of a turn with changes */
     bool flush_armed;
     bool resync_pending; /* after a reconnect: on_resync once all are confirmed */
+    bool pub_lost;       /* a publish was dropped or failed: tell the others (PL_ENV_LOST) */
+    peer_t *peers;       /* uthash by name */
+    uv_timer_t beat;     /* heartbeat and peer check */
     bool closing;
     int open_handles;
     pl_cluster_stats_t stats;
@@ -153,6 +175,7 @@ struct pl_cluster {
 
 static void link_connect(link_t *l);
 static void flush(pl_cluster_t *cl);
+static void on_nodes_message(pl_cluster_t *cl, const char *data, size_t len);
 
 /* ---- channels ---- */
 
@@ -191,6 +214,10 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         redisReply *data = reply->element[2];
         if (data->type != REDIS_REPLY_STRING)
             return;
+        if (ch->len == sizeof NODES_CHANNEL - 1 && memcmp(ch->str, NODES_CHANNEL, ch->len) == 0) {
+            on_nodes_message(cl, data->str, data->len);
+            return;
+        }
         cl->stats.received++;
         cl->h.on_message(cl->h.ud, ch->str, ch->len, data->str, data->len);
         return;
@@ -312,16 +339,156 @@ void pl_cluster_watch(pl_cluster_t *cl, const char *channel, bool on)
 
 /* ---- publishing ---- */
 
-void pl_cluster_publish(pl_cluster_t *cl, const char *channel, const char *data, size_t len)
+/* The reply to a PUBLISH. NULL: the connection went away with the command
+ * unanswered, so Redis may never have had it; an error reply: refused. */
+static void on_pub_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    pl_cluster_t *cl = priv;
+    redisReply *reply = r;
+    if (cl->closing)
+        return;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        cl->stats.publish_failed++;
+        cl->pub_lost = true;
+    }
+}
+
+/* PUBLISH; a lost one (tracked) is told to the others when the connection
+ * is back. */
+static void publish(pl_cluster_t *cl, const char *channel, const char *data, size_t len,
+                    bool tracked)
 {
     if (!cl->pub.up) {
-        cl->stats.publish_dropped++;
+        if (tracked) {
+            cl->stats.publish_dropped++;
+            cl->pub_lost = true;
+        }
         return;
     }
     const char *argv[3] = {"PUBLISH", channel, data};
     size_t argl[3] = {7, strlen(channel), len};
-    redisAsyncCommandArgv(cl->pub.ac, NULL, NULL, 3, argv, argl);
-    cl->stats.published++;
+    redisAsyncCommandArgv(cl->pub.ac, tracked ? on_pub_reply : NULL, cl, 3, argv, argl);
+    if (tracked)
+        cl->stats.published++;
+    else
+        cl->stats.heartbeats++;
+}
+
+void pl_cluster_publish(pl_cluster_t *cl, const char *channel, const char *data, size_t len)
+{
+    publish(cl, channel, data, len, true);
+}
+
+/* ---- failure detection: heartbeats and lost-publish notices ---- */
+
+static void publish_node_event(pl_cluster_t *cl, char kind)
+{
+    pl_buf_t e;
+    pl_buf_init(&e);
+    pl_env_format(&e, cl->node, kind, 0, 0, 0, 0, "", 0);
+    /* A lost heartbeat is no lost event (and not counted as a publish); a
+     * lost notice is told again. */
+    publish(cl, NODES_CHANNEL, pl_buf_head(&e), e.len, kind == PL_ENV_LOST);
+    pl_buf_dispose(&e);
+}
+
+static void peer_gap(pl_cluster_t *cl, const char *node)
+{
+    cl->stats.peer_gaps++;
+    if (cl->h.on_peer_gap)
+        cl->h.on_peer_gap(cl->h.ud, node);
+}
+
+static void on_nodes_message(pl_cluster_t *cl, const char *data, size_t len)
+{
+    pl_env_t e;
+    if (pl_env_parse(data, len, &e) < 0 || (e.kind != PL_ENV_HEARTBEAT && e.kind != PL_ENV_LOST)) {
+        pl_log(PL_LOG_WARN, "cluster", "malformed message on " NODES_CHANNEL " len=%zu dropped",
+               len);
+        return;
+    }
+    if (e.node_len == strlen(cl->node) && memcmp(e.node, cl->node, e.node_len) == 0)
+        return; /* our own */
+    peer_t *p = NULL;
+    HASH_FIND(hh, cl->peers, e.node, e.node_len, p);
+    if (p == NULL) {
+        if (HASH_COUNT(cl->peers) >= PEERS_MAX) {
+            pl_log(PL_LOG_WARN, "cluster", "too many peers (%d); node=%.*s ignored", PEERS_MAX,
+                   (int)e.node_len, e.node);
+            return;
+        }
+        p = pl_xcalloc(1, sizeof *p);
+        p->name = pl_xstrndup(e.node, e.node_len);
+        HASH_ADD_KEYPTR(hh, cl->peers, p->name, e.node_len, p);
+        cl->stats.peers++;
+        pl_log(PL_LOG_INFO, "cluster", "peer node=%s joined", p->name);
+    } else if (p->dead) {
+        p->dead = false;
+        cl->stats.peers++;
+        pl_log(PL_LOG_INFO, "cluster", "peer node=%s heard again", p->name);
+    }
+    p->seen_ms = uv_now(cl->loop);
+    if (e.kind == PL_ENV_LOST) {
+        pl_log(PL_LOG_WARN, "cluster", "peer node=%s lost publishes; catching up from the store",
+               p->name);
+        peer_gap(cl, p->name);
+    }
+}
+
+/* Every heartbeat interval: say we are alive; bury the peers gone silent.
+ * Only while our own subscription is whole: a node that cannot hear does
+ * not judge (its reconnect resyncs anyway). */
+static void on_beat(uv_timer_t *t)
+{
+    pl_cluster_t *cl = t->data;
+    if (cl->closing)
+        return;
+    if (cl->pub.up)
+        publish_node_event(cl, PL_ENV_HEARTBEAT);
+    if (!cl->sub.up || cl->resync_pending)
+        return;
+    uint64_t now = uv_now(cl->loop);
+    uint64_t timeout = (uint64_t)cl->cfg->cluster_peer_timeout_ms;
+    peer_t *p, *tmp;
+    HASH_ITER(hh, cl->peers, p, tmp)
+    {
+        if (p->dead) {
+            if (now < p->check_ms)
+                continue;
+            peer_gap(cl, p->name);
+            p->step_ms *= 2;
+            p->check_ms = now + p->step_ms;
+            if (p->step_ms > DEAD_CHECK_MAX * timeout) {
+                HASH_DEL(cl->peers, p);
+                free(p->name);
+                free(p);
+            }
+            continue;
+        }
+        if (now - p->seen_ms < timeout)
+            continue;
+        pl_log(PL_LOG_WARN, "cluster",
+               "peer node=%s silent for %" PRIu64 " ms; taken for dead, catching up from the store",
+               p->name, now - p->seen_ms);
+        p->dead = true;
+        p->step_ms = timeout;
+        p->check_ms = now + timeout;
+        cl->stats.peers--;
+        cl->stats.peers_lost++;
+        peer_gap(cl, p->name);
+    }
+}
+
+/* Our subscription was down: the peers' silence meanwhile says nothing. */
+static void peers_heard_now(pl_cluster_t *cl)
+{
+    uint64_t now = uv_now(cl->loop);
+    peer_t *p, *tmp;
+    HASH_ITER(hh, cl->peers, p, tmp)
+    {
+        p->seen_ms = now;
+    }
 }
 
 /* ---- connections ---- */
@@ -393,7 +560,16 @@ static void on_connect(const redisAsyncContext *ac, int status)
     cl->stats.connected = cl->pub.up && cl->sub.up;
     pl_log(PL_LOG_INFO, "cluster", "redis connected link=%s node=%s", l->sub ? "sub" : "pub",
            cl->node);
+    if (!l->sub)
+        publish_node_event(cl, PL_ENV_HEARTBEAT); /* the others know us at once */
+    if (!l->sub && cl->pub_lost) {
+        /* Publishes were lost while the connection was down: the other
+         * nodes may have caught up before we committed them. */
+        cl->pub_lost = false;
+        publish_node_event(cl, PL_ENV_LOST);
+    }
     if (l->sub) {
+        peers_heard_now(cl);
         if (l->connects > 1)
             cl->resync_pending = true;
         flush(cl);
@@ -513,6 +689,12 @@ int pl_cluster_new(uv_loop_t *loop, const pl_config_t *cfg, const pl_cluster_han
     uv_idle_init(loop, &cl->flusher);
     cl->flusher.data = cl;
     cl->open_handles++;
+    uv_timer_init(loop, &cl->beat);
+    cl->beat.data = cl;
+    cl->open_handles++;
+    uint64_t beat = (uint64_t)cfg->cluster_heartbeat_ms;
+    uv_timer_start(&cl->beat, on_beat, beat, beat);
+    pl_cluster_watch(cl, NODES_CHANNEL, true);
     link_init(cl, &cl->pub, false);
     link_init(cl, &cl->sub, true);
     link_connect(&cl->pub);
@@ -534,6 +716,13 @@ static void on_handle_closed(uv_handle_t *h)
         free(c->name);
         free(c);
     }
+    peer_t *p, *ptmp;
+    HASH_ITER(hh, cl->peers, p, ptmp)
+    {
+        HASH_DEL(cl->peers, p);
+        free(p->name);
+        free(p);
+    }
     free(cl);
 }
 
@@ -552,6 +741,7 @@ void pl_cluster_free(pl_cluster_t *cl)
     }
     cl->pub.retry.data = cl->sub.retry.data = cl;
     uv_close((uv_handle_t *)&cl->flusher, on_handle_closed);
+    uv_close((uv_handle_t *)&cl->beat, on_handle_closed);
     uv_close((uv_handle_t *)&cl->pub.retry, on_handle_closed);
     uv_close((uv_handle_t *)&cl->sub.retry, on_handle_closed);
 }

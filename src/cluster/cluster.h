@@ -20,6 +20,15 @@
  * published meanwhile are lost, and the chat core backfills from the store
  * (Redis is never the system of record).
  *
+ * Failure detection between nodes, on the channel pl:nodes (always
+ * subscribed): every node publishes a heartbeat each cluster_heartbeat_ms;
+ * a peer not heard from for cluster_peer_timeout_ms (while this node's own
+ * subscribing connection was up) is taken for dead, and a node whose
+ * publishes were dropped or failed says so once its publishing connection
+ * is back. Both call on_peer_gap: a node killed between a COMMIT and its
+ * PUBLISH, or one that could not publish, leaves events in the store that
+ * no later event may ever reveal as a gap.
+ *
  * Threading: everything on the loop given to pl_cluster_new. */
 #ifndef PL_CLUSTER_CLUSTER_H
 #define PL_CLUSTER_CLUSTER_H
@@ -44,6 +53,12 @@ typedef struct {
     /** After a reconnect, every wanted channel is subscribed again: events
      * published while the bus was down are lost, catch up from the store. */
     void (*on_resync)(void *ud);
+    /** Another node may have committed events this node never heard of: it
+     * said that publishes of its own were lost (dropped or failed while its
+     * Redis connection was down), or it went silent for
+     * cluster_peer_timeout_ms (killed, or cut off from Redis). Catch up from
+     * the store. node borrowed for the call. May be NULL. */
+    void (*on_peer_gap)(void *ud, const char *node);
     void *ud;
 } pl_cluster_handlers_t;
 
@@ -54,6 +69,11 @@ typedef struct {
     uint64_t sub_commands;    /* SUBSCRIBE + UNSUBSCRIBE commands sent */
     uint64_t published;       /* PUBLISH commands sent */
     uint64_t publish_dropped; /* not sent: no connection */
+    uint64_t publish_failed;  /* sent, but the connection went away before Redis answered */
+    uint64_t heartbeats;      /* heartbeats sent (not in published) */
+    uint64_t peers;           /* other nodes heard from within cluster_peer_timeout_ms */
+    uint64_t peers_lost;      /* other nodes that went silent */
+    uint64_t peer_gaps;       /* on_peer_gap calls (a peer's lost publishes or silence) */
     uint64_t received;        /* messages received */
     uint64_t reconnects;      /* connections (re)established after the first */
 } pl_cluster_stats_t;

@@ -270,6 +270,12 @@ static const cfg_entry_t table[] = {
     {"rate_sync_ms", CFG_INT, OFF(rate_sync_ms), 20, 10000, "200",
      "with redis: how often a node adds its users' request counts to the shared buckets "
      "(the tolerance of rate_limit_per_sec over several nodes)"},
+    /* cluster failure detection: peer heartbeats (src/cluster, issue 13: node failures) */
+    {"cluster_heartbeat_ms", CFG_INT, OFF(cluster_heartbeat_ms), 50, 60000, "1000",
+     "how often a node tells the others on the bus that it is alive"},
+    {"cluster_peer_timeout_ms", CFG_INT, OFF(cluster_peer_timeout_ms), 150, 600000, "5000",
+     "a node silent this long is taken for dead: the others read from the store what it may "
+     "have committed without publishing"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -710,6 +716,13 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
             fmt_err(err, errlen, "config key 'tls_listen' needs 'tls_cert' and 'tls_key'");
             return PL_EINVAL;
         }
+    }
+    /* cluster failure detection: a peer must miss several heartbeats */
+    if (cfg->cluster_peer_timeout_ms < 3 * cfg->cluster_heartbeat_ms) {
+        fmt_err(err, errlen,
+                "config key 'cluster_peer_timeout_ms' must be at least 3 times "
+                "'cluster_heartbeat_ms'");
+        return PL_EINVAL;
     }
     if (cfg->tls_redirect && cfg->tls_listen[0] == '\0') {
         fmt_err(err, errlen, "config key 'tls_redirect' needs 'tls_listen'");

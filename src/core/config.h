@@ -143,6 +143,9 @@ typedef struct {
     int64_t presence_ttl_ms;       /* a node silent this long: its users go offline */
     int64_t presence_heartbeat_ms; /* a node renews its presence this often */
     int64_t rate_sync_ms;          /* local request counts go to Redis this often */
+    /* cluster failure detection: peer heartbeats (src/cluster, issue 13: node failures) */
+    int64_t cluster_heartbeat_ms;    /* a node publishes that it is alive this often */
+    int64_t cluster_peer_timeout_ms; /* a peer silent this long is taken for dead: catch up */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

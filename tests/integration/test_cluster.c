@@ -110,6 +110,106 @@ static void proc_kill(proc_t *p, int sig)
     p->pid = 0;
 }
 
+/* ---- a relay in front of Redis that the test can cut ----
+ * One node's bus connections go through it, so that node alone loses Redis
+ * while the others keep it. A process group: the listener forks a child per
+ * connection; cutting kills the whole group (every connection ends at
+ * once, and new ones are refused until relay_up). */
+static proc_t relay;
+
+static void relay_copy(int a, int b)
+{
+    static char buf[65536];
+    struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(0);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (p[i].revents == 0)
+                continue;
+            ssize_t n = read(p[i].fd, buf, sizeof buf);
+            if (n <= 0)
+                _exit(0);
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(p[1 - i].fd, buf + off, (size_t)(n - off));
+                if (w <= 0)
+                    _exit(0);
+                off += w;
+            }
+        }
+    }
+}
+
+static void relay_serve(int lfd)
+{
+    for (;;) {
+        int c = accept(lfd, NULL, NULL);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            _exit(1);
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the listener */
+            close(lfd);
+            int r = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)redis.port),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            if (connect(r, (struct sockaddr *)&a, sizeof a) != 0)
+                _exit(0);
+            relay_copy(c, r);
+        }
+        close(c);
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+    }
+}
+
+static void relay_up(void)
+{
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        if (getppid() != parent)
+            _exit(127);
+        setpgid(0, 0);
+        int lfd = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)relay.port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 64) != 0)
+            _exit(1);
+        relay_serve(lfd);
+    }
+    setpgid(pid, pid); /* also here: the kill below must find the group */
+    relay.pid = pid;
+    int64_t deadline = now_ms() + 30000;
+    while (!port_open(relay.port)) {
+        if (now_ms() > deadline)
+            fail_msg("the relay did not start");
+        usleep(10000);
+    }
+}
+
+static void relay_cut(void)
+{
+    if (relay.pid <= 0)
+        return;
+    kill(-relay.pid, SIGKILL);
+    waitpid(relay.pid, NULL, 0);
+    relay.pid = 0;
+}
+
 static void redis_start(void)
 {
     char port[16], log[300];
@@ -119,7 +219,7 @@ static void redis_start(void)
                           "--save",       "",       "--appendonly", "no",     "--daemonize",
                           "no",           "--dir",  tmpdir,         NULL};
     redis.pid = spawn(argv, log);
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (!port_open(redis.port)) {
         if (now_ms() > deadline)
             fail_msg("redis-server did not start; log: %s", log);
@@ -127,14 +227,16 @@ static void redis_start(void)
     }
 }
 
-/* A node's settings: the bus, a name, the proxy it trusts, a short drain. */
-static const char *const *node_settings(const char *node_id)
+/* A node's settings: the bus, a name, the proxy it trusts, a short drain.
+ * Node a has slot 0, every other node slot 1 (taken before the next node
+ * starts). redis_port: Redis, or a relay in front of it. */
+static const char *const *node_settings_on(const char *node_id, int redis_port)
 {
     static char r[2][64], n[2][64];
     int i = node_id[0] == 'a' ? 0 : 1;
-    snprintf(r[i], sizeof r[i], "redis=127.0.0.1:%d", redis.port);
+    snprintf(r[i], sizeof r[i], "redis=127.0.0.1:%d", redis_port);
     snprintf(n[i], sizeof n[i], "node_id=%s", node_id);
-    static const char *s[2][10];
+    static const char *s[2][12];
     s[i][0] = r[i];
     s[i][1] = n[i];
     s[i][2] = "trusted_proxies=127.0.0.2/32"; /* HAProxy's source address (haproxy_start) */
@@ -143,8 +245,16 @@ static const char *const *node_settings(const char *node_id)
     s[i][5] = "redis_reconnect_max_ms=400";
     s[i][6] = "rate_limit_per_sec=100000"; /* senders pipeline hundreds of sends */
     s[i][7] = "max_inflight_requests=1000";
-    s[i][8] = NULL;
+    /* A silent node is buried (and caught up on) within about a second. */
+    s[i][8] = "cluster_heartbeat_ms=250";
+    s[i][9] = "cluster_peer_timeout_ms=1500";
+    s[i][10] = NULL;
     return s[i];
+}
+
+static const char *const *node_settings(const char *node_id)
+{
+    return node_settings_on(node_id, redis.port);
 }
 
 static int ready_status(int port)
@@ -155,7 +265,7 @@ static int ready_status(int port)
 
 static void wait_ready(int port, int want)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (ready_status(port) != want) {
         if (now_ms() > deadline)
             fail_msg("/readyz on %d never answered %d", port, want);
@@ -218,7 +328,7 @@ static void haproxy_start(void)
     fclose(out);
     const char *argv[] = {"haproxy", "-db", "-f", cfg, NULL};
     hap.pid = spawn(argv, log);
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (!port_open(hap.port)) {
         if (now_ms() > deadline)
             fail_msg("haproxy did not start; log: %s", log);
@@ -319,7 +429,7 @@ static json_int_t stat_of(th_server_t *s, const char *key)
 /* Waits until node s's bus has confirmed every channel it wants. */
 static void wait_subscribed(th_server_t *s)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + 30000;
     while (stat_of(s, "cluster_subscriptions") != stat_of(s, "cluster_wanted")) {
         if (now_ms() > deadline)
             fail_msg("node on %d: subscriptions never matched", s->port);
@@ -332,6 +442,7 @@ static void wait_subscribed(th_server_t *s)
  * connection ended (close frame or EOF). */
 static int failed_ids[1024]; /* ids of requests answered ok:false (collect) */
 static size_t nfailed;
+static size_t nupdates; /* `update` events of the room seen by collect */
 
 static bool collect(int fd, const char *room, json_int_t *seqs, size_t *n, size_t cap, int ms)
 {
@@ -363,6 +474,8 @@ static bool collect(int fd, const char *room, json_int_t *seqs, size_t *n, size_
         const char *r = th_jstr(j, "room");
         if (ev && r && !strcmp(ev, "message") && !strcmp(r, room) && *n < cap)
             seqs[(*n)++] = th_jint(j, "seq");
+        if (ev && r && !strcmp(ev, "update") && !strcmp(r, room))
+            nupdates++;
         json_t *okv = json_object_get(j, "ok");
         if (okv != NULL && json_is_false(okv) &&
             nfailed < sizeof failed_ids / sizeof failed_ids[0]) {
@@ -373,6 +486,19 @@ static bool collect(int fd, const char *room, json_int_t *seqs, size_t *n, size_
         }
         json_decref(j);
     }
+}
+
+/* Like collect, but reads until want messages of room arrived (or the
+ * connection ended, or deadline_ms passed: the check that follows fails),
+ * then for quiet_ms more, so a duplicate that follows is seen too. */
+static bool collect_until(int fd, const char *room, json_int_t *seqs, size_t *n, size_t cap,
+                          size_t want, int deadline_ms, int quiet_ms)
+{
+    int64_t deadline = now_ms() + deadline_ms;
+    while (*n < want && now_ms() < deadline)
+        if (!collect(fd, room, seqs, n, cap, 100))
+            return false;
+    return collect(fd, room, seqs, n, cap, quiet_ms);
 }
 
 /* seqs must be exactly 1..want, in order. */
@@ -423,8 +549,8 @@ static void test_cross_node_order(void **state)
     }
     static json_int_t s1[N + 10], s2[N + 10];
     size_t n1 = 0, n2 = 0;
-    assert_true(collect(fb, g, s1, &n1, N + 10, 1500));
-    assert_true(collect(fb2, g, s2, &n2, N + 10, 300));
+    assert_true(collect_until(fb, g, s1, &n1, N + 10, N, 30000, 300));
+    assert_true(collect_until(fb2, g, s2, &n2, N + 10, N, 30000, 300));
     expect_exact(s1, n1, N, "member on node b");
     expect_exact(s2, n2, N, "second device on node a");
     /* One publish per message on its room channel (plus little else). */
@@ -475,13 +601,16 @@ static void test_two_senders(void **state)
     int fds[4] = {fa, fb, ra, rb};
     /* A send refused with a storage error (one node's group commit losing a
      * deadlock to the other's on PostgreSQL) is retried with its client_id,
-     * as clients do; the order check below still holds. */
-    for (int round = 0; round < 5; round++) {
-        int resent = 0;
+     * as clients do; the order check below still holds. Reads until every
+     * connection has all 2N (or a generous deadline passed). */
+    int64_t deadline = now_ms() + 60000;
+    for (;;) {
+        bool all = true;
         nfailed = 0;
         for (int k = 0; k < 4; k++) {
             size_t before = nfailed;
-            collect(fds[k], g, s[k], &n[k], 2 * N + 10, k == 0 ? 2000 : 300);
+            collect(fds[k], g, s[k], &n[k], 2 * N + 10, 100);
+            all = all && n[k] >= 2 * N;
             for (size_t f = before; k < 2 && f < nfailed; f++) {
                 int i = failed_ids[f] - 1000;
                 snprintf(req, sizeof req,
@@ -489,15 +618,32 @@ static void test_two_senders(void **state)
                          "\"content\":{\"type\":\"text\",\"body\":\"%c\"}}",
                          failed_ids[f], g, k == 0 ? 'x' : 'y', i, k == 0 ? 'a' : 'b');
                 th_ws_send_text(fds[k], req);
-                resent++;
+                all = false;
             }
         }
-        if (resent == 0)
+        if (all || now_ms() > deadline)
             break;
     }
     const char *who[] = {"sender a", "sender b", "reader on a", "reader on b"};
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 4; k++) {
+        collect(fds[k], g, s[k], &n[k], 2 * N + 10, 300); /* a duplicate would follow */
         expect_exact(s[k], n[k], 2 * N, who[k]);
+    }
+    /* client_id is idempotent across nodes: a's first message sent again by
+     * the same user on node b returns the original and stores nothing. */
+    json_t *r = ok(th_call(rb,
+                           "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x0\",\"content\":"
+                           "{\"type\":\"text\",\"body\":\"a\"}",
+                           g));
+    json_t *m = json_object_get(r, "message");
+    assert_true(json_is_true(json_object_get(r, "duplicate")));
+    assert_true(th_jint(m, "seq") >= 1 && th_jint(m, "seq") <= 2 * N);
+    json_decref(r);
+    json_int_t more[4];
+    size_t nmore = 0;
+    for (int k = 0; k < 4; k++)
+        collect(fds[k], g, more, &nmore, 4, 200);
+    assert_int_equal(0, nmore); /* no new message anywhere */
     for (int k = 0; k < 4; k++)
         close(fds[k]);
     free(g);
@@ -629,7 +775,7 @@ static void test_logout_across(void **state)
     char body[256];
     assert_int_equal(200,
                      th_http(na.port, "POST", "/v1/logout", bo.token, "{}", body, sizeof body));
-    assert_int_equal(1008, th_ws_expect_close(fb, 5000));
+    assert_int_equal(1008, th_ws_expect_close(fb, 15000));
     close(fb);
 }
 
@@ -646,8 +792,17 @@ static void test_subscription_count(void **state)
     const th_user_t *others[] = {&bo};
     enum { ROOMS = 20 };
     char *rooms[ROOMS];
+    json_int_t loads0 = stat_of(&nb, "cluster_room_loads");
     for (int i = 0; i < ROOMS; i++)
         rooms[i] = group_with(fa, others, 1);
+    /* b has loaded the rooms created on a before bo connects there, so his
+     * sessions want all of them in one turn. */
+    int64_t deadline = now_ms() + 20000;
+    while (stat_of(&nb, "cluster_room_loads") < loads0 + ROOMS) {
+        if (now_ms() > deadline)
+            fail_msg("node b never loaded the %d rooms created on a", ROOMS);
+        usleep(10000);
+    }
     wait_subscribed(&nb);
     json_int_t base = stat_of(&nb, "cluster_subscriptions");
     json_int_t cmds0 = stat_of(&nb, "cluster_sub_commands");
@@ -661,7 +816,7 @@ static void test_subscription_count(void **state)
     assert_true(stat_of(&nb, "cluster_sub_commands") - cmds0 <= 3);
     for (int i = 0; i < 3; i++)
         close(f[i]);
-    int64_t deadline = now_ms() + 5000;
+    deadline = now_ms() + 20000;
     while (stat_of(&nb, "cluster_subscriptions") != base && now_ms() < deadline)
         usleep(20000);
     assert_int_equal(base, stat_of(&nb, "cluster_subscriptions"));
@@ -824,7 +979,12 @@ static void run_under_load(bool kill_node)
     if (!kill_node)
         wait_subscribed(&nb), wait_subscribed(&na);
     for (int k = 0; k < 4; k++) {
-        receiver_drain(&rx[k], g, 1500);
+        /* Until every acked message is there (a generous deadline), then a
+         * little longer: a duplicate would follow. */
+        int64_t deadline = now_ms() + 30000;
+        while (rx[k].n < (size_t)s.acked && now_ms() < deadline)
+            receiver_drain(&rx[k], g, 100);
+        receiver_drain(&rx[k], g, 300);
         char who[64];
         snprintf(who, sizeof who, "receiver %d (%d reconnects)", k, rx[k].reconnects);
         expect_exact(rx[k].seqs, rx[k].n, s.acked, who);
@@ -850,6 +1010,157 @@ static void test_redis_restart(void **state)
     assert_true(stat_of(&nb, "cluster_reconnects") >= 1);
 }
 
+/* Polls node s's /v1/stats until key reaches at least want. */
+static void wait_stat(th_server_t *s, const char *key, json_int_t want)
+{
+    int64_t deadline = now_ms() + 30000;
+    while (stat_of(s, key) < want) {
+        if (now_ms() > deadline)
+            fail_msg("node on %d: %s never reached %lld (is %lld)", s->port, key, (long long)want,
+                     (long long)stat_of(s, key));
+        usleep(20000);
+    }
+}
+
+/* PUBLISHes raw bytes on a channel, as any Redis client could. */
+static void redis_publish(const char *channel, const char *data, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)redis.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(0, connect(fd, (struct sockaddr *)&a, sizeof a));
+    char head[256];
+    int n = snprintf(head, sizeof head, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                     strlen(channel), channel, len);
+    assert_int_equal(n, write(fd, head, (size_t)n));
+    assert_int_equal((ssize_t)len, write(fd, data, len));
+    assert_int_equal(2, write(fd, "\r\n", 2));
+    char reply[64];
+    assert_true(read(fd, reply, sizeof reply) > 0); /* ":<receivers>" */
+    close(fd);
+}
+
+/* pl:nodes carries heartbeats and lost-publish notices. Garbage on it is
+ * dropped; a node heard once and then silent is buried after
+ * cluster_peer_timeout_ms and the others catch up from the store. */
+static void test_peer_heartbeats(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    wait_subscribed(&nb);
+    json_int_t peers0 = stat_of(&nb, "cluster_peers");
+    json_int_t lost0 = stat_of(&nb, "cluster_peers_lost");
+    json_int_t catchups0 = stat_of(&nb, "cluster_peer_catchups");
+    static const char *const bad[] = {
+        "",
+        "PL1",
+        "PL1 zz R 1 2 3 4\n",
+        "PL1 z/z H 0 0 0 0\n",
+        "PL1 zz H 0 0 0\n",
+        "\xff\xfe",
+        "PL1 zz H 0 0 0 0", /* no header end */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        redis_publish("pl:nodes", bad[i], strlen(bad[i]));
+    /* A made-up node beats once and falls silent. */
+    redis_publish("pl:nodes", "PL1 zz H 0 0 0 0\n", 17);
+    wait_stat(&nb, "cluster_peers_lost", lost0 + 1);
+    assert_true(stat_of(&nb, "cluster_peer_catchups") > catchups0);
+    assert_int_equal(peers0, stat_of(&nb, "cluster_peers"));
+    /* A lost-publish notice makes b catch up at once. */
+    json_int_t c1 = stat_of(&nb, "cluster_peer_catchups");
+    redis_publish("pl:nodes", "PL1 zz L 0 0 0 0\n", 17);
+    wait_stat(&nb, "cluster_peer_catchups", c1 + 1);
+    /* Heard again, so alive again: silent, it is buried once more (the
+     * peer count is back where it was for the tests that follow). */
+    wait_stat(&nb, "cluster_peers_lost", lost0 + 2);
+    assert_int_equal(peers0, stat_of(&nb, "cluster_peers"));
+    assert_int_equal(200, ready_status(nb.port)); /* alive and well */
+    assert_int_equal(0, stat_of(&nb, "cluster_bad"));
+}
+
+/* Node d reaches Redis through a relay the test cuts, so d alone loses the
+ * bus while b keeps it (b never resyncs). Messages d commits meanwhile are
+ * acked but their publishes are dropped, and no later message follows:
+ * b's member must still get them, without reconnecting, once d's bus is
+ * back (d says it lost publishes) -- and again when d is killed -9 before
+ * its bus comes back (b buries the silent d and reads the store). */
+static void test_lost_publishes(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    relay.port = free_port();
+    relay_up();
+    json_int_t peers0 = stat_of(&nb, "cluster_peers");
+    th_server_t nd;
+    memset(&nd, 0, sizeof nd);
+    snprintf(nd.data_dir, sizeof nd.data_dir, "%s", na.data_dir);
+    snprintf(nd.log_path, sizeof nd.log_path, "%s/parleyd-d.log", tmpdir);
+    snprintf(nd.pg_conninfo, sizeof nd.pg_conninfo, "%s", na.pg_conninfo);
+    nd.pg_shared = na.pg_conninfo[0] != '\0';
+    th_server_restart(&nd, node_settings_on("d", relay.port));
+    wait_ready(nd.port, 200);
+    /* b knows d (its heartbeat), so it can notice d's silence later. */
+    wait_stat(&nb, "cluster_peers", peers0 + 1);
+    th_user_t al, bo;
+    user_on(&nd, &al, "lpa");
+    user_on(&nb, &bo, "lpb");
+    int fd = login_on(&nd, &al);
+    const th_user_t *others[] = {&bo};
+    char *g = group_with(fd, others, 1);
+    int fb = login_on(&nb, &bo);
+    wait_subscribed(&nb);
+    wait_subscribed(&nd);
+    enum { CAP = 16 };
+    json_int_t seqs[CAP];
+    size_t n = 0;
+    assert_int_equal(1, send_text(fd, g, "p0", "before"));
+    assert_true(collect_until(fb, g, seqs, &n, CAP, 1, 30000, 0));
+    json_int_t catchups0 = stat_of(&nb, "cluster_peer_catchups");
+    /* 1. d's bus cut: three messages acked on d and an edit of the first,
+     * their publishes dropped. */
+    relay_cut();
+    wait_ready(nd.port, 503);
+    for (int i = 0; i < 3; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "p%d", i + 1);
+        assert_int_equal(i + 2, send_text(fd, g, cid, "while cut"));
+    }
+    json_decref(ok(th_call(fd,
+                           "\"op\":\"edit\",\"room\":\"%s\",\"seq\":1,\"content\":{\"type\":"
+                           "\"text\",\"body\":\"edited while cut\"}",
+                           g)));
+    assert_true(stat_of(&nd, "cluster_publish_dropped") >= 4);
+    nupdates = 0;
+    relay_up();
+    wait_ready(nd.port, 200);
+    assert_true(collect_until(fb, g, seqs, &n, CAP, 4, 30000, 300));
+    expect_exact(seqs, n, 4, "member on b after d's bus came back");
+    int64_t deadline = now_ms() + 30000;
+    while (nupdates == 0 && now_ms() < deadline)
+        assert_true(collect(fb, g, seqs, &n, CAP, 100));
+    assert_true(collect(fb, g, seqs, &n, CAP, 300)); /* a duplicate would follow */
+    assert_int_equal(1, nupdates);                   /* the edit, once */
+    assert_int_equal(4, n);
+    assert_true(stat_of(&nb, "cluster_peer_catchups") > catchups0);
+    /* 2. Cut again; one message acked on d, then d is killed before its
+     * bus comes back: b takes the silent d for dead and catches up. */
+    json_int_t lost0 = stat_of(&nb, "cluster_peers_lost");
+    relay_cut();
+    wait_ready(nd.port, 503);
+    assert_int_equal(5, send_text(fd, g, "p4", "last words"));
+    th_server_kill9(&nd);
+    assert_true(collect_until(fb, g, seqs, &n, CAP, 5, 30000, 300));
+    expect_exact(seqs, n, 5, "member on b after d died");
+    /* b buries d (it may have caught up before, on another dead peer's
+     * recheck: the counter is awaited, not read once). */
+    wait_stat(&nb, "cluster_peers_lost", lost0 + 1);
+    close(fd);
+    close(fb);
+    free(g);
+}
+
 /* /readyz: 503 while draining; the drained node closes its WebSockets with
  * 1001 and exits 0. (Runs after the Redis test, before the kill test.) */
 static void test_readyz_drain(void **state)
@@ -862,14 +1173,21 @@ static void test_readyz_drain(void **state)
     memset(&nc, 0, sizeof nc);
     snprintf(nc.data_dir, sizeof nc.data_dir, "%s", na.data_dir);
     snprintf(nc.log_path, sizeof nc.log_path, "%s/parleyd-c.log", tmpdir);
-    th_server_restart(&nc, node_settings("c"));
+    /* A drain long enough for a slow poll to see the 503 on a busy host. */
+    const char *const *base = node_settings("c");
+    const char *set[16];
+    size_t k = 0;
+    for (; base[k] != NULL && k < 15; k++)
+        set[k] = strncmp(base[k], "drain_ms=", 9) ? base[k] : "drain_ms=4000";
+    set[k] = NULL;
+    th_server_restart(&nc, set);
     wait_ready(nc.port, 200);
     th_user_t u;
     user_on(&nc, &u, "drn");
     int fd = login_on(&nc, &u);
     kill(nc.pid, SIGTERM);
     wait_ready(nc.port, 503);
-    assert_int_equal(1001, th_ws_expect_close(fd, 5000));
+    assert_int_equal(1001, th_ws_expect_close(fd, 20000));
     close(fd);
     int status = 0;
     waitpid(nc.pid, &status, 0);
@@ -892,7 +1210,8 @@ int main(void)
         cmocka_unit_test(test_cross_node_order), cmocka_unit_test(test_two_senders),
         cmocka_unit_test(test_ephemeral_across), cmocka_unit_test(test_membership_across),
         cmocka_unit_test(test_logout_across),    cmocka_unit_test(test_subscription_count),
-        cmocka_unit_test(test_redis_restart),    cmocka_unit_test(test_readyz_drain),
+        cmocka_unit_test(test_redis_restart),    cmocka_unit_test(test_peer_heartbeats),
+        cmocka_unit_test(test_lost_publishes),   cmocka_unit_test(test_readyz_drain),
         cmocka_unit_test(test_kill9_node),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -51,6 +51,19 @@ static void test_round_trip(void **state)
     assert_int_equal(5, e.payload_len);
     assert_memory_equal("a\nb\0c", e.payload, 5);
     pl_buf_dispose(&b);
+
+    /* The failure-detection kinds on pl:nodes: a heartbeat and a notice of
+     * lost publishes. */
+    const char kinds[] = {PL_ENV_HEARTBEAT, PL_ENV_LOST};
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        pl_buf_init(&b);
+        pl_env_format(&b, "node-d", kinds[i], 0, 0, 0, 0, "", 0);
+        assert_int_equal(0, pl_env_parse(pl_buf_head(&b), b.len, &e));
+        assert_int_equal(kinds[i], e.kind);
+        assert_int_equal(6, e.node_len);
+        assert_int_equal(0, e.payload_len);
+        pl_buf_dispose(&b);
+    }
 }
 
 static void test_hostile(void **state)
