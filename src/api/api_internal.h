@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* api_internal.h -- shared by api.c (routes, register, login, stats),
- * api_account.c (second factors, devices, password change and reset),
- * api_passkey.c (through callbacks) and api_util.c (JSON answers). Not
- * for use outside src/api/. Loop thread only. */
+ * the account endpoints (api_account.c and the files it routes to, see
+ * api_areq.h), api_passkey.c (through callbacks) and api_util.c (JSON
+ * answers). Not for use outside src/api/. Loop thread only. */
 #ifndef PL_API_API_INTERNAL_H
 #define PL_API_API_INTERNAL_H
 
@@ -71,16 +71,16 @@ pl_api_passkey_t *pl_api__passkeys(pl_api_t *api);
 /** api_account.c: state set up and torn down with the api. */
 void pl_api__account_init(pl_api_t *api);
 void pl_api__account_dispose(pl_api_t *api);
-/** The coarse form of a client address kept with a session: an IPv4 /24
+/** api_areq.c: the coarse form of a client address kept with a session: an IPv4 /24
  * ("203.0.113.0/24") or an IPv6 /48; "" when unknown. */
 void pl_api__coarse_ip(const pl_addr_t *a, char out[64]);
 /** Routes of api_account.c: returns false when path is not one of them. */
 bool pl_api__account_route(pl_api_t *api, pl_http_req_t *req, const char *method, const char *path);
-/** Issues an mfa_ticket for a user whose password was right and answers
+/** api_mfa.c: issues an mfa_ticket for a user whose password was right and answers
  * 401 mfa_required with the methods the account has. */
 void pl_api__respond_mfa_required(pl_api_t *api, pl_http_req_t *req,
                                   const pl_mfa_ticket_info_t *info, const pl_mfa_state_t *mfa);
-/** Verifies a second factor (totp or recovery_code; one is non-NULL) of
+/** api_mfa.c: verifies a second factor (totp or recovery_code; one is non-NULL) of
  * user_id against m and spends it (single use). Store write job. Returns
  * 0, PL_EFORBIDDEN for a wrong, replayed or used one, or PL_EIO. */
 int pl_api__second_factor_check(const pl_api_t *api, pl_db_t *db, int64_t user_id,

@@ -5,9 +5,12 @@
 // goes out). Then at the HTTP level from Node, with assertions the
 // authenticator makes: a replayed challenge and a tampered origin are
 // refused, and a removed passkey no longer signs in.
-// The page is opened on http://localhost:PORT: "localhost" is the rpId (an
-// IP address cannot be one) and a secure context. Screenshots:
-// build/screenshots/passkey-*.png.
+// A second test makes the passkey the second factor: a user with a password
+// and a passkey signs in with the password, gets the MFA step and completes
+// it with "Use a passkey".
+// The page is opened on http://localhost:PORT (https://localhost:TLSPORT
+// under PL_E2E_TLS=1): "localhost" is the rpId (an IP address cannot be
+// one) and a secure context. Screenshots: build/screenshots/passkey-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   startServer, launchBrowser, newPage, registerUI, startDM, send, waitForBody, waitOnline, uniqueName,
-  assertNoErrors, shot, apiRegister,
+  assertNoErrors, shot, apiRegister, TLS,
 } from './helpers.mjs';
 
 function freePort() {
@@ -33,10 +36,11 @@ let base;
 let dataDir;
 before(async () => {
   const port = await freePort();
+  const tlsPort = TLS ? await freePort() : 0;
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-e2e-'));
-  server = await startServer(['--set', `webauthn_origins=http://localhost:${port}`,
-    '--set', 'webauthn_rp_id=localhost'], { dataDir, port });
-  base = `http://localhost:${port}`;
+  base = TLS ? `https://localhost:${tlsPort}` : `http://localhost:${port}`;
+  server = await startServer(['--set', `webauthn_origins=${base}`,
+    '--set', 'webauthn_rp_id=localhost'], { dataDir, port, tlsPort });
   browser = await launchBrowser();
 });
 after(async () => {
@@ -153,6 +157,59 @@ test('passkey: add in settings, sign in without a password, send; replay, origin
   const cred3 = await assertInPage(page, opts3);
   const gone = await postJSON('/v1/passkeys/login', { credential: cred3 });
   assert.equal(gone.status, 401);
+  assertNoErrors(page);
+  await context.close();
+});
+
+test('passkey as the second factor: password, then "Use a passkey" at the MFA step', async () => {
+  const { context, page } = await newPage(browser, base);
+  await addAuthenticator(page);
+  const name = uniqueName('pm');
+  await registerUI(page, name, 'Second Step Sam');
+
+  // A passkey added in Settings makes it this account's second factor.
+  await page.click('#btn-settings');
+  await page.waitForSelector('#settings-dialog[open]');
+  await page.fill('#passkey-name', 'Key');
+  await page.click('#passkey-add');
+  await page.waitForSelector('.passkey-item .passkey-name:text("Key")');
+  await page.click('#settings-cancel');
+  await page.click('#btn-logout');
+  await page.waitForSelector('#auth-view:not([hidden])');
+
+  // Sign in with the password: the server asks for a second factor, and
+  // the page offers the passkey (no TOTP on this account, so no code field).
+  await page.getByRole('tab', { name: 'Sign in' }).click();
+  await page.fill('#auth-username', name);
+  await page.fill('#auth-password', 'correct horse');
+  const first = page.waitForResponse((r) => r.url().endsWith('/v1/login'));
+  await page.click('#auth-submit');
+  const firstBody = await (await first).json();
+  assert.equal((await first).status(), 401);
+  assert.equal(firstBody.error.code, 'mfa_required');
+  assert.deepEqual(firstBody.error.methods, ['passkey']);
+  await page.waitForSelector('#auth-mfa-passkey:not([hidden])');
+  assert.equal(await page.isVisible('#chat-view'), false, 'no session before the second step');
+  await shot(page, 'passkey-mfa-step.png');
+
+  // "Use a passkey": the assertion goes to /v1/login/mfa with the ticket.
+  const second = page.waitForResponse((r) => r.url().endsWith('/v1/login/mfa'));
+  await page.click('#auth-mfa-passkey');
+  assert.equal((await second).status(), 200);
+  await page.waitForSelector('#chat-view:not([hidden])');
+  await waitOnline(page);
+  const session = await page.evaluate(() => JSON.parse(localStorage.getItem('parley.session')));
+  assert.equal(session.username, name);
+
+  // The session is real: the account's security page answers with it.
+  const sec = await fetch(base + '/v1/account/security', { headers: { Authorization: `Bearer ${session.token}` } });
+  assert.equal(sec.status, 200);
+  assert.equal((await sec.json()).passkeys, 1);
+
+  // The password alone (from Node) still gets only the MFA step.
+  const pw = await postJSON('/v1/login', { username: name, password: 'correct horse' });
+  assert.equal(pw.status, 401);
+  assert.equal(pw.body.error.code, 'mfa_required');
   assertNoErrors(page);
   await context.close();
 });

@@ -197,8 +197,8 @@ static void test_stranger_learns_nothing(void **state)
         "\"op\":\"join\",\"room\":\"%s\"",
         "\"op\":\"leave\",\"room\":\"%s\"",
         "\"op\":\"history\",\"room\":\"%s\"",
-        "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x1\",\"content\":{\"type\":\"text\","
-        "\"body\":\"hi\"}",
+        ("\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x1\",\"content\":{\"type\":\"text\","
+         "\"body\":\"hi\"}"),
         "\"op\":\"typing\",\"room\":\"%s\",\"typing\":true",
         "\"op\":\"read\",\"room\":\"%s\",\"seq\":1",
         "\"op\":\"receipts\",\"room\":\"%s\"",

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test_hostile_security.c -- what the other hostile suites leave out
- * (issue 12): secrets never reach the log, every op before auth is refused,
+ * (issue 12): secrets never reach the log (session, stats and media tokens,
+ * passwords; TOTP secrets and otpauth URIs, recovery codes, MFA tickets,
+ * password-reset tokens and links, invite codes, passkey challenges: each
+ * made during the test, then searched for in the whole server log at
+ * log_level trace, and in the operator commands' own stderr), every op
+ * before auth is refused,
  * a stranger learns nothing from the message-level ops, a token is dead
  * everywhere after logout (its open WebSocket included), CR/LF cannot be
  * injected into response headers, request smuggling is refused and the
@@ -19,10 +24,12 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <liboath/oath.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -151,15 +158,208 @@ static void test_tokens_not_logged(void **state)
     assert_non_null(strstr(log, "logout"));
     /* The scan sees request data: the failed login names the user. */
     assert_non_null(strstr(log, name));
-    const char *secrets[] = {token, token2, bogus, STATS_TOKEN, PASSWORD};
-    for (size_t i = 0; i < sizeof secrets / sizeof *secrets; i++) {
-        /* Any 16-byte piece would be a leak too (a truncated line). */
-        char piece[17];
-        snprintf(piece, sizeof piece, "%s", secrets[i]);
-        if (strstr(log, secrets[i]) != NULL || strstr(log, piece) != NULL)
-            fail_msg("secret %zu (%s) is in the log %s", i, secrets[i], srv.log_path);
-    }
     free(log);
+    const char *secrets[] = {token, token2, bogus, STATS_TOKEN, PASSWORD};
+    th_assert_not_in_file(srv.log_path, secrets, sizeof secrets / sizeof *secrets);
+}
+
+/* ---- 1b: account secrets never reach the log ---- */
+
+#define ACCT_PW "acc0unt-pa55-n0t-in-l0gs"
+#define ACCT_PW2 "an0ther-pa55-n0t-in-l0gs"
+#define ACCT_PW3 "th1rd-pa55-n0t-in-l0gs"
+#define ORIGIN "http://localhost:8080"
+
+/* The TOTP code of a base32 secret at now + offset seconds (liboath, the
+ * server's own library). */
+static void totp_at(const char *b32, int offset, char out[7])
+{
+    char *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(OATH_OK, oath_base32_decode(b32, strlen(b32), &raw, &len));
+    assert_int_equal(OATH_OK, oath_totp_generate(raw, len, time(NULL) + offset, 30, 0, 6, out));
+    free(raw);
+}
+
+/* Runs `parleyd --data DIR --log-level trace ARGS` beside the running s and
+ * returns its first stdout line (the secret it prints); its stderr (the log
+ * of the command) goes to errpath. */
+static void operator_cmd(const th_server_t *s, const char *args, const char *errpath, char *out,
+                         size_t cap)
+{
+    char cmd[2048], store[700] = "";
+    if (s->pg_conninfo[0] != '\0')
+        snprintf(store, sizeof store, " --set store=postgres --set 'pg_conninfo=%s'",
+                 s->pg_conninfo);
+    snprintf(cmd, sizeof cmd, "'%s' --data '%s'%s --log-level trace %s 2>'%s'", getenv("PARLEYD"),
+             s->data_dir, store, args, errpath);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, (int)cap, p));
+    assert_int_equal(0, pclose(p));
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* POST path (token optional) on s; the reply parsed (decref it). */
+static json_t *post_json(const th_server_t *s, const char *path, const char *token,
+                         const char *body, int want)
+{
+    static char reply[65536];
+    int st = th_http(s->port, "POST", path, token, body, reply, sizeof reply);
+    if (st != want)
+        fail_msg("POST %s: %d, wanted %d: %s", path, st, want, reply);
+    return th_json_parse(reply);
+}
+
+/* The mfa_ticket of a password login that needs a second factor. */
+static void mfa_ticket(const th_server_t *s, const char *user, const char *pw, char out[256])
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
+    json_t *r = post_json(s, "/v1/login", NULL, body, 401);
+    snprintf(out, 256, "%s", th_jstr(json_object_get(r, "error"), "mfa_ticket"));
+    json_decref(r);
+}
+
+static void test_account_secrets_not_logged(void **state)
+{
+    (void)state;
+    th_server_t s;
+    const char *set[] = {"log_level=trace",
+                         "registration=invite",
+                         "public_url=https://chat.example.org/",
+                         "webauthn_rp_id=localhost",
+                         "webauthn_origins=" ORIGIN,
+                         "rate_limit_per_sec=100000",
+                         "rate_limit_ip_per_sec=100000",
+                         NULL};
+    th_server_start(&s, set);
+    char errlog[600], user[40], body[1024], buf[512];
+    snprintf(errlog, sizeof errlog, "%s/operator.log", s.data_dir);
+    th_unique_name("sl", user, sizeof user);
+
+    /* An invite code (operator command), a wrong one, then the right one. */
+    char invite[256], t1[160];
+    operator_cmd(&s, "--invite-code", errlog, invite, sizeof invite);
+    th_assert_not_in_file(errlog, (const char *const[]){invite}, 1);
+    snprintf(body, sizeof body,
+             "{\"username\":\"%s\",\"password\":\"" ACCT_PW "\",\"invite_code\":\"%sx\"}", user,
+             invite);
+    json_decref(post_json(&s, "/v1/register", NULL, body, 403));
+    snprintf(body, sizeof body,
+             "{\"username\":\"%s\",\"password\":\"" ACCT_PW "\",\"invite_code\":\"%s\"}", user,
+             invite);
+    json_t *r = post_json(&s, "/v1/register", NULL, body, 201);
+    snprintf(t1, sizeof t1, "%s", th_jstr(r, "token"));
+    json_decref(r);
+
+    /* TOTP: the setup's secret and otpauth URI, a wrong code, the enable's
+     * recovery codes, then a second set (the first is replaced). */
+    char secret[128], uri[512], code[7], codes[20][32];
+    r = post_json(&s, "/v1/account/totp/setup", t1, NULL, 200);
+    snprintf(secret, sizeof secret, "%s", th_jstr(r, "secret"));
+    snprintf(uri, sizeof uri, "%s", th_jstr(r, "uri"));
+    json_decref(r);
+    json_decref(post_json(&s, "/v1/account/totp/enable", t1, "{\"code\":\"000000x\"}", 400));
+    totp_at(secret, 0, code);
+    snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
+    r = post_json(&s, "/v1/account/totp/enable", t1, body, 200);
+    json_t *a = json_object_get(r, "recovery_codes");
+    assert_int_equal(10, json_array_size(a));
+    for (size_t i = 0; i < 10; i++)
+        snprintf(codes[i], sizeof codes[i], "%s", json_string_value(json_array_get(a, i)));
+    json_decref(r);
+    r = post_json(&s, "/v1/account/recovery_codes", t1, "{\"password\":\"" ACCT_PW "\"}", 200);
+    a = json_object_get(r, "recovery_codes");
+    assert_int_equal(10, json_array_size(a));
+    for (size_t i = 0; i < 10; i++)
+        snprintf(codes[10 + i], sizeof codes[i], "%s", json_string_value(json_array_get(a, i)));
+    json_decref(r);
+
+    /* MFA tickets: one spent on an old recovery code (refused), one on a
+     * current recovery code, one on a TOTP code (the next step's: the
+     * enable's own step is used). */
+    char tickets[3][256], t2[160], t3[160];
+    mfa_ticket(&s, user, ACCT_PW, tickets[0]);
+    snprintf(body, sizeof body, "{\"mfa_ticket\":\"%s\",\"recovery_code\":\"%s\"}", tickets[0],
+             codes[0]);
+    json_decref(post_json(&s, "/v1/login/mfa", NULL, body, 401));
+    mfa_ticket(&s, user, ACCT_PW, tickets[1]);
+    snprintf(body, sizeof body, "{\"mfa_ticket\":\"%s\",\"recovery_code\":\"%s\"}", tickets[1],
+             codes[10]);
+    r = post_json(&s, "/v1/login/mfa", NULL, body, 200);
+    snprintf(t2, sizeof t2, "%s", th_jstr(r, "token"));
+    json_decref(r);
+    mfa_ticket(&s, user, ACCT_PW, tickets[2]);
+    totp_at(secret, 30, code);
+    snprintf(body, sizeof body, "{\"mfa_ticket\":\"%s\",\"totp\":\"%s\"}", tickets[2], code);
+    r = post_json(&s, "/v1/login/mfa", NULL, body, 200);
+    snprintf(t3, sizeof t3, "%s", th_jstr(r, "token"));
+    json_decref(r);
+
+    /* Passkey challenges: registration options (with a session) and login
+     * options, each answered with a made-up credential carrying it. */
+    char challenges[2][128];
+    r = post_json(&s, "/v1/passkeys/register/options", t2, "{}", 200);
+    snprintf(challenges[0], sizeof challenges[0], "%s", th_jstr(r, "challenge"));
+    json_decref(r);
+    r = post_json(&s, "/v1/passkeys/login/options", NULL, "{}", 200);
+    snprintf(challenges[1], sizeof challenges[1], "%s", th_jstr(r, "challenge"));
+    json_decref(r);
+    for (int i = 0; i < 2; i++) {
+        /* clientDataJSON carries the challenge as JSON text, base64url'd
+         * by the client; here sent raw too, as a hostile client might. */
+        snprintf(body, sizeof body,
+                 "{\"credential\":{\"id\":\"AAAA\",\"rawId\":\"AAAA\",\"type\":\"public-key\","
+                 "\"response\":{\"clientDataJSON\":\"%s\",\"authenticatorData\":\"%s\","
+                 "\"signature\":\"AAAA\",\"attestationObject\":\"%s\"}}}",
+                 challenges[i], challenges[i], challenges[i]);
+        char reply[4096];
+        int st = th_http(s.port, "POST", i == 0 ? "/v1/passkeys/register" : "/v1/passkeys/login",
+                         i == 0 ? t2 : NULL, body, reply, sizeof reply);
+        assert_true(st >= 400 && st < 500);
+    }
+
+    /* A password change (old and new password), a reset link (operator
+     * command), a wrong reset token, then the right one. */
+    snprintf(body, sizeof body,
+             "{\"old_password\":\"" ACCT_PW "\",\"new_password\":\"" ACCT_PW2 "\"}");
+    json_decref(post_json(&s, "/v1/account/password", t3, body, 200));
+    char link[512], reset[256], args[256];
+    snprintf(args, sizeof args, "--set public_url=https://chat.example.org/ --reset-link %s", user);
+    operator_cmd(&s, args, errlog, link, sizeof link);
+    const char *h = strstr(link, "#reset=");
+    assert_non_null(h);
+    snprintf(reset, sizeof reset, "%s", h + 7);
+    th_assert_not_in_file(errlog, (const char *const[]){link, reset}, 2);
+    snprintf(body, sizeof body, "{\"token\":\"%sx\",\"new_password\":\"" ACCT_PW3 "\"}", reset);
+    json_decref(post_json(&s, "/v1/account/reset", NULL, body, 400));
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"new_password\":\"" ACCT_PW3 "\"}", reset);
+    json_decref(post_json(&s, "/v1/account/reset", NULL, body, 200));
+    /* The reset revoked every session: t1..t3 are refused, and logged in
+     * the refusal path. */
+    const char *olds[] = {t1, t2, t3};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(401,
+                         th_http(s.port, "GET", "/v1/sessions", olds[i], NULL, buf, sizeof buf));
+
+    /* Stopped, so every line is written: then the whole log is scanned. */
+    th_server_stop(&s);
+    const char *secrets[64] = {invite,        t1,         t2,         t3,         secret,
+                               uri,           tickets[0], tickets[1], tickets[2], challenges[0],
+                               challenges[1], link,       reset,      ACCT_PW,    ACCT_PW2,
+                               ACCT_PW3};
+    size_t n = 16;
+    for (int i = 0; i < 20; i++)
+        secrets[n++] = codes[i];
+    /* The log is the verbose one and saw these requests. */
+    static const char *const seen[] = {"DEBUG", "totp enabled", "login with second factor",
+                                       "password changed", "password reset"};
+    for (size_t i = 0; i < sizeof seen / sizeof *seen; i++)
+        if (!th_file_has(s.log_path, seen[i]))
+            fail_msg("'%s' is not in %s", seen[i], s.log_path);
+    th_assert_not_in_file(s.log_path, secrets, n);
+    th_server_cleanup(&s);
 }
 
 /* ---- 2: every op before auth ---- */
@@ -550,6 +750,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokens_not_logged),
+        cmocka_unit_test(test_account_secrets_not_logged),
         cmocka_unit_test(test_unauthenticated_every_op),
         cmocka_unit_test(test_stranger_message_ops),
         cmocka_unit_test(test_token_replay_after_logout),

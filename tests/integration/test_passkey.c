@@ -29,7 +29,8 @@ static int group_setup(void **state)
 {
     (void)state;
     static const char *const settings[] = {"webauthn_rp_id=localhost", "webauthn_origins=" ORIGIN,
-                                           "webauthn_challenges_per_ip=32", NULL};
+                                           "webauthn_challenges_per_ip=32", "log_level=trace",
+                                           NULL};
     th_server_start(&srv, settings);
     return 0;
 }
@@ -166,11 +167,23 @@ static const char *field(const char *key)
     return out;
 }
 
+/* Secrets this suite saw (challenges, session tokens, MFA tickets): the
+ * last test searches the server's log for each. */
+static char seen[256][320];
+static size_t nseen;
+
+static void remember(const char *secret)
+{
+    if (nseen < sizeof seen / sizeof *seen)
+        snprintf(seen[nseen++], sizeof seen[0], "%s", secret);
+}
+
 static void register_options(const char *token, char challenge[128])
 {
     assert_int_equal(200, post("/v1/passkeys/register/options", token, "{}"));
     snprintf(challenge, 128, "%s", field("challenge"));
     assert_true(strlen(challenge) == 43);
+    remember(challenge);
 }
 
 static void login_options(char challenge[128])
@@ -178,6 +191,7 @@ static void login_options(char challenge[128])
     assert_int_equal(200, post("/v1/passkeys/login/options", NULL, "{}"));
     snprintf(challenge, 128, "%s", field("challenge"));
     assert_true(strlen(challenge) == 43);
+    remember(challenge);
 }
 
 /* A user with a registered passkey a. */
@@ -185,6 +199,7 @@ static void user_with_passkey(const char *prefix, authn_t *a, char token[128], c
 {
     char name[64], ch[128];
     th_register(srv.port, th_unique_name(prefix, name, sizeof name), PW, token, uid);
+    remember(token);
     authn_new(a);
     register_options(token, ch);
     char *body = registration(a, ch, ORIGIN);
@@ -215,6 +230,7 @@ static void test_register_and_login(void **state)
     assert_string_equal(uid, field("user_id"));
     char tok2[128];
     snprintf(tok2, sizeof tok2, "%s", field("token"));
+    remember(tok2);
     assert_true(strlen(tok2) > 20);
     /* the new session works */
     assert_int_equal(200,
@@ -476,6 +492,7 @@ static void test_second_factor(void **state)
     char ticket[300];
     snprintf(ticket, sizeof ticket, "%s", json_string_value(json_object_get(err, "mfa_ticket")));
     assert_true(strlen(ticket) > 20);
+    remember(ticket);
     char *methods = json_dumps(json_object_get(err, "methods"), JSON_COMPACT);
     assert_string_equal("[\"passkey\"]", methods);
     free(methods);
@@ -489,6 +506,7 @@ static void test_second_factor(void **state)
     assert_int_equal(200, post("/v1/login/mfa", NULL, body));
     assert_string_equal(uid, field("user_id"));
     assert_true(strlen(field("token")) > 20);
+    remember(field("token"));
     free(body);
     body = mfa_body(ticket, &a, 2); /* the ticket is spent */
     assert_int_equal(401, post("/v1/login/mfa", NULL, body));
@@ -497,6 +515,21 @@ static void test_second_factor(void **state)
     /* a passkey and a code at once is a bad request */
     assert_int_equal(400, post("/v1/login/mfa", NULL,
                                "{\"mfa_ticket\":\"x\",\"totp\":\"123456\",\"passkey\":{}}"));
+}
+
+/* Issue 12: no challenge, session token or MFA ticket this suite saw is in
+ * the server's log (log_level trace). The server is stopped first, so
+ * every line is written. */
+static void test_secrets_not_logged(void **state)
+{
+    (void)state;
+    th_server_stop(&srv);
+    assert_true(nseen >= 10);
+    assert_true(th_file_has(srv.log_path, "DEBUG"));
+    const char *list[sizeof seen / sizeof *seen];
+    for (size_t i = 0; i < nseen; i++)
+        list[i] = seen[i];
+    th_assert_not_in_file(srv.log_path, list, nseen);
 }
 
 int main(void)
@@ -510,7 +543,8 @@ int main(void)
         cmocka_unit_test(test_oversized_and_malformed),
         cmocka_unit_test(test_login_options_do_not_leak),
         cmocka_unit_test(test_second_factor),
-        cmocka_unit_test(test_option_flood), /* last: it uses up this address's challenges */
+        cmocka_unit_test(test_option_flood),       /* it uses up this address's challenges */
+        cmocka_unit_test(test_secrets_not_logged), /* last: it stops the server */
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -978,6 +978,61 @@ int th_ws_expect_close(int fd, int timeout_ms)
     }
 }
 
+void th_assert_not_in_file(const char *path, const char *const *secrets, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot read %s: %s", path, strerror(errno));
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc(cap + 1);
+    size_t got;
+    while (text != NULL && (got = fread(text + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap)
+            text = realloc(text, (cap *= 2) + 1);
+    }
+    fclose(f);
+    if (text == NULL)
+        fail_msg("out of memory reading %s", path);
+    text[len] = '\0';
+    if (len == 0)
+        fail_msg("%s is empty: nothing was scanned", path);
+    for (size_t i = 0; i < n; i++) {
+        char piece[17];
+        snprintf(piece, sizeof piece, "%s", secrets[i]);
+        if (secrets[i][0] == '\0')
+            fail_msg("secret %zu is empty: the test did not get it", i);
+        /* memmem, not strstr: a NUL byte in the log must not end the scan. */
+        if (memmem(text, len, secrets[i], strlen(secrets[i])) != NULL ||
+            memmem(text, len, piece, strlen(piece)) != NULL)
+            fail_msg("secret %zu (%s) is in %s", i, secrets[i], path);
+    }
+    free(text);
+}
+
+bool th_file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    size_t n = strlen(needle), len = 0;
+    char *text = NULL;
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        char *t = realloc(text, len + got);
+        if (t == NULL)
+            break;
+        text = t;
+        memcpy(text + len, chunk, got);
+        len += got;
+    }
+    fclose(f);
+    bool found = text != NULL && memmem(text, len, needle, n) != NULL;
+    free(text);
+    return found;
+}
+
 const char *th_unique_name(const char *prefix, char *out, size_t cap)
 {
     static unsigned counter;

@@ -169,6 +169,14 @@ int th_media_count_blobs(const th_server_t *s);
 /** Objects (complete ones, of any key) in s3's bucket. */
 int th_s3_count_objects(const th_s3_t *s3);
 
+/** Fails the test when the file at path (a server log) holds any of the n
+ * secrets, whole or by its first 16 bytes (a truncated line leaks too); the
+ * message names the secret's index and the file. Also fails when the file
+ * cannot be read or is empty, so a missing log does not pass. */
+void th_assert_not_in_file(const char *path, const char *const *secrets, size_t n);
+/** Whether the file at path holds needle (false when it cannot be read). */
+bool th_file_has(const char *path, const char *needle);
+
 /** Returns a unique lowercase username with the given prefix. */
 const char *th_unique_name(const char *prefix, char *out, size_t cap);
 
