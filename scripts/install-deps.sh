@@ -39,6 +39,7 @@ if [ "${1:-}" = "--test" ]; then
   # self-signed certificates with the openssl command
   PKGS+=(openssl)
   PKGS+=(postgresql) # initdb/pg_ctl for the throwaway cluster of ctest -L pg
+  PKGS+=(python3-aiosmtpd) # the SMTP server of integration/test_jobs_email (issue 13)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

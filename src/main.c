@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
 #include "net/server.h"
 #include "store/store.h"
 #include "version.h"
@@ -35,6 +36,7 @@ static const char usage[] =
     "  --threads N          event loop threads (0 = one per online CPU)\n"
     "  --config-test        validate the configuration, print it, and exit\n"
     "  --reset-link USER    print a one-time password reset link for USER and exit\n"
+    "  --mail-to ADDRESS    with --reset-link: email the link to ADDRESS instead (smtp_url)\n"
     "                       (works while the server runs: the database is shared)\n"
     "  --invite-code        print a one-time invite code (registration = invite) and exit\n"
     "  --help               show this help\n"
@@ -56,7 +58,20 @@ typedef struct {
     pl_api_t *api;
     pl_chat_t *chat;
     pl_cluster_t *cluster; /* NULL: single node */
+    pl_jobs_t *jobs;       /* durable job runner (issue 13); NULL until the server runs */
 } app_t;
+
+/* The last step of a shutdown: the store commits what is queued (done
+ * callbacks run on the loop), then the loop's own handles close. */
+static void close_store(void *arg)
+{
+    app_t *app = arg;
+    pl_store_close(app->st);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->drain, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+}
 
 static void on_server_down(void *arg)
 {
@@ -72,11 +87,13 @@ static void on_server_down(void *arg)
     pl_api_set_cluster(app->api, NULL);
     pl_cluster_free(app->cluster);
     app->cluster = NULL;
-    pl_store_close(app->st); /* commits what is queued; done callbacks run on the loop */
-    uv_close((uv_handle_t *)&app->sigterm, NULL);
-    uv_close((uv_handle_t *)&app->sigint, NULL);
-    uv_close((uv_handle_t *)&app->drain, NULL);
-    uv_close((uv_handle_t *)&app->sighup, NULL);
+    /* Running jobs finish (each within jobs_timeout_ms) and their outcome is
+     * committed before the store closes. */
+    pl_api_set_jobs(app->api, NULL);
+    if (app->jobs != NULL)
+        pl_jobs_stop(app->jobs, close_store, app);
+    else
+        close_store(app);
 }
 
 /* SIGHUP: new TLS connections get the certificate and key now on disk
@@ -239,10 +256,13 @@ static int fail_config(const char *msg)
 /* --reset-link / --invite-code: one write on the store's direct connection
  * (SQLite in WAL mode lets it run beside a live server), the result on
  * stdout, then exit. */
-static int run_operator_command(app_t *app, pl_config_t *cfg, const char *cmd, const char *arg)
+static int run_operator_command(app_t *app, pl_config_t *cfg, const char *cmd, const char *arg,
+                                const char *mail_to)
 {
     char out[512] = "";
-    int rc = pl_api_operator_command(app->st, cfg, cmd, arg, out, sizeof out);
+    int rc = mail_to != NULL ? pl_api_operator_reset_mail(app->loop, app->st, cfg, arg, mail_to,
+                                                          out, sizeof out)
+                             : pl_api_operator_command(app->st, cfg, cmd, arg, out, sizeof out);
     pl_store_close(app->st);
     uv_run(app->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(app->loop);
@@ -261,6 +281,7 @@ int main(int argc, char **argv)
     char err[512];
     bool config_test = false;
     const char *op_cmd = NULL, *op_arg = NULL; /* --reset-link / --invite-code */
+    const char *mail_to = NULL;                /* --reset-link USER --mail-to ADDR */
     pl_config_init(&cfg);
     config_to_free = &cfg;
 
@@ -303,6 +324,11 @@ int main(int argc, char **argv)
                 return fail_config("--reset-link needs a USERNAME");
             op_cmd = "reset-link";
             op_arg = argv[++i];
+            continue;
+        } else if (!strcmp(a, "--mail-to")) {
+            if (i + 1 >= argc)
+                return fail_config("--mail-to needs an ADDRESS");
+            mail_to = argv[++i];
             continue;
         } else if (!strcmp(a, "--listen")) {
             key = "listen";
@@ -358,8 +384,13 @@ int main(int argc, char **argv)
         pl_config_dispose(&cfg);
         return 1;
     }
+    if (mail_to != NULL && (op_cmd == NULL || strcmp(op_cmd, "reset-link") != 0)) {
+        pl_store_close(app.st);
+        uv_run(app.loop, UV_RUN_DEFAULT);
+        return fail_config("--mail-to goes with --reset-link USER");
+    }
     if (op_cmd != NULL)
-        return run_operator_command(&app, &cfg, op_cmd, op_arg);
+        return run_operator_command(&app, &cfg, op_cmd, op_arg, mail_to);
     pl_chat_t *chat = NULL;
     pl_api_t *api = NULL;
     int exit_code = 0;
@@ -406,6 +437,12 @@ int main(int argc, char **argv)
     }
     pl_api_set_server(api, app.srv);
     pl_chat_set_server(chat, app.srv);
+    /* Durable background jobs (issue 13): email over SMTP for now. */
+    pl_jobs_new(app.loop, app.st, &cfg, &app.jobs);
+    if (pl_jobs_email_setup() == 0)
+        pl_jobs_register(app.jobs, "email", pl_jobs_email_run, &cfg);
+    pl_jobs_start(app.jobs);
+    pl_api_set_jobs(api, app.jobs);
     app.api = api;
     app.chat = chat;
     app.drain_ms = cfg.drain_ms;
@@ -435,6 +472,7 @@ int main(int argc, char **argv)
     }
     uv_run(app.loop, UV_RUN_DEFAULT);
     pl_server_free(app.srv);
+    pl_jobs_free(app.jobs);
     goto done;
 
 stop_store:

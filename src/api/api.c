@@ -560,6 +560,25 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         json_integer((json_int_t)pl_mfa_tickets_count(api->mfa_tickets, uv_hrtime())));
     if (api->media)
         pl_media_stats_json(api->media, o);
+    /* durable jobs (issue 13): this node's runner, and the shared table's
+     * states (refreshed every few seconds) */
+    pl_jobs_stats_t js = {0};
+    if (api->jobs)
+        pl_jobs_get_stats(api->jobs, &js);
+    const struct {
+        const char *k;
+        int64_t v;
+    } jstats[] = {
+        {"jobs_claimed", (int64_t)js.claimed},  {"jobs_succeeded", (int64_t)js.succeeded},
+        {"jobs_failed", (int64_t)js.failed},    {"jobs_died", (int64_t)js.died},
+        {"jobs_overran", (int64_t)js.overran},  {"jobs_unknown_kind", (int64_t)js.unknown},
+        {"jobs_lease_lost", (int64_t)js.lost},  {"jobs_running", (int64_t)js.running},
+        {"jobs_queued", js.table.queued},       {"jobs_retrying", js.table.retrying},
+        {"jobs_claimed_now", js.table.running}, {"jobs_done", js.table.done},
+        {"jobs_dead", js.table.dead},
+    };
+    for (size_t i = 0; i < PL_ARRAY_LEN(jstats); i++)
+        json_object_set_new(o, jstats[i].k, json_integer((json_int_t)jstats[i].v));
     /* the cluster bus (0 without one) */
     pl_cluster_stats_t cl = {0};
     if (api->cluster)
@@ -675,6 +694,11 @@ static void handle_ready(pl_api_t *api, pl_http_req_t *req)
 void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl)
 {
     api->cluster = cl;
+}
+
+void pl_api_set_jobs(pl_api_t *api, pl_jobs_t *jobs)
+{
+    api->jobs = jobs;
 }
 
 void pl_api_set_draining(pl_api_t *api)

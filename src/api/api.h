@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 typedef struct pl_api pl_api_t;
+struct pl_jobs; /* jobs/jobs.h */
 
 /** Borrows everything; free with pl_api_free after the server stopped. */
 pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat_t *chat);
@@ -23,6 +24,9 @@ void pl_api_stop(pl_api_t *api);
 void pl_api_set_server(pl_api_t *api, pl_server_t *srv);
 /** The cluster bus whose connection /readyz requires (borrowed; NULL: none). */
 void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl);
+/** The durable job runner whose counters /v1/stats shows (borrowed; NULL:
+ * none). Issue 13. */
+void pl_api_set_jobs(pl_api_t *api, struct pl_jobs *jobs);
 /** Draining (SIGTERM with drain_ms): /readyz answers 503 from now on. */
 void pl_api_set_draining(pl_api_t *api);
 
@@ -47,5 +51,13 @@ bool pl_api_is_json_type(const char *content_type);
  * with a message in out. */
 int pl_api_operator_command(pl_store_t *st, const pl_config_t *cfg, const char *cmd,
                             const char *arg, char *out, size_t cap);
+/** parleyd --reset-link USER --mail-to ADDR: makes a reset link as
+ * "reset-link" does and, in the same transaction, enqueues an `email` job
+ * that sends it to ADDR (a running node's job runner delivers it, with
+ * retries). Runs loop until the write committed. Needs smtp_url. Returns 0
+ * with a confirmation (not the link) in out, or a negative code with a
+ * message. */
+int pl_api_operator_reset_mail(uv_loop_t *loop, pl_store_t *st, const pl_config_t *cfg,
+                               const char *user, const char *to, char *out, size_t cap);
 
 #endif

@@ -16,6 +16,7 @@
 #include "auth/password_policy.h"
 #include "core/addr.h"
 #include "core/log.h"
+#include "jobs/jobs.h"
 #include "media/media.h"
 
 typedef struct pl_totp_pending pl_totp_pending_t;
@@ -40,6 +41,7 @@ struct pl_api {
     pl_api_passkey_t *passkeys; /* /v1/passkeys (api_passkey.c) */
     pl_cluster_t *cluster;      /* /readyz needs it connected; NULL: none */
     bool draining;              /* /readyz: 503 */
+    pl_jobs_t *jobs;            /* durable jobs runner, for /v1/stats (issue 13); may be NULL */
 };
 
 /** Answers body (taken) as JSON with status, and releases req. */

@@ -276,6 +276,30 @@ static const cfg_entry_t table[] = {
     {"cluster_peer_timeout_ms", CFG_INT, OFF(cluster_peer_timeout_ms), 150, 600000, "5000",
      "a node silent this long is taken for dead: the others read from the store what it may "
      "have committed without publishing"},
+    /* durable background jobs (issue 13, src/jobs/jobs.c) */
+    {"jobs_workers", CFG_INT, OFF(jobs_workers), 0, 64, "4",
+     "background jobs (email, ...) run at once on this node; 0: this node runs none"},
+    {"jobs_poll_ms", CFG_INT, OFF(jobs_poll_ms), 20, 60000, "1000",
+     "how often the job runner looks for due jobs (jobs enqueued on this node wake it at once)"},
+    {"jobs_timeout_ms", CFG_INT, OFF(jobs_timeout_ms), 100, 3600000, "30000",
+     "one run of a job handler (an SMTP delivery) fails after this long"},
+    {"jobs_retry_base_ms", CFG_INT, OFF(jobs_retry_base_ms), 10, 86400000, "10000",
+     "first retry of a failed job after this long; doubles per attempt (+-20 % jitter)"},
+    {"jobs_retry_max_ms", CFG_INT, OFF(jobs_retry_max_ms), 10, 7LL * 86400000, "3600000",
+     "longest wait between two attempts of a job"},
+    {"jobs_max_attempts", CFG_INT, OFF(jobs_max_attempts), 1, 10000, "25",
+     "attempts of a job before it is dead (kept, counted in /v1/stats as jobs_dead)"},
+    {"jobs_retention_ms", CFG_INT, OFF(jobs_retention_ms), 0, 366LL * 86400000, "86400000",
+     "finished jobs are deleted this long after they succeeded (dead jobs are kept)"},
+    /* email over SMTP (issue 12 reset links; src/jobs/jobs_smtp.c) */
+    {"smtp_url", CFG_STR, OFF(smtp_url), 0, 0, "",
+     "mail server: smtp://host[:port] (plain, or STARTTLS when offered) or smtps://host[:port]; "
+     "empty: no email"},
+    {"smtp_from", CFG_STR, OFF(smtp_from), 0, 0, "parley@localhost",
+     "sender address of Parley's email (envelope and From:)"},
+    {"smtp_user", CFG_STR, OFF(smtp_user), 0, 0, "", "SMTP AUTH user name; empty: no AUTH"},
+    {"smtp_password", CFG_STR, OFF(smtp_password), 0, 0, "",
+     "SMTP AUTH password (secret: not printed; PARLEYD_SMTP_PASSWORD)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -286,7 +310,7 @@ static bool is_secret_key(const char *key)
 {
     return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0 ||
            strcmp(key, "s3_access_key") == 0 || strcmp(key, "s3_secret_key") == 0 ||
-           strcmp(key, "pg_conninfo") == 0;
+           strcmp(key, "pg_conninfo") == 0 || strcmp(key, "smtp_password") == 0;
 }
 
 static bool is_cidr_key(const char *key)
@@ -705,6 +729,14 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
     size_t tk = strlen(cfg->totp_secret_key);
     if (tk != 0 && (tk != 64 || strspn(cfg->totp_secret_key, "0123456789abcdefABCDEF") != 64)) {
         fmt_err(err, errlen, "config key 'totp_secret_key' must be empty or 64 hex digits");
+        return PL_EINVAL;
+    }
+    /* email (issue 13, src/jobs/jobs_smtp.c): libcurl would take any scheme */
+    if (cfg->smtp_url[0] != '\0' && strncmp(cfg->smtp_url, "smtp://", 7) != 0 &&
+        strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
+        fmt_err(err, errlen,
+                "config key 'smtp_url' must be empty, smtp://HOST[:PORT] or "
+                "smtps://HOST[:PORT]");
         return PL_EINVAL;
     }
     if (cfg->tls_listen[0] != '\0') {

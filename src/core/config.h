@@ -146,6 +146,19 @@ typedef struct {
     /* cluster failure detection: peer heartbeats (src/cluster, issue 13: node failures) */
     int64_t cluster_heartbeat_ms;    /* a node publishes that it is alive this often */
     int64_t cluster_peer_timeout_ms; /* a peer silent this long is taken for dead: catch up */
+    /* durable background jobs (issue 13, src/jobs/jobs.c) */
+    int64_t jobs_workers;       /* handlers running at once on this node; 0: no runner */
+    int64_t jobs_poll_ms;       /* claim poll period (enqueues on this node wake it at once) */
+    int64_t jobs_timeout_ms;    /* one handler run, then it fails (lease: this + 60 s) */
+    int64_t jobs_retry_base_ms; /* first retry delay; doubles per attempt, +-20 % jitter */
+    int64_t jobs_retry_max_ms;  /* longest delay between two attempts */
+    int64_t jobs_max_attempts;  /* attempts before a job is dead (kept for an operator) */
+    int64_t jobs_retention_ms;  /* done jobs are deleted this long after they finished */
+    /* email over SMTP (issue 12 reset links; src/jobs/jobs_smtp.c) */
+    char *smtp_url;      /* smtp://host[:port] or smtps://host[:port]; "" = no email */
+    char *smtp_from;     /* envelope and From: address */
+    char *smtp_user;     /* SMTP AUTH user; "" = no AUTH */
+    char *smtp_password; /* secret: never printed or logged */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

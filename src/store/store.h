@@ -673,4 +673,75 @@ int pl_db_invite_code_create(pl_db_t *db, const uint8_t hash[32], int64_t now_ms
 /** Spends a live, unused invite code for user_id; PL_ENOTFOUND otherwise. */
 int pl_db_invite_code_take(pl_db_t *db, const uint8_t hash[32], int64_t user_id, int64_t now_ms);
 
+/* ---- durable background jobs (issue 13; store_jobs.c, store_sqlite_jobs.c,
+ * store_pg_jobs.c; the runner is src/jobs/) ----
+ * A job is a row of `jobs`. pl_db_job_enqueue inside a write job commits it
+ * with the change that caused it (transactional outbox). States: queued
+ * (waiting for run_at; attempts > 0 means a retry), running (claimed by a
+ * worker until lease_until; an expired lease makes it claimable again),
+ * done (kept for a retention, payload cleared), dead (gave up after its
+ * attempts; kept with its payload and last error for an operator).
+ * Ordering key: of the unfinished (queued or running) jobs of one non-empty
+ * key only the oldest (lowest id) is claimable, so a key's jobs run one at a
+ * time in enqueue order. */
+#define PL_JOB_KIND_MAX 32       /* [a-z0-9_.-], 1..32 bytes */
+#define PL_JOB_KEY_MAX 200       /* ordering key bytes ("" = none) */
+#define PL_JOB_PAYLOAD_MAX 65536 /* payload bytes (a JSON text) */
+#define PL_JOB_ERROR_MAX 500     /* last_error is cut to this many bytes */
+#define PL_JOB_WORKER_MAX 100    /* claimed_by bytes */
+typedef struct {
+    int64_t id;
+    char *kind;       /* owned */
+    char *key;        /* owned; "" = none */
+    char *payload;    /* owned; JSON text */
+    int64_t attempts; /* including this claim */
+    int64_t run_at_ms;
+    int64_t created_ms;
+} pl_job_t;
+void pl_job_dispose(pl_job_t *j);
+/** Checks what pl_db_job_enqueue stores: 0, PL_EINVAL (kind not 1..32 bytes
+ * of [a-z0-9_.-], key with a control byte, payload not a JSON object or array)
+ * or PL_ETOOBIG (key or payload over its limit). Pure. */
+int pl_job_check(const char *kind, const char *key, const char *payload);
+/** Bytes of error kept as last_error: at most PL_JOB_ERROR_MAX, cut on a
+ * UTF-8 character boundary. */
+size_t pl_job_error_len(const char *error);
+/** Job counts by state, for stats. retrying: queued with attempts > 0. */
+typedef struct {
+    int64_t queued, retrying, running, done, dead;
+} pl_job_counts_t;
+
+/** Adds a queued job (key NULL or "": no ordering) first claimable at
+ * run_at_ms; *id (may be NULL) receives its id. pl_job_check's errors. */
+int pl_db_job_enqueue(pl_db_t *db, const char *kind, const char *key, const char *payload,
+                      int64_t run_at_ms, int64_t now_ms, int64_t *id);
+/** Claims up to limit due jobs for worker (state running, lease until
+ * now_ms + lease_ms, attempts + 1), oldest run_at first, honouring ordering
+ * keys. On PostgreSQL several nodes claim at once (FOR UPDATE SKIP LOCKED)
+ * without ever claiming one job twice. *out: malloc'd (NULL when *n is 0);
+ * dispose each, free(). Must run in a write job: the claim is durable when
+ * the job's done callback runs. */
+int pl_db_job_claim(pl_db_t *db, const char *worker, int64_t now_ms, int64_t lease_ms, size_t limit,
+                    pl_job_t **out, size_t *n);
+/** Marks a job this worker holds done (payload cleared). PL_ENOTFOUND when the
+ * worker no longer holds it (its lease expired and another claimed it). */
+int pl_db_job_complete(pl_db_t *db, int64_t id, const char *worker, int64_t now_ms);
+/** Gives a held job back after a failure: queued again at retry_at_ms, or
+ * dead when dead is true; error (cut to PL_JOB_ERROR_MAX) is kept.
+ * PL_ENOTFOUND as for complete. */
+int pl_db_job_fail(pl_db_t *db, int64_t id, const char *worker, const char *error,
+                   int64_t retry_at_ms, bool dead, int64_t now_ms);
+/** Releases every claim of worker (a clean stop or a restart of the same
+ * worker name): its running jobs are queued again at once, attempts kept. */
+int pl_db_job_release(pl_db_t *db, const char *worker, size_t *n);
+/** Deletes at most limit done jobs finished before done_before_ms. */
+int pl_db_job_purge(pl_db_t *db, int64_t done_before_ms, int64_t limit, size_t *n);
+/** Counts jobs by state (running: claimed with a live lease at now_ms; an
+ * expired claim counts as queued). */
+int pl_db_job_counts(pl_db_t *db, int64_t now_ms, pl_job_counts_t *out);
+/** One job by id, whatever its state (tests, operators): *state receives
+ * "queued", "running", "done" or "dead" (static), *error its last error
+ * (owned, NULL when none). PL_ENOTFOUND. */
+int pl_db_job_get(pl_db_t *db, int64_t id, pl_job_t *out, const char **state, char **error);
+
 #endif

@@ -109,7 +109,19 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(totp_disable, (pl_db_t *db, int64_t user_id), (db, user_id)) \
     X(totp_enable, (pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len, const uint8_t salt[16], int64_t last_step, const uint8_t (*hashes)[32], size_t n, int64_t now_ms), (db, user_id, secret, len, salt, last_step, hashes, n, now_ms)) \
     X(totp_use_step, (pl_db_t *db, int64_t user_id, int64_t step), (db, user_id, step)) \
-    X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash))
+    X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash)) \
+    PL_STORE_JOB_FNS(X)
+
+/* Durable background jobs (issue 13): store_sqlite_jobs.c, store_pg_jobs.c. */
+#define PL_STORE_JOB_FNS(X) \
+    X(job_enqueue, (pl_db_t *db, const char *kind, const char *key, const char *payload, int64_t run_at_ms, int64_t now_ms, int64_t *id), (db, kind, key, payload, run_at_ms, now_ms, id)) \
+    X(job_claim, (pl_db_t *db, const char *worker, int64_t now_ms, int64_t lease_ms, size_t limit, pl_job_t **out, size_t *n), (db, worker, now_ms, lease_ms, limit, out, n)) \
+    X(job_complete, (pl_db_t *db, int64_t id, const char *worker, int64_t now_ms), (db, id, worker, now_ms)) \
+    X(job_fail, (pl_db_t *db, int64_t id, const char *worker, const char *error, int64_t retry_at_ms, bool dead, int64_t now_ms), (db, id, worker, error, retry_at_ms, dead, now_ms)) \
+    X(job_release, (pl_db_t *db, const char *worker, size_t *n), (db, worker, n)) \
+    X(job_purge, (pl_db_t *db, int64_t done_before_ms, int64_t limit, size_t *n), (db, done_before_ms, limit, n)) \
+    X(job_counts, (pl_db_t *db, int64_t now_ms, pl_job_counts_t *out), (db, now_ms, out)) \
+    X(job_get, (pl_db_t *db, int64_t id, pl_job_t *out, const char **state, char **error), (db, id, out, state, error))
 
 
 /* Functions only the SQLite backend implements so far (same X() form):

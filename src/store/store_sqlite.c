@@ -249,6 +249,27 @@ static const char *const migrations[] = {
     "CREATE TABLE passkey_users("
     " user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,"
     " handle BLOB NOT NULL UNIQUE);",
+    /* 11: durable background jobs (issue 13; store_sqlite_jobs.c, the runner
+     * in src/jobs/). state: 0 queued, 1 running, 2 done, 3 dead. okey is the
+     * ordering key ('' = none): only the oldest unfinished job of a key is
+     * claimable. jobs_due serves the claim, jobs_key the ordering check,
+     * jobs_done the retention purge. */
+    "CREATE TABLE jobs("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL,"
+    " okey TEXT NOT NULL DEFAULT '',"
+    " payload TEXT NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2, 3)),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " run_at INTEGER NOT NULL,"
+    " claimed_by TEXT,"
+    " lease_until INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " created_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_due ON jobs(run_at, id) WHERE state IN (0, 1);"
+    "CREATE INDEX jobs_key ON jobs(okey, id) WHERE state IN (0, 1) AND okey <> '';"
+    "CREATE INDEX jobs_done ON jobs(finished_ms) WHERE state = 2;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
