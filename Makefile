@@ -92,8 +92,9 @@ test-valgrind: all
 # starts its own parleyd (pinned to CPU 0; generator on CPU 1) with
 # argon2_opslimit=1 argon2_memlimit=8k. Long runs: see bench/README.md.
 bench: all
-	@cmake --build $(BUILD) -j $(JOBS) --target loadgen
+	@cmake --build $(BUILD) -j $(JOBS) --target loadgen bench_tls_mem
 	@$(BUILD)/loadgen --short $(BENCH_ARGS)
+	@$(BUILD)/bench_tls_mem
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

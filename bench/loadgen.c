@@ -1196,7 +1196,8 @@ static int base_sets(const char **sets)
 static struct {
     char dir[64];
     char listen[64], cert[128], key[128];
-    int port;
+    int port;        /* 0: not prepared (no TLS listener) */
+    SSL_CTX *client; /* the clients' context; ac.tls points here while they use TLS */
 } tls;
 
 static void tls_prepare(void)
@@ -1228,10 +1229,12 @@ static void tls_prepare(void)
     tls.port = ntohs(a.sin_port);
     close(fd);
     snprintf(tls.listen, sizeof tls.listen, "tls_listen=127.0.0.1:%d", tls.port);
-    ac.tls = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_verify(ac.tls, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_mode(ac.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                                 SSL_MODE_RELEASE_BUFFERS);
+    tls.client = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(tls.client, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_mode(tls.client, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                     SSL_MODE_RELEASE_BUFFERS);
+    ac.tls = opt.tls ? tls.client : NULL;
 }
 
 static void tls_cleanup(void)
@@ -1253,7 +1256,7 @@ static void server_up(const char *const *extra)
     int n = base_sets(sets);
     if (opt.threads_set[0])
         sets[n++] = opt.threads_set;
-    if (opt.tls) {
+    if (tls.port) {
         sets[n++] = tls.listen;
         sets[n++] = tls.cert;
         sets[n++] = tls.key;
@@ -1266,7 +1269,7 @@ static void server_up(const char *const *extra)
         exit(1);
     }
     ac.port = srv.port;
-    ac.ws_port = opt.tls ? tls.port : srv.port;
+    ac.ws_port = ac.tls ? tls.port : srv.port;
 }
 
 static void server_down(void)
@@ -1499,6 +1502,94 @@ static void scenario_rooms10(void)
     }
     free(o);
     server_down();
+}
+
+/* tls: what TLS costs, plain and wss back to back on a fresh server each
+ * (same settings, same scenario): idle bytes per authenticated connection,
+ * setup rate, and small-rooms deliveries at fixed rates (throughput, p50 /
+ * p99 latency, deliveries per server CPU-second). */
+typedef struct {
+    double per_conn, sessions_s;
+    double dps[2], p50[2], p99[2], per_cpu[2];
+} tls_side_t;
+
+static void tls_side(bool use_tls, int n, const double rates[2], double dur, tls_side_t *out)
+{
+    memset(out, 0, sizeof *out);
+    ac.tls = use_tls ? tls.client : NULL;
+    server_up(NULL);
+    double reg_s;
+    if (register_users(n, &reg_s) != 0 || create_rooms(n / 10, 10, rooms10_member) != 0) {
+        server_down();
+        exit(1);
+    }
+    outcome_t *o = malloc(sizeof *o);
+    run_t *r = rooms10_run(n);
+    add_step(r, 0.5, 0, 0, ACT_NONE, 0); /* idle */
+    for (int i = 0; i < 2; i++) {
+        add_step(r, 1.0, rates[i], 0, ACT_NONE, 0); /* warm-up at the rate */
+        add_step(r, dur, rates[i], 0, ACT_NONE, 0);
+    }
+    run_workers(r, &srv, o);
+    out->per_conn = o->r.connected
+                        ? ((double)o->rss_ready - (double)o->rss_before) / (double)o->r.connected
+                        : 0;
+    out->sessions_s =
+        o->r.connect_ns ? (double)o->r.connected / ((double)o->r.connect_ns / 1e9) : 0;
+    for (int i = 0; i < 2; i++) {
+        int k = 2 + 2 * i; /* the measured step */
+        step_res_t *sr = &o->r.s[k];
+        double cpu = o->cpu[k + 1] - o->cpu[k];
+        step_line(use_tls ? "tls" : "plain", k, &r->steps[k], sr, cpu);
+        out->dps[i] = (double)sr->deliveries / dur;
+        out->p50[i] = MS(lg_hist_q(&sr->lat, .5));
+        out->p99[i] = MS(lg_hist_q(&sr->lat, .99));
+        out->per_cpu[i] = cpu > 0 ? (double)sr->deliveries / cpu : 0;
+    }
+    run_free(r);
+    free(o);
+    server_down();
+}
+
+static void scenario_tls(void)
+{
+    int n = opt.shortrun ? 2000 : opt.idle_conns;
+    double dur = opt.shortrun ? 3.0 : 10.0;
+    static const double rates[2] = {500, 2000}; /* sends/s to rooms of 10 */
+    bool had = tls.port != 0;
+    if (!had)
+        tls_prepare();
+    tls_side_t p, t;
+    fprintf(stderr, "tls: %d users in rooms of 10, plain then wss, fresh server each\n", n);
+    tls_side(false, n, rates, dur, &p);
+    tls_side(true, n, rates, dur, &t);
+    ac.tls = opt.tls ? tls.client : NULL;
+    char res[512], js[1024];
+    snprintf(res, sizeof res,
+             "%d conns: plain **%.0f B/conn**, wss **%.0f B/conn** (+%.0f B); setup %.0f vs %.0f "
+             "sessions/s",
+             n, p.per_conn, t.per_conn, t.per_conn - p.per_conn, p.sessions_s, t.sessions_s);
+    snprintf(js, sizeof js,
+             "\"conns\":%d,\"plain_rss_per_conn\":%.0f,\"tls_rss_per_conn\":%.0f,"
+             "\"plain_sessions_per_s\":%.0f,\"tls_sessions_per_s\":%.0f",
+             n, p.per_conn, t.per_conn, p.sessions_s, t.sessions_s);
+    report("tls idle", res, "(measured: issue 12)", "-", js);
+    for (int i = 0; i < 2; i++) {
+        snprintf(
+            res, sizeof res,
+            "%.0f sends/s: plain %.0f deliveries/s, p50 %.2f / p99 %.2f ms, **%.0f per CPU-s**; "
+            "wss %.0f deliveries/s, p50 %.2f / p99 %.2f ms, **%.0f per CPU-s** (%+.0f%% CPU "
+            "per delivery)",
+            rates[i], p.dps[i], p.p50[i], p.p99[i], p.per_cpu[i], t.dps[i], t.p50[i], t.p99[i],
+            t.per_cpu[i], t.per_cpu[i] > 0 ? (p.per_cpu[i] / t.per_cpu[i] - 1) * 100 : 0);
+        snprintf(js, sizeof js,
+                 "\"sends_per_s\":%.0f,\"plain_deliveries_per_s\":%.0f,\"plain_p50_ms\":%.3f,"
+                 "\"plain_p99_ms\":%.3f,\"plain_per_cpu_s\":%.0f,\"tls_deliveries_per_s\":%.0f,"
+                 "\"tls_p50_ms\":%.3f,\"tls_p99_ms\":%.3f,\"tls_per_cpu_s\":%.0f",
+                 rates[i], p.dps[i], p.p50[i], p.p99[i], p.per_cpu[i], t.dps[i], t.p50[i], t.p99[i],
+                 t.per_cpu[i]);
+        report("tls delivery", res, "(measured: issue 12)", "-", js);
+    }
 }
 
 static int big_member(int room, int k)
@@ -1789,15 +1880,16 @@ static void scenario_media(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: loadgen [--short] [--only idle,small,storm,big,slow,ingest,media] [--procs N]\n"
-            "               [--conns N] [--big N] [--senders N] [--step S] [--src N]\n"
-            "               [--parleyd PATH] [--server-cpu N] [--gen-cpu N] [--pad N] [-v]\n"
-            "               [--media-mib N] [--media-limit-mib N]  (media upload size, limit)\n"
-            "               [--threads N]  (parleyd loop threads; default 1 when the server\n"
-            "                               is pinned to one CPU, else the server's default)\n"
-            "               [--sync-op]  (storm: auth then sync, not auth with since)\n"
-            "               [--tls]  (the measured clients use wss:// on a TLS listener)\n");
+    fprintf(
+        stderr,
+        "usage: loadgen [--short] [--only idle,small,storm,big,slow,ingest,media,tls] [--procs N]\n"
+        "               [--conns N] [--big N] [--senders N] [--step S] [--src N]\n"
+        "               [--parleyd PATH] [--server-cpu N] [--gen-cpu N] [--pad N] [-v]\n"
+        "               [--media-mib N] [--media-limit-mib N]  (media upload size, limit)\n"
+        "               [--threads N]  (parleyd loop threads; default 1 when the server\n"
+        "                               is pinned to one CPU, else the server's default)\n"
+        "               [--sync-op]  (storm: auth then sync, not auth with since)\n"
+        "               [--tls]  (the measured clients use wss:// on a TLS listener)\n");
     exit(2);
 }
 
@@ -1910,8 +2002,10 @@ int main(int argc, char **argv)
            opt.threads_set[0] ? opt.threads_set : "(threads: server default)");
     if (opt.tls) {
         tls_prepare();
-        printf("# --tls: measured clients speak wss:// to tls_listen (TLS 1.3, self-signed P-256 "
-               "certificate; TLS connections stay on the core loop); setup stays plain\n");
+        printf(
+            "# --tls: measured clients speak wss:// to tls_listen (TLS 1.3, self-signed P-256 "
+            "certificate; TLS connections are spread over the loops like plain ones); setup stays "
+            "plain\n");
     }
     printf("| scenario | result | target | met |\n| --- | --- | --- | --- |\n");
     fflush(stdout);
@@ -1925,6 +2019,8 @@ int main(int argc, char **argv)
         scenario_ingest();
     if (all || strstr(opt.only, "media"))
         scenario_media();
+    if (all || strstr(opt.only, "tls"))
+        scenario_tls();
     printf("# total %.1f s\n", (double)(lg_now_ns() - t0) / 1e9);
     tls_cleanup();
     return 0;

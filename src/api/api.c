@@ -549,6 +549,17 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     json_object_set_new(o, "tls_handshake_failures",
                         json_integer((json_int_t)ss.tls_handshake_failures));
     json_object_set_new(o, "tls_errors", json_integer((json_int_t)ss.tls_errors));
+    /* per loop (loop 0 is the core): how connections spread over the loops */
+    json_t *loops = json_array();
+    for (int k = 0; k < pl_server_loop_count(api->srv); k++) {
+        pl_server_stats_t ls;
+        pl_server_get_loop_stats(api->srv, k, &ls);
+        json_array_append_new(loops, json_pack("{s:I,s:I,s:I}", "connections_accepted",
+                                               (json_int_t)ls.connections_accepted, "ws_opened",
+                                               (json_int_t)ls.opened, "tls_handshakes",
+                                               (json_int_t)ls.tls_handshakes));
+    }
+    json_object_set_new(o, "loops", loops);
     /* account limits and media decoding */
     json_object_set_new(o, "logins_rate_limited", json_integer((json_int_t)api->logins_limited));
     json_object_set_new(o, "registrations_rate_limited",

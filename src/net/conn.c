@@ -611,13 +611,15 @@ void pl_net__accept(pl_server_t *srv, bool tls)
     pl_net__read(c, true);
 }
 
-void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe)
+void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe,
+                   pl_tls_conn_t *tls)
 {
     /* Admitted against max_connections (and counted per address: ipe) when
      * its loop accepted it; it only moves here (counted on both loops until
      * the old handle's close). */
     if (srv->shutting_down) {
         pl_net__peers_release(srv->peers, ipe);
+        pl_tls_conn_free(tls);
         close(fd);
         return;
     }
@@ -627,12 +629,18 @@ void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, 
     if (rc != 0) {
         pl_log(PL_LOG_WARN, "net", "cannot adopt a connection err=%s", uv_strerror(rc));
         pl_net__peers_release(srv->peers, ipe);
+        pl_tls_conn_free(tls);
         close(fd);
         uv_close((uv_handle_t *)&c->tcp, free_on_close);
         return;
     }
     peer_store(c);
     c->ipe = ipe;
+    /* A TLS connection moves with its session (handshake done on the I/O
+     * loop; p is plaintext already decrypted): the records it still holds
+     * either way are handled here from now on. */
+    c->tls = tls;
+    c->tls_up = tls && pl_tls_established(tls);
     conn_setup(srv, c);
     c->peer_eof = eof;
     char peer[PL_NET_PEER_LEN]; /* formatted only if the line is logged */
@@ -643,6 +651,32 @@ void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, 
     c->proto->read(c);
     if (!c->closing && c->rbuf.len == 0)
         pl_buf_reset(&c->rbuf, 0);
+    if (!c->closing && c->tls) {
+        /* Records the session holds (pipelined requests) and what it has to
+         * send (session tickets, the end of a TLS 1.2 handshake): at the
+         * end of this turn, as after a read. */
+        c->tls_resume = pl_tls_in_pending(c->tls);
+        pl_net__schedule(c);
+    }
+}
+
+pl_tls_conn_t *pl_net__tls_take(pl_conn_t *c, bool *ok)
+{
+    *ok = true;
+    pl_tls_conn_t *t = c->tls;
+    if (t == NULL)
+        return NULL;
+    /* A ciphertext write libuv has not finished would leave a hole in the
+     * record stream once the socket moves. It cannot happen for a request
+     * the peer sent after the handshake (it had to read the server's whole
+     * flight first, so libuv's queue is empty even when the write's
+     * callback has not run yet): this is the defensive branch. */
+    if (c->writing && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0) {
+        *ok = false;
+        return NULL;
+    }
+    c->tls = NULL;
+    return t;
 }
 
 /* ---- TLS (net/tls.h over memory BIOs) ----

@@ -36,6 +36,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/tls.h"
 
 _Thread_local bool pl_net__on_io;
 
@@ -48,13 +49,22 @@ enum {
     X_DONE,   /* the I/O loop finished its shutdown */
     X_DRAIN,  /* c's queue emptied after a reply frame: run on_drain */
     /* core loop -> I/O loop */
-    X_SEND,     /* p: a frame to queue on c; code: SEND_* bits */
-    X_CLOSE,    /* close c with code and reason (p, owned, may be NULL) */
-    X_SLOW,     /* the core found c a slow consumer: the protocol closes it */
-    X_RELEASE,  /* the core forgot c: free it */
-    X_AUTH,     /* the upper layer authenticated c (pl_conn_set_authenticated) */
-    X_SHUTDOWN, /* pl_server_shutdown on the I/O loop */
+    X_SEND,       /* p: a frame to queue on c; code: SEND_* bits */
+    X_CLOSE,      /* close c with code and reason (p, owned, may be NULL) */
+    X_SLOW,       /* the core found c a slow consumer: the protocol closes it */
+    X_RELEASE,    /* the core forgot c: free it */
+    X_AUTH,       /* the upper layer authenticated c (pl_conn_set_authenticated) */
+    X_SHUTDOWN,   /* pl_server_shutdown on the I/O loop */
+    X_TLS_LISTEN, /* p: tls_listen_t, the loop's TLS listener and context */
+    X_TLS_CTX,    /* p: an SSL_CTX reference (SIGHUP): new connections use it */
 };
+
+/* X_TLS_LISTEN: a socket bound and listening on tls_listen (SO_REUSEPORT),
+ * and a reference to the context, both owned until the loop takes them. */
+typedef struct {
+    int fd;
+    SSL_CTX *ctx;
+} tls_listen_t;
 
 /* X_SEND's code bits. */
 #define SEND_OWNS 1  /* the entry owns a reference to the frame */
@@ -79,11 +89,21 @@ typedef struct {
     pl_peer_ent_t *ipe; /* its per-address count, owned until adopted */
     pl_peers_t *peers;  /* where ipe is counted */
     bool eof;           /* the peer already finished sending */
-    size_t len;         /* bytes already read */
+    pl_tls_conn_t *tls; /* its TLS session (NULL: plain), owned until adopted */
+    size_t len;         /* bytes already read (plaintext for TLS) */
     char data[];
 } adopt_t;
 
-enum { ST_ACCEPTED, ST_OPENED, ST_WRITES, ST_SLOW, ST_N };
+enum {
+    ST_ACCEPTED,
+    ST_OPENED,
+    ST_WRITES,
+    ST_SLOW,
+    ST_TLS_HANDSHAKES,
+    ST_TLS_FAILURES,
+    ST_TLS_ERRORS,
+    ST_N
+};
 
 struct pl_loop {
     pl_loops_t *g;
@@ -178,10 +198,21 @@ static void ent_dispose(xent_t *e)
     case X_ADOPT: {
         adopt_t *a = e->p;
         pl_net__peers_release(a->peers, a->ipe);
+        pl_tls_conn_free(a->tls);
         close(a->fd);
         free(a);
         break;
     }
+    case X_TLS_LISTEN: {
+        tls_listen_t *tl = e->p;
+        close(tl->fd);
+        SSL_CTX_free(tl->ctx);
+        free(tl);
+        break;
+    }
+    case X_TLS_CTX:
+        SSL_CTX_free(e->p);
+        break;
     default:
         free(e->p); /* close reasons; NULL otherwise */
         break;
@@ -240,18 +271,48 @@ static void publish_stats(pl_loop_t *l)
     atomic_store_explicit(&l->pub[ST_OPENED], s->opened, memory_order_relaxed);
     atomic_store_explicit(&l->pub[ST_WRITES], s->writes, memory_order_relaxed);
     atomic_store_explicit(&l->pub[ST_SLOW], s->slow_consumers, memory_order_relaxed);
+    atomic_store_explicit(&l->pub[ST_TLS_HANDSHAKES], s->tls_handshakes, memory_order_relaxed);
+    atomic_store_explicit(&l->pub[ST_TLS_FAILURES], s->tls_handshake_failures,
+                          memory_order_relaxed);
+    atomic_store_explicit(&l->pub[ST_TLS_ERRORS], s->tls_errors, memory_order_relaxed);
+}
+
+/* Loop k's published counters (k > 0) into out (zeroed fields only). */
+static void read_pub(const pl_loop_t *l, pl_server_stats_t *out)
+{
+    out->connections_accepted = atomic_load_explicit(&l->pub[ST_ACCEPTED], memory_order_relaxed);
+    out->opened = atomic_load_explicit(&l->pub[ST_OPENED], memory_order_relaxed);
+    out->writes = atomic_load_explicit(&l->pub[ST_WRITES], memory_order_relaxed);
+    out->slow_consumers = atomic_load_explicit(&l->pub[ST_SLOW], memory_order_relaxed);
+    out->tls_handshakes = atomic_load_explicit(&l->pub[ST_TLS_HANDSHAKES], memory_order_relaxed);
+    out->tls_handshake_failures =
+        atomic_load_explicit(&l->pub[ST_TLS_FAILURES], memory_order_relaxed);
+    out->tls_errors = atomic_load_explicit(&l->pub[ST_TLS_ERRORS], memory_order_relaxed);
+}
+
+void pl_loops__loop_stats(const pl_server_t *srv, int k, pl_server_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pl_loops_t *g = srv->loops;
+    if (g == NULL || k == 0)
+        *out = srv->stats; /* the core's frames_queued counts every loop's (pl_loops__send) */
+    else if (k > 0 && k < g->n)
+        read_pub(&g->l[k], out);
 }
 
 void pl_loops__stats(const pl_server_t *srv, pl_server_stats_t *out)
 {
     pl_loops_t *g = srv->loops;
     for (int k = 1; k < g->n; k++) {
-        pl_loop_t *l = &g->l[k];
-        out->connections_accepted +=
-            atomic_load_explicit(&l->pub[ST_ACCEPTED], memory_order_relaxed);
-        out->opened += atomic_load_explicit(&l->pub[ST_OPENED], memory_order_relaxed);
-        out->writes += atomic_load_explicit(&l->pub[ST_WRITES], memory_order_relaxed);
-        out->slow_consumers += atomic_load_explicit(&l->pub[ST_SLOW], memory_order_relaxed);
+        pl_server_stats_t s;
+        read_pub(&g->l[k], &s);
+        out->connections_accepted += s.connections_accepted;
+        out->opened += s.opened;
+        out->writes += s.writes;
+        out->slow_consumers += s.slow_consumers;
+        out->tls_handshakes += s.tls_handshakes;
+        out->tls_handshake_failures += s.tls_handshake_failures;
+        out->tls_errors += s.tls_errors;
     }
     /* frames_queued is counted by the core when it posts a send (I/O loops
      * queue no counted frames of their own), so it is exact at once. */
@@ -340,6 +401,25 @@ static void io_handle(pl_loop_t *l, xent_t *e, pl_frame_t **run)
     case X_SHUTDOWN:
         pl_server_shutdown(l->srv, io_server_down, l);
         break;
+    case X_TLS_LISTEN: {
+        tls_listen_t *tl = e->p;
+        pl_server_t *srv = l->srv;
+        if (srv->shutting_down || srv->tls_listener) {
+            ent_dispose(e);
+            break;
+        }
+        srv->tls_ctx = tl->ctx;
+        int rc = pl_server__tls_listen(srv, tl->fd, NULL);
+        free(tl);
+        if (rc != 0)
+            pl_log(PL_LOG_ERROR, "tls", "loop=%d cannot listen err=%s", l->index, uv_strerror(rc));
+        break;
+    }
+    case X_TLS_CTX:
+        /* Sessions made from the old context hold their own reference. */
+        SSL_CTX_free(l->srv->tls_ctx);
+        l->srv->tls_ctx = e->p;
+        break;
     default:
         PL_ASSERT(!"unexpected entry on an I/O loop");
     }
@@ -404,9 +484,13 @@ void pl_loops__hand_over(pl_conn_t *c)
     int nfd = -1;
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
         nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (nfd < 0) {
+    bool movable = true;
+    pl_tls_conn_t *tls = pl_net__tls_take(c, &movable);
+    if (nfd < 0 || !movable) {
         pl_log(PL_LOG_WARN, "net", "conn=%" PRIu64 " cannot hand over err=%s", c->id,
-               strerror(errno));
+               nfd < 0 ? strerror(errno) : "TLS write in flight");
+        if (nfd >= 0)
+            close(nfd);
         pl_buf_consume(&c->rbuf, c->rbuf.len);
         pl_net__abort(c);
         return;
@@ -418,6 +502,7 @@ void pl_loops__hand_over(pl_conn_t *c)
     a->peers = c->srv->peers;
     c->ipe = NULL;
     a->eof = c->peer_eof;
+    a->tls = tls; /* the session moves with the socket (the core is its only user from now on) */
     a->len = n;
     memcpy(a->data, pl_buf_head(&c->rbuf), n);
     pl_buf_consume(&c->rbuf, n);
@@ -479,7 +564,7 @@ static void core_handle(pl_loops_t *g, pl_server_t *srv, xent_t *e)
     }
     case X_ADOPT: {
         adopt_t *a = e->p;
-        pl_net__adopt(srv, a->fd, a->data, a->len, a->eof, a->ipe);
+        pl_net__adopt(srv, a->fd, a->data, a->len, a->eof, a->ipe, a->tls);
         free(a);
         break;
     }
@@ -600,6 +685,76 @@ void pl_loops__shutdown(pl_server_t *srv)
     for (int k = 1; k < g->n; k++)
         if (!g->l[k].gone)
             push(&g->l[k].cout, X_SHUTDOWN, NULL, NULL, 0);
+    pl_loops__turn(srv);
+}
+
+static int bound_socket(const struct sockaddr_storage *ss, bool reuseport);
+static void set_port(struct sockaddr_storage *ss, int port);
+static int get_port(int fd);
+
+int pl_loops__tls_start(pl_server_t *srv, const struct sockaddr_storage *ss0)
+{
+    pl_loops_t *g = srv->loops;
+    struct sockaddr_storage ss = *ss0;
+    /* As for the plain listener: a plain bind first fails if anyone listens
+     * there already and picks the port for 0. */
+    int probe = bound_socket(&ss, false);
+    if (probe < 0)
+        return probe;
+    int port = get_port(probe);
+    close(probe);
+    if (port < 0)
+        return UV_EINVAL;
+    set_port(&ss, port);
+    int *fds = pl_xcalloc((size_t)g->n, sizeof *fds);
+    int rc = 0;
+    for (int k = 0; k < g->n; k++)
+        fds[k] = -1;
+    /* Every socket listens before any is handed out, so a failure is
+     * reported here and no loop's listener is left half set up. */
+    for (int k = 0; k < g->n && rc == 0; k++) {
+        if (k > 0 && g->l[k].gone)
+            continue;
+        if ((fds[k] = bound_socket(&ss, true)) < 0)
+            rc = fds[k];
+        else if (listen(fds[k], 511) != 0)
+            rc = uv_translate_sys_error(errno);
+    }
+    if (rc == 0) {
+        int fd0 = fds[0];
+        fds[0] = -1;
+        rc = pl_server__tls_listen(srv, fd0, NULL);
+    }
+    if (rc != 0) {
+        for (int k = 0; k < g->n; k++)
+            if (fds[k] >= 0)
+                close(fds[k]);
+        free(fds);
+        return rc;
+    }
+    for (int k = 1; k < g->n; k++) {
+        if (fds[k] < 0)
+            continue;
+        tls_listen_t *tl = pl_xmalloc(sizeof *tl);
+        tl->fd = fds[k];
+        tl->ctx = srv->tls_ctx;
+        SSL_CTX_up_ref(tl->ctx);
+        push(&g->l[k].cout, X_TLS_LISTEN, NULL, tl, 0);
+    }
+    free(fds);
+    pl_loops__turn(srv);
+    return 0;
+}
+
+void pl_loops__tls_ctx(pl_server_t *srv, SSL_CTX *ctx)
+{
+    pl_loops_t *g = srv->loops;
+    for (int k = 1; k < g->n; k++) {
+        if (g->l[k].gone)
+            continue;
+        SSL_CTX_up_ref(ctx);
+        push(&g->l[k].cout, X_TLS_CTX, NULL, ctx, 0);
+    }
     pl_loops__turn(srv);
 }
 
@@ -800,6 +955,10 @@ void pl_loops__free(pl_server_t *srv)
         if (l->thread_started)
             uv_thread_join(&l->thread);
         discard(&l->cout);
+        if (l->srv) {
+            free(l->srv->tls_listener);
+            SSL_CTX_free(l->srv->tls_ctx);
+        }
         free(l->srv);
     }
     free(g->l);

@@ -45,7 +45,9 @@ struct pl_server {
     pl_loops_t *loops; /* the group */
     pl_loop_t *xl;     /* this server's loop in the group */
     bool io;           /* an I/O loop: message events go to the core loop */
-    /* built-in TLS (net/tls.c): the core loop's server only; NULL / 0 off */
+    /* built-in TLS (net/tls.c), on every loop's server; NULL / 0 off. Each
+     * loop holds its own reference to the context: the core replaces its
+     * own on SIGHUP and posts a new reference to each I/O loop. */
     uv_tcp_t *tls_listener;     /* accepts connections that speak TLS */
     struct ssl_ctx_st *tls_ctx; /* SSL_CTX of new connections (SIGHUP replaces it) */
     int tls_port;
@@ -64,6 +66,10 @@ int pl_server__new_fd(uv_loop_t *loop, const pl_config_t *cfg, const pl_server_h
 void pl_server__discard(pl_server_t *srv);
 /** Resolves cfg->listen into ss. */
 int pl_server__addr(const pl_config_t *cfg, struct sockaddr_storage *ss);
+/** Starts srv's TLS listener on fd (bound and listening already; owned), or
+ * binds it to ss when fd < 0. srv->tls_ctx must be set. Returns 0 or a
+ * UV_E* code (the handle is closed with the server's). srv's loop. */
+int pl_server__tls_listen(pl_server_t *srv, int fd, const struct sockaddr_storage *ss);
 
 /* ---- net/peers.c ---- */
 /** The shared state for cfg (borrowed; it must outlive the result). */
@@ -116,6 +122,15 @@ int pl_loops__send(pl_conn_t *c, pl_frame_t *f, bool reply);
 void pl_loops__close(pl_conn_t *c, uint16_t code, const char *reason);
 /** The core loop's side of pl_conn_set_authenticated. */
 void pl_loops__authenticated(pl_conn_t *c);
+/** Core loop, TLS start (srv->tls_ctx loaded): binds one SO_REUSEPORT
+ * socket per loop on ss, listens on the core's and posts the others (with
+ * a reference to the context) to their loops. Returns 0 or a UV_E* code. */
+int pl_loops__tls_start(pl_server_t *srv, const struct sockaddr_storage *ss);
+/** Core loop, SIGHUP: posts a new reference to ctx to every I/O loop, which
+ * drops its old one (open sessions keep theirs). */
+void pl_loops__tls_ctx(pl_server_t *srv, struct ssl_ctx_st *ctx);
+/** Loop stats of loop k (0: the core), for pl_server_get_loop_stats. */
+void pl_loops__loop_stats(const pl_server_t *srv, int k, pl_server_stats_t *out);
 
 /* ---- net/frame.c ---- */
 /** frames_encoded so far (pl_net__count_encoded; any thread). */
@@ -125,7 +140,12 @@ uint64_t pl_net__frames_encoded(void);
 /** Core loop: takes over a connection an I/O loop accepted (fd, owned) with
  * the bytes it read already (copied); eof: the peer finished sending; ipe:
  * its per-address count (owned: released when the connection closes). */
-void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe);
+void pl_net__adopt(pl_server_t *srv, int fd, const void *p, size_t n, bool eof, pl_peer_ent_t *ipe,
+                   struct pl_tls_conn *tls);
+/** I/O loop, handing c over: takes c's TLS session (NULL for plain) out of
+ * c, so it moves with the socket. NULL with *ok false when it cannot move
+ * now (ciphertext of an unfinished write would be lost): c must be closed. */
+struct pl_tls_conn *pl_net__tls_take(pl_conn_t *c, bool *ok);
 /** Accepts one connection from the listener (tls: from the TLS listener). */
 void pl_net__accept(pl_server_t *srv, bool tls);
 /** Runs scheduled resumes and flushes. */

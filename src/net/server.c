@@ -265,7 +265,54 @@ void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out)
     out->frames_encoded = pl_net__frames_encoded();
 }
 
+int pl_server_loop_count(const pl_server_t *srv)
+{
+    return srv->loops ? pl_loops__count(srv->cfg) : 1;
+}
+
+void pl_server_get_loop_stats(const pl_server_t *srv, int k, pl_server_stats_t *out)
+{
+    pl_loops__loop_stats(srv, k, out);
+    out->frames_encoded = pl_net__frames_encoded();
+}
+
 /* ---- built-in TLS ---- */
+
+/* Resolves a "HOST:PORT" listen string into ss. */
+static int tls_addr(const char *listen, struct sockaddr_storage *ss)
+{
+    char host[64];
+    int port;
+    if (pl_config_split_listen(listen, host, &port) != 0)
+        return UV_EINVAL;
+    return strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss)
+                             : uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+int pl_server__tls_listen(pl_server_t *srv, int fd, const struct sockaddr_storage *ss)
+{
+    /* Closed with the server's handles (open_handles) at shutdown; freed
+     * with the server. */
+    srv->tls_listener = pl_xcalloc(1, sizeof *srv->tls_listener);
+    uv_tcp_init(srv->loop, srv->tls_listener);
+    srv->tls_listener->data = srv;
+    srv->open_handles++;
+    int rc;
+    if (fd >= 0) {
+        if ((rc = uv_tcp_open(srv->tls_listener, fd)) != 0)
+            close(fd);
+    } else {
+        rc = uv_tcp_bind(srv->tls_listener, (const struct sockaddr *)ss, 0);
+    }
+    if (rc != 0 || (rc = uv_listen((uv_stream_t *)srv->tls_listener, 511, on_connection)) != 0)
+        return rc; /* the caller shuts the server down, which closes the handle */
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(srv->tls_listener, (struct sockaddr *)&bound, &blen);
+    srv->tls_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                      : ((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
 
 int pl_server_tls_start(pl_server_t *srv, char *err, size_t errlen)
 {
@@ -276,35 +323,22 @@ int pl_server_tls_start(pl_server_t *srv, char *err, size_t errlen)
     int rc = pl_tls_ctx_load(cfg->tls_cert, cfg->tls_key, &srv->tls_ctx, err, errlen);
     if (rc != 0)
         return rc;
-    char host[64];
-    int port;
     struct sockaddr_storage ss;
-    if (pl_config_split_listen(cfg->tls_listen, host, &port) != 0) {
-        snprintf(err, errlen, "tls_listen '%s' is not HOST:PORT", cfg->tls_listen);
-        return PL_EINVAL;
+    if ((rc = tls_addr(cfg->tls_listen, &ss)) != 0) {
+        snprintf(err, errlen, "tls_listen '%s' is not HOST:PORT (%s)", cfg->tls_listen,
+                 uv_strerror(rc));
+        return rc;
     }
-    rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
-                           : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    /* Several loops: one SO_REUSEPORT socket per loop, like the plain
+     * listener, so TLS connections are spread over the loops too. */
+    if (srv->loops)
+        rc = pl_loops__tls_start(srv, &ss);
+    else
+        rc = pl_server__tls_listen(srv, -1, &ss);
     if (rc != 0) {
         snprintf(err, errlen, "tls_listen '%s': %s", cfg->tls_listen, uv_strerror(rc));
         return rc;
     }
-    /* Closed with the server's handles (open_handles) at shutdown; freed
-     * with the server. */
-    srv->tls_listener = pl_xcalloc(1, sizeof *srv->tls_listener);
-    uv_tcp_init(srv->loop, srv->tls_listener);
-    srv->tls_listener->data = srv;
-    srv->open_handles++;
-    if ((rc = uv_tcp_bind(srv->tls_listener, (struct sockaddr *)&ss, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)srv->tls_listener, 511, on_connection)) != 0) {
-        snprintf(err, errlen, "tls_listen '%s': %s", cfg->tls_listen, uv_strerror(rc));
-        return rc; /* the caller shuts the server down, which closes the handle */
-    }
-    struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(srv->tls_listener, (struct sockaddr *)&bound, &blen);
-    srv->tls_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                      : ((struct sockaddr_in *)&bound)->sin_port);
     pl_log(PL_LOG_INFO, "tls", "listening on %s port=%d cert=%s", cfg->tls_listen, srv->tls_port,
            cfg->tls_cert);
     return 0;
@@ -322,6 +356,10 @@ int pl_server_tls_reload(pl_server_t *srv, char *err, size_t errlen)
      * until the last of them closes. */
     SSL_CTX_free(srv->tls_ctx);
     srv->tls_ctx = ctx;
+    /* The I/O loops get their own reference through their queues (no
+     * shared pointer is ever written while another loop reads it). */
+    if (srv->loops)
+        pl_loops__tls_ctx(srv, ctx);
     pl_log(PL_LOG_INFO, "tls", "certificate reloaded cert=%s", srv->cfg->tls_cert);
     return 0;
 }

@@ -133,25 +133,37 @@ typedef struct {
     uint64_t frames_queued;  /* frame references queued on connections */
     uint64_t writes;         /* write syscalls (uv_write / uv_try_write) */
     uint64_t slow_consumers; /* closes with 4008 */
-    /* built-in TLS (the core loop's listener only) */
+    /* built-in TLS (every loop's listener) */
     uint64_t tls_handshakes;         /* TLS handshakes completed */
     uint64_t tls_handshake_failures; /* bad or plain-text handshakes, handshake timeouts */
     uint64_t tls_errors;             /* sessions that failed after the handshake */
 } pl_server_stats_t;
 
 /** Built-in TLS: when cfg->tls_listen is set, loads tls_cert / tls_key and
- * listens there on the core loop (TLS connections stay on it; the plain
- * listener keeps working). Returns 0 (also when TLS is off), or a negative
- * code with the reason (file, OpenSSL's message, bind error) in err. Call
- * once, after pl_server_new, on the core loop. */
+ * listens there on every loop (one SO_REUSEPORT socket per loop, like the
+ * plain listener: TLS connections are spread over the loops the same way,
+ * and an I/O loop hands a TLS connection that is not a WebSocket to the
+ * core loop with its session). One context is shared read-only by the
+ * loops, each holding its own reference. Returns 0 (also when TLS is off),
+ * or a negative code with the reason (file, OpenSSL's message, bind error)
+ * in err. Call once, after pl_server_new, on the core loop. */
 int pl_server_tls_start(pl_server_t *srv, char *err, size_t errlen);
 /** Reloads tls_cert / tls_key (SIGHUP): new connections get the new
- * certificate, open ones keep theirs. On failure the old one stays and the
- * reason is in err. 0 when TLS is off. Core loop. */
+ * certificate, open ones keep theirs. The core loop switches at once, each
+ * I/O loop when it takes the new context off its queue (its next wakeup,
+ * which the call triggers). On failure the old one stays and the reason is
+ * in err. 0 when TLS is off. Core loop. */
 int pl_server_tls_reload(pl_server_t *srv, char *err, size_t errlen);
 /** The TLS listener's port (0: off). */
 int pl_server_tls_port(const pl_server_t *srv);
 
 void pl_server_get_stats(const pl_server_t *srv, pl_server_stats_t *out);
+/** Number of loops (1 with threads = 1). */
+int pl_server_loop_count(const pl_server_t *srv);
+/** The counters of loop k alone (0: the core loop; an I/O loop's as it last
+ * published them, at the end of its latest turn): connections_accepted,
+ * opened, writes, slow_consumers and the tls_* ones. frames_queued and
+ * frames_encoded are the core's (all loops). Core loop. */
+void pl_server_get_loop_stats(const pl_server_t *srv, int k, pl_server_stats_t *out);
 
 #endif

@@ -15,7 +15,7 @@
 
 struct pl_tls_conn {
     SSL *ssl;
-    BIO *rbio, *wbio; /* owned by ssl (SSL_set_bio) */
+    BIO *rbio, *wbio; /* owned by ssl (SSL_set_bio); NULL while idle once established */
     size_t rgrow;     /* bytes fed since rbio was last renewed */
     size_t wgrow;     /* bytes produced since wbio was last renewed */
     uint64_t born;    /* accept time (the caller's clock) */
@@ -113,6 +113,39 @@ int pl_tls_ctx_load(const char *cert_path, const char *key_path, SSL_CTX **out, 
     return 0;
 }
 
+static BIO *fresh_bio(void)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b)
+        BIO_set_mem_eof_return(b, -1);
+    return b;
+}
+
+/* An established session gives its memory BIOs back while idle
+ * (pl_tls_idle); these make them again before the session is used. False
+ * when out of memory. */
+static bool need_rbio(pl_tls_conn_t *t)
+{
+    if (t->rbio == NULL) {
+        if ((t->rbio = fresh_bio()) == NULL)
+            return false;
+        SSL_set0_rbio(t->ssl, t->rbio);
+        t->rgrow = 0;
+    }
+    return true;
+}
+
+static bool need_wbio(pl_tls_conn_t *t)
+{
+    if (t->wbio == NULL) {
+        if ((t->wbio = fresh_bio()) == NULL)
+            return false;
+        SSL_set0_wbio(t->ssl, t->wbio);
+        t->wgrow = 0;
+    }
+    return true;
+}
+
 pl_tls_conn_t *pl_tls_conn_new(SSL_CTX *ctx, uint64_t now)
 {
     pl_tls_conn_t *t = calloc(1, sizeof *t);
@@ -153,6 +186,8 @@ void pl_tls_conn_free(pl_tls_conn_t *t)
 void pl_tls_feed(pl_tls_conn_t *t, const void *p, size_t n)
 {
     /* A memory BIO write fails only when out of memory. */
+    if (!need_rbio(t))
+        return;
     while (n > 0) {
         int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
         int w = BIO_write(t->rbio, p, chunk);
@@ -182,6 +217,9 @@ int pl_tls_read(pl_tls_conn_t *t, void *out, size_t cap)
 {
     if (cap > INT32_MAX)
         cap = INT32_MAX;
+    /* Reading may also write (handshake messages, a KeyUpdate's answer). */
+    if (!need_rbio(t) || !need_wbio(t))
+        return PL_EPROTO;
     /* SSL_read runs the handshake first while it is not finished. */
     int r = SSL_read(t->ssl, out, (int)cap);
     if (r > 0)
@@ -201,7 +239,7 @@ int pl_tls_read(pl_tls_conn_t *t, void *out, size_t cap)
 
 int pl_tls_write(pl_tls_conn_t *t, const void *p, size_t n)
 {
-    if (!SSL_is_init_finished(t->ssl))
+    if (!SSL_is_init_finished(t->ssl) || !need_wbio(t))
         return PL_EPROTO;
     size_t before = (size_t)BIO_ctrl_pending(t->wbio);
     while (n > 0) {
@@ -220,7 +258,7 @@ int pl_tls_write(pl_tls_conn_t *t, const void *p, size_t n)
 
 void pl_tls_close_notify(pl_tls_conn_t *t)
 {
-    if (!SSL_is_init_finished(t->ssl))
+    if (!SSL_is_init_finished(t->ssl) || !need_wbio(t))
         return;
     size_t before = (size_t)BIO_ctrl_pending(t->wbio);
     if (SSL_shutdown(t->ssl) < 0)
@@ -230,20 +268,22 @@ void pl_tls_close_notify(pl_tls_conn_t *t)
 
 size_t pl_tls_out_pending(const pl_tls_conn_t *t)
 {
-    return (size_t)BIO_ctrl_pending(t->wbio);
+    return t->wbio ? (size_t)BIO_ctrl_pending(t->wbio) : 0;
 }
 
 size_t pl_tls_out_take(pl_tls_conn_t *t, void *out, size_t cap)
 {
     if (cap > INT32_MAX)
         cap = INT32_MAX;
+    if (t->wbio == NULL)
+        return 0;
     int r = BIO_read(t->wbio, out, (int)cap);
     return r > 0 ? (size_t)r : 0;
 }
 
 bool pl_tls_in_pending(const pl_tls_conn_t *t)
 {
-    return BIO_ctrl_pending(t->rbio) > 0 || SSL_pending(t->ssl) > 0;
+    return (t->rbio && BIO_ctrl_pending(t->rbio) > 0) || SSL_pending(t->ssl) > 0;
 }
 
 bool pl_tls_established(const pl_tls_conn_t *t)
@@ -264,34 +304,30 @@ const char *pl_tls_cipher(const pl_tls_conn_t *t)
 
 /* A memory BIO keeps the largest buffer it ever held (BIO_reset clears it
  * but does not shrink it): after a 64 KiB read, 64 KiB would stay with an
- * idle connection, and the handshake alone leaves ~2 KB in the two. So an
- * emptied BIO that held anything since it was made is replaced by a fresh
- * one, which allocates nothing until it is written: one small allocation
- * per read or flush of a TLS connection for ~1.4 KB less per idle one
- * (measured: docs/performance.md, "Built-in TLS"). */
+ * idle connection, and the handshake alone leaves ~2 KB in the two. Each
+ * memory BIO also costs ~330 bytes empty (the BIO, its lock, its BUF_MEM
+ * pair). So once the session is established, an emptied BIO is freed and
+ * made again at the next use (need_rbio / need_wbio): a few small
+ * allocations per read or flush of a TLS connection for ~700 B less per idle
+ * one (docs/performance.md, "TLS on every loop"). During the handshake
+ * the BIOs stay (OpenSSL's buffering BIO is stacked on the write side then)
+ * and are only renewed when they held anything. */
 #define BIO_KEEP_MAX 0
-
-static BIO *fresh_bio(void)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    if (b)
-        BIO_set_mem_eof_return(b, -1);
-    return b;
-}
 
 void pl_tls_idle(pl_tls_conn_t *t)
 {
-    if (t->rgrow > BIO_KEEP_MAX && BIO_ctrl_pending(t->rbio) == 0) {
-        BIO *b = fresh_bio();
-        if (b) {
+    bool up = SSL_is_init_finished(t->ssl);
+    if (t->rbio && (up || t->rgrow > BIO_KEEP_MAX) && BIO_ctrl_pending(t->rbio) == 0) {
+        BIO *b = up ? NULL : fresh_bio();
+        if (b || up) {
             SSL_set0_rbio(t->ssl, b); /* frees the old one */
             t->rbio = b;
             t->rgrow = 0;
         }
     }
-    if (t->wgrow > BIO_KEEP_MAX && BIO_ctrl_pending(t->wbio) == 0) {
-        BIO *b = fresh_bio();
-        if (b) {
+    if (t->wbio && (up || t->wgrow > BIO_KEEP_MAX) && BIO_ctrl_pending(t->wbio) == 0) {
+        BIO *b = up ? NULL : fresh_bio();
+        if (b || up) {
             SSL_set0_wbio(t->ssl, b);
             t->wbio = b;
             t->wgrow = 0;

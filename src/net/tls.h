@@ -73,8 +73,11 @@ bool pl_tls_established(const pl_tls_conn_t *t);
 const char *pl_tls_version(const pl_tls_conn_t *t);
 const char *pl_tls_cipher(const pl_tls_conn_t *t);
 
-/** Gives back what the session does not need while idle (buffers of empty
- * BIOs); called when a read or a flush leaves nothing pending. */
+/** Gives back what the session does not need while idle; called when a
+ * read or a flush leaves nothing pending. Once established, the two memory
+ * BIOs themselves are freed (made again by the next feed, read, write or
+ * close_notify); during the handshake, emptied BIOs that held anything are
+ * renewed (their buffers never shrink). */
 void pl_tls_idle(pl_tls_conn_t *t);
 
 /** True when the first bytes of a connection (n > 0) cannot start a TLS
