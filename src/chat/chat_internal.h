@@ -155,6 +155,7 @@ struct pl_chat {
     umember_t *members;   /* uthash by user id: user -> rooms */
     uv_timer_t tick;      /* sweeper + presence grace, every sweep_interval_ms */
     bool sweeping;        /* a sweep job is in flight */
+    int64_t retire_after; /* retention sweep: messages with id <= this are done */
     bool closing;         /* the store refused a job: stop the timer */
     pl_ratelimit_t *iprl; /* requests before auth, per client address */
     pl_chat_stats_t stats;

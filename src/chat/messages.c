@@ -317,15 +317,46 @@ void pl_ops_delete(session_t *s, pl_cmd_t *c)
 
 typedef struct {
     pl_chat_t *chat;
-    pl_message_t *msgs;
+    pl_message_t *msgs; /* tombstones: expired, then retired */
     size_t n;
+    int64_t retention_ms; /* 0: no retention sweep */
+    int64_t retire_after; /* in: where the retention scan starts; out: where it stopped */
 } sweep_job_t;
+
+/* Appends src[0..n) to q->msgs and frees src's array (the messages move). */
+static void sweep_take(sweep_job_t *q, pl_message_t *src, size_t n)
+{
+    if (n == 0) {
+        free(src);
+        return;
+    }
+    q->msgs = pl_xrealloc(q->msgs, (q->n + n) * sizeof *q->msgs);
+    memcpy(q->msgs + q->n, src, n * sizeof *src);
+    q->n += n;
+    free(src);
+}
 
 static void sweep_work(pl_db_t *db, void *arg)
 {
     sweep_job_t *q = arg;
-    if (pl_db_messages_expire(db, pl_now_ms(), SWEEP_BATCH, &q->msgs, &q->n) < 0)
+    int64_t now = pl_now_ms();
+    if (pl_db_messages_expire(db, now, SWEEP_BATCH, &q->msgs, &q->n) < 0) {
         pl_db_rollback_job(db);
+        return;
+    }
+    if (q->retention_ms <= 0)
+        return;
+    pl_message_t *old = NULL;
+    size_t nold = 0;
+    if (pl_db_messages_retire(db, now - q->retention_ms, q->retire_after, SWEEP_BATCH, &old, &nold,
+                              &q->retire_after) < 0) {
+        pl_db_rollback_job(db);
+        pl_messages_free(q->msgs, q->n);
+        q->msgs = NULL;
+        q->n = 0;
+        return;
+    }
+    sweep_take(q, old, nold);
 }
 
 static void sweep_done(int status, void *arg)
@@ -337,10 +368,11 @@ static void sweep_done(int status, void *arg)
     if (st == PL_ECLOSED)
         chat->closing = true; /* shutting down: the timer stops at its next run */
     if (st == 0) {
+        chat->retire_after = q->retire_after;
         for (size_t i = 0; i < q->n; i++)
             pl_chat__emit_update(chat, &q->msgs[i]);
         if (q->n > 0)
-            pl_log(PL_LOG_DEBUG, "chat", "sweeper expired=%zu", q->n);
+            pl_log(PL_LOG_DEBUG, "chat", "sweeper deleted=%zu (expired or past retention)", q->n);
     }
     pl_messages_free(q->msgs, q->n);
     free(q);
@@ -350,6 +382,8 @@ void pl_ops_sweep(pl_chat_t *chat)
 {
     sweep_job_t *q = pl_xcalloc(1, sizeof *q);
     q->chat = chat;
+    q->retention_ms = chat->cfg->message_retention_ms;
+    q->retire_after = chat->retire_after;
     chat->sweeping = true;
     pl_store_write(chat->st, sweep_work, sweep_done, q);
 }

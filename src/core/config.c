@@ -69,6 +69,9 @@ static const cfg_entry_t table[] = {
      "shortest disappearing-message timer (tests lower it)"},
     {"sweep_interval_ms", CFG_INT, OFF(sweep_interval_ms), 50, 60000, "1000",
      "how often expired disappearing messages are deleted"},
+    {"message_retention_ms", CFG_INT, OFF(message_retention_ms), 0, 100LL * 366 * 86400000, "0",
+     "messages older than this are deleted by the sweeper, server-wide (0: kept forever; "
+     "otherwise at least 1000)"},
     {"presence_grace_ms", CFG_INT, OFF(presence_grace_ms), 0, 600000, "5000",
      "a user shows offline this long after their last connection closed"},
     {"max_reactions_per_user", CFG_INT, OFF(max_reactions_per_user), 1, 1000, "20",
@@ -729,6 +732,10 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
     size_t tk = strlen(cfg->totp_secret_key);
     if (tk != 0 && (tk != 64 || strspn(cfg->totp_secret_key, "0123456789abcdefABCDEF") != 64)) {
         fmt_err(err, errlen, "config key 'totp_secret_key' must be empty or 64 hex digits");
+        return PL_EINVAL;
+    }
+    if (cfg->message_retention_ms > 0 && cfg->message_retention_ms < 1000) {
+        fmt_err(err, errlen, "config key 'message_retention_ms' must be 0 or at least 1000");
         return PL_EINVAL;
     }
     /* email (issue 13, src/jobs/jobs_smtp.c): libcurl would take any scheme */

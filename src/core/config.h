@@ -37,6 +37,7 @@ typedef struct {
     int64_t rate_limit_per_sec;     /* requests per second per user, all connections (burst = 2x) */
     int64_t min_disappearing_ms;    /* shortest disappearing timer (ttl_ms, room_settings) */
     int64_t sweep_interval_ms;      /* how often expired messages are deleted */
+    int64_t message_retention_ms;   /* server-wide retention: older messages deleted (0: off) */
     int64_t presence_grace_ms;      /* a user goes offline this long after the last session */
     int64_t max_reactions_per_user; /* different emoji one user may put on one message */
     /* group membership and invitations (chat/ops_members.c) */

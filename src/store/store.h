@@ -427,6 +427,15 @@ int pl_db_thread_messages(pl_db_t *db, int64_t room_id, int64_t root, int64_t be
  * <= now_ms; *out holds their tombstones. */
 int pl_db_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message_t **out,
                           size_t *n);
+/** The retention sweep (config retention_ms): reads at most limit messages
+ * with id > after_id in id order and deletes (as pl_db_message_delete) the
+ * live ones posted at or before before_ms, stopping at the first one posted
+ * later. *next_id receives the after_id of the next call: the last message
+ * passed (ids grow with time, so nothing older is left behind it; after a
+ * restart the scan starts again at 0 and passes tombstones). *out holds the
+ * new tombstones. */
+int pl_db_messages_retire(pl_db_t *db, int64_t before_ms, int64_t after_id, int64_t limit,
+                          pl_message_t **out, size_t *n, int64_t *next_id);
 /** Full-text search over live text bodies in rooms user_id is a member of
  * (room_id 0: all of them), newest first, message id < before_id (0: no
  * bound). query is the user's text: the store turns it into its own query

@@ -58,6 +58,7 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(messages_updated, (pl_db_t *db, int64_t room_id, int64_t max_seq, int64_t after_version, int64_t limit, pl_message_t **out, size_t *n), (db, room_id, max_seq, after_version, limit, out, n)) \
     X(thread_messages, (pl_db_t *db, int64_t room_id, int64_t root, int64_t before, int64_t limit, pl_message_t **out, size_t *n), (db, room_id, root, before, limit, out, n)) \
     X(messages_expire, (pl_db_t *db, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n), (db, now_ms, limit, out, n)) \
+    X(messages_retire, (pl_db_t *db, int64_t before_ms, int64_t after_id, int64_t limit, pl_message_t **out, size_t *n, int64_t *next_id), (db, before_ms, after_id, limit, out, n, next_id)) \
     X(search, (pl_db_t *db, int64_t user_id, const char *query, int64_t room_id, int64_t before_id, int64_t now_ms, int64_t limit, pl_message_t **out, size_t *n), (db, user_id, query, room_id, before_id, now_ms, limit, out, n)) \
     X(room_set_disappearing, (pl_db_t *db, int64_t room_id, int64_t ms), (db, room_id, ms)) \
     X(room_set_meta, (pl_db_t *db, int64_t room_id, const char *name, int64_t avatar), (db, room_id, name, avatar)) \

@@ -21,6 +21,7 @@ enum {
     ST_REACTION_CLEAR,
     ST_REACTION_COUNT_USER,
     ST_MSG_EXPIRED,
+    ST_MSG_RETIRE_SCAN,
     ST__COUNT
 };
 
@@ -40,6 +41,8 @@ static const char *const sql[ST__COUNT] = {
                                "AND user_id = $2",
     [ST_MSG_EXPIRED] = "SELECT room_id, seq FROM messages WHERE expires_ts > 0 AND "
                        "expires_ts <= $1 AND NOT deleted ORDER BY expires_ts LIMIT $2",
+    [ST_MSG_RETIRE_SCAN] = "SELECT id, room_id, seq, ts, deleted::int FROM messages WHERE id > $1 "
+                           "ORDER BY id LIMIT $2",
 };
 static pl_pg_table_t stmts = PL_PG_TABLE(sql);
 #define RUN(db, id, a, op, res) pl_pg__run((db), &stmts, (id), (a), false, (op), (res))
@@ -204,6 +207,40 @@ int pl_pg_messages_expire(pl_db_t *d, int64_t now_ms, int64_t limit, pl_message_
     }
     *out = v;
     *n = k;
+    return 0;
+}
+
+int pl_pg_messages_retire(pl_db_t *d, int64_t before_ms, int64_t after_id, int64_t limit,
+                          pl_message_t **out, size_t *n, int64_t *next_id)
+{
+    pl_pg_args_t a = {0};
+    pl_pg__int(&a, after_id);
+    pl_pg__int(&a, limit < 0 ? 0 : limit);
+    PGresult *r = NULL;
+    int rc = RUN(PG_DB(d), ST_MSG_RETIRE_SCAN, &a, "messages_retire", &r);
+    if (rc != 0)
+        return rc;
+    int len = PQntuples(r);
+    pl_message_t *v = len ? pl_xcalloc((size_t)len, sizeof *v) : NULL;
+    size_t k = 0;
+    int64_t next = after_id;
+    for (int i = 0; rc == 0 && i < len && pl_pg__i64(r, i, 3) <= before_ms; i++) {
+        if (pl_pg__i64(r, i, 4) == 0) {
+            rc = pl_pg_message_delete(d, pl_pg__i64(r, i, 1), pl_pg__i64(r, i, 2), &v[k]);
+            if (rc != 0)
+                break;
+            k++;
+        }
+        next = pl_pg__i64(r, i, 0);
+    }
+    PQclear(r);
+    if (rc != 0) {
+        pl_messages_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    *next_id = next;
     return 0;
 }
 

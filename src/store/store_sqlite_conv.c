@@ -26,6 +26,7 @@ enum {
     ST_REACTION_CLEAR,
     ST_REACTION_COUNT_USER,
     ST_MSG_EXPIRED,
+    ST_MSG_RETIRE_SCAN,
     ST__COUNT
 };
 
@@ -45,6 +46,8 @@ static const char *const sql[ST__COUNT] = {
                                "AND user_id = ?2",
     [ST_MSG_EXPIRED] = "SELECT room_id, seq FROM messages WHERE expires_ts > 0 AND "
                        "expires_ts <= ?1 AND deleted = 0 ORDER BY expires_ts LIMIT ?2",
+    [ST_MSG_RETIRE_SCAN] = "SELECT id, room_id, seq, ts, deleted FROM messages WHERE id > ?1 "
+                           "ORDER BY id LIMIT ?2",
 };
 static pl_sql_table_t stmts = PL_SQL_TABLE(sql);
 #define STMT(db, id) pl_store__stmt((db), &stmts, (id))
@@ -238,6 +241,56 @@ int pl_sq_messages_expire(pl_db_t *db, int64_t now_ms, int64_t limit, pl_message
     }
     *out = v;
     *n = k;
+    return 0;
+}
+
+/* A row of the retention scan. */
+typedef struct {
+    int64_t id, room_id, seq, ts;
+    bool deleted;
+} retire_row_t;
+
+static void retire_read(sqlite3_stmt *s, void *elem)
+{
+    retire_row_t *k = elem;
+    k->id = sqlite3_column_int64(s, 0);
+    k->room_id = sqlite3_column_int64(s, 1);
+    k->seq = sqlite3_column_int64(s, 2);
+    k->ts = sqlite3_column_int64(s, 3);
+    k->deleted = sqlite3_column_int(s, 4) != 0;
+}
+
+int pl_sq_messages_retire(pl_db_t *db, int64_t before_ms, int64_t after_id, int64_t limit,
+                          pl_message_t **out, size_t *n, int64_t *next_id)
+{
+    sqlite3_stmt *s = STMT(db, ST_MSG_RETIRE_SCAN);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int64(s, 2, limit < 0 ? 0 : limit);
+    pl_rows_t r = PL_ROWS(retire_row_t, retire_read, NULL);
+    int rc = pl_store__collect(db, s, "messages_retire", &r);
+    retire_row_t *rows = r.v;
+    size_t len = r.n;
+    pl_message_t *v = len ? pl_xcalloc(len, sizeof *v) : NULL;
+    size_t k = 0;
+    int64_t next = after_id;
+    for (size_t i = 0; rc == 0 && i < len && rows[i].ts <= before_ms; i++) {
+        if (!rows[i].deleted) {
+            if ((rc = pl_sq_message_delete(db, rows[i].room_id, rows[i].seq, &v[k])) != 0)
+                break;
+            k++;
+        }
+        next = rows[i].id;
+    }
+    free(rows);
+    if (rc != 0) {
+        pl_messages_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    *next_id = next;
     return 0;
 }
 

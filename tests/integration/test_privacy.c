@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* test_privacy.c -- the text of deleted, expired and edited-away messages
- * leaves the disk within the documented bound (purge_delay_ms): every file
+/* test_privacy.c -- the text of deleted, expired, edited-away and retired
+ * (message_retention_ms) messages leaves the disk within the documented
+ * bound (purge_delay_ms): every file
  * of the data directory (parley.db, search.db, their -wal and -shm, media,
  * anything) is read as raw bytes while the server runs, after a clean stop,
  * and after a SIGKILL and restart. Live words must be found in the same
@@ -340,12 +341,88 @@ static void test_purge_after_sigkill(void **state)
     th_server_cleanup(&srv);
 }
 
+/* ---- retention (message_retention_ms): the sweeper deletes old messages ---- */
+
+static const char *const retention_settings[] = {
+    "message_retention_ms=4000", "sweep_interval_ms=100", "purge_delay_ms=300", NULL};
+
+/* True once history (read by fd) shows seq in room as a tombstone. */
+static bool history_deleted(int fd, const char *room, json_int_t seq)
+{
+    json_t *h = ok(th_call(fd, "\"op\":\"history\",\"room\":\"%s\"", room));
+    json_t *msgs = json_object_get(h, "messages"), *m;
+    size_t i;
+    bool del = false;
+    json_array_foreach(msgs, i, m)
+    {
+        if (th_jint(m, "seq") == seq)
+            del = json_is_true(json_object_get(m, "deleted"));
+    }
+    json_decref(h);
+    return del;
+}
+
+static bool word_gone(const char *word)
+{
+    return files_with(word, NULL, 0) + files_with(tail_of(word), NULL, 0) == 0;
+}
+
+/* A message older than message_retention_ms is deleted by the sweeper (an
+ * update event to members, a tombstone in history) and its words leave
+ * every file like a deleted message's; a newer one stays. */
+static void test_retention(void **state)
+{
+    (void)state;
+    th_server_start(&srv, retention_settings);
+    th_json_bind(&srv);
+    char old_word[40], new_word[40], t[TAIL_LEN + 1];
+    rand_tail(t, TAIL_LEN);
+    snprintf(old_word, sizeof old_word, "wret%s", t);
+    rand_tail(t, TAIL_LEN);
+    snprintf(new_word, sizeof new_word, "klive%s", t);
+
+    th_user_t a, b;
+    th_new_user(&a, "pra");
+    th_new_user(&b, "prb");
+    int fa = th_ws_login(&a), fb = th_ws_login(&b);
+    char members[64];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *dm = th_room_create(fa, "dm", members, NULL);
+    for (int i = 0; i < 20; i++)
+        send_text(fa, dm, "filler words hello", NULL);
+    json_int_t old_seq = send_text(fa, dm, old_word, NULL);
+    for (int i = 0; i < 20; i++)
+        send_text(fa, dm, "more filler", NULL);
+    assert_int_equal(1, search_hits(fa, old_word));
+    assert_false(history_deleted(fb, dm, old_seq));
+
+    /* Retired after 4 s (plus a sweep); 60 s for slow sanitizer runs. */
+    bool retired = false;
+    for (int i = 0; i < 300 && !(retired = history_deleted(fb, dm, old_seq)); i++)
+        usleep(200 * 1000);
+    assert_true(retired);
+    json_int_t new_seq = send_text(fa, dm, new_word, NULL);
+    assert_false(history_deleted(fb, dm, new_seq));
+    assert_present(new_word, "retention");
+    for (int i = 0; i < 50 && !word_gone(old_word); i++)
+        usleep(200 * 1000);
+    assert_gone(old_word, "retention, running");
+    assert_int_equal(0, search_hits(fa, old_word));
+    close(fa);
+    close(fb);
+    free(dm);
+    assert_int_equal(0, th_server_stop(&srv));
+    assert_gone(old_word, "retention, clean stop");
+    th_server_cleanup(&srv);
+}
+
 int main(void)
 {
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_purge_running_and_clean_stop),
         cmocka_unit_test(test_purge_after_sigkill),
+        cmocka_unit_test(test_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

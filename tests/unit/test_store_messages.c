@@ -388,6 +388,83 @@ static void test_change_react(void **state)
     pl_change_dispose(&c);
 }
 
+/* ---- retention: pl_db_messages_retire ---- */
+
+/* Posts a text message at now_ms; returns its seq (and id in *id). */
+static int64_t post_at(pl_db_t *db, int64_t room, int64_t sender, const char *cid, int64_t now_ms,
+                       int64_t *id)
+{
+    pl_message_new_t in = {.room_id = room,
+                           .sender = sender,
+                           .client_id = cid,
+                           .content = "{\"type\":\"text\",\"body\":\"old words\"}",
+                           .now_ms = now_ms};
+    pl_message_t m = {0}, root = {0};
+    bool dup = true;
+    assert_int_equal(0, pl_db_message_post(db, &in, &m, &dup, &root));
+    int64_t seq = m.seq;
+    *id = m.id;
+    pl_message_dispose(&m);
+    pl_message_dispose(&root);
+    return seq;
+}
+
+static void test_retire(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t id1, id2, id3, id4;
+    int64_t s1 = post_at(f->db, w.g, w.a, "t1", 1000, &id1);
+    int64_t s2 = post_at(f->db, w.g, w.b, "t2", 2000, &id2);
+    int64_t s3 = post_at(f->db, w.g, w.a, "t3", 2400, &id3);
+    int64_t s4 = post_at(f->db, w.g, w.a, "t4", 3000, &id4);
+    pl_message_t m = {0};
+    assert_int_equal(0, pl_db_message_delete(f->db, w.g, s2, &m)); /* already gone */
+    pl_message_dispose(&m);
+
+    /* limit 1: one row per call, the cursor moves past it */
+    pl_message_t *out = NULL;
+    size_t n = 9;
+    int64_t next = -1;
+    assert_int_equal(0, pl_db_messages_retire(f->db, 2500, 0, 1, &out, &n, &next));
+    assert_int_equal(1, n);
+    assert_int_equal(s1, out[0].seq);
+    assert_true(out[0].deleted);
+    assert_int_equal(id1, next);
+    pl_messages_free(out, n);
+    /* the tombstone passes without a new version; then t3 */
+    assert_int_equal(0, pl_db_messages_retire(f->db, 2500, next, 10, &out, &n, &next));
+    assert_int_equal(1, n);
+    assert_int_equal(s3, out[0].seq);
+    assert_int_equal(id3, next);
+    pl_messages_free(out, n);
+    /* t4 is newer than the cutoff: nothing, the cursor stays */
+    assert_int_equal(0, pl_db_messages_retire(f->db, 2500, next, 10, &out, &n, &next));
+    assert_int_equal(0, n);
+    assert_int_equal(id3, next);
+    pl_messages_free(out, n);
+    /* a restart scans again from 0: only t4 is live and old enough now */
+    assert_int_equal(0, pl_db_messages_retire(f->db, 3000, 0, 10, &out, &n, &next));
+    assert_int_equal(1, n);
+    assert_int_equal(s4, out[0].seq);
+    assert_int_equal(id4, next);
+    pl_messages_free(out, n);
+
+    /* every message is a tombstone whose text is gone */
+    int64_t seqs[] = {s1, s2, s3, s4};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(0, pl_db_message_get(f->db, w.g, seqs[i], &m));
+        assert_true(m.deleted);
+        assert_null(strstr(m.content, "old words"));
+        pl_message_dispose(&m);
+    }
+    /* an empty table (past the last id) */
+    assert_int_equal(0, pl_db_messages_retire(f->db, 9000, id4, 10, &out, &n, &next));
+    assert_int_equal(0, n);
+    assert_int_equal(id4, next);
+    pl_messages_free(out, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +477,7 @@ int main(void)
         T(test_change_edit_delete),
         T(test_change_react),
         T(test_reactions_order_same_ms),
+        T(test_retire),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
