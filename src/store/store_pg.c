@@ -495,7 +495,7 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
         fail_range(first, last);
         return;
     }
-    bool open = true; /* the savepoint "job" is set for the next job */
+    bool open = true;            /* the savepoint "job" is set for the next job */
     job_t *batched_until = NULL; /* jobs up to this one were batched */
     for (job_t *j = first;; j = j->next) {
         db->job_rollback = db->job_failed = false;
