@@ -699,6 +699,12 @@ static void batch_dedupe(const PGresult *r, pl_post_t *const *p, size_t n, bool 
     free(k);
 }
 
+static int id_cmp(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
 /* ST_BATCH_PREP: locks the rooms of p not locked yet, reads what is stored
  * already; 0 with *out, or an error. */
 static int batch_prep(pl_pg_db_t *db, pl_post_t *const *p, size_t n, PGresult **out)
@@ -710,16 +716,21 @@ static int batch_prep(pl_pg_db_t *db, pl_post_t *const *p, size_t n, PGresult **
     pl_buf_lit(&rooms, "{");
     pl_buf_lit(&senders, "{");
     pl_buf_lit(&cids, "{");
+    /* The run's rooms, each once (sorted), that the batch has not locked. */
+    int64_t *ids = pl_xmalloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = p[i]->room_id;
+    qsort(ids, n, sizeof *ids, id_cmp);
     bool first_room = true;
     for (size_t i = 0; i < n; i++) {
         size_t idx;
-        bool seen = pl_pg__seq_find(db, p[i]->room_id, &idx) != NULL;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = p[j]->room_id == p[i]->room_id;
-        if (!seen) {
-            arr_int(&rooms, p[i]->room_id, first_room);
-            first_room = false;
-        }
+        if ((i > 0 && ids[i] == ids[i - 1]) || pl_pg__seq_find(db, ids[i], &idx) != NULL)
+            continue;
+        arr_int(&rooms, ids[i], first_room);
+        first_room = false;
+    }
+    free(ids);
+    for (size_t i = 0; i < n; i++) {
         arr_int(&senders, p[i]->sender, i == 0);
         arr_text(&cids, p[i]->client_id, i == 0);
     }
