@@ -431,12 +431,14 @@ static int begin_on(pl_pg_db_t *db, const char *sql, const char *op)
  * reply, thread, media or mention: one messages row each, nothing to
  * check first) goes to the database as one multi-row INSERT
  * (pl_pg__post_batch) inside the savepoint of the run's first job, instead
- * of one statement per job. Marks the posts it inserted (_batched) and
+ * of one statement per job. Marks the posts it inserted (batched) and
  * returns the run's last job; NULL when there was no run to batch. If the
  * statement fails (a sender that does not exist, a client_id another node
  * inserted meanwhile, a deadlock), the savepoint is rolled back and every
  * job of the run runs alone, as without batching: a failed job still fails
- * alone. *open goes false if the savepoint cannot be rolled back to. */
+ * alone, and the rest of the run is not tried as a run again (a bad post in
+ * the middle of a long run would cost one failed INSERT per job before it).
+ * *open goes false if the savepoint cannot be rolled back to. */
 static job_t *post_run(pl_pg_store_t *st, job_t *j, job_t *last, bool *open)
 {
     pl_pg_db_t *db = &st->writer;
@@ -470,12 +472,12 @@ static job_t *post_run(pl_pg_store_t *st, job_t *j, job_t *last, bool *open)
         return end;
     }
     free(in);
-    /* Nothing of the run is in: run each job alone. */
+    /* Nothing of the run is in: each job runs alone (none is batched). */
     db->job_failed = false;
     if (db->switch_failed || pl_pg__exec(db, "ROLLBACK TO SAVEPOINT job", "rollback_to") != 0)
         *open = false;
     pl_pg__seq_undo(db, mark);
-    return NULL;
+    return end;
 }
 
 /* Jobs of a batch that could not start (the server is unreachable) or
@@ -496,7 +498,7 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
         return;
     }
     bool open = true;            /* the savepoint "job" is set for the next job */
-    job_t *batched_until = NULL; /* jobs up to this one were batched */
+    job_t *batched_until = NULL; /* the end of the run post_run took */
     for (job_t *j = first;; j = j->next) {
         db->job_rollback = db->job_failed = false;
         db->fn_depth = 0;
