@@ -70,7 +70,11 @@ void pl_store_message_post(pl_store_t *st, pl_post_t *p, pl_store_done_cb done, 
 {
     p->_done = done;
     p->_arg = arg;
-    pl_store_write(st, post_work, post_done, p);
+    const pl_store_backend_t *be = PL_STORE_BE(st);
+    if (be->write_post != NULL)
+        be->write_post(st, p, post_work, post_done);
+    else
+        pl_store_write(st, post_work, post_done, p);
 }
 
 static int unsupported(const pl_store_backend_t *be, const char *fn)

@@ -144,6 +144,7 @@ typedef struct {
     uint64_t commits;    /* transactions committed by the writer */
     uint64_t write_jobs; /* write jobs run */
     uint64_t read_jobs;
+    uint64_t batched_posts; /* posts inserted by a multi-row append (PostgreSQL) */
 } pl_store_stats_t;
 void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out);
 

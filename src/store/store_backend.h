@@ -142,6 +142,13 @@ struct pl_store_backend {
     void (*read)(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
     void (*get_stats)(pl_store_t *st, pl_store_stats_t *out);
     void (*rollback_job)(pl_db_t *db);
+    /* Optional (NULL: a plain write job running pl_db_message_send). Queues
+     * the write job of a post (pl_store_message_post) so that the backend
+     * can see it is one: the PostgreSQL writer inserts a run of plain posts
+     * with one statement (store_pg_messages.c, "batched appends"). work and
+     * done are the generic job's; the backend calls work(db, p) for a post
+     * it does not batch. */
+    void (*write_post)(pl_store_t *st, pl_post_t *p, pl_store_work_cb work, pl_store_done_cb done);
 #define PL_STORE_BE_SLOT(name, params, args) int(*name) params;
     PL_STORE_ALL_FNS(PL_STORE_BE_SLOT)
 #undef PL_STORE_BE_SLOT

@@ -218,6 +218,8 @@ typedef struct job {
     pl_store_work_cb work;
     pl_store_done_cb done;
     void *arg;
+    pl_post_t *post; /* a post's job (pl_pg_store_write_post): arg is the post */
+    bool batched;    /* the post went in with its run's INSERT (post_run) */
     int status;
 } job_t;
 
@@ -249,7 +251,7 @@ typedef struct pl_pg_store {
     int64_t threads_started;
     char *conninfo; /* owned; the connections borrow it to reconnect */
 
-    _Atomic uint64_t commits, write_jobs, read_jobs;
+    _Atomic uint64_t commits, write_jobs, read_jobs, batched_posts;
 } pl_pg_store_t;
 
 #define PG_ST(st) ((pl_pg_store_t *)(st))
@@ -425,6 +427,59 @@ static int begin_on(pl_pg_db_t *db, const char *sql, const char *op)
     return pl_pg__exec(db, sql, op);
 }
 
+/* Batched appends: a run of two or more plain posts from j on (no
+ * reply, thread, media or mention: one messages row each, nothing to
+ * check first) goes to the database as one multi-row INSERT
+ * (pl_pg__post_batch) inside the savepoint of the run's first job, instead
+ * of one statement per job. Marks the posts it inserted (batched) and
+ * returns the run's last job; NULL when there was no run to batch. If the
+ * statement fails (a sender that does not exist, a client_id another node
+ * inserted meanwhile, a deadlock), the savepoint is rolled back and every
+ * job of the run runs alone, as without batching: a failed job still fails
+ * alone, and the rest of the run is not tried as a run again (a bad post in
+ * the middle of a long run would cost one failed INSERT per job before it).
+ * *open goes false if the savepoint cannot be rolled back to. */
+static job_t *post_run(pl_pg_store_t *st, job_t *j, job_t *last, bool *open)
+{
+    pl_pg_db_t *db = &st->writer;
+    size_t n = 0;
+    for (job_t *k = j; k != NULL && k->post != NULL && pl_pg__post_plain(k->post); k = k->next) {
+        n++;
+        if (k == last)
+            break;
+    }
+    if (n < 2)
+        return NULL;
+    pl_post_t **posts = pl_xmalloc(n * sizeof *posts);
+    bool *in = pl_xcalloc(n, sizeof *in);
+    job_t *end = j;
+    for (size_t i = 0;; i++, end = end->next) {
+        posts[i] = end->post;
+        if (i + 1 == n)
+            break;
+    }
+    size_t mark = pl_pg__seq_mark(db);
+    int rc = pl_pg__post_batch(db, posts, n, in);
+    free(posts);
+    if (rc == 0) {
+        size_t done = 0;
+        job_t *k = j;
+        for (size_t i = 0; i < n; i++, k = k->next)
+            if ((k->batched = in[i]))
+                done++;
+        free(in);
+        atomic_fetch_add_explicit(&st->batched_posts, done, memory_order_relaxed);
+        return end;
+    }
+    free(in);
+    /* Nothing of the run is in: each job runs alone (none is batched). */
+    db->job_failed = false;
+    if (db->switch_failed || pl_pg__exec(db, "ROLLBACK TO SAVEPOINT job", "rollback_to") != 0)
+        *open = false;
+    pl_pg__seq_undo(db, mark);
+    return end;
+}
+
 /* Jobs of a batch that could not start (the server is unreachable) or
  * whose COMMIT did not return COMMIT get PL_EIO: nothing of them is
  * acknowledged (clients see `internal` and retry with the same client_id). */
@@ -442,12 +497,18 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
         fail_range(first, last);
         return;
     }
-    bool open = true; /* the savepoint "job" is set for the next job */
+    bool open = true;            /* the savepoint "job" is set for the next job */
+    job_t *batched_until = NULL; /* the end of the run post_run took */
     for (job_t *j = first;; j = j->next) {
         db->job_rollback = db->job_failed = false;
         db->fn_depth = 0;
+        if (open && batched_until == NULL)
+            batched_until = post_run(st, j, last, &open);
         if (!open) {
             j->status = PL_EIO;
+        } else if (j->batched) {
+            /* inserted by post_run's statement: its result is written */
+            atomic_fetch_add_explicit(&st->write_jobs, 1, memory_order_relaxed);
         } else {
             size_t mark = pl_pg__seq_mark(db);
             db->in_job = true;
@@ -470,9 +531,13 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
                 pl_pg__seq_undo(db, mark);
             }
         }
+        if (j == batched_until)
+            batched_until = NULL;
         if (j == last)
             break;
-        if (open)
+        /* A new savepoint between two jobs, unless both went in with one
+         * INSERT (nothing ran between them). */
+        if (open && !(j->batched && j->next->batched))
             db->switch_pending = true;
     }
     /* A switch still owed (jobs that ran no statement) is not needed: the
@@ -727,10 +792,10 @@ pl_db_t *pl_pg_store_direct(pl_store_t *st)
 }
 
 static void submit(pl_pg_store_t *st, job_list_t *q, uv_cond_t *cv, pl_store_work_cb work,
-                   pl_store_done_cb done, void *arg)
+                   pl_store_done_cb done, void *arg, pl_post_t *post)
 {
     job_t *j = pl_xmalloc(sizeof *j);
-    *j = (job_t){.work = work, .done = done, .arg = arg};
+    *j = (job_t){.work = work, .done = done, .arg = arg, .post = post};
     uv_mutex_lock(&st->mu);
     bool closing = st->closing;
     if (!closing) {
@@ -751,13 +816,21 @@ static void submit(pl_pg_store_t *st, job_list_t *q, uv_cond_t *cv, pl_store_wor
 void pl_pg_store_write(pl_store_t *s, pl_store_work_cb work, pl_store_done_cb done, void *arg)
 {
     pl_pg_store_t *st = PG_ST(s);
-    submit(st, &st->writes, &st->write_cv, work, done, arg);
+    submit(st, &st->writes, &st->write_cv, work, done, arg, NULL);
+}
+
+/* A post's job: as pl_pg_store_write, tagged so run_batch can batch it. */
+void pl_pg_store_write_post(pl_store_t *s, pl_post_t *p, pl_store_work_cb work,
+                            pl_store_done_cb done)
+{
+    pl_pg_store_t *st = PG_ST(s);
+    submit(st, &st->writes, &st->write_cv, work, done, p, p);
 }
 
 void pl_pg_store_read(pl_store_t *s, pl_store_work_cb work, pl_store_done_cb done, void *arg)
 {
     pl_pg_store_t *st = PG_ST(s);
-    submit(st, &st->reads, &st->read_cv, work, done, arg);
+    submit(st, &st->reads, &st->read_cv, work, done, arg, NULL);
 }
 
 void pl_pg_store_get_stats(pl_store_t *s, pl_store_stats_t *out)
@@ -766,6 +839,7 @@ void pl_pg_store_get_stats(pl_store_t *s, pl_store_stats_t *out)
     out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
     out->write_jobs = atomic_load_explicit(&st->write_jobs, memory_order_relaxed);
     out->read_jobs = atomic_load_explicit(&st->read_jobs, memory_order_relaxed);
+    out->batched_posts = atomic_load_explicit(&st->batched_posts, memory_order_relaxed);
 }
 
 void pl_pg_rollback_job(pl_db_t *db)
@@ -780,6 +854,7 @@ const pl_store_backend_t pl_store_pg_backend = {.name = "postgres",
                                                 .close = pl_pg_store_close,
                                                 .direct = pl_pg_store_direct,
                                                 .write = pl_pg_store_write,
+                                                .write_post = pl_pg_store_write_post,
                                                 .read = pl_pg_store_read,
                                                 .get_stats = pl_pg_store_get_stats,
                                                 .rollback_job = pl_pg_rollback_job,

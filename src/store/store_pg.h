@@ -12,6 +12,8 @@ int pl_pg_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out);
 void pl_pg_store_close(pl_store_t *st);
 pl_db_t *pl_pg_store_direct(pl_store_t *st);
 void pl_pg_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
+void pl_pg_store_write_post(pl_store_t *st, pl_post_t *p, pl_store_work_cb work,
+                            pl_store_done_cb done);
 void pl_pg_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
 void pl_pg_store_get_stats(pl_store_t *st, pl_store_stats_t *out);
 void pl_pg_rollback_job(pl_db_t *db);

@@ -164,6 +164,17 @@ int pl_pg__bump_version(pl_pg_db_t *db, int64_t room_id, int64_t *version);
 int pl_pg__mentions_delete(pl_pg_db_t *db, int64_t room_id, int64_t seq);
 int pl_pg__mentions_insert(pl_pg_db_t *db, int64_t room_id, int64_t seq, int64_t sender,
                            const int64_t *users, size_t n, bool mention_room);
+/** A post that is one messages row and needs no check first (no reply,
+ * thread, media or mention): pl_pg__post_batch can take it. */
+bool pl_pg__post_plain(const pl_post_t *p);
+/** Batched appends (writer, inside a batch, in the job savepoint of the
+ * first post): inserts the plain posts p[0..n) that are new with one
+ * multi-row INSERT and writes their results (in[i] set); the others (a
+ * client_id already stored or repeated in p, a room that does not exist)
+ * are left for their own job. Returns 0, or an error after which the
+ * caller rolls the savepoint back (nothing of p is in) and runs every post
+ * alone. */
+int pl_pg__post_batch(pl_pg_db_t *db, pl_post_t *const *p, size_t n, bool *in);
 int pl_pg__mention_ids(pl_pg_db_t *db, int64_t room_id, const char *const *names, size_t nnames,
                        int64_t **ids, size_t *n);
 

@@ -71,6 +71,8 @@ enum {
     ST_MSG_THREAD,
     ST_MSG_INSERT_LOCK,
     ST_MSG_INSERT_AT,
+    ST_BATCH_PREP,
+    ST_BATCH_INSERT,
     ST__COUNT
 };
 
@@ -117,6 +119,26 @@ static const char *const sql[ST__COUNT] = {
         "thread_root, expires_ts, mentions, mention_room, media) "
         "VALUES ($1, $12, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
         "ON CONFLICT (sender, client_id) DO NOTHING RETURNING id, seq",
+    /* Batched appends (pl_pg__post_batch), arrays as literals. First, one
+     * round trip: lock the rooms $1 not yet locked by this batch (in id
+     * order, so two nodes' batches take them in the same order) with their
+     * last_seq (kind 0), and the (sender, client_id) pairs of $2, $3 already
+     * stored (kind 1, with their seq). */
+    [ST_BATCH_PREP] =
+        "WITH l AS (SELECT id, last_seq FROM rooms WHERE id = ANY($1::bigint[]) ORDER BY id "
+        "FOR UPDATE) SELECT 0, id, last_seq, NULL FROM l UNION ALL "
+        "SELECT 1, m.sender, m.seq, m.client_id FROM unnest($2::bigint[], $3::text[]) "
+        "AS u(sender, cid) JOIN messages m ON m.sender = u.sender AND m.client_id = u.cid",
+    /* Then the rows, seqs known: one statement (one executor start, one
+     * setup of the generated column and the foreign-key triggers) for the
+     * run. A client_id that another node inserted meanwhile is skipped by
+     * ON CONFLICT: fewer rows come back and the caller undoes the run. */
+    [ST_BATCH_INSERT] =
+        "INSERT INTO messages(room_id, seq, sender, client_id, ts, content, expires_ts) "
+        "SELECT u.r, u.s, u.snd, u.cid, $5, u.body, u.exp FROM unnest($1::bigint[], "
+        "$2::bigint[], $3::bigint[], $4::text[], $6::text[], $7::bigint[]) "
+        "AS u(r, s, snd, cid, body, exp) "
+        "ON CONFLICT (sender, client_id) DO NOTHING RETURNING room_id, seq, id",
     [ST_MSG_BEFORE] = MSG_SELECT "WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
     [ST_MSG_AFTER] = MSG_SELECT "WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
     [ST_MSG_UPDATED] = MSG_SELECT "WHERE m.room_id = $1 AND m.version > $3 "
@@ -579,6 +601,246 @@ int pl_pg_message_send(pl_db_t *d, pl_post_t *p)
         p->refused = PL_REFUSAL_NOT_FOUND;
         rc = 0;
     }
+    return rc;
+}
+
+/* ---- batched appends (the writer's runs of plain posts, store_pg.c) ----
+ * One post per row, as pl_pg_message_send would store it, with the same
+ * contract: the rooms are locked FOR UPDATE in this transaction before
+ * their seqs are taken (the seq cache then continues them), a client_id
+ * already stored or repeated within the run is left to its own job (which
+ * finds the original), and a row that ON CONFLICT skipped (another node's
+ * insert of the same client_id, committed while this one waited) makes the
+ * whole run fail so that no seq is skipped: the caller rolls back and runs
+ * the posts one by one. */
+
+bool pl_pg__post_plain(const pl_post_t *p)
+{
+    return p->reply_to <= 0 && p->thread_root <= 0 && p->media <= 0 && p->nmention_names == 0 &&
+           !p->mention_room && p->client_id != NULL && p->content != NULL;
+}
+
+/* An array literal element: "..." with " and \ escaped. */
+static void arr_text(pl_buf_t *b, const char *s, bool first)
+{
+    if (first)
+        pl_buf_lit(b, "\"");
+    else
+        pl_buf_lit(b, ",\"");
+    for (const char *q = s;; q++) {
+        size_t run = strcspn(q, "\"\\");
+        pl_buf_append(b, q, run);
+        q += run;
+        if (*q == '\0')
+            break;
+        char esc[2] = {'\\', *q};
+        pl_buf_append(b, esc, 2);
+    }
+    pl_buf_lit(b, "\"");
+}
+
+static void arr_int(pl_buf_t *b, int64_t x, bool first)
+{
+    pl_buf_printf(b, "%s%" PRId64, first ? "" : ",", x);
+}
+
+/* Terminates the array literal in b (NUL included) for a text parameter. */
+static const char *arr_end(pl_buf_t *b)
+{
+    pl_buf_append(b, "}", 2);
+    return pl_buf_head(b);
+}
+
+typedef struct {
+    int64_t sender;
+    const char *cid;
+    size_t i; /* index in the run */
+} cid_key_t;
+
+static int cid_cmp(const void *x, const void *y)
+{
+    const cid_key_t *a = x, *b = y;
+    if (a->sender != b->sender)
+        return a->sender < b->sender ? -1 : 1;
+    int c = strcmp(a->cid, b->cid);
+    if (c != 0)
+        return c;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* skip[i] for every post whose (sender, client_id) repeats an earlier one
+ * of the run or is among the stored pairs of r (kind 1 rows). */
+static void batch_dedupe(const PGresult *r, pl_post_t *const *p, size_t n, bool *skip)
+{
+    cid_key_t *k = pl_xmalloc(n * sizeof *k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (cid_key_t){p[i]->sender, p[i]->client_id, i};
+    qsort(k, n, sizeof *k, cid_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (k[i].sender == k[i - 1].sender && strcmp(k[i].cid, k[i - 1].cid) == 0)
+            skip[k[i].i] = true;
+    for (int row = 0; row < PQntuples(r); row++) {
+        if (pl_pg__i64(r, row, 0) != 1)
+            continue;
+        cid_key_t key = {pl_pg__i64(r, row, 1), PQgetvalue(r, row, 3), 0};
+        /* the first of the equal keys (lowest i): i 0 sorts before it */
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cid_cmp(&k[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t i = lo; i < n && k[i].sender == key.sender && strcmp(k[i].cid, key.cid) == 0;
+             i++)
+            skip[k[i].i] = true;
+    }
+    free(k);
+}
+
+static int id_cmp(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* ST_BATCH_PREP: locks the rooms of p not locked yet, reads what is stored
+ * already; 0 with *out, or an error. */
+static int batch_prep(pl_pg_db_t *db, pl_post_t *const *p, size_t n, PGresult **out)
+{
+    pl_buf_t rooms, senders, cids;
+    pl_buf_init(&rooms);
+    pl_buf_init(&senders);
+    pl_buf_init(&cids);
+    pl_buf_lit(&rooms, "{");
+    pl_buf_lit(&senders, "{");
+    pl_buf_lit(&cids, "{");
+    /* The run's rooms, each once (sorted), that the batch has not locked. */
+    int64_t *ids = pl_xmalloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = p[i]->room_id;
+    qsort(ids, n, sizeof *ids, id_cmp);
+    bool first_room = true;
+    for (size_t i = 0; i < n; i++) {
+        size_t idx;
+        if ((i > 0 && ids[i] == ids[i - 1]) || pl_pg__seq_find(db, ids[i], &idx) != NULL)
+            continue;
+        arr_int(&rooms, ids[i], first_room);
+        first_room = false;
+    }
+    free(ids);
+    for (size_t i = 0; i < n; i++) {
+        arr_int(&senders, p[i]->sender, i == 0);
+        arr_text(&cids, p[i]->client_id, i == 0);
+    }
+    pl_pg_args_t a = {0};
+    pl_pg__text(&a, arr_end(&rooms));
+    pl_pg__text(&a, arr_end(&senders));
+    pl_pg__text(&a, arr_end(&cids));
+    db->seq_quiet = true;
+    int rc = RUN(db, ST_BATCH_PREP, &a, false, "batch_prep", out);
+    db->seq_quiet = false;
+    pl_buf_dispose(&rooms);
+    pl_buf_dispose(&senders);
+    pl_buf_dispose(&cids);
+    return rc;
+}
+
+int pl_pg__post_batch(pl_pg_db_t *db, pl_post_t *const *p, size_t n, bool *in)
+{
+    PGresult *r = NULL;
+    int rc = batch_prep(db, p, n, &r);
+    if (rc != 0)
+        return rc;
+    for (int row = 0; row < PQntuples(r); row++)
+        if (pl_pg__i64(r, row, 0) == 0)
+            pl_pg__seq_add(db, pl_pg__i64(r, row, 1), pl_pg__i64(r, row, 2));
+    bool *skip = pl_xcalloc(n, sizeof *skip);
+    batch_dedupe(r, p, n, skip);
+    PQclear(r);
+
+    /* The seqs, in the run's order, after the cached ones. */
+    int64_t now = pl_now_ms();
+    int64_t *seq = pl_xcalloc(n, sizeof *seq);
+    pl_buf_t rooms, seqs, senders, cids, bodies, exps;
+    pl_buf_t *bufs[] = {&rooms, &seqs, &senders, &cids, &bodies, &exps};
+    for (size_t b = 0; b < PL_ARRAY_LEN(bufs); b++) {
+        pl_buf_init(bufs[b]);
+        pl_buf_lit(bufs[b], "{");
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t idx;
+        const pl_pg_seq_t *e = skip[i] ? NULL : pl_pg__seq_find(db, p[i]->room_id, &idx);
+        if (e == NULL) { /* stored already, repeated, or no such room */
+            skip[i] = true;
+            continue;
+        }
+        seq[i] = e->seq + 1;
+        pl_pg__seq_set(db, idx, seq[i]);
+        bool first = count++ == 0;
+        arr_int(&rooms, p[i]->room_id, first);
+        arr_int(&seqs, seq[i], first);
+        arr_int(&senders, p[i]->sender, first);
+        arr_text(&cids, p[i]->client_id, first);
+        arr_text(&bodies, p[i]->content, first);
+        arr_int(&exps, p[i]->expires_in > 0 ? now + p[i]->expires_in : 0, first);
+    }
+    rc = 0;
+    if (count > 0) {
+        pl_pg_args_t a = {0};
+        pl_pg__text(&a, arr_end(&rooms));
+        pl_pg__text(&a, arr_end(&seqs));
+        pl_pg__text(&a, arr_end(&senders));
+        pl_pg__text(&a, arr_end(&cids));
+        pl_pg__int(&a, now);
+        pl_pg__text(&a, arr_end(&bodies));
+        pl_pg__text(&a, arr_end(&exps));
+        db->seq_quiet = true;
+        rc = RUN(db, ST_BATCH_INSERT, &a, false, "batch_insert", &r);
+        db->seq_quiet = false;
+    }
+    for (size_t b = 0; b < PL_ARRAY_LEN(bufs); b++)
+        pl_buf_dispose(bufs[b]);
+    if (rc == 0 && count > 0 && (size_t)PQntuples(r) != count) {
+        /* ON CONFLICT skipped a row: a seq would be missing. */
+        pl_log(PL_LOG_DEBUG, "store", "op=batch_insert rows=%d of=%zu: run one by one",
+               PQntuples(r), count);
+        PQclear(r);
+        rc = PL_EEXIST;
+    }
+    if (rc == 0 && count > 0) {
+        /* RETURNING comes in the order of the rows; matched by (room, seq). */
+        int row = 0, rows = PQntuples(r);
+        for (size_t i = 0; i < n; i++) {
+            if (skip[i])
+                continue;
+            int at = row;
+            for (int tries = 0; tries < rows; tries++, at = (at + 1) % rows)
+                if (pl_pg__i64(r, at, 0) == p[i]->room_id && pl_pg__i64(r, at, 1) == seq[i])
+                    break;
+            row = (at + 1) % rows;
+            pl_post_t *q = p[i];
+            q->refused = PL_REFUSAL_NONE;
+            q->duplicate = false;
+            q->root = (pl_message_t){0};
+            q->message = (pl_message_t){
+                .id = pl_pg__i64(r, at, 2),
+                .room_id = q->room_id,
+                .seq = seq[i],
+                .sender = q->sender,
+                .ts = now,
+                .client_id = pl_xstrdup(q->client_id),
+                .content = pl_xstrdup(q->content),
+                .expires_ts = q->expires_in > 0 ? now + q->expires_in : 0,
+            };
+            in[i] = true;
+        }
+        PQclear(r);
+    }
+    free(seq);
+    free(skip);
     return rc;
 }
 

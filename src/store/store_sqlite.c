@@ -912,6 +912,7 @@ void pl_sq_store_get_stats(pl_store_t *st, pl_store_stats_t *out)
     out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
     out->write_jobs = atomic_load_explicit(&st->write_jobs, memory_order_relaxed);
     out->read_jobs = atomic_load_explicit(&st->read_jobs, memory_order_relaxed);
+    out->batched_posts = 0; /* one statement per post (SQLite's are in-process) */
 }
 
 /* The backend table (store_backend.h). */

@@ -296,6 +296,259 @@ static void test_post_job(void **state)
     pl_post_dispose(&q);
 }
 
+/* ---- batched posts (the PostgreSQL writer's multi-row appends) ----
+ * The same results on both backends; on PostgreSQL the plain posts of one
+ * group commit go in with one INSERT (store_pg_messages.c, "batched
+ * appends"). A write job that blocks the writer until everything is queued
+ * makes the posts land in one batch, whatever the machine's speed. */
+
+static void hold_work(pl_db_t *db, void *arg)
+{
+    (void)db;
+    uv_sem_wait(arg);
+}
+
+typedef struct {
+    pl_post_t p;
+    int status; /* status + 1 once done */
+} bpost_t;
+
+static void bpost_cb(int status, void *arg)
+{
+    ((bpost_t *)arg)->status = status + 1;
+}
+
+/* Queues the posts behind a held writer, releases it, waits for all. */
+static void post_all(fx_t *f, pl_store_t *st, bpost_t *b, size_t n)
+{
+    uv_sem_t sem;
+    assert_int_equal(0, uv_sem_init(&sem, 0));
+    pl_store_write(st, hold_work, NULL, &sem);
+    for (size_t i = 0; i < n; i++) {
+        b[i].status = 0;
+        pl_store_message_post(st, &b[i].p, bpost_cb, &b[i]);
+    }
+    uv_sem_post(&sem);
+    for (size_t i = 0; i < n; i++)
+        while (b[i].status == 0)
+            uv_run(&f->loop, UV_RUN_ONCE);
+    uv_sem_destroy(&sem);
+}
+
+static uint64_t batched(pl_store_t *st)
+{
+    pl_store_stats_t s = {0};
+    pl_store_get_stats(st, &s);
+    return s.batched_posts;
+}
+
+static void test_post_batch(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int64_t g2 = mkgroup(f->db, w.b, &w.a, 1);
+    pl_post_t pre = req(&w, "pre", TEXT);
+    assert_int_equal(0, pl_db_message_send(f->db, &pre));
+    assert_int_equal(1, pre.message.seq);
+    bpost_t b[8] = {
+        {.p = req(&w, "n1", TEXT)},
+        {.p = req(&w, "n2", "{\"type\":\"text\",\"body\":\"q\\\"uote\\\\ {a,b}\"}")},
+        {.p = req(&w, "n3", TEXT)},
+        {.p = req(&w, "n1", "{\"type\":\"text\",\"body\":\"again\"}")}, /* repeats 0 */
+        {.p = req(&w, "n4", TEXT)},                                     /* no such room */
+        {.p = req(&w, "pre", TEXT)},                                    /* stored before */
+        {.p = req(&w, "n5", TEXT)},
+        {.p = req(&w, "n\"6\\,{}", TEXT)}, /* array-literal characters in a client_id */
+    };
+    b[1].p.room_id = g2;
+    b[4].p.room_id = 999;
+    b[6].p.room_id = g2;
+    b[6].p.expires_in = 1000;
+    post_all(f, f->st, b, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(1, b[i].status);
+    int64_t want_seq[8] = {2, 1, 3, 2, 0, 1, 2, 4};
+    bool want_dup[8] = {false, false, false, true, false, true, false, false};
+    for (size_t i = 0; i < 8; i++) {
+        if (i == 4) {
+            assert_int_equal(PL_REFUSAL_NOT_FOUND, b[i].p.refused);
+            continue;
+        }
+        assert_int_equal(PL_REFUSAL_NONE, b[i].p.refused);
+        assert_int_equal(want_seq[i], b[i].p.message.seq);
+        assert_int_equal(want_dup[i], b[i].p.duplicate);
+        assert_int_equal(b[i].p.room_id, b[i].p.message.room_id);
+        assert_int_equal(w.a, b[i].p.message.sender);
+        assert_string_equal(b[i].p.client_id, b[i].p.message.client_id);
+        assert_int_equal(0, b[i].p.root.id);
+    }
+    /* a repeat in the batch and a stored one: the originals */
+    assert_int_equal(b[0].p.message.id, b[3].p.message.id);
+    assert_string_equal(TEXT, b[3].p.message.content);
+    assert_int_equal(pre.message.id, b[5].p.message.id);
+    assert_string_equal(b[1].p.content, b[1].p.message.content);
+    assert_int_equal(b[6].p.message.ts + 1000, b[6].p.message.expires_ts);
+    if (fx_pg() != NULL)
+        assert_int_equal(5, batched(f->st)); /* 0, 1, 2, 6, 7 */
+    pl_post_dispose(&pre);
+
+    /* what is stored: gap-free seqs, last_seq, the rows as read back */
+    pl_message_t *m = NULL;
+    size_t n = 0;
+    assert_int_equal(0, pl_db_messages_after(f->db, w.g, 0, 10, &m, &n));
+    assert_int_equal(4, n);
+    const char *cids[4] = {"pre", "n1", "n3", "n\"6\\,{}"};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal((int64_t)i + 1, m[i].seq);
+        assert_string_equal(cids[i], m[i].client_id);
+        pl_message_dispose(&m[i]);
+    }
+    free(m);
+    assert_int_equal(0, pl_db_messages_after(f->db, g2, 0, 10, &m, &n));
+    assert_int_equal(2, n);
+    assert_string_equal(b[1].p.content, m[0].content);
+    assert_int_equal(b[6].p.message.expires_ts, m[1].expires_ts);
+    for (size_t i = 0; i < n; i++)
+        pl_message_dispose(&m[i]);
+    free(m);
+    pl_room_t r;
+    assert_int_equal(0, pl_db_room_get(f->db, w.g, &r));
+    assert_int_equal(4, r.last_seq);
+    pl_room_dispose(&r);
+    assert_int_equal(0, pl_db_room_get(f->db, g2, &r));
+    assert_int_equal(2, r.last_seq);
+    pl_room_dispose(&r);
+    for (size_t i = 0; i < 8; i++)
+        pl_post_dispose(&b[i].p);
+
+    /* a post that fails (its sender does not exist) takes no other down:
+     * the others get the next seqs, without a gap; on PostgreSQL the run
+     * goes one by one (none of it batched: not tried again from each job) */
+    uint64_t batched0 = batched(f->st);
+    bpost_t c[4] = {{.p = req(&w, "m1", TEXT)},
+                    {.p = req(&w, "m2", TEXT)},
+                    {.p = req(&w, "m3", TEXT)},
+                    {.p = req(&w, "m4", TEXT)}};
+    c[1].p.sender = 99999;
+    post_all(f, f->st, c, 4);
+    assert_int_equal(batched0, batched(f->st));
+    assert_int_equal(1, c[0].status);
+    assert_int_equal(PL_REFUSAL_NONE, c[0].p.refused);
+    assert_int_equal(5, c[0].p.message.seq);
+    /* refused on SQLite; on PostgreSQL the writer's foreign-key error
+     * fails that job alone (PL_EIO) */
+    if (c[1].status == 1)
+        assert_int_equal(PL_REFUSAL_NOT_FOUND, c[1].p.refused);
+    else
+        assert_int_equal(PL_EIO + 1, c[1].status);
+    assert_int_equal(1, c[2].status);
+    assert_int_equal(PL_REFUSAL_NONE, c[2].p.refused);
+    assert_int_equal(6, c[2].p.message.seq);
+    assert_int_equal(1, c[3].status);
+    assert_int_equal(7, c[3].p.message.seq);
+    for (size_t i = 0; i < 4; i++)
+        pl_post_dispose(&c[i].p);
+    assert_int_equal(0, pl_db_room_get(f->db, w.g, &r));
+    assert_int_equal(7, r.last_seq);
+    pl_room_dispose(&r);
+}
+
+/* Two writer nodes (two stores on one database) posting into the same
+ * rooms at once, half of the client_ids sent to both (a client's resend
+ * through another node): every room's seqs are 1..N without a gap, each
+ * client_id is stored once, and both nodes answer it with the same
+ * message. A job that fails (a deadlock between the nodes' room locks) is
+ * resent, as a client would. PostgreSQL only (one SQLite file has one
+ * writer). */
+#define NODE_POSTS 120
+#define NODE_ROOMS 3
+static void test_post_batch_two_nodes(void **state)
+{
+    fx_t *f = *state;
+    if (fx_pg() == NULL)
+        skip();
+    world_t w = mkworld(f->db);
+    int64_t rooms[NODE_ROOMS];
+    for (int i = 0; i < NODE_ROOMS; i++)
+        rooms[i] = mkgroup(f->db, w.a, &w.b, 1);
+    pl_store_t *st2 = NULL;
+    assert_int_equal(0, pl_store_open(&f->loop, &f->cfg, &st2));
+    static char cid[2 * NODE_POSTS][16];
+    static bpost_t b[2][NODE_POSTS];
+    for (int node = 0; node < 2; node++)
+        for (int i = 0; i < NODE_POSTS; i++) {
+            int k = node * NODE_POSTS / 2 + i; /* node 1 repeats node 0's second half */
+            snprintf(cid[k], sizeof cid[k], "x%d", k);
+            b[node][i] = (bpost_t){.p = req(&w, cid[k], TEXT)};
+            b[node][i].p.room_id = rooms[k % NODE_ROOMS];
+        }
+    /* Both nodes' batches queued at once, each behind a held writer. */
+    uv_sem_t sem[2];
+    pl_store_t *sts[2] = {f->st, st2};
+    for (int node = 0; node < 2; node++) {
+        assert_int_equal(0, uv_sem_init(&sem[node], 0));
+        pl_store_write(sts[node], hold_work, NULL, &sem[node]);
+        for (int i = 0; i < NODE_POSTS; i++)
+            pl_store_message_post(sts[node], &b[node][i].p, bpost_cb, &b[node][i]);
+    }
+    uv_sem_post(&sem[0]);
+    uv_sem_post(&sem[1]);
+    for (int round = 0; round < 20; round++) {
+        bool again = false;
+        for (int node = 0; node < 2; node++)
+            for (int i = 0; i < NODE_POSTS; i++)
+                while (b[node][i].status == 0)
+                    uv_run(&f->loop, UV_RUN_ONCE);
+        for (int node = 0; node < 2; node++)
+            for (int i = 0; i < NODE_POSTS; i++)
+                if (b[node][i].status != 1) { /* failed: resend */
+                    assert_int_equal(PL_EIO + 1, b[node][i].status);
+                    b[node][i].status = 0;
+                    again = true;
+                    pl_store_message_post(sts[node], &b[node][i].p, bpost_cb, &b[node][i]);
+                }
+        if (!again)
+            break;
+    }
+    for (int node = 0; node < 2; node++)
+        for (int i = 0; i < NODE_POSTS; i++) {
+            assert_int_equal(1, b[node][i].status);
+            assert_int_equal(PL_REFUSAL_NONE, b[node][i].p.refused);
+        }
+    /* the repeated client_ids: one message, stored by one of the nodes */
+    for (int i = NODE_POSTS / 2; i < NODE_POSTS; i++) {
+        pl_post_t *x = &b[0][i].p, *y = &b[1][i - NODE_POSTS / 2].p;
+        assert_string_equal(x->client_id, y->client_id);
+        assert_int_equal(x->message.id, y->message.id);
+        assert_int_equal(x->message.seq, y->message.seq);
+        assert_true(x->duplicate != y->duplicate);
+    }
+    /* every room: 1..N, N its last_seq, 3 * NODE_POSTS / 2 rows in all */
+    size_t total = 0;
+    for (int k = 0; k < NODE_ROOMS; k++) {
+        pl_message_t *m = NULL;
+        size_t n = 0;
+        assert_int_equal(0, pl_db_messages_after(f->db, rooms[k], 0, 1000, &m, &n));
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal((int64_t)i + 1, m[i].seq);
+            pl_message_dispose(&m[i]);
+        }
+        free(m);
+        pl_room_t r;
+        assert_int_equal(0, pl_db_room_get(f->db, rooms[k], &r));
+        assert_int_equal((int64_t)n, r.last_seq);
+        pl_room_dispose(&r);
+        total += n;
+    }
+    assert_int_equal(3 * NODE_POSTS / 2, total);
+    for (int node = 0; node < 2; node++)
+        for (int i = 0; i < NODE_POSTS; i++)
+            pl_post_dispose(&b[node][i].p);
+    pl_store_close(st2); /* its close callback runs in fx_close's loop run */
+    uv_sem_destroy(&sem[0]);
+    uv_sem_destroy(&sem[1]);
+}
+
 /* ---- changing: pl_db_message_change ---- */
 
 static pl_change_t change(const world_t *w, pl_change_kind_t kind, int64_t user, int64_t seq)
@@ -474,6 +727,8 @@ int main(void)
         T(test_post_media),
         T(test_post_mentions),
         T(test_post_job),
+        T(test_post_batch),
+        T(test_post_batch_two_nodes),
         T(test_change_edit_delete),
         T(test_change_react),
         T(test_reactions_order_same_ms),
