@@ -175,7 +175,9 @@ static void mfa_passkey_verified(void *arg, int status, int64_t user_id, const c
     if (status == PL_EINVAL)
         pl_api__areq_fail(r, 400, code && !strcmp(code, "too_large") ? "too_large" : "bad_request",
                           "the passkey credential is malformed");
-    else if (status == PL_EIO || status == PL_ECLOSED)
+    else if (status == PL_ECLOSED)
+        pl_api__areq_fail(r, 503, "unavailable", "the server cannot answer now; try again");
+    else if (status == PL_EIO)
         pl_api__areq_fail(r, 500, "internal", "storage error; try again");
     else
         pl_api__areq_fail(r, 401, "bad_second_factor",
