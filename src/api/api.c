@@ -30,14 +30,14 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     api->cfg = cfg;
     api->st = st;
     api->chat = chat;
-    api->limits = pl_auth_limits_new(cfg);
+    api->auth = pl_api_auth_new(cfg);
     /* Both lists were validated when the config was loaded. */
     if (pl_cidr_list_parse(cfg->stats_allow, &api->stats_allow, NULL, 0) < 0)
         pl_log(PL_LOG_ERROR, "api", "bad stats_allow: stats refused");
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     pl_api__account_init(api);
-    api->passkeys = pl_api_passkey_new(loop, cfg, st, api->limits, pl_api__login_session, api);
+    api->passkeys = pl_api_passkey_new(loop, cfg, st, api->auth, pl_api__login_session, api);
     return api;
 }
 
@@ -53,8 +53,8 @@ void pl_api_free(pl_api_t *api)
         return;
     pl_media_free(api->media);
     pl_api_passkey_free(api->passkeys);
-    pl_auth_limits_free(api->limits);
     pl_api__account_dispose(api);
+    pl_api_auth_free(api->auth);
     pl_cidr_list_dispose(&api->stats_allow);
     free(api);
 }
@@ -123,7 +123,7 @@ static void acct_finish(int status, void *arg)
         pl_login_outcome_t o = a->verified ? PL_LOGIN_OK
                                : failed    ? PL_LOGIN_FAILED
                                            : PL_LOGIN_ABORTED;
-        pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket, o, uv_hrtime());
+        pl_api_auth_login_end(a->api->auth, a->username, &a->addr, &a->ticket, o);
     }
     int st = status;
     if (st < 0 && a->code == NULL) {
@@ -257,6 +257,29 @@ static acct_t *acct_parse(pl_api_t *api, pl_http_req_t *req, json_t *body, bool 
     return a;
 }
 
+static void register_allowed(void *arg, int rc, uint64_t wait_ms, const char *why)
+{
+    acct_t *a = arg;
+    pl_api_t *api = a->api;
+    (void)why;
+    if (rc < 0) {
+        pl_api__respond_state_down(a->req);
+        acct_free(a);
+        return;
+    }
+    if (wait_ms > 0) {
+        api->registrations_limited++;
+        int lvl = pl_api__refusal_log_level(api);
+        pl_log(lvl, "auth", "register refused peer=%s limit=register_per_ip_hour retry_ms=%" PRIu64,
+               pl_http_peer(a->req), wait_ms);
+        pl_api__respond_limited(a->req, wait_ms, "too many registrations from this address");
+        acct_free(a);
+        return;
+    }
+    pl_auth_hash_password(api->loop, a->password, (uint64_t)api->cfg->argon2_opslimit,
+                          (size_t)api->cfg->argon2_memlimit, register_hashed, a);
+}
+
 static void handle_register(pl_api_t *api, pl_http_req_t *req)
 {
     if (!pl_api__require_json(req))
@@ -284,18 +307,7 @@ static void handle_register(pl_api_t *api, pl_http_req_t *req)
         a->invite = NULL;
     }
     /* Before the Argon2id work: that is what a flood would cost. */
-    uint64_t wait_ms = pl_auth_limits_register(api->limits, &a->addr, uv_hrtime());
-    if (wait_ms > 0) {
-        api->registrations_limited++;
-        int lvl = pl_api__refusal_log_level(api);
-        pl_log(lvl, "auth", "register refused peer=%s limit=register_per_ip_hour retry_ms=%" PRIu64,
-               pl_http_peer(req), wait_ms);
-        pl_api__respond_limited(req, wait_ms, "too many registrations from this address");
-        acct_free(a);
-        return;
-    }
-    pl_auth_hash_password(api->loop, a->password, (uint64_t)api->cfg->argon2_opslimit,
-                          (size_t)api->cfg->argon2_memlimit, register_hashed, a);
+    pl_api_auth_register(api->auth, &a->addr, register_allowed, a);
 }
 
 static void login_work(pl_db_t *db, void *arg)
@@ -357,8 +369,7 @@ static void login_verified(void *arg, bool ok)
         pl_mfa_ticket_info_t info = {.user_id = a->user.id, .addr = a->addr};
         memcpy(info.username, a->username, sizeof a->username);
         snprintf(info.device_name, sizeof info.device_name, "%s", a->device_name);
-        pl_auth_limits_login_end(a->api->limits, a->username, &a->addr, &a->ticket,
-                                 PL_LOGIN_ABORTED, uv_hrtime());
+        pl_api_auth_login_end(a->api->auth, a->username, &a->addr, &a->ticket, PL_LOGIN_ABORTED);
         pl_api__respond_mfa_required(a->api, a->req, &info, &a->mfa);
         acct_free(a);
         return;
@@ -395,6 +406,27 @@ static void login_looked_up(int status, void *arg)
                             (size_t)a->api->cfg->argon2_memlimit, login_verified, a);
 }
 
+static void login_allowed(void *arg, int rc, uint64_t wait_ms, const char *why)
+{
+    acct_t *a = arg;
+    pl_api_t *api = a->api;
+    if (rc < 0) {
+        pl_api__respond_state_down(a->req);
+        acct_free(a);
+        return;
+    }
+    if (wait_ms > 0) {
+        api->logins_limited++;
+        int lvl = pl_api__refusal_log_level(api);
+        pl_log(lvl, "auth", "login refused user=%s peer=%s limit=%s retry_ms=%" PRIu64, a->username,
+               pl_http_peer(a->req), why, wait_ms);
+        pl_api__respond_limited(a->req, wait_ms, "too many login attempts");
+        acct_free(a);
+        return;
+    }
+    pl_store_read(api->st, login_lookup_work, login_looked_up, a);
+}
+
 static void handle_login(pl_api_t *api, pl_http_req_t *req)
 {
     if (!pl_api__require_json(req))
@@ -407,19 +439,7 @@ static void handle_login(pl_api_t *api, pl_http_req_t *req)
     if (a == NULL)
         return;
     /* Before the lookup and the Argon2id work; see auth_limits.h. */
-    const char *why = "";
-    uint64_t wait_ms = pl_auth_limits_login_begin(api->limits, a->username, &a->addr, uv_hrtime(),
-                                                  &a->ticket, &why);
-    if (wait_ms > 0) {
-        api->logins_limited++;
-        int lvl = pl_api__refusal_log_level(api);
-        pl_log(lvl, "auth", "login refused user=%s peer=%s limit=%s retry_ms=%" PRIu64, a->username,
-               pl_http_peer(req), why, wait_ms);
-        pl_api__respond_limited(req, wait_ms, "too many login attempts");
-        acct_free(a);
-        return;
-    }
-    pl_store_read(api->st, login_lookup_work, login_looked_up, a);
+    pl_api_auth_login_begin(api->auth, a->username, &a->addr, &a->ticket, login_allowed, a);
 }
 
 /* ---- logout ---- */
@@ -566,9 +586,8 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
                         json_integer((json_int_t)api->registrations_limited));
     json_object_set_new(o, "password_verifications",
                         json_integer((json_int_t)pl_auth_password_verifications()));
-    json_object_set_new(
-        o, "mfa_tickets",
-        json_integer((json_int_t)pl_mfa_tickets_count(api->mfa_tickets, uv_hrtime())));
+    json_object_set_new(o, "mfa_tickets",
+                        json_integer((json_int_t)pl_api_auth_ticket_count(api->auth)));
     if (api->media)
         pl_media_stats_json(api->media, o);
     /* durable jobs (issue 13): this node's runner, and the shared table's
@@ -705,6 +724,7 @@ static void handle_ready(pl_api_t *api, pl_http_req_t *req)
 void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl)
 {
     api->cluster = cl;
+    pl_api_auth_set_cluster(api->auth, cl);
 }
 
 void pl_api_set_jobs(pl_api_t *api, pl_jobs_t *jobs)

@@ -19,8 +19,6 @@ void pl_api__account_init(pl_api_t *api)
 {
     if (pl_totp_global_init() < 0)
         pl_log(PL_LOG_ERROR, "auth", "liboath failed to initialise: TOTP codes will not verify");
-    api->mfa_tickets = pl_mfa_tickets_new((size_t)api->cfg->mfa_ticket_max);
-    api->totp_setups = pl_api__totp_pending_new();
     api->pwlist = pl_api__pwlist_load(api->cfg->password_blocklist);
     const char *k = api->cfg->totp_secret_key;
     api->has_totp_key = k[0] != '\0' && sodium_hex2bin(api->totp_key, sizeof api->totp_key, k,
@@ -29,8 +27,6 @@ void pl_api__account_init(pl_api_t *api)
 
 void pl_api__account_dispose(pl_api_t *api)
 {
-    pl_mfa_tickets_free(api->mfa_tickets);
-    pl_api__totp_pending_free(api->totp_setups);
     pl_pwlist_free(api->pwlist);
 }
 

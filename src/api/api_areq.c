@@ -33,6 +33,7 @@ void pl_api__areq_free(pl_areq_t *r)
     free(r->pwhash);
     free(r->closed);
     json_decref(r->result);
+    json_decref(r->pending_passkey);
     pl_user_dispose(&r->user);
     sodium_memzero(r, sizeof *r);
     free(r);
@@ -47,14 +48,13 @@ void pl_api__areq_fail(pl_areq_t *r, int status, const char *code, const char *m
 void pl_api__areq_finish(pl_areq_t *r)
 {
     if (r->lticket.active)
-        pl_auth_limits_login_end(r->api->limits, r->user.username ? r->user.username : "", &r->addr,
-                                 &r->lticket,
-                                 r->ok ? PL_LOGIN_OK
-                                 : r->code && (!strcmp(r->code, "wrong_password") ||
-                                               !strcmp(r->code, "bad_second_factor"))
-                                     ? PL_LOGIN_FAILED
-                                     : PL_LOGIN_ABORTED,
-                                 uv_hrtime());
+        pl_api_auth_login_end(r->api->auth, r->user.username ? r->user.username : "", &r->addr,
+                              &r->lticket,
+                              r->ok ? PL_LOGIN_OK
+                              : r->code && (!strcmp(r->code, "wrong_password") ||
+                                            !strcmp(r->code, "bad_second_factor"))
+                                  ? PL_LOGIN_FAILED
+                                  : PL_LOGIN_ABORTED);
     if (r->code != NULL) {
         pl_api_error(r->req, r->status, r->code, r->msg);
     } else {
@@ -184,11 +184,30 @@ static void password_checked(void *arg, bool ok)
         pl_api__areq_finish(r);
         return;
     }
-    pl_auth_limits_login_end(r->api->limits, r->user.username, &r->addr, &r->lticket, PL_LOGIN_OK,
-                             uv_hrtime());
+    pl_api_auth_login_end(r->api->auth, r->user.username, &r->addr, &r->lticket, PL_LOGIN_OK);
     pl_areq_next_fn next = r->next;
     r->next = NULL;
     next(r);
+}
+
+/* The login limits allowed the check (or not). */
+static void password_allowed(void *arg, int rc, uint64_t wait, const char *why)
+{
+    pl_areq_t *r = arg;
+    (void)why;
+    if (rc < 0 || wait > 0) {
+        if (rc < 0) {
+            pl_api__respond_state_down(r->req);
+        } else {
+            r->api->logins_limited++;
+            pl_api__respond_limited(r->req, wait, "too many password attempts");
+        }
+        pl_api__areq_free(r);
+        return;
+    }
+    pl_auth_verify_password(r->api->loop, r->password, r->user.pwhash,
+                            (uint64_t)r->api->cfg->argon2_opslimit,
+                            (size_t)r->api->cfg->argon2_memlimit, password_checked, r);
 }
 
 /* Verifies r->password against the user's hash, counted like a login
@@ -196,19 +215,9 @@ static void password_checked(void *arg, bool ok)
  * next; a wrong one answers 403 wrong_password. */
 void pl_api__check_password(pl_areq_t *r, pl_areq_next_fn next)
 {
-    const char *why = "";
-    uint64_t wait = pl_auth_limits_login_begin(r->api->limits, r->user.username, &r->addr,
-                                               uv_hrtime(), &r->lticket, &why);
-    if (wait > 0) {
-        r->api->logins_limited++;
-        pl_api__respond_limited(r->req, wait, "too many password attempts");
-        pl_api__areq_free(r);
-        return;
-    }
     r->next = next;
-    pl_auth_verify_password(r->api->loop, r->password, r->user.pwhash,
-                            (uint64_t)r->api->cfg->argon2_opslimit,
-                            (size_t)r->api->cfg->argon2_memlimit, password_checked, r);
+    pl_api_auth_login_begin(r->api->auth, r->user.username, &r->addr, &r->lticket, password_allowed,
+                            r);
 }
 
 /* Deletes the user's other sessions (all when keep is 0) into r->closed. */

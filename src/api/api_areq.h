@@ -53,7 +53,9 @@ struct pl_areq {
     char ip[64], token[PL_TOKEN_LEN + 1];
     uint8_t token_hash[32];
     bool ok;
-    bool passkey_ok; /* /v1/login/mfa: a passkey assertion verified (api_passkey.c) */
+    bool passkey_ok;         /* /v1/login/mfa: a passkey assertion verified (api_passkey.c) */
+    bool has_device;         /* /v1/login/mfa: device_name given (in info.device_name) */
+    json_t *pending_passkey; /* /v1/login/mfa: the assertion, while the ticket is claimed */
 };
 
 /** Zeroes and frees a NUL-terminated secret (NULL is fine). */
@@ -89,9 +91,6 @@ void pl_api__check_password(pl_areq_t *r, pl_areq_next_fn next);
  * their device ids into r->closed. Returns 0 or a negative PL_E* code. */
 int pl_api__revoke_sessions(pl_db_t *db, pl_areq_t *r, int64_t keep);
 
-/** api_totp.c: the pending TOTP setups (api->totp_setups). */
-pl_totp_pending_t *pl_api__totp_pending_new(void);
-void pl_api__totp_pending_free(pl_totp_pending_t *p);
 /** api_password.c: loads the common-password list at path (NULL when path
  * is empty or cannot be read, with a warning); free with pl_pwlist_free. */
 pl_pwlist_t *pl_api__pwlist_load(const char *path);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/api_auth_state.h"
 #include "api/api_passkey.h"
 #include "auth/auth_limits.h"
 #include "auth/mfa_ticket.h"
@@ -19,8 +20,6 @@
 #include "jobs/jobs.h"
 #include "media/media.h"
 
-typedef struct pl_totp_pending pl_totp_pending_t;
-
 struct pl_api {
     uv_loop_t *loop;
     const pl_config_t *cfg;
@@ -28,15 +27,13 @@ struct pl_api {
     pl_chat_t *chat;
     pl_server_t *srv;
     pl_media_t *media;          /* NULL if the media service could not start */
-    pl_auth_limits_t *limits;   /* register/login limits */
+    pl_api_auth_t *auth;        /* limits, MFA tickets, TOTP setups, challenges: memory or Redis */
     pl_cidr_list_t stats_allow; /* who may read /v1/stats (cfg->stats_allow) */
     pl_log_gate_t refused_log;  /* info lines about refused requests: one a second */
     uint64_t logins_limited, registrations_limited; /* 429s, for /v1/stats */
     /* accounts (api_account.c) */
-    pl_mfa_tickets_t *mfa_tickets;  /* second login steps pending */
-    pl_totp_pending_t *totp_setups; /* secrets from totp/setup not confirmed yet */
-    pl_pwlist_t *pwlist;            /* common passwords (password_blocklist); may be NULL */
-    uint8_t totp_key[32];           /* totp_secret_key, when has_totp_key */
+    pl_pwlist_t *pwlist;  /* common passwords (password_blocklist); may be NULL */
+    uint8_t totp_key[32]; /* totp_secret_key, when has_totp_key */
     bool has_totp_key;
     pl_api_passkey_t *passkeys; /* /v1/passkeys (api_passkey.c) */
     pl_cluster_t *cluster;      /* /readyz needs it connected; NULL: none */
@@ -79,9 +76,12 @@ void pl_api__coarse_ip(const pl_addr_t *a, char out[64]);
 /** Routes of api_account.c: returns false when path is not one of them. */
 bool pl_api__account_route(pl_api_t *api, pl_http_req_t *req, const char *method, const char *path);
 /** api_mfa.c: issues an mfa_ticket for a user whose password was right and answers
- * 401 mfa_required with the methods the account has. */
+ * 401 mfa_required with the methods the account has (503 unavailable when
+ * the shared state cannot be reached). info and mfa are copied. */
 void pl_api__respond_mfa_required(pl_api_t *api, pl_http_req_t *req,
                                   const pl_mfa_ticket_info_t *info, const pl_mfa_state_t *mfa);
+/** 503 unavailable: the shared login state (Redis) cannot be reached. */
+void pl_api__respond_state_down(pl_http_req_t *req);
 /** api_mfa.c: verifies a second factor (totp or recovery_code; one is non-NULL) of
  * user_id against m and spends it (single use). Store write job. Returns
  * 0, PL_EFORBIDDEN for a wrong, replayed or used one, or PL_EIO. */

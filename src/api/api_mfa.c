@@ -32,17 +32,37 @@ static json_t *methods_json(const pl_mfa_state_t *m)
     return a;
 }
 
+typedef struct {
+    pl_http_req_t *req;
+    json_t *methods;
+    int64_t user_id;
+} mfa_required_t;
+
+static void mfa_ticket_issued(void *arg, int rc, const char *ticket)
+{
+    mfa_required_t *m = arg;
+    if (rc < 0) {
+        json_decref(m->methods);
+        pl_api__respond_state_down(m->req);
+        free(m);
+        return;
+    }
+    pl_log(PL_LOG_INFO, "auth", "login needs a second factor user=u%" PRId64, m->user_id);
+    pl_api__respond_json(m->req, 401,
+                         json_pack("{s:{s:s,s:s,s:o,s:s}}", "error", "code", "mfa_required",
+                                   "message", "this account needs a second factor", "methods",
+                                   m->methods, "mfa_ticket", ticket));
+    free(m);
+}
+
 void pl_api__respond_mfa_required(pl_api_t *api, pl_http_req_t *req,
                                   const pl_mfa_ticket_info_t *info, const pl_mfa_state_t *mfa)
 {
-    char ticket[PL_TOKEN_LEN + 1];
-    pl_mfa_ticket_issue(api->mfa_tickets, info, uv_hrtime(), ticket);
-    pl_log(PL_LOG_INFO, "auth", "login needs a second factor user=u%" PRId64, info->user_id);
-    pl_api__respond_json(req, 401,
-                         json_pack("{s:{s:s,s:s,s:o,s:s}}", "error", "code", "mfa_required",
-                                   "message", "this account needs a second factor", "methods",
-                                   methods_json(mfa), "mfa_ticket", ticket));
-    sodium_memzero(ticket, sizeof ticket);
+    mfa_required_t *m = pl_xcalloc(1, sizeof *m);
+    m->req = req;
+    m->methods = methods_json(mfa);
+    m->user_id = info->user_id;
+    pl_api_auth_ticket_issue(api->auth, info, mfa_ticket_issued, m);
 }
 
 int pl_api__second_factor_check(const pl_api_t *api, pl_db_t *db, int64_t user_id,
@@ -118,12 +138,11 @@ static void mfa_login_done(int status, void *arg)
     pl_areq_t *r = arg;
     if (status < 0 && r->code == NULL)
         pl_api__areq_fail(r, 500, "internal", "storage error; try again");
-    pl_mfa_ticket_finish(r->api->mfa_tickets, r->ticket, r->ok && r->code == NULL, uv_hrtime());
-    pl_auth_limits_login_end(r->api->limits, r->info.username, &r->addr, &r->lticket,
-                             r->ok && r->code == NULL                           ? PL_LOGIN_OK
-                             : r->code && !strcmp(r->code, "bad_second_factor") ? PL_LOGIN_FAILED
-                                                                                : PL_LOGIN_ABORTED,
-                             uv_hrtime());
+    pl_api_auth_ticket_finish(r->api->auth, r->ticket, r->ok && r->code == NULL);
+    pl_api_auth_login_end(r->api->auth, r->info.username, &r->addr, &r->lticket,
+                          r->ok && r->code == NULL                           ? PL_LOGIN_OK
+                          : r->code && !strcmp(r->code, "bad_second_factor") ? PL_LOGIN_FAILED
+                                                                             : PL_LOGIN_ABORTED);
     if (r->code == NULL) {
         char uid[24], did[24];
         pl_log(PL_LOG_INFO, "auth", "login with second factor user=u%" PRId64, r->info.user_id);
@@ -146,7 +165,7 @@ static void mfa_passkey_verified(void *arg, int status, int64_t user_id, const c
         pl_store_write(r->api->st, pl_api__areq_work, mfa_login_done, r);
         return;
     }
-    pl_mfa_ticket_finish(r->api->mfa_tickets, r->ticket, false, uv_hrtime());
+    pl_api_auth_ticket_finish(r->api->auth, r->ticket, false);
     if (status == PL_EAGAIN) {
         r->api->logins_limited++;
         pl_api__respond_limited(r->req, retry_ms, "too many login attempts");
@@ -156,7 +175,9 @@ static void mfa_passkey_verified(void *arg, int status, int64_t user_id, const c
     if (status == PL_EINVAL)
         pl_api__areq_fail(r, 400, code && !strcmp(code, "too_large") ? "too_large" : "bad_request",
                           "the passkey credential is malformed");
-    else if (status == PL_EIO || status == PL_ECLOSED)
+    else if (status == PL_ECLOSED)
+        pl_api__areq_fail(r, 503, "unavailable", "the server cannot answer now; try again");
+    else if (status == PL_EIO)
         pl_api__areq_fail(r, 500, "internal", "storage error; try again");
     else
         pl_api__areq_fail(r, 401, "bad_second_factor",
@@ -166,23 +187,96 @@ static void mfa_passkey_verified(void *arg, int status, int64_t user_id, const c
     pl_api__areq_finish(r);
 }
 
-/* POST /v1/login/mfa with a passkey: the limits are applied by the passkey
- * check; the ticket is claimed first so two requests cannot race on it. */
-static void login_mfa_passkey(pl_api_t *api, pl_areq_t *r, json_t *passkey, const char *dev)
+static void respond_bad_ticket(pl_areq_t *r, int rc)
 {
-    if (!pl_mfa_ticket_peek(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info) ||
-        !pl_mfa_ticket_claim(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info)) {
+    if (rc == PL_ECLOSED)
+        pl_api__respond_state_down(r->req);
+    else
         pl_api_error(r->req, 401, "invalid_mfa_ticket",
                      "the login ticket is unknown, expired or spent: sign in again");
+    json_decref(r->pending_passkey);
+    r->pending_passkey = NULL;
+    pl_api__areq_free(r);
+}
+
+/* The second step's device_name, when it gave one, replaces the first's. */
+static void take_info(pl_areq_t *r, const pl_mfa_ticket_info_t *info)
+{
+    char dev[sizeof r->info.device_name];
+    snprintf(dev, sizeof dev, "%s", r->info.device_name);
+    r->info = *info;
+    if (r->has_device)
+        snprintf(r->info.device_name, sizeof r->info.device_name, "%s", dev);
+}
+
+static void mfa_passkey_claimed(void *arg, int rc, const pl_mfa_ticket_info_t *info)
+{
+    pl_areq_t *r = arg;
+    if (rc < 0) {
+        respond_bad_ticket(r, rc);
+        return;
+    }
+    take_info(r, info);
+    pl_auth_token_new(r->token);
+    pl_auth_token_hash(r->token, strlen(r->token), r->token_hash);
+    json_t *passkey = r->pending_passkey;
+    r->pending_passkey = NULL;
+    pl_api_passkey_verify(r->api->passkeys, &r->addr, passkey, r->info.user_id,
+                          mfa_passkey_verified, r);
+    json_decref(passkey);
+}
+
+/* POST /v1/login/mfa with a passkey: the limits are applied by the passkey
+ * check; the ticket is claimed first so two requests cannot race on it. */
+static void login_mfa_passkey(pl_api_t *api, pl_areq_t *r, json_t *passkey)
+{
+    r->pending_passkey = json_incref(passkey);
+    pl_api_auth_ticket_claim(api->auth, r->ticket, mfa_passkey_claimed, r);
+}
+
+static void mfa_ticket_claimed(void *arg, int rc, const pl_mfa_ticket_info_t *info)
+{
+    pl_areq_t *r = arg;
+    if (rc < 0) {
+        pl_api_auth_login_end(r->api->auth, r->info.username, &r->addr, &r->lticket,
+                              PL_LOGIN_ABORTED);
+        respond_bad_ticket(r, rc);
+        return;
+    }
+    take_info(r, info);
+    pl_auth_token_new(r->token);
+    pl_auth_token_hash(r->token, strlen(r->token), r->token_hash);
+    r->work = mfa_login_work;
+    pl_store_write(r->api->st, pl_api__areq_work, mfa_login_done, r);
+}
+
+static void mfa_login_allowed(void *arg, int rc, uint64_t wait, const char *why)
+{
+    pl_areq_t *r = arg;
+    (void)why;
+    if (rc < 0) {
+        respond_bad_ticket(r, rc);
+        return;
+    }
+    if (wait > 0) {
+        r->api->logins_limited++;
+        pl_api__respond_limited(r->req, wait, "too many login attempts");
         pl_api__areq_free(r);
         return;
     }
-    if (dev != NULL)
-        snprintf(r->info.device_name, sizeof r->info.device_name, "%s", dev);
-    pl_auth_token_new(r->token);
-    pl_auth_token_hash(r->token, strlen(r->token), r->token_hash);
-    pl_api_passkey_verify(api->passkeys, &r->addr, passkey, r->info.user_id, mfa_passkey_verified,
-                          r);
+    pl_api_auth_ticket_claim(r->api->auth, r->ticket, mfa_ticket_claimed, r);
+}
+
+static void mfa_ticket_peeked(void *arg, int rc, const pl_mfa_ticket_info_t *info)
+{
+    pl_areq_t *r = arg;
+    if (rc < 0) {
+        respond_bad_ticket(r, rc);
+        return;
+    }
+    take_info(r, info);
+    pl_api_auth_login_begin(r->api->auth, r->info.username, &r->addr, &r->lticket,
+                            mfa_login_allowed, r);
 }
 
 void pl_api__handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
@@ -213,44 +307,19 @@ void pl_api__handle_login_mfa(pl_api_t *api, pl_http_req_t *req)
     }
     snprintf(r->ticket, sizeof r->ticket, "%s", ticket);
     pl_api__zfree(ticket);
-    if (passkey != NULL) {
-        login_mfa_passkey(api, r, passkey, dev);
+    if (dev != NULL) {
+        r->has_device = true;
+        snprintf(r->info.device_name, sizeof r->info.device_name, "%s", dev);
         free(dev);
+    }
+    if (passkey != NULL) {
+        login_mfa_passkey(api, r, passkey);
         json_decref(passkey);
         return;
     }
     /* The limits first (a refused attempt costs the ticket nothing), then
      * the claim, so two requests cannot check factors on one ticket. */
-    const char *why = "";
-    uint64_t wait = 0;
-    bool live = pl_mfa_ticket_peek(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info);
-    if (live)
-        wait = pl_auth_limits_login_begin(api->limits, r->info.username, &r->addr, uv_hrtime(),
-                                          &r->lticket, &why);
-    if (live && wait > 0) {
-        free(dev);
-        api->logins_limited++;
-        pl_api__respond_limited(req, wait, "too many login attempts");
-        pl_api__areq_free(r);
-        return;
-    }
-    if (!live || !pl_mfa_ticket_claim(api->mfa_tickets, r->ticket, uv_hrtime(), &r->info)) {
-        if (live)
-            pl_auth_limits_login_end(api->limits, r->info.username, &r->addr, &r->lticket,
-                                     PL_LOGIN_ABORTED, uv_hrtime());
-        free(dev);
-        pl_api_error(req, 401, "invalid_mfa_ticket",
-                     "the login ticket is unknown, expired or spent: sign in again");
-        pl_api__areq_free(r);
-        return;
-    }
-    if (dev != NULL)
-        snprintf(r->info.device_name, sizeof r->info.device_name, "%s", dev);
-    free(dev);
-    pl_auth_token_new(r->token);
-    pl_auth_token_hash(r->token, strlen(r->token), r->token_hash);
-    r->work = mfa_login_work;
-    pl_store_write(api->st, pl_api__areq_work, mfa_login_done, r);
+    pl_api_auth_ticket_peek(api->auth, r->ticket, mfa_ticket_peeked, r);
 }
 
 /* ---- GET /v1/account/security: which second factors are on ---- */

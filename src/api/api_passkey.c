@@ -21,7 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
-#define CHALLENGE_TTL_MS (5 * 60 * 1000) /* also the options' timeout */
+#define CHALLENGE_TTL_MS PL_API_CHALLENGE_TTL_MS /* also the options' timeout */
 #define PASSKEYS_PER_USER 20
 #define PASSKEY_NAME_MAX 64
 #define DEVICE_NAME_MAX 64
@@ -33,8 +33,7 @@ struct pl_api_passkey {
     uv_loop_t *loop;
     const pl_config_t *cfg;
     pl_store_t *st;
-    pl_auth_limits_t *limits;
-    pl_wa_challenges_t *challenges;
+    pl_api_auth_t *auth;              /* challenges and login limits (memory or Redis) */
     char *origins_buf;                /* webauthn_origins, split in place */
     const char *origins[ORIGINS_MAX]; /* into origins_buf */
     size_t norigins;
@@ -42,7 +41,7 @@ struct pl_api_passkey {
 };
 
 pl_api_passkey_t *pl_api_passkey_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st,
-                                     pl_auth_limits_t *limits, pl_api_login_session_fn session,
+                                     pl_api_auth_t *auth, pl_api_login_session_fn session,
                                      void *session_ud)
 {
     pl_api_passkey_t *p = pl_xcalloc(1, sizeof *p);
@@ -51,10 +50,7 @@ pl_api_passkey_t *pl_api_passkey_new(uv_loop_t *loop, const pl_config_t *cfg, pl
     p->loop = loop;
     p->cfg = cfg;
     p->st = st;
-    p->limits = limits;
-    p->challenges = pl_wa_challenges_new((size_t)cfg->webauthn_challenges_max,
-                                         (size_t)cfg->webauthn_challenges_per_ip,
-                                         (uint64_t)CHALLENGE_TTL_MS * 1000000);
+    p->auth = auth;
     p->origins_buf = pl_xstrdup(cfg->webauthn_origins);
     for (char *save = NULL, *o = strtok_r(p->origins_buf, " \t,", &save);
          o && p->norigins < ORIGINS_MAX; o = strtok_r(NULL, " \t,", &save))
@@ -67,7 +63,6 @@ void pl_api_passkey_free(pl_api_passkey_t *p)
 {
     if (p == NULL)
         return;
-    pl_wa_challenges_free(p->challenges);
     free(p->origins_buf);
     sodium_memzero(p->decoy_key, sizeof p->decoy_key);
     free(p);
@@ -200,18 +195,26 @@ static pl_webauthn_expect_t expect_for(const pl_api_passkey_t *p, const unsigned
     return x;
 }
 
-/* Takes back the challenge clientDataJSON names (single use). Returns
- * false when there is none outstanding for purpose; *user_id receives the
- * user it was issued to. */
-static bool challenge_take(pl_api_passkey_t *p, const cred_in_t *c, pl_wa_purpose_t purpose,
-                           unsigned char ch[PL_WA_CHALLENGE_LEN], int64_t *user_id)
+/* Takes back the challenge clientDataJSON names (single use) into ch;
+ * cb gets PL_ENOTFOUND when there is none outstanding for purpose, else
+ * the user it was issued to (or PL_ECLOSED). */
+static void challenge_take(pl_api_passkey_t *p, const cred_in_t *c, pl_wa_purpose_t purpose,
+                           unsigned char ch[PL_WA_CHALLENGE_LEN], pl_api_auth_take_cb cb, void *arg)
 {
-    return pl_webauthn_client_data_challenge(c->client_data, c->client_data_len, ch) == PL_WA_OK &&
-           pl_wa_challenge_take(p->challenges, ch, purpose, uv_hrtime(), user_id) == 0;
+    if (pl_webauthn_client_data_challenge(c->client_data, c->client_data_len, ch) != PL_WA_OK) {
+        cb(arg, PL_ENOTFOUND, 0);
+        return;
+    }
+    pl_api_auth_challenge_take(p->auth, ch, purpose, cb, arg);
 }
 
-static void challenge_issue_failed(pl_http_req_t *req)
+/* An issue refused: 429 (too many outstanding) or 503 (Redis down). */
+static void challenge_issue_failed(pl_http_req_t *req, int rc)
 {
+    if (rc == PL_ECLOSED) {
+        pl_api__respond_state_down(req);
+        return;
+    }
     pl_log(PL_LOG_DEBUG, "auth", "passkey challenge refused peer=%s", pl_http_peer(req));
     pl_api__respond_limited(req, CHALLENGE_TTL_MS, "too many passkey challenges outstanding");
 }
@@ -235,6 +238,8 @@ typedef struct {
     int64_t challenge_user;
     char name[PASSKEY_NAME_MAX + 1];
     pl_webauthn_cred_t *cred; /* register: the verified credential */
+    cred_in_t in;             /* register: the credential, while its challenge is taken */
+    unsigned char ch[PL_WA_CHALLENGE_LEN];
 } job_t;
 
 static job_t *job_new(pl_api_passkey_t *p, pl_http_req_t *req)
@@ -252,6 +257,7 @@ static job_t *job_new(pl_api_passkey_t *p, pl_http_req_t *req)
 
 static void job_free(job_t *j)
 {
+    cred_in_dispose(&j->in);
     pl_user_dispose(&j->user);
     pl_passkeys_free(j->keys, j->nkeys);
     free(j->cred);
@@ -317,18 +323,25 @@ static void regopt_work(pl_db_t *db, void *arg)
         job_fail(j, rc);
 }
 
+static void regopt_issued(void *arg, int rc, const unsigned char *ch);
+
 static void regopt_done(int status, void *arg)
 {
     job_t *j = arg;
     if (!job_ok(j, status))
         return;
-    pl_api_passkey_t *p = j->p;
     pl_addr_t addr;
-    unsigned char ch[PL_WA_CHALLENGE_LEN];
     pl_http_client_addr(j->req, &addr);
-    if (pl_wa_challenge_issue(p->challenges, &addr, PL_WA_FOR_REGISTER, j->user_id, uv_hrtime(),
-                              ch) < 0) {
-        challenge_issue_failed(j->req);
+    pl_api_auth_challenge_issue(j->p->auth, &addr, PL_WA_FOR_REGISTER, j->user_id, regopt_issued,
+                                j);
+}
+
+static void regopt_issued(void *arg, int rc, const unsigned char *ch)
+{
+    job_t *j = arg;
+    pl_api_passkey_t *p = j->p;
+    if (rc < 0) {
+        challenge_issue_failed(j->req, rc);
         job_free(j);
         return;
     }
@@ -340,7 +353,7 @@ static void regopt_done(int status, void *arg)
     json_t *o = json_pack(
         "{s:o,s:{s:s,s:s},s:{s:o,s:s,s:s},s:[{s:s,s:i},{s:s,s:i},{s:s,s:i}],s:i,s:o,"
         "s:{s:s,s:b,s:s},s:s}",
-        "challenge", b64u_json(ch, sizeof ch), "rp", "id", p->cfg->webauthn_rp_id, "name",
+        "challenge", b64u_json(ch, PL_WA_CHALLENGE_LEN), "rp", "id", p->cfg->webauthn_rp_id, "name",
         p->cfg->webauthn_rp_name, "user", "id", b64u_json(j->handle, sizeof j->handle), "name",
         j->user.username, "displayName", j->user.display_name, "pubKeyCredParams", "type",
         "public-key", "alg", PL_COSE_ES256, "type", "public-key", "alg", PL_COSE_EDDSA, "type",
@@ -447,6 +460,26 @@ static bool register_verify(job_t *j, const cred_in_t *c, const unsigned char *c
     return false;
 }
 
+static void register_challenge_taken(void *arg, int rc, int64_t user_id)
+{
+    job_t *j = arg;
+    bool ok = false;
+    if (rc == PL_ECLOSED)
+        pl_api__respond_state_down(j->req);
+    else if (rc < 0)
+        pl_api_error(j->req, 400, "bad_challenge",
+                     "unknown, used or expired challenge: ask /v1/passkeys/register/options");
+    else
+        ok = register_verify(j, &j->in, j->ch);
+    cred_in_dispose(&j->in);
+    if (!ok) {
+        job_free(j);
+        return;
+    }
+    j->challenge_user = user_id;
+    pl_store_write(j->p->st, register_work, register_done, j);
+}
+
 static void handle_register(pl_api_passkey_t *p, pl_http_req_t *req)
 {
     job_t *j = job_new(p, req);
@@ -457,27 +490,21 @@ static void handle_register(pl_api_passkey_t *p, pl_http_req_t *req)
         job_free(j);
         return;
     }
-    cred_in_t c = {0};
     const char *msg = NULL;
-    unsigned char ch[PL_WA_CHALLENGE_LEN];
     bool ok = false;
     int rc = 0;
     if (!name_field(body, j->name, "Passkey"))
         pl_api_error(req, 400, "bad_request", "\"name\" is a string of at most 64 bytes");
-    else if ((rc = cred_parse(json_object_get(body, "credential"), true, &c, &msg)) < 0)
+    else if ((rc = cred_parse(json_object_get(body, "credential"), true, &j->in, &msg)) < 0)
         respond_cred_error(req, rc, msg);
-    else if (!challenge_take(p, &c, PL_WA_FOR_REGISTER, ch, &j->challenge_user))
-        pl_api_error(req, 400, "bad_challenge",
-                     "unknown, used or expired challenge: ask /v1/passkeys/register/options");
     else
-        ok = register_verify(j, &c, ch);
-    cred_in_dispose(&c); /* zeroed, filled, or already disposed by cred_parse */
+        ok = true;
     json_decref(body);
     if (!ok) {
         job_free(j);
         return;
     }
-    pl_store_write(p->st, register_work, register_done, j);
+    challenge_take(p, &j->in, PL_WA_FOR_REGISTER, j->ch, register_challenge_taken, j);
 }
 
 /* -- GET /v1/passkeys -- */
@@ -624,6 +651,21 @@ static void loginopt_done(int status, void *arg)
     loginopt_answer(o);
 }
 
+static void loginopt_issued(void *arg, int rc, const unsigned char *ch)
+{
+    loginopt_t *o = arg;
+    if (rc < 0) {
+        challenge_issue_failed(o->req, rc);
+        free(o);
+        return;
+    }
+    memcpy(o->ch, ch, sizeof o->ch);
+    if (o->username[0])
+        pl_store_read(o->p->st, loginopt_work, loginopt_done, o);
+    else
+        loginopt_answer(o);
+}
+
 static void handle_login_options(pl_api_passkey_t *p, pl_http_req_t *req)
 {
     json_t *body = pl_api__json_body(req);
@@ -647,15 +689,7 @@ static void handle_login_options(pl_api_passkey_t *p, pl_http_req_t *req)
     }
     pl_addr_t addr;
     pl_http_client_addr(req, &addr);
-    if (pl_wa_challenge_issue(p->challenges, &addr, PL_WA_FOR_LOGIN, 0, uv_hrtime(), o->ch) < 0) {
-        challenge_issue_failed(req);
-        free(o);
-        return;
-    }
-    if (o->username[0])
-        pl_store_read(p->st, loginopt_work, loginopt_done, o);
-    else
-        loginopt_answer(o);
+    pl_api_auth_challenge_issue(p->auth, &addr, PL_WA_FOR_LOGIN, 0, loginopt_issued, o);
 }
 
 /* -- the assertion check (pl_api_passkey_verify) -- */
@@ -702,8 +736,8 @@ static void verify_end(verify_t *v, int status, const char *code, uint64_t retry
         pl_login_outcome_t o = status == 0               ? PL_LOGIN_OK
                                : status == PL_EFORBIDDEN ? PL_LOGIN_FAILED
                                                          : PL_LOGIN_ABORTED;
-        pl_auth_limits_login_end(v->p->limits, v->user.username ? v->user.username : "", &v->addr,
-                                 &v->ticket, o, uv_hrtime());
+        pl_api_auth_login_end(v->p->auth, v->user.username ? v->user.username : "", &v->addr,
+                              &v->ticket, o);
     }
     if (status == PL_EFORBIDDEN) {
         char peer[PL_ADDR_TEXT];
@@ -771,6 +805,8 @@ static void verify_lookup_work(pl_db_t *db, void *arg)
         v->has_handle = pl_db_passkey_handle(db, v->key.user_id, false, v->handle, v->handle) == 0;
 }
 
+static void verify_allowed(void *arg, int rc, uint64_t wait, const char *why);
+
 static void verify_looked_up(int status, void *arg)
 {
     verify_t *v = arg;
@@ -781,10 +817,18 @@ static void verify_looked_up(int status, void *arg)
     }
     /* Counted against the owner's account (an unknown credential against
      * the address only, under the empty name), before the signature check. */
-    const char *why = "";
-    uint64_t wait =
-        pl_auth_limits_login_begin(v->p->limits, v->user.username ? v->user.username : "", &v->addr,
-                                   uv_hrtime(), &v->ticket, &why);
+    pl_api_auth_login_begin(v->p->auth, v->user.username ? v->user.username : "", &v->addr,
+                            &v->ticket, verify_allowed, v);
+}
+
+static void verify_allowed(void *arg, int rc, uint64_t wait, const char *why)
+{
+    verify_t *v = arg;
+    (void)why;
+    if (rc < 0) {
+        verify_end(v, PL_ECLOSED, "unavailable", 0);
+        return;
+    }
     if (wait > 0) {
         verify_end(v, PL_EAGAIN, "rate_limited", wait);
         return;
@@ -798,6 +842,21 @@ static void verify_looked_up(int status, void *arg)
     pl_store_write(v->p->st, verify_used_work, verify_used_done, v);
 }
 
+static void verify_challenge_taken(void *arg, int rc, int64_t bound)
+{
+    verify_t *v = arg;
+    (void)bound;
+    if (rc == PL_ECLOSED) {
+        v->done(v, PL_ECLOSED, "unavailable", 0);
+        return;
+    }
+    if (rc < 0) {
+        v->done(v, PL_EFORBIDDEN, "bad_challenge", 0);
+        return;
+    }
+    pl_store_read(v->p->st, verify_lookup_work, verify_looked_up, v);
+}
+
 static void verify_start(pl_api_passkey_t *p, const pl_addr_t *addr, json_t *credential,
                          int64_t expect_user, verify_t *v)
 {
@@ -805,17 +864,12 @@ static void verify_start(pl_api_passkey_t *p, const pl_addr_t *addr, json_t *cre
     v->addr = *addr;
     v->expect_user = expect_user;
     const char *msg = NULL;
-    int64_t bound = 0;
     int rc = cred_parse(credential, false, &v->in, &msg);
     if (rc < 0) {
         v->done(v, PL_EINVAL, rc == PL_ETOOBIG ? "too_large" : "bad_request", 0);
         return;
     }
-    if (!challenge_take(p, &v->in, PL_WA_FOR_LOGIN, v->ch, &bound)) {
-        v->done(v, PL_EFORBIDDEN, "bad_challenge", 0);
-        return;
-    }
-    pl_store_read(p->st, verify_lookup_work, verify_looked_up, v);
+    challenge_take(p, &v->in, PL_WA_FOR_LOGIN, v->ch, verify_challenge_taken, v);
 }
 
 static void verify_api_done(verify_t *v, int status, const char *code, uint64_t retry_ms)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "auth/auth_limits.h"
+#include "api/api_auth_state.h"
 #include "core/addr.h"
 #include "core/config.h"
 #include "http/http.h"
@@ -24,10 +24,10 @@ typedef struct pl_api_passkey pl_api_passkey_t;
 typedef void (*pl_api_login_session_fn)(void *ud, pl_http_req_t *req, int64_t user_id,
                                         const char *username, const char *device_name);
 
-/** Borrows everything. Free with pl_api_passkey_free (NULL-safe) before
- * limits. */
+/** Borrows everything (auth: the challenges and the login limits, in
+ * memory or Redis). Free with pl_api_passkey_free (NULL-safe) before auth. */
 pl_api_passkey_t *pl_api_passkey_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st,
-                                     pl_auth_limits_t *limits, pl_api_login_session_fn session,
+                                     pl_api_auth_t *auth, pl_api_login_session_fn session,
                                      void *session_ud);
 void pl_api_passkey_free(pl_api_passkey_t *p);
 

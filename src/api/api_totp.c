@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* api_totp.c -- TOTP enrolment (setup, enable, disable) and recovery
  * codes (shown once, hashed at rest, regenerated with the password). A
- * setup's secret waits in memory until enable confirms a code from it. */
+ * setup's secret waits (api_auth_state.h: this node's memory, or Redis in
+ * a cluster) until enable, on any node, confirms a code from it. */
 #include "api/api_areq.h"
 
 #include <inttypes.h>
@@ -10,81 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #include "auth/totp.h"
 #include "core/err.h"
 #include "core/util.h"
 
-#define SETUP_TTL_NS (600ull * 1000000000ull) /* a totp/setup secret waits this long */
-#define SETUP_MAX 10000                       /* pending setups kept (oldest dropped) */
-
-/* ---- pending TOTP setups: user id -> secret, until enable or 10 minutes ---- */
-
-typedef struct {
-    int64_t user_id;
-    uint8_t secret[PL_TOTP_SECRET_BYTES];
-    uint64_t expires_ns;
-    UT_hash_handle hh;
-} setup_t;
-
-struct pl_totp_pending {
-    setup_t *table; /* insertion order = expiry order */
-};
-
-static void setup_drop(pl_totp_pending_t *p, setup_t *e)
-{
-    HASH_DEL(p->table, e);
-    sodium_memzero(e, sizeof *e);
-    free(e);
-}
-
-static void setup_prune(pl_totp_pending_t *p, uint64_t now_ns)
-{
-    while (p->table && (p->table->expires_ns <= now_ns || HASH_COUNT(p->table) > SETUP_MAX))
-        setup_drop(p, p->table);
-}
-
-static void setup_put(pl_totp_pending_t *p, int64_t user_id, const uint8_t *secret, uint64_t now_ns)
-{
-    setup_t *e = NULL;
-    HASH_FIND(hh, p->table, &user_id, sizeof user_id, e);
-    if (e)
-        setup_drop(p, e);
-    e = pl_xcalloc(1, sizeof *e);
-    e->user_id = user_id;
-    memcpy(e->secret, secret, sizeof e->secret);
-    e->expires_ns = now_ns + SETUP_TTL_NS;
-    HASH_ADD(hh, p->table, user_id, sizeof e->user_id, e);
-    setup_prune(p, now_ns);
-}
-
-static setup_t *setup_get(pl_totp_pending_t *p, int64_t user_id, uint64_t now_ns)
-{
-    setup_prune(p, now_ns);
-    setup_t *e = NULL;
-    HASH_FIND(hh, p->table, &user_id, sizeof user_id, e);
-    return e;
-}
-
-pl_totp_pending_t *pl_api__totp_pending_new(void)
-{
-    return pl_xcalloc(1, sizeof(pl_totp_pending_t));
-}
-
-void pl_api__totp_pending_free(pl_totp_pending_t *p)
-{
-    if (p == NULL)
-        return;
-    setup_t *e, *tmp;
-    HASH_ITER(hh, p->table, e, tmp)
-    {
-        setup_drop(p, e);
-    }
-    free(p);
-}
-
 /* ---- TOTP enrolment ---- */
+
+static void totp_setup_kept(void *arg, int rc);
 
 static void totp_setup_next(pl_areq_t *r)
 {
@@ -94,7 +28,18 @@ static void totp_setup_next(pl_areq_t *r)
         return;
     }
     pl_totp_secret_new(r->secret);
-    setup_put(r->api->totp_setups, r->user_id, r->secret, uv_hrtime());
+    pl_api_auth_totp_put(r->api->auth, r->user_id, r->secret,
+                         r->api->has_totp_key ? r->api->totp_key : NULL, totp_setup_kept, r);
+}
+
+static void totp_setup_kept(void *arg, int rc)
+{
+    pl_areq_t *r = arg;
+    if (rc < 0) {
+        pl_api__respond_state_down(r->req);
+        pl_api__areq_free(r);
+        return;
+    }
     char b32[PL_TOTP_B32_MAX + 1];
     pl_totp_base32(r->secret, sizeof r->secret, b32);
     char *uri = pl_totp_uri(r->api->cfg->totp_issuer, r->user.username, b32);
@@ -147,27 +92,38 @@ static void new_recovery_codes(pl_areq_t *r)
     }
 }
 
-static void totp_enable_next(pl_areq_t *r)
+static void totp_enable_found(void *arg, int rc, const uint8_t *secret)
 {
-    setup_t *s = setup_get(r->api->totp_setups, r->user_id, uv_hrtime());
-    if (s == NULL) {
+    pl_areq_t *r = arg;
+    if (rc == PL_ECLOSED) {
+        pl_api__respond_state_down(r->req);
+        pl_api__areq_free(r);
+        return;
+    }
+    if (rc < 0) {
         pl_api__areq_fail(r, 409, "no_pending_setup",
                           "call /v1/account/totp/setup first (it lasts 10 minutes)");
         pl_api__areq_finish(r);
         return;
     }
-    memcpy(r->secret, s->secret, sizeof r->secret);
+    memcpy(r->secret, secret, sizeof r->secret);
     if (!pl_totp_verify(r->secret, sizeof r->secret, r->totp, pl_now_ms() / 1000, 0, &r->step)) {
         pl_api__areq_fail(r, 400, "bad_second_factor",
                           "that code does not match: check the clock and retry");
         pl_api__areq_finish(r);
         return;
     }
-    setup_drop(r->api->totp_setups, s);
+    pl_api_auth_totp_drop(r->api->auth, r->user_id);
     new_recovery_codes(r);
     r->result = json_pack("{s:o}", "recovery_codes", codes_json(r));
     pl_log(PL_LOG_INFO, "auth", "totp enabled user=u%" PRId64, r->user_id);
     pl_api__areq_job(r, true, totp_enable_work, NULL);
+}
+
+static void totp_enable_next(pl_areq_t *r)
+{
+    pl_api_auth_totp_get(r->api->auth, r->user_id, r->api->has_totp_key ? r->api->totp_key : NULL,
+                         totp_enable_found, r);
 }
 
 void pl_api__handle_totp_enable(pl_api_t *api, pl_http_req_t *req)

@@ -99,3 +99,12 @@ json_t *pl_api__json_body(pl_http_req_t *req)
 {
     return pl_api__require_json(req) ? pl_api__body_object(req) : NULL;
 }
+
+/* 503 unavailable with Retry-After: 1: the shared login state (Redis)
+ * did not answer, and logins fail closed meanwhile. */
+void pl_api__respond_state_down(pl_http_req_t *req)
+{
+    pl_http_respond_error(req, 503, "unavailable",
+                          "login state is unreachable right now; try again shortly",
+                          "Retry-After: 1\r\n");
+}

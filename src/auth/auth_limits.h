@@ -10,6 +10,13 @@
  * against guessing from many addresses) does not apply to addresses the
  * account logged in from within the last 30 days. See docs/protocol.md.
  *
+ * These tables are the single-node engine. In cluster mode (`redis` set)
+ * api/api_auth_state.c applies the same buckets, reservations, backoff
+ * and known addresses in Redis (cluster/auth_state.c's limits script, on
+ * Redis' clock), so they count over all nodes together; Redis unreachable
+ * fails closed (503). Differences there: a pair's backoff count is
+ * forgotten an hour after its last failure (here: on a slot collision).
+ *
  * Threading: one table set belongs to one thread (the core loop). */
 #ifndef PL_AUTH_AUTH_LIMITS_H
 #define PL_AUTH_AUTH_LIMITS_H

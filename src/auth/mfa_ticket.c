@@ -2,7 +2,9 @@
 /* mfa_ticket.c -- pending second login steps (see mfa_ticket.h). */
 #include "auth/mfa_ticket.h"
 
+#include <inttypes.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -118,4 +120,69 @@ size_t pl_mfa_tickets_count(pl_mfa_tickets_t *t, uint64_t now_ns)
 {
     prune(t, now_ns);
     return HASH_COUNT(t->table);
+}
+
+/* ---- the record in a shared store ---- */
+
+size_t pl_mfa_ticket_info_encode(const pl_mfa_ticket_info_t *info,
+                                 char out[PL_MFA_TICKET_INFO_TEXT + 1])
+{
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, info->addr.b, sizeof info->addr.b);
+    int n = snprintf(out, PL_MFA_TICKET_INFO_TEXT + 1, "%" PRId64 "\n%s\n%.*s\n%.*s", info->user_id,
+                     hex, PL_USERNAME_MAX, info->username, 64, info->device_name);
+    return n < 0 ? 0 : PL_MIN((size_t)n, (size_t)PL_MFA_TICKET_INFO_TEXT);
+}
+
+/* The next field up to '\n' (or the end when last): [*p, *p + *n). */
+static bool field(const char **cur, const char *end, bool last, const char **p, size_t *n)
+{
+    const char *nl = last ? end : memchr(*cur, '\n', (size_t)(end - *cur));
+    if (nl == NULL)
+        return false;
+    *p = *cur;
+    *n = (size_t)(nl - *cur);
+    *cur = last ? end : nl + 1;
+    return true;
+}
+
+bool pl_mfa_ticket_info_decode(const char *s, size_t len, pl_mfa_ticket_info_t *out)
+{
+    if (s == NULL || len > PL_MFA_TICKET_INFO_TEXT || memchr(s, '\0', len) != NULL)
+        return false;
+    const char *cur = s, *end = s + len, *f[4];
+    size_t n[4];
+    for (int i = 0; i < 4; i++)
+        if (!field(&cur, end, i == 3, &f[i], &n[i]))
+            return false;
+    pl_mfa_ticket_info_t info = {0};
+    if (n[0] == 0 || n[0] > 18)
+        return false;
+    for (size_t i = 0; i < n[0]; i++) {
+        if (f[0][i] < '0' || f[0][i] > '9')
+            return false;
+        info.user_id = info.user_id * 10 + (f[0][i] - '0');
+    }
+    size_t bin = 0;
+    if (info.user_id <= 0 || n[1] != 32 ||
+        sodium_hex2bin(info.addr.b, sizeof info.addr.b, f[1], n[1], NULL, &bin, NULL) != 0 ||
+        bin != sizeof info.addr.b)
+        return false;
+    if (n[2] == 0 || n[2] > PL_USERNAME_MAX || n[3] > 64)
+        return false;
+    memcpy(info.username, f[2], n[2]);
+    memcpy(info.device_name, f[3], n[3]);
+    *out = info;
+    return true;
+}
+
+bool pl_mfa_ticket_key_hex(const char *ticket, char out[65])
+{
+    size_t n = strnlen(ticket, 257);
+    if (n == 0 || n > 256)
+        return false;
+    uint8_t key[32];
+    pl_auth_token_hash(ticket, n, key);
+    sodium_bin2hex(out, 65, key, sizeof key);
+    return true;
 }

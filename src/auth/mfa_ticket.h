@@ -5,8 +5,14 @@
  * assertion redeems it for a session. A ticket names the user, the device
  * name and the client address of the password step, lives 5 minutes, is
  * spent by its first success or after PL_MFA_TICKET_TRIES wrong second
- * factors, and is kept only in this node's memory (a cluster routes the
- * second step to any node: the client retries the password there).
+ * factors.
+ *
+ * This table is the single-node engine: one node's memory. In cluster
+ * mode (`redis` set) api/api_auth_state.c keeps the same records in Redis
+ * instead (cluster/auth_state.h), with the same rules (single use, TTL,
+ * PL_MFA_TICKET_TRIES over all nodes, one claim at a time), so the second
+ * step may reach any node; pl_mfa_ticket_info_encode / _decode are the
+ * record's value there.
  *
  * The table is bounded (max entries); when full, the oldest ticket goes.
  * Only SHA-256 of a ticket is kept. Pure: the caller passes the clock.
@@ -60,6 +66,22 @@ bool pl_mfa_ticket_claim(pl_mfa_tickets_t *t, const char *ticket, uint64_t now_n
  * session); ok=false counts a wrong factor, spends the ticket at the
  * PL_MFA_TICKET_TRIES-th and otherwise releases the claim. */
 void pl_mfa_ticket_finish(pl_mfa_tickets_t *t, const char *ticket, bool ok, uint64_t now_ns);
+
+/** Room for an encoded ticket info: user id, address, username, device. */
+#define PL_MFA_TICKET_INFO_TEXT (20 + 1 + 32 + 1 + PL_USERNAME_MAX + 1 + 64 + 1)
+
+/** Encodes info as "<user id>\n<address: 32 hex>\n<username>\n<device name>"
+ * into out (NUL-terminated). Returns the length. */
+size_t pl_mfa_ticket_info_encode(const pl_mfa_ticket_info_t *info,
+                                 char out[PL_MFA_TICKET_INFO_TEXT + 1]);
+
+/** Parses len bytes written by pl_mfa_ticket_info_encode (they come back
+ * from Redis: checked like any input). Returns true and fills *out. */
+bool pl_mfa_ticket_info_decode(const char *p, size_t len, pl_mfa_ticket_info_t *out);
+
+/** The table key of a ticket as 64 hex digits (SHA-256 of its text), for
+ * shared stores. False for an empty or over-long (> 256 bytes) ticket. */
+bool pl_mfa_ticket_key_hex(const char *ticket, char out[65]);
 
 /** Live tickets in the table (tests, stats). */
 size_t pl_mfa_tickets_count(pl_mfa_tickets_t *t, uint64_t now_ns);

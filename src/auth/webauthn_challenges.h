@@ -5,6 +5,12 @@
  * flood of option requests costs bounded memory and is answered 429.
  * Pure apart from the CSPRNG: the caller passes the clock.
  *
+ * This table is the single-node engine. In cluster mode (`redis` set)
+ * api/api_auth_state.c keeps the challenges in Redis instead
+ * (cluster/auth_state.h: SHA-256 of each as its key, the purpose as its
+ * tag, the same total and per-address bounds over all nodes), so the
+ * options may come from one node and the answer go to another.
+ *
  * Threading: one table belongs to one thread (the core loop). */
 #ifndef PL_AUTH_WEBAUTHN_CHALLENGES_H
 #define PL_AUTH_WEBAUTHN_CHALLENGES_H
