@@ -338,6 +338,12 @@ typedef struct {
     const char *const *mention_names; /* lowercase usernames parsed from the body */
     size_t nmention_names;            /* names that are not members of the room count for nothing */
     bool mention_room; /* the body mentions @room (the caller applies the room's kind) */
+    /* Optional: runs inside the write job right after a new message was
+     * stored (not for a duplicate or a refusal), with the stored message
+     * (issue 15: the push jobs commit with the message). A pl_db_* call in
+     * it that fails with PL_EIO fails the whole job (nothing committed). */
+    int (*after)(pl_db_t *db, const pl_message_t *m, void *arg);
+    void *after_arg;
     /* result */
     pl_refusal_t refused; /* PL_REFUSAL_NONE: message holds the stored message */
     bool duplicate;       /* client_id was used already: message is the original */
