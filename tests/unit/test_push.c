@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "push/push.h"
 #include "push/push_crypto.h"
 #include "push/push_sub.h"
 
@@ -346,6 +347,81 @@ static void test_job_payload(void **state)
     assert_int_equal(PL_EINVAL, pl_push_job_parse("nope", 4, false, &j, err, sizeof err));
 }
 
+/* The settings decide: levels per room, mutes, do-not-disturb hours. */
+static void test_wanted(void **state)
+{
+    (void)state;
+    const int64_t noon = 12 * 3600000LL; /* 1970-01-01 12:00 UTC */
+    pl_push_pref_t acct = {0, 0, 0, -1, -1, -1};
+    pl_push_pref_t room = {5, PL_PUSH_LEVEL_DEFAULT, 0, -1, -1, -1};
+    /* defaults: dm everything, group mentions and replies only */
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, noon));
+    assert_true(pl_push_wanted(PL_PUSH_WHY_MENTION, &acct, NULL, noon));
+    assert_true(pl_push_wanted(PL_PUSH_WHY_REPLY, &acct, &room, noon));
+    assert_false(pl_push_wanted(PL_PUSH_WHY_MESSAGE, &acct, NULL, noon));
+    assert_false(pl_push_wanted(PL_PUSH_WHY_NONE, &acct, NULL, noon));
+    room.level = PL_PUSH_LEVEL_ALL;
+    assert_true(pl_push_wanted(PL_PUSH_WHY_MESSAGE, &acct, &room, noon));
+    room.level = PL_PUSH_LEVEL_MENTIONS;
+    assert_false(pl_push_wanted(PL_PUSH_WHY_MESSAGE, &acct, &room, noon));
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, &room, noon));
+    room.level = PL_PUSH_LEVEL_NOTHING;
+    assert_false(pl_push_wanted(PL_PUSH_WHY_DM, &acct, &room, noon));
+    assert_false(pl_push_wanted(PL_PUSH_WHY_MENTION, &acct, &room, noon));
+    /* mutes: the room's, the account's; over when the time has passed */
+    room.level = PL_PUSH_LEVEL_ALL;
+    room.mute_until = noon + 1;
+    assert_false(pl_push_wanted(PL_PUSH_WHY_DM, &acct, &room, noon));
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, &room, noon + 1));
+    acct.mute_until = noon + 1000;
+    assert_false(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, noon));
+    acct.mute_until = 0;
+    /* do-not-disturb 22:00-07:00 UTC (over midnight), then 09:00-17:00 */
+    acct.dnd_start = 22 * 60;
+    acct.dnd_end = 7 * 60;
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, noon));
+    assert_false(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, 23 * 3600000LL));
+    assert_false(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, 86400000LL + 3 * 3600000LL));
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, 7 * 3600000LL));
+    acct.dnd_start = 9 * 60;
+    acct.dnd_end = 17 * 60;
+    assert_false(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, noon));
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, 8 * 3600000LL));
+    acct.dnd_end = acct.dnd_start; /* empty window: off */
+    assert_true(pl_push_wanted(PL_PUSH_WHY_DM, &acct, NULL, noon));
+}
+
+/* The notification text: content or content-free, cut at a character. */
+static void test_notification(void **state)
+{
+    (void)state;
+    char room_name[] = "crew", sender_name[] = "Al\"ice";
+    pl_push_ctx_t c = {.dm = false, .room_name = room_name, .sender_name = sender_name};
+    static const char pre[] = "{\"type\":\"text\",\"body\":\"";
+    char body[1100 + 16];
+    memset(body, 'a', sizeof body);
+    memcpy(body, pre, sizeof pre - 1);
+    /* a 2-byte character across the 1000-byte cut */
+    memcpy(body + sizeof pre - 1 + 999, "\xc3\xa9", 2);
+    memcpy(body + sizeof body - 3, "\"}", 3);
+    pl_message_t m = {.id = 9, .room_id = 12, .seq = 3, .sender = 4, .ts = 5, .content = body};
+    char *t = pl_push_notification(&c, &m, PL_PUSH_WHY_MENTION, false);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "\"title\":\"Al\\\"ice in crew\""));
+    assert_non_null(strstr(t, "\"why\":\"mention\""));
+    assert_non_null(strstr(t, "\"room\":\"r12\""));
+    char *b = strstr(t, "\"body\":\"");
+    assert_non_null(b);
+    assert_int_equal(999, strcspn(b + 8, "\"")); /* the cut character left out whole */
+    assert_true(strlen(t) < PL_PUSH_PLAINTEXT_MAX);
+    free(t);
+    t = pl_push_notification(&c, &m, PL_PUSH_WHY_MENTION, true);
+    assert_null(strstr(t, "body"));
+    assert_null(strstr(t, "crew"));
+    assert_non_null(strstr(t, "New message from Al\\\"ice"));
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +433,8 @@ int main(void)
         cmocka_unit_test(test_addr),
         cmocka_unit_test(test_sub),
         cmocka_unit_test(test_job_payload),
+        cmocka_unit_test(test_wanted),
+        cmocka_unit_test(test_notification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
