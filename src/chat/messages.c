@@ -61,7 +61,7 @@ typedef struct {
     char *content;
     pl_mentions_t pm; /* the body's mentions (parsed on the loop) */
     const char *names[PL_MENTIONS_MAX];
-    pl_post_t p; /* the store's request (borrowing the fields above) and result */
+    pl_post_t p;              /* the store's request (borrowing the fields above) and result */
     struct pl_push_ctx *push; /* owned; NULL: nothing to push (push_ops.c) */
 } send_job_t;
 
