@@ -21,6 +21,7 @@
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "net/server.h"
+#include "push/push.h"
 #include "store/store.h"
 #include "version.h"
 #include "ws/ws_conn.h"
@@ -59,6 +60,7 @@ typedef struct {
     pl_chat_t *chat;
     pl_cluster_t *cluster; /* NULL: single node */
     pl_jobs_t *jobs;       /* durable job runner (issue 13); NULL until the server runs */
+    pl_push_t *push;       /* Web Push (issue 15); NULL: push_enabled false */
 } app_t;
 
 /* The last step of a shutdown: the store commits what is queued (done
@@ -66,11 +68,21 @@ typedef struct {
 static void close_store(void *arg)
 {
     app_t *app = arg;
+    /* No push handler runs any more (the job runner stopped); removals of
+     * gone subscriptions already handed to the store still commit. */
+    pl_chat_set_push(app->chat, NULL, NULL, NULL);
+    pl_push_close(app->push);
+    app->push = NULL;
     pl_store_close(app->st);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->drain, NULL);
     uv_close((uv_handle_t *)&app->sighup, NULL);
+}
+
+static void wake_jobs(void *ud)
+{
+    pl_jobs_wake(ud);
 }
 
 static void on_server_down(void *arg)
@@ -439,8 +451,20 @@ int main(int argc, char **argv)
     pl_chat_set_server(chat, app.srv);
     /* Durable background jobs (issue 13): email over SMTP for now. */
     pl_jobs_new(app.loop, app.st, &cfg, &app.jobs);
-    if (pl_jobs_email_setup() == 0)
+    bool curl_ok = pl_jobs_email_setup() == 0; /* libcurl's global init, for push too */
+    if (curl_ok)
         pl_jobs_register(app.jobs, "email", pl_jobs_email_run, &cfg);
+    /* Web Push (issue 15): the VAPID key from data_dir (made on the first
+     * start); sends enqueue `push` jobs with the message. */
+    if (cfg.push_enabled && curl_ok) {
+        if (pl_push_new(app.loop, app.st, &cfg, &app.push) != 0) {
+            exit_code = 1;
+            app.stopping = true;
+        } else {
+            pl_jobs_register(app.jobs, PL_PUSH_JOB_KIND, pl_push_job_run, app.push);
+            pl_chat_set_push(chat, app.push, wake_jobs, app.jobs);
+        }
+    }
     pl_jobs_start(app.jobs);
     pl_api_set_jobs(api, app.jobs);
     app.api = api;
@@ -459,7 +483,9 @@ int main(int argc, char **argv)
     uv_signal_start(&app.sighup, on_sighup, SIGHUP);
 
     char tls_err[512];
-    if ((rc = pl_server_tls_start(app.srv, tls_err, sizeof tls_err)) != 0) {
+    if (exit_code != 0) { /* the VAPID key (logged) */
+        pl_server_shutdown(app.srv, on_server_down, &app);
+    } else if ((rc = pl_server_tls_start(app.srv, tls_err, sizeof tls_err)) != 0) {
         pl_log(PL_LOG_ERROR, "main", "cannot start TLS: %s", tls_err);
         exit_code = 1;
         app.stopping = true;

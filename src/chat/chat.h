@@ -53,6 +53,11 @@ void pl_chat_cluster_handlers(pl_chat_t *chat, pl_cluster_handlers_t *h);
 /** Attaches the bus (borrowed; NULL: single node). Call before the server
  * starts; detach (NULL) before freeing the bus. */
 void pl_chat_set_cluster(pl_chat_t *chat, pl_cluster_t *cl);
+struct pl_push;
+/** Attaches Web Push (issue 15; borrowed, NULL: off): sends then enqueue
+ * push jobs in their write job and call wake(ud) after the commit (the
+ * job runner's pl_jobs_wake). Before the server starts. */
+void pl_chat_set_push(pl_chat_t *chat, struct pl_push *push, void (*wake)(void *ud), void *ud);
 
 /** Counters for tests (exposed over GET /v1/stats for loopback peers). */
 typedef struct {

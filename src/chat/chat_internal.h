@@ -173,6 +173,11 @@ struct pl_chat {
     size_t cl_bf_retry;                      /* rooms with bf_retry set */
     struct relay_msg *cl_q_head, *cl_q_tail; /* malloc'd, linked by next */
     size_t cl_q_len;
+    /* Web Push (issue 15, push_ops.c): NULL when off; wake tells the job
+     * runner that pushes were enqueued. */
+    struct pl_push *push;
+    void (*push_wake)(void *ud);
+    void *push_wake_ud;
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -404,6 +409,12 @@ void pl_shared__count(pl_chat_t *chat, online_t *u);
  * Redis failed. Returns false (cb never called): answer locally. */
 bool pl_shared__query(pl_chat_t *chat, const int64_t *users, size_t n,
                       void (*cb)(void *arg, const int *status), void *arg);
+
+/* push_ops.c: the push context of a send (NULL: nothing to push), built
+ * on the loop for the write job (push/push.h) */
+struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r);
+/** After a send committed: wakes the job runner if pushes were enqueued. */
+void pl_ops__push_sent(pl_chat_t *chat, struct pl_push_ctx *c);
 
 /* job.c: helpers shared by the op files */
 void pl_ops__job_init(job_t *j, session_t *s, json_t *id);

@@ -12,6 +12,7 @@
 #include "chat/content.h"
 #include "chat/wire_peek.h"
 #include "core/util.h"
+#include "push/push_sub.h"
 
 _Static_assert(PL_CMD_USERNAME_MAX == PL_USERNAME_MAX, "username limits agree");
 
@@ -57,6 +58,12 @@ static const struct {
     [PL_OP_EMOJI_ADD] = {"emoji_add", true},
     [PL_OP_EMOJI_REMOVE] = {"emoji_remove", true},
     [PL_OP_EMOJI_LIST] = {"emoji_list", true},
+    [PL_OP_PUSH_KEY] = {"push_key", true},
+    [PL_OP_PUSH_SUBSCRIBE] = {"push_subscribe", true},
+    [PL_OP_PUSH_UNSUBSCRIBE] = {"push_unsubscribe", true},
+    [PL_OP_PUSH_SUBSCRIPTIONS] = {"push_subscriptions", true},
+    [PL_OP_PUSH_SETTINGS_GET] = {"push_settings_get", true},
+    [PL_OP_PUSH_SETTINGS_SET] = {"push_settings_set", true},
 };
 
 const char *pl_cmd_op_name(pl_op_t op)
@@ -622,6 +629,101 @@ static bool parse_emoji_list(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, p
     return true;
 }
 
+/* ---- Web Push (issue 15) ---- */
+
+/* "subscription": the browser's PushSubscription.toJSON(). */
+static bool parse_push_subscribe(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    json_t *sub = json_object_get(req, "subscription");
+    if (!json_is_object(sub))
+        return fail(e, "bad_request", "\"subscription\" must be a PushSubscription object");
+    char *text = json_dumps(sub, JSON_COMPACT);
+    if (text == NULL)
+        return fail(e, "bad_request", "\"subscription\" must be a PushSubscription object");
+    pl_push_sub_t ps;
+    char err[128];
+    int rc = pl_push_sub_parse(text, strlen(text), cfg->push_allow_local, &ps, err, sizeof err);
+    free(text);
+    if (rc != 0)
+        return fail(e, "bad_request", "subscription: %s", err);
+    json_t *keys = json_object_get(sub, "keys");
+    c->u.push_sub.endpoint = json_string_value(json_object_get(sub, "endpoint"));
+    c->u.push_sub.p256dh = json_string_value(json_object_get(keys, "p256dh"));
+    c->u.push_sub.auth = json_string_value(json_object_get(keys, "auth"));
+    return true;
+}
+
+static bool parse_push_unsubscribe(json_t *req, const pl_config_t *cfg, pl_cmd_t *c,
+                                   pl_cmd_err_t *e)
+{
+    (void)cfg;
+    json_t *ep = json_object_get(req, "endpoint");
+    if (!is_cstr(ep) || json_string_length(ep) == 0 ||
+        json_string_length(ep) > PL_PUSH_ENDPOINT_MAX)
+        return fail(e, "bad_request", "\"endpoint\" must be a subscription's endpoint URL");
+    c->u.push_sub.endpoint = json_string_value(ep);
+    return true;
+}
+
+/* "HH:MM" (00:00..23:59) as minutes. */
+static bool hhmm(json_t *v, int *out)
+{
+    const char *t = json_is_string(v) ? json_string_value(v) : "";
+    if (json_string_length(v) != 5 || t[2] != ':' || t[0] < '0' || t[0] > '2' || t[1] < '0' ||
+        t[1] > '9' || t[3] < '0' || t[3] > '5' || t[4] < '0' || t[4] > '9')
+        return false;
+    int h = (t[0] - '0') * 10 + (t[1] - '0'), m = (t[3] - '0') * 10 + (t[4] - '0');
+    if (h > 23)
+        return false;
+    *out = h * 60 + m;
+    return true;
+}
+
+static bool parse_push_settings_set(json_t *req, const pl_config_t *cfg, pl_cmd_t *c,
+                                    pl_cmd_err_t *e)
+{
+    (void)cfg;
+    pl_cmd_push_set_t *a = &c->u.push_set;
+    *a = (pl_cmd_push_set_t){.level = -1, .mute_until = -1, .content_free = -2};
+    if (json_object_get(req, "room") != NULL && !arg_room(req, &a->room, e))
+        return false;
+    json_t *lv = json_object_get(req, "level");
+    if (lv != NULL) {
+        static const char *const names[] = {"default", "all", "mentions", "nothing"};
+        for (int i = 0; i < 4 && json_is_string(lv); i++)
+            if (strcmp(json_string_value(lv), names[i]) == 0)
+                a->level = i;
+        if (a->level < 0 || a->room == 0)
+            return fail(e, "bad_request",
+                        "\"level\" (with a \"room\") must be default, all, mentions or nothing");
+    }
+    if (!arg_int(req, "mute_until", 0, INT64_MAX / 2, -1, &a->mute_until, e))
+        return false;
+    json_t *cf = json_object_get(req, "content_free");
+    if (cf != NULL) {
+        if (a->room != 0 || !(json_is_boolean(cf) || json_is_null(cf)))
+            return fail(e, "bad_request",
+                        "\"content_free\" (account-wide: no \"room\") must be true, false or null");
+        a->content_free = json_is_null(cf) ? -1 : json_is_true(cf);
+    }
+    json_t *dnd = json_object_get(req, "dnd");
+    if (dnd != NULL) {
+        if (a->room != 0)
+            return fail(e, "bad_request", "\"dnd\" is account-wide: no \"room\"");
+        a->set_dnd = true;
+        a->dnd_start = a->dnd_end = -1;
+        if (!json_is_null(dnd) &&
+            (!json_is_object(dnd) || !hhmm(json_object_get(dnd, "start"), &a->dnd_start) ||
+             !hhmm(json_object_get(dnd, "end"), &a->dnd_end)))
+            return fail(e, "bad_request",
+                        "\"dnd\" must be null or {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} (UTC)");
+    }
+    if (lv == NULL && a->mute_until < 0 && cf == NULL && dnd == NULL)
+        return fail(e, "bad_request",
+                    "give at least one of \"level\", \"mute_until\", \"content_free\", \"dnd\"");
+    return true;
+}
+
 typedef bool (*parse_fn)(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e);
 
 static const parse_fn parsers[PL_OP__COUNT] = {
@@ -656,6 +758,12 @@ static const parse_fn parsers[PL_OP__COUNT] = {
     [PL_OP_EMOJI_ADD] = parse_emoji_add,
     [PL_OP_EMOJI_REMOVE] = parse_emoji_remove,
     [PL_OP_EMOJI_LIST] = parse_emoji_list,
+    [PL_OP_PUSH_KEY] = parse_none,
+    [PL_OP_PUSH_SUBSCRIBE] = parse_push_subscribe,
+    [PL_OP_PUSH_UNSUBSCRIBE] = parse_push_unsubscribe,
+    [PL_OP_PUSH_SUBSCRIPTIONS] = parse_none,
+    [PL_OP_PUSH_SETTINGS_GET] = parse_none,
+    [PL_OP_PUSH_SETTINGS_SET] = parse_push_settings_set,
 };
 
 /* ---- the envelope ---- */

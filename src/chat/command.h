@@ -52,6 +52,12 @@ typedef enum {
     PL_OP_EMOJI_ADD,
     PL_OP_EMOJI_REMOVE,
     PL_OP_EMOJI_LIST,
+    PL_OP_PUSH_KEY, /* Web Push (issue 15): push_ops.c */
+    PL_OP_PUSH_SUBSCRIBE,
+    PL_OP_PUSH_UNSUBSCRIBE,
+    PL_OP_PUSH_SUBSCRIPTIONS,
+    PL_OP_PUSH_SETTINGS_GET,
+    PL_OP_PUSH_SETTINGS_SET,
     PL_OP__COUNT
 } pl_op_t;
 
@@ -190,6 +196,25 @@ typedef struct {
     bool away; /* status "away" (else "online") */
 } pl_cmd_presence_t;
 
+/** push_subscribe: a PushSubscription checked by pl_push_sub_parse
+ * (endpoint https, keys of the right lengths, p256dh on the curve);
+ * push_unsubscribe: endpoint only. Strings borrowed from the request. */
+typedef struct {
+    const char *endpoint;
+    const char *p256dh, *auth; /* base64url, as the browser gave them */
+} pl_cmd_push_sub_t;
+
+/** push_settings_set: one row (room 0: the account's); -1 (-2 for
+ * content_free) = unchanged. */
+typedef struct {
+    int64_t room;
+    int level;          /* PL_PUSH_LEVEL_* (store.h) */
+    int64_t mute_until; /* ms since the epoch, 0 = unmute */
+    int content_free;   /* -1 = the server default, 0, 1 */
+    bool set_dnd;
+    int dnd_start, dnd_end; /* minutes after 00:00 UTC; -1 = off */
+} pl_cmd_push_set_t;
+
 /** A parsed request. */
 typedef struct {
     pl_op_t op;
@@ -221,6 +246,8 @@ typedef struct {
         pl_cmd_settings_set_t settings_set;
         pl_cmd_search_t search;
         pl_cmd_emoji_t emoji; /* emoji_add, emoji_remove, emoji_list */
+        pl_cmd_push_sub_t push_sub;
+        pl_cmd_push_set_t push_set;
     } u;
 } pl_cmd_t;
 

@@ -56,6 +56,12 @@ static void (*const handlers[PL_OP__COUNT])(session_t *s, pl_cmd_t *c) = {
     [PL_OP_EMOJI_ADD] = pl_ops_emoji_add,
     [PL_OP_EMOJI_REMOVE] = pl_ops_emoji_remove,
     [PL_OP_EMOJI_LIST] = pl_ops_emoji_list,
+    [PL_OP_PUSH_KEY] = pl_ops_push_key,
+    [PL_OP_PUSH_SUBSCRIBE] = pl_ops_push_subscribe,
+    [PL_OP_PUSH_UNSUBSCRIBE] = pl_ops_push_unsubscribe,
+    [PL_OP_PUSH_SUBSCRIPTIONS] = pl_ops_push_subscriptions,
+    [PL_OP_PUSH_SETTINGS_GET] = pl_ops_push_settings_get,
+    [PL_OP_PUSH_SETTINGS_SET] = pl_ops_push_settings_set,
 };
 
 void pl_ops_dispatch(session_t *s, const char *data, size_t len)

@@ -56,5 +56,12 @@ void pl_ops_search(session_t *s, pl_cmd_t *c);
 void pl_ops_emoji_add(session_t *s, pl_cmd_t *c);
 void pl_ops_emoji_remove(session_t *s, pl_cmd_t *c);
 void pl_ops_emoji_list(session_t *s, pl_cmd_t *c);
+/* push_ops.c: Web Push (issue 15) */
+void pl_ops_push_key(session_t *s, pl_cmd_t *c);
+void pl_ops_push_subscribe(session_t *s, pl_cmd_t *c);
+void pl_ops_push_unsubscribe(session_t *s, pl_cmd_t *c);
+void pl_ops_push_subscriptions(session_t *s, pl_cmd_t *c);
+void pl_ops_push_settings_get(session_t *s, pl_cmd_t *c);
+void pl_ops_push_settings_set(session_t *s, pl_cmd_t *c);
 
 #endif

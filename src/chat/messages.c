@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "push/push.h"
 
 #define SWEEP_BATCH 500
 
@@ -60,7 +61,8 @@ typedef struct {
     char *content;
     pl_mentions_t pm; /* the body's mentions (parsed on the loop) */
     const char *names[PL_MENTIONS_MAX];
-    pl_post_t p; /* the store's request (borrowing the fields above) and result */
+    pl_post_t p;              /* the store's request (borrowing the fields above) and result */
+    struct pl_push_ctx *push; /* owned; NULL: nothing to push (push_ops.c) */
 } send_job_t;
 
 static void send_done(int status, void *arg)
@@ -108,7 +110,10 @@ static void send_done(int status, void *arg)
         pl_bus__backfill(chat, room, false);
     }
     pl_buf_dispose(&b);
+    if (!q->p.duplicate)
+        pl_ops__push_sent(chat, q->push);
 out:
+    pl_push_ctx_free(q->push);
     pl_post_dispose(&q->p);
     free(q->client_id);
     free(q->content);
@@ -148,6 +153,10 @@ void pl_ops_send(session_t *s, pl_cmd_t *c)
         .nmention_names = q->pm.n,
         .mention_room = mroom,
     };
+    if ((q->push = pl_ops__push_ctx(s->chat, s, r)) != NULL) {
+        q->p.after = pl_push_enqueue;
+        q->p.after_arg = q->push;
+    }
     pl_store_message_post(s->chat->st, &q->p, send_done, q);
 }
 

@@ -303,6 +303,22 @@ static const cfg_entry_t table[] = {
     {"smtp_user", CFG_STR, OFF(smtp_user), 0, 0, "", "SMTP AUTH user name; empty: no AUTH"},
     {"smtp_password", CFG_STR, OFF(smtp_password), 0, 0, "",
      "SMTP AUTH password (secret: not printed; PARLEYD_SMTP_PASSWORD)"},
+    /* Web Push (issue 15, src/push/) */
+    {"push_enabled", CFG_BOOL, OFF(push_enabled), 0, 0, "true",
+     "Web Push notifications (VAPID keys kept in data_dir/vapid.key); false: push ops refused"},
+    {"push_subject", CFG_STR, OFF(push_subject), 0, 0, "mailto:admin@localhost",
+     "VAPID contact (RFC 8292 `sub`): a mailto: or https: URI push services may use"},
+    {"push_ttl_s", CFG_INT, OFF(push_ttl_s), 0, 28LL * 86400, "86400",
+     "TTL of a push: how long a push service keeps it for an offline browser"},
+    {"push_max_subscriptions", CFG_INT, OFF(push_max_subscriptions), 1, 1000, "10",
+     "push subscriptions per user (one per browser profile)"},
+    {"push_timeout_ms", CFG_INT, OFF(push_timeout_ms), 100, 600000, "10000",
+     "one POST to a push service (connect included), then it is retried"},
+    {"push_content_free", CFG_BOOL, OFF(push_content_free), 0, 0, "false",
+     "default of the per-user setting: pushes say only who wrote, never what"},
+    {"push_allow_local", CFG_BOOL, OFF(push_allow_local), 0, 0, "false",
+     "TESTS ONLY: accept http:// endpoints and send to loopback/private addresses (SSRF guard "
+     "off)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -746,6 +762,17 @@ int pl_config_validate(const pl_config_t *cfg, char *err, size_t errlen)
                 "smtps://HOST[:PORT]");
         return PL_EINVAL;
     }
+    /* Web Push (issue 15): the VAPID sub claim goes into a JWT as is */
+    if (strncmp(cfg->push_subject, "mailto:", 7) != 0 &&
+        strncmp(cfg->push_subject, "https://", 8) != 0) {
+        fmt_err(err, errlen, "config key 'push_subject' must be a mailto: or https: URI");
+        return PL_EINVAL;
+    }
+    for (const char *c = cfg->push_subject; *c != '\0'; c++)
+        if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\') {
+            fmt_err(err, errlen, "config key 'push_subject' must be printable ASCII, no quotes");
+            return PL_EINVAL;
+        }
     if (cfg->tls_listen[0] != '\0') {
         if (pl_config_split_listen(cfg->tls_listen, host, &port) < 0) {
             fmt_err(err, errlen, "config key 'tls_listen': '%s' is not HOST:PORT", cfg->tls_listen);

@@ -160,6 +160,15 @@ typedef struct {
     char *smtp_from;     /* envelope and From: address */
     char *smtp_user;     /* SMTP AUTH user; "" = no AUTH */
     char *smtp_password; /* secret: never printed or logged */
+    /* Web Push (issue 15, src/push/): VAPID keys in data_dir, deliveries as
+     * `push` jobs */
+    bool push_enabled;              /* false: no subscriptions, no pushes */
+    char *push_subject;             /* VAPID `sub` claim: mailto: or https: contact */
+    int64_t push_ttl_s;             /* TTL header: how long the push service keeps a push */
+    int64_t push_max_subscriptions; /* per user (one per browser/device) */
+    int64_t push_timeout_ms;        /* one POST to a push service, connect included */
+    bool push_content_free;         /* server default of the per-user content-free setting */
+    bool push_allow_local;          /* TESTS ONLY: http:// and loopback/private endpoints */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -56,8 +56,11 @@ void pl_db_rollback_job(pl_db_t *db)
  * pl_db_message_send. */
 static void post_work(pl_db_t *db, void *arg)
 {
-    if (pl_db_message_send(db, arg) < 0)
+    pl_post_t *p = arg;
+    if (pl_db_message_send(db, p) < 0)
         pl_db_rollback_job(db);
+    else if (p->after != NULL && p->refused == PL_REFUSAL_NONE && !p->duplicate)
+        p->after(db, &p->message, p->after_arg);
 }
 
 static void post_done(int status, void *arg)

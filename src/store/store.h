@@ -339,6 +339,12 @@ typedef struct {
     const char *const *mention_names; /* lowercase usernames parsed from the body */
     size_t nmention_names;            /* names that are not members of the room count for nothing */
     bool mention_room; /* the body mentions @room (the caller applies the room's kind) */
+    /* Optional: runs inside the write job right after a new message was
+     * stored (not for a duplicate or a refusal), with the stored message
+     * (issue 15: the push jobs commit with the message). A pl_db_* call in
+     * it that fails with PL_EIO fails the whole job (nothing committed). */
+    int (*after)(pl_db_t *db, const pl_message_t *m, void *arg);
+    void *after_arg;
     /* result */
     pl_refusal_t refused; /* PL_REFUSAL_NONE: message holds the stored message */
     bool duplicate;       /* client_id was used already: message is the original */
@@ -682,6 +688,66 @@ int pl_db_invite_code_create(pl_db_t *db, const uint8_t hash[32], int64_t now_ms
                              int64_t expires_ms);
 /** Spends a live, unused invite code for user_id; PL_ENOTFOUND otherwise. */
 int pl_db_invite_code_take(pl_db_t *db, const uint8_t hash[32], int64_t user_id, int64_t now_ms);
+
+/* ---- Web Push (issue 15; store_sqlite_push.c, store_pg_push.c; SQLite
+ * schema step 12, PostgreSQL step 4) ----
+ * A subscription belongs to one session (device): deleting the session
+ * (logout, revoke) deletes it (foreign key, ON DELETE CASCADE). An endpoint
+ * is unique: subscribing it again (the browser renewed it, or another
+ * account logged in on the same browser) moves it. */
+typedef struct {
+    int64_t id, user_id, device_id;
+    char *endpoint; /* owned */
+    char *p256dh;   /* owned; base64url, as the browser gave it */
+    char *auth;     /* owned; base64url */
+} pl_push_sub_row_t;
+void pl_push_sub_row_dispose(pl_push_sub_row_t *s);
+
+/* Notification levels of a room (pl_push_pref_t.level). */
+enum {
+    PL_PUSH_LEVEL_DEFAULT = 0, /* dm: all; group: mentions */
+    PL_PUSH_LEVEL_ALL = 1,
+    PL_PUSH_LEVEL_MENTIONS = 2, /* mentions and replies to the user */
+    PL_PUSH_LEVEL_NOTHING = 3,
+};
+
+/** A user's notification settings: one row per room, room_id 0 for the
+ * account (mute_until mutes everything; content_free and do-not-disturb
+ * hours live only there). */
+typedef struct {
+    int64_t room_id;
+    int level;          /* PL_PUSH_LEVEL_*; the account row keeps 0 */
+    int64_t mute_until; /* ms since the epoch; 0 = not muted */
+    int content_free;   /* account row: -1 = the server default, 0 no, 1 yes */
+    int dnd_start;      /* account row: minutes after 00:00 UTC, -1 = off */
+    int dnd_end;        /* minutes after 00:00 UTC (may be < dnd_start: over midnight) */
+} pl_push_pref_t;
+
+/** Adds a subscription, or moves an existing endpoint to this user and
+ * device with the new keys. *id (may be NULL) receives its id. PL_ETOOBIG
+ * when the user holds max already (the endpoint itself not counted);
+ * PL_ENOTFOUND when the device (session) is gone. */
+int pl_db_push_sub_put(pl_db_t *db, int64_t user_id, int64_t device_id, const char *endpoint,
+                       const char *p256dh, const char *auth, int64_t max, int64_t now_ms,
+                       int64_t *id);
+/** Deletes the user's subscription of endpoint; PL_ENOTFOUND if none. */
+int pl_db_push_sub_delete(pl_db_t *db, int64_t user_id, const char *endpoint);
+/** Deletes a subscription by id (the push service said 404/410). Deleting
+ * one that is gone already is not an error. */
+int pl_db_push_sub_delete_id(pl_db_t *db, int64_t id);
+/** The user's subscriptions, oldest first. *out malloc'd (NULL when none);
+ * dispose each, free(). */
+int pl_db_push_subs(pl_db_t *db, int64_t user_id, pl_push_sub_row_t **out, size_t *n);
+/** Writes one settings row (p->room_id 0: the account row). */
+int pl_db_push_pref_put(pl_db_t *db, int64_t user_id, const pl_push_pref_t *p);
+/** One settings row; PL_ENOTFOUND when the user never set it (the caller
+ * uses the defaults). */
+int pl_db_push_pref_get(pl_db_t *db, int64_t user_id, int64_t room_id, pl_push_pref_t *out);
+/** Every settings row of the user, account row first. *out malloc'd. */
+int pl_db_push_prefs(pl_db_t *db, int64_t user_id, pl_push_pref_t **out, size_t *n);
+/** Users who set level `all` on room (group rooms push them every
+ * message). *out malloc'd. */
+int pl_db_push_room_all(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n);
 
 /* ---- durable background jobs (issue 13; store_jobs.c, store_sqlite_jobs.c,
  * store_pg_jobs.c; the runner is src/jobs/) ----

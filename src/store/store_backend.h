@@ -111,7 +111,19 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(totp_enable, (pl_db_t *db, int64_t user_id, const uint8_t *secret, size_t len, const uint8_t salt[16], int64_t last_step, const uint8_t (*hashes)[32], size_t n, int64_t now_ms), (db, user_id, secret, len, salt, last_step, hashes, n, now_ms)) \
     X(totp_use_step, (pl_db_t *db, int64_t user_id, int64_t step), (db, user_id, step)) \
     X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash)) \
-    PL_STORE_JOB_FNS(X)
+    PL_STORE_JOB_FNS(X) \
+    PL_STORE_PUSH_FNS(X)
+
+/* Web Push (issue 15): store_sqlite_push.c, store_pg_push.c. */
+#define PL_STORE_PUSH_FNS(X) \
+    X(push_sub_put, (pl_db_t *db, int64_t user_id, int64_t device_id, const char *endpoint, const char *p256dh, const char *auth, int64_t max, int64_t now_ms, int64_t *id), (db, user_id, device_id, endpoint, p256dh, auth, max, now_ms, id)) \
+    X(push_sub_delete, (pl_db_t *db, int64_t user_id, const char *endpoint), (db, user_id, endpoint)) \
+    X(push_sub_delete_id, (pl_db_t *db, int64_t id), (db, id)) \
+    X(push_subs, (pl_db_t *db, int64_t user_id, pl_push_sub_row_t **out, size_t *n), (db, user_id, out, n)) \
+    X(push_pref_put, (pl_db_t *db, int64_t user_id, const pl_push_pref_t *p), (db, user_id, p)) \
+    X(push_pref_get, (pl_db_t *db, int64_t user_id, int64_t room_id, pl_push_pref_t *out), (db, user_id, room_id, out)) \
+    X(push_prefs, (pl_db_t *db, int64_t user_id, pl_push_pref_t **out, size_t *n), (db, user_id, out, n)) \
+    X(push_room_all, (pl_db_t *db, int64_t room_id, int64_t **out, size_t *n), (db, room_id, out, n))
 
 /* Durable background jobs (issue 13): store_sqlite_jobs.c, store_pg_jobs.c. */
 #define PL_STORE_JOB_FNS(X) \

@@ -270,6 +270,31 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_due ON jobs(run_at, id) WHERE state IN (0, 1);"
     "CREATE INDEX jobs_key ON jobs(okey, id) WHERE state IN (0, 1) AND okey <> '';"
     "CREATE INDEX jobs_done ON jobs(finished_ms) WHERE state = 2;",
+    /* 12: Web Push (issue 15; store_sqlite_push.c). A subscription dies
+     * with its session (logout, revoke). push_prefs: notification settings
+     * per (user, room); room_id 0 is the account row. level: 0 default, 1
+     * all, 2 mentions, 3 nothing; content_free -1 = the server default;
+     * dnd_* minutes after 00:00 UTC, -1 = off. */
+    "CREATE TABLE push_subs("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " device_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " endpoint TEXT NOT NULL UNIQUE,"
+    " p256dh TEXT NOT NULL,"
+    " auth TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX push_subs_user ON push_subs(user_id);"
+    "CREATE INDEX push_subs_device ON push_subs(device_id);"
+    "CREATE TABLE push_prefs("
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " room_id INTEGER NOT NULL,"
+    " level INTEGER NOT NULL DEFAULT 0 CHECK (level BETWEEN 0 AND 3),"
+    " mute_until INTEGER NOT NULL DEFAULT 0,"
+    " content_free INTEGER NOT NULL DEFAULT -1,"
+    " dnd_start INTEGER NOT NULL DEFAULT -1,"
+    " dnd_end INTEGER NOT NULL DEFAULT -1,"
+    " PRIMARY KEY (user_id, room_id));"
+    "CREATE INDEX push_prefs_all ON push_prefs(room_id) WHERE level = 1;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
