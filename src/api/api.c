@@ -610,6 +610,8 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         {"cluster_peers_lost", cl.peers_lost},
         {"cluster_peer_catchups", cs.cluster_peer_catchups},
         {"cluster_room_loads", cs.cluster_room_loads},
+        {"cluster_catchups", cs.cluster_catchups},
+        {"cluster_caught_up", cs.cluster_caught_up},
         {"cluster_reconnects", cl.reconnects},
         {"cluster_received", cs.cluster_received},
         {"cluster_bad", cs.cluster_bad},
