@@ -441,8 +441,8 @@ int main(int argc, char **argv)
     pl_jobs_new(app.loop, app.st, &cfg, &app.jobs);
     if (pl_jobs_email_setup() == 0)
         pl_jobs_register(app.jobs, "email", pl_jobs_email_run, &cfg);
+    pl_api_set_jobs(api, app.jobs); /* registers the media GC's handler */
     pl_jobs_start(app.jobs);
-    pl_api_set_jobs(api, app.jobs);
     app.api = api;
     app.chat = chat;
     app.drain_ms = cfg.drain_ms;

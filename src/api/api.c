@@ -709,9 +709,19 @@ void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl)
     api->cluster = cl;
 }
 
+static void media_gc_wake(void *ud)
+{
+    pl_jobs_wake(ud);
+}
+
 void pl_api_set_jobs(pl_api_t *api, pl_jobs_t *jobs)
 {
     api->jobs = jobs;
+    /* Media GC deletes blobs through the job queue (media_gc.c). */
+    if (jobs != NULL && api->media != NULL) {
+        pl_jobs_register(jobs, PL_MEDIA_GC_JOB, pl_media_gc_job_run, api->media);
+        pl_media_set_gc_wake(api->media, media_gc_wake, jobs);
+    }
 }
 
 void pl_api_set_draining(pl_api_t *api)
