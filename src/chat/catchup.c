@@ -488,6 +488,8 @@ void pl_catchup__start(pl_chat_t *chat, int64_t since_ms)
         chat->cu_again = true;
         return;
     }
+    if (chat->cu_failed && chat->cu_since < since_ms)
+        since_ms = chat->cu_since; /* the failed one's window is not covered yet */
     chat->cu_failed = false;
     cu_job_t *j = pl_xcalloc(1, sizeof *j);
     j->chat = chat;
