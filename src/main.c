@@ -465,8 +465,8 @@ int main(int argc, char **argv)
             pl_chat_set_push(chat, app.push, wake_jobs, app.jobs);
         }
     }
+    pl_api_set_jobs(api, app.jobs); /* registers the media GC's handler */
     pl_jobs_start(app.jobs);
-    pl_api_set_jobs(api, app.jobs);
     app.api = api;
     app.chat = chat;
     app.drain_ms = cfg.drain_ms;

@@ -629,6 +629,8 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
         {"cluster_peers_lost", cl.peers_lost},
         {"cluster_peer_catchups", cs.cluster_peer_catchups},
         {"cluster_room_loads", cs.cluster_room_loads},
+        {"cluster_catchups", cs.cluster_catchups},
+        {"cluster_caught_up", cs.cluster_caught_up},
         {"cluster_reconnects", cl.reconnects},
         {"cluster_received", cs.cluster_received},
         {"cluster_bad", cs.cluster_bad},
@@ -727,9 +729,19 @@ void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl)
     pl_api_auth_set_cluster(api->auth, cl);
 }
 
+static void media_gc_wake(void *ud)
+{
+    pl_jobs_wake(ud);
+}
+
 void pl_api_set_jobs(pl_api_t *api, pl_jobs_t *jobs)
 {
     api->jobs = jobs;
+    /* Media GC deletes blobs through the job queue (media_gc.c). */
+    if (jobs != NULL && api->media != NULL) {
+        pl_jobs_register(jobs, PL_MEDIA_GC_JOB, pl_media_gc_job_run, api->media);
+        pl_media_set_gc_wake(api->media, media_gc_wake, jobs);
+    }
 }
 
 void pl_api_set_draining(pl_api_t *api)

@@ -25,7 +25,8 @@ void pl_api_set_server(pl_api_t *api, pl_server_t *srv);
 /** The cluster bus whose connection /readyz requires (borrowed; NULL: none). */
 void pl_api_set_cluster(pl_api_t *api, pl_cluster_t *cl);
 /** The durable job runner whose counters /v1/stats shows (borrowed; NULL:
- * none). Issue 13. */
+ * none). Issue 13. Also registers the media collector's blob deletions
+ * (PL_MEDIA_GC_JOB) with it: call before pl_jobs_start. */
 void pl_api_set_jobs(pl_api_t *api, struct pl_jobs *jobs);
 /** Draining (SIGTERM with drain_ms): /readyz answers 503 from now on. */
 void pl_api_set_draining(pl_api_t *api);

@@ -232,6 +232,23 @@ void pl_bus__backfill(pl_chat_t *chat, room_t *r, bool refresh)
     pl_store_read(chat->st, backfill_work, backfill_done, b);
 }
 
+void pl_bus__session_online(pl_chat_t *chat, session_t *s)
+{
+    if (chat->cluster == NULL || pl_cluster_ready(chat->cluster))
+        return;
+    /* The bus is down: a room this node starts watching now would learn its
+     * position only when its subscription is confirmed after the reconnect,
+     * and what was committed before that would never reach the new session
+     * live. Read the position now; the resync then backfills from it (a
+     * message the session's own sync also gave is dropped per session:
+     * reply.c's synced positions). */
+    for (uint32_t k = 0; k < s->nrooms; k++) {
+        room_t *r = s->rooms[k].room;
+        if (!r->cl_fresh && !r->bf_running)
+            pl_bus__backfill(chat, r, true);
+    }
+}
+
 void pl_bus__retry_failed(pl_chat_t *chat)
 {
     room_t *r, *tmp;

@@ -176,6 +176,7 @@ static void on_tick(uv_timer_t *t)
     pl_presence__tick(chat);
     if (chat->cl_bf_retry > 0)
         pl_bus__retry_failed(chat);
+    pl_catchup__retry_failed(chat);
     if (!chat->sweeping)
         pl_ops_sweep(chat);
 }

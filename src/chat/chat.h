@@ -86,6 +86,9 @@ typedef struct {
     /* cluster failure detection (relay.c) */
     uint64_t cluster_peer_catchups; /* catch-ups after a peer lost publishes or died */
     uint64_t cluster_room_loads;    /* rooms read after another node created or changed them */
+    /* membership catch-up (catchup.c) */
+    uint64_t cluster_catchups;  /* membership / invitation / receipt catch-ups done */
+    uint64_t cluster_caught_up; /* events those delivered (room, member, invite, receipt) */
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

@@ -55,8 +55,22 @@ typedef struct room {
     bool cl_fresh;
     bool bf_running, bf_again;
     bool bf_retry; /* a backfill failed (store busy or down): the tick tries again */
+    /* Membership catch-up (catchup.c): chat->cl_mepoch at the room's last
+     * membership change, and the receipt markers this node's sessions were
+     * given (by user id; kept while the room is watched, freed after), so
+     * a catch-up from the store sends only what is news. */
+    uint64_t cl_mtouch;
+    struct rcpt_mark *rcpt;
+    uint32_t nrcpt, rcptcap;
     UT_hash_handle hh;
 } room_t;
+
+/* A member's receipt markers as this node's sessions last heard them
+ * (read_seq -1: not heard, only the delivered marker was shown). */
+typedef struct rcpt_mark {
+    int64_t user;
+    int64_t read_seq, delivered_seq;
+} rcpt_mark_t;
 
 typedef struct ring_ent {
     int64_t seq;
@@ -178,6 +192,14 @@ struct pl_chat {
     struct pl_push *push;
     void (*push_wake)(void *ud);
     void *push_wake_ud;
+    /* catchup.c: membership changes counted (room_t.cl_mtouch); a catch-up
+     * in flight, another wanted after it, from cu_since (wall-clock ms). */
+    uint64_t cl_mepoch;
+    bool cu_running, cu_again;
+    bool cu_failed;    /* the last one failed: the tick runs it again from cu_since */
+    uint8_t cu_reruns; /* runs in a row that found rooms changed meanwhile */
+    int64_t cu_since;
+    int64_t cu_inv_upto; /* invitations up to this time were caught up already */
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -245,6 +267,10 @@ bool pl_bus__gate(pl_chat_t *chat, room_t *r, int64_t seq, int64_t version);
  * only the room's position, for a room watched again) and delivers it in
  * order; coalesced with one in flight. */
 void pl_bus__backfill(pl_chat_t *chat, room_t *r, bool refresh);
+/** A session went online (its rooms are in its live lists): while the bus
+ * is down, the rooms it makes this node watch read their position from the
+ * store at once instead of after the reconnect. */
+void pl_bus__session_online(pl_chat_t *chat, session_t *s);
 /** Starts again the backfills that failed (rooms with bf_retry; the tick). */
 void pl_bus__retry_failed(pl_chat_t *chat);
 /** Appends the `message` event frame of seq to the room's ring (a new
@@ -257,6 +283,35 @@ const ring_ent_t *pl_chat__ring_get(const room_t *room, int64_t seq);
 /** Encodes {"ev":"update","room","version","message"} once and fans it out;
  * advances the room's in-memory last_version and trims the ring. */
 void pl_chat__emit_update(pl_chat_t *chat, const pl_message_t *m);
+/** Records that the room's sessions were given user's receipt markers
+ * (read_seq < 0: only the delivered marker). True when that is news: a
+ * marker past what was recorded, or the first record of the user (only
+ * for members; a non-member is never news). Watched rooms only: the record
+ * is dropped when the node stops watching the room. */
+bool pl_chat__rcpt_seen(room_t *r, int64_t user, int64_t read_seq, int64_t delivered_seq);
+/** Whether user's receipt in r was recorded (pl_chat__rcpt_seen). */
+bool pl_chat__rcpt_known(const room_t *r, int64_t user);
+
+/* receipts.c */
+/** The `receipt` event of r in room: *full with read_seq (the user's own
+ * devices, and everyone when the user shows read receipts), *nored without
+ * (refcount 1 each: pl_frame_unref). */
+void pl_ops__receipt_frames(int64_t room, const pl_receipt_t *r, pl_frame_t **full,
+                            pl_frame_t **nored);
+
+/* catchup.c: membership, invitations and receipts after the bus lost
+ * events (a Redis reconnect, a peer's lost publishes or death). */
+/** Reads from the store the rooms (and pending invitations) of every user
+ * with a session here and the members and receipts of every watched room,
+ * and delivers the differences to this node's sessions as the ordinary
+ * `room`, `member`, `invite` and `receipt` events. since_ms: the wall-clock
+ * time from which events may be missing (invitations and receipts newer
+ * than it, less a margin, are candidates; membership is compared whole).
+ * Coalesced with one in flight. Loop thread. */
+void pl_catchup__start(pl_chat_t *chat, int64_t since_ms);
+/** Runs again a catch-up whose store read failed (the tick). */
+void pl_catchup__retry_failed(pl_chat_t *chat);
+
 /** Online sessions of a user (NULL if none). */
 online_t *pl_chat__online(pl_chat_t *chat, int64_t user);
 /** Queues a frame to every session of one user. */

@@ -111,9 +111,8 @@ static void user_json(pl_buf_t *b, int64_t id, const char *username, const char 
     pl_wire_user_json(b, id, username, display_name ? display_name : username);
 }
 
-/* The Invite object. */
-static void invite_json(pl_buf_t *b, const pl_invite_t *v, const char *inviter_username,
-                        const char *inviter_display_name)
+void pl_ops__invite_json(pl_buf_t *b, const pl_invite_t *v, const char *inviter_username,
+                         const char *inviter_display_name)
 {
     pl_buf_printf(b, "{\"room\":\"r%" PRId64 "\",\"name\":", v->room_id);
     pl_json_cstr(b, v->room_name ? v->room_name : "");
@@ -349,7 +348,7 @@ void pl_ops__admit_apply(pl_chat_t *chat, room_t *r, const room_info_t *ri,
             pl_buf_t e;
             pl_buf_init(&e);
             pl_buf_lit(&e, "{\"ev\":\"invite\",\"action\":\"add\",\"invite\":");
-            invite_json(&e, &v, b->inviter_username, b->inviter_display_name);
+            pl_ops__invite_json(&e, &v, b->inviter_username, b->inviter_display_name);
             pl_buf_lit(&e, "}");
             pl_frame_t *f = pl_frame_new_text(pl_buf_head(&e), e.len);
             pl_chat__send_user(chat, a->id, f);
@@ -537,7 +536,8 @@ static void invites_done(int status, void *arg)
         for (size_t i = 0; i < q->n; i++) {
             if (i)
                 pl_buf_lit(&b, ",");
-            invite_json(&b, &q->v[i], q->v[i].inviter_username, q->v[i].inviter_display_name);
+            pl_ops__invite_json(&b, &q->v[i], q->v[i].inviter_username,
+                                q->v[i].inviter_display_name);
         }
         pl_buf_lit(&b, "]");
         pl_wire_reply_ok(q->j.s, q->j.id, pl_buf_head(&b), b.len);

@@ -18,6 +18,10 @@ bool pl_ops__limit_take(session_t *s, json_t *id, pl_limit_t which, double cost)
 /** Gives back what a request took but did not use. */
 void pl_ops__limit_refund(pl_chat_t *chat, int64_t user, pl_limit_t which, double cost);
 
+/** Appends the Invite object of v (names: the inviter's, borrowed). */
+void pl_ops__invite_json(pl_buf_t *b, const pl_invite_t *v, const char *inviter_username,
+                         const char *inviter_display_name);
+
 /** What became of one person a creator or member asked to add to a group. */
 typedef enum {
     PL_ADMIT_NONE = 0,          /* not decided (the job failed first) */

@@ -29,24 +29,35 @@ static void mark_work(pl_db_t *db, void *arg)
 }
 
 /* {"ev":"receipt",...}: the user's own devices always see read_seq; others
- * only when the user allows read receipts. Two frames at most, each shared. */
-static void emit_receipt(pl_chat_t *chat, room_t *room, const pl_receipt_t *r)
+ * only when the user allows read receipts. Two frames, each shared.
+ * cluster/relay: pl_wire_peek_receipt reads this exact layout back. */
+void pl_ops__receipt_frames(int64_t room, const pl_receipt_t *r, pl_frame_t **full,
+                            pl_frame_t **nored)
 {
     pl_buf_t b;
     pl_buf_init(&b);
-    pl_frame_t *full, *nored;
     pl_buf_printf(&b,
                   "{\"ev\":\"receipt\",\"room\":\"r%" PRId64 "\",\"user\":\"u%" PRId64
                   "\",\"read_seq\":%" PRId64 ",\"delivered_seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
-                  room->id, r->user_id, r->read_seq, r->delivered_seq, pl_now_ms());
-    full = pl_frame_new_text(pl_buf_head(&b), b.len);
+                  room, r->user_id, r->read_seq, r->delivered_seq, pl_now_ms());
+    *full = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_reset(&b, 0);
     pl_buf_printf(&b,
                   "{\"ev\":\"receipt\",\"room\":\"r%" PRId64 "\",\"user\":\"u%" PRId64
                   "\",\"delivered_seq\":%" PRId64 ",\"ts\":%" PRId64 "}",
-                  room->id, r->user_id, r->delivered_seq, pl_now_ms());
-    nored = pl_frame_new_text(pl_buf_head(&b), b.len);
+                  room, r->user_id, r->delivered_seq, pl_now_ms());
+    *nored = pl_frame_new_text(pl_buf_head(&b), b.len);
     pl_buf_dispose(&b);
+}
+
+static void emit_receipt(pl_chat_t *chat, room_t *room, const pl_receipt_t *r)
+{
+    pl_frame_t *full, *nored;
+    pl_ops__receipt_frames(room->id, r, &full, &nored);
+    /* In a cluster: what this node's sessions were given (a catch-up from
+     * the store sends only what is news; catchup.c). */
+    if (chat->cluster != NULL)
+        pl_chat__rcpt_seen(room, r->user_id, r->read_seq, r->delivered_seq);
     pl_chat__send_user(chat, r->user_id, full);
     /* The other members' sessions: one walk of the room's online list (and
      * in a cluster one publish on the room's channel, not one per member). */

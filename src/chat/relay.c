@@ -15,6 +15,7 @@
 
 #include "chat/chat_internal.h"
 #include "cluster/cluster.h"
+#include "chat/wire_peek.h"
 #include "cluster/envelope.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -118,6 +119,17 @@ static void on_room_event(pl_chat_t *chat, const pl_env_t *e)
         return;
     if ((e->b > 0 || e->c > 0) && !pl_bus__gate(chat, r, e->b, e->c))
         return;
+    /* A receipt this node's sessions already had (a catch-up from the
+     * store gave it before the publish arrived) is dropped; one it has not
+     * had is recorded, so a later catch-up does not send it again. */
+    int64_t rroom, ruser, rread, rdeliv;
+    if (e->b == 0 && e->c == 0 &&
+        pl_wire_peek_receipt(e->payload, e->payload_len, &rroom, &ruser, &rread, &rdeliv) &&
+        rroom == r->id && !pl_chat__rcpt_seen(r, ruser, rread, rdeliv) &&
+        pl_chat__is_member(r, ruser)) {
+        chat->stats.cluster_duplicates++;
+        return;
+    }
     pl_frame_t *f = pl_frame_new_text(e->payload, e->payload_len);
     if (e->d > 0)
         pl_chat__fanout_except_local(chat, r, e->d, f);
@@ -232,21 +244,23 @@ static void backfill_watched(pl_chat_t *chat)
     }
 }
 
-static void on_resync(void *ud)
+static void on_resync(void *ud, int64_t since_ms)
 {
     pl_chat_t *chat = ud;
     chat->stats.cluster_resyncs++;
     backfill_watched(chat);
+    pl_catchup__start(chat, since_ms);
 }
 
 /* A peer lost publishes or died: what it committed may never have been
  * published, and no later event may ever show the gap. */
-static void on_peer_gap(void *ud, const char *node)
+static void on_peer_gap(void *ud, const char *node, int64_t since_ms)
 {
     (void)node;
     pl_chat_t *chat = ud;
     chat->stats.cluster_peer_catchups++;
     backfill_watched(chat);
+    pl_catchup__start(chat, since_ms);
 }
 
 void pl_chat_cluster_handlers(pl_chat_t *chat, pl_cluster_handlers_t *h)

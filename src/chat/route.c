@@ -69,8 +69,12 @@ static void watch_room(pl_chat_t *chat, room_t *r, bool on)
 {
     char ch[48];
     snprintf(ch, sizeof ch, "pl:room:%" PRId64, r->id);
-    if (!on)
+    if (!on) {
         r->cl_fresh = false; /* no longer told about it: its position goes stale */
+        free(r->rcpt);       /* nor about its receipts */
+        r->rcpt = NULL;
+        r->nrcpt = r->rcptcap = 0;
+    }
     pl_cluster_watch(chat->cluster, ch, on);
 }
 
@@ -163,6 +167,7 @@ void pl_chat__member_add(pl_chat_t *chat, room_t *r, int64_t user)
     memmove(r->members + i + 1, r->members + i, (r->nmembers - i) * sizeof *r->members);
     r->members[i] = user;
     r->nmembers++;
+    r->cl_mtouch = ++chat->cl_mepoch;
     umember_t *m = umember(chat, user);
     if (m == NULL) {
         m = pl_xcalloc(1, sizeof *m);
@@ -186,6 +191,7 @@ void pl_chat__member_remove(pl_chat_t *chat, room_t *r, int64_t user)
         return;
     memmove(r->members + i, r->members + i + 1, (r->nmembers - i - 1) * sizeof *r->members);
     r->nmembers--;
+    r->cl_mtouch = ++chat->cl_mepoch;
     umember_t *m = umember(chat, user);
     for (uint32_t k = 0; m != NULL && k < m->n; k++) {
         if (m->rooms[k] == r) {
@@ -207,6 +213,51 @@ void pl_chat__member_remove(pl_chat_t *chat, room_t *r, int64_t user)
             }
         }
     }
+}
+
+/* ---- receipts heard (catchup.c compares the store with them) ---- */
+
+static size_t rcpt_pos(const room_t *r, int64_t user)
+{
+    size_t lo = 0, hi = r->nrcpt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->rcpt[mid].user < user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool pl_chat__rcpt_known(const room_t *r, int64_t user)
+{
+    size_t i = rcpt_pos(r, user);
+    return i < r->nrcpt && r->rcpt[i].user == user;
+}
+
+bool pl_chat__rcpt_seen(room_t *r, int64_t user, int64_t read_seq, int64_t delivered_seq)
+{
+    if (!pl_chat__is_member(r, user))
+        return false; /* bounded by the member list, whatever the bus says */
+    size_t i = rcpt_pos(r, user);
+    if (i < r->nrcpt && r->rcpt[i].user == user) {
+        rcpt_mark_t *m = &r->rcpt[i];
+        bool news = delivered_seq > m->delivered_seq || read_seq > m->read_seq;
+        if (delivered_seq > m->delivered_seq)
+            m->delivered_seq = delivered_seq;
+        if (read_seq > m->read_seq)
+            m->read_seq = read_seq;
+        return news;
+    }
+    if (r->nrcpt == r->rcptcap) {
+        r->rcptcap = r->rcptcap ? r->rcptcap * 2 : 4;
+        r->rcpt = pl_xrealloc(r->rcpt, r->rcptcap * sizeof *r->rcpt);
+    }
+    memmove(r->rcpt + i + 1, r->rcpt + i, (r->nrcpt - i) * sizeof *r->rcpt);
+    r->rcpt[i] = (rcpt_mark_t){.user = user, .read_seq = read_seq, .delivered_seq = delivered_seq};
+    r->nrcpt++;
+    return true;
 }
 
 /* ---- sessions ---- */
@@ -442,6 +493,7 @@ void pl_chat__routes_free(pl_chat_t *chat)
         ring_free(chat, r);
         free(r->live);
         free(r->members);
+        free(r->rcpt);
         free(r->name);
         free(r);
     }

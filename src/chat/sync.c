@@ -70,6 +70,7 @@ static void auth_done(int status, void *arg)
         }
         pl_conn_set_authenticated(s->conn); /* net: full message size, no auth deadline */
         pl_chat__online_add(s->chat, s);
+        pl_bus__session_online(s->chat, s);
         pl_presence__update(s->chat, s->user_id);
         pl_ops__apply_settings(s->chat, s->user_id, a->prof.settings);
         pl_log(PL_LOG_INFO, "chat",

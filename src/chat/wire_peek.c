@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* wire_peek.c -- the id of a request, found without parsing it: answers the
  * server gives before its JSON parser runs (rate_limited, too_many_pending)
- * still name the request they refuse. Pure: bounded work, no allocation, no
+ * still name the request they refuse; and the markers of a receipt event
+ * (the cluster relay's duplicate check). Pure: bounded work, no allocation, no
  * dependency (fuzzed on its own: tests/fuzz/fuzz_peek_id.c). */
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "chat/wire_peek.h"
 
@@ -174,4 +176,57 @@ bool pl_wire_peek_id(const char *p, size_t n, const char **id, size_t *len)
         i = skip_ws(p, n, i + 1);
     }
     return false;
+}
+
+/* ---- receipt events (as receipts.c frames them) ---- */
+
+/* Expects the literal lit at p[*i]; moves past it. */
+static bool expect_lit(const char *p, size_t n, size_t *i, const char *lit)
+{
+    size_t l = strlen(lit);
+    if (n - *i < l || memcmp(p + *i, lit, l) != 0)
+        return false;
+    *i += l;
+    return true;
+}
+
+/* 1 to 18 decimal digits at p[*i] (no sign: ids and seqs are >= 0). */
+static bool expect_num(const char *p, size_t n, size_t *i, int64_t *out)
+{
+    int64_t v = 0;
+    size_t k = 0;
+    while (*i + k < n && p[*i + k] >= '0' && p[*i + k] <= '9') {
+        if (++k > 18)
+            return false;
+        v = v * 10 + (p[*i + k - 1] - '0');
+    }
+    if (k == 0)
+        return false;
+    *i += k;
+    *out = v;
+    return true;
+}
+
+bool pl_wire_peek_receipt(const char *p, size_t n, int64_t *room, int64_t *user, int64_t *read_seq,
+                          int64_t *delivered_seq)
+{
+    size_t i = 0;
+    int64_t r, u, rd = -1, dl;
+    if (!expect_lit(p, n, &i, "{\"ev\":\"receipt\",\"room\":\"r") || !expect_num(p, n, &i, &r) ||
+        !expect_lit(p, n, &i, "\",\"user\":\"u") || !expect_num(p, n, &i, &u) ||
+        !expect_lit(p, n, &i, "\","))
+        return false;
+    if (expect_lit(p, n, &i, "\"read_seq\":")) {
+        if (!expect_num(p, n, &i, &rd) || !expect_lit(p, n, &i, ","))
+            return false;
+    }
+    if (!expect_lit(p, n, &i, "\"delivered_seq\":") || !expect_num(p, n, &i, &dl))
+        return false;
+    if (i >= n || (p[i] != ',' && p[i] != '}'))
+        return false;
+    *room = r;
+    *user = u;
+    *read_seq = rd;
+    *delivered_seq = dl;
+    return true;
 }

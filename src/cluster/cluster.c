@@ -128,6 +128,7 @@ typedef struct chan {
 typedef struct peer {
     char *name;                 /* hash key */
     uint64_t seen_ms;           /* uv_now of its last message */
+    int64_t seen_wall_ms;       /* the same in wall-clock ms (the since of a catch-up) */
     bool dead;                  /* silent past cluster_peer_timeout_ms */
     uint64_t check_ms, step_ms; /* dead: next catch-up, and the wait after it */
     UT_hash_handle hh;
@@ -164,10 +165,12 @@ struct pl_cluster {
     chan_t *chans;     /* uthash by name */
     uv_idle_t flusher; /* runs flush once at the end of a turn with changes */
     bool flush_armed;
-    bool resync_pending; /* after a reconnect: on_resync once all are confirmed */
-    bool pub_lost;       /* a publish was dropped or failed: tell the others (PL_ENV_LOST) */
-    peer_t *peers;       /* uthash by name */
-    uv_timer_t beat;     /* heartbeat and peer check */
+    bool resync_pending;   /* after a reconnect: on_resync once all are confirmed */
+    bool pub_lost;         /* a publish was dropped or failed: tell the others (PL_ENV_LOST) */
+    int64_t lost_since_ms; /* wall clock of the first lost publish (told in the L), 0: none */
+    int64_t sub_down_ms;   /* wall clock the subscribing connection was lost (on_resync) */
+    peer_t *peers;         /* uthash by name */
+    uv_timer_t beat;       /* heartbeat and peer check */
     bool closing;
     int open_handles;
     pl_cluster_stats_t stats;
@@ -257,7 +260,7 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         pl_log(PL_LOG_INFO, "cluster", "resubscribed channels=%" PRIu64 "; resync",
                cl->stats.subscriptions);
         if (cl->h.on_resync)
-            cl->h.on_resync(cl->h.ud);
+            cl->h.on_resync(cl->h.ud, cl->sub_down_ms);
     }
 }
 
@@ -339,6 +342,18 @@ void pl_cluster_watch(pl_cluster_t *cl, const char *channel, bool on)
 
 /* ---- publishing ---- */
 
+/* A publish was lost: the others are told when the connection is back,
+ * with the time from which to catch up. A failed publish was sent a little
+ * before its failure shows; the receivers' margin covers that. */
+static void mark_lost(pl_cluster_t *cl)
+{
+    /* Kept until a publish after the L is answered: an L that is lost
+     * itself is sent again with the first time. */
+    if (cl->lost_since_ms == 0)
+        cl->lost_since_ms = pl_now_ms();
+    cl->pub_lost = true;
+}
+
 /* The reply to a PUBLISH. NULL: the connection went away with the command
  * unanswered, so Redis may never have had it; an error reply: refused. */
 static void on_pub_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -350,7 +365,9 @@ static void on_pub_reply(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         cl->stats.publish_failed++;
-        cl->pub_lost = true;
+        mark_lost(cl);
+    } else if (!cl->pub_lost) {
+        cl->lost_since_ms = 0; /* the L before it went through (same connection) */
     }
 }
 
@@ -362,7 +379,7 @@ static void publish(pl_cluster_t *cl, const char *channel, const char *data, siz
     if (!cl->pub.up) {
         if (tracked) {
             cl->stats.publish_dropped++;
-            cl->pub_lost = true;
+            mark_lost(cl);
         }
         return;
     }
@@ -382,22 +399,23 @@ void pl_cluster_publish(pl_cluster_t *cl, const char *channel, const char *data,
 
 /* ---- failure detection: heartbeats and lost-publish notices ---- */
 
-static void publish_node_event(pl_cluster_t *cl, char kind)
+/* since: an L's a, the wall clock of its first lost publish. */
+static void publish_node_event(pl_cluster_t *cl, char kind, int64_t since)
 {
     pl_buf_t e;
     pl_buf_init(&e);
-    pl_env_format(&e, cl->node, kind, 0, 0, 0, 0, "", 0);
+    pl_env_format(&e, cl->node, kind, since, 0, 0, 0, "", 0);
     /* A lost heartbeat is no lost event (and not counted as a publish); a
      * lost notice is told again. */
     publish(cl, NODES_CHANNEL, pl_buf_head(&e), e.len, kind == PL_ENV_LOST);
     pl_buf_dispose(&e);
 }
 
-static void peer_gap(pl_cluster_t *cl, const char *node)
+static void peer_gap(pl_cluster_t *cl, const char *node, int64_t since_ms)
 {
     cl->stats.peer_gaps++;
     if (cl->h.on_peer_gap)
-        cl->h.on_peer_gap(cl->h.ud, node);
+        cl->h.on_peer_gap(cl->h.ud, node, since_ms);
 }
 
 static void on_nodes_message(pl_cluster_t *cl, const char *data, size_t len)
@@ -429,10 +447,16 @@ static void on_nodes_message(pl_cluster_t *cl, const char *data, size_t len)
         pl_log(PL_LOG_INFO, "cluster", "peer node=%s heard again", p->name);
     }
     p->seen_ms = uv_now(cl->loop);
+    p->seen_wall_ms = pl_now_ms();
     if (e.kind == PL_ENV_LOST) {
+        /* a: when its first publish was lost (0 from a node that does not
+         * say: about a peer timeout before now). */
+        int64_t since = e.a > 0 && e.a <= p->seen_wall_ms
+                            ? e.a
+                            : p->seen_wall_ms - (int64_t)cl->cfg->cluster_peer_timeout_ms;
         pl_log(PL_LOG_WARN, "cluster", "peer node=%s lost publishes; catching up from the store",
                p->name);
-        peer_gap(cl, p->name);
+        peer_gap(cl, p->name, since);
     }
 }
 
@@ -445,7 +469,7 @@ static void on_beat(uv_timer_t *t)
     if (cl->closing)
         return;
     if (cl->pub.up)
-        publish_node_event(cl, PL_ENV_HEARTBEAT);
+        publish_node_event(cl, PL_ENV_HEARTBEAT, 0);
     if (!cl->sub.up || cl->resync_pending)
         return;
     uint64_t now = uv_now(cl->loop);
@@ -456,7 +480,10 @@ static void on_beat(uv_timer_t *t)
         if (p->dead) {
             if (now < p->check_ms)
                 continue;
-            peer_gap(cl, p->name);
+            /* A recheck covers what followed the previous one. */
+            int64_t since = p->seen_wall_ms;
+            p->seen_wall_ms = pl_now_ms();
+            peer_gap(cl, p->name, since);
             p->step_ms *= 2;
             p->check_ms = now + p->step_ms;
             if (p->step_ms > DEAD_CHECK_MAX * timeout) {
@@ -476,7 +503,9 @@ static void on_beat(uv_timer_t *t)
         p->check_ms = now + timeout;
         cl->stats.peers--;
         cl->stats.peers_lost++;
-        peer_gap(cl, p->name);
+        int64_t since = p->seen_wall_ms;
+        p->seen_wall_ms = pl_now_ms(); /* the rechecks' since */
+        peer_gap(cl, p->name, since);
     }
 }
 
@@ -488,6 +517,7 @@ static void peers_heard_now(pl_cluster_t *cl)
     HASH_ITER(hh, cl->peers, p, tmp)
     {
         p->seen_ms = now;
+        p->seen_wall_ms = pl_now_ms();
     }
 }
 
@@ -520,6 +550,8 @@ static void link_down(link_t *l)
     l->ac = NULL; /* hiredis frees the context after this callback */
     l->up = false;
     cl->stats.connected = false;
+    if (l->sub && was_up)
+        cl->sub_down_ms = pl_now_ms();
     if (l->sub) {
         /* Nothing is subscribed any more; everything wanted goes out again
          * after the reconnect. */
@@ -561,12 +593,12 @@ static void on_connect(const redisAsyncContext *ac, int status)
     pl_log(PL_LOG_INFO, "cluster", "redis connected link=%s node=%s", l->sub ? "sub" : "pub",
            cl->node);
     if (!l->sub)
-        publish_node_event(cl, PL_ENV_HEARTBEAT); /* the others know us at once */
+        publish_node_event(cl, PL_ENV_HEARTBEAT, 0); /* the others know us at once */
     if (!l->sub && cl->pub_lost) {
         /* Publishes were lost while the connection was down: the other
          * nodes may have caught up before we committed them. */
         cl->pub_lost = false;
-        publish_node_event(cl, PL_ENV_LOST);
+        publish_node_event(cl, PL_ENV_LOST, cl->lost_since_ms);
     }
     if (l->sub) {
         peers_heard_now(cl);
@@ -576,7 +608,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         if (cl->resync_pending && HASH_COUNT(cl->chans) == 0) {
             cl->resync_pending = false;
             if (cl->h.on_resync)
-                cl->h.on_resync(cl->h.ud);
+                cl->h.on_resync(cl->h.ud, cl->sub_down_ms);
         }
     }
 }

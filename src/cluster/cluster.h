@@ -51,14 +51,19 @@ typedef struct {
      * reconnect); channel borrowed. May be NULL. */
     void (*on_subscribed)(void *ud, const char *channel);
     /** After a reconnect, every wanted channel is subscribed again: events
-     * published while the bus was down are lost, catch up from the store. */
-    void (*on_resync)(void *ud);
+     * published while the bus was down are lost, catch up from the store.
+     * since_ms: the wall-clock time (ms) the subscribing connection was
+     * lost; events committed from then on may be missing. */
+    void (*on_resync)(void *ud, int64_t since_ms);
     /** Another node may have committed events this node never heard of: it
      * said that publishes of its own were lost (dropped or failed while its
      * Redis connection was down), or it went silent for
      * cluster_peer_timeout_ms (killed, or cut off from Redis). Catch up from
-     * the store. node borrowed for the call. May be NULL. */
-    void (*on_peer_gap)(void *ud, const char *node);
+     * the store. node borrowed for the call. since_ms: the wall-clock time
+     * (ms, the peer's own clock for a lost publish) from which its events
+     * may be missing: its first lost publish, or when it was last heard
+     * (for a recheck of a dead peer: the previous check). May be NULL. */
+    void (*on_peer_gap)(void *ud, const char *node, int64_t since_ms);
     void *ud;
 } pl_cluster_handlers_t;
 

@@ -36,7 +36,9 @@ enum {
     /* On pl:nodes, between the bus modules themselves (cluster.c): */
     PL_ENV_HEARTBEAT = 'H', /* the node is alive (every cluster_heartbeat_ms) */
     PL_ENV_LOST = 'L',      /* the node lost publishes (dropped or failed while
-                             * Redis was away): the others catch up from the store */
+                             * Redis was away): the others catch up from the store;
+                             * a: the wall-clock ms of the first lost one (0:
+                             * not said, by a node of an older version) */
 };
 
 typedef struct {

@@ -28,7 +28,7 @@
  * live nodes differs from pl:ps:<user>, and stores the new one. */
 #define LUA_SETTLE                                                                                 \
     "local function settle(list, out)\n"                                                           \
-    "  local live = redis.call('ZRANGEBYSCORE', 'pl:nodes', now, '+inf')\n"                        \
+    "  local live = redis.call('ZRANGEBYSCORE', 'pl:live', now, '+inf')\n"                         \
     "  for _, u in ipairs(list) do\n"                                                              \
     "    local a = 0\n"                                                                            \
     "    for _, n in ipairs(live) do\n"                                                            \
@@ -55,9 +55,9 @@ static const char lua_set[] = LUA_NOW LUA_SETTLE
     "if ARGV[3] == 'r' then\n"
     "  for _, u in ipairs(redis.call('HKEYS', hk)) do touch(u) end\n"
     "  redis.call('DEL', hk)\n"
-    "  redis.call('ZADD', 'pl:nodes', now + ttl, node)\n"
+    "  redis.call('ZADD', 'pl:live', now + ttl, node)\n"
     "else\n"
-    "  redis.call('ZADD', 'pl:nodes', 'XX', now + ttl, node)\n"
+    "  redis.call('ZADD', 'pl:live', 'XX', now + ttl, node)\n"
     "end\n"
     "for i = 4, #ARGV - 1, 2 do\n"
     "  local u, s = ARGV[i], ARGV[i + 1]\n"
@@ -72,12 +72,12 @@ static const char lua_set[] = LUA_NOW LUA_SETTLE
  * changes of reaped nodes' users as user, status pairs}. */
 static const char lua_heartbeat[] =
     LUA_NOW LUA_SETTLE "local node, ttl = ARGV[1], tonumber(ARGV[2])\n"
-                       "local out = {redis.call('ZADD', 'pl:nodes', now + ttl, node)}\n"
-                       "local dead = redis.call('ZRANGEBYSCORE', 'pl:nodes', '-inf', '(' .. now)\n"
+                       "local out = {redis.call('ZADD', 'pl:live', now + ttl, node)}\n"
+                       "local dead = redis.call('ZRANGEBYSCORE', 'pl:live', '-inf', '(' .. now)\n"
                        "if #dead > 0 then\n"
                        "  local seen, list = {}, {}\n"
                        "  for _, n in ipairs(dead) do\n"
-                       "    redis.call('ZREM', 'pl:nodes', n)\n"
+                       "    redis.call('ZREM', 'pl:live', n)\n"
                        "    for _, u in ipairs(redis.call('HKEYS', 'pl:pn:' .. n)) do\n"
                        "      if not seen[u] then seen[u] = true list[#list + 1] = u end\n"
                        "    end\n"

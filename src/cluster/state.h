@@ -8,7 +8,7 @@
  * Keys (one Redis, ordinary keys; the Lua scripts touch keys they compute,
  * so this is not Redis Cluster ready, like the bus's ordinary channels):
  *
- *   pl:nodes        sorted set: node -> the Redis time (ms) its presence
+ *   pl:live         sorted set: node -> the Redis time (ms) its presence
  *                   expires at, pushed forward by every heartbeat
  *   pl:pn:<node>    hash: user id -> that node's status of the user
  *                   (1 online, 2 away; absent: offline or hidden)
@@ -51,7 +51,7 @@ typedef struct {
 
 /** changes: the users whose status over all nodes changed (borrowed). */
 typedef void (*pl_cstate_pres_cb)(void *arg, int rc, const pl_cstate_pres_t *changes, size_t n);
-/** rejoined: this node was not in pl:nodes (first heartbeat, reaped after a
+/** rejoined: this node was not in pl:live (first heartbeat, reaped after a
  * stall, or Redis restarted empty): its users must be registered again. */
 typedef void (*pl_cstate_hb_cb)(void *arg, int rc, bool rejoined, const pl_cstate_pres_t *changes,
                                 size_t n);
@@ -74,7 +74,7 @@ uint64_t pl_cstate_epoch(pl_cstate_t *st);
 
 /** Sets this node's status of n users (0: this node has them no longer).
  * replace: these are all of the node's users (the others it had go), and
- * the node joins pl:nodes; otherwise a node that is not in pl:nodes (not
+ * the node joins pl:live; otherwise a node that is not in pl:live (not
  * yet registered, or reaped) does not count until its next replace. */
 int pl_cstate_presence_set(pl_cstate_t *st, bool replace, const pl_cstate_pres_t *mine, size_t n,
                            pl_cstate_pres_cb cb, void *arg);

@@ -26,9 +26,6 @@
 #include "core/util.h"
 #include "http/http_range.h"
 
-/* Every derived file of a blob, removed with it. */
-static const char *const variants[] = {"thumb", "thumb1280", "square"};
-
 /* ---- pure helpers ---- */
 
 void pl_media_query_name(const char *q, char *out, size_t cap)
@@ -142,88 +139,6 @@ void pl_media__store_error(const pl_media_t *m, int rc, int *status, const char 
     }
 }
 
-/* ---- garbage collection ----
- * One write job per sweep (never two at once): the rows go in the job's
- * transaction and their blobs are unlinked in the same job, on the writer
- * thread, so an upload that deduplicates against a blob (its row is written
- * on that thread too) either keeps the blob alive or sees it gone. */
-
-typedef struct {
-    pl_media_t *m;
-    int rc;
-    pl_media_gc_t res;
-    uint64_t t0;
-} gc_job_t;
-
-/* Blobs one sweep deletes. On S3 each costs four DELETE round trips made on
- * the writer thread (see the comment above): small batches keep the stall
- * of other writes short; a full batch schedules the next one at once. */
-static size_t gc_batch(const pl_media_t *m)
-{
-    return m->ms->remote ? GC_BATCH_REMOTE : GC_BATCH;
-}
-
-static void gc_work(pl_db_t *db, void *arg)
-{
-    gc_job_t *g = arg;
-    pl_media_t *m = g->m;
-    int64_t now = pl_now_ms();
-    g->rc = pl_db_media_gc(db, now, now - m->cfg->media_gc_grace_ms, (int64_t)gc_batch(m), &g->res);
-    if (g->rc < 0) {
-        pl_db_rollback_job(db);
-        return;
-    }
-    for (size_t i = 0; i < g->res.nblobs; i++) {
-        const char *sha = g->res.blobs[i];
-        int rc = m->ms->ops->remove(m->ms, sha, NULL);
-        for (size_t k = 0; k < PL_ARRAY_LEN(variants); k++)
-            if (rc == 0)
-                rc = m->ms->ops->remove(m->ms, sha, variants[k]);
-        if (rc < 0)
-            pl_log(PL_LOG_WARN, "media", "op=gc_remove sha=%.12s err=%s", sha, pl_strerror(rc));
-        if (rc < 0 && m->ms->remote) {
-            /* S3 unreachable: keep the rows, or the objects would stay in
-             * the bucket with nothing left to find them by. The next
-             * sweep deletes them again (deleting a missing object is no
-             * error); an upload deduplicated against one already gone
-             * meanwhile is told to retry (db_work), as in any race. */
-            g->rc = PL_EIO;
-            pl_db_rollback_job(db);
-            return;
-        }
-    }
-}
-
-static void gc_done(int status, void *arg)
-{
-    gc_job_t *g = arg;
-    pl_media_t *m = g->m;
-    m->gc_busy = false;
-    if (status < 0 || g->rc < 0)
-        pl_log(PL_LOG_WARN, "media", "gc failed err=%s", pl_strerror(g->rc < 0 ? g->rc : PL_EIO));
-    else if (g->res.rows > 0)
-        pl_log(PL_LOG_INFO, "media", "gc deleted rows=%zu blobs=%zu ms=%" PRIu64, g->res.rows,
-               g->res.nblobs, uv_now(m->loop) - g->t0);
-    bool more = g->rc == 0 && g->res.rows == gc_batch(m);
-    free(g->res.blobs);
-    free(g);
-    if (more && !m->stopped) /* a full batch: there may be more right away */
-        uv_timer_start(&m->gc_timer, m->gc_timer.timer_cb, 0,
-                       (uint64_t)m->cfg->media_gc_interval_ms);
-}
-
-static void on_gc_timer(uv_timer_t *t)
-{
-    pl_media_t *m = t->data;
-    if (m->gc_busy || m->stopped)
-        return;
-    gc_job_t *g = pl_xcalloc(1, sizeof *g);
-    g->m = m;
-    g->t0 = uv_now(m->loop);
-    m->gc_busy = true;
-    pl_store_write(m->st, gc_work, gc_done, g);
-}
-
 void pl_media_stats_json(const pl_media_t *m, json_t *o)
 {
     pl_media_queue_stats_t q = {0};
@@ -284,7 +199,7 @@ int pl_media_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_med
     }
     uv_timer_init(loop, &m->gc_timer);
     m->gc_timer.data = m;
-    uv_timer_start(&m->gc_timer, on_gc_timer, (uint64_t)cfg->media_gc_interval_ms,
+    uv_timer_start(&m->gc_timer, pl_media__gc_timer, (uint64_t)cfg->media_gc_interval_ms,
                    (uint64_t)cfg->media_gc_interval_ms);
     uv_unref((uv_handle_t *)&m->gc_timer);
     *out = m;

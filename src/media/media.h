@@ -66,6 +66,31 @@ bool pl_media_is_image(const char *mime);
 uint64_t pl_media_decode_cost(const char *mime, int64_t w, int64_t h, int bands, int sample,
                               int box, bool crop);
 
+/* ---- garbage collection through the durable job queue (issue 13) ---- */
+
+/** The job kind of a blob deletion; its ordering key is the blob's sha256
+ * and its payload {"sha256": "<64 lowercase hex>"}. */
+#define PL_MEDIA_GC_JOB "media_delete"
+
+/** What to call (loop thread) after a collection committed deletion jobs:
+ * the job runner's wake-up. Before the first collection; wake NULL: none
+ * (the runner's poll finds them). */
+void pl_media_set_gc_wake(pl_media_t *m, void (*wake)(void *ud), void *ud);
+
+/** The handler of PL_MEDIA_GC_JOB jobs (the job runner's handler form, with
+ * ud the pl_media_t): deletes the blob and its variants from the media
+ * store (a missing one is no error, so a job run twice is harmless).
+ * Returns 0; PL_EINVAL for a payload that names no blob (the job can never
+ * succeed); another negative code to be retried (S3 unreachable). On
+ * failure writes a short reason into err. Pool thread. */
+int pl_media_gc_job_run(void *ud, const pl_job_t *job, int64_t timeout_ms, char *err,
+                        size_t errcap);
+
+/** The sha256 a PL_MEDIA_GC_JOB payload names (n bytes at payload, from the
+ * store: checked again) into out: 0, or PL_EINVAL unless it is a JSON object
+ * whose "sha256" is 64 lowercase hex digits. Pure. */
+int pl_media_gc_payload_sha(const char *payload, size_t n, char out[65]);
+
 /** Adds the media counters (decode queue, thumbnails skipped) to a /v1/stats
  * object (borrowed). */
 void pl_media_stats_json(const pl_media_t *m, json_t *o);

@@ -25,7 +25,6 @@
 #define CHUNK (256u << 10)      /* one read of a streamed download */
 #define SEND_HIGH (512u << 10)  /* queued response bytes: wait for the drain to read more */
 #define GC_BATCH 1000           /* media rows one collection job deletes at most */
-#define GC_BATCH_REMOTE 50      /* the same on S3, where each blob is network round trips */
 #define REMOTE_CHUNK (1u << 20) /* one ranged GET of a download streamed from S3 */
 
 struct pl_media {
@@ -41,8 +40,17 @@ struct pl_media {
     uint64_t seq;                /* tmp file names */
     uv_timer_t gc_timer;
     bool gc_busy; /* a collection job is in flight */
+    /* Blob deletions go through the durable job queue (PL_MEDIA_GC_JOB):
+     * called after a collection committed some (pl_media_set_gc_wake). */
+    void (*gc_wake)(void *ud);
+    void *gc_wake_ud;
     bool stopped; /* pl_media_stop: the store is closing, no new jobs */
 };
+
+/* ---- media_gc.c: garbage collection ---- */
+
+/** The collection timer's callback (data: the pl_media_t). */
+void pl_media__gc_timer(uv_timer_t *t);
 
 /* ---- media_image.c: processing, sniffing on the thread pool, decoding on
  * the decode queue ---- */

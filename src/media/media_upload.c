@@ -230,19 +230,31 @@ static void db_work(pl_db_t *db, void *arg)
     in.thumb_w = u->proc.tw;
     in.thumb_h = u->proc.th;
     in.created_ms = pl_now_ms();
-    /* The collector deletes blobs on this (writer) thread too: if it removed
-     * the blob this upload was deduplicated against after the file step, the
-     * row must not point at nothing. Rare; the client retries. */
+    /* The collector's deletion jobs (media_gc.c) may have removed the blob
+     * this upload was deduplicated against after the file step: the row
+     * must not point at nothing. Rare; the client retries. */
     pl_media_t *m = u->m;
     uint64_t have = 0;
     int rc = m->ms->ops->head(m->ms, u->proc.sha, NULL, &have);
     if (rc < 0) {
         /* On S3 this is a round trip on the writer thread: the price of
-         * deciding against the collector, which deletes on this thread. */
+         * deciding against the collector. */
         if (rc == PL_ENOTFOUND)
             u->gone = true;
         else
             u->store_err = true;
+        return;
+    }
+    /* A deletion of this blob still queued is no longer wanted; one
+     * running may remove the bytes this upload relies on: send again. */
+    int64_t running = 0;
+    if (pl_db_job_cancel(db, PL_MEDIA_GC_JOB, u->proc.sha, &running) < 0) {
+        u->store_err = true;
+        pl_db_rollback_job(db);
+        return;
+    }
+    if (running > 0) {
+        u->gone = true;
         return;
     }
     if (pl_db_media_put(db, &in, &u->rec, &u->existed) < 0)

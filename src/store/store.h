@@ -819,5 +819,11 @@ int pl_db_job_counts(pl_db_t *db, int64_t now_ms, pl_job_counts_t *out);
  * "queued", "running", "done" or "dead" (static), *error its last error
  * (owned, NULL when none). PL_ENOTFOUND. */
 int pl_db_job_get(pl_db_t *db, int64_t id, pl_job_t *out, const char **state, char **error);
+/** Deletes the queued jobs of kind with the (non-empty) ordering key key:
+ * what they were to do is no longer wanted (media GC: the blob they were to
+ * delete is in use again). *running receives how many of them are claimed
+ * now (running, whatever their lease): those may be doing it right now.
+ * Write job (in the transaction of the change that makes them unwanted). */
+int pl_db_job_cancel(pl_db_t *db, const char *kind, const char *key, int64_t *running);
 
 #endif

@@ -134,7 +134,8 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(job_release, (pl_db_t *db, const char *worker, size_t *n), (db, worker, n)) \
     X(job_purge, (pl_db_t *db, int64_t done_before_ms, int64_t limit, size_t *n), (db, done_before_ms, limit, n)) \
     X(job_counts, (pl_db_t *db, int64_t now_ms, pl_job_counts_t *out), (db, now_ms, out)) \
-    X(job_get, (pl_db_t *db, int64_t id, pl_job_t *out, const char **state, char **error), (db, id, out, state, error))
+    X(job_get, (pl_db_t *db, int64_t id, pl_job_t *out, const char **state, char **error), (db, id, out, state, error)) \
+    X(job_cancel, (pl_db_t *db, const char *kind, const char *key, int64_t *running), (db, kind, key, running))
 
 
 /* Functions only the SQLite backend implements so far (same X() form):

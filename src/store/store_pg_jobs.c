@@ -25,6 +25,8 @@ enum {
     ST_PURGE,
     ST_COUNTS,
     ST_GET,
+    ST_CANCEL,
+    ST_CANCEL_RUNNING,
     ST__COUNT
 };
 
@@ -62,6 +64,13 @@ static const char *const sql[ST__COUNT] = {
                   "count(*) FILTER (WHERE state = 3) FROM jobs",
     [ST_GET] = "SELECT id, kind, okey, payload, attempts, run_at, created_ms, state, last_error "
                "FROM jobs WHERE id = $1",
+    /* Two statements (READ COMMITTED): the DELETE waits for a claim that
+     * locked a queued row of the key and then leaves it (running now); the
+     * count, a new snapshot, sees that claim committed. */
+    [ST_CANCEL] = "DELETE FROM jobs WHERE okey = $2 AND state IN (0, 1) "
+                  "AND okey <> '' AND kind = $1 AND state = 0",
+    [ST_CANCEL_RUNNING] = "SELECT count(*) FROM jobs WHERE okey = $2 AND state IN (0, 1) "
+                          "AND okey <> '' AND kind = $1 AND state = 1",
 };
 static pl_pg_table_t stmts = PL_PG_TABLE(sql);
 #define RUN(db, id, a, op, res) pl_pg__run((db), &stmts, (id), (a), false, (op), (res))
@@ -220,4 +229,25 @@ int pl_pg_job_get(pl_db_t *d, int64_t id, pl_job_t *out, const char **state, cha
     *error = pl_pg__str_or_null(r, 0, 8);
     PQclear(r);
     return 0;
+}
+
+int pl_pg_job_cancel(pl_db_t *d, const char *kind, const char *key, int64_t *running)
+{
+    if (key == NULL || key[0] == '\0')
+        return PL_EINVAL;
+    pl_pg_args_t a = {0};
+    pl_pg__text(&a, kind);
+    pl_pg__text(&a, key);
+    size_t n;
+    int rc = count_changed(PG_DB(d), ST_CANCEL, &a, "job_cancel", &n);
+    if (rc < 0)
+        return rc;
+    PGresult *r = NULL;
+    rc = RUN(PG_DB(d), ST_CANCEL_RUNNING, &a, "job_cancel", &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        *running = pl_pg__i64(r, 0, 0);
+    else if (rc == 0)
+        rc = PL_EIO;
+    PQclear(r);
+    return rc;
 }

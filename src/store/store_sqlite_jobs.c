@@ -20,6 +20,8 @@ enum {
     ST_PURGE,
     ST_COUNTS,
     ST_GET,
+    ST_CANCEL,
+    ST_CANCEL_RUNNING,
     ST__COUNT
 };
 
@@ -61,6 +63,12 @@ static const char *const sql[ST__COUNT] = {
                   "coalesce(sum(CASE WHEN state = 3 THEN 1 ELSE 0 END), 0) FROM jobs",
     [ST_GET] = "SELECT id, kind, okey, payload, attempts, run_at, created_ms, state, last_error "
                "FROM jobs WHERE id = ?1",
+    /* The partial index jobs_key's terms are repeated word for word: SQLite
+     * uses a partial index only for a query that states its condition. */
+    [ST_CANCEL] = "DELETE FROM jobs WHERE okey = ?2 AND state IN (0, 1) AND okey <> '' "
+                  "AND kind = ?1 AND state = 0",
+    [ST_CANCEL_RUNNING] = "SELECT count(*) FROM jobs WHERE okey = ?2 AND state IN (0, 1) "
+                          "AND okey <> '' AND kind = ?1 AND state = 1",
 };
 static pl_sql_table_t stmts = PL_SQL_TABLE(sql);
 #define STMT(db, id) pl_store__stmt((db), &stmts, (id))
@@ -229,6 +237,29 @@ int pl_sq_job_get(pl_db_t *db, int64_t id, pl_job_t *out, const char **state, ch
     } else {
         rc = rc == SQLITE_DONE ? PL_ENOTFOUND : pl_store__fail(db, "job_get");
     }
+    pl_store__stmt_done(s);
+    return rc;
+}
+
+int pl_sq_job_cancel(pl_db_t *db, const char *kind, const char *key, int64_t *running)
+{
+    if (key == NULL || key[0] == '\0')
+        return PL_EINVAL;
+    sqlite3_stmt *s = STMT(db, ST_CANCEL);
+    if (s == NULL)
+        return PL_EIO;
+    pl_store__bind_text(s, 1, kind);
+    pl_store__bind_text(s, 2, key);
+    int rc = pl_store__step_done(db, s, "job_cancel");
+    if (rc < 0)
+        return rc;
+    if ((s = STMT(db, ST_CANCEL_RUNNING)) == NULL)
+        return PL_EIO;
+    pl_store__bind_text(s, 1, kind);
+    pl_store__bind_text(s, 2, key);
+    rc = sqlite3_step(s) == SQLITE_ROW ? 0 : pl_store__fail(db, "job_cancel");
+    if (rc == 0)
+        *running = sqlite3_column_int64(s, 0);
     pl_store__stmt_done(s);
     return rc;
 }

@@ -6,7 +6,10 @@
  * Input: byte 0 picks the output size, the rest is a query string. The
  * checks are the functions' contracts: a parsed name is valid UTF-8 with no
  * control character and no path separator, and a header filename holds only
- * bytes that cannot end or split a quoted header value. */
+ * bytes that cannot end or split a quoted header value. Also the payload
+ * check of the collector's deletion jobs (pl_media_gc_payload_sha, media_gc.c:
+ * a payload read back from the store): what it accepts is 64 lowercase hex
+ * digits, the only thing the job handler turns into object names. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
+    char sha[65];
+    if (pl_media_gc_payload_sha((const char *)data, size, sha) == 0 &&
+        (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64))
+        abort();
     free(name);
     free(q);
     return 0;

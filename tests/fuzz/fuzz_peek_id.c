@@ -2,7 +2,9 @@
 /* fuzz_peek_id.c -- libFuzzer target for pl_wire_peek_id, which reads
  * request frames before auth and before the JSON parser: it must stay
  * inside the input, and an id it returns must be a JSON integer or string
- * (it is echoed verbatim into the server's answer). */
+ * (it is echoed verbatim into the server's answer). Also pl_wire_peek_receipt,
+ * which reads other nodes' receipt events on the cluster bus: inside the
+ * input, and what it accepts has non-negative numbers. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         json_decref(j);
     }
+    int64_t room, user, rd, dl;
+    if (pl_wire_peek_receipt(p, size, &room, &user, &rd, &dl) &&
+        (room < 0 || user < 0 || rd < -1 || dl < 0))
+        abort();
     free(p);
     return 0;
 }

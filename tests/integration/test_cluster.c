@@ -1161,6 +1161,229 @@ static void test_lost_publishes(void **state)
     free(g);
 }
 
+/* ---- catch-up of membership, invitations and receipts ---- */
+
+/* The events a connection received, as (ev, room, user) strings. */
+typedef struct {
+    char ev[16], room[24], user[24];
+    json_int_t seq; /* message seq, receipt read_seq (-1: none) */
+} seen_t;
+typedef struct {
+    seen_t v[256];
+    size_t n;
+} seen_log_t;
+
+/* Reads frames of fd into log until ms pass without one. */
+static void seen_drain(int fd, seen_log_t *log, int ms)
+{
+    static char buf[1 << 20];
+    while (th_ws_recv_text(fd, buf, sizeof buf, ms) >= 0) {
+        json_t *j = th_json_parse(buf);
+        const char *ev = th_jstr(j, "ev");
+        if (ev != NULL && log->n < sizeof log->v / sizeof log->v[0]) {
+            seen_t *e = &log->v[log->n++];
+            memset(e, 0, sizeof *e);
+            snprintf(e->ev, sizeof e->ev, "%s", ev);
+            json_t *room = json_object_get(j, "room");
+            if (json_is_object(room))
+                room = json_object_get(room, "id"); /* the `room` event */
+            json_t *inv = json_object_get(j, "invite");
+            if (json_is_object(inv))
+                room = json_object_get(inv, "room");
+            snprintf(e->room, sizeof e->room, "%s",
+                     json_is_string(room) ? json_string_value(room) : "");
+            json_t *user = json_object_get(j, "user");
+            if (json_is_object(user))
+                user = json_object_get(user, "id");
+            snprintf(e->user, sizeof e->user, "%s",
+                     json_is_string(user) ? json_string_value(user) : "");
+            if (!strcmp(ev, "message"))
+                e->seq = th_jint(j, "seq");
+            else if (!strcmp(ev, "receipt"))
+                e->seq = json_object_get(j, "read_seq") ? th_jint(j, "read_seq") : -1;
+        }
+        json_decref(j);
+    }
+}
+
+/* How many events ev of room (and user, when not NULL) are in log. */
+static size_t seen_count(const seen_log_t *log, const char *ev, const char *room, const char *user)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < log->n; i++)
+        if (!strcmp(log->v[i].ev, ev) && !strcmp(log->v[i].room, room) &&
+            (user == NULL || !strcmp(log->v[i].user, user)))
+            n++;
+    return n;
+}
+
+/* Drains fd until log has at least want events ev of room (30 s), then
+ * for quiet_ms more, so a duplicate that follows is seen too. */
+static void seen_wait(int fd, seen_log_t *log, const char *ev, const char *room, const char *user,
+                      size_t want, int quiet_ms)
+{
+    int64_t deadline = now_ms() + 30000;
+    while (seen_count(log, ev, room, user) < want && now_ms() < deadline)
+        seen_drain(fd, log, 100);
+    seen_drain(fd, log, quiet_ms);
+}
+
+/* Redis is stopped; on node a a group is created with bo (whose sessions
+ * are on node b), cy (on b, group_add=nobody) is invited, and al reads bo's
+ * message; dee connects to node b, which watched none of dee's rooms, and
+ * al sends to dee. When Redis is back, b's sessions get, without
+ * reconnecting and exactly once: the new room, the invitation, the
+ * receipt (on bo's device and al's own device on b) and dee's message. */
+static void test_catchup_after_redis(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    th_user_t al, bo, cy, dee;
+    user_on(&na, &al, "cua");
+    user_on(&nb, &bo, "cub");
+    user_on(&nb, &cy, "cuc");
+    user_on(&na, &dee, "cud");
+    int fa = login_on(&na, &al);
+    int fb = login_on(&nb, &bo);
+    int fc = login_on(&nb, &cy);
+    int fa2 = login_on(&nb, &al); /* al's second device, on b */
+    json_decref(ok(th_call(fc, "\"op\":\"settings_set\",\"settings\":{\"group_add\":\"nobody\"}")));
+    const th_user_t *with_bo[] = {&bo}, *with_dee[] = {&dee};
+    char *g1 = group_with(fa, with_bo, 1);
+    char *g3 = group_with(fa, with_dee, 1); /* dee is not connected anywhere yet */
+    seen_log_t lb = {0}, la2 = {0}, lc = {0}, ld = {0};
+    seen_wait(fb, &lb, "room", g1, NULL, 1, 0);
+    seen_wait(fa2, &la2, "room", g3, NULL, 1, 0); /* b has loaded g3 */
+    wait_subscribed(&na);
+    wait_subscribed(&nb);
+    assert_int_equal(1, send_text(fb, g1, "cu1", "from bo"));
+    seen_wait(fa2, &la2, "message", g1, NULL, 1, 0);
+    json_int_t catchups0 = stat_of(&nb, "cluster_catchups");
+
+    proc_kill(&redis, SIGKILL);
+    wait_ready(na.port, 503);
+    wait_ready(nb.port, 503);
+    char *g2 = group_with(fa, with_bo, 1); /* bo added (group_add everyone) */
+    json_t *r =
+        ok(th_call(fa, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", g1, cy.name));
+    assert_int_equal(1, json_array_size(json_object_get(r, "invited")));
+    json_decref(r);
+    json_decref(ok(th_call(fa, "\"op\":\"read\",\"room\":\"%s\",\"seq\":1", g1)));
+    int fd = login_on(&nb, &dee); /* b starts watching g3 while the bus is down */
+    assert_int_equal(1, send_text(fa, g3, "cu3", "to dee"));
+    /* Nothing of it reached b yet (no bus): b's sessions heard nothing. */
+    seen_drain(fb, &lb, 300);
+    assert_int_equal(0, seen_count(&lb, "room", g2, NULL));
+    assert_int_equal(0, seen_count(&lb, "receipt", g1, al.id));
+
+    redis_start(); /* same port: the nodes reconnect and catch up */
+    wait_ready(na.port, 200);
+    wait_ready(nb.port, 200);
+    seen_wait(fb, &lb, "room", g2, NULL, 1, 0);
+    seen_wait(fb, &lb, "receipt", g1, al.id, 1, 1000);
+    seen_wait(fa2, &la2, "receipt", g1, al.id, 1, 0);
+    seen_wait(fa2, &la2, "room", g2, NULL, 1, 1000);
+    seen_wait(fc, &lc, "invite", g1, NULL, 1, 1000);
+    seen_wait(fd, &ld, "message", g3, NULL, 1, 1000);
+    assert_int_equal(1, seen_count(&lb, "room", g2, NULL));
+    assert_int_equal(1, seen_count(&lb, "receipt", g1, al.id));
+    assert_int_equal(1, seen_count(&la2, "receipt", g1, al.id));
+    assert_int_equal(1, seen_count(&la2, "room", g2, NULL));
+    assert_int_equal(1, seen_count(&lc, "invite", g1, NULL));
+    assert_int_equal(1, seen_count(&ld, "message", g3, NULL));
+    /* al's own device sees the read marker, bo too (read receipts on). */
+    for (size_t i = 0; i < lb.n; i++)
+        if (!strcmp(lb.v[i].ev, "receipt"))
+            assert_int_equal(1, lb.v[i].seq);
+    assert_true(stat_of(&nb, "cluster_catchups") > catchups0);
+    /* b routes g2 now: a message on a reaches bo live, once. */
+    wait_subscribed(&nb);
+    assert_int_equal(1, send_text(fa, g2, "cu2", "after"));
+    seen_wait(fb, &lb, "message", g2, NULL, 1, 300);
+    assert_int_equal(1, seen_count(&lb, "message", g2, NULL));
+    /* Nothing came twice meanwhile. */
+    assert_int_equal(1, seen_count(&lb, "room", g2, NULL));
+    assert_int_equal(1, seen_count(&lb, "receipt", g1, al.id));
+    close(fa);
+    close(fb);
+    close(fc);
+    close(fa2);
+    close(fd);
+    free(g1);
+    free(g2);
+    free(g3);
+}
+
+/* Node d is cut from Redis (relay): while cut, al on d adds bo (on b) to
+ * a group and removes himself from another one bo is in. b's bus stays up,
+ * so only d's lost-publish notice reveals it: bo gets the room and the
+ * leave without reconnecting, once. */
+static void test_catchup_lost_membership(void **state)
+{
+    (void)state;
+    NEED_CLUSTER();
+    relay.port = free_port();
+    relay_up();
+    json_int_t peers0 = stat_of(&nb, "cluster_peers");
+    th_server_t nd;
+    memset(&nd, 0, sizeof nd);
+    snprintf(nd.data_dir, sizeof nd.data_dir, "%s", na.data_dir);
+    snprintf(nd.log_path, sizeof nd.log_path, "%s/parleyd-d2.log", tmpdir);
+    snprintf(nd.pg_conninfo, sizeof nd.pg_conninfo, "%s", na.pg_conninfo);
+    nd.pg_shared = na.pg_conninfo[0] != '\0';
+    th_server_restart(&nd, node_settings_on("d", relay.port));
+    wait_ready(nd.port, 200);
+    wait_stat(&nb, "cluster_peers", peers0 + 1);
+    th_user_t al, bo, cy;
+    user_on(&nd, &al, "cla");
+    user_on(&nb, &bo, "clb");
+    user_on(&nb, &cy, "clc");
+    int fd = login_on(&nd, &al);
+    int fb = login_on(&nb, &bo);
+    const th_user_t *both[] = {&bo, &cy}, *with_cy[] = {&cy};
+    char *g1 = group_with(fd, both, 2);
+    seen_log_t lb = {0};
+    seen_wait(fb, &lb, "room", g1, NULL, 1, 0);
+    wait_subscribed(&nb);
+    wait_subscribed(&nd);
+    json_int_t loads0 = stat_of(&nb, "cluster_room_loads");
+    char *g2 = group_with(fd, with_cy, 1); /* bo is not in it (yet) */
+    /* b knows g2 before the cut (else, new to b, it is announced by `room`
+     * alone, as at creation). */
+    wait_stat(&nb, "cluster_room_loads", loads0 + 1);
+    json_int_t catchups0 = stat_of(&nb, "cluster_catchups");
+
+    relay_cut();
+    wait_ready(nd.port, 503);
+    json_t *r =
+        ok(th_call(fd, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", g2, bo.name));
+    assert_int_equal(1, json_array_size(json_object_get(r, "added")));
+    json_decref(r);
+    json_decref(ok(th_call(fd, "\"op\":\"leave\",\"room\":\"%s\"", g1)));
+    assert_true(stat_of(&nd, "cluster_publish_dropped") >= 2);
+    relay_up();
+    wait_ready(nd.port, 200);
+    wait_stat(&nb, "cluster_catchups", catchups0 + 1);
+    seen_wait(fb, &lb, "room", g2, NULL, 1, 0);
+    seen_wait(fb, &lb, "member", g1, al.id, 1, 1000);
+    assert_int_equal(1, seen_count(&lb, "room", g2, NULL));
+    assert_int_equal(1, seen_count(&lb, "member", g1, al.id)); /* al left g1 */
+    assert_int_equal(1, seen_count(&lb, "member", g2, bo.id)); /* bo joined g2 */
+    /* b routes it: a message in g2 from d reaches bo; one in g1 no longer
+     * goes to al (not checked here: al is on d). */
+    wait_subscribed(&nb);
+    assert_int_equal(1, send_text(fd, g2, "cl1", "welcome"));
+    seen_wait(fb, &lb, "message", g2, NULL, 1, 300);
+    assert_int_equal(1, seen_count(&lb, "message", g2, NULL));
+    assert_int_equal(1, seen_count(&lb, "room", g2, NULL));
+    close(fd);
+    close(fb);
+    th_server_stop(&nd);
+    relay_cut();
+    free(g1);
+    free(g2);
+}
+
 /* /readyz: 503 while draining; the drained node closes its WebSockets with
  * 1001 and exits 0. (Runs after the Redis test, before the kill test.) */
 static void test_readyz_drain(void **state)
@@ -1207,11 +1430,18 @@ static void test_kill9_node(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cross_node_order), cmocka_unit_test(test_two_senders),
-        cmocka_unit_test(test_ephemeral_across), cmocka_unit_test(test_membership_across),
-        cmocka_unit_test(test_logout_across),    cmocka_unit_test(test_subscription_count),
-        cmocka_unit_test(test_redis_restart),    cmocka_unit_test(test_peer_heartbeats),
-        cmocka_unit_test(test_lost_publishes),   cmocka_unit_test(test_readyz_drain),
+        cmocka_unit_test(test_cross_node_order),
+        cmocka_unit_test(test_two_senders),
+        cmocka_unit_test(test_ephemeral_across),
+        cmocka_unit_test(test_membership_across),
+        cmocka_unit_test(test_logout_across),
+        cmocka_unit_test(test_subscription_count),
+        cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_peer_heartbeats),
+        cmocka_unit_test(test_lost_publishes),
+        cmocka_unit_test(test_catchup_after_redis),
+        cmocka_unit_test(test_catchup_lost_membership),
+        cmocka_unit_test(test_readyz_drain),
         cmocka_unit_test(test_kill9_node),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -137,10 +137,99 @@ static void test_page_budget(void **state)
     free(big);
 }
 
+/* The receipt markers the cluster relay reads from other nodes' receipt
+ * events: exactly the two layouts receipts.c frames, nothing else. */
+static bool rpeek(const char *ev, int64_t *room, int64_t *user, int64_t *rd, int64_t *dl)
+{
+    return pl_wire_peek_receipt(ev, strlen(ev), room, user, rd, dl);
+}
+
+static void test_peek_receipt(void **state)
+{
+    (void)state;
+    int64_t room = 0, user = 0, rd = 0, dl = 0;
+    assert_true(rpeek("{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"read_seq\":3,"
+                      "\"delivered_seq\":4,\"ts\":1}",
+                      &room, &user, &rd, &dl));
+    assert_int_equal(5, room);
+    assert_int_equal(7, user);
+    assert_int_equal(3, rd);
+    assert_int_equal(4, dl);
+    assert_true(rpeek("{\"ev\":\"receipt\",\"room\":\"r12\",\"user\":\"u1\",\"delivered_seq\":0}",
+                      &room, &user, &rd, &dl));
+    assert_int_equal(12, room);
+    assert_int_equal(-1, rd); /* no read_seq: the user hides read receipts */
+    assert_int_equal(0, dl);
+    /* Hostile or foreign text: refused, outputs untouched. */
+    static const char *const bad[] = {
+        "",
+        "{",
+        "{\"ev\":\"receipt\"",
+        "{\"ev\":\"message\",\"room\":\"r5\",\"user\":\"u7\",\"delivered_seq\":4}",
+        "{\"ev\":\"receipt\",\"room\":\"r\",\"user\":\"u7\",\"delivered_seq\":4}",
+        "{\"ev\":\"receipt\",\"room\":\"r-5\",\"user\":\"u7\",\"delivered_seq\":4}",
+        "{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"delivered_seq\":4",
+        "{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"delivered_seq\":4x}",
+        "{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"read_seq\":1}",
+        "{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"read_seq\":,\"delivered_seq\":4}",
+        "{\"ev\":\"receipt\",\"room\":\"r1234567890123456789\",\"user\":\"u7\",\"delivered_seq\":"
+        "4}",
+        "{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"delivered_seq\":"
+        "99999999999999999999}",
+        " {\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"delivered_seq\":4}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        room = user = rd = dl = 77;
+        assert_false(rpeek(bad[i], &room, &user, &rd, &dl));
+        assert_int_equal(77, room);
+        assert_int_equal(77, dl);
+    }
+    /* A cut-off prefix of a good event is refused at every length. */
+    const char *good = "{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"read_seq\":3,"
+                       "\"delivered_seq\":4,\"ts\":1}";
+    size_t glen = strlen(good);
+    size_t cut = strlen("{\"ev\":\"receipt\",\"room\":\"r5\",\"user\":\"u7\",\"read_seq\":3,"
+                        "\"delivered_seq\":4");
+    for (size_t n = 0; n <= cut; n++)
+        assert_false(pl_wire_peek_receipt(good, n, &room, &user, &rd, &dl));
+    assert_true(pl_wire_peek_receipt(good, cut + 1, &room, &user, &rd, &dl));
+    assert_true(pl_wire_peek_receipt(good, glen, &room, &user, &rd, &dl));
+}
+
+/* The receipt markers a watched room's sessions were given (route.c): only
+ * members are recorded, and only a marker past the record is news, so a
+ * catch-up from the store or a late publish is not delivered twice. */
+static void test_rcpt_record(void **state)
+{
+    (void)state;
+    room_t r;
+    memset(&r, 0, sizeof r);
+    int64_t members[] = {3, 5, 9};
+    r.members = members;
+    r.nmembers = 3;
+    assert_false(pl_chat__rcpt_seen(&r, 4, 1, 1)); /* not a member: never news */
+    assert_false(pl_chat__rcpt_known(&r, 4));
+    assert_true(pl_chat__rcpt_seen(&r, 5, 2, 3));  /* first */
+    assert_false(pl_chat__rcpt_seen(&r, 5, 2, 3)); /* the same again */
+    assert_false(pl_chat__rcpt_seen(&r, 5, 1, 2)); /* older */
+    assert_true(pl_chat__rcpt_seen(&r, 5, -1, 4)); /* delivered moved (no read shown) */
+    assert_true(pl_chat__rcpt_seen(&r, 5, 4, 4));  /* read moved */
+    assert_true(pl_chat__rcpt_seen(&r, 3, -1, 1)); /* only the delivered marker heard */
+    assert_true(pl_chat__rcpt_seen(&r, 3, 1, 1));  /* then the read marker: news */
+    assert_false(pl_chat__rcpt_seen(&r, 3, -1, 1));
+    assert_true(pl_chat__rcpt_known(&r, 3) && pl_chat__rcpt_known(&r, 5));
+    assert_false(pl_chat__rcpt_known(&r, 9));
+    assert_int_equal(2, r.nrcpt);
+    assert_true(r.rcpt[0].user < r.rcpt[1].user); /* kept sorted */
+    free(r.rcpt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peek_id),
+        cmocka_unit_test(test_peek_receipt),
+        cmocka_unit_test(test_rcpt_record),
         cmocka_unit_test(test_page_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* test_media_types.c -- which sniffed types are served inline. */
+/* test_media_types.c -- which sniffed types are served inline; the payload
+ * check of the collector's blob-deletion jobs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
+
+#include "core/err.h"
 
 #include "media/media.h"
 
@@ -65,9 +69,51 @@ static void test_decode_cost(void **state)
                 UINT64_MAX);
 }
 
+static int gc_sha(const char *payload, char out[65])
+{
+    return pl_media_gc_payload_sha(payload, strlen(payload), out);
+}
+
+/* A deletion job's payload comes back from the store: only a JSON object
+ * naming 64 lowercase hex digits names a blob (anything else would become
+ * an object key or a path). */
+static void test_gc_payload(void **state)
+{
+    (void)state;
+    const char *hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char json[128], out[65] = "";
+    snprintf(json, sizeof json, "{\"sha256\":\"%s\"}", hex);
+    assert_int_equal(0, gc_sha(json, out));
+    assert_string_equal(hex, out);
+    static const char *const bad[] = {
+        "",
+        "{}",
+        "[]",
+        "null",
+        "{\"sha256\":null}",
+        "{\"sha256\":12}",
+        "{\"sha256\":\"\"}",
+        "{\"sha256\":\"../../etc/passwd\"}",
+        "{\"sha256\":\"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+        "{\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\"}",
+        "{\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0\"}",
+        "{\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde/\"}",
+        "{\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\\u0000f\"}",
+        "{\"sha256\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"",
+        ("{\"sha256\":\"a\",\"sha256\":"
+         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}"),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(out, 'x', sizeof out);
+        assert_int_equal(PL_EINVAL, gc_sha(bad[i], out));
+        assert_int_equal('x', out[0]); /* untouched */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_served_types),
-                                       cmocka_unit_test(test_decode_cost)};
+                                       cmocka_unit_test(test_decode_cost),
+                                       cmocka_unit_test(test_gc_payload)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * PostgreSQL under the ctest label `pg`): claim order, per-key ordering,
  * lease expiry, retries and dead jobs, the retention purge, enqueue atomic
  * with the write job that causes it, hostile input (kinds, keys, payload
- * size), and two claimers at once never getting the same job. */
+ * size), two claimers at once never getting the same job, and cancelling
+ * the queued jobs of a key (media GC: a blob in use again). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -392,6 +393,40 @@ static void test_two_claimers(void **state)
     assert_int_equal(0, uv_loop_close(&loop2));
 }
 
+/* pl_db_job_cancel: the queued jobs of one kind and key go; a running one
+ * stays and is counted; other kinds and keys are untouched. */
+static void test_cancel(void **state)
+{
+    fx_t *f = *state;
+    int64_t a1 = enq(f->db, "media_delete", "aa", 1000);
+    int64_t a2 = enq(f->db, "media_delete", "aa", 9000); /* not due yet: still queued */
+    int64_t b1 = enq(f->db, "media_delete", "bb", 1000);
+    int64_t o1 = enq(f->db, "webhook", "aa", 1000);
+    int64_t running = -1;
+    assert_int_equal(0, pl_db_job_cancel(f->db, "media_delete", "aa", &running));
+    assert_int_equal(0, running);
+    pl_job_t j = {0};
+    const char *st;
+    char *e;
+    assert_int_equal(PL_ENOTFOUND, pl_db_job_get(f->db, a1, &j, &st, &e));
+    assert_int_equal(PL_ENOTFOUND, pl_db_job_get(f->db, a2, &j, &st, &e));
+    assert_string_equal("queued", state_of(f->db, b1, NULL, NULL));
+    assert_string_equal("queued", state_of(f->db, o1, NULL, NULL));
+    /* b1 claimed: cancelling its key leaves it and says it is running. */
+    int64_t ids[8];
+    assert_int_equal(2, claim(f->db, "w", 2000, 8, ids)); /* b1 and o1 */
+    int64_t b2 = enq(f->db, "media_delete", "bb", 1000);
+    assert_int_equal(0, pl_db_job_cancel(f->db, "media_delete", "bb", &running));
+    assert_int_equal(1, running);
+    assert_string_equal("running", state_of(f->db, b1, NULL, NULL));
+    assert_int_equal(PL_ENOTFOUND, pl_db_job_get(f->db, b2, &j, &st, &e));
+    /* Done: no longer running. A key is required. */
+    assert_int_equal(0, pl_db_job_complete(f->db, b1, "w", 3000));
+    assert_int_equal(0, pl_db_job_cancel(f->db, "media_delete", "bb", &running));
+    assert_int_equal(0, running);
+    assert_int_equal(PL_EINVAL, pl_db_job_cancel(f->db, "media_delete", "", &running));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +439,7 @@ int main(void)
         T(test_hostile_input),
         T(test_enqueue_in_transaction),
         T(test_two_claimers),
+        T(test_cancel),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
