@@ -300,6 +300,10 @@ static const cfg_entry_t table[] = {
     {"smtp_user", CFG_STR, OFF(smtp_user), 0, 0, "", "SMTP AUTH user name; empty: no AUTH"},
     {"smtp_password", CFG_STR, OFF(smtp_password), 0, 0, "",
      "SMTP AUTH password (secret: not printed; PARLEYD_SMTP_PASSWORD)"},
+    /* idle connection memory (issue 14, store/store_sqlite.c) */
+    {"store_reader_cache_bytes", CFG_SIZE, OFF(store_reader_cache_bytes), 0, 1024 * MiB, "262144",
+     "SQLite page cache of each store reader connection (the writer keeps SQLite's default); "
+     "0: SQLite's default (2 MiB)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

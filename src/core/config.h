@@ -159,6 +159,8 @@ typedef struct {
     char *smtp_from;     /* envelope and From: address */
     char *smtp_user;     /* SMTP AUTH user; "" = no AUTH */
     char *smtp_password; /* secret: never printed or logged */
+    /* idle connection memory (issue 14, store/store_sqlite.c) */
+    int64_t store_reader_cache_bytes; /* page cache per SQLite reader; 0: SQLite's default */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */
