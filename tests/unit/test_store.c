@@ -1106,7 +1106,7 @@ static int64_t reader_growth(fx_t *f, int64_t cache_bytes)
     memset(hash, 'h', sizeof hash - 1);
     enum { USERS = 3000 }; /* ~3 MiB of rows, more than SQLite's default cache */
     int64_t first = 0, id = 0;
-    char name[32];
+    char name[48];
     for (int i = 0; i < USERS; i++) {
         snprintf(name, sizeof name, "c%" PRId64 "u%d", cache_bytes, i);
         assert_int_equal(0, pl_db_user_create(f->db, name, name, hash, 1, &id));
