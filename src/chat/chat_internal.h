@@ -119,11 +119,16 @@ struct session {
     pl_chat_t *chat;
     pl_conn_t *conn; /* NULL once the WebSocket is gone */
     int refs;        /* the connection + every pending async job */
-    int64_t user_id; /* 0 until authenticated */
-    int64_t device_id;
+    /* the bools share the word after refs (an idle session's memory counts:
+     * 152 bytes, a 160-byte malloc chunk; docs/performance.md) */
     bool authing;
     bool syncing;
-    bool hold_all; /* auth with since: hold every event, not only the timeline */
+    bool hold_all;   /* auth with since: hold every event, not only the timeline */
+    bool away;       /* last reported presence of this session */
+    int64_t user_id; /* 0 until authenticated */
+    int64_t device_id;
+    /* one malloc'd block (pl_chat__session_names): the user name, then the
+     * display name (NULL: none); free username only */
     char *username;
     char *display_name;
     session_t *next, *prev; /* in online_t.head */
@@ -142,10 +147,9 @@ struct session {
      * last drained, and the replies waiting for it to drain (NULL: none). */
     uint32_t inflight;
     uint32_t reply_out;
-    struct outbox *ob;
-    bool away;          /* last reported presence of this session */
     bool read_receipts; /* the user's settings, kept current on every session */
     bool show_presence;
+    struct outbox *ob;
     /* Per-room typing throttle, oldest entry reused: PL_TYPING_SLOTS entries,
      * allocated by the first `typing` op (most sessions never send one, and
      * an idle session must stay small: issue 5). */
@@ -214,6 +218,9 @@ typedef struct {
 /* route.c: the routing table (rooms, members, online sessions) and fan-out */
 session_t *pl_chat__session_ref(session_t *s);
 void pl_chat__session_unref(session_t *s);
+/** Sets the session's user name and display name (NULL: none), copied into
+ * one block (either may point into the old one). */
+void pl_chat__session_names(session_t *s, const char *username, const char *display_name);
 room_t *pl_chat__room(pl_chat_t *chat, int64_t id);
 room_t *pl_chat__room_add(pl_chat_t *chat, const pl_room_t *r);
 bool pl_chat__is_member(const room_t *r, int64_t user);

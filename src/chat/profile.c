@@ -138,10 +138,8 @@ static void prof_done(int status, void *arg)
         pl_wire_reply_ok(s, q->j.id, pl_buf_head(&b), b.len);
         if (q->kind == PROF_SET) {
             online_t *u = pl_chat__online(chat, q->user);
-            for (session_t *x = u ? u->head : NULL; x != NULL; x = x->next) {
-                free(x->display_name);
-                x->display_name = pl_xstrdup(q->p.display_name);
-            }
+            for (session_t *x = u ? u->head : NULL; x != NULL; x = x->next)
+                pl_chat__session_names(x, x->username, q->p.display_name);
             pl_buf_reset(&b, 0);
             pl_buf_lit(&b, "{\"ev\":\"profile\",\"user\":");
             profile_json(&b, &q->p, q->avatar);

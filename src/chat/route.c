@@ -99,7 +99,9 @@ static void live_add(room_t *r, session_t *s)
         r->live = pl_xrealloc(r->live, r->livecap * sizeof *r->live);
     }
     if (s->nrooms == s->roomcap) {
-        s->roomcap = s->roomcap ? s->roomcap * 2 : 2;
+        /* most sessions are in one room or few: start at one slot (an idle
+         * connection's memory counts; docs/performance.md) */
+        s->roomcap = s->roomcap ? s->roomcap * 2 : 1;
         s->rooms = pl_xrealloc(s->rooms, s->roomcap * sizeof *s->rooms);
     }
     r->live[r->nlive] = (live_t){.s = s, .slot = s->nrooms};
@@ -275,10 +277,23 @@ void pl_chat__session_unref(session_t *s)
     pl_reply__clear(s);
     free(s->rooms);
     free(s->synced);
-    free(s->username);
+    free(s->username); /* display_name shares its block */
     free(s->typing);
-    free(s->display_name);
     free(s);
+}
+
+void pl_chat__session_names(session_t *s, const char *username, const char *display_name)
+{
+    if (username == NULL)
+        username = "";
+    size_t ul = strlen(username) + 1, dl = display_name != NULL ? strlen(display_name) + 1 : 0;
+    char *b = pl_xmalloc(ul + dl);
+    memcpy(b, username, ul);
+    if (display_name != NULL)
+        memcpy(b + ul, display_name, dl);
+    free(s->username); /* after the copy: the arguments may point into it */
+    s->username = b;
+    s->display_name = display_name != NULL ? b + ul : NULL;
 }
 
 online_t *pl_chat__online(pl_chat_t *chat, int64_t user)

@@ -57,9 +57,7 @@ static void auth_done(int status, void *arg)
     } else if (s->conn != NULL) {
         s->user_id = a->user_id;
         s->device_id = a->device_id;
-        s->username = a->user.username;
-        s->display_name = a->user.display_name;
-        a->user.username = a->user.display_name = NULL;
+        pl_chat__session_names(s, a->user.username, a->user.display_name);
         s->read_receipts = s->show_presence = true;
         if (a->with_since) {
             /* Hold everything from the moment the session is online: the

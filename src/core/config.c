@@ -319,6 +319,10 @@ static const cfg_entry_t table[] = {
     {"push_allow_local", CFG_BOOL, OFF(push_allow_local), 0, 0, "false",
      "TESTS ONLY: accept http:// endpoints and send to loopback/private addresses (SSRF guard "
      "off)"},
+    /* idle connection memory (issue 14, store/store_sqlite.c) */
+    {"store_reader_cache_bytes", CFG_SIZE, OFF(store_reader_cache_bytes), 0, 1024 * MiB, "262144",
+     "SQLite page cache of each store reader connection (the writer keeps SQLite's default); "
+     "0: SQLite's default (2 MiB)"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

@@ -169,6 +169,8 @@ typedef struct {
     int64_t push_timeout_ms;        /* one POST to a push service, connect included */
     bool push_content_free;         /* server default of the per-user content-free setting */
     bool push_allow_local;          /* TESTS ONLY: http:// and loopback/private endpoints */
+    /* idle connection memory (issue 14, store/store_sqlite.c) */
+    int64_t store_reader_cache_bytes; /* page cache per SQLite reader; 0: SQLite's default */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

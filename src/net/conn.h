@@ -102,13 +102,10 @@ struct pl_conn {
     uint32_t wq_head, wq_tail, wq_cap;
     uint32_t inflight_items; /* queue entries in the uv_write in progress (its
                               * byte count travels in the request: conn.c) */
-    size_t wq_off, queued;
-    /* shut: the linger deadline (peer's FIN), net's; otherwise the
-     * protocol's own (ws: close handshake, auth, write stall). */
-    uint64_t deadline;
-    pl_peer_ent_t *ipe;    /* its count in srv->peers; NULL: not counted (trusted proxy, no cap) */
-    pl_addr_t peer;        /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
-    unsigned in_flush : 1; /* on srv->flush list */
+    uint32_t wq_off;         /* within one frame (frames are far below 4 GiB) */
+    /* The flags and the protocol's own bits share the word after wq_off, so
+     * the struct is 440 bytes: a 448-byte malloc chunk (issue 14). */
+    unsigned in_flush : 1;    /* on srv->flush list */
     unsigned need_resume : 1; /* the protocol wants read() again at the end of the turn */
     unsigned writing : 1;     /* a uv_write is in progress */
     unsigned reading : 1;
@@ -119,7 +116,13 @@ struct pl_conn {
     unsigned opened : 1;            /* pl_net__opened ran: on_close is owed */
     unsigned tls_up : 1;            /* TLS: the handshake finished */
     unsigned tls_resume : 1;        /* TLS: decrypt buffered input at the end of the turn */
-    uint32_t proto_bits;            /* the protocol's own flags (in what was padding) */
+    unsigned proto_bits : 16;       /* the protocol's own flags (ws: 9 of them) */
+    size_t queued;
+    /* shut: the linger deadline (peer's FIN), net's; otherwise the
+     * protocol's own (ws: close handshake, auth, write stall). */
+    uint64_t deadline;
+    pl_peer_ent_t *ipe; /* its count in srv->peers; NULL: not counted (trusted proxy, no cap) */
+    pl_addr_t peer;     /* IPv6, or IPv4 as ::ffff:a.b.c.d; all zero: unknown */
     /* Several loops (net/loops.c): allocated for the connections of I/O
      * loops only, so a single loop (and the core loop) pays 8 bytes. */
     struct pl_conn_xloop *x;

@@ -437,6 +437,21 @@ static int db_attach_search(pl_db_t *db, const char *dir, pl_indexer_t *ix)
     return rc;
 }
 
+/* Caps a reader's page cache (main and search.db) at bytes (0: SQLite's
+ * default, 2 MiB each). The readers all cache the same hot pages, which the
+ * kernel's page cache holds as well; at SQLite's default the `auth` reads of
+ * 10,000 users fill 2 x 2 MiB, about 420 B per idle connection
+ * (docs/performance.md, "Idle connections, round 2"). */
+static int reader_cache_size(pl_db_t *db, int64_t bytes)
+{
+    if (bytes == 0)
+        return 0;
+    char sql[96];
+    long long kib = bytes / 1024 > 0 ? bytes / 1024 : 1;
+    snprintf(sql, sizeof sql, "PRAGMA main.cache_size=-%lld; PRAGMA s.cache_size=-%lld", kib, kib);
+    return db_exec(db, sql, "cache_size");
+}
+
 /* Switches to WAL (persistent in the file) and brings the schema up to date.
  * Runs on the writer connection before any other connection opens. */
 static int db_migrate(pl_db_t *db)
@@ -851,6 +866,8 @@ int pl_sq_store_open(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t **out)
         rc = db_open(&st->readers[i], path, PL_DB_READER, "reader");
         if (rc == 0)
             rc = db_attach_search(&st->readers[i], cfg->data_dir, st->ix);
+        if (rc == 0)
+            rc = reader_cache_size(&st->readers[i], cfg->store_reader_cache_bytes);
     }
     free(path);
     if (rc != 0) {

@@ -36,6 +36,9 @@ enum {
     WS_REPLY_WAIT = 1 << 8, /* a reply frame was queued: on_drain when empty */
 };
 
+/* c->proto_bits is a 16-bit field (net/conn.h) */
+_Static_assert(WS_REPLY_WAIT < (1 << 16), "WebSocket flags must fit in proto_bits");
+
 #define WS_CLOSE_WAIT_MS 2000 /* close handshake: wait this long for the peer's close */
 
 static inline bool has(const pl_conn_t *c, uint32_t flag)

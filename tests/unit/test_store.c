@@ -1064,6 +1064,83 @@ static void test_is_contact(void **state)
     assert_false(yes); /* except_room */
 }
 
+/* store_reader_cache_bytes caps what a reader's page cache keeps (issue
+ * 14: at SQLite's default each reader kept 2 MiB of pages, about 350 B per
+ * idle connection in the benchmark). A read of ~3 MiB of rows on the
+ * readers: with a 64 KiB cap their page caches stay within the block
+ * SQLite sets aside when the cache is made, so SQLite's page-cache
+ * allocations beyond it (SQLITE_STATUS_PAGECACHE_OVERFLOW) grow by less
+ * than 512 KiB; with the cap off (0: SQLite's 2 MiB per reader) the same
+ * read grows them by more than 1 MiB (4 MiB measured), so the check tells
+ * the two apart. */
+typedef struct {
+    int64_t first, n;
+    int rc, done;
+} scan_t;
+
+static void scan_work(pl_db_t *db, void *arg)
+{
+    scan_t *j = arg;
+    for (int64_t id = j->first; j->rc == 0 && id < j->first + j->n; id++) {
+        pl_user_t u;
+        j->rc = pl_db_user_by_id(db, id, &u);
+        if (j->rc == 0)
+            pl_user_dispose(&u);
+    }
+}
+
+static void scan_done(int status, void *arg)
+{
+    scan_t *j = arg;
+    if (status != 0)
+        j->rc = status;
+    j->done++;
+}
+
+static int64_t reader_growth(fx_t *f, int64_t cache_bytes)
+{
+    fx_close(f);
+    f->cfg.store_reader_cache_bytes = cache_bytes;
+    fx_open(f);
+    static char hash[1001];
+    memset(hash, 'h', sizeof hash - 1);
+    enum { USERS = 3000 }; /* ~3 MiB of rows, more than SQLite's default cache */
+    int64_t first = 0, id = 0;
+    char name[48];
+    for (int i = 0; i < USERS; i++) {
+        snprintf(name, sizeof name, "c%" PRId64 "u%d", cache_bytes, i);
+        assert_int_equal(0, pl_db_user_create(f->db, name, name, hash, 1, &id));
+        if (i == 0)
+            first = id;
+    }
+    sqlite3_int64 before = 0, hi = 0;
+    sqlite3_status64(SQLITE_STATUS_PAGECACHE_OVERFLOW, &before, &hi, 0);
+    /* two scans: with two readers, each may have served one */
+    scan_t j[2] = {{.first = first, .n = USERS}, {.first = first, .n = USERS}};
+    for (int k = 0; k < 2; k++) {
+        pl_store_read(f->st, scan_work, scan_done, &j[k]);
+        while (j[k].done == 0)
+            uv_run(&f->loop, UV_RUN_ONCE);
+        assert_int_equal(0, j[k].rc);
+    }
+    sqlite3_int64 after = 0;
+    sqlite3_status64(SQLITE_STATUS_PAGECACHE_OVERFLOW, &after, &hi, 0);
+    return (int64_t)(after - before);
+}
+
+static void test_reader_cache_bytes(void **state)
+{
+    FX_SQLITE_ONLY();
+    fx_t *f = *state;
+    int64_t capped = reader_growth(f, 64 * 1024);
+    int64_t dflt = reader_growth(f, 0);
+    print_message("reader page cache growth: capped at 64 KiB %" PRId64
+                  " B, SQLite's default %" PRId64 " B\n",
+                  capped, dflt);
+    assert_true(capped < 512 * 1024);
+    assert_true(dflt > 1024 * 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1088,6 +1165,7 @@ int main(void)
         T(test_invites_basic),
         T(test_invites_list_withdraw_purge),
         T(test_is_contact),
+        T(test_reader_cache_bytes),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
