@@ -551,6 +551,49 @@ static void test_post_batch_two_nodes(void **state)
 
 /* ---- changing: pl_db_message_change ---- */
 
+/* The post's after hook (the push jobs of issue 15) runs inside the write
+ * job of each new message, batched or not, and what it writes commits with
+ * the message: 4 new posts, 4 hook calls, 4 queued jobs; a duplicate runs
+ * no hook. */
+static int after_hook(pl_db_t *db, const pl_message_t *m, void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    char key[32];
+    snprintf(key, sizeof key, "t:r%lld", (long long)m->room_id);
+    return pl_db_job_enqueue(db, "test_after", key, "{}", 0, 1000, NULL);
+}
+
+static void test_post_batch_after_hook(void **state)
+{
+    fx_t *f = *state;
+    world_t w = mkworld(f->db);
+    int calls = 0;
+    bpost_t b[5] = {
+        {.p = req(&w, "h1", TEXT)}, {.p = req(&w, "h2", TEXT)}, {.p = req(&w, "h3", TEXT)},
+        {.p = req(&w, "h4", TEXT)}, {.p = req(&w, "h1", TEXT)}, /* a repeat: no hook */
+    };
+    for (size_t i = 0; i < 5; i++) {
+        b[i].p.after = after_hook;
+        b[i].p.after_arg = &calls;
+    }
+    uint64_t before = batched(f->st);
+    post_all(f, f->st, b, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(1, b[i].status);
+        assert_int_equal(PL_REFUSAL_NONE, b[i].p.refused);
+        assert_int_equal(i == 4, b[i].p.duplicate);
+    }
+    assert_int_equal(4, calls);
+    if (fx_pg() != NULL)
+        assert_int_equal(4, batched(f->st) - before); /* the hooks ran in the batch */
+    pl_job_counts_t jc = {0};
+    assert_int_equal(0, pl_db_job_counts(f->db, 1000, &jc));
+    assert_int_equal(4, jc.queued);
+    for (size_t i = 0; i < 5; i++)
+        pl_post_dispose(&b[i].p);
+}
+
 static pl_change_t change(const world_t *w, pl_change_kind_t kind, int64_t user, int64_t seq)
 {
     return (pl_change_t){.kind = kind, .room_id = w->g, .seq = seq, .user = user};
@@ -729,6 +772,7 @@ int main(void)
         T(test_post_job),
         T(test_post_batch),
         T(test_post_batch_two_nodes),
+        T(test_post_batch_after_hook),
         T(test_change_edit_delete),
         T(test_change_react),
         T(test_reactions_order_same_ms),
