@@ -298,7 +298,8 @@ static void apply_members(pl_chat_t *chat, const cu_room_t *q)
     }
     size_t nold = r->nmembers;
     int64_t *old = pl_xmalloc((nold ? nold : 1) * sizeof *old);
-    memcpy(old, r->members, nold * sizeof *old);
+    if (nold > 0)
+        memcpy(old, r->members, nold * sizeof *old);
     for (size_t i = 0; i < nold; i++) {
         if (has(q->ids, q->nids, old[i]))
             continue;
@@ -455,9 +456,11 @@ static void snapshot(pl_chat_t *chat, cu_job_t *j)
         cu_room_t *q = &j->rooms[j->nrooms++];
         *q = (cu_room_t){.id = r->id, .watched = true, .nsnap = r->nmembers};
         q->snap = pl_xmalloc((r->nmembers ? r->nmembers : 1) * sizeof *q->snap);
-        memcpy(q->snap, r->members, r->nmembers * sizeof *q->snap);
+        if (r->nmembers > 0)
+            memcpy(q->snap, r->members, r->nmembers * sizeof *q->snap);
     }
-    qsort(j->rooms, j->nrooms, sizeof *j->rooms, cmp_i64); /* id is the first field */
+    if (j->nrooms > 1) /* qsort(NULL, 0) is undefined: no rooms, no array */
+        qsort(j->rooms, j->nrooms, sizeof *j->rooms, cmp_i64); /* id is the first field */
     j->nwatched = j->nrooms;
     size_t cap = HASH_COUNT(chat->users);
     j->users = pl_xcalloc(cap ? cap : 1, sizeof *j->users);

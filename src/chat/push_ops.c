@@ -320,7 +320,8 @@ struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r)
                                     : (s->username != NULL ? s->username : "someone"));
     c->nmembers = r->nmembers;
     c->members = pl_xmalloc((r->nmembers ? r->nmembers : 1) * sizeof *c->members);
-    memcpy(c->members, r->members, r->nmembers * sizeof *c->members);
+    if (r->nmembers > 0)
+        memcpy(c->members, r->members, r->nmembers * sizeof *c->members);
     /* Devices connected here and active (not away) hear the message live:
      * no push for them. Other nodes' sessions are not known here (see
      * docs/architecture.md, "Web Push"). */
