@@ -7,10 +7,12 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/redis_call.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -160,18 +162,9 @@ static const char lua_limits[] = LUA_NOW LUA_BUCKETS
 enum { CALL_STR, CALL_INT, CALL_LIMIT };
 
 struct pl_cauth {
-    pl_cluster_t *cl;
-    int pending; /* calls sent, not answered */
-    bool dead;   /* pl_cauth_free was called */
+    pl_rcall_owner_t o; /* calls: n is the number of integers expected (limits) */
 };
-
-typedef struct {
-    pl_cauth_t *a;
-    int kind;
-    void (*cb)(void);
-    void *arg;
-    size_t n; /* CALL_LIMIT: integers expected */
-} call_t;
+_Static_assert(offsetof(pl_cauth_t, o) == 0, "release frees the owner as the state");
 
 /* ---- decoding (pure) ---- */
 
@@ -214,24 +207,9 @@ int pl_cauth__decode_ints(const void *rp, size_t n, int64_t *out)
 
 /* ---- calls ---- */
 
-static void maybe_free(pl_cauth_t *a)
+static int on_reply(const pl_rcall_t *c, const void *rp, int rc)
 {
-    if (a->dead && a->pending == 0)
-        free(a);
-}
-
-static void on_reply(redisAsyncContext *ac, void *rp, void *priv)
-{
-    (void)ac;
-    call_t *c = priv;
     const redisReply *r = rp;
-    pl_cauth_t *a = c->a;
-    int rc = r == NULL ? PL_ECLOSED : 0;
-    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        pl_log(PL_LOG_WARN, "cluster", "auth state call failed err=\"%.*s\"",
-               (int)(r->len < 200 ? r->len : 200), r->str);
-        rc = PL_EPROTO;
-    }
     switch (c->kind) {
     case CALL_STR: {
         const char *v = NULL;
@@ -261,89 +239,36 @@ static void on_reply(redisAsyncContext *ac, void *rp, void *priv)
         break;
     }
     }
-    if (rc == PL_EPROTO)
-        pl_log(PL_LOG_WARN, "cluster", "auth state: unexpected reply kind=%d", c->kind);
-    free(c);
-    a->pending--;
-    maybe_free(a);
+    return rc;
 }
 
-static int send_call(pl_cauth_t *a, int kind, void (*cb)(void), void *arg, size_t n, int argc,
-                     const char **argv, const size_t *argl)
+static void release(pl_rcall_owner_t *o)
 {
-    redisAsyncContext *ac = a->dead ? NULL : pl_cluster__pub(a->cl);
-    if (ac == NULL)
-        return PL_ECLOSED;
-    call_t *c = pl_xcalloc(1, sizeof *c);
-    c->a = a;
-    c->kind = kind;
-    c->cb = cb;
-    c->arg = arg;
-    c->n = n;
-    if (redisAsyncCommandArgv(ac, on_reply, c, argc, argv, argl) != REDIS_OK) {
-        free(c);
-        return PL_ECLOSED;
-    }
-    a->pending++;
-    return 0;
+    free(o); /* the first member of pl_cauth_t */
 }
 
 pl_cauth_t *pl_cauth_new(pl_cluster_t *cl)
 {
     pl_cauth_t *a = pl_xcalloc(1, sizeof *a);
-    a->cl = cl;
+    a->o = (pl_rcall_owner_t){.cl = cl, .what = "auth state", .release = release};
     return a;
 }
 
 void pl_cauth_free(pl_cauth_t *a)
 {
-    if (a == NULL)
-        return;
-    a->dead = true;
-    maybe_free(a);
+    if (a != NULL)
+        pl_rcall_close(&a->o);
 }
 
-/* Arguments: at most ARGS_MAX, numbers formatted into nums. */
+/* Sends g (at most ARGS_MAX arguments) and frees it. */
+static int send_call(pl_cauth_t *a, int kind, void (*cb)(void), void *arg, size_t n, pl_rargs_t *g)
+{
+    int rc = pl_rcall_send(&a->o, on_reply, kind, cb, arg, n, g);
+    pl_rargs_dispose(g);
+    return rc;
+}
+
 #define ARGS_MAX 24
-#define NUM_MAX 32
-typedef struct {
-    const char *argv[ARGS_MAX];
-    size_t argl[ARGS_MAX];
-    char nums[ARGS_MAX][NUM_MAX];
-    int argc;
-} args_t;
-
-static void arg_str(args_t *g, const char *s)
-{
-    g->argl[g->argc] = strlen(s);
-    g->argv[g->argc++] = s;
-}
-
-static void arg_i64(args_t *g, int64_t v)
-{
-    char *p = g->nums[g->argc];
-    int len = snprintf(p, NUM_MAX, "%" PRId64, v);
-    g->argl[g->argc] = (size_t)(len < NUM_MAX ? len : NUM_MAX - 1);
-    g->argv[g->argc++] = p;
-}
-
-static void arg_double(args_t *g, double v)
-{
-    char *p = g->nums[g->argc];
-    int len = snprintf(p, NUM_MAX, "%.9g", v);
-    g->argl[g->argc] = (size_t)(len < NUM_MAX ? len : NUM_MAX - 1);
-    g->argv[g->argc++] = p;
-}
-
-static void arg_script(args_t *g, const char *script, size_t len)
-{
-    g->argc = 0;
-    arg_str(g, "EVAL");
-    g->argv[1] = script;
-    g->argl[1] = len;
-    g->argc = 2;
-    arg_str(g, "0");
-}
 
 /* A kind or id: 1..PL_CAUTH_ID_MAX of [0-9a-z] (no separator of a key). */
 static bool name_ok(const char *s)
@@ -362,20 +287,20 @@ int pl_cauth_slot_put(pl_cauth_t *a, const pl_cauth_put_t *p, pl_cauth_int_cb cb
     if (!name_ok(p->kind) || !name_ok(p->id) || p->value_len > PL_CAUTH_VALUE_MAX ||
         p->ttl_ms <= 0 || p->max < 1 || (p->addr[0] != '\0' && !name_ok(p->addr)))
         return PL_EINVAL;
-    args_t g;
-    arg_script(&g, lua_slot, sizeof lua_slot - 1);
-    arg_str(&g, "put");
-    arg_str(&g, p->kind);
-    arg_str(&g, p->id);
-    g.argv[g.argc] = p->value;
-    g.argl[g.argc++] = p->value_len;
-    arg_str(&g, p->tag);
-    arg_i64(&g, p->ttl_ms);
-    arg_i64(&g, p->max);
-    arg_str(&g, p->evict ? "1" : "0");
-    arg_str(&g, p->addr);
-    arg_i64(&g, p->per_addr);
-    return send_call(a, CALL_INT, (void (*)(void))cb, arg, 0, g.argc, g.argv, g.argl);
+    pl_rargs_t g;
+    pl_rargs_init(&g, ARGS_MAX);
+    pl_rargs_script(&g, lua_slot, sizeof lua_slot - 1);
+    pl_rargs_str(&g, "put");
+    pl_rargs_str(&g, p->kind);
+    pl_rargs_str(&g, p->id);
+    pl_rargs_mem(&g, p->value, p->value_len);
+    pl_rargs_str(&g, p->tag);
+    pl_rargs_i64(&g, p->ttl_ms);
+    pl_rargs_i64(&g, p->max);
+    pl_rargs_str(&g, p->evict ? "1" : "0");
+    pl_rargs_str(&g, p->addr);
+    pl_rargs_i64(&g, p->per_addr);
+    return send_call(a, CALL_INT, (void (*)(void))cb, arg, 0, &g);
 }
 
 int pl_cauth_slot_read(pl_cauth_t *a, pl_cauth_read_t op, const char *kind, const char *id,
@@ -383,14 +308,15 @@ int pl_cauth_slot_read(pl_cauth_t *a, pl_cauth_read_t op, const char *kind, cons
 {
     if (!name_ok(kind) || !name_ok(id))
         return PL_EINVAL;
-    args_t g;
-    arg_script(&g, lua_slot, sizeof lua_slot - 1);
-    arg_str(&g, op == PL_CAUTH_TAKE ? "take" : op == PL_CAUTH_CLAIM ? "claim" : "get");
-    arg_str(&g, kind);
-    arg_str(&g, id);
-    arg_str(&g, tag);
-    arg_i64(&g, lease_ms);
-    return send_call(a, CALL_STR, (void (*)(void))cb, arg, 0, g.argc, g.argv, g.argl);
+    pl_rargs_t g;
+    pl_rargs_init(&g, ARGS_MAX);
+    pl_rargs_script(&g, lua_slot, sizeof lua_slot - 1);
+    pl_rargs_str(&g, op == PL_CAUTH_TAKE ? "take" : op == PL_CAUTH_CLAIM ? "claim" : "get");
+    pl_rargs_str(&g, kind);
+    pl_rargs_str(&g, id);
+    pl_rargs_str(&g, tag);
+    pl_rargs_i64(&g, lease_ms);
+    return send_call(a, CALL_STR, (void (*)(void))cb, arg, 0, &g);
 }
 
 int pl_cauth_slot_finish(pl_cauth_t *a, const char *kind, const char *id, bool ok, int64_t tries,
@@ -398,32 +324,33 @@ int pl_cauth_slot_finish(pl_cauth_t *a, const char *kind, const char *id, bool o
 {
     if (!name_ok(kind) || !name_ok(id))
         return PL_EINVAL;
-    args_t g;
-    arg_script(&g, lua_slot, sizeof lua_slot - 1);
-    arg_str(&g, "finish");
-    arg_str(&g, kind);
-    arg_str(&g, id);
-    arg_str(&g, ok ? "1" : "0");
-    arg_i64(&g, tries);
-    return send_call(a, CALL_INT, (void (*)(void))cb, arg, 0, g.argc, g.argv, g.argl);
+    pl_rargs_t g;
+    pl_rargs_init(&g, ARGS_MAX);
+    pl_rargs_script(&g, lua_slot, sizeof lua_slot - 1);
+    pl_rargs_str(&g, "finish");
+    pl_rargs_str(&g, kind);
+    pl_rargs_str(&g, id);
+    pl_rargs_str(&g, ok ? "1" : "0");
+    pl_rargs_i64(&g, tries);
+    return send_call(a, CALL_INT, (void (*)(void))cb, arg, 0, &g);
 }
 
-static void limit_args(args_t *g, const char *op, const pl_cauth_limits_t *l, const char *user,
+static void limit_args(pl_rargs_t *g, const char *op, const pl_cauth_limits_t *l, const char *user,
                        const char *ip)
 {
-    arg_script(g, lua_limits, sizeof lua_limits - 1);
-    arg_str(g, op);
-    arg_str(g, user);
-    arg_str(g, ip);
+    pl_rargs_script(g, lua_limits, sizeof lua_limits - 1);
+    pl_rargs_str(g, op);
+    pl_rargs_str(g, user);
+    pl_rargs_str(g, ip);
     const pl_cauth_rate_t *r[5] = {&l->reg_ip, &l->login_ip, &l->fail_ip, &l->fail_acct_ip,
                                    &l->fail_acct};
     for (int i = 0; i < 5; i++) {
-        arg_double(g, r[i]->rate);
-        arg_double(g, r[i]->burst);
+        pl_rargs_double(g, r[i]->rate);
+        pl_rargs_double(g, r[i]->burst);
     }
-    arg_i64(g, l->free_failures);
-    arg_i64(g, l->backoff_max_ms);
-    arg_i64(g, l->known_ms);
+    pl_rargs_i64(g, l->free_failures);
+    pl_rargs_i64(g, l->backoff_max_ms);
+    pl_rargs_i64(g, l->known_ms);
 }
 
 /* A user or ip key: [0-9a-f] (hex), 1..PL_CAUTH_ID_MAX. */
@@ -437,9 +364,10 @@ int pl_cauth_register(pl_cauth_t *a, const pl_cauth_limits_t *l, const char *ip,
 {
     if (!hex_ok(ip))
         return PL_EINVAL;
-    args_t g;
+    pl_rargs_t g;
+    pl_rargs_init(&g, ARGS_MAX);
     limit_args(&g, "reg", l, "0", ip);
-    return send_call(a, CALL_LIMIT, (void (*)(void))cb, arg, 1, g.argc, g.argv, g.argl);
+    return send_call(a, CALL_LIMIT, (void (*)(void))cb, arg, 1, &g);
 }
 
 int pl_cauth_login_begin(pl_cauth_t *a, const pl_cauth_limits_t *l, const char *user,
@@ -447,9 +375,10 @@ int pl_cauth_login_begin(pl_cauth_t *a, const pl_cauth_limits_t *l, const char *
 {
     if (!hex_ok(user) || !hex_ok(ip))
         return PL_EINVAL;
-    args_t g;
+    pl_rargs_t g;
+    pl_rargs_init(&g, ARGS_MAX);
     limit_args(&g, "begin", l, user, ip);
-    return send_call(a, CALL_LIMIT, (void (*)(void))cb, arg, 3, g.argc, g.argv, g.argl);
+    return send_call(a, CALL_LIMIT, (void (*)(void))cb, arg, 3, &g);
 }
 
 int pl_cauth_login_end(pl_cauth_t *a, const pl_cauth_limits_t *l, const char *user, const char *ip,
@@ -457,10 +386,11 @@ int pl_cauth_login_end(pl_cauth_t *a, const pl_cauth_limits_t *l, const char *us
 {
     if (!hex_ok(user) || !hex_ok(ip) || (outcome != 'o' && outcome != 'f' && outcome != 'a'))
         return PL_EINVAL;
-    args_t g;
+    pl_rargs_t g;
+    pl_rargs_init(&g, ARGS_MAX);
     limit_args(&g, "end", l, user, ip);
     char oc[2] = {outcome, '\0'};
-    arg_str(&g, oc);
-    arg_str(&g, account ? "1" : "0");
-    return send_call(a, CALL_LIMIT, (void (*)(void))cb, arg, 1, g.argc, g.argv, g.argl);
+    pl_rargs_str(&g, oc);
+    pl_rargs_str(&g, account ? "1" : "0");
+    return send_call(a, CALL_LIMIT, (void (*)(void))cb, arg, 1, &g);
 }

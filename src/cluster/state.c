@@ -9,10 +9,12 @@
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/redis_call.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -110,19 +112,10 @@ static const char lua_rate[] =
 enum { CALL_SET, CALL_HB, CALL_GET, CALL_RATE };
 
 struct pl_cstate {
-    pl_cluster_t *cl;
+    pl_rcall_owner_t o; /* calls: n is the number of users asked (get, rate) */
     int64_t ttl_ms;
-    int pending; /* calls sent, not answered */
-    bool dead;   /* pl_cstate_free was called */
 };
-
-typedef struct {
-    pl_cstate_t *st;
-    int kind;
-    void (*cb)(void); /* the kind's callback type */
-    void *arg;
-    size_t n; /* users asked (get, rate) */
-} call_t;
+_Static_assert(offsetof(pl_cstate_t, o) == 0, "release frees the owner as the state");
 
 /* ---- decoding (pure) ---- */
 
@@ -209,24 +202,9 @@ int pl_cstate__decode_tokens(const void *rp, size_t n, double *out)
 
 /* ---- calls ---- */
 
-static void maybe_free(pl_cstate_t *st)
+static int on_reply(const pl_rcall_t *c, const void *rp, int rc)
 {
-    if (st->dead && st->pending == 0)
-        free(st);
-}
-
-static void on_reply(redisAsyncContext *ac, void *rp, void *priv)
-{
-    (void)ac;
-    call_t *c = priv;
     const redisReply *r = rp;
-    pl_cstate_t *st = c->st;
-    int rc = r == NULL ? PL_ECLOSED : 0;
-    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        pl_log(PL_LOG_WARN, "cluster", "shared state call failed kind=%d err=\"%.*s\"", c->kind,
-               (int)(r->len < 200 ? r->len : 200), r->str);
-        rc = PL_EPROTO;
-    }
     switch (c->kind) {
     case CALL_SET:
     case CALL_HB: {
@@ -268,90 +246,27 @@ static void on_reply(redisAsyncContext *ac, void *rp, void *priv)
         break;
     }
     }
-    if (rc == PL_EPROTO)
-        pl_log(PL_LOG_WARN, "cluster", "shared state: unexpected reply kind=%d", c->kind);
-    free(c);
-    st->pending--;
-    maybe_free(st);
+    return rc;
 }
 
-/* Sends argv; on success the reply goes to cb through on_reply. */
-static int send_call(pl_cstate_t *st, int kind, void (*cb)(void), void *arg, size_t n, int argc,
-                     const char **argv, const size_t *argl)
+/* Sends g and frees it; on success the reply goes to cb through on_reply. */
+static int send_call(pl_cstate_t *st, int kind, void (*cb)(void), void *arg, size_t n,
+                     pl_rargs_t *g)
 {
-    redisAsyncContext *ac = st->dead ? NULL : pl_cluster__pub(st->cl);
-    if (ac == NULL)
-        return PL_ECLOSED;
-    call_t *c = pl_xcalloc(1, sizeof *c);
-    c->st = st;
-    c->kind = kind;
-    c->cb = cb;
-    c->arg = arg;
-    c->n = n;
-    if (redisAsyncCommandArgv(ac, on_reply, c, argc, argv, argl) != REDIS_OK) {
-        free(c);
-        return PL_ECLOSED;
-    }
-    st->pending++;
-    return 0;
+    int rc = pl_rcall_send(&st->o, on_reply, kind, cb, arg, n, g);
+    pl_rargs_dispose(g);
+    return rc;
 }
 
-/* A command's arguments; nums holds the text of every number. */
-#define NUM_MAX 32
-typedef struct {
-    const char **argv;
-    size_t *argl;
-    char (*nums)[NUM_MAX];
-    int argc, nnum;
-} args_t;
-
-static void args_init(args_t *a, size_t cap)
+static void release(pl_rcall_owner_t *o)
 {
-    a->argv = pl_xcalloc(cap, sizeof *a->argv);
-    a->argl = pl_xcalloc(cap, sizeof *a->argl);
-    a->nums = pl_xcalloc(cap, sizeof *a->nums);
-    a->argc = a->nnum = 0;
-}
-
-static void args_str(args_t *a, const char *s, size_t len)
-{
-    a->argv[a->argc] = s;
-    a->argl[a->argc++] = len;
-}
-
-/* fmt holds one int64 conversion. */
-static void args_i64(args_t *a, const char *fmt, int64_t v)
-{
-    char *p = a->nums[a->nnum++];
-    int len = snprintf(p, NUM_MAX, fmt, v);
-    args_str(a, p, (size_t)(len < NUM_MAX ? len : NUM_MAX - 1));
-}
-
-static void args_double(args_t *a, double v)
-{
-    char *p = a->nums[a->nnum++];
-    int len = snprintf(p, NUM_MAX, "%.6f", v);
-    args_str(a, p, (size_t)(len < NUM_MAX ? len : NUM_MAX - 1));
-}
-
-static void args_dispose(args_t *a)
-{
-    free(a->argv);
-    free(a->argl);
-    free(a->nums);
-}
-
-static void args_script(args_t *a, const char *script, size_t len)
-{
-    args_str(a, "EVAL", 4);
-    args_str(a, script, len);
-    args_str(a, "0", 1);
+    free(o); /* the first member of pl_cstate_t */
 }
 
 pl_cstate_t *pl_cstate_new(pl_cluster_t *cl, int64_t ttl_ms)
 {
     pl_cstate_t *st = pl_xcalloc(1, sizeof *st);
-    st->cl = cl;
+    st->o = (pl_rcall_owner_t){.cl = cl, .what = "shared state", .release = release};
     st->ttl_ms = ttl_ms;
     return st;
 }
@@ -360,18 +275,17 @@ void pl_cstate_free(pl_cstate_t *st)
 {
     if (st == NULL)
         return;
-    st->dead = true;
-    maybe_free(st);
+    pl_rcall_close(&st->o);
 }
 
 bool pl_cstate_up(pl_cstate_t *st)
 {
-    return !st->dead && pl_cluster__pub(st->cl) != NULL;
+    return pl_rcall_up(&st->o);
 }
 
 uint64_t pl_cstate_epoch(pl_cstate_t *st)
 {
-    return pl_cluster__pub_epoch(st->cl);
+    return pl_cluster__pub_epoch(st->o.cl);
 }
 
 int pl_cstate_presence_set(pl_cstate_t *st, bool replace, const pl_cstate_pres_t *mine, size_t n,
@@ -379,33 +293,29 @@ int pl_cstate_presence_set(pl_cstate_t *st, bool replace, const pl_cstate_pres_t
 {
     if (n > PL_CSTATE_BATCH * 64)
         return PL_EINVAL;
-    const char *node = pl_cluster_node(st->cl);
-    args_t a;
-    args_init(&a, 6 + 2 * n);
-    args_script(&a, lua_set, sizeof lua_set - 1);
-    args_str(&a, node, strlen(node));
-    args_i64(&a, "%" PRId64, st->ttl_ms);
-    args_str(&a, replace ? "r" : "s", 1);
+    const char *node = pl_cluster_node(st->o.cl);
+    pl_rargs_t a;
+    pl_rargs_init(&a, 6 + 2 * n);
+    pl_rargs_script(&a, lua_set, sizeof lua_set - 1);
+    pl_rargs_str(&a, node);
+    pl_rargs_i64(&a, st->ttl_ms);
+    pl_rargs_str(&a, replace ? "r" : "s");
     for (size_t i = 0; i < n; i++) {
-        args_i64(&a, "%" PRId64, mine[i].user);
-        args_i64(&a, "%" PRId64, mine[i].status);
+        pl_rargs_i64(&a, mine[i].user);
+        pl_rargs_i64(&a, mine[i].status);
     }
-    int rc = send_call(st, CALL_SET, (void (*)(void))cb, arg, n, a.argc, a.argv, a.argl);
-    args_dispose(&a);
-    return rc;
+    return send_call(st, CALL_SET, (void (*)(void))cb, arg, n, &a);
 }
 
 int pl_cstate_heartbeat(pl_cstate_t *st, pl_cstate_hb_cb cb, void *arg)
 {
-    const char *node = pl_cluster_node(st->cl);
-    args_t a;
-    args_init(&a, 6);
-    args_script(&a, lua_heartbeat, sizeof lua_heartbeat - 1);
-    args_str(&a, node, strlen(node));
-    args_i64(&a, "%" PRId64, st->ttl_ms);
-    int rc = send_call(st, CALL_HB, (void (*)(void))cb, arg, 0, a.argc, a.argv, a.argl);
-    args_dispose(&a);
-    return rc;
+    const char *node = pl_cluster_node(st->o.cl);
+    pl_rargs_t a;
+    pl_rargs_init(&a, 6);
+    pl_rargs_script(&a, lua_heartbeat, sizeof lua_heartbeat - 1);
+    pl_rargs_str(&a, node);
+    pl_rargs_i64(&a, st->ttl_ms);
+    return send_call(st, CALL_HB, (void (*)(void))cb, arg, 0, &a);
 }
 
 int pl_cstate_presence_get(pl_cstate_t *st, const int64_t *users, size_t n, pl_cstate_get_cb cb,
@@ -413,14 +323,12 @@ int pl_cstate_presence_get(pl_cstate_t *st, const int64_t *users, size_t n, pl_c
 {
     if (n == 0 || n > PL_CSTATE_BATCH)
         return PL_EINVAL;
-    args_t a;
-    args_init(&a, 1 + n);
-    args_str(&a, "MGET", 4);
+    pl_rargs_t a;
+    pl_rargs_init(&a, 1 + n);
+    pl_rargs_str(&a, "MGET");
     for (size_t i = 0; i < n; i++)
-        args_i64(&a, "pl:ps:%" PRId64, users[i]);
-    int rc = send_call(st, CALL_GET, (void (*)(void))cb, arg, n, a.argc, a.argv, a.argl);
-    args_dispose(&a);
-    return rc;
+        pl_rargs_fmt(&a, "pl:ps:%" PRId64, users[i]);
+    return send_call(st, CALL_GET, (void (*)(void))cb, arg, n, &a);
 }
 
 int pl_cstate_rate_take(pl_cstate_t *st, double rate, double burst, const int64_t *users,
@@ -428,16 +336,14 @@ int pl_cstate_rate_take(pl_cstate_t *st, double rate, double burst, const int64_
 {
     if (n == 0 || n > PL_CSTATE_BATCH || !(rate > 0) || !(burst > 0))
         return PL_EINVAL;
-    args_t a;
-    args_init(&a, 5 + 2 * n);
-    args_script(&a, lua_rate, sizeof lua_rate - 1);
-    args_double(&a, rate);
-    args_double(&a, burst);
+    pl_rargs_t a;
+    pl_rargs_init(&a, 5 + 2 * n);
+    pl_rargs_script(&a, lua_rate, sizeof lua_rate - 1);
+    pl_rargs_double(&a, rate);
+    pl_rargs_double(&a, burst);
     for (size_t i = 0; i < n; i++) {
-        args_i64(&a, "%" PRId64, users[i]);
-        args_i64(&a, "%" PRId64, (int64_t)counts[i]);
+        pl_rargs_i64(&a, users[i]);
+        pl_rargs_i64(&a, (int64_t)counts[i]);
     }
-    int rc = send_call(st, CALL_RATE, (void (*)(void))cb, arg, n, a.argc, a.argv, a.argl);
-    args_dispose(&a);
-    return rc;
+    return send_call(st, CALL_RATE, (void (*)(void))cb, arg, n, &a);
 }
