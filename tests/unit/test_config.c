@@ -110,6 +110,31 @@ static void test_validate(void **state)
     pl_config_dispose(&c);
 }
 
+/* Retention: 0 (off) or at least a second; 1..999 ms would delete messages
+ * as they are sent, so it is refused rather than taken literally. */
+static void test_message_retention(void **state)
+{
+    (void)state;
+    pl_config_t c;
+    char err[256];
+    static const struct {
+        const char *v;
+        int rc;
+    } cases[] = {{"0", 0}, {"1", PL_EINVAL}, {"999", PL_EINVAL}, {"1000", 0}, {"86400000", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_config_init(&c);
+        assert_int_equal(0, pl_config_set(&c, "message_retention_ms", cases[i].v, err, sizeof err));
+        err[0] = '\0';
+        assert_int_equal(cases[i].rc, pl_config_validate(&c, err, sizeof err));
+        if (cases[i].rc != 0)
+            assert_non_null(strstr(err, "message_retention_ms"));
+        pl_config_dispose(&c);
+    }
+    pl_config_init(&c);
+    assert_int_not_equal(0, pl_config_set(&c, "message_retention_ms", "-1", err, sizeof err));
+    pl_config_dispose(&c);
+}
+
 /* Passkeys: the rpId is a host name (never an IP or with a port), and every
  * origin is on it or a subdomain of it. */
 static void test_webauthn_keys(void **state)
@@ -203,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_origin_list),
         cmocka_unit_test(test_webauthn_keys),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_message_retention),
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_api_keys),
