@@ -33,6 +33,7 @@
 
 #include "cluster_fx.h"
 #include "harness.h"
+#include "webauthn_soft.h"
 
 #define ORIGIN "http://localhost:8080"
 #define PW "correct horse battery"
@@ -309,107 +310,7 @@ static void test_mfa_across_nodes(void **state)
 
 /* ---- tests: WebAuthn challenges ---- */
 
-/* ---- a software authenticator ---- */
-
-typedef struct {
-    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    unsigned char id[16];
-    uint32_t counter;
-} authn_t;
-
-static void authn_new(authn_t *a)
-{
-    crypto_sign_keypair(a->pk, a->sk);
-    randombytes_buf(a->id, sizeof a->id);
-    a->counter = 1;
-}
-
-static char *b64u(const unsigned char *p, size_t n)
-{
-    size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *s = malloc(cap);
-    sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return s;
-}
-
-/* rpIdHash, flags, counter: the 37 bytes every authData starts with. */
-static size_t authdata_head(unsigned char *out, uint8_t flags, uint32_t counter)
-{
-    crypto_hash_sha256(out, (const unsigned char *)"localhost", 9);
-    out[32] = flags;
-    out[33] = (unsigned char)(counter >> 24), out[34] = (unsigned char)(counter >> 16);
-    out[35] = (unsigned char)(counter >> 8), out[36] = (unsigned char)counter;
-    return 37;
-}
-
-static char *client_data(const char *type, const char *challenge, const char *origin)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "{\"type\":\"%s\",\"challenge\":\"%s\",\"origin\":\"%s\"}", type,
-             challenge, origin);
-    return b64u((const unsigned char *)buf, strlen(buf));
-}
-
-/* The registration body for challenge (base64url, from the options). */
-static char *registration(const authn_t *a, const char *challenge, const char *origin)
-{
-    unsigned char ad[256];
-    size_t n = authdata_head(ad, 0x45 /* UP UV AT */, 0);
-    memset(ad + n, 0, 16); /* aaguid */
-    n += 16;
-    ad[n++] = 0, ad[n++] = sizeof a->id;
-    memcpy(ad + n, a->id, sizeof a->id);
-    n += sizeof a->id;
-    /* COSE_Key {1: 1 (OKP), 3: -8 (EdDSA), -1: 6 (Ed25519), -2: x} */
-    static const unsigned char cose[] = {0xa4, 0x01, 0x01, 0x03, 0x27,
-                                         0x20, 0x06, 0x21, 0x58, 0x20};
-    memcpy(ad + n, cose, sizeof cose);
-    n += sizeof cose;
-    memcpy(ad + n, a->pk, 32);
-    n += 32;
-    unsigned char ao[512];
-    static const unsigned char head[] = {0xa3, 0x63, 'f', 'm', 't', 0x64, 'n', 'o', 'n',  'e',
-                                         0x67, 'a',  't', 't', 'S', 't',  'm', 't', 0xa0, 0x68,
-                                         'a',  'u',  't', 'h', 'D', 'a',  't', 'a', 0x58};
-    memcpy(ao, head, sizeof head);
-    size_t m = sizeof head;
-    ao[m++] = (unsigned char)n;
-    memcpy(ao + m, ad, n);
-    m += n;
-    char *id = b64u(a->id, sizeof a->id), *aob = b64u(ao, m);
-    char *cd = client_data("webauthn.create", challenge, origin);
-    json_t *body = json_pack("{s:s,s:{s:s,s:s,s:s,s:{s:s,s:s}}}", "name", "test key", "credential",
-                             "id", id, "rawId", id, "type", "public-key", "response",
-                             "clientDataJSON", cd, "attestationObject", aob);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    free(id), free(aob), free(cd);
-    return text;
-}
-
-/* A login body: an assertion over challenge with the given counter. */
-static char *assertion(const authn_t *a, const char *challenge, const char *origin,
-                       uint32_t counter)
-{
-    unsigned char ad[64];
-    size_t n = authdata_head(ad, 0x05 /* UP UV */, counter);
-    char *cd = client_data("webauthn.get", challenge, origin);
-    unsigned char raw_cd[512], msg[64 + 32], sig[crypto_sign_BYTES];
-    size_t cd_len;
-    assert_int_equal(0, sodium_base642bin(raw_cd, sizeof raw_cd, cd, strlen(cd), NULL, &cd_len,
-                                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING));
-    memcpy(msg, ad, n);
-    crypto_hash_sha256(msg + n, raw_cd, cd_len);
-    crypto_sign_detached(sig, NULL, msg, n + 32, a->sk);
-    char *id = b64u(a->id, sizeof a->id), *adb = b64u(ad, n), *sigb = b64u(sig, sizeof sig);
-    json_t *body =
-        json_pack("{s:{s:s,s:s,s:{s:s,s:s,s:s}}}", "credential", "id", id, "type", "public-key",
-                  "response", "clientDataJSON", cd, "authenticatorData", adb, "signature", sigb);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    free(id), free(adb), free(sigb), free(cd);
-    return text;
-}
+/* The software authenticator: harness/webauthn_soft.h. */
 
 static void test_passkey_across_nodes(void **state)
 {
@@ -417,14 +318,14 @@ static void test_passkey_across_nodes(void **state)
     NEED_CLUSTER();
     char user[40], tok[128];
     new_user(&na, "cpk", user, tok);
-    authn_t a;
-    authn_new(&a);
+    th_authn_t a;
+    th_authn_new(&a);
     resp_t r = {0};
     /* Registration: options from A, finish on B. */
     char ch[128];
     assert_int_equal(200, post(&na, "/v1/passkeys/register/options", tok, "{}", &r));
     snprintf(ch, sizeof ch, "%s", jstr(r.json, "challenge"));
-    char *body = registration(&a, ch, ORIGIN);
+    char *body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(201, post(&nb, "/v1/passkeys/register", tok, body, &r));
     /* The challenge was single use over both nodes. */
     assert_int_equal(400, post(&na, "/v1/passkeys/register", tok, body, &r));
@@ -433,7 +334,7 @@ static void test_passkey_across_nodes(void **state)
     /* Passwordless login: options from B, the assertion on A. */
     assert_int_equal(200, post(&nb, "/v1/passkeys/login/options", NULL, "{}", &r));
     snprintf(ch, sizeof ch, "%s", jstr(r.json, "challenge"));
-    body = assertion(&a, ch, ORIGIN, 1);
+    body = th_authn_assertion(&a, ch, ORIGIN, 1);
     assert_int_equal(200, post(&na, "/v1/passkeys/login", NULL, body, &r));
     assert_non_null(json_object_get(r.json, "token"));
     /* A replay on the other node: the challenge is gone. */
@@ -443,14 +344,14 @@ static void test_passkey_across_nodes(void **state)
     /* A login challenge does not answer a registration. */
     assert_int_equal(200, post(&na, "/v1/passkeys/login/options", NULL, "{}", &r));
     snprintf(ch, sizeof ch, "%s", jstr(r.json, "challenge"));
-    authn_t b;
-    authn_new(&b);
-    body = registration(&b, ch, ORIGIN);
+    th_authn_t b;
+    th_authn_new(&b);
+    body = th_authn_registration(&b, ch, ORIGIN);
     assert_int_equal(400, post(&nb, "/v1/passkeys/register", tok, body, &r));
     assert_string_equal("bad_challenge", err_code(&r));
     free(body);
     /* ... and stays outstanding for a login (counter 2). */
-    body = assertion(&a, ch, ORIGIN, 2);
+    body = th_authn_assertion(&a, ch, ORIGIN, 2);
     assert_int_equal(200, post(&nb, "/v1/passkeys/login", NULL, body, &r));
     free(body);
     /* The passkey as a second factor: password on B, assertion on A. */
@@ -458,7 +359,7 @@ static void test_passkey_across_nodes(void **state)
     password_step(&nb, user, ticket);
     assert_int_equal(200, post(&nb, "/v1/passkeys/login/options", NULL, "{}", &r));
     snprintf(ch, sizeof ch, "%s", jstr(r.json, "challenge"));
-    char *text = assertion(&a, ch, ORIGIN, 3);
+    char *text = th_authn_assertion(&a, ch, ORIGIN, 3);
     json_t *j = json_loads(text, 0, NULL);
     free(text);
     json_t *mb =
@@ -526,13 +427,13 @@ static void test_forged_and_flood(void **state)
     snprintf(body, sizeof body, "{\"mfa_ticket\":\"%s\",\"totp\":\"123456\"}", big);
     assert_int_equal(400, post(&nb, "/v1/login/mfa", NULL, body, &r));
     /* Forged challenges in a passkey login: refused on both nodes. */
-    authn_t a;
-    authn_new(&a);
-    char *text = assertion(&a, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ORIGIN, 1);
+    th_authn_t a;
+    th_authn_new(&a);
+    char *text = th_authn_assertion(&a, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ORIGIN, 1);
     assert_int_equal(400, post(&na, "/v1/passkeys/login", NULL, text, &r));
     assert_string_equal("bad_challenge", err_code(&r));
     free(text);
-    text = assertion(&a, big, ORIGIN, 1);
+    text = th_authn_assertion(&a, big, ORIGIN, 1);
     int st = post(&nb, "/v1/passkeys/login", NULL, text, &r);
     assert_true(st == 400 || st == 413);
     free(text);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "webauthn_soft.h"
 
 #define ORIGIN "http://localhost:8080"
 #define PW "correct horse"
@@ -43,107 +44,7 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* ---- a software authenticator ---- */
-
-typedef struct {
-    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-    unsigned char id[16];
-    uint32_t counter;
-} authn_t;
-
-static void authn_new(authn_t *a)
-{
-    crypto_sign_keypair(a->pk, a->sk);
-    randombytes_buf(a->id, sizeof a->id);
-    a->counter = 1;
-}
-
-static char *b64u(const unsigned char *p, size_t n)
-{
-    size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *s = malloc(cap);
-    sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return s;
-}
-
-/* rpIdHash, flags, counter: the 37 bytes every authData starts with. */
-static size_t authdata_head(unsigned char *out, uint8_t flags, uint32_t counter)
-{
-    crypto_hash_sha256(out, (const unsigned char *)"localhost", 9);
-    out[32] = flags;
-    out[33] = (unsigned char)(counter >> 24), out[34] = (unsigned char)(counter >> 16);
-    out[35] = (unsigned char)(counter >> 8), out[36] = (unsigned char)counter;
-    return 37;
-}
-
-static char *client_data(const char *type, const char *challenge, const char *origin)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "{\"type\":\"%s\",\"challenge\":\"%s\",\"origin\":\"%s\"}", type,
-             challenge, origin);
-    return b64u((const unsigned char *)buf, strlen(buf));
-}
-
-/* The registration body for challenge (base64url, from the options). */
-static char *registration(const authn_t *a, const char *challenge, const char *origin)
-{
-    unsigned char ad[256];
-    size_t n = authdata_head(ad, 0x45 /* UP UV AT */, 0);
-    memset(ad + n, 0, 16); /* aaguid */
-    n += 16;
-    ad[n++] = 0, ad[n++] = sizeof a->id;
-    memcpy(ad + n, a->id, sizeof a->id);
-    n += sizeof a->id;
-    /* COSE_Key {1: 1 (OKP), 3: -8 (EdDSA), -1: 6 (Ed25519), -2: x} */
-    static const unsigned char cose[] = {0xa4, 0x01, 0x01, 0x03, 0x27,
-                                         0x20, 0x06, 0x21, 0x58, 0x20};
-    memcpy(ad + n, cose, sizeof cose);
-    n += sizeof cose;
-    memcpy(ad + n, a->pk, 32);
-    n += 32;
-    unsigned char ao[512];
-    static const unsigned char head[] = {0xa3, 0x63, 'f', 'm', 't', 0x64, 'n', 'o', 'n',  'e',
-                                         0x67, 'a',  't', 't', 'S', 't',  'm', 't', 0xa0, 0x68,
-                                         'a',  'u',  't', 'h', 'D', 'a',  't', 'a', 0x58};
-    memcpy(ao, head, sizeof head);
-    size_t m = sizeof head;
-    ao[m++] = (unsigned char)n;
-    memcpy(ao + m, ad, n);
-    m += n;
-    char *id = b64u(a->id, sizeof a->id), *aob = b64u(ao, m);
-    char *cd = client_data("webauthn.create", challenge, origin);
-    json_t *body = json_pack("{s:s,s:{s:s,s:s,s:s,s:{s:s,s:s}}}", "name", "test key", "credential",
-                             "id", id, "rawId", id, "type", "public-key", "response",
-                             "clientDataJSON", cd, "attestationObject", aob);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    free(id), free(aob), free(cd);
-    return text;
-}
-
-/* A login body: an assertion over challenge with the given counter. */
-static char *assertion(const authn_t *a, const char *challenge, const char *origin,
-                       uint32_t counter)
-{
-    unsigned char ad[64];
-    size_t n = authdata_head(ad, 0x05 /* UP UV */, counter);
-    char *cd = client_data("webauthn.get", challenge, origin);
-    unsigned char raw_cd[512], msg[64 + 32], sig[crypto_sign_BYTES];
-    size_t cd_len;
-    assert_int_equal(0, sodium_base642bin(raw_cd, sizeof raw_cd, cd, strlen(cd), NULL, &cd_len,
-                                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING));
-    memcpy(msg, ad, n);
-    crypto_hash_sha256(msg + n, raw_cd, cd_len);
-    crypto_sign_detached(sig, NULL, msg, n + 32, a->sk);
-    char *id = b64u(a->id, sizeof a->id), *adb = b64u(ad, n), *sigb = b64u(sig, sizeof sig);
-    json_t *body =
-        json_pack("{s:{s:s,s:s,s:{s:s,s:s,s:s}}}", "credential", "id", id, "type", "public-key",
-                  "response", "clientDataJSON", cd, "authenticatorData", adb, "signature", sigb);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    free(id), free(adb), free(sigb), free(cd);
-    return text;
-}
+/* The software authenticator: harness/webauthn_soft.h. */
 
 /* ---- HTTP ---- */
 
@@ -195,24 +96,24 @@ static void login_options(char challenge[128])
 }
 
 /* A user with a registered passkey a. */
-static void user_with_passkey(const char *prefix, authn_t *a, char token[128], char uid[32])
+static void user_with_passkey(const char *prefix, th_authn_t *a, char token[128], char uid[32])
 {
     char name[64], ch[128];
     th_register(srv.port, th_unique_name(prefix, name, sizeof name), PW, token, uid);
     remember(token);
-    authn_new(a);
+    th_authn_new(a);
     register_options(token, ch);
-    char *body = registration(a, ch, ORIGIN);
+    char *body = th_authn_registration(a, ch, ORIGIN);
     assert_int_equal(201, post("/v1/passkeys/register", token, body));
     free(body);
 }
 
 /* Logs in with the passkey at counter; returns the status. */
-static int login_with(authn_t *a, uint32_t counter, const char *origin)
+static int login_with(th_authn_t *a, uint32_t counter, const char *origin)
 {
     char ch[128];
     login_options(ch);
-    char *body = assertion(a, ch, origin, counter);
+    char *body = th_authn_assertion(a, ch, origin, counter);
     int st = post("/v1/passkeys/login", NULL, body);
     free(body);
     return st;
@@ -223,7 +124,7 @@ static int login_with(authn_t *a, uint32_t counter, const char *origin)
 static void test_register_and_login(void **state)
 {
     (void)state;
-    authn_t a;
+    th_authn_t a;
     char token[128], uid[32];
     user_with_passkey("pka", &a, token, uid);
     assert_int_equal(200, login_with(&a, 5, ORIGIN));
@@ -247,15 +148,15 @@ static void test_register_and_login(void **state)
 static void test_no_auth(void **state)
 {
     (void)state;
-    authn_t a;
-    authn_new(&a);
+    th_authn_t a;
+    th_authn_new(&a);
     assert_int_equal(401, post("/v1/passkeys/register/options", NULL, "{}"));
     assert_int_equal(401, post("/v1/passkeys/register/options", "not-a-token", "{}"));
     /* A stranger with a victim's challenge but no token. */
     char token[128], ch[128];
     th_register(srv.port, th_unique_name("pkv", (char[64]){0}, 64), PW, token, NULL);
     register_options(token, ch);
-    char *body = registration(&a, ch, ORIGIN);
+    char *body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(401, post("/v1/passkeys/register", NULL, body));
     assert_string_equal("unauthenticated", field("code"));
     free(body);
@@ -274,39 +175,39 @@ static void test_foreign_and_replayed_challenge(void **state)
     char vt[128], mt[128], ch[128];
     th_register(srv.port, th_unique_name("pkv", (char[64]){0}, 64), PW, vt, NULL);
     th_register(srv.port, th_unique_name("pkm", (char[64]){0}, 64), PW, mt, NULL);
-    authn_t a;
-    authn_new(&a);
+    th_authn_t a;
+    th_authn_new(&a);
     register_options(vt, ch);
-    char *body = registration(&a, ch, ORIGIN);
+    char *body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(400, post("/v1/passkeys/register", mt, body));
     assert_string_equal("bad_challenge", field("code"));
     /* the challenge was spent by that attempt */
     assert_int_equal(400, post("/v1/passkeys/register", vt, body));
     free(body);
     register_options(vt, ch);
-    body = registration(&a, ch, ORIGIN);
+    body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(201, post("/v1/passkeys/register", vt, body));
     assert_int_equal(400, post("/v1/passkeys/register", vt, body)); /* replayed */
     assert_string_equal("bad_challenge", field("code"));
     free(body);
     /* the same credential on another account */
     register_options(mt, ch);
-    body = registration(&a, ch, ORIGIN);
+    body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(409, post("/v1/passkeys/register", mt, body));
     assert_string_equal("passkey_exists", field("code"));
     free(body);
     /* a login challenge does not register, a registration one does not log in */
     login_options(ch);
-    body = registration(&a, ch, ORIGIN);
+    body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(400, post("/v1/passkeys/register", vt, body));
     free(body);
     register_options(vt, ch);
-    body = assertion(&a, ch, ORIGIN, 9);
+    body = th_authn_assertion(&a, ch, ORIGIN, 9);
     assert_int_equal(400, post("/v1/passkeys/login", NULL, body));
     free(body);
     /* a replayed login */
     login_options(ch);
-    body = assertion(&a, ch, ORIGIN, 10);
+    body = th_authn_assertion(&a, ch, ORIGIN, 10);
     assert_int_equal(200, post("/v1/passkeys/login", NULL, body));
     assert_int_equal(400, post("/v1/passkeys/login", NULL, body));
     assert_string_equal("bad_challenge", field("code"));
@@ -316,15 +217,15 @@ static void test_foreign_and_replayed_challenge(void **state)
 static void test_wrong_origin(void **state)
 {
     (void)state;
-    authn_t a;
+    th_authn_t a;
     char token[128], uid[32], ch[128];
     user_with_passkey("pko", &a, token, uid);
     assert_int_equal(401, login_with(&a, 2, "http://localhost:8081"));
     assert_int_equal(401, login_with(&a, 3, "https://evil.example"));
-    authn_t b;
-    authn_new(&b);
+    th_authn_t b;
+    th_authn_new(&b);
     register_options(token, ch);
-    char *body = registration(&b, ch, "https://evil.example");
+    char *body = th_authn_registration(&b, ch, "https://evil.example");
     assert_int_equal(400, post("/v1/passkeys/register", token, body));
     assert_string_equal("passkey_invalid", field("code"));
     free(body);
@@ -334,7 +235,7 @@ static void test_wrong_origin(void **state)
 static void test_deleted_passkey(void **state)
 {
     (void)state;
-    authn_t a;
+    th_authn_t a;
     char token[128], uid[32], other[128];
     user_with_passkey("pkd", &a, token, uid);
     th_register(srv.port, th_unique_name("pkx", (char[64]){0}, 64), PW, other, NULL);
@@ -428,7 +329,7 @@ static void test_oversized_and_malformed(void **state)
 static void test_login_options_do_not_leak(void **state)
 {
     (void)state;
-    authn_t a;
+    th_authn_t a;
     char token[128], uid[32], name[64];
     th_unique_name("pkl", name, sizeof name);
     th_register(srv.port, name, PW, token, uid);
@@ -455,11 +356,11 @@ static void test_login_options_do_not_leak(void **state)
  * 401 mfa_required naming "passkey" and a ticket; POST /v1/login/mfa with an
  * assertion of the account's own passkey signs in, another account's passkey
  * does not, and a spent ticket is refused. */
-static char *mfa_body(const char *ticket, const authn_t *a, uint32_t counter)
+static char *mfa_body(const char *ticket, const th_authn_t *a, uint32_t counter)
 {
     char ch[128];
     login_options(ch);
-    char *text = assertion(a, ch, ORIGIN, counter);
+    char *text = th_authn_assertion(a, ch, ORIGIN, counter);
     json_t *j = json_loads(text, 0, NULL);
     free(text);
     json_t *body =
@@ -473,12 +374,12 @@ static char *mfa_body(const char *ticket, const authn_t *a, uint32_t counter)
 static void test_second_factor(void **state)
 {
     (void)state;
-    authn_t a, other;
+    th_authn_t a, other;
     char name[64], token[128], uid[32], ch[128], otok[128], ouid[32];
     th_register(srv.port, th_unique_name("pkm", name, sizeof name), PW, token, uid);
-    authn_new(&a);
+    th_authn_new(&a);
     register_options(token, ch);
-    char *body = registration(&a, ch, ORIGIN);
+    char *body = th_authn_registration(&a, ch, ORIGIN);
     assert_int_equal(201, post("/v1/passkeys/register", token, body));
     free(body);
     user_with_passkey("pko", &other, otok, ouid);
