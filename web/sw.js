@@ -110,11 +110,15 @@ async function showPush(p) {
   await self.registration.showNotification(title, opts);
 }
 
+// Pushes are shown one after the other, in the order they came: each waits
+// for the icon lookup, and a burst in one room must end on its newest message.
+let shownChain = Promise.resolve();
 self.addEventListener('push', (event) => {
   let p = {};
   try { p = event.data ? event.data.json() : {}; } catch (e) { p = {}; }
   if (!p || typeof p !== 'object') p = {};
-  event.waitUntil(showPush(p));
+  shownChain = shownChain.catch(() => {}).then(() => showPush(p));
+  event.waitUntil(shownChain);
 });
 
 // A click focuses an open tab of the app and tells it which room to show;

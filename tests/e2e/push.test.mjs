@@ -10,7 +10,8 @@
 //    DevTools protocol (ServiceWorker.deliverPushMessage) carrying the JSON
 //    payload the server encrypts (docs/protocol.md, "Web Push
 //    notifications"); the notification shown (registration.getNotifications())
-//    has the title, the text, the room tag (a second push to the room replaces
+//    has the title, the text, the sender's photo as the icon (stored by the
+//    page for the worker), the room tag (a second push to the room replaces
 //    it), renotify only for a mention, and the content-free text.
 //  - opening the room: the worker's click path (openFromNotification, what
 //    `notificationclick` runs) posts to the open tab, which opens the room;
@@ -31,6 +32,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { encodePNG } from './png.mjs';
 import {
   startServer, launchBrowser, newPage, registerUI, uniqueName, startDM, startGroup, waitOnline,
   apiRegister, WsClient, shot, assertNoErrors,
@@ -103,6 +105,14 @@ test('web push: subscribe, notifications, click, settings screen', { timeout: 18
     const carolName = uniqueName('carol');
     const bob = await apiRegister(srv.base, bobName);
     await apiRegister(srv.base, carolName);
+    // Bob has a photo: Alice's notifications show it as the icon.
+    const png = encodePNG(64, 64, (x, y) => [x * 4, y * 4, 200]);
+    const up = await fetch(`${srv.base}/v1/media?name=bob.png`, { method: 'POST',
+      headers: { Authorization: `Bearer ${bob.token}`, 'Content-Type': 'image/png' }, body: png });
+    assert.ok(up.ok, `avatar upload ${up.status}`);
+    const bobWs = await WsClient.connect(srv.base, bob.token);
+    await bobWs.request('profile_set', { avatar: (await up.json()).id });
+    bobWs.close();
 
     // Tab 1: Alice, notifications permitted, PushManager stubbed. Kolkata
     // (UTC+5:30, no DST) makes the do-not-disturb conversion visible.
@@ -139,6 +149,9 @@ test('web push: subscribe, notifications, click, settings screen', { timeout: 18
     await page.click('#settings-cancel');
 
     // A push to the worker, as the server sends it, while the group is open.
+    // The page stores Bob's square photo for the worker (it has no token).
+    await waitFor(() => page.evaluate(async () => (await (await caches.open('parley-avatars-v1')).keys())
+      .some((r) => /\/avatar\/u[0-9]+$/.test(r.url))), 'the avatar stored for the worker');
     const sw = await waitFor(() => context.serviceWorkers()[0], 'the service worker');
     const cdp = await context.newCDPSession(page);
     const regs = new Promise((resolve) => {
@@ -164,7 +177,7 @@ test('web push: subscribe, notifications, click, settings screen', { timeout: 18
     assert.equal(ns[0].tag, `room:${dmRoom}`);
     assert.equal(ns[0].renotify, false, 'a plain message does not alert again');
     assert.equal(ns[0].data.room, dmRoom);
-    assert.match(ns[0].icon, /icon-192\.png$/, 'no stored avatar: the app icon');
+    assert.match(ns[0].icon, /^data:image\/(jpeg|png);base64,/, 'the sender\'s photo as the icon');
     // A content-free mention in the group: the text is not shown, it alerts.
     await deliver({ v: 1, type: 'message', room: groupRoom, seq: 3, id: 'm3', sender: bob.user_id, why: 'mention',
       ts: Date.now(), title: 'New message from Bob', content_free: true });
@@ -173,9 +186,10 @@ test('web push: subscribe, notifications, click, settings screen', { timeout: 18
     assert.equal(g.title, 'New message from Bob');
     assert.equal(g.body, 'You were mentioned. Open Parley to read it.');
     assert.equal(g.renotify, true);
-    // A hostile payload shows a generic notification, nothing breaks.
-    await deliver({ room: '../x', title: 42, body: { x: 1 } });
-    await waitFor(async () => (await shown()).some((n) => n.tag === 'parley' && n.title === 'New message'), 'the generic one');
+    // A hostile payload shows a generic notification with the app icon.
+    await deliver({ room: '../x', title: 42, body: { x: 1 }, sender: '../../v1/x' });
+    const gen = await waitFor(async () => (await shown()).find((n) => n.tag === 'parley' && n.title === 'New message'), 'the generic one');
+    assert.match(gen.icon, /icon-192\.png$/);
 
     // The click: the open tab is told to open the DM.
     assert.equal(await currentRoom(page), groupRoom);

@@ -85,6 +85,7 @@ export async function enablePush() {
   save(hintKey(), 'done');
   hideHint();
   notifyListeners();
+  storeAvatarsSoon();
   return deviceState();
 }
 
