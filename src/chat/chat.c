@@ -230,6 +230,7 @@ void pl_chat_free(pl_chat_t *chat)
         uv_run(chat->loop, UV_RUN_NOWAIT);
     }
     pl_chat__routes_free(chat);
+    pl_ops__push_users_free(chat);
     /* Bus messages relay.c still held (linked through their first field). */
     while (chat->cl_q_head != NULL) {
         struct relay_msg **next = (struct relay_msg **)chat->cl_q_head;

@@ -60,6 +60,12 @@ typedef struct room {
      * given (by user id; kept while the room is watched, freed after), so
      * a catch-up from the store sends only what is news. */
     uint64_t cl_mtouch;
+    /* Web Push (push_ops.c, room_push_targets): how many members (0, 1, 2 =
+     * more) may have a push subscription, the first of them, valid while
+     * push_gen == chat->push_gen and push_mtouch == cl_mtouch. */
+    uint64_t push_gen, push_mtouch;
+    int64_t push_first;
+    uint8_t push_count;
     struct rcpt_mark *rcpt;
     uint32_t nrcpt, rcptcap;
     UT_hash_handle hh;
@@ -196,6 +202,14 @@ struct pl_chat {
     struct pl_push *push;
     void (*push_wake)(void *ud);
     void *push_wake_ud;
+    /* Users who may have a push subscription (push_ops.c): loaded from the
+     * store when push is set, added on push_subscribe, dropped only by a
+     * restart. push_gen counts additions (rooms cache their answer). Until
+     * loaded, and on a cluster (subscriptions made on other nodes are not
+     * seen here), every send builds its push context. */
+    struct push_user *push_users;
+    bool push_users_loaded;
+    uint64_t push_gen;
     /* catchup.c: membership changes counted (room_t.cl_mtouch); a catch-up
      * in flight, another wanted after it, from cu_since (wall-clock ms). */
     uint64_t cl_mepoch;
@@ -477,6 +491,8 @@ bool pl_shared__query(pl_chat_t *chat, const int64_t *users, size_t n,
 struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r);
 /** After a send committed: wakes the job runner if pushes were enqueued. */
 void pl_ops__push_sent(pl_chat_t *chat, struct pl_push_ctx *c);
+/** Frees the set of users who may have push targets (pl_chat_free). */
+void pl_ops__push_users_free(pl_chat_t *chat);
 
 /* job.c: helpers shared by the op files */
 void pl_ops__job_init(job_t *j, session_t *s, json_t *id);

@@ -15,11 +15,108 @@
 #include "core/util.h"
 #include "push/push.h"
 
+/* ---- who may be pushed at all (the send path's cheap check) ---- */
+
+/* A user with at least one subscription, as far as this node knows (an
+ * entry is never removed before a restart: a stale one costs only the
+ * context build it saves otherwise). */
+typedef struct push_user {
+    int64_t user_id;
+    UT_hash_handle hh;
+} push_user_t;
+
+static void push_user_add(pl_chat_t *chat, int64_t user)
+{
+    push_user_t *u = NULL;
+    HASH_FIND(hh, chat->push_users, &user, sizeof user, u);
+    if (u != NULL)
+        return;
+    u = pl_xcalloc(1, sizeof *u);
+    u->user_id = user;
+    HASH_ADD(hh, chat->push_users, user_id, sizeof u->user_id, u);
+    chat->push_gen++;
+}
+
+void pl_ops__push_users_free(pl_chat_t *chat)
+{
+    push_user_t *u, *tmp;
+    HASH_ITER(hh, chat->push_users, u, tmp)
+    {
+        HASH_DEL(chat->push_users, u);
+        free(u);
+    }
+    chat->push_users_loaded = false;
+}
+
+typedef struct {
+    pl_chat_t *chat;
+    int64_t *ids;
+    size_t n;
+    int rc;
+} users_job_t;
+
+static void users_work(pl_db_t *db, void *arg)
+{
+    users_job_t *q = arg;
+    q->rc = pl_db_push_sub_users(db, &q->ids, &q->n);
+}
+
+static void users_done(int status, void *arg)
+{
+    users_job_t *q = arg;
+    pl_chat_t *chat = q->chat;
+    if (status == 0 && q->rc == 0 && chat->push != NULL) {
+        for (size_t i = 0; i < q->n; i++)
+            push_user_add(chat, q->ids[i]);
+        chat->push_users_loaded = true;
+        chat->push_gen++;
+    } else if (chat->push != NULL) {
+        pl_log(PL_LOG_WARN, "push",
+               "could not load the users with subscriptions; every send builds its push context");
+    }
+    free(q->ids);
+    free(q);
+}
+
+/* Whether a send by sender in r may push anyone: false only when this node
+ * knows that no member but (at most) the sender has a subscription. The
+ * answer is cached in the room until a member joins or leaves or a user
+ * subscribes. */
+static bool room_push_targets(pl_chat_t *chat, room_t *r, int64_t sender)
+{
+    if (chat->cluster != NULL || !chat->push_users_loaded)
+        return true;
+    if (chat->push_users == NULL)
+        return false;
+    if (r->push_gen != chat->push_gen || r->push_mtouch != r->cl_mtouch) {
+        uint8_t count = 0;
+        int64_t first = 0;
+        for (size_t i = 0; i < r->nmembers && count < 2; i++) {
+            push_user_t *u = NULL;
+            HASH_FIND(hh, chat->push_users, &r->members[i], sizeof r->members[i], u);
+            if (u != NULL && count++ == 0)
+                first = u->user_id;
+        }
+        r->push_count = count;
+        r->push_first = first;
+        r->push_gen = chat->push_gen;
+        r->push_mtouch = r->cl_mtouch;
+    }
+    return r->push_count > 1 || (r->push_count == 1 && r->push_first != sender);
+}
+
 void pl_chat_set_push(pl_chat_t *chat, struct pl_push *push, void (*wake)(void *ud), void *ud)
 {
     chat->push = push;
     chat->push_wake = wake;
     chat->push_wake_ud = ud;
+    if (push == NULL) {
+        pl_ops__push_users_free(chat);
+        return;
+    }
+    users_job_t *q = pl_xcalloc(1, sizeof *q);
+    q->chat = chat;
+    pl_store_read(chat->st, users_work, users_done, q);
 }
 
 static bool push_on(session_t *s, json_t *id)
@@ -74,7 +171,10 @@ static void sub_work(pl_db_t *db, void *arg)
 static void sub_done(int status, void *arg)
 {
     sub_job_t *q = arg;
-    if (pl_ops__job_ok(&q->j, status))
+    bool ok = pl_ops__job_ok(&q->j, status);
+    if (ok && q->sub)
+        push_user_add(q->j.s->chat, q->user);
+    if (ok)
         pl_wire_reply_ok(q->j.s, q->j.id, "", 0);
     free(q->endpoint);
     free(q->p256dh);
@@ -309,7 +409,7 @@ static int cmp_i64(const void *a, const void *b)
 
 struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r)
 {
-    if (chat->push == NULL || !chat->cfg->push_enabled)
+    if (chat->push == NULL || !chat->cfg->push_enabled || !room_push_targets(chat, r, s->user_id))
         return NULL;
     pl_push_ctx_t *c = pl_xcalloc(1, sizeof *c);
     c->cfg = chat->cfg;

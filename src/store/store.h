@@ -748,6 +748,9 @@ int pl_db_push_prefs(pl_db_t *db, int64_t user_id, pl_push_pref_t **out, size_t 
 /** Users who set level `all` on room (group rooms push them every
  * message). *out malloc'd. */
 int pl_db_push_room_all(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n);
+/** Users with at least one subscription, ascending (the send path's
+ * "nobody to push" check, chat/push_ops.c, loads them at start). */
+int pl_db_push_sub_users(pl_db_t *db, int64_t **out, size_t *n);
 
 /* ---- durable background jobs (issue 13; store_jobs.c, store_sqlite_jobs.c,
  * store_pg_jobs.c; the runner is src/jobs/) ----

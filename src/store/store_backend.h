@@ -123,7 +123,8 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(push_pref_put, (pl_db_t *db, int64_t user_id, const pl_push_pref_t *p), (db, user_id, p)) \
     X(push_pref_get, (pl_db_t *db, int64_t user_id, int64_t room_id, pl_push_pref_t *out), (db, user_id, room_id, out)) \
     X(push_prefs, (pl_db_t *db, int64_t user_id, pl_push_pref_t **out, size_t *n), (db, user_id, out, n)) \
-    X(push_room_all, (pl_db_t *db, int64_t room_id, int64_t **out, size_t *n), (db, room_id, out, n))
+    X(push_room_all, (pl_db_t *db, int64_t room_id, int64_t **out, size_t *n), (db, room_id, out, n)) \
+    X(push_sub_users, (pl_db_t *db, int64_t **out, size_t *n), (db, out, n))
 
 /* Durable background jobs (issue 13): store_sqlite_jobs.c, store_pg_jobs.c. */
 #define PL_STORE_JOB_FNS(X) \

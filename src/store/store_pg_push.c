@@ -21,6 +21,7 @@ enum {
     ST_PREF_GET,
     ST_PREFS,
     ST_ROOM_ALL,
+    ST_SUB_USERS,
     ST__COUNT
 };
 
@@ -46,6 +47,7 @@ static const char *const sql[ST__COUNT] = {
     [ST_PREFS] = "SELECT " PREF_COLS " FROM push_prefs WHERE user_id = $1 ORDER BY room_id",
     [ST_ROOM_ALL] = "SELECT user_id FROM push_prefs WHERE room_id = $1 AND level = 1 "
                     "ORDER BY user_id",
+    [ST_SUB_USERS] = "SELECT DISTINCT user_id FROM push_subs ORDER BY user_id",
 };
 static pl_pg_table_t stmts = PL_PG_TABLE(sql);
 #define RUN(db, id, a, guard, op, res) pl_pg__run((db), &stmts, (id), (a), (guard), (op), (res))
@@ -188,6 +190,18 @@ int pl_pg_push_room_all(pl_db_t *d, int64_t room_id, int64_t **out, size_t *n)
     pl_pg__int(&a, room_id);
     PGresult *r = NULL;
     int rc = RUN(PG_DB(d), ST_ROOM_ALL, &a, false, "push_room_all", &r);
+    if (rc != 0)
+        return rc;
+    pl_pg__ids(r, out, n);
+    PQclear(r);
+    return 0;
+}
+
+int pl_pg_push_sub_users(pl_db_t *d, int64_t **out, size_t *n)
+{
+    pl_pg_args_t a = {0};
+    PGresult *r = NULL;
+    int rc = RUN(PG_DB(d), ST_SUB_USERS, &a, false, "push_sub_users", &r);
     if (rc != 0)
         return rc;
     pl_pg__ids(r, out, n);

@@ -18,6 +18,7 @@ enum {
     ST_PREF_GET,
     ST_PREFS,
     ST_ROOM_ALL,
+    ST_SUB_USERS,
     ST__COUNT
 };
 
@@ -43,6 +44,7 @@ static const char *const sql[ST__COUNT] = {
     [ST_PREFS] = "SELECT " PREF_COLS " FROM push_prefs WHERE user_id = ?1 ORDER BY room_id",
     [ST_ROOM_ALL] = "SELECT user_id FROM push_prefs WHERE room_id = ?1 AND level = 1 "
                     "ORDER BY user_id",
+    [ST_SUB_USERS] = "SELECT DISTINCT user_id FROM push_subs ORDER BY user_id",
 };
 static pl_sql_table_t stmts = PL_SQL_TABLE(sql);
 #define STMT(db, id) pl_store__stmt((db), &stmts, (id))
@@ -204,6 +206,20 @@ int pl_sq_push_room_all(pl_db_t *db, int64_t room_id, int64_t **out, size_t *n)
     sqlite3_bind_int64(s, 1, room_id);
     pl_rows_t r = PL_ROWS(int64_t, pl_store__row_id, NULL);
     int rc = pl_store__collect(db, s, "push_room_all", &r);
+    if (rc == 0) {
+        *out = r.v;
+        *n = r.n;
+    }
+    return rc;
+}
+
+int pl_sq_push_sub_users(pl_db_t *db, int64_t **out, size_t *n)
+{
+    sqlite3_stmt *s = STMT(db, ST_SUB_USERS);
+    if (s == NULL)
+        return PL_EIO;
+    pl_rows_t r = PL_ROWS(int64_t, pl_store__row_id, NULL);
+    int rc = pl_store__collect(db, s, "push_sub_users", &r);
     if (rc == 0) {
         *out = r.v;
         *n = r.n;

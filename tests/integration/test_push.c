@@ -510,6 +510,35 @@ static void test_gone_removes(void **state)
     }
 }
 
+/* The send path skips rooms where nobody but the sender may be pushed
+ * (push_ops.c caches that per room): a room that had no subscriber when
+ * its first messages were sent pushes as soon as a member subscribes. */
+static void test_subscribe_after_room(void **state)
+{
+    (void)state;
+    th_user_t a, b;
+    th_new_user(&a, "sa");
+    th_new_user(&b, "sb");
+    int fa = th_ws_login(&a);
+    char members[80];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *room = th_room_create(fa, "dm", members, NULL);
+    send_text(fa, room, "nobody subscribed yet"); /* the room's answer: none */
+    json_t *sub = svc_sub();
+    int fb = th_ws_login(&b);
+    subscribe(fb, sub);
+    th_close(fb);
+    wait_sessions(1);
+    send_text(fa, room, "now b is subscribed");
+    json_t *p = wait_pushes(th_jstr(sub, "id"), 1);
+    assert_string_equal("now b is subscribed",
+                        th_jstr(json_object_get(json_array_get(p, 0), "data"), "body"));
+    json_decref(p);
+    th_close(fa);
+    free(room);
+    json_decref(sub);
+}
+
 /* A message acked while the push service is down, with parleyd restarted
  * before it comes back: pushed exactly once when it does. */
 static void test_outage_restart(void **state)
@@ -564,9 +593,9 @@ static void test_outage_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dm_offline),      cmocka_unit_test(test_group_settings),
-        cmocka_unit_test(test_subscribe_rules), cmocka_unit_test(test_gone_removes),
-        cmocka_unit_test(test_outage_restart),
+        cmocka_unit_test(test_dm_offline),           cmocka_unit_test(test_group_settings),
+        cmocka_unit_test(test_subscribe_rules),      cmocka_unit_test(test_gone_removes),
+        cmocka_unit_test(test_subscribe_after_room), cmocka_unit_test(test_outage_restart),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -95,6 +95,35 @@ static void test_subs_die_with_session(void **state)
     assert_int_equal(0, nsubs(f->db, a));
 }
 
+/* The users the send path may push to (loaded at start, push_ops.c). */
+static void test_sub_users(void **state)
+{
+    fx_t *f = *state;
+    int64_t *ids = NULL;
+    size_t n = 9;
+    assert_int_equal(0, pl_db_push_sub_users(f->db, &ids, &n));
+    assert_int_equal(0, n);
+    free(ids);
+    int64_t a = mkuser(f->db, "alice"), b = mkuser(f->db, "bob");
+    mkuser(f->db, "carol");
+    int64_t da = mksession(f->db, a, 1), db = mksession(f->db, b, 2);
+    assert_int_equal(0, pl_db_push_sub_put(f->db, b, db, "https://p/b", "K", "A", 9, 1, NULL));
+    assert_int_equal(0, pl_db_push_sub_put(f->db, a, da, "https://p/a1", "K", "A", 9, 1, NULL));
+    assert_int_equal(0, pl_db_push_sub_put(f->db, a, da, "https://p/a2", "K", "A", 9, 1, NULL));
+    ids = NULL;
+    assert_int_equal(0, pl_db_push_sub_users(f->db, &ids, &n));
+    assert_int_equal(2, n); /* distinct, ascending */
+    assert_int_equal(a < b ? a : b, ids[0]);
+    assert_int_equal(a < b ? b : a, ids[1]);
+    free(ids);
+    assert_int_equal(0, pl_db_push_sub_delete(f->db, b, "https://p/b"));
+    ids = NULL;
+    assert_int_equal(0, pl_db_push_sub_users(f->db, &ids, &n));
+    assert_int_equal(1, n);
+    assert_int_equal(a, ids[0]);
+    free(ids);
+}
+
 static void test_prefs(void **state)
 {
     fx_t *f = *state;
@@ -145,6 +174,7 @@ int main(void)
         T(test_subs),
         T(test_subs_die_with_session),
         T(test_prefs),
+        T(test_sub_users),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@
 //   search.js      message search
 //   media-view.js  media in messages, downloads, the lightbox
 //   uploads.js     file uploads with progress, voice recording
+//   notify.js      push subscription, notification settings, badge; notify-ui.js its screens
 // Helpers: api.js (REST), conn.js (the WebSocket), outbox.js, storage.js,
 // dom.js, popover.js, media.js, custom.js, invites.js, theme-toggle.js.
 
@@ -42,6 +43,8 @@ import { bindComposer } from './composer.js';
 import { bindDialogs } from './dialogs.js';
 import { bindEmoji } from './emoji.js';
 import { bindLightbox, closeLightbox } from './media-view.js';
+import { bindNotify, onLogout as notifyLogout, takeRoomFromUrl } from './notify.js';
+import { bindNotifyUi } from './notify-ui.js';
 import { bindProfile, forgetProfiles } from './profile.js';
 import { call, explain, toast } from './requests.js';
 import { bindSearch } from './search.js';
@@ -90,7 +93,9 @@ export function startChat(session) {
   renderMe();
   renderSidebar();
   invites.clear();
-  const last = load(`parley.current.${S.me.id}`);
+  // A clicked notification opened the app on its room (#room=r12).
+  const fromPush = takeRoomFromUrl();
+  const last = fromPush || load(`parley.current.${S.me.id}`);
   if (last && S.rooms.has(last)) openRoom(last, { push: false, focus: false });
   else closeRoom({ pop: false });
   S.conn = new Connection(session.token, {
@@ -131,6 +136,7 @@ function endSession(message) {
 async function logout() {
   const token = S.session && S.session.token;
   if (S.conn) S.conn.stop();
+  await notifyLogout();
   if (token) { try { await api.logout(token); } catch (e) { /* offline: forget locally anyway */ } }
   endSession('');
 }
@@ -158,6 +164,8 @@ function bindChatView() {
   bindSearch();
   bindUploads();
   bindLightbox();
+  bindNotify((id) => openRoom(id));
+  bindNotifyUi();
 
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {

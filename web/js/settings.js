@@ -11,6 +11,7 @@ import { onProfile } from './profile.js';
 import { call, explain, supports } from './requests.js';
 import { changed, S } from './state.js';
 import { bindSecurity, openSecurity } from './security.js';
+import { fillNotifyBox } from './notify-ui.js';
 
 // ---------------------------------------------------------------- settings (server-side, synced)
 
@@ -78,6 +79,7 @@ export async function openSettings() {
   fillAvatarControls();
   openSecurity();
   fillPasskeySection();
+  fillNotifyBox();
   if (!dlg.open) dlg.showModal();
   $('set-display').focus();
   if (supports('profile_get') && S.conn && S.conn.isReady) {

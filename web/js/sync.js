@@ -8,6 +8,7 @@ import { groupInfoChanged } from './dialogs.js';
 import { loadEmoji, onEmojiEvent } from './emoji.js';
 import { dropWindow, isDeleted, isMentioned, maxSeq, newRoom, putMsg, updateRoomMeta } from './model.js';
 import { loadPresence, loadPresenceSoon, onPresence, onProfile, refreshProfile, reportPresence } from './profile.js';
+import { applyPushSettings, onNotifyReady } from './notify.js';
 import { allPages } from './requests.js';
 import { applySettings, loadSettings } from './settings.js';
 import { renderMe } from './sidebar.js';
@@ -33,6 +34,7 @@ export async function onReady(auth) {
   loadPresence();
   reportPresence();
   loadEmoji();
+  onNotifyReady();
   if (S.me) refreshProfile(S.me.id);
   try {
     if (!(await catchUp(conn))) return;
@@ -131,6 +133,7 @@ export function onEvent(ev) {
   else if (ev.ev === 'settings' && ev.settings) applySettings(ev.settings, true);
   else if (ev.ev === 'emoji' && ev.emoji) onEmojiEvent(ev);
   else if (ev.ev === 'invite') invites.onEvent(ev);
+  else if (ev.ev === 'push_settings' && ev.settings) applyPushSettings(ev.settings);
 }
 
 let roomsRefresh = null;
