@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: MIT */
+/* app.c -- the terminal client's conversation with the server: libparley
+ * events into the model, composer commands into requests, uploads and
+ * downloads on the thread pool, the mention hook. */
+#include "app.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "../cli/cli.h"
+#include "command.h"
+#include "complete.h"
+
+#define HISTORY_PAGE 50
+
+static long long int_of(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *str_of(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+void tui_app_notice(tui_app_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->notice, sizeof(a->notice), fmt, ap);
+    va_end(ap);
+}
+
+uint64_t tui_app_now(tui_app_t *a)
+{
+    return uv_now(a->loop);
+}
+
+/* A reply's error as a notice; returns true when the reply is ok. */
+static bool reply_ok(tui_app_t *a, const json_t *reply, const char *what)
+{
+    if (json_is_true(json_object_get(reply, "ok")))
+        return true;
+    const json_t *e = json_object_get(reply, "error");
+    tui_app_notice(a, "%s: %s: %s", what, str_of(e, "code") ? str_of(e, "code") : "error",
+                   str_of(e, "message") ? str_of(e, "message") : "");
+    return false;
+}
+
+static void request(tui_app_t *a, json_t *req, parley_reply_cb cb)
+{
+    if (req == NULL) {
+        tui_app_notice(a, "out of memory");
+        return;
+    }
+    if (parley_client_request(a->client, req, cb, a) < 0)
+        tui_app_notice(a, "not connected");
+}
+
+/* ---- the mention hook ---- */
+
+static void on_notify_exit(uv_process_t *p, int64_t status, int sig)
+{
+    (void)status;
+    (void)sig;
+    uv_close((uv_handle_t *)p, (uv_close_cb)free);
+}
+
+/* Runs the notify command through /bin/sh with the mention in the
+ * environment (PARLEY_NOTIFY_ROOM, _FROM, _TEXT): never in the command line,
+ * so no text from the network is ever parsed by the shell. */
+static void run_notify(tui_app_t *a, const tui_room_t *r, const json_t *msg)
+{
+    if (a->notify_cmd == NULL || *a->notify_cmd == '\0')
+        return;
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 4, sizeof(char *));
+    uv_process_t *p = calloc(1, sizeof(*p));
+    char *body = cli_format_body(msg);
+    if (env == NULL || p == NULL || body == NULL) {
+        free(env);
+        free(p);
+        free(body);
+        return;
+    }
+    memcpy(env, environ, n * sizeof(char *));
+    char *room = NULL, *from = NULL, *text = NULL;
+    if (asprintf(&room, "PARLEY_NOTIFY_ROOM=%s", r->name ? r->name : r->id) < 0)
+        room = NULL;
+    if (asprintf(&from, "PARLEY_NOTIFY_FROM=%s", tui_model_name(&a->model, str_of(msg, "sender"))) <
+        0)
+        from = NULL;
+    if (asprintf(&text, "PARLEY_NOTIFY_TEXT=%s", body) < 0)
+        text = NULL;
+    env[n] = room;
+    env[n + 1] = room ? from : NULL;
+    env[n + 2] = room && from ? text : NULL;
+    char *args[] = {"/bin/sh", "-c", a->notify_cmd, NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+    uv_process_options_t o = {.exit_cb = on_notify_exit,
+                              .file = args[0],
+                              .args = args,
+                              .env = env,
+                              .stdio_count = 3,
+                              .stdio = stdio};
+    if (uv_spawn(a->loop, p, &o) != 0) {
+        tui_app_notice(a, "notify command failed to start");
+        free(p);
+    }
+    free(room);
+    free(from);
+    free(text);
+    free(body);
+    free(env);
+}
+
+/* ---- events ---- */
+
+static void send_read(tui_app_t *a, tui_room_t *r, long long seq)
+{
+    if (seq <= 0 || seq <= r->read_seq)
+        return;
+    r->read_seq = seq;
+    request(a, json_pack("{s:s, s:s, s:I}", "op", "read", "room", r->id, "seq", (json_int_t)seq),
+            NULL);
+}
+
+static void on_tick(uv_timer_t *t);
+
+static void arm_tick(tui_app_t *a)
+{
+    uint64_t now = tui_app_now(a), next = 0;
+    for (size_t i = 0; i < a->model.nrooms; i++) {
+        tui_room_t *r = &a->model.rooms[i];
+        if (r->typing_user && (next == 0 || r->typing_until < next))
+            next = r->typing_until;
+    }
+    if (next)
+        uv_timer_start(&a->tick, on_tick, next > now ? next - now : 0, 0);
+}
+
+static void on_event(parley_client_t *c, json_t *ev, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    int res = tui_model_apply(&a->model, ev, tui_app_now(a));
+    const char *kind = str_of(ev, "ev");
+    if (kind && strcmp(kind, "message") == 0) {
+        tui_room_t *r = tui_model_room(&a->model, str_of(ev, "room"));
+        if (r && (res & TUI_EV_NEW) && a->view_title == NULL)
+            send_read(a, r, int_of(ev, "seq"));
+        if (r && (res & TUI_EV_MENTION)) {
+            tui_screen_bell();
+            run_notify(a, r, ev);
+        }
+        /* A live thread reply of the thread on screen joins it. */
+        if (r && a->view_room && strcmp(a->view_room, r->id) == 0 &&
+            int_of(ev, "thread_root") == a->view_thread)
+            json_array_append(a->view_msgs, ev);
+    }
+    if (kind && strcmp(kind, "typing") == 0)
+        arm_tick(a);
+    if (res)
+        tui_screen_draw(a);
+}
+
+static void on_rooms(parley_client_t *c, json_t *reply, void *ud);
+
+static void list_rooms(tui_app_t *a, const char *after)
+{
+    json_t *req = json_pack("{s:s}", "op", "rooms");
+    if (req && after)
+        json_object_set_new(req, "after", json_string(after));
+    request(a, req, on_rooms);
+}
+
+static void on_presence(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(reply, "presence"), i, p)
+    {
+        if (str_of(p, "user") && str_of(p, "status"))
+            json_object_set_new(a->model.presence, str_of(p, "user"),
+                                json_string(str_of(p, "status")));
+    }
+    tui_screen_draw(a);
+}
+
+static void on_rooms(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    if (!reply_ok(a, reply, "rooms")) {
+        tui_screen_draw(a);
+        return;
+    }
+    size_t i;
+    json_t *room;
+    tui_room_t *cur = tui_model_current(&a->model);
+    json_array_foreach(json_object_get(reply, "rooms"), i, room)
+    {
+        tui_room_t *r = tui_model_room_upsert(&a->model, room);
+        /* The open room is read as it arrives. */
+        if (r && r == cur && a->first_ready)
+            r->unread = r->mentions = 0;
+    }
+    if (json_is_true(json_object_get(reply, "more")) && str_of(reply, "next")) {
+        list_rooms(a, str_of(reply, "next"));
+        return;
+    }
+    if (!a->first_ready) {
+        a->first_ready = true;
+        request(a, json_pack("{s:s}", "op", "presence_query"), on_presence);
+        if (a->model.nrooms)
+            tui_app_open(a, 0);
+    } else if (cur) {
+        /* After a reconnect: the messages missed came by sync. */
+        send_read(a, cur, cur->last_seq);
+    }
+    tui_screen_draw(a);
+}
+
+static void on_state(parley_client_t *c, parley_state_t state, const parley_error_t *err, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    a->state = state;
+    if (err && err->code[0] && state != PARLEY_STATE_READY)
+        tui_app_notice(a, "%s: %s", err->code, err->message);
+    if (state == PARLEY_STATE_READY) {
+        if (a->first_ready)
+            tui_app_notice(a, "reconnected");
+        list_rooms(a, NULL);
+    }
+    if (state == PARLEY_STATE_CLOSED && err && strcmp(err->code, "unauthenticated") == 0)
+        tui_app_notice(a, "the session was refused: log in again (parley-tui --login USER)");
+    tui_screen_draw(a);
+}
+
+/* ---- history ---- */
+
+static void on_history(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    a->loading_history = false;
+    if (!reply_ok(a, reply, "history")) {
+        tui_screen_draw(a);
+        return;
+    }
+    if (strncmp(a->notice, "loading", 7) == 0)
+        a->notice[0] = '\0';
+    json_t *msgs = json_object_get(reply, "messages");
+    tui_room_t *r = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        r = tui_model_room(&a->model, str_of(m, "room"));
+        if (r)
+            tui_model_insert(r, m);
+    }
+    /* The room is the request's: an empty page names none, so the open
+     * room (the only one that asks) is the one without more. */
+    if (r == NULL)
+        r = tui_model_current(&a->model);
+    if (r) {
+        r->more_before = json_is_true(json_object_get(reply, "more"));
+        if (r == tui_model_current(&a->model))
+            send_read(a, r, r->last_seq);
+    }
+    tui_screen_draw(a);
+}
+
+static void load_history(tui_app_t *a, tui_room_t *r, long long before)
+{
+    json_t *req =
+        json_pack("{s:s, s:s, s:i}", "op", "history", "room", r->id, "limit", HISTORY_PAGE);
+    if (req && before > 0)
+        json_object_set_new(req, "before", json_integer(before));
+    a->loading_history = true;
+    r->history_loaded = true;
+    request(a, req, on_history);
+}
+
+void tui_app_load_older(tui_app_t *a)
+{
+    tui_room_t *r = tui_model_current(&a->model);
+    if (r == NULL || a->loading_history || !r->more_before || a->view_title)
+        return;
+    long long oldest = tui_model_oldest(r);
+    if (oldest == 1) {
+        r->more_before = false;
+        return;
+    }
+    tui_app_notice(a, "loading older messages...");
+    load_history(a, r, oldest);
+}
+
+static void on_receipts(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    /* The reply names no room: it is the open one's. */
+    tui_room_t *r = tui_model_current(&a->model);
+    if (r == NULL || !json_is_true(json_object_get(reply, "ok")))
+        return;
+    size_t i;
+    json_t *rc;
+    json_array_foreach(json_object_get(reply, "receipts"), i, rc)
+    {
+        const char *user = str_of(rc, "user");
+        if (user && a->model.me && strcmp(user, a->model.me) != 0 &&
+            int_of(rc, "read_seq") > r->peer_read)
+            r->peer_read = int_of(rc, "read_seq");
+    }
+    tui_screen_draw(a);
+}
+
+void tui_app_open(tui_app_t *a, size_t i)
+{
+    if (a->model.nrooms == 0)
+        return;
+    tui_app_close_view(a);
+    tui_model_open(&a->model, i);
+    tui_room_t *r = tui_model_current(&a->model);
+    a->scroll = 0;
+    if (!r->history_loaded)
+        load_history(a, r, 0);
+    else
+        send_read(a, r, r->last_seq);
+    request(a, json_pack("{s:s, s:s}", "op", "receipts", "room", r->id), on_receipts);
+    tui_screen_draw(a);
+}
+
+void tui_app_close_view(tui_app_t *a)
+{
+    free(a->view_title);
+    free(a->view_room);
+    json_decref(a->view_msgs);
+    a->view_title = NULL;
+    a->view_room = NULL;
+    a->view_msgs = NULL;
+    a->view_thread = 0;
+}
+
+static void open_view(tui_app_t *a, const char *title, json_t *msgs, const char *room,
+                      long long thread)
+{
+    tui_app_close_view(a);
+    a->view_title = strdup(title);
+    a->view_msgs = json_incref(msgs);
+    a->view_room = room ? strdup(room) : NULL;
+    a->view_thread = thread;
+    a->scroll = 0;
+}
+
+/* ---- commands ---- */
+
+static void new_client_id(char cid[40])
+{
+    unsigned char r[12];
+    randombytes_buf(r, sizeof(r));
+    strcpy(cid, "tui-");
+    sodium_bin2hex(cid + 4, 40 - 4, r, sizeof(r));
+}
+
+static void on_message_reply(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    if (!reply_ok(a, reply, "send")) {
+        tui_screen_draw(a);
+        return;
+    }
+    /* The message event comes too; the reply alone may arrive first. */
+    json_t *m = json_object_get(reply, "message");
+    tui_room_t *r = tui_model_room(&a->model, str_of(m, "room"));
+    if (r && json_is_object(m)) {
+        if (tui_model_find(r, int_of(m, "seq")) || int_of(m, "seq") == r->last_seq + 1)
+            tui_model_insert(r, m);
+        if (int_of(m, "seq") > r->read_seq)
+            r->read_seq = int_of(m, "seq");
+    }
+    tui_screen_draw(a);
+}
+
+static void send_content(tui_app_t *a, const char *room, json_t *content, long long reply_to,
+                         long long thread)
+{
+    char cid[40];
+    new_client_id(cid);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:o}", "op", "send", "room", room, "client_id", cid,
+                            "content", content);
+    if (req && reply_to > 0)
+        json_object_set_new(req, "reply_to", json_integer(reply_to));
+    if (req && thread > 0)
+        json_object_set_new(req, "thread", json_integer(thread));
+    request(a, req, on_message_reply);
+}
+
+static json_t *text_content(const char *text, size_t len)
+{
+    char *t = strndup(text, len);
+    char *e = t ? tui_expand_shortcodes(t) : NULL;
+    free(t);
+    json_t *c = e ? json_pack("{s:s, s:s}", "type", "text", "body", e) : NULL;
+    free(e);
+    return c;
+}
+
+static tui_room_t *need_room(tui_app_t *a)
+{
+    tui_room_t *r = tui_model_current(&a->model);
+    if (r == NULL)
+        tui_app_notice(a, "no room open: /join ROOM or /dm USER");
+    return r;
+}
+
+static void on_room_reply(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    if (!reply_ok(a, reply, "room")) {
+        tui_screen_draw(a);
+        return;
+    }
+    tui_room_t *r = tui_model_room_upsert(&a->model, json_object_get(reply, "room"));
+    if (r)
+        tui_app_open(a, (size_t)(r - a->model.rooms));
+    tui_screen_draw(a);
+}
+
+static void on_generic(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    if (reply_ok(a, reply, "request")) {
+        /* edit/delete/react answer with the message: show it at once. */
+        json_t *m = json_object_get(reply, "message");
+        tui_room_t *r = tui_model_room(&a->model, str_of(m, "room"));
+        if (r && tui_model_find(r, int_of(m, "seq")))
+            tui_model_insert(r, m);
+    }
+    tui_screen_draw(a);
+}
+
+static void on_search(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    if (!reply_ok(a, reply, "search")) {
+        tui_screen_draw(a);
+        return;
+    }
+    /* Results come newest first: the view shows them oldest first. */
+    json_t *res = json_object_get(reply, "results"), *sorted = json_array();
+    for (size_t i = json_array_size(res); i > 0; i--)
+        json_array_append(sorted, json_array_get(res, i - 1));
+    char title[128];
+    snprintf(title, sizeof(title), "search: %zu result%s (Esc closes)", json_array_size(res),
+             json_array_size(res) == 1 ? "" : "s");
+    open_view(a, title, sorted, NULL, 0);
+    json_decref(sorted);
+    tui_screen_draw(a);
+}
+
+static void on_thread(parley_client_t *c, json_t *reply, void *ud)
+{
+    (void)c;
+    tui_app_t *a = ud;
+    if (!reply_ok(a, reply, "thread")) {
+        tui_screen_draw(a);
+        return;
+    }
+    json_t *root = json_object_get(reply, "root");
+    json_t *msgs = json_array();
+    json_array_append(msgs, root);
+    json_array_extend(msgs, json_object_get(reply, "messages"));
+    char title[128];
+    snprintf(title, sizeof(title), "thread of [%lld] (type to reply in it, Esc closes)",
+             int_of(root, "seq"));
+    open_view(a, title, msgs, str_of(root, "room"), int_of(root, "seq"));
+    json_decref(msgs);
+    tui_screen_draw(a);
+}
+
+/* ---- uploads and downloads on the thread pool (parley_upload and
+ * parley_download block) ---- */
+
+typedef struct {
+    uv_work_t work;
+    tui_app_t *a;
+    char *server, *token, *room, *path, *media_id;
+    json_t *media;
+    char *name;
+    parley_error_t err;
+    int rc;
+    bool upload;
+} xfer_t;
+
+static void xfer_work(uv_work_t *w)
+{
+    xfer_t *x = w->data;
+    if (x->upload)
+        x->rc = parley_upload(x->server, x->token, x->path, NULL, &x->media, &x->err);
+    else
+        x->rc = parley_download_ex(x->server, x->token, x->media_id, x->path, &x->name, &x->err);
+}
+
+static json_t *media_content(const json_t *media, const char *path)
+{
+    const char *id = str_of(media, "id"), *mime = str_of(media, "mime");
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *name = str_of(media, "name") ? str_of(media, "name") : base;
+    if (id == NULL)
+        return NULL;
+    if (mime && strncmp(mime, "image/", 6) == 0 && int_of(media, "w") > 0 && int_of(media, "h") > 0)
+        return json_pack("{s:s, s:s, s:I, s:I}", "type", "image", "media", id, "w",
+                         (json_int_t)int_of(media, "w"), "h", (json_int_t)int_of(media, "h"));
+    return json_pack("{s:s, s:s, s:s, s:I, s:s}", "type", "file", "media", id, "name", name, "size",
+                     (json_int_t)int_of(media, "size"), "mime",
+                     mime && *mime ? mime : "application/octet-stream");
+}
+
+static void xfer_done(uv_work_t *w, int status)
+{
+    xfer_t *x = w->data;
+    tui_app_t *a = x->a;
+    a->uploads--;
+    if (status != 0 || x->rc != PARLEY_OK) {
+        tui_app_notice(a, "%s failed: %s %s", x->upload ? "upload" : "download",
+                       x->err.code[0] ? x->err.code : parley_strerror(x->rc), x->err.message);
+    } else if (x->upload) {
+        json_t *content = media_content(x->media, x->path);
+        if (content)
+            send_content(a, x->room, content, 0, 0);
+        tui_app_notice(a, "uploaded %s", x->path);
+    } else {
+        tui_app_notice(a, "saved %s%s%s", x->path, x->name ? " (sent as " : "",
+                       x->name ? x->name : "");
+        if (x->name)
+            strncat(a->notice, ")", sizeof(a->notice) - strlen(a->notice) - 1);
+    }
+    free(x->server);
+    free(x->token);
+    free(x->room);
+    free(x->path);
+    free(x->media_id);
+    free(x->name);
+    json_decref(x->media);
+    free(x);
+    if (!a->quit)
+        tui_screen_draw(a);
+}
+
+static void start_xfer(tui_app_t *a, bool upload, const char *room, tui_slice_t path,
+                       tui_slice_t media_id)
+{
+    xfer_t *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return;
+    x->a = a;
+    x->upload = upload;
+    x->server = strdup(a->server);
+    x->token = strdup(a->token);
+    x->room = room ? strdup(room) : NULL;
+    x->media_id = media_id.len ? strndup(media_id.p, media_id.len) : NULL;
+    if (path.len)
+        x->path = strndup(path.p, path.len);
+    else if (x->media_id && asprintf(&x->path, "parley-%s", x->media_id) < 0)
+        x->path = NULL;
+    x->work.data = x;
+    if (x->path == NULL || uv_queue_work(a->loop, &x->work, xfer_work, xfer_done) != 0) {
+        tui_app_notice(a, "cannot start the transfer");
+        free(x->server);
+        free(x->token);
+        free(x->room);
+        free(x->path);
+        free(x->media_id);
+        free(x);
+        return;
+    }
+    a->uploads++;
+    tui_app_notice(a, "%s %s...", upload ? "uploading" : "downloading", x->path);
+}
+
+/* ---- running a command ---- */
+
+static void cmd_join(tui_app_t *a, const tui_cmd_t *cmd)
+{
+    char *name = strndup(cmd->arg.p, cmd->arg.len);
+    if (name == NULL)
+        return;
+    int i = tui_model_find_room(&a->model, name);
+    if (i >= 0)
+        tui_app_open(a, (size_t)i);
+    else if (name[0] == '@')
+        request(
+            a,
+            json_pack("{s:s, s:s, s:[s]}", "op", "create_room", "kind", "dm", "members", name + 1),
+            on_room_reply);
+    else
+        request(a, parley_req_join(name[0] == '#' ? name + 1 : name), on_generic);
+    free(name);
+}
+
+/* "a, b c" -> ["a", "b", "c"] */
+static json_t *words(tui_slice_t s)
+{
+    json_t *arr = json_array();
+    size_t i = 0;
+    while (arr && i < s.len) {
+        while (i < s.len && (s.p[i] == ' ' || s.p[i] == ','))
+            i++;
+        size_t b = i;
+        while (i < s.len && s.p[i] != ' ' && s.p[i] != ',')
+            i++;
+        if (i > b) {
+            const char *w = s.p + b;
+            size_t n = i - b;
+            if (*w == '@')
+                w++, n--;
+            if (n)
+                json_array_append_new(arr, json_stringn(w, n));
+        }
+    }
+    return arr;
+}
+
+static void show_help(tui_app_t *a)
+{
+    json_t *msgs = json_array();
+    open_view(a, "help (Esc closes)", msgs, NULL, 0);
+    json_decref(msgs);
+    tui_app_notice(a, "keys: Alt-1..9 Ctrl-N/P rooms, PageUp/PageDown scroll, Tab completes, "
+                      "Ctrl-A/E/W/U/K edit, Up/Down history, Ctrl-Z suspend");
+}
+
+static void run_cmd(tui_app_t *a, const tui_cmd_t *cmd)
+{
+    tui_room_t *r = NULL;
+    json_t *c;
+    char *text;
+    switch (cmd->kind) {
+    case TUI_CMD_NONE:
+        return;
+    case TUI_CMD_SAY:
+        if (a->view_thread && a->view_room) {
+            send_content(a, a->view_room, text_content(cmd->text.p, cmd->text.len), 0,
+                         a->view_thread);
+            return;
+        }
+        if ((r = need_room(a)))
+            send_content(a, r->id, text_content(cmd->text.p, cmd->text.len), 0, 0);
+        return;
+    case TUI_CMD_ME:
+        if ((r = need_room(a)) == NULL)
+            return;
+        if (asprintf(&text, "* %s %.*s", a->username ? a->username : "", (int)cmd->text.len,
+                     cmd->text.p) < 0)
+            return;
+        send_content(a, r->id, text_content(text, strlen(text)), 0, 0);
+        free(text);
+        return;
+    case TUI_CMD_JOIN:
+        cmd_join(a, cmd);
+        return;
+    case TUI_CMD_DM:
+        request(a,
+                json_pack("{s:s, s:s, s:[s%]}", "op", "create_room", "kind", "dm", "members",
+                          cmd->arg.p[0] == '@' ? cmd->arg.p + 1 : cmd->arg.p,
+                          cmd->arg.p[0] == '@' ? cmd->arg.len - 1 : cmd->arg.len),
+                on_room_reply);
+        return;
+    case TUI_CMD_GROUP:
+        request(a,
+                json_pack("{s:s, s:s, s:s%, s:o}", "op", "create_room", "kind", "group", "name",
+                          cmd->arg.p, cmd->arg.len, "members", words(cmd->text)),
+                on_room_reply);
+        return;
+    case TUI_CMD_REACT:
+        if ((r = need_room(a)) == NULL)
+            return;
+        text = strndup(cmd->arg.p, cmd->arg.len);
+        /* A known :shortcode: becomes its emoji; others go as typed (the
+         * server's custom emoji). */
+        c = text ? json_string(tui_shortcode(text + 1, strlen(text) > 2 ? strlen(text) - 2 : 0)
+                                   ? tui_shortcode(text + 1, strlen(text) - 2)
+                                   : text)
+                 : NULL;
+        free(text);
+        request(a,
+                json_pack("{s:s, s:s, s:I, s:o}", "op", "react", "room", r->id, "seq",
+                          (json_int_t)cmd->seq, "emoji", c),
+                on_generic);
+        return;
+    case TUI_CMD_EDIT:
+        if ((r = need_room(a)))
+            request(a,
+                    json_pack("{s:s, s:s, s:I, s:o}", "op", "edit", "room", r->id, "seq",
+                              (json_int_t)cmd->seq, "content",
+                              text_content(cmd->text.p, cmd->text.len)),
+                    on_generic);
+        return;
+    case TUI_CMD_DELETE:
+        if ((r = need_room(a)))
+            request(a,
+                    json_pack("{s:s, s:s, s:I}", "op", "delete", "room", r->id, "seq",
+                              (json_int_t)cmd->seq),
+                    on_generic);
+        return;
+    case TUI_CMD_REPLY:
+        if ((r = need_room(a)))
+            send_content(a, r->id, text_content(cmd->text.p, cmd->text.len), cmd->seq, 0);
+        return;
+    case TUI_CMD_THREAD:
+        if ((r = need_room(a)) == NULL)
+            return;
+        if (cmd->text.len)
+            send_content(a, r->id, text_content(cmd->text.p, cmd->text.len), 0, cmd->seq);
+        else
+            request(a,
+                    json_pack("{s:s, s:s, s:I}", "op", "thread", "room", r->id, "root",
+                              (json_int_t)cmd->seq),
+                    on_thread);
+        return;
+    case TUI_CMD_SEARCH:
+        request(a, json_pack("{s:s, s:s%}", "op", "search", "query", cmd->text.p, cmd->text.len),
+                on_search);
+        return;
+    case TUI_CMD_UPLOAD:
+        if ((r = need_room(a)))
+            start_xfer(a, true, r->id, cmd->text, (tui_slice_t){NULL, 0});
+        return;
+    case TUI_CMD_DOWNLOAD:
+        start_xfer(a, false, NULL, cmd->text, cmd->arg);
+        return;
+    case TUI_CMD_QUIT:
+        a->quit = true;
+        return;
+    case TUI_CMD_HELP:
+        show_help(a);
+        return;
+    }
+}
+
+void tui_app_submit(tui_app_t *a, const char *line)
+{
+    tui_cmd_t cmd;
+    const char *usage = NULL;
+    if (tui_cmd_parse(line, strlen(line), &cmd, &usage) < 0) {
+        tui_app_notice(a, "%s", usage ? usage : "bad command");
+        return;
+    }
+    a->notice[0] = '\0';
+    a->scroll = 0;
+    run_cmd(a, &cmd);
+    if (cmd.kind == TUI_CMD_SAY || cmd.kind == TUI_CMD_ME) {
+        tui_room_t *r = tui_model_current(&a->model);
+        if (r && a->typing_sent_ms) {
+            a->typing_sent_ms = 0;
+            request(a, json_pack("{s:s, s:s, s:b}", "op", "typing", "room", r->id, "typing", 0),
+                    NULL);
+        }
+    }
+}
+
+void tui_app_typing(tui_app_t *a)
+{
+    tui_room_t *r = tui_model_current(&a->model);
+    uint64_t now = tui_app_now(a);
+    if (r == NULL || a->state != PARLEY_STATE_READY || a->line.len == 0 || a->line.buf[0] == '/' ||
+        (a->typing_sent_ms && now - a->typing_sent_ms < 3000))
+        return;
+    a->typing_sent_ms = now;
+    request(a, json_pack("{s:s, s:s, s:b}", "op", "typing", "room", r->id, "typing", 1), NULL);
+}
+
+/* ---- start and stop ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    tui_app_t *a = t->data;
+    uint64_t now = tui_app_now(a);
+    for (size_t i = 0; i < a->model.nrooms; i++) {
+        tui_room_t *r = &a->model.rooms[i];
+        if (r->typing_user && r->typing_until <= now) {
+            free(r->typing_user);
+            r->typing_user = NULL;
+        }
+    }
+    arm_tick(a);
+    tui_screen_draw(a);
+}
+
+int tui_app_start(tui_app_t *a)
+{
+    uv_timer_init(a->loop, &a->tick);
+    a->tick.data = a;
+    a->client = parley_client_new(a->loop, a->server);
+    if (a->client == NULL || parley_client_set_token(a->client, a->token) != PARLEY_OK)
+        return -1;
+    /* History comes by page when a room opens, not replayed by sync. */
+    parley_client_set_initial_sync(a->client, false);
+    parley_client_set_event_cb(a->client, on_event, a);
+    parley_client_set_state_cb(a->client, on_state, a);
+    parley_client_set_timing(a->client, 200, 5000, 20000);
+    return parley_client_connect(a->client) == PARLEY_OK ? 0 : -1;
+}
+
+void tui_app_stop(tui_app_t *a)
+{
+    parley_client_free(a->client);
+    a->client = NULL;
+    uv_close((uv_handle_t *)&a->tick, NULL);
+    tui_app_close_view(a);
+    free(a->comp_line);
+    a->comp_line = NULL;
+}
