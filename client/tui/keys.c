@@ -130,7 +130,9 @@ static void on_key(tui_app_t *a, int rc, wint_t ch)
             if (a->scroll < 0)
                 a->scroll = 0;
         } else if (ch == KEY_RESIZE) {
-            tui_screen_resize(a);
+            /* curses has resized already (resizeterm queues this key):
+             * resizing again here would queue another, forever. The redraw
+             * follows the keys. */
         } else if (key >= 0) {
             tui_line_key(&a->line, key);
         }

@@ -83,6 +83,16 @@ static unsigned hash(const char *s)
     return h;
 }
 
+/* Marks the sender's name in row, when the row still holds it whole. */
+static void set_name(tui_row_t *row, size_t off, const char *name)
+{
+    if (strlen(row->text) >= off + strlen(name)) {
+        row->name_off = off;
+        row->name_len = strlen(name);
+        row->name_hash = hash(name);
+    }
+}
+
 /* "── Monday 7 December 2026 ──" */
 static int day_row(tui_rows_t *out, const struct tm *tm, int width)
 {
@@ -157,18 +167,25 @@ static int message_rows(tui_rows_t *out, const tui_model_t *m, const json_t *msg
     int indent = tui_str_width(prefix, strlen(prefix));
     if (indent > width / 3)
         indent = width / 3 > 2 ? 2 : 0;
-    /* The quoted message of a reply, on a row of its own above. */
+    /* A reply: the header row holds the quote ("↪ bob: the original"),
+     * the body starts on the next row, indented under it, so the quote
+     * cannot be taken for the end of the message above. */
     const json_t *reply = json_object_get(msg, "reply_to");
-    if (json_is_object(reply) && !deleted) {
+    bool quoted = json_is_object(reply) && !deleted;
+    if (quoted) {
         const char *preview = str_of(reply, "preview");
         char *q = NULL;
-        if (asprintf(&q, "%*s↪ %s: %s", indent, "", tui_model_name(m, str_of(reply, "sender")),
+        if (asprintf(&q, "%s↪ %s: %s", prefix, tui_model_name(m, str_of(reply, "sender")),
                      preview && *preview ? preview : "[deleted]") < 0)
             return -1;
         int rc = tui_view_add(out, q, TUI_ROW_QUOTE, width);
         free(q);
         if (rc < 0)
             return -1;
+        set_name(&out->rows[out->n - 1], name_off, name);
+        /* The body rows: all indented. */
+        memset(prefix, ' ', (size_t)indent);
+        prefix[indent] = '\0';
     }
     char *body = cli_format_body(msg);
     char *line = NULL;
@@ -187,12 +204,8 @@ static int message_rows(tui_rows_t *out, const tui_model_t *m, const json_t *msg
         out->rows[i].mention = mention;
         out->rows[i].mine = mine;
     }
-    /* The name span, when the first row still holds it whole. */
-    if (strlen(out->rows[first].text) >= name_off + strlen(name)) {
-        out->rows[first].name_off = name_off;
-        out->rows[first].name_len = strlen(name);
-        out->rows[first].name_hash = hash(name);
-    }
+    if (!quoted)
+        set_name(&out->rows[first], name_off, name);
     char meta[1024];
     meta_text(msg, meta, sizeof(meta));
     if (meta[0] && !deleted) {
