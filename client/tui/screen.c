@@ -170,8 +170,9 @@ static void draw_rooms(tui_app_t *a, int w)
         draw(y, w - cw, count, strlen(count), cw);
         attroff(at);
     }
-    for (int y = 0; y < h; y++)
-        mvaddstr(y, w, "│");
+    /* The line-drawing character works in any locale (a UTF-8 "│" shows
+     * as bytes in the C locale). */
+    mvvline(0, w, ACS_VLINE, h);
 }
 
 static attr_t row_attr(const tui_row_t *row)

@@ -139,11 +139,16 @@ bob send "$GROUP" "welcome to general" >/dev/null
 bob send "$GROUP" "@alice are you there?" >/dev/null
 bob send "$GROUP" "lunch at noon" >/dev/null
 
+# The mention hook: records who mentioned alice and what they said.
+cat >"$DIR/notify.sh" <<'SH'
+printf '%s|%s|%s\n' "$PARLEY_NOTIFY_ROOM" "$PARLEY_NOTIFY_FROM" "$PARLEY_NOTIFY_TEXT" >>"$(dirname "$0")/notify.log"
+SH
+
 # --- log in (80x24), rooms with unread counts
 T=t
 tmux -L "$SOCK" -f /dev/null new-session -d -s t -x 80 -y 24 \
   "env HOME=$DIR/alice TERM=tmux-256color PARLEY_PASSWORD=secret-pass-1 \
-   $PARLEY_TUI --server $URL --login alice 2>$DIR/tui-t.err"
+   $PARLEY_TUI --server $URL --login alice --notify 'sh $DIR/notify.sh' 2>$DIR/tui-t.err"
 wait_for t "[connected] alice"
 wait_for t "2 general"
 wait_for t "3@1│" # 3 unread, 1 mention (bold in the list), right-aligned
@@ -230,6 +235,15 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do keys t NPage; done
 wait_for t "old message 60"
 wait_gone t "scrolled back"
 
+# --- a mention in another room: counted in the list, the hook runs
+bob send "$GROUP" "@alice ping from general" >/dev/null
+wait_for t "1@1│"
+deadline=$((SECONDS + 20))
+until grep -qF "general|bob|@alice ping from general" "$DIR/notify.log" 2>/dev/null; do
+  [ $SECONDS -lt $deadline ] || fail "the notify command did not run"
+  sleep 0.1
+done
+
 # --- server restart while open: reconnects, catches up, no duplicates
 kill "$SPID"
 wait "$SPID" 2>/dev/null || true
@@ -271,6 +285,42 @@ bob send "$DM" "to both of you" >/dev/null
 wait_for n "to both of you"
 T=t
 wait_for t "to both of you"
+
+# --- bob in a terminal client too: alice sees him typing
+tmux -L "$SOCK" -f /dev/null new-session -d -s b -x 80 -y 24 \
+  "env HOME=$DIR/bob TERM=tmux-256color $PARLEY_TUI 2>$DIR/tui-b.err"
+T=b
+wait_for b "[connected] bob"
+keys b M-2
+wait_for b "#general"
+T=t
+keys t M-2
+wait_for t "#general"
+keys b -l "typing something"
+wait_for t "bob is typing…"
+keys b Enter
+wait_for t "bob: typing something"
+wait_gone t "bob is typing…"
+
+# --- Ctrl-Z suspends to the shell, fg restores the screen
+tmux -L "$SOCK" -f /dev/null new-session -d -s z -x 80 -y 24 \
+  "env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME=$DIR/alice TERM=tmux-256color PS1='shell$ ' bash --norc --noprofile -i"
+T=z
+wait_for z 'shell$'
+keys z -l "$PARLEY_TUI 2>$DIR/tui-z.err"
+keys z Enter
+wait_for z "[connected] alice"
+keys z C-z
+wait_for z "Stopped"
+wait_gone z "[connected] alice"
+keys z -l "fg"
+keys z Enter
+wait_for z "[connected] alice"
+wait_for z "Rooms"
+save z 09-after-fg
+type_line z "/quit"
+wait_for z 'shell$'
+T=t
 
 # --- /quit ends the client (the tmux session closes with it)
 type_line t "/quit"

@@ -87,7 +87,7 @@ static void test_wrap(void **state)
     /* Breaks at the last space that fits; the space is dropped. */
     assert_int_equal(2, wrap_check("hello brave world", 12, sp, 64));
     assert_int_equal(11, sp[0].len); /* "hello brave" */
-    assert_memory_equal("world", "hello brave world" + sp[1].off, 5);
+    assert_memory_equal("world", &"hello brave world"[sp[1].off], 5);
     /* A word longer than the line is cut. */
     assert_int_equal(3, wrap_check("abcdefghij", 4, sp, 64));
     assert_int_equal(4, sp[0].cols);
