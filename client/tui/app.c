@@ -147,6 +147,23 @@ static void arm_tick(tui_app_t *a)
         uv_timer_start(&a->tick, on_tick, next > now ? next - now : 0, 0);
 }
 
+/* A changed message shown in the overlay (a thread root's count, an
+ * edited search result) is replaced there too. */
+static void view_update(tui_app_t *a, json_t *m)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a->view_msgs, i, v)
+    {
+        if (int_of(v, "seq") == int_of(m, "seq") && str_of(v, "room") && str_of(m, "room") &&
+            strcmp(str_of(v, "room"), str_of(m, "room")) == 0) {
+            json_array_set(a->view_msgs, i, m);
+            tui_screen_draw(a);
+            return;
+        }
+    }
+}
+
 static void on_event(parley_client_t *c, json_t *ev, void *ud)
 {
     (void)c;
@@ -166,6 +183,8 @@ static void on_event(parley_client_t *c, json_t *ev, void *ud)
             int_of(ev, "thread_root") == a->view_thread)
             json_array_append(a->view_msgs, ev);
     }
+    if (kind && strcmp(kind, "update") == 0 && a->view_msgs)
+        view_update(a, json_object_get(ev, "message"));
     if (kind && strcmp(kind, "typing") == 0)
         arm_tick(a);
     if (res)
@@ -250,10 +269,30 @@ static void on_state(parley_client_t *c, parley_state_t state, const parley_erro
 
 /* ---- history ---- */
 
+/* A request about one room: its reply may name none (an empty history
+ * page, receipts), so the room travels with the request. */
+typedef struct {
+    tui_app_t *a;
+    char room[72];
+} room_req_t;
+
+static room_req_t *room_req(tui_app_t *a, const tui_room_t *r)
+{
+    room_req_t *q = calloc(1, sizeof(*q));
+    if (q) {
+        q->a = a;
+        snprintf(q->room, sizeof(q->room), "%s", r->id);
+    }
+    return q;
+}
+
 static void on_history(parley_client_t *c, json_t *reply, void *ud)
 {
     (void)c;
-    tui_app_t *a = ud;
+    room_req_t *q = ud;
+    tui_app_t *a = q->a;
+    tui_room_t *r = tui_model_room(&a->model, q->room);
+    free(q);
     a->loading_history = false;
     if (!reply_ok(a, reply, "history")) {
         tui_screen_draw(a);
@@ -261,20 +300,14 @@ static void on_history(parley_client_t *c, json_t *reply, void *ud)
     }
     if (strncmp(a->notice, "loading", 7) == 0)
         a->notice[0] = '\0';
-    json_t *msgs = json_object_get(reply, "messages");
-    tui_room_t *r = NULL;
     size_t i;
     json_t *m;
-    json_array_foreach(msgs, i, m)
+    json_array_foreach(json_object_get(reply, "messages"), i, m)
     {
-        r = tui_model_room(&a->model, str_of(m, "room"));
-        if (r)
+        if (r && json_is_string(json_object_get(m, "room")) &&
+            strcmp(json_string_value(json_object_get(m, "room")), r->id) == 0)
             tui_model_insert(r, m);
     }
-    /* The room is the request's: an empty page names none, so the open
-     * room (the only one that asks) is the one without more. */
-    if (r == NULL)
-        r = tui_model_current(&a->model);
     if (r) {
         r->more_before = json_is_true(json_object_get(reply, "more"));
         if (r == tui_model_current(&a->model))
@@ -289,9 +322,21 @@ static void load_history(tui_app_t *a, tui_room_t *r, long long before)
         json_pack("{s:s, s:s, s:i}", "op", "history", "room", r->id, "limit", HISTORY_PAGE);
     if (req && before > 0)
         json_object_set_new(req, "before", json_integer(before));
+    room_req_t *q = room_req(a, r);
+    if (q == NULL) {
+        json_decref(req);
+        return;
+    }
     a->loading_history = true;
     r->history_loaded = true;
-    request(a, req, on_history);
+    if (req == NULL || parley_client_request(a->client, req, on_history, q) < 0) {
+        /* The reply callback runs for every accepted request; this one
+         * was not accepted. */
+        free(q);
+        a->loading_history = false;
+        r->history_loaded = false;
+        tui_app_notice(a, "not connected");
+    }
 }
 
 void tui_app_load_older(tui_app_t *a)
@@ -311,9 +356,10 @@ void tui_app_load_older(tui_app_t *a)
 static void on_receipts(parley_client_t *c, json_t *reply, void *ud)
 {
     (void)c;
-    tui_app_t *a = ud;
-    /* The reply names no room: it is the open one's. */
-    tui_room_t *r = tui_model_current(&a->model);
+    room_req_t *q = ud;
+    tui_app_t *a = q->a;
+    tui_room_t *r = tui_model_room(&a->model, q->room);
+    free(q);
     if (r == NULL || !json_is_true(json_object_get(reply, "ok")))
         return;
     size_t i;
@@ -340,7 +386,10 @@ void tui_app_open(tui_app_t *a, size_t i)
         load_history(a, r, 0);
     else
         send_read(a, r, r->last_seq);
-    request(a, json_pack("{s:s, s:s}", "op", "receipts", "room", r->id), on_receipts);
+    room_req_t *q = room_req(a, r);
+    json_t *req = json_pack("{s:s, s:s}", "op", "receipts", "room", r->id);
+    if (q == NULL || req == NULL || parley_client_request(a->client, req, on_receipts, q) < 0)
+        free(q);
     tui_screen_draw(a);
 }
 
