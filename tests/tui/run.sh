@@ -197,6 +197,12 @@ bob send "$GROUP" "$EMOJI" >/dev/null
 wait_for t "done-emoji"
 check_layout t 80 24 18
 save t 04-long-and-emoji
+# Hostile text: terminal escapes and control characters from the network
+# are drawn as '?', never sent to the terminal.
+bob send "$GROUP" $'evil \e[31mred\e[0m \e]0;pwned\a tab\there end-evil' >/dev/null
+wait_for t "end-evil"
+wait_for t "evil ?[31mred?[0m ?]0;pwned? tab?here end-evil"
+check_layout t 80 24 18
 
 # --- composer: readline keys and Tab completion
 keys t -l "/jo"
@@ -234,6 +240,21 @@ save t 05-scrollback
 for _ in 1 2 3 4 5 6 7 8 9 10; do keys t NPage; done
 wait_for t "old message 60"
 wait_gone t "scrolled back"
+
+# --- Ctrl-N / Ctrl-P switch rooms
+keys t C-n
+wait_for t "│ #general"
+keys t C-p
+wait_for t "│ @bob"
+
+# --- a file: /upload sends it as a message with its size, /download fetches it
+printf 'the file body\n' >"$DIR/notes.txt"
+type_line t "/upload $DIR/notes.txt"
+wait_for t "notes.txt 14 B]"
+MEDIA=$(cap t | grep -o '\[file f[0-9]* notes.txt' | tail -1 | cut -d' ' -f2)
+type_line t "/download $MEDIA $DIR/fetched.txt"
+wait_for t "saved $DIR/fetched.txt"
+cmp -s "$DIR/notes.txt" "$DIR/fetched.txt" || fail "the downloaded file differs"
 
 # --- a mention in another room: counted in the list, the hook runs
 bob send "$GROUP" "@alice ping from general" >/dev/null
