@@ -350,4 +350,11 @@ while tmux -L "$SOCK" has-session -t t 2>/dev/null; do
   [ $SECONDS -lt $deadline ] || { for p in $(pgrep -f "$PARLEY_TUI --server"); do echo "== $p $(cat /proc/$p/comm)"; gdb -p $p -batch -ex "thread 1" -ex "bt" 2>/dev/null | grep -E "^#" | head -12; done; fail "/quit did not exit"; }
   sleep 0.1
 done
+# A sanitizer build (CI's ASan/UBSan and TSan runs) reports into the
+# clients' stderr: any report fails the test.
+if grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|WARNING: ThreadSanitizer" \
+  "$DIR"/tui-*.err; then
+  cat "$DIR"/tui-*.err
+  fail "sanitizer report from parley-tui"
+fi
 echo "tui tests: all scenarios passed"
