@@ -309,9 +309,14 @@ wait_for t "to both of you"
 
 # --- bob in a terminal client too: alice sees him typing
 tmux -L "$SOCK" -f /dev/null new-session -d -s b -x 80 -y 24 \
-  "env HOME=$DIR/bob TERM=tmux-256color $PARLEY_TUI 2>$DIR/tui-b.err"
+  "env HOME=$DIR/bob TERM=screen $PARLEY_TUI 2>$DIR/tui-b.err"
 T=b
 wait_for b "[connected] bob"
+# TERM=screen has 8 colours: the basic palette, no 256-colour codes
+tmux -L "$SOCK" capture-pane -e -p -t b | grep -q $'\e\[3[0-7]m\|\e\[4[0-7]m' || fail "no colours on TERM=screen"
+if tmux -L "$SOCK" capture-pane -e -p -t b | grep -q $'\e\[38;5;'; then
+  fail "256-colour codes on TERM=screen"
+fi
 keys b M-2
 wait_for b "#general"
 T=t
