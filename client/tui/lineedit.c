@@ -41,8 +41,11 @@ static int reserve(tui_line_t *l, size_t need)
 
 static void erase(tui_line_t *l, size_t from, size_t to)
 {
-    memmove(l->buf + from, l->buf + to, (l->len - to) * sizeof(wchar_t));
-    l->len -= to - from;
+    /* Nothing to erase also covers the empty line, whose buf may be NULL. */
+    if (to > from) {
+        memmove(l->buf + from, l->buf + to, (l->len - to) * sizeof(wchar_t));
+        l->len -= to - from;
+    }
     l->cur = from;
 }
 

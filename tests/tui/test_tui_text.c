@@ -146,6 +146,14 @@ static void test_line_keys(void **state)
     (void)state;
     tui_line_t l;
     tui_line_init(&l);
+    /* Every key on a fresh line (no buffer yet): nothing happens (the
+     * fuzzer found Ctrl-U computing an offset from its NULL buffer). */
+    const int keys[] = {TUI_K_CTRL_U, TUI_K_CTRL_W, TUI_K_CTRL_K, TUI_K_BACKSPACE, TUI_K_DELETE,
+                        TUI_K_LEFT,   TUI_K_RIGHT,  TUI_K_UP,     TUI_K_DOWN,      TUI_K_HOME};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        tui_line_key(&l, keys[i]);
+    assert_int_equal(0, l.len);
+    assert_string_equal("", text_of(&l));
     type(&l, "hello wörld");
     assert_string_equal("hello wörld", text_of(&l));
     tui_line_key(&l, TUI_K_CTRL_A);
