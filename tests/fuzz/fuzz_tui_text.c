@@ -2,9 +2,11 @@
 /* fuzz_tui_text.c -- libFuzzer target for the terminal client's pure input
  * paths (issue 20): the slash-command parser (client/tui/command.c), the
  * line wrapper (text.c), Tab completion and :shortcode: expansion
- * (complete.c) and the line editor fed the bytes as keys (lineedit.c).
+ * (complete.c), the line editor fed the bytes as keys (lineedit.c), and
+ * the same bytes as a server event or room object applied to the model and
+ * laid out as rows (model.c, view.c).
  * Input: byte 0 is the wrap width and the completion press count; the rest
- * is one composer line. */
+ * is one composer line (and, when it parses, one JSON event). */
 #include <locale.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +16,9 @@
 #include "command.h"
 #include "complete.h"
 #include "lineedit.h"
+#include "model.h"
 #include "text.h"
+#include "view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -84,5 +88,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(tui_line_text(&l));
     tui_line_dispose(&l);
     free(z);
+
+    /* The bytes as what the server sends: an event, a room, a message. */
+    json_t *ev = json_loadb(s, len, 0, NULL);
+    if (ev) {
+        tui_model_t m;
+        tui_model_init(&m, "u1");
+        json_t *room = json_pack("{s:s, s:s, s:s}", "id", "r1", "kind", "group", "name", "g");
+        tui_model_room_upsert(&m, room);
+        json_decref(room);
+        tui_model_room_upsert(&m, ev);
+        tui_model_apply(&m, ev, 0);
+        tui_model_apply(&m, json_object_get(ev, "event"), 0);
+        tui_model_insert(&m.rooms[0], ev);
+        tui_rows_t rows = {0};
+        for (size_t i = 0; i < m.nrooms; i++)
+            tui_view_build(&rows, &m, m.rooms[i].msgs, width, 0, 0);
+        for (size_t i = 0; i < rows.n; i++)
+            if (tui_str_width(rows.rows[i].text, strlen(rows.rows[i].text)) > (w < 2 ? 2 : w))
+                abort();
+        tui_rows_free(&rows);
+        tui_model_dispose(&m);
+        json_decref(ev);
+    }
     return 0;
 }
