@@ -352,7 +352,7 @@ T=t
 type_line t "/quit"
 deadline=$((SECONDS + 20))
 while tmux -L "$SOCK" has-session -t t 2>/dev/null; do
-  [ $SECONDS -lt $deadline ] || { for p in $(pgrep -f "$PARLEY_TUI --server"); do echo "== $p $(cat /proc/$p/comm)"; gdb -p $p -batch -ex "thread 1" -ex "bt" 2>/dev/null | grep -E "^#" | head -12; done; fail "/quit did not exit"; }
+  [ $SECONDS -lt $deadline ] || fail "/quit did not exit"
   sleep 0.1
 done
 # A sanitizer build (CI's ASan/UBSan and TSan runs) reports into the
