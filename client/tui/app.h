@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* app.h -- the terminal client's application: libparley's events into the
  * model, composer commands into requests, the screen and the keyboard, all
- * on one libuv loop. app.c talks to the server, screen.c draws with
- * ncursesw, keys.c reads the keyboard, main.c starts it all. */
+ * on one libuv loop. app.c talks to the server, app_cmd.c runs the
+ * composer's commands, screen.c draws with ncursesw, keys.c reads the
+ * keyboard, main.c starts it all. */
 #ifndef PARLEY_TUI_APP_H
 #define PARLEY_TUI_APP_H
 
@@ -48,7 +49,7 @@ typedef struct tui_app {
     int uploads;     /* uploads and downloads running in the thread pool */
 } tui_app_t;
 
-/* ---- app.c ---- */
+/* ---- app.c, app_cmd.c ---- */
 
 /** Creates the client on a->loop and connects (a->server, a->token set).
  * Returns 0 or -1. */
@@ -70,6 +71,15 @@ void tui_app_close_view(tui_app_t *a);
 void tui_app_notice(tui_app_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Milliseconds on the loop's clock. */
 uint64_t tui_app_now(tui_app_t *a);
+
+/* internals shared by app.c and app_cmd.c */
+
+/** A reply's error as the notice (prefixed by what); returns true when the
+ * reply is ok. reply is borrowed. */
+bool tui_app__reply_ok(tui_app_t *a, const json_t *reply, const char *what);
+/** Sends req (taken; NULL is reported as out of memory) with cb (may be
+ * NULL, ud = a); "not connected" when the client refuses it. */
+void tui_app__request(tui_app_t *a, json_t *req, parley_reply_cb cb);
 
 /* ---- screen.c ---- */
 
