@@ -28,6 +28,7 @@ export LANG=C.UTF-8 LC_ALL=C.UTF-8 TZ=UTC
 cleanup() {
   local rc=$?
   tmux -L "$SOCK" kill-server >/dev/null 2>&1 || true # our own socket only
+  rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCK"      # and its socket file
   if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
   if [ $rc -ne 0 ]; then
     echo "--- parleyd log (tail)"; tail -20 "$DIR/parleyd.log" 2>/dev/null || true
