@@ -19,6 +19,7 @@ PKGS=(
   python3
   libpq-dev # the PostgreSQL store backend (store postgres, src/store/store_pg*.c)
   libhiredis-dev # the cluster bus (src/cluster): hiredis async on libuv
+  libncurses-dev # parley-tui, the full-screen terminal client (client/tui, ncursesw)
 )
 # The browser tests need Chromium and Node.js (npm installs playwright-core).
 # `make test` runs them, so `make test` asks for these too (--test).
@@ -40,6 +41,7 @@ if [ "${1:-}" = "--test" ]; then
   PKGS+=(openssl)
   PKGS+=(postgresql) # initdb/pg_ctl for the throwaway cluster of ctest -L pg
   PKGS+=(python3-aiosmtpd) # the SMTP server of integration/test_jobs_email (issue 13)
+  PKGS+=(tmux) # drives parley-tui in tests/tui/run.sh (ctest -L tui, issue 20)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi

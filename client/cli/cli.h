@@ -57,6 +57,12 @@ void cli_position_save(const char *server, const char *user_id, const char *room
  * malloc'ed string (free with free()). */
 char *cli_format_message(const json_t *m, const json_t *names);
 
+/** The body of message m (borrowed) alone, as cli_format_message shows it:
+ * the text, "[deleted]", a media description ("[file f6 notes.txt 23 B]")
+ * or "<type>". Returns a malloc'ed string (free with free()). The terminal
+ * client (client/tui) shares it. */
+char *cli_format_body(const json_t *m);
+
 /** Describes an update of message m, compared with old (the state printed
  * before; NULL when unknown), as newline-terminated lines: "[seq] deleted",
  * "[seq] edited: text", "[seq] reactions: 👍 2" (or "none"), "[seq] thread:

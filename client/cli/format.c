@@ -170,6 +170,13 @@ static void thread_count(sbuf_t *b, const json_t *m)
     sb_printf(b, "%lld %s", (long long)n, n == 1 ? "reply" : "replies");
 }
 
+char *cli_format_body(const json_t *m)
+{
+    sbuf_t b = {0};
+    body(&b, m);
+    return sb_take(&b);
+}
+
 char *cli_format_message(const json_t *m, const json_t *names)
 {
     sbuf_t b = {0};
