@@ -309,15 +309,22 @@ static int cmp_i64(const void *a, const void *b)
 
 struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r)
 {
+    return pl_ops__push_ctx_named(chat,
+                                  s->display_name != NULL && s->display_name[0] != '\0'
+                                      ? s->display_name
+                                      : (s->username != NULL ? s->username : "someone"),
+                                  r);
+}
+
+struct pl_push_ctx *pl_ops__push_ctx_named(pl_chat_t *chat, const char *sender_name, room_t *r)
+{
     if (chat->push == NULL || !chat->cfg->push_enabled)
         return NULL;
     pl_push_ctx_t *c = pl_xcalloc(1, sizeof *c);
     c->cfg = chat->cfg;
     c->dm = r->kind == PL_ROOM_DM;
     c->room_name = pl_xstrdup(r->name != NULL ? r->name : "");
-    c->sender_name = pl_xstrdup(s->display_name != NULL && s->display_name[0] != '\0'
-                                    ? s->display_name
-                                    : (s->username != NULL ? s->username : "someone"));
+    c->sender_name = pl_xstrdup(sender_name != NULL ? sender_name : "someone");
     c->nmembers = r->nmembers;
     c->members = pl_xmalloc((r->nmembers ? r->nmembers : 1) * sizeof *c->members);
     if (r->nmembers > 0)
