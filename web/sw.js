@@ -10,6 +10,7 @@ const SHELL = [
   'js/popover.js', 'js/profile.js', 'js/requests.js', 'js/search.js', 'js/security.js', 'js/settings.js',
   'js/sidebar.js', 'js/state.js', 'js/storage.js', 'js/sync.js', 'js/theme-toggle.js',
   'js/thread.js', 'js/timeline.js', 'js/uploads.js',
+  'js/call.js', 'js/call-view.js', 'js/call-history.js', // calls (issue 19)
   'icons/icon.svg', 'icons/icon-192.png',
 ];
 

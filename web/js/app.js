@@ -23,6 +23,7 @@
 //   search.js      message search
 //   media-view.js  media in messages, downloads, the lightbox
 //   uploads.js     file uploads with progress, voice recording
+//   call.js        voice and video calls (WebRTC); call-view.js its screens
 // Helpers: api.js (REST), conn.js (the WebSocket), outbox.js, storage.js,
 // dom.js, popover.js, media.js, custom.js, invites.js, theme-toggle.js.
 
@@ -36,6 +37,7 @@ import { load, remove, SESSION_KEY } from './storage.js';
 import { $ } from './dom.js';
 import { initTheme, onThemeChosen } from './theme-toggle.js';
 import { bindActions } from './actions.js';
+import { bindCalls, endAllCalls } from './call.js';
 import { bindAuthView, showAuth } from './auth.js';
 import { bindCache, restoreCache } from './cache.js';
 import { bindComposer } from './composer.js';
@@ -110,6 +112,7 @@ function endSession(message) {
     remove(`parley.current.${S.me.id}`);
   }
   if (S.outbox) S.outbox.clear();
+  endAllCalls();
   cancelRecording();
   dropAllUploads();
   closeLightbox();
@@ -158,6 +161,7 @@ function bindChatView() {
   bindSearch();
   bindUploads();
   bindLightbox();
+  bindCalls();
 
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {
