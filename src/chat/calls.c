@@ -200,7 +200,7 @@ static void emit_roster(pl_chat_t *chat, const call_t *c, bool active)
 /* ---- ending ---- */
 
 /* Ends c: tells everyone involved, writes the history message, frees c.
- * reason: hangup, declined, cancelled, timeout, busy, disconnected, ended. */
+ * reason: hangup, declined, cancelled, timeout, disconnected, ended. */
 static void call_end(pl_chat_t *chat, call_t *c, const char *reason, int64_t by)
 {
     struct pl_calls *cs = chat->calls;
@@ -348,14 +348,14 @@ void pl_ops_call_invite(session_t *s, pl_cmd_t *cmd)
     }
     if (bind_get(cs->rooms, r->id) != NULL) {
         if (r->kind == PL_ROOM_DM)
-            pl_wire_reply_err(s, cmd->id, "busy", "the other person is in a call");
+            pl_wire_reply_err(s, cmd->id, "callee_busy", "the other person is in a call");
         else
             pl_wire_reply_err(s, cmd->id, "call_exists",
                               "this group has a call going on: call_join it");
         return;
     }
     if (callee != 0 && bind_get(cs->users, callee) != NULL) {
-        pl_wire_reply_err(s, cmd->id, "busy", "the other person is in a call");
+        pl_wire_reply_err(s, cmd->id, "callee_busy", "the other person is in a call");
         return;
     }
     if (cs->n >= (size_t)chat->cfg->call_max_calls) {
@@ -727,9 +727,4 @@ void pl_calls__free(pl_chat_t *chat)
     pl_ratelimit_free(cs->rl);
     free(cs);
     chat->calls = NULL;
-}
-
-size_t pl_calls__count(const pl_chat_t *chat)
-{
-    return chat->calls != NULL ? chat->calls->n : 0;
 }

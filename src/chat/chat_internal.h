@@ -558,8 +558,6 @@ void pl_calls__tick(pl_chat_t *chat);
 void pl_calls__session_closed(pl_chat_t *chat, session_t *s);
 /** Frees the call state (pl_chat_free). */
 void pl_calls__free(pl_chat_t *chat);
-/** Calls held in memory (stats). */
-size_t pl_calls__count(const pl_chat_t *chat);
 /** Appends the URLs of a comma-separated list to the JSON array out. */
 void pl_calls__split_urls(const char *list, json_t *out);
 /* calls_history.c */

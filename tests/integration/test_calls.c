@@ -261,6 +261,13 @@ static void test_bad_input(void **state)
                   "bad_request");
     th_expect_err(th_call(fa, "\"op\":\"call_invite\",\"room\":\"r999999\",\"kind\":\"audio\""),
                   "forbidden");
+    /* Only the server writes call history. */
+    th_expect_err(th_call(fa,
+                          "\"op\":\"send\",\"room\":\"%s\",\"client_id\":\"x1\",\"content\":"
+                          "{\"type\":\"call\",\"call\":\"c0123456789abcdef\",\"kind\":\"audio\","
+                          "\"outcome\":\"ended\",\"duration_ms\":1}",
+                          room),
+                  "bad_request");
     /* Malformed and unknown call ids. */
     err_call(fa, "call_answer", "c12", "bad_request");
     err_call(fa, "call_answer", "c0000000000000000", "bad_request");
@@ -277,7 +284,7 @@ static void test_bad_input(void **state)
     /* Busy: X cannot call B while B is rung; A cannot call twice. */
     char *room2 = dm_with(fx, &b);
     th_expect_err(th_call(fx, "\"op\":\"call_invite\",\"room\":\"%s\",\"kind\":\"audio\"", room2),
-                  "busy");
+                  "callee_busy");
     th_expect_err(th_call(fa, "\"op\":\"call_invite\",\"room\":\"%s\",\"kind\":\"audio\"", room),
                   "in_call");
     ok_call(fb, "call_answer", call);

@@ -274,7 +274,7 @@ export async function startCall(roomId, kind) {
     cur.id = res.call;
     view.render(cur);
   } catch (err) {
-    teardown(err.code === 'busy' ? 'They are in another call.' : err.code === 'call_exists'
+    teardown(err.code === 'callee_busy' ? 'They are in another call.' : err.code === 'call_exists'
       ? 'This group has a call going on: join it from the header.' : (err.message || 'The call could not start.'));
   }
 }
