@@ -145,8 +145,7 @@ static void test_signal(void **state)
         ",\"signal\":{\"type\":\"candidate\",\"candidate\":7}}",
         ",\"signal\":{\"type\":\"candidate\",\"candidate\":{}}}",
         ",\"signal\":{\"type\":\"candidate\",\"candidate\":{\"candidate\":\"c\",\"x\":1}}}",
-        ",\"signal\":{\"type\":\"candidate\",\"candidate\":{\"candidate\":\"c\","
-        "\"sdpMLineIndex\":256}}}",
+        ",\"signal\":{\"type\":\"candidate\",\"candidate\":{\"sdpMLineIndex\":256}}}",
         ",\"signal\":{\"type\":\"candidate\",\"candidate\":{\"candidate\":\"c\",\"sdpMid\":5}}}",
         ",\"signal\":{\"type\":\"candidate\",\"candidate\":{\"candidate\":\"c\"},\"sdp\":\"x\"}}",
         ",\"to\":\"r1\",\"signal\":{\"type\":\"offer\",\"sdp\":\"v\"}}",
@@ -157,6 +156,11 @@ static void test_signal(void **state)
         snprintf(t, sizeof t, "%s%s", pre, bad[i]);
         err_is(t, "bad_request");
     }
+    static const char idx256[] = "{\"candidate\":\"c\",\"sdpMLineIndex\":256}";
+    char t2[512];
+    snprintf(t2, sizeof t2, "%s,\"signal\":{\"type\":\"candidate\",\"candidate\":%s}}", pre,
+             idx256);
+    err_is(t2, "bad_request");
     /* The size limits: call_max_sdp_bytes (1024 here) is allowed, one more
      * is too_large, for an SDP and for a candidate. */
     char big[1100], t[1400];
