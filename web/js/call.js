@@ -343,8 +343,9 @@ function startRinging(inc) {
       ring.note.onclick = () => { window.focus(); };
     } catch (e) { /* notifications need a service worker on some platforms */ }
   }
-  // The server ends an unanswered call; this is only a safety net.
-  inc.safety = setTimeout(() => { if (incoming === inc) stopRinging(); }, 120000);
+  // The server ends an unanswered call (this is a safety net); a group
+  // call that others joined goes on, so its ringing stops here after 45 s.
+  inc.safety = setTimeout(() => { if (incoming === inc) stopRinging(); }, inc.group ? 45000 : 120000);
 }
 
 function stopRinging() {
