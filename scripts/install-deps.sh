@@ -42,6 +42,7 @@ if [ "${1:-}" = "--test" ]; then
   PKGS+=(postgresql) # initdb/pg_ctl for the throwaway cluster of ctest -L pg
   PKGS+=(python3-aiosmtpd) # the SMTP server of integration/test_jobs_email (issue 13)
   PKGS+=(tmux) # drives parley-tui in tests/tui/run.sh (ctest -L tui, issue 20)
+  PKGS+=(coturn) # TURN relay of e2e/calls.test.mjs (issue 19; started by the test on loopback)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi
@@ -65,3 +66,14 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# calls (issue 19): the tests start their own turnserver; a system one that
+# the package may have started would hold port 3478 and run for nothing.
+for p in "${missing[@]}"; do
+  if [ "$p" = "coturn" ]; then
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/coturn ]; then
+      $SUDO /etc/init.d/coturn stop >/dev/null 2>&1 || true
+    fi
+  fi
+done

@@ -3,7 +3,7 @@
 // API and WebSocket traffic is never cached. It also shows Web Push
 // notifications (payload: docs/protocol.md, "Web Push notifications") and
 // opens the right conversation when one is clicked.
-const CACHE = 'parley-shell-v9';
+const CACHE = 'parley-shell-v10';
 // Square avatar thumbnails the page stored for notifications (notify.js):
 // the worker has no token to fetch media itself.
 const AVATARS = 'parley-avatars-v1';
@@ -16,6 +16,7 @@ const SHELL = [
   'js/popover.js', 'js/profile.js', 'js/requests.js', 'js/search.js', 'js/security.js', 'js/settings.js',
   'js/sidebar.js', 'js/state.js', 'js/storage.js', 'js/sync.js', 'js/theme-toggle.js',
   'js/thread.js', 'js/timeline.js', 'js/uploads.js',
+  'js/call.js', 'js/call-view.js', 'js/call-history.js', // calls (issue 19)
   'icons/icon.svg', 'icons/icon-192.png',
 ];
 

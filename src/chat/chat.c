@@ -38,6 +38,7 @@ void pl_chat_on_ws_close(void *ud, pl_conn_t *c)
         return;
     pl_conn_set_data(c, NULL);
     pl_chat__online_remove(chat, s);
+    pl_calls__session_closed(chat, s); /* calls (issue 19) */
     if (s->user_id != 0)
         pl_presence__update(chat, s->user_id);
     s->conn = NULL;
@@ -174,6 +175,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     pl_presence__tick(chat);
+    pl_calls__tick(chat); /* calls (issue 19) */
     if (chat->cl_bf_retry > 0)
         pl_bus__retry_failed(chat);
     pl_catchup__retry_failed(chat);
@@ -229,6 +231,7 @@ void pl_chat_free(pl_chat_t *chat)
         uv_close((uv_handle_t *)&chat->tick, NULL);
         uv_run(chat->loop, UV_RUN_NOWAIT);
     }
+    pl_calls__free(chat); /* calls (issue 19) */
     pl_chat__routes_free(chat);
     pl_ops__push_users_free(chat);
     /* Bus messages relay.c still held (linked through their first field). */

@@ -217,7 +217,8 @@ struct pl_chat {
     bool cu_failed;    /* the last one failed: the tick runs it again from cu_since */
     uint8_t cu_reruns; /* runs in a row that found rooms changed meanwhile */
     int64_t cu_since;
-    int64_t cu_inv_upto; /* invitations up to this time were caught up already */
+    int64_t cu_inv_upto;    /* invitations up to this time were caught up already */
+    struct pl_calls *calls; /* calls (issue 19, calls.c); NULL until the first call op */
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -489,6 +490,9 @@ bool pl_shared__query(pl_chat_t *chat, const int64_t *users, size_t n,
 /* push_ops.c: the push context of a send (NULL: nothing to push), built
  * on the loop for the write job (push/push.h) */
 struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r);
+/** The same for a message the server writes in the name of sender_name
+ * (a call's history, calls_history.c). */
+struct pl_push_ctx *pl_ops__push_ctx_named(pl_chat_t *chat, const char *sender_name, room_t *r);
 /** After a send committed: wakes the job runner if pushes were enqueued. */
 void pl_ops__push_sent(pl_chat_t *chat, struct pl_push_ctx *c);
 /** Frees the set of users who may have push targets (pl_chat_free). */
@@ -559,6 +563,25 @@ void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings)
 /* messages.c */
 /** Sweeper: one write job expiring due messages (chat.c's timer). */
 void pl_ops_sweep(pl_chat_t *chat);
+
+/* calls.c: voice and video call signalling (issue 19) */
+/** Ends calls that rang call_ring_timeout_ms unanswered (missed) and group
+ * calls left to one person that long (the chat tick). */
+void pl_calls__tick(pl_chat_t *chat);
+/** A session closed (after it was unrouted): when it was a call's
+ * participant device and no other connection of that device is open, it
+ * leaves the call (a 1:1 call ends: "disconnected"). */
+void pl_calls__session_closed(pl_chat_t *chat, session_t *s);
+/** Frees the call state (pl_chat_free). */
+void pl_calls__free(pl_chat_t *chat);
+/** Appends the URLs of a comma-separated list to the JSON array out. */
+void pl_calls__split_urls(const char *list, json_t *out);
+/* calls_history.c */
+/** Writes a call's history message (content: content_len bytes of the
+ * compact JSON of a "call" content, not NUL-terminated) into the room as from caller, with
+ * client_id for idempotency; push: pushed like a message (a missed call). Loop thread. */
+void pl_calls__history(pl_chat_t *chat, int64_t room_id, int64_t caller, const char *caller_name,
+                       const char *content, size_t content_len, const char *client_id, bool push);
 
 /* dispatch.c */
 /** Parses one request (len bytes at data) and runs it, or answers the

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "chat/call_cmd.h"
 #include "chat/content.h"
 #include "chat/wire_peek.h"
 #include "core/util.h"
@@ -64,6 +65,17 @@ static const struct {
     [PL_OP_PUSH_SUBSCRIPTIONS] = {"push_subscriptions", true},
     [PL_OP_PUSH_SETTINGS_GET] = {"push_settings_get", true},
     [PL_OP_PUSH_SETTINGS_SET] = {"push_settings_set", true},
+    /* calls (issue 19) */
+    [PL_OP_CALL_INVITE] = {"call_invite", true},
+    [PL_OP_CALL_RING] = {"call_ring", true},
+    [PL_OP_CALL_ANSWER] = {"call_answer", true},
+    [PL_OP_CALL_REJECT] = {"call_reject", true},
+    [PL_OP_CALL_CANCEL] = {"call_cancel", true},
+    [PL_OP_CALL_HANGUP] = {"call_hangup", true},
+    [PL_OP_CALL_JOIN] = {"call_join", true},
+    [PL_OP_CALL_LEAVE] = {"call_leave", true},
+    [PL_OP_CALL_SIGNAL] = {"call_signal", true},
+    [PL_OP_TURN_CREDENTIALS] = {"turn_credentials", true},
 };
 
 const char *pl_cmd_op_name(pl_op_t op)
@@ -764,6 +776,17 @@ static const parse_fn parsers[PL_OP__COUNT] = {
     [PL_OP_PUSH_SUBSCRIPTIONS] = parse_none,
     [PL_OP_PUSH_SETTINGS_GET] = parse_none,
     [PL_OP_PUSH_SETTINGS_SET] = parse_push_settings_set,
+    /* calls (issue 19): call_cmd.c */
+    [PL_OP_CALL_INVITE] = pl_call_cmd_invite,
+    [PL_OP_CALL_RING] = pl_call_cmd_id,
+    [PL_OP_CALL_ANSWER] = pl_call_cmd_id,
+    [PL_OP_CALL_REJECT] = pl_call_cmd_id,
+    [PL_OP_CALL_CANCEL] = pl_call_cmd_id,
+    [PL_OP_CALL_HANGUP] = pl_call_cmd_id,
+    [PL_OP_CALL_JOIN] = pl_call_cmd_id,
+    [PL_OP_CALL_LEAVE] = pl_call_cmd_id,
+    [PL_OP_CALL_SIGNAL] = pl_call_cmd_signal,
+    [PL_OP_TURN_CREDENTIALS] = parse_none,
 };
 
 /* ---- the envelope ---- */
@@ -838,6 +861,9 @@ void pl_cmd_dispose(pl_cmd_t *c)
         break;
     case PL_OP_EDIT:
         free(c->u.edit.content);
+        break;
+    case PL_OP_CALL_SIGNAL:
+        free(c->u.call.signal);
         break;
     default:
         break;

@@ -58,6 +58,16 @@ typedef enum {
     PL_OP_PUSH_SUBSCRIPTIONS,
     PL_OP_PUSH_SETTINGS_GET,
     PL_OP_PUSH_SETTINGS_SET,
+    PL_OP_CALL_INVITE, /* calls (issue 19): calls.c, call_cmd.c */
+    PL_OP_CALL_RING,
+    PL_OP_CALL_ANSWER,
+    PL_OP_CALL_REJECT,
+    PL_OP_CALL_CANCEL,
+    PL_OP_CALL_HANGUP,
+    PL_OP_CALL_JOIN,
+    PL_OP_CALL_LEAVE,
+    PL_OP_CALL_SIGNAL,
+    PL_OP_TURN_CREDENTIALS,
     PL_OP__COUNT
 } pl_op_t;
 
@@ -215,6 +225,17 @@ typedef struct {
     int dnd_start, dnd_end; /* minutes after 00:00 UTC; -1 = off */
 } pl_cmd_push_set_t;
 
+/** The call ops (issue 19, call_cmd.c): call_invite sets room and video;
+ * the others name a call; call_signal also a target user (0: the other
+ * party of a 1:1 call) and the signal's compact JSON (owned). */
+typedef struct {
+    int64_t room;  /* call_invite */
+    bool video;    /* call_invite: kind "video" (else "audio") */
+    uint64_t call; /* the call id ("c" + 16 hex digits) */
+    int64_t to;    /* call_signal: the participant it is for; 0 = the other one */
+    char *signal;  /* call_signal, owned: {"type":"offer"|"answer"|"candidate",...} */
+} pl_cmd_call_t;
+
 /** A parsed request. */
 typedef struct {
     pl_op_t op;
@@ -248,6 +269,7 @@ typedef struct {
         pl_cmd_emoji_t emoji; /* emoji_add, emoji_remove, emoji_list */
         pl_cmd_push_sub_t push_sub;
         pl_cmd_push_set_t push_set;
+        pl_cmd_call_t call; /* call_* (issue 19) */
     } u;
 } pl_cmd_t;
 

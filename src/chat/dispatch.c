@@ -62,6 +62,17 @@ static void (*const handlers[PL_OP__COUNT])(session_t *s, pl_cmd_t *c) = {
     [PL_OP_PUSH_SUBSCRIPTIONS] = pl_ops_push_subscriptions,
     [PL_OP_PUSH_SETTINGS_GET] = pl_ops_push_settings_get,
     [PL_OP_PUSH_SETTINGS_SET] = pl_ops_push_settings_set,
+    /* calls (issue 19) */
+    [PL_OP_CALL_INVITE] = pl_ops_call_invite,
+    [PL_OP_CALL_RING] = pl_ops_call_ring,
+    [PL_OP_CALL_ANSWER] = pl_ops_call_answer,
+    [PL_OP_CALL_REJECT] = pl_ops_call_reject,
+    [PL_OP_CALL_CANCEL] = pl_ops_call_cancel,
+    [PL_OP_CALL_HANGUP] = pl_ops_call_hangup,
+    [PL_OP_CALL_JOIN] = pl_ops_call_join,
+    [PL_OP_CALL_LEAVE] = pl_ops_call_leave,
+    [PL_OP_CALL_SIGNAL] = pl_ops_call_signal,
+    [PL_OP_TURN_CREDENTIALS] = pl_ops_turn_credentials,
 };
 
 void pl_ops_dispatch(session_t *s, const char *data, size_t len)

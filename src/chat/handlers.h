@@ -63,5 +63,16 @@ void pl_ops_push_unsubscribe(session_t *s, pl_cmd_t *c);
 void pl_ops_push_subscriptions(session_t *s, pl_cmd_t *c);
 void pl_ops_push_settings_get(session_t *s, pl_cmd_t *c);
 void pl_ops_push_settings_set(session_t *s, pl_cmd_t *c);
+/* calls.c: voice and video calls (issue 19) */
+void pl_ops_call_invite(session_t *s, pl_cmd_t *c);
+void pl_ops_call_ring(session_t *s, pl_cmd_t *c);
+void pl_ops_call_answer(session_t *s, pl_cmd_t *c);
+void pl_ops_call_reject(session_t *s, pl_cmd_t *c);
+void pl_ops_call_cancel(session_t *s, pl_cmd_t *c);
+void pl_ops_call_hangup(session_t *s, pl_cmd_t *c);
+void pl_ops_call_join(session_t *s, pl_cmd_t *c);
+void pl_ops_call_leave(session_t *s, pl_cmd_t *c);
+void pl_ops_call_signal(session_t *s, pl_cmd_t *c);
+void pl_ops_turn_credentials(session_t *s, pl_cmd_t *c);
 
 #endif

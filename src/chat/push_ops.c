@@ -409,15 +409,26 @@ static int cmp_i64(const void *a, const void *b)
 
 struct pl_push_ctx *pl_ops__push_ctx(pl_chat_t *chat, session_t *s, room_t *r)
 {
-    if (chat->push == NULL || !chat->cfg->push_enabled || !room_push_targets(chat, r, s->user_id))
+    if (chat->push != NULL && !room_push_targets(chat, r, s->user_id))
+        return NULL; /* nobody here but the sender may be pushed */
+    return pl_ops__push_ctx_named(chat,
+                                  s->display_name != NULL && s->display_name[0] != '\0'
+                                      ? s->display_name
+                                      : (s->username != NULL ? s->username : "someone"),
+                                  r);
+}
+
+/* Without the cheap check (a missed call: the caller's session may be gone;
+ * calls are rare). */
+struct pl_push_ctx *pl_ops__push_ctx_named(pl_chat_t *chat, const char *sender_name, room_t *r)
+{
+    if (chat->push == NULL || !chat->cfg->push_enabled)
         return NULL;
     pl_push_ctx_t *c = pl_xcalloc(1, sizeof *c);
     c->cfg = chat->cfg;
     c->dm = r->kind == PL_ROOM_DM;
     c->room_name = pl_xstrdup(r->name != NULL ? r->name : "");
-    c->sender_name = pl_xstrdup(s->display_name != NULL && s->display_name[0] != '\0'
-                                    ? s->display_name
-                                    : (s->username != NULL ? s->username : "someone"));
+    c->sender_name = pl_xstrdup(sender_name != NULL ? sender_name : "someone");
     c->nmembers = r->nmembers;
     c->members = pl_xmalloc((r->nmembers ? r->nmembers : 1) * sizeof *c->members);
     if (r->nmembers > 0)

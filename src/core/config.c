@@ -323,6 +323,28 @@ static const cfg_entry_t table[] = {
     {"store_reader_cache_bytes", CFG_SIZE, OFF(store_reader_cache_bytes), 0, 1024 * MiB, "262144",
      "SQLite page cache of each store reader connection (the writer keeps SQLite's default); "
      "0: SQLite's default (2 MiB)"},
+    /* voice and video calls (issue 19, src/chat/calls.c) */
+    {"call_ring_timeout_ms", CFG_INT, OFF(call_ring_timeout_ms), 1000, 600000, "45000",
+     "an unanswered call rings this long, then it is a missed call"},
+    {"call_max_calls", CFG_INT, OFF(call_max_calls), 1, 1000000, "10000",
+     "calls held in memory by this node at once (call_invite beyond: too_many_calls)"},
+    {"call_max_participants", CFG_INT, OFF(call_max_participants), 2, 8, "4",
+     "people in one group call (a full mesh: each sends its media to every other)"},
+    {"call_max_sdp_bytes", CFG_SIZE, OFF(call_max_sdp_bytes), 1024, 65536, "16384",
+     "the SDP or ICE candidate text of one call_signal"},
+    {"call_max_signals", CFG_INT, OFF(call_max_signals), 10, 1000000, "2000",
+     "call_signal messages relayed for one call, all participants together"},
+    {"call_signal_rate_per_sec", CFG_INT, OFF(call_signal_rate_per_sec), 1, 100000, "50",
+     "call ops per user and second (bursts of 4x), call_signal included"},
+    {"turn_urls", CFG_STR, OFF(turn_urls), 0, 0, "",
+     "TURN servers handed to clients, comma-separated (turn:host:3478?transport=udp,...)"},
+    {"stun_urls", CFG_STR, OFF(stun_urls), 0, 0, "",
+     "STUN servers handed to clients, comma-separated (stun:host:3478)"},
+    {"turn_secret", CFG_STR, OFF(turn_secret), 0, 0, "",
+     "shared secret of the TURN REST API (coturn static-auth-secret; secret: not printed; "
+     "PARLEYD_TURN_SECRET); empty: no TURN credentials"},
+    {"turn_ttl_s", CFG_INT, OFF(turn_ttl_s), 60, 86400, "600",
+     "lifetime of the TURN credentials turn_credentials hands out"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */
@@ -333,7 +355,8 @@ static bool is_secret_key(const char *key)
 {
     return strcmp(key, "stats_token") == 0 || strcmp(key, "totp_secret_key") == 0 ||
            strcmp(key, "s3_access_key") == 0 || strcmp(key, "s3_secret_key") == 0 ||
-           strcmp(key, "pg_conninfo") == 0 || strcmp(key, "smtp_password") == 0;
+           strcmp(key, "pg_conninfo") == 0 || strcmp(key, "smtp_password") == 0 ||
+           strcmp(key, "turn_secret") == 0; /* calls (issue 19) */
 }
 
 static bool is_cidr_key(const char *key)

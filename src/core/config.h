@@ -171,6 +171,17 @@ typedef struct {
     bool push_allow_local;          /* TESTS ONLY: http:// and loopback/private endpoints */
     /* idle connection memory (issue 14, store/store_sqlite.c) */
     int64_t store_reader_cache_bytes; /* page cache per SQLite reader; 0: SQLite's default */
+    /* voice and video calls (issue 19, src/chat/calls.c): signalling only */
+    int64_t call_ring_timeout_ms;     /* unanswered this long: a missed call */
+    int64_t call_max_calls;           /* calls in memory on this node at once */
+    int64_t call_max_participants;    /* mesh group calls: people in one call */
+    int64_t call_max_sdp_bytes;       /* one call_signal's SDP or candidate text */
+    int64_t call_max_signals;         /* call_signal relayed per call, all parties */
+    int64_t call_signal_rate_per_sec; /* call ops per user and second (burst 4x) */
+    char *turn_urls;                  /* comma-separated turn:/turns: URLs; "" = none */
+    char *stun_urls;                  /* comma-separated stun: URLs; "" = none */
+    char *turn_secret;                /* coturn static-auth-secret; secret, never printed */
+    int64_t turn_ttl_s;               /* lifetime of TURN credentials */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

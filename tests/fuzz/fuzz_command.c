@@ -6,8 +6,9 @@
  * Seeds: corpus/fuzz_command/. By hand, from the top of the tree:
  *   clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
  *     -Isrc -Ibuild/gen tests/fuzz/fuzz_command.c src/chat/command.c \
- *     src/chat/content.c src/chat/emoji.c src/chat/wire_peek.c src/auth/auth.c \
- *     src/core/{buf,util,log,err,config,addr}.c -ljansson -lsodium -luv */
+ *     src/chat/content.c src/chat/call_cmd.c src/chat/emoji.c src/chat/wire_peek.c \
+ *     src/auth/auth.c src/push/push_sub.c src/push/push_crypto.c \
+ *     src/core/{buf,util,log,err,config,addr}.c -ljansson -lsodium -luv -lcrypto */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

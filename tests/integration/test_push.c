@@ -196,15 +196,12 @@ static json_int_t send_text(int fd, const char *room, const char *text)
 }
 
 static const char *const settings[] = {
-    "push_allow_local=true",
-    "push_ttl_s=600",
-    "push_max_subscriptions=3",
-    "jobs_poll_ms=100",
-    "jobs_retry_base_ms=100",
-    "jobs_retry_max_ms=1000",
-    "push_timeout_ms=5000",
-    "push_subject=mailto:ops@example.org",
-    NULL,
+    "push_allow_local=true",     "push_ttl_s=600",
+    "push_max_subscriptions=3",  "jobs_poll_ms=100",
+    "jobs_retry_base_ms=100",    "jobs_retry_max_ms=1000",
+    "push_timeout_ms=5000",      "push_subject=mailto:ops@example.org",
+    "call_ring_timeout_ms=1000", /* calls (issue 19): test_missed_call */
+    "sweep_interval_ms=100",     NULL,
 };
 
 static int group_setup(void **state)
@@ -590,12 +587,51 @@ static void test_outage_restart(void **state)
     json_decref(sub);
 }
 
+/* Calls (issue 19): a call nobody answers ends as missed, and its history
+ * message is pushed to the offline callee like a message. */
+static void test_missed_call(void **state)
+{
+    (void)state;
+    th_user_t a, b;
+    th_new_user(&a, "ma");
+    th_new_user(&b, "mb");
+    int fb = th_ws_login(&b);
+    json_t *sub = svc_sub();
+    subscribe(fb, sub);
+    int fa = th_ws_login(&a);
+    char members[80];
+    snprintf(members, sizeof members, "[\"%s\"]", b.name);
+    char *room = th_room_create(fa, "dm", members, NULL);
+    th_close(fb); /* b is offline */
+    wait_sessions(1);
+    json_t *r = th_call(fa, "\"op\":\"call_invite\",\"room\":\"%s\",\"kind\":\"video\"", room);
+    th_expect_ok(r);
+    json_decref(r);
+    json_t *e = th_next_event(fa, "call_end"); /* call_ring_timeout_ms: 1 s */
+    assert_string_equal("timeout", th_jstr(e, "reason"));
+    json_decref(e);
+    json_t *p = wait_pushes(th_jstr(sub, "id"), 1);
+    json_t *data = json_object_get(json_array_get(p, 0), "data");
+    assert_string_equal("call", th_jstr(data, "content_type"));
+    assert_string_equal("dm", th_jstr(data, "why"));
+    assert_string_equal(a.id, th_jstr(data, "sender"));
+    assert_string_equal(room, th_jstr(data, "room"));
+    json_decref(p);
+    free(room);
+    th_close(fa);
+    json_decref(sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dm_offline),           cmocka_unit_test(test_group_settings),
-        cmocka_unit_test(test_subscribe_rules),      cmocka_unit_test(test_gone_removes),
-        cmocka_unit_test(test_subscribe_after_room), cmocka_unit_test(test_outage_restart),
+        cmocka_unit_test(test_dm_offline),
+        cmocka_unit_test(test_group_settings),
+        cmocka_unit_test(test_subscribe_rules),
+        cmocka_unit_test(test_gone_removes),
+        cmocka_unit_test(test_subscribe_after_room),
+        cmocka_unit_test(test_outage_restart),
+        cmocka_unit_test(test_missed_call),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

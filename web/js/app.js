@@ -24,6 +24,7 @@
 //   media-view.js  media in messages, downloads, the lightbox
 //   uploads.js     file uploads with progress, voice recording
 //   notify.js      push subscription, notification settings, badge; notify-ui.js its screens
+//   call.js        voice and video calls (WebRTC); call-view.js its screens
 // Helpers: api.js (REST), conn.js (the WebSocket), outbox.js, storage.js,
 // dom.js, popover.js, media.js, custom.js, invites.js, theme-toggle.js.
 
@@ -37,6 +38,7 @@ import { load, remove, SESSION_KEY } from './storage.js';
 import { $ } from './dom.js';
 import { initTheme, onThemeChosen } from './theme-toggle.js';
 import { bindActions } from './actions.js';
+import { bindCalls, endAllCalls } from './call.js';
 import { bindAuthView, showAuth } from './auth.js';
 import { bindCache, restoreCache } from './cache.js';
 import { bindComposer } from './composer.js';
@@ -115,6 +117,7 @@ function endSession(message) {
     remove(`parley.current.${S.me.id}`);
   }
   if (S.outbox) S.outbox.clear();
+  endAllCalls();
   cancelRecording();
   dropAllUploads();
   closeLightbox();
@@ -166,6 +169,7 @@ function bindChatView() {
   bindLightbox();
   bindNotify((id) => openRoom(id));
   bindNotifyUi();
+  bindCalls();
 
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {

@@ -1,5 +1,6 @@
 // One message as a DOM node: body, quote, reactions, ticks, actions.
 import * as custom from './custom.js';
+import { callText } from './call-history.js';
 import { el, linkify, fmtTime, fmtFull, fmtListTime, markMentions, icon } from './dom.js';
 import { buildMedia } from './media-view.js';
 import { findMsg, isDeleted, isMentioned, summaryText, userName } from './model.js';
@@ -76,6 +77,10 @@ export function buildMessage(r, m, opts) {
     if (r.kind === 'group') mineNames.add('room');
     body.append(markMentions(linkify(m.content.body), mentionNames(r), mineNames));
     custom.renderShortcodes(body);
+  } else if (m.content && m.content.type === 'call') {
+    body.classList.add('call-entry');
+    body.dataset.outcome = m.content.outcome || '';
+    body.textContent = callText(m.content, mine);
   } else {
     body.classList.add('unsupported');
     body.textContent = 'Unsupported message';

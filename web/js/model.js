@@ -1,5 +1,6 @@
 // The data model over S: rooms, users, messages and presence; no DOM.
 import * as media from './media.js';
+import { callText } from './call-history.js';
 import { fmtAgo } from './dom.js';
 import { S } from './state.js';
 
@@ -131,6 +132,7 @@ export function summaryText(m) {
   if (c.type === 'voice') return `Voice message${c.duration_ms > 0 ? ` (${media.fmtDuration(c.duration_ms)})` : ''}`;
   if (c.type === 'video') return `Video${c.duration_ms > 0 ? ` (${media.fmtDuration(c.duration_ms)})` : ''}`;
   if (c.type === 'sticker') return 'Sticker';
+  if (c.type === 'call') return callText(c, m.sender === (S.me && S.me.id));
   return '';
 }
 

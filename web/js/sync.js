@@ -1,6 +1,7 @@
 // Keeping S in step with the server: catch-up after each (re)connection,
 // live events, the outbox of messages waiting to be sent.
 import * as invites from './invites.js';
+import { onCallEvent } from './call.js';
 import { loadReceipts, noteDelivered, onReceipt } from './actions.js';
 import { scheduleCache } from './cache.js';
 import { onTyping, renderTyping, setCompose } from './composer.js';
@@ -134,6 +135,7 @@ export function onEvent(ev) {
   else if (ev.ev === 'emoji' && ev.emoji) onEmojiEvent(ev);
   else if (ev.ev === 'invite') invites.onEvent(ev);
   else if (ev.ev === 'push_settings' && ev.settings) applyPushSettings(ev.settings);
+  else if (typeof ev.ev === 'string' && (ev.ev === 'call' || ev.ev.startsWith('call_'))) onCallEvent(ev);
 }
 
 let roomsRefresh = null;
