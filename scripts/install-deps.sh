@@ -40,6 +40,7 @@ if [ "${1:-}" = "--test" ]; then
   PKGS+=(openssl)
   PKGS+=(postgresql) # initdb/pg_ctl for the throwaway cluster of ctest -L pg
   PKGS+=(python3-aiosmtpd) # the SMTP server of integration/test_jobs_email (issue 13)
+  PKGS+=(prometheus) # promtool checks GET /metrics in integration/test_metrics (issue 17)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi
@@ -63,3 +64,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# prometheus (--test) is there for promtool only: where systemd runs,
+# Debian's package starts a Prometheus server (port 9090); stop and disable
+# it, the tests and the machine need none.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 &&
+  systemctl is-enabled --quiet prometheus 2>/dev/null; then
+  $SUDO systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || true
+fi

@@ -536,17 +536,27 @@ static bool stats_client_ok(pl_api_t *api, pl_http_req_t *req, const char **why)
     return true;
 }
 
-static void handle_stats(pl_api_t *api, pl_http_req_t *req)
+bool pl_api__stats_allowed(pl_api_t *api, pl_http_req_t *req)
 {
     const char *why = "";
-    if (!stats_token_ok(api, req) && !stats_client_ok(api, req, &why)) {
-        int lvl = pl_api__refusal_log_level(api);
-        pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s why=\"%s\"",
-               pl_http_conn_id(req), pl_http_peer(req), why);
-        pl_api_error(req, 403, "forbidden",
-                     "stats are served to the addresses in stats_allow or with stats_token");
-        return;
-    }
+    if (stats_token_ok(api, req) || stats_client_ok(api, req, &why))
+        return true;
+    int lvl = pl_api__refusal_log_level(api);
+    pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s path=%s why=\"%s\"",
+           pl_http_conn_id(req), pl_http_peer(req), pl_http_path(req), why);
+    pl_api_error(req, 403, "forbidden",
+                 "stats are served to the addresses in stats_allow or with stats_token");
+    return false;
+}
+
+static void handle_stats(pl_api_t *api, pl_http_req_t *req)
+{
+    if (pl_api__stats_allowed(api, req))
+        pl_api__respond_json(req, 200, pl_api__stats_object(api));
+}
+
+json_t *pl_api__stats_object(pl_api_t *api)
+{
     pl_server_stats_t ss;
     pl_chat_stats_t cs;
     pl_store_stats_t st;
@@ -648,7 +658,7 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(cstats); i++)
         json_object_set_new(o, cstats[i].k, json_integer((json_int_t)cstats[i].v));
-    pl_api__respond_json(req, 200, o);
+    return o;
 }
 
 /* ---- router ---- */
@@ -753,6 +763,7 @@ static const route_t routes[] = {
     {"GET", "/healthz", handle_health},        {"GET", "/readyz", handle_ready},
     {"POST", "/v1/register", handle_register}, {"POST", "/v1/login", handle_login},
     {"POST", "/v1/logout", handle_logout},     {"GET", "/v1/stats", handle_stats},
+    {"GET", "/metrics", pl_api__metrics}, /* Prometheus (issue 17): api_metrics.c */
 };
 
 void pl_api_on_http(void *ud, pl_http_req_t *req)
