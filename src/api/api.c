@@ -658,6 +658,12 @@ json_t *pl_api__stats_object(pl_api_t *api)
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(cstats); i++)
         json_object_set_new(o, cstats[i].k, json_integer((json_int_t)cstats[i].v));
+    /* error replies by code (issue 17) */
+    json_t *errs = json_object();
+    for (uint32_t i = 0; i < PL_CHAT_ERR_CODES; i++)
+        if (cs.errors[i].code != NULL && cs.errors[i].n > 0)
+            json_object_set_new(errs, cs.errors[i].code, json_integer((json_int_t)cs.errors[i].n));
+    json_object_set_new(o, "errors", errs);
     return o;
 }
 

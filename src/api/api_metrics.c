@@ -85,6 +85,17 @@ void pl_metrics_render(pl_buf_t *out, json_t *stats, const pl_proc_stats_t *proc
                       k, g ? "" : "_total", k, k, g ? "" : "_total", g ? "gauge" : "counter", k,
                       g ? "" : "_total", json_integer_value(v));
     }
+    json_t *errors = json_object_get(stats, "errors");
+    if (json_is_object(errors)) {
+        pl_buf_lit(out, "# HELP parley_errors_total Error replies on WebSocket requests by code.\n"
+                        "# TYPE parley_errors_total counter\n");
+        json_object_foreach(errors, k, v)
+        {
+            if (json_is_integer(v) && name_ok(k))
+                pl_buf_printf(out, "parley_errors_total{code=\"%s\"} %" JSON_INTEGER_FORMAT "\n", k,
+                              json_integer_value(v));
+        }
+    }
     json_t *loops = json_object_get(stats, "loops");
     if (json_is_array(loops) && json_array_size(loops) > 0)
         loops_render(out, loops);

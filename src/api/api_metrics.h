@@ -26,7 +26,8 @@ void pl_proc_stats_read(pl_proc_stats_t *out);
 
 /** Appends the exposition of stats (the /v1/stats object: integers become
  * parley_<key> gauges or parley_<key>_total counters, the "loops" array
- * per-loop series with a loop label) and of proc (process_* as the
+ * per-loop series with a loop label, "errors" {code: n}
+ * parley_errors_total{code}) and of proc (process_* as the
  * Prometheus client libraries name them) to out. Keys that are not
  * integers or not [a-z0-9_] are skipped. Borrows both. */
 void pl_metrics_render(pl_buf_t *out, json_t *stats, const pl_proc_stats_t *proc);

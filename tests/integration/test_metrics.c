@@ -65,7 +65,10 @@ static void test_promtool(void **state)
                 room);
     th_expect_ok(r);
     json_decref(r);
+    th_expect_err(th_call(fa, "\"op\":\"no_such_op\""), "unknown_op");
+    th_expect_err(th_call(fa, "\"op\":\"no_such_op\""), "unknown_op");
     assert_int_equal(200, th_http(s.port, "GET", "/metrics", NULL, NULL, body, sizeof body));
+    assert_true(sample(body, "parley_errors_total{code=\"unknown_op\"}") >= 2);
     assert_true(sample(body, "parley_messages_stored_total") >= stored0 + 1);
     assert_true(sample(body, "parley_sessions") >= 1);
 

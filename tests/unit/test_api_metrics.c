@@ -16,9 +16,11 @@
 static void test_render(void **state)
 {
     (void)state;
-    json_t *o = json_pack("{s:I,s:I,s:s,s:I,s:[{s:I},{s:I}]}", "messages_stored", (json_int_t)7,
-                          "sessions", (json_int_t)2, "version", "x", "Bad-Key", (json_int_t)1,
-                          "loops", "ws_opened", (json_int_t)3, "ws_opened", (json_int_t)4);
+    json_t *o =
+        json_pack("{s:I,s:I,s:s,s:I,s:[{s:I},{s:I}],s:{s:I,s:I}}", "messages_stored", (json_int_t)7,
+                  "sessions", (json_int_t)2, "version", "x", "Bad-Key", (json_int_t)1, "loops",
+                  "ws_opened", (json_int_t)3, "ws_opened", (json_int_t)4, "errors", "forbidden",
+                  (json_int_t)5, "x\"y", (json_int_t)1);
     pl_proc_stats_t p = {.cpu_seconds = 1.5,
                          .rss_bytes = 4096,
                          .virtual_bytes = -1,
@@ -37,6 +39,9 @@ static void test_render(void **state)
     assert_null(strstr(t, "Bad"));
     assert_non_null(strstr(t, "parley_loop_ws_opened_total{loop=\"0\"} 3\n"
                               "parley_loop_ws_opened_total{loop=\"1\"} 4\n"));
+    assert_non_null(strstr(t, "# TYPE parley_errors_total counter\n"
+                              "parley_errors_total{code=\"forbidden\"} 5\n"));
+    assert_null(strstr(t, "x\"y")); /* a code that would break the label is left out */
     assert_non_null(strstr(t, "process_cpu_seconds_total 1.5\n"));
     assert_non_null(strstr(t, "process_resident_memory_bytes 4096\n"));
     assert_null(strstr(t, "process_virtual_memory_bytes"));
