@@ -48,16 +48,6 @@ bool pl_api__require_json(pl_http_req_t *req);
 /** The level of a log line about a refused request (info once a second). */
 int pl_api__refusal_log_level(pl_api_t *api);
 
-/* ---- stats and metrics (api.c, api_metrics.c: issue 17) ---- */
-/** Whether the request may read stats (stats_token or a stats_allow
- * client); answers 403 forbidden (logged, rate-gated) and returns false
- * otherwise. */
-bool pl_api__stats_allowed(pl_api_t *api, pl_http_req_t *req);
-/** The /v1/stats object (owned: json_decref). */
-json_t *pl_api__stats_object(pl_api_t *api);
-/** GET /metrics: the same numbers and the process's in the Prometheus text
- * format, under the same restriction as /v1/stats. */
-void pl_api__metrics(pl_api_t *api, pl_http_req_t *req);
 /** 429 rate_limited with Retry-After. */
 void pl_api__respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what);
 /** The body as a JSON object (owned), or NULL after answering 400. */

@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api_internal.h"
 #include "core/util.h"
 
 /* The /v1/stats keys that are levels (may go down); every other integer key
@@ -70,6 +69,29 @@ static void loops_render(pl_buf_t *b, json_t *loops)
     }
 }
 
+/* A histogram {"le": [...], "counts": [per bucket, last +Inf], "sum"} as
+ * parley_<name> with cumulative buckets, _sum and _count. */
+static void hist_render(pl_buf_t *b, const char *name, json_t *h)
+{
+    json_t *le = json_object_get(h, "le"), *counts = json_object_get(h, "counts");
+    size_t n = json_array_size(counts);
+    if (!json_is_array(le) || n == 0 || json_array_size(le) + 1 != n)
+        return;
+    pl_buf_printf(b, "# HELP parley_%s The store writer's %s.\n# TYPE parley_%s histogram\n", name,
+                  name, name);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < n; i++) {
+        cum += (uint64_t)json_integer_value(json_array_get(counts, i));
+        if (i + 1 < n)
+            pl_buf_printf(b, "parley_%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+                          json_number_value(json_array_get(le, i)), cum);
+        else
+            pl_buf_printf(b, "parley_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    }
+    pl_buf_printf(b, "parley_%s_sum %.17g\nparley_%s_count %" PRIu64 "\n", name,
+                  json_number_value(json_object_get(h, "sum")), name, cum);
+}
+
 void pl_metrics_render(pl_buf_t *out, json_t *stats, const pl_proc_stats_t *proc)
 {
     const char *k;
@@ -95,6 +117,12 @@ void pl_metrics_render(pl_buf_t *out, json_t *stats, const pl_proc_stats_t *proc
                 pl_buf_printf(out, "parley_errors_total{code=\"%s\"} %" JSON_INTEGER_FORMAT "\n", k,
                               json_integer_value(v));
         }
+    }
+    json_t *hists = json_object_get(stats, "histograms");
+    json_object_foreach(hists, k, v)
+    {
+        if (name_ok(k))
+            hist_render(out, k, v);
     }
     json_t *loops = json_object_get(stats, "loops");
     if (json_is_array(loops) && json_array_size(loops) > 0)
@@ -185,20 +213,4 @@ void pl_proc_stats_read(pl_proc_stats_t *out)
                        ? (int64_t)rl.rlim_cur
                        : -1;
     out->start_time_unix = start_time();
-}
-
-void pl_api__metrics(pl_api_t *api, pl_http_req_t *req)
-{
-    if (!pl_api__stats_allowed(api, req))
-        return;
-    json_t *o = pl_api__stats_object(api);
-    pl_proc_stats_t p;
-    pl_proc_stats_read(&p);
-    pl_buf_t b;
-    pl_buf_init(&b);
-    pl_metrics_render(&b, o, &p);
-    json_decref(o);
-    pl_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", pl_buf_head(&b), b.len,
-                    NULL);
-    pl_buf_dispose(&b);
 }

@@ -139,12 +139,25 @@ void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done
  * write functions fail there with PL_EIO (read-only connection). Thread: loop. */
 void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
 
+/** Buckets of the writer's histograms (the last is +Inf). */
+#define PL_STORE_HIST_N 12
+extern const double pl_store_commit_le[PL_STORE_HIST_N - 1]; /* seconds */
+extern const double pl_store_batch_le[PL_STORE_HIST_N - 1];  /* jobs */
+
 /** Statistics for tests and benchmarks. */
 typedef struct {
     uint64_t commits;    /* transactions committed by the writer */
     uint64_t write_jobs; /* write jobs run */
     uint64_t read_jobs;
     uint64_t batched_posts; /* posts inserted by a multi-row append (PostgreSQL) */
+    /* Histograms of the writer (issue 17, /metrics): the COMMIT's latency
+     * (bounds pl_store_commit_le, seconds) and the jobs per group commit
+     * (bounds pl_store_batch_le). counts[i]: observations <= bound i (not
+     * cumulative); counts[PL_STORE_HIST_N - 1] is +Inf. */
+    uint64_t commit_counts[PL_STORE_HIST_N];
+    double commit_sum; /* seconds */
+    uint64_t batch_counts[PL_STORE_HIST_N];
+    uint64_t batch_sum;
 } pl_store_stats_t;
 void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out);
 

@@ -185,6 +185,19 @@ struct pl_store_backend {
 #undef PL_STORE_BE_SLOT
 };
 
+/* The writer's histograms (issue 17): written by the writer thread, read
+ * by pl_store_get_stats on the loop, hence atomics (relaxed: counters). */
+typedef struct {
+    _Atomic uint64_t counts[PL_STORE_HIST_N];
+    _Atomic uint64_t sum; /* commit: ns; batch: jobs */
+} pl_store_hist_t;
+/** Records one COMMIT of `jobs` jobs that took ns nanoseconds. */
+void pl_store__observe_commit(pl_store_hist_t *lat, pl_store_hist_t *batch, uint64_t ns,
+                              uint64_t jobs);
+/** Copies both histograms into out's commit_* and batch_* fields. */
+void pl_store__hist_read(const pl_store_hist_t *lat, const pl_store_hist_t *batch,
+                         pl_store_stats_t *out);
+
 /** The backend of a pl_store_t or pl_db_t (its first member). */
 #define PL_STORE_BE(p) (*(const pl_store_backend_t *const *)(const void *)(p))
 

@@ -313,6 +313,7 @@ typedef struct pl_pg_store {
     char *conninfo; /* owned; the connections borrow it to reconnect */
 
     _Atomic uint64_t commits, write_jobs, read_jobs, batched_posts;
+    pl_store_hist_t commit_hist, batch_hist; /* issue 17: /metrics */
 } pl_pg_store_t;
 
 #define PG_ST(st) ((pl_pg_store_t *)(st))
@@ -622,6 +623,7 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
         open = false;
     /* COMMIT of an aborted transaction "succeeds" as ROLLBACK: only the
      * COMMIT tag means the batch is durable. */
+    uint64_t t0 = uv_hrtime();
     PGresult *r = PQexec(db->c, open ? "RELEASE SAVEPOINT job; COMMIT" : "COMMIT");
     bool committed = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
     if (!committed)
@@ -629,6 +631,10 @@ static void run_batch(pl_pg_store_t *st, job_t *first, job_t *last)
     PQclear(r);
     if (committed) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
+        uint64_t njobs = 1;
+        for (const job_t *j = first; j != last && j != NULL; j = j->next)
+            njobs++;
+        pl_store__observe_commit(&st->commit_hist, &st->batch_hist, uv_hrtime() - t0, njobs);
         return;
     }
     /* COMMIT failed (or the connection broke): nothing of it is known to be
@@ -910,6 +916,7 @@ void pl_pg_store_read(pl_store_t *s, pl_store_work_cb work, pl_store_done_cb don
 void pl_pg_store_get_stats(pl_store_t *s, pl_store_stats_t *out)
 {
     pl_pg_store_t *st = PG_ST(s);
+    pl_store__hist_read(&st->commit_hist, &st->batch_hist, out);
     out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
     out->write_jobs = atomic_load_explicit(&st->write_jobs, memory_order_relaxed);
     out->read_jobs = atomic_load_explicit(&st->read_jobs, memory_order_relaxed);

@@ -385,6 +385,7 @@ struct pl_store {
     int64_t threads_started; /* writer + readers running, for cleanup */
 
     _Atomic uint64_t commits, write_jobs, read_jobs;
+    pl_store_hist_t commit_hist, batch_hist; /* issue 17: /metrics */
 };
 
 static void list_push(job_list_t *l, job_t *first, job_t *last)
@@ -620,7 +621,9 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
     pl_db_t *db = &st->writer;
     bool in_tx = false;
     job_t *seg = first; /* first job of the open transaction */
+    uint64_t njobs = 0;
     for (job_t *j = first;; j = j->next) {
+        njobs++;
         if (!in_tx) {
             seg = j;
             in_tx = pl_store__exec(db, PL_TX_BEGIN_IMMEDIATE, "begin") == 0;
@@ -662,8 +665,10 @@ static void run_batch(pl_store_t *st, job_t *first, job_t *last)
         pl_store__fts_truncate(db, 0);
         return;
     }
+    uint64_t t0 = uv_hrtime();
     if (pl_store__exec(db, PL_TX_COMMIT, "commit") == 0) {
         atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
+        pl_store__observe_commit(&st->commit_hist, &st->batch_hist, uv_hrtime() - t0, njobs);
         schedule_purge(st);
         /* Before the acks are posted (complete()), so a search that follows
          * an ack waits for this batch's index changes. */
@@ -994,6 +999,7 @@ void pl_sq_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb do
 
 void pl_sq_store_get_stats(pl_store_t *st, pl_store_stats_t *out)
 {
+    pl_store__hist_read(&st->commit_hist, &st->batch_hist, out);
     out->commits = atomic_load_explicit(&st->commits, memory_order_relaxed);
     out->write_jobs = atomic_load_explicit(&st->write_jobs, memory_order_relaxed);
     out->read_jobs = atomic_load_explicit(&st->read_jobs, memory_order_relaxed);

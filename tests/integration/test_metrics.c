@@ -71,6 +71,11 @@ static void test_promtool(void **state)
     assert_true(sample(body, "parley_errors_total{code=\"unknown_op\"}") >= 2);
     assert_true(sample(body, "parley_messages_stored_total") >= stored0 + 1);
     assert_true(sample(body, "parley_sessions") >= 1);
+    /* The writer's histograms: the send committed at least once. */
+    assert_true(sample(body, "parley_store_commit_seconds_count") >= 1);
+    assert_true(sample(body, "parley_store_commit_jobs_count") >= 1);
+    assert_true(sample(body, "parley_store_commit_seconds_bucket{le=\"+Inf\"}") ==
+                sample(body, "parley_store_commit_seconds_count"));
 
     /* promtool lints the live output. */
     char path[300], cmd[700];

@@ -51,6 +51,22 @@ static void test_render(void **state)
     assert_non_null(strstr(t, "# HELP process_open_fds "));
     pl_buf_dispose(&b);
     json_decref(o);
+
+    /* A histogram: cumulative buckets, +Inf equal to _count. */
+    o = json_pack("{s:{s:{s:[f,f],s:[I,I,I],s:f}}}", "histograms", "store_commit_seconds", "le",
+                  0.001, 0.01, "counts", (json_int_t)2, (json_int_t)3, (json_int_t)1, "sum", 0.5);
+    pl_buf_init(&b);
+    pl_metrics_render(&b, o, NULL);
+    pl_buf_append(&b, "", 1);
+    t = pl_buf_head(&b);
+    assert_non_null(strstr(t, "# TYPE parley_store_commit_seconds histogram\n"
+                              "parley_store_commit_seconds_bucket{le=\"0.001\"} 2\n"
+                              "parley_store_commit_seconds_bucket{le=\"0.01\"} 5\n"
+                              "parley_store_commit_seconds_bucket{le=\"+Inf\"} 6\n"
+                              "parley_store_commit_seconds_sum 0.5\n"
+                              "parley_store_commit_seconds_count 6\n"));
+    pl_buf_dispose(&b);
+    json_decref(o);
 }
 
 static void test_read_self(void **state)
