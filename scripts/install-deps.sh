@@ -43,6 +43,7 @@ if [ "${1:-}" = "--test" ]; then
   PKGS+=(python3-aiosmtpd) # the SMTP server of integration/test_jobs_email (issue 13)
   PKGS+=(tmux) # drives parley-tui in tests/tui/run.sh (ctest -L tui, issue 20)
   PKGS+=(coturn) # TURN relay of e2e/calls.test.mjs (issue 19; started by the test on loopback)
+  PKGS+=(prometheus) # promtool checks GET /metrics in integration/test_metrics (issue 17)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PKGS+=(nodejs npm)
   fi
@@ -77,3 +78,10 @@ for p in "${missing[@]}"; do
     fi
   fi
 done
+# prometheus (--test) is there for promtool only: where systemd runs,
+# Debian's package starts a Prometheus server (port 9090); stop and disable
+# it, the tests and the machine need none.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 &&
+  systemctl is-enabled --quiet prometheus 2>/dev/null; then
+  $SUDO systemctl disable --now prometheus prometheus-node-exporter 2>/dev/null || true
+fi

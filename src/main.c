@@ -40,6 +40,8 @@ static const char usage[] =
     "  --mail-to ADDRESS    with --reset-link: email the link to ADDRESS instead (smtp_url)\n"
     "                       (works while the server runs: the database is shared)\n"
     "  --invite-code        print a one-time invite code (registration = invite) and exit\n"
+    "  --make-admin USER    make USER a server admin (audit log, moderation) and exit\n"
+    "  --revoke-admin USER  take the server admin role from USER and exit\n"
     "  --help               show this help\n"
     "  --version            show the version\n"
     "\n"
@@ -335,6 +337,13 @@ int main(int argc, char **argv)
             if (i + 1 >= argc)
                 return fail_config("--reset-link needs a USERNAME");
             op_cmd = "reset-link";
+            op_arg = argv[++i];
+            continue;
+        } else if (!strcmp(a, "--make-admin") || !strcmp(a, "--revoke-admin")) {
+            /* moderation (issue 17): server admins */
+            if (i + 1 >= argc)
+                return fail_config("--make-admin / --revoke-admin need a USERNAME");
+            op_cmd = a + 2;
             op_arg = argv[++i];
             continue;
         } else if (!strcmp(a, "--mail-to")) {

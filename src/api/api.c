@@ -3,6 +3,7 @@
  * database access is a store job, so no handler blocks the loop. */
 #include "api/api.h"
 #include "api/api_internal.h"
+#include "api/api_metrics.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -536,17 +537,63 @@ static bool stats_client_ok(pl_api_t *api, pl_http_req_t *req, const char **why)
     return true;
 }
 
-static void handle_stats(pl_api_t *api, pl_http_req_t *req)
+/* Whether the request may read stats (stats_token or a stats_allow
+ * client); answers 403 forbidden (logged, rate-gated) and returns false
+ * otherwise. /v1/stats and /metrics (issue 17) alike. */
+static bool stats_allowed(pl_api_t *api, pl_http_req_t *req)
 {
     const char *why = "";
-    if (!stats_token_ok(api, req) && !stats_client_ok(api, req, &why)) {
-        int lvl = pl_api__refusal_log_level(api);
-        pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s why=\"%s\"",
-               pl_http_conn_id(req), pl_http_peer(req), why);
-        pl_api_error(req, 403, "forbidden",
-                     "stats are served to the addresses in stats_allow or with stats_token");
+    if (stats_token_ok(api, req) || stats_client_ok(api, req, &why))
+        return true;
+    int lvl = pl_api__refusal_log_level(api);
+    pl_log(lvl, "api", "stats refused conn=%" PRIu64 " peer=%s path=%s why=\"%s\"",
+           pl_http_conn_id(req), pl_http_peer(req), pl_http_path(req), why);
+    pl_api_error(req, 403, "forbidden",
+                 "stats are served to the addresses in stats_allow or with stats_token");
+    return false;
+}
+
+static json_t *stats_object(pl_api_t *api);
+
+static void handle_stats(pl_api_t *api, pl_http_req_t *req)
+{
+    if (stats_allowed(api, req))
+        pl_api__respond_json(req, 200, stats_object(api));
+}
+
+/* GET /metrics (issue 17): the same numbers and the process's in the
+ * Prometheus text format (api_metrics.c renders them). */
+static void handle_metrics(pl_api_t *api, pl_http_req_t *req)
+{
+    if (!stats_allowed(api, req))
         return;
+    json_t *o = stats_object(api);
+    pl_proc_stats_t p;
+    pl_proc_stats_read(&p);
+    pl_buf_t b;
+    pl_buf_init(&b);
+    pl_metrics_render(&b, o, &p);
+    json_decref(o);
+    pl_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", pl_buf_head(&b), b.len,
+                    NULL);
+    pl_buf_dispose(&b);
+}
+
+/* {"le": [bounds], "counts": [per bucket, the last +Inf], "sum": s} */
+static json_t *hist_json(const double *le, const uint64_t *counts, double sum)
+{
+    json_t *b = json_array(), *c = json_array();
+    for (size_t i = 0; i < PL_STORE_HIST_N; i++) {
+        if (i + 1 < PL_STORE_HIST_N)
+            json_array_append_new(b, json_real(le[i]));
+        json_array_append_new(c, json_integer((json_int_t)counts[i]));
     }
+    return json_pack("{s:o,s:o,s:f}", "le", b, "counts", c, "sum", sum);
+}
+
+/* The /v1/stats object (owned). */
+static json_t *stats_object(pl_api_t *api)
+{
     pl_server_stats_t ss;
     pl_chat_stats_t cs;
     pl_store_stats_t st;
@@ -648,7 +695,20 @@ static void handle_stats(pl_api_t *api, pl_http_req_t *req)
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(cstats); i++)
         json_object_set_new(o, cstats[i].k, json_integer((json_int_t)cstats[i].v));
-    pl_api__respond_json(req, 200, o);
+    /* error replies by code (issue 17) */
+    json_t *errs = json_object();
+    for (uint32_t i = 0; i < PL_CHAT_ERR_CODES; i++)
+        if (cs.errors[i].code != NULL && cs.errors[i].n > 0)
+            json_object_set_new(errs, cs.errors[i].code, json_integer((json_int_t)cs.errors[i].n));
+    json_object_set_new(o, "errors", errs);
+    /* the store writer's histograms (issue 17) */
+    json_t *h = json_object();
+    json_object_set_new(h, "store_commit_seconds",
+                        hist_json(pl_store_commit_le, st.commit_counts, st.commit_sum));
+    json_object_set_new(h, "store_commit_jobs",
+                        hist_json(pl_store_batch_le, st.batch_counts, (double)st.batch_sum));
+    json_object_set_new(o, "histograms", h);
+    return o;
 }
 
 /* ---- router ---- */
@@ -753,6 +813,7 @@ static const route_t routes[] = {
     {"GET", "/healthz", handle_health},        {"GET", "/readyz", handle_ready},
     {"POST", "/v1/register", handle_register}, {"POST", "/v1/login", handle_login},
     {"POST", "/v1/logout", handle_logout},     {"GET", "/v1/stats", handle_stats},
+    {"GET", "/metrics", handle_metrics}, /* Prometheus (issue 17): api_metrics.c */
 };
 
 void pl_api_on_http(void *ud, pl_http_req_t *req)

@@ -47,6 +47,7 @@ void pl_api__respond_json(pl_http_req_t *req, int status, json_t *body);
 bool pl_api__require_json(pl_http_req_t *req);
 /** The level of a log line about a refused request (info once a second). */
 int pl_api__refusal_log_level(pl_api_t *api);
+
 /** 429 rate_limited with Retry-After. */
 void pl_api__respond_limited(pl_http_req_t *req, uint64_t wait_ms, const char *what);
 /** The body as a JSON object (owned), or NULL after answering 400. */

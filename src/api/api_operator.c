@@ -44,6 +44,28 @@ int pl_api_operator_command(pl_store_t *st, const pl_config_t *cfg, const char *
         if (rc == 0)
             snprintf(out, cap, "%.*s/#reset=%s", (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl),
                      base, token);
+    } else if (!strcmp(cmd, "make-admin") || !strcmp(cmd, "revoke-admin")) {
+        /* Server admins (issue 17): read every audit log. Audited with
+         * actor 0, the operator at the shell. */
+        char norm[PL_USERNAME_MAX + 1];
+        pl_user_t u = {0};
+        bool make = !strcmp(cmd, "make-admin");
+        if (!pl_auth_username_normalize(arg, norm) || pl_db_user_by_name(db, norm, &u) < 0) {
+            snprintf(out, cap, "no user named '%s'", arg);
+            return PL_ENOTFOUND;
+        }
+        rc = pl_db_user_admin_set(db, u.id, make);
+        pl_audit_t e = {.ts = now,
+                        .actor = 0,
+                        .action = make ? "make_admin" : "revoke_admin",
+                        .target = u.id,
+                        .reason = "",
+                        .detail = ""};
+        if (rc == 0)
+            rc = pl_db_audit_add(db, &e);
+        if (rc == 0)
+            snprintf(out, cap, "%s is %s a server admin", u.username, make ? "now" : "no longer");
+        pl_user_dispose(&u);
     } else if (!strcmp(cmd, "invite-code")) {
         rc = pl_db_invite_code_create(db, h, now, now + cfg->invite_code_ttl_ms);
         if (rc == 0)

@@ -78,6 +78,12 @@ void pl_bus__member(pl_chat_t *chat, int64_t room, int64_t user, bool added)
         publish(chat, "pl:all", PL_ENV_MEMBER, room, user, added ? 1 : 0, 0, "", 0);
 }
 
+void pl_bus__mute(pl_chat_t *chat, int64_t room, int64_t user, int64_t until)
+{
+    if (chat->cluster != NULL)
+        publish(chat, "pl:all", PL_ENV_MUTE, room, user, until, 0, "", 0);
+}
+
 void pl_bus__room_changed(pl_chat_t *chat, int64_t room)
 {
     if (chat->cluster != NULL)

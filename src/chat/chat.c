@@ -193,6 +193,8 @@ int pl_chat_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl_chat
     int rc = pl_db_each_room(db, load_room, chat);
     if (rc == 0)
         rc = pl_db_each_member(db, load_member, chat);
+    if (rc == 0)
+        rc = pl_mod__load(chat, db); /* moderation (issue 17): mutes in force */
     if (rc < 0) {
         pl_chat_free(chat);
         return rc;
@@ -234,6 +236,7 @@ void pl_chat_free(pl_chat_t *chat)
     pl_calls__free(chat); /* calls (issue 19) */
     pl_chat__routes_free(chat);
     pl_ops__push_users_free(chat);
+    pl_mod__free(chat);
     /* Bus messages relay.c still held (linked through their first field). */
     while (chat->cl_q_head != NULL) {
         struct relay_msg **next = (struct relay_msg **)chat->cl_q_head;

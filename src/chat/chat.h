@@ -60,6 +60,7 @@ struct pl_push;
 void pl_chat_set_push(pl_chat_t *chat, struct pl_push *push, void (*wake)(void *ud), void *ud);
 
 /** Counters for tests (exposed over GET /v1/stats for loopback peers). */
+#define PL_CHAT_ERR_CODES 64 /* distinct error codes counted (issue 17) */
 typedef struct {
     uint64_t sessions;          /* open WebSockets */
     uint64_t messages_stored;   /* committed sends */
@@ -89,6 +90,13 @@ typedef struct {
     /* membership catch-up (catchup.c) */
     uint64_t cluster_catchups;  /* membership / invitation / receipt catch-ups done */
     uint64_t cluster_caught_up; /* events those delivered (room, member, invite, receipt) */
+    /* error replies by code (issue 17, /metrics): codes are static strings;
+     * past PL_CHAT_ERR_CODES distinct ones the rest count as "other" */
+    struct {
+        const char *code;
+        uint64_t n;
+    } errors[PL_CHAT_ERR_CODES];
+    uint32_t nerrors;
 } pl_chat_stats_t;
 void pl_chat_get_stats(const pl_chat_t *chat, pl_chat_stats_t *out);
 

@@ -219,6 +219,8 @@ struct pl_chat {
     int64_t cu_since;
     int64_t cu_inv_upto;    /* invitations up to this time were caught up already */
     struct pl_calls *calls; /* calls (issue 19, calls.c); NULL until the first call op */
+    /* moderation (issue 17, mod.c): the mutes in force, by (room, user) */
+    struct mod_mute *mod_mutes;
 };
 
 /* Every async op carries this header: the session (referenced) and the
@@ -278,6 +280,8 @@ void pl_bus__contacts(pl_chat_t *chat, int64_t user, const pl_frame_t *f);
 void pl_bus__member(pl_chat_t *chat, int64_t room, int64_t user, bool added);
 /** A room created or changed here: other nodes reload it from the store. */
 void pl_bus__room_changed(pl_chat_t *chat, int64_t room);
+/** A mute set here (issue 17): other nodes update their mute tables. */
+void pl_bus__mute(pl_chat_t *chat, int64_t room, int64_t user, int64_t until);
 void pl_bus__close_device(pl_chat_t *chat, int64_t user, int64_t device, uint16_t code,
                           const char *reason);
 /** The order gate of a message (seq > 0) or update (version > 0) event:
@@ -559,6 +563,26 @@ void pl_ops__apply_settings(pl_chat_t *chat, int64_t user, const char *settings)
 /** The reply to any op on a room the caller is not in, the same for a room
  * that does not exist (a stranger learns nothing). */
 #define PL_OPS_NOT_MEMBER "you are not a member of this room"
+
+/* mod.c: moderation (issue 17). The permission table is mod_perm.h. */
+/** Startup (direct connection): loads the mutes in force. */
+int pl_mod__load(pl_chat_t *chat, pl_db_t *db);
+void pl_mod__free(pl_chat_t *chat);
+/** Loop: whether user may not send in room now (*until: till when). */
+bool pl_mod__muted(pl_chat_t *chat, int64_t room, int64_t user, int64_t now_ms, int64_t *until);
+/** Loop: records a mute (until 0: lifted) in the send path's table. */
+void pl_mod__mute_set(pl_chat_t *chat, int64_t room, int64_t user, int64_t until);
+/** Store thread, inside a delete's change job refused as NOT_AUTHOR: when
+ * the caller's role allows deleting the author's message, deletes it, names
+ * the caller in the tombstone ({"type":"deleted","by":"u3"}) and audits it;
+ * otherwise leaves the refusal. Returns 0 or a store error. */
+int pl_mod__delete_others(pl_db_t *db, pl_change_t *c);
+/** Store thread, before a leave: the last owner of a group with other
+ * members may not leave (fails j, PL_EFORBIDDEN). */
+int pl_mod__leave_check(pl_db_t *db, job_t *j, int64_t room, int64_t user);
+/** Store thread: fails j with forbidden/msg (PL_EFORBIDDEN) when user is
+ * banned from room. */
+int pl_mod__banned_check(pl_db_t *db, job_t *j, int64_t room, int64_t user, const char *msg);
 
 /* messages.c */
 /** Sweeper: one write job expiring due messages (chat.c's timer). */

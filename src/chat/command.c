@@ -11,6 +11,7 @@
 #include "auth/auth.h"
 #include "chat/call_cmd.h"
 #include "chat/content.h"
+#include "chat/mod_perm.h"
 #include "chat/wire_peek.h"
 #include "core/util.h"
 #include "push/push_sub.h"
@@ -76,6 +77,13 @@ static const struct {
     [PL_OP_CALL_LEAVE] = {"call_leave", true},
     [PL_OP_CALL_SIGNAL] = {"call_signal", true},
     [PL_OP_TURN_CREDENTIALS] = {"turn_credentials", true},
+    [PL_OP_SET_ROLE] = {"set_role", true}, /* moderation (issue 17) */
+    [PL_OP_KICK] = {"kick", true},
+    [PL_OP_BAN] = {"ban", true},
+    [PL_OP_UNBAN] = {"unban", true},
+    [PL_OP_MUTE] = {"mute", true},
+    [PL_OP_BANS] = {"bans", true},
+    [PL_OP_AUDIT] = {"audit", true},
 };
 
 const char *pl_cmd_op_name(pl_op_t op)
@@ -736,6 +744,76 @@ static bool parse_push_settings_set(json_t *req, const pl_config_t *cfg, pl_cmd_
     return true;
 }
 
+/* ---- moderation (issue 17) ---- */
+
+/* "user": a user id like "u5"; "reason": an optional string. */
+static bool arg_target(json_t *req, pl_cmd_mod_t *a, pl_cmd_err_t *e)
+{
+    json_t *u = json_object_get(req, "user");
+    if (!json_is_string(u) || !pl_id_parse(json_string_value(u), 'u', &a->user))
+        return fail(e, "bad_request", "\"user\" must be a user id like \"u1\"");
+    json_t *r = json_object_get(req, "reason");
+    a->reason = "";
+    if (r == NULL || json_is_null(r))
+        return true;
+    if (!is_cstr(r))
+        return fail(e, "bad_request", "\"reason\" must be a string");
+    if (json_string_length(r) > PL_CMD_REASON_MAX)
+        return fail(e, "too_large", "\"reason\" is longer than %d bytes", PL_CMD_REASON_MAX);
+    a->reason = json_string_value(r);
+    return true;
+}
+
+static bool parse_mod_target(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    (void)cfg;
+    return arg_room(req, &c->u.mod.room, e) && arg_target(req, &c->u.mod, e);
+}
+
+static bool parse_set_role(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    if (!parse_mod_target(req, cfg, c, e))
+        return false;
+    json_t *r = json_object_get(req, "role");
+    pl_role_t role;
+    if (json_is_string(r) && pl_mod_role_parse(json_string_value(r), &role)) {
+        c->u.mod.role = (int)role;
+        return true;
+    }
+    return fail(e, "bad_request",
+                "\"role\" must be \"member\", \"moderator\", \"admin\" or \"owner\"");
+}
+
+static bool parse_mute(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    if (!parse_mod_target(req, cfg, c, e))
+        return false;
+    if (!arg_int(req, "duration_ms", 0, PL_CMD_MUTE_MAX_MS, -1, &c->u.mod.duration_ms, e))
+        return false;
+    if (c->u.mod.duration_ms < 0)
+        return fail(e, "bad_request", "\"duration_ms\" (0 to unmute) is required");
+    return true;
+}
+
+static bool parse_bans(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    (void)cfg;
+    return arg_room(req, &c->u.mod.room, e) &&
+           arg_int(req, "limit", 1, 500, 100, &c->u.mod.limit, e);
+}
+
+/* audit: "room" optional (absent: the server-wide log, server admins). */
+static bool parse_audit(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    (void)cfg;
+    json_t *room = json_object_get(req, "room");
+    c->u.mod.room = 0;
+    if (room != NULL && !json_is_null(room) && !arg_room(req, &c->u.mod.room, e))
+        return false;
+    return arg_int(req, "before", 1, INT64_MAX, 0, &c->u.mod.before, e) &&
+           arg_int(req, "limit", 1, 200, 50, &c->u.mod.limit, e);
+}
+
 typedef bool (*parse_fn)(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e);
 
 static const parse_fn parsers[PL_OP__COUNT] = {
@@ -787,6 +865,13 @@ static const parse_fn parsers[PL_OP__COUNT] = {
     [PL_OP_CALL_LEAVE] = pl_call_cmd_id,
     [PL_OP_CALL_SIGNAL] = pl_call_cmd_signal,
     [PL_OP_TURN_CREDENTIALS] = parse_none,
+    [PL_OP_SET_ROLE] = parse_set_role, /* moderation (issue 17) */
+    [PL_OP_KICK] = parse_mod_target,
+    [PL_OP_BAN] = parse_mod_target,
+    [PL_OP_UNBAN] = parse_mod_target,
+    [PL_OP_MUTE] = parse_mute,
+    [PL_OP_BANS] = parse_bans,
+    [PL_OP_AUDIT] = parse_audit,
 };
 
 /* ---- the envelope ---- */

@@ -68,6 +68,13 @@ typedef enum {
     PL_OP_CALL_LEAVE,
     PL_OP_CALL_SIGNAL,
     PL_OP_TURN_CREDENTIALS,
+    PL_OP_SET_ROLE, /* moderation (issue 17): mod.c */
+    PL_OP_KICK,
+    PL_OP_BAN,
+    PL_OP_UNBAN,
+    PL_OP_MUTE,
+    PL_OP_BANS,
+    PL_OP_AUDIT,
     PL_OP__COUNT
 } pl_op_t;
 
@@ -235,6 +242,18 @@ typedef struct {
     int64_t to;    /* call_signal: the participant it is for; 0 = the other one */
     char *signal;  /* call_signal, owned: {"type":"offer"|"answer"|"candidate",...} */
 } pl_cmd_call_t;
+/** Moderation (issue 17): set_role, kick, ban, unban, mute, bans, audit. */
+#define PL_CMD_REASON_MAX 500          /* bytes of a moderation reason */
+#define PL_CMD_MUTE_MAX_MS 31536000000 /* a year: the longest mute */
+typedef struct {
+    int64_t room;        /* 0: none given (audit: server-wide) */
+    int64_t user;        /* the target ("u5") */
+    int role;            /* set_role: pl_role_t (chat/mod_perm.h) */
+    int64_t duration_ms; /* mute: 0 = unmute */
+    const char *reason;  /* "" when absent */
+    int64_t before;      /* audit: entry id cursor, 0: newest */
+    int64_t limit;       /* audit, bans */
+} pl_cmd_mod_t;
 
 /** A parsed request. */
 typedef struct {
@@ -270,6 +289,7 @@ typedef struct {
         pl_cmd_push_sub_t push_sub;
         pl_cmd_push_set_t push_set;
         pl_cmd_call_t call; /* call_* (issue 19) */
+        pl_cmd_mod_t mod; /* set_role, kick, ban, unban, mute, bans, audit */
     } u;
 } pl_cmd_t;
 

@@ -73,6 +73,13 @@ static void (*const handlers[PL_OP__COUNT])(session_t *s, pl_cmd_t *c) = {
     [PL_OP_CALL_LEAVE] = pl_ops_call_leave,
     [PL_OP_CALL_SIGNAL] = pl_ops_call_signal,
     [PL_OP_TURN_CREDENTIALS] = pl_ops_turn_credentials,
+    [PL_OP_SET_ROLE] = pl_ops_set_role, /* moderation (issue 17): mod.c */
+    [PL_OP_KICK] = pl_ops_kick,
+    [PL_OP_BAN] = pl_ops_ban,
+    [PL_OP_UNBAN] = pl_ops_unban,
+    [PL_OP_MUTE] = pl_ops_mute,
+    [PL_OP_BANS] = pl_ops_bans,
+    [PL_OP_AUDIT] = pl_ops_audit,
 };
 
 void pl_ops_dispatch(session_t *s, const char *data, size_t len)

@@ -75,4 +75,13 @@ void pl_ops_call_leave(session_t *s, pl_cmd_t *c);
 void pl_ops_call_signal(session_t *s, pl_cmd_t *c);
 void pl_ops_turn_credentials(session_t *s, pl_cmd_t *c);
 
+/* mod.c: moderation (issue 17) */
+void pl_ops_set_role(session_t *s, pl_cmd_t *c);
+void pl_ops_kick(session_t *s, pl_cmd_t *c);
+void pl_ops_ban(session_t *s, pl_cmd_t *c);
+void pl_ops_unban(session_t *s, pl_cmd_t *c);
+void pl_ops_mute(session_t *s, pl_cmd_t *c);
+void pl_ops_bans(session_t *s, pl_cmd_t *c);
+void pl_ops_audit(session_t *s, pl_cmd_t *c);
+
 #endif

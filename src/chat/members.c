@@ -14,6 +14,7 @@
 #include "chat/chat_internal.h"
 #include "chat/handlers.h"
 #include "chat/members.h"
+#include "chat/mod_perm.h"
 #include "chat/room_info.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -32,11 +33,14 @@
  * caller was not invited to, a dm and a room that does not exist. */
 #define NOT_INVITED "you have no invitation to this room"
 
-/* Who may invite people to a group, and add them: any member today. The
- * moderation work (roles) changes this function, and only this one. */
+/* Who may invite people to a group, and add them: the permission table
+ * (mod_perm.h) lets every rank invite, so membership is the whole check and
+ * the loop's view answers it. Were PL_MOD_INVITE raised above member, this
+ * check would have to move to the writer, which knows the roles. */
 static bool may_invite(const room_t *r, int64_t user)
 {
-    return r->kind == PL_ROOM_GROUP && pl_chat__is_member(r, user);
+    return r->kind == PL_ROOM_GROUP && pl_chat__is_member(r, user) &&
+           pl_mod_allowed(PL_ROLE_MEMBER, PL_MOD_INVITE, PL_ROLE_MEMBER, PL_ROLE_MEMBER);
 }
 
 static const char *peer_of(const session_t *s)
@@ -249,6 +253,13 @@ static int admit_one(pl_db_t *db, job_t *j, pl_admit_batch_t *b, pl_admit_t *a)
         a->outcome = PL_ADMIT_MEMBER;
         return 0;
     }
+    bool banned = false; /* moderation (issue 17): not until unbanned */
+    if ((rc = pl_db_ban_get(db, b->room_id, a->id, &banned)) < 0)
+        return rc;
+    if (banned) {
+        a->outcome = PL_ADMIT_BANNED;
+        return 0;
+    }
     bool allowed = ga == GA_EVERYONE;
     if (ga == GA_CONTACTS &&
         (rc = pl_db_is_contact(db, a->id, b->inviter, b->room_id, &allowed)) < 0)
@@ -369,6 +380,8 @@ static const char *skip_reason(pl_admit_outcome_t o)
         return "room_invites_full";
     case PL_ADMIT_GROUP_FULL:
         return "group_full";
+    case PL_ADMIT_BANNED:
+        return "banned";
     default:
         return NULL;
     }
@@ -582,6 +595,8 @@ static int join_work(pl_db_t *db, mem_job_t *m)
 {
     bool member = false;
     int rc = pl_db_room_is_member(db, m->room_id, m->user, &member);
+    if (rc == 0 && !member)
+        rc = pl_mod__banned_check(db, &m->j, m->room_id, m->user, NOT_INVITED);
     if (rc == 0 && !member) {
         pl_invite_t inv;
         rc = pl_db_invite_get(db, m->room_id, m->user, pl_now_ms(), &inv);
@@ -616,7 +631,9 @@ static void mem_work(pl_db_t *db, void *arg)
     if (m->kind == MJ_JOIN) {
         rc = join_work(db, m);
     } else if (m->kind == MJ_LEAVE) {
-        rc = pl_db_member_remove(db, m->room_id, m->user);
+        rc = pl_mod__leave_check(db, &m->j, m->room_id, m->user); /* the last owner stays */
+        if (rc == 0)
+            rc = pl_db_member_remove(db, m->room_id, m->user);
         m->changed = rc == 0;
         if (rc == PL_ENOTFOUND)
             rc = 0;

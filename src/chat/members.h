@@ -32,6 +32,7 @@ typedef enum {
     PL_ADMIT_INVITES_FULL,      /* refused: max_pending_invites_per_user */
     PL_ADMIT_ROOM_INVITES_FULL, /* refused: max_pending_invites_per_room */
     PL_ADMIT_GROUP_FULL,        /* refused: max_group_members */
+    PL_ADMIT_BANNED,            /* refused: banned from the group (issue 17) */
 } pl_admit_outcome_t;
 
 typedef struct {

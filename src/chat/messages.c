@@ -131,6 +131,13 @@ void pl_ops_send(session_t *s, pl_cmd_t *c)
     room_t *r = pl_ops__member_room(s, c->id, arg->room);
     if (r == NULL)
         return;
+    int64_t muted_until = 0; /* moderation (issue 17): a timed mute */
+    if (pl_mod__muted(s->chat, r->id, s->user_id, pl_now_ms(), &muted_until)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "you are muted in this room until %" PRId64, muted_until);
+        pl_wire_reply_err(s, c->id, "muted", msg);
+        return;
+    }
     send_job_t *q = pl_xcalloc(1, sizeof *q);
     pl_ops__job_init(&q->j, s, c->id);
     q->client_id = pl_xstrdup(arg->client_id);
@@ -264,6 +271,9 @@ static void change_work(pl_db_t *db, void *arg)
 {
     change_job_t *q = arg;
     int rc = pl_db_message_change(db, &q->c);
+    /* Someone else's message: a moderator may delete it (issue 17). */
+    if (rc == 0 && q->c.kind == PL_CHANGE_DELETE && q->c.refused == PL_REFUSAL_NOT_AUTHOR)
+        rc = pl_mod__delete_others(db, &q->c);
     if (rc == 0)
         pl_ops__job_refused(&q->j, q->c.refused);
     pl_ops__job_write_end(&q->j, db, rc);

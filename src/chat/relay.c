@@ -181,6 +181,9 @@ static void dispatch(pl_chat_t *chat, const char *data, size_t len)
         pl_store_read(chat->st, room_load_work, room_load_done, q);
         break;
     }
+    case PL_ENV_MUTE: /* moderation (issue 17) */
+        pl_mod__mute_set(chat, e.a, e.b, e.c);
+        break;
     case PL_ENV_CLOSE: {
         char reason[124];
         size_t n = e.payload_len < sizeof reason - 1 ? e.payload_len : sizeof reason - 1;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chat/room_info.h"
+#include "chat/mod_perm.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -24,6 +25,27 @@ void pl_room_info__dispose(room_info_t *ri)
     free(ri->ids);
     pl_messages_free(ri->last, ri->nlast);
     memset(ri, 0, sizeof *ri);
+}
+
+/* Roles and mutes of the listed members (issue 17): one query for the
+ * members above the member rank or muted, merged by user id. */
+static int load_mods(pl_db_t *db, room_info_t *ri)
+{
+    if (ri->members == NULL)
+        return 0;
+    pl_member_mod_t *v = NULL;
+    size_t n = 0;
+    int rc = pl_db_room_mods(db, ri->room.id, pl_now_ms(), &v, &n);
+    for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
+        while (k < ri->nmembers && ri->members[k].id < v[i].user_id)
+            k++;
+        if (k < ri->nmembers && ri->members[k].id == v[i].user_id) {
+            ri->members[k].role = v[i].role;
+            ri->members[k].muted_until = v[i].muted_until;
+        }
+    }
+    free(v);
+    return rc;
 }
 
 /* Store thread: loads a room and, if small enough, its members' names. */
@@ -51,7 +73,7 @@ int pl_room_info__load(pl_db_t *db, int64_t room_id, room_info_t *ri)
         }
     }
     ri->ids = ids; /* kept: the routing table needs all of them */
-    return 0;
+    return ri->room.kind == PL_ROOM_GROUP ? load_mods(db, ri) : 0;
 }
 
 void pl_room_info__json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
@@ -87,6 +109,16 @@ void pl_room_info__json(pl_buf_t *b, const room_info_t *ri, bool with_unread)
             if (i)
                 pl_buf_lit(b, ",");
             pl_wire_user_json(b, m->id, m->username, m->display_name);
+            if (m->role > 0 || m->muted_until > 0) {
+                /* Reopen the User object for the member's moderation state
+                 * (issue 17): "role" when above member, "muted_until". */
+                b->len--;
+                if (m->role > 0)
+                    pl_buf_printf(b, ",\"role\":\"%s\"", pl_mod_role_name((pl_role_t)m->role));
+                if (m->muted_until > 0)
+                    pl_buf_printf(b, ",\"muted_until\":%" PRId64, m->muted_until);
+                pl_buf_lit(b, "}");
+            }
         }
         pl_buf_lit(b, "]");
     }

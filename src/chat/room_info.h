@@ -25,6 +25,8 @@ typedef struct {
     int64_t id;
     char *username;
     char *display_name;
+    int role;            /* pl_role_t (issue 17) */
+    int64_t muted_until; /* 0: not muted */
 } member_info_t;
 
 struct room_info {

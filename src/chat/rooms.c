@@ -9,6 +9,7 @@
 #include "chat/chat_internal.h"
 #include "chat/handlers.h"
 #include "chat/members.h"
+#include "chat/mod_perm.h"
 #include "chat/room_info.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -60,6 +61,8 @@ static void create_work(pl_db_t *db, void *arg)
         rc = pl_db_room_create_group(db, c->name, c->creator, NULL, 0, c->adm.now_ms, &room_id);
         c->created = rc == 0;
         c->adm.room_id = room_id;
+        if (rc == 0) /* the creator owns the group (issue 17) */
+            rc = pl_db_member_role_set(db, room_id, c->creator, PL_ROLE_OWNER);
         if (rc == 0)
             rc = pl_ops__admit_run(db, &c->j, &c->adm);
     }

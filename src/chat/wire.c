@@ -128,9 +128,29 @@ pl_frame_t *pl_wire_err_frame_id(json_t *id, const char *code, const char *msg,
 }
 
 /* Queues the error reply to a counted request. */
+/* Counts an error reply by code (issue 17: parley_errors_total{code}). */
+static void count_error(pl_chat_t *chat, const char *code)
+{
+    pl_chat_stats_t *st = &chat->stats;
+    for (uint32_t i = 0; i < st->nerrors; i++)
+        if (!strcmp(st->errors[i].code, code)) {
+            st->errors[i].n++;
+            return;
+        }
+    if (st->nerrors + 1 < PL_CHAT_ERR_CODES) {
+        st->errors[st->nerrors].code = code;
+        st->errors[st->nerrors++].n = 1;
+        return;
+    }
+    /* the last slot: everything past the table */
+    st->errors[PL_CHAT_ERR_CODES - 1].code = "other";
+    st->errors[PL_CHAT_ERR_CODES - 1].n++;
+}
+
 static void reply_err(session_t *s, json_t *id, const char *code, const char *msg,
                       uint64_t retry_after_ms)
 {
+    count_error(s->chat, code);
     pl_reply__frame(s, pl_wire_err_frame_id(id, code, msg, retry_after_ms), PL_OUT_REPLY, NULL);
     pl_log(PL_LOG_DEBUG, "chat", "user=u%" PRId64 " reply error code=%s", s->user_id, code);
 }

@@ -26,7 +26,8 @@ int pl_env_node_ok(const char *s, size_t len)
 static int kind_ok(char k)
 {
     return k == PL_ENV_ROOM || k == PL_ENV_USER || k == PL_ENV_CONTACTS || k == PL_ENV_MEMBER ||
-           k == PL_ENV_NEWROOM || k == PL_ENV_CLOSE || k == PL_ENV_HEARTBEAT || k == PL_ENV_LOST;
+           k == PL_ENV_NEWROOM || k == PL_ENV_CLOSE || k == PL_ENV_HEARTBEAT || k == PL_ENV_LOST ||
+           k == PL_ENV_MUTE;
 }
 
 /* Reads one space-separated field starting at *pos (exactly one space must

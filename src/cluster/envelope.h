@@ -33,6 +33,8 @@ enum {
     PL_ENV_NEWROOM = 'N',  /* a room was created: a room, b kind; payload its name */
     PL_ENV_CLOSE = 'D',    /* close a device's sockets: a user, b device, c close
                             * code; payload the reason */
+    PL_ENV_MUTE = 'Q',     /* moderation (issue 17): a room, b user muted until
+                            * c (ms since the epoch; 0 = unmuted) */
     /* On pl:nodes, between the bus modules themselves (cluster.c): */
     PL_ENV_HEARTBEAT = 'H', /* the node is alive (every cluster_heartbeat_ms) */
     PL_ENV_LOST = 'L',      /* the node lost publishes (dropped or failed while

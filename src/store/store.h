@@ -139,12 +139,25 @@ void pl_store_write(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done
  * write functions fail there with PL_EIO (read-only connection). Thread: loop. */
 void pl_store_read(pl_store_t *st, pl_store_work_cb work, pl_store_done_cb done, void *arg);
 
+/** Buckets of the writer's histograms (the last is +Inf). */
+#define PL_STORE_HIST_N 12
+extern const double pl_store_commit_le[PL_STORE_HIST_N - 1]; /* seconds */
+extern const double pl_store_batch_le[PL_STORE_HIST_N - 1];  /* jobs */
+
 /** Statistics for tests and benchmarks. */
 typedef struct {
     uint64_t commits;    /* transactions committed by the writer */
     uint64_t write_jobs; /* write jobs run */
     uint64_t read_jobs;
     uint64_t batched_posts; /* posts inserted by a multi-row append (PostgreSQL) */
+    /* Histograms of the writer (issue 17, /metrics): the COMMIT's latency
+     * (bounds pl_store_commit_le, seconds) and the jobs per group commit
+     * (bounds pl_store_batch_le). counts[i]: observations <= bound i (not
+     * cumulative); counts[PL_STORE_HIST_N - 1] is +Inf. */
+    uint64_t commit_counts[PL_STORE_HIST_N];
+    double commit_sum; /* seconds */
+    uint64_t batch_counts[PL_STORE_HIST_N];
+    uint64_t batch_sum;
 } pl_store_stats_t;
 void pl_store_get_stats(pl_store_t *st, pl_store_stats_t *out);
 
@@ -828,5 +841,69 @@ int pl_db_job_get(pl_db_t *db, int64_t id, pl_job_t *out, const char **state, ch
  * now (running, whatever their lease): those may be doing it right now.
  * Write job (in the transaction of the change that makes them unwanted). */
 int pl_db_job_cancel(pl_db_t *db, const char *kind, const char *key, int64_t *running);
+
+/* ---- moderation (issue 17): store_sqlite_mod.c, store_pg_mod.c ----
+ * Roles and mutes live on the membership row; bans and the audit log in
+ * tables of their own. Policy (who may do what: chat/mod_perm.h) is the
+ * caller's; these only read and write. */
+
+/** A member's moderation state. */
+typedef struct {
+    int64_t room_id, user_id;
+    int role;            /* pl_role_t (chat/mod_perm.h): 0 member .. 3 owner */
+    int64_t muted_until; /* ms since the epoch; 0 (or past) = not muted */
+} pl_member_mod_t;
+
+/** A ban. */
+typedef struct {
+    int64_t room_id, user_id, by;
+    char *reason; /* owned */
+    int64_t created_ms;
+} pl_ban_t;
+void pl_bans_free(pl_ban_t *v, size_t n);
+
+/** One audit log entry (append-only). room_id 0: server-wide. */
+typedef struct {
+    int64_t id, ts, room_id, actor, target;
+    char *action; /* owned: "kick", "ban", ... */
+    char *reason; /* owned; "" when none */
+    char *detail; /* owned; a JSON object text, "" when none */
+} pl_audit_t;
+void pl_audit_free(pl_audit_t *v, size_t n);
+
+/** user's role and mute in room_id; PL_ENOTFOUND when not a member. */
+int pl_db_member_mod_get(pl_db_t *db, int64_t room_id, int64_t user_id, pl_member_mod_t *out);
+/** Sets the role; PL_ENOTFOUND when not a member. Writer. */
+int pl_db_member_role_set(pl_db_t *db, int64_t room_id, int64_t user_id, int role);
+/** Sets muted_until (0 = unmute); PL_ENOTFOUND when not a member. Writer. */
+int pl_db_member_mute_set(pl_db_t *db, int64_t room_id, int64_t user_id, int64_t until_ms);
+/** Members of the room with role >= role. */
+int pl_db_room_role_count(pl_db_t *db, int64_t room_id, int role, int64_t *n);
+/** Members of room_id with a role above member or a mute after now_ms,
+ * ordered by user id; room_id 0: the members muted after now_ms in every
+ * room (loading the mutes at startup). *out malloc'd (free()). */
+int pl_db_room_mods(pl_db_t *db, int64_t room_id, int64_t now_ms, pl_member_mod_t **out, size_t *n);
+/** Bans user_id from room_id (replacing an older ban's reason). Writer. */
+int pl_db_ban_put(pl_db_t *db, const pl_ban_t *b);
+/** Lifts a ban; PL_ENOTFOUND when there is none. Writer. */
+int pl_db_ban_delete(pl_db_t *db, int64_t room_id, int64_t user_id);
+/** *banned: whether user_id is banned from room_id. */
+int pl_db_ban_get(pl_db_t *db, int64_t room_id, int64_t user_id, bool *banned);
+/** The room's bans, oldest first, at most limit. *out: pl_bans_free. */
+int pl_db_bans(pl_db_t *db, int64_t room_id, int64_t limit, pl_ban_t **out, size_t *n);
+/** Appends an entry (its id and ts as given are ignored: the id is new,
+ * ts is e->ts). Writer. */
+int pl_db_audit_add(pl_db_t *db, const pl_audit_t *e);
+/** Entries with id < before (0: no bound), newest first, at most limit;
+ * room_id > 0: that room's, 0: every entry. *out: pl_audit_free. */
+int pl_db_audit_list(pl_db_t *db, int64_t room_id, int64_t before, int64_t limit, pl_audit_t **out,
+                     size_t *n);
+/** Whether the user is a server admin (false for an unknown user). */
+int pl_db_user_admin_get(pl_db_t *db, int64_t user_id, bool *admin);
+/** Makes the user a server admin or not; PL_ENOTFOUND: no such user. */
+int pl_db_user_admin_set(pl_db_t *db, int64_t user_id, bool admin);
+/** Rewrites a tombstone's content (the delete by a moderator names them).
+ * PL_ENOTFOUND unless (room_id, seq) is a deleted message. Writer. */
+int pl_db_tombstone_set(pl_db_t *db, int64_t room_id, int64_t seq, const char *content);
 
 #endif

@@ -112,7 +112,25 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(totp_use_step, (pl_db_t *db, int64_t user_id, int64_t step), (db, user_id, step)) \
     X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash)) \
     PL_STORE_JOB_FNS(X) \
-    PL_STORE_PUSH_FNS(X)
+    PL_STORE_PUSH_FNS(X) \
+    PL_STORE_MOD_FNS(X)
+
+/* Moderation (issue 17): store_sqlite_mod.c, store_pg_mod.c. */
+#define PL_STORE_MOD_FNS(X) \
+    X(member_mod_get, (pl_db_t *db, int64_t room_id, int64_t user_id, pl_member_mod_t *out), (db, room_id, user_id, out)) \
+    X(member_role_set, (pl_db_t *db, int64_t room_id, int64_t user_id, int role), (db, room_id, user_id, role)) \
+    X(member_mute_set, (pl_db_t *db, int64_t room_id, int64_t user_id, int64_t until_ms), (db, room_id, user_id, until_ms)) \
+    X(room_role_count, (pl_db_t *db, int64_t room_id, int role, int64_t *n), (db, room_id, role, n)) \
+    X(room_mods, (pl_db_t *db, int64_t room_id, int64_t now_ms, pl_member_mod_t **out, size_t *n), (db, room_id, now_ms, out, n)) \
+    X(ban_put, (pl_db_t *db, const pl_ban_t *b), (db, b)) \
+    X(ban_delete, (pl_db_t *db, int64_t room_id, int64_t user_id), (db, room_id, user_id)) \
+    X(ban_get, (pl_db_t *db, int64_t room_id, int64_t user_id, bool *banned), (db, room_id, user_id, banned)) \
+    X(bans, (pl_db_t *db, int64_t room_id, int64_t limit, pl_ban_t **out, size_t *n), (db, room_id, limit, out, n)) \
+    X(audit_add, (pl_db_t *db, const pl_audit_t *e), (db, e)) \
+    X(audit_list, (pl_db_t *db, int64_t room_id, int64_t before, int64_t limit, pl_audit_t **out, size_t *n), (db, room_id, before, limit, out, n)) \
+    X(user_admin_get, (pl_db_t *db, int64_t user_id, bool *admin), (db, user_id, admin)) \
+    X(user_admin_set, (pl_db_t *db, int64_t user_id, bool admin), (db, user_id, admin)) \
+    X(tombstone_set, (pl_db_t *db, int64_t room_id, int64_t seq, const char *content), (db, room_id, seq, content))
 
 /* Web Push (issue 15): store_sqlite_push.c, store_pg_push.c. */
 #define PL_STORE_PUSH_FNS(X) \
@@ -167,6 +185,19 @@ struct pl_store_backend {
     PL_STORE_ALL_FNS(PL_STORE_BE_SLOT)
 #undef PL_STORE_BE_SLOT
 };
+
+/* The writer's histograms (issue 17): written by the writer thread, read
+ * by pl_store_get_stats on the loop, hence atomics (relaxed: counters). */
+typedef struct {
+    _Atomic uint64_t counts[PL_STORE_HIST_N];
+    _Atomic uint64_t sum; /* commit: ns; batch: jobs */
+} pl_store_hist_t;
+/** Records one COMMIT of `jobs` jobs that took ns nanoseconds. */
+void pl_store__observe_commit(pl_store_hist_t *lat, pl_store_hist_t *batch, uint64_t ns,
+                              uint64_t jobs);
+/** Copies both histograms into out's commit_* and batch_* fields. */
+void pl_store__hist_read(const pl_store_hist_t *lat, const pl_store_hist_t *batch,
+                         pl_store_stats_t *out);
 
 /** The backend of a pl_store_t or pl_db_t (its first member). */
 #define PL_STORE_BE(p) (*(const pl_store_backend_t *const *)(const void *)(p))

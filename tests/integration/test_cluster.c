@@ -1359,6 +1359,9 @@ static void test_catchup_lost_membership(void **state)
         ok(th_call(fd, "\"op\":\"invite\",\"room\":\"%s\",\"users\":[\"%s\"]", g2, bo.name));
     assert_int_equal(1, json_array_size(json_object_get(r, "added")));
     json_decref(r);
+    /* The creator owns g1: the last owner hands over first (issue 17). */
+    json_decref(ok(th_call(
+        fd, "\"op\":\"set_role\",\"room\":\"%s\",\"user\":\"%s\",\"role\":\"owner\"", g1, bo.id)));
     json_decref(ok(th_call(fd, "\"op\":\"leave\",\"room\":\"%s\"", g1)));
     assert_true(stat_of(&nd, "cluster_publish_dropped") >= 2);
     relay_up();

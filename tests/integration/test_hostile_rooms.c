@@ -419,6 +419,12 @@ static void test_invitation_flow(void **state)
                         th_jstr(json_array_get(json_object_get(r, "skipped"), 0), "reason"));
     json_decref(r);
     assert_int_equal(1, invites_count(fb));
+    /* The creator owns the group: the last owner hands over before leaving
+     * (issue 17). */
+    r = th_call(fa, "\"op\":\"set_role\",\"room\":\"%s\",\"user\":\"%s\",\"role\":\"owner\"", g2,
+                d.id);
+    th_expect_ok(r);
+    json_decref(r);
     r = th_call(fa, "\"op\":\"leave\",\"room\":\"%s\"", g2);
     th_expect_ok(r);
     json_decref(r);

@@ -51,6 +51,14 @@ static void test_round_trip(void **state)
     assert_int_equal(5, e.payload_len);
     assert_memory_equal("a\nb\0c", e.payload, 5);
     pl_buf_dispose(&b);
+    /* A mute (moderation, issue 17): room, user, until. */
+    pl_buf_init(&b);
+    pl_env_format(&b, "n1", PL_ENV_MUTE, 7, 9, 1765000000000LL, 0, "", 0);
+    assert_int_equal(0, pl_env_parse(pl_buf_head(&b), b.len, &e));
+    assert_int_equal(PL_ENV_MUTE, e.kind);
+    assert_int_equal(9, e.b);
+    assert_int_equal(1765000000000LL, e.c);
+    pl_buf_dispose(&b);
 
     /* The failure-detection kinds on pl:nodes: a heartbeat and a notice of
      * lost publishes. */
