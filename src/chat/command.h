@@ -58,6 +58,9 @@ typedef enum {
     PL_OP_PUSH_SUBSCRIPTIONS,
     PL_OP_PUSH_SETTINGS_GET,
     PL_OP_PUSH_SETTINGS_SET,
+    PL_OP_WEBHOOK_CREATE, /* incoming webhooks (issue 16): webhooks.c */
+    PL_OP_WEBHOOKS,
+    PL_OP_WEBHOOK_REVOKE,
     PL_OP__COUNT
 } pl_op_t;
 
@@ -215,6 +218,15 @@ typedef struct {
     int dnd_start, dnd_end; /* minutes after 00:00 UTC; -1 = off */
 } pl_cmd_push_set_t;
 
+/** webhook_create (room, name, icon_url), webhooks (room), webhook_revoke
+ * (room, id). Strings borrowed from the request. Issue 16. */
+typedef struct {
+    int64_t room;
+    int64_t id;           /* webhook_revoke: the webhook ("w1") */
+    const char *name;     /* webhook_create: pl_hook_name_ok */
+    const char *icon_url; /* webhook_create: "" or pl_hook_icon_ok */
+} pl_cmd_webhook_t;
+
 /** A parsed request. */
 typedef struct {
     pl_op_t op;
@@ -248,6 +260,7 @@ typedef struct {
         pl_cmd_emoji_t emoji; /* emoji_add, emoji_remove, emoji_list */
         pl_cmd_push_sub_t push_sub;
         pl_cmd_push_set_t push_set;
+        pl_cmd_webhook_t webhook; /* webhook_create, webhooks, webhook_revoke */
     } u;
 } pl_cmd_t;
 

@@ -62,6 +62,9 @@ static void (*const handlers[PL_OP__COUNT])(session_t *s, pl_cmd_t *c) = {
     [PL_OP_PUSH_SUBSCRIPTIONS] = pl_ops_push_subscriptions,
     [PL_OP_PUSH_SETTINGS_GET] = pl_ops_push_settings_get,
     [PL_OP_PUSH_SETTINGS_SET] = pl_ops_push_settings_set,
+    [PL_OP_WEBHOOK_CREATE] = pl_ops_webhook_create, /* issue 16 */
+    [PL_OP_WEBHOOKS] = pl_ops_webhooks,
+    [PL_OP_WEBHOOK_REVOKE] = pl_ops_webhook_revoke,
 };
 
 void pl_ops_dispatch(session_t *s, const char *data, size_t len)

@@ -63,5 +63,9 @@ void pl_ops_push_unsubscribe(session_t *s, pl_cmd_t *c);
 void pl_ops_push_subscriptions(session_t *s, pl_cmd_t *c);
 void pl_ops_push_settings_get(session_t *s, pl_cmd_t *c);
 void pl_ops_push_settings_set(session_t *s, pl_cmd_t *c);
+/* webhooks.c: incoming webhooks (issue 16) */
+void pl_ops_webhook_create(session_t *s, pl_cmd_t *c);
+void pl_ops_webhooks(session_t *s, pl_cmd_t *c);
+void pl_ops_webhook_revoke(session_t *s, pl_cmd_t *c);
 
 #endif

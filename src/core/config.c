@@ -323,6 +323,15 @@ static const cfg_entry_t table[] = {
     {"store_reader_cache_bytes", CFG_SIZE, OFF(store_reader_cache_bytes), 0, 1024 * MiB, "262144",
      "SQLite page cache of each store reader connection (the writer keeps SQLite's default); "
      "0: SQLite's default (2 MiB)"},
+    /* integrations (issue 16) */
+    {"webhooks_per_room", CFG_INT, OFF(webhooks_per_room), 1, 1000, "20",
+     "live incoming webhooks a room may have"},
+    {"webhook_max_body", CFG_SIZE, OFF(webhook_max_body), 64, 1 * MiB, "65536",
+     "bytes of one incoming-webhook request body (413 body_too_large beyond)"},
+    {"webhook_rate_per_min", CFG_INT, OFF(webhook_rate_per_min), 1, 100000, "60",
+     "posts per minute one incoming webhook may make (429 with Retry-After beyond)"},
+    {"webhook_burst", CFG_INT, OFF(webhook_burst), 1, 100000, "20",
+     "posts one incoming webhook may make at once before webhook_rate_per_min applies"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

@@ -171,6 +171,11 @@ typedef struct {
     bool push_allow_local;          /* TESTS ONLY: http:// and loopback/private endpoints */
     /* idle connection memory (issue 14, store/store_sqlite.c) */
     int64_t store_reader_cache_bytes; /* page cache per SQLite reader; 0: SQLite's default */
+    /* integrations (issue 16, src/hooks/, chat/webhooks.c, api/api_hooks.c) */
+    int64_t webhooks_per_room;    /* live incoming webhooks per room */
+    int64_t webhook_max_body;     /* bytes of one incoming-webhook request body */
+    int64_t webhook_rate_per_min; /* posts per minute per incoming webhook (sustained) */
+    int64_t webhook_burst;        /* ... and its burst */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -826,4 +826,35 @@ int pl_db_job_get(pl_db_t *db, int64_t id, pl_job_t *out, const char **state, ch
  * Write job (in the transaction of the change that makes them unwanted). */
 int pl_db_job_cancel(pl_db_t *db, const char *kind, const char *key, int64_t *running);
 
+/* ---- incoming webhooks (issue 16; SQLite schema step 15, PostgreSQL step 7:
+ * store_sqlite_hooks.c, store_pg_hooks.c) ----
+ * A webhook belongs to one room and is made by one of its members; its
+ * secret is stored only as the hex SHA-256 of the token (PL_WEBHOOK_HASH_HEX
+ * characters). Revoking keeps the row (revoked_ms > 0) so a late request
+ * with its URL is answered "revoked" rather than "unknown". */
+#define PL_WEBHOOK_HASH_HEX 64
+typedef struct {
+    int64_t id, room_id, creator;
+    char *name;     /* owned (borrowed in pl_db_webhook_create's argument) */
+    char *icon_url; /* owned; "" when none */
+    char secret_hash[PL_WEBHOOK_HASH_HEX + 1];
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0: live */
+} pl_webhook_t;
+/** Frees what w owns. NULL-safe. */
+void pl_webhook_dispose(pl_webhook_t *w);
+/** Frees an array of n webhooks. NULL-safe. */
+void pl_webhooks_free(pl_webhook_t *v, size_t n);
+/** Stores w (room_id, creator, name, icon_url, secret_hash, created_ms;
+ * id and revoked_ms are ignored) and writes its id. PL_ETOOBIG when the
+ * room has max_per_room live webhooks already. */
+int pl_db_webhook_create(pl_db_t *db, const pl_webhook_t *w, int64_t max_per_room, int64_t *id);
+/** One webhook, live or revoked. PL_ENOTFOUND. */
+int pl_db_webhook_get(pl_db_t *db, int64_t id, pl_webhook_t *out);
+/** The room's live webhooks, oldest first. *out malloc'd (NULL when none);
+ * free with pl_webhooks_free. */
+int pl_db_webhook_list(pl_db_t *db, int64_t room_id, pl_webhook_t **out, size_t *n);
+/** Revokes a live webhook. PL_ENOTFOUND when there is no live one. */
+int pl_db_webhook_revoke(pl_db_t *db, int64_t id, int64_t now_ms);
+
 #endif

@@ -112,7 +112,8 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(totp_use_step, (pl_db_t *db, int64_t user_id, int64_t step), (db, user_id, step)) \
     X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash)) \
     PL_STORE_JOB_FNS(X) \
-    PL_STORE_PUSH_FNS(X)
+    PL_STORE_PUSH_FNS(X) \
+    PL_STORE_HOOK_FNS(X)
 
 /* Web Push (issue 15): store_sqlite_push.c, store_pg_push.c. */
 #define PL_STORE_PUSH_FNS(X) \
@@ -124,6 +125,13 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(push_pref_get, (pl_db_t *db, int64_t user_id, int64_t room_id, pl_push_pref_t *out), (db, user_id, room_id, out)) \
     X(push_prefs, (pl_db_t *db, int64_t user_id, pl_push_pref_t **out, size_t *n), (db, user_id, out, n)) \
     X(push_room_all, (pl_db_t *db, int64_t room_id, int64_t **out, size_t *n), (db, room_id, out, n))
+
+/* Incoming webhooks (issue 16): store_sqlite_hooks.c, store_pg_hooks.c. */
+#define PL_STORE_HOOK_FNS(X) \
+    X(webhook_create, (pl_db_t *db, const pl_webhook_t *w, int64_t max_per_room, int64_t *id), (db, w, max_per_room, id)) \
+    X(webhook_get, (pl_db_t *db, int64_t id, pl_webhook_t *out), (db, id, out)) \
+    X(webhook_list, (pl_db_t *db, int64_t room_id, pl_webhook_t **out, size_t *n), (db, room_id, out, n)) \
+    X(webhook_revoke, (pl_db_t *db, int64_t id, int64_t now_ms), (db, id, now_ms))
 
 /* Durable background jobs (issue 13): store_sqlite_jobs.c, store_pg_jobs.c. */
 #define PL_STORE_JOB_FNS(X) \

@@ -295,6 +295,19 @@ static const char *const migrations[] = {
     " dnd_end INTEGER NOT NULL DEFAULT -1,"
     " PRIMARY KEY (user_id, room_id));"
     "CREATE INDEX push_prefs_all ON push_prefs(room_id) WHERE level = 1;",
+    /* 15: incoming webhooks (issue 16, hooks branch; store_sqlite_hooks.c).
+     * At merge it follows 13 (calls) and 14 (pushweb). The secret is kept
+     * as the hex SHA-256 of the token; revoked_ms 0 = live. */
+    "CREATE TABLE webhooks("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " creator INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " icon_url TEXT NOT NULL DEFAULT '',"
+    " secret_hash TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX webhooks_room ON webhooks(room_id) WHERE revoked_ms = 0;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 
