@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "wsjson.h"
@@ -364,6 +366,66 @@ static void test_rate_limits(void **state)
     fx_close(&f);
 }
 
+/* parley CLI (PARLEY_CLI) with its config in home; stdout into out. */
+static int run_cli(const char *home, char *out, size_t cap, const char *args)
+{
+    const char *cli = getenv("PARLEY_CLI");
+    if (cli == NULL)
+        fail_msg("PARLEY_CLI is not set");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "env PARLEY_PASSWORD='correct horse' XDG_CONFIG_HOME='%s' '%s' --server %s %s "
+             "</dev/null 2>'%s/stderr.txt'",
+             home, cli, srv.url, args, home);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* `parley webhook create ROOM NAME` prints the URL, `parley webhooks`
+ * lists it, and a POST to the printed URL posts. */
+static void test_cli(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f);
+    char home[] = "/tmp/parley-it-hooks-XXXXXX", out[2048], args[256];
+    assert_non_null(mkdtemp(home));
+    snprintf(args, sizeof args, "login %s", f.a.name);
+    assert_int_equal(0, run_cli(home, out, sizeof out, args));
+    snprintf(args, sizeof args, "webhook create %s Nightly --icon https://n.example/i.png", f.room);
+    assert_int_equal(0, run_cli(home, out, sizeof out, args));
+    char *path = strstr(out, "/v1/hooks/w");
+    assert_non_null(path);
+    path[strcspn(path, "\r\n")] = '\0';
+    char p[160];
+    snprintf(p, sizeof p, "%s", path);
+    snprintf(args, sizeof args, "webhooks %s", f.room);
+    assert_int_equal(0, run_cli(home, out, sizeof out, args));
+    assert_non_null(strstr(out, "Nightly"));
+    assert_non_null(strstr(out, "CI"));
+    char body[1024];
+    assert_int_equal(200, post(p, "{\"text\":\"nightly green\"}", body, sizeof body));
+    json_t *ev = th_next_event(f.fb, "message");
+    assert_string_equal("Nightly",
+                        th_jstr(json_object_get(json_object_get(ev, "content"), "via"), "name"));
+    json_decref(ev);
+    /* revoke from the CLI */
+    const char *id = strstr(p, "/w") + 1;
+    char wid[24];
+    snprintf(wid, sizeof wid, "%.*s", (int)strcspn(id, "/"), id);
+    snprintf(args, sizeof args, "webhook revoke %s %s", f.room, wid);
+    assert_int_equal(0, run_cli(home, out, sizeof out, args));
+    assert_int_equal(410, post(p, "{\"text\":\"late\"}", body, sizeof body));
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", home);
+    assert_int_equal(0, system(rm));
+    fx_close(&f);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -387,8 +449,12 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_post_and_see),  cmocka_unit_test(test_manage),
-        cmocka_unit_test(test_hostile_posts), cmocka_unit_test(test_creator_leaves),
+        cmocka_unit_test(test_post_and_see),
+        cmocka_unit_test(test_manage),
+        cmocka_unit_test(test_hostile_posts),
+        cmocka_unit_test(test_creator_leaves),
+        cmocka_unit_test(test_cli),
+        /* last: it leaves 127.0.0.1 refused for wrong secrets for a while */
         cmocka_unit_test(test_rate_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

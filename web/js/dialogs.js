@@ -13,6 +13,7 @@ import { changed, currentRoom, S } from './state.js';
 import { onRoomEvent } from './sync.js';
 import { closeRoom, openRoom } from './timeline.js';
 import { utf8Len } from './uploads.js';
+import { bindWebhooks, openWebhooks } from './webhooks.js';
 
 // ---------------------------------------------------------------- new conversation dialog
 
@@ -315,6 +316,7 @@ function roomMenu(anchor) {
     { id: 'search-room', label: 'Search in this conversation', keepFocus: true, onSelect: () => openSearch('room') },
     { id: 'timer', label: `Disappearing messages: ${r.disappearing_ms ? timerLabel(r.disappearing_ms) : 'off'}…`, keepFocus: true, onSelect: openTimerDialog },
   ];
+  if (r.kind === 'group') items.push({ id: 'webhooks', label: 'Integrations (webhooks)…', keepFocus: true, onSelect: () => openWebhooks(r) });
   if (other) items.unshift({ id: 'profile', label: 'View profile', keepFocus: true, onSelect: () => showProfile(other.id, anchor) });
   if (r.kind === 'group') items.unshift({ id: 'group-info', label: 'Group info…', keepFocus: true, onSelect: () => openGroupInfo(r, anchor) });
   openMenu(anchor, items, { label: 'Conversation options' });
@@ -338,4 +340,5 @@ export function bindDialogs() {
   $('timer-form').addEventListener('submit', saveTimer);
   bindGroupDialog();
   $('timer-cancel').addEventListener('click', () => $('timer-dialog').close());
+  bindWebhooks();
 }
