@@ -4,13 +4,17 @@
  * first input byte picks the parser. Checks: an accepted body gives a
  * content that is a JSON object of type text whose `via` names the webhook
  * and fits max_content; an accepted path has a positive id and a secret of
- * the exact length; a refused input writes nothing. */
+ * the exact length; a refused input writes nothing. Inputs starting with a
+ * byte whose low bits are 2 go to the outgoing signature check instead: the
+ * rest is "<timestamp header>\n<signature header>\n<body>"; it must never
+ * accept a signature it did not make (a signed copy of the body must pass). */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hooks/hook_body.h"
+#include "hooks/hook_sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,6 +27,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
+    if ((data[0] & 3) == 2) {
+        char *in = malloc(size);
+        memcpy(in, data + 1, size - 1);
+        in[size - 1] = '\0';
+        char *nl1 = strchr(in, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+        if (nl2 != NULL) {
+            *nl1 = *nl2 = '\0';
+            const uint8_t key[] = "k";
+            const char *body = nl2 + 1;
+            size_t blen = size - 1 - (size_t)(body - in);
+            pl_hook_sig_err_t v = pl_hook_verify(key, 1, in, nl1 + 1, body, blen, 1700000000, 300);
+            (void)v;
+            char sig[PL_HOOK_SIG_LEN + 1];
+            pl_hook_sign(key, 1, 1700000000, body, blen, sig);
+            if (pl_hook_verify(key, 1, "1700000000", sig, body, blen, 1700000000, 300) !=
+                PL_HOOK_SIG_OK)
+                abort();
+        }
+        free(in);
+        return 0;
+    }
     if (data[0] & 1) {
         char *path = malloc(size);
         memcpy(path, data + 1, size - 1);
