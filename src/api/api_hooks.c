@@ -101,11 +101,13 @@ static void hook_got(int status, void *arg)
     hook_req_t *q = arg;
     pl_api_t *api = q->api;
     pl_http_req_t *req = q->req;
-    unsigned char want[32];
+    unsigned char want[32] = {0};
+    size_t wlen = 0;
     bool match = false;
     if (status == 0 && q->rc == 0 &&
-        sodium_hex2bin(want, sizeof want, q->w.secret_hash, strlen(q->w.secret_hash), NULL, NULL,
-                       NULL) == 0)
+        sodium_hex2bin(want, sizeof want, q->w.secret_hash, strlen(q->w.secret_hash), NULL, &wlen,
+                       NULL) == 0 &&
+        wlen == sizeof want)
         match = sodium_memcmp(want, q->hash, sizeof want) == 0;
     if (status < 0 || (q->rc < 0 && q->rc != PL_ENOTFOUND)) {
         pl_api_error(req, 503, "unavailable", "storage error; try again");

@@ -89,7 +89,9 @@ static void hook_work(pl_db_t *db, void *arg)
             return;
         }
     }
-    if (rc < 0)
+    if (rc < 0 && q->kind == HOOK_LIST)
+        pl_ops__job_store_error(&q->j, rc); /* a read job: nothing to roll back */
+    else if (rc < 0)
         pl_ops__job_write_end(&q->j, db, rc);
 }
 
