@@ -7,13 +7,20 @@
  * the exact length; a refused input writes nothing. Inputs starting with a
  * byte whose low bits are 2 go to the outgoing signature check instead: the
  * rest is "<timestamp header>\n<signature header>\n<body>"; it must never
- * accept a signature it did not make (a signed copy of the body must pass). */
+ * accept a signature it did not make (a signed copy of the body must pass).
+ * Inputs whose first byte's low three bits are 6 go to the outgoing
+ * webhook parsers (hook_out.c), the rest of the input to each: a target URL
+ * (an accepted http:// one must be on the allow list), trigger words (the
+ * stored form has words of the allowed length, each matching itself), the
+ * receiver's reply (bounded, nothing on an error) and a content for the
+ * event body (the event must be a JSON object). */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hooks/hook_body.h"
+#include "hooks/hook_out.h"
 #include "hooks/hook_sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,10 +30,61 @@ static const char *str(json_t *v)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
+static void outgoing(const char *in, size_t n)
+{
+    char err[256];
+    pl_ssrf_url_t u;
+    bool local = false;
+    if (pl_hook_out_url_check(in, n, "127.0.0.1, localhost", &u, &local, err, sizeof err) == 0 &&
+        !u.https && !local)
+        abort();
+    char *t = NULL;
+    if (pl_hook_out_triggers_parse(in, n, &t, err, sizeof err) == 0) {
+        for (const char *p = t; *p != '\0';) {
+            size_t wl = strcspn(p, " ");
+            if (wl == 0 || wl > PL_HOOK_TRIGGER_MAX)
+                abort();
+            char w[PL_HOOK_TRIGGER_MAX + 1];
+            memcpy(w, p, wl);
+            w[wl] = '\0';
+            if (!pl_hook_out_matches(t, w))
+                abort();
+            p += wl + (p[wl] == ' ');
+        }
+        free(t);
+    } else if (t != NULL) {
+        abort();
+    }
+    char *r = NULL;
+    int rc = pl_hook_out_reply_parse(in, n, &r, err, sizeof err);
+    if ((rc != 0 && r != NULL) || (r != NULL && (r[0] == '\0' || strlen(r) > PL_HOOK_REPLY_MAX)))
+        abort();
+    free(r);
+    char *c = malloc(n + 1);
+    memcpy(c, in, n);
+    c[n] = '\0';
+    pl_hook_event_t ev = {1, 2, 3, 4, 5, 6, c};
+    char *out = NULL;
+    if (pl_hook_out_event(&ev, &out) == 0) {
+        json_t *o = json_loads(out, 0, NULL);
+        if (!json_is_object(o) || !json_is_object(json_object_get(o, "content")))
+            abort();
+        json_decref(o);
+        free(out);
+    } else if (out != NULL) {
+        abort();
+    }
+    free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
+    if ((data[0] & 7) == 6) {
+        outgoing((const char *)data + 1, size - 1);
+        return 0;
+    }
     if ((data[0] & 3) == 2) {
         char *in = malloc(size);
         memcpy(in, data + 1, size - 1);
