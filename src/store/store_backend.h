@@ -131,7 +131,11 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(webhook_create, (pl_db_t *db, const pl_webhook_t *w, int64_t max_per_room, int64_t *id), (db, w, max_per_room, id)) \
     X(webhook_get, (pl_db_t *db, int64_t id, pl_webhook_t *out), (db, id, out)) \
     X(webhook_list, (pl_db_t *db, int64_t room_id, pl_webhook_t **out, size_t *n), (db, room_id, out, n)) \
-    X(webhook_revoke, (pl_db_t *db, int64_t id, int64_t now_ms), (db, id, now_ms))
+    X(webhook_revoke, (pl_db_t *db, int64_t id, int64_t now_ms), (db, id, now_ms)) \
+    X(outhook_create, (pl_db_t *db, const pl_outhook_t *w, int64_t max_per_room, int64_t *id), (db, w, max_per_room, id)) \
+    X(outhook_get, (pl_db_t *db, int64_t id, pl_outhook_t *out), (db, id, out)) \
+    X(outhook_list, (pl_db_t *db, int64_t room_id, pl_outhook_t **out, size_t *n), (db, room_id, out, n)) \
+    X(outhook_revoke, (pl_db_t *db, int64_t id, int64_t now_ms), (db, id, now_ms))
 
 /* Durable background jobs (issue 13): store_sqlite_jobs.c, store_pg_jobs.c. */
 #define PL_STORE_JOB_FNS(X) \

@@ -4,6 +4,7 @@
 #include "store/store.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 void pl_webhook_dispose(pl_webhook_t *w)
 {
@@ -12,6 +13,27 @@ void pl_webhook_dispose(pl_webhook_t *w)
     free(w->name);
     free(w->icon_url);
     w->name = w->icon_url = NULL;
+}
+
+void pl_outhook_dispose(pl_outhook_t *w)
+{
+    if (w == NULL)
+        return;
+    free(w->url);
+    free(w->triggers);
+    if (w->secret != NULL)
+        memset(w->secret, 0, strlen(w->secret));
+    free(w->secret);
+    w->url = w->triggers = w->secret = NULL;
+}
+
+void pl_outhooks_free(pl_outhook_t *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pl_outhook_dispose(&v[i]);
+    free(v);
 }
 
 void pl_webhooks_free(pl_webhook_t *v, size_t n)

@@ -108,3 +108,103 @@ int pl_pg_webhook_revoke(pl_db_t *d, int64_t id, int64_t now_ms)
     pl_pg__int(&a, now_ms);
     return pl_pg__changed(PG_DB(d), &stmts, ST_REVOKE, &a, false, "webhook_revoke");
 }
+
+/* ---- outgoing webhooks (issue 16, step 2) ---- */
+
+enum { OT_COUNT, OT_INSERT, OT_GET, OT_LIST, OT_REVOKE, OT__COUNT };
+
+#define OUT_COLS "id, room_id, creator, url, triggers, secret, created_ms, revoked_ms"
+
+static const char *const osql[OT__COUNT] = {
+    [OT_COUNT] = "SELECT count(*) FROM outhooks WHERE room_id = $1 AND revoked_ms = 0",
+    [OT_INSERT] = "INSERT INTO outhooks(room_id, creator, url, triggers, secret, created_ms)"
+                  " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    [OT_GET] = "SELECT " OUT_COLS " FROM outhooks WHERE id = $1",
+    [OT_LIST] = "SELECT " OUT_COLS " FROM outhooks WHERE room_id = $1 AND revoked_ms = 0"
+                " ORDER BY id",
+    [OT_REVOKE] = "UPDATE outhooks SET revoked_ms = $2 WHERE id = $1 AND revoked_ms = 0",
+};
+static pl_pg_table_t ostmts = PL_PG_TABLE(osql);
+#define ORUN(db, id, a, guard, op, res) pl_pg__run((db), &ostmts, (id), (a), (guard), (op), (res))
+
+static void out_from_row(const PGresult *r, int i, pl_outhook_t *w)
+{
+    memset(w, 0, sizeof *w);
+    w->id = pl_pg__i64(r, i, 0);
+    w->room_id = pl_pg__i64(r, i, 1);
+    w->creator = pl_pg__i64(r, i, 2);
+    w->url = pl_pg__str(r, i, 3);
+    w->triggers = pl_pg__str(r, i, 4);
+    w->secret = pl_pg__str(r, i, 5);
+    w->created_ms = pl_pg__i64(r, i, 6);
+    w->revoked_ms = pl_pg__i64(r, i, 7);
+}
+
+int pl_pg_outhook_create(pl_db_t *d, const pl_outhook_t *w, int64_t max_per_room, int64_t *id)
+{
+    pl_pg_args_t a = {0};
+    pl_pg__int(&a, w->room_id);
+    PGresult *r = NULL;
+    int rc = ORUN(PG_DB(d), OT_COUNT, &a, false, "outhook_count", &r);
+    if (rc != 0)
+        return rc;
+    int64_t live = pl_pg__i64(r, 0, 0);
+    PQclear(r);
+    if (live >= max_per_room)
+        return PL_ETOOBIG;
+    pl_pg_args_t b = {0};
+    pl_pg__int(&b, w->room_id);
+    pl_pg__int(&b, w->creator);
+    pl_pg__text(&b, w->url);
+    pl_pg__text(&b, w->triggers ? w->triggers : "");
+    pl_pg__text(&b, w->secret);
+    pl_pg__int(&b, w->created_ms);
+    r = NULL;
+    rc = ORUN(PG_DB(d), OT_INSERT, &b, false, "outhook_create", &r);
+    if (rc == 0 && id != NULL)
+        *id = pl_pg__i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+int pl_pg_outhook_get(pl_db_t *d, int64_t id, pl_outhook_t *out)
+{
+    pl_pg_args_t a = {0};
+    pl_pg__int(&a, id);
+    PGresult *r = NULL;
+    int rc = pl_pg__one(PG_DB(d), &ostmts, OT_GET, &a, false, "outhook_get", &r);
+    if (rc == 0)
+        out_from_row(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+int pl_pg_outhook_list(pl_db_t *d, int64_t room_id, pl_outhook_t **out, size_t *n)
+{
+    pl_pg_args_t a = {0};
+    pl_pg__int(&a, room_id);
+    PGresult *r = NULL;
+    int rc = ORUN(PG_DB(d), OT_LIST, &a, false, "outhook_list", &r);
+    if (rc != 0)
+        return rc;
+    int rows = PQntuples(r);
+    pl_outhook_t *v = rows > 0 ? calloc((size_t)rows, sizeof *v) : NULL;
+    if (rows > 0 && v == NULL) {
+        PQclear(r);
+        return PL_ENOMEM;
+    }
+    for (int i = 0; i < rows; i++)
+        out_from_row(r, i, &v[i]);
+    PQclear(r);
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+int pl_pg_outhook_revoke(pl_db_t *d, int64_t id, int64_t now_ms)
+{
+    pl_pg_args_t a = {0};
+    pl_pg__int(&a, id);
+    pl_pg__int(&a, now_ms);
+    return pl_pg__changed(PG_DB(d), &ostmts, OT_REVOKE, &a, false, "outhook_revoke");
+}

@@ -307,7 +307,18 @@ static const char *const migrations[] = {
     " secret_hash TEXT NOT NULL,"
     " created_ms INTEGER NOT NULL,"
     " revoked_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX webhooks_room ON webhooks(room_id) WHERE revoked_ms = 0;",
+    "CREATE INDEX webhooks_room ON webhooks(room_id) WHERE revoked_ms = 0;"
+    /* outgoing webhooks (issue 16, step 2): the secret is the HMAC key */
+    "CREATE TABLE outhooks("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " creator INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " url TEXT NOT NULL,"
+    " triggers TEXT NOT NULL DEFAULT '',"
+    " secret TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX outhooks_room ON outhooks(room_id) WHERE revoked_ms = 0;",
 };
 #define SCHEMA_VERSION ((int)PL_ARRAY_LEN(migrations))
 

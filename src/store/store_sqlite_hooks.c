@@ -125,3 +125,121 @@ int pl_sq_webhook_revoke(pl_db_t *db, int64_t id, int64_t now_ms)
         rc = PL_ENOTFOUND;
     return rc;
 }
+
+/* ---- outgoing webhooks (issue 16, step 2) ---- */
+
+enum { OT_COUNT, OT_INSERT, OT_GET, OT_LIST, OT_REVOKE, OT__COUNT };
+
+#define OUT_COLS "id, room_id, creator, url, triggers, secret, created_ms, revoked_ms"
+
+static const char *const osql[OT__COUNT] = {
+    [OT_COUNT] = "SELECT count(*) FROM outhooks WHERE room_id = ?1 AND revoked_ms = 0",
+    [OT_INSERT] = "INSERT INTO outhooks(room_id, creator, url, triggers, secret, created_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    [OT_GET] = "SELECT " OUT_COLS " FROM outhooks WHERE id = ?1",
+    [OT_LIST] = "SELECT " OUT_COLS " FROM outhooks WHERE room_id = ?1 AND revoked_ms = 0"
+                " ORDER BY id",
+    [OT_REVOKE] = "UPDATE outhooks SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0",
+};
+static pl_sql_table_t ostmts = PL_SQL_TABLE(osql);
+#define OSTMT(db, id) pl_store__stmt((db), &ostmts, (id))
+
+static void out_from_row(sqlite3_stmt *s, void *elem)
+{
+    pl_outhook_t *w = elem;
+    w->id = sqlite3_column_int64(s, 0);
+    w->room_id = sqlite3_column_int64(s, 1);
+    w->creator = sqlite3_column_int64(s, 2);
+    w->url = pl_store__col_str(s, 3);
+    w->triggers = pl_store__col_str(s, 4);
+    w->secret = pl_store__col_str(s, 5);
+    w->created_ms = sqlite3_column_int64(s, 6);
+    w->revoked_ms = sqlite3_column_int64(s, 7);
+}
+
+static void out_dispose_elem(void *elem)
+{
+    pl_outhook_dispose(elem);
+}
+
+int pl_sq_outhook_create(pl_db_t *db, const pl_outhook_t *w, int64_t max_per_room, int64_t *id)
+{
+    sqlite3_stmt *s = OSTMT(db, OT_COUNT);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, w->room_id);
+    int rc = sqlite3_step(s);
+    int64_t live = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    pl_store__stmt_done(s);
+    if (rc != SQLITE_ROW)
+        return pl_store__fail(db, "outhook_count");
+    if (live >= max_per_room)
+        return PL_ETOOBIG;
+    if ((s = OSTMT(db, OT_INSERT)) == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, w->room_id);
+    sqlite3_bind_int64(s, 2, w->creator);
+    pl_store__bind_text(s, 3, w->url);
+    pl_store__bind_text(s, 4, w->triggers ? w->triggers : "");
+    pl_store__bind_text(s, 5, w->secret);
+    sqlite3_bind_int64(s, 6, w->created_ms);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (id != NULL)
+            *id = sqlite3_column_int64(s, 0);
+        rc = sqlite3_step(s);
+    }
+    if (rc != SQLITE_DONE) {
+        rc = pl_store__step_error(db, "outhook_create");
+        pl_store__stmt_done(s);
+        return rc;
+    }
+    pl_store__stmt_done(s);
+    return 0;
+}
+
+int pl_sq_outhook_get(pl_db_t *db, int64_t id, pl_outhook_t *out)
+{
+    sqlite3_stmt *s = OSTMT(db, OT_GET);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        out_from_row(s, out);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? PL_ENOTFOUND : pl_store__fail(db, "outhook_get");
+    }
+    pl_store__stmt_done(s);
+    return rc;
+}
+
+int pl_sq_outhook_list(pl_db_t *db, int64_t room_id, pl_outhook_t **out, size_t *n)
+{
+    sqlite3_stmt *s = OSTMT(db, OT_LIST);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, room_id);
+    pl_rows_t r = PL_ROWS(pl_outhook_t, out_from_row, out_dispose_elem);
+    int rc = pl_store__collect(db, s, "outhook_list", &r);
+    if (rc == 0) {
+        *out = r.v;
+        *n = r.n;
+    }
+    return rc;
+}
+
+int pl_sq_outhook_revoke(pl_db_t *db, int64_t id, int64_t now_ms)
+{
+    sqlite3_stmt *s = OSTMT(db, OT_REVOKE);
+    if (s == NULL)
+        return PL_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    int rc = pl_store__step_done(db, s, "outhook_revoke");
+    if (rc == 0 && sqlite3_changes(db->h) == 0)
+        rc = PL_ENOTFOUND;
+    return rc;
+}
