@@ -6,8 +6,9 @@
  * post a reply. Pure: no I/O, no libuv; unit-tested (test_hook_out) and
  * fuzzed (fuzz_hook_body, its outgoing half).
  *
- * Status: these pieces, the shared SSRF guard (core/ssrf.h) and the store
- * rows (store.h, "outgoing webhooks") only. The registration ops, the
+ * Status: these pieces, the shared SSRF guard (core/ssrf.h), one delivery
+ * attempt (hook_send.h) and the store rows (store.h, "outgoing webhooks")
+ * only. The registration ops, the
  * enqueue after a message commits and the delivery job are not built yet
  * (docs/architecture.md). */
 #ifndef PL_HOOKS_HOOK_OUT_H
