@@ -233,4 +233,9 @@ int cli_cmd_download_prepare(cli_t *cli, cli_call_t *call);
 int cli_cmd_download(cli_t *cli, cli_call_t *call);
 int cli_cmd_tail(cli_t *cli, cli_call_t *call);
 
+/* cmd_hooks.c: incoming webhooks (issue 16) */
+int cli_cmd_webhook_create(cli_t *cli, cli_call_t *call);
+int cli_cmd_webhooks(cli_t *cli, cli_call_t *call);
+int cli_cmd_webhook_revoke(cli_t *cli, cli_call_t *call);
+
 #endif

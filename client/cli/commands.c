@@ -205,6 +205,31 @@ const cli_command_t cli_commands[] = {
      .needs = CLI_CONNECT,
      .prepare = cli_cmd_profile_set_prepare,
      .run = cli_cmd_profile_set},
+
+    /* Integrations (issue 16, cmd_hooks.c). */
+    {.name = "webhook create",
+     .synopsis = "ROOM NAME [--icon URL]",
+     .help = "create an incoming webhook posting into ROOM;\n"
+             "prints its secret URL (shown once)",
+     .min_args = 2,
+     .max_args = 2,
+     .opts = {{"--icon", NULL, CLI_TEXT}},
+     .needs = CLI_ROOM,
+     .run = cli_cmd_webhook_create},
+    {.name = "webhooks",
+     .synopsis = "ROOM",
+     .help = "list ROOM's incoming webhooks: id, name, creator",
+     .min_args = 1,
+     .max_args = 1,
+     .needs = CLI_ROOM,
+     .run = cli_cmd_webhooks},
+    {.name = "webhook revoke",
+     .synopsis = "ROOM WEBHOOK",
+     .help = "revoke an incoming webhook (its URL stops working)",
+     .min_args = 2,
+     .max_args = 2,
+     .needs = CLI_ROOM,
+     .run = cli_cmd_webhook_revoke},
 };
 
 const size_t cli_ncommands = sizeof(cli_commands) / sizeof(cli_commands[0]);

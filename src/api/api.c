@@ -38,6 +38,7 @@ pl_api_t *pl_api_new(uv_loop_t *loop, const pl_config_t *cfg, pl_store_t *st, pl
     if (pl_media_new(loop, cfg, st, &api->media) < 0)
         pl_log(PL_LOG_ERROR, "api", "media service unavailable: uploads answer 503");
     pl_api__account_init(api);
+    pl_api__hooks_init(api); /* issue 16 */
     api->passkeys = pl_api_passkey_new(loop, cfg, st, api->auth, pl_api__login_session, api);
     return api;
 }
@@ -55,6 +56,7 @@ void pl_api_free(pl_api_t *api)
     pl_media_free(api->media);
     pl_api_passkey_free(api->passkeys);
     pl_api__account_dispose(api);
+    pl_api__hooks_dispose(api);
     pl_api_auth_free(api->auth);
     pl_cidr_list_dispose(&api->stats_allow);
     free(api);
@@ -836,6 +838,8 @@ void pl_api_on_http(void *ud, pl_http_req_t *req)
         return;
     }
     if (pl_api__account_route(api, req, method, path))
+        return;
+    if (pl_api__hooks_route(api, req, method, path)) /* incoming webhooks (issue 16) */
         return;
     if (!strncmp(path, "/v1/passkeys", 12) && (path[12] == '\0' || path[12] == '/')) {
         pl_api_passkey_on_http(api->passkeys, req);

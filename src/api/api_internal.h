@@ -39,6 +39,7 @@ struct pl_api {
     pl_cluster_t *cluster;      /* /readyz needs it connected; NULL: none */
     bool draining;              /* /readyz: 503 */
     pl_jobs_t *jobs;            /* durable jobs runner, for /v1/stats (issue 13); may be NULL */
+    struct pl_api_hooks *hooks; /* incoming webhooks' limits (issue 16, api_hooks.c) */
 };
 
 /** Answers body (taken) as JSON with status, and releases req. */
@@ -89,5 +90,14 @@ void pl_api__respond_state_down(pl_http_req_t *req);
 int pl_api__second_factor_check(const pl_api_t *api, pl_db_t *db, int64_t user_id,
                                 const pl_mfa_state_t *m, const char *totp,
                                 const char *recovery_code);
+
+/* ---- incoming webhooks (issue 16, api_hooks.c) ---- */
+typedef struct pl_api_hooks pl_api_hooks_t;
+/** State set up and torn down with the api. */
+void pl_api__hooks_init(pl_api_t *api);
+void pl_api__hooks_dispose(pl_api_t *api);
+/** POST /v1/hooks/w<id>/<secret>: returns false when path is not below
+ * /v1/hooks/ (then nothing was answered). */
+bool pl_api__hooks_route(pl_api_t *api, pl_http_req_t *req, const char *method, const char *path);
 
 #endif

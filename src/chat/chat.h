@@ -59,6 +59,29 @@ struct pl_push;
  * job runner's pl_jobs_wake). Before the server starts. */
 void pl_chat_set_push(pl_chat_t *chat, struct pl_push *push, void (*wake)(void *ud), void *ud);
 
+/* ---- integrations (issue 16: webhooks.c) ---- */
+
+/** Whether user may create, list and revoke room's integrations (webhooks).
+ * The one place that decides it: today every member may; with room roles
+ * it becomes a role check. Loop thread. */
+bool pl_chat_may_manage_integrations(pl_chat_t *chat, int64_t room, int64_t user);
+
+/** The outcome of pl_chat_post: status 0 with the stored message (borrowed
+ * for the call; duplicate: client_id was used before and m is the
+ * original), PL_ENOTFOUND when the store refused (the room or the sender is
+ * gone), or another negative store code. */
+typedef void (*pl_chat_post_cb)(void *ud, int status, const pl_message_t *m, bool duplicate);
+
+/** Posts content (serialized JSON of a checked content object; taken) into
+ * room_id as sender, on the path of `send`: deduplicated by (sender,
+ * client_id), stored with the group commit, then fanned out to every
+ * member's connections (and the other nodes), pushed to offline members
+ * (sender_name names the sender in notifications) and indexed for search.
+ * Returns PL_EFORBIDDEN at once (cb not called) when sender is not a member
+ * of room_id; otherwise 0 and cb(ud, ...) runs once later. Loop thread. */
+int pl_chat_post(pl_chat_t *chat, int64_t room_id, int64_t sender, const char *sender_name,
+                 const char *client_id, char *content, pl_chat_post_cb cb, void *ud);
+
 /** Counters for tests (exposed over GET /v1/stats for loopback peers). */
 #define PL_CHAT_ERR_CODES 64 /* distinct error codes counted (issue 17) */
 typedef struct {

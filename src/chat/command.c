@@ -14,6 +14,7 @@
 #include "chat/mod_perm.h"
 #include "chat/wire_peek.h"
 #include "core/util.h"
+#include "hooks/hook_body.h"
 #include "push/push_sub.h"
 
 _Static_assert(PL_CMD_USERNAME_MAX == PL_USERNAME_MAX, "username limits agree");
@@ -84,6 +85,9 @@ static const struct {
     [PL_OP_MUTE] = {"mute", true},
     [PL_OP_BANS] = {"bans", true},
     [PL_OP_AUDIT] = {"audit", true},
+    [PL_OP_WEBHOOK_CREATE] = {"webhook_create", true},
+    [PL_OP_WEBHOOKS] = {"webhooks", true},
+    [PL_OP_WEBHOOK_REVOKE] = {"webhook_revoke", true},
 };
 
 const char *pl_cmd_op_name(pl_op_t op)
@@ -814,6 +818,43 @@ static bool parse_audit(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd
            arg_int(req, "limit", 1, 200, 50, &c->u.mod.limit, e);
 }
 
+/* ---- incoming webhooks (issue 16) ---- */
+
+static bool parse_webhooks(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    (void)cfg;
+    return arg_room(req, &c->u.webhook.room, e);
+}
+
+static bool parse_webhook_create(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    pl_cmd_webhook_t *a = &c->u.webhook;
+    if (!parse_webhooks(req, cfg, c, e))
+        return false;
+    json_t *name = json_object_get(req, "name");
+    if (!is_cstr(name) || !pl_hook_name_ok(json_string_value(name)))
+        return fail(e, "bad_request", "\"name\" must be 1 to 64 bytes without control characters");
+    a->name = json_string_value(name);
+    json_t *icon = json_object_get(req, "icon_url");
+    a->icon_url = "";
+    if (icon != NULL && !json_is_null(icon)) {
+        if (!is_cstr(icon) || !pl_hook_icon_ok(json_string_value(icon)))
+            return fail(e, "bad_request", "\"icon_url\" must be an http(s) URL (<= 512 bytes)");
+        a->icon_url = json_string_value(icon);
+    }
+    return true;
+}
+
+static bool parse_webhook_revoke(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e)
+{
+    if (!parse_webhooks(req, cfg, c, e))
+        return false;
+    json_t *w = json_object_get(req, "webhook");
+    if (!json_is_string(w) || !pl_id_parse(json_string_value(w), 'w', &c->u.webhook.id))
+        return fail(e, "bad_request", "\"webhook\" must be a webhook id like \"w1\"");
+    return true;
+}
+
 typedef bool (*parse_fn)(json_t *req, const pl_config_t *cfg, pl_cmd_t *c, pl_cmd_err_t *e);
 
 static const parse_fn parsers[PL_OP__COUNT] = {
@@ -872,6 +913,9 @@ static const parse_fn parsers[PL_OP__COUNT] = {
     [PL_OP_MUTE] = parse_mute,
     [PL_OP_BANS] = parse_bans,
     [PL_OP_AUDIT] = parse_audit,
+    [PL_OP_WEBHOOK_CREATE] = parse_webhook_create,
+    [PL_OP_WEBHOOKS] = parse_webhooks,
+    [PL_OP_WEBHOOK_REVOKE] = parse_webhook_revoke,
 };
 
 /* ---- the envelope ---- */

@@ -75,6 +75,9 @@ typedef enum {
     PL_OP_MUTE,
     PL_OP_BANS,
     PL_OP_AUDIT,
+    PL_OP_WEBHOOK_CREATE, /* incoming webhooks (issue 16): webhooks.c */
+    PL_OP_WEBHOOKS,
+    PL_OP_WEBHOOK_REVOKE,
     PL_OP__COUNT
 } pl_op_t;
 
@@ -254,6 +257,14 @@ typedef struct {
     int64_t before;      /* audit: entry id cursor, 0: newest */
     int64_t limit;       /* audit, bans */
 } pl_cmd_mod_t;
+/** webhook_create (room, name, icon_url), webhooks (room), webhook_revoke
+ * (room, id). Strings borrowed from the request. Issue 16. */
+typedef struct {
+    int64_t room;
+    int64_t id;           /* webhook_revoke: the webhook ("w1") */
+    const char *name;     /* webhook_create: pl_hook_name_ok */
+    const char *icon_url; /* webhook_create: "" or pl_hook_icon_ok */
+} pl_cmd_webhook_t;
 
 /** A parsed request. */
 typedef struct {
@@ -290,6 +301,7 @@ typedef struct {
         pl_cmd_push_set_t push_set;
         pl_cmd_call_t call; /* call_* (issue 19) */
         pl_cmd_mod_t mod; /* set_role, kick, ban, unban, mute, bans, audit */
+        pl_cmd_webhook_t webhook; /* webhook_create, webhooks, webhook_revoke */
     } u;
 } pl_cmd_t;
 

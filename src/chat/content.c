@@ -136,5 +136,9 @@ const char *pl_content_check(json_t *content, int64_t *media)
     json_t *body = json_object_get(content, "body");
     if (!json_is_string(body) || json_string_length(body) == 0)
         return "\"content.body\" must be a non-empty string";
+    /* "via" names the integration that posted (issue 16): the server sets
+     * it, so no client may claim to be a webhook. */
+    if (json_object_get(content, "via") != NULL)
+        return "\"content.via\" is set by the server for integrations";
     return NULL;
 }

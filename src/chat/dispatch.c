@@ -80,6 +80,9 @@ static void (*const handlers[PL_OP__COUNT])(session_t *s, pl_cmd_t *c) = {
     [PL_OP_MUTE] = pl_ops_mute,
     [PL_OP_BANS] = pl_ops_bans,
     [PL_OP_AUDIT] = pl_ops_audit,
+    [PL_OP_WEBHOOK_CREATE] = pl_ops_webhook_create, /* issue 16 */
+    [PL_OP_WEBHOOKS] = pl_ops_webhooks,
+    [PL_OP_WEBHOOK_REVOKE] = pl_ops_webhook_revoke,
 };
 
 void pl_ops_dispatch(session_t *s, const char *data, size_t len)

@@ -83,5 +83,9 @@ void pl_ops_unban(session_t *s, pl_cmd_t *c);
 void pl_ops_mute(session_t *s, pl_cmd_t *c);
 void pl_ops_bans(session_t *s, pl_cmd_t *c);
 void pl_ops_audit(session_t *s, pl_cmd_t *c);
+/* webhooks.c: incoming webhooks (issue 16) */
+void pl_ops_webhook_create(session_t *s, pl_cmd_t *c);
+void pl_ops_webhooks(session_t *s, pl_cmd_t *c);
+void pl_ops_webhook_revoke(session_t *s, pl_cmd_t *c);
 
 #endif

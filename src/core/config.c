@@ -345,6 +345,15 @@ static const cfg_entry_t table[] = {
      "PARLEYD_TURN_SECRET); empty: no TURN credentials"},
     {"turn_ttl_s", CFG_INT, OFF(turn_ttl_s), 60, 86400, "600",
      "lifetime of the TURN credentials turn_credentials hands out"},
+    /* integrations (issue 16) */
+    {"webhooks_per_room", CFG_INT, OFF(webhooks_per_room), 1, 1000, "20",
+     "live incoming webhooks a room may have"},
+    {"webhook_max_body", CFG_SIZE, OFF(webhook_max_body), 64, 1 * MiB, "65536",
+     "bytes of one incoming-webhook request body (413 body_too_large beyond)"},
+    {"webhook_rate_per_min", CFG_INT, OFF(webhook_rate_per_min), 1, 100000, "60",
+     "posts per minute one incoming webhook may make (429 with Retry-After beyond)"},
+    {"webhook_burst", CFG_INT, OFF(webhook_burst), 1, 100000, "20",
+     "posts one incoming webhook may make at once before webhook_rate_per_min applies"},
 };
 
 /* String keys whose value is a list of networks (core/addr.h). */

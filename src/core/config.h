@@ -182,6 +182,11 @@ typedef struct {
     char *stun_urls;                  /* comma-separated stun: URLs; "" = none */
     char *turn_secret;                /* coturn static-auth-secret; secret, never printed */
     int64_t turn_ttl_s;               /* lifetime of TURN credentials */
+    /* integrations (issue 16, src/hooks/, chat/webhooks.c, api/api_hooks.c) */
+    int64_t webhooks_per_room;    /* live incoming webhooks per room */
+    int64_t webhook_max_body;     /* bytes of one incoming-webhook request body */
+    int64_t webhook_rate_per_min; /* posts per minute per incoming webhook (sustained) */
+    int64_t webhook_burst;        /* ... and its burst */
 } pl_config_t;
 
 /** Fills cfg with defaults. Free with pl_config_dispose(). */

@@ -202,47 +202,6 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return s->got > RESPONSE_MAX ? 0 : size * nmemb; /* 0 aborts the transfer */
 }
 
-/* Resolves the endpoint's host and checks every address (SSRF: no
- * loopback, private, link-local...); the connection is then pinned to the
- * address checked (CURLOPT_RESOLVE), so a second DNS answer cannot swap it. */
-static int resolve(const pl_push_url_t *u, bool allow_local, char *pin, size_t pincap, char *err,
-                   size_t errcap)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)u->port);
-    int g = getaddrinfo(u->host, port, &hints, &res);
-    if (g != 0) {
-        snprintf(err, errcap, "resolve %s: %s", u->host, gai_strerror(g));
-        return PL_EIO;
-    }
-    int rc = 0;
-    char addr[INET6_ADDRSTRLEN] = "";
-    for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
-        if (!allow_local && !pl_push_addr_public(a->ai_addr)) {
-            snprintf(err, errcap, "endpoint host %s resolves to a non-public address", u->host);
-            rc = PL_EINVAL;
-            break;
-        }
-        if (addr[0] == '\0') {
-            const void *src =
-                a->ai_family == AF_INET6
-                    ? (const void *)&((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr
-                    : (const void *)&((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr;
-            inet_ntop(a->ai_family, src, addr, sizeof addr);
-            snprintf(pin, pincap, "%s:%u:%s%s%s", u->host, (unsigned)u->port,
-                     a->ai_family == AF_INET6 ? "[" : "", addr,
-                     a->ai_family == AF_INET6 ? "]" : "");
-        }
-    }
-    freeaddrinfo(res);
-    if (rc == 0 && addr[0] == '\0') {
-        snprintf(err, errcap, "resolve %s: no address", u->host);
-        rc = PL_EIO;
-    }
-    return rc;
-}
-
 static struct curl_slist *headers(const pl_push_job_t *j, const char *jwt, const char *pub)
 {
     char h[PL_PUSH_JWT_MAX + 160];
@@ -277,8 +236,9 @@ int pl_push_job_run(void *ud, const pl_job_t *job, int64_t timeout_ms, char *err
     size_t blen = 0;
     struct curl_slist *hl = NULL, *pins = NULL;
     CURL *c = NULL;
-    char pin[PL_PUSH_HOST_MAX + 80], jwt[PL_PUSH_JWT_MAX];
-    if ((rc = resolve(&j.sub.url, cfg->push_allow_local, pin, sizeof pin, err, errcap)) != 0)
+    char pin[PL_SSRF_PIN_MAX], jwt[PL_PUSH_JWT_MAX];
+    if ((rc = pl_ssrf_resolve(&j.sub.url, cfg->push_allow_local, pin, sizeof pin, err, errcap)) !=
+        0)
         goto out; /* a non-public address: permanent (PL_EINVAL); DNS: retried */
     rc = pl_push_encrypt(j.sub.p256dh, j.sub.auth, (const uint8_t *)j.data, strlen(j.data), NULL,
                          NULL, &body, &blen);

@@ -12,29 +12,24 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/ssrf.h"
 #include "push/push_crypto.h"
 
-#define PL_PUSH_ENDPOINT_MAX 1024 /* bytes of URL; real services use < 600 */
-#define PL_PUSH_HOST_MAX 253
-#define PL_PUSH_ORIGIN_MAX (8 + PL_PUSH_HOST_MAX + 2 + 6 + 1)
+#define PL_PUSH_ENDPOINT_MAX PL_SSRF_URL_MAX /* real services use < 600 */
+#define PL_PUSH_HOST_MAX PL_SSRF_HOST_MAX
+#define PL_PUSH_ORIGIN_MAX PL_SSRF_ORIGIN_MAX
 
-/** An endpoint URL split up. */
-typedef struct {
-    bool https;                      /* false: http:// (only when allowed) */
-    char host[PL_PUSH_HOST_MAX + 1]; /* lowercase; an IPv6 literal without brackets */
-    bool ipv6;                       /* host is an IPv6 literal */
-    uint16_t port;                   /* 443 / 80 when the URL names none */
-    char origin[PL_PUSH_ORIGIN_MAX]; /* scheme://host[:port] (RFC 6454): the VAPID aud */
-} pl_push_url_t;
+/** An endpoint URL split up (the shared guard's, core/ssrf.h; origin is
+ * the VAPID aud). */
+typedef pl_ssrf_url_t pl_push_url_t;
 
-/** Parses an endpoint: https://host[:port][/path][?query], no userinfo, no
- * fragment, printable ASCII only, at most PL_PUSH_ENDPOINT_MAX bytes.
- * allow_http also accepts http:// (push_allow_local, tests only). Returns
- * 0 or PL_EINVAL with a reason in err. */
+/** pl_ssrf_url_parse (core/ssrf.h) for an endpoint: https://host[:port][/path][?query], no
+ * userinfo, no fragment, printable ASCII only, at most PL_PUSH_ENDPOINT_MAX bytes. allow_http also
+ * accepts http:// (push_allow_local, tests only). Returns 0 or PL_EINVAL with a reason in err. */
 int pl_push_url_parse(const char *url, size_t len, bool allow_http, pl_push_url_t *out, char *err,
                       size_t errcap);
 
-/** Whether a host given as an IP literal is one pushes may go to at all:
+/** pl_ssrf_addr_public (core/ssrf.h): whether an address is one pushes may go to at all:
  * false for loopback, private (RFC 1918, fc00::/7), link-local, CGNAT,
  * unspecified, multicast, broadcast, documentation and IPv4-mapped forms of
  * those. sa is AF_INET or AF_INET6. */

@@ -905,5 +905,65 @@ int pl_db_user_admin_set(pl_db_t *db, int64_t user_id, bool admin);
 /** Rewrites a tombstone's content (the delete by a moderator names them).
  * PL_ENOTFOUND unless (room_id, seq) is a deleted message. Writer. */
 int pl_db_tombstone_set(pl_db_t *db, int64_t room_id, int64_t seq, const char *content);
+/* ---- incoming webhooks (issue 16; SQLite schema step 13, PostgreSQL step 5:
+ * store_sqlite_hooks.c, store_pg_hooks.c) ----
+ * A webhook belongs to one room and is made by one of its members; its
+ * secret is stored only as the hex SHA-256 of the token (PL_WEBHOOK_HASH_HEX
+ * characters). Revoking keeps the row (revoked_ms > 0) so a late request
+ * with its URL is answered "revoked" rather than "unknown". */
+#define PL_WEBHOOK_HASH_HEX 64
+typedef struct {
+    int64_t id, room_id, creator;
+    char *name;     /* owned (borrowed in pl_db_webhook_create's argument) */
+    char *icon_url; /* owned; "" when none */
+    char secret_hash[PL_WEBHOOK_HASH_HEX + 1];
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0: live */
+} pl_webhook_t;
+/** Frees what w owns. NULL-safe. */
+void pl_webhook_dispose(pl_webhook_t *w);
+/** Frees an array of n webhooks. NULL-safe. */
+void pl_webhooks_free(pl_webhook_t *v, size_t n);
+/** Stores w (room_id, creator, name, icon_url, secret_hash, created_ms;
+ * id and revoked_ms are ignored) and writes its id. PL_ETOOBIG when the
+ * room has max_per_room live webhooks already. */
+int pl_db_webhook_create(pl_db_t *db, const pl_webhook_t *w, int64_t max_per_room, int64_t *id);
+/** One webhook, live or revoked. PL_ENOTFOUND. */
+int pl_db_webhook_get(pl_db_t *db, int64_t id, pl_webhook_t *out);
+/** The room's live webhooks, oldest first. *out malloc'd (NULL when none);
+ * free with pl_webhooks_free. */
+int pl_db_webhook_list(pl_db_t *db, int64_t room_id, pl_webhook_t **out, size_t *n);
+/** Revokes a live webhook. PL_ENOTFOUND when there is no live one. */
+int pl_db_webhook_revoke(pl_db_t *db, int64_t id, int64_t now_ms);
+
+/* ---- outgoing webhooks (issue 16, step 2; the same schema steps 15 / 7,
+ * table outhooks) ----
+ * An outgoing webhook belongs to one room: messages there (those starting
+ * with one of its trigger words, or all when it has none) are POSTed to its
+ * URL, signed with its secret. The secret is the HMAC key, so it is stored
+ * as given (base64url text), unlike an incoming webhook's hash. Revoking
+ * keeps the row (revoked_ms > 0). */
+typedef struct {
+    int64_t id, room_id, creator;
+    char *url;      /* owned (borrowed in pl_db_outhook_create's argument) */
+    char *triggers; /* owned; words separated by one space, "" = every message */
+    char *secret;   /* owned; the signing key's text */
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0: live */
+} pl_outhook_t;
+/** Frees what w owns. NULL-safe. */
+void pl_outhook_dispose(pl_outhook_t *w);
+/** Frees an array of n outgoing webhooks. NULL-safe. */
+void pl_outhooks_free(pl_outhook_t *v, size_t n);
+/** Stores w (room_id, creator, url, triggers, secret, created_ms) and
+ * writes its id. PL_ETOOBIG when the room has max_per_room live ones. */
+int pl_db_outhook_create(pl_db_t *db, const pl_outhook_t *w, int64_t max_per_room, int64_t *id);
+/** One outgoing webhook, live or revoked. PL_ENOTFOUND. */
+int pl_db_outhook_get(pl_db_t *db, int64_t id, pl_outhook_t *out);
+/** The room's live outgoing webhooks, oldest first. *out malloc'd (NULL
+ * when none); free with pl_outhooks_free. */
+int pl_db_outhook_list(pl_db_t *db, int64_t room_id, pl_outhook_t **out, size_t *n);
+/** Revokes a live one. PL_ENOTFOUND when there is no live one. */
+int pl_db_outhook_revoke(pl_db_t *db, int64_t id, int64_t now_ms);
 
 #endif

@@ -113,7 +113,8 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(user_set_pwhash, (pl_db_t *db, int64_t user_id, const char *pwhash), (db, user_id, pwhash)) \
     PL_STORE_JOB_FNS(X) \
     PL_STORE_PUSH_FNS(X) \
-    PL_STORE_MOD_FNS(X)
+    PL_STORE_MOD_FNS(X) \
+    PL_STORE_HOOK_FNS(X)
 
 /* Moderation (issue 17): store_sqlite_mod.c, store_pg_mod.c. */
 #define PL_STORE_MOD_FNS(X) \
@@ -143,6 +144,17 @@ typedef struct pl_store_backend pl_store_backend_t;
     X(push_prefs, (pl_db_t *db, int64_t user_id, pl_push_pref_t **out, size_t *n), (db, user_id, out, n)) \
     X(push_room_all, (pl_db_t *db, int64_t room_id, int64_t **out, size_t *n), (db, room_id, out, n)) \
     X(push_sub_users, (pl_db_t *db, int64_t **out, size_t *n), (db, out, n))
+
+/* Incoming webhooks (issue 16): store_sqlite_hooks.c, store_pg_hooks.c. */
+#define PL_STORE_HOOK_FNS(X) \
+    X(webhook_create, (pl_db_t *db, const pl_webhook_t *w, int64_t max_per_room, int64_t *id), (db, w, max_per_room, id)) \
+    X(webhook_get, (pl_db_t *db, int64_t id, pl_webhook_t *out), (db, id, out)) \
+    X(webhook_list, (pl_db_t *db, int64_t room_id, pl_webhook_t **out, size_t *n), (db, room_id, out, n)) \
+    X(webhook_revoke, (pl_db_t *db, int64_t id, int64_t now_ms), (db, id, now_ms)) \
+    X(outhook_create, (pl_db_t *db, const pl_outhook_t *w, int64_t max_per_room, int64_t *id), (db, w, max_per_room, id)) \
+    X(outhook_get, (pl_db_t *db, int64_t id, pl_outhook_t *out), (db, id, out)) \
+    X(outhook_list, (pl_db_t *db, int64_t room_id, pl_outhook_t **out, size_t *n), (db, room_id, out, n)) \
+    X(outhook_revoke, (pl_db_t *db, int64_t id, int64_t now_ms), (db, id, now_ms))
 
 /* Durable background jobs (issue 13): store_sqlite_jobs.c, store_pg_jobs.c. */
 #define PL_STORE_JOB_FNS(X) \

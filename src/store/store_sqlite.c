@@ -295,12 +295,30 @@ static const char *const migrations[] = {
     " dnd_end INTEGER NOT NULL DEFAULT -1,"
     " PRIMARY KEY (user_id, room_id));"
     "CREATE INDEX push_prefs_all ON push_prefs(room_id) WHERE level = 1;",
-    /* 13..15: taken by the calls, pushweb and hooks branches of this round
-     * (the lead renumbers at merge). */
-    "SELECT 1;",
-    "SELECT 1;",
-    "SELECT 1;",
-    /* 16: moderation (issue 17; store_sqlite_mod.c). members.role is
+    /* 13: webhooks (issue 16; store_sqlite_hooks.c). An incoming webhook's
+     * secret is kept as the hex SHA-256 of the token; revoked_ms 0 = live. */
+    "CREATE TABLE webhooks("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " creator INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " icon_url TEXT NOT NULL DEFAULT '',"
+    " secret_hash TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX webhooks_room ON webhooks(room_id) WHERE revoked_ms = 0;"
+    /* outgoing webhooks (issue 16, step 2): the secret is the HMAC key */
+    "CREATE TABLE outhooks("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    " creator INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " url TEXT NOT NULL,"
+    " triggers TEXT NOT NULL DEFAULT '',"
+    " secret TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX outhooks_room ON outhooks(room_id) WHERE revoked_ms = 0;",
+    /* 14: moderation (issue 17; store_sqlite_mod.c). members.role is
      * pl_role_t (0 member .. 3 owner); existing groups get their earliest
      * member as owner (the creator was not stored; a group created with its
      * members at once has them all at one joined_ms, and then the lowest

@@ -14,6 +14,7 @@ import { onRoomEvent } from './sync.js';
 import { closeRoom, openRoom } from './timeline.js';
 import { utf8Len } from './uploads.js';
 import { notifyAvailable, openNotifySettings, roomNotifyLabel } from './notify-ui.js';
+import { bindWebhooks, openWebhooks } from './webhooks.js';
 
 // ---------------------------------------------------------------- new conversation dialog
 
@@ -317,6 +318,7 @@ function roomMenu(anchor) {
     { id: 'timer', label: `Disappearing messages: ${r.disappearing_ms ? timerLabel(r.disappearing_ms) : 'off'}…`, keepFocus: true, onSelect: openTimerDialog },
   ];
   if (notifyAvailable()) items.push({ id: 'notify', label: roomNotifyLabel(r), keepFocus: true, onSelect: () => openNotifySettings(r.id) });
+  if (r.kind === 'group') items.push({ id: 'webhooks', label: 'Integrations (webhooks)…', keepFocus: true, onSelect: () => openWebhooks(r) });
   if (other) items.unshift({ id: 'profile', label: 'View profile', keepFocus: true, onSelect: () => showProfile(other.id, anchor) });
   if (r.kind === 'group') items.unshift({ id: 'group-info', label: 'Group info…', keepFocus: true, onSelect: () => openGroupInfo(r, anchor) });
   openMenu(anchor, items, { label: 'Conversation options' });
@@ -340,4 +342,5 @@ export function bindDialogs() {
   $('timer-form').addEventListener('submit', saveTimer);
   bindGroupDialog();
   $('timer-cancel').addEventListener('click', () => $('timer-dialog').close());
+  bindWebhooks();
 }

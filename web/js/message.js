@@ -62,7 +62,9 @@ function actionBtn(act, label, iconName) {
 
 // One message <li>; opts.thread: shown in the thread pane.
 export function buildMessage(r, m, opts) {
-  const mine = m.sender === S.me.id;
+  // Posted by an incoming webhook (issue 16): the server sets content.via.
+  const via = m.content && typeof m.content.via === 'object' && m.content.via ? m.content.via : null;
+  const mine = m.sender === S.me.id && !via;
   const deleted = isDeleted(m);
   let body = el('div', { class: 'body' });
   const mediaNode = deleted ? null : buildMedia(m.content);
@@ -101,7 +103,10 @@ export function buildMessage(r, m, opts) {
     m.thread_last_ts ? el('span', { class: 'thread-last', text: fmtListTime(m.thread_last_ts) }) : null)
     : null;
   const bubble = el('div', { class: 'bubble' },
-    el('button', { type: 'button', class: 'sender', 'data-profile': m.sender, text: userName(m.sender) }),
+    via
+      ? el('span', { class: 'sender via', title: `Posted by the webhook “${via.name}” of ${userName(m.sender)}` },
+        String(via.username || via.name || 'webhook'), el('span', { class: 'badge bot', text: 'BOT' }))
+      : el('button', { type: 'button', class: 'sender', 'data-profile': m.sender, text: userName(m.sender) }),
     m.reply_to && !deleted ? quoteNode(m.reply_to, r) : null,
     mediaNode,
     body,
@@ -114,6 +119,7 @@ export function buildMessage(r, m, opts) {
     actionBtn('more', 'More actions', 'more'));
   const cls = ['msg', mine ? 'mine' : 'theirs'];
   if (deleted) cls.push('deleted');
+  if (via) cls.push('via-hook');
   if (mediaNode) cls.push('has-media', 'msg-' + m.content.type);
   if (isMentioned(m)) cls.push('mentions-me');
   return el('li', { class: cls.join(' '), 'data-seq': m.seq, 'data-room': r.id, 'data-sender': m.sender,
