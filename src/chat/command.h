@@ -299,8 +299,8 @@ typedef struct {
         pl_cmd_emoji_t emoji; /* emoji_add, emoji_remove, emoji_list */
         pl_cmd_push_sub_t push_sub;
         pl_cmd_push_set_t push_set;
-        pl_cmd_call_t call; /* call_* (issue 19) */
-        pl_cmd_mod_t mod; /* set_role, kick, ban, unban, mute, bans, audit */
+        pl_cmd_call_t call;       /* call_* (issue 19) */
+        pl_cmd_mod_t mod;         /* set_role, kick, ban, unban, mute, bans, audit */
         pl_cmd_webhook_t webhook; /* webhook_create, webhooks, webhook_revoke */
     } u;
 } pl_cmd_t;

@@ -625,12 +625,9 @@ static void test_missed_call(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dm_offline),
-        cmocka_unit_test(test_group_settings),
-        cmocka_unit_test(test_subscribe_rules),
-        cmocka_unit_test(test_gone_removes),
-        cmocka_unit_test(test_subscribe_after_room),
-        cmocka_unit_test(test_outage_restart),
+        cmocka_unit_test(test_dm_offline),           cmocka_unit_test(test_group_settings),
+        cmocka_unit_test(test_subscribe_rules),      cmocka_unit_test(test_gone_removes),
+        cmocka_unit_test(test_subscribe_after_room), cmocka_unit_test(test_outage_restart),
         cmocka_unit_test(test_missed_call),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
