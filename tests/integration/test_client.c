@@ -1512,9 +1512,11 @@ static void test_cli_conversation(void **state)
 
 /* The commands `parley --help` lists, in its order. */
 static const char *const cli_command_names[] = {
-    "register", "login", "logout",  "whoami", "rooms",    "dm",      "group",   "invite",
-    "invites",  "join",  "decline", "leave",  "send",     "history", "tail",    "read",
-    "react",    "edit",  "delete",  "upload", "download", "search",  "profile", "profile set",
+    "register",       "login",    "logout",         "whoami", "rooms",   "dm",
+    "group",          "invite",   "invites",        "join",   "decline", "leave",
+    "send",           "history",  "tail",           "read",   "react",   "edit",
+    "delete",         "upload",   "download",       "search", "profile", "profile set",
+    "webhook create", "webhooks", "webhook revoke",
 };
 
 /* Runs the CLI; expects exit code want and, when err_want is not NULL, that
