@@ -3,7 +3,7 @@
 // API and WebSocket traffic is never cached. It also shows Web Push
 // notifications (payload: docs/protocol.md, "Web Push notifications") and
 // opens the right conversation when one is clicked.
-const CACHE = 'parley-shell-v10';
+const CACHE = 'parley-shell-v11';
 // Square avatar thumbnails the page stored for notifications (notify.js):
 // the worker has no token to fetch media itself.
 const AVATARS = 'parley-avatars-v1';
@@ -17,6 +17,7 @@ const SHELL = [
   'js/sidebar.js', 'js/state.js', 'js/storage.js', 'js/sync.js', 'js/theme-toggle.js',
   'js/thread.js', 'js/timeline.js', 'js/uploads.js',
   'js/call.js', 'js/call-view.js', 'js/call-history.js', // calls (issue 19)
+  'js/webhooks.js', // incoming webhooks (issue 16)
   'icons/icon.svg', 'icons/icon-192.png',
 ];
 
