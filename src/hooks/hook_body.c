@@ -15,11 +15,13 @@ pl_hook_err_t pl_hook_path_parse(const char *path, int64_t *id, char secret[PL_H
     if (strncmp(path, prefix, sizeof prefix - 1) != 0)
         return PL_HOOK_NOT_HOOK;
     const char *p = path + sizeof prefix - 1;
-    /* The id: 1..18 digits without a leading zero (no overflow possible). */
+    /* The id: 1..18 digits without a leading zero. A 19th digit is counted
+     * (to refuse the id) but never added: 19 digits may overflow int64. */
     int64_t v = 0;
     size_t nd = 0;
     while (p[nd] >= '0' && p[nd] <= '9' && nd < 19) {
-        v = v * 10 + (p[nd] - '0');
+        if (nd < 18)
+            v = v * 10 + (p[nd] - '0');
         nd++;
     }
     if (nd == 0 || nd > 18 || p[0] == '0' || p[nd] != '/')

@@ -35,6 +35,8 @@ static void test_path(void **state)
         "/v1/hooks/w0/" SECRET "e",                   /* id 0 */
         "/v1/hooks/w012/" SECRET "e",                 /* leading zero */
         "/v1/hooks/w1234567890123456789/" SECRET "e", /* 19 digits */
+        "/v1/hooks/w9999999999999999999/" SECRET "e", /* 19 nines: would overflow (fuzz) */
+        "/v1/hooks/w99999999999999999999999/x",       /* many more digits */
         "/v1/hooks/12/" SECRET "e",                   /* no w */
         "/v1/hooks/w/" SECRET "e",                    /* no digits */
         "/v1/hooks/w-1/" SECRET "e",
